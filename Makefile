@@ -1,0 +1,87 @@
+# libspy: build the preload library, the analyzer, the runner and the demos.
+#   make          build everything (libspy.so, spy, analyze at the top, demos in demos/)
+#   make demo     install what is missing, build, run a demo under libspy
+#   make test     install what is missing, build, run every test
+#   make bench    overhead benchmarks (bench/)
+#   make install PREFIX=/usr/local
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+CFLAGS_COMMON := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Icommon
+# Flags that fit an interposer: hidden by default, TLS that never allocates,
+# no builtin assumptions about the functions we replace.
+PRELOAD_CFLAGS := $(CFLAGS_COMMON) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+	-fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free \
+	-fno-stack-protector -D_GNU_SOURCE
+PRELOAD_LIBS := -lunwind -ldl -lpthread
+ANALYZE_CFLAGS := $(CFLAGS_COMMON) -D_GNU_SOURCE
+ANALYZE_LIBS := -ldw -lelf -lm
+DEMO_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -pthread -fno-omit-frame-pointer
+
+PRELOAD_SRCS := $(wildcard preload/*.c)
+PRELOAD_OBJS := $(PRELOAD_SRCS:.c=.o)
+RUNNER_SRC   := analyzers/spy_runner.c
+ANALYZE_SRCS := $(filter-out $(RUNNER_SRC),$(wildcard analyzers/*.c))
+ANALYZE_OBJS := $(ANALYZE_SRCS:.c=.o)
+COMMON_HDRS  := $(wildcard common/*.h)
+DEMO_SRCS    := $(wildcard demos/*.c)
+DEMOS        := $(DEMO_SRCS:.c=)
+UNIT_SRCS    := $(wildcard tests/unit/*.c)
+UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=tests/unit/bin/%)
+# Analyzer objects a unit test may link against (everything but main).
+ANALYZE_LIB_OBJS := $(filter-out analyzers/analyze_main.o,$(ANALYZE_OBJS))
+
+.PHONY: all deps demo test bench install clean check-preload-imports docs
+all: libspy.so analyze spy $(DEMOS)
+
+libspy.so: $(PRELOAD_OBJS)
+	$(CC) -shared -o $@ $^ $(PRELOAD_LIBS) -Wl,-z,nodelete -Wl,--no-undefined
+	@$(MAKE) -s check-preload-imports
+
+preload/%.o: preload/%.c $(wildcard preload/*.h) $(COMMON_HDRS)
+	$(CC) $(PRELOAD_CFLAGS) -c -o $@ $<
+
+analyzers/%.o: analyzers/%.c $(wildcard analyzers/*.h) $(COMMON_HDRS)
+	$(CC) $(ANALYZE_CFLAGS) -c -o $@ $<
+
+analyze: $(ANALYZE_OBJS)
+	$(CC) -o $@ $^ $(ANALYZE_LIBS)
+
+spy: $(RUNNER_SRC) $(COMMON_HDRS)
+	$(CC) $(ANALYZE_CFLAGS) -o $@ $(RUNNER_SRC)
+
+demos/%: demos/%.c
+	$(CC) $(DEMO_CFLAGS) -o $@ $< -lm
+
+tests/unit/bin/%: tests/unit/%.c $(ANALYZE_LIB_OBJS) $(COMMON_HDRS) tests/unit/tap.h
+	@mkdir -p tests/unit/bin
+	$(CC) $(ANALYZE_CFLAGS) -Ianalyzers -o $@ $< $(ANALYZE_LIB_OBJS) $(ANALYZE_LIBS)
+
+# Hook code must never reach stdio or the program's allocator by itself:
+# the only malloc-family and stdio imports allowed are the ones we forward to
+# through dlsym. This proves it on the built objects.
+check-preload-imports:
+	@bad=$$(nm -u $(PRELOAD_OBJS) 2>/dev/null | awk '{print $$2}' | \
+	  grep -E '^(printf|fprintf|sprintf|snprintf|vsnprintf|puts|fputs|fwrite|fopen|fclose|malloc|calloc|realloc|free|strdup|getline|perror)$$' | sort -u); \
+	if [ -n "$$bad" ]; then echo "preload objects call forbidden functions: $$bad" >&2; exit 1; fi
+
+deps:
+	@tests/deps.sh
+
+demo: deps all
+	@tests/demo.sh
+
+test: deps all $(UNIT_BINS)
+	@tests/run.sh
+
+bench: deps all
+	@bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/libspy
+	install -m 755 spy analyze $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 libspy.so $(DESTDIR)$(PREFIX)/lib/libspy/
+
+clean:
+	rm -f libspy.so spy analyze preload/*.o analyzers/*.o $(DEMOS)
+	rm -rf tests/unit/bin

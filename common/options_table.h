@@ -1,0 +1,24 @@
+/* options_table.h: every SPY_OPTIONS option, once. libspy.so parses them,
+ * `spy --help` lists them, docs/options.md documents them.
+ *
+ * SPY_OPTION(name, kind, default, help)
+ *   kind: BOOL (0/1), UINT (a decimal number), STR (text up to the next ':')
+ */
+#ifndef SPY_OPTIONS_TABLE_H
+#define SPY_OPTIONS_TABLE_H
+
+#define SPY_OPTIONS_LIST(SPY_OPTION)                                          \
+	SPY_OPTION(out, STR, "spy.%e.%p.log",                                 \
+		   "trace file; %p is the pid, %e the program's name")          \
+	SPY_OPTION(stacks, BOOL, "1",                                         \
+		   "capture a call stack for every recorded event")             \
+	SPY_OPTION(stack_depth, UINT, "24",                                   \
+		   "most frames kept per stack (1-256)")                       \
+	SPY_OPTION(quiet, BOOL, "0",                                          \
+		   "print nothing on stderr except errors in options")          \
+	SPY_OPTION(flush_ms, UINT, "100",                                     \
+		   "longest time an event waits in memory before it is written") \
+	SPY_OPTION(heap, BOOL, "1",                                           \
+		   "record the malloc family")
+
+#endif

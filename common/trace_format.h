@@ -1,0 +1,144 @@
+/* trace_format.h: the libspy trace format, shared by the writer (libspy.so)
+ * and every reader (analyze, tests). docs/trace-format.md explains it in prose.
+ *
+ * A trace is a file header followed by chunks. Each chunk holds the records
+ * of one thread, written out with one write(2) call, so chunks of different
+ * threads interleave in the file but never tear one another.
+ *
+ *   file   := file_header chunk*
+ *   chunk  := chunk_header record*            (payload_len bytes of records)
+ *   record := kind:u8  body_len:varint  body   (body_len bytes)
+ *
+ * All fixed-width integers are little-endian. "varint" is unsigned LEB128
+ * (at most 10 bytes); "svarint" is a zigzag-encoded signed varint; "str" is
+ * varint length followed by that many bytes (no terminator).
+ *
+ * Inside a chunk two running values shorten records:
+ *   - time: each record body starts with dt:varint, nanoseconds since the
+ *     previous record of the chunk (the first since chunk_header.base_ns);
+ *   - address: fields marked ":delta" are svarint deltas from the previous
+ *     ":delta" field of the same chunk (starting at 0), and update it.
+ *     No other field touches that running value.
+ * A reader that meets a kind it does not know skips body_len bytes; new kinds
+ * may be added without changing the major version. Records only grow at their
+ * end: a reader ignores bytes past the fields it knows.
+ */
+#ifndef SPY_TRACE_FORMAT_H
+#define SPY_TRACE_FORMAT_H
+
+#include <stdint.h>
+
+#define TRACE_MAGIC "SPYTRACE" /* 8 bytes, no terminator in the file */
+#define TRACE_MAGIC_LEN 8
+#define TRACE_VERSION 1u      /* bumped when an old reader would misread */
+#define TRACE_FILE_HEADER_SIZE 16
+#define TRACE_CHUNK_MAGIC 0x4b4e4843u /* "CHNK" */
+#define TRACE_CHUNK_HEADER_SIZE 24
+#define TRACE_MAX_CHUNK (16u << 20) /* a reader rejects bigger payloads */
+#define TRACE_MAX_FRAMES 256
+
+/* file_header (16 bytes): magic[8], version:u32, header_size:u32 (16). */
+
+/* chunk_header (24 bytes): magic:u32 (TRACE_CHUNK_MAGIC), payload_len:u32,
+ * tid:u32 (kernel thread id of the writer), flags:u32 (0), base_ns:u64
+ * (CLOCK_MONOTONIC time the chunk's first dt counts from). */
+
+enum trace_kind {
+	/* The first record of every trace. Body: dt, pid, ppid, cause
+	 * (trace_cause), start_unix_ns (CLOCK_REALTIME), start_mono_ns
+	 * (CLOCK_MONOTONIC at the same moment), exe:str, argc, argv:str*argc,
+	 * parent_trace:str (the trace of the process this one was forked or
+	 * exec'd from, "" if none), stack_depth, flags (trace_process_flag). */
+	TRACE_PROCESS = 1,
+	/* One mapping of /proc/self/maps with a file behind it.
+	 * Body: dt, snapshot, start, end, file_offset, prot (r=4 w=2 x=1),
+	 * path:str. A snapshot is taken at start and after each dlopen; a later
+	 * snapshot replaces an earlier one for the addresses it covers. */
+	TRACE_MODULE = 2,
+	/* An interned call stack. Body: dt, id, n, then n frames: the first
+	 * as varint, each next one as svarint delta from the one before.
+	 * Frames run from the innermost call outwards and are return addresses
+	 * (the reader looks up address-1). Ids start at 1; 0 means "no stack".
+	 * A stack may be defined after (in file order) its first use, by
+	 * another thread's chunk. */
+	TRACE_STACK = 3,
+	/* A thread's first record. Body: dt, tid, creator tid (0 if unknown). */
+	TRACE_THREAD = 4,
+	/* A block was handed out. Body: dt, fn (trace_alloc_fn), addr:delta,
+	 * size, stack, align (0 when the function takes none). */
+	TRACE_ALLOC = 5,
+	/* A block is about to be released. Body: dt, fn, addr:delta, stack. */
+	TRACE_FREE = 6,
+	/* realloc/reallocarray moved or resized a block. Body: dt, fn,
+	 * old_addr:delta, new_addr:delta, size, stack. new_addr 0 with size>0
+	 * means the call failed and old_addr stays valid. */
+	TRACE_REALLOC = 7,
+	/* The process forked. Body: dt, child_pid. */
+	TRACE_FORK = 8,
+	/* The process is about to exec. Body: dt, path:str. If the exec fails
+	 * the trace continues. */
+	TRACE_EXEC = 9,
+	/* The process ends. Body: dt, how (trace_exit_how), status, signal. */
+	TRACE_EXIT = 10,
+	/* Something libspy itself wants the reader to know.
+	 * Body: dt, level (0 info, 1 warning), text:str. */
+	TRACE_NOTE = 11,
+	/* A library was loaded with dlopen. Body: dt, path:str, ok (0/1).
+	 * Followed by a fresh module snapshot. */
+	TRACE_DLOPEN = 12,
+	/* The clean end of a trace; a trace without one was cut short. Body: dt. */
+	TRACE_END = 13,
+	TRACE_KIND_MAX
+};
+
+enum trace_cause {
+	TRACE_CAUSE_START = 0, /* a process started with libspy preloaded */
+	TRACE_CAUSE_FORK = 1,  /* a child of a traced process */
+	TRACE_CAUSE_EXEC = 2,  /* a traced process exec'd this image */
+};
+
+enum trace_process_flag {
+	TRACE_PF_STACKS = 1, /* call stacks were captured */
+};
+
+enum trace_alloc_fn {
+	TRACE_FN_MALLOC = 0,
+	TRACE_FN_CALLOC = 1,
+	TRACE_FN_REALLOC = 2,
+	TRACE_FN_REALLOCARRAY = 3,
+	TRACE_FN_FREE = 4,
+	TRACE_FN_POSIX_MEMALIGN = 5,
+	TRACE_FN_ALIGNED_ALLOC = 6,
+	TRACE_FN_MEMALIGN = 7,
+	TRACE_FN_VALLOC = 8,
+	TRACE_FN_PVALLOC = 9,
+	TRACE_FN_MAX
+};
+
+enum trace_exit_how {
+	TRACE_EXIT_RETURN = 0, /* main returned or exit() was called */
+	TRACE_EXIT_UNDERSCORE = 1, /* _exit or _Exit */
+	TRACE_EXIT_SIGNAL = 2, /* a fatal signal; status is 128+signal */
+	TRACE_EXIT_UNKNOWN = 3, /* the destructor ran, exit status unseen */
+};
+
+/* Names for people, indexed by the enums above. */
+static inline const char *trace_kind_name(unsigned k)
+{
+	static const char *const names[TRACE_KIND_MAX] = {
+		"?", "process", "module", "stack", "thread", "alloc", "free",
+		"realloc", "fork", "exec", "exit", "note", "dlopen", "end",
+	};
+	return k < TRACE_KIND_MAX ? names[k] : "?";
+}
+
+static inline const char *trace_alloc_fn_name(unsigned fn)
+{
+	static const char *const names[TRACE_FN_MAX] = {
+		"malloc", "calloc", "realloc", "reallocarray", "free",
+		"posix_memalign", "aligned_alloc", "memalign", "valloc", "pvalloc",
+	};
+	return fn < TRACE_FN_MAX ? names[fn] : "?";
+}
+
+#endif
