@@ -7,7 +7,7 @@
  * Bug (default mode): a player record is freed by remove_player(), then the
  * caller still writes the score (bytes 32..35 of the 64-byte block: the first
  * 16 bytes of a freed block hold glibc's tcache pointers, which we avoid so
- * that the run does not crash under plain glibc) and reads the name back.
+ * that the run does not crash under plain glibc) and reads it back.
  * libspy should report: use-after-free, with the block's allocation stack
  * (new_player), its free stack (remove_player) and the access (the exact line
  * in guard mode; "freed block was modified" in default mode).
