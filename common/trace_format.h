@@ -50,10 +50,12 @@ enum trace_kind {
 	 * parent_trace:str (the trace of the process this one was forked or
 	 * exec'd from, "" if none), stack_depth, flags (trace_process_flag). */
 	TRACE_PROCESS = 1,
-	/* One mapping of /proc/self/maps with a file behind it.
-	 * Body: dt, snapshot, start, end, file_offset, prot (r=4 w=2 x=1),
-	 * path:str. A snapshot is taken at start and after each dlopen; a later
-	 * snapshot replaces an earlier one for the addresses it covers. */
+	/* One line of /proc/self/maps. Body: dt, snapshot, start, end,
+	 * file_offset, prot (r=4 w=2 x=1, p=8 when private), path:str (a file
+	 * path, "[heap]", "[stack]", "" for anonymous memory, ...). A snapshot
+	 * is taken at start and after each dlopen; a later snapshot replaces an
+	 * earlier one for the addresses it covers. Only paths starting with '/'
+	 * name files to symbolize from. */
 	TRACE_MODULE = 2,
 	/* An interned call stack. Body: dt, id, n, then n frames: the first
 	 * as varint, each next one as svarint delta from the one before.
@@ -86,7 +88,10 @@ enum trace_kind {
 	/* A library was loaded with dlopen. Body: dt, path:str, ok (0/1).
 	 * Followed by a fresh module snapshot. */
 	TRACE_DLOPEN = 12,
-	/* The clean end of a trace; a trace without one was cut short. Body: dt. */
+	/* The clean end of a trace; a trace without one was cut short. Body: dt.
+	 * Records may still follow it: events that happen after libspy's final
+	 * flush (late destructors, stdio's flush at exit) are written one by
+	 * one. A reader keeps reading past it. */
 	TRACE_END = 13,
 	TRACE_KIND_MAX
 };
