@@ -1,0 +1,931 @@
+/* spy_runner.c: `spy PROGRAM`, run a program with libspy.so preloaded, keep
+ * its exit status, then print the analyzer's report of the trace it left.
+ *
+ * spy refuses, with one line and status 2, what libspy cannot trace: a
+ * missing or non-executable program, a statically linked one (no PT_INTERP:
+ * the dynamic loader, which honours LD_PRELOAD, never runs), a setuid or
+ * setgid one (the loader ignores LD_PRELOAD there) and one built for another
+ * machine than libspy.so. Everything else is the program's business.
+ */
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "options_table.h"
+
+#define EXIT_REFUSED 2
+#define MAX_OPTS 64
+#define MAX_SHEBANG_DEPTH 4
+
+/* ---- the runner's own flags ---------------------------------------------
+ * One row per flag. A flag either sets a field of struct run (handled in
+ * apply_flag) or, with `sets` non-NULL, simply adds NAME=VALUE to the
+ * program's SPY_OPTIONS, so a future library switch (`--guard` for
+ * guard=1) is one row here. */
+enum flag_id {
+	F_HELP, F_OUT, F_JSON, F_NO_REPORT, F_REPORT_FILE, F_OPT, F_QUIET,
+	F_RM, F_SETS,
+};
+
+struct flag {
+	const char *name;  /* long name, without "--" */
+	char short_name;   /* 0 when there is none */
+	const char *arg;   /* argument's name in --help, NULL for none */
+	enum flag_id id;
+	const char *sets;  /* F_SETS: the SPY_OPTIONS entry it adds */
+	const char *help;
+};
+
+static const struct flag flags[] = {
+	{ "help", 'h', NULL, F_HELP, NULL, "print this help and exit" },
+	{ "out", 'o', "FILE", F_OUT, NULL,
+	  "trace file (%p: pid, %e: program name); default spy.%e.%p.log" },
+	{ "json", 0, NULL, F_JSON, NULL, "write the report as JSON" },
+	{ "no-report", 0, NULL, F_NO_REPORT, NULL,
+	  "only record the trace, do not run the analyzer" },
+	{ "report-file", 0, "FILE", F_REPORT_FILE, NULL,
+	  "write the report to FILE instead of standard error" },
+	{ "opt", 0, "NAME=VALUE", F_OPT, NULL,
+	  "pass one SPY_OPTIONS entry (listed below); repeatable" },
+	{ "quiet", 'q', NULL, F_QUIET, NULL,
+	  "no messages from spy or libspy except errors (quiet=1)" },
+	{ "rm", 0, NULL, F_RM, NULL,
+	  "delete the trace after the report has been printed" },
+	{ "no-stacks", 0, NULL, F_SETS, "stacks=0",
+	  "do not capture call stacks (stacks=0)" },
+};
+
+#define NFLAGS (sizeof(flags) / sizeof(flags[0]))
+
+/* The SPY_OPTIONS the library understands, from the one shared table. */
+struct lib_option {
+	const char *name, *kind, *def, *help;
+};
+
+#define SPY_LIB_OPTION(name, kind, def, help) { #name, #kind, def, help },
+static const struct lib_option lib_options[] = {
+	SPY_OPTIONS_LIST(SPY_LIB_OPTION)
+};
+#undef SPY_LIB_OPTION
+
+#define NLIB_OPTIONS (sizeof(lib_options) / sizeof(lib_options[0]))
+
+struct run {
+	const char *out;         /* -o, or NULL */
+	const char *report_file; /* --report-file, or NULL */
+	const char *opts[MAX_OPTS];
+	int nopts;
+	int json, no_report, quiet, rm;
+	char **argv;             /* PROGRAM ARGS... */
+	char prog[PATH_MAX];     /* the program, resolved like execvp */
+	char self_dir[PATH_MAX]; /* where this spy binary lives */
+	char libspy[PATH_MAX];
+	char analyze[PATH_MAX];  /* empty: look it up in PATH */
+};
+
+static void die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("spy: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(status);
+}
+
+/* snprintf for paths: a path that does not fit is an error, never cut. */
+static void pathf(char *dst, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(dst, cap, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= cap)
+		die(EXIT_REFUSED, "path too long: '%.64s...'", dst);
+}
+
+static void info(const struct run *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->quiet)
+		return;
+	fputs("spy: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f,
+		"usage: spy [options] [--] PROGRAM [ARGS...]\n"
+		"Run PROGRAM with libspy.so preloaded, keep its exit status, then\n"
+		"print the report of the trace it left (on standard error).\n\n"
+		"options:\n");
+	for (i = 0; i < NFLAGS; i++) {
+		char head[64];
+		const struct flag *fl = &flags[i];
+
+		if (fl->short_name)
+			snprintf(head, sizeof(head), "-%c, --%s%s%s",
+				 fl->short_name, fl->name, fl->arg ? " " : "",
+				 fl->arg ? fl->arg : "");
+		else
+			snprintf(head, sizeof(head), "    --%s%s%s", fl->name,
+				 fl->arg ? " " : "", fl->arg ? fl->arg : "");
+		fprintf(f, "  %-26s %s\n", head, fl->help);
+	}
+	fprintf(f,
+		"\nSPY_OPTIONS (--opt NAME=VALUE, or SPY_OPTIONS=name=value:name=value):\n");
+	for (i = 0; i < NLIB_OPTIONS; i++) {
+		const struct lib_option *o = &lib_options[i];
+		char head[64];
+
+		snprintf(head, sizeof(head), "%s=%s", o->name, o->kind);
+		fprintf(f, "  %-26s %s (default: %s)\n", head, o->help, o->def);
+	}
+	fprintf(f,
+		"\nThe exit status is PROGRAM's (128+N if signal N killed it), or 2\n"
+		"when spy cannot trace it. Examples:\n"
+		"  spy ./demos/stack_heap\n"
+		"  spy -o run.log --opt stack_depth=8 -- ./prog --its-own-flag\n"
+		"  spy --json --report-file report.json ./prog\n");
+}
+
+/* ---- command line -------------------------------------------------------- */
+
+static const struct lib_option *lib_option_find(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < NLIB_OPTIONS; i++)
+		if (strlen(lib_options[i].name) == len &&
+		    !strncmp(lib_options[i].name, name, len))
+			return &lib_options[i];
+	return NULL;
+}
+
+static void add_opt(struct run *r, const char *entry)
+{
+	const char *eq = strchr(entry, '=');
+
+	if (!eq || eq == entry)
+		die(EXIT_REFUSED, "bad --opt '%s': expected NAME=VALUE (see spy --help)",
+		    entry);
+	if (!lib_option_find(entry, (size_t)(eq - entry)))
+		die(EXIT_REFUSED, "unknown SPY_OPTIONS option '%.*s' (see spy --help)",
+		    (int)(eq - entry), entry);
+	if (strchr(eq + 1, ':'))
+		die(EXIT_REFUSED, "bad --opt '%s': a value cannot contain ':'", entry);
+	if (r->nopts == MAX_OPTS)
+		die(EXIT_REFUSED, "too many --opt (at most %d)", MAX_OPTS);
+	r->opts[r->nopts++] = entry;
+}
+
+static void apply_flag(struct run *r, const struct flag *fl, const char *arg)
+{
+	switch (fl->id) {
+	case F_HELP:
+		usage(stdout);
+		exit(0);
+	case F_OUT: r->out = arg; break;
+	case F_JSON: r->json = 1; break;
+	case F_NO_REPORT: r->no_report = 1; break;
+	case F_REPORT_FILE: r->report_file = arg; break;
+	case F_OPT: add_opt(r, arg); break;
+	case F_QUIET: r->quiet = 1; add_opt(r, "quiet=1"); break;
+	case F_RM: r->rm = 1; break;
+	case F_SETS: add_opt(r, fl->sets); break;
+	}
+}
+
+/* Parses spy's flags up to the first non-flag word or "--"; what follows is
+ * the program and its own arguments, never looked at. */
+static void parse_args(struct run *r, int argc, char **argv)
+{
+	int i = 1;
+
+	while (i < argc && argv[i][0] == '-' && argv[i][1]) {
+		const char *a = argv[i], *val = NULL;
+		const struct flag *fl = NULL;
+		size_t k, len;
+
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
+		if (a[1] == '-') {
+			const char *eq = strchr(a + 2, '=');
+
+			len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+			for (k = 0; k < NFLAGS; k++)
+				if (strlen(flags[k].name) == len &&
+				    !strncmp(flags[k].name, a + 2, len))
+					fl = &flags[k];
+			if (fl && eq && !fl->arg)
+				die(EXIT_REFUSED, "option '--%s' takes no value",
+				    fl->name);
+			if (eq)
+				val = eq + 1;
+		} else {
+			for (k = 0; k < NFLAGS; k++)
+				if (flags[k].short_name == a[1])
+					fl = &flags[k];
+			if (fl && a[2]) {
+				if (!fl->arg)
+					fl = NULL; /* no bundling: -qx is unknown */
+				else
+					val = a + 2;
+			}
+		}
+		if (!fl)
+			die(EXIT_REFUSED, "unknown option '%s' (see spy --help)", a);
+		if (fl->arg && !val) {
+			if (i + 1 >= argc)
+				die(EXIT_REFUSED, "option '%s' needs %s", a,
+				    fl->arg);
+			val = argv[++i];
+		}
+		apply_flag(r, fl, val);
+		i++;
+	}
+	if (i >= argc)
+		die(EXIT_REFUSED, "no program to run (see spy --help)");
+	r->argv = argv + i;
+}
+
+/* ---- finding our companions and the program ----------------------------- */
+
+static int is_file(const char *path)
+{
+	struct stat st;
+
+	return !stat(path, &st) && S_ISREG(st.st_mode);
+}
+
+static void locate_tools(struct run *r)
+{
+	char self[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0)
+		die(EXIT_REFUSED, "cannot find myself: readlink /proc/self/exe: %s",
+		    strerror(errno));
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	*slash = '\0';
+	pathf(r->self_dir, sizeof(r->self_dir), "%s", self[0] ? self : "/");
+
+	pathf(r->libspy, sizeof(r->libspy), "%s/libspy.so", r->self_dir);
+	if (!is_file(r->libspy))
+		pathf(r->libspy, sizeof(r->libspy),
+			 "%s/../lib/libspy/libspy.so", r->self_dir);
+	if (!is_file(r->libspy))
+		die(EXIT_REFUSED, "cannot find libspy.so next to '%s' nor in "
+		    "'%s/../lib/libspy'", r->self_dir, r->self_dir);
+	/* The loader splits LD_PRELOAD at spaces and colons, with no escape. */
+	if (strpbrk(r->libspy, " :"))
+		die(EXIT_REFUSED, "cannot preload '%s': LD_PRELOAD cannot hold "
+		    "a path with a space or a colon", r->libspy);
+
+	pathf(r->analyze, sizeof(r->analyze), "%s/analyze", r->self_dir);
+	if (access(r->analyze, X_OK))
+		r->analyze[0] = '\0';
+}
+
+/* Resolves the program as execvp would: a name with a slash as it is, a bare
+ * name through PATH (first executable regular file wins). */
+static void resolve_program(struct run *r)
+{
+	const char *name = r->argv[0], *path, *p;
+	int saw_noexec = 0;
+	struct stat st;
+
+	if (!*name)
+		die(EXIT_REFUSED, "cannot trace '': no such file");
+	if (strchr(name, '/')) {
+		if (stat(name, &st))
+			die(EXIT_REFUSED, "cannot trace '%s': %s", name,
+			    strerror(errno));
+		if (S_ISDIR(st.st_mode))
+			die(EXIT_REFUSED, "cannot trace '%s': it is a directory",
+			    name);
+		if (!S_ISREG(st.st_mode) || access(name, X_OK))
+			die(EXIT_REFUSED, "cannot trace '%s': it is not executable",
+			    name);
+		snprintf(r->prog, sizeof(r->prog), "%s", name);
+		return;
+	}
+	path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/bin:/usr/bin";
+	for (p = path;; p++) {
+		const char *end = strchr(p, ':');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		snprintf(r->prog, sizeof(r->prog), "%.*s%s%s", (int)len, p,
+			 len ? "/" : "", name);
+		if (!stat(r->prog, &st) && S_ISREG(st.st_mode)) {
+			if (!access(r->prog, X_OK))
+				return;
+			saw_noexec = 1;
+		}
+		if (!end)
+			break;
+		p = end;
+	}
+	if (saw_noexec)
+		die(EXIT_REFUSED, "cannot trace '%s': it is not executable", name);
+	die(EXIT_REFUSED, "cannot trace '%s': command not found in PATH", name);
+}
+
+/* ---- what kind of program is it ------------------------------------------ */
+
+struct elf_info {
+	int elf;          /* 1: an ELF file */
+	int cls;          /* ELFCLASS32 or ELFCLASS64 */
+	unsigned machine; /* e_machine */
+	int has_interp;   /* a PT_INTERP program header */
+};
+
+/* Reads the ELF header and program headers of an open file. Returns 0, or
+ * -1 when the file is not ELF (or not one for this byte order). */
+static int elf_read(int fd, struct elf_info *ei)
+{
+	unsigned char id[EI_NIDENT];
+	uint64_t phoff;
+	unsigned phnum, phentsize, i;
+
+	memset(ei, 0, sizeof(*ei));
+	if (pread(fd, id, sizeof(id), 0) != (ssize_t)sizeof(id) ||
+	    memcmp(id, ELFMAG, SELFMAG))
+		return -1;
+	ei->elf = 1;
+	ei->cls = id[EI_CLASS];
+	if (id[EI_DATA] != (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ?
+			    ELFDATA2LSB : ELFDATA2MSB)) {
+		ei->machine = ~0u; /* foreign byte order: another machine */
+		return 0;
+	}
+	if (ei->cls == ELFCLASS64) {
+		Elf64_Ehdr eh;
+
+		if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh))
+			return 0;
+		ei->machine = eh.e_machine;
+		phoff = eh.e_phoff;
+		phnum = eh.e_phnum;
+		phentsize = eh.e_phentsize;
+	} else if (ei->cls == ELFCLASS32) {
+		Elf32_Ehdr eh;
+
+		if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh))
+			return 0;
+		ei->machine = eh.e_machine;
+		phoff = eh.e_phoff;
+		phnum = eh.e_phnum;
+		phentsize = eh.e_phentsize;
+	} else {
+		return 0;
+	}
+	/* PN_XNUM (0xffff) would put the count in section 0; no executable
+	 * with a loader has that many headers, so scanning 0xffff is enough. */
+	for (i = 0; i < phnum && phentsize >= sizeof(uint32_t); i++) {
+		uint32_t type;
+
+		if (pread(fd, &type, sizeof(type),
+			  (off_t)(phoff + (uint64_t)i * phentsize)) !=
+		    (ssize_t)sizeof(type))
+			break;
+		if (type == PT_INTERP) {
+			ei->has_interp = 1;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Refuses (exits 2) unless the loader will honour LD_PRELOAD in the process
+ * that `path` becomes. A #! script becomes its interpreter. */
+static void check_program(const struct run *r, const char *shown,
+			  const char *path, int depth)
+{
+	struct elf_info ei, lib;
+	char buf[256];
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		die(EXIT_REFUSED, "cannot trace '%s': cannot read '%s': %s",
+		    shown, path, strerror(errno));
+	if (fstat(fd, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID))) {
+		/* Linux ignores set-id bits on scripts, so for one only its
+		 * interpreter's bits matter (checked one level down). */
+		n = pread(fd, buf, 2, 0);
+		if (!(n == 2 && buf[0] == '#' && buf[1] == '!'))
+			die(EXIT_REFUSED, "cannot trace '%s': %s is set%cid "
+			    "(LD_PRELOAD is ignored for set-id programs)", shown,
+			    depth ? "its interpreter" : "it",
+			    (st.st_mode & S_ISUID) ? 'u' : 'g');
+	}
+	if (elf_read(fd, &ei) == 0) {
+		close(fd);
+		if (!ei.has_interp && ei.machine != ~0u)
+			die(EXIT_REFUSED, "cannot trace '%s': %s is statically "
+			    "linked (no PT_INTERP); libspy needs a dynamically "
+			    "linked program", shown, depth ? "its interpreter" : "it");
+		fd = open(r->libspy, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && elf_read(fd, &lib) == 0 &&
+		    (lib.cls != ei.cls || lib.machine != ei.machine))
+			die(EXIT_REFUSED, "cannot trace '%s': it is a %d-bit "
+			    "program for ELF machine %u and libspy.so is a "
+			    "%d-bit library for machine %u", shown,
+			    ei.cls == ELFCLASS32 ? 32 : 64, ei.machine,
+			    lib.cls == ELFCLASS32 ? 32 : 64, lib.machine);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (n >= 2 && buf[0] == '#' && buf[1] == '!') {
+		char *interp = buf + 2, *end;
+
+		buf[n] = '\0';
+		interp += strspn(interp, " \t");
+		end = interp + strcspn(interp, " \t\n");
+		*end = '\0';
+		if (!*interp)
+			die(EXIT_REFUSED, "cannot trace '%s': its #! line names "
+			    "no interpreter", shown);
+		if (depth >= MAX_SHEBANG_DEPTH)
+			die(EXIT_REFUSED, "cannot trace '%s': too many levels of "
+			    "#! interpreters", shown);
+		if (access(interp, X_OK))
+			die(EXIT_REFUSED, "cannot trace '%s': its interpreter "
+			    "'%s': %s", shown, interp, strerror(errno));
+		check_program(r, shown, interp, depth + 1);
+	}
+	/* Anything else runs through /bin/sh, as execvp does. */
+}
+
+/* ---- SPY_OPTIONS and the trace's name ------------------------------------ */
+
+/* The trace pattern in force: -o, else the last out= of --opt, else the last
+ * out= of the inherited SPY_OPTIONS, else the table's default. */
+static const char *out_pattern(const struct run *r, const char *env)
+{
+	static char from_env[PATH_MAX];
+	const char *p, *found = NULL;
+	int i;
+
+	if (r->out)
+		return r->out;
+	for (i = r->nopts - 1; i >= 0; i--)
+		if (!strncmp(r->opts[i], "out=", 4))
+			return r->opts[i] + 4;
+	for (p = env; p && *p; p += strcspn(p, ":"), p += *p == ':') {
+		if (!strncmp(p, "out=", 4)) {
+			size_t len = strcspn(p + 4, ":");
+
+			snprintf(from_env, sizeof(from_env), "%.*s", (int)len,
+				 p + 4);
+			found = from_env;
+		}
+	}
+	if (found && *found)
+		return found;
+	return lib_options[0].def; /* out is the table's first row */
+}
+
+/* The child's SPY_OPTIONS: the inherited entries but out=, then --opt's
+ * entries but out=, then out= with an absolute path, so that traces of
+ * children that change directory land beside the first one. */
+static char *spy_options(const struct run *r, const char *env,
+			 const char *abs_out)
+{
+	size_t cap = (env ? strlen(env) : 0) + strlen(abs_out) + 8, len = 0;
+	const char *p;
+	char *s;
+	int i;
+
+	for (i = 0; i < r->nopts; i++)
+		cap += strlen(r->opts[i]) + 1;
+	s = malloc(cap);
+	if (!s)
+		die(EXIT_REFUSED, "out of memory");
+	s[0] = '\0';
+	for (p = env; p && *p; p += strcspn(p, ":"), p += *p == ':') {
+		size_t n = strcspn(p, ":");
+
+		if (!n || !strncmp(p, "out=", 4))
+			continue;
+		len += (size_t)sprintf(s + len, "%.*s:", (int)n, p);
+	}
+	for (i = 0; i < r->nopts; i++)
+		if (strncmp(r->opts[i], "out=", 4))
+			len += (size_t)sprintf(s + len, "%s:", r->opts[i]);
+	sprintf(s + len, "out=%s", abs_out);
+	return s;
+}
+
+/* Expands %p, %e and %% as libspy does; other '%' stay as they are. */
+static void expand(char *dst, size_t cap, const char *pat, long pid,
+		   const char *exe)
+{
+	size_t n = 0;
+
+	for (; *pat && n + 1 < cap; pat++) {
+		if (pat[0] == '%' && pat[1] == 'p')
+			n += (size_t)snprintf(dst + n, cap - n, "%ld", pid), pat++;
+		else if (pat[0] == '%' && pat[1] == 'e')
+			n += (size_t)snprintf(dst + n, cap - n, "%s", exe), pat++;
+		else if (pat[0] == '%' && pat[1] == '%')
+			dst[n++] = '%', pat++;
+		else
+			dst[n++] = *pat;
+		if (n >= cap)
+			n = cap - 1;
+	}
+	dst[n] = '\0';
+}
+
+/* A file-name pattern for fnmatch: %e matches anything, %p the given pid
+ * (or anything when pid < 0), the rest literally. */
+static void to_glob(char *dst, size_t cap, const char *pat, long pid)
+{
+	size_t n = 0;
+
+	for (; *pat && n + 24 < cap; pat++) {
+		if (pat[0] == '%' && pat[1] == 'p') {
+			if (pid < 0)
+				dst[n++] = '*';
+			else
+				n += (size_t)snprintf(dst + n, cap - n, "%ld", pid);
+			pat++;
+		} else if (pat[0] == '%' && pat[1] == 'e') {
+			dst[n++] = '*', pat++;
+		} else {
+			if (pat[0] == '%' && pat[1] == '%')
+				pat++;
+			if (strchr("*?[\\", *pat))
+				dst[n++] = '\\';
+			dst[n++] = *pat;
+		}
+	}
+	dst[n] = '\0';
+}
+
+struct found {
+	char path[PATH_MAX];
+	struct timespec mtime;
+};
+
+static int newer(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec != b->tv_sec ? a->tv_sec > b->tv_sec
+				      : a->tv_nsec > b->tv_nsec;
+}
+
+/* Lists the regular files in the pattern's directory whose names fit it with
+ * the given pid (any pid when pid < 0). A pattern with '%' in its directory
+ * part finds nothing: that is not worth a walk. */
+static int find_traces(const char *abs_pat, long pid, struct found *out,
+		       int max)
+{
+	char dir[PATH_MAX], glob[PATH_MAX * 2];
+	const char *slash = strrchr(abs_pat, '/');
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - abs_pat), abs_pat);
+	if (!dir[0])
+		strcpy(dir, "/");
+	if (strchr(dir, '%'))
+		return 0;
+	to_glob(glob, sizeof(glob), slash + 1, pid);
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && n < max) {
+		struct stat st;
+
+		if (fnmatch(glob, de->d_name, FNM_PERIOD))
+			continue;
+		snprintf(out[n].path, sizeof(out[n].path), "%s/%s",
+			 strcmp(dir, "/") ? dir : "", de->d_name);
+		if (lstat(out[n].path, &st) || !S_ISREG(st.st_mode))
+			continue;
+		out[n].mtime = st.st_mtim;
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Keeps only the files that the run wrote: absent from `before`, or
+ * changed since. File times are too coarse to compare with a clock. */
+static int keep_written(struct found *f, int n, const struct found *before,
+			int nbefore)
+{
+	int i, j, kept = 0;
+
+	for (i = 0; i < n; i++) {
+		int old = 0;
+
+		for (j = 0; j < nbefore && !old; j++)
+			old = !strcmp(f[i].path, before[j].path) &&
+			      !newer(&f[i].mtime, &before[j].mtime) &&
+			      !newer(&before[j].mtime, &f[i].mtime);
+		if (!old)
+			f[kept++] = f[i];
+	}
+	return kept;
+}
+
+/* ---- running ------------------------------------------------------------- */
+
+static volatile sig_atomic_t child_pid;
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+#define NFORWARDED (sizeof(forwarded) / sizeof(forwarded[0]))
+
+/* Signal handler: async-signal-safe calls only. A signal that the terminal
+ * sent (SI_KERNEL) already went to the child, which shares our process
+ * group; sending it again would deliver Ctrl-C twice. */
+static void forward_signal(int sig, siginfo_t *si, void *uc)
+{
+	int saved = errno;
+
+	(void)uc;
+	if (child_pid > 0 && si->si_code != SI_KERNEL)
+		kill((pid_t)child_pid, sig);
+	errno = saved;
+}
+
+static void set_forwarding(int on)
+{
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	if (on) {
+		sa.sa_sigaction = forward_signal;
+		sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	} else {
+		sa.sa_handler = SIG_DFL;
+	}
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < NFORWARDED; i++)
+		sigaction(forwarded[i], &sa, NULL);
+}
+
+static void block_forwarded(int how)
+{
+	sigset_t set;
+	size_t i;
+
+	sigemptyset(&set);
+	for (i = 0; i < NFORWARDED; i++)
+		sigaddset(&set, forwarded[i]);
+	sigprocmask(how, &set, NULL);
+}
+
+static void exec_program(const struct run *r, const char *options)
+{
+	const char *old = getenv("LD_PRELOAD");
+	char *preload;
+	int argc = 0;
+
+	if (old && *old) {
+		preload = malloc(strlen(r->libspy) + strlen(old) + 2);
+		if (!preload)
+			_exit(127);
+		sprintf(preload, "%s:%s", r->libspy, old);
+	} else {
+		preload = (char *)r->libspy;
+	}
+	if (setenv("LD_PRELOAD", preload, 1) ||
+	    setenv("SPY_OPTIONS", options, 1)) {
+		fprintf(stderr, "spy: cannot set the environment: %s\n",
+			strerror(errno));
+		_exit(127);
+	}
+	execv(r->prog, r->argv);
+	if (errno == ENOEXEC) {
+		/* No #! and not ELF: a shell script, as execvp runs it. */
+		char **sh;
+
+		while (r->argv[argc])
+			argc++;
+		sh = calloc((size_t)argc + 2, sizeof(*sh));
+		if (sh) {
+			sh[0] = "sh";
+			sh[1] = (char *)r->prog;
+			memcpy(sh + 2, r->argv + 1, (size_t)argc * sizeof(*sh));
+			execv("/bin/sh", sh);
+		}
+	}
+	fprintf(stderr, "spy: cannot run '%s': %s\n", r->argv[0],
+		strerror(errno));
+	_exit(errno == ENOENT ? 127 : 126);
+}
+
+/* Runs the program, forwarding signals; returns its status as a shell
+ * reports it (128+N for signal N). */
+static int run_program(const struct run *r, const char *options, pid_t *pid)
+{
+	int status;
+	pid_t p;
+
+	fflush(NULL);
+	block_forwarded(SIG_BLOCK);
+	set_forwarding(1);
+	p = fork();
+	if (p < 0)
+		die(EXIT_REFUSED, "cannot fork: %s", strerror(errno));
+	if (p == 0) {
+		set_forwarding(0);
+		block_forwarded(SIG_UNBLOCK);
+		exec_program(r, options);
+	}
+	child_pid = p;
+	*pid = p;
+	block_forwarded(SIG_UNBLOCK);
+	while (waitpid(p, &status, 0) < 0) {
+		if (errno != EINTR)
+			die(EXIT_REFUSED, "waitpid: %s", strerror(errno));
+	}
+	child_pid = 0;
+	set_forwarding(0);
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+
+		info(r, "'%s' was killed by signal %d (%s)%s", r->argv[0], sig,
+		     strsignal(sig), WCOREDUMP(status) ? ", core dumped" : "");
+		return 128 + sig;
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+/* Runs `analyze report [--json] TRACE` with its output on our stderr (or in
+ * --report-file). The analyzer's own status does not change ours. */
+static void run_report(const struct run *r, const char *trace)
+{
+	const char *args[6];
+	int n = 0, status;
+	pid_t p;
+
+	args[n++] = "analyze";
+	args[n++] = "report";
+	if (r->json)
+		args[n++] = "--json";
+	args[n++] = trace;
+	args[n] = NULL;
+	fflush(NULL);
+	p = fork();
+	if (p < 0) {
+		fprintf(stderr, "spy: cannot fork for the report: %s\n",
+			strerror(errno));
+		return;
+	}
+	if (p == 0) {
+		int fd = 2;
+
+		if (r->report_file) {
+			fd = open(r->report_file,
+				  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			if (fd < 0) {
+				fprintf(stderr, "spy: cannot write report '%s': %s\n",
+					r->report_file, strerror(errno));
+				_exit(127);
+			}
+		}
+		dup2(fd, 1);
+		if (r->analyze[0])
+			execv(r->analyze, (char **)args);
+		else
+			execvp("analyze", (char **)args);
+		fprintf(stderr, "spy: cannot run '%s': %s\n",
+			r->analyze[0] ? r->analyze : "analyze", strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(p, &status, 0) < 0 && errno == EINTR)
+		;
+}
+
+static const char *shown_path(const char *abs, const char *cwd)
+{
+	size_t n = strlen(cwd);
+
+	if (!strncmp(abs, cwd, n) && abs[n] == '/' && strcmp(cwd, "/"))
+		return abs + n + 1;
+	return abs;
+}
+
+#define MAX_TRACES 256
+
+int main(int argc, char **argv)
+{
+	static struct run r;
+	static struct found before[MAX_TRACES], after[MAX_TRACES];
+	char cwd[PATH_MAX], abs_pat[PATH_MAX], expected[PATH_MAX];
+	const char *env = getenv("SPY_OPTIONS"), *pat, *exe, *main_trace = NULL;
+	struct timespec best = { 0, 0 };
+	int status, nbefore, n, i;
+	pid_t pid;
+	char *options;
+
+	parse_args(&r, argc, argv);
+	locate_tools(&r);
+	resolve_program(&r);
+	check_program(&r, r.argv[0], r.prog, 0);
+
+	pat = out_pattern(&r, env);
+	if (!*pat)
+		die(EXIT_REFUSED, "the trace path is empty");
+	if (strchr(pat, ':'))
+		die(EXIT_REFUSED, "bad trace path '%s': it cannot contain ':'",
+		    pat);
+	if (!getcwd(cwd, sizeof(cwd)))
+		die(EXIT_REFUSED, "cannot get the current directory: %s",
+		    strerror(errno));
+	if (pat[0] == '/')
+		pathf(abs_pat, sizeof(abs_pat), "%s", pat);
+	else
+		pathf(abs_pat, sizeof(abs_pat), "%s/%s",
+		      strcmp(cwd, "/") ? cwd : "", pat);
+	options = spy_options(&r, env, abs_pat);
+
+	nbefore = find_traces(abs_pat, -1, before, MAX_TRACES);
+	status = run_program(&r, options, &pid);
+	n = find_traces(abs_pat, -1, after, MAX_TRACES);
+	n = keep_written(after, n, before, nbefore);
+
+	/* The trace is the one named as libspy would name it; if libspy gave
+	 * %e another name (a #! script becomes its interpreter), the newest
+	 * trace with the child's pid, which is the image the process ended
+	 * as. */
+	exe = strrchr(r.argv[0], '/') ? strrchr(r.argv[0], '/') + 1 : r.argv[0];
+	expand(expected, sizeof(expected), abs_pat, (long)pid, exe);
+	for (i = 0; i < n; i++)
+		if (!strcmp(after[i].path, expected))
+			main_trace = after[i].path;
+	if (!main_trace) {
+		struct found mine[16];
+		int k, m = find_traces(abs_pat, (long)pid, mine, 16);
+
+		m = keep_written(mine, m, before, nbefore);
+		for (k = 0; k < m; k++)
+			if (!main_trace || newer(&mine[k].mtime, &best)) {
+				pathf(expected, sizeof(expected), "%s",
+				      mine[k].path);
+				best = mine[k].mtime;
+				main_trace = expected;
+			}
+	}
+
+	if (!main_trace) {
+		fprintf(stderr, "spy: no trace was written to '%s' (did the "
+			"program clear LD_PRELOAD, or could libspy not write "
+			"there?)\n", shown_path(expected, cwd));
+		free(options);
+		return status;
+	}
+	if (!r.no_report)
+		run_report(&r, main_trace);
+	info(&r, "trace written to %s", shown_path(main_trace, cwd));
+	for (i = 0; i < n; i++)
+		if (strcmp(after[i].path, main_trace))
+			info(&r, "trace of a child or an exec'd image: %s",
+			     shown_path(after[i].path, cwd));
+	if (r.rm) {
+		for (i = 0; i < n; i++)
+			unlink(after[i].path);
+		unlink(main_trace);
+	}
+	free(options);
+	return status;
+}
