@@ -877,6 +877,10 @@ int main(int argc, char **argv)
 	else
 		pathf(abs_pat, sizeof(abs_pat), "%s/%s",
 		      strcmp(cwd, "/") ? cwd : "", pat);
+	/* libspy keeps at most 511 bytes of a text option. */
+	if (strlen(abs_pat) > 511)
+		die(EXIT_REFUSED, "trace path '%.40s...' is too long for libspy "
+		    "(at most 511 bytes)", abs_pat);
 	options = spy_options(&r, env, abs_pat);
 
 	nbefore = find_traces(abs_pat, -1, before, MAX_TRACES);
