@@ -85,8 +85,8 @@ enum trace_kind {
 	/* Something libspy itself wants the reader to know.
 	 * Body: dt, level (0 info, 1 warning), text:str. */
 	TRACE_NOTE = 11,
-	/* A library was loaded with dlopen. Body: dt, path:str, ok (0/1).
-	 * Followed by a fresh module snapshot. */
+	/* dlopen is about to load a library. Body: dt, path:str. A fresh
+	 * module snapshot follows before the next stack. */
 	TRACE_DLOPEN = 12,
 	/* The clean end of a trace; a trace without one was cut short. Body: dt.
 	 * Records may still follow it: events that happen after libspy's final

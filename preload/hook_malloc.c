@@ -1,0 +1,181 @@
+/* hook_malloc.c: the malloc family, intercepted as a whole (a pointer from
+ * one allocator must never reach another). Each hook: enter, call the real
+ * function, record, restore errno, leave. Before the real allocator is
+ * known, requests are served by the bootstrap arena, whose blocks are
+ * recognised here and never passed on.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rec_heap.h"
+#include "spy_bootstrap.h"
+#include "spy_core.h"
+#include "spy_real.h"
+#include "spy_stack.h"
+#include "spy_sys.h"
+#include "trace_format.h"
+
+/* An allocation that is not recorded (libspy's own, or before start-up). */
+static void *plain_alloc(size_t size, size_t align)
+{
+	if (align <= 16 && spy_real.malloc)
+		return spy_real.malloc(size);
+	if (align > 16 && spy_real.memalign)
+		return spy_real.memalign(align, size);
+	return spy_bootstrap_alloc(size, align);
+}
+
+SPY_EXPORT void *malloc(size_t size)
+{
+	if (!spy_hook_enter())
+		return plain_alloc(size, 0);
+	void *p = spy_real.malloc(size);
+	int saved = errno;
+	if (p)
+		rec_heap_alloc(TRACE_FN_MALLOC, p, size, 0);
+	spy_hook_leave();
+	errno = saved;
+	return p;
+}
+
+SPY_EXPORT void *calloc(size_t n, size_t size)
+{
+	if (!spy_hook_enter()) {
+		if (spy_real.calloc)
+			return spy_real.calloc(n, size);
+		size_t total;
+		if (__builtin_mul_overflow(n, size, &total)) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		return spy_bootstrap_alloc(total, 0);
+	}
+	void *p = spy_real.calloc(n, size);
+	int saved = errno;
+	if (p)
+		rec_heap_alloc(TRACE_FN_CALLOC, p, n * size, 0);
+	spy_hook_leave();
+	errno = saved;
+	return p;
+}
+
+SPY_EXPORT void free(void *p)
+{
+	if (!p || spy_bootstrap_owns(p))
+		return;
+	if (!spy_hook_enter()) {
+		if (spy_real.free)
+			spy_real.free(p);
+		return;
+	}
+	int saved = errno;
+	rec_heap_free(TRACE_FN_FREE, p);
+	spy_hook_leave();
+	errno = saved;
+	spy_real.free(p);
+}
+
+/* realloc of a bootstrap block: move it into the real heap. */
+static void *realloc_from_bootstrap(void *old, size_t size)
+{
+	void *p = plain_alloc(size, 0);
+	if (p) {
+		size_t old_size = spy_bootstrap_size(old);
+		memcpy(p, old, old_size < size ? old_size : size);
+	}
+	return p;
+}
+
+static void *realloc_common(unsigned fn, void *old, size_t size)
+{
+	if (old && spy_bootstrap_owns(old))
+		return realloc_from_bootstrap(old, size);
+	if (!spy_hook_enter()) {
+		if (spy_real.realloc)
+			return spy_real.realloc(old, size);
+		return old ? NULL : spy_bootstrap_alloc(size, 0);
+	}
+	/* The old block is gone the moment realloc runs: its record takes the
+	 * time from before the call, so that another thread reusing the
+	 * address can never appear to come first. */
+	uint32_t stack = spy_stack_capture();
+	uint64_t when = spy_now_ns();
+	void *p = spy_real.realloc(old, size);
+	int saved = errno;
+	rec_heap_realloc(fn, old, p, size, stack, when);
+	spy_hook_leave();
+	errno = saved;
+	return p;
+}
+
+SPY_EXPORT void *realloc(void *old, size_t size)
+{
+	return realloc_common(TRACE_FN_REALLOC, old, size);
+}
+
+SPY_EXPORT void *reallocarray(void *old, size_t n, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc_common(TRACE_FN_REALLOCARRAY, old, total);
+}
+
+SPY_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+	if (!spy_hook_enter()) {
+		if (spy_real.posix_memalign)
+			return spy_real.posix_memalign(out, align, size);
+		if (align < sizeof(void *) || (align & (align - 1)))
+			return EINVAL;
+		*out = spy_bootstrap_alloc(size, align);
+		return *out ? 0 : ENOMEM;
+	}
+	int rc = spy_real.posix_memalign(out, align, size);
+	int saved = errno;
+	if (rc == 0)
+		rec_heap_alloc(TRACE_FN_POSIX_MEMALIGN, *out, size, align);
+	spy_hook_leave();
+	errno = saved;
+	return rc;
+}
+
+/* aligned_alloc, memalign, valloc and pvalloc share one shape. */
+#define ALIGNED_HOOK(name, fn_code, params, args, align_expr, size_expr)       \
+	SPY_EXPORT void *name params                                           \
+	{                                                                      \
+		if (!spy_hook_enter()) {                                       \
+			if (spy_real.name)                                     \
+				return spy_real.name args;                     \
+			return spy_bootstrap_alloc(size_expr, align_expr);     \
+		}                                                              \
+		void *p = spy_real.name args;                                  \
+		int saved = errno;                                             \
+		if (p)                                                         \
+			rec_heap_alloc(fn_code, p, size_expr, align_expr);     \
+		spy_hook_leave();                                              \
+		errno = saved;                                                 \
+		return p;                                                      \
+	}
+
+ALIGNED_HOOK(aligned_alloc, TRACE_FN_ALIGNED_ALLOC, (size_t align, size_t size),
+	     (align, size), align, size)
+ALIGNED_HOOK(memalign, TRACE_FN_MEMALIGN, (size_t align, size_t size),
+	     (align, size), align, size)
+ALIGNED_HOOK(valloc, TRACE_FN_VALLOC, (size_t size), (size),
+	     (size_t)sysconf(_SC_PAGESIZE), size)
+ALIGNED_HOOK(pvalloc, TRACE_FN_PVALLOC, (size_t size), (size),
+	     (size_t)sysconf(_SC_PAGESIZE), size)
+
+SPY_EXPORT size_t malloc_usable_size(void *p)
+{
+	if (!p)
+		return 0;
+	if (spy_bootstrap_owns(p))
+		return spy_bootstrap_size(p);
+	return spy_real.malloc_usable_size ? spy_real.malloc_usable_size(p) : 0;
+}

@@ -1,0 +1,86 @@
+/* spy_init.c: start-up and shut-down of libspy.so.
+ * Initialisation happens at load (constructor) or at the first intercepted
+ * call, whichever comes first; the guard is held throughout so that
+ * allocations made by dlsym and friends are not recorded.
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "spy_core.h"
+#include "spy_modules.h"
+#include "spy_options.h"
+#include "spy_process.h"
+#include "spy_real.h"
+#include "spy_signals.h"
+#include "spy_stack.h"
+#include "spy_sys.h"
+#include "spy_writer.h"
+#include "trace_format.h"
+
+__thread struct spy_thread spy_self __attribute__((tls_model("initial-exec")));
+volatile int spy_state;
+volatile int spy_tracing;
+
+static pthread_key_t thread_key;
+
+/* Thread exit: glibc calls key destructors in rounds while values are set;
+ * re-arming keeps ours for the last round, so that frees done by the
+ * program's own key destructors are still recorded. */
+static void on_thread_exit(void *arg)
+{
+	struct spy_thread *t = &spy_self;
+	(void)arg;
+	if (++t->dtor_rounds < PTHREAD_DESTRUCTOR_ITERATIONS) {
+		pthread_setspecific(thread_key, (void *)1);
+		return;
+	}
+	t->guard++;
+	spy_writer_thread_exit();
+	t->dead = 1;
+	t->guard--;
+}
+
+/* Called by the writer when a thread records for the first time. */
+void spy_thread_register(void)
+{
+	pthread_setspecific(thread_key, (void *)1);
+}
+
+void spy_init(void)
+{
+	int expected = SPY_STATE_NONE;
+	if (!__atomic_compare_exchange_n(&spy_state, &expected, SPY_STATE_INIT, 0,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return;
+	struct spy_thread *t = &spy_self;
+	t->guard++;
+	spy_real_resolve();
+	spy_options_parse(getenv("SPY_OPTIONS"));
+	char parent[PATH_MAX];
+	int cause = spy_process_take_parent(parent, sizeof(parent));
+	spy_pid = spy_sys_getpid();
+	t->tid = spy_sys_gettid();
+	spy_stack_init();
+	pthread_key_create(&thread_key, on_thread_exit);
+	if (spy_writer_open(cause) == 0) {
+		spy_process_write_record(cause, parent);
+		spy_modules_snapshot();
+	}
+	spy_process_init();
+	spy_signals_init();
+	__atomic_store_n(&spy_state, SPY_STATE_READY, __ATOMIC_RELEASE);
+	t->guard--;
+}
+
+__attribute__((constructor(101))) static void spy_constructor(void)
+{
+	spy_init();
+}
+
+/* Runs late in exit(), after the program's atexit handlers. stdio is
+ * flushed after this; those writes still reach the trace, one by one. */
+__attribute__((destructor(101))) static void spy_destructor(void)
+{
+	spy_process_finish(TRACE_EXIT_UNKNOWN, 0);
+}

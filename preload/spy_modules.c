@@ -1,0 +1,119 @@
+/* spy_modules.c: /proc/self/maps to TRACE_MODULE records.
+ * Runs inside hooks (dlopen) with the guard held: no allocation, no stdio.
+ */
+#include "spy_modules.h"
+
+#include <stdint.h>
+
+#include "spy_stack.h"
+#include "spy_sys.h"
+#include "spy_writer.h"
+#include "trace_encode.h"
+
+static unsigned snapshot;
+int spy_modules_dirty;
+
+void spy_modules_mark_dirty(void)
+{
+	__atomic_store_n(&spy_modules_dirty, 1, __ATOMIC_RELEASE);
+}
+
+void spy_modules_reset(void)
+{
+	snapshot = 0;
+}
+
+static const char *parse_hex(const char *p, const char *end, uint64_t *out)
+{
+	uint64_t v = 0;
+	for (; p < end; p++) {
+		unsigned d;
+		if (*p >= '0' && *p <= '9')
+			d = (unsigned)(*p - '0');
+		else if (*p >= 'a' && *p <= 'f')
+			d = (unsigned)(*p - 'a' + 10);
+		else
+			break;
+		v = v * 16 + d;
+	}
+	*out = v;
+	return p;
+}
+
+static const char *skip_field(const char *p, const char *end)
+{
+	while (p < end && *p != ' ')
+		p++;
+	while (p < end && *p == ' ')
+		p++;
+	return p;
+}
+
+/* One maps line: "start-end perms offset dev inode   path". */
+static void emit_line(const char *line, const char *end, uintptr_t self_fn)
+{
+	uint64_t start, stop, offset;
+	const char *p = parse_hex(line, end, &start);
+	if (p >= end || *p != '-')
+		return;
+	p = parse_hex(p + 1, end, &stop);
+	while (p < end && *p == ' ')
+		p++;
+	if (end - p < 4)
+		return;
+	unsigned prot = (p[0] == 'r' ? 4u : 0) | (p[1] == 'w' ? 2u : 0) |
+			(p[2] == 'x' ? 1u : 0) | (p[3] == 'p' ? 8u : 0);
+	p = skip_field(p, end);
+	p = parse_hex(p, end, &offset);
+	p = skip_field(p, end); /* offset */
+	p = skip_field(p, end); /* dev */
+	p = skip_field(p, end); /* inode */
+	size_t path_len = (size_t)(end - p);
+	if (path_len > 4096)
+		path_len = 4096;
+	if ((prot & 1) && self_fn >= start && self_fn < stop)
+		spy_stack_set_self((uintptr_t)start, (uintptr_t)stop);
+	uint8_t *w = spy_writer_begin(TRACE_MODULE, 5 * TRACE_VARINT_MAX +
+						     TRACE_VARINT_MAX + path_len);
+	if (!w)
+		return;
+	w = trace_put_varint(w, snapshot);
+	w = trace_put_varint(w, start);
+	w = trace_put_varint(w, stop);
+	w = trace_put_varint(w, offset);
+	w = trace_put_varint(w, prot);
+	w = trace_put_str(w, p, path_len);
+	spy_writer_end(w);
+}
+
+void spy_modules_snapshot(void)
+{
+	size_t cap = 256 * 1024;
+	char *buf = NULL;
+	ssize_t n = -1;
+	/* Grow until the whole file fits (large programs map thousands). */
+	for (int tries = 0; tries < 6; tries++, cap *= 4) {
+		buf = spy_sys_mmap(cap);
+		if (!buf)
+			return;
+		n = spy_read_file("/proc/self/maps", buf, cap);
+		if (n >= 0 && (size_t)n < cap)
+			break;
+		spy_sys_munmap(buf, cap);
+		buf = NULL;
+	}
+	if (!buf)
+		return;
+	snapshot++;
+	__atomic_store_n(&spy_modules_dirty, 0, __ATOMIC_RELEASE);
+	uintptr_t self_fn = (uintptr_t)&spy_modules_snapshot;
+	const char *line = buf, *end = buf + n;
+	while (line < end) {
+		const char *nl = line;
+		while (nl < end && *nl != '\n')
+			nl++;
+		emit_line(line, nl, self_fn);
+		line = nl + 1;
+	}
+	spy_sys_munmap(buf, cap);
+}

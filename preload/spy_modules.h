@@ -1,0 +1,20 @@
+/* spy_modules.h: the process's memory map, written to the trace so that
+ * stacks can be symbolized offline (at start and after every dlopen).
+ */
+#ifndef SPY_MODULES_H
+#define SPY_MODULES_H
+
+/* Reads /proc/self/maps and writes one TRACE_MODULE record per line, as a
+ * new snapshot. Also tells the stack capture where libspy's own code is.
+ * Never allocates (the read buffer is mmap'd); on failure writes nothing. */
+void spy_modules_snapshot(void);
+
+/* Libraries may have been loaded: the next stack capture takes a new
+ * snapshot first. */
+void spy_modules_mark_dirty(void);
+extern int spy_modules_dirty;
+
+/* Forgets the snapshot count (a forked child starts a new trace). */
+void spy_modules_reset(void);
+
+#endif

@@ -1,0 +1,416 @@
+/* spy_process.c: the process record, fork, the exec family, exit, _exit,
+ * main's return value and dlopen.
+ * Hooks here follow the hook rules (spy_core.h). The exec hooks may run in
+ * a vfork child, which shares the parent's memory: there they record
+ * nothing and allocate nothing but stack space.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "spy_core.h"
+#include "spy_modules.h"
+#include "spy_options.h"
+#include "spy_process.h"
+#include "spy_real.h"
+#include "spy_stack.h"
+#include "spy_sys.h"
+#include "spy_writer.h"
+#include "trace_encode.h"
+
+#define PARENT_VAR "SPY_TRACE_PARENT"
+#define PARENT_VAR_LEN 16
+
+extern char **environ;
+
+int spy_pid;
+static int exit_status;
+static int exit_status_known;
+static int finished;
+
+/* ---- the process record -------------------------------------------------- */
+
+static char cmdline[32 * 1024];
+
+void spy_process_write_record(int cause, const char *parent_trace)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	ssize_t clen = spy_read_file("/proc/self/cmdline", cmdline, sizeof(cmdline));
+	if (clen < 0)
+		clen = 0;
+	size_t argc = 0;
+	for (ssize_t i = 0; i < clen; i++)
+		argc += cmdline[i] == '\0';
+	size_t parent_len = spy_strlen(parent_trace);
+	size_t exe_len = spy_strlen(exe);
+	uint8_t *p = spy_writer_begin(TRACE_PROCESS,
+		12 * TRACE_VARINT_MAX + exe_len + parent_len + (size_t)clen +
+		(argc + 1) * TRACE_VARINT_MAX);
+	if (!p)
+		return;
+	p = trace_put_varint(p, (uint64_t)spy_sys_getpid());
+	p = trace_put_varint(p, (uint64_t)getppid());
+	p = trace_put_varint(p, (uint64_t)cause);
+	p = trace_put_varint(p, spy_unix_ns());
+	p = trace_put_varint(p, spy_now_ns());
+	p = trace_put_str(p, exe, exe_len);
+	p = trace_put_varint(p, argc);
+	for (ssize_t i = 0; i < clen;) {
+		size_t len = spy_strlen(cmdline + i);
+		p = trace_put_str(p, cmdline + i, len);
+		i += (ssize_t)len + 1;
+	}
+	p = trace_put_str(p, parent_trace, parent_len);
+	p = trace_put_varint(p, spy_opt.stacks ? spy_opt.stack_depth : 0);
+	p = trace_put_varint(p, spy_opt.stacks ? TRACE_PF_STACKS : 0);
+	spy_writer_end(p);
+}
+
+int spy_process_take_parent(char *parent, unsigned long cap)
+{
+	parent[0] = '\0';
+	if (!environ)
+		return TRACE_CAUSE_START;
+	for (char **e = environ; *e; e++) {
+		if (!spy_strneq(*e, PARENT_VAR "=", PARENT_VAR_LEN + 1))
+			continue;
+		const char *v = *e + PARENT_VAR_LEN + 1;
+		long pid = 0;
+		while (*v >= '0' && *v <= '9')
+			pid = pid * 10 + (*v++ - '0');
+		if (*v == ':')
+			v++;
+		spy_strlcpy(parent, v, cap);
+		/* Remove it, so the program's environment is what it was given. */
+		for (char **f = e; *f; f++)
+			f[0] = f[1];
+		return pid == spy_sys_getpid() ? TRACE_CAUSE_EXEC : TRACE_CAUSE_FORK;
+	}
+	return TRACE_CAUSE_START;
+}
+
+/* ---- exit ------------------------------------------------------------------ */
+
+void spy_process_note_exit(int status)
+{
+	exit_status = status;
+	exit_status_known = 1;
+}
+
+void spy_process_finish(unsigned how, int status)
+{
+	if (spy_state != SPY_STATE_READY || spy_pid != spy_sys_getpid())
+		return;
+	if (__atomic_exchange_n(&finished, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (how == TRACE_EXIT_UNKNOWN && exit_status_known) {
+		how = TRACE_EXIT_RETURN;
+		status = exit_status;
+	}
+	int saved = errno;
+	spy_self.guard++;
+	spy_writer_finish(how, status, 0);
+	spy_self.guard--;
+	errno = saved;
+}
+
+static int (*program_main)(int, char **, char **);
+
+static int main_wrapper(int argc, char **argv, char **envp)
+{
+	int status = program_main(argc, argv, envp);
+	spy_process_note_exit(status);
+	return status;
+}
+
+/* Wrapping main is the one way to learn the status of a return from main:
+ * glibc then calls exit internally, past any hook. */
+SPY_EXPORT int __libc_start_main(int (*main)(int, char **, char **), int argc,
+				 char **argv, void (*init)(void), void (*fini)(void),
+				 void (*rtld_fini)(void), void *stack_end)
+{
+	spy_init();
+	if (!spy_real.libc_start_main)
+		abort(); /* cannot happen with a dynamically linked glibc */
+	program_main = main;
+	return spy_real.libc_start_main(main_wrapper, argc, argv, init, fini,
+					rtld_fini, stack_end);
+}
+
+SPY_EXPORT void exit(int status)
+{
+	spy_init();
+	spy_process_note_exit(status);
+	spy_real.exit(status);
+}
+
+SPY_EXPORT void _exit(int status)
+{
+	spy_init();
+	spy_process_finish(TRACE_EXIT_UNDERSCORE, status);
+	spy_real._exit(status);
+}
+
+SPY_EXPORT void _Exit(int status)
+{
+	spy_init();
+	spy_process_finish(TRACE_EXIT_UNDERSCORE, status);
+	spy_real._Exit(status);
+}
+
+/* ---- fork ------------------------------------------------------------------ */
+
+static int fork_guard_taken;
+
+static void before_fork(void)
+{
+	if (spy_state != SPY_STATE_READY)
+		return;
+	spy_self.guard++;
+	fork_guard_taken = 1;
+	spy_writer_before_fork();
+}
+
+static void after_fork_parent(void)
+{
+	if (!fork_guard_taken)
+		return;
+	fork_guard_taken = 0;
+	spy_self.guard--;
+}
+
+static void after_fork_child(void)
+{
+	if (!fork_guard_taken)
+		return;
+	fork_guard_taken = 0;
+	char parent[PATH_MAX];
+	spy_strlcpy(parent, spy_writer_path(), sizeof(parent));
+	spy_pid = spy_sys_getpid();
+	finished = 0;
+	exit_status_known = 0;
+	spy_writer_after_fork_child();
+	spy_stack_reset();
+	spy_modules_reset();
+	if (spy_writer_open(TRACE_CAUSE_FORK) == 0) {
+		spy_process_write_record(TRACE_CAUSE_FORK, parent);
+		spy_modules_snapshot();
+	}
+	spy_self.guard--;
+}
+
+void spy_process_init(void)
+{
+	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
+
+SPY_EXPORT pid_t fork(void)
+{
+	spy_init();
+	pid_t pid = spy_real.fork();
+	if (pid > 0 && spy_hook_enter()) {
+		int saved = errno;
+		uint8_t *p = spy_writer_begin(TRACE_FORK, 2 * TRACE_VARINT_MAX);
+		if (p) {
+			p = trace_put_varint(p, (uint64_t)pid);
+			spy_writer_end(p);
+		}
+		spy_hook_leave();
+		errno = saved;
+	}
+	return pid;
+}
+
+/* ---- exec ------------------------------------------------------------------ */
+
+/* Records the exec and writes everything out; 1 if it did (so a failed
+ * exec can undo the end marker's effect). Nothing in a vfork child. */
+static int exec_prepare(const char *path)
+{
+	if (spy_pid != spy_sys_getpid() || !spy_hook_enter())
+		return 0;
+	size_t len = path ? spy_strlen(path) : 0;
+	if (len > 4096)
+		len = 4096;
+	uint8_t *p = spy_writer_begin(TRACE_EXEC, 2 * TRACE_VARINT_MAX + len);
+	if (p) {
+		p = trace_put_str(p, path ? path : "", len);
+		spy_writer_end(p);
+	}
+	p = spy_writer_begin(TRACE_END, 0);
+	if (p)
+		spy_writer_end(p);
+	spy_writer_flush_all(SPY_FLUSH_TRY);
+	spy_hook_leave();
+	return 1;
+}
+
+static void exec_failed(int prepared)
+{
+	if (!prepared)
+		return;
+	int saved = errno;
+	spy_writer_after_failed_exec();
+	errno = saved;
+}
+
+#define MAX_STACK_ENV 4096
+
+/* Calls run(envp') where envp' is envp plus SPY_TRACE_PARENT=<pid>:<trace>,
+ * built on the stack (this may be a vfork child). */
+#define WITH_PARENT_ENV(envp, call_with)                                       \
+	do {                                                                   \
+		char var_[PATH_MAX + 64];                                      \
+		size_t n_ = 0;                                                 \
+		while ((envp) && (envp)[n_])                                   \
+			n_++;                                                  \
+		if (!spy_tracing || n_ >= MAX_STACK_ENV) {                     \
+			char *const *env2 = (envp);                            \
+			call_with;                                             \
+		}                                                              \
+		char *env_[n_ + 2];                                            \
+		size_t k_ = 0;                                                 \
+		spy_format(var_, sizeof(var_), PARENT_VAR "=%d:%s", spy_pid,   \
+			   spy_writer_path());                                 \
+		env_[k_++] = var_;                                             \
+		for (size_t i_ = 0; i_ < n_; i_++)                             \
+			if (!spy_strneq((envp)[i_], PARENT_VAR "=",            \
+					PARENT_VAR_LEN + 1))                   \
+				env_[k_++] = (envp)[i_];                       \
+		env_[k_] = NULL;                                               \
+		char *const *env2 = env_;                                      \
+		call_with;                                                     \
+	} while (0)
+
+static int do_execve(const char *path, char *const argv[], char *const envp[])
+{
+	int prepared = exec_prepare(path);
+	int rc;
+	WITH_PARENT_ENV(envp, { rc = spy_real.execve(path, argv, env2); exec_failed(prepared); return rc; });
+	return -1;
+}
+
+static int do_execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	int prepared = exec_prepare(file);
+	int rc;
+	WITH_PARENT_ENV(envp, { rc = spy_real.execvpe(file, argv, env2); exec_failed(prepared); return rc; });
+	return -1;
+}
+
+SPY_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	spy_init();
+	return do_execve(path, argv, envp);
+}
+
+SPY_EXPORT int execv(const char *path, char *const argv[])
+{
+	spy_init();
+	return do_execve(path, argv, environ);
+}
+
+SPY_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	spy_init();
+	return do_execvpe(file, argv, envp);
+}
+
+SPY_EXPORT int execvp(const char *file, char *const argv[])
+{
+	spy_init();
+	return do_execvpe(file, argv, environ);
+}
+
+SPY_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	spy_init();
+	int prepared = exec_prepare("(fexecve)");
+	int rc;
+	WITH_PARENT_ENV(envp, { rc = spy_real.fexecve(fd, argv, env2); exec_failed(prepared); return rc; });
+	return -1;
+}
+
+/* The execl family: gather the variable arguments into an argv on the
+ * stack, then do what execv/execvp/execve do. */
+#define GATHER_ARGS(arg0, ap, argv)                                            \
+	size_t argc_ = 1;                                                      \
+	va_start(ap, arg0);                                                    \
+	while (va_arg(ap, char *))                                             \
+		argc_++;                                                       \
+	va_end(ap);                                                            \
+	char *argv[argc_ + 1];                                                 \
+	argv[0] = (char *)(arg0);                                              \
+	va_start(ap, arg0);                                                    \
+	for (size_t i_ = 1; i_ <= argc_; i_++)                                 \
+		argv[i_] = va_arg(ap, char *);
+
+SPY_EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	spy_init();
+	GATHER_ARGS(arg, ap, argv);
+	va_end(ap);
+	return do_execve(path, argv, environ);
+}
+
+SPY_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	spy_init();
+	GATHER_ARGS(arg, ap, argv);
+	va_end(ap);
+	return do_execvpe(file, argv, environ);
+}
+
+SPY_EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	spy_init();
+	GATHER_ARGS(arg, ap, argv);
+	char *const *envp = va_arg(ap, char *const *);
+	va_end(ap);
+	return do_execve(path, argv, envp);
+}
+
+/* ---- dlopen ---------------------------------------------------------------- */
+
+/* dlopen looks at its caller's RUNPATH to find a library by name, so the
+ * real dlopen must see the program as its caller: the hook ends in a tail
+ * call and the module snapshot is taken at the next stack capture. */
+static void note_dlopen(const char *path)
+{
+	spy_modules_mark_dirty();
+	if (!spy_hook_enter())
+		return;
+	int saved = errno;
+	size_t len = path ? spy_strlen(path) : 0;
+	if (len > 4096)
+		len = 4096;
+	uint8_t *p = spy_writer_begin(TRACE_DLOPEN, 2 * TRACE_VARINT_MAX + len);
+	if (p) {
+		p = trace_put_str(p, path ? path : "", len);
+		spy_writer_end(p);
+	}
+	spy_hook_leave();
+	errno = saved;
+}
+
+SPY_EXPORT void *dlopen(const char *path, int flags)
+{
+	spy_init();
+	note_dlopen(path);
+	return spy_real.dlopen(path, flags);
+}
+
+SPY_EXPORT void *dlmopen(long lmid, const char *path, int flags)
+{
+	spy_init();
+	note_dlopen(path);
+	return spy_real.dlmopen(lmid, path, flags);
+}

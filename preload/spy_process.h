@@ -1,0 +1,26 @@
+/* spy_process.h: the process's life: start, fork, exec, exit. */
+#ifndef SPY_PROCESS_H
+#define SPY_PROCESS_H
+
+/* Writes the TRACE_PROCESS record for a trace opened for cause
+ * (trace_cause), naming parent_trace ("" if none). */
+void spy_process_write_record(int cause, const char *parent_trace);
+
+/* Notes the exit status the program is leaving with (main returned, or
+ * exit() was called); the final flush uses it. */
+void spy_process_note_exit(int status);
+
+/* The final flush at normal exit (library destructor or _exit). */
+void spy_process_finish(unsigned how, int status);
+
+/* The pid libspy believes it runs in (changes after fork). */
+extern int spy_pid;
+
+/* Takes SPY_TRACE_PARENT out of the environment (so the program never sees
+ * it) and returns the cause it implies and the parent's trace path. */
+int spy_process_take_parent(char *parent, unsigned long cap);
+
+/* Registers fork handlers; called once at start. */
+void spy_process_init(void);
+
+#endif

@@ -1,0 +1,155 @@
+/* spy_signals.c: end the trace properly when a signal kills the process.
+ * The handler runs in signal context: only async-signal-safe calls, no
+ * allocation, errno kept. The program keeps its own view of every watched
+ * signal through the sigaction and signal hooks, and its handlers are
+ * called exactly as the kernel would have called them.
+ */
+#include "spy_signals.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "spy_core.h"
+#include "spy_process.h"
+#include "spy_real.h"
+#include "spy_sys.h"
+#include "spy_writer.h"
+#include "trace_format.h"
+
+/* Signals whose default action ends the process and that a program may
+ * well receive: faults first, then the polite requests to stop. */
+static const int watched[] = {
+	SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS,
+	SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGXCPU, SIGXFSZ,
+};
+#define NWATCHED (sizeof(watched) / sizeof(watched[0]))
+
+static int managed[NSIG];                 /* libspy's handler is installed */
+static struct sigaction program_action[NSIG]; /* what the program asked for */
+
+static int is_fault(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
+	       sig == SIGILL || sig == SIGTRAP || sig == SIGSYS;
+}
+
+static void on_signal(int sig, siginfo_t *info, void *context);
+
+/* Installs libspy's handler with the program's mask and flags, so that the
+ * kernel blocks and restarts exactly as the program asked. */
+static int install(int sig, const struct sigaction *want)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_signal;
+	sa.sa_mask = want->sa_mask;
+	sa.sa_flags = SA_SIGINFO | (want->sa_flags & (SA_RESTART | SA_NODEFER | SA_ONSTACK));
+	return spy_real.sigaction(sig, &sa, NULL);
+}
+
+static void die_of(int sig)
+{
+	spy_self.guard++;
+	spy_writer_finish(TRACE_EXIT_SIGNAL, 128 + sig, sig);
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	spy_real.sigaction(sig, &dfl, NULL);
+	/* A fault happens again when the handler returns; anything else is
+	 * sent again and arrives as soon as the handler's mask is lifted. */
+	syscall(SYS_tgkill, spy_sys_getpid(), spy_sys_gettid(), sig);
+}
+
+static void on_signal(int sig, siginfo_t *info, void *context)
+{
+	int saved = errno;
+	struct sigaction *app = &program_action[sig];
+	if (app->sa_handler == SIG_DFL) {
+		if (spy_pid == spy_sys_getpid() && spy_state == SPY_STATE_READY)
+			die_of(sig);
+		else
+			spy_real.sigaction(sig, app, NULL), syscall(SYS_tgkill, spy_sys_getpid(), spy_sys_gettid(), sig);
+		errno = saved;
+		return;
+	}
+	if (app->sa_handler == SIG_IGN) {
+		errno = saved;
+		return;
+	}
+	/* The program handles it. A fault may end in its handler (_exit or
+	 * longjmp), so the evidence goes out first. */
+	if (is_fault(sig) && spy_state == SPY_STATE_READY && !spy_self.guard) {
+		spy_self.guard++;
+		spy_writer_flush_all(SPY_FLUSH_TRY);
+		spy_self.guard--;
+	}
+	struct sigaction call = *app;
+	if (app->sa_flags & SA_RESETHAND) {
+		program_action[sig].sa_handler = SIG_DFL;
+		program_action[sig].sa_flags &= ~SA_SIGINFO;
+	}
+	errno = saved;
+	if (call.sa_flags & SA_SIGINFO)
+		call.sa_sigaction(sig, info, context);
+	else
+		call.sa_handler(sig);
+}
+
+void spy_signals_init(void)
+{
+	for (size_t i = 0; i < NWATCHED; i++) {
+		int sig = watched[i];
+		struct sigaction old;
+		if (spy_real.sigaction(sig, NULL, &old) != 0 ||
+		    old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO))
+			continue;
+		program_action[sig] = old;
+		struct sigaction want;
+		memset(&want, 0, sizeof(want));
+		want.sa_flags = SA_RESTART | SA_ONSTACK;
+		if (install(sig, &want) == 0)
+			managed[sig] = 1;
+	}
+}
+
+SPY_EXPORT int sigaction(int sig, const struct sigaction *act,
+			 struct sigaction *old)
+{
+	spy_init();
+	if (sig <= 0 || sig >= NSIG || !managed[sig] || !spy_real.sigaction)
+		return spy_real.sigaction(sig, act, old);
+	struct sigaction prev = program_action[sig];
+	if (act) {
+		int rc;
+		if (act->sa_handler == SIG_IGN)
+			rc = spy_real.sigaction(sig, act, NULL);
+		else
+			rc = install(sig, act);
+		if (rc != 0)
+			return rc;
+		program_action[sig] = *act;
+	}
+	if (old)
+		*old = prev;
+	return 0;
+}
+
+SPY_EXPORT void (*signal(int sig, void (*handler)(int)))(int)
+{
+	spy_init();
+	if (sig <= 0 || sig >= NSIG || !managed[sig])
+		return spy_real.signal(sig, handler);
+	/* glibc's signal() has BSD semantics: restart, block the signal. */
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, sig);
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(sig, &sa, &old) != 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}

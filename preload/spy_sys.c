@@ -1,0 +1,273 @@
+/* spy_sys.c: raw system calls and a formatter for libspy's own messages.
+ * May run inside any hook or signal handler: never allocate, never use
+ * stdio, never call an intercepted function.
+ */
+#include "spy_sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "spy_options.h"
+
+ssize_t spy_sys_write(int fd, const void *buf, size_t len)
+{
+	return syscall(SYS_write, fd, buf, len);
+}
+
+int spy_sys_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = spy_sys_write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = ENOSPC;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+ssize_t spy_sys_read(int fd, void *buf, size_t len)
+{
+	return syscall(SYS_read, fd, buf, len);
+}
+
+int spy_sys_open(const char *path, int flags, int mode)
+{
+	return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+}
+
+int spy_sys_close(int fd)
+{
+	return (int)syscall(SYS_close, fd);
+}
+
+pid_t spy_sys_gettid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+pid_t spy_sys_getpid(void)
+{
+	return (pid_t)syscall(SYS_getpid);
+}
+
+void *spy_sys_mmap(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void spy_sys_munmap(void *p, size_t len)
+{
+	if (p)
+		munmap(p, len);
+}
+
+uint64_t spy_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t spy_unix_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+ssize_t spy_read_file(const char *path, char *buf, size_t cap)
+{
+	int fd = spy_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	size_t got = 0;
+	while (got < cap) {
+		ssize_t n = spy_sys_read(fd, buf + got, cap - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	spy_sys_close(fd);
+	return (ssize_t)got;
+}
+
+static size_t put_unsigned(char *out, uint64_t v, unsigned base)
+{
+	char tmp[24];
+	size_t n = 0;
+	do {
+		unsigned d = (unsigned)(v % base);
+		tmp[n++] = (char)(d < 10 ? '0' + d : 'a' + d - 10);
+		v /= base;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+size_t spy_vformat(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+	size_t len = 0;
+	if (cap == 0)
+		return 0;
+#define PUT(c) do { if (len + 1 < cap) buf[len++] = (c); } while (0)
+	for (const char *f = fmt; *f; f++) {
+		if (*f != '%') {
+			PUT(*f);
+			continue;
+		}
+		f++;
+		int is_long = 0;
+		while (*f == 'l' || *f == 'z') {
+			is_long = 1;
+			f++;
+		}
+		char num[24];
+		size_t n = 0;
+		switch (*f) {
+		case 's': {
+			const char *s = va_arg(ap, const char *);
+			for (s = s ? s : "(null)"; *s; s++)
+				PUT(*s);
+			continue;
+		}
+		case 'd': {
+			int64_t v = is_long ? va_arg(ap, long) : va_arg(ap, int);
+			if (v < 0) {
+				PUT('-');
+				v = -v;
+			}
+			n = put_unsigned(num, (uint64_t)v, 10);
+			break;
+		}
+		case 'u':
+			n = put_unsigned(num, is_long ? va_arg(ap, unsigned long)
+						      : va_arg(ap, unsigned), 10);
+			break;
+		case 'x':
+			n = put_unsigned(num, is_long ? va_arg(ap, unsigned long)
+						      : va_arg(ap, unsigned), 16);
+			break;
+		case 'p':
+			PUT('0');
+			PUT('x');
+			n = put_unsigned(num, (uintptr_t)va_arg(ap, void *), 16);
+			break;
+		case '%':
+			PUT('%');
+			continue;
+		default:
+			continue;
+		}
+		for (size_t i = 0; i < n; i++)
+			PUT(num[i]);
+		if (!*f)
+			break;
+	}
+#undef PUT
+	buf[len] = '\0';
+	return len;
+}
+
+size_t spy_format(char *buf, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	size_t n = spy_vformat(buf, cap, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+static void say(const char *fmt, va_list ap)
+{
+	char line[512];
+	int saved = errno;
+	size_t n = spy_format(line, sizeof(line), "spy: ");
+	n += spy_vformat(line + n, sizeof(line) - n - 1, fmt, ap);
+	line[n++] = '\n';
+	spy_sys_write_all(2, line, n);
+	errno = saved;
+}
+
+void spy_say(const char *fmt, ...)
+{
+	if (spy_opt.quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	say(fmt, ap);
+	va_end(ap);
+}
+
+void spy_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	say(fmt, ap);
+	va_end(ap);
+}
+
+size_t spy_strlen(const char *s)
+{
+	size_t n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+int spy_streq(const char *a, const char *b)
+{
+	while (*a && *a == *b) {
+		a++;
+		b++;
+	}
+	return *a == *b;
+}
+
+int spy_strneq(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (a[i] != b[i])
+			return 0;
+		if (!a[i])
+			return 1;
+	}
+	return 1;
+}
+
+size_t spy_strlcpy(char *dst, const char *src, size_t cap)
+{
+	size_t n = 0;
+	if (cap == 0)
+		return 0;
+	while (src[n] && n + 1 < cap) {
+		dst[n] = src[n];
+		n++;
+	}
+	dst[n] = '\0';
+	return n;
+}
+
+const char *spy_basename(const char *path)
+{
+	const char *base = path;
+	for (const char *p = path; *p; p++)
+		if (*p == '/' && p[1])
+			base = p + 1;
+	return base;
+}

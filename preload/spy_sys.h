@@ -1,0 +1,49 @@
+/* spy_sys.h: system calls and message formatting for libspy's own use.
+ * Everything here is async-signal-safe: no allocation, no stdio, no locks,
+ * and nothing goes through the functions libspy intercepts (raw syscall()).
+ * Functions return what the kernel returns: -1 with errno on failure.
+ */
+#ifndef SPY_SYS_H
+#define SPY_SYS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+ssize_t spy_sys_write(int fd, const void *buf, size_t len);
+/* Writes all of buf, retrying on EINTR and short writes; 0 or -1. */
+int spy_sys_write_all(int fd, const void *buf, size_t len);
+ssize_t spy_sys_read(int fd, void *buf, size_t len);
+int spy_sys_open(const char *path, int flags, int mode);
+int spy_sys_close(int fd);
+pid_t spy_sys_gettid(void);
+pid_t spy_sys_getpid(void);
+void *spy_sys_mmap(size_t len); /* anonymous, read-write; NULL on failure */
+void spy_sys_munmap(void *p, size_t len);
+uint64_t spy_now_ns(void);      /* CLOCK_MONOTONIC */
+uint64_t spy_unix_ns(void);     /* CLOCK_REALTIME */
+
+/* Reads a whole small file (/proc/self/...) into buf; returns bytes read
+ * (at most cap) or -1. */
+ssize_t spy_read_file(const char *path, char *buf, size_t cap);
+
+/* A tiny formatter: %s %d %u %lu %zu %x %p %% only. Always terminates buf;
+ * returns the length written. */
+size_t spy_vformat(char *buf, size_t cap, const char *fmt, va_list ap);
+size_t spy_format(char *buf, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* "spy: <message>\n" on stderr unless quiet; spy_error ignores quiet. */
+void spy_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void spy_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Small string helpers that never allocate. */
+size_t spy_strlen(const char *s);
+int spy_streq(const char *a, const char *b);
+int spy_strneq(const char *a, const char *b, size_t n);
+/* Copies at most cap-1 bytes and terminates; returns the length copied. */
+size_t spy_strlcpy(char *dst, const char *src, size_t cap);
+const char *spy_basename(const char *path);
+
+#endif
