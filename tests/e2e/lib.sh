@@ -14,6 +14,7 @@
 : "${TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
 export TOP
 unset LD_PRELOAD SPY_OPTIONS
+ulimit -c 0 # the crashes we cause need no core files
 SPY=$TOP/spy
 ANALYZE=$TOP/analyze
 LIBSPY=$TOP/libspy.so
@@ -114,4 +115,18 @@ same_output() {
 	done
 	say "$n traces"
 	[ "$n" -gt 0 ] || { say "no trace written"; cat traced.err; return 1; }
+}
+
+# build_victim: compiles fixtures/victim.c to $VICTIM (once per script).
+VICTIM=$TEST_DIR/victim
+build_victim() {
+	[ -x "$VICTIM" ] ||
+	gcc -std=gnu11 -O0 -g -o "$VICTIM" "$FIXTURES/victim.c"
+}
+
+# one_line FILE: FILE holds exactly one line.
+one_line() {
+	local n
+	n=$(wc -l <"$1")
+	[ "$n" -eq 1 ] || { say "expected one line in $1, found $n:"; cat "$1"; return 1; }
 }

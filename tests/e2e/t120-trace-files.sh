@@ -1,0 +1,97 @@
+#!/bin/bash
+# t120: where and how libspy writes its trace: the default name, out= with
+# %p and %e, mode 0600, no following of symlinks, and a failure to write
+# (unwritable place, full disk) that never reaches the program.
+. "$(dirname "$0")/lib.sh"
+
+build_victim || { echo "Bail out! cannot build the victim program"; exit 1; }
+
+# plain_and_traced: runs the victim plainly and traced with the SPY_OPTIONS
+# the caller exported; stdout and status must not change.
+plain_and_traced() {
+	local prc=0 trc=0
+	"$VICTIM" say 3 >plain.out 2>plain.err || prc=$?
+	LD_PRELOAD=$LIBSPY "$VICTIM" say 3 >traced.out 2>traced.err || trc=$?
+	test $prc -eq 3 && test $trc -eq 3 && cmp plain.out traced.out
+}
+
+test_expect 'the default trace is spy.<exe>.<pid>.log in the current directory' '
+	LD_PRELOAD=$LIBSPY "$VICTIM" pid >out 2>err &&
+	pid=$(sed -n "s/^pid //p" out) &&
+	test -f "spy.victim.$pid.log" &&
+	! test -s err &&
+	summary_ok "spy.victim.$pid.log"
+'
+
+test_expect 'out= expands %p and %e' '
+	mkdir sub &&
+	SPY_OPTIONS=out=sub/t-%e-%p.trace LD_PRELOAD=$LIBSPY "$VICTIM" pid >out 2>err &&
+	pid=$(sed -n "s/^pid //p" out) &&
+	test -f "sub/t-victim-$pid.trace" &&
+	! ls spy.*.log &&
+	summary_ok "sub/t-victim-$pid.trace"
+'
+
+test_expect 'the trace is created with mode 0600, whatever the umask' '
+	(umask 000 && LD_PRELOAD=$LIBSPY SPY_OPTIONS=out=a.log "$VICTIM" exit 0) &&
+	(umask 022 && LD_PRELOAD=$LIBSPY SPY_OPTIONS=out=b.log "$VICTIM" exit 0) &&
+	test "$(stat -c %a a.log)" = 600 &&
+	test "$(stat -c %a b.log)" = 600
+'
+
+test_expect 'a symlink at the out path is not followed; one warning; the program runs' '
+	echo keep >target &&
+	ln -s target link.log &&
+	LD_PRELOAD=$LIBSPY SPY_OPTIONS=out=link.log "$VICTIM" exit 3 >out 2>err; rc=$? &&
+	test $rc -eq 3 &&
+	test "$(cat target)" = keep && test -L link.log &&
+	one_line err &&
+	ln -s no-such-target dangling.log &&
+	LD_PRELOAD=$LIBSPY SPY_OPTIONS=out=dangling.log "$VICTIM" pid >out 2>err &&
+	grep -q "^pid " out &&
+	! test -e no-such-target && one_line err
+'
+
+test_expect 'an unwritable place: one warning, same stdout and status' '
+	echo "a file, not a directory" >notadir &&
+	SPY_OPTIONS=out=$PWD/notadir/t.log plain_and_traced &&
+	one_line traced.err &&
+	SPY_OPTIONS=out=/proc/no-such-dir/t.log plain_and_traced &&
+	one_line traced.err
+'
+
+if [ "$(id -u)" -eq 0 ] && mkdir ro && mount -t tmpfs -o ro,size=64k tmpfs ro 2>/dev/null; then
+	test_expect 'a read-only file system: one warning, same stdout and status' '
+		SPY_OPTIONS=out=$TEST_DIR/ro/t.log plain_and_traced &&
+		one_line traced.err &&
+		! ls "$TEST_DIR"/ro/t.log
+	'
+	umount ro
+else
+	test_skip 'a read-only file system' 'cannot mount a tmpfs here (not root?)'
+fi
+
+if [ "$(id -u)" -eq 0 ] && mkdir full && mount -t tmpfs -o size=64k tmpfs full 2>/dev/null; then
+	test_expect 'a full disk: one warning, same stdout and status' '
+		dd if=/dev/zero of="$TEST_DIR/full/fill" bs=4k count=64 2>/dev/null;
+		test "$(df --output=avail "$TEST_DIR/full" | tail -n 1 | tr -d " ")" -lt 8 &&
+		SPY_OPTIONS=out=$TEST_DIR/full/t.log plain_and_traced &&
+		one_line traced.err
+	'
+	test_expect 'a disk that fills up while tracing: one warning, the program is unaffected' '
+		rm -f "$TEST_DIR"/full/* &&
+		dd if=/dev/zero of="$TEST_DIR/full/fill" bs=1k count=52 2>/dev/null &&
+		python3 "$FIXTURES/threads.py" >plain.out &&
+		SPY_OPTIONS=out=$TEST_DIR/full/t.log LD_PRELOAD=$LIBSPY \
+			python3 "$FIXTURES/threads.py" >traced.out 2>err &&
+		cmp plain.out traced.out &&
+		say "trace: $(stat -c %s "$TEST_DIR/full/t.log" 2>&1)" &&
+		one_line err
+	'
+	umount full
+else
+	test_skip 'a full disk' 'cannot mount a tmpfs here (not root?)'
+	test_skip 'a disk that fills up while tracing' 'cannot mount a tmpfs here'
+fi
+
+test_done
