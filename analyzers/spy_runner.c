@@ -609,40 +609,70 @@ static int newer(const struct timespec *a, const struct timespec *b)
 				      : a->tv_nsec > b->tv_nsec;
 }
 
-/* Lists the regular files in the pattern's directory whose names fit it with
- * the given pid (any pid when pid < 0). A pattern with '%' in its directory
- * part finds nothing: that is not worth a walk. */
-static int find_traces(const char *abs_pat, long pid, struct found *out,
-		       int max)
+/* Adds to out[*n] the regular files in the pattern's directory whose names
+ * fit it with the given pid (any pid when pid < 0), skipping those already
+ * listed. A pattern with '%' in its directory part finds nothing: that is
+ * not worth a walk. */
+static void find_traces(const char *abs_pat, long pid, struct found *out,
+			int *n, int max)
 {
 	char dir[PATH_MAX], glob[PATH_MAX * 2];
 	const char *slash = strrchr(abs_pat, '/');
 	struct dirent *de;
 	DIR *d;
-	int n = 0;
 
 	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - abs_pat), abs_pat);
 	if (!dir[0])
 		strcpy(dir, "/");
 	if (strchr(dir, '%'))
-		return 0;
+		return;
 	to_glob(glob, sizeof(glob), slash + 1, pid);
 	d = opendir(dir);
 	if (!d)
-		return 0;
-	while ((de = readdir(d)) && n < max) {
+		return;
+	while ((de = readdir(d)) && *n < max) {
+		struct found *f = &out[*n];
 		struct stat st;
+		int i, dup = 0;
 
 		if (fnmatch(glob, de->d_name, FNM_PERIOD))
 			continue;
-		snprintf(out[n].path, sizeof(out[n].path), "%s/%s",
+		snprintf(f->path, sizeof(f->path), "%s/%s",
 			 strcmp(dir, "/") ? dir : "", de->d_name);
-		if (lstat(out[n].path, &st) || !S_ISREG(st.st_mode))
+		for (i = 0; i < *n && !dup; i++)
+			dup = !strcmp(out[i].path, f->path);
+		if (dup || lstat(f->path, &st) || !S_ISREG(st.st_mode))
 			continue;
-		out[n].mtime = st.st_mtim;
-		n++;
+		f->mtime = st.st_mtim;
+		(*n)++;
 	}
 	closedir(d);
+}
+
+/* A pattern without %p gives libspy's traces of forked or exec'd processes
+ * a ".<pid>" (or ".<pid>-<n>") before a ".log" ending, or at the end. */
+static void with_pid_pattern(char *dst, size_t cap, const char *pat)
+{
+	size_t len = strlen(pat);
+
+	if (len >= 4 && !strcmp(pat + len - 4, ".log"))
+		snprintf(dst, cap, "%.*s.%%p.log", (int)(len - 4), pat);
+	else
+		snprintf(dst, cap, "%s.%%p", pat);
+}
+
+/* Both patterns under which the run's traces may appear. */
+static int find_all_traces(const char *abs_pat, long pid, struct found *out,
+			   int max)
+{
+	char alt[PATH_MAX + 8];
+	int n = 0;
+
+	find_traces(abs_pat, pid, out, &n, max);
+	if (!strstr(abs_pat, "%p")) {
+		with_pid_pattern(alt, sizeof(alt), abs_pat);
+		find_traces(alt, -1, out, &n, max);
+	}
 	return n;
 }
 
@@ -851,7 +881,7 @@ int main(int argc, char **argv)
 {
 	static struct run r;
 	static struct found before[MAX_TRACES], after[MAX_TRACES];
-	char cwd[PATH_MAX], abs_pat[PATH_MAX], expected[PATH_MAX];
+	char cwd[PATH_MAX], abs_pat[PATH_MAX], expected[PATH_MAX], real[PATH_MAX];
 	const char *env = getenv("SPY_OPTIONS"), *pat, *exe, *main_trace = NULL;
 	struct timespec best = { 0, 0 };
 	int status, nbefore, n, i;
@@ -883,23 +913,27 @@ int main(int argc, char **argv)
 		    "(at most 511 bytes)", abs_pat);
 	options = spy_options(&r, env, abs_pat);
 
-	nbefore = find_traces(abs_pat, -1, before, MAX_TRACES);
+	nbefore = find_all_traces(abs_pat, -1, before, MAX_TRACES);
 	status = run_program(&r, options, &pid);
-	n = find_traces(abs_pat, -1, after, MAX_TRACES);
+	n = find_all_traces(abs_pat, -1, after, MAX_TRACES);
 	n = keep_written(after, n, before, nbefore);
 
 	/* The trace is the one named as libspy would name it; if libspy gave
 	 * %e another name (a #! script becomes its interpreter), the newest
 	 * trace with the child's pid, which is the image the process ended
 	 * as. */
-	exe = strrchr(r.argv[0], '/') ? strrchr(r.argv[0], '/') + 1 : r.argv[0];
+	/* libspy names %e after /proc/self/exe, symlinks resolved. */
+	exe = realpath(r.prog, real) ? real : r.prog;
+	exe = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
 	expand(expected, sizeof(expected), abs_pat, (long)pid, exe);
 	for (i = 0; i < n; i++)
 		if (!strcmp(after[i].path, expected))
 			main_trace = after[i].path;
 	if (!main_trace) {
 		struct found mine[16];
-		int k, m = find_traces(abs_pat, (long)pid, mine, 16);
+		int k, m = 0;
+
+		find_traces(abs_pat, (long)pid, mine, &m, 16);
 
 		m = keep_written(mine, m, before, nbefore);
 		for (k = 0; k < m; k++)
