@@ -15,7 +15,7 @@ PRELOAD_CFLAGS := $(CFLAGS_COMMON) -fPIC -fvisibility=hidden -ftls-model=initial
 	-fno-stack-protector -D_GNU_SOURCE
 PRELOAD_LIBS := -lunwind -ldl -lpthread
 ANALYZE_CFLAGS := $(CFLAGS_COMMON) -D_GNU_SOURCE
-ANALYZE_LIBS := -ldw -lelf -lm
+ANALYZE_LIBS := -ldw -lelf -lm -lstdc++
 DEMO_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -pthread -fno-omit-frame-pointer
 
 PRELOAD_SRCS := $(wildcard preload/*.c)

@@ -1,0 +1,89 @@
+/* analyze_main.c: `analyze CMD [--json] TRACE`: parses the command line and
+ * runs one command from the table in commands.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "trace_format.h"
+
+#define ANALYZE_VERSION "0.1"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: analyze COMMAND [--json] TRACE\n");
+}
+
+static void help(void)
+{
+	usage(stdout);
+	printf("\nReads a trace written by libspy.so and reports on it.\n\n"
+	       "commands:\n");
+	for (const struct command *c = analyze_commands; c->name; c++)
+		printf("  %-10s %s\n", c->name, c->help);
+	printf("  %-10s %s\n", "help", "this text");
+	printf("\noptions:\n"
+	       "  --json     write JSON instead of text\n"
+	       "  --help     this text\n"
+	       "  --version  the analyzer's version and trace format\n"
+	       "\nexit status: 0 no findings, 1 findings, 2 bad usage or "
+	       "unreadable trace\n");
+}
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+	fputs("analyze: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	usage(stderr);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	static char outbuf[1 << 16];
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	struct cmd_args a = { 0 };
+	const char *cmd = NULL;
+	bool options_done = false;
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+		if (!options_done && s[0] == '-' && s[1]) {
+			if (!strcmp(s, "--")) {
+				options_done = true;
+			} else if (!strcmp(s, "--json")) {
+				a.json = true;
+			} else if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+				help();
+				return cmd_finish(0);
+			} else if (!strcmp(s, "--version")) {
+				printf("analyze %s (trace format %u)\n",
+				       ANALYZE_VERSION, TRACE_VERSION);
+				return cmd_finish(0);
+			} else {
+				return bad_usage("unknown option '%s'", s);
+			}
+		} else if (!cmd) {
+			cmd = s;
+		} else if (!a.trace) {
+			a.trace = s;
+		} else {
+			return bad_usage("unexpected argument '%s'", s);
+		}
+	}
+	if (!cmd) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(cmd, "help")) {
+		help();
+		return cmd_finish(0);
+	}
+	const struct command *c = command_find(cmd);
+	if (!c)
+		return bad_usage("unknown command '%s'", cmd);
+	if (!a.trace)
+		return bad_usage("'%s' needs a trace file", cmd);
+	return c->run(&a);
+}

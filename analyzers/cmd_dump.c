@@ -1,0 +1,239 @@
+/* cmd_dump.c: `analyze dump`: every event of a trace, one a line, in time
+ * order, with its stack symbolized under it; --json gives an array of
+ * event objects instead.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "json_writer.h"
+#include "stack_out.h"
+#include "summary.h"
+#include "symbolize.h"
+#include "text_out.h"
+#include "trace_format.h"
+
+static const char *kind_label(uint8_t kind)
+{
+	return kind && kind < TRACE_KIND_MAX ? trace_kind_name(kind)
+					     : "unknown";
+}
+
+static void prot_text(uint64_t prot, char out[4])
+{
+	out[0] = prot & 4 ? 'r' : '-';
+	out[1] = prot & 2 ? 'w' : '-';
+	out[2] = prot & 1 ? 'x' : '-';
+	out[3] = 0;
+}
+
+/* The fields of one event after time, tid and kind; strings from the trace
+ * are fitted into the columns left on the line. */
+static void text_fields(FILE *f, const struct trace_model *m,
+			const struct trace_event *e, size_t room)
+{
+	const struct trace_str *s;
+	char prot[4];
+	switch (e->kind) {
+	case TRACE_PROCESS:
+		fprintf(f, "pid %" PRIu64 " ppid %" PRIu64 " %s ",
+			m->process.pid, m->process.ppid,
+			summary_cause_name(m->process.cause));
+		text_put_fit(f, m->process.exe.p, m->process.exe.len,
+			     room > 40 ? room - 30 : 10);
+		break;
+	case TRACE_MODULE: {
+		const struct trace_module *mod = &m->modules[e->a];
+		prot_text(mod->prot, prot);
+		int n = fprintf(f, "#%" PRIu64 " %" PRIx64 "-%" PRIx64
+				" %s +%" PRIx64 " ", mod->snapshot, mod->start,
+				mod->end, prot, mod->file_offset);
+		text_put_fit(f, mod->path.p, mod->path.len,
+			     room > (size_t)n + 10 ? room - (size_t)n : 10);
+		break;
+	}
+	case TRACE_THREAD:
+		fprintf(f, "tid %" PRIu64 " created by %" PRIu64, e->a, e->b);
+		break;
+	case TRACE_ALLOC:
+		fprintf(f, "%s 0x%" PRIx64 " size %" PRIu64,
+			trace_alloc_fn_name(e->fn), e->a, e->c);
+		if (e->b)
+			fprintf(f, " align %" PRIu64, e->b);
+		break;
+	case TRACE_FREE:
+		fprintf(f, "%s 0x%" PRIx64, trace_alloc_fn_name(e->fn), e->a);
+		break;
+	case TRACE_REALLOC:
+		fprintf(f, "%s 0x%" PRIx64 " -> 0x%" PRIx64 " size %" PRIu64
+			"%s", trace_alloc_fn_name(e->fn), e->a, e->b, e->c,
+			!e->b && e->c ? " (failed)" : "");
+		break;
+	case TRACE_FORK:
+		fprintf(f, "child %" PRIu64, e->a);
+		break;
+	case TRACE_EXEC:
+	case TRACE_DLOPEN:
+		s = &m->strings[e->a];
+		text_put_fit(f, s->p, s->len, room > 20 ? room - 8 : 12);
+		if (e->kind == TRACE_DLOPEN)
+			fputs(e->b ? " ok" : " failed", f);
+		break;
+	case TRACE_EXIT:
+		fprintf(f, "how %" PRIu64 " status %" PRIu64 " signal %" PRIu64,
+			e->a, e->b, e->c);
+		break;
+	case TRACE_NOTE:
+		s = &m->strings[e->b];
+		fputs(e->a ? "warning: " : "", f);
+		text_put_fit(f, s->p, s->len, room > 20 ? room - 9 : 12);
+		break;
+	case TRACE_END:
+		break;
+	default:
+		fprintf(f, "kind %u, %" PRIu64 " bytes at byte %" PRIu64
+			" skipped", e->kind, e->a, e->b);
+	}
+}
+
+static void dump_text(const struct trace_model *m, struct symbolizer *sym)
+{
+	struct text_out t;
+	text_init(&t, stdout);
+	FILE *f = stdout;
+	for (size_t i = 0; i < m->n_events; i++) {
+		const struct trace_event *e = &m->events[i];
+		double rel = (double)trace_rel_ns(m, e->ts) / 1e9;
+		int n = fprintf(f, "%s%11.6f%s %6" PRIu32 " %-7s ",
+				text_style(&t, STYLE_DIM), rel,
+				text_style(&t, STYLE_PLAIN), e->tid,
+				kind_label(e->kind));
+		(void)n;
+		text_fields(f, m, e, TEXT_WIDTH - 27);
+		fputc('\n', f);
+		const struct trace_stack *st = trace_event_stack(m, e);
+		if (st && st->defined)
+			stack_print_text(&t, sym, st->frames, st->n, 6);
+		else if (st)
+			fprintf(f, "      (stack %" PRIu64 " is not defined "
+				"in the trace)\n", st->id);
+	}
+}
+
+static void json_trace_str(struct json_writer *w, const struct trace_str *s)
+{
+	json_string_len(w, s->p, s->len);
+}
+
+static void json_fields(struct json_writer *w, const struct trace_model *m,
+			const struct trace_event *e)
+{
+	switch (e->kind) {
+	case TRACE_MODULE: {
+		const struct trace_module *mod = &m->modules[e->a];
+		json_key(w, "snapshot"); json_uint(w, mod->snapshot);
+		json_key(w, "start"); json_hex(w, mod->start);
+		json_key(w, "end"); json_hex(w, mod->end);
+		json_key(w, "file_offset"); json_hex(w, mod->file_offset);
+		json_key(w, "prot"); json_uint(w, mod->prot);
+		json_key(w, "path"); json_trace_str(w, &mod->path);
+		break;
+	}
+	case TRACE_THREAD:
+		json_key(w, "thread"); json_uint(w, e->a);
+		json_key(w, "creator"); json_uint(w, e->b);
+		break;
+	case TRACE_ALLOC:
+	case TRACE_FREE:
+	case TRACE_REALLOC:
+		json_key(w, "fn"); json_string(w, trace_alloc_fn_name(e->fn));
+		json_key(w, "address"); json_hex(w, e->a);
+		if (e->kind == TRACE_REALLOC) {
+			json_key(w, "new_address"); json_hex(w, e->b);
+		}
+		if (e->kind != TRACE_FREE) {
+			json_key(w, "size"); json_uint(w, e->c);
+		}
+		if (e->kind == TRACE_ALLOC) {
+			json_key(w, "align"); json_uint(w, e->b);
+		}
+		break;
+	case TRACE_FORK:
+		json_key(w, "child_pid"); json_uint(w, e->a);
+		break;
+	case TRACE_EXEC:
+	case TRACE_DLOPEN:
+		json_key(w, "path"); json_trace_str(w, &m->strings[e->a]);
+		if (e->kind == TRACE_DLOPEN) {
+			json_key(w, "ok"); json_bool(w, e->b != 0);
+		}
+		break;
+	case TRACE_EXIT:
+		json_key(w, "how"); json_uint(w, e->a);
+		json_key(w, "status"); json_uint(w, e->b);
+		json_key(w, "signal"); json_uint(w, e->c);
+		break;
+	case TRACE_NOTE:
+		json_key(w, "level"); json_uint(w, e->a);
+		json_key(w, "text"); json_trace_str(w, &m->strings[e->b]);
+		break;
+	case TRACE_PROCESS:
+	case TRACE_END:
+		break;
+	default:
+		json_key(w, "record_kind"); json_uint(w, e->kind);
+		json_key(w, "body_len"); json_uint(w, e->a);
+		json_key(w, "at_byte"); json_uint(w, e->b);
+	}
+}
+
+static void dump_json(const struct trace_model *m, struct symbolizer *sym)
+{
+	struct json_writer w;
+	json_init(&w, stdout, 1);
+	json_array_begin(&w);
+	for (size_t i = 0; i < m->n_events; i++) {
+		const struct trace_event *e = &m->events[i];
+		json_object_begin(&w);
+		json_key(&w, "t_ns");
+		json_int(&w, trace_rel_ns(m, e->ts));
+		json_key(&w, "tid");
+		json_uint(&w, e->tid);
+		json_key(&w, "kind");
+		json_string(&w, kind_label(e->kind));
+		json_fields(&w, m, e);
+		const struct trace_stack *st = trace_event_stack(m, e);
+		if (st) {
+			json_key(&w, "stack_id");
+			json_uint(&w, st->id);
+			json_key(&w, "stack");
+			if (st->defined)
+				stack_print_json(&w, sym, st->frames, st->n);
+			else
+				json_null(&w);
+		}
+		json_object_end(&w);
+	}
+	json_array_end(&w);
+}
+
+int cmd_dump(const struct cmd_args *a)
+{
+	struct trace_model m;
+	if (cmd_load(a->trace, &m))
+		return 2;
+	struct symbolizer *sym = symbolizer_new(&m);
+	if (!sym) {
+		fprintf(stderr, "analyze: %s: out of memory\n", a->trace);
+		trace_model_release(&m);
+		return 2;
+	}
+	if (a->json)
+		dump_json(&m, sym);
+	else
+		dump_text(&m, sym);
+	symbolizer_free(sym);
+	trace_model_release(&m);
+	return cmd_finish(0);
+}

@@ -1,0 +1,40 @@
+/* commands.h: the table of `analyze` commands. A new view of a trace is a
+ * new module with one run function and one line in the table
+ * (commands.c); main parses the options and dispatches.
+ */
+#ifndef SPY_COMMANDS_H
+#define SPY_COMMANDS_H
+
+#include <stdbool.h>
+
+#include "trace_reader.h"
+
+struct cmd_args {
+	const char *trace;  /* the trace file */
+	bool json;          /* --json */
+};
+
+struct command {
+	const char *name;
+	const char *help;   /* one line for `analyze --help` */
+	/* Returns the exit status: 0 no findings, 1 findings, 2 bad input. */
+	int (*run)(const struct cmd_args *a);
+};
+
+/* Every command, terminated by a NULL name. */
+extern const struct command analyze_commands[];
+
+const struct command *command_find(const char *name);
+
+/* Loads a trace for a command; on failure prints the one-line error on
+ * stderr and returns 2, else 0. */
+int cmd_load(const char *path, struct trace_model *m);
+
+/* Flushes stdout; returns status, or 2 when writing failed. */
+int cmd_finish(int status);
+
+int cmd_dump(const struct cmd_args *a);
+int cmd_summary(const struct cmd_args *a);
+int cmd_report(const struct cmd_args *a);
+
+#endif

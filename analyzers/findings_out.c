@@ -1,0 +1,120 @@
+/* findings_out.c: findings as text and as JSON. */
+#include "findings_out.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "stack_out.h"
+
+static enum text_style severity_style(enum finding_severity s)
+{
+	return s == SEV_ERROR ? STYLE_RED
+	       : s == SEV_WARNING ? STYLE_YELLOW : STYLE_CYAN;
+}
+
+void findings_print_text(const struct text_out *t, struct symbolizer *sym,
+			 const struct finding_list *l)
+{
+	FILE *f = t->f;
+	if (!l->n) {
+		fprintf(f, "%sno findings%s\n", text_style(t, STYLE_GREEN),
+			text_style(t, STYLE_PLAIN));
+		return;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		const struct finding *fd = &l->v[i];
+		fputc('\n', f);
+		fprintf(f, "%s%s%s [%s] ", text_style(t, severity_style(
+							      fd->severity)),
+			finding_severity_name(fd->severity),
+			text_style(t, STYLE_PLAIN), fd->kind);
+		text_put_fit(f, fd->headline, strlen(fd->headline),
+			     TEXT_WIDTH - 12 - strlen(fd->kind));
+		fputc('\n', f);
+		if (fd->explanation)
+			text_wrap(f, fd->explanation, 2);
+		for (size_t s = 0; s < fd->n_stacks; s++) {
+			const struct finding_stack *st = &fd->stacks[s];
+			char lead[32] = "";
+			if (st->thread)
+				snprintf(lead, sizeof(lead), "thread %" PRIu64
+					 ": ", st->thread);
+			fprintf(f, "  %s", lead);
+			const char *label = st->label ? st->label : "stack";
+			text_put_fit(f, label, strlen(label),
+				     TEXT_WIDTH - 3 - strlen(lead));
+			fputc('\n', f);
+			stack_print_text(t, sym, st->frames, st->n, 4);
+		}
+		for (size_t d = 0; d < fd->n_details; d++) {
+			const struct finding_detail *de = &fd->details[d];
+			fprintf(f, "  %s: ", de->key);
+			if (de->type == DETAIL_INT)
+				fprintf(f, "%" PRId64, de->num);
+			else
+				text_put_fit(f, de->str, strlen(de->str),
+					     TEXT_WIDTH - 5 - strlen(de->key));
+			fputc('\n', f);
+		}
+		if (fd->fix) {
+			fprintf(f, "  %sfix:%s\n", text_style(t, STYLE_BOLD),
+				text_style(t, STYLE_PLAIN));
+			text_wrap(f, fd->fix, 4);
+		}
+	}
+}
+
+void findings_print_json(struct json_writer *w, struct symbolizer *sym,
+			 const struct finding_list *l)
+{
+	json_array_begin(w);
+	for (size_t i = 0; i < l->n; i++) {
+		const struct finding *fd = &l->v[i];
+		json_object_begin(w);
+		json_key(w, "kind");
+		json_string(w, fd->kind);
+		json_key(w, "severity");
+		json_string(w, finding_severity_name(fd->severity));
+		json_key(w, "headline");
+		json_string(w, fd->headline);
+		json_key(w, "explanation");
+		json_string(w, fd->explanation);
+		json_key(w, "fix");
+		json_string(w, fd->fix);
+		json_key(w, "stacks");
+		json_array_begin(w);
+		for (size_t s = 0; s < fd->n_stacks; s++) {
+			const struct finding_stack *st = &fd->stacks[s];
+			json_object_begin(w);
+			json_key(w, "label");
+			json_string(w, st->label);
+			json_key(w, "thread");
+			if (st->thread)
+				json_uint(w, st->thread);
+			else
+				json_null(w);
+			json_key(w, "frames");
+			stack_print_json(w, sym, st->frames, st->n);
+			json_object_end(w);
+		}
+		json_array_end(w);
+		json_key(w, "details");
+		json_object_begin(w);
+		for (size_t d = 0; d < fd->n_details; d++) {
+			const struct finding_detail *de = &fd->details[d];
+			json_key(w, de->key);
+			if (de->type == DETAIL_INT) {
+				json_int(w, de->num);
+			} else if (de->type == DETAIL_STR) {
+				json_string(w, de->str);
+			} else {
+				/* Written by a detector, not by the traced
+				 * program: inserted as is. */
+				json_raw(w, de->str);
+			}
+		}
+		json_object_end(w);
+		json_object_end(w);
+	}
+	json_array_end(w);
+}

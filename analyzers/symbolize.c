@@ -1,0 +1,392 @@
+/* symbolize.c: offline symbolization of recorded addresses with libdwfl.
+ * The module records are flattened once into disjoint address ranges (a
+ * later snapshot wins where snapshots overlap), each ELF file is opened at
+ * most once per load base, and each address is resolved at most once.
+ */
+#include "symbolize.h"
+
+#include <elfutils/libdwfl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "u64map.h"
+
+/* From the C++ runtime (libstdc++). */
+extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len,
+			    int *status);
+
+/* A disjoint address range and the module record that owns it. */
+struct range {
+	uint64_t start, end;
+	size_t mod;        /* index into model.modules */
+};
+
+struct elf_module {
+	char *path;        /* NUL-terminated copy, NULL when unusable */
+	uint64_t base;     /* load base: start of the offset-0 mapping */
+	Dwfl *dwfl;        /* NULL when the file could not be reported */
+	Dwfl_Module *dmod;
+};
+
+struct symbolizer {
+	const struct trace_model *m;
+	struct range *ranges;
+	size_t n_ranges;
+	uint64_t *base;    /* per module record: its file's load base */
+	size_t *elf_of;    /* per module record: index + 1 into elfs, 0 unset */
+	struct elf_module *elfs;
+	size_t n_elfs, cap_elfs;
+	struct sym_frame *frames;
+	size_t n_frames, cap_frames;
+	struct u64map by_addr; /* address -> index into frames */
+};
+
+static char *debuginfo_path;
+static const Dwfl_Callbacks offline_callbacks = {
+	.find_elf = dwfl_build_id_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.section_address = dwfl_offline_section_address,
+	.debuginfo_path = &debuginfo_path,
+};
+
+/* Priority of a module record: later snapshot, then later in the file. */
+static bool wins(const struct trace_model *m, size_t a, size_t b)
+{
+	if (m->modules[a].snapshot != m->modules[b].snapshot)
+		return m->modules[a].snapshot > m->modules[b].snapshot;
+	return a > b;
+}
+
+struct edge {
+	uint64_t at;
+	size_t mod;
+	bool open;
+};
+
+static int cmp_edge(const void *pa, const void *pb)
+{
+	const struct edge *a = pa, *b = pb;
+	if (a->at != b->at)
+		return a->at < b->at ? -1 : 1;
+	return (int)a->open - (int)b->open; /* closes first */
+}
+
+/* A max-heap of module indices by wins(); ended entries are dropped
+ * lazily when they reach the top. */
+struct heap {
+	size_t *v;
+	size_t n;
+};
+
+static void heap_push(const struct trace_model *m, struct heap *h, size_t mod)
+{
+	size_t i = h->n++;
+	h->v[i] = mod;
+	while (i && wins(m, h->v[i], h->v[(i - 1) / 2])) {
+		size_t p = (i - 1) / 2, t = h->v[p];
+		h->v[p] = h->v[i];
+		h->v[i] = t;
+		i = p;
+	}
+}
+
+static void heap_pop(const struct trace_model *m, struct heap *h)
+{
+	h->v[0] = h->v[--h->n];
+	size_t i = 0;
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, best = i;
+		if (l < h->n && wins(m, h->v[l], h->v[best]))
+			best = l;
+		if (r < h->n && wins(m, h->v[r], h->v[best]))
+			best = r;
+		if (best == i)
+			break;
+		size_t t = h->v[best];
+		h->v[best] = h->v[i];
+		h->v[i] = t;
+		i = best;
+	}
+}
+
+/* Sweeps over range edges keeping the winning open record on top of a
+ * heap; O(n log n) however the records overlap. */
+static int flatten(struct symbolizer *s)
+{
+	const struct trace_model *m = s->m;
+	size_t n = m->n_modules, ne = 0;
+	struct edge *e = malloc((2 * n + 1) * sizeof(*e));
+	bool *open = calloc(n + 1, sizeof(*open));
+	struct heap h = { malloc((n + 1) * sizeof(size_t)), 0 };
+	s->ranges = malloc((2 * n + 1) * sizeof(*s->ranges));
+	if (!e || !open || !h.v || !s->ranges)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		if (m->modules[i].start >= m->modules[i].end)
+			continue;
+		e[ne++] = (struct edge){ m->modules[i].start, i, true };
+		e[ne++] = (struct edge){ m->modules[i].end, i, false };
+	}
+	qsort(e, ne, sizeof(*e), cmp_edge);
+	for (size_t i = 0; i < ne; i++) {
+		if (e[i].open) {
+			open[e[i].mod] = true;
+			heap_push(m, &h, e[i].mod);
+		} else {
+			open[e[i].mod] = false;
+		}
+		while (h.n && !open[h.v[0]])
+			heap_pop(m, &h);
+		if (i + 1 < ne && e[i + 1].at == e[i].at)
+			continue;
+		if (!h.n || i + 1 >= ne)
+			continue;
+		struct range r = { e[i].at, e[i + 1].at, h.v[0] };
+		struct range *last = s->n_ranges ? &s->ranges[s->n_ranges - 1]
+						 : NULL;
+		if (last && last->mod == r.mod && last->end == r.start)
+			last->end = r.end;
+		else
+			s->ranges[s->n_ranges++] = r;
+	}
+	free(e);
+	free(open);
+	free(h.v);
+	return 0;
+fail:
+	free(e);
+	free(open);
+	free(h.v);
+	return -1;
+}
+
+static const struct trace_model *sort_model;
+
+static int cmp_by_file(const void *pa, const void *pb)
+{
+	const struct trace_module *a = &sort_model->modules[*(const size_t *)pa];
+	const struct trace_module *b = &sort_model->modules[*(const size_t *)pb];
+	if (a->snapshot != b->snapshot)
+		return a->snapshot < b->snapshot ? -1 : 1;
+	if (a->path.len != b->path.len)
+		return a->path.len < b->path.len ? -1 : 1;
+	int c = memcmp(a->path.p, b->path.p, a->path.len);
+	if (c)
+		return c;
+	if (a->start != b->start)
+		return a->start < b->start ? -1 : 1;
+	return 0;
+}
+
+/* The load base of each record: the start of the offset-0 mapping of the
+ * same file in the same snapshot at or below it; without one, start minus
+ * the file offset. */
+static int compute_bases(struct symbolizer *s)
+{
+	const struct trace_model *m = s->m;
+	size_t n = m->n_modules;
+	size_t *ix = malloc((n + 1) * sizeof(*ix));
+	s->base = malloc((n + 1) * sizeof(*s->base));
+	if (!ix || !s->base) {
+		free(ix);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		ix[i] = i;
+	sort_model = m;
+	qsort(ix, n, sizeof(*ix), cmp_by_file);
+	bool have = false;
+	uint64_t zero_start = 0;
+	for (size_t k = 0; k < n; k++) {
+		const struct trace_module *t = &m->modules[ix[k]];
+		if (k) {
+			const struct trace_module *p = &m->modules[ix[k - 1]];
+			if (p->snapshot != t->snapshot ||
+			    p->path.len != t->path.len ||
+			    memcmp(p->path.p, t->path.p, t->path.len))
+				have = false;
+		}
+		if (t->file_offset == 0) {
+			have = true;
+			zero_start = t->start;
+		}
+		s->base[ix[k]] = have ? zero_start : t->start - t->file_offset;
+	}
+	free(ix);
+	return 0;
+}
+
+struct symbolizer *symbolizer_new(const struct trace_model *m)
+{
+	/* Offline means offline: no debuginfod downloads from here. */
+	unsetenv("DEBUGINFOD_URLS");
+	struct symbolizer *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->m = m;
+	s->elf_of = calloc(m->n_modules + 1, sizeof(*s->elf_of));
+	if (!s->elf_of || flatten(s) < 0 || compute_bases(s) < 0) {
+		symbolizer_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static const struct range *find_range(const struct symbolizer *s, uint64_t a)
+{
+	size_t lo = 0, hi = s->n_ranges;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->ranges[mid].end <= a)
+			lo = mid + 1;
+		else if (s->ranges[mid].start > a)
+			hi = mid;
+		else
+			return &s->ranges[mid];
+	}
+	return NULL;
+}
+
+/* Only regular files are opened: a path from the trace may name a FIFO or
+ * a device, and reading those could block or never end. */
+static bool plain_file(const char *path)
+{
+	struct stat st;
+	return path[0] == '/' && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static struct elf_module *elf_for(struct symbolizer *s, size_t mod)
+{
+	if (s->elf_of[mod])
+		return &s->elfs[s->elf_of[mod] - 1];
+	const struct trace_module *t = &s->m->modules[mod];
+	uint64_t base = s->base[mod];
+	for (size_t i = 0; i < s->n_elfs; i++) {
+		struct elf_module *e = &s->elfs[i];
+		if (e->base == base && e->path &&
+		    strlen(e->path) == t->path.len &&
+		    !memcmp(e->path, t->path.p, t->path.len)) {
+			s->elf_of[mod] = i + 1;
+			return e;
+		}
+	}
+	if (s->n_elfs == s->cap_elfs) {
+		size_t ncap = s->cap_elfs ? 2 * s->cap_elfs : 16;
+		void *p = realloc(s->elfs, ncap * sizeof(*s->elfs));
+		if (!p)
+			return NULL;
+		s->elfs = p;
+		s->cap_elfs = ncap;
+	}
+	struct elf_module *e = &s->elfs[s->n_elfs];
+	*e = (struct elf_module){ .base = base };
+	/* A path with a NUL inside cannot name a file; keep it unusable. */
+	if (!memchr(t->path.p, 0, t->path.len))
+		e->path = strndup(t->path.p, t->path.len);
+	if (e->path && plain_file(e->path)) {
+		e->dwfl = dwfl_begin(&offline_callbacks);
+		if (e->dwfl) {
+			dwfl_report_begin(e->dwfl);
+			e->dmod = dwfl_report_elf(e->dwfl, e->path, e->path, -1,
+						  base, false);
+			dwfl_report_end(e->dwfl, NULL, NULL);
+			if (!e->dmod) {
+				dwfl_end(e->dwfl);
+				e->dwfl = NULL;
+			}
+		}
+	}
+	s->elf_of[mod] = ++s->n_elfs;
+	return e;
+}
+
+static char *demangle(const char *name)
+{
+	if (name[0] == '_' && name[1] == 'Z') {
+		int status = -1;
+		char *d = __cxa_demangle(name, NULL, NULL, &status);
+		if (d && status == 0)
+			return d;
+		free(d);
+	}
+	return strdup(name);
+}
+
+static void resolve(struct symbolizer *s, struct sym_frame *f)
+{
+	uint64_t a = f->address ? f->address - 1 : 0;
+	const struct range *r = find_range(s, a);
+	if (!r)
+		return;
+	struct elf_module *e = elf_for(s, r->mod);
+	if (!e)
+		return;
+	f->module = e->path;
+	f->offset = f->address - e->base;
+	if (!e->dmod)
+		return;
+	const char *name = dwfl_module_addrname(e->dmod, a);
+	if (name)
+		f->function = demangle(name);
+	Dwfl_Line *line = dwfl_module_getsrc(e->dmod, a);
+	if (line) {
+		int lineno = 0;
+		const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL,
+						 NULL, NULL);
+		if (file && lineno > 0) {
+			f->file = strdup(file);
+			f->line = (unsigned)lineno;
+		}
+	}
+}
+
+const struct sym_frame *symbolizer_lookup(struct symbolizer *s,
+					  uint64_t address)
+{
+	static struct sym_frame unknown;
+	uint64_t *slot = u64map_get(&s->by_addr, address);
+	if (slot)
+		return &s->frames[*slot];
+	if (s->n_frames == s->cap_frames) {
+		size_t ncap = s->cap_frames ? 2 * s->cap_frames : 256;
+		void *p = realloc(s->frames, ncap * sizeof(*s->frames));
+		if (!p)
+			goto no_memory;
+		s->frames = p;
+		s->cap_frames = ncap;
+	}
+	struct sym_frame *f = &s->frames[s->n_frames];
+	*f = (struct sym_frame){ .address = address };
+	if (u64map_put(&s->by_addr, address, s->n_frames) < 0)
+		goto no_memory;
+	s->n_frames++;
+	resolve(s, f);
+	return f;
+no_memory:
+	unknown = (struct sym_frame){ .address = address };
+	return &unknown;
+}
+
+void symbolizer_free(struct symbolizer *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_frames; i++) {
+		free((char *)s->frames[i].function);
+		free((char *)s->frames[i].file);
+	}
+	for (size_t i = 0; i < s->n_elfs; i++) {
+		if (s->elfs[i].dwfl)
+			dwfl_end(s->elfs[i].dwfl);
+		free(s->elfs[i].path);
+	}
+	free(s->elfs);
+	free(s->frames);
+	free(s->ranges);
+	free(s->base);
+	free(s->elf_of);
+	u64map_release(&s->by_addr);
+	free(s);
+}

@@ -1,0 +1,388 @@
+/* trace_reader.c: loads a trace file (trace_format.h) into a trace_model:
+ * the file header and the chunks here, the records in trace_records.c.
+ * The input is untrusted: lengths are checked before use, nothing recurses
+ * on input, and every array is bounded by the bytes that fed it.
+ */
+#include "trace_reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "trace_decode.h"
+#include "trace_format.h"
+#include "trace_reader_priv.h"
+
+void reader_error(struct trace_error *err, const char *name, const char *what,
+		  uint64_t off, const char *fmt, ...)
+{
+	char why[200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	err->has_offset = what != NULL;
+	err->offset = off;
+	if (what)
+		snprintf(err->msg, sizeof(err->msg), "%s: %s at byte %llu: %s",
+			 name, what, (unsigned long long)off, why);
+	else
+		snprintf(err->msg, sizeof(err->msg), "%s: %s", name, why);
+}
+
+int reader_reserve(void **arr, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return 0;
+	size_t ncap = *cap ? *cap * 2 : 64;
+	if (ncap > SIZE_MAX / elem)
+		return -1;
+	void *p = realloc(*arr, ncap * elem);
+	if (!p)
+		return -1;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+int reader_out_of_memory(struct loader *ld)
+{
+	reader_error(ld->err, ld->m->path, NULL, 0, "out of memory");
+	return -1;
+}
+
+static int add_reader_note(struct loader *ld, uint64_t level, const char *fmt,
+			   ...)
+{
+	struct trace_model *m = ld->m;
+	char buf[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (reader_reserve((void **)&m->notes, &ld->notes_cap, m->n_notes,
+		    sizeof(*m->notes)) < 0)
+		return -1;
+	char *text = strdup(buf);
+	if (!text)
+		return -1;
+	m->notes[m->n_notes++] = (struct trace_note){
+		.from_reader = true, .level = level, .ts = 0,
+		.text = { text, strlen(text) },
+	};
+	return 0;
+}
+
+/* Stable sort of the events by time. Chunks are sorted runs already, so
+ * a natural merge sort over (time, position) keys does little work. */
+struct sort_key {
+	uint64_t ts;
+	size_t at;
+};
+
+static int sort_events(struct trace_model *m)
+{
+	size_t n = m->n_events;
+	size_t i;
+	for (i = 1; i < n; i++)
+		if (m->events[i].ts < m->events[i - 1].ts)
+			break;
+	if (i >= n)
+		return 0;
+	struct sort_key *k = malloc(n * sizeof(*k));
+	struct sort_key *tmp = malloc(n * sizeof(*tmp));
+	struct trace_event *out = malloc(n * sizeof(*out));
+	if (!k || !tmp || !out) {
+		free(k);
+		free(tmp);
+		free(out);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		k[i] = (struct sort_key){ m->events[i].ts, i };
+	for (size_t width = 1; width < n; width *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * width) {
+			size_t mid = lo + width < n ? lo + width : n;
+			size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+			size_t a = lo, b = mid, o = lo;
+			if (mid >= hi || k[mid - 1].ts <= k[mid].ts) {
+				memcpy(tmp + lo, k + lo, (hi - lo) * sizeof(*k));
+				continue;
+			}
+			while (a < mid && b < hi)
+				tmp[o++] = k[b].ts < k[a].ts ? k[b++] : k[a++];
+			while (a < mid)
+				tmp[o++] = k[a++];
+			while (b < hi)
+				tmp[o++] = k[b++];
+		}
+		struct sort_key *sw = k;
+		k = tmp;
+		tmp = sw;
+	}
+	for (i = 0; i < n; i++)
+		out[i] = m->events[k[i].at];
+	free(m->events);
+	m->events = out;
+	m->caps[CAP_EVENTS] = n;
+	free(k);
+	free(tmp);
+	return 0;
+}
+
+static int finish(struct loader *ld)
+{
+	struct trace_model *m = ld->m;
+	size_t undefined = 0;
+	for (size_t i = 0; i < m->n_stacks; i++) {
+		struct trace_stack *s = &m->stacks[i];
+		if (s->defined)
+			s->frames = m->frame_pool + s->pool_at;
+		else
+			undefined++;
+	}
+	if (sort_events(m) < 0)
+		return -1;
+	if (m->truncated && m->cut_at) {
+		if (add_reader_note(ld, 1, "trace ends early at byte %llu (the "
+				    "program was killed or the trace was cut)",
+				    (unsigned long long)m->cut_at) < 0)
+			return -1;
+	} else if (!m->has_end) {
+		m->truncated = true;
+		if (add_reader_note(ld, 1, "trace has no end record (the "
+				    "program was killed or the trace was cut)")
+		    < 0)
+			return -1;
+	}
+	if (undefined && add_reader_note(ld, 1, "%zu stack(s) used by events "
+					 "are not defined in the trace",
+					 undefined) < 0)
+		return -1;
+	if (ld->dup_stacks && add_reader_note(ld, 0, "%zu duplicate stack "
+					      "definition(s) ignored",
+					      ld->dup_stacks) < 0)
+		return -1;
+	if (ld->extra_process && add_reader_note(ld, 1, "%zu extra process "
+						 "record(s) ignored",
+						 ld->extra_process) < 0)
+		return -1;
+	return 0;
+}
+
+/* Collects libspy's own NOTE records into m->notes, ahead of reader notes
+ * (these are added afterwards by finish). */
+static int collect_notes(struct loader *ld)
+{
+	struct trace_model *m = ld->m;
+	for (size_t i = 0; i < m->n_events; i++) {
+		const struct trace_event *e = &m->events[i];
+		if (e->kind != TRACE_NOTE)
+			continue;
+		if (reader_reserve((void **)&m->notes, &ld->notes_cap, m->n_notes,
+			    sizeof(*m->notes)) < 0)
+			return -1;
+		m->notes[m->n_notes++] = (struct trace_note){
+			.level = e->a, .ts = e->ts, .text = m->strings[e->b],
+		};
+	}
+	return 0;
+}
+
+static int parse(struct loader *ld)
+{
+	struct trace_model *m = ld->m;
+	const char *name = m->path;
+	size_t size = m->size;
+	if (size == 0) {
+		reader_error(ld->err, name, "bad trace", 0, "the file is empty");
+		return -1;
+	}
+	size_t cmp = size < TRACE_MAGIC_LEN ? size : TRACE_MAGIC_LEN;
+	if (memcmp(m->data, TRACE_MAGIC, cmp) != 0) {
+		reader_error(ld->err, name, NULL, 0, "not a libspy trace");
+		return -1;
+	}
+	if (size < TRACE_FILE_HEADER_SIZE) {
+		reader_error(ld->err, name, "bad trace", size,
+			  "file ends inside the file header");
+		return -1;
+	}
+	m->version = trace_load_u32(m->data + 8);
+	uint32_t hsize = trace_load_u32(m->data + 12);
+	if (m->version > TRACE_VERSION) {
+		reader_error(ld->err, name, NULL, 0,
+			  "trace version %u is newer than this analyze (%u); "
+			  "update libspy", m->version, TRACE_VERSION);
+		return -1;
+	}
+	if (m->version == 0) {
+		reader_error(ld->err, name, "bad trace", 8, "unknown trace version 0");
+		return -1;
+	}
+	if (hsize < TRACE_FILE_HEADER_SIZE || hsize > size) {
+		reader_error(ld->err, name, "bad trace", 12,
+			  "file header size %u is impossible", hsize);
+		return -1;
+	}
+	size_t off = hsize;
+	while (off < size) {
+		if (size - off < TRACE_CHUNK_HEADER_SIZE) {
+			m->truncated = true;
+			m->cut_at = size;
+			break;
+		}
+		const uint8_t *h = m->data + off;
+		if (trace_load_u32(h) != TRACE_CHUNK_MAGIC) {
+			reader_error(ld->err, name, "bad chunk", off,
+				  "no chunk starts here");
+			return -1;
+		}
+		uint32_t payload = trace_load_u32(h + 4);
+		if (payload > TRACE_MAX_CHUNK) {
+			reader_error(ld->err, name, "bad chunk", off,
+				  "chunk of %u bytes is over the limit", payload);
+			return -1;
+		}
+		struct chunk_state cs = { .time = trace_load_u64(h + 16),
+					  .tid = trace_load_u32(h + 8) };
+		m->n_chunks++;
+		size_t start = off + TRACE_CHUNK_HEADER_SIZE;
+		size_t avail = size - start;
+		bool cut = payload > avail;
+		if (!reader_thread(ld, cs.tid, cs.time))
+			return reader_out_of_memory(ld);
+		int r = reader_read_chunk(ld, m->data + start, cut ? avail : payload,
+				   cut, &cs);
+		if (r < 0)
+			return -1;
+		if (cut) {
+			m->truncated = true;
+			m->cut_at = r > 0 ? cs.rec_off : size;
+			break;
+		}
+		off = start + payload;
+	}
+	if (!m->process.seen) {
+		if (m->truncated)
+			reader_error(ld->err, name, "bad trace", m->cut_at,
+				  "file ends before the process record");
+		else
+			reader_error(ld->err, name, "bad trace", hsize,
+				  "the trace has no process record");
+		return -1;
+	}
+	if (collect_notes(ld) < 0 || finish(ld) < 0)
+		return reader_out_of_memory(ld);
+	return 0;
+}
+
+int trace_load_buffer(const char *name, uint8_t *data, size_t size,
+		      struct trace_model *m, struct trace_error *err)
+{
+	memset(m, 0, sizeof(*m));
+	memset(err, 0, sizeof(*err));
+	m->path = name;
+	m->data = data;
+	m->size = size;
+	struct loader ld = { .m = m, .err = err };
+	if (parse(&ld) < 0) {
+		trace_model_release(m);
+		return -1;
+	}
+	return 0;
+}
+
+int trace_load_file(const char *path, struct trace_model *m,
+		    struct trace_error *err)
+{
+	memset(m, 0, sizeof(*m));
+	memset(err, 0, sizeof(*err));
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		reader_error(err, path, NULL, 0, "cannot open trace: %s",
+			  strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		reader_error(err, path, NULL, 0, "cannot read trace: %s",
+			  strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		reader_error(err, path, NULL, 0, "cannot read trace: %s",
+			  S_ISDIR(st.st_mode) ? strerror(EISDIR)
+					      : "not a regular file");
+		close(fd);
+		return -1;
+	}
+	/* One read of the whole file (a read, not mmap: a file that shrinks
+	 * under us must not raise SIGBUS). If it shrinks, keep what came. */
+	size_t size = (size_t)st.st_size;
+	uint8_t *data = malloc(size ? size : 1);
+	if (!data) {
+		reader_error(err, path, NULL, 0, "cannot read trace: %s",
+			  strerror(ENOMEM));
+		close(fd);
+		return -1;
+	}
+	size_t got = 0;
+	while (got < size) {
+		ssize_t r = read(fd, data + got, size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			reader_error(err, path, NULL, 0, "cannot read trace: %s",
+				  strerror(errno));
+			free(data);
+			close(fd);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	return trace_load_buffer(path, data, got, m, err);
+}
+
+void trace_model_release(struct trace_model *m)
+{
+	free(m->process.argv);
+	free(m->modules);
+	free(m->stacks);
+	free(m->frame_pool);
+	free(m->threads);
+	free(m->events);
+	free(m->strings);
+	for (size_t i = 0; i < m->n_notes; i++)
+		if (m->notes[i].from_reader)
+			free((char *)m->notes[i].text.p);
+	free(m->notes);
+	u64map_release(&m->stack_index);
+	u64map_release(&m->thread_index);
+	free(m->data);
+	memset(m, 0, sizeof(*m));
+}
+
+int64_t trace_rel_ns(const struct trace_model *m, uint64_t ts)
+{
+	uint64_t base = m->process.start_mono_ns ? m->process.start_mono_ns
+						 : m->first_ts;
+	return (int64_t)(ts - base);
+}
+
+const struct trace_stack *trace_event_stack(const struct trace_model *m,
+					    const struct trace_event *e)
+{
+	if (!e->stack || e->stack > m->n_stacks)
+		return NULL;
+	return &m->stacks[e->stack - 1];
+}
