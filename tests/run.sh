@@ -12,6 +12,9 @@ LIMIT=${SPY_TEST_TIMEOUT:-300}
 # A test sees no libspy settings from the caller's shell.
 unset LD_PRELOAD SPY_OPTIONS
 export LC_ALL=C.UTF-8 TZ=UTC
+# The real programs under test are the system's, not a user's wrappers
+# (version-manager shims are shell scripts that run other programs).
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 
 tests=()
 for t in "$TOP"/tests/unit/bin/* "$TOP"/tests/e2e/t*.sh; do
