@@ -10,7 +10,7 @@ PREFIX  ?= /usr/local
 CFLAGS_COMMON := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Icommon
 # Flags that fit an interposer: hidden by default, TLS that never allocates,
 # no builtin assumptions about the functions we replace.
-PRELOAD_CFLAGS := $(CFLAGS_COMMON) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+PRELOAD_CFLAGS := $(CFLAGS_COMMON) -flto -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free \
 	-fno-stack-protector -D_GNU_SOURCE
 PRELOAD_LIBS := -lunwind -ldl -lpthread
@@ -35,7 +35,7 @@ ANALYZE_LIB_OBJS := $(filter-out analyzers/analyze_main.o,$(ANALYZE_OBJS))
 all: libspy.so analyze spy $(DEMOS)
 
 libspy.so: $(PRELOAD_OBJS)
-	$(CC) -shared -o $@ $^ $(PRELOAD_LIBS) -Wl,-z,nodelete -Wl,--no-undefined
+	$(CC) -shared -flto -O2 -o $@ $^ $(PRELOAD_LIBS) -Wl,-z,nodelete -Wl,--no-undefined
 	@$(MAKE) -s check-preload-imports
 
 preload/%.o: preload/%.c $(wildcard preload/*.h) $(COMMON_HDRS)

@@ -15,6 +15,7 @@
 #include "spy_real.h"
 #include "spy_stack.h"
 #include "spy_sys.h"
+#include "spy_writer.h"
 #include "trace_format.h"
 
 /* An allocation that is not recorded (libspy's own, or before start-up). */
@@ -101,7 +102,7 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 	 * time from before the call, so that another thread reusing the
 	 * address can never appear to come first. */
 	uint32_t stack = spy_stack_capture();
-	uint64_t when = spy_now_ns();
+	uint64_t when = spy_writer_now();
 	void *p = spy_real.realloc(old, size);
 	int saved = errno;
 	rec_heap_realloc(fn, old, p, size, stack, when);

@@ -28,6 +28,7 @@ struct spy_buffer {
 	int lock;
 	pid_t owner;               /* tid of the thread using it, 0 if free */
 	uint64_t base_ns;          /* chunk base time */
+	uint64_t base_tsc;         /* time stamp counter at base_ns */
 	uint64_t last_ns;          /* time of the last record */
 	uint64_t last_addr;        /* running address for ":delta" fields */
 	size_t len;                /* record bytes after the header room */
@@ -45,6 +46,60 @@ static int failed_once;
 static int flusher_running;      /* in this process (cleared in a fork child) */
 static uint64_t flush_ns;
 static uint64_t trace_start_ns;
+
+/* Time. clock_gettime costs about as much as the rest of a record, so when
+ * the kernel itself trusts the time stamp counter, records take their time
+ * from it: each chunk starts from a clock_gettime reading, and the counter
+ * ticks since then are scaled by a rate measured against the clock over
+ * the whole run so far (refined at every chunk start). */
+static int use_tsc;
+static uint64_t calib_tsc, calib_ns;
+static uint64_t ns_per_tick_q32; /* 0 until measured over >= 10 ms */
+
+static inline uint64_t read_tsc(void)
+{
+	return __builtin_ia32_rdtsc();
+}
+
+static void time_init(void)
+{
+	char src[32];
+	ssize_t n = spy_read_file(
+		"/sys/devices/system/clocksource/clocksource0/current_clocksource",
+		src, sizeof(src) - 1);
+	use_tsc = n >= 3 && spy_strneq(src, "tsc", 3);
+	calib_tsc = read_tsc();
+	calib_ns = spy_now_ns();
+	ns_per_tick_q32 = 0;
+}
+
+static void chunk_time_start(struct spy_buffer *b)
+{
+	b->base_ns = spy_now_ns();
+	if (!use_tsc)
+		return;
+	b->base_tsc = read_tsc();
+	uint64_t dns = b->base_ns - calib_ns, dtsc = b->base_tsc - calib_tsc;
+	if (dns >= 10000000u && dtsc > 0)
+		__atomic_store_n(&ns_per_tick_q32,
+				 (uint64_t)(((unsigned __int128)dns << 32) / dtsc),
+				 __ATOMIC_RELAXED);
+}
+
+static inline uint64_t buffer_now(const struct spy_buffer *b)
+{
+	uint64_t rate = __atomic_load_n(&ns_per_tick_q32, __ATOMIC_RELAXED);
+	if (!rate || b->len == 0)
+		return spy_now_ns();
+	uint64_t ticks = read_tsc() - b->base_tsc;
+	return b->base_ns + (uint64_t)(((unsigned __int128)ticks * rate) >> 32);
+}
+
+uint64_t spy_writer_now(void)
+{
+	struct spy_buffer *b = spy_self.buf;
+	return b ? buffer_now(b) : spy_now_ns();
+}
 
 const char *spy_writer_path(void)
 {
@@ -187,6 +242,7 @@ int spy_writer_open(int cause)
 	make_absolute(path, sizeof(path));
 	spy_strlcpy(trace_path, path, sizeof(trace_path));
 	trace_fd = fd;
+	time_init();
 	trace_start_ns = spy_now_ns();
 	failed_once = 0;
 	write_through = 0;
@@ -273,15 +329,17 @@ static struct spy_buffer *buffer_acquire(pid_t tid)
 static uint8_t *record_open(struct spy_buffer *b, unsigned kind, size_t max_body,
 			    uint8_t **body, uint64_t now)
 {
-	if (now < b->last_ns && b->len > 0)
-		now = b->last_ns; /* dt cannot go backwards inside a chunk */
 	size_t room = 1 + TRACE_VARINT_MAX + max_body;
 	if (b->len + room > BUF_CAP)
 		flush_locked(b);
 	if (b->len == 0) {
-		b->base_ns = now;
-		b->last_ns = now;
+		chunk_time_start(b);
+		if (now < b->base_ns)
+			b->base_ns = now;
+		b->last_ns = b->base_ns;
 	}
+	if (now < b->last_ns)
+		now = b->last_ns; /* dt cannot go backwards inside a chunk */
 	uint8_t *start = b->data + TRACE_CHUNK_HEADER_SIZE + b->len;
 	start[0] = (uint8_t)kind;
 	/* Reserve as many length bytes as max_body needs; end() closes a gap
@@ -315,7 +373,7 @@ static void write_thread_record(struct spy_buffer *b, pid_t tid)
 {
 	uint8_t *body;
 	uint8_t *p = record_open(b, TRACE_THREAD, 3 * TRACE_VARINT_MAX, &body,
-				 spy_now_ns());
+				 buffer_now(b));
 	p = trace_put_varint(p, (uint64_t)tid);
 	p = trace_put_varint(p, 0);
 	record_close(b, p);
@@ -344,7 +402,8 @@ uint8_t *spy_writer_begin_at(unsigned kind, size_t max_body, uint64_t when)
 	}
 	buf_lock(t->buf);
 	uint8_t *body;
-	return record_open(t->buf, kind, max_body, &body, when ? when : spy_now_ns());
+	return record_open(t->buf, kind, max_body, &body,
+			   when ? when : buffer_now(t->buf));
 }
 
 void spy_writer_end(uint8_t *end)

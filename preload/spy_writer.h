@@ -30,6 +30,10 @@ uint8_t *spy_writer_begin(unsigned kind, size_t max_body);
 uint8_t *spy_writer_begin_at(unsigned kind, size_t max_body, uint64_t when);
 void spy_writer_end(uint8_t *end);
 
+/* The time records are stamped with (CLOCK_MONOTONIC nanoseconds, read
+ * cheaply). */
+uint64_t spy_writer_now(void);
+
 /* Writes addr as a delta from the buffer's running address. Only between
  * begin and end. */
 uint8_t *spy_writer_put_addr(uint8_t *p, uintptr_t addr);
