@@ -35,7 +35,7 @@ base=$(mktemp -d "${TMPDIR:-/tmp}/libspy-tests.XXXXXX") || exit 1
 # Reads one test's TAP on stdin; sets pass, fail, skip, count, plan, and
 # prints the failing assertions with their diagnostics.
 read_tap() {
-	pass=0 fail=0 skip=0 count=0 plan=-1
+	pass=0 fail=0 skip=0 count=0 plan=-1 bail=0
 	local line show=0
 	while IFS= read -r line; do
 		case $line in
@@ -56,6 +56,9 @@ read_tap() {
 			*"# SKIP"* | *"# skip"*) skip=$((skip + 1)) ;;
 			*) pass=$((pass + 1)) ;;
 			esac ;;
+		"Bail out!"*)
+			bail=1
+			echo "    $line" ;;
 		"#"*)
 			[ $show = 1 ] && echo "    $line" ;;
 		*) show=0 ;;
@@ -75,13 +78,15 @@ for t in "${tests[@]}"; do
 	(cd "$dir/work" && exec timeout -k 10 "$LIMIT" "${cmd[@]}" \
 		>"$dir/stdout" 2>"$dir/stderr" </dev/null)
 	rc=$?
-	details=$(read_tap <"$dir/stdout"; echo "$pass $fail $skip $count $plan" >"$dir/counts")
-	read -r pass fail skip count plan <"$dir/counts"
+	details=$(read_tap <"$dir/stdout"; echo "$pass $fail $skip $count $plan $bail" >"$dir/counts")
+	read -r pass fail skip count plan bail <"$dir/counts"
 	problem=
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 		problem="timed out after ${LIMIT}s"
 	elif [ $rc -ge 128 ]; then
 		problem="died of signal $((rc - 128))"
+	elif [ "$bail" = 1 ]; then
+		problem="bailed out"
 	elif [ "$plan" = -1 ]; then
 		problem="printed no TAP plan (exit status $rc)"
 	elif [ "$plan" != "$count" ]; then

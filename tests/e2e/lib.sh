@@ -15,6 +15,8 @@
 export TOP
 unset LD_PRELOAD SPY_OPTIONS
 ulimit -c 0 # the crashes we cause need no core files
+# The system's programs, not a user's wrappers of them.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 SPY=$TOP/spy
 ANALYZE=$TOP/analyze
 LIBSPY=$TOP/libspy.so
