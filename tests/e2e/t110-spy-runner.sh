@@ -38,6 +38,24 @@ test_expect 'spy forwards SIGTERM to the program and keeps its status' '
 	grep -x "got TERM" out
 '
 
+test_expect 'spy forwards SIGINT; the program dies of it and spy exits 130' '
+	"$SPY" --no-report "$VICTIM" trapterm ready >out 2>err &
+	spy_pid=$! &&
+	for i in $(seq 100); do test -f ready && break; sleep 0.1; done &&
+	test -f ready &&
+	kill -INT $spy_pid &&
+	rc=0 && wait $spy_pid || rc=$? &&
+	test $rc -eq 130 && ! grep "got TERM" out
+'
+
+test_expect '--quiet leaves stderr empty; --rm removes the traces' '
+	"$SPY" --quiet --no-report --rm "$VICTIM" fork >out 2>err &&
+	! test -s err &&
+	! ls spy.*.log &&
+	"$SPY" --no-report "$VICTIM" fork >out 2>err &&
+	test $(ls spy.victim.*.log | wc -l) -eq 2
+'
+
 test_expect 'a #! script runs: it becomes its interpreter' '
 	printf "#!/bin/sh\necho script ran\nexit 4\n" >script.sh &&
 	chmod +x script.sh &&
