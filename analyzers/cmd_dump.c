@@ -37,7 +37,7 @@ static void text_fields(FILE *f, const struct trace_model *m,
 	char prot[4];
 	switch (e->kind) {
 	case TRACE_PROCESS:
-		fprintf(f, "pid %" PRIu64 " ppid %" PRIu64 " %s ",
+		fprintf(f, "pid %" PRIu64 " ppid %" PRIu64 " cause %s ",
 			m->process.pid, m->process.ppid,
 			summary_cause_name(m->process.cause));
 		text_put_fit(f, m->process.exe.p, m->process.exe.len,
@@ -49,7 +49,14 @@ static void text_fields(FILE *f, const struct trace_model *m,
 		int n = fprintf(f, "#%" PRIu64 " %" PRIx64 "-%" PRIx64
 				" %s +%" PRIx64 " ", mod->snapshot, mod->start,
 				mod->end, prot, mod->file_offset);
-		text_put_fit(f, mod->path.p, mod->path.len,
+		/* The file's name fits the line; --json has the path. */
+		struct trace_str name = mod->path;
+		const char *slash = memrchr(name.p, '/', name.len);
+		if (slash && slash + 1 < name.p + name.len) {
+			name.len -= (size_t)(slash + 1 - name.p);
+			name.p = slash + 1;
+		}
+		text_put_fit(f, name.p, name.len,
 			     room > (size_t)n + 10 ? room - (size_t)n : 10);
 		break;
 	}
@@ -81,8 +88,11 @@ static void text_fields(FILE *f, const struct trace_model *m,
 			fputs(e->b ? " ok" : " failed", f);
 		break;
 	case TRACE_EXIT:
-		fprintf(f, "how %" PRIu64 " status %" PRIu64 " signal %" PRIu64,
-			e->a, e->b, e->c);
+		fprintf(f, "%s status %" PRIu64 " signal %" PRIu64,
+			e->a == TRACE_EXIT_RETURN ? "exit"
+			: e->a == TRACE_EXIT_UNDERSCORE ? "_exit"
+			: e->a == TRACE_EXIT_SIGNAL ? "signal" : "unknown",
+			e->b, e->c);
 		break;
 	case TRACE_NOTE:
 		s = &m->strings[e->b];

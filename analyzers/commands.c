@@ -33,6 +33,10 @@ int cmd_load(const char *path, struct trace_model *m)
 {
 	struct trace_error err;
 	if (trace_load_file(path, m, &err) < 0) {
+		/* One line, whatever bytes the file name holds. */
+		for (char *c = err.msg; *c; c++)
+			if ((unsigned char)*c < 0x20)
+				*c = '?';
 		fflush(stdout);
 		fprintf(stderr, "analyze: %s\n", err.msg);
 		return 2;

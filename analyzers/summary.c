@@ -192,7 +192,7 @@ static void text_heap(const struct text_out *t, const struct trace_model *m,
 	summary_format_bytes(bytes, sizeof(bytes), h->live_bytes);
 	snprintf(buf, sizeof(buf), "%" PRIu64 " blocks, %s", h->live_blocks,
 		 bytes);
-	text_field(t, "live at end", buf);
+	text_field(t, "heap end", buf);
 }
 
 static void text_trace(const struct text_out *t, const struct trace_model *m)

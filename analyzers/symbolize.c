@@ -302,16 +302,25 @@ static struct elf_module *elf_for(struct symbolizer *s, size_t mod)
 	return e;
 }
 
+/* Symbol names may carry a version ("fclose@@GLIBC_2.2.5"): people
+ * want the name alone. C++ names are demangled. */
 static char *demangle(const char *name)
 {
+	const char *at = strchr(name, '@');
+	char *plain = at && at != name ? strndup(name, (size_t)(at - name))
+				       : NULL;
+	if (plain)
+		name = plain;
 	if (name[0] == '_' && name[1] == 'Z') {
 		int status = -1;
 		char *d = __cxa_demangle(name, NULL, NULL, &status);
-		if (d && status == 0)
+		if (d && status == 0) {
+			free(plain);
 			return d;
+		}
 		free(d);
 	}
-	return strdup(name);
+	return plain ? plain : strdup(name);
 }
 
 static void resolve(struct symbolizer *s, struct sym_frame *f)
@@ -322,6 +331,9 @@ static void resolve(struct symbolizer *s, struct sym_frame *f)
 		return;
 	struct elf_module *e = elf_for(s, r->mod);
 	if (!e)
+		return;
+	/* Anonymous mappings have no path: no module to name. */
+	if (!e->path || !e->path[0])
 		return;
 	f->module = e->path;
 	f->offset = f->address - e->base;

@@ -269,12 +269,13 @@ static int parse(struct loader *ld)
 		off = start + payload;
 	}
 	if (!m->process.seen) {
-		if (m->truncated)
-			reader_error(ld->err, name, "bad trace", m->cut_at,
-				  "file ends before the process record");
-		else
+		if (m->has_end)
 			reader_error(ld->err, name, "bad trace", hsize,
-				  "the trace has no process record");
+				     "the trace has no process record");
+		else
+			reader_error(ld->err, name, "bad trace",
+				     m->truncated ? m->cut_at : size,
+				     "file ends before the process record");
 		return -1;
 	}
 	if (collect_notes(ld) < 0 || finish(ld) < 0)
@@ -298,6 +299,15 @@ int trace_load_buffer(const char *name, uint8_t *data, size_t size,
 	return 0;
 }
 
+/* "cannot open trace 'x': reason", the project's message for files. */
+static void file_error(struct trace_error *err, const char *path,
+		       const char *why)
+{
+	err->has_offset = false;
+	snprintf(err->msg, sizeof(err->msg), "cannot open trace '%s': %s",
+		 path, why);
+}
+
 int trace_load_file(const char *path, struct trace_model *m,
 		    struct trace_error *err)
 {
@@ -305,20 +315,17 @@ int trace_load_file(const char *path, struct trace_model *m,
 	memset(err, 0, sizeof(*err));
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
-		reader_error(err, path, NULL, 0, "cannot open trace: %s",
-			  strerror(errno));
+		file_error(err, path, strerror(errno));
 		return -1;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
-		reader_error(err, path, NULL, 0, "cannot read trace: %s",
-			  strerror(errno));
+		file_error(err, path, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		reader_error(err, path, NULL, 0, "cannot read trace: %s",
-			  S_ISDIR(st.st_mode) ? strerror(EISDIR)
+		file_error(err, path, S_ISDIR(st.st_mode) ? strerror(EISDIR)
 					      : "not a regular file");
 		close(fd);
 		return -1;
@@ -328,8 +335,7 @@ int trace_load_file(const char *path, struct trace_model *m,
 	size_t size = (size_t)st.st_size;
 	uint8_t *data = malloc(size ? size : 1);
 	if (!data) {
-		reader_error(err, path, NULL, 0, "cannot read trace: %s",
-			  strerror(ENOMEM));
+		file_error(err, path, strerror(ENOMEM));
 		close(fd);
 		return -1;
 	}
@@ -339,8 +345,7 @@ int trace_load_file(const char *path, struct trace_model *m,
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			reader_error(err, path, NULL, 0, "cannot read trace: %s",
-				  strerror(errno));
+			file_error(err, path, strerror(errno));
 			free(data);
 			close(fd);
 			return -1;
