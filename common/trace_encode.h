@@ -56,12 +56,14 @@ static inline void trace_put_u64(uint8_t *p, uint64_t v)
 	trace_put_u32(p + 4, (uint32_t)(v >> 32));
 }
 
-/* Fills the 16-byte file header. */
-static inline void trace_put_file_header(uint8_t *p)
+/* Fills the 24-byte file header. */
+static inline void trace_put_file_header(uint8_t *p, uint32_t region_size)
 {
 	memcpy(p, TRACE_MAGIC, TRACE_MAGIC_LEN);
 	trace_put_u32(p + 8, TRACE_VERSION);
 	trace_put_u32(p + 12, TRACE_FILE_HEADER_SIZE);
+	trace_put_u32(p + 16, region_size);
+	trace_put_u32(p + 20, 0);
 }
 
 /* Fills the 24-byte chunk header. */

@@ -1,13 +1,23 @@
 /* trace_format.h: the libspy trace format, shared by the writer (libspy.so)
  * and every reader (analyze, tests). docs/trace-format.md explains it in prose.
  *
- * A trace is a file header followed by chunks. Each chunk holds the records
- * of one thread, written out with one write(2) call, so chunks of different
- * threads interleave in the file but never tear one another.
+ * A trace is a file header followed by regions. The file is cut into
+ * regions of region_size bytes (counted from offset 0, so the first region
+ * also holds the file header). A thread writes into a region of its own
+ * through a shared mapping: records reach the page cache as they are
+ * written, and a process killed at any instant leaves a readable trace.
+ * A region holds chunks back to back, then zero bytes up to its end:
  *
- *   file   := file_header chunk*
- *   chunk  := chunk_header record*            (payload_len bytes of records)
+ *   file   := file_header (region)*
+ *   region := chunk* zero-padding          (exactly region_size bytes;
+ *                                            the last region may be short)
+ *   chunk  := chunk_header record*          (payload_len bytes of records)
  *   record := kind:u8  body_len:varint  body   (body_len bytes)
+ *
+ * Where a chunk header would start and its magic is 0, the rest of the
+ * region is padding. One chunk holds records of one thread, in order.
+ * payload_len is updated after each record, so a chunk whose writer died
+ * ends at its last complete record.
  *
  * All fixed-width integers are little-endian. "varint" is unsigned LEB128
  * (at most 10 bytes); "svarint" is a zigzag-encoded signed varint; "str" is
@@ -31,13 +41,16 @@
 #define TRACE_MAGIC "SPYTRACE" /* 8 bytes, no terminator in the file */
 #define TRACE_MAGIC_LEN 8
 #define TRACE_VERSION 1u      /* bumped when an old reader would misread */
-#define TRACE_FILE_HEADER_SIZE 16
+#define TRACE_FILE_HEADER_SIZE 24
 #define TRACE_CHUNK_MAGIC 0x4b4e4843u /* "CHNK" */
 #define TRACE_CHUNK_HEADER_SIZE 24
-#define TRACE_MAX_CHUNK (16u << 20) /* a reader rejects bigger payloads */
+#define TRACE_MAX_CHUNK (16u << 20) /* a chunk never crosses its region */
 #define TRACE_MAX_FRAMES 256
 
-/* file_header (16 bytes): magic[8], version:u32, header_size:u32 (16). */
+/* file_header (24 bytes): magic[8], version:u32, header_size:u32 (24),
+ * region_size:u32 (a power of two, 4 KiB to 16 MiB), reserved:u32 (0). */
+#define TRACE_REGION_MIN 4096u
+#define TRACE_REGION_MAX (16u << 20)
 
 /* chunk_header (24 bytes): magic:u32 (TRACE_CHUNK_MAGIC), payload_len:u32,
  * tid:u32 (kernel thread id of the writer), flags:u32 (0), base_ns:u64
