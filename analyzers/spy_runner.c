@@ -599,8 +599,14 @@ static void to_glob(char *dst, size_t cap, const char *pat, long pid)
 }
 
 struct found {
-	char path[PATH_MAX];
+	char *path;
 	struct timespec mtime;
+};
+
+/* A growing list of files; cannot fail (spy exits when memory runs out). */
+struct found_list {
+	struct found *v;
+	int n, cap;
 };
 
 static int newer(const struct timespec *a, const struct timespec *b)
@@ -609,14 +615,40 @@ static int newer(const struct timespec *a, const struct timespec *b)
 				      : a->tv_nsec > b->tv_nsec;
 }
 
-/* Adds to out[*n] the regular files in the pattern's directory whose names
- * fit it with the given pid (any pid when pid < 0), skipping those already
- * listed. A pattern with '%' in its directory part finds nothing: that is
- * not worth a walk. */
-static void find_traces(const char *abs_pat, long pid, struct found *out,
-			int *n, int max)
+static const struct found *list_find(const struct found_list *l,
+				     const char *path)
 {
-	char dir[PATH_MAX], glob[PATH_MAX * 2];
+	int i;
+
+	for (i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i].path, path))
+			return &l->v[i];
+	return NULL;
+}
+
+static void list_add(struct found_list *l, const char *path,
+		     const struct timespec *mtime)
+{
+	if (list_find(l, path))
+		return;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 32;
+		l->v = realloc(l->v, (size_t)l->cap * sizeof(*l->v));
+		if (!l->v)
+			die(EXIT_REFUSED, "out of memory");
+	}
+	l->v[l->n].path = strdup(path);
+	if (!l->v[l->n].path)
+		die(EXIT_REFUSED, "out of memory");
+	l->v[l->n++].mtime = *mtime;
+}
+
+/* Adds to l the regular files in the pattern's directory whose names fit
+ * it with the given pid (any pid when pid < 0). A pattern with '%' in its
+ * directory part finds nothing: that is not worth a walk. */
+static void find_traces(const char *abs_pat, long pid, struct found_list *l)
+{
+	char dir[PATH_MAX], glob[PATH_MAX * 2], path[PATH_MAX * 2];
 	const char *slash = strrchr(abs_pat, '/');
 	struct dirent *de;
 	DIR *d;
@@ -630,21 +662,15 @@ static void find_traces(const char *abs_pat, long pid, struct found *out,
 	d = opendir(dir);
 	if (!d)
 		return;
-	while ((de = readdir(d)) && *n < max) {
-		struct found *f = &out[*n];
+	while ((de = readdir(d))) {
 		struct stat st;
-		int i, dup = 0;
 
 		if (fnmatch(glob, de->d_name, FNM_PERIOD))
 			continue;
-		snprintf(f->path, sizeof(f->path), "%s/%s",
+		snprintf(path, sizeof(path), "%s/%s",
 			 strcmp(dir, "/") ? dir : "", de->d_name);
-		for (i = 0; i < *n && !dup; i++)
-			dup = !strcmp(out[i].path, f->path);
-		if (dup || lstat(f->path, &st) || !S_ISREG(st.st_mode))
-			continue;
-		f->mtime = st.st_mtim;
-		(*n)++;
+		if (!lstat(path, &st) && S_ISREG(st.st_mode))
+			list_add(l, path, &st.st_mtim);
 	}
 	closedir(d);
 }
@@ -662,38 +688,45 @@ static void with_pid_pattern(char *dst, size_t cap, const char *pat)
 }
 
 /* Both patterns under which the run's traces may appear. */
-static int find_all_traces(const char *abs_pat, long pid, struct found *out,
-			   int max)
+static void find_all_traces(const char *abs_pat, long pid,
+			    struct found_list *l)
 {
 	char alt[PATH_MAX + 8];
-	int n = 0;
 
-	find_traces(abs_pat, pid, out, &n, max);
+	find_traces(abs_pat, pid, l);
 	if (!strstr(abs_pat, "%p")) {
 		with_pid_pattern(alt, sizeof(alt), abs_pat);
-		find_traces(alt, -1, out, &n, max);
+		find_traces(alt, -1, l);
 	}
-	return n;
 }
 
 /* Keeps only the files that the run wrote: absent from `before`, or
  * changed since. File times are too coarse to compare with a clock. */
-static int keep_written(struct found *f, int n, const struct found *before,
-			int nbefore)
+static void keep_written(struct found_list *l, const struct found_list *before)
 {
-	int i, j, kept = 0;
+	int i, kept = 0;
 
-	for (i = 0; i < n; i++) {
-		int old = 0;
+	for (i = 0; i < l->n; i++) {
+		const struct found *old = list_find(before, l->v[i].path);
 
-		for (j = 0; j < nbefore && !old; j++)
-			old = !strcmp(f[i].path, before[j].path) &&
-			      !newer(&f[i].mtime, &before[j].mtime) &&
-			      !newer(&before[j].mtime, &f[i].mtime);
-		if (!old)
-			f[kept++] = f[i];
+		if (old && !newer(&l->v[i].mtime, &old->mtime) &&
+		    !newer(&old->mtime, &l->v[i].mtime))
+			free(l->v[i].path);
+		else
+			l->v[kept++] = l->v[i];
 	}
-	return kept;
+	l->n = kept;
+}
+
+static void list_release(struct found_list *l)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i].path);
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
 }
 
 /* ---- running ------------------------------------------------------------- */
@@ -875,16 +908,14 @@ static const char *shown_path(const char *abs, const char *cwd)
 	return abs;
 }
 
-#define MAX_TRACES 256
-
 int main(int argc, char **argv)
 {
 	static struct run r;
-	static struct found before[MAX_TRACES], after[MAX_TRACES];
+	struct found_list before = { 0 }, after = { 0 }, mine = { 0 };
 	char cwd[PATH_MAX], abs_pat[PATH_MAX], expected[PATH_MAX], real[PATH_MAX];
 	const char *env = getenv("SPY_OPTIONS"), *pat, *exe, *main_trace = NULL;
 	struct timespec best = { 0, 0 };
-	int status, nbefore, n, i;
+	int status, i;
 	pid_t pid;
 	char *options;
 
@@ -913,34 +944,27 @@ int main(int argc, char **argv)
 		    "(at most 511 bytes)", abs_pat);
 	options = spy_options(&r, env, abs_pat);
 
-	nbefore = find_all_traces(abs_pat, -1, before, MAX_TRACES);
+	find_all_traces(abs_pat, -1, &before);
 	status = run_program(&r, options, &pid);
-	n = find_all_traces(abs_pat, -1, after, MAX_TRACES);
-	n = keep_written(after, n, before, nbefore);
+	find_all_traces(abs_pat, -1, &after);
+	keep_written(&after, &before);
 
-	/* The trace is the one named as libspy would name it; if libspy gave
-	 * %e another name (a #! script becomes its interpreter), the newest
-	 * trace with the child's pid, which is the image the process ended
-	 * as. */
-	/* libspy names %e after /proc/self/exe, symlinks resolved. */
+	/* The trace is the one named as libspy names it; if %e came out
+	 * otherwise (a #! script becomes its interpreter), the newest trace
+	 * with the child's pid, which is the image the process ended as. */
 	exe = realpath(r.prog, real) ? real : r.prog;
 	exe = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
 	expand(expected, sizeof(expected), abs_pat, (long)pid, exe);
-	for (i = 0; i < n; i++)
-		if (!strcmp(after[i].path, expected))
-			main_trace = after[i].path;
-	if (!main_trace) {
-		struct found mine[16];
-		int k, m = 0;
-
-		find_traces(abs_pat, (long)pid, mine, &m, 16);
-
-		m = keep_written(mine, m, before, nbefore);
-		for (k = 0; k < m; k++)
-			if (!main_trace || newer(&mine[k].mtime, &best)) {
+	if (list_find(&after, expected)) {
+		main_trace = expected;
+	} else {
+		find_traces(abs_pat, (long)pid, &mine);
+		keep_written(&mine, &before);
+		for (i = 0; i < mine.n; i++)
+			if (!main_trace || newer(&mine.v[i].mtime, &best)) {
 				pathf(expected, sizeof(expected), "%s",
-				      mine[k].path);
-				best = mine[k].mtime;
+				      mine.v[i].path);
+				best = mine.v[i].mtime;
 				main_trace = expected;
 			}
 	}
@@ -949,21 +973,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "spy: no trace was written to '%s' (did the "
 			"program clear LD_PRELOAD, or could libspy not write "
 			"there?)\n", shown_path(expected, cwd));
-		free(options);
-		return status;
+	} else {
+		if (!r.no_report)
+			run_report(&r, main_trace);
+		info(&r, "trace written to %s", shown_path(main_trace, cwd));
+		for (i = 0; i < after.n; i++)
+			if (strcmp(after.v[i].path, main_trace))
+				info(&r, "trace of a child or an exec'd image: %s",
+				     shown_path(after.v[i].path, cwd));
+		if (r.rm) {
+			for (i = 0; i < after.n; i++)
+				unlink(after.v[i].path);
+			unlink(main_trace);
+		}
 	}
-	if (!r.no_report)
-		run_report(&r, main_trace);
-	info(&r, "trace written to %s", shown_path(main_trace, cwd));
-	for (i = 0; i < n; i++)
-		if (strcmp(after[i].path, main_trace))
-			info(&r, "trace of a child or an exec'd image: %s",
-			     shown_path(after[i].path, cwd));
-	if (r.rm) {
-		for (i = 0; i < n; i++)
-			unlink(after[i].path);
-		unlink(main_trace);
-	}
+	list_release(&before);
+	list_release(&after);
+	list_release(&mine);
 	free(options);
 	return status;
 }

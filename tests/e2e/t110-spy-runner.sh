@@ -127,7 +127,8 @@ test_expect 'spy works from another directory and writes the trace there' '
 '
 
 test_expect 'an installed spy finds libspy.so in ../lib/libspy' '
-	make -s -C "$TOP" install PREFIX="$PWD/pfx" >make.out 2>&1 &&
+	{ make -s -C "$TOP" install PREFIX="$PWD/pfx" >make.out 2>&1 ||
+	  { cat make.out; false; }; } &&
 	test -x pfx/bin/spy && test -f pfx/lib/libspy/libspy.so &&
 	mkdir run && cd run &&
 	env PATH=/usr/bin:/bin "$OLDPWD/pfx/bin/spy" --no-report "$VICTIM" pid >out 2>err &&
