@@ -363,7 +363,7 @@ static void resolve_program(struct run *r)
 /* ---- what kind of program is it ------------------------------------------ */
 
 struct elf_info {
-	int elf;          /* 1: an ELF file */
+	int bad;          /* 1: cut short or of an unknown class or byte order */
 	int cls;          /* ELFCLASS32 or ELFCLASS64 */
 	unsigned machine; /* e_machine */
 	int has_interp;   /* a PT_INTERP program header */
@@ -381,13 +381,11 @@ static int elf_read(int fd, struct elf_info *ei)
 	if (pread(fd, id, sizeof(id), 0) != (ssize_t)sizeof(id) ||
 	    memcmp(id, ELFMAG, SELFMAG))
 		return -1;
-	ei->elf = 1;
 	ei->cls = id[EI_CLASS];
+	ei->bad = 1;
 	if (id[EI_DATA] != (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ?
-			    ELFDATA2LSB : ELFDATA2MSB)) {
-		ei->machine = ~0u; /* foreign byte order: another machine */
-		return 0;
-	}
+			    ELFDATA2LSB : ELFDATA2MSB))
+		return 0; /* another machine's byte order */
 	if (ei->cls == ELFCLASS64) {
 		Elf64_Ehdr eh;
 
@@ -409,6 +407,7 @@ static int elf_read(int fd, struct elf_info *ei)
 	} else {
 		return 0;
 	}
+	ei->bad = 0;
 	/* PN_XNUM (0xffff) would put the count in section 0; no executable
 	 * with a loader has that many headers, so scanning 0xffff is enough. */
 	for (i = 0; i < phnum && phentsize >= sizeof(uint32_t); i++) {
@@ -452,7 +451,11 @@ static void check_program(const struct run *r, const char *shown,
 	}
 	if (elf_read(fd, &ei) == 0) {
 		close(fd);
-		if (!ei.has_interp && ei.machine != ~0u)
+		if (ei.bad)
+			die(EXIT_REFUSED, "cannot trace '%s': %s is an ELF file "
+			    "cut short or not for this machine", shown,
+			    depth ? "its interpreter" : "it");
+		if (!ei.has_interp)
 			die(EXIT_REFUSED, "cannot trace '%s': %s is statically "
 			    "linked (no PT_INTERP); libspy needs a dynamically "
 			    "linked program", shown, depth ? "its interpreter" : "it");
