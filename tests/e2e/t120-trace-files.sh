@@ -5,6 +5,8 @@
 . "$(dirname "$0")/lib.sh"
 
 build_victim || { echo "Bail out! cannot build the victim program"; exit 1; }
+# Never leave a file system of ours mounted, however this script ends.
+trap 'umount "$TEST_DIR/ro" "$TEST_DIR/full" 2>/dev/null' EXIT
 
 # plain_and_traced: runs the victim plainly and traced with the SPY_OPTIONS
 # the caller exported; stdout and status must not change.
