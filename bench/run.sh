@@ -108,7 +108,8 @@ report() {
 	echo "- machine: $(nproc) CPUs, $cpu, $kernel, $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo)"
 	echo "- load average (1/5/15 min): $load_start at start, $load_end at the end"
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); glibc $(ldd --version | head -n1 | awk '{print $NF}');" \
-		"libspy at commit $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+		"tree at commit $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
+		"libspy.so built $( [ -f "$TOP/libspy.so" ] && date -u -r "$TOP/libspy.so" '+%H:%M UTC' || echo never)"
 	echo "- workload: \`malloc_bench T $ITER\` ($ITER iterations split across T threads; each frees a random"
 	echo "  slot of 1024 and mallocs 16..4096 bytes; every 100th also keeps a block live)"
 	echo "- $ROUNDS interleaved rounds; memcheck and heaptrack only in the first $SLOW_ROUNDS rounds (they are slow)"
@@ -150,8 +151,11 @@ report() {
 		echo
 		echo "## libspy trace size"
 		echo
-		echo "| config | T | trace bytes (median) | malloc + free calls | bytes per event |"
-		echo "|---|---|---|---|---|"
+		echo "Events are the malloc and free calls that malloc_bench counts itself; the added"
+		echo "CPU time per event is (median CPU s of the config - plain's) / events."
+		echo
+		echo "| config | T | trace bytes (median) | malloc + free calls | bytes per event | added CPU ns per event |"
+		echo "|---|---|---|---|---|---|"
 		for c in spy spy-nostacks; do
 			for t in 1 2; do
 				f=$OUT/raw/$c.$t
@@ -159,7 +163,10 @@ report() {
 				local bytes events
 				bytes=$(median "$f.trace" 1)
 				events=$(awk '{print $6 + $8}' "$f.counts")
-				echo "| $c | $t | $bytes | $events | $(ratio "$bytes" "$events") |"
+				local ns
+				ns=$(awk -v a="$(median "$f.time" 4)" -v b="$(median "$OUT/raw/plain.$t.time" 4)" -v e="$events" \
+					'BEGIN { if (e > 0) printf "%.0f", (a - b) / e * 1e9; else print "-" }')
+				echo "| $c | $t | $bytes | $events | $(ratio "$bytes" "$events") | $ns |"
 			done
 		done
 		echo
