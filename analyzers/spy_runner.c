@@ -32,12 +32,15 @@
 
 /* ---- the runner's own flags ---------------------------------------------
  * One row per flag. A flag either sets a field of struct run (handled in
- * apply_flag) or, with `sets` non-NULL, simply adds NAME=VALUE to the
- * program's SPY_OPTIONS, so a future library switch (`--guard` for
- * guard=1) is one row here. */
+ * apply_flag) or is one of two generic kinds, so that most new flags are
+ * one row here:
+ *   F_SETS    adds `sets` (NAME=VALUE) to the program's SPY_OPTIONS
+ *             (a library switch: `--guard` would set guard=1);
+ *   F_REPORT  passes `sets` to `analyze report` (a report format: `--json`,
+ *             and `--html` when the analyzer has it). */
 enum flag_id {
-	F_HELP, F_OUT, F_JSON, F_NO_REPORT, F_REPORT_FILE, F_OPT, F_QUIET,
-	F_RM, F_SETS,
+	F_HELP, F_OUT, F_NO_REPORT, F_REPORT_FILE, F_OPT, F_QUIET, F_RM,
+	F_SETS, F_REPORT,
 };
 
 struct flag {
@@ -53,7 +56,7 @@ static const struct flag flags[] = {
 	{ "help", 'h', NULL, F_HELP, NULL, "print this help and exit" },
 	{ "out", 'o', "FILE", F_OUT, NULL,
 	  "trace file (%p: pid, %e: program name); default spy.%e.%p.log" },
-	{ "json", 0, NULL, F_JSON, NULL, "write the report as JSON" },
+	{ "json", 0, NULL, F_REPORT, "--json", "write the report as JSON" },
 	{ "no-report", 0, NULL, F_NO_REPORT, NULL,
 	  "only record the trace, do not run the analyzer" },
 	{ "report-file", 0, "FILE", F_REPORT_FILE, NULL,
@@ -88,7 +91,9 @@ struct run {
 	const char *report_file; /* --report-file, or NULL */
 	const char *opts[MAX_OPTS];
 	int nopts;
-	int json, no_report, quiet, rm;
+	const char *report_args[8]; /* from F_REPORT flags */
+	int nreport_args;
+	int no_report, quiet, rm;
 	char **argv;             /* PROGRAM ARGS... */
 	char prog[PATH_MAX];     /* the program, resolved like execvp */
 	char self_dir[PATH_MAX]; /* where this spy binary lives */
@@ -210,13 +215,16 @@ static void apply_flag(struct run *r, const struct flag *fl, const char *arg)
 		usage(stdout);
 		exit(0);
 	case F_OUT: r->out = arg; break;
-	case F_JSON: r->json = 1; break;
 	case F_NO_REPORT: r->no_report = 1; break;
 	case F_REPORT_FILE: r->report_file = arg; break;
 	case F_OPT: add_opt(r, arg); break;
 	case F_QUIET: r->quiet = 1; add_opt(r, "quiet=1"); break;
 	case F_RM: r->rm = 1; break;
 	case F_SETS: add_opt(r, fl->sets); break;
+	case F_REPORT:
+		if (r->nreport_args < 8)
+			r->report_args[r->nreport_args++] = fl->sets;
+		break;
 	}
 }
 
@@ -856,18 +864,18 @@ static int run_program(const struct run *r, const char *options, pid_t *pid)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
-/* Runs `analyze report [--json] TRACE` with its output on our stderr (or in
+/* Runs `analyze report [FORMAT FLAGS] TRACE` with its output on our stderr (or in
  * --report-file). The analyzer's own status does not change ours. */
 static void run_report(const struct run *r, const char *trace)
 {
-	const char *args[6];
-	int n = 0, status;
+	const char *args[13];
+	int n = 0, i, status;
 	pid_t p;
 
 	args[n++] = "analyze";
 	args[n++] = "report";
-	if (r->json)
-		args[n++] = "--json";
+	for (i = 0; i < r->nreport_args; i++)
+		args[n++] = r->report_args[i];
 	args[n++] = trace;
 	args[n] = NULL;
 	fflush(NULL);

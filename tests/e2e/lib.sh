@@ -32,7 +32,9 @@ test_expect() {
 	local dir=$TEST_DIR/$test_count log
 	mkdir -p "$dir"
 	log=$dir/.log
-	if (cd "$dir" && eval "$2") >"$log" 2>&1 </dev/null; then
+	# The commands are traced into the log (set -x), so that a failure
+	# shows which step of the chain stopped it.
+	if (cd "$dir" && set -x && eval "$2") >"$log" 2>&1 </dev/null; then
 		echo "ok $test_count - $1"
 	else
 		test_failed=$((test_failed + 1))
