@@ -147,6 +147,22 @@ test_expect 'spy --help lists every option of common/options_table.h' '
 	grep -q -- "--no-report" help && grep -q -- "--opt" help
 '
 
+test_expect 'docs/options.md documents every option of the table, and no other' '
+	names=$(sed -n "s/^[[:space:]]*SPY_OPTION(\([a-z_0-9]*\),.*/\1/p" "$TOP/common/options_table.h" | sort) &&
+	documented=$(sed -n "/^## SPY_OPTIONS/,/^## /s/^| \`\([a-z_0-9]*\)\` |.*/\1/p" "$TOP/docs/options.md" | sort) &&
+	say "table: $names" && say "docs: $documented" &&
+	test -n "$names" && test "$names" = "$documented"
+'
+
+test_expect 'docs/options.md documents every flag of spy --help' '
+	"$SPY" --help >help &&
+	flags=$(sed -n "s/^ *\(-., \)\{0,1\}--\([a-z-]*\).*/\2/p" help) &&
+	test -n "$flags" &&
+	for f in $flags; do
+		grep -q -- "\`--$f" "$TOP/docs/options.md" || { say "docs lack --$f"; exit 1; }
+	done
+'
+
 test_expect 'spy --opt passes entries and -o names the trace' '
 	"$SPY" --no-report -o mine.log --opt stack_depth=8 -- sh -c "echo \"\$SPY_OPTIONS\"" >out 2>err &&
 	grep -q "stack_depth=8" out && grep -q "out=$PWD/mine.log" out &&

@@ -17,7 +17,7 @@ with_options() {
 }
 
 test_expect 'valid options are accepted silently and the trace reads' '
-	with_options "stack_depth=8:stacks=1:flush_ms=50:heap=1:quiet=0:out=t.%p.log" &&
+	with_options "stack_depth=8:stacks=1:heap=1:quiet=0:out=t.%p.log" &&
 	! test -s err &&
 	for t in t.*.log; do summary_ok "$t" || exit 1; done &&
 	ls t.*.log
@@ -35,7 +35,7 @@ test_expect 'an unknown option: exactly one line, the program runs on and is tra
 '
 
 for bad in stack_depth=abc stack_depth=0 stack_depth=257 stack_depth= \
-	   stacks=2 stacks=yes quiet=-1 flush_ms=1x heap stack_depth=99999999999999999999; do
+	   stacks=2 stacks=yes quiet=-1 stack_depth=1x heap stack_depth=99999999999999999999; do
 	test_expect "a malformed value '$bad': exactly one line naming it, the program runs on" '
 		with_options "'"$bad"':out=t.log" &&
 		one_line err &&
