@@ -528,7 +528,8 @@ static const char *out_pattern(const struct run *r, const char *env)
 	}
 	if (found && *found)
 		return found;
-	return lib_options[0].def; /* out is the table's first row */
+	return lib_option_find("out", 3) ? lib_option_find("out", 3)->def
+					 : "spy.%e.%p.log";
 }
 
 /* The child's SPY_OPTIONS: the inherited entries but out=, then --opt's
