@@ -16,8 +16,6 @@
 		   "most frames kept per stack (1-256)")                       \
 	SPY_OPTION(quiet, BOOL, "0",                                          \
 		   "print nothing on stderr except errors in options")          \
-	SPY_OPTION(flush_ms, UINT, "100",                                     \
-		   "longest time an event waits in memory before it is written") \
 	SPY_OPTION(heap, BOOL, "1",                                           \
 		   "record the malloc family")
 

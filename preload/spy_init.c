@@ -78,8 +78,8 @@ __attribute__((constructor(101))) static void spy_constructor(void)
 	spy_init();
 }
 
-/* Runs late in exit(), after the program's atexit handlers. stdio is
- * flushed after this; those writes still reach the trace, one by one. */
+/* Runs late in exit(), after the program's atexit handlers. Events after
+ * it (stdio's flush at exit, late destructors) still reach the trace. */
 __attribute__((destructor(101))) static void spy_destructor(void)
 {
 	spy_process_finish(TRACE_EXIT_UNKNOWN, 0);

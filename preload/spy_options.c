@@ -28,8 +28,6 @@ static int in_range(const char *name, unsigned long v)
 {
 	if (spy_streq(name, "stack_depth"))
 		return v >= 1 && v <= 256;
-	if (spy_streq(name, "flush_ms"))
-		return v >= 1 && v <= 60000;
 	return 1;
 }
 

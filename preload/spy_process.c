@@ -173,7 +173,6 @@ static void before_fork(void)
 		return;
 	spy_self.guard++;
 	fork_guard_taken = 1;
-	spy_writer_before_fork();
 }
 
 static void after_fork_parent(void)
@@ -245,18 +244,15 @@ static int exec_prepare(const char *path)
 	p = spy_writer_begin(TRACE_END, 0);
 	if (p)
 		spy_writer_end(p);
-	spy_writer_flush_all(SPY_FLUSH_TRY);
 	spy_hook_leave();
 	return 1;
 }
 
+/* A failed exec needs nothing undone: the trace simply goes on after its
+ * end marker, which readers allow. */
 static void exec_failed(int prepared)
 {
-	if (!prepared)
-		return;
-	int saved = errno;
-	spy_writer_after_failed_exec();
-	errno = saved;
+	(void)prepared;
 }
 
 #define MAX_STACK_ENV 4096

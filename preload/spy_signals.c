@@ -30,12 +30,6 @@ static const int watched[] = {
 static int managed[NSIG];                 /* libspy's handler is installed */
 static struct sigaction program_action[NSIG]; /* what the program asked for */
 
-static int is_fault(int sig)
-{
-	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
-	       sig == SIGILL || sig == SIGTRAP || sig == SIGSYS;
-}
-
 static void on_signal(int sig, siginfo_t *info, void *context);
 
 /* Installs libspy's handler with the program's mask and flags, so that the
@@ -67,24 +61,23 @@ static void on_signal(int sig, siginfo_t *info, void *context)
 {
 	int saved = errno;
 	struct sigaction *app = &program_action[sig];
+	if (sig == SIGBUS && spy_writer_absorb_fault(info->si_addr)) {
+		errno = saved;
+		return;
+	}
 	if (app->sa_handler == SIG_DFL) {
-		if (spy_pid == spy_sys_getpid() && spy_state == SPY_STATE_READY)
+		if (spy_pid == spy_sys_getpid() && spy_state == SPY_STATE_READY) {
 			die_of(sig);
-		else
-			spy_real.sigaction(sig, app, NULL), syscall(SYS_tgkill, spy_sys_getpid(), spy_sys_gettid(), sig);
+		} else {
+			spy_real.sigaction(sig, app, NULL);
+			syscall(SYS_tgkill, spy_sys_getpid(), spy_sys_gettid(), sig);
+		}
 		errno = saved;
 		return;
 	}
 	if (app->sa_handler == SIG_IGN) {
 		errno = saved;
 		return;
-	}
-	/* The program handles it. A fault may end in its handler (_exit or
-	 * longjmp), so the evidence goes out first. */
-	if (is_fault(sig) && spy_state == SPY_STATE_READY && !spy_self.guard) {
-		spy_self.guard++;
-		spy_writer_flush_all(SPY_FLUSH_TRY);
-		spy_self.guard--;
 	}
 	struct sigaction call = *app;
 	if (app->sa_flags & SA_RESETHAND) {

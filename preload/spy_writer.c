@@ -1,20 +1,20 @@
-/* spy_writer.c: trace file, per-thread buffers, background flusher.
- * Runs inside hooks and signal handlers: no allocation (buffers come from
- * mmap), no stdio, no lock the program could hold. Each buffer has one
- * spin flag shared only by its owner thread and the flusher; the owner takes
- * it for each record, the flusher only with a try.
+/* spy_writer.c: the trace file and the per-thread regions that feed it.
+ * Runs inside hooks and signal handlers: no allocation, no stdio, no locks.
+ *
+ * Each thread owns a region of the trace file, mapped shared: a record is
+ * in the page cache the moment it is complete, so nothing waits to be
+ * written and a process killed at any instant loses nothing but the record
+ * it was writing. The only shared state on the hot path is read-only; a
+ * thread touches a global (one atomic add) only when its region is full.
  */
 #include "spy_writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
-#include <sched.h>
-#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "spy_options.h"
@@ -22,36 +22,44 @@
 #include "spy_sys.h"
 #include "trace_encode.h"
 
-#define BUF_CAP (64 * 1024)
+#define REGION_SIZE (64u * 1024)
+#define NO_CHUNK UINT32_MAX
 
 struct spy_buffer {
-	int lock;
 	pid_t owner;               /* tid of the thread using it, 0 if free */
-	uint64_t base_ns;          /* chunk base time */
+	uint8_t *region;           /* mapped region of the file, or NULL */
+	uint32_t used;             /* bytes of the region holding chunks */
+	uint32_t chunk;            /* offset of the open chunk, or NO_CHUNK */
+	uint32_t record;           /* offset of the record being written */
+	uint64_t base_ns;          /* the open chunk's base time */
 	uint64_t base_tsc;         /* time stamp counter at base_ns */
 	uint64_t last_ns;          /* time of the last record */
 	uint64_t last_addr;        /* running address for ":delta" fields */
-	size_t len;                /* record bytes after the header room */
-	struct spy_buffer *next;   /* registry link; buffers are never unmapped */
-	uint8_t data[TRACE_CHUNK_HEADER_SIZE + BUF_CAP];
+	struct spy_buffer *next;   /* registry link */
 };
 
 static struct spy_buffer *registry;
 static int trace_fd = -1;
-static dev_t trace_dev;
-static ino_t trace_ino;
 static char trace_path[PATH_MAX];
-static int write_through;
+static uint64_t next_region;  /* file offset of the next free region */
 static int failed_once;
-static int flusher_running;      /* in this process (cleared in a fork child) */
-static uint64_t flush_ns;
-static uint64_t trace_start_ns;
 
-/* Time. clock_gettime costs about as much as the rest of a record, so when
- * the kernel itself trusts the time stamp counter, records take their time
- * from it: each chunk starts from a clock_gettime reading, and the counter
- * ticks since then are scaled by a rate measured against the clock over
- * the whole run so far (refined at every chunk start). */
+/* Buffer records come from a page-sized pool; they are never freed. */
+static struct spy_buffer *pool;
+static size_t pool_left;
+
+const char *spy_writer_path(void)
+{
+	return trace_path;
+}
+
+/* ---- time ----------------------------------------------------------------- */
+
+/* clock_gettime costs about as much as the rest of a record, so when the
+ * kernel itself trusts the time stamp counter, records take their time from
+ * it: each chunk starts from a clock_gettime reading, and the counter ticks
+ * since then are scaled by a rate measured against the clock over the run
+ * so far (refined at every chunk start). */
 static int use_tsc;
 static uint64_t calib_tsc, calib_ns;
 static uint64_t ns_per_tick_q32; /* 0 until measured over >= 10 ms */
@@ -89,7 +97,7 @@ static void chunk_time_start(struct spy_buffer *b)
 static inline uint64_t buffer_now(const struct spy_buffer *b)
 {
 	uint64_t rate = __atomic_load_n(&ns_per_tick_q32, __ATOMIC_RELAXED);
-	if (!rate || b->len == 0)
+	if (!rate || b->chunk == NO_CHUNK)
 		return spy_now_ns();
 	uint64_t ticks = read_tsc() - b->base_tsc;
 	return b->base_ns + (uint64_t)(((unsigned __int128)ticks * rate) >> 32);
@@ -99,11 +107,6 @@ uint64_t spy_writer_now(void)
 {
 	struct spy_buffer *b = spy_self.buf;
 	return b ? buffer_now(b) : spy_now_ns();
-}
-
-const char *spy_writer_path(void)
-{
-	return trace_path;
 }
 
 /* ---- naming and opening ------------------------------------------------ */
@@ -156,8 +159,8 @@ static void with_suffix(char *dst, size_t cap, const char *path, int n)
 
 static int create_exclusive(const char *path)
 {
-	return spy_sys_open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-				  O_APPEND | O_CLOEXEC, 0600);
+	return spy_sys_open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+				  O_CLOEXEC, 0600);
 }
 
 /* A process that starts tracing afresh may replace an old trace of the same
@@ -189,7 +192,8 @@ static int open_named(char *path, size_t cap, int cause)
 }
 
 /* Keeps the trace out of the low descriptor numbers a program expects to
- * own (and may close or dup2 over). */
+ * own (and may close or dup2 over). The mappings keep working even if the
+ * program closes it; only new regions need it. */
 static int move_high(int fd)
 {
 	int high = fcntl(fd, F_DUPFD_CLOEXEC, 900);
@@ -214,94 +218,99 @@ static void make_absolute(char *path, size_t cap)
 	spy_strlcpy(path, abs, cap);
 }
 
-int spy_writer_open(int cause)
-{
-	char path[PATH_MAX];
-	flush_ns = (uint64_t)spy_opt.flush_ms * 1000000u;
-	expand_pattern(path, sizeof(path), spy_opt.out);
-	int fd = open_named(path, sizeof(path), cause);
-	if (fd < 0) {
-		spy_error("cannot create trace '%s': %s; the program runs on untraced",
-			  path, strerrordesc_np(errno));
-		spy_tracing = 0;
-		return -1;
-	}
-	fd = move_high(fd);
-	uint8_t header[TRACE_FILE_HEADER_SIZE];
-	trace_put_file_header(header);
-	struct stat st;
-	if (fstat(fd, &st) < 0 || spy_sys_write_all(fd, header, sizeof(header)) < 0) {
-		spy_error("cannot write trace '%s': %s; the program runs on untraced",
-			  path, strerrordesc_np(errno));
-		spy_sys_close(fd);
-		spy_tracing = 0;
-		return -1;
-	}
-	trace_dev = st.st_dev;
-	trace_ino = st.st_ino;
-	make_absolute(path, sizeof(path));
-	spy_strlcpy(trace_path, path, sizeof(trace_path));
-	trace_fd = fd;
-	time_init();
-	trace_start_ns = spy_now_ns();
-	failed_once = 0;
-	write_through = 0;
-	spy_tracing = 1;
-	return 0;
-}
-
-/* ---- writing chunks ---------------------------------------------------- */
-
-static void writer_fail(int err)
+static void writer_fail(const char *what, int err)
 {
 	spy_tracing = 0;
 	if (__atomic_exchange_n(&failed_once, 1, __ATOMIC_ACQ_REL))
 		return;
-	spy_error("cannot write trace '%s': %s; the program runs on untraced",
+	spy_error("cannot %s trace '%s': %s; the program runs on untraced", what,
 		  trace_path, strerrordesc_np(err));
 }
 
-/* The program may have closed our descriptor and reused its number. */
-static int fd_is_ours(void)
+int spy_writer_open(int cause)
 {
-	struct stat st;
-	return fstat(trace_fd, &st) == 0 && st.st_dev == trace_dev &&
-	       st.st_ino == trace_ino;
-}
-
-static void flush_locked(struct spy_buffer *b)
-{
-	if (b->len == 0)
-		return;
-	if (spy_tracing && trace_fd >= 0) {
-		trace_put_chunk_header(b->data, (uint32_t)b->len, (uint32_t)b->owner,
-				       b->base_ns);
-		int saved = errno;
-		if (!fd_is_ours())
-			writer_fail(EBADF);
-		else if (spy_sys_write_all(trace_fd, b->data,
-					   TRACE_CHUNK_HEADER_SIZE + b->len) < 0)
-			writer_fail(errno);
-		errno = saved;
+	char path[PATH_MAX];
+	expand_pattern(path, sizeof(path), spy_opt.out);
+	spy_strlcpy(trace_path, path, sizeof(trace_path));
+	failed_once = 0;
+	int fd = open_named(path, sizeof(path), cause);
+	if (fd < 0) {
+		spy_strlcpy(trace_path, path, sizeof(trace_path));
+		writer_fail("create", errno);
+		return -1;
 	}
-	b->len = 0;
-	b->last_addr = 0;
+	fd = move_high(fd);
+	make_absolute(path, sizeof(path));
+	spy_strlcpy(trace_path, path, sizeof(trace_path));
+	uint8_t header[TRACE_FILE_HEADER_SIZE];
+	trace_put_file_header(header, REGION_SIZE);
+	if (spy_sys_write_all(fd, header, sizeof(header)) < 0) {
+		writer_fail("write", errno);
+		spy_sys_close(fd);
+		return -1;
+	}
+	/* The first region is the header's; threads take the ones after. */
+	next_region = REGION_SIZE;
+	trace_fd = fd;
+	time_init();
+	spy_tracing = 1;
+	return 0;
 }
 
-static void buf_lock(struct spy_buffer *b)
+/* ---- regions -------------------------------------------------------------- */
+
+/* Reserves the disk space first, so that a full disk is an error here and
+ * never a SIGBUS in the program when a mapped page is written. */
+static int reserve(int fd, uint64_t off)
 {
-	while (__atomic_exchange_n(&b->lock, 1, __ATOMIC_ACQUIRE))
-		syscall(SYS_sched_yield);
+	if (fallocate(fd, 0, (off_t)off, REGION_SIZE) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP)
+		return -1;
+	static const uint8_t zeros[4096];
+	for (uint64_t o = 0; o < REGION_SIZE; o += sizeof(zeros))
+		if (syscall(SYS_pwrite64, fd, zeros, sizeof(zeros), off + o) !=
+		    (long)sizeof(zeros))
+			return -1;
+	return 0;
 }
 
-static int buf_trylock(struct spy_buffer *b)
+static int region_new(struct spy_buffer *b)
 {
-	return !__atomic_exchange_n(&b->lock, 1, __ATOMIC_ACQUIRE);
+	if (b->region)
+		munmap(b->region, REGION_SIZE);
+	b->region = NULL;
+	b->used = 0;
+	b->chunk = NO_CHUNK;
+	if (!spy_tracing)
+		return -1;
+	uint64_t off = __atomic_fetch_add(&next_region, REGION_SIZE, __ATOMIC_RELAXED);
+	if (reserve(trace_fd, off) < 0) {
+		writer_fail("write", errno);
+		return -1;
+	}
+	void *p = mmap(NULL, REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+		       trace_fd, (off_t)off);
+	if (p == MAP_FAILED) {
+		writer_fail("map", errno);
+		return -1;
+	}
+	/* A forked child must not write into its parent's trace. */
+	madvise(p, REGION_SIZE, MADV_DONTFORK);
+	b->region = p;
+	return 0;
 }
 
-static void buf_unlock(struct spy_buffer *b)
+static struct spy_buffer *buffer_new(void)
 {
-	__atomic_store_n(&b->lock, 0, __ATOMIC_RELEASE);
+	if (pool_left == 0) {
+		pool = spy_sys_mmap(4096);
+		if (!pool)
+			return NULL;
+		pool_left = 4096 / sizeof(struct spy_buffer);
+	}
+	pool_left--;
+	return pool++;
 }
 
 /* A free buffer from the registry, or a new one. */
@@ -315,10 +324,17 @@ static struct spy_buffer *buffer_acquire(pid_t tid)
 						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 			return b;
 	}
-	struct spy_buffer *b = spy_sys_mmap(sizeof(*b));
+	/* New buffers are rare (a thread's first record); a brief spin keeps
+	 * the pool simple. */
+	static int pool_lock;
+	while (__atomic_exchange_n(&pool_lock, 1, __ATOMIC_ACQUIRE))
+		syscall(SYS_sched_yield);
+	struct spy_buffer *b = buffer_new();
+	__atomic_store_n(&pool_lock, 0, __ATOMIC_RELEASE);
 	if (!b)
 		return NULL;
 	b->owner = tid;
+	b->chunk = NO_CHUNK;
 	b->next = __atomic_load_n(&registry, __ATOMIC_RELAXED);
 	while (!__atomic_compare_exchange_n(&registry, &b->next, b, 0,
 					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
@@ -326,54 +342,83 @@ static struct spy_buffer *buffer_acquire(pid_t tid)
 	return b;
 }
 
-static uint8_t *record_open(struct spy_buffer *b, unsigned kind, size_t max_body,
-			    uint8_t **body, uint64_t now)
+/* Opens a chunk for the buffer's owner at the region's end. */
+static void chunk_open(struct spy_buffer *b)
 {
-	size_t room = 1 + TRACE_VARINT_MAX + max_body;
-	if (b->len + room > BUF_CAP)
-		flush_locked(b);
-	if (b->len == 0) {
-		chunk_time_start(b);
-		if (now < b->base_ns)
-			b->base_ns = now;
-		b->last_ns = b->base_ns;
-	}
-	if (now < b->last_ns)
-		now = b->last_ns; /* dt cannot go backwards inside a chunk */
-	uint8_t *start = b->data + TRACE_CHUNK_HEADER_SIZE + b->len;
-	start[0] = (uint8_t)kind;
-	/* Reserve as many length bytes as max_body needs; end() closes a gap
-	 * if the body came out shorter. */
+	uint8_t *h = b->region + b->used;
+	chunk_time_start(b);
+	b->last_ns = b->base_ns;
+	b->last_addr = 0;
+	trace_put_chunk_header(h, 0, (uint32_t)b->owner, b->base_ns);
+	b->chunk = b->used;
+	b->used += TRACE_CHUNK_HEADER_SIZE;
+}
+
+/* Makes room for a record of up to need bytes; 0 or -1. */
+static int make_room(struct spy_buffer *b, size_t need)
+{
+	if (b->region && b->chunk != NO_CHUNK && b->used + need <= REGION_SIZE)
+		return 0;
+	if (!b->region || b->used + TRACE_CHUNK_HEADER_SIZE + need > REGION_SIZE)
+		if (region_new(b) < 0)
+			return -1;
+	chunk_open(b);
+	return 0;
+}
+
+/* ---- records -------------------------------------------------------------- */
+
+static uint8_t *record_open(struct spy_buffer *b, unsigned kind,
+			    size_t max_body, uint64_t now)
+{
+	/* Reserve as many length bytes as max_body needs; record_close
+	 * closes the gap if the body came out shorter. */
 	size_t len_bytes = 1;
 	for (size_t m = max_body; m >= 0x80; m >>= 7)
 		len_bytes++;
-	start[1] = (uint8_t)len_bytes; /* remembered until end() */
-	*body = start + 1 + len_bytes;
-	uint8_t *p = trace_put_varint(*body, now - b->last_ns);
+	if (make_room(b, 1 + len_bytes + TRACE_VARINT_MAX + max_body) < 0)
+		return NULL;
+	if (now < b->last_ns)
+		now = b->last_ns; /* dt cannot go backwards inside a chunk */
+	uint8_t *start = b->region + b->used;
+	start[0] = (uint8_t)kind;
+	start[1] = (uint8_t)len_bytes; /* remembered until record_close */
+	b->record = b->used;
+	uint8_t *p = trace_put_varint(start + 1 + len_bytes, now - b->last_ns);
 	b->last_ns = now;
 	return p;
 }
 
 static void record_close(struct spy_buffer *b, uint8_t *end)
 {
-	uint8_t *start = b->data + TRACE_CHUNK_HEADER_SIZE + b->len;
+	uint8_t *start = b->region + b->record;
 	size_t len_bytes = start[1];
 	uint8_t *body = start + 1 + len_bytes;
 	size_t body_len = (size_t)(end - body);
 	uint8_t lenbuf[TRACE_VARINT_MAX];
 	size_t need = (size_t)(trace_put_varint(lenbuf, body_len) - lenbuf);
-	if (need < len_bytes)
+	if (need < len_bytes) {
+		/* Close the gap, and clear what the move left behind: the bytes
+		 * after the last chunk must stay zero (padding). */
 		memmove(start + 1 + need, body, body_len);
+		memset(start + 1 + need + body_len, 0, len_bytes - need);
+	}
 	memcpy(start + 1, lenbuf, need);
-	b->len += 1 + need + body_len;
+	b->used = b->record + 1 + (uint32_t)need + (uint32_t)body_len;
+	/* The record's bytes are stored before the length that covers them:
+	 * a reader (or a crash) never sees a length past complete records. */
+	__atomic_signal_fence(__ATOMIC_RELEASE);
+	trace_put_u32(b->region + b->chunk + 4,
+		      b->used - b->chunk - TRACE_CHUNK_HEADER_SIZE);
 }
 
 /* The first record of every thread says who it is. */
 static void write_thread_record(struct spy_buffer *b, pid_t tid)
 {
-	uint8_t *body;
-	uint8_t *p = record_open(b, TRACE_THREAD, 3 * TRACE_VARINT_MAX, &body,
+	uint8_t *p = record_open(b, TRACE_THREAD, 3 * TRACE_VARINT_MAX,
 				 buffer_now(b));
+	if (!p)
+		return;
 	p = trace_put_varint(p, (uint64_t)tid);
 	p = trace_put_varint(p, 0);
 	record_close(b, p);
@@ -387,36 +432,25 @@ uint8_t *spy_writer_begin(unsigned kind, size_t max_body)
 uint8_t *spy_writer_begin_at(unsigned kind, size_t max_body, uint64_t when)
 {
 	struct spy_thread *t = &spy_self;
-	if (!spy_tracing || max_body > BUF_CAP / 2)
+	if (!spy_tracing || max_body > REGION_SIZE / 2)
 		return NULL;
-	if (SPY_UNLIKELY(!t->buf)) {
+	struct spy_buffer *b = t->buf;
+	if (SPY_UNLIKELY(!b)) {
 		if (!t->tid)
 			t->tid = spy_sys_gettid();
-		t->buf = buffer_acquire(t->tid);
-		if (!t->buf)
+		b = t->buf = buffer_acquire(t->tid);
+		if (!b)
 			return NULL;
-		buf_lock(t->buf);
-		write_thread_record(t->buf, t->tid);
-		buf_unlock(t->buf);
+		b->chunk = NO_CHUNK; /* a new owner starts its own chunk */
+		write_thread_record(b, t->tid);
 		spy_thread_register();
 	}
-	buf_lock(t->buf);
-	uint8_t *body;
-	return record_open(t->buf, kind, max_body, &body,
-			   when ? when : buffer_now(t->buf));
+	return record_open(b, kind, max_body, when ? when : buffer_now(b));
 }
 
 void spy_writer_end(uint8_t *end)
 {
-	struct spy_buffer *b = spy_self.buf;
-	record_close(b, end);
-	if (write_through || b->last_ns - b->base_ns >= flush_ns)
-		flush_locked(b);
-	buf_unlock(b);
-	/* Long-running programs get the background flusher even if they never
-	 * start a thread; short ones stay single-threaded. */
-	if (SPY_UNLIKELY(!flusher_running) && b->last_ns - trace_start_ns >= flush_ns)
-		spy_writer_start_flusher();
+	record_close(spy_self.buf, end);
 }
 
 uint8_t *spy_writer_put_addr(uint8_t *p, uintptr_t addr)
@@ -425,19 +459,6 @@ uint8_t *spy_writer_put_addr(uint8_t *p, uintptr_t addr)
 	p = trace_put_svarint(p, (int64_t)(addr - b->last_addr));
 	b->last_addr = addr;
 	return p;
-}
-
-void spy_writer_flush_all(int how)
-{
-	for (struct spy_buffer *b = __atomic_load_n(&registry, __ATOMIC_ACQUIRE);
-	     b; b = b->next) {
-		if (how == SPY_FLUSH_FORCE) {
-			flush_locked(b);
-		} else if (buf_trylock(b)) {
-			flush_locked(b);
-			buf_unlock(b);
-		}
-	}
 }
 
 void spy_writer_finish(unsigned how, int status, int sig)
@@ -452,8 +473,6 @@ void spy_writer_finish(unsigned how, int status, int sig)
 	p = spy_writer_begin(TRACE_END, 0);
 	if (p)
 		spy_writer_end(p);
-	write_through = 1;
-	spy_writer_flush_all(how == TRACE_EXIT_SIGNAL ? SPY_FLUSH_FORCE : SPY_FLUSH_TRY);
 }
 
 void spy_writer_thread_exit(void)
@@ -462,96 +481,47 @@ void spy_writer_thread_exit(void)
 	struct spy_buffer *b = t->buf;
 	if (!b)
 		return;
-	buf_lock(b);
-	flush_locked(b);
 	t->buf = NULL;
+	b->chunk = NO_CHUNK;
 	__atomic_store_n(&b->owner, 0, __ATOMIC_RELEASE);
-	buf_unlock(b);
 }
 
-/* ---- the background flusher ------------------------------------------- */
-
-static void *flusher_main(void *arg)
-{
-	(void)arg;
-	spy_self.guard = 1; /* nothing this thread does is the program's */
-	struct timespec tick = {0, (long)(flush_ns / 2)};
-	if (flush_ns / 2 >= 1000000000u)
-		tick = (struct timespec){(time_t)(flush_ns / 2000000000u), 0};
-	for (;;) {
-		nanosleep(&tick, NULL);
-		uint64_t now = spy_now_ns();
-		for (struct spy_buffer *b = __atomic_load_n(&registry, __ATOMIC_ACQUIRE);
-		     b; b = b->next) {
-			if (__atomic_load_n(&b->len, __ATOMIC_RELAXED) == 0 ||
-			    now - __atomic_load_n(&b->base_ns, __ATOMIC_RELAXED) < flush_ns)
-				continue;
-			if (buf_trylock(b)) {
-				flush_locked(b);
-				buf_unlock(b);
-			}
-		}
-	}
-	return NULL;
-}
-
-void spy_writer_start_flusher(void)
-{
-	if (__atomic_exchange_n(&flusher_running, 1, __ATOMIC_ACQ_REL) ||
-	    !spy_real.pthread_create)
-		return;
-	/* The flusher must never take a signal meant for the program. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_t th;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 64 * 1024);
-	int guard = spy_self.guard;
-	spy_self.guard = 1;
-	if (spy_real.pthread_create(&th, &attr, flusher_main, NULL) != 0)
-		flusher_running = 0;
-	spy_self.guard = guard;
-	pthread_attr_destroy(&attr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
-/* ---- fork and exec ------------------------------------------------------ */
-
-void spy_writer_before_fork(void)
-{
-	/* Everything recorded so far belongs to the parent's trace. */
-	spy_writer_flush_all(SPY_FLUSH_TRY);
-}
-
-void spy_writer_after_fork_parent(void)
-{
-}
+/* ---- fork ------------------------------------------------------------------ */
 
 void spy_writer_after_fork_child(void)
 {
 	struct spy_thread *t = &spy_self;
-	/* The parent's other threads do not exist here; their buffers are
-	 * the parent's to write. This thread's buffer was emptied before the
-	 * fork; anything left in it is the parent's too. */
-	for (struct spy_buffer *b = __atomic_load_n(&registry, __ATOMIC_ACQUIRE);
-	     b; b = b->next) {
-		b->len = 0;
-		b->last_addr = 0;
-		b->lock = 0;
-		b->owner = 0;
-	}
+	/* The regions were not inherited (MADV_DONTFORK) and the parent's
+	 * other threads do not exist here: start from nothing. */
+	registry = NULL;
+	pool_left = 0;
 	t->tid = spy_sys_gettid();
 	t->buf = NULL;
-	flusher_running = 0;
 	if (trace_fd >= 0)
 		spy_sys_close(trace_fd);
 	trace_fd = -1;
 }
 
-void spy_writer_after_failed_exec(void)
+/* ---- a trace cut under our feet ------------------------------------------- */
+
+int spy_writer_absorb_fault(const void *addr)
 {
-	write_through = 0;
+	for (struct spy_buffer *b = __atomic_load_n(&registry, __ATOMIC_ACQUIRE);
+	     b; b = b->next) {
+		uint8_t *r = b->region;
+		if (!r || (const uint8_t *)addr < r ||
+		    (const uint8_t *)addr >= r + REGION_SIZE)
+			continue;
+		/* Someone truncated the trace: give the thread anonymous
+		 * memory in its place, so the store that faulted succeeds
+		 * when the handler returns, and stop tracing. */
+		mmap(r, REGION_SIZE, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		spy_tracing = 0;
+		if (!__atomic_exchange_n(&failed_once, 1, __ATOMIC_ACQ_REL))
+			spy_error("trace '%s' was truncated while in use; the program runs on untraced",
+				  trace_path);
+		return 1;
+	}
+	return 0;
 }
