@@ -84,8 +84,6 @@ static void text_fields(FILE *f, const struct trace_model *m,
 	case TRACE_DLOPEN:
 		s = &m->strings[e->a];
 		text_put_fit(f, s->p, s->len, room > 20 ? room - 8 : 12);
-		if (e->kind == TRACE_DLOPEN)
-			fputs(e->b ? " ok" : " failed", f);
 		break;
 	case TRACE_EXIT:
 		fprintf(f, "%s status %" PRIu64 " signal %" PRIu64,
@@ -175,9 +173,6 @@ static void json_fields(struct json_writer *w, const struct trace_model *m,
 	case TRACE_EXEC:
 	case TRACE_DLOPEN:
 		json_key(w, "path"); json_trace_str(w, &m->strings[e->a]);
-		if (e->kind == TRACE_DLOPEN) {
-			json_key(w, "ok"); json_bool(w, e->b != 0);
-		}
 		break;
 	case TRACE_EXIT:
 		json_key(w, "how"); json_uint(w, e->a);

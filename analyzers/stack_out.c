@@ -19,28 +19,28 @@ void stack_print_text(const struct text_out *t, struct symbolizer *sym,
 		int used = fprintf(f, "%*s#%-2zu ", indent, "", i);
 		size_t room = TEXT_WIDTH > used + 1 ? TEXT_WIDTH - used - 1 : 8;
 		if (fr->function) {
-			/* Function first; where it is gets what is left. */
+			/* "function at file:line": the place keeps up to 32
+			 * columns, the function gets the rest. */
+			char line[16] = "";
+			const char *where = fr->file ? base_name(fr->file)
+				: fr->module ? base_name(fr->module) : NULL;
+			size_t wlen = where ? strlen(where) : 0;
+			if (fr->file)
+				snprintf(line, sizeof(line), ":%u", fr->line);
+			size_t place = where ? wlen + strlen(line) + 4 : 0;
+			if (place > 32)
+				place = 32;
 			const char *fn = fr->function;
-			size_t cols = text_put_fit(f, fn, strlen(fn),
-						   room > 24 ? room - 12 : room);
-			room = room > cols + 4 ? room - cols - 4 : 8;
-			fputs(text_style(t, STYLE_DIM), f);
-			if (fr->file) {
-				char line[16];
-				const char *file = base_name(fr->file);
-				int ll = snprintf(line, sizeof(line), ":%u",
-						  fr->line);
-				fputs(" at ", f);
-				text_put_fit(f, file, strlen(file),
-					     room > (size_t)ll + 8
-						     ? room - (size_t)ll : 8);
+			text_put_fit(f, fn, strlen(fn),
+				     room > place + 12 ? room - place : 12);
+			if (where) {
+				fputs(text_style(t, STYLE_DIM), f);
+				fputs(fr->file ? " at " : " in ", f);
+				text_put_fit(f, where, wlen,
+					     place - 4 - strlen(line));
 				fputs(line, f);
-			} else if (fr->module) {
-				const char *mod = base_name(fr->module);
-				fputs(" in ", f);
-				text_put_fit(f, mod, strlen(mod), room);
+				fputs(text_style(t, STYLE_PLAIN), f);
 			}
-			fputs(text_style(t, STYLE_PLAIN), f);
 		} else if (fr->module) {
 			char off[24];
 			int ol = snprintf(off, sizeof(off), "+0x%" PRIx64,

@@ -194,87 +194,157 @@ static int collect_notes(struct loader *ld)
 	return 0;
 }
 
-static int parse(struct loader *ld)
+/* Checks the file header; returns its size (header_size) or 0 with the
+ * error set. Sets m->version and *region. */
+static size_t read_header(struct loader *ld, size_t *region)
 {
 	struct trace_model *m = ld->m;
 	const char *name = m->path;
 	size_t size = m->size;
 	if (size == 0) {
 		reader_error(ld->err, name, "bad trace", 0, "the file is empty");
-		return -1;
+		return 0;
 	}
 	size_t cmp = size < TRACE_MAGIC_LEN ? size : TRACE_MAGIC_LEN;
 	if (memcmp(m->data, TRACE_MAGIC, cmp) != 0) {
 		reader_error(ld->err, name, NULL, 0, "not a libspy trace");
-		return -1;
+		return 0;
+	}
+	if (size < TRACE_MAGIC_LEN + 8) {
+		reader_error(ld->err, name, "bad trace", size,
+			     "file ends inside the file header");
+		return 0;
+	}
+	m->version = trace_load_u32(m->data + 8);
+	if (m->version > TRACE_VERSION) {
+		reader_error(ld->err, name, NULL, 0,
+			     "trace version %u is newer than this analyze (%u); "
+			     "update libspy", m->version, TRACE_VERSION);
+		return 0;
+	}
+	if (m->version == 0) {
+		reader_error(ld->err, name, "bad trace", 8,
+			     "unknown trace version 0");
+		return 0;
 	}
 	if (size < TRACE_FILE_HEADER_SIZE) {
 		reader_error(ld->err, name, "bad trace", size,
-			  "file ends inside the file header");
-		return -1;
+			     "file ends inside the file header");
+		return 0;
 	}
-	m->version = trace_load_u32(m->data + 8);
 	uint32_t hsize = trace_load_u32(m->data + 12);
-	if (m->version > TRACE_VERSION) {
-		reader_error(ld->err, name, NULL, 0,
-			  "trace version %u is newer than this analyze (%u); "
-			  "update libspy", m->version, TRACE_VERSION);
-		return -1;
+	uint32_t rsize = trace_load_u32(m->data + 16);
+	if (rsize < TRACE_REGION_MIN || rsize > TRACE_REGION_MAX ||
+	    (rsize & (rsize - 1))) {
+		reader_error(ld->err, name, "bad trace", 16,
+			     "region size %u is impossible", rsize);
+		return 0;
 	}
-	if (m->version == 0) {
-		reader_error(ld->err, name, "bad trace", 8, "unknown trace version 0");
-		return -1;
-	}
-	if (hsize < TRACE_FILE_HEADER_SIZE || hsize > size) {
+	if (hsize < TRACE_FILE_HEADER_SIZE || hsize > size ||
+	    hsize > rsize - TRACE_CHUNK_HEADER_SIZE) {
 		reader_error(ld->err, name, "bad trace", 12,
-			  "file header size %u is impossible", hsize);
-		return -1;
+			     "file header size %u is impossible", hsize);
+		return 0;
 	}
-	size_t off = hsize;
-	while (off < size) {
-		if (size - off < TRACE_CHUNK_HEADER_SIZE) {
-			m->truncated = true;
-			m->cut_at = size;
-			break;
-		}
+	*region = rsize;
+	return hsize;
+}
+
+/* Reads the chunks of the region [off, end). Returns 0, 1 when the file
+ * ends inside a chunk (m->cut_at set), -1 on a bad chunk. */
+static int read_region(struct loader *ld, size_t off, size_t end,
+		       bool file_ends)
+{
+	struct trace_model *m = ld->m;
+	while (off < end) {
 		const uint8_t *h = m->data + off;
+		size_t left = end - off;
+		/* Zero where a chunk would start: the rest is padding. */
+		if (left < 4) {
+			bool zero = true;
+			for (size_t i = 0; i < left; i++)
+				zero = zero && !h[i];
+			if (zero)
+				return 0;
+			if (file_ends) {
+				m->cut_at = off;
+				return 1;
+			}
+			reader_error(ld->err, m->path, "bad chunk", off,
+				     "stray bytes at the end of a region");
+			return -1;
+		}
+		if (trace_load_u32(h) == 0)
+			return 0;
 		if (trace_load_u32(h) != TRACE_CHUNK_MAGIC) {
-			reader_error(ld->err, name, "bad chunk", off,
-				  "no chunk starts here");
+			reader_error(ld->err, m->path, "bad chunk", off,
+				     "no chunk starts here");
+			return -1;
+		}
+		if (left < TRACE_CHUNK_HEADER_SIZE) {
+			if (file_ends) {
+				m->cut_at = off;
+				return 1;
+			}
+			reader_error(ld->err, m->path, "bad chunk", off,
+				     "chunk header runs past its region");
 			return -1;
 		}
 		uint32_t payload = trace_load_u32(h + 4);
-		if (payload > TRACE_MAX_CHUNK) {
-			reader_error(ld->err, name, "bad chunk", off,
-				  "chunk of %u bytes is over the limit", payload);
+		size_t start = off + TRACE_CHUNK_HEADER_SIZE;
+		bool cut = payload > end - start;
+		if (cut && !file_ends) {
+			reader_error(ld->err, m->path, "bad chunk", off,
+				     "chunk of %u bytes runs past its region",
+				     payload);
 			return -1;
 		}
 		struct chunk_state cs = { .time = trace_load_u64(h + 16),
 					  .tid = trace_load_u32(h + 8) };
 		m->n_chunks++;
-		size_t start = off + TRACE_CHUNK_HEADER_SIZE;
-		size_t avail = size - start;
-		bool cut = payload > avail;
 		if (!reader_thread(ld, cs.tid, cs.time))
 			return reader_out_of_memory(ld);
-		int r = reader_read_chunk(ld, m->data + start, cut ? avail : payload,
-				   cut, &cs);
+		int r = reader_read_chunk(ld, m->data + start,
+					  cut ? end - start : payload, cut, &cs);
 		if (r < 0)
 			return -1;
 		if (cut) {
-			m->truncated = true;
-			m->cut_at = r > 0 ? cs.rec_off : size;
-			break;
+			m->cut_at = r > 0 ? cs.rec_off : m->size;
+			return 1;
 		}
 		off = start + payload;
 	}
+	return 0;
+}
+
+static int parse(struct loader *ld)
+{
+	struct trace_model *m = ld->m;
+	size_t region;
+	size_t hsize = read_header(ld, &region);
+	if (!hsize)
+		return -1;
+	for (size_t at = 0; at < m->size; at += region) {
+		size_t off = at ? at : hsize;
+		size_t end = m->size - at > region ? at + region : m->size;
+		/* Only the last region may be short; a chunk cut off by the
+		 * end of the file is where the trace stops. */
+		bool file_ends = end == m->size && end - at < region;
+		int r = read_region(ld, off, end, file_ends);
+		if (r < 0)
+			return -1;
+		if (r > 0) {
+			m->truncated = true;
+			break;
+		}
+	}
 	if (!m->process.seen) {
 		if (m->has_end)
-			reader_error(ld->err, name, "bad trace", hsize,
+			reader_error(ld->err, m->path, "bad trace", hsize,
 				     "the trace has no process record");
 		else
-			reader_error(ld->err, name, "bad trace",
-				     m->truncated ? m->cut_at : size,
+			reader_error(ld->err, m->path, "bad trace",
+				     m->truncated ? m->cut_at : m->size,
 				     "file ends before the process record");
 		return -1;
 	}

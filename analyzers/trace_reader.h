@@ -75,7 +75,7 @@ struct trace_event {
  *  exec      string index   -               -
  *  exit      how            status          signal
  *  note      level          string index    -
- *  dlopen    string index   ok              -
+ *  dlopen    string index   -               -
  *  end       -              -               -
  *  unknown   body length    file offset     -
  * (fn holds an alloc function for alloc/free/realloc; "string index" is an

@@ -273,14 +273,10 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 	case TRACE_EXEC:
 	case TRACE_DLOPEN:
 		GET(get_string, c, &s);
-		v[1] = 0;
-		if (kind == TRACE_DLOPEN)
-			GET(trace_get_varint, c, &v[1]);
 		if (add_string(ld, (const uint8_t *)s.p, s.len, &v[0]) < 0 ||
 		    !(e = new_event(ld, cs, kind)))
 			return -1;
 		e->a = v[0];
-		e->b = v[1];
 		return 0;
 	case TRACE_EXIT:
 		GET(trace_get_varint, c, &v[0]);

@@ -21,11 +21,13 @@ static void build(struct tb *b)
 	tb_module(b, 510, 1, 0x400000, 0x402000, 0, 5, "/bin/prog");
 	tb_alloc(b, 520, TRACE_FN_MALLOC, 0x9000, 10, 1, 0);
 	tb_chunk_end(b);
+	tb_pad(b);
 	tb_chunk(b, 11, 530);
 	tb_thread(b, 530, 11, 10);
 	tb_stack(b, 531, 1, frames, 2);
 	tb_alloc(b, 540, TRACE_FN_MALLOC, 0x9100, 20, 1, 0);
 	tb_chunk_end(b);
+	tb_pad(b);
 	tb_chunk(b, 10, 600);
 	tb_free(b, 600, 0x9000, 1);
 	tb_note(b, 610, 0, "note");
@@ -129,8 +131,8 @@ static void test_random(const struct tb *b)
 		 * parser sees random bytes, not only the magic check. */
 		if (seed % 2 && n >= TRACE_FILE_HEADER_SIZE)
 			memcpy(buf, b->buf, TRACE_FILE_HEADER_SIZE);
-		if (seed % 4 == 1 && n >= 40)
-			memcpy(buf + 16, b->buf + 16, 4);
+		if (seed % 4 == 1 && n >= 48)
+			memcpy(buf + 24, b->buf + 24, 4);
 		int r = loads(buf, n);
 		bad += r < 0;
 		loaded += r == 0;
@@ -160,13 +162,13 @@ static void test_random(const struct tb *b)
 	   "explained (%d still loaded)", loaded);
 }
 
-/* Replaces the first chunk's payload with the given record bytes. */
+/* A file of one chunk holding the given record bytes (at byte 48). */
 static size_t one_record(uint8_t *out, const uint8_t *rec, size_t n)
 {
-	trace_put_file_header(out);
-	trace_put_chunk_header(out + 16, (uint32_t)n, 1, 0);
-	memcpy(out + 40, rec, n);
-	return 40 + n;
+	trace_put_file_header(out, TB_REGION);
+	trace_put_chunk_header(out + 24, (uint32_t)n, 1, 0);
+	memcpy(out + 48, rec, n);
+	return 48 + n;
 }
 
 static void test_lengths(void)
@@ -179,7 +181,7 @@ static void test_lengths(void)
 	*p++ = TRACE_ALLOC;
 	p = trace_put_varint(p, 1ull << 60);
 	n = one_record(buf, rec, (size_t)(p - rec));
-	ok(fails_with(buf, n, "bad record at byte 40: length runs past the "
+	ok(fails_with(buf, n, "bad record at byte 48: length runs past the "
 		      "chunk"), "a huge record length names the record");
 
 	/* an 11-byte varint */
@@ -209,14 +211,21 @@ static void test_lengths(void)
 	q = trace_put_varint(q, 1ull << 50);
 	p = trace_put_record(rec, TRACE_PROCESS, body, (size_t)(q - body));
 	n = one_record(buf, rec, (size_t)(p - rec));
-	ok(fails_with(buf, n, "at byte 40"), "a huge argc is refused, not "
+	ok(fails_with(buf, n, "at byte 48"), "a huge argc is refused, not "
 	   "allocated");
 
-	/* a chunk over the size limit */
-	trace_put_file_header(buf);
-	trace_put_chunk_header(buf + 16, TRACE_MAX_CHUNK + 1, 1, 0);
-	ok(fails_with(buf, 40, "bad chunk at byte 16"), "a chunk over the "
-	   "limit");
+	/* a chunk longer than its (whole) region */
+	uint8_t *region = calloc(1, 2 * TB_REGION);
+	trace_put_file_header(region, TB_REGION);
+	trace_put_chunk_header(region + 24, TB_REGION, 1, 0);
+	ok(fails_with(region, 2 * TB_REGION, "bad chunk at byte 24: chunk of "
+		      "4096 bytes runs past its region"), "a chunk past its "
+	   "region");
+	/* a region size that is not a power of two */
+	trace_put_file_header(region, 5000);
+	ok(fails_with(region, 2 * TB_REGION, "bad trace at byte 16: region "
+		      "size 5000 is impossible"), "a bad region size");
+	free(region);
 }
 
 static void test_chunks(const struct tb *b)
@@ -258,18 +267,18 @@ static void test_headers(const struct tb *b)
 	uint8_t h[64];
 	ok(fails_with(h, 0, "mem: bad trace at byte 0: the file is empty"),
 	   "an empty file");
-	memcpy(h, b->buf, 40);
+	memcpy(h, b->buf, 48);
 	memcpy(h, "ELF\x7f....", 8);
-	ok(fails_with(h, 40, "mem: not a libspy trace"), "wrong magic");
+	ok(fails_with(h, 48, "mem: not a libspy trace"), "wrong magic");
 	ok(fails_with((const uint8_t *)"SPY", 3, "file ends inside the file "
 		      "header"), "a file cut inside the magic");
-	memcpy(h, b->buf, 40);
+	memcpy(h, b->buf, 48);
 	trace_put_u32(h + 8, 7);
-	ok(fails_with(h, 40, "trace version 7 is newer than this analyze (1); "
+	ok(fails_with(h, 48, "trace version 7 is newer than this analyze (1); "
 		      "update libspy"), "a newer version names both");
 	trace_put_u32(h + 8, TRACE_VERSION);
 	trace_put_u32(h + 12, 1u << 31);
-	ok(fails_with(h, 40, "bad trace at byte 12"), "a huge header size");
+	ok(fails_with(h, 48, "bad trace at byte 12"), "a huge header size");
 	ok(fails_with(b->buf, TRACE_FILE_HEADER_SIZE, "before the process "
 		      "record"), "a header and nothing else");
 }

@@ -1,6 +1,8 @@
 /* trace_builder.h: builds trace files in memory for the unit tests, with
  * the writer's encoders (common/trace_encode.h). Records go into the open
  * chunk; the chunk header's payload length is filled in when it closes.
+ * Regions are TB_REGION bytes; tb_pad fills the current one with zeros, and
+ * the caller keeps each chunk inside one region.
  */
 #ifndef SPY_TRACE_BUILDER_H
 #define SPY_TRACE_BUILDER_H
@@ -10,6 +12,8 @@
 #include <string.h>
 
 #include "trace_encode.h"
+
+#define TB_REGION 4096u
 
 struct tb {
 	uint8_t *buf;
@@ -35,8 +39,17 @@ static inline void tb_init(struct tb *b)
 {
 	memset(b, 0, sizeof(*b));
 	tb_room(b, TRACE_FILE_HEADER_SIZE);
-	trace_put_file_header(b->buf);
+	trace_put_file_header(b->buf, TB_REGION);
 	b->len = TRACE_FILE_HEADER_SIZE;
+}
+
+/* Zero padding up to the end of the current region. */
+static inline void tb_pad(struct tb *b)
+{
+	size_t end = (b->len + TB_REGION - 1) / TB_REGION * TB_REGION;
+	tb_room(b, end - b->len);
+	memset(b->buf + b->len, 0, end - b->len);
+	b->len = end;
 }
 
 static inline void tb_chunk(struct tb *b, uint32_t tid, uint64_t base_ns)

@@ -37,6 +37,7 @@ static void build(struct tb *b)
 	tb_end_record(b, 200);
 	tb_note(b, 1150, 1, "hello from libspy");
 	tb_chunk_end(b);
+	tb_pad(b);
 	/* Thread 200 uses stack 7 and then defines it. */
 	tb_chunk(b, 200, 1050);
 	tb_thread(b, 1050, 200, 100);
@@ -45,7 +46,8 @@ static void build(struct tb *b)
 	tb_realloc(b, 1200, 0x6000, 0x7000, 128, 0);
 	tb_alloc(b, 1210, TRACE_FN_ALIGNED_ALLOC, 0x8000, 16, 0, 64);
 	tb_chunk_end(b);
-	/* Thread 100 again. */
+	tb_pad(b);
+	/* Thread 100 again; the last region is left short. */
 	tb_chunk(b, 100, 1300);
 	tb_free(b, 1300, 0x5000, 0);
 	tb_free(b, 1310, 0x1234, 0);
@@ -182,6 +184,13 @@ int main(void)
 		ok(strstr(t, "trace ends early at byte") != NULL, "note: %s", t);
 		trace_model_release(&m);
 	}
+	/* The same trace with its last region padded out reads the same. */
+	tb_pad(&b);
+	r = trace_load_buffer("mem", tb_copy(&b), b.len, &m, &err);
+	ok(r == 0 && !m.truncated && m.n_events == nwant && m.n_chunks == 3,
+	   "a padded last region reads the same (%s)", err.msg);
+	if (r == 0)
+		trace_model_release(&m);
 	free(b.buf);
 	return tap_done();
 }
