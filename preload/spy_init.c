@@ -63,6 +63,7 @@ void spy_init(void)
 	t->tid = spy_sys_gettid();
 	spy_stack_init();
 	pthread_key_create(&thread_key, on_thread_exit);
+	spy_process_note_start();
 	if (spy_writer_open(cause) == 0) {
 		spy_process_write_record(cause, parent);
 		spy_modules_snapshot();

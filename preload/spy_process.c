@@ -34,6 +34,13 @@ static int finished;
 /* ---- the process record -------------------------------------------------- */
 
 static char cmdline[32 * 1024];
+static uint64_t start_unix_ns, start_mono_ns;
+
+void spy_process_note_start(void)
+{
+	start_unix_ns = spy_unix_ns();
+	start_mono_ns = spy_now_ns();
+}
 
 void spy_process_write_record(int cause, const char *parent_trace)
 {
@@ -56,8 +63,8 @@ void spy_process_write_record(int cause, const char *parent_trace)
 	p = trace_put_varint(p, (uint64_t)spy_sys_getpid());
 	p = trace_put_varint(p, (uint64_t)getppid());
 	p = trace_put_varint(p, (uint64_t)cause);
-	p = trace_put_varint(p, spy_unix_ns());
-	p = trace_put_varint(p, spy_now_ns());
+	p = trace_put_varint(p, start_unix_ns);
+	p = trace_put_varint(p, start_mono_ns);
 	p = trace_put_str(p, exe, exe_len);
 	p = trace_put_varint(p, argc);
 	for (ssize_t i = 0; i < clen;) {
@@ -196,6 +203,7 @@ static void after_fork_child(void)
 	spy_writer_after_fork_child();
 	spy_stack_reset();
 	spy_modules_reset();
+	spy_process_note_start();
 	if (spy_writer_open(TRACE_CAUSE_FORK) == 0) {
 		spy_process_write_record(TRACE_CAUSE_FORK, parent);
 		spy_modules_snapshot();

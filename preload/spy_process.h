@@ -2,6 +2,9 @@
 #ifndef SPY_PROCESS_H
 #define SPY_PROCESS_H
 
+/* Notes the moment the trace starts (before its first record). */
+void spy_process_note_start(void);
+
 /* Writes the TRACE_PROCESS record for a trace opened for cause
  * (trace_cause), naming parent_trace ("" if none). */
 void spy_process_write_record(int cause, const char *parent_trace);

@@ -123,15 +123,16 @@ uint32_t spy_stack_capture(void)
 		spy_modules_snapshot();
 	void *frames[TRACE_MAX_FRAMES + SKIP_MAX];
 	int depth = (int)spy_opt.stack_depth + SKIP_MAX;
-	int n = unw_backtrace(frames, depth);
-	int skip = 0;
-	while (skip < n && (uintptr_t)frames[skip] >= self_start &&
-	       (uintptr_t)frames[skip] < self_end)
-		skip++;
-	n -= skip;
-	if (n > (int)spy_opt.stack_depth)
-		n = (int)spy_opt.stack_depth;
+	int got = unw_backtrace(frames, depth);
+	/* Keep the program's frames only: libspy's hooks at the top and
+	 * main's wrapper at the bottom are not the program's business. */
+	int n = 0;
+	for (int i = 0; i < got && n < (int)spy_opt.stack_depth; i++) {
+		uintptr_t f = (uintptr_t)frames[i];
+		if (f < self_start || f >= self_end)
+			frames[n++] = frames[i];
+	}
 	if (n <= 0)
 		return 0;
-	return intern(frames + skip, n);
+	return intern(frames, n);
 }
