@@ -96,11 +96,9 @@ static int sort_events(struct trace_model *m)
 		return 0;
 	struct sort_key *k = malloc(n * sizeof(*k));
 	struct sort_key *tmp = malloc(n * sizeof(*tmp));
-	struct trace_event *out = malloc(n * sizeof(*out));
-	if (!k || !tmp || !out) {
+	if (!k || !tmp) {
 		free(k);
 		free(tmp);
-		free(out);
 		return -1;
 	}
 	for (i = 0; i < n; i++)
@@ -125,13 +123,26 @@ static int sort_events(struct trace_model *m)
 		k = tmp;
 		tmp = sw;
 	}
-	for (i = 0; i < n; i++)
-		out[i] = m->events[k[i].at];
-	free(m->events);
-	m->events = out;
-	m->caps[CAP_EVENTS] = n;
-	free(k);
 	free(tmp);
+	/* Apply the order in place, one cycle of the permutation at a time
+	 * (event i takes the old event k[i].at), so that the events are
+	 * never held twice. */
+	struct trace_event *ev = m->events;
+	for (i = 0; i < n; i++) {
+		if (k[i].at == i || k[i].at == SIZE_MAX)
+			continue;
+		struct trace_event saved = ev[i];
+		size_t j = i;
+		while (k[j].at != i) {
+			size_t src = k[j].at;
+			ev[j] = ev[src];
+			k[j].at = SIZE_MAX;
+			j = src;
+		}
+		ev[j] = saved;
+		k[j].at = SIZE_MAX;
+	}
+	free(k);
 	return 0;
 }
 

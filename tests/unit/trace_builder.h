@@ -13,7 +13,9 @@
 
 #include "trace_encode.h"
 
+#ifndef TB_REGION
 #define TB_REGION 4096u
+#endif
 
 struct tb {
 	uint8_t *buf;
