@@ -57,7 +57,7 @@ static void text_fields(FILE *f, const struct trace_model *m,
 			name.p = slash + 1;
 		}
 		text_put_fit(f, name.p, name.len,
-			     room > (size_t)n + 10 ? room - (size_t)n : 10);
+			     room > (size_t)n ? room - (size_t)n : 0);
 		break;
 	}
 	case TRACE_THREAD:
@@ -112,13 +112,19 @@ static void dump_text(const struct trace_model *m, struct symbolizer *sym)
 	FILE *f = stdout;
 	for (size_t i = 0; i < m->n_events; i++) {
 		const struct trace_event *e = &m->events[i];
-		double rel = (double)trace_rel_ns(m, e->ts) / 1e9;
-		int n = fprintf(f, "%s%11.6f%s %6" PRIu32 " %-7s ",
-				text_style(&t, STYLE_DIM), rel,
-				text_style(&t, STYLE_PLAIN), e->tid,
-				kind_label(e->kind));
-		(void)n;
-		text_fields(f, m, e, TEXT_WIDTH - 27);
+		/* Seconds since the process started, to the nanosecond. */
+		int64_t rel = trace_rel_ns(m, e->ts);
+		uint64_t mag = rel < 0 ? (uint64_t)-rel : (uint64_t)rel;
+		fprintf(f, "%s%c%3" PRIu64 ".%09" PRIu64 "%s %6" PRIu32 " %s",
+			text_style(&t, STYLE_DIM), rel < 0 ? '-' : ' ',
+			mag / 1000000000u, mag % 1000000000u,
+			text_style(&t, STYLE_PLAIN), e->tid,
+			kind_label(e->kind));
+		if (e->kind != TRACE_END) {
+			fprintf(f, "%*s", 8 - (int)strlen(kind_label(e->kind)),
+				"");
+			text_fields(f, m, e, TEXT_WIDTH - 30);
+		}
 		fputc('\n', f);
 		const struct trace_stack *st = trace_event_stack(m, e);
 		if (st && st->defined)

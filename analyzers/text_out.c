@@ -85,8 +85,12 @@ size_t text_put_fit(FILE *f, const char *s, size_t len, size_t max)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t total = columns(u, len);
-	if (total <= max || max < 8)
+	if (total <= max)
 		return text_put_safe(f, s, len);
+	if (max < 8) {
+		size_t i = 0;
+		return put_part(f, u, len, &i, max);
+	}
 	/* Keep the end (a file name's tail says the most) and a head. */
 	size_t tail_cols = (max - 3) * 2 / 3, head_cols = max - 3 - tail_cols;
 	size_t i = 0, cols = put_part(f, u, len, &i, head_cols);

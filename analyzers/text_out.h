@@ -35,7 +35,7 @@ const char *text_style(const struct text_out *t, enum text_style s);
 size_t text_put_safe(FILE *f, const char *s, size_t len);
 
 /* The same, keeping to at most max columns: a longer string loses its
- * middle, shown as "...". */
+ * middle, shown as "..." (below 8 columns, simply its end). */
 size_t text_put_fit(FILE *f, const char *s, size_t len, size_t max);
 
 /* Writes text word-wrapped to TEXT_WIDTH with every line indented by
