@@ -55,6 +55,18 @@ static const char *exit_how_name(uint64_t how)
 	}
 }
 
+/* The last exec the process made, when it has no exit record: its image
+ * was replaced and the story goes on in the exec'd program's trace. */
+static const struct trace_str *replaced_by(const struct trace_model *m)
+{
+	if (m->has_exit)
+		return NULL;
+	for (size_t i = m->n_events; i-- > 0;)
+		if (m->events[i].kind == TRACE_EXEC)
+			return &m->strings[m->events[i].a];
+	return NULL;
+}
+
 static uint64_t duration_ns(const struct trace_model *m)
 {
 	uint64_t start = m->process.start_mono_ns ? m->process.start_mono_ns
@@ -159,6 +171,17 @@ static void text_started(const struct text_out *t, const struct trace_model *m)
 static void text_exit(const struct text_out *t, const struct trace_model *m)
 {
 	char buf[160];
+	const struct trace_str *exec = replaced_by(m);
+	if (exec) {
+		struct sbuf b;
+		FILE *f = sb_open(&b);
+		if (f) {
+			fputs("replaced by exec of ", f);
+			put_str(f, *exec);
+			sb_emit(t, &b, "exit");
+		}
+		return;
+	}
 	if (!m->has_exit) {
 		snprintf(buf, sizeof(buf), "not recorded (the trace %s)",
 			 m->truncated ? "was cut short" : "has no exit record");
@@ -332,10 +355,17 @@ static void json_process(struct json_writer *w, const struct trace_model *m)
 	else
 		json_null(w);
 	json_key(w, "how");
+	const struct trace_str *exec = replaced_by(m);
 	if (m->has_exit)
 		json_string(w, exit_how_name(m->exit_how));
+	else if (exec)
+		json_string(w, "exec");
 	else
 		json_null(w);
+	if (exec) {
+		json_key(w, "exec");
+		json_str(w, *exec);
+	}
 	json_object_end(w);
 	json_key(w, "truncated");
 	json_bool(w, m->truncated);
