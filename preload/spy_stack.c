@@ -6,9 +6,6 @@
  */
 #include "spy_stack.h"
 
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
-
 #include "spy_core.h"
 #include "spy_modules.h"
 #include "spy_options.h"
@@ -19,7 +16,6 @@
 #define TABLE_BITS 20
 #define TABLE_SIZE (1u << TABLE_BITS)
 #define MAX_PROBES 64
-#define SKIP_MAX 8
 
 struct slot {
 	uint64_t hash; /* 0: empty */
@@ -115,15 +111,12 @@ static uint32_t intern(void *const *frames, int n)
 	return 0; /* the table is too crowded: this event goes without a stack */
 }
 
-uint32_t spy_stack_capture(void)
+uint32_t spy_stack_intern(void **frames, int got)
 {
-	if (!spy_opt.stacks || !table)
+	if (!table)
 		return 0;
 	if (SPY_UNLIKELY(__atomic_load_n(&spy_modules_dirty, __ATOMIC_ACQUIRE)))
 		spy_modules_snapshot();
-	void *frames[TRACE_MAX_FRAMES + SKIP_MAX];
-	int depth = (int)spy_opt.stack_depth + SKIP_MAX;
-	int got = unw_backtrace(frames, depth);
 	/* Keep the program's frames only: libspy's hooks at the top and
 	 * main's wrapper at the bottom are not the program's business. */
 	int n = 0;

@@ -7,13 +7,37 @@
 
 #include <stdint.h>
 
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "spy_options.h"
+#include "trace_format.h"
+
 /* Prepares the unwinder and the intern table; called once at start. */
 void spy_stack_init(void);
 
+/* Frames fetched beyond stack_depth, for libspy's own frames on top. */
+#define SPY_STACK_SLACK 8
+
+/* Interns frames[0..n) as captured (libspy's own frames are dropped here);
+ * returns the id, writing the definition the first time; 0 if none. */
+uint32_t spy_stack_intern(void **frames, int n);
+
 /* The calling thread's current stack, without libspy's own frames, as an
  * id (writing its definition to the trace the first time); 0 when stacks
- * are off or the stack cannot be had. */
-uint32_t spy_stack_capture(void);
+ * are off or the stack cannot be had. Inlined into its caller: each frame
+ * of libspy's costs unwinding time on every event. */
+#define spy_stack_capture()                                                    \
+	__extension__({                                                        \
+		uint32_t id_ = 0;                                              \
+		if (spy_opt.stacks) {                                          \
+			void *frames_[TRACE_MAX_FRAMES + SPY_STACK_SLACK];      \
+			int n_ = unw_backtrace(frames_, (int)spy_opt.stack_depth \
+							 + SPY_STACK_SLACK);   \
+			id_ = spy_stack_intern(frames_, n_);                   \
+		}                                                              \
+		id_;                                                           \
+	})
 
 /* Forgets every interned stack (a forked child starts a new trace). */
 void spy_stack_reset(void);

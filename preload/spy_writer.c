@@ -17,17 +17,25 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
 #include "spy_options.h"
 #include "spy_real.h"
 #include "spy_sys.h"
 #include "trace_encode.h"
 
 #define REGION_SIZE (64u * 1024)
+#define WINDOW_MAX 16 /* regions mapped at once by a busy thread */
 #define NO_CHUNK UINT32_MAX
 
 struct spy_buffer {
 	pid_t owner;               /* tid of the thread using it, 0 if free */
-	uint8_t *region;           /* mapped region of the file, or NULL */
+	uint8_t *window;           /* mapped run of regions, or NULL */
+	uint32_t window_regions;   /* how many */
+	uint32_t grow;             /* regions to map next time */
+	uint8_t *region;           /* the region being filled, in the window */
 	uint32_t used;             /* bytes of the region holding chunks */
 	uint32_t chunk;            /* offset of the open chunk, or NO_CHUNK */
 	uint32_t record;           /* offset of the record being written */
@@ -261,44 +269,67 @@ int spy_writer_open(int cause)
 
 /* Reserves the disk space first, so that a full disk is an error here and
  * never a SIGBUS in the program when a mapped page is written. */
-static int reserve(int fd, uint64_t off)
+static int reserve(int fd, uint64_t off, size_t len)
 {
-	if (fallocate(fd, 0, (off_t)off, REGION_SIZE) == 0)
+	if (fallocate(fd, 0, (off_t)off, (off_t)len) == 0)
 		return 0;
 	if (errno != EOPNOTSUPP)
 		return -1;
 	static const uint8_t zeros[4096];
-	for (uint64_t o = 0; o < REGION_SIZE; o += sizeof(zeros))
+	for (uint64_t o = 0; o < len; o += sizeof(zeros))
 		if (syscall(SYS_pwrite64, fd, zeros, sizeof(zeros), off + o) !=
 		    (long)sizeof(zeros))
 			return -1;
 	return 0;
 }
 
-static int region_new(struct spy_buffer *b)
+/* Maps the thread a new window of regions: one at first, then twice as
+ * many each time, up to WINDOW_MAX, so that quiet threads cost one region
+ * and busy ones few system calls. */
+static int window_new(struct spy_buffer *b)
 {
-	if (b->region)
-		munmap(b->region, REGION_SIZE);
-	b->region = NULL;
+	if (b->window)
+		munmap(b->window, (size_t)b->window_regions * REGION_SIZE);
+	b->window = b->region = NULL;
 	b->used = 0;
 	b->chunk = NO_CHUNK;
 	if (!spy_tracing)
 		return -1;
-	uint64_t off = __atomic_fetch_add(&next_region, REGION_SIZE, __ATOMIC_RELAXED);
-	if (reserve(trace_fd, off) < 0) {
+	uint32_t n = b->grow ? b->grow : 1;
+	size_t len = (size_t)n * REGION_SIZE;
+	uint64_t off = __atomic_fetch_add(&next_region, len, __ATOMIC_RELAXED);
+	if (reserve(trace_fd, off, len) < 0) {
 		writer_fail("write", errno);
 		return -1;
 	}
-	void *p = mmap(NULL, REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-		       trace_fd, (off_t)off);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, trace_fd,
+		       (off_t)off);
 	if (p == MAP_FAILED) {
 		writer_fail("map", errno);
 		return -1;
 	}
+	/* Fault the pages in writable now, in one call, rather than one trap
+	 * per page on the hot path (older kernels: they fault as used). */
+	madvise(p, len, MADV_POPULATE_WRITE);
 	/* A forked child must not write into its parent's trace. */
-	madvise(p, REGION_SIZE, MADV_DONTFORK);
-	b->region = p;
+	madvise(p, len, MADV_DONTFORK);
+	b->window = b->region = p;
+	b->window_regions = n;
+	b->grow = n < WINDOW_MAX ? 2 * n : WINDOW_MAX;
 	return 0;
+}
+
+/* Moves to the next region of the window, or a new window. */
+static int region_next(struct spy_buffer *b)
+{
+	if (b->region && b->region + REGION_SIZE <
+				 b->window + (size_t)b->window_regions * REGION_SIZE) {
+		b->region += REGION_SIZE;
+		b->used = 0;
+		b->chunk = NO_CHUNK;
+		return 0;
+	}
+	return window_new(b);
 }
 
 static struct spy_buffer *buffer_new(void)
@@ -360,7 +391,7 @@ static int make_room(struct spy_buffer *b, size_t need)
 	if (b->region && b->chunk != NO_CHUNK && b->used + need <= REGION_SIZE)
 		return 0;
 	if (!b->region || b->used + TRACE_CHUNK_HEADER_SIZE + need > REGION_SIZE)
-		if (region_new(b) < 0)
+		if (region_next(b) < 0)
 			return -1;
 	chunk_open(b);
 	return 0;
@@ -508,14 +539,14 @@ int spy_writer_absorb_fault(const void *addr)
 {
 	for (struct spy_buffer *b = __atomic_load_n(&registry, __ATOMIC_ACQUIRE);
 	     b; b = b->next) {
-		uint8_t *r = b->region;
-		if (!r || (const uint8_t *)addr < r ||
-		    (const uint8_t *)addr >= r + REGION_SIZE)
+		uint8_t *w = b->window;
+		size_t len = (size_t)b->window_regions * REGION_SIZE;
+		if (!w || (const uint8_t *)addr < w || (const uint8_t *)addr >= w + len)
 			continue;
 		/* Someone truncated the trace: give the thread anonymous
 		 * memory in its place, so the store that faulted succeeds
 		 * when the handler returns, and stop tracing. */
-		mmap(r, REGION_SIZE, PROT_READ | PROT_WRITE,
+		mmap(w, len, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 		spy_tracing = 0;
 		if (!__atomic_exchange_n(&failed_once, 1, __ATOMIC_ACQ_REL))
