@@ -231,7 +231,7 @@ static void writer_fail(const char *what, int err)
 	spy_tracing = 0;
 	if (__atomic_exchange_n(&failed_once, 1, __ATOMIC_ACQ_REL))
 		return;
-	spy_error("cannot %s trace '%s': %s; the program runs on untraced", what,
+	spy_say("cannot %s trace '%s': %s; the program runs on untraced", what,
 		  trace_path, strerrordesc_np(err));
 }
 
@@ -550,7 +550,7 @@ int spy_writer_absorb_fault(const void *addr)
 		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 		spy_tracing = 0;
 		if (!__atomic_exchange_n(&failed_once, 1, __ATOMIC_ACQ_REL))
-			spy_error("trace '%s' was truncated while in use; the program runs on untraced",
+			spy_say("trace '%s' was truncated while in use; the program runs on untraced",
 				  trace_path);
 		return 1;
 	}
