@@ -2,6 +2,7 @@
 #include "stack_out.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <string.h>
 
 static const char *base_name(const char *path)
@@ -10,38 +11,56 @@ static const char *base_name(const char *path)
 	return slash && slash[1] ? slash + 1 : path;
 }
 
+/* One line: "#N function at file:line" (or "in module"); the place keeps
+ * up to 32 columns and the function gets the rest. */
+static void print_line(const struct text_out *t, size_t index, int indent,
+		       bool inlined, const char *fn, const char *file,
+		       unsigned line, const char *module)
+{
+	FILE *f = t->f;
+	int used = fprintf(f, "%*s#%-2zu %s", indent, "", index,
+			   inlined ? "inlined " : "");
+	size_t room = TEXT_WIDTH > used + 1 ? TEXT_WIDTH - used - 1 : 8;
+	char at[16] = "";
+	const char *where = file ? base_name(file)
+			    : module ? base_name(module) : NULL;
+	size_t wlen = where ? strlen(where) : 0;
+	if (file)
+		snprintf(at, sizeof(at), ":%u", line);
+	size_t place = where ? wlen + strlen(at) + 4 : 0;
+	if (place > 32)
+		place = 32;
+	text_put_fit(f, fn, strlen(fn), room > place + 12 ? room - place : 12);
+	if (where) {
+		fputs(text_style(t, STYLE_DIM), f);
+		fputs(file ? " at " : " in ", f);
+		text_put_fit(f, where, wlen, place - 4 - strlen(at));
+		fputs(at, f);
+		fputs(text_style(t, STYLE_PLAIN), f);
+	}
+	fputc('\n', f);
+}
+
 void stack_print_text(const struct text_out *t, struct symbolizer *sym,
 		      const uint64_t *frames, size_t n, int indent)
 {
 	FILE *f = t->f;
 	for (size_t i = 0; i < n; i++) {
 		const struct sym_frame *fr = symbolizer_lookup(sym, frames[i]);
+		for (unsigned k = 0; k < fr->n_inl; k++) {
+			const struct sym_inline *in = &fr->inl[k];
+			print_line(t, i, indent, true,
+				   in->function ? in->function : "??",
+				   in->file, in->line, fr->module);
+		}
+		if (fr->function) {
+			print_line(t, i, indent, false, fr->function, fr->file,
+				   fr->line, fr->module);
+			continue;
+		}
 		int used = fprintf(f, "%*s#%-2zu ", indent, "", i);
 		size_t room = TEXT_WIDTH > used + 1 ? TEXT_WIDTH - used - 1 : 8;
-		if (fr->function) {
-			/* "function at file:line": the place keeps up to 32
-			 * columns, the function gets the rest. */
-			char line[16] = "";
-			const char *where = fr->file ? base_name(fr->file)
-				: fr->module ? base_name(fr->module) : NULL;
-			size_t wlen = where ? strlen(where) : 0;
-			if (fr->file)
-				snprintf(line, sizeof(line), ":%u", fr->line);
-			size_t place = where ? wlen + strlen(line) + 4 : 0;
-			if (place > 32)
-				place = 32;
-			const char *fn = fr->function;
-			text_put_fit(f, fn, strlen(fn),
-				     room > place + 12 ? room - place : 12);
-			if (where) {
-				fputs(text_style(t, STYLE_DIM), f);
-				fputs(fr->file ? " at " : " in ", f);
-				text_put_fit(f, where, wlen,
-					     place - 4 - strlen(line));
-				fputs(line, f);
-				fputs(text_style(t, STYLE_PLAIN), f);
-			}
-		} else if (fr->module) {
+		if (fr->module) {
 			char off[24];
 			int ol = snprintf(off, sizeof(off), "+0x%" PRIx64,
 					  fr->offset);
@@ -57,32 +76,46 @@ void stack_print_text(const struct text_out *t, struct symbolizer *sym,
 	}
 }
 
+static void frame_json(struct json_writer *w, const struct sym_frame *fr,
+		       const char *function, const char *file,
+		       unsigned line, bool inlined)
+{
+	json_object_begin(w);
+	json_key(w, "function");
+	json_string(w, function);
+	json_key(w, "file");
+	json_string(w, file);
+	json_key(w, "line");
+	if (line && file)
+		json_uint(w, line);
+	else
+		json_null(w);
+	json_key(w, "module");
+	json_string(w, fr->module);
+	json_key(w, "address");
+	json_hex(w, fr->address);
+	json_key(w, "offset");
+	if (fr->module)
+		json_hex(w, fr->offset);
+	else
+		json_null(w);
+	if (inlined) {
+		json_key(w, "inlined");
+		json_bool(w, true);
+	}
+	json_object_end(w);
+}
+
 void stack_print_json(struct json_writer *w, struct symbolizer *sym,
 		      const uint64_t *frames, size_t n)
 {
 	json_array_begin(w);
 	for (size_t i = 0; i < n; i++) {
 		const struct sym_frame *fr = symbolizer_lookup(sym, frames[i]);
-		json_object_begin(w);
-		json_key(w, "function");
-		json_string(w, fr->function);
-		json_key(w, "file");
-		json_string(w, fr->file);
-		json_key(w, "line");
-		if (fr->line)
-			json_uint(w, fr->line);
-		else
-			json_null(w);
-		json_key(w, "module");
-		json_string(w, fr->module);
-		json_key(w, "address");
-		json_hex(w, fr->address);
-		json_key(w, "offset");
-		if (fr->module)
-			json_hex(w, fr->offset);
-		else
-			json_null(w);
-		json_object_end(w);
+		for (unsigned k = 0; k < fr->n_inl; k++)
+			frame_json(w, fr, fr->inl[k].function, fr->inl[k].file,
+				   fr->inl[k].line, true);
+		frame_json(w, fr, fr->function, fr->file, fr->line, false);
 	}
 	json_array_end(w);
 }

@@ -14,12 +14,14 @@
 #include "text_out.h"
 
 /* One line per frame, indented: "#0 function at file.c:12", or
- * "#1 ?? in /lib/libx.so+0x1234" when nothing better is known. Long names
- * are shortened to fit the line. */
+ * "#1 ?? in /lib/libx.so+0x1234" when nothing better is known; calls
+ * inlined at a frame come first, "#0 inlined helper at util.h:3". Long
+ * names are shortened to fit the line. */
 void stack_print_text(const struct text_out *t, struct symbolizer *sym,
 		      const uint64_t *frames, size_t n, int indent);
 
-/* A JSON array of frame objects, innermost first. */
+/* A JSON array of frame objects, innermost first; a call inlined at an
+ * address is a frame of its own with "inlined": true. */
 void stack_print_json(struct json_writer *w, struct symbolizer *sym,
 		      const uint64_t *frames, size_t n);
 

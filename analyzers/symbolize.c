@@ -5,6 +5,8 @@
  */
 #include "symbolize.h"
 
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -323,6 +325,79 @@ static char *demangle(const char *name)
 	return plain ? plain : strdup(name);
 }
 
+/* The name of a function DIE (following abstract origins), demangled
+ * from its linkage name when it has one. */
+static char *die_function(Dwarf_Die *die)
+{
+	Dwarf_Attribute attr;
+	const char *name = NULL;
+	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
+	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
+		name = dwarf_formstring(&attr);
+	if (!name)
+		name = dwarf_diename(die);
+	return name ? demangle(name) : NULL;
+}
+
+static bool die_udata(Dwarf_Die *die, int at, Dwarf_Word *out)
+{
+	Dwarf_Attribute attr;
+	return dwarf_attr(die, at, &attr) && dwarf_formudata(&attr, out) == 0;
+}
+
+/* Walks the DWARF scopes at a (inlined subroutines, then the function)
+ * and records each inlined call with its place; f->file and f->line end
+ * up at the place of the outermost call, inside the real function. */
+static void resolve_inlines(struct elf_module *e, uint64_t a,
+			    struct sym_frame *f)
+{
+	Dwarf_Addr bias = 0;
+	Dwarf_Die *cu = dwfl_module_addrdie(e->dmod, a, &bias);
+	if (!cu)
+		return;
+	Dwarf_Die *scopes = NULL;
+	int n = dwarf_getscopes(cu, a - bias, &scopes);
+	if (n <= 0)
+		return;
+	Dwarf_Files *files = NULL;
+	size_t n_files = 0;
+	if (dwarf_getsrcfiles(cu, &files, &n_files) != 0)
+		files = NULL;
+	struct sym_inline *inl = calloc((size_t)n, sizeof(*inl));
+	unsigned k = 0;
+	const char *file = f->file;
+	unsigned line = f->line;
+	for (int i = 0; inl && i < n; i++) {
+		int tag = dwarf_tag(&scopes[i]);
+		if (tag == DW_TAG_subprogram)
+			break;
+		if (tag != DW_TAG_inlined_subroutine)
+			continue;
+		inl[k].function = die_function(&scopes[i]);
+		inl[k].file = file;
+		inl[k].line = line;
+		k++;
+		/* The call site is where the next level out stands. */
+		Dwarf_Word cf = 0, cl = 0;
+		const char *call_file = NULL;
+		if (files && die_udata(&scopes[i], DW_AT_call_file, &cf) &&
+		    cf < n_files)
+			call_file = dwarf_filesrc(files, cf, NULL, NULL);
+		die_udata(&scopes[i], DW_AT_call_line, &cl);
+		file = call_file ? strdup(call_file) : NULL;
+		line = (unsigned)cl;
+	}
+	free(scopes);
+	if (!k) {
+		free(inl);
+		return;
+	}
+	f->inl = inl;
+	f->n_inl = k;
+	f->file = file;
+	f->line = file ? line : 0;
+}
+
 static void resolve(struct symbolizer *s, struct sym_frame *f)
 {
 	uint64_t a = f->address ? f->address - 1 : 0;
@@ -352,6 +427,7 @@ static void resolve(struct symbolizer *s, struct sym_frame *f)
 			f->line = (unsigned)lineno;
 		}
 	}
+	resolve_inlines(e, a, f);
 }
 
 const struct sym_frame *symbolizer_lookup(struct symbolizer *s,
@@ -386,8 +462,17 @@ void symbolizer_free(struct symbolizer *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->n_frames; i++) {
-		free((char *)s->frames[i].function);
-		free((char *)s->frames[i].file);
+		struct sym_frame *f = &s->frames[i];
+		/* Each inline entry owns its function; files are owned once:
+		 * entry 0's file by entry 0, each next entry's and the frame's
+		 * by the call-site string they were made from. */
+		for (unsigned k = 0; k < f->n_inl; k++) {
+			free((char *)f->inl[k].function);
+			free((char *)f->inl[k].file);
+		}
+		free((void *)f->inl);
+		free((char *)f->function);
+		free((char *)f->file);
 	}
 	for (size_t i = 0; i < s->n_elfs; i++) {
 		if (s->elfs[i].dwfl)

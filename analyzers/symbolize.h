@@ -11,8 +11,18 @@
 
 #include "trace_reader.h"
 
+/* A call the compiler inlined at a frame's address, innermost first. */
+struct sym_inline {
+	const char *function;
+	const char *file;     /* NULL when unknown */
+	unsigned line;        /* 0 when unknown */
+};
+
 /* One symbolized frame. Strings are owned by the symbolizer and live until
- * symbolizer_free; any of them may be NULL when unknown. */
+ * symbolizer_free; any of them may be NULL when unknown. When the address
+ * lies in code inlined into the function, inl lists the inlined calls
+ * (innermost first, each with where it is) and file/line give where the
+ * function itself is at that point (the outermost inlined call). */
 struct sym_frame {
 	uint64_t address;     /* as recorded (a return address) */
 	const char *function; /* demangled C++ names; NULL when unknown */
@@ -20,6 +30,8 @@ struct sym_frame {
 	unsigned line;        /* 0 without line information */
 	const char *module;   /* path of the mapping holding the address */
 	uint64_t offset;      /* address - the module's load base */
+	const struct sym_inline *inl;
+	unsigned n_inl;
 };
 
 struct symbolizer;
