@@ -22,6 +22,21 @@ static __attribute__((noinline)) uint64_t marker_function(int *line)
 	return r;
 }
 
+static inline __attribute__((always_inline)) uint64_t
+inlined_helper(int *line)
+{
+	*line = __LINE__; uint64_t r = return_address(); /* same line */
+	return r;
+}
+
+static __attribute__((noinline)) uint64_t outer_function(int *inner,
+							  int *outer)
+{
+	*outer = __LINE__; uint64_t r = inlined_helper(inner); /* same line */
+	__asm__ volatile("" ::: "memory");
+	return r;
+}
+
 #define MAX_MODS 512
 
 static struct trace_module mods[MAX_MODS];
@@ -71,8 +86,9 @@ static void add(size_t *n, uint64_t snap, uint64_t start, uint64_t end,
 
 int main(void)
 {
-	int line = 0;
+	int line = 0, inner = 0, outer = 0;
 	uint64_t ret = marker_function(&line);
+	uint64_t ret_inl = outer_function(&inner, &outer);
 	size_t n = read_maps();
 	ok(n > 0, "read %zu file mappings of this process", n);
 
@@ -101,6 +117,19 @@ int main(void)
 	ok(f->module && strstr(f->module, "symbolize"), "module: %s",
 	   f->module);
 	ok(symbolizer_lookup(s, ret) == f, "the second lookup is cached");
+
+	f = symbolizer_lookup(s, ret_inl);
+	ok(f->n_inl == 1 && f->inl[0].function &&
+	   !strcmp(f->inl[0].function, "inlined_helper") &&
+	   f->inl[0].line == (unsigned)inner,
+	   "an inlined call: %s line %u (want inlined_helper, %d)",
+	   f->n_inl ? f->inl[0].function : "(none)",
+	   f->n_inl ? f->inl[0].line : 0, inner);
+	ok(f->function && !strcmp(f->function, "outer_function") &&
+	   f->line == (unsigned)outer && f->file &&
+	   strstr(f->file, "symbolize.c"),
+	   "the function it was inlined into, at the call: %s line %u",
+	   f->function, f->line);
 
 	const struct sym_frame *g = symbolizer_lookup(
 		s, (uint64_t)(uintptr_t)&return_address + 1);
