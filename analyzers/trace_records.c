@@ -345,8 +345,8 @@ int reader_read_chunk(struct loader *ld, const uint8_t *p, size_t len,
 		if (trace_get_varint(&body, &dt) < 0 && kind < TRACE_KIND_MAX &&
 		    kind != 0) {
 			reader_error(ld->err, m->path, "bad record", cs->rec_off,
-				  "%s record has no time field",
-				  trace_kind_name(kind));
+				     "%s record has no time field",
+				     trace_kind_name(kind));
 			return -1;
 		}
 		/* Unknown kinds start with dt too (trace_format.h), so time
@@ -369,9 +369,9 @@ int reader_read_chunk(struct loader *ld, const uint8_t *p, size_t len,
 			return reader_out_of_memory(ld);
 		if (r > 0) {
 			reader_error(ld->err, m->path, "bad record", cs->rec_off,
-				  r == 2 ? "%s record has a field out of range"
-					 : "%s record too short for its fields",
-				  trace_kind_name(kind));
+				     r == 2 ? "%s record has a field out of range"
+					    : "%s record too short for its fields",
+				     trace_kind_name(kind));
 			return -1;
 		}
 	}
