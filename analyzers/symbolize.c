@@ -252,11 +252,19 @@ static const struct range *find_range(const struct symbolizer *s, uint64_t a)
 }
 
 /* Only regular files are opened: a path from the trace may name a FIFO or
- * a device, and reading those could block or never end. */
+ * a device, and reading those could block or never end. Pseudo-files
+ * under /proc and /sys look regular but are not ELF files we could want
+ * (and /proc/kcore is an "ELF file" the size of the address space). */
 static bool plain_file(const char *path)
 {
+	static const char *const skip[] = { "/proc/", "/sys/", "/dev/" };
 	struct stat st;
-	return path[0] == '/' && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	if (path[0] != '/')
+		return false;
+	for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
+		if (!strncmp(path, skip[i], strlen(skip[i])))
+			return false;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 static struct elf_module *elf_for(struct symbolizer *s, size_t mod)
