@@ -1,0 +1,75 @@
+/* cmd_report.c: `analyze summary` (the facts about the process) and
+ * `analyze report` (the headline facts, then every finding). */
+#include <stdio.h>
+
+#include "commands.h"
+#include "findings.h"
+#include "findings_out.h"
+#include "heap_replay.h"
+#include "json_writer.h"
+#include "summary.h"
+#include "symbolize.h"
+#include "text_out.h"
+
+int cmd_summary(const struct cmd_args *a)
+{
+	struct trace_model m;
+	if (cmd_load(a->trace, &m))
+		return 2;
+	struct heap_stats h;
+	if (heap_replay(&m, &h, NULL) < 0) {
+		fprintf(stderr, "analyze: %s: out of memory\n", a->trace);
+		trace_model_release(&m);
+		return 2;
+	}
+	if (a->json) {
+		struct json_writer w;
+		json_init(&w, stdout, 2);
+		json_object_begin(&w);
+		summary_print_json(&w, &m, &h);
+		json_object_end(&w);
+	} else {
+		struct text_out t;
+		text_init(&t, stdout);
+		summary_print_text(&t, &m, &h, false);
+	}
+	trace_model_release(&m);
+	return cmd_finish(0);
+}
+
+int cmd_report(const struct cmd_args *a)
+{
+	struct trace_model m;
+	if (cmd_load(a->trace, &m))
+		return 2;
+	struct heap_stats h;
+	struct finding_list fl = { 0 };
+	struct symbolizer *sym = NULL;
+	if (heap_replay(&m, &h, NULL) < 0 || findings_run(&m, &fl) < 0 ||
+	    !(sym = symbolizer_new(&m))) {
+		fprintf(stderr, "analyze: %s: out of memory\n", a->trace);
+		finding_list_release(&fl);
+		trace_model_release(&m);
+		return 2;
+	}
+	if (a->json) {
+		struct json_writer w;
+		json_init(&w, stdout, 2);
+		json_object_begin(&w);
+		summary_print_json(&w, &m, &h);
+		json_key(&w, "findings");
+		findings_print_json(&w, sym, &fl);
+		json_object_end(&w);
+	} else {
+		struct text_out t;
+		text_init(&t, stdout);
+		summary_print_text(&t, &m, &h, true);
+		fputc('\n', stdout);
+		findings_print_text(&t, sym, &fl);
+	}
+	int status = fl.n ? 1 : 0;
+	symbolizer_free(sym);
+	finding_list_release(&fl);
+	trace_model_release(&m);
+	return cmd_finish(status);
+}
