@@ -12,6 +12,28 @@
 
 static unsigned snapshot;
 int spy_modules_dirty;
+static uintptr_t loader_start, loader_end;
+static size_t trace_path_len;
+
+/* The dynamic loader's code: /lib64/ld-linux-x86-64.so.2 and the like. */
+static int is_loader(const char *path, size_t len)
+{
+	const char *base = path;
+	for (size_t i = 0; i < len; i++)
+		if (path[i] == '/')
+			base = path + i + 1;
+	return spy_strneq(base, "ld-linux", 8) || spy_strneq(base, "ld-musl", 7) ||
+	       spy_strneq(base, "ld.so", 5);
+}
+
+int spy_modules_in_loader(void *const *frames, int n)
+{
+	for (int i = 0; i < n; i++)
+		if ((uintptr_t)frames[i] >= loader_start &&
+		    (uintptr_t)frames[i] < loader_end)
+			return 1;
+	return 0;
+}
 
 void spy_modules_mark_dirty(void)
 {
@@ -73,6 +95,13 @@ static void emit_line(const char *line, const char *end, uintptr_t self_fn)
 		path_len = 4096;
 	if ((prot & 1) && self_fn >= start && self_fn < stop)
 		spy_stack_set_self((uintptr_t)start, (uintptr_t)stop);
+	if ((prot & 1) && is_loader(p, path_len)) {
+		loader_start = (uintptr_t)start;
+		loader_end = (uintptr_t)stop;
+	}
+	/* The trace's own mappings are libspy's business, not the program's. */
+	if (path_len == trace_path_len && spy_strneq(p, spy_writer_path(), path_len))
+		return;
 	uint8_t *w = spy_writer_begin(TRACE_MODULE, 5 * TRACE_VARINT_MAX +
 						     TRACE_VARINT_MAX + path_len);
 	if (!w)
@@ -106,6 +135,7 @@ void spy_modules_snapshot(void)
 		return;
 	snapshot++;
 	__atomic_store_n(&spy_modules_dirty, 0, __ATOMIC_RELEASE);
+	trace_path_len = spy_strlen(spy_writer_path());
 	uintptr_t self_fn = (uintptr_t)&spy_modules_snapshot;
 	const char *line = buf, *end = buf + n;
 	while (line < end) {

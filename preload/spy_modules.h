@@ -9,10 +9,14 @@
  * Never allocates (the read buffer is mmap'd); on failure writes nothing. */
 void spy_modules_snapshot(void);
 
-/* Libraries may have been loaded: the next stack capture takes a new
- * snapshot first. */
+/* Libraries may have been loaded: the next stack captured outside the
+ * dynamic loader takes a new snapshot first. */
 void spy_modules_mark_dirty(void);
 extern int spy_modules_dirty;
+
+/* 1 if one of frames[0..n) is in the dynamic loader: the stack was taken
+ * inside dlopen, before the library is fully mapped. */
+int spy_modules_in_loader(void *const *frames, int n);
 
 /* Forgets the snapshot count (a forked child starts a new trace). */
 void spy_modules_reset(void);

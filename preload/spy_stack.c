@@ -115,7 +115,11 @@ uint32_t spy_stack_intern(void **frames, int got)
 {
 	if (!table)
 		return 0;
-	if (SPY_UNLIKELY(__atomic_load_n(&spy_modules_dirty, __ATOMIC_ACQUIRE)))
+	/* dlopen's hook cannot see the call end (the real dlopen must see the
+	 * program as its caller), so the map is read again at the first stack
+	 * taken after it: the first one without the loader's frames in it. */
+	if (SPY_UNLIKELY(__atomic_load_n(&spy_modules_dirty, __ATOMIC_ACQUIRE)) &&
+	    !spy_modules_in_loader(frames, got))
 		spy_modules_snapshot();
 	/* Keep the program's frames only: libspy's hooks at the top and
 	 * main's wrapper at the bottom are not the program's business. */

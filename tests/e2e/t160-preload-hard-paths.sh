@@ -1,0 +1,120 @@
+#!/bin/bash
+# t160: the paths that break interposers: every member of the malloc family,
+# malloc inside a signal handler, fork while another thread allocates, many
+# short-lived threads, a failed exec, dlopen, and a trace cut to nothing
+# while the program runs. Each must leave the program's behaviour unchanged
+# and a trace that reads and adds up.
+. "$(dirname "$0")/lib.sh"
+
+HP=$TEST_DIR/hardpaths
+gcc -std=gnu11 -O0 -g -pthread -o "$HP" "$FIXTURES/hardpaths.c" -ldl || exit 1
+
+# hp MODE...: runs the fixture traced into ./t.log and plain, compares.
+hp() {
+	same_output "hardpaths $*" "$HP" "$@" &&
+	set -- traced/trace.hardpaths.*.log &&
+	if test $# -eq 1; then cp "$1" t.log; fi
+}
+
+test_expect 'every member of the malloc family is recorded by name' '
+	hp families &&
+	summary_json t.log &&
+	json_check t.log.json "all(j[\"calls\"].get(f) == 1 for f in (\"posix_memalign\", \"aligned_alloc\", \"memalign\", \"valloc\", \"pvalloc\", \"reallocarray\"))" &&
+	json_check t.log.json "j[\"calls\"][\"calloc\"] >= 1 and j[\"calls\"][\"realloc\"] >= 1" &&
+	json_check t.log.json "j[\"calls\"][\"free\"] >= 9"
+'
+
+test_expect 'the block left at exit is the one the program leaked' '
+	hp families &&
+	"$ANALYZE" dump t.log >dump.txt &&
+	grep -q "malloc 0x[0-9a-f]* size 12345" dump.txt &&
+	summary_json t.log &&
+	json_check t.log.json "j[\"heap\"][\"live_bytes\"] >= 12345"
+'
+
+test_expect 'a stack names the function and line that allocated' '
+	hp families &&
+	"$ANALYZE" dump t.log >dump.txt &&
+	grep -A2 "aligned_alloc 0x" dump.txt | grep -q "families at hardpaths.c:[0-9]"
+'
+
+test_expect 'malloc inside a signal handler, hundreds of times' '
+	hp signal-malloc &&
+	summary_json t.log &&
+	json_check t.log.json "j[\"calls\"][\"malloc\"] > 500 and j[\"calls\"][\"malloc\"] - j[\"calls\"][\"free\"] < 10" &&
+	json_check t.log.json "j[\"trace\"][\"complete\"]"
+'
+
+# cause_of TRACE: prints the cause recorded in TRACE (start, fork, exec).
+cause_of() {
+	"$ANALYZE" summary --json "$1" >"$1.json" &&
+	python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[\"process\"][\"cause\"])" "$1.json"
+}
+
+test_expect 'fork while another thread allocates: every child has its own trace' '
+	hp fork-busy &&
+	n=$(ls traced/trace.hardpaths.*.log | wc -l) &&
+	say "$n traces" && test "$n" -eq 21 &&
+	parent= &&
+	for t in traced/*.log; do
+		c=$(cause_of "$t") || return 1
+		if test "$c" = start; then parent=$t; fi
+	done &&
+	say "parent trace: $parent" && test -n "$parent" &&
+	for t in traced/*.log; do
+		test "$t" = "$parent" ||
+		json_check "$t.json" "j[\"process\"][\"cause\"] == \"fork\" and j[\"process\"][\"parent_trace\"].endswith(\"/$(basename "$parent")\") and j[\"calls\"].get(\"malloc\", 0) >= 1" || return 1
+	done
+'
+
+test_expect '300 short-lived threads are all seen' '
+	hp threads &&
+	summary_json t.log &&
+	json_check t.log.json "len(j[\"threads\"]) == 301" &&
+	json_check t.log.json "j[\"calls\"][\"malloc\"] >= 30000"
+'
+
+test_expect 'a failed exec leaves tracing on' '
+	hp exec-fail &&
+	"$ANALYZE" dump t.log >dump.txt &&
+	grep -q "exec " dump.txt &&
+	grep -q "malloc 0x[0-9a-f]* size 777" dump.txt &&
+	summary_json t.log &&
+	json_check t.log.json "j[\"process\"][\"exit\"][\"status\"] == 0"
+'
+
+test_expect 'a library loaded with dlopen is in the module map' '
+	hp dlopen &&
+	"$ANALYZE" dump t.log >dump.txt &&
+	grep -q "dlopen" dump.txt &&
+	"$ANALYZE" dump --json t.log >dump.json &&
+	json_check dump.json "any(e[\"kind\"] == \"module\" and e[\"snapshot\"] > 1 and (\"/libz.so\" in e[\"path\"] or \"/libm.so\" in e[\"path\"]) for e in j)" &&
+	json_check dump.json "not any(e[\"kind\"] == \"module\" and e[\"path\"].endswith(\".log\") for e in j)"
+'
+
+# long_run MS TRACE: starts the fixture allocating for MS milliseconds,
+# traced into TRACE, in the background; its pid is in $pid.
+long_run() {
+	SPY_OPTIONS=out=$PWD/$2 LD_PRELOAD=$LIBSPY "$HP" long "$1" >out.txt 2>err.txt &
+	pid=$!
+}
+
+test_expect 'a trace truncated while the program runs does not harm it' '
+	{ expected=$("$HP" long 100); test $? -eq 7; } &&
+	long_run 1500 cut.log &&
+	sleep 0.5 && : >cut.log &&
+	{ wait $pid; rc=$?; } &&
+	say "status $rc" && test "$rc" -eq 7 &&
+	test "$(cat out.txt)" = "$expected" &&
+	one_line err.txt && grep -q "truncated" err.txt
+'
+
+test_expect 'SIGKILL loses nothing written before it' '
+	long_run 5000 k.log &&
+	sleep 0.7 && kill -KILL $pid &&
+	{ wait $pid || :; } &&
+	summary_json k.log &&
+	json_check k.log.json "j[\"process\"][\"truncated\"] and j[\"calls\"][\"realloc\"] > 1000"
+'
+
+test_done
