@@ -28,7 +28,9 @@
  *     previous record of the chunk (the first since chunk_header.base_ns);
  *   - address: fields marked ":delta" are svarint deltas from the previous
  *     ":delta" field of the same chunk (starting at 0), and update it.
- *     No other field touches that running value.
+ *     No other field touches that running value, and kinds added later
+ *     never use ":delta" fields (a reader that skips them stays in step).
+ * Every record body, of every kind, starts with dt.
  * A reader that meets a kind it does not know skips body_len bytes; new kinds
  * may be added without changing the major version. Records only grow at their
  * end: a reader ignores bytes past the fields it knows.

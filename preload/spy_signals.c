@@ -91,8 +91,26 @@ static void on_signal(int sig, siginfo_t *info, void *context)
 		call.sa_handler(sig);
 }
 
+/* A stack overflow's SIGSEGV can only be handled on another stack. The
+ * thread that starts libspy (the main thread, nearly always) gets one unless
+ * the program already set its own. */
+static void give_alternate_stack(void)
+{
+	stack_t old;
+	if (sigaltstack(NULL, &old) != 0 || !(old.ss_flags & SS_DISABLE))
+		return;
+	size_t size = 64 * 1024;
+	void *mem = spy_sys_mmap(size);
+	if (!mem)
+		return;
+	stack_t ss = {.ss_sp = mem, .ss_size = size, .ss_flags = 0};
+	if (sigaltstack(&ss, NULL) != 0)
+		spy_sys_munmap(mem, size);
+}
+
 void spy_signals_init(void)
 {
+	give_alternate_stack();
 	for (size_t i = 0; i < NWATCHED; i++) {
 		int sig = watched[i];
 		struct sigaction old;
