@@ -613,6 +613,7 @@ static void to_glob(char *dst, size_t cap, const char *pat, long pid)
 struct found {
 	char *path;
 	struct timespec mtime;
+	ino_t ino;
 };
 
 /* A growing list of files; cannot fail (spy exits when memory runs out). */
@@ -639,7 +640,7 @@ static const struct found *list_find(const struct found_list *l,
 }
 
 static void list_add(struct found_list *l, const char *path,
-		     const struct timespec *mtime)
+		     const struct stat *st)
 {
 	if (list_find(l, path))
 		return;
@@ -652,7 +653,8 @@ static void list_add(struct found_list *l, const char *path,
 	l->v[l->n].path = strdup(path);
 	if (!l->v[l->n].path)
 		die(EXIT_REFUSED, "out of memory");
-	l->v[l->n++].mtime = *mtime;
+	l->v[l->n].mtime = st->st_mtim;
+	l->v[l->n++].ino = st->st_ino;
 }
 
 /* Adds to l the regular files in the pattern's directory whose names fit
@@ -682,7 +684,7 @@ static void find_traces(const char *abs_pat, long pid, struct found_list *l)
 		snprintf(path, sizeof(path), "%s/%s",
 			 strcmp(dir, "/") ? dir : "", de->d_name);
 		if (!lstat(path, &st) && S_ISREG(st.st_mode))
-			list_add(l, path, &st.st_mtim);
+			list_add(l, path, &st);
 	}
 	closedir(d);
 }
@@ -712,8 +714,9 @@ static void find_all_traces(const char *abs_pat, long pid,
 	}
 }
 
-/* Keeps only the files that the run wrote: absent from `before`, or
- * changed since. File times are too coarse to compare with a clock. */
+/* Keeps only the files that the run wrote: absent from `before`, another
+ * file now (libspy replaces an old trace), or changed since. File times are
+ * too coarse to compare with a clock. */
 static void keep_written(struct found_list *l, const struct found_list *before)
 {
 	int i, kept = 0;
@@ -721,7 +724,8 @@ static void keep_written(struct found_list *l, const struct found_list *before)
 	for (i = 0; i < l->n; i++) {
 		const struct found *old = list_find(before, l->v[i].path);
 
-		if (old && !newer(&l->v[i].mtime, &old->mtime) &&
+		if (old && old->ino == l->v[i].ino &&
+		    !newer(&l->v[i].mtime, &old->mtime) &&
 		    !newer(&old->mtime, &l->v[i].mtime))
 			free(l->v[i].path);
 		else
