@@ -16,7 +16,7 @@
 
 static const char *kind_label(uint8_t kind)
 {
-	return kind && kind < TRACE_KIND_MAX ? trace_kind_name(kind)
+	return trace_kind_known(kind) ? trace_kind_name(kind)
 					     : "unknown";
 }
 

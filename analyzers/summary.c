@@ -260,7 +260,7 @@ static void text_counts(const struct text_out *t, const struct trace_model *m,
 		for (unsigned k = 0; k < 256; k++) {
 			if (!m->kind_count[k])
 				continue;
-			if (k && k < TRACE_KIND_MAX)
+			if (trace_kind_known(k))
 				fprintf(f, ", %s %zu", trace_kind_name(k),
 					m->kind_count[k]);
 			else
@@ -435,7 +435,7 @@ static void json_counts(struct json_writer *w, const struct trace_model *m,
 		if (!m->kind_count[k])
 			continue;
 		char name[32];
-		if (k && k < TRACE_KIND_MAX)
+		if (trace_kind_known(k))
 			snprintf(name, sizeof(name), "%s", trace_kind_name(k));
 		else
 			snprintf(name, sizeof(name), "unknown-%u", k);

@@ -342,8 +342,8 @@ int reader_read_chunk(struct loader *ld, const uint8_t *p, size_t len,
 		c.p += body_len;
 		m->kind_count[kind]++;
 		uint64_t dt = 0;
-		if (trace_get_varint(&body, &dt) < 0 && kind < TRACE_KIND_MAX &&
-		    kind != 0) {
+		bool known = trace_kind_known(kind);
+		if (trace_get_varint(&body, &dt) < 0 && known) {
 			reader_error(ld->err, m->path, "bad record", cs->rec_off,
 				     "%s record has no time field",
 				     trace_kind_name(kind));
@@ -356,7 +356,7 @@ int reader_read_chunk(struct loader *ld, const uint8_t *p, size_t len,
 			m->first_ts = cs->time;
 		if (cs->time > m->last_ts)
 			m->last_ts = cs->time;
-		if (kind == 0 || kind >= TRACE_KIND_MAX) {
+		if (!known) {
 			struct trace_event *e = new_event(ld, cs, kind);
 			if (!e)
 				return reader_out_of_memory(ld);

@@ -108,7 +108,16 @@ enum trace_kind {
 	 * flush (late destructors, stdio's flush at exit) are written one by
 	 * one. A reader keeps reading past it. */
 	TRACE_END = 13,
-	TRACE_KIND_MAX
+
+	/* Kinds are numbered in ranges, one per recorder, so that recorders
+	 * grow without renumbering one another:
+	 *   1-19   process, modules, stacks, threads' first records, heap core
+	 *   20-39  locks and condition variables        (rec_locks)
+	 *   40-59  system calls and I/O                 (rec_io)
+	 *   60-79  threads, scheduling, the machine     (rec_threads)
+	 *   80-99  heap checks: bad frees, quarantine, guard, leaks (rec_heap)
+	 * A kind's name goes in trace_kind_name below. */
+	TRACE_KIND_MAX = 128
 };
 
 enum trace_cause {
@@ -146,10 +155,27 @@ enum trace_exit_how {
 static inline const char *trace_kind_name(unsigned k)
 {
 	static const char *const names[TRACE_KIND_MAX] = {
-		"?", "process", "module", "stack", "thread", "alloc", "free",
-		"realloc", "fork", "exec", "exit", "note", "dlopen", "end",
+		[TRACE_PROCESS] = "process",
+		[TRACE_MODULE] = "module",
+		[TRACE_STACK] = "stack",
+		[TRACE_THREAD] = "thread",
+		[TRACE_ALLOC] = "alloc",
+		[TRACE_FREE] = "free",
+		[TRACE_REALLOC] = "realloc",
+		[TRACE_FORK] = "fork",
+		[TRACE_EXEC] = "exec",
+		[TRACE_EXIT] = "exit",
+		[TRACE_NOTE] = "note",
+		[TRACE_DLOPEN] = "dlopen",
+		[TRACE_END] = "end",
 	};
-	return k < TRACE_KIND_MAX ? names[k] : "?";
+	return k < TRACE_KIND_MAX && names[k] ? names[k] : "?";
+}
+
+/* 1 if this version of the format defines kind k. */
+static inline int trace_kind_known(unsigned k)
+{
+	return trace_kind_name(k)[0] != '?';
 }
 
 static inline const char *trace_alloc_fn_name(unsigned fn)
