@@ -27,6 +27,15 @@ static const int watched[] = {
 };
 #define NWATCHED (sizeof(watched) / sizeof(watched[0]))
 
+static spy_fault_observer observers[8];
+static int n_observers;
+
+void spy_signals_observe_faults(spy_fault_observer fn)
+{
+	if (n_observers < 8)
+		observers[n_observers++] = fn;
+}
+
 static int managed[NSIG];                 /* libspy's handler is installed */
 static struct sigaction program_action[NSIG]; /* what the program asked for */
 
@@ -44,9 +53,11 @@ static int install(int sig, const struct sigaction *want)
 	return spy_real.sigaction(sig, &sa, NULL);
 }
 
-static void die_of(int sig)
+static void die_of(int sig, siginfo_t *info, void *context)
 {
 	spy_self.guard++;
+	for (int i = 0; i < n_observers; i++)
+		observers[i](sig, info, context);
 	spy_writer_finish(TRACE_EXIT_SIGNAL, 128 + sig, sig);
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof(dfl));
@@ -67,7 +78,7 @@ static void on_signal(int sig, siginfo_t *info, void *context)
 	}
 	if (app->sa_handler == SIG_DFL) {
 		if (spy_pid == spy_sys_getpid() && spy_state == SPY_STATE_READY) {
-			die_of(sig);
+			die_of(sig, info, context);
 		} else {
 			spy_real.sigaction(sig, app, NULL);
 			syscall(SYS_tgkill, spy_sys_getpid(), spy_sys_gettid(), sig);

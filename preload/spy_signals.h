@@ -11,4 +11,15 @@
  * needed (handlers are inherited). */
 void spy_signals_init(void);
 
+#include <signal.h>
+
+/* A recorder that explains faults (a guard page touched, a stack overflow)
+ * registers an observer at start-up. When a watched signal is about to end
+ * the process, every observer runs first, in signal context on the
+ * alternate stack (async-signal-safe code only), and may write records;
+ * then the trace is ended and the signal does what it would have done.
+ * At most 8 observers; registering cannot fail otherwise. */
+typedef void (*spy_fault_observer)(int sig, siginfo_t *info, void *context);
+void spy_signals_observe_faults(spy_fault_observer fn);
+
 #endif
