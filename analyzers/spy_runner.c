@@ -55,7 +55,7 @@ struct flag {
 static const struct flag flags[] = {
 	{ "help", 'h', NULL, F_HELP, NULL, "print this help and exit" },
 	{ "out", 'o', "FILE", F_OUT, NULL,
-	  "trace file (%p: pid, %e: program name); default spy.%e.%p.log" },
+	  "trace file (%p: pid, %e: program name); default: out= below" },
 	{ "json", 0, NULL, F_REPORT, "--json", "write the report as JSON" },
 	{ "no-report", 0, NULL, F_NO_REPORT, NULL,
 	  "only record the trace, do not run the analyzer" },
@@ -66,7 +66,7 @@ static const struct flag flags[] = {
 	{ "quiet", 'q', NULL, F_QUIET, NULL,
 	  "no messages from spy or libspy except errors (quiet=1)" },
 	{ "rm", 0, NULL, F_RM, NULL,
-	  "delete the trace after the report has been printed" },
+	  "delete the traces after the report has been printed" },
 	{ "no-stacks", 0, NULL, F_SETS, "stacks=0",
 	  "do not capture call stacks (stacks=0)" },
 };
