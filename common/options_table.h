@@ -15,8 +15,6 @@
 	SPY_OPTION(stack_depth, UINT, "24",                                   \
 		   "most frames kept per stack (1-256)")                       \
 	SPY_OPTION(quiet, BOOL, "0",                                          \
-		   "print nothing on stderr except errors in options")          \
-	SPY_OPTION(heap, BOOL, "1",                                           \
-		   "record the malloc family")
+		   "print nothing on stderr except errors in options")
 
 #endif
