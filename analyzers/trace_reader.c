@@ -179,6 +179,10 @@ static int finish(struct loader *ld)
 					      "definition(s) ignored",
 					      ld->dup_stacks) < 0)
 		return -1;
+	if (m->unfinished_records &&
+	    add_reader_note(ld, 0, "%zu record(s) left unfinished when the "
+			    "program died were skipped", m->unfinished_records) < 0)
+		return -1;
 	if (ld->extra_process && add_reader_note(ld, 1, "%zu extra process "
 						 "record(s) ignored",
 						 ld->extra_process) < 0)
@@ -270,13 +274,11 @@ static int read_region(struct loader *ld, size_t off, size_t end,
 	while (off < end) {
 		const uint8_t *h = m->data + off;
 		size_t left = end - off;
-		/* Zero where a chunk would start: the rest is padding. */
+		/* A zero byte where a chunk would start: the rest is padding
+		 * (perhaps with a record its writer never finished). */
+		if (h[0] == 0)
+			return 0;
 		if (left < 4) {
-			bool zero = true;
-			for (size_t i = 0; i < left; i++)
-				zero = zero && !h[i];
-			if (zero)
-				return 0;
 			if (file_ends) {
 				m->cut_at = off;
 				return 1;
@@ -285,8 +287,6 @@ static int read_region(struct loader *ld, size_t off, size_t end,
 				     "stray bytes at the end of a region");
 			return -1;
 		}
-		if (trace_load_u32(h) == 0)
-			return 0;
 		if (trace_load_u32(h) != TRACE_CHUNK_MAGIC) {
 			reader_error(ld->err, m->path, "bad chunk", off,
 				     "no chunk starts here");

@@ -124,6 +124,7 @@ struct trace_model {
 	uint64_t cut_at;              /* byte where a cut-short file ends */
 	uint64_t first_ts, last_ts;   /* over all records; 0 if none */
 	size_t n_chunks;
+	size_t unfinished_records;    /* kind 0: cut off by the writer's death */
 	size_t kind_count[256];       /* records read, by kind byte */
 
 	/* Reader-private bookkeeping (owned, released with the model). */

@@ -340,6 +340,12 @@ int reader_read_chunk(struct loader *ld, const uint8_t *p, size_t len,
 		}
 		struct trace_cursor body = trace_cursor_make(c.p, body_len);
 		c.p += body_len;
+		/* Kind 0: a record its writer never finished (it died while
+		 * writing it). Nothing in it can be trusted, not even dt. */
+		if (kind == 0) {
+			m->unfinished_records++;
+			continue;
+		}
 		m->kind_count[kind]++;
 		uint64_t dt = 0;
 		bool known = trace_kind_known(kind);

@@ -13,11 +13,14 @@
  *                                            the last region may be short)
  *   chunk  := chunk_header record*          (payload_len bytes of records)
  *   record := kind:u8  body_len:varint  body   (body_len bytes)
+ *             (kind 0: an unfinished record, skipped)
  *
- * Where a chunk header would start and its magic is 0, the rest of the
+ * Where a chunk header would start and its first byte is 0, the rest of the
  * region is padding. One chunk holds records of one thread, in order.
- * payload_len is updated after each record, so a chunk whose writer died
- * ends at its last complete record.
+ * A record is written body first, then payload_len is raised to cover it,
+ * then its kind byte (0 until then) is set: a writer that dies at any
+ * instant leaves either bytes past payload_len that start with 0, or a
+ * covered record of kind 0, which readers skip as unfinished.
  *
  * All fixed-width integers are little-endian. "varint" is unsigned LEB128
  * (at most 10 bytes); "svarint" is a zigzag-encoded signed varint; "str" is

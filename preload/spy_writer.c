@@ -39,6 +39,7 @@ struct spy_buffer {
 	uint32_t used;             /* bytes of the region holding chunks */
 	uint32_t chunk;            /* offset of the open chunk, or NO_CHUNK */
 	uint32_t record;           /* offset of the record being written */
+	uint8_t kind;              /* its kind, stored last */
 	uint64_t base_ns;          /* the open chunk's base time */
 	uint64_t base_tsc;         /* time stamp counter at base_ns */
 	uint64_t last_ns;          /* time of the last record */
@@ -412,9 +413,10 @@ static uint8_t *record_open(struct spy_buffer *b, unsigned kind,
 	if (now < b->last_ns)
 		now = b->last_ns; /* dt cannot go backwards inside a chunk */
 	uint8_t *start = b->region + b->used;
-	start[0] = (uint8_t)kind;
+	start[0] = 0; /* the kind byte is set last, by record_close */
 	start[1] = (uint8_t)len_bytes; /* remembered until record_close */
 	b->record = b->used;
+	b->kind = (uint8_t)kind;
 	uint8_t *p = trace_put_varint(start + 1 + len_bytes, now - b->last_ns);
 	b->last_ns = now;
 	return p;
@@ -436,11 +438,15 @@ static void record_close(struct spy_buffer *b, uint8_t *end)
 	}
 	memcpy(start + 1, lenbuf, need);
 	b->used = b->record + 1 + (uint32_t)need + (uint32_t)body_len;
-	/* The record's bytes are stored before the length that covers them:
-	 * a reader (or a crash) never sees a length past complete records. */
+	/* Body, then the chunk length that covers it, then the kind byte: a
+	 * process killed between any two of these stores leaves a trace that
+	 * reads (trace_format.h). The stores reach the page cache in program
+	 * order; only the compiler must be kept from reordering them. */
 	__atomic_signal_fence(__ATOMIC_RELEASE);
 	trace_put_u32(b->region + b->chunk + 4,
 		      b->used - b->chunk - TRACE_CHUNK_HEADER_SIZE);
+	__atomic_signal_fence(__ATOMIC_RELEASE);
+	start[0] = b->kind;
 }
 
 /* The first record of every thread says who it is. */

@@ -17,7 +17,7 @@ with_options() {
 }
 
 test_expect 'valid options are accepted silently and the trace reads' '
-	with_options "stack_depth=8:stacks=1:heap=1:quiet=0:out=t.%p.log" &&
+	with_options "stack_depth=8:stacks=1:quiet=0:out=t.%p.log" &&
 	! test -s err &&
 	for t in t.*.log; do summary_ok "$t" || exit 1; done &&
 	ls t.*.log
@@ -59,9 +59,10 @@ test_expect 'quiet=1 still reports errors in options' '
 	with_options "quiet=1:bogus=1" && one_line err
 '
 
-test_expect 'stacks=0 and heap=0 still give readable traces' '
+test_expect 'stacks=0 still gives a readable trace, without stacks' '
 	with_options "stacks=0:out=nostacks.log" && summary_ok nostacks.log &&
-	with_options "heap=0:out=noheap.log" && summary_ok noheap.log
+	summary_json nostacks.log &&
+	json_check nostacks.log.json "not j[\"process\"][\"stacks_captured\"] and j[\"trace\"][\"stacks\"] == 0"
 '
 
 test_done
