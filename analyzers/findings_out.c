@@ -71,28 +71,19 @@ void findings_print_json(struct json_writer *w, struct symbolizer *sym,
 	for (size_t i = 0; i < l->n; i++) {
 		const struct finding *fd = &l->v[i];
 		json_object_begin(w);
-		json_key(w, "kind");
-		json_string(w, fd->kind);
-		json_key(w, "severity");
-		json_string(w, finding_severity_name(fd->severity));
-		json_key(w, "headline");
-		json_string(w, fd->headline);
-		json_key(w, "explanation");
-		json_string(w, fd->explanation);
-		json_key(w, "fix");
-		json_string(w, fd->fix);
+		json_field_string(w, "kind", fd->kind);
+		json_field_string(w, "severity",
+				  finding_severity_name(fd->severity));
+		json_field_string(w, "headline", fd->headline);
+		json_field_string(w, "explanation", fd->explanation);
+		json_field_string(w, "fix", fd->fix);
 		json_key(w, "stacks");
 		json_array_begin(w);
 		for (size_t s = 0; s < fd->n_stacks; s++) {
 			const struct finding_stack *st = &fd->stacks[s];
 			json_object_begin(w);
-			json_key(w, "label");
-			json_string(w, st->label);
-			json_key(w, "thread");
-			if (st->thread)
-				json_uint(w, st->thread);
-			else
-				json_null(w);
+			json_field_string(w, "label", st->label);
+			json_field_uint_or_null(w, "thread", st->thread, st->thread);
 			json_key(w, "frames");
 			stack_print_json(w, sym, st->frames, st->n);
 			json_object_end(w);

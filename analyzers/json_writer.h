@@ -47,6 +47,47 @@ void json_raw(struct json_writer *w, const char *json);
 /* An address as a string, "0x401136". */
 void json_hex(struct json_writer *w, uint64_t v);
 
+/* A member of the current object: key and value in one call. */
+static inline void json_field_uint(struct json_writer *w, const char *key,
+				   uint64_t v)
+{
+	json_key(w, key);
+	json_uint(w, v);
+}
+
+static inline void json_field_int(struct json_writer *w, const char *key,
+				  int64_t v)
+{
+	json_key(w, key);
+	json_int(w, v);
+}
+
+static inline void json_field_string(struct json_writer *w, const char *key,
+				     const char *s)
+{
+	json_key(w, key);
+	json_string(w, s);
+}
+
+static inline void json_field_bool(struct json_writer *w, const char *key,
+				   bool v)
+{
+	json_key(w, key);
+	json_bool(w, v);
+}
+
+/* key: v when present, else null. */
+static inline void json_field_uint_or_null(struct json_writer *w,
+					   const char *key, bool present,
+					   uint64_t v)
+{
+	json_key(w, key);
+	if (present)
+		json_uint(w, v);
+	else
+		json_null(w);
+}
+
 /* Writes s[0..len) to f as a quoted, escaped JSON string. */
 void json_write_escaped(FILE *f, const char *s, size_t len);
 

@@ -81,17 +81,10 @@ static void frame_json(struct json_writer *w, const struct sym_frame *fr,
 		       unsigned line, bool inlined)
 {
 	json_object_begin(w);
-	json_key(w, "function");
-	json_string(w, function);
-	json_key(w, "file");
-	json_string(w, file);
-	json_key(w, "line");
-	if (line && file)
-		json_uint(w, line);
-	else
-		json_null(w);
-	json_key(w, "module");
-	json_string(w, fr->module);
+	json_field_string(w, "function", function);
+	json_field_string(w, "file", file);
+	json_field_uint_or_null(w, "line", line && file, line);
+	json_field_string(w, "module", fr->module);
 	json_key(w, "address");
 	json_hex(w, fr->address);
 	json_key(w, "offset");
@@ -100,8 +93,7 @@ static void frame_json(struct json_writer *w, const struct sym_frame *fr,
 	else
 		json_null(w);
 	if (inlined) {
-		json_key(w, "inlined");
-		json_bool(w, true);
+		json_field_bool(w, "inlined", true);
 	}
 	json_object_end(w);
 }

@@ -331,10 +331,8 @@ static void json_process(struct json_writer *w, const struct trace_model *m)
 	const struct trace_process *p = &m->process;
 	json_key(w, "process");
 	json_object_begin(w);
-	json_key(w, "pid");
-	json_uint(w, p->pid);
-	json_key(w, "ppid");
-	json_uint(w, p->ppid);
+	json_field_uint(w, "pid", p->pid);
+	json_field_uint(w, "ppid", p->ppid);
 	json_key(w, "exe");
 	json_str(w, p->exe);
 	json_key(w, "argv");
@@ -344,16 +342,12 @@ static void json_process(struct json_writer *w, const struct trace_model *m)
 	json_array_end(w);
 	json_key(w, "exit");
 	json_object_begin(w);
-	json_key(w, "status");
-	if (m->has_exit && m->exit_how != TRACE_EXIT_UNKNOWN)
-		json_uint(w, m->exit_status);
-	else
-		json_null(w);
-	json_key(w, "signal");
-	if (m->has_exit && m->exit_how == TRACE_EXIT_SIGNAL)
-		json_uint(w, m->exit_signal);
-	else
-		json_null(w);
+	json_field_uint_or_null(w, "status",
+				m->has_exit && m->exit_how != TRACE_EXIT_UNKNOWN,
+				m->exit_status);
+	json_field_uint_or_null(w, "signal",
+				m->has_exit && m->exit_how == TRACE_EXIT_SIGNAL,
+				m->exit_signal);
 	json_key(w, "how");
 	const struct trace_str *exec = replaced_by(m);
 	if (m->has_exit)
@@ -367,21 +361,16 @@ static void json_process(struct json_writer *w, const struct trace_model *m)
 		json_str(w, *exec);
 	}
 	json_object_end(w);
-	json_key(w, "truncated");
-	json_bool(w, m->truncated);
-	json_key(w, "cause");
-	json_string(w, summary_cause_name(p->cause));
+	json_field_bool(w, "truncated", m->truncated);
+	json_field_string(w, "cause", summary_cause_name(p->cause));
 	json_key(w, "parent_trace");
 	if (p->parent_trace.len)
 		json_str(w, p->parent_trace);
 	else
 		json_null(w);
-	json_key(w, "start_unix_ns");
-	json_uint(w, p->start_unix_ns);
-	json_key(w, "duration_ns");
-	json_uint(w, duration_ns(m));
-	json_key(w, "stacks_captured");
-	json_bool(w, (p->flags & TRACE_PF_STACKS) != 0);
+	json_field_uint(w, "start_unix_ns", p->start_unix_ns);
+	json_field_uint(w, "duration_ns", duration_ns(m));
+	json_field_bool(w, "stacks_captured", (p->flags & TRACE_PF_STACKS) != 0);
 	json_object_end(w);
 }
 
@@ -389,23 +378,13 @@ static void json_trace(struct json_writer *w, const struct trace_model *m)
 {
 	json_key(w, "trace");
 	json_object_begin(w);
-	json_key(w, "file");
-	json_string(w, m->path);
-	json_key(w, "version");
-	json_uint(w, m->version);
-	json_key(w, "bytes");
-	json_uint(w, m->size);
-	json_key(w, "chunks");
-	json_uint(w, m->n_chunks);
-	json_key(w, "complete");
-	json_bool(w, !m->truncated);
-	json_key(w, "cut_at");
-	if (m->cut_at)
-		json_uint(w, m->cut_at);
-	else
-		json_null(w);
-	json_key(w, "stacks");
-	json_uint(w, m->n_stacks);
+	json_field_string(w, "file", m->path);
+	json_field_uint(w, "version", m->version);
+	json_field_uint(w, "bytes", m->size);
+	json_field_uint(w, "chunks", m->n_chunks);
+	json_field_bool(w, "complete", !m->truncated);
+	json_field_uint_or_null(w, "cut_at", m->cut_at, m->cut_at);
+	json_field_uint(w, "stacks", m->n_stacks);
 	json_object_end(w);
 }
 
@@ -417,15 +396,9 @@ static void json_counts(struct json_writer *w, const struct trace_model *m,
 	for (size_t i = 0; i < m->n_threads; i++) {
 		const struct trace_thread *th = &m->threads[i];
 		json_object_begin(w);
-		json_key(w, "tid");
-		json_uint(w, th->tid);
-		json_key(w, "creator");
-		if (th->creator)
-			json_uint(w, th->creator);
-		else
-			json_null(w);
-		json_key(w, "events");
-		json_uint(w, th->events);
+		json_field_uint(w, "tid", th->tid);
+		json_field_uint_or_null(w, "creator", th->creator, th->creator);
+		json_field_uint(w, "events", th->events);
 		json_object_end(w);
 	}
 	json_array_end(w);
@@ -460,27 +433,19 @@ static void json_heap(struct json_writer *w, const struct trace_model *m,
 {
 	json_key(w, "heap");
 	json_object_begin(w);
-	json_key(w, "peak_bytes");
-	json_uint(w, h->peak_bytes);
-	json_key(w, "peak_blocks");
-	json_uint(w, h->peak_blocks);
+	json_field_uint(w, "peak_bytes", h->peak_bytes);
+	json_field_uint(w, "peak_blocks", h->peak_blocks);
 	json_key(w, "peak_at_ns");
 	if (h->peak_bytes)
 		json_int(w, trace_rel_ns(m, h->peak_ts));
 	else
 		json_null(w);
-	json_key(w, "live_blocks");
-	json_uint(w, h->live_blocks);
-	json_key(w, "live_bytes");
-	json_uint(w, h->live_bytes);
-	json_key(w, "allocated_bytes");
-	json_uint(w, h->allocated_bytes);
-	json_key(w, "unknown_frees");
-	json_uint(w, h->unknown_frees);
-	json_key(w, "null_frees");
-	json_uint(w, h->null_frees);
-	json_key(w, "failed_reallocs");
-	json_uint(w, h->failed_reallocs);
+	json_field_uint(w, "live_blocks", h->live_blocks);
+	json_field_uint(w, "live_bytes", h->live_bytes);
+	json_field_uint(w, "allocated_bytes", h->allocated_bytes);
+	json_field_uint(w, "unknown_frees", h->unknown_frees);
+	json_field_uint(w, "null_frees", h->null_frees);
+	json_field_uint(w, "failed_reallocs", h->failed_reallocs);
 	json_object_end(w);
 }
 
@@ -495,10 +460,8 @@ void summary_print_json(struct json_writer *w, const struct trace_model *m,
 	json_array_begin(w);
 	for (size_t i = 0; i < m->n_notes; i++) {
 		json_object_begin(w);
-		json_key(w, "level");
-		json_string(w, m->notes[i].level ? "warning" : "info");
-		json_key(w, "from");
-		json_string(w, m->notes[i].from_reader ? "analyze" : "libspy");
+		json_field_string(w, "level", m->notes[i].level ? "warning" : "info");
+		json_field_string(w, "from", m->notes[i].from_reader ? "analyze" : "libspy");
 		json_key(w, "text");
 		json_str(w, m->notes[i].text);
 		json_object_end(w);
