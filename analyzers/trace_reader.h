@@ -77,6 +77,14 @@ struct trace_event {
  *  note      level          string index    -
  *  dlopen    string index   -               -
  *  end       -              -               -
+ *  lock-acquire lock        flags           wait ns
+ *  lock-wait    lock        flags           -
+ *  lock-release lock        -               -
+ *  lock-fail    lock        flags           errno value
+ *  lock-init    lock        type            -
+ *  lock-destroy lock        -               -
+ *  cond-wait    cond        mutex           timed (0/1)
+ *  deadlock     body length file offset     -  (lock_model.c decodes it)
  *  unknown   body length    file offset     -
  * (fn holds an alloc function for alloc/free/realloc; "string index" is an
  * index into model.strings.) */

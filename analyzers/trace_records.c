@@ -225,6 +225,51 @@ static int read_alloc_family(struct loader *ld, uint8_t kind,
 	return 0;
 }
 
+/* The lock records (rec_locks.h): a = lock (cond for cond-wait), b = flags
+ * (type for lock-init, mutex for cond-wait), c = wait_ns, errno value or
+ * timed. */
+static int read_lock(struct loader *ld, uint8_t kind, struct trace_cursor *c,
+		     struct chunk_state *cs)
+{
+	uint64_t a = 0, b = 0, x = 0, stack = 0;
+	GET(trace_get_varint, c, &a);
+	switch (kind) {
+	case TRACE_LOCK_ACQUIRE:
+		GET(trace_get_varint, c, &b);
+		GET(trace_get_varint, c, &stack);
+		GET(trace_get_varint, c, &x);
+		break;
+	case TRACE_LOCK_WAIT:
+		GET(trace_get_varint, c, &b);
+		GET(trace_get_varint, c, &stack);
+		break;
+	case TRACE_LOCK_FAIL:
+		GET(trace_get_varint, c, &b);
+		GET(trace_get_varint, c, &x);
+		GET(trace_get_varint, c, &stack);
+		break;
+	case TRACE_LOCK_INIT:
+		GET(trace_get_varint, c, &b);
+		break;
+	case TRACE_COND_WAIT:
+		GET(trace_get_varint, c, &b);
+		GET(trace_get_varint, c, &x);
+		GET(trace_get_varint, c, &stack);
+		break;
+	default:
+		break;
+	}
+	uint32_t ref = stack_ref(ld, stack);
+	struct trace_event *e;
+	if (ref == UINT32_MAX || !(e = new_event(ld, cs, kind)))
+		return -1;
+	e->a = a;
+	e->b = b;
+	e->c = x;
+	e->stack = ref;
+	return 0;
+}
+
 /* Decodes one known record's fields after dt. Returns 0 when done, 1 when
  * the body is too short for its fields, 2 when a field is out of range, -1
  * when memory ran out. */
@@ -313,6 +358,21 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 			m->has_end = true;
 			m->end_ts = cs->time;
 		}
+		return 0;
+	case TRACE_LOCK_ACQUIRE:
+	case TRACE_LOCK_WAIT:
+	case TRACE_LOCK_RELEASE:
+	case TRACE_LOCK_FAIL:
+	case TRACE_LOCK_INIT:
+	case TRACE_LOCK_DESTROY:
+	case TRACE_COND_WAIT:
+		return read_lock(ld, kind, c, cs);
+	case TRACE_DEADLOCK:
+		/* Variable length: lock_model.c decodes it from the file. */
+		if (!(e = new_event(ld, cs, kind)))
+			return -1;
+		e->a = trace_cursor_left(c);
+		e->b = (uint64_t)(c->p - m->data);
 		return 0;
 	default: /* unknown kinds are handled by the caller */
 		return 0;

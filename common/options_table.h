@@ -15,6 +15,8 @@
 	SPY_OPTION(stack_depth, UINT, "24",                                   \
 		   "most frames kept per stack (1-256)")                       \
 	SPY_OPTION(quiet, BOOL, "0",                                          \
-		   "print nothing on stderr except errors in options")
+		   "print nothing on stderr except errors in options")           \
+	SPY_OPTION(on_deadlock, STR, "abort",                                 \
+		   "when threads deadlock: abort (report, exit 86) or wait")
 
 #endif

@@ -112,6 +112,40 @@ enum trace_kind {
 	 * one. A reader keeps reading past it. */
 	TRACE_END = 13,
 
+	/* Locks (rec_locks.h). "lock" is the lock object's address
+	 * (absolute, never :delta); "flags" is a trace_lock_type in its low
+	 * 4 bits and a trace_lock_how above them (type | how << 4).
+	 * A lock was taken. Body: dt, lock, flags, stack, wait_ns (time spent
+	 * blocked, 0 when it was free at once). Written after the real call
+	 * succeeded. */
+	TRACE_LOCK_ACQUIRE = 20,
+	/* A thread is about to block on a lock someone else holds (the
+	 * acquisition attempt, before the real call). Body: dt, lock, flags,
+	 * stack. An ACQUIRE or a FAIL of the same lock by the same thread
+	 * follows unless the thread never got it. */
+	TRACE_LOCK_WAIT = 21,
+	/* A lock is about to be released. Body: dt, lock. */
+	TRACE_LOCK_RELEASE = 22,
+	/* A lock call failed: a trylock found the lock busy, a timed lock
+	 * timed out, or an error. Body: dt, lock, flags, errno value, stack. */
+	TRACE_LOCK_FAIL = 23,
+	/* A lock was initialised: a new generation of the address.
+	 * Body: dt, lock, type (trace_lock_type). */
+	TRACE_LOCK_INIT = 24,
+	/* A lock is about to be destroyed. Body: dt, lock. */
+	TRACE_LOCK_DESTROY = 25,
+	/* A thread is about to wait on a condition variable, which releases
+	 * mutex; a LOCK_ACQUIRE of mutex with how TRACE_LOCK_COND follows when
+	 * the wait returns. Body: dt, cond, mutex, timed (0/1), stack. */
+	TRACE_COND_WAIT = 26,
+	/* libspy saw a deadlock form: a cycle of threads, each waiting for a
+	 * lock the next one holds. Body: dt, on_deadlock action (0 abort,
+	 * 1 wait), n (threads), then per thread: tid, lock waited for, flags,
+	 * wait stack, wait_since (absolute CLOCK_MONOTONIC ns), n_held, then
+	 * n_held times (lock, flags, stack of its acquisition). The first
+	 * thread is the one that closed the cycle. */
+	TRACE_DEADLOCK = 27,
+
 	/* Kinds are numbered in ranges, one per recorder, so that recorders
 	 * grow without renumbering one another:
 	 *   1-19   process, modules, stacks, threads' first records, heap core
@@ -121,6 +155,21 @@ enum trace_kind {
 	 *   80-99  heap checks: bad frees, quarantine, guard, leaks (rec_heap)
 	 * A kind's name goes in trace_kind_name below. */
 	TRACE_KIND_MAX = 128
+};
+
+enum trace_lock_type {
+	TRACE_LOCK_MUTEX = 0,  /* pthread_mutex_t, mtx_t, std::mutex */
+	TRACE_LOCK_READ = 1,   /* pthread_rwlock_t taken for reading */
+	TRACE_LOCK_WRITE = 2,  /* pthread_rwlock_t taken for writing */
+	TRACE_LOCK_SPIN = 3,   /* pthread_spinlock_t */
+	TRACE_LOCK_RWLOCK = 4, /* init/destroy of a pthread_rwlock_t */
+};
+
+enum trace_lock_how {
+	TRACE_LOCK_BLOCKING = 0, /* lock, rdlock, wrlock, spin_lock */
+	TRACE_LOCK_TRY = 1,      /* the try variants: never block */
+	TRACE_LOCK_TIMED = 2,    /* timed/clock variants: block for a while */
+	TRACE_LOCK_COND = 3,     /* re-taken when a condition wait returns */
 };
 
 enum trace_cause {
@@ -171,6 +220,14 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_NOTE] = "note",
 		[TRACE_DLOPEN] = "dlopen",
 		[TRACE_END] = "end",
+		[TRACE_LOCK_ACQUIRE] = "lock-acquire",
+		[TRACE_LOCK_WAIT] = "lock-wait",
+		[TRACE_LOCK_RELEASE] = "lock-release",
+		[TRACE_LOCK_FAIL] = "lock-fail",
+		[TRACE_LOCK_INIT] = "lock-init",
+		[TRACE_LOCK_DESTROY] = "lock-destroy",
+		[TRACE_COND_WAIT] = "cond-wait",
+		[TRACE_DEADLOCK] = "deadlock",
 	};
 	return k < TRACE_KIND_MAX && names[k] ? names[k] : "?";
 }

@@ -10,6 +10,63 @@ struct spy_real spy_real;
 
 #define RESOLVE(field, name) (*(void **)&spy_real.field = dlsym(RTLD_NEXT, name))
 
+struct spy_real_locks spy_real_locks;
+
+#define RESOLVE_LOCK(field, name, version)                                     \
+	do {                                                                   \
+		const char *v_ = version;                                      \
+		void *f_ = v_[0] ? dlvsym(RTLD_NEXT, name, v_) : NULL;         \
+		if (!f_)                                                       \
+			f_ = dlsym(RTLD_NEXT, name);                           \
+		*(void **)&spy_real_locks.field = f_;                          \
+	} while (0)
+
+/* pthread_cond_* exist in two versions; the old one (GLIBC_2.2.5) works on
+ * a different condition variable layout, so the current one is asked for
+ * by name. */
+void spy_real_resolve_locks(void)
+{
+	if (__atomic_load_n(&spy_real_locks.mutex_unlock, __ATOMIC_ACQUIRE))
+		return;
+	RESOLVE_LOCK(mutex_lock, "pthread_mutex_lock", "");
+	RESOLVE_LOCK(mutex_trylock, "pthread_mutex_trylock", "");
+	RESOLVE_LOCK(mutex_timedlock, "pthread_mutex_timedlock", "");
+	RESOLVE_LOCK(mutex_clocklock, "pthread_mutex_clocklock", "");
+	RESOLVE_LOCK(mutex_init, "pthread_mutex_init", "");
+	RESOLVE_LOCK(mutex_destroy, "pthread_mutex_destroy", "");
+	RESOLVE_LOCK(rwlock_rdlock, "pthread_rwlock_rdlock", "");
+	RESOLVE_LOCK(rwlock_tryrdlock, "pthread_rwlock_tryrdlock", "");
+	RESOLVE_LOCK(rwlock_timedrdlock, "pthread_rwlock_timedrdlock", "");
+	RESOLVE_LOCK(rwlock_clockrdlock, "pthread_rwlock_clockrdlock", "");
+	RESOLVE_LOCK(rwlock_wrlock, "pthread_rwlock_wrlock", "");
+	RESOLVE_LOCK(rwlock_trywrlock, "pthread_rwlock_trywrlock", "");
+	RESOLVE_LOCK(rwlock_timedwrlock, "pthread_rwlock_timedwrlock", "");
+	RESOLVE_LOCK(rwlock_clockwrlock, "pthread_rwlock_clockwrlock", "");
+	RESOLVE_LOCK(rwlock_unlock, "pthread_rwlock_unlock", "");
+	RESOLVE_LOCK(rwlock_init, "pthread_rwlock_init", "");
+	RESOLVE_LOCK(rwlock_destroy, "pthread_rwlock_destroy", "");
+	RESOLVE_LOCK(spin_lock, "pthread_spin_lock", "");
+	RESOLVE_LOCK(spin_trylock, "pthread_spin_trylock", "");
+	RESOLVE_LOCK(spin_unlock, "pthread_spin_unlock", "");
+	RESOLVE_LOCK(spin_init, "pthread_spin_init", "");
+	RESOLVE_LOCK(spin_destroy, "pthread_spin_destroy", "");
+	RESOLVE_LOCK(cond_wait, "pthread_cond_wait", "GLIBC_2.3.2");
+	RESOLVE_LOCK(cond_timedwait, "pthread_cond_timedwait", "GLIBC_2.3.2");
+	RESOLVE_LOCK(cond_clockwait, "pthread_cond_clockwait", "");
+	RESOLVE_LOCK(mtx_lock, "mtx_lock", "");
+	RESOLVE_LOCK(mtx_trylock, "mtx_trylock", "");
+	RESOLVE_LOCK(mtx_timedlock, "mtx_timedlock", "");
+	RESOLVE_LOCK(mtx_unlock, "mtx_unlock", "");
+	RESOLVE_LOCK(mtx_init, "mtx_init", "");
+	RESOLVE_LOCK(mtx_destroy, "mtx_destroy", "");
+	RESOLVE_LOCK(cnd_wait, "cnd_wait", "");
+	RESOLVE_LOCK(cnd_timedwait, "cnd_timedwait", "");
+	/* Last: its being set says the whole family is there. */
+	void *unlock = dlsym(RTLD_NEXT, "pthread_mutex_unlock");
+	__atomic_store_n((void **)&spy_real_locks.mutex_unlock, unlock,
+			 __ATOMIC_RELEASE);
+}
+
 void spy_real_resolve(void)
 {
 	RESOLVE(malloc, "malloc");
@@ -36,4 +93,5 @@ void spy_real_resolve(void)
 	RESOLVE(signal, "signal");
 	RESOLVE(pthread_create, "pthread_create");
 	RESOLVE(libc_start_main, "__libc_start_main");
+	spy_real_resolve_locks();
 }

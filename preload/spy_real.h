@@ -6,7 +6,9 @@
 #define SPY_REAL_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <signal.h>
+#include <threads.h>
 #include <sys/types.h>
 
 struct spy_real {
@@ -37,6 +39,55 @@ struct spy_real {
 			       void (*)(void), void (*)(void), void (*)(void),
 			       void *);
 };
+
+/* The lock family (hook_locks.c): resolved with the rest, or on first use
+ * by spy_real_resolve_locks when a lock call comes before libspy starts. */
+struct spy_real_locks {
+	int (*mutex_lock)(pthread_mutex_t *);
+	int (*mutex_trylock)(pthread_mutex_t *);
+	int (*mutex_timedlock)(pthread_mutex_t *, const struct timespec *);
+	int (*mutex_clocklock)(pthread_mutex_t *, clockid_t,
+			       const struct timespec *);
+	int (*mutex_unlock)(pthread_mutex_t *);
+	int (*mutex_init)(pthread_mutex_t *, const pthread_mutexattr_t *);
+	int (*mutex_destroy)(pthread_mutex_t *);
+	int (*rwlock_rdlock)(pthread_rwlock_t *);
+	int (*rwlock_tryrdlock)(pthread_rwlock_t *);
+	int (*rwlock_timedrdlock)(pthread_rwlock_t *, const struct timespec *);
+	int (*rwlock_clockrdlock)(pthread_rwlock_t *, clockid_t,
+				  const struct timespec *);
+	int (*rwlock_wrlock)(pthread_rwlock_t *);
+	int (*rwlock_trywrlock)(pthread_rwlock_t *);
+	int (*rwlock_timedwrlock)(pthread_rwlock_t *, const struct timespec *);
+	int (*rwlock_clockwrlock)(pthread_rwlock_t *, clockid_t,
+				  const struct timespec *);
+	int (*rwlock_unlock)(pthread_rwlock_t *);
+	int (*rwlock_init)(pthread_rwlock_t *, const pthread_rwlockattr_t *);
+	int (*rwlock_destroy)(pthread_rwlock_t *);
+	int (*spin_lock)(pthread_spinlock_t *);
+	int (*spin_trylock)(pthread_spinlock_t *);
+	int (*spin_unlock)(pthread_spinlock_t *);
+	int (*spin_init)(pthread_spinlock_t *, int);
+	int (*spin_destroy)(pthread_spinlock_t *);
+	int (*cond_wait)(pthread_cond_t *, pthread_mutex_t *);
+	int (*cond_timedwait)(pthread_cond_t *, pthread_mutex_t *,
+			      const struct timespec *);
+	int (*cond_clockwait)(pthread_cond_t *, pthread_mutex_t *, clockid_t,
+			      const struct timespec *);
+	int (*mtx_lock)(mtx_t *);
+	int (*mtx_trylock)(mtx_t *);
+	int (*mtx_timedlock)(mtx_t *, const struct timespec *);
+	int (*mtx_unlock)(mtx_t *);
+	int (*mtx_init)(mtx_t *, int);
+	void (*mtx_destroy)(mtx_t *);
+	int (*cnd_wait)(cnd_t *, mtx_t *);
+	int (*cnd_timedwait)(cnd_t *, mtx_t *, const struct timespec *);
+};
+
+extern struct spy_real_locks spy_real_locks;
+
+/* Resolves the lock family; idempotent, safe to call from any hook. */
+void spy_real_resolve_locks(void);
 
 extern struct spy_real spy_real;
 

@@ -1,0 +1,485 @@
+/* hook_locks.c: pthread mutexes, rwlocks, spin locks, condition waits and
+ * C11 mtx_t/cnd_t (glibc's mtx_lock calls its pthread code directly, not
+ * through the PLT, so those are hooked too). Every hook has the usual
+ * shape; a blocking lock first tries the lock: when that succeeds the call
+ * was uncontended and costs one record; when it fails the thread is about
+ * to block, which is recorded (LOCK_WAIT) and checked for a deadlock before
+ * the real blocking call. Releases are recorded before the real unlock.
+ * Never allocates, never takes a lock of its own.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <threads.h>
+#include <time.h>
+
+#include "rec_locks.h"
+#include "spy_core.h"
+#include "spy_deadlock.h"
+#include "spy_process.h"
+#include "spy_real.h"
+#include "spy_stack.h"
+#include "spy_sys.h"
+#include "spy_writer.h"
+#include "trace_format.h"
+
+__thread struct rec_lock_site rec_lock_sites[REC_LOCK_SITES]
+	__attribute__((tls_model("initial-exec")));
+
+/* The real function, resolving the family first if a lock call comes
+ * before libspy has started. */
+#define REAL(f)                                                                \
+	(__builtin_expect(spy_real_locks.f != NULL, 1)                         \
+		 ? spy_real_locks.f                                            \
+		 : (spy_real_resolve_locks(), spy_real_locks.f))
+
+#define SITE() ((uintptr_t)__builtin_return_address(0))
+
+/* Taking a normal (or adaptive) mutex again while holding it blocks for
+ * ever; an error-checking one fails with EDEADLK, a recursive one
+ * succeeds. The kind sits in the mutex itself (glibc's layout, also used
+ * by mtx_t). */
+static int mutex_self_blocks(const void *m)
+{
+	int kind = ((const pthread_mutex_t *)m)->__data.__kind;
+	return (kind & 16) == 0 && (kind & 3) != PTHREAD_MUTEX_ERRORCHECK;
+}
+
+/* The body shared by every blocking (or timed) acquisition. try_expr and
+ * lock_expr are the real calls; busy is the value try_expr returns when
+ * the lock is taken; ok(r) says whether r means "acquired". */
+#define ACQUIRE_BODY(lock, type, how, try_expr, lock_expr, busy, ok,           \
+		     self_blocks)                                              \
+	do {                                                                   \
+		uintptr_t site_ = SITE();                                      \
+		struct spy_lock_thread *me_ = spy_lock_self(spy_pid);          \
+		unsigned flags_ = rec_lock_flags(type, how);                   \
+		uint64_t waited_ = 0;                                          \
+		uint32_t stack_;                                               \
+		int r_ = try_expr;                                             \
+		if (r_ == (busy)) {                                            \
+			stack_ = spy_stack_capture();                          \
+			rec_lock_wait(lock, flags_, stack_);                   \
+			if (me_ && (how) == TRACE_LOCK_BLOCKING)               \
+				spy_deadlock_before_wait(me_, lock, type,      \
+							 stack_, self_blocks); \
+			uint64_t t0_ = spy_now_ns();                           \
+			r_ = lock_expr;                                        \
+			waited_ = spy_now_ns() - t0_;                          \
+			if (me_ && (how) == TRACE_LOCK_BLOCKING)               \
+				spy_deadlock_after_wait(me_);                  \
+		} else {                                                       \
+			stack_ = rec_lock_stack(lock, site_);                  \
+		}                                                              \
+		int saved_ = errno;                                            \
+		if (ok(r_)) {                                                  \
+			if (me_)                                               \
+				spy_lock_held_push(me_, lock, type, stack_);   \
+			rec_lock_acquire(lock, flags_, stack_, waited_);       \
+		} else {                                                       \
+			rec_lock_fail(lock, flags_, r_, stack_);               \
+		}                                                              \
+		spy_hook_leave();                                              \
+		errno = saved_;                                                \
+		return r_;                                                     \
+	} while (0)
+
+/* A try variant: never blocks, never a wait. */
+#define TRY_BODY(lock, type, try_expr, ok)                                     \
+	do {                                                                   \
+		uintptr_t site_ = SITE();                                      \
+		struct spy_lock_thread *me_ = spy_lock_self(spy_pid);          \
+		unsigned flags_ = rec_lock_flags(type, TRACE_LOCK_TRY);        \
+		int r_ = try_expr;                                             \
+		int saved_ = errno;                                            \
+		uint32_t stack_ = rec_lock_stack(lock, site_);                 \
+		if (ok(r_)) {                                                  \
+			if (me_)                                               \
+				spy_lock_held_push(me_, lock, type, stack_);   \
+			rec_lock_acquire(lock, flags_, stack_, 0);             \
+		} else {                                                       \
+			rec_lock_fail(lock, flags_, r_, stack_);               \
+		}                                                              \
+		spy_hook_leave();                                              \
+		errno = saved_;                                                \
+		return r_;                                                     \
+	} while (0)
+
+#define RELEASE_BODY(lock, unlock_expr)                                        \
+	do {                                                                   \
+		struct spy_lock_thread *me_ = spy_lock_self(spy_pid);          \
+		int saved_ = errno;                                            \
+		if (me_)                                                       \
+			spy_lock_held_pop(me_, lock);                          \
+		rec_lock_release(lock);                                        \
+		spy_hook_leave();                                              \
+		errno = saved_;                                                \
+		return unlock_expr;                                            \
+	} while (0)
+
+#define PTHREAD_OK(r) ((r) == 0 || (r) == EOWNERDEAD)
+#define C11_OK(r) ((r) == thrd_success)
+
+/* ---- pthread_mutex_t ----------------------------------------------------- */
+
+SPY_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
+{
+	if (!spy_hook_enter())
+		return REAL(mutex_lock)(m);
+	ACQUIRE_BODY(m, TRACE_LOCK_MUTEX, TRACE_LOCK_BLOCKING,
+		     spy_real_locks.mutex_trylock(m), spy_real_locks.mutex_lock(m),
+		     EBUSY, PTHREAD_OK, mutex_self_blocks(m));
+}
+
+SPY_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m,
+				       const struct timespec *at)
+{
+	if (!spy_hook_enter())
+		return REAL(mutex_timedlock)(m, at);
+	ACQUIRE_BODY(m, TRACE_LOCK_MUTEX, TRACE_LOCK_TIMED,
+		     spy_real_locks.mutex_trylock(m),
+		     spy_real_locks.mutex_timedlock(m, at), EBUSY, PTHREAD_OK, 0);
+}
+
+SPY_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock,
+				       const struct timespec *at)
+{
+	if (!spy_hook_enter())
+		return REAL(mutex_clocklock)(m, clock, at);
+	ACQUIRE_BODY(m, TRACE_LOCK_MUTEX, TRACE_LOCK_TIMED,
+		     spy_real_locks.mutex_trylock(m),
+		     spy_real_locks.mutex_clocklock(m, clock, at), EBUSY,
+		     PTHREAD_OK, 0);
+}
+
+SPY_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
+{
+	if (!spy_hook_enter())
+		return REAL(mutex_trylock)(m);
+	TRY_BODY(m, TRACE_LOCK_MUTEX, spy_real_locks.mutex_trylock(m),
+		 PTHREAD_OK);
+}
+
+SPY_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+	if (!spy_hook_enter())
+		return REAL(mutex_unlock)(m);
+	RELEASE_BODY(m, spy_real_locks.mutex_unlock(m));
+}
+
+SPY_EXPORT int pthread_mutex_init(pthread_mutex_t *m,
+				  const pthread_mutexattr_t *attr)
+{
+	if (!spy_hook_enter())
+		return REAL(mutex_init)(m, attr);
+	int r = spy_real_locks.mutex_init(m, attr);
+	int saved = errno;
+	if (r == 0)
+		rec_lock_life(TRACE_LOCK_INIT, m, TRACE_LOCK_MUTEX);
+	spy_hook_leave();
+	errno = saved;
+	return r;
+}
+
+SPY_EXPORT int pthread_mutex_destroy(pthread_mutex_t *m)
+{
+	if (!spy_hook_enter())
+		return REAL(mutex_destroy)(m);
+	int saved = errno;
+	rec_lock_life(TRACE_LOCK_DESTROY, m, TRACE_LOCK_MUTEX);
+	spy_hook_leave();
+	errno = saved;
+	return spy_real_locks.mutex_destroy(m);
+}
+
+/* ---- pthread_rwlock_t ---------------------------------------------------- */
+
+SPY_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *l)
+{
+	if (!spy_hook_enter())
+		return REAL(rwlock_rdlock)(l);
+	ACQUIRE_BODY(l, TRACE_LOCK_READ, TRACE_LOCK_BLOCKING,
+		     spy_real_locks.rwlock_tryrdlock(l),
+		     spy_real_locks.rwlock_rdlock(l), EBUSY, PTHREAD_OK, 0);
+}
+
+SPY_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *l)
+{
+	if (!spy_hook_enter())
+		return REAL(rwlock_wrlock)(l);
+	/* A writer that holds the lock for reading waits for itself for
+	 * ever; one that holds it for writing gets EDEADLK. */
+	ACQUIRE_BODY(l, TRACE_LOCK_WRITE, TRACE_LOCK_BLOCKING,
+		     spy_real_locks.rwlock_trywrlock(l),
+		     spy_real_locks.rwlock_wrlock(l), EBUSY, PTHREAD_OK,
+		     l->__data.__cur_writer != spy_sys_gettid());
+}
+
+SPY_EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t *l,
+					  const struct timespec *at)
+{
+	if (!spy_hook_enter())
+		return REAL(rwlock_timedrdlock)(l, at);
+	ACQUIRE_BODY(l, TRACE_LOCK_READ, TRACE_LOCK_TIMED,
+		     spy_real_locks.rwlock_tryrdlock(l),
+		     spy_real_locks.rwlock_timedrdlock(l, at), EBUSY, PTHREAD_OK, 0);
+}
+
+SPY_EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *l,
+					  const struct timespec *at)
+{
+	if (!spy_hook_enter())
+		return REAL(rwlock_timedwrlock)(l, at);
+	ACQUIRE_BODY(l, TRACE_LOCK_WRITE, TRACE_LOCK_TIMED,
+		     spy_real_locks.rwlock_trywrlock(l),
+		     spy_real_locks.rwlock_timedwrlock(l, at), EBUSY, PTHREAD_OK, 0);
+}
+
+SPY_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t c,
+					  const struct timespec *at)
+{
+	if (!spy_hook_enter())
+		return REAL(rwlock_clockrdlock)(l, c, at);
+	ACQUIRE_BODY(l, TRACE_LOCK_READ, TRACE_LOCK_TIMED,
+		     spy_real_locks.rwlock_tryrdlock(l),
+		     spy_real_locks.rwlock_clockrdlock(l, c, at), EBUSY,
+		     PTHREAD_OK, 0);
+}
+
+SPY_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t c,
+					  const struct timespec *at)
+{
+	if (!spy_hook_enter())
+		return REAL(rwlock_clockwrlock)(l, c, at);
+	ACQUIRE_BODY(l, TRACE_LOCK_WRITE, TRACE_LOCK_TIMED,
+		     spy_real_locks.rwlock_trywrlock(l),
+		     spy_real_locks.rwlock_clockwrlock(l, c, at), EBUSY,
+		     PTHREAD_OK, 0);
+}
+
+SPY_EXPORT int pthread_rwlock_tryrdlock(pthread_rwlock_t *l)
+{
+	if (!spy_hook_enter())
+		return REAL(rwlock_tryrdlock)(l);
+	TRY_BODY(l, TRACE_LOCK_READ, spy_real_locks.rwlock_tryrdlock(l),
+		 PTHREAD_OK);
+}
+
+SPY_EXPORT int pthread_rwlock_trywrlock(pthread_rwlock_t *l)
+{
+	if (!spy_hook_enter())
+		return REAL(rwlock_trywrlock)(l);
+	TRY_BODY(l, TRACE_LOCK_WRITE, spy_real_locks.rwlock_trywrlock(l),
+		 PTHREAD_OK);
+}
+
+SPY_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
+{
+	if (!spy_hook_enter())
+		return REAL(rwlock_unlock)(l);
+	RELEASE_BODY(l, spy_real_locks.rwlock_unlock(l));
+}
+
+SPY_EXPORT int pthread_rwlock_init(pthread_rwlock_t *l,
+				   const pthread_rwlockattr_t *attr)
+{
+	if (!spy_hook_enter())
+		return REAL(rwlock_init)(l, attr);
+	int r = spy_real_locks.rwlock_init(l, attr);
+	int saved = errno;
+	if (r == 0)
+		rec_lock_life(TRACE_LOCK_INIT, l, TRACE_LOCK_RWLOCK);
+	spy_hook_leave();
+	errno = saved;
+	return r;
+}
+
+SPY_EXPORT int pthread_rwlock_destroy(pthread_rwlock_t *l)
+{
+	if (!spy_hook_enter())
+		return REAL(rwlock_destroy)(l);
+	int saved = errno;
+	rec_lock_life(TRACE_LOCK_DESTROY, l, TRACE_LOCK_RWLOCK);
+	spy_hook_leave();
+	errno = saved;
+	return spy_real_locks.rwlock_destroy(l);
+}
+
+/* ---- pthread_spinlock_t -------------------------------------------------- */
+
+SPY_EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
+{
+	if (!spy_hook_enter())
+		return REAL(spin_lock)(l);
+	const void *id = (const void *)(uintptr_t)l;
+	ACQUIRE_BODY(id, TRACE_LOCK_SPIN, TRACE_LOCK_BLOCKING,
+		     spy_real_locks.spin_trylock(l), spy_real_locks.spin_lock(l),
+		     EBUSY, PTHREAD_OK, 1);
+}
+
+SPY_EXPORT int pthread_spin_trylock(pthread_spinlock_t *l)
+{
+	if (!spy_hook_enter())
+		return REAL(spin_trylock)(l);
+	const void *id = (const void *)(uintptr_t)l;
+	TRY_BODY(id, TRACE_LOCK_SPIN, spy_real_locks.spin_trylock(l), PTHREAD_OK);
+}
+
+SPY_EXPORT int pthread_spin_unlock(pthread_spinlock_t *l)
+{
+	if (!spy_hook_enter())
+		return REAL(spin_unlock)(l);
+	const void *id = (const void *)(uintptr_t)l;
+	RELEASE_BODY(id, spy_real_locks.spin_unlock(l));
+}
+
+SPY_EXPORT int pthread_spin_init(pthread_spinlock_t *l, int shared)
+{
+	if (!spy_hook_enter())
+		return REAL(spin_init)(l, shared);
+	int r = spy_real_locks.spin_init(l, shared);
+	int saved = errno;
+	if (r == 0)
+		rec_lock_life(TRACE_LOCK_INIT, (const void *)(uintptr_t)l,
+			      TRACE_LOCK_SPIN);
+	spy_hook_leave();
+	errno = saved;
+	return r;
+}
+
+SPY_EXPORT int pthread_spin_destroy(pthread_spinlock_t *l)
+{
+	if (!spy_hook_enter())
+		return REAL(spin_destroy)(l);
+	int saved = errno;
+	rec_lock_life(TRACE_LOCK_DESTROY, (const void *)(uintptr_t)l,
+		      TRACE_LOCK_SPIN);
+	spy_hook_leave();
+	errno = saved;
+	return spy_real_locks.spin_destroy(l);
+}
+
+/* ---- condition variables ------------------------------------------------- */
+
+/* The wait releases the mutex and takes it again before returning (inside
+ * glibc, out of our sight): recorded as a release, the wait, then a
+ * blocking acquisition, which is what lockdep's rules ask for. */
+#define COND_BODY(cond, mutex, timed, wait_expr, ok)                           \
+	do {                                                                   \
+		struct spy_lock_thread *me_ = spy_lock_self(spy_pid);          \
+		uint32_t stack_ = spy_stack_capture();                         \
+		if (me_)                                                       \
+			spy_lock_held_pop(me_, mutex);                         \
+		rec_lock_release(mutex);                                       \
+		rec_cond_wait(cond, mutex, timed, stack_);                     \
+		int r_ = wait_expr;                                            \
+		int saved_ = errno;                                            \
+		(void)(ok);                                                    \
+		if (me_)                                                       \
+			spy_lock_held_push(me_, mutex, TRACE_LOCK_MUTEX,       \
+					   stack_);                            \
+		rec_lock_acquire(mutex, rec_lock_flags(TRACE_LOCK_MUTEX,       \
+						       TRACE_LOCK_COND),       \
+				 stack_, 0);                                   \
+		spy_hook_leave();                                              \
+		errno = saved_;                                                \
+		return r_;                                                     \
+	} while (0)
+
+SPY_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+{
+	if (!spy_hook_enter())
+		return REAL(cond_wait)(c, m);
+	COND_BODY(c, m, 0, spy_real_locks.cond_wait(c, m), 1);
+}
+
+SPY_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
+				      const struct timespec *at)
+{
+	if (!spy_hook_enter())
+		return REAL(cond_timedwait)(c, m, at);
+	COND_BODY(c, m, 1, spy_real_locks.cond_timedwait(c, m, at), 1);
+}
+
+SPY_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m,
+				      clockid_t clock, const struct timespec *at)
+{
+	if (!spy_hook_enter())
+		return REAL(cond_clockwait)(c, m, clock, at);
+	COND_BODY(c, m, 1, spy_real_locks.cond_clockwait(c, m, clock, at), 1);
+}
+
+/* ---- C11 mtx_t and cnd_t --------------------------------------------------- */
+
+SPY_EXPORT int mtx_lock(mtx_t *m)
+{
+	if (!spy_hook_enter())
+		return REAL(mtx_lock)(m);
+	ACQUIRE_BODY(m, TRACE_LOCK_MUTEX, TRACE_LOCK_BLOCKING,
+		     spy_real_locks.mtx_trylock(m), spy_real_locks.mtx_lock(m),
+		     thrd_busy, C11_OK, mutex_self_blocks(m));
+}
+
+SPY_EXPORT int mtx_timedlock(mtx_t *restrict m, const struct timespec *restrict at)
+{
+	if (!spy_hook_enter())
+		return REAL(mtx_timedlock)(m, at);
+	ACQUIRE_BODY(m, TRACE_LOCK_MUTEX, TRACE_LOCK_TIMED,
+		     spy_real_locks.mtx_trylock(m),
+		     spy_real_locks.mtx_timedlock(m, at), thrd_busy, C11_OK, 0);
+}
+
+SPY_EXPORT int mtx_trylock(mtx_t *m)
+{
+	if (!spy_hook_enter())
+		return REAL(mtx_trylock)(m);
+	TRY_BODY(m, TRACE_LOCK_MUTEX, spy_real_locks.mtx_trylock(m), C11_OK);
+}
+
+SPY_EXPORT int mtx_unlock(mtx_t *m)
+{
+	if (!spy_hook_enter())
+		return REAL(mtx_unlock)(m);
+	RELEASE_BODY(m, spy_real_locks.mtx_unlock(m));
+}
+
+SPY_EXPORT int mtx_init(mtx_t *m, int type)
+{
+	if (!spy_hook_enter())
+		return REAL(mtx_init)(m, type);
+	int r = spy_real_locks.mtx_init(m, type);
+	int saved = errno;
+	if (r == thrd_success)
+		rec_lock_life(TRACE_LOCK_INIT, m, TRACE_LOCK_MUTEX);
+	spy_hook_leave();
+	errno = saved;
+	return r;
+}
+
+SPY_EXPORT void mtx_destroy(mtx_t *m)
+{
+	if (!spy_hook_enter()) {
+		REAL(mtx_destroy)(m);
+		return;
+	}
+	int saved = errno;
+	rec_lock_life(TRACE_LOCK_DESTROY, m, TRACE_LOCK_MUTEX);
+	spy_hook_leave();
+	errno = saved;
+	spy_real_locks.mtx_destroy(m);
+}
+
+SPY_EXPORT int cnd_wait(cnd_t *c, mtx_t *m)
+{
+	if (!spy_hook_enter())
+		return REAL(cnd_wait)(c, m);
+	COND_BODY(c, m, 0, spy_real_locks.cnd_wait(c, m), 1);
+}
+
+SPY_EXPORT int cnd_timedwait(cnd_t *restrict c, mtx_t *restrict m,
+			     const struct timespec *restrict at)
+{
+	if (!spy_hook_enter())
+		return REAL(cnd_timedwait)(c, m, at);
+	COND_BODY(c, m, 1, spy_real_locks.cnd_timedwait(c, m, at), 1);
+}

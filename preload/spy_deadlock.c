@@ -1,0 +1,319 @@
+/* spy_deadlock.c: per-thread lock tables and the live wait-for check.
+ * Runs inside lock hooks (guard held) and must never allocate, take a lock
+ * or call an interposed function: the tables live in static memory, each
+ * written only by its own thread; other threads read them without locks.
+ * Such reads can see a moment that never existed as a whole, so a cycle is
+ * only reported after it has been seen, unchanged, three times over a few
+ * milliseconds: threads in a real deadlock never move again.
+ */
+#include "spy_deadlock.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "spy_core.h"
+#include "spy_options.h"
+#include "spy_process.h"
+#include "spy_real.h"
+#include "spy_stack.h"
+#include "spy_sys.h"
+#include "spy_writer.h"
+#include "trace_encode.h"
+#include "trace_format.h"
+
+__thread struct spy_lock_thread *spy_lock_me
+	__attribute__((tls_model("initial-exec")));
+
+static struct spy_lock_thread slots[SPY_LOCK_THREADS];
+static int full_noted, slots_noted, reported;
+
+/* 0 abort, 1 wait; -1 until on_deadlock= has been read. */
+static int action = -1;
+
+static int alive(int tid)
+{
+	return syscall(SYS_tgkill, spy_pid, tid, 0) == 0 || errno != ESRCH;
+}
+
+static void note_once(int *flag, const char *text)
+{
+	if (__atomic_exchange_n(flag, 1, __ATOMIC_RELAXED))
+		return;
+	size_t len = spy_strlen(text);
+	uint8_t *w = spy_writer_begin(TRACE_NOTE, 2 * TRACE_VARINT_MAX + len);
+	if (!w)
+		return;
+	w = trace_put_varint(w, 1);
+	w = trace_put_str(w, text, len);
+	spy_writer_end(w);
+}
+
+void spy_lock_note_full(void)
+{
+	note_once(&full_noted, "a thread held more than 64 locks at once: the "
+		  "live deadlock check lists the first 64 only (the trace "
+		  "has them all)");
+}
+
+static int read_action(void)
+{
+	int a = __atomic_load_n(&action, __ATOMIC_RELAXED);
+	if (a >= 0)
+		return a;
+	if (spy_streq(spy_opt.on_deadlock, "wait")) {
+		a = 1;
+	} else {
+		a = 0;
+		if (!spy_streq(spy_opt.on_deadlock, "abort"))
+			spy_error("bad value '%s' for on_deadlock (abort or "
+				  "wait): using abort", spy_opt.on_deadlock);
+	}
+	__atomic_store_n(&action, a, __ATOMIC_RELAXED);
+	return a;
+}
+
+struct spy_lock_thread *spy_lock_slot_claim(void)
+{
+	int tid = spy_sys_gettid(), pid = spy_pid;
+	struct spy_lock_thread *me = spy_lock_me;
+	read_action();
+	if (me && me->tid == tid) {
+		/* A fork child keeps its slot and what it holds. */
+		me->pid = pid;
+		return me;
+	}
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < SPY_LOCK_THREADS; i++) {
+			struct spy_lock_thread *s = &slots[i];
+			int old = __atomic_load_n(&s->tid, __ATOMIC_RELAXED);
+			/* Second round: take over the slots of threads that
+			 * are gone (or belong to a parent process). */
+			if (old && (round == 0 || (s->pid == pid && alive(old))))
+				continue;
+			if (!__atomic_compare_exchange_n(&s->tid, &old, tid, 0,
+							 __ATOMIC_ACQ_REL,
+							 __ATOMIC_RELAXED))
+				continue;
+			s->pid = pid;
+			s->wait_lock = 0;
+			s->n_held = 0;
+			spy_lock_me = s;
+			return s;
+		}
+	}
+	note_once(&slots_noted, "more than 512 threads used locks at once: "
+		  "the others take no part in the live deadlock check");
+	return NULL;
+}
+
+int spy_lock_holds(const struct spy_lock_thread *me, const void *lock)
+{
+	uint32_t n = me->n_held < SPY_LOCK_HELD ? me->n_held : SPY_LOCK_HELD;
+	for (uint32_t i = 0; i < n; i++)
+		if (me->held[i].lock == (uintptr_t)lock)
+			return 1;
+	return 0;
+}
+
+/* ---- the wait-for search ------------------------------------------------- */
+
+#define MAX_CYCLE 32
+
+struct cycle {
+	int n;
+	struct spy_lock_thread *t[MAX_CYCLE]; /* t[i] waits for lock[i] */
+	uintptr_t lock[MAX_CYCLE];            /* held by t[i+1] (t[0] at the end) */
+	uint64_t seq[MAX_CYCLE];
+};
+
+/* Holding as held_type blocks a request for want_type, except read
+ * against read (glibc's rwlocks prefer readers by default). */
+static int conflicts(unsigned want_type, unsigned held_type)
+{
+	return !(want_type == TRACE_LOCK_READ && held_type == TRACE_LOCK_READ);
+}
+
+/* 1 if slot s holds lock in a mode that blocks want_type. */
+static int blocks(const struct spy_lock_thread *s, uintptr_t lock,
+		  unsigned want_type)
+{
+	uint32_t n = __atomic_load_n(&s->n_held, __ATOMIC_ACQUIRE);
+	if (n > SPY_LOCK_HELD)
+		n = SPY_LOCK_HELD;
+	for (uint32_t i = 0; i < n; i++)
+		if (__atomic_load_n(&s->held[i].lock, __ATOMIC_RELAXED) == lock &&
+		    conflicts(want_type, s->held[i].type))
+			return 1;
+	return 0;
+}
+
+/* Depth-first along "waits for a lock held by": from c->t[depth], which
+ * waits for c->lock[depth], to a holder; succeeds when a holder is c->t[0]. */
+static int follow(struct cycle *c, int depth, unsigned char *seen)
+{
+	struct spy_lock_thread *w = c->t[depth];
+	uintptr_t lock = c->lock[depth];
+	unsigned want = w->wait_type;
+	if (depth + 1 >= MAX_CYCLE)
+		return 0;
+	for (int i = 0; i < SPY_LOCK_THREADS; i++) {
+		struct spy_lock_thread *s = &slots[i];
+		if (s == w || !__atomic_load_n(&s->tid, __ATOMIC_RELAXED) ||
+		    s->pid != spy_pid || !blocks(s, lock, want))
+			continue;
+		if (s == c->t[0]) {
+			c->n = depth + 1;
+			return 1;
+		}
+		if (seen[i])
+			continue;
+		seen[i] = 1;
+		uint64_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+		uintptr_t next = __atomic_load_n(&s->wait_lock, __ATOMIC_ACQUIRE);
+		if (!next)
+			continue;
+		c->t[depth + 1] = s;
+		c->lock[depth + 1] = next;
+		c->seq[depth + 1] = seq;
+		if (follow(c, depth + 1, seen))
+			return 1;
+	}
+	return 0;
+}
+
+static int find_cycle(struct spy_lock_thread *me, struct cycle *c)
+{
+	unsigned char seen[SPY_LOCK_THREADS] = { 0 };
+	seen[me - slots] = 1;
+	c->n = 0;
+	c->t[0] = me;
+	c->lock[0] = me->wait_lock;
+	c->seq[0] = me->seq;
+	return follow(c, 0, seen);
+}
+
+/* The same threads still wait for the same locks, none has moved since,
+ * and all of them are alive. */
+static int same_cycle(const struct cycle *a, const struct cycle *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (int i = 0; i < a->n; i++) {
+		if (a->t[i] != b->t[i] || a->lock[i] != b->lock[i] ||
+		    a->seq[i] != __atomic_load_n(&a->t[i]->seq, __ATOMIC_ACQUIRE) ||
+		    !alive(a->t[i]->tid))
+			return 0;
+	}
+	return 1;
+}
+
+static void pause_ms(long ms)
+{
+	struct timespec ts = { 0, ms * 1000000L };
+	syscall(SYS_nanosleep, &ts, NULL);
+}
+
+/* ---- the report ---------------------------------------------------------- */
+
+#define REPORT_HELD 16
+
+static void write_record(const struct cycle *c, int act)
+{
+	size_t max = 3 * TRACE_VARINT_MAX +
+		(size_t)c->n * (6 + 3 * REPORT_HELD) * TRACE_VARINT_MAX;
+	uint8_t *w = spy_writer_begin(TRACE_DEADLOCK, max);
+	if (!w)
+		return;
+	w = trace_put_varint(w, (uint64_t)act);
+	w = trace_put_varint(w, (uint64_t)c->n);
+	for (int i = 0; i < c->n; i++) {
+		const struct spy_lock_thread *t = c->t[i];
+		uint32_t n = t->n_held < SPY_LOCK_HELD ? t->n_held : SPY_LOCK_HELD;
+		if (n > REPORT_HELD)
+			n = REPORT_HELD;
+		w = trace_put_varint(w, (uint64_t)t->tid);
+		w = trace_put_varint(w, c->lock[i]);
+		w = trace_put_varint(w, t->wait_type);
+		w = trace_put_varint(w, t->wait_stack);
+		w = trace_put_varint(w, t->wait_since);
+		w = trace_put_varint(w, n);
+		for (uint32_t j = 0; j < n; j++) {
+			w = trace_put_varint(w, t->held[j].lock);
+			w = trace_put_varint(w, t->held[j].type);
+			w = trace_put_varint(w, t->held[j].stack);
+		}
+	}
+	spy_writer_end(w);
+}
+
+static void print_cycle(const struct cycle *c, int act)
+{
+	uint64_t now = spy_now_ns();
+	if (c->n == 1)
+		spy_error("deadlock: thread %d waits for lock %p, which it "
+			  "holds itself: it can never go on",
+			  c->t[0]->tid, (void *)c->lock[0]);
+	else
+		spy_error("deadlock: %d threads wait for each other and can "
+			  "never go on:", c->n);
+	for (int i = 0; c->n > 1 && i < c->n; i++) {
+		const struct spy_lock_thread *t = c->t[i];
+		uint64_t ms = now > t->wait_since ? (now - t->wait_since) / 1000000 : 0;
+		spy_error("  thread %d waits for lock %p (held by thread %d) "
+			  "since %lu ms", t->tid, (void *)c->lock[i],
+			  c->t[(i + 1) % c->n]->tid, (unsigned long)ms);
+	}
+	if (act == 0)
+		spy_error("deadlock: ending the program with status %d "
+			  "(on_deadlock=abort); `analyze deadlock %s` shows "
+			  "where each lock was taken", SPY_DEADLOCK_STATUS,
+			  spy_writer_path());
+	else
+		spy_error("deadlock: the program is left waiting "
+			  "(on_deadlock=wait); `analyze deadlock %s` shows "
+			  "where each lock was taken", spy_writer_path());
+}
+
+void spy_deadlock_before_wait(struct spy_lock_thread *me, const void *lock,
+			      unsigned type, uint32_t stack, int self_blocks)
+{
+	me->wait_type = type;
+	me->wait_stack = stack;
+	me->wait_since = spy_now_ns();
+	__atomic_add_fetch(&me->seq, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&me->wait_lock, (uintptr_t)lock, __ATOMIC_RELEASE);
+	/* Publish the wait before reading anyone else's: of two threads
+	 * closing a cycle together, at least one sees the other. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+
+	struct cycle c;
+	if (spy_lock_holds(me, lock)) {
+		if (!self_blocks)
+			return;
+		c.n = 1;
+		c.t[0] = me;
+		c.lock[0] = (uintptr_t)lock;
+		c.seq[0] = me->seq;
+	} else {
+		if (!find_cycle(me, &c))
+			return;
+		for (int i = 0; i < 2; i++) {
+			pause_ms(2);
+			struct cycle again;
+			if (!find_cycle(me, &again) || !same_cycle(&c, &again))
+				return;
+		}
+	}
+	if (__atomic_exchange_n(&reported, 1, __ATOMIC_ACQ_REL))
+		return;
+	int act = read_action();
+	write_record(&c, act);
+	print_cycle(&c, act);
+	if (act == 0) {
+		spy_process_finish(TRACE_EXIT_UNDERSCORE, SPY_DEADLOCK_STATUS);
+		spy_real._exit(SPY_DEADLOCK_STATUS);
+	}
+}
