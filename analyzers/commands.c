@@ -11,6 +11,10 @@ const struct command analyze_commands[] = {
 	  cmd_summary },
 	{ "dump", "every event, one a line, in time order, with stacks",
 	  cmd_dump },
+	{ "threads", "one row per thread: lifetime, CPU, switches, run queue, faults",
+	  cmd_threads },
+	{ "sched", "the scheduling tax: switches, run-queue delay, stack memory",
+	  cmd_sched },
 	{ NULL, NULL, NULL },
 };
 

@@ -36,5 +36,7 @@ int cmd_finish(int status);
 int cmd_dump(const struct cmd_args *a);
 int cmd_summary(const struct cmd_args *a);
 int cmd_report(const struct cmd_args *a);
+int cmd_threads(const struct cmd_args *a);
+int cmd_sched(const struct cmd_args *a);
 
 #endif

@@ -86,6 +86,9 @@ struct trace_event {
  *  cond-wait    cond        mutex           timed (0/1)
  *  deadlock     body length file offset     -  (lock_model.c decodes it)
  *  unknown   body length    file offset     -
+ *  thread_create, thread_start, thread_end, thread_join, process_stats,
+ *  stack_overflow, clone (kinds 60-79):
+ *            fields length  fields offset   -   (threads_model.h decodes)
  * (fn holds an alloc function for alloc/free/realloc; "string index" is an
  * index into model.strings.) */
 

@@ -374,6 +374,21 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 		e->a = trace_cursor_left(c);
 		e->b = (uint64_t)(c->p - m->data);
 		return 0;
+	case TRACE_THREAD_CREATE:
+	case TRACE_THREAD_START:
+	case TRACE_THREAD_END:
+	case TRACE_THREAD_JOIN:
+	case TRACE_PROCESS_STATS:
+	case TRACE_STACK_OVERFLOW:
+	case TRACE_CLONE:
+		/* rec_threads' records have many fields: the event keeps where
+		 * they are (a = their length, b = their file offset) and
+		 * threads_model.c decodes them. */
+		if (!(e = new_event(ld, cs, kind)))
+			return -1;
+		e->a = trace_cursor_left(c);
+		e->b = (uint64_t)(c->p - m->data);
+		return 0;
 	default: /* unknown kinds are handled by the caller */
 		return 0;
 	}

@@ -154,6 +154,44 @@ enum trace_kind {
 	 *   60-79  threads, scheduling, the machine     (rec_threads)
 	 *   80-99  heap checks: bad frees, quarantine, guard, leaks (rec_heap)
 	 * A kind's name goes in trace_kind_name below. */
+	/* --- rec_threads (60-79) --- */
+	/* pthread_create returned, in the creating thread; stamped before the
+	 * call. Body: dt, handle (the pthread_t), start routine address,
+	 * stack_size (bytes reserved for the new thread's stack), guard_size,
+	 * stack_from (trace_stack_source), create_ns (time inside the real
+	 * pthread_create), result (0 or the error number), stack. */
+	TRACE_THREAD_CREATE = 60,
+	/* A thread created through pthread_create starts running its start
+	 * routine. Body: dt, tid, creator tid, handle, stack_top (an address
+	 * near the top of its stack), stack_size, stack_from. */
+	TRACE_THREAD_START = 61,
+	/* A thread ends (or, for the main thread, the process does). Body: dt,
+	 * tid, how (trace_thread_end), user_ns, system_ns, voluntary and
+	 * involuntary context switches, minor and major page faults (these
+	 * from getrusage RUSAGE_THREAD), run_ns and wait_ns (time on a CPU and
+	 * time runnable but waiting for one, from /proc/self/task/TID/schedstat;
+	 * both 0 when unreadable), lifetime_ns (0 if unknown), stack_size. */
+	TRACE_THREAD_END = 62,
+	/* pthread_join returned; stamped before the call. Body: dt, handle,
+	 * wait_ns (time blocked in it), result. */
+	TRACE_THREAD_JOIN = 63,
+	/* The process totals, written just before EXIT. Body: dt, user_ns,
+	 * system_ns, voluntary and involuntary context switches, minor and
+	 * major page faults (getrusage RUSAGE_SELF: every thread, dead or
+	 * alive), max_rss_kb, threads_created, peak_live_threads, ncpu. */
+	TRACE_PROCESS_STATS = 64,
+	/* A SIGSEGV near a thread's stack limit: a stack overflow. Body: dt,
+	 * tid, fault_addr, sp, stack_top, limit (bytes), limit_from
+	 * (trace_stack_source), depth (frames unwound; 0 when unwinding
+	 * failed), complete (1 when the unwinding reached the outermost frame),
+	 * inner stack (the innermost frames), outer stack (the outermost
+	 * frames, outermost last), period (frames in the repeating cycle, 0
+	 * if none was seen), cycle_bytes (stack bytes one cycle takes). */
+	TRACE_STACK_OVERFLOW = 65,
+	/* clone called directly by the program, in the calling thread.
+	 * Body: dt, flags, result (child tid, or 0 with the error number in
+	 * err), err, stack. */
+	TRACE_CLONE = 66,
 	TRACE_KIND_MAX = 128
 };
 
@@ -170,6 +208,22 @@ enum trace_lock_how {
 	TRACE_LOCK_TRY = 1,      /* the try variants: never block */
 	TRACE_LOCK_TIMED = 2,    /* timed/clock variants: block for a while */
 	TRACE_LOCK_COND = 3,     /* re-taken when a condition wait returns */
+};
+
+/* Where a thread's stack size came from (rec_threads). */
+enum trace_stack_source {
+	TRACE_STACK_FROM_RLIMIT = 0,  /* the main thread: ulimit -s (RLIMIT_STACK) */
+	TRACE_STACK_FROM_DEFAULT = 1, /* pthread's default, taken from ulimit -s at start */
+	TRACE_STACK_FROM_ATTR = 2,    /* pthread_attr_setstacksize or setstack */
+};
+
+/* How a thread ended (rec_threads). */
+enum trace_thread_end {
+	TRACE_THREAD_RETURNED = 0,    /* its start routine returned */
+	TRACE_THREAD_EXITED = 1,      /* it called pthread_exit */
+	TRACE_THREAD_CANCELLED = 2,   /* cancelled (ended without either) */
+	TRACE_THREAD_AT_EXIT = 3,     /* still running when the process ended */
+	TRACE_THREAD_UNSEEN = 4,      /* not started under libspy: how is unknown */
 };
 
 enum trace_cause {
@@ -220,6 +274,13 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_NOTE] = "note",
 		[TRACE_DLOPEN] = "dlopen",
 		[TRACE_END] = "end",
+		[TRACE_THREAD_CREATE] = "thread_create",
+		[TRACE_THREAD_START] = "thread_start",
+		[TRACE_THREAD_END] = "thread_end",
+		[TRACE_THREAD_JOIN] = "thread_join",
+		[TRACE_PROCESS_STATS] = "process_stats",
+		[TRACE_STACK_OVERFLOW] = "stack_overflow",
+		[TRACE_CLONE] = "clone",
 		[TRACE_LOCK_ACQUIRE] = "lock-acquire",
 		[TRACE_LOCK_WAIT] = "lock-wait",
 		[TRACE_LOCK_RELEASE] = "lock-release",

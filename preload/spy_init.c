@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "rec_threads.h"
 #include "spy_core.h"
 #include "spy_modules.h"
 #include "spy_options.h"
@@ -36,6 +37,7 @@ static void on_thread_exit(void *arg)
 		return;
 	}
 	t->guard++;
+	rec_threads_thread_exit();
 	spy_writer_thread_exit();
 	t->dead = 1;
 	t->guard--;
@@ -70,6 +72,7 @@ void spy_init(void)
 	}
 	spy_process_init();
 	spy_signals_init();
+	rec_threads_init();
 	__atomic_store_n(&spy_state, SPY_STATE_READY, __ATOMIC_RELEASE);
 	t->guard--;
 }

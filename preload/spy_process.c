@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "rec_threads.h"
 #include "spy_core.h"
 #include "spy_modules.h"
 #include "spy_options.h"
@@ -121,6 +122,7 @@ void spy_process_finish(unsigned how, int status)
 	}
 	int saved = errno;
 	spy_self.guard++;
+	rec_threads_process_exit();
 	spy_writer_finish(how, status, 0);
 	spy_self.guard--;
 	errno = saved;

@@ -92,6 +92,9 @@ void spy_real_resolve(void)
 	RESOLVE(sigaction, "sigaction");
 	RESOLVE(signal, "signal");
 	RESOLVE(pthread_create, "pthread_create");
+	RESOLVE(pthread_exit, "pthread_exit");
+	RESOLVE(pthread_join, "pthread_join");
+	RESOLVE(clone, "clone");
 	RESOLVE(libc_start_main, "__libc_start_main");
 	spy_real_resolve_locks();
 }

@@ -35,6 +35,9 @@ struct spy_real {
 	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
 	void (*(*signal)(int, void (*)(int)))(int);
 	int (*pthread_create)(void *, const void *, void *(*)(void *), void *);
+	void (*pthread_exit)(void *) __attribute__((noreturn));
+	int (*pthread_join)(unsigned long, void **);
+	int (*clone)(int (*)(void *), void *, int, void *, ...);
 	int (*libc_start_main)(int (*)(int, char **, char **), int, char **,
 			       void (*)(void), void (*)(void), void (*)(void),
 			       void *);

@@ -1,0 +1,268 @@
+/* cmd_threads.c: `analyze threads` (a table, one row per thread: lifetime,
+ * CPU, context switches, run-queue delay, page faults, stack) and
+ * `analyze sched` (the scheduling tax of the whole run in a few lines).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "json_writer.h"
+#include "summary.h"
+#include "symbolize.h"
+#include "text_out.h"
+#include "threads_model.h"
+
+/* Rows shown in text; --json has every thread. */
+#define TEXT_ROWS 60
+
+static double ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+static const char *fn_name(struct symbolizer *sym, uint64_t addr)
+{
+	if (!addr)
+		return "-";
+	/* The start routine's address is not a return address: +1 so the
+	 * lookup (address - 1) lands on its first byte. */
+	const struct sym_frame *f = symbolizer_lookup(sym, addr + 1);
+	return f->function ? f->function : "?";
+}
+
+static void thread_json(struct json_writer *w, struct symbolizer *sym,
+			const struct trace_model *m, const struct thread_info *t)
+{
+	json_object_begin(w);
+	json_field_uint(w, "tid", t->tid);
+	json_field_uint(w, "creator", t->creator);
+	json_key(w, "start_routine");
+	if (t->start_fn)
+		json_string(w, fn_name(sym, t->start_fn));
+	else
+		json_null(w);
+	json_field_int(w, "created_ns", t->has_create ? trace_rel_ns(m, t->create_ts) : -1);
+	json_field_int(w, "started_ns", t->has_start ? trace_rel_ns(m, t->start_ts) : -1);
+	json_field_int(w, "ended_ns", t->has_end ? trace_rel_ns(m, t->end_ts) : -1);
+	json_field_string(w, "end", t->has_end ? threads_end_name(t->how) : "not recorded");
+	json_field_uint(w, "lifetime_ns", t->lifetime_ns);
+	json_field_uint(w, "user_ns", t->user_ns);
+	json_field_uint(w, "system_ns", t->sys_ns);
+	json_field_uint(w, "voluntary_switches", t->nvcsw);
+	json_field_uint(w, "involuntary_switches", t->nivcsw);
+	json_field_uint(w, "run_ns", t->run_ns);
+	json_field_uint(w, "runqueue_wait_ns", t->wait_ns);
+	json_field_uint(w, "minor_faults", t->minflt);
+	json_field_uint(w, "major_faults", t->majflt);
+	json_field_uint(w, "stack_size", t->stack_size);
+	json_field_string(w, "stack_from", threads_stack_source_name(t->stack_from));
+	json_field_uint(w, "create_ns", t->create_ns);
+	json_field_uint(w, "join_wait_ns", t->join_ns);
+	json_object_end(w);
+}
+
+static void proc_json(struct json_writer *w, const struct threads_model *tm)
+{
+	const struct process_stats *p = &tm->proc;
+	json_key(w, "process_totals");
+	if (!p->seen) {
+		json_null(w);
+		return;
+	}
+	json_object_begin(w);
+	json_field_uint(w, "user_ns", p->user_ns);
+	json_field_uint(w, "system_ns", p->sys_ns);
+	json_field_uint(w, "voluntary_switches", p->nvcsw);
+	json_field_uint(w, "involuntary_switches", p->nivcsw);
+	json_field_uint(w, "minor_faults", p->minflt);
+	json_field_uint(w, "major_faults", p->majflt);
+	json_field_uint(w, "max_rss_kb", p->maxrss_kb);
+	json_field_uint(w, "threads_created", p->created);
+	json_field_uint(w, "peak_live_threads", p->peak_live);
+	json_field_uint(w, "cpus", p->ncpu);
+	json_object_end(w);
+}
+
+static int load_all(const struct cmd_args *a, struct trace_model *m,
+		    struct threads_model *tm, struct symbolizer **sym)
+{
+	if (cmd_load(a->trace, m))
+		return 2;
+	if (threads_model_build(m, tm) < 0 || !(*sym = symbolizer_new(m))) {
+		fprintf(stderr, "analyze: %s: out of memory\n", a->trace);
+		threads_model_release(tm);
+		trace_model_release(m);
+		return 2;
+	}
+	return 0;
+}
+
+static void unload(struct trace_model *m, struct threads_model *tm,
+		   struct symbolizer *sym)
+{
+	symbolizer_free(sym);
+	threads_model_release(tm);
+	trace_model_release(m);
+}
+
+int cmd_threads(const struct cmd_args *a)
+{
+	struct trace_model m;
+	struct threads_model tm;
+	struct symbolizer *sym = NULL;
+	if (load_all(a, &m, &tm, &sym))
+		return 2;
+	if (a->json) {
+		struct json_writer w;
+		json_init(&w, stdout, 2);
+		json_object_begin(&w);
+		json_key(&w, "threads");
+		json_array_begin(&w);
+		for (size_t i = 0; i < tm.n; i++)
+			thread_json(&w, sym, &m, &tm.v[i]);
+		json_array_end(&w);
+		proc_json(&w, &tm);
+		json_object_end(&w);
+		fputc('\n', stdout);
+	} else {
+		printf("%-8s %-8s %-20s %10s %9s %9s %7s %7s %10s %7s %6s %8s  %s\n",
+		       "tid", "creator", "start routine", "lifetime", "user", "system",
+		       "vol.cs", "invol.cs", "runq wait", "minflt", "majflt",
+		       "stack", "end");
+		size_t shown = 0;
+		for (size_t i = 0; i < tm.n; i++) {
+			const struct thread_info *t = &tm.v[i];
+			if (shown++ == TEXT_ROWS) {
+				printf("... %zu more threads (analyze threads --json lists every one)\n",
+				       tm.n - TEXT_ROWS);
+				break;
+			}
+			char name[21];
+			snprintf(name, sizeof(name), "%s", t->start_fn ? fn_name(sym, t->start_fn)
+				 : (t->tid == m.process.tid ? "(main)" : "-"));
+			printf("%-8" PRIu32 " %-8" PRIu64 " %-20s %8.3fms %7.3fms %7.3fms %7" PRIu64
+			       " %8" PRIu64 " %8.3fms %7" PRIu64 " %6" PRIu64 " %7" PRIu64 "K  %s\n",
+			       t->tid, t->creator, name, ms(t->lifetime_ns), ms(t->user_ns),
+			       ms(t->sys_ns), t->nvcsw, t->nivcsw, ms(t->wait_ns), t->minflt,
+			       t->majflt, t->stack_size / 1024,
+			       t->has_end ? threads_end_name(t->how) : "not recorded");
+		}
+		const struct process_stats *p = &tm.proc;
+		if (p->seen)
+			printf("process: %" PRIu64 " threads created, at most %" PRIu64
+			       " alive at once on %" PRIu64 " CPUs; %.3f ms user, %.3f ms system; "
+			       "%" PRIu64 " voluntary and %" PRIu64 " involuntary context switches; "
+			       "%" PRIu64 " minor and %" PRIu64 " major page faults; peak RSS %" PRIu64 " KiB\n",
+			       p->created, p->peak_live, p->ncpu, ms(p->user_ns), ms(p->sys_ns),
+			       p->nvcsw, p->nivcsw, p->minflt, p->majflt, p->maxrss_kb);
+		else
+			printf("process: no totals recorded (the trace ended before the process did)\n");
+	}
+	unload(&m, &tm, sym);
+	return cmd_finish(0);
+}
+
+/* The numbers of the scheduling-tax lesson. */
+struct sched_view {
+	uint64_t threads, peak, ncpu, duration_ns;
+	uint64_t switches, vol, invol, runq_ns, cpu_ns, stack_peak;
+	uint64_t create_ns, join_ns;
+};
+
+static void sched_compute(const struct trace_model *m,
+			  const struct threads_model *tm, struct sched_view *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->threads = tm->proc.seen ? tm->proc.created : tm->creates - tm->create_failures;
+	s->peak = tm->proc.peak_live;
+	s->ncpu = tm->proc.ncpu;
+	s->duration_ns = m->last_ts > m->first_ts ? m->last_ts - m->first_ts : 0;
+	uint64_t biggest_stack = 0;
+	for (size_t i = 0; i < tm->n; i++) {
+		const struct thread_info *t = &tm->v[i];
+		s->runq_ns += t->wait_ns;
+		s->cpu_ns += t->user_ns + t->sys_ns;
+		if (t->has_create && t->stack_size > biggest_stack)
+			biggest_stack = t->stack_size;
+		if (!tm->proc.seen) {
+			s->vol += t->nvcsw;
+			s->invol += t->nivcsw;
+		}
+	}
+	if (tm->proc.seen) {
+		s->vol = tm->proc.nvcsw;
+		s->invol = tm->proc.nivcsw;
+	}
+	s->switches = s->vol + s->invol;
+	s->stack_peak = s->peak > 1 ? (s->peak - 1) * biggest_stack : 0;
+	s->create_ns = tm->create_ns;
+	s->join_ns = tm->join_ns;
+}
+
+int cmd_sched(const struct cmd_args *a)
+{
+	struct trace_model m;
+	struct threads_model tm;
+	struct symbolizer *sym = NULL;
+	if (load_all(a, &m, &tm, &sym))
+		return 2;
+	struct sched_view s;
+	sched_compute(&m, &tm, &s);
+	double secs = (double)s.duration_ns / 1e9;
+	uint64_t requests = s.threads ? s.threads : 1;
+	if (a->json) {
+		struct json_writer w;
+		json_init(&w, stdout, 2);
+		json_object_begin(&w);
+		json_field_uint(&w, "threads_created", s.threads);
+		json_field_uint(&w, "peak_live_threads", s.peak);
+		json_field_uint(&w, "cpus", s.ncpu);
+		json_field_uint(&w, "duration_ns", s.duration_ns);
+		json_field_uint(&w, "context_switches", s.switches);
+		json_field_uint(&w, "voluntary_switches", s.vol);
+		json_field_uint(&w, "involuntary_switches", s.invol);
+		json_key(&w, "switches_per_second");
+		json_double(&w, secs > 0 ? (double)s.switches / secs : 0);
+		json_key(&w, "switches_per_thread");
+		json_double(&w, (double)s.switches / (double)requests);
+		json_field_uint(&w, "runqueue_wait_ns", s.runq_ns);
+		json_field_uint(&w, "thread_cpu_ns", s.cpu_ns);
+		json_field_uint(&w, "stack_reserved_at_peak", s.stack_peak);
+		json_field_uint(&w, "create_ns", s.create_ns);
+		json_field_uint(&w, "join_wait_ns", s.join_ns);
+		json_object_end(&w);
+		fputc('\n', stdout);
+	} else {
+		char b1[64], b2[64];
+		struct text_out t;
+		text_init(&t, stdout);
+		snprintf(b1, sizeof(b1), "%" PRIu64 " created, at most %" PRIu64
+			 " alive at once, on %" PRIu64 " CPUs", s.threads, s.peak, s.ncpu);
+		text_field(&t, "threads", b1);
+		summary_format_ns(b2, sizeof(b2), (int64_t)s.duration_ns);
+		text_field(&t, "duration", b2);
+		char line[256];
+		snprintf(line, sizeof(line), "%" PRIu64 " (%" PRIu64 " voluntary, %" PRIu64
+			 " involuntary): %.0f a second, %.1f per thread", s.switches, s.vol,
+			 s.invol, secs > 0 ? (double)s.switches / secs : 0,
+			 (double)s.switches / (double)requests);
+		text_field(&t, "switches", line);
+		summary_format_ns(b1, sizeof(b1), (int64_t)s.runq_ns);
+		snprintf(line, sizeof(line), "%s runnable but waiting for a CPU, all threads together", b1);
+		text_field(&t, "run queue", line);
+		summary_format_bytes(b1, sizeof(b1), s.stack_peak);
+		snprintf(line, sizeof(line), "%s of address space reserved for thread stacks at the peak", b1);
+		text_field(&t, "stacks", line);
+		summary_format_ns(b1, sizeof(b1), (int64_t)s.create_ns);
+		summary_format_ns(b2, sizeof(b2), (int64_t)s.join_ns);
+		snprintf(line, sizeof(line), "%s inside pthread_create, %s blocked in pthread_join", b1, b2);
+		text_field(&t, "overhead", line);
+		summary_format_ns(b1, sizeof(b1), (int64_t)s.cpu_ns);
+		snprintf(line, sizeof(line), "%s of CPU used by the threads themselves", b1);
+		text_field(&t, "work", line);
+	}
+	unload(&m, &tm, sym);
+	return cmd_finish(0);
+}

@@ -1,0 +1,290 @@
+/* detect_threads.c: the detectors of the threads lessons: thread-storm
+ * (many short threads that mostly wait) and stack-overflow (a SIGSEGV at a
+ * thread's stack limit, with the repeating frames compressed).
+ *
+ * thread-storm fires when all of these hold (docs/threads.md):
+ *   - at least STORM_MIN_THREADS threads were created during the run;
+ *   - they were short-lived: the median lifetime is under STORM_MAX_LIFE;
+ *   - they mostly waited: together they were on a CPU (user + system) for
+ *     less than STORM_MAX_BUSY of their summed lifetimes.
+ * Lifetimes here leave out the time a thread was runnable but queued for a
+ * CPU (schedstat), so that a loaded machine, which stretches every thread's
+ * life, does not change the verdict.
+ */
+#include "detect_threads.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "summary.h"
+#include "symbolize.h"
+#include "threads_model.h"
+
+#define STORM_MIN_THREADS 100
+#define STORM_MAX_LIFE 1000000000ull /* 1 s */
+#define STORM_MAX_BUSY 0.5
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* 1234567 -> "1,234,567" */
+static void grouped(char *buf, size_t len, uint64_t v)
+{
+	char tmp[32];
+	int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
+	size_t o = 0;
+	for (int i = 0; i < n && o + 2 < len; i++) {
+		if (i && (n - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = tmp[i];
+	}
+	buf[o] = 0;
+}
+
+static int storm(const struct trace_model *m, const struct threads_model *tm,
+		 struct finding_list *out)
+{
+	size_t n = 0;
+	uint64_t *life = malloc((tm->n ? tm->n : 1) * sizeof(*life));
+	if (!life)
+		return -1;
+	uint64_t life_sum = 0, cpu_sum = 0, vol = 0, invol = 0, runq = 0;
+	uint64_t stack = 0, create_ns = 0, join_ns = 0;
+	const struct thread_info *first = NULL;
+	for (size_t i = 0; i < tm->n; i++) {
+		const struct thread_info *t = &tm->v[i];
+		if (!t->has_create || !t->has_end)
+			continue;
+		if (!first)
+			first = t;
+		uint64_t own = t->lifetime_ns > t->wait_ns ? t->lifetime_ns - t->wait_ns
+							     : t->lifetime_ns;
+		life[n++] = own;
+		life_sum += own;
+		cpu_sum += t->user_ns + t->sys_ns;
+		vol += t->nvcsw;
+		invol += t->nivcsw;
+		runq += t->wait_ns;
+		create_ns += t->create_ns;
+		join_ns += t->join_ns;
+		if (t->stack_size > stack)
+			stack = t->stack_size;
+	}
+	int rc = 0;
+	if (n < STORM_MIN_THREADS || !life_sum)
+		goto done;
+	qsort(life, n, sizeof(*life), cmp_u64);
+	uint64_t median = life[n / 2];
+	double busy = (double)cpu_sum / (double)life_sum;
+	if (median >= STORM_MAX_LIFE || busy >= STORM_MAX_BUSY)
+		goto done;
+
+	uint64_t peak = tm->proc.peak_live ? tm->proc.peak_live : 0;
+	uint64_t ncpu = tm->proc.ncpu;
+	uint64_t reserved = peak > 1 ? (peak - 1) * stack : stack;
+	char s_n[32], s_cs[32], b_life[32], b_runq[32], b_create[32], b_join[32],
+		b_stack[64], b_cpu[32];
+	grouped(s_n, sizeof(s_n), n);
+	grouped(s_cs, sizeof(s_cs), vol + invol);
+	summary_format_ns(b_life, sizeof(b_life), (int64_t)median);
+	summary_format_ns(b_runq, sizeof(b_runq), (int64_t)runq);
+	summary_format_ns(b_create, sizeof(b_create), (int64_t)create_ns);
+	summary_format_ns(b_join, sizeof(b_join), (int64_t)join_ns);
+	summary_format_ns(b_cpu, sizeof(b_cpu), (int64_t)cpu_sum);
+	summary_format_bytes(b_stack, sizeof(b_stack), reserved);
+
+	char headline[256], expl[1400];
+	snprintf(headline, sizeof(headline),
+		 "%s short threads, mostly waiting: %s switches", s_n, s_cs);
+	snprintf(expl, sizeof(expl),
+		 "The program started %s threads (up to %" PRIu64 " alive at once on "
+		 "%" PRIu64 " CPUs). Half of them lived less than %s (not counting "
+		 "time queued for a CPU), and together "
+		 "they were on a CPU only %.0f%% of their lives (%s): they mostly "
+		 "waited. Each thread costs a clone, a stack (%s of address space "
+		 "reserved at the peak), kernel bookkeeping and context switches "
+		 "(%" PRIu64 " voluntary, %" PRIu64 " involuntary, %.1f per thread); "
+		 "runnable threads queued for a CPU for %s in total. Creating them "
+		 "took %s inside pthread_create and joining them %s.",
+		 s_n, peak, ncpu, b_life, busy * 100, b_cpu, b_stack, vol, invol,
+		 (double)(vol + invol) / (double)n, b_runq, b_create, b_join);
+	struct finding *f = finding_add(
+		out, "thread-storm", SEV_WARNING, headline, expl,
+		"Wait for many things in one thread instead of one thread per "
+		"waiting task: an event loop (epoll or poll with a timer queue, "
+		"or io_uring) that sleeps until the next request is ready and "
+		"handles every ready one, or a small pool of worker threads "
+		"(about one per CPU) fed from a queue for the CPU-bound part.");
+	if (!f) {
+		rc = -1;
+		goto done;
+	}
+	if (first && first->create_stack) {
+		const struct trace_stack *st = &m->stacks[first->create_stack - 1];
+		if (finding_add_stack(f, "the threads are created here", first->creator,
+				      st->frames, st->n) < 0)
+			rc = -1;
+	}
+	if (finding_add_int(f, "threads", (int64_t)n) < 0 ||
+	    finding_add_int(f, "peak_live_threads", (int64_t)peak) < 0 ||
+	    finding_add_int(f, "cpus", (int64_t)ncpu) < 0 ||
+	    finding_add_int(f, "median_lifetime_ns", (int64_t)median) < 0 ||
+	    finding_add_int(f, "thread_cpu_ns", (int64_t)cpu_sum) < 0 ||
+	    finding_add_int(f, "voluntary_switches", (int64_t)vol) < 0 ||
+	    finding_add_int(f, "involuntary_switches", (int64_t)invol) < 0 ||
+	    finding_add_int(f, "runqueue_wait_ns", (int64_t)runq) < 0 ||
+	    finding_add_int(f, "stack_reserved_at_peak", (int64_t)reserved) < 0 ||
+	    finding_add_int(f, "create_ns", (int64_t)create_ns) < 0 ||
+	    finding_add_int(f, "join_wait_ns", (int64_t)join_ns) < 0)
+		rc = -1;
+done:
+	free(life);
+	return rc;
+}
+
+/* The names of the functions in the repeating cycle, "a → b". */
+static void cycle_names(struct symbolizer *sym, const struct trace_stack *st,
+			uint64_t period, char *buf, size_t len)
+{
+	buf[0] = 0;
+	size_t o = 0;
+	for (uint64_t i = 1; st && i <= period && i < st->n; i++) {
+		const struct sym_frame *fr = symbolizer_lookup(sym, st->frames[i]);
+		o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%s",
+				      i > 1 ? " -> " : "", fr->function ? fr->function : "??");
+		if (o >= len)
+			break;
+	}
+	if (!buf[0] && st && st->n) {
+		const struct sym_frame *fr = symbolizer_lookup(sym, st->frames[0]);
+		snprintf(buf, len, "%s", fr->function ? fr->function : "??");
+	}
+}
+
+/* 1 if name is one of the functions of the cycle. */
+static int in_cycle(struct symbolizer *sym, const struct trace_stack *inner,
+		    uint64_t period, const char *name)
+{
+	for (uint64_t i = 0; inner && i <= period && i < inner->n; i++) {
+		const struct sym_frame *fr = symbolizer_lookup(sym, inner->frames[i]);
+		if (fr->function && name && !strcmp(fr->function, name))
+			return 1;
+	}
+	return 0;
+}
+
+static int overflow(const struct trace_model *m, const struct threads_model *tm,
+		    struct finding_list *out)
+{
+	const struct stack_overflow *o = &tm->overflow;
+	if (!o->seen)
+		return 0;
+	struct symbolizer *sym = symbolizer_new(m);
+	if (!sym)
+		return -1;
+	const struct trace_stack *inner = o->inner ? &m->stacks[o->inner - 1] : NULL;
+	const struct trace_stack *outer = o->outer ? &m->stacks[o->outer - 1] : NULL;
+	uint64_t period = o->period ? o->period : 1;
+	char names[256];
+	cycle_names(sym, inner, o->period, names, sizeof(names));
+	/* Frames outside the cycle (main and what calls it) are not repeats. */
+	uint64_t others = 0;
+	for (uint32_t i = 0; outer && i < outer->n; i++) {
+		const struct sym_frame *fr = symbolizer_lookup(sym, outer->frames[i]);
+		if (!in_cycle(sym, inner, period, fr->function))
+			others++;
+	}
+	uint64_t repeats = o->depth > others ? (o->depth - others) / period : 0;
+	uint64_t used = o->stack_top > o->sp ? o->stack_top - o->sp : 0;
+	uint64_t per_frame = o->cycle_bytes ? o->cycle_bytes / period
+			     : (o->depth ? used / o->depth : 0);
+	char s_rep[32], s_depth[32], b_limit[64], headline[400], expl[1400];
+	grouped(s_rep, sizeof(s_rep), repeats);
+	grouped(s_depth, sizeof(s_depth), o->depth);
+	summary_format_bytes(b_limit, sizeof(b_limit), o->limit);
+	const char *from = threads_stack_source_name(o->limit_from);
+	bool main_thread = o->tid == m->process.tid || o->limit_from == TRACE_STACK_FROM_RLIMIT;
+	char b_mib[32];
+	if (o->limit >= (1u << 20))
+		snprintf(b_mib, sizeof(b_mib), "%.3g MiB", (double)o->limit / (1 << 20));
+	else
+		snprintf(b_mib, sizeof(b_mib), "%" PRIu64 " KiB", o->limit / 1024);
+	if (o->depth)
+		snprintf(headline, sizeof(headline),
+			 "%s \u00d7 %s, %" PRIu64 " B a call, %s stack full",
+			 names[0] ? names : "??", s_rep, per_frame, b_mib);
+	else
+		snprintf(headline, sizeof(headline), "thread %" PRIu64
+			 " filled its %s stack", o->tid, b_mib);
+	snprintf(expl, sizeof(expl),
+		 "The %s ran out of stack: its %s limit comes from %s. At the fault "
+		 "%s frames were on the stack (%s), and the same %s repeated about "
+		 "%s times, each time taking about %" PRIu64 " bytes for its frame "
+		 "(return address, saved registers, locals). The next call touched "
+		 "the page below the stack (0x%" PRIx64 ") and the kernel sent "
+		 "SIGSEGV: a recursion that never reaches its base case, or that "
+		 "goes deeper than the stack allows.",
+		 main_thread ? "main thread" : "thread", b_limit, from, s_depth,
+		 o->complete ? "counted to the outermost frame" : "counted as far as "
+		 "unwinding went", o->period > 1 ? "cycle of calls" : "function", s_rep,
+		 per_frame, o->fault_addr);
+	struct finding *f = finding_add(
+		out, "stack-overflow", SEV_ERROR, headline, expl,
+		"Give the recursion a base case that is always reached, or turn it "
+		"into a loop with an explicit stack (or a counter) on the heap. "
+		"Large local arrays in a recursive function belong on the heap. "
+		"Raising the limit (ulimit -s, pthread_attr_setstacksize) only moves "
+		"the wall.");
+	int rc = 0;
+	if (!f) {
+		rc = -1;
+	} else {
+		/* One turn of the cycle is enough to see; the headline
+		 * says how many there were. */
+		size_t n_in = inner ? inner->n : 0;
+		if (o->period && n_in > o->period + 1)
+			n_in = (size_t)o->period + 1;
+		size_t skip = 0;
+		while (outer && o->period && skip + o->period < outer->n &&
+		       in_cycle(sym, inner, period,
+				symbolizer_lookup(sym, outer->frames[skip + o->period])->function))
+			skip++;
+		if (inner && finding_add_stack(f, "the innermost frames, at the fault",
+					       o->tid, inner->frames, n_in) < 0)
+			rc = -1;
+		if (outer && finding_add_stack(f, "the outermost frames, where it began",
+					       o->tid, outer->frames + skip, outer->n - skip) < 0)
+			rc = -1;
+		char hex[32];
+		snprintf(hex, sizeof(hex), "0x%" PRIx64, o->fault_addr);
+		if (finding_add_int(f, "thread", (int64_t)o->tid) < 0 ||
+		    finding_add_int(f, "depth", (int64_t)o->depth) < 0 ||
+		    finding_add_int(f, "repeats", (int64_t)repeats) < 0 ||
+		    finding_add_str(f, "repeating", names) < 0 ||
+		    finding_add_int(f, "cycle_frames", (int64_t)o->period) < 0 ||
+		    finding_add_int(f, "bytes_per_frame", (int64_t)per_frame) < 0 ||
+		    finding_add_int(f, "stack_limit", (int64_t)o->limit) < 0 ||
+		    finding_add_str(f, "limit_from", from) < 0 ||
+		    finding_add_str(f, "fault_address", hex) < 0)
+			rc = -1;
+	}
+	symbolizer_free(sym);
+	return rc;
+}
+
+int detect_threads(const struct trace_model *m, struct finding_list *out)
+{
+	struct threads_model tm;
+	if (threads_model_build(m, &tm) < 0)
+		return -1;
+	int rc = storm(m, &tm, out);
+	if (rc == 0)
+		rc = overflow(m, &tm, out);
+	threads_model_release(&tm);
+	return rc;
+}

@@ -1,0 +1,356 @@
+/* hook_thread.c: threads: pthread_create (the start routine runs under a
+ * small trampoline), pthread_exit, pthread_join, clone, and what each
+ * thread cost when it ends. Hook code: no allocation (the trampoline's
+ * record lives at the top of the thread's alternate signal stack, an
+ * mmap'd block), no stdio, no lock the program could hold, errno kept.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "rec_threads.h"
+#include "spy_core.h"
+#include "spy_real.h"
+#include "spy_stack.h"
+#include "spy_sys.h"
+#include "spy_writer.h"
+#include "trace_encode.h"
+#include "trace_format.h"
+
+__thread struct rec_thread_self rec_thread_self
+	__attribute__((tls_model("initial-exec")));
+
+/* Counted for the process totals; atomics, never a lock. */
+static uint64_t threads_created;
+static int64_t live_threads = 1; /* the main thread */
+static int64_t peak_live = 1;
+
+/* Handed from pthread_create to the new thread, inside its block. */
+struct trampoline {
+	void *(*start)(void *);
+	void *arg;
+	pid_t creator;
+	uint8_t stack_from;
+	uint64_t stack_size;
+	void *block;
+};
+
+extern void *__libc_stack_end;
+
+/* ---- statistics ------------------------------------------------------------ */
+
+static uint64_t tv_ns(struct timeval tv)
+{
+	return (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
+}
+
+/* "run_ns wait_ns slices" from schedstat; 0 0 when it cannot be read. */
+static void read_schedstat(uint64_t *run, uint64_t *wait)
+{
+	char buf[96];
+	*run = *wait = 0;
+	ssize_t n = spy_read_file("/proc/thread-self/schedstat", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	const char *p = buf;
+	uint64_t v[2] = { 0, 0 };
+	for (int i = 0; i < 2; i++) {
+		while (*p == ' ')
+			p++;
+		if (*p < '0' || *p > '9')
+			return;
+		while (*p >= '0' && *p <= '9')
+			v[i] = v[i] * 10 + (uint64_t)(*p++ - '0');
+	}
+	*run = v[0];
+	*wait = v[1];
+}
+
+/* The calling thread's end record. Signal-safe: getrusage and a /proc
+ * read are plain system calls. */
+static void write_thread_end(unsigned how)
+{
+	struct rec_thread_self *me = &rec_thread_self;
+	if (me->ended)
+		return;
+	me->ended = 1;
+	struct rusage ru;
+	if (getrusage(RUSAGE_THREAD, &ru) != 0)
+		return;
+	uint64_t run, wait;
+	read_schedstat(&run, &wait);
+	uint64_t now = spy_writer_now();
+	uint8_t *p = spy_writer_begin(TRACE_THREAD_END, 13 * TRACE_VARINT_MAX);
+	if (!p)
+		return;
+	p = trace_put_varint(p, (uint64_t)spy_sys_gettid());
+	p = trace_put_varint(p, how);
+	p = trace_put_varint(p, tv_ns(ru.ru_utime));
+	p = trace_put_varint(p, tv_ns(ru.ru_stime));
+	p = trace_put_varint(p, (uint64_t)ru.ru_nvcsw);
+	p = trace_put_varint(p, (uint64_t)ru.ru_nivcsw);
+	p = trace_put_varint(p, (uint64_t)ru.ru_minflt);
+	p = trace_put_varint(p, (uint64_t)ru.ru_majflt);
+	p = trace_put_varint(p, run);
+	p = trace_put_varint(p, wait);
+	p = trace_put_varint(p, me->start_ns && now > me->start_ns ?
+				 now - me->start_ns : 0);
+	p = trace_put_varint(p, me->stack_size);
+	spy_writer_end(p);
+}
+
+void rec_threads_write_totals(unsigned how)
+{
+	write_thread_end(how);
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	uint8_t *p = spy_writer_begin(TRACE_PROCESS_STATS, 10 * TRACE_VARINT_MAX);
+	if (!p)
+		return;
+	p = trace_put_varint(p, tv_ns(ru.ru_utime));
+	p = trace_put_varint(p, tv_ns(ru.ru_stime));
+	p = trace_put_varint(p, (uint64_t)ru.ru_nvcsw);
+	p = trace_put_varint(p, (uint64_t)ru.ru_nivcsw);
+	p = trace_put_varint(p, (uint64_t)ru.ru_minflt);
+	p = trace_put_varint(p, (uint64_t)ru.ru_majflt);
+	p = trace_put_varint(p, (uint64_t)ru.ru_maxrss);
+	p = trace_put_varint(p, __atomic_load_n(&threads_created, __ATOMIC_RELAXED));
+	p = trace_put_varint(p, (uint64_t)__atomic_load_n(&peak_live, __ATOMIC_RELAXED));
+	p = trace_put_varint(p, ncpu > 0 ? (uint64_t)ncpu : 0);
+	spy_writer_end(p);
+}
+
+void rec_threads_process_exit(void)
+{
+	rec_threads_write_totals(TRACE_THREAD_AT_EXIT);
+}
+
+void rec_threads_thread_exit(void)
+{
+	struct rec_thread_self *me = &rec_thread_self;
+	if (me->managed) {
+		/* Neither a return nor pthread_exit was seen: glibc unwound
+		 * the thread for a cancellation. */
+		write_thread_end(me->how ? me->how - 1u : TRACE_THREAD_CANCELLED);
+		__atomic_fetch_sub(&live_threads, 1, __ATOMIC_RELAXED);
+	} else {
+		write_thread_end(me->how ? me->how - 1u : TRACE_THREAD_UNSEEN);
+	}
+	if (me->block) {
+		spy_stackguard_release(me->block);
+		me->block = NULL;
+	}
+}
+
+void rec_threads_init(void)
+{
+	struct rec_thread_self *me = &rec_thread_self;
+	struct rlimit rl;
+	me->start_ns = spy_writer_now();
+	me->stack_top = (uintptr_t)__libc_stack_end;
+	me->stack_from = TRACE_STACK_FROM_RLIMIT;
+	if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		me->stack_size = rl.rlim_cur;
+	spy_stackguard_init();
+}
+
+/* ---- pthread_create -------------------------------------------------------- */
+
+/* The size of the stack attr gives a new thread, and where it comes from. */
+static void stack_of(const pthread_attr_t *attr, uint64_t *size,
+		     uint64_t *guard, uint8_t *from)
+{
+	pthread_attr_t def;
+	size_t s = 0, g = 0, ds = 0;
+	*from = TRACE_STACK_FROM_DEFAULT;
+	if (pthread_attr_init(&def) == 0) {
+		pthread_attr_getstacksize(&def, &ds);
+		if (!attr)
+			pthread_attr_getguardsize(&def, &g);
+		pthread_attr_destroy(&def);
+	}
+	s = ds;
+	if (attr) {
+		void *addr = NULL;
+		size_t as = 0;
+		pthread_attr_getstacksize(attr, &s);
+		pthread_attr_getguardsize(attr, &g);
+		if ((pthread_attr_getstack(attr, &addr, &as) == 0 && addr) || s != ds)
+			*from = TRACE_STACK_FROM_ATTR;
+	}
+	*size = s;
+	*guard = g;
+}
+
+static void note_live(void)
+{
+	int64_t n = __atomic_add_fetch(&live_threads, 1, __ATOMIC_RELAXED);
+	int64_t peak = __atomic_load_n(&peak_live, __ATOMIC_RELAXED);
+	while (n > peak && !__atomic_compare_exchange_n(&peak_live, &peak, n, 1,
+							__ATOMIC_RELAXED,
+							__ATOMIC_RELAXED))
+		;
+}
+
+/* The new thread's first moments: note its stack, give it an alternate
+ * signal stack, say it started; then the program's start routine. */
+static void *trampoline_run(void *arg)
+{
+	struct trampoline *t = arg;
+	void *(*start)(void *) = t->start;
+	void *start_arg = t->arg;
+	struct rec_thread_self *me = &rec_thread_self;
+	uintptr_t top = ((uintptr_t)__builtin_frame_address(0) + 4095) & ~(uintptr_t)4095;
+	me->start_ns = spy_writer_now();
+	me->stack_top = top;
+	me->stack_size = t->stack_size;
+	me->stack_from = t->stack_from;
+	me->managed = 1;
+	me->block = t->block;
+	note_live();
+	spy_stackguard_install(t->block);
+	if (spy_hook_enter()) {
+		int saved = errno;
+		uint8_t *p = spy_writer_begin(TRACE_THREAD_START, 6 * TRACE_VARINT_MAX);
+		if (p) {
+			p = trace_put_varint(p, (uint64_t)spy_sys_gettid());
+			p = trace_put_varint(p, (uint64_t)t->creator);
+			p = trace_put_varint(p, (uint64_t)pthread_self());
+			p = trace_put_varint(p, top);
+			p = trace_put_varint(p, me->stack_size);
+			p = trace_put_varint(p, me->stack_from);
+			spy_writer_end(p);
+		}
+		spy_hook_leave();
+		errno = saved;
+	}
+	/* The end record is written by the thread-exit destructor, which
+	 * runs however the thread ends; it must run even if the start record
+	 * could not be written. */
+	spy_thread_register();
+	void *r = start(start_arg);
+	if (!me->how)
+		me->how = 1 + TRACE_THREAD_RETURNED;
+	return r;
+}
+
+SPY_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+			      void *(*start)(void *), void *arg)
+{
+	if (!spy_hook_enter())
+		return spy_real.pthread_create(thread, attr, start, arg);
+	uint32_t stack = spy_stack_capture();
+	uint64_t size, guard;
+	uint8_t from;
+	stack_of(attr, &size, &guard, &from);
+	void *block = spy_stackguard_take();
+	struct trampoline *t = NULL;
+	if (block) {
+		t = (struct trampoline *)((char *)block + SPY_STACKGUARD_BLOCK) - 1;
+		*t = (struct trampoline){ .start = start, .arg = arg,
+					  .creator = spy_self.tid ? spy_self.tid
+								  : spy_sys_gettid(),
+					  .stack_from = from, .stack_size = size,
+					  .block = block };
+	}
+	uint64_t t0 = spy_writer_now();
+	int r = t ? spy_real.pthread_create(thread, attr, trampoline_run, t)
+		  : spy_real.pthread_create(thread, attr, start, arg);
+	uint64_t t1 = spy_writer_now();
+	int saved = errno;
+	if (r != 0 && block)
+		spy_stackguard_release(block);
+	if (r == 0)
+		__atomic_fetch_add(&threads_created, 1, __ATOMIC_RELAXED);
+	uint8_t *p = spy_writer_begin_at(TRACE_THREAD_CREATE, 8 * TRACE_VARINT_MAX, t0);
+	if (p) {
+		p = trace_put_varint(p, r == 0 ? (uint64_t)*thread : 0);
+		p = trace_put_varint(p, (uint64_t)(uintptr_t)start);
+		p = trace_put_varint(p, size);
+		p = trace_put_varint(p, guard);
+		p = trace_put_varint(p, from);
+		p = trace_put_varint(p, t1 - t0);
+		p = trace_put_varint(p, (uint64_t)r);
+		p = trace_put_varint(p, stack);
+		spy_writer_end(p);
+	}
+	spy_hook_leave();
+	errno = saved;
+	return r;
+}
+
+SPY_EXPORT void pthread_exit(void *retval)
+{
+	spy_init();
+	if (!rec_thread_self.how)
+		rec_thread_self.how = 1 + TRACE_THREAD_EXITED;
+	spy_real.pthread_exit(retval);
+}
+
+SPY_EXPORT int pthread_join(pthread_t thread, void **retval)
+{
+	if (!spy_hook_enter())
+		return spy_real.pthread_join(thread, retval);
+	uint64_t t0 = spy_writer_now();
+	/* The guard is let go while blocked: a signal handler that runs
+	 * meanwhile may record. */
+	spy_hook_leave();
+	int r = spy_real.pthread_join(thread, retval);
+	int saved = errno;
+	uint64_t t1 = spy_writer_now();
+	if (spy_hook_enter()) {
+		uint8_t *p = spy_writer_begin_at(TRACE_THREAD_JOIN, 3 * TRACE_VARINT_MAX, t0);
+		if (p) {
+			p = trace_put_varint(p, (uint64_t)thread);
+			p = trace_put_varint(p, t1 - t0);
+			p = trace_put_varint(p, (uint64_t)r);
+			spy_writer_end(p);
+		}
+		spy_hook_leave();
+	}
+	errno = saved;
+	return r;
+}
+
+/* ---- clone ----------------------------------------------------------------- */
+
+/* glibc's clone takes ptid, tls and ctid only for some flags; like glibc
+ * itself, the wrapper passes all three on. The child never returns here:
+ * it runs fn on its own stack, so only the parent records. */
+SPY_EXPORT int clone(int (*fn)(void *), void *child_stack, int flags,
+		     void *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	pid_t *ptid = va_arg(ap, pid_t *);
+	void *tls = va_arg(ap, void *);
+	pid_t *ctid = va_arg(ap, pid_t *);
+	va_end(ap);
+	if (!spy_hook_enter())
+		return spy_real.clone(fn, child_stack, flags, arg, ptid, tls, ctid);
+	uint32_t stack = spy_stack_capture();
+	uint64_t t0 = spy_writer_now();
+	int r = spy_real.clone(fn, child_stack, flags, arg, ptid, tls, ctid);
+	int saved = errno;
+	if (r > 0)
+		__atomic_fetch_add(&threads_created, 1, __ATOMIC_RELAXED);
+	uint8_t *p = spy_writer_begin_at(TRACE_CLONE, 4 * TRACE_VARINT_MAX, t0);
+	if (p) {
+		p = trace_put_varint(p, (uint64_t)(unsigned)flags);
+		p = trace_put_varint(p, r > 0 ? (uint64_t)r : 0);
+		p = trace_put_varint(p, r > 0 ? 0 : (uint64_t)saved);
+		p = trace_put_varint(p, stack);
+		spy_writer_end(p);
+	}
+	spy_hook_leave();
+	errno = saved;
+	return r;
+}

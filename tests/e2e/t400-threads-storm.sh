@@ -1,0 +1,88 @@
+#!/bin/bash
+# t400: threads: every way a thread ends is recorded with its costs, the
+# scheduling_tax demo is flagged as a thread-storm at its pthread_create
+# line, and the event-loop variant (and a small run) is not.
+. "$(dirname "$0")/lib.sh"
+
+DEMOS=$TOP/demos
+
+# report_json TRACE: `analyze report --json` into TRACE.r.json; 0 or 1 is fine.
+report_json() {
+	local rc=0
+	"$ANALYZE" report --json "$1" >"$1.r.json" 2>"$1.r.err" || rc=$?
+	say "analyze report exited $rc"
+	[ "$rc" -le 1 ] || { cat "$1.r.err"; return 1; }
+}
+
+cat >ends.c <<'EOF'
+#include <pthread.h>
+#include <stdio.h>
+#include <unistd.h>
+static void *returns(void *a) { return a; }
+static void *exits(void *a) { pthread_exit(a); }
+static void *waits(void *a) { for (;;) sleep(1); return a; }
+int main(void)
+{
+	pthread_t t[3];
+	pthread_create(&t[0], NULL, returns, NULL);
+	pthread_create(&t[1], NULL, exits, NULL);
+	pthread_create(&t[2], NULL, waits, NULL);
+	pthread_join(t[0], NULL);
+	pthread_join(t[1], NULL);
+	pthread_cancel(t[2]);
+	pthread_join(t[2], NULL);
+	puts("three threads ended");
+	return 0;
+}
+EOF
+gcc -std=gnu11 -O1 -g -pthread -o "$TEST_DIR/ends" ends.c ||
+	{ echo "Bail out! cannot build the test program"; exit 1; }
+
+test_expect 'a return, a pthread_exit and a cancellation are told apart' '
+	SPY_OPTIONS=out=t.log traced "$TEST_DIR/ends" >out &&
+	grep -x "three threads ended" out &&
+	"$ANALYZE" threads --json t.log >th.json &&
+	json_check th.json "sorted((t[\"start_routine\"], t[\"end\"]) for t in j[\"threads\"] if t[\"start_routine\"]) == [(\"exits\", \"pthread_exit\"), (\"returns\", \"return\"), (\"waits\", \"cancelled\")]" &&
+	json_check th.json "all(t[\"lifetime_ns\"] > 0 and t[\"stack_size\"] > 0 and t[\"creator\"] > 0 for t in j[\"threads\"] if t[\"start_routine\"])" &&
+	json_check th.json "j[\"process_totals\"][\"threads_created\"] == 3 and j[\"process_totals\"][\"peak_live_threads\"] >= 2"
+'
+
+test_expect 'scheduling_tax: output and status unchanged under libspy' '
+	"$DEMOS/scheduling_tax" 300 >plain.out &&
+	SPY_OPTIONS=out=st.log traced "$DEMOS/scheduling_tax" 300 >traced.out &&
+	head -n 1 plain.out >p1 && head -n 1 traced.out >t1 && cmp p1 t1
+'
+
+create_line=$(grep -n "pthread_create(&threads" "$DEMOS/scheduling_tax.c" | cut -d: -f1)
+test_expect 'scheduling_tax: thread-storm at the pthread_create line, with its costs' '
+	SPY_OPTIONS=out=st.log traced "$DEMOS/scheduling_tax" >/dev/null &&
+	report_json st.log &&
+	json_check st.log.r.json "[f[\"kind\"] for f in j[\"findings\"]].count(\"thread-storm\") == 1" &&
+	json_check st.log.r.json "[f for f in j[\"findings\"] if f[\"kind\"] == \"thread-storm\"][0][\"details\"][\"threads\"] == 2000" &&
+	json_check st.log.r.json "[(fr[\"file\"].split(\"/\")[-1], fr[\"function\"], fr[\"line\"]) for f in j[\"findings\"] if f[\"kind\"] == \"thread-storm\" for fr in f[\"stacks\"][0][\"frames\"][:1]] == [(\"scheduling_tax.c\", \"main\", $create_line)]" &&
+	json_check st.log.r.json "all([f for f in j[\"findings\"] if f[\"kind\"] == \"thread-storm\"][0][\"details\"][k] > 0 for k in (\"voluntary_switches\", \"stack_reserved_at_peak\", \"create_ns\", \"peak_live_threads\"))" &&
+	"$ANALYZE" sched --json st.log >sched.json &&
+	json_check sched.json "j[\"threads_created\"] == 2000 and j[\"context_switches\"] > 0"
+'
+
+test_expect 'scheduling_tax_fixed (one event loop): no thread-storm' '
+	SPY_OPTIONS=out=fx.log traced "$DEMOS/scheduling_tax_fixed" >out &&
+	grep "handled by 1 thread" out &&
+	report_json fx.log &&
+	json_check fx.log.r.json "\"thread-storm\" not in [f[\"kind\"] for f in j[\"findings\"]]"
+'
+
+test_expect 'fifty threads stay under the storm threshold' '
+	SPY_OPTIONS=out=small.log traced "$DEMOS/scheduling_tax" 50 >/dev/null &&
+	report_json small.log &&
+	json_check small.log.r.json "\"thread-storm\" not in [f[\"kind\"] for f in j[\"findings\"]]"
+'
+
+test_expect 'analyze threads prints one row per thread and the totals' '
+	SPY_OPTIONS=out=t.log traced "$TEST_DIR/ends" >/dev/null &&
+	"$ANALYZE" threads t.log >th.txt &&
+	grep -c " returns " th.txt && grep " waits .* cancelled$" th.txt &&
+	grep "^process: 3 threads created" th.txt
+'
+
+test_done
