@@ -19,6 +19,7 @@ struct rec_thread_self {
 	uint8_t managed;      /* started through our pthread_create */
 	uint8_t ended;        /* its end record is written */
 	void *block;          /* its alternate signal stack (spy_stackguard) */
+	void *alt_sp;         /* libspy's alternate stack for it, if any */
 };
 
 extern __thread struct rec_thread_self rec_thread_self
@@ -50,6 +51,13 @@ void rec_threads_write_totals(unsigned how);
 void *spy_stackguard_take(void);
 void spy_stackguard_install(void *block);
 void spy_stackguard_release(void *block);
+
+/* 1 when sig is a stack overflow that the kernel could only deliver
+ * because libspy gave the thread its alternate stack: without libspy the
+ * program's handler could not have run and the process would have died of
+ * the signal. Async-signal-safe. */
+#include <signal.h>
+int spy_stackguard_undeliverable(int sig, siginfo_t *info, void *context);
 
 /* Registers the stack-overflow observer with spy_signals. */
 void spy_stackguard_init(void);

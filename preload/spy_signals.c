@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "rec_threads.h"
 #include "spy_core.h"
 #include "spy_process.h"
 #include "spy_real.h"
@@ -87,6 +88,21 @@ static void on_signal(int sig, siginfo_t *info, void *context)
 		return;
 	}
 	if (app->sa_handler == SIG_IGN) {
+		errno = saved;
+		return;
+	}
+	/* A stack overflow where only libspy gave the thread an alternate
+	 * stack: the kernel alone could not have run the program's handler
+	 * and would have killed the process, so that is what happens. */
+	if (spy_stackguard_undeliverable(sig, info, context)) {
+		if (spy_pid == spy_sys_getpid() && spy_state == SPY_STATE_READY) {
+			die_of(sig, info, context);
+		} else {
+			struct sigaction dfl;
+			memset(&dfl, 0, sizeof(dfl));
+			dfl.sa_handler = SIG_DFL;
+			spy_real.sigaction(sig, &dfl, NULL);
+		}
 		errno = saved;
 		return;
 	}

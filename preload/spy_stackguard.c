@@ -62,7 +62,8 @@ void spy_stackguard_install(void *block)
 	 * once the thread runs, but leave it out of the stack anyway. */
 	stack_t ss = { .ss_sp = block, .ss_flags = 0,
 		       .ss_size = SPY_STACKGUARD_BLOCK - 256 };
-	sigaltstack(&ss, NULL);
+	if (sigaltstack(&ss, NULL) == 0)
+		rec_thread_self.alt_sp = block;
 }
 
 /* ---- stack overflow ---------------------------------------------------------- */
@@ -181,7 +182,22 @@ static void on_fault(int sig, siginfo_t *info, void *context)
 	rec_threads_write_totals(TRACE_THREAD_AT_EXIT);
 }
 
+int spy_stackguard_undeliverable(int sig, siginfo_t *info, void *context)
+{
+	struct rec_thread_self *me = &rec_thread_self;
+	stack_t cur;
+	if (sig != SIGSEGV || !info || !context || !me->alt_sp ||
+	    sigaltstack(NULL, &cur) != 0 || cur.ss_sp != me->alt_sp)
+		return 0;
+	return is_overflow((uintptr_t)info->si_addr, context_sp(context), me);
+}
+
 void spy_stackguard_init(void)
 {
+	/* The thread that starts libspy got its alternate stack from
+	 * spy_signals_init just before: note it as libspy's. */
+	stack_t cur;
+	if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
+		rec_thread_self.alt_sp = cur.ss_sp;
 	spy_signals_observe_faults(on_fault);
 }

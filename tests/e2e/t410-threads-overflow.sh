@@ -1,0 +1,137 @@
+#!/bin/bash
+# t410: a stack overflow keeps its exit status (139) and becomes a
+# stack-overflow finding naming the repeating function, the depth, the
+# bytes per frame and the limit with where it comes from (ulimit -s for the
+# main thread, the attributes for a thread); the iterative variant is clean;
+# a program's own SIGSEGV handler on its own alternate stack still runs.
+. "$(dirname "$0")/lib.sh"
+
+DEMOS=$TOP/demos
+
+# report_json TRACE: `analyze report --json` into TRACE.r.json; 0 or 1 is fine.
+report_json() {
+	local rc=0
+	"$ANALYZE" report --json "$1" >"$1.r.json" 2>"$1.r.err" || rc=$?
+	say "analyze report exited $rc"
+	[ "$rc" -le 1 ] || { cat "$1.r.err"; return 1; }
+}
+
+# overflow_check JSON PYTHON-EXPR: EXPR over the stack-overflow finding `f`.
+overflow_check() {
+	json_check "$1" "[f for f in j[\"findings\"] if f[\"kind\"] == \"stack-overflow\"] and (lambda f: $2)([f for f in j[\"findings\"] if f[\"kind\"] == \"stack-overflow\"][0])"
+}
+
+cat >deep.c <<'EOF'
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#pragma GCC diagnostic ignored "-Winfinite-recursion"
+/* Two functions that call each other, in a thread with a 256 KiB stack. */
+__attribute__((noinline)) static int ping(int n);
+__attribute__((noinline)) static int pong(int n)
+{
+	volatile char pad[100];
+	memset((char *)pad, n, sizeof pad);
+	return ping(n + 1) + pad[3];
+}
+__attribute__((noinline)) static int ping(int n)
+{
+	volatile char pad[40];
+	memset((char *)pad, n, sizeof pad);
+	return pong(n + 1) + pad[5];
+}
+static int own_stack;
+static void *run(void *a)
+{
+	if (own_stack) { /* the thread's own alternate stack */
+		stack_t ss = { .ss_sp = malloc(1 << 16), .ss_size = 1 << 16 };
+		sigaltstack(&ss, NULL);
+	}
+	return (void *)(long)ping((int)(long)a);
+}
+static void own(int sig) { (void)sig; write(1, "own handler ran\n", 16); _exit(3); }
+int main(int argc, char **argv)
+{
+	if (argc > 1) { /* the program's own handler, on an alternate stack */
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = own;
+		sa.sa_flags = SA_ONSTACK;
+		sigaction(SIGSEGV, &sa, NULL);
+		own_stack = argc > 2;
+	}
+	pthread_attr_t at;
+	pthread_t t;
+	pthread_attr_init(&at);
+	pthread_attr_setstacksize(&at, 256 * 1024);
+	pthread_create(&t, &at, run, NULL);
+	pthread_join(t, NULL);
+	return 0;
+}
+EOF
+gcc -std=gnu11 -O1 -g -pthread -o "$TEST_DIR/deep" deep.c ||
+	{ echo "Bail out! cannot build the test program"; exit 1; }
+
+test_expect 'recursion: status 139 with and without libspy' '
+	prc=0 trc=0 &&
+	{ "$DEMOS/recursion" >plain.out 2>/dev/null || prc=$?; } &&
+	{ SPY_OPTIONS=out=rec.log traced "$DEMOS/recursion" >traced.out 2>/dev/null || trc=$?; } &&
+	say "status $prc plain, $trc traced" &&
+	test $prc = 139 && test $trc = 139 && cmp plain.out traced.out
+'
+
+test_expect 'recursion: stack-overflow names count_down, the depth, the frame size and ulimit -s' '
+	{ SPY_OPTIONS=out=rec.log traced "$DEMOS/recursion" >/dev/null 2>&1 || true; } &&
+	report_json rec.log &&
+	limit=$(( $(ulimit -s) * 1024 )) &&
+	overflow_check rec.log.r.json "f[\"details\"][\"repeating\"] == \"count_down\" and f[\"details\"][\"repeats\"] > 1000 and f[\"details\"][\"stack_limit\"] == $limit and \"ulimit -s\" in f[\"details\"][\"limit_from\"]" &&
+	overflow_check rec.log.r.json "256 < f[\"details\"][\"bytes_per_frame\"] < 512 and abs(f[\"details\"][\"depth\"] * f[\"details\"][\"bytes_per_frame\"] - $limit) < $limit / 10" &&
+	overflow_check rec.log.r.json "f[\"stacks\"][0][\"frames\"][0][\"function\"] == \"count_down\" and f[\"stacks\"][0][\"frames\"][0][\"file\"].endswith(\"recursion.c\")" &&
+	overflow_check rec.log.r.json "\"main\" in [fr[\"function\"] for fr in f[\"stacks\"][1][\"frames\"]]" &&
+	"$ANALYZE" report rec.log >rec.txt; test $? = 1 &&
+	grep "count_down × [0-9,]*, [0-9]* B a call" rec.txt
+'
+
+test_expect 'recursion under ulimit -s 2048: the limit follows' '
+	{ (ulimit -s 2048 && SPY_OPTIONS=out=small.log traced "$DEMOS/recursion" >/dev/null 2>&1) || true; } &&
+	report_json small.log &&
+	overflow_check small.log.r.json "f[\"details\"][\"stack_limit\"] == 2048 * 1024"
+'
+
+test_expect 'recursion_fixed: no stack-overflow, status 0' '
+	SPY_OPTIONS=out=fx.log traced "$DEMOS/recursion_fixed" >/dev/null &&
+	report_json fx.log &&
+	json_check fx.log.r.json "\"stack-overflow\" not in [f[\"kind\"] for f in j[\"findings\"]]"
+'
+
+test_expect 'a thread with a 256 KiB stack: ping -> pong, limit from its attributes' '
+	trc=0 &&
+	{ SPY_OPTIONS=out=deep.log traced "$TEST_DIR/deep" >/dev/null 2>&1 || trc=$?; } &&
+	test $trc = 139 &&
+	report_json deep.log &&
+	overflow_check deep.log.r.json "f[\"details\"][\"stack_limit\"] == 256 * 1024 and \"attributes\" in f[\"details\"][\"limit_from\"] and f[\"details\"][\"cycle_frames\"] == 2" &&
+	overflow_check deep.log.r.json "set(f[\"details\"][\"repeating\"].split(\" -> \")) == {\"ping\", \"pong\"} and f[\"details\"][\"thread\"] != j[\"process\"][\"pid\"]"
+'
+
+test_expect 'the program'\''s own SIGSEGV handler still runs on overflow' '
+	prc=0 trc=0 &&
+	{ "$TEST_DIR/deep" own alt >plain.out 2>/dev/null || prc=$?; } &&
+	{ SPY_OPTIONS=out=own.log traced "$TEST_DIR/deep" own alt >traced.out 2>/dev/null || trc=$?; } &&
+	say "status $prc plain, $trc traced" &&
+	test $prc = 3 && test $trc = 3 && grep -x "own handler ran" traced.out
+'
+
+test_expect 'a handler that could not run without libspy'\''s stack does not run with it' '
+	prc=0 trc=0 &&
+	{ "$TEST_DIR/deep" own >plain.out 2>/dev/null || prc=$?; } &&
+	{ SPY_OPTIONS=out=nostack.log traced "$TEST_DIR/deep" own >traced.out 2>/dev/null || trc=$?; } &&
+	say "status $prc plain, $trc traced" &&
+	test $prc = 139 && test $trc = 139 && cmp plain.out traced.out &&
+	report_json nostack.log &&
+	overflow_check nostack.log.r.json "f[\"details\"][\"cycle_frames\"] == 2"
+'
+
+test_done
