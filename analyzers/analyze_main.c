@@ -25,6 +25,8 @@ static void help(void)
 	printf("  %-10s %s\n", "help", "this text");
 	printf("\noptions:\n"
 	       "  --json     write JSON instead of text\n"
+	       "  --dot      lock-graph: write the graph in Graphviz's DOT\n"
+	       "  --svg      lock-graph: draw it as SVG (needs Graphviz)\n"
 	       "  --help     this text\n"
 	       "  --version  the analyzer's version and trace format\n"
 	       "\nexit status: 0 no findings, 1 findings, 2 bad usage or "
@@ -54,6 +56,10 @@ int main(int argc, char **argv)
 				options_done = true;
 			} else if (!strcmp(s, "--json")) {
 				a.json = true;
+			} else if (!strcmp(s, "--dot")) {
+				a.dot = true;
+			} else if (!strcmp(s, "--svg")) {
+				a.svg = true;
 			} else if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
 				help();
 				return cmd_finish(0);

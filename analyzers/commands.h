@@ -12,6 +12,8 @@
 struct cmd_args {
 	const char *trace;  /* the trace file */
 	bool json;          /* --json */
+	bool dot;           /* --dot (lock-graph) */
+	bool svg;           /* --svg (lock-graph) */
 };
 
 struct command {
@@ -36,6 +38,10 @@ int cmd_finish(int status);
 int cmd_dump(const struct cmd_args *a);
 int cmd_summary(const struct cmd_args *a);
 int cmd_report(const struct cmd_args *a);
+int cmd_lock_graph(const struct cmd_args *a);
+int cmd_locks(const struct cmd_args *a);
+int cmd_deadlock(const struct cmd_args *a);
+int cmd_livelock(const struct cmd_args *a);
 int cmd_threads(const struct cmd_args *a);
 int cmd_sched(const struct cmd_args *a);
 

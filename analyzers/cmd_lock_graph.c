@@ -1,0 +1,407 @@
+/* cmd_lock_graph.c: the lock views of a trace: `analyze lock-graph` (the
+ * order graph and its cycles as text, JSON, DOT or SVG), `analyze locks`
+ * (one row per lock), `analyze deadlock` and `analyze livelock` (those
+ * findings only).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "detect_locks.h"
+#include "findings_out.h"
+#include "json_writer.h"
+#include "lock_model.h"
+#include "symbolize.h"
+#include "text_out.h"
+#include "trace_format.h"
+
+#define GRAPH_CYCLES 20
+
+struct lock_view {
+	struct trace_model m;
+	struct lock_model lm;
+	struct symbolizer *sym;
+};
+
+static int view_load(const struct cmd_args *a, struct lock_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (cmd_load(a->trace, &v->m))
+		return 2;
+	if (lock_model_build(&v->m, &v->lm) < 0 ||
+	    !(v->sym = symbolizer_new(&v->m))) {
+		fprintf(stderr, "analyze: %s: out of memory\n", a->trace);
+		lock_model_release(&v->lm);
+		trace_model_release(&v->m);
+		return 2;
+	}
+	lock_names_fill(&v->m, &v->lm, v->sym);
+	return 0;
+}
+
+static void view_release(struct lock_view *v)
+{
+	symbolizer_free(v->sym);
+	lock_model_release(&v->lm);
+	trace_model_release(&v->m);
+}
+
+static const char *lname(const struct lock_model *lm, uint32_t i)
+{
+	return lm->locks[i].name ? lm->locks[i].name : "?";
+}
+
+/* 1 if edge i is on one of the error cycles. */
+static bool on_error_cycle(const struct lock_cycle *cs, long n, uint32_t i)
+{
+	for (long k = 0; k < n; k++)
+		for (size_t j = 0; j < cs[k].n; j++)
+			if (cs[k].e[j] == i && !cs[k].gated && !cs[k].one_thread)
+				return true;
+	return false;
+}
+
+static void dot_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fputc('\\', f);
+		if (c < 0x20)
+			fputc('?', f);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void write_dot(FILE *f, const struct lock_model *lm,
+		      const struct lock_cycle *cs, long n)
+{
+	fprintf(f, "digraph locks {\n  rankdir=LR;\n  node [shape=box, "
+		"fontname=\"Helvetica\"];\n");
+	for (size_t i = 0; i < lm->n_locks; i++) {
+		bool used = false;
+		for (size_t k = 0; k < lm->n_edges && !used; k++)
+			used = lm->edges[k].count && (lm->edges[k].from == i ||
+						       lm->edges[k].to == i);
+		if (!used)
+			continue;
+		fprintf(f, "  L%zu [label=", i);
+		dot_string(f, lname(lm, (uint32_t)i));
+		fprintf(f, "];\n");
+	}
+	for (size_t k = 0; k < lm->n_edges; k++) {
+		const struct lock_edge *e = &lm->edges[k];
+		if (!e->count)
+			continue;
+		char label[96];
+		snprintf(label, sizeof(label), "thread %u%s, %lux", e->tids[0],
+			 e->n_tids > 1 ? " and others" : "",
+			 (unsigned long)e->count);
+		fprintf(f, "  L%u -> L%u [label=", e->from, e->to);
+		dot_string(f, label);
+		if (on_error_cycle(cs, n, (uint32_t)k))
+			fprintf(f, ", color=red, fontcolor=red, penwidth=2.5");
+		fprintf(f, "];\n");
+	}
+	fprintf(f, "}\n");
+}
+
+static int write_svg(const struct lock_model *lm, const struct lock_cycle *cs,
+		     long n)
+{
+	if (system("command -v dot >/dev/null 2>&1") != 0) {
+		fprintf(stderr, "analyze: --svg needs Graphviz's 'dot' program "
+			"(apt-get install graphviz); --dot writes its input\n");
+		return 2;
+	}
+	fflush(stdout);
+	FILE *p = popen("dot -Tsvg", "w");
+	if (!p) {
+		perror("analyze: cannot run dot");
+		return 2;
+	}
+	write_dot(p, lm, cs, n);
+	int st = pclose(p);
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "analyze: dot failed\n");
+		return 2;
+	}
+	return 0;
+}
+
+static void write_text(const struct lock_view *v, const struct lock_cycle *cs,
+		       long n)
+{
+	const struct lock_model *lm = &v->lm;
+	printf("%zu lock%s, %zu order edge%s, %ld cycle%s\n", lm->n_locks,
+	       lm->n_locks == 1 ? "" : "s", lm->n_edges,
+	       lm->n_edges == 1 ? "" : "s", n, n == 1 ? "" : "s");
+	printf("\nlocks:\n");
+	for (size_t i = 0; i < lm->n_locks; i++) {
+		printf("  L%zu  ", i);
+		text_put_safe(stdout, lname(lm, (uint32_t)i),
+			      strlen(lname(lm, (uint32_t)i)));
+		printf("  (%s at 0x%lx)\n", lock_type_name(lm->locks[i].type),
+		       (unsigned long)lm->locks[i].addr);
+	}
+	printf("\norder (the second lock taken while holding the first):\n");
+	for (size_t k = 0; k < lm->n_edges; k++) {
+		const struct lock_edge *e = &lm->edges[k];
+		if (!e->count)
+			continue;
+		printf("  L%u -> L%u  %lu time%s, thread%s", e->from, e->to,
+		       (unsigned long)e->count, e->count == 1 ? "" : "s",
+		       e->n_tids > 1 ? "s" : "");
+		for (size_t t = 0; t < e->n_tids; t++)
+			printf(" %u", e->tids[t]);
+		if (e->n_gates) {
+			printf(", always under");
+			for (size_t g = 0; g < e->n_gates; g++)
+				printf(" L%u", e->gates[g]);
+		}
+		printf("\n");
+	}
+	if (n)
+		printf("\ncycles:\n");
+	for (long k = 0; k < n; k++) {
+		printf("  ");
+		for (size_t j = 0; j < cs[k].n; j++)
+			printf("L%u -> ", v->lm.edges[cs[k].e[j]].from);
+		printf("L%u: ", v->lm.edges[cs[k].e[0]].from);
+		if (cs[k].gated)
+			printf("safe, every edge is taken under L%u\n", cs[k].gate);
+		else if (cs[k].one_thread)
+			printf("one thread only, cannot deadlock in this run\n");
+		else
+			printf("threads can deadlock (see `analyze report`)\n");
+	}
+}
+
+static void write_json(const struct lock_view *v, const struct lock_cycle *cs,
+		       long n)
+{
+	const struct lock_model *lm = &v->lm;
+	struct json_writer w;
+	json_init(&w, stdout, 2);
+	json_object_begin(&w);
+	json_key(&w, "locks");
+	json_array_begin(&w);
+	for (size_t i = 0; i < lm->n_locks; i++) {
+		const struct lock_info *l = &lm->locks[i];
+		json_object_begin(&w);
+		json_key(&w, "id");
+		json_uint(&w, i);
+		json_key(&w, "name");
+		json_string(&w, lname(lm, (uint32_t)i));
+		json_key(&w, "type");
+		json_string(&w, lock_type_name(l->type));
+		json_key(&w, "address");
+		json_hex(&w, l->addr);
+		json_key(&w, "generation");
+		json_uint(&w, l->gen);
+		json_object_end(&w);
+	}
+	json_array_end(&w);
+	json_key(&w, "edges");
+	json_array_begin(&w);
+	for (size_t k = 0; k < lm->n_edges; k++) {
+		const struct lock_edge *e = &lm->edges[k];
+		if (!e->count)
+			continue;
+		json_object_begin(&w);
+		json_key(&w, "from");
+		json_uint(&w, e->from);
+		json_key(&w, "to");
+		json_uint(&w, e->to);
+		json_key(&w, "count");
+		json_uint(&w, e->count);
+		json_key(&w, "threads");
+		json_array_begin(&w);
+		for (size_t t = 0; t < e->n_tids; t++)
+			json_uint(&w, e->tids[t]);
+		json_array_end(&w);
+		json_key(&w, "gates");
+		json_array_begin(&w);
+		for (size_t g = 0; g < e->n_gates; g++)
+			json_uint(&w, e->gates[g]);
+		json_array_end(&w);
+		json_object_end(&w);
+	}
+	json_array_end(&w);
+	json_key(&w, "cycles");
+	json_array_begin(&w);
+	for (long k = 0; k < n; k++) {
+		json_object_begin(&w);
+		json_key(&w, "locks");
+		json_array_begin(&w);
+		for (size_t j = 0; j < cs[k].n; j++)
+			json_uint(&w, lm->edges[cs[k].e[j]].from);
+		json_array_end(&w);
+		json_key(&w, "verdict");
+		json_string(&w, cs[k].gated ? "gated"
+				: cs[k].one_thread ? "one-thread" : "can-deadlock");
+		json_object_end(&w);
+	}
+	json_array_end(&w);
+	json_object_end(&w);
+	fputc('\n', stdout);
+}
+
+int cmd_lock_graph(const struct cmd_args *a)
+{
+	struct lock_view v;
+	if (view_load(a, &v))
+		return 2;
+	struct lock_cycle *cs;
+	long n = lock_cycles_find(&v.lm, &cs, GRAPH_CYCLES);
+	if (n < 0) {
+		fprintf(stderr, "analyze: %s: out of memory\n", a->trace);
+		view_release(&v);
+		return 2;
+	}
+	int status = 0;
+	for (long k = 0; k < n; k++)
+		if (!cs[k].gated && !cs[k].one_thread)
+			status = 1;
+	if (a->svg) {
+		int r = write_svg(&v.lm, cs, n);
+		if (r)
+			status = r;
+	} else if (a->dot) {
+		write_dot(stdout, &v.lm, cs, n);
+	} else if (a->json) {
+		write_json(&v, cs, n);
+	} else {
+		write_text(&v, cs, n);
+	}
+	lock_cycles_free(cs, GRAPH_CYCLES);
+	view_release(&v);
+	return cmd_finish(status);
+}
+
+static void ms(char *buf, size_t cap, uint64_t ns)
+{
+	snprintf(buf, cap, "%.3f", (double)ns / 1e6);
+}
+
+int cmd_locks(const struct cmd_args *a)
+{
+	struct lock_view v;
+	if (view_load(a, &v))
+		return 2;
+	const struct lock_model *lm = &v.lm;
+	if (a->json) {
+		struct json_writer w;
+		json_init(&w, stdout, 2);
+		json_object_begin(&w);
+		json_key(&w, "locks");
+		json_array_begin(&w);
+		for (size_t i = 0; i < lm->n_locks; i++) {
+			const struct lock_info *l = &lm->locks[i];
+			json_object_begin(&w);
+			json_key(&w, "name");
+			json_string(&w, lname(lm, (uint32_t)i));
+			json_key(&w, "type");
+			json_string(&w, lock_type_name(l->type));
+			json_key(&w, "address");
+			json_hex(&w, l->addr);
+			json_key(&w, "acquisitions");
+			json_uint(&w, l->acquisitions);
+			json_key(&w, "contended");
+			json_uint(&w, l->contended);
+			json_key(&w, "wait_total_ns");
+			json_uint(&w, l->wait_total);
+			json_key(&w, "wait_max_ns");
+			json_uint(&w, l->wait_max);
+			json_key(&w, "hold_total_ns");
+			json_uint(&w, l->hold_total);
+			json_key(&w, "hold_max_ns");
+			json_uint(&w, l->hold_max);
+			json_key(&w, "trylock_failures");
+			json_uint(&w, l->try_fail);
+			json_key(&w, "timeouts");
+			json_uint(&w, l->timeouts);
+			json_object_end(&w);
+		}
+		json_array_end(&w);
+		json_object_end(&w);
+		fputc('\n', stdout);
+	} else {
+		printf("%10s %10s %10s %10s %10s %10s %8s  %s\n", "acquired",
+		       "contended", "wait ms", "max wait", "hold ms",
+		       "max hold", "failed", "lock");
+		for (size_t i = 0; i < lm->n_locks; i++) {
+			const struct lock_info *l = &lm->locks[i];
+			char w1[32], w2[32], h1[32], h2[32];
+			ms(w1, sizeof(w1), l->wait_total);
+			ms(w2, sizeof(w2), l->wait_max);
+			ms(h1, sizeof(h1), l->hold_total);
+			ms(h2, sizeof(h2), l->hold_max);
+			printf("%10lu %10lu %10s %10s %10s %10s %8lu  ",
+			       (unsigned long)l->acquisitions,
+			       (unsigned long)l->contended, w1, w2, h1, h2,
+			       (unsigned long)(l->try_fail + l->timeouts));
+			text_put_safe(stdout, lname(lm, (uint32_t)i),
+				      strlen(lname(lm, (uint32_t)i)));
+			putchar('\n');
+		}
+		if (!lm->n_locks)
+			printf("no locks were taken\n");
+	}
+	view_release(&v);
+	return cmd_finish(0);
+}
+
+/* Prints the lock findings of one kind. */
+static int findings_of_kind(const struct cmd_args *a, const char *kind)
+{
+	struct lock_view v;
+	if (view_load(a, &v))
+		return 2;
+	struct finding_list all = { 0 }, sub = { 0 };
+	if (detect_locks_all(&v.m, &v.lm, &all) < 0 ||
+	    !(sub.v = malloc((all.n ? all.n : 1) * sizeof(*sub.v)))) {
+		fprintf(stderr, "analyze: %s: out of memory\n", a->trace);
+		finding_list_release(&all);
+		view_release(&v);
+		return 2;
+	}
+	for (size_t i = 0; i < all.n; i++)
+		if (!strcmp(all.v[i].kind, kind))
+			sub.v[sub.n++] = all.v[i];
+	sub.cap = sub.n;
+	if (a->json) {
+		struct json_writer w;
+		json_init(&w, stdout, 2);
+		json_object_begin(&w);
+		json_key(&w, "findings");
+		findings_print_json(&w, v.sym, &sub);
+		json_object_end(&w);
+		fputc('\n', stdout);
+	} else {
+		struct text_out t;
+		text_init(&t, stdout);
+		findings_print_text(&t, v.sym, &sub);
+	}
+	int status = sub.n ? 1 : 0;
+	free(sub.v);
+	finding_list_release(&all);
+	view_release(&v);
+	return cmd_finish(status);
+}
+
+int cmd_deadlock(const struct cmd_args *a)
+{
+	return findings_of_kind(a, "deadlock");
+}
+
+int cmd_livelock(const struct cmd_args *a)
+{
+	return findings_of_kind(a, "livelock");
+}

@@ -1,0 +1,411 @@
+/* detect_locks.c: the lock detectors: lock-order-cycle (a cycle in the
+ * lock-order graph, even on a run that did not hang), deadlock (one that
+ * libspy saw form while the program ran) and livelock (threads that keep
+ * failing trylocks without getting anywhere, busy all along).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detect_locks.h"
+#include "json_writer.h"
+#include "lock_model.h"
+#include "symbolize.h"
+#include "trace_format.h"
+
+#define MAX_CYCLES 20
+
+/* Livelock thresholds: per thread, at least this many failed attempts, at
+ * least 4 failures per success, over at least this long, retrying sooner
+ * than this on average (busy, not sleeping). */
+#define LIVELOCK_MIN_FAILS 200
+#define LIVELOCK_MIN_WINDOW_NS 100000000ull
+#define LIVELOCK_MAX_GAP_NS 1000000ull
+
+/* A growing text buffer (open_memstream). */
+struct text {
+	char *s;
+	size_t len;
+	FILE *f;
+};
+
+static int text_open(struct text *t)
+{
+	t->s = NULL;
+	t->len = 0;
+	t->f = open_memstream(&t->s, &t->len);
+	return t->f ? 0 : -1;
+}
+
+static char *text_close(struct text *t)
+{
+	if (fclose(t->f) != 0) {
+		free(t->s);
+		return NULL;
+	}
+	return t->s;
+}
+
+static int add_stack(struct finding *f, const struct trace_model *m,
+		     uint32_t ref, uint64_t tid, const char *label)
+{
+	if (!ref || ref > m->n_stacks)
+		return finding_add_stack(f, label, tid, NULL, 0);
+	const struct trace_stack *s = &m->stacks[ref - 1];
+	return finding_add_stack(f, label, tid, s->frames, s->n);
+}
+
+static const char *name(const struct lock_model *lm, uint32_t i)
+{
+	return lm->locks[i].name ? lm->locks[i].name : "?";
+}
+
+static void json_names(FILE *f, const struct lock_model *lm,
+		       const uint32_t *locks, size_t n)
+{
+	fputc('[', f);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputc(',', f);
+		const char *s = name(lm, locks[i]);
+		json_write_escaped(f, s, strlen(s));
+	}
+	fputc(']', f);
+}
+
+/* ---- lock-order-cycle ------------------------------------------------------ */
+
+static int report_cycle(const struct trace_model *m, const struct lock_model *lm,
+			const struct lock_cycle *c, struct finding_list *out)
+{
+	struct text head, expl, json;
+	if (text_open(&head) < 0)
+		return -1;
+	if (text_open(&expl) < 0) {
+		free(text_close(&head));
+		return -1;
+	}
+	if (text_open(&json) < 0) {
+		free(text_close(&head));
+		free(text_close(&expl));
+		return -1;
+	}
+	const struct lock_edge *e0 = &lm->edges[c->e[0]];
+	enum finding_severity sev = SEV_ERROR;
+	fprintf(head.f, "lock order cycle: ");
+	for (size_t i = 0; i < c->n; i++)
+		fprintf(head.f, "'%s' -> ", name(lm, lm->edges[c->e[i]].from));
+	fprintf(head.f, "'%s'", name(lm, e0->from));
+	if (c->gated) {
+		sev = SEV_INFO;
+		fprintf(head.f, " (safe: always under '%s')", name(lm, c->gate));
+		fprintf(expl.f, "These locks are taken in more than one order, "
+			"but every one of those acquisitions happens while "
+			"the same thread holds '%s'. That outer lock lets only "
+			"one thread at a time into the inverted pair, so the "
+			"cycle cannot close: this is not an error. ",
+			name(lm, c->gate));
+	} else if (c->one_thread) {
+		sev = SEV_INFO;
+		fprintf(head.f, " (one thread only)");
+		fprintf(expl.f, "Thread %u takes these locks in more than one "
+			"order. No other thread took them in another order "
+			"during this run, so this run could not deadlock on "
+			"them; a second thread running the same code could. ",
+			e0->tids[0]);
+	} else {
+		for (size_t i = 0; i < c->n; i++) {
+			const struct lock_edge *e = &lm->edges[c->e[i]];
+			fprintf(expl.f, "Thread %u takes '%s' while holding "
+				"'%s' (%lu time%s). ", e->tids[0],
+				name(lm, e->to), name(lm, e->from),
+				(unsigned long)e->count, e->count == 1 ? "" : "s");
+		}
+		fprintf(expl.f, "Each thread holds one lock of the cycle while "
+			"it waits for the next one. If they run at the same "
+			"moment, this happens and none of them can ever go on: ");
+		for (size_t i = 0; i < c->n; i++) {
+			const struct lock_edge *e = &lm->edges[c->e[i]];
+			fprintf(expl.f, "T%zu (thread %u) locks '%s'; ", i + 1,
+				e->tids[0], name(lm, e->from));
+		}
+		for (size_t i = 0; i < c->n; i++) {
+			const struct lock_edge *e = &lm->edges[c->e[i]];
+			fprintf(expl.f, "T%zu waits for '%s'%s", i + 1,
+				name(lm, e->to), i + 1 < c->n ? "; " : ". ");
+		}
+		fprintf(expl.f, "A run that did not hang was lucky with timing: "
+			"the order is wrong on every run.");
+	}
+	fprintf(json.f, "{\"locks\":");
+	uint32_t *locks = malloc(c->n * sizeof(*locks));
+	if (locks) {
+		for (size_t i = 0; i < c->n; i++)
+			locks[i] = lm->edges[c->e[i]].from;
+		json_names(json.f, lm, locks, c->n);
+		free(locks);
+	}
+	fprintf(json.f, ",\"edges\":[");
+	for (size_t i = 0; i < c->n; i++) {
+		const struct lock_edge *e = &lm->edges[c->e[i]];
+		fprintf(json.f, "%s{\"from\":", i ? "," : "");
+		json_write_escaped(json.f, name(lm, e->from), strlen(name(lm, e->from)));
+		fprintf(json.f, ",\"to\":");
+		json_write_escaped(json.f, name(lm, e->to), strlen(name(lm, e->to)));
+		fprintf(json.f, ",\"threads\":[");
+		for (size_t k = 0; k < e->n_tids; k++)
+			fprintf(json.f, "%s%u", k ? "," : "", e->tids[k]);
+		fprintf(json.f, "],\"count\":%lu,\"held\":",
+			(unsigned long)e->count);
+		json_names(json.f, lm, e->held, e->n_held);
+		fprintf(json.f, "}");
+	}
+	fprintf(json.f, "],\"gated\":%s,\"one_thread\":%s",
+		c->gated ? "true" : "false", c->one_thread ? "true" : "false");
+	if (c->gated) {
+		fprintf(json.f, ",\"gate\":");
+		json_write_escaped(json.f, name(lm, c->gate), strlen(name(lm, c->gate)));
+	}
+	fprintf(json.f, "}");
+	char *h = text_close(&head), *x = text_close(&expl),
+	     *j = text_close(&json);
+	int rc = -1;
+	struct finding *f;
+	if (h && x && j &&
+	    (f = finding_add(out, "lock-order-cycle", sev, h, x,
+			     "Take these locks in one global order everywhere "
+			     "(for example always the lower account id, or the "
+			     "lower address, first); or take them together "
+			     "under one outer lock; or merge them into a single "
+			     "lock."))) {
+		rc = finding_add_json(f, "cycle", j);
+		for (size_t i = 0; i < c->n && rc == 0; i++) {
+			const struct lock_edge *e = &lm->edges[c->e[i]];
+			char label[600];
+			snprintf(label, sizeof(label),
+				 "thread %u took '%s' here", e->tids[0],
+				 name(lm, e->from));
+			rc = add_stack(f, m, e->from_stack, e->tids[0], label);
+			snprintf(label, sizeof(label),
+				 "thread %u takes '%s' here while holding '%s'",
+				 e->tids[0], name(lm, e->to), name(lm, e->from));
+			if (rc == 0)
+				rc = add_stack(f, m, e->to_stack, e->tids[0], label);
+		}
+	}
+	free(h);
+	free(x);
+	free(j);
+	return rc;
+}
+
+/* ---- deadlock -------------------------------------------------------------- */
+
+static int report_deadlock(const struct trace_model *m,
+			   const struct lock_model *lm,
+			   const struct lock_deadlock *d,
+			   struct finding_list *out)
+{
+	struct text head, expl;
+	if (text_open(&head) < 0)
+		return -1;
+	if (text_open(&expl) < 0) {
+		free(text_close(&head));
+		return -1;
+	}
+	if (d->n == 1) {
+		fprintf(head.f, "deadlock: thread %u waits for '%s', which it "
+			"holds itself", d->t[0].tid, name(lm, d->t[0].lock));
+		fprintf(expl.f, "Thread %u already holds '%s' and asks for it "
+			"again; the lock is not recursive, so it waits for "
+			"itself for ever. ", d->t[0].tid, name(lm, d->t[0].lock));
+	} else {
+		fprintf(head.f, "deadlock: %zu threads wait for each other for "
+			"ever (", d->n);
+		for (size_t i = 0; i < d->n; i++)
+			fprintf(head.f, "%s'%s'", i ? ", " : "",
+				name(lm, d->t[i].lock));
+		fprintf(head.f, ")");
+		for (size_t i = 0; i < d->n; i++) {
+			const struct lock_deadlock_thread *t = &d->t[i];
+			const struct lock_deadlock_thread *o = &d->t[(i + 1) % d->n];
+			uint64_t ms = d->ts > t->since ? (d->ts - t->since) / 1000000 : 0;
+			fprintf(expl.f, "Thread %u holds ", t->tid);
+			for (size_t k = 0; k < t->n_held; k++)
+				fprintf(expl.f, "%s'%s'", k ? ", " : "",
+					name(lm, t->held[k]));
+			if (!t->n_held)
+				fprintf(expl.f, "nothing listed");
+			fprintf(expl.f, " and has waited %lu ms for '%s', held "
+				"by thread %u. ", (unsigned long)ms,
+				name(lm, t->lock), o->tid);
+		}
+		fprintf(expl.f, "None of them can ever go on. ");
+	}
+	if (d->action == 0)
+		fprintf(expl.f, "libspy saw the cycle close and ended the "
+			"program with exit status 86 (on_deadlock=abort).");
+	else
+		fprintf(expl.f, "libspy saw the cycle close and left the "
+			"program waiting (on_deadlock=wait).");
+	char *h = text_close(&head), *x = text_close(&expl);
+	int rc = -1;
+	struct finding *f;
+	if (h && x &&
+	    (f = finding_add(out, "deadlock", SEV_ERROR, h, x,
+			     "Take the locks in one global order everywhere, "
+			     "so that no thread ever waits for a lock while "
+			     "holding one that comes later in that order; or "
+			     "take them together under one outer lock."))) {
+		rc = finding_add_int(f, "threads", (int64_t)d->n);
+		for (size_t i = 0; i < d->n && rc == 0; i++) {
+			const struct lock_deadlock_thread *t = &d->t[i];
+			char label[600];
+			snprintf(label, sizeof(label), "thread %u waits here for '%s'",
+				 t->tid, name(lm, t->lock));
+			rc = add_stack(f, m, t->wait_stack, t->tid, label);
+			for (size_t k = 0; k < t->n_held && rc == 0; k++) {
+				snprintf(label, sizeof(label),
+					 "thread %u took '%s' here", t->tid,
+					 name(lm, t->held[k]));
+				rc = add_stack(f, m, t->held_stack[k], t->tid, label);
+			}
+		}
+	}
+	free(h);
+	free(x);
+	return rc;
+}
+
+/* ---- livelock -------------------------------------------------------------- */
+
+static bool spinning(const struct lock_retry *q)
+{
+	return q->fails >= LIVELOCK_MIN_FAILS && q->fails >= 4 * q->successes &&
+	       q->last_fail - q->first_fail >= LIVELOCK_MIN_WINDOW_NS &&
+	       q->gaps && q->gap_total / q->gaps < LIVELOCK_MAX_GAP_NS;
+}
+
+static int report_livelock(const struct trace_model *m,
+			   const struct lock_model *lm, struct finding_list *out)
+{
+	size_t n = 0;
+	uint64_t fails = 0, ok = 0, from = UINT64_MAX, to = 0, gap = 0, gaps = 0;
+	for (size_t i = 0; i < lm->n_retries; i++) {
+		const struct lock_retry *q = &lm->retries[i];
+		if (!spinning(q))
+			continue;
+		n++;
+		fails += q->fails;
+		ok += q->successes;
+		gap += q->gap_total;
+		gaps += q->gaps;
+		if (q->first_fail < from)
+			from = q->first_fail;
+		if (q->last_fail > to)
+			to = q->last_fail;
+	}
+	if (n < 2)
+		return 0;
+	struct text head, expl;
+	if (text_open(&head) < 0)
+		return -1;
+	if (text_open(&expl) < 0) {
+		free(text_close(&head));
+		return -1;
+	}
+	double secs = (double)(to - from) / 1e9;
+	fprintf(head.f, "livelock: %zu threads failed %lu lock attempts in "
+		"%.2f s and got through %lu times", n, (unsigned long)fails,
+		secs, (unsigned long)ok);
+	fprintf(expl.f, "These threads keep trying to take locks that another "
+		"of them holds, give up, and try again at once: ");
+	for (size_t i = 0; i < lm->n_retries; i++) {
+		const struct lock_retry *q = &lm->retries[i];
+		if (!spinning(q))
+			continue;
+		fprintf(expl.f, "thread %u failed %lu times (%.0f per second) "
+			"on ", q->tid, (unsigned long)q->fails,
+			(double)q->fails /
+				((double)(q->last_fail - q->first_fail) / 1e9));
+		for (size_t k = 0; k < q->n_locks; k++)
+			fprintf(expl.f, "%s'%s'", k ? ", " : "",
+				name(lm, q->locks[k]));
+		fprintf(expl.f, " and got through %lu times; ",
+			(unsigned long)q->successes);
+	}
+	fprintf(expl.f, "each retried %.1f microseconds after a failure on "
+		"average, so they were busy the whole %.2f s without making "
+		"progress. Nobody is blocked (this is not a deadlock), yet "
+		"almost no work gets done: the threads react to each other "
+		"the same way at the same moment, again and again.",
+		gaps ? (double)gap / (double)gaps / 1e3 : 0.0, secs);
+	char *h = text_close(&head), *x = text_close(&expl);
+	int rc = -1;
+	struct finding *f;
+	if (h && x &&
+	    (f = finding_add(out, "livelock", SEV_ERROR, h, x,
+			     "After a failed attempt, wait a random time before "
+			     "retrying and double its range after each "
+			     "failure in a row (random exponential backoff), "
+			     "so that the threads stop moving in lockstep; or "
+			     "take the locks in one global order with blocking "
+			     "calls, which needs no retry at all."))) {
+		rc = finding_add_int(f, "failed_attempts", (int64_t)fails);
+		if (rc == 0)
+			rc = finding_add_int(f, "successes", (int64_t)ok);
+		if (rc == 0)
+			rc = finding_add_int(f, "window_ns", (int64_t)(to - from));
+		for (size_t i = 0; i < lm->n_retries && rc == 0; i++) {
+			const struct lock_retry *q = &lm->retries[i];
+			if (!spinning(q))
+				continue;
+			char label[160];
+			snprintf(label, sizeof(label),
+				 "thread %u fails here, again and again", q->tid);
+			rc = add_stack(f, m, q->stack, q->tid, label);
+		}
+	}
+	free(h);
+	free(x);
+	return rc;
+}
+
+int detect_locks_all(const struct trace_model *m, struct lock_model *lm,
+		     struct finding_list *out)
+{
+	struct lock_cycle *cs;
+	long n = lock_cycles_find(lm, &cs, MAX_CYCLES);
+	if (n < 0)
+		return -1;
+	int rc = 0;
+	/* Errors first, then the cycles that are safe. */
+	for (int pass = 0; pass < 2 && rc == 0; pass++)
+		for (long i = 0; i < n && rc == 0; i++)
+			if ((cs[i].gated || cs[i].one_thread) == (pass == 1))
+				rc = report_cycle(m, lm, &cs[i], out);
+	lock_cycles_free(cs, MAX_CYCLES);
+	for (size_t i = 0; i < lm->n_deadlocks && rc == 0; i++)
+		rc = report_deadlock(m, lm, &lm->deadlocks[i], out);
+	if (rc == 0)
+		rc = report_livelock(m, lm, out);
+	return rc;
+}
+
+int detect_locks(const struct trace_model *m, struct finding_list *out)
+{
+	struct lock_model lm = { 0 };
+	struct symbolizer *sym = NULL;
+	int rc = -1;
+	if (lock_model_build(m, &lm) == 0) {
+		if (!lm.n_locks) {
+			rc = 0;
+		} else if ((sym = symbolizer_new(m))) {
+			lock_names_fill(m, &lm, sym);
+			rc = detect_locks_all(m, &lm, out);
+		}
+	}
+	symbolizer_free(sym);
+	lock_model_release(&lm);
+	return rc;
+}

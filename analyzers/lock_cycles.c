@@ -1,0 +1,195 @@
+/* lock_cycles.c: cycles of the lock-order graph. For every edge, the
+ * shortest way back from its head to its tail (breadth first, so a cycle
+ * is shown with as few locks as it needs); each cycle is kept once.
+ * A path may not pass through an rwlock that one thread holds for reading
+ * while the next one asks to read it: readers do not block each other.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lock_model.h"
+
+#define MAX_EDGES_SCANNED 20000
+
+struct adj {
+	size_t *start;    /* n_locks + 1 offsets into e */
+	uint32_t *e;      /* edge indices by source lock */
+};
+
+static int adj_build(const struct lock_model *lm, struct adj *a)
+{
+	a->start = calloc(lm->n_locks + 1, sizeof(*a->start));
+	a->e = malloc((lm->n_edges ? lm->n_edges : 1) * sizeof(*a->e));
+	if (!a->start || !a->e)
+		return -1;
+	for (size_t i = 0; i < lm->n_edges; i++)
+		a->start[lm->edges[i].from + 1]++;
+	for (size_t i = 0; i < lm->n_locks; i++)
+		a->start[i + 1] += a->start[i];
+	size_t *fill = calloc(lm->n_locks + 1, sizeof(*fill));
+	if (!fill)
+		return -1;
+	for (size_t i = 0; i < lm->n_edges; i++) {
+		uint32_t f = lm->edges[i].from;
+		a->e[a->start[f] + fill[f]++] = (uint32_t)i;
+	}
+	free(fill);
+	return 0;
+}
+
+/* Shortest path of live edges from (e.to, e.to_read) back to e.from; the
+ * edges of the cycle, starting with ei, into out. Returns the length or 0. */
+static size_t shortest_back(const struct lock_model *lm, const struct adj *a,
+			    uint32_t ei, uint32_t *out, int64_t *via,
+			    uint32_t *prev, uint32_t *queue)
+{
+	const struct lock_edge *e0 = &lm->edges[ei];
+	size_t states = 2 * lm->n_locks;
+	for (size_t i = 0; i < states; i++)
+		via[i] = -2;                  /* unvisited */
+	size_t head = 0, tail = 0;
+	uint32_t s0 = e0->to * 2 + e0->to_read;
+	via[s0] = -1;
+	queue[tail++] = s0;
+	while (head < tail) {
+		uint32_t s = queue[head++];
+		uint32_t node = s / 2;
+		bool arrived_read = s & 1;
+		if (node == e0->from && !(arrived_read && e0->from_read)) {
+			/* Walk back along via/prev to build the path. */
+			size_t n = 0;
+			uint32_t tmp[64];
+			for (uint32_t x = s; via[x] >= 0; x = prev[x]) {
+				if (n == 63)
+					return 0;
+				tmp[n++] = (uint32_t)via[x];
+			}
+			out[0] = ei;
+			for (size_t i = 0; i < n; i++)
+				out[1 + i] = tmp[n - 1 - i];
+			return n + 1;
+		}
+		for (size_t k = a->start[node]; k < a->start[node + 1]; k++) {
+			const struct lock_edge *f = &lm->edges[a->e[k]];
+			if (!f->count || (arrived_read && f->from_read))
+				continue;
+			uint32_t t = f->to * 2 + f->to_read;
+			if (via[t] != -2)
+				continue;
+			via[t] = a->e[k];
+			prev[t] = s;
+			queue[tail++] = t;
+		}
+	}
+	return 0;
+}
+
+static void canonical(uint32_t *c, size_t n)
+{
+	size_t m = 0;
+	for (size_t i = 1; i < n; i++)
+		if (c[i] < c[m])
+			m = i;
+	uint32_t tmp[65];
+	for (size_t i = 0; i < n; i++)
+		tmp[i] = c[(m + i) % n];
+	memcpy(c, tmp, n * sizeof(*c));
+}
+
+static void classify(const struct lock_model *lm, struct lock_cycle *c)
+{
+	/* A gate: held at every occurrence of every edge of the cycle. */
+	const struct lock_edge *e0 = &lm->edges[c->e[0]];
+	for (size_t g = 0; g < e0->n_gates && !c->gated; g++) {
+		uint32_t gate = e0->gates[g];
+		bool all = true;
+		for (size_t i = 1; i < c->n && all; i++) {
+			const struct lock_edge *e = &lm->edges[c->e[i]];
+			bool in = false;
+			for (size_t k = 0; k < e->n_gates && !in; k++)
+				in = e->gates[k] == gate;
+			all = in;
+		}
+		if (all) {
+			c->gated = true;
+			c->gate = gate;
+		}
+	}
+	uint32_t tid = 0;
+	c->one_thread = true;
+	for (size_t i = 0; i < c->n && c->one_thread; i++) {
+		const struct lock_edge *e = &lm->edges[c->e[i]];
+		for (size_t k = 0; k < e->n_tids; k++) {
+			if (!tid)
+				tid = e->tids[k];
+			else if (e->tids[k] != tid)
+				c->one_thread = false;
+		}
+	}
+}
+
+long lock_cycles_find(const struct lock_model *lm, struct lock_cycle **out,
+		      size_t max)
+{
+	*out = NULL;
+	if (!lm->n_edges)
+		return 0;
+	struct adj a = { 0 };
+	int64_t *via = malloc(2 * lm->n_locks * sizeof(*via));
+	uint32_t *queue = malloc(2 * lm->n_locks * sizeof(*queue));
+	uint32_t *prev = malloc(2 * lm->n_locks * sizeof(*prev));
+	struct lock_cycle *cs = calloc(max ? max : 1, sizeof(*cs));
+	long found = 0;
+	if (!via || !queue || !prev || !cs || adj_build(lm, &a) < 0) {
+		found = -1;
+		goto done;
+	}
+	size_t scan = lm->n_edges < MAX_EDGES_SCANNED ? lm->n_edges
+						       : MAX_EDGES_SCANNED;
+	for (size_t i = 0; i < scan && (size_t)found < max; i++) {
+		if (!lm->edges[i].count)
+			continue;
+		uint32_t path[65];
+		size_t n = shortest_back(lm, &a, (uint32_t)i, path, via, prev,
+					 queue);
+		if (!n)
+			continue;
+		canonical(path, n);
+		bool dup = false;
+		for (long k = 0; k < found && !dup; k++)
+			dup = cs[k].n == n &&
+			      !memcmp(cs[k].e, path, n * sizeof(*path));
+		if (dup)
+			continue;
+		cs[found].e = malloc(n * sizeof(*path));
+		if (!cs[found].e) {
+			found = -1;
+			goto done;
+		}
+		memcpy(cs[found].e, path, n * sizeof(*path));
+		cs[found].n = n;
+		classify(lm, &cs[found]);
+		found++;
+	}
+done:
+	free(via);
+	free(queue);
+	free(prev);
+	free(a.start);
+	free(a.e);
+	if (found < 0) {
+		lock_cycles_free(cs, max);
+		return -1;
+	}
+	*out = cs;
+	return found;
+}
+
+void lock_cycles_free(struct lock_cycle *c, size_t n)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(c[i].e);
+	free(c);
+}

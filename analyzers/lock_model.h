@@ -1,0 +1,127 @@
+/* lock_model.h: the locks of a trace, replayed in time order: every lock
+ * (identity = address + generation: a lock destroyed, re-initialised, or
+ * inside freed memory starts a new generation at the same address), its
+ * statistics, the lock-order graph with lockdep's rules, the deadlocks
+ * libspy caught live, and per-thread trylock failures (for livelock).
+ */
+#ifndef SPY_LOCK_MODEL_H
+#define SPY_LOCK_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace_reader.h"
+#include "u64map.h"
+
+struct lock_info {
+	uint64_t addr;
+	uint32_t gen;             /* 1 for the first lock at addr */
+	unsigned type;            /* TRACE_LOCK_MUTEX, _RWLOCK or _SPIN */
+	uint32_t first_stack;     /* model stack ref of its first acquisition */
+	uint32_t first_tid;
+	uint64_t first_ts;
+	uint64_t block_addr, block_size; /* heap block holding it, 0 if none */
+	uint32_t block_stack;     /* where that block was allocated */
+	uint64_t acquisitions, contended, wait_total, wait_max;
+	uint64_t hold_total, hold_max;
+	uint64_t try_fail, timeouts;
+	char *name;               /* for people; set by lock_names_fill */
+};
+
+#define LOCK_EDGE_TIDS 4
+
+struct lock_edge {
+	uint32_t from, to;        /* lock indices: 'to' taken while 'from' held */
+	bool from_read, to_read;  /* rwlock modes */
+	uint64_t count;           /* times seen (0: undone) */
+	uint32_t tids[LOCK_EDGE_TIDS];
+	size_t n_tids;            /* distinct threads, at most LOCK_EDGE_TIDS */
+	uint32_t from_stack;      /* where 'from' was taken (first time seen) */
+	uint32_t to_stack;        /* where 'to' was being taken */
+	uint64_t ts;
+	uint32_t *held;           /* every lock held then (first time seen) */
+	size_t n_held;
+	uint32_t *gates;          /* locks held at every occurrence, besides */
+	size_t n_gates;           /* from and to: a gate serialises the edge */
+};
+
+#define LOCK_DEADLOCK_HELD 16
+
+struct lock_deadlock_thread {
+	uint32_t tid;
+	uint32_t lock;            /* lock index it waits for */
+	unsigned type;
+	uint32_t wait_stack;      /* model stack ref */
+	uint64_t since;
+	size_t n_held;
+	uint32_t held[LOCK_DEADLOCK_HELD];
+	uint32_t held_stack[LOCK_DEADLOCK_HELD];
+};
+
+struct lock_deadlock {
+	uint64_t ts;
+	int action;               /* 0 abort, 1 wait */
+	size_t n;
+	struct lock_deadlock_thread *t;
+};
+
+/* Trylocks and timed locks per thread, for the livelock detector. */
+struct lock_retry {
+	uint32_t tid;
+	uint64_t fails, successes;      /* try/timed attempts */
+	uint64_t first_fail, last_fail; /* timestamps */
+	uint64_t gap_total;             /* ns from a failure to the next attempt */
+	uint64_t gaps;
+	uint32_t locks[4];              /* the locks it failed on */
+	size_t n_locks;
+	uint32_t stack;                 /* a failing attempt */
+	uint64_t last_fail_pending;     /* reader-private */
+};
+
+struct lock_model {
+	struct lock_info *locks;
+	size_t n_locks, cap_locks;
+	struct lock_edge *edges;
+	size_t n_edges, cap_edges;
+	struct lock_deadlock *deadlocks;
+	size_t n_deadlocks;
+	struct lock_retry *retries;
+	size_t n_retries;
+	uint64_t events;          /* lock records read */
+	uint64_t max_held;        /* most locks one thread held at once */
+	uint64_t waits_unfinished; /* waits still pending at the end */
+};
+
+/* Replays m's lock records into lm (which the caller zeroes). Returns 0, or
+ * -1 when memory ran out. */
+int lock_model_build(const struct trace_model *m, struct lock_model *lm);
+
+void lock_model_release(struct lock_model *lm);
+
+/* A cycle in the order graph: edges e[0..n) with e[i].to == e[i+1].from. */
+struct lock_cycle {
+	size_t n;
+	uint32_t *e;              /* edge indices */
+	bool gated;               /* every edge serialised by one common lock */
+	uint32_t gate;            /* that lock */
+	bool one_thread;          /* all its edges come from one thread */
+};
+
+/* Finds the order graph's cycles (each once; at most max). Read-after-read
+ * on an rwlock does not block and breaks a cycle. Returns the number found
+ * (*out allocated, release with lock_cycles_free) or -1 on no memory. */
+long lock_cycles_find(const struct lock_model *lm, struct lock_cycle **out,
+		      size_t max);
+void lock_cycles_free(struct lock_cycle *c, size_t n);
+
+/* Fills every lock's name: a global's symbol ("audit", "accounts+48"), the
+ * heap block it lives in, or else where it was first locked. */
+struct symbolizer;
+void lock_names_fill(const struct trace_model *m, struct lock_model *lm,
+		     struct symbolizer *sym);
+
+/* "thread 2" style label of a tid: the main thread is "main thread". */
+const char *lock_type_name(unsigned type);
+
+#endif

@@ -1,0 +1,95 @@
+/* lock_names.c: names for locks that people recognise: the global variable
+ * that holds the lock ("lock_a", "accounts+48"), else the heap block it
+ * lives in ("in the 48-byte block allocated at bank.c:40, offset 8"), else
+ * the place where it was first locked.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lock_model.h"
+#include "symbolize.h"
+
+/* "file.c:12" of the first frame of stack ref that has a line, into buf. */
+static int where(const struct trace_model *m, struct symbolizer *sym,
+		 uint32_t ref, char *buf, size_t cap)
+{
+	if (!ref || ref > m->n_stacks)
+		return -1;
+	const struct trace_stack *s = &m->stacks[ref - 1];
+	for (uint32_t i = 0; i < s->n; i++) {
+		const struct sym_frame *f = symbolizer_lookup(sym, s->frames[i]);
+		if (!f->file || !f->line)
+			continue;
+		const char *base = strrchr(f->file, '/');
+		snprintf(buf, cap, "%s:%u", base ? base + 1 : f->file, f->line);
+		return 0;
+	}
+	return -1;
+}
+
+/* The data symbol holding addr and the offset into it, if any. */
+static int data_symbol(struct symbolizer *sym, uint64_t addr, char *buf,
+		       size_t cap)
+{
+	const struct sym_frame *f = symbolizer_lookup(sym, addr + 1);
+	if (!f->function || !f->module || f->module[0] != '/')
+		return -1;
+	char name[256];
+	snprintf(name, sizeof(name), "%s", f->function);
+	/* Step back until the symbol changes: its start. */
+	uint64_t off = 0;
+	while (off < 4096 && addr - off - 8 < addr) {
+		const struct sym_frame *g = symbolizer_lookup(sym, addr - off - 8 + 1);
+		if (!g->function || strcmp(g->function, name))
+			break;
+		off += 8;
+	}
+	/* Not 8-aligned starts: find the exact one byte by byte. */
+	while (off < 4096 + 8 && addr - off - 1 < addr) {
+		const struct sym_frame *g = symbolizer_lookup(sym, addr - off - 1 + 1);
+		if (!g->function || strcmp(g->function, name))
+			break;
+		off++;
+	}
+	if (off)
+		snprintf(buf, cap, "%s+%lu", name, (unsigned long)off);
+	else
+		snprintf(buf, cap, "%s", name);
+	return 0;
+}
+
+void lock_names_fill(const struct trace_model *m, struct lock_model *lm,
+		     struct symbolizer *sym)
+{
+	for (size_t i = 0; i < lm->n_locks; i++) {
+		struct lock_info *l = &lm->locks[i];
+		char base[320], at[160];
+		if (l->name)
+			continue;
+		if (l->block_addr) {
+			if (where(m, sym, l->block_stack, at, sizeof(at)) < 0)
+				snprintf(at, sizeof(at), "an unknown place");
+			snprintf(base, sizeof(base),
+				 "the lock at offset %lu of the %lu-byte block "
+				 "allocated at %s",
+				 (unsigned long)(l->addr - l->block_addr),
+				 (unsigned long)l->block_size, at);
+		} else if (data_symbol(sym, l->addr, base, sizeof(base)) < 0) {
+			if (where(m, sym, l->first_stack, at, sizeof(at)) < 0)
+				snprintf(base, sizeof(base), "lock 0x%lx",
+					 (unsigned long)l->addr);
+			else
+				snprintf(base, sizeof(base),
+					 "the lock first taken at %s", at);
+		}
+		size_t len = strlen(base) + 32;
+		l->name = malloc(len);
+		if (!l->name)
+			continue;
+		if (l->gen > 1)
+			snprintf(l->name, len, "%s (#%u)", base, l->gen);
+		else
+			snprintf(l->name, len, "%s", base);
+	}
+}
