@@ -23,6 +23,8 @@ const struct command analyze_commands[] = {
 	  cmd_threads },
 	{ "sched", "the scheduling tax: switches, run-queue delay, stack memory",
 	  cmd_sched },
+	{ "leaks", "blocks live at exit: definitely lost, indirectly lost, still reachable",
+	  cmd_leaks },
 	{ NULL, NULL, NULL },
 };
 

@@ -4,12 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "detect_heap.h"
+
 #include "detect_locks.h"
 #include "detect_threads.h"
 
 /* The registry. Each detector lives in its own module and is added here;
  * none exist yet, so a report of any trace has no findings. */
 const struct detector detectors[] = {
+	{ "double-free, invalid-free, use-after-free, leak", detect_heap },
 	{ "thread-storm, stack-overflow", detect_threads },
 	{ "lock-order-cycle, deadlock, livelock", detect_locks },
 	{ NULL, NULL },

@@ -86,6 +86,10 @@ struct trace_event {
  *  cond-wait    cond        mutex           timed (0/1)
  *  deadlock     body length file offset     -  (lock_model.c decodes it)
  *  unknown   body length    file offset     -
+ *  bad-free  address        block start     what (trace_bad_free)
+ *  heap-uaf  address        size            string index of the detail
+ *  leak      address        class           size
+ *  leak-scan blocks         scanned bytes   ns
  *  thread_create, thread_start, thread_end, thread_join, process_stats,
  *  stack_overflow, clone (kinds 60-79):
  *            fields length  fields offset   -   (threads_model.h decodes)

@@ -270,6 +270,58 @@ static int read_lock(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 	return 0;
 }
 
+/* The heap checks' records (kinds 80-99); fields as trace_reader.h says. */
+static int read_heap_check(struct loader *ld, uint8_t kind,
+			   struct trace_cursor *c, struct chunk_state *cs)
+{
+	uint64_t v[5] = { 0 };
+	struct trace_str s;
+	struct trace_event *e;
+	uint32_t ref = 0;
+	switch (kind) {
+	case TRACE_BAD_FREE: /* fn, addr, stack, what, base */
+		for (int i = 0; i < 5; i++)
+			GET(trace_get_varint, c, &v[i]);
+		if ((ref = stack_ref(ld, v[2])) == UINT32_MAX)
+			return -1;
+		if (!(e = new_event(ld, cs, kind)))
+			return -1;
+		*e = (struct trace_event){ .ts = e->ts, .tid = e->tid,
+			.kind = kind, .fn = v[0] < 255 ? (uint8_t)v[0] : 255,
+			.a = v[1], .b = v[4], .c = v[3], .stack = ref };
+		return 0;
+	case TRACE_HEAP_UAF: /* addr, size, detail */
+		GET(trace_get_varint, c, &v[0]);
+		GET(trace_get_varint, c, &v[1]);
+		GET(get_string, c, &s);
+		if (add_string(ld, (const uint8_t *)s.p, s.len, &v[2]) < 0 ||
+		    !(e = new_event(ld, cs, kind)))
+			return -1;
+		break;
+	case TRACE_LEAK: /* addr, size, class */
+		for (int i = 0; i < 3; i++)
+			GET(trace_get_varint, c, &v[i]);
+		if (!(e = new_event(ld, cs, kind)))
+			return -1;
+		e->a = v[0];
+		e->b = v[2];
+		e->c = v[1];
+		return 0;
+	default: /* LEAK_SCAN: blocks, root_bytes, scanned_bytes, ns */
+		for (int i = 0; i < 4; i++)
+			GET(trace_get_varint, c, &v[i]);
+		if (!(e = new_event(ld, cs, kind)))
+			return -1;
+		v[1] = v[2];
+		v[2] = v[3];
+		break;
+	}
+	e->a = v[0];
+	e->b = v[1];
+	e->c = v[2];
+	return 0;
+}
+
 /* Decodes one known record's fields after dt. Returns 0 when done, 1 when
  * the body is too short for its fields, 2 when a field is out of range, -1
  * when memory ran out. */
@@ -389,6 +441,11 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 		e->a = trace_cursor_left(c);
 		e->b = (uint64_t)(c->p - m->data);
 		return 0;
+	case TRACE_BAD_FREE:
+	case TRACE_HEAP_UAF:
+	case TRACE_LEAK:
+	case TRACE_LEAK_SCAN:
+		return read_heap_check(ld, kind, c, cs);
 	default: /* unknown kinds are handled by the caller */
 		return 0;
 	}

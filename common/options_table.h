@@ -14,6 +14,10 @@
 		   "capture a call stack for every recorded event")             \
 	SPY_OPTION(stack_depth, UINT, "24",                                   \
 		   "most frames kept per stack (1-256)")                       \
+	SPY_OPTION(quarantine_mb, UINT, "16",                                 \
+		   "MiB of freed blocks each thread holds back to catch writes after free (0: none)") \
+	SPY_OPTION(leaks, BOOL, "1",                                          \
+		   "at exit, scan memory for blocks no pointer reaches (leaks)")  \
 	SPY_OPTION(quiet, BOOL, "0",                                          \
 		   "print nothing on stderr except errors in options")           \
 	SPY_OPTION(on_deadlock, STR, "abort",                                 \

@@ -154,6 +154,25 @@ enum trace_kind {
 	 *   60-79  threads, scheduling, the machine     (rec_threads)
 	 *   80-99  heap checks: bad frees, quarantine, guard, leaks (rec_heap)
 	 * A kind's name goes in trace_kind_name below. */
+
+	/* A free-class call that libspy did not pass on to the allocator.
+	 * Body: dt, fn (trace_alloc_fn; TRACE_FN_FREE also for operator
+	 * delete), addr, stack, what (trace_bad_free), base (the start of the
+	 * live block addr points into, for TRACE_BAD_INTERIOR; else 0). */
+	TRACE_BAD_FREE = 80,
+	/* A freed block held in quarantine was written to after its free.
+	 * Body: dt, addr, size, detail:str where detail is: changed (bytes
+	 * that differ from the fill pattern), first, last (their offsets),
+	 * then up to 32 bytes as found from offset first. Written when the
+	 * block leaves the quarantine or at exit. */
+	TRACE_HEAP_UAF = 81,
+	/* One block live at exit, as the leak scan classed it.
+	 * Body: dt, addr, size, class (trace_leak_class). */
+	TRACE_LEAK = 82,
+	/* The leak scan ran (its LEAK records precede it). Body: dt, blocks,
+	 * root_bytes (bytes of roots scanned), scanned_bytes (roots and
+	 * blocks), ns (time it took). */
+	TRACE_LEAK_SCAN = 83,
 	/* --- rec_threads (60-79) --- */
 	/* pthread_create returned, in the creating thread; stamped before the
 	 * call. Body: dt, handle (the pthread_t), start routine address,
@@ -250,6 +269,20 @@ enum trace_alloc_fn {
 	TRACE_FN_MAX
 };
 
+enum trace_bad_free {
+	TRACE_BAD_DOUBLE = 0,   /* the block was freed already (in quarantine) */
+	TRACE_BAD_STACK = 1,    /* a stack address */
+	TRACE_BAD_GLOBAL = 2,   /* a global, static or constant of a module */
+	TRACE_BAD_INTERIOR = 3, /* inside a live block, not its start */
+	TRACE_BAD_WILD = 4,     /* unmapped, or not aligned like any block */
+};
+
+enum trace_leak_class {
+	TRACE_LEAK_DEFINITE = 0, /* no pointer to it anywhere */
+	TRACE_LEAK_INDIRECT = 1, /* pointed to only from lost blocks */
+	TRACE_LEAK_REACHABLE = 2, /* a root or a reachable block points to it */
+};
+
 enum trace_exit_how {
 	TRACE_EXIT_RETURN = 0, /* main returned or exit() was called */
 	TRACE_EXIT_UNDERSCORE = 1, /* _exit or _Exit */
@@ -274,6 +307,10 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_NOTE] = "note",
 		[TRACE_DLOPEN] = "dlopen",
 		[TRACE_END] = "end",
+		[TRACE_BAD_FREE] = "bad-free",
+		[TRACE_HEAP_UAF] = "heap-uaf",
+		[TRACE_LEAK] = "leak",
+		[TRACE_LEAK_SCAN] = "leak-scan",
 		[TRACE_THREAD_CREATE] = "thread_create",
 		[TRACE_THREAD_START] = "thread_start",
 		[TRACE_THREAD_END] = "thread_end",

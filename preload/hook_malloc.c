@@ -67,15 +67,21 @@ SPY_EXPORT void free(void *p)
 	if (!p || spy_bootstrap_owns(p))
 		return;
 	if (!spy_hook_enter()) {
+		/* Not recorded (libspy's own call, or a thread past its last
+		 * record): still forget the block, so that the map never
+		 * holds an address the allocator has back. */
+		if (!spy_self.guard && spy_state == SPY_STATE_READY)
+			spy_heapmap_remove((uintptr_t)p);
 		if (spy_real.free)
 			spy_real.free(p);
 		return;
 	}
 	int saved = errno;
-	rec_heap_free(TRACE_FN_FREE, p);
+	int pass = rec_heap_free(TRACE_FN_FREE, p);
 	spy_hook_leave();
 	errno = saved;
-	spy_real.free(p);
+	if (pass)
+		spy_real.free(p);
 }
 
 /* realloc of a bootstrap block: move it into the real heap. */
@@ -103,8 +109,21 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 	 * address can never appear to come first. */
 	uint32_t stack = spy_stack_capture();
 	uint64_t when = spy_writer_now();
+	size_t old_size = 0;
+	int known = 0;
+	if (old && !rec_heap_realloc_check(fn, old, stack, &old_size, &known)) {
+		/* A block already freed, or never handed out: the allocator
+		 * would crash or corrupt itself; the call fails instead. */
+		spy_hook_leave();
+		errno = ENOMEM;
+		return NULL;
+	}
 	void *p = spy_real.realloc(old, size);
 	int saved = errno;
+	if (p)
+		spy_heapmap_insert((uintptr_t)p, size, SPY_FAMILY_MALLOC);
+	else if (known && size)
+		spy_heapmap_insert((uintptr_t)old, old_size, SPY_FAMILY_MALLOC);
 	rec_heap_realloc(fn, old, p, size, stack, when);
 	spy_hook_leave();
 	errno = saved;

@@ -1,4 +1,5 @@
-/* rec_heap.h: the heap recorder: malloc-family events into the trace.
+/* rec_heap.h: the heap recorder: malloc-family events into the trace, and
+ * the live-block map that judges every free before the allocator sees it.
  * Called by the malloc hooks with the guard held; never allocates. Inlined
  * into the hooks, so that the stack it captures starts at the hook.
  */
@@ -8,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spy_heapmap.h"
+#include "spy_leakscan.h"
+#include "spy_options.h"
+#include "spy_quarantine.h"
 #include "spy_stack.h"
 #include "spy_writer.h"
 #include "trace_encode.h"
@@ -17,6 +22,7 @@ static inline __attribute__((always_inline)) void
 rec_heap_alloc(unsigned fn, void *p, size_t size, size_t align)
 {
 	uint32_t stack = spy_stack_capture();
+	spy_heapmap_insert((uintptr_t)p, size, SPY_FAMILY_MALLOC);
 	uint8_t *w = spy_writer_begin(TRACE_ALLOC, 6 * TRACE_VARINT_MAX);
 	if (!w)
 		return;
@@ -28,12 +34,9 @@ rec_heap_alloc(unsigned fn, void *p, size_t size, size_t align)
 	spy_writer_end(w);
 }
 
-/* The block at p is about to be released (record before the real free, so
- * that its address cannot be handed out again before the record exists). */
 static inline __attribute__((always_inline)) void
-rec_heap_free(unsigned fn, void *p)
+rec_heap_free_record(unsigned fn, void *p, uint32_t stack)
 {
-	uint32_t stack = spy_stack_capture();
 	uint8_t *w = spy_writer_begin(TRACE_FREE, 4 * TRACE_VARINT_MAX);
 	if (!w)
 		return;
@@ -43,11 +46,86 @@ rec_heap_free(unsigned fn, void *p)
 	spy_writer_end(w);
 }
 
+/* A free-class call libspy does not pass on (trace_bad_free what). */
+static inline void rec_heap_bad_free(unsigned fn, void *p, unsigned what,
+				     uintptr_t base, uint32_t stack)
+{
+	uint8_t *w = spy_writer_begin(TRACE_BAD_FREE, 6 * TRACE_VARINT_MAX);
+	if (!w)
+		return;
+	w = trace_put_varint(w, fn);
+	w = trace_put_varint(w, (uintptr_t)p);
+	w = trace_put_varint(w, stack);
+	w = trace_put_varint(w, what);
+	w = trace_put_varint(w, base);
+	spy_writer_end(w);
+}
+
+/* Judges a pointer that is not a live block of the map: records a bad
+ * free and returns 0 when the allocator must not see it, or returns 1
+ * when it may be a block handed out unseen (to be passed on). */
+static inline int rec_heap_judge(unsigned fn, void *p, enum spy_heap_found f,
+				 uint32_t stack)
+{
+	uintptr_t base = 0;
+	int what = f == SPY_HEAP_FREED ? TRACE_BAD_DOUBLE
+		: spy_leakscan_place((uintptr_t)p, &base);
+	if (what < 0)
+		return 1;
+	rec_heap_bad_free(fn, p, (unsigned)what, base, stack);
+	return 0;
+}
+
+/* The program frees p. Records it (before the real free, so that its
+ * address cannot be handed out again before the record exists) and
+ * returns 1 when the caller must pass p to the real free now, 0 when
+ * libspy keeps it: held in quarantine, or a bad free not passed on. */
+static inline __attribute__((always_inline)) int
+rec_heap_free(unsigned fn, void *p)
+{
+	uint32_t stack = spy_stack_capture();
+	size_t size;
+	unsigned family;
+	int hold = spy_opt.quarantine_mb != 0;
+	enum spy_heap_found f =
+		spy_heapmap_release((uintptr_t)p, hold, &size, &family);
+	if (SPY_LIKELY(f == SPY_HEAP_LIVE)) {
+		rec_heap_free_record(fn, p, stack);
+		if (!hold)
+			return 1;
+		if (spy_quarantine_hold(p, size))
+			return 0;
+		spy_heapmap_remove((uintptr_t)p);
+		return 1;
+	}
+	if (!rec_heap_judge(fn, p, f, stack))
+		return 0;
+	rec_heap_free_record(fn, p, stack);
+	return 1;
+}
+
+/* realloc-class call on old (not NULL), before the real call: 1 when old
+ * may go to the real realloc, 0 when it is a bad free (recorded; the call
+ * must fail). *known is set when old was a live block of the map (it is
+ * now out of the map: rec_heap_realloc puts back what survives). */
+static inline int rec_heap_realloc_check(unsigned fn, void *old,
+					 uint32_t stack, size_t *old_size,
+					 int *known)
+{
+	unsigned family;
+	enum spy_heap_found f =
+		spy_heapmap_release((uintptr_t)old, 0, old_size, &family);
+	*known = f == SPY_HEAP_LIVE;
+	if (f == SPY_HEAP_LIVE)
+		return 1;
+	return rec_heap_judge(fn, old, f, stack);
+}
+
 /* realloc-class call: old (may be NULL) became new (NULL when the call
  * failed, or freed old for size 0); stack and when were taken before it. */
 static inline __attribute__((always_inline)) void
 rec_heap_realloc(unsigned fn, void *old, void *new, size_t size,
-		      uint32_t stack, uint64_t when)
+		 uint32_t stack, uint64_t when)
 {
 	uint8_t *w = spy_writer_begin_at(TRACE_REALLOC, 6 * TRACE_VARINT_MAX, when);
 	if (!w)

@@ -9,9 +9,11 @@
 
 #include "rec_threads.h"
 #include "spy_core.h"
+#include "spy_heapmap.h"
 #include "spy_modules.h"
 #include "spy_options.h"
 #include "spy_process.h"
+#include "spy_quarantine.h"
 #include "spy_real.h"
 #include "spy_signals.h"
 #include "spy_stack.h"
@@ -38,6 +40,7 @@ static void on_thread_exit(void *arg)
 	}
 	t->guard++;
 	rec_threads_thread_exit();
+	spy_quarantine_thread_exit();
 	spy_writer_thread_exit();
 	t->dead = 1;
 	t->guard--;
@@ -71,6 +74,7 @@ void spy_init(void)
 		spy_modules_snapshot();
 	}
 	spy_process_init();
+	spy_heapmap_init();
 	spy_signals_init();
 	rec_threads_init();
 	__atomic_store_n(&spy_state, SPY_STATE_READY, __ATOMIC_RELEASE);

@@ -13,6 +13,7 @@
 
 #include "rec_threads.h"
 #include "spy_core.h"
+#include "spy_leakscan.h"
 #include "spy_modules.h"
 #include "spy_options.h"
 #include "spy_process.h"
@@ -123,6 +124,8 @@ void spy_process_finish(unsigned how, int status)
 	int saved = errno;
 	spy_self.guard++;
 	rec_threads_process_exit();
+	if (spy_tracing)
+		spy_leakscan_at_exit();
 	spy_writer_finish(how, status, 0);
 	spy_self.guard--;
 	errno = saved;
@@ -133,6 +136,7 @@ static int (*program_main)(int, char **, char **);
 static int main_wrapper(int argc, char **argv, char **envp)
 {
 	int status = program_main(argc, argv, envp);
+	spy_leakscan_main_returned(__builtin_frame_address(0));
 	spy_process_note_exit(status);
 	return status;
 }

@@ -1,0 +1,232 @@
+/* detect_heap.c: findings from the heap checks (heap_checks.h). */
+#include "detect_heap.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "heap_checks.h"
+#include "trace_decode.h"
+#include "trace_format.h"
+
+static int add_stack(struct finding *f, const struct trace_model *m,
+		     const char *label, const struct trace_event *e)
+{
+	if (!e)
+		return 0;
+	const struct trace_stack *s = trace_event_stack(m, e);
+	return finding_add_stack(f, label, e->tid, s ? s->frames : NULL,
+				 s ? s->n : 0);
+}
+
+static int add_hex(struct finding *f, const char *key, uint64_t v)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
+	return finding_add_str(f, key, buf);
+}
+
+static const char *fn_name(unsigned fn)
+{
+	return fn < TRACE_FN_MAX ? trace_alloc_fn_name(fn) : "free";
+}
+
+static int double_free(const struct trace_model *m, const struct heap_issue *is,
+		       struct finding_list *out)
+{
+	const struct trace_event *e = is->e;
+	char head[200];
+	uint64_t size = is->alloc ? is->alloc->c : 0;
+	snprintf(head, sizeof(head),
+		 "%s() of a %" PRIu64 "-byte block that was already freed",
+		 fn_name(e->fn), size);
+	struct finding *f = finding_add(out, "double-free", SEV_ERROR, head,
+		"The same block was given back to the allocator twice. After "
+		"the first free the allocator may already have handed the "
+		"memory to someone else, so the second free can destroy "
+		"another object or the allocator's own bookkeeping; glibc "
+		"usually stops the program with \"free(): double free "
+		"detected\". libspy did not pass the second free on to the "
+		"allocator, so the program could run on and finish.",
+		"Free each block exactly once: decide which part of the code "
+		"owns it, and set the pointer to NULL right after freeing it "
+		"(free(NULL) does nothing).");
+	if (!f || add_stack(f, m, "second free (not passed on to the allocator)", e) < 0 ||
+	    add_stack(f, m, "first free", is->freed) < 0 ||
+	    add_stack(f, m, "allocated here", is->alloc) < 0 ||
+	    add_hex(f, "address", e->a) < 0 ||
+	    finding_add_int(f, "size", (int64_t)size) < 0 ||
+	    finding_add_str(f, "passed_on", "no") < 0)
+		return -1;
+	return 0;
+}
+
+static int invalid_free(const struct trace_model *m, const struct heap_issue *is,
+			struct finding_list *out)
+{
+	const struct trace_event *e = is->e;
+	char head[200];
+	const char *what, *why;
+	switch (e->c) {
+	case TRACE_BAD_STACK:
+		what = "the address of a local variable (on the stack)";
+		why = "Only pointers returned by malloc, calloc, realloc and "
+		      "their kin may be freed. A local variable lives in its "
+		      "function's stack frame and disappears by itself when "
+		      "the function returns.";
+		break;
+	case TRACE_BAD_GLOBAL:
+		what = "the address of a global or static variable";
+		why = "Only pointers returned by malloc, calloc, realloc and "
+		      "their kin may be freed. A global or static variable "
+		      "lives as long as the program; it was never allocated.";
+		break;
+	case TRACE_BAD_INTERIOR:
+		what = "a pointer into the middle of a heap block";
+		why = "free needs the very pointer malloc returned: the "
+		      "allocator keeps its bookkeeping just before it. A "
+		      "pointer to a field or an element inside the block is "
+		      "not the block.";
+		break;
+	default:
+		what = "an address that was never allocated";
+		why = "Only pointers returned by malloc, calloc, realloc and "
+		      "their kin may be freed. This address is not in any "
+		      "block: an uninitialised or corrupted pointer.";
+		break;
+	}
+	snprintf(head, sizeof(head), "%s() of %s", fn_name(e->fn), what);
+	char expl[600];
+	snprintf(expl, sizeof(expl),
+		 "%s glibc usually stops the program with \"free(): invalid "
+		 "pointer\". libspy did not pass this free on to the "
+		 "allocator, so the program could run on and finish.", why);
+	struct finding *f = finding_add(out, "invalid-free", SEV_ERROR, head,
+		expl,
+		e->c == TRACE_BAD_INTERIOR
+		? "Free the pointer that malloc returned (keep it, or "
+		  "compute it back from the field's address), not a pointer "
+		  "into the block."
+		: "Free only what malloc and its kin returned; let local "
+		  "and global variables be.");
+	if (!f || add_stack(f, m, "bad free (not passed on to the allocator)", e) < 0 ||
+	    add_hex(f, "address", e->a) < 0 ||
+	    finding_add_str(f, "address_kind", heap_bad_free_name((unsigned)e->c)) < 0 ||
+	    finding_add_str(f, "passed_on", "no") < 0)
+		return -1;
+	if (e->c == TRACE_BAD_INTERIOR) {
+		if (add_stack(f, m, "the block it points into was allocated here",
+			      is->alloc) < 0 ||
+		    add_hex(f, "block", e->b) < 0 ||
+		    finding_add_int(f, "offset", (int64_t)(e->a - e->b)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int use_after_free(const struct trace_model *m,
+			  const struct heap_issue *is, struct finding_list *out)
+{
+	const struct trace_event *e = is->e;
+	uint64_t changed = 0, first = 0, last = 0;
+	char bytes[3 * 32 + 1] = "";
+	if (e->c < m->n_strings) {
+		const struct trace_str *s = &m->strings[e->c];
+		struct trace_cursor c = trace_cursor_make((const uint8_t *)s->p, s->len);
+		if (trace_get_varint(&c, &changed) == 0 &&
+		    trace_get_varint(&c, &first) == 0 &&
+		    trace_get_varint(&c, &last) == 0) {
+			char *p = bytes;
+			uint8_t b;
+			for (size_t n = 0; n < 32 && trace_get_u8(&c, &b) == 0; n++)
+				p += sprintf(p, n ? " %02x" : "%02x", b);
+		}
+	}
+	char head[200];
+	snprintf(head, sizeof(head),
+		 "write to a freed %" PRIu64 "-byte block (bytes %" PRIu64
+		 "..%" PRIu64 ")", e->b, first, last);
+	struct finding *f = finding_add(out, "use-after-free", SEV_ERROR, head,
+		"A pointer still pointed to this block after free() gave it "
+		"back, and the program wrote through it. libspy keeps freed "
+		"blocks aside for a while, filled with a pattern, and found "
+		"the pattern changed. Without libspy the write would have "
+		"landed in memory the allocator hands to someone else: the "
+		"damage shows up later, somewhere else. This mode sees the "
+		"write only afterwards; `spy --guard` stops the program at "
+		"the very instruction.",
+		"Set the pointer to NULL when you free the block (and check "
+		"for NULL before using it), or free the block only when "
+		"nothing uses it any more.");
+	if (!f || add_stack(f, m, "freed here", is->freed) < 0 ||
+	    add_stack(f, m, "allocated here", is->alloc) < 0 ||
+	    add_hex(f, "address", e->a) < 0 ||
+	    finding_add_int(f, "size", (int64_t)e->b) < 0 ||
+	    finding_add_int(f, "first_offset", (int64_t)first) < 0 ||
+	    finding_add_int(f, "last_offset", (int64_t)last) < 0 ||
+	    finding_add_int(f, "bytes_changed", (int64_t)changed) < 0 ||
+	    finding_add_str(f, "bytes_found", bytes) < 0)
+		return -1;
+	return 0;
+}
+
+static int leaks(const struct trace_model *m, const struct heap_checks *hc,
+		 struct finding_list *out)
+{
+	for (size_t i = 0; i < hc->n_groups; i++) {
+		const struct leak_group *g = &hc->groups[i];
+		if (g->cls != TRACE_LEAK_DEFINITE || g->runtime || g->unseen)
+			continue;
+		/* what this group's blocks took down with them */
+		char head[200];
+		snprintf(head, sizeof(head),
+			 "%" PRIu64 " byte%s in %" PRIu64 " block%s definitely lost",
+			 g->bytes, g->bytes == 1 ? "" : "s", g->blocks,
+			 g->blocks == 1 ? "" : "s");
+		struct finding *f = finding_add(out, "leak", SEV_WARNING, head,
+			"These blocks were still allocated when the program "
+			"ended, and libspy's scan of memory at exit (global "
+			"variables, thread stacks, and every block reachable "
+			"from them) found no pointer to them: the program had "
+			"lost them, so it could never have freed them. Blocks "
+			"a pointer still reaches are counted as still "
+			"reachable instead (analyze leaks), and so are the C "
+			"library's own buffers.",
+			"Free each block when the program is done with it, "
+			"before the last pointer to it is overwritten or goes "
+			"out of scope.");
+		if (!f)
+			return -1;
+		const struct trace_stack *s =
+			g->stack ? &m->stacks[g->stack - 1] : NULL;
+		if (finding_add_stack(f, "allocated here", 0,
+				      s ? s->frames : NULL, s ? s->n : 0) < 0 ||
+		    finding_add_int(f, "blocks", (int64_t)g->blocks) < 0 ||
+		    finding_add_int(f, "bytes", (int64_t)g->bytes) < 0 ||
+		    finding_add_str(f, "class", "definitely lost") < 0 ||
+		    add_hex(f, "example_address", g->example) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int detect_heap(const struct trace_model *m, struct finding_list *out)
+{
+	struct heap_checks hc;
+	if (heap_checks_build(m, &hc) < 0)
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < hc.n_issues && !rc; i++) {
+		const struct heap_issue *is = &hc.issues[i];
+		if (is->e->kind == TRACE_HEAP_UAF)
+			rc = use_after_free(m, is, out);
+		else if (is->e->c == TRACE_BAD_DOUBLE)
+			rc = double_free(m, is, out);
+		else
+			rc = invalid_free(m, is, out);
+	}
+	if (!rc)
+		rc = leaks(m, &hc, out);
+	heap_checks_release(&hc);
+	return rc;
+}

@@ -1,0 +1,12 @@
+/* detect_heap.h: the heap detectors: double-free, invalid-free,
+ * use-after-free (a freed block written to while in quarantine) and leak
+ * (blocks no pointer reached at exit, grouped by allocation stack).
+ */
+#ifndef SPY_DETECT_HEAP_H
+#define SPY_DETECT_HEAP_H
+
+#include "findings.h"
+
+int detect_heap(const struct trace_model *m, struct finding_list *out);
+
+#endif

@@ -1,0 +1,281 @@
+/* spy_heapmap.c: the live-block map (spy_heapmap.h).
+ * Runs inside the malloc hooks: no allocation but mmap, no stdio, no lock
+ * the program can hold. A shard's spin lock is held for a few dozen
+ * instructions and only with the re-entry guard taken, so a signal handler
+ * that allocates on the same thread never reaches it (its calls pass
+ * straight through); fork takes every shard lock so that the child never
+ * inherits one held by a thread that no longer exists.
+ */
+#include "spy_heapmap.h"
+
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "spy_sys.h"
+
+#define NSHARDS 64
+#define MIN_CAP 1024
+#define EMPTY 0
+#define TOMB 1
+#define SIZE_MASK ((1ull << 48) - 1)
+#define FAMILY_SHIFT 48
+#define FREED_BIT (1ull << 56)
+
+struct slot {
+	uintptr_t addr; /* EMPTY, TOMB or a block's address */
+	uint64_t info;  /* size | family << 48 | FREED_BIT */
+};
+
+struct shard {
+	int lock;
+	struct slot *slots;
+	size_t cap;     /* a power of two, or 0 before the first insert */
+	size_t used;    /* live + freed + tombstones */
+	size_t live;    /* entries not freed */
+	size_t held;    /* entries freed (in quarantine) */
+} __attribute__((aligned(64)));
+
+static struct shard shards[NSHARDS];
+
+static inline uint64_t hash(uintptr_t a)
+{
+	return (uint64_t)(a >> 4) * 0x9E3779B97F4A7C15ull;
+}
+
+static inline struct shard *shard_of(uint64_t h)
+{
+	return &shards[h >> 58];
+}
+
+static void lock(struct shard *s)
+{
+	unsigned spins = 0;
+	while (__atomic_exchange_n(&s->lock, 1, __ATOMIC_ACQUIRE)) {
+		while (__atomic_load_n(&s->lock, __ATOMIC_RELAXED)) {
+			if (++spins > 200) {
+				syscall(SYS_sched_yield);
+				spins = 0;
+			}
+#if defined(__x86_64__) || defined(__i386__)
+			__asm__ volatile("pause");
+#endif
+		}
+	}
+}
+
+static inline void unlock(struct shard *s)
+{
+	__atomic_store_n(&s->lock, 0, __ATOMIC_RELEASE);
+}
+
+/* The slot holding addr, or NULL. */
+static struct slot *find(struct shard *s, uintptr_t addr, uint64_t h)
+{
+	if (!s->cap)
+		return NULL;
+	size_t mask = s->cap - 1;
+	for (size_t i = (size_t)(h >> 16) & mask;; i = (i + 1) & mask) {
+		struct slot *sl = &s->slots[i];
+		if (sl->addr == addr)
+			return sl;
+		if (sl->addr == EMPTY)
+			return NULL;
+	}
+}
+
+static void put(struct slot *slots, size_t cap, uintptr_t addr, uint64_t info)
+{
+	size_t mask = cap - 1;
+	size_t i = (size_t)(hash(addr) >> 16) & mask;
+	while (slots[i].addr > TOMB)
+		i = (i + 1) & mask;
+	slots[i].addr = addr;
+	slots[i].info = info;
+}
+
+/* Rebuilds the table at a size that holds the entries at most half full;
+ * drops tombstones. -1 when no memory (the table stays as it was). */
+static int rebuild(struct shard *s)
+{
+	size_t n = s->live + s->held;
+	size_t cap = MIN_CAP;
+	while (cap < 2 * (n + 1))
+		cap *= 2;
+	struct slot *slots = spy_sys_mmap(cap * sizeof(*slots));
+	if (!slots)
+		return -1;
+	for (size_t i = 0; i < s->cap; i++)
+		if (s->slots[i].addr > TOMB)
+			put(slots, cap, s->slots[i].addr, s->slots[i].info);
+	if (s->slots)
+		spy_sys_munmap(s->slots, s->cap * sizeof(*slots));
+	s->slots = slots;
+	s->cap = cap;
+	s->used = n;
+	return 0;
+}
+
+void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)
+{
+	uint64_t h = hash(addr);
+	struct shard *s = shard_of(h);
+	uint64_t info = ((uint64_t)size & SIZE_MASK) |
+			((uint64_t)family << FAMILY_SHIFT);
+	lock(s);
+	struct slot *sl = find(s, addr, h);
+	if (sl) {
+		/* Handed out again without a free we saw (a free that passed
+		 * by unrecorded): the new block replaces the old. */
+		if (sl->info & FREED_BIT) {
+			s->held--;
+			s->live++;
+		}
+		sl->info = info;
+		unlock(s);
+		return;
+	}
+	if ((s->used + 1) * 4 > s->cap * 3 && rebuild(s) < 0) {
+		unlock(s);
+		return;
+	}
+	size_t mask = s->cap - 1;
+	size_t i = (size_t)(h >> 16) & mask;
+	while (s->slots[i].addr > TOMB)
+		i = (i + 1) & mask;
+	if (s->slots[i].addr == EMPTY)
+		s->used++;
+	s->slots[i].addr = addr;
+	s->slots[i].info = info;
+	s->live++;
+	unlock(s);
+}
+
+enum spy_heap_found spy_heapmap_release(uintptr_t addr, int hold,
+					size_t *size, unsigned *family)
+{
+	uint64_t h = hash(addr);
+	struct shard *s = shard_of(h);
+	enum spy_heap_found r = SPY_HEAP_ABSENT;
+	lock(s);
+	struct slot *sl = find(s, addr, h);
+	if (sl) {
+		*size = (size_t)(sl->info & SIZE_MASK);
+		*family = (unsigned)((sl->info >> FAMILY_SHIFT) & 0xff);
+		if (sl->info & FREED_BIT) {
+			r = SPY_HEAP_FREED;
+		} else {
+			r = SPY_HEAP_LIVE;
+			s->live--;
+			if (hold) {
+				sl->info |= FREED_BIT;
+				s->held++;
+			} else {
+				sl->addr = TOMB;
+			}
+		}
+	}
+	unlock(s);
+	return r;
+}
+
+void spy_heapmap_remove(uintptr_t addr)
+{
+	uint64_t h = hash(addr);
+	struct shard *s = shard_of(h);
+	lock(s);
+	struct slot *sl = find(s, addr, h);
+	if (sl) {
+		if (sl->info & FREED_BIT)
+			s->held--;
+		else
+			s->live--;
+		sl->addr = TOMB;
+	}
+	unlock(s);
+}
+
+int spy_heapmap_find_containing(uintptr_t addr, uintptr_t *base,
+				size_t *size)
+{
+	int found = 0;
+	for (int k = 0; k < NSHARDS && !found; k++) {
+		struct shard *s = &shards[k];
+		lock(s);
+		for (size_t i = 0; i < s->cap; i++) {
+			struct slot *sl = &s->slots[i];
+			size_t sz = (size_t)(sl->info & SIZE_MASK);
+			if (sl->addr <= TOMB || (sl->info & FREED_BIT))
+				continue;
+			if (addr > sl->addr && addr < sl->addr + sz) {
+				*base = sl->addr;
+				*size = sz;
+				found = 1;
+				break;
+			}
+		}
+		unlock(s);
+	}
+	return found;
+}
+
+void spy_heapmap_freeze(void)
+{
+	for (int k = 0; k < NSHARDS; k++)
+		lock(&shards[k]);
+}
+
+void spy_heapmap_thaw(void)
+{
+	for (int k = NSHARDS - 1; k >= 0; k--)
+		unlock(&shards[k]);
+}
+
+void spy_heapmap_each(void (*fn)(uintptr_t, size_t, int, void *), void *arg)
+{
+	for (int k = 0; k < NSHARDS; k++) {
+		struct shard *s = &shards[k];
+		for (size_t i = 0; i < s->cap; i++) {
+			struct slot *sl = &s->slots[i];
+			if (sl->addr > TOMB)
+				fn(sl->addr, (size_t)(sl->info & SIZE_MASK),
+				   (sl->info & FREED_BIT) != 0, arg);
+		}
+	}
+}
+
+int spy_heapmap_owns_range(uintptr_t start, uintptr_t end)
+{
+	for (int k = 0; k < NSHARDS; k++) {
+		uintptr_t a = (uintptr_t)shards[k].slots;
+		uintptr_t b = a + shards[k].cap * sizeof(struct slot);
+		if (a && start < b && a < end)
+			return 1;
+	}
+	return 0;
+}
+
+size_t spy_heapmap_live_count(void)
+{
+	size_t n = 0;
+	for (int k = 0; k < NSHARDS; k++)
+		n += __atomic_load_n(&shards[k].live, __ATOMIC_RELAXED);
+	return n;
+}
+
+/* In the child only the forking thread survives: the locks it took in
+ * before_fork are released, and no other thread can hold one. */
+static void before_fork(void)
+{
+	spy_heapmap_freeze();
+}
+
+static void after_fork(void)
+{
+	spy_heapmap_thaw();
+}
+
+void spy_heapmap_init(void)
+{
+	pthread_atfork(before_fork, after_fork, after_fork);
+}

@@ -1,0 +1,69 @@
+/* spy_heapmap.h: the live-block map of libspy.so: every block the malloc
+ * family handed out while recording, with its size, and the freed blocks
+ * still held in quarantine. It lets a free be judged before it reaches the
+ * allocator. Sharded open-addressing tables, one small spin lock per shard
+ * (never a lock the program can hold); 16 bytes per entry, at most 64
+ * bytes of table per live block. Safe inside hooks: never allocates with
+ * the program's allocator (tables come from mmap).
+ */
+#ifndef SPY_HEAPMAP_H
+#define SPY_HEAPMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* What a block came from (kept with it, for mismatched deallocation). */
+enum spy_heap_family {
+	SPY_FAMILY_MALLOC = 0,
+	SPY_FAMILY_NEW = 1,
+	SPY_FAMILY_NEW_ARRAY = 2,
+};
+
+/* What spy_heapmap_release found. */
+enum spy_heap_found {
+	SPY_HEAP_ABSENT = 0,  /* not a block the map knows */
+	SPY_HEAP_LIVE = 1,    /* a live block: now marked freed (or removed) */
+	SPY_HEAP_FREED = 2,   /* already freed and held in quarantine */
+};
+
+/* Set up; called once at start. Registers the fork handlers. */
+void spy_heapmap_init(void);
+
+/* Remembers a live block. A live entry at the same address is replaced
+ * (its free was not seen). Cannot fail short of address space, when the
+ * block is simply not remembered. */
+void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family);
+
+/* A free of addr: a live block is marked freed when hold is 1 (it goes
+ * into quarantine) or removed when hold is 0. *size and *family receive
+ * the block's (for LIVE and FREED). */
+enum spy_heap_found spy_heapmap_release(uintptr_t addr, int hold,
+					size_t *size, unsigned *family);
+
+/* Forgets addr whatever its state (a quarantined block leaving). */
+void spy_heapmap_remove(uintptr_t addr);
+
+/* 1 and the block's start and size if addr lies inside (not at the start
+ * of) a live block. Slow: walks the whole map; for error paths only. */
+int spy_heapmap_find_containing(uintptr_t addr, uintptr_t *base,
+				size_t *size);
+
+/* Stops every change to the map (all shard locks taken by the caller's
+ * thread) and lets it go again. Between the two, spy_heapmap_each may be
+ * called and the caller must not free or allocate through the hooks. */
+void spy_heapmap_freeze(void);
+void spy_heapmap_thaw(void);
+
+/* Calls fn for every entry (freed = 1 for a quarantined one); only while
+ * frozen. */
+void spy_heapmap_each(void (*fn)(uintptr_t addr, size_t size, int freed,
+				 void *arg),
+		      void *arg);
+
+/* 1 if [start, end) is one of the map's own tables. */
+int spy_heapmap_owns_range(uintptr_t start, uintptr_t end);
+
+/* Live (not freed) blocks in the map now; racy, for sizing. */
+size_t spy_heapmap_live_count(void);
+
+#endif

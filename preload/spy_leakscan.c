@@ -1,0 +1,406 @@
+/* spy_leakscan.c: placing an address on the process map, and the leak scan
+ * at exit (spy_leakscan.h). May run inside a hook with the guard held: no
+ * allocation but mmap, no stdio, no lock but the map's own.
+ *
+ * The scan holds every shard of the live-block map (spy_heapmap_freeze), so
+ * no block can be freed, and its memory unmapped, while it is read.
+ */
+#include "spy_leakscan.h"
+
+#include <string.h>
+
+#include "spy_core.h"
+#include "spy_heapmap.h"
+#include "spy_options.h"
+#include "spy_quarantine.h"
+#include "spy_sys.h"
+#include "spy_writer.h"
+#include "trace_encode.h"
+
+/* ---- /proc/self/maps --------------------------------------------------- */
+
+struct maps {
+	char *text;
+	size_t len, cap;
+};
+
+struct mapping {
+	uintptr_t start, end;
+	int r, w, priv;
+	const char *path; /* not terminated: up to the end of the line */
+	size_t path_len;
+};
+
+static int maps_read(struct maps *m)
+{
+	for (size_t cap = 1 << 20; cap <= (64u << 20); cap *= 4) {
+		char *buf = spy_sys_mmap(cap);
+		if (!buf)
+			return -1;
+		ssize_t n = spy_read_file("/proc/self/maps", buf, cap);
+		if (n >= 0 && (size_t)n < cap) {
+			*m = (struct maps){ buf, (size_t)n, cap };
+			return 0;
+		}
+		spy_sys_munmap(buf, cap);
+		if (n < 0)
+			return -1;
+	}
+	return -1;
+}
+
+static void maps_release(struct maps *m)
+{
+	if (m->text)
+		spy_sys_munmap(m->text, m->cap);
+	m->text = NULL;
+}
+
+static uintptr_t hex(const char **p, const char *end)
+{
+	uintptr_t v = 0;
+	for (; *p < end; (*p)++) {
+		char c = **p;
+		int d = c >= '0' && c <= '9' ? c - '0'
+			: c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (d < 0)
+			break;
+		v = v * 16 + (uintptr_t)d;
+	}
+	return v;
+}
+
+/* Parses the line at *at into *mp and moves *at past it; 0 at the end. */
+static int maps_next(const struct maps *m, size_t *at, struct mapping *mp)
+{
+	const char *p = m->text + *at, *end = m->text + m->len;
+	if (p >= end)
+		return 0;
+	const char *eol = memchr(p, '\n', (size_t)(end - p));
+	if (!eol)
+		eol = end;
+	*at = (size_t)(eol - m->text) + 1;
+	mp->start = hex(&p, eol);
+	if (p < eol)
+		p++;
+	mp->end = hex(&p, eol);
+	if (p + 5 > eol)
+		return maps_next(m, at, mp);
+	p++;
+	mp->r = p[0] == 'r';
+	mp->w = p[1] == 'w';
+	mp->priv = p[3] == 'p';
+	/* perms, offset, dev, inode, then the path after spaces */
+	for (int field = 0; field < 4 && p < eol; field++) {
+		while (p < eol && *p != ' ')
+			p++;
+		while (p < eol && *p == ' ')
+			p++;
+	}
+	mp->path = p;
+	mp->path_len = (size_t)(eol - p);
+	return 1;
+}
+
+static int path_is(const struct mapping *mp, const char *s)
+{
+	size_t n = spy_strlen(s);
+	return mp->path_len == n && !memcmp(mp->path, s, n);
+}
+
+int spy_leakscan_place(uintptr_t addr, uintptr_t *base)
+{
+	size_t size;
+	if (spy_heapmap_find_containing(addr, base, &size))
+		return TRACE_BAD_INTERIOR;
+	struct maps m;
+	if (maps_read(&m) < 0)
+		return -1;
+	uintptr_t here = (uintptr_t)&size;
+	struct mapping mp;
+	size_t at = 0;
+	int what = TRACE_BAD_WILD;
+	while (maps_next(&m, &at, &mp)) {
+		if (addr < mp.start || addr >= mp.end)
+			continue;
+		if (path_is(&mp, "[stack]") ||
+		    (here >= mp.start && here < mp.end))
+			what = TRACE_BAD_STACK;
+		else if (mp.path_len && mp.path[0] == '/')
+			what = TRACE_BAD_GLOBAL;
+		else if (addr & 15)
+			what = TRACE_BAD_WILD;
+		else
+			what = -1; /* heap-like memory: maybe a block unseen */
+		break;
+	}
+	maps_release(&m);
+	return what;
+}
+
+/* ---- the leak scan ------------------------------------------------------ */
+
+static uintptr_t main_frame;
+
+void spy_leakscan_main_returned(void *frame)
+{
+	main_frame = (uintptr_t)frame;
+}
+
+struct block {
+	uintptr_t addr;
+	size_t size;
+};
+
+enum { UNMARKED = 0, REACHABLE = 1, INDIRECT = 2, DEFINITE = 3 };
+
+struct scan {
+	struct block *b;
+	uint8_t *mark;
+	uint32_t *work;
+	size_t n, cap, nwork;
+	uintptr_t lo, hi;        /* lowest block start, highest block end */
+	uint64_t root_bytes, scanned_bytes;
+};
+
+static void collect(uintptr_t addr, size_t size, int freed, void *arg)
+{
+	struct scan *s = arg;
+	if (freed || s->n >= s->cap)
+		return;
+	s->b[s->n++] = (struct block){ addr, size };
+}
+
+static void sift(struct block *b, size_t i, size_t n)
+{
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= n)
+			return;
+		if (c + 1 < n && b[c + 1].addr > b[c].addr)
+			c++;
+		if (b[i].addr >= b[c].addr)
+			return;
+		struct block t = b[i];
+		b[i] = b[c];
+		b[c] = t;
+		i = c;
+	}
+}
+
+static void sort_blocks(struct block *b, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		sift(b, i, n);
+	for (size_t k = n; k-- > 1;) {
+		struct block t = b[0];
+		b[0] = b[k];
+		b[k] = t;
+		sift(b, 0, k);
+	}
+}
+
+/* Index of the block holding address v, or -1. */
+static long lookup(const struct scan *s, uintptr_t v)
+{
+	size_t lo = 0, hi = s->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->b[mid].addr <= v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return -1;
+	const struct block *b = &s->b[lo - 1];
+	if (v < b->addr + (b->size ? b->size : 1))
+		return (long)(lo - 1);
+	return -1;
+}
+
+/* First block starting at or after v. */
+static size_t first_at(const struct scan *s, uintptr_t v)
+{
+	size_t lo = 0, hi = s->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->b[mid].addr < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Marks every block a word of [start, end) points into with how. */
+static void scan_range(struct scan *s, uintptr_t start, uintptr_t end,
+		       uint8_t how, long self)
+{
+	start = (start + 7) & ~(uintptr_t)7;
+	if (end < start + 8)
+		return;
+	s->scanned_bytes += end - start;
+	for (const uintptr_t *w = (const uintptr_t *)start;
+	     (uintptr_t)(w + 1) <= end; w++) {
+		uintptr_t v = *w;
+		if (v < s->lo || v >= s->hi)
+			continue;
+		long i = lookup(s, v);
+		if (i < 0 || i == self || s->mark[i] != UNMARKED)
+			continue;
+		s->mark[i] = how;
+		s->work[s->nwork++] = (uint32_t)i;
+	}
+}
+
+static void drain(struct scan *s, uint8_t how)
+{
+	while (s->nwork) {
+		uint32_t i = s->work[--s->nwork];
+		scan_range(s, s->b[i].addr, s->b[i].addr + s->b[i].size, how,
+			   (long)i);
+	}
+}
+
+/* Roots: every private writable mapping that is not libspy's own, minus the
+ * live blocks in it (they are scanned only once something reaches them);
+ * of the caller's stack, only the live part (above main's frame once main
+ * has returned). What lies between blocks in the allocator's heaps is
+ * scanned too: blocks libspy did not see handed out (made before it
+ * started) may point to recorded ones; stale pointers in free memory can
+ * only make a lost block look reachable, never the other way round. */
+static void scan_roots(struct scan *s, const struct maps *m)
+{
+	uintptr_t here = (uintptr_t)&s;
+	uintptr_t self_code = (uintptr_t)&spy_leakscan_at_exit;
+	const char *self_path = NULL;
+	size_t self_len = 0, at = 0;
+	struct mapping mp;
+	while (maps_next(m, &at, &mp))
+		if (self_code >= mp.start && self_code < mp.end) {
+			self_path = mp.path;
+			self_len = mp.path_len;
+		}
+	uintptr_t self_end = 0;
+	at = 0;
+	while (maps_next(m, &at, &mp)) {
+		int own = self_path && mp.path_len == self_len &&
+			  !memcmp(mp.path, self_path, self_len);
+		if (own) {
+			self_end = mp.end;
+			continue;
+		}
+		/* libspy's .bss past its file-backed pages */
+		if (mp.start == self_end && !mp.path_len) {
+			self_end = 0;
+			continue;
+		}
+		self_end = 0;
+		if (!mp.r || !mp.w || !mp.priv ||
+		    path_is(&mp, "[vvar]") || path_is(&mp, "[vsyscall]") ||
+		    spy_heapmap_owns_range(mp.start, mp.end) ||
+		    (mp.end > (uintptr_t)s->b && mp.start < (uintptr_t)s->b + s->cap * sizeof(*s->b)) ||
+		    (mp.end > (uintptr_t)s->mark && mp.start < (uintptr_t)s->mark + s->cap) ||
+		    (mp.end > (uintptr_t)s->work && mp.start < (uintptr_t)s->work + s->cap * 4))
+			continue;
+		uintptr_t from = mp.start;
+		if (here >= mp.start && here < mp.end) {
+			from = here;
+			if (main_frame > here && main_frame < mp.end)
+				from = main_frame;
+		}
+		size_t i = first_at(s, mp.start);
+		for (; i < s->n && s->b[i].addr < mp.end; i++) {
+			uintptr_t bstart = s->b[i].addr - 16;
+			uintptr_t bend = s->b[i].addr + s->b[i].size;
+			if (s->b[i].size >= 128 * 1024) /* mapped on its own */
+				bend = (bend + 4095) & ~(uintptr_t)4095;
+			if (bstart > from) {
+				s->root_bytes += bstart - from;
+				scan_range(s, from, bstart, REACHABLE, -1);
+			}
+			if (bend > from)
+				from = bend;
+		}
+		if (mp.end > from) {
+			s->root_bytes += mp.end - from;
+			scan_range(s, from, mp.end, REACHABLE, -1);
+		}
+		drain(s, REACHABLE);
+	}
+}
+
+static void write_leaks(const struct scan *s, uint64_t ns)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		uint8_t *w = spy_writer_begin(TRACE_LEAK, 4 * TRACE_VARINT_MAX);
+		if (!w)
+			return;
+		unsigned cls = s->mark[i] == REACHABLE ? TRACE_LEAK_REACHABLE
+			: s->mark[i] == INDIRECT ? TRACE_LEAK_INDIRECT
+			: TRACE_LEAK_DEFINITE;
+		w = trace_put_varint(w, s->b[i].addr);
+		w = trace_put_varint(w, s->b[i].size);
+		w = trace_put_varint(w, cls);
+		spy_writer_end(w);
+	}
+	uint8_t *w = spy_writer_begin(TRACE_LEAK_SCAN, 5 * TRACE_VARINT_MAX);
+	if (!w)
+		return;
+	w = trace_put_varint(w, s->n);
+	w = trace_put_varint(w, s->root_bytes);
+	w = trace_put_varint(w, s->scanned_bytes);
+	w = trace_put_varint(w, ns);
+	spy_writer_end(w);
+}
+
+static void leak_scan(void)
+{
+	uint64_t t0 = spy_now_ns();
+	struct scan s = { 0 };
+	s.cap = spy_heapmap_live_count() + 1;
+	s.b = spy_sys_mmap(s.cap * sizeof(*s.b));
+	s.mark = spy_sys_mmap(s.cap);
+	s.work = spy_sys_mmap(s.cap * sizeof(*s.work));
+	struct maps m = { 0 };
+	if (!s.b || !s.mark || !s.work || maps_read(&m) < 0)
+		goto out;
+	spy_heapmap_each(collect, &s);
+	sort_blocks(s.b, s.n);
+	if (s.n) {
+		s.lo = s.b[0].addr;
+		for (size_t i = 0; i < s.n; i++)
+			if (s.b[i].addr + s.b[i].size > s.hi)
+				s.hi = s.b[i].addr + s.b[i].size;
+	}
+	scan_roots(&s, &m);
+	/* What is left is lost; what a lost block points to is lost with it
+	 * (indirectly), and is not counted as a leak of its own. */
+	for (size_t i = 0; i < s.n; i++) {
+		if (s.mark[i] != UNMARKED)
+			continue;
+		s.mark[i] = DEFINITE;
+		scan_range(&s, s.b[i].addr, s.b[i].addr + s.b[i].size,
+			   INDIRECT, (long)i);
+		drain(&s, INDIRECT);
+	}
+	write_leaks(&s, spy_now_ns() - t0);
+out:
+	maps_release(&m);
+	if (s.b)
+		spy_sys_munmap(s.b, s.cap * sizeof(*s.b));
+	if (s.mark)
+		spy_sys_munmap(s.mark, s.cap);
+	if (s.work)
+		spy_sys_munmap(s.work, s.cap * sizeof(*s.work));
+}
+
+void spy_leakscan_at_exit(void)
+{
+	spy_heapmap_freeze();
+	spy_quarantine_check_frozen();
+	if (spy_opt.leaks)
+		leak_scan();
+	spy_heapmap_thaw();
+}

@@ -1,0 +1,182 @@
+/* spy_quarantine.c: the quarantine of freed blocks (spy_quarantine.h).
+ * Runs inside the free hook with the guard held: no allocation but mmap,
+ * no stdio, no lock. A quarantine ring belongs to one thread at a time; a
+ * thread that ends drains its ring and gives it back for the next thread.
+ *
+ * Order when a block leaves: check its bytes, forget it in the map, then
+ * really free it. The exit check walks the frozen map, so it only ever
+ * reads blocks the allocator has not had back yet.
+ */
+#include "spy_quarantine.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "spy_core.h"
+#include "spy_heapmap.h"
+#include "spy_options.h"
+#include "spy_real.h"
+#include "spy_sys.h"
+#include "spy_writer.h"
+#include "trace_encode.h"
+
+#define RING_CAP 65536u  /* entries per thread */
+#define MAX_RINGS 4096
+#define DETAIL_BYTES 32
+
+struct entry {
+	uintptr_t addr;
+	size_t size;
+};
+
+struct ring {
+	int claimed;
+	uint64_t head, tail;     /* entries [tail, head) are held */
+	size_t bytes;            /* sum of their sizes */
+	struct entry e[RING_CAP];
+};
+
+static struct ring *rings[MAX_RINGS];
+static int n_rings;
+static __thread struct ring *mine;
+static __thread int no_ring; /* no ring could be had: do without */
+
+static size_t limit_bytes(void)
+{
+	unsigned long mb = spy_opt.quarantine_mb;
+	if (mb > 65536)
+		mb = 65536;
+	return (size_t)mb << 20;
+}
+
+static struct ring *claim(void)
+{
+	int n = __atomic_load_n(&n_rings, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < n; i++) {
+		int zero = 0;
+		struct ring *r = rings[i];
+		if (r && __atomic_compare_exchange_n(&r->claimed, &zero, 1, 0,
+						     __ATOMIC_ACQ_REL,
+						     __ATOMIC_RELAXED))
+			return r;
+	}
+	struct ring *r = spy_sys_mmap(sizeof(struct ring));
+	if (!r)
+		return NULL;
+	r->claimed = 1;
+	int slot = __atomic_fetch_add(&n_rings, 1, __ATOMIC_ACQ_REL);
+	if (slot >= MAX_RINGS) {
+		__atomic_fetch_sub(&n_rings, 1, __ATOMIC_ACQ_REL);
+		spy_sys_munmap(r, sizeof(struct ring));
+		return NULL;
+	}
+	__atomic_store_n(&rings[slot], r, __ATOMIC_RELEASE);
+	return r;
+}
+
+/* Bytes of p[0..size) that differ from the fill: count, first, last. */
+static size_t changed(const uint8_t *p, size_t size, size_t *first,
+		      size_t *last)
+{
+	const uint64_t fill = 0x0101010101010101ull * SPY_QUARANTINE_FILL;
+	size_t n = 0, i = 0;
+	while (i < size) {
+		if (i + 8 <= size && ((uintptr_t)(p + i) & 7) == 0) {
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			if (w == fill) {
+				i += 8;
+				continue;
+			}
+		}
+		if (p[i] != SPY_QUARANTINE_FILL) {
+			if (!n)
+				*first = i;
+			*last = i;
+			n++;
+		}
+		i++;
+	}
+	return n;
+}
+
+/* Checks a held block; writes a HEAP_UAF record if it was written to. */
+static void check(uintptr_t addr, size_t size)
+{
+	size_t first = 0, last = 0;
+	size_t n = changed((const uint8_t *)addr, size, &first, &last);
+	if (!n)
+		return;
+	size_t take = size - first < DETAIL_BYTES ? size - first : DETAIL_BYTES;
+	uint8_t *w = spy_writer_begin(TRACE_HEAP_UAF,
+				      8 * TRACE_VARINT_MAX + DETAIL_BYTES);
+	if (!w)
+		return;
+	uint8_t detail[3 * TRACE_VARINT_MAX + DETAIL_BYTES], *d = detail;
+	d = trace_put_varint(d, n);
+	d = trace_put_varint(d, first);
+	d = trace_put_varint(d, last);
+	memcpy(d, (const uint8_t *)addr + first, take);
+	d += take;
+	w = trace_put_varint(w, addr);
+	w = trace_put_varint(w, size);
+	w = trace_put_str(w, (const char *)detail, (size_t)(d - detail));
+	spy_writer_end(w);
+}
+
+static void evict_one(struct ring *r)
+{
+	struct entry *e = &r->e[r->tail % RING_CAP];
+	uintptr_t addr = e->addr;
+	size_t size = e->size;
+	__atomic_store_n(&r->tail, r->tail + 1, __ATOMIC_RELEASE);
+	r->bytes -= size;
+	check(addr, size);
+	spy_heapmap_remove(addr);
+	spy_real.free((void *)addr);
+}
+
+int spy_quarantine_hold(void *p, size_t size)
+{
+	size_t limit = limit_bytes();
+	if (!limit || size > limit / 4 || no_ring)
+		return 0;
+	struct ring *r = mine;
+	if (!r) {
+		r = mine = claim();
+		if (!r) {
+			no_ring = 1;
+			return 0;
+		}
+	}
+	while (r->head - r->tail >= RING_CAP || r->bytes + size > limit)
+		evict_one(r);
+	memset(p, SPY_QUARANTINE_FILL, size);
+	r->e[r->head % RING_CAP] = (struct entry){ (uintptr_t)p, size };
+	r->bytes += size;
+	__atomic_store_n(&r->head, r->head + 1, __ATOMIC_RELEASE);
+	return 1;
+}
+
+void spy_quarantine_thread_exit(void)
+{
+	struct ring *r = mine;
+	if (!r)
+		return;
+	while (r->head != r->tail)
+		evict_one(r);
+	mine = NULL;
+	__atomic_store_n(&r->claimed, 0, __ATOMIC_RELEASE);
+}
+
+static void check_entry(uintptr_t addr, size_t size, int freed, void *arg)
+{
+	(void)arg;
+	if (freed)
+		check(addr, size);
+}
+
+void spy_quarantine_check_frozen(void)
+{
+	spy_heapmap_each(check_entry, NULL);
+}

@@ -1,0 +1,73 @@
+#!/bin/bash
+# t520: writes after free in the default mode. Freed blocks are held in a
+# quarantine filled with a pattern; a changed byte is a use-after-free
+# finding with the block's free and allocation stacks and the bytes
+# written, found when the block leaves the quarantine or at exit.
+. "$(dirname "$0")/lib.sh"
+
+line_of() { grep -n -F -- "$2" "$1" | head -n 1 | cut -d: -f1; }
+DANG=$TOP/demos/dangling.c
+L_MALLOC=$(line_of "$DANG" "malloc(sizeof *p)")
+L_FREE=$(line_of "$DANG" "free(p);            /* the caller")
+
+report_json() {
+	local rc=0
+	"$ANALYZE" report --json "$1" >"$1.json" 2>"$1.err" || rc=$?
+	[ "$rc" -le 1 ] || { cat "$1.err"; return 1; }
+}
+uaf() { echo "[x for x in j[\"findings\"] if x[\"kind\"] == \"use-after-free\"]"; }
+top() { echo "[(fr[\"function\"], fr[\"line\"]) for fr in $1[\"frames\"]]"; }
+
+test_expect 'the dangling demo: output unchanged, the write found at exit with both stacks' '
+	same_output dangling "$TOP/demos/dangling" &&
+	t=$(ls traced/trace.*.log) && report_json $t &&
+	json_check $t.json "len($(uaf)) == 1" &&
+	json_check $t.json "($(uaf))[0][\"details\"][\"first_offset\"] == 32 and ($(uaf))[0][\"details\"][\"last_offset\"] == 35" &&
+	json_check $t.json "($(uaf))[0][\"details\"][\"bytes_found\"].startswith(\"63 00 00 00 fd\")" &&
+	json_check $t.json "(\"remove_player\", $L_FREE) in $(top "($(uaf))[0][\"stacks\"][0]")" &&
+	json_check $t.json "(\"new_player\", $L_MALLOC) in $(top "($(uaf))[0][\"stacks\"][1]")"
+'
+
+test_expect 'the fixed demo: no use after free' '
+	same_output dangling_fixed "$TOP/demos/dangling_fixed" &&
+	t=$(ls traced/trace.*.log) && report_json $t &&
+	json_check $t.json "not $(uaf)"
+'
+
+test_expect 'quarantine_mb=0 turns the check off (the finding comes from the quarantine)' '
+	SPY_OPTIONS=out=$PWD/t.log:quarantine_mb=0 LD_PRELOAD=$LIBSPY "$TOP/demos/dangling" >out &&
+	report_json t.log &&
+	json_check t.log.json "not $(uaf)"
+'
+
+cat >"$TEST_DIR/late.c" <<'CEOF'
+#include <stdio.h>
+#include <stdlib.h>
+
+int main(void)
+{
+	char *victim = malloc(4096);
+	free(victim);
+	victim[100] = 'x';                     /* the bad write */
+	victim[101] = 'y';
+	/* enough frees to push it out of a 1 MiB quarantine */
+	for (int i = 0; i < 2000; i++)
+		free(malloc(4096));
+	puts("done");
+	return 0;
+}
+CEOF
+
+test_expect 'a write found when the block leaves the quarantine, long before exit' '
+	gcc -O0 -g -o late "$TEST_DIR/late.c" &&
+	SPY_OPTIONS=out=$PWD/t.log:quarantine_mb=1 LD_PRELOAD=$LIBSPY ./late >out &&
+	grep -x done out &&
+	report_json t.log &&
+	json_check t.log.json "len($(uaf)) == 1 and ($(uaf))[0][\"details\"][\"bytes_changed\"] == 2" &&
+	json_check t.log.json "($(uaf))[0][\"details\"][\"bytes_found\"].startswith(\"78 79 fd\")" &&
+	"$ANALYZE" dump t.log >dump &&
+	grep -n "heap-uaf" dump >uafline && grep -n " exit " dump >exitline &&
+	test $(cut -d: -f1 uafline) -lt $(cut -d: -f1 exitline)
+'
+
+test_done
