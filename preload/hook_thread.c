@@ -5,6 +5,7 @@
  * mmap'd block), no stdio, no lock the program could hold, errno kept.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -44,6 +45,14 @@ extern void *__libc_stack_end;
 
 /* ---- statistics ------------------------------------------------------------ */
 
+static pid_t self_tid(void)
+{
+	struct spy_thread *t = &spy_self;
+	if (!t->tid)
+		t->tid = spy_sys_gettid();
+	return t->tid;
+}
+
 static uint64_t tv_ns(struct timeval tv)
 {
 	return (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
@@ -54,7 +63,12 @@ static void read_schedstat(uint64_t *run, uint64_t *wait)
 {
 	char buf[96];
 	*run = *wait = 0;
-	ssize_t n = spy_read_file("/proc/thread-self/schedstat", buf, sizeof(buf) - 1);
+	/* One read: the file is a few dozen bytes, produced at once. */
+	int fd = spy_sys_open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	ssize_t n = spy_sys_read(fd, buf, sizeof(buf) - 1);
+	spy_sys_close(fd);
 	if (n <= 0)
 		return;
 	buf[n] = 0;
@@ -89,7 +103,7 @@ static void write_thread_end(unsigned how)
 	uint8_t *p = spy_writer_begin(TRACE_THREAD_END, 13 * TRACE_VARINT_MAX);
 	if (!p)
 		return;
-	p = trace_put_varint(p, (uint64_t)spy_sys_gettid());
+	p = trace_put_varint(p, (uint64_t)self_tid());
 	p = trace_put_varint(p, how);
 	p = trace_put_varint(p, tv_ns(ru.ru_utime));
 	p = trace_put_varint(p, tv_ns(ru.ru_stime));
@@ -221,7 +235,7 @@ static void *trampoline_run(void *arg)
 		int saved = errno;
 		uint8_t *p = spy_writer_begin(TRACE_THREAD_START, 6 * TRACE_VARINT_MAX);
 		if (p) {
-			p = trace_put_varint(p, (uint64_t)spy_sys_gettid());
+			p = trace_put_varint(p, (uint64_t)self_tid());
 			p = trace_put_varint(p, (uint64_t)t->creator);
 			p = trace_put_varint(p, (uint64_t)pthread_self());
 			p = trace_put_varint(p, top);
@@ -256,8 +270,7 @@ SPY_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 	if (block) {
 		t = (struct trampoline *)((char *)block + SPY_STACKGUARD_BLOCK) - 1;
 		*t = (struct trampoline){ .start = start, .arg = arg,
-					  .creator = spy_self.tid ? spy_self.tid
-								  : spy_sys_gettid(),
+					  .creator = self_tid(),
 					  .stack_from = from, .stack_size = size,
 					  .block = block };
 	}

@@ -36,12 +36,16 @@ void *spy_stackguard_take(void)
 
 void spy_stackguard_release(void *block)
 {
-	stack_t cur;
-	/* Turn the alternate stack off first if it is this block. */
-	if (sigaltstack(NULL, &cur) == 0 && cur.ss_sp == block &&
-	    !(cur.ss_flags & SS_ONSTACK)) {
-		stack_t off = { .ss_flags = SS_DISABLE };
-		sigaltstack(&off, NULL);
+	/* Turn the alternate stack off first (one call that also says what
+	 * it was): a signal arriving later in the thread's exit must not run
+	 * on a block that another thread may own by then. The program's own
+	 * alternate stack, if it set one, is put back. */
+	if (rec_thread_self.alt_sp == block) {
+		stack_t off = { .ss_flags = SS_DISABLE }, old;
+		if (sigaltstack(&off, &old) == 0 && old.ss_sp != block &&
+		    !(old.ss_flags & SS_DISABLE))
+			sigaltstack(&old, NULL);
+		rec_thread_self.alt_sp = NULL;
 	}
 	for (int i = 0; i < POOL_SLOTS; i++) {
 		void *expected = NULL;
@@ -55,11 +59,11 @@ void spy_stackguard_release(void *block)
 
 void spy_stackguard_install(void *block)
 {
-	stack_t old;
-	if (!block || sigaltstack(NULL, &old) != 0 || !(old.ss_flags & SS_DISABLE))
+	/* A new thread starts without an alternate stack (the kernel clears
+	 * it for threads), so there is nothing of the program's to keep.
+	 * The top of the block held the trampoline; leave it out anyway. */
+	if (!block)
 		return;
-	/* The top of the block held the trampoline; it is no longer needed
-	 * once the thread runs, but leave it out of the stack anyway. */
 	stack_t ss = { .ss_sp = block, .ss_flags = 0,
 		       .ss_size = SPY_STACKGUARD_BLOCK - 256 };
 	if (sigaltstack(&ss, NULL) == 0)
