@@ -18,6 +18,41 @@
 #include "spy_writer.h"
 #include "trace_format.h"
 
+/* Calls into the real allocator are marked (spy_in_allocator), so that a
+ * signal handler that interrupts one never re-enters the allocator: its
+ * allocations come from the bootstrap arena, its frees wait until the
+ * interrupted call is over. The quarantine makes the program's own calls
+ * take the allocator's slow paths far more often than without libspy, and
+ * those are the ones that break when re-entered. */
+#define IN_REAL(expr)                                                          \
+	__extension__({                                                        \
+		spy_in_allocator = 1;                                          \
+		__typeof__(expr) r_ = (expr);                                  \
+		spy_in_allocator = 0;                                          \
+		r_;                                                            \
+	})
+
+#define MAX_DEFERRED 64
+static __thread void *deferred[MAX_DEFERRED];
+static __thread int n_deferred;
+
+/* A free from a handler that interrupted the allocator: kept for later
+ * (lost if too many pile up). */
+static void defer_free(void *p)
+{
+	if (n_deferred < MAX_DEFERRED)
+		deferred[n_deferred++] = p;
+}
+
+static __attribute__((noinline)) void flush_deferred(void)
+{
+	while (n_deferred > 0) {
+		void *p = deferred[--n_deferred];
+		spy_heapmap_remove((uintptr_t)p);
+		IN_REAL((spy_real.free(p), 0));
+	}
+}
+
 /* An allocation that is not recorded (libspy's own, or before start-up). */
 static void *plain_alloc(size_t size, size_t align)
 {
@@ -30,9 +65,11 @@ static void *plain_alloc(size_t size, size_t align)
 
 SPY_EXPORT void *malloc(size_t size)
 {
+	if (SPY_UNLIKELY(spy_in_allocator))
+		return spy_bootstrap_alloc(size, 0);
 	if (!spy_hook_enter())
 		return plain_alloc(size, 0);
-	void *p = spy_real.malloc(size);
+	void *p = IN_REAL(spy_real.malloc(size));
 	int saved = errno;
 	if (p)
 		rec_heap_alloc(TRACE_FN_MALLOC, p, size, 0);
@@ -43,6 +80,12 @@ SPY_EXPORT void *malloc(size_t size)
 
 SPY_EXPORT void *calloc(size_t n, size_t size)
 {
+	if (SPY_UNLIKELY(spy_in_allocator)) {
+		size_t total;
+		if (__builtin_mul_overflow(n, size, &total))
+			return NULL;
+		return spy_bootstrap_alloc(total, 0);
+	}
 	if (!spy_hook_enter()) {
 		if (spy_real.calloc)
 			return spy_real.calloc(n, size);
@@ -53,7 +96,7 @@ SPY_EXPORT void *calloc(size_t n, size_t size)
 		}
 		return spy_bootstrap_alloc(total, 0);
 	}
-	void *p = spy_real.calloc(n, size);
+	void *p = IN_REAL(spy_real.calloc(n, size));
 	int saved = errno;
 	if (p)
 		rec_heap_alloc(TRACE_FN_CALLOC, p, n * size, 0);
@@ -66,6 +109,10 @@ SPY_EXPORT void free(void *p)
 {
 	if (!p || spy_bootstrap_owns(p))
 		return;
+	if (SPY_UNLIKELY(spy_in_allocator)) {
+		defer_free(p);
+		return;
+	}
 	if (!spy_hook_enter()) {
 		/* Not recorded (libspy's own call, or a thread past its last
 		 * record): still forget the block, so that the map never
@@ -81,7 +128,9 @@ SPY_EXPORT void free(void *p)
 	spy_hook_leave();
 	errno = saved;
 	if (pass)
-		spy_real.free(p);
+		IN_REAL((spy_real.free(p), 0));
+	if (SPY_UNLIKELY(n_deferred))
+		flush_deferred();
 }
 
 /* realloc of a bootstrap block: move it into the real heap. */
@@ -99,6 +148,8 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 {
 	if (old && spy_bootstrap_owns(old))
 		return realloc_from_bootstrap(old, size);
+	if (SPY_UNLIKELY(spy_in_allocator))
+		return NULL; /* a handler interrupted the allocator */
 	if (!spy_hook_enter()) {
 		if (spy_real.realloc)
 			return spy_real.realloc(old, size);
@@ -118,7 +169,7 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	void *p = spy_real.realloc(old, size);
+	void *p = IN_REAL(spy_real.realloc(old, size));
 	int saved = errno;
 	if (p)
 		spy_heapmap_insert((uintptr_t)p, size, SPY_FAMILY_MALLOC);
@@ -147,6 +198,8 @@ SPY_EXPORT void *reallocarray(void *old, size_t n, size_t size)
 
 SPY_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
+	if (SPY_UNLIKELY(spy_in_allocator))
+		return ENOMEM;
 	if (!spy_hook_enter()) {
 		if (spy_real.posix_memalign)
 			return spy_real.posix_memalign(out, align, size);
@@ -155,7 +208,7 @@ SPY_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 		*out = spy_bootstrap_alloc(size, align);
 		return *out ? 0 : ENOMEM;
 	}
-	int rc = spy_real.posix_memalign(out, align, size);
+	int rc = IN_REAL(spy_real.posix_memalign(out, align, size));
 	int saved = errno;
 	if (rc == 0)
 		rec_heap_alloc(TRACE_FN_POSIX_MEMALIGN, *out, size, align);
@@ -168,12 +221,14 @@ SPY_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 #define ALIGNED_HOOK(name, fn_code, params, args, align_expr, size_expr)       \
 	SPY_EXPORT void *name params                                           \
 	{                                                                      \
+		if (SPY_UNLIKELY(spy_in_allocator))                            \
+			return NULL;                                           \
 		if (!spy_hook_enter()) {                                       \
 			if (spy_real.name)                                     \
 				return spy_real.name args;                     \
 			return spy_bootstrap_alloc(size_expr, align_expr);     \
 		}                                                              \
-		void *p = spy_real.name args;                                  \
+		void *p = IN_REAL(spy_real.name args);                         \
 		int saved = errno;                                             \
 		if (p)                                                         \
 			rec_heap_alloc(fn_code, p, size_expr, align_expr);     \

@@ -38,6 +38,8 @@ struct shard {
 
 static struct shard shards[NSHARDS];
 
+__thread int spy_in_allocator;
+
 static inline uint64_t hash(uintptr_t a)
 {
 	return (uint64_t)(a >> 4) * 0x9E3779B97F4A7C15ull;

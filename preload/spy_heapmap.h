@@ -26,6 +26,12 @@ enum spy_heap_found {
 	SPY_HEAP_FREED = 2,   /* already freed and held in quarantine */
 };
 
+/* 1 while the calling thread is inside the real allocator on libspy's
+ * behalf. A malloc-family call that finds it set comes from a signal
+ * handler that interrupted the allocator: it must not re-enter it (the
+ * hooks serve it from the bootstrap arena, or put the free off). */
+extern __thread int spy_in_allocator;
+
 /* Set up; called once at start. Registers the fork handlers. */
 void spy_heapmap_init(void);
 

@@ -133,7 +133,9 @@ static void evict_one(struct ring *r)
 	r->bytes -= size;
 	check(addr, size);
 	spy_heapmap_remove(addr);
+	spy_in_allocator = 1;
 	spy_real.free((void *)addr);
+	spy_in_allocator = 0;
 }
 
 int spy_quarantine_hold(void *p, size_t size)
