@@ -18,6 +18,8 @@
 		   "MiB of freed blocks each thread holds back to catch writes after free (0: none)") \
 	SPY_OPTION(leaks, BOOL, "1",                                          \
 		   "at exit, scan memory for blocks no pointer reaches (leaks)")  \
+	SPY_OPTION(thread_sched, BOOL, "1",                                   \
+		   "read each thread's run-queue delay from /proc when it ends")  \
 	SPY_OPTION(quiet, BOOL, "0",                                          \
 		   "print nothing on stderr except errors in options")           \
 	SPY_OPTION(on_deadlock, STR, "abort",                                 \

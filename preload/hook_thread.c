@@ -16,6 +16,7 @@
 
 #include "rec_threads.h"
 #include "spy_core.h"
+#include "spy_options.h"
 #include "spy_real.h"
 #include "spy_stack.h"
 #include "spy_sys.h"
@@ -97,8 +98,9 @@ static void write_thread_end(unsigned how)
 	struct rusage ru;
 	if (getrusage(RUSAGE_THREAD, &ru) != 0)
 		return;
-	uint64_t run, wait;
-	read_schedstat(&run, &wait);
+	uint64_t run = 0, wait = 0;
+	if (spy_opt.thread_sched)
+		read_schedstat(&run, &wait);
 	uint64_t now = spy_writer_now();
 	uint8_t *p = spy_writer_begin(TRACE_THREAD_END, 13 * TRACE_VARINT_MAX);
 	if (!p)
