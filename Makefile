@@ -20,8 +20,8 @@ DEMO_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -pthread -fno-omit-frame-pointer
 
 PRELOAD_SRCS := $(wildcard preload/*.c)
 PRELOAD_OBJS := $(PRELOAD_SRCS:.c=.o)
-RUNNER_SRC   := analyzers/spy_runner.c
-ANALYZE_SRCS := $(filter-out $(RUNNER_SRC),$(wildcard analyzers/*.c))
+RUNNER_SRCS  := analyzers/spy_runner.c analyzers/spy_program.c analyzers/spy_traces.c
+ANALYZE_SRCS := $(filter-out $(RUNNER_SRCS),$(wildcard analyzers/*.c))
 ANALYZE_OBJS := $(ANALYZE_SRCS:.c=.o)
 COMMON_HDRS  := $(wildcard common/*.h)
 DEMO_SRCS    := $(wildcard demos/*.c)
@@ -47,8 +47,8 @@ analyzers/%.o: analyzers/%.c $(wildcard analyzers/*.h) $(COMMON_HDRS)
 analyze: $(ANALYZE_OBJS)
 	$(CC) -o $@ $^ $(ANALYZE_LIBS)
 
-spy: $(RUNNER_SRC) $(COMMON_HDRS)
-	$(CC) $(ANALYZE_CFLAGS) -o $@ $(RUNNER_SRC)
+spy: $(RUNNER_SRCS) $(wildcard analyzers/spy_*.h) $(COMMON_HDRS)
+	$(CC) $(ANALYZE_CFLAGS) -o $@ $(RUNNER_SRCS)
 
 demos/%: demos/%.c
 	$(CC) $(DEMO_CFLAGS) -o $@ $< -lm

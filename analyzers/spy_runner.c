@@ -7,11 +7,8 @@
  * setgid one (the loader ignores LD_PRELOAD there) and one built for another
  * machine than libspy.so. Everything else is the program's business.
  */
-#include <dirent.h>
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,10 +22,11 @@
 #include <unistd.h>
 
 #include "options_table.h"
+#include "spy_program.h"
+#include "spy_runner.h"
+#include "spy_traces.h"
 
-#define EXIT_REFUSED 2
 #define MAX_OPTS 64
-#define MAX_SHEBANG_DEPTH 4
 
 /* ---- the runner's own flags ---------------------------------------------
  * One row per flag. A flag either sets a field of struct run (handled in
@@ -101,7 +99,7 @@ struct run {
 	char analyze[PATH_MAX];  /* empty: look it up in PATH */
 };
 
-static void die(int status, const char *fmt, ...)
+void spy_die(int status, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -114,7 +112,7 @@ static void die(int status, const char *fmt, ...)
 }
 
 /* snprintf for paths: a path that does not fit is an error, never cut. */
-static void pathf(char *dst, size_t cap, const char *fmt, ...)
+void spy_pathf(char *dst, size_t cap, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -123,7 +121,7 @@ static void pathf(char *dst, size_t cap, const char *fmt, ...)
 	n = vsnprintf(dst, cap, fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= cap)
-		die(EXIT_REFUSED, "path too long: '%.64s...'", dst);
+		spy_die(EXIT_REFUSED, "path too long: '%.64s...'", dst);
 }
 
 static void info(const struct run *r, const char *fmt, ...)
@@ -196,15 +194,15 @@ static void add_opt(struct run *r, const char *entry)
 	const char *eq = strchr(entry, '=');
 
 	if (!eq || eq == entry)
-		die(EXIT_REFUSED, "bad --opt '%s': expected NAME=VALUE (see spy --help)",
+		spy_die(EXIT_REFUSED, "bad --opt '%s': expected NAME=VALUE (see spy --help)",
 		    entry);
 	if (!lib_option_find(entry, (size_t)(eq - entry)))
-		die(EXIT_REFUSED, "unknown SPY_OPTIONS option '%.*s' (see spy --help)",
+		spy_die(EXIT_REFUSED, "unknown SPY_OPTIONS option '%.*s' (see spy --help)",
 		    (int)(eq - entry), entry);
 	if (strchr(eq + 1, ':'))
-		die(EXIT_REFUSED, "bad --opt '%s': a value cannot contain ':'", entry);
+		spy_die(EXIT_REFUSED, "bad --opt '%s': a value cannot contain ':'", entry);
 	if (r->nopts == MAX_OPTS)
-		die(EXIT_REFUSED, "too many --opt (at most %d)", MAX_OPTS);
+		spy_die(EXIT_REFUSED, "too many --opt (at most %d)", MAX_OPTS);
 	r->opts[r->nopts++] = entry;
 }
 
@@ -252,7 +250,7 @@ static void parse_args(struct run *r, int argc, char **argv)
 				    !strncmp(flags[k].name, a + 2, len))
 					fl = &flags[k];
 			if (fl && eq && !fl->arg)
-				die(EXIT_REFUSED, "option '--%s' takes no value",
+				spy_die(EXIT_REFUSED, "option '--%s' takes no value",
 				    fl->name);
 			if (eq)
 				val = eq + 1;
@@ -268,10 +266,10 @@ static void parse_args(struct run *r, int argc, char **argv)
 			}
 		}
 		if (!fl)
-			die(EXIT_REFUSED, "unknown option '%s' (see spy --help)", a);
+			spy_die(EXIT_REFUSED, "unknown option '%s' (see spy --help)", a);
 		if (fl->arg && !val) {
 			if (i + 1 >= argc)
-				die(EXIT_REFUSED, "option '%s' needs %s", a,
+				spy_die(EXIT_REFUSED, "option '%s' needs %s", a,
 				    fl->arg);
 			val = argv[++i];
 		}
@@ -279,11 +277,11 @@ static void parse_args(struct run *r, int argc, char **argv)
 		i++;
 	}
 	if (i >= argc)
-		die(EXIT_REFUSED, "no program to run (see spy --help)");
+		spy_die(EXIT_REFUSED, "no program to run (see spy --help)");
 	r->argv = argv + i;
 }
 
-/* ---- finding our companions and the program ----------------------------- */
+/* ---- finding our companions -------------------------------------------- */
 
 static int is_file(const char *path)
 {
@@ -298,208 +296,28 @@ static void locate_tools(struct run *r)
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 
 	if (n <= 0)
-		die(EXIT_REFUSED, "cannot find myself: readlink /proc/self/exe: %s",
+		spy_die(EXIT_REFUSED, "cannot find myself: readlink /proc/self/exe: %s",
 		    strerror(errno));
 	self[n] = '\0';
 	slash = strrchr(self, '/');
 	*slash = '\0';
-	pathf(r->self_dir, sizeof(r->self_dir), "%s", self[0] ? self : "/");
+	spy_pathf(r->self_dir, sizeof(r->self_dir), "%s", self[0] ? self : "/");
 
-	pathf(r->libspy, sizeof(r->libspy), "%s/libspy.so", r->self_dir);
+	spy_pathf(r->libspy, sizeof(r->libspy), "%s/libspy.so", r->self_dir);
 	if (!is_file(r->libspy))
-		pathf(r->libspy, sizeof(r->libspy),
+		spy_pathf(r->libspy, sizeof(r->libspy),
 			 "%s/../lib/libspy/libspy.so", r->self_dir);
 	if (!is_file(r->libspy))
-		die(EXIT_REFUSED, "cannot find libspy.so next to '%s' nor in "
+		spy_die(EXIT_REFUSED, "cannot find libspy.so next to '%s' nor in "
 		    "'%s/../lib/libspy'", r->self_dir, r->self_dir);
 	/* The loader splits LD_PRELOAD at spaces and colons, with no escape. */
 	if (strpbrk(r->libspy, " :"))
-		die(EXIT_REFUSED, "cannot preload '%s': LD_PRELOAD cannot hold "
+		spy_die(EXIT_REFUSED, "cannot preload '%s': LD_PRELOAD cannot hold "
 		    "a path with a space or a colon", r->libspy);
 
-	pathf(r->analyze, sizeof(r->analyze), "%s/analyze", r->self_dir);
+	spy_pathf(r->analyze, sizeof(r->analyze), "%s/analyze", r->self_dir);
 	if (access(r->analyze, X_OK))
 		r->analyze[0] = '\0';
-}
-
-/* Resolves the program as execvp would: a name with a slash as it is, a bare
- * name through PATH (first executable regular file wins). */
-static void resolve_program(struct run *r)
-{
-	const char *name = r->argv[0], *path, *p;
-	int saw_noexec = 0;
-	struct stat st;
-
-	if (!*name)
-		die(EXIT_REFUSED, "cannot trace '': no such file");
-	if (strchr(name, '/')) {
-		if (stat(name, &st))
-			die(EXIT_REFUSED, "cannot trace '%s': %s", name,
-			    strerror(errno));
-		if (S_ISDIR(st.st_mode))
-			die(EXIT_REFUSED, "cannot trace '%s': it is a directory",
-			    name);
-		if (!S_ISREG(st.st_mode) || access(name, X_OK))
-			die(EXIT_REFUSED, "cannot trace '%s': it is not executable",
-			    name);
-		snprintf(r->prog, sizeof(r->prog), "%s", name);
-		return;
-	}
-	path = getenv("PATH");
-	if (!path)
-		path = "/usr/local/bin:/bin:/usr/bin";
-	for (p = path;; p++) {
-		const char *end = strchr(p, ':');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-
-		snprintf(r->prog, sizeof(r->prog), "%.*s%s%s", (int)len, p,
-			 len ? "/" : "", name);
-		if (!stat(r->prog, &st) && S_ISREG(st.st_mode)) {
-			if (!access(r->prog, X_OK))
-				return;
-			saw_noexec = 1;
-		}
-		if (!end)
-			break;
-		p = end;
-	}
-	if (saw_noexec)
-		die(EXIT_REFUSED, "cannot trace '%s': it is not executable", name);
-	die(EXIT_REFUSED, "cannot trace '%s': command not found in PATH", name);
-}
-
-/* ---- what kind of program is it ------------------------------------------ */
-
-struct elf_info {
-	int bad;          /* 1: cut short or of an unknown class or byte order */
-	int cls;          /* ELFCLASS32 or ELFCLASS64 */
-	unsigned machine; /* e_machine */
-	int has_interp;   /* a PT_INTERP program header */
-};
-
-/* Reads the ELF header and program headers of an open file. Returns 0, or
- * -1 when the file is not ELF (or not one for this byte order). */
-static int elf_read(int fd, struct elf_info *ei)
-{
-	unsigned char id[EI_NIDENT];
-	uint64_t phoff;
-	unsigned phnum, phentsize, i;
-
-	memset(ei, 0, sizeof(*ei));
-	if (pread(fd, id, sizeof(id), 0) != (ssize_t)sizeof(id) ||
-	    memcmp(id, ELFMAG, SELFMAG))
-		return -1;
-	ei->cls = id[EI_CLASS];
-	ei->bad = 1;
-	if (id[EI_DATA] != (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ?
-			    ELFDATA2LSB : ELFDATA2MSB))
-		return 0; /* another machine's byte order */
-	if (ei->cls == ELFCLASS64) {
-		Elf64_Ehdr eh;
-
-		if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh))
-			return 0;
-		ei->machine = eh.e_machine;
-		phoff = eh.e_phoff;
-		phnum = eh.e_phnum;
-		phentsize = eh.e_phentsize;
-	} else if (ei->cls == ELFCLASS32) {
-		Elf32_Ehdr eh;
-
-		if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh))
-			return 0;
-		ei->machine = eh.e_machine;
-		phoff = eh.e_phoff;
-		phnum = eh.e_phnum;
-		phentsize = eh.e_phentsize;
-	} else {
-		return 0;
-	}
-	ei->bad = 0;
-	/* PN_XNUM (0xffff) would put the count in section 0; no executable
-	 * with a loader has that many headers, so scanning 0xffff is enough. */
-	for (i = 0; i < phnum && phentsize >= sizeof(uint32_t); i++) {
-		uint32_t type;
-
-		if (pread(fd, &type, sizeof(type),
-			  (off_t)(phoff + (uint64_t)i * phentsize)) !=
-		    (ssize_t)sizeof(type))
-			break;
-		if (type == PT_INTERP) {
-			ei->has_interp = 1;
-			break;
-		}
-	}
-	return 0;
-}
-
-/* Refuses (exits 2) unless the loader will honour LD_PRELOAD in the process
- * that `path` becomes. A #! script becomes its interpreter. */
-static void check_program(const struct run *r, const char *shown,
-			  const char *path, int depth)
-{
-	struct elf_info ei, lib;
-	char buf[256];
-	struct stat st;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		die(EXIT_REFUSED, "cannot trace '%s': cannot read '%s': %s",
-		    shown, path, strerror(errno));
-	if (fstat(fd, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID))) {
-		/* Linux ignores set-id bits on scripts, so for one only its
-		 * interpreter's bits matter (checked one level down). */
-		n = pread(fd, buf, 2, 0);
-		if (!(n == 2 && buf[0] == '#' && buf[1] == '!'))
-			die(EXIT_REFUSED, "cannot trace '%s': %s is set%cid "
-			    "(LD_PRELOAD is ignored for set-id programs)", shown,
-			    depth ? "its interpreter" : "it",
-			    (st.st_mode & S_ISUID) ? 'u' : 'g');
-	}
-	if (elf_read(fd, &ei) == 0) {
-		close(fd);
-		if (ei.bad)
-			die(EXIT_REFUSED, "cannot trace '%s': %s is an ELF file "
-			    "cut short or not for this machine", shown,
-			    depth ? "its interpreter" : "it");
-		if (!ei.has_interp)
-			die(EXIT_REFUSED, "cannot trace '%s': %s is statically "
-			    "linked (no PT_INTERP); libspy needs a dynamically "
-			    "linked program", shown, depth ? "its interpreter" : "it");
-		fd = open(r->libspy, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0 && elf_read(fd, &lib) == 0 &&
-		    (lib.cls != ei.cls || lib.machine != ei.machine))
-			die(EXIT_REFUSED, "cannot trace '%s': it is a %d-bit "
-			    "program for ELF machine %u and libspy.so is a "
-			    "%d-bit library for machine %u", shown,
-			    ei.cls == ELFCLASS32 ? 32 : 64, ei.machine,
-			    lib.cls == ELFCLASS32 ? 32 : 64, lib.machine);
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	n = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	if (n >= 2 && buf[0] == '#' && buf[1] == '!') {
-		char *interp = buf + 2, *end;
-
-		buf[n] = '\0';
-		interp += strspn(interp, " \t");
-		end = interp + strcspn(interp, " \t\n");
-		*end = '\0';
-		if (!*interp)
-			die(EXIT_REFUSED, "cannot trace '%s': its #! line names "
-			    "no interpreter", shown);
-		if (depth >= MAX_SHEBANG_DEPTH)
-			die(EXIT_REFUSED, "cannot trace '%s': too many levels of "
-			    "#! interpreters", shown);
-		if (access(interp, X_OK))
-			die(EXIT_REFUSED, "cannot trace '%s': its interpreter "
-			    "'%s': %s", shown, interp, strerror(errno));
-		check_program(r, shown, interp, depth + 1);
-	}
-	/* Anything else runs through /bin/sh, as execvp does. */
 }
 
 /* ---- SPY_OPTIONS and the trace's name ------------------------------------ */
@@ -547,7 +365,7 @@ static char *spy_options(const struct run *r, const char *env,
 		cap += strlen(r->opts[i]) + 1;
 	s = malloc(cap);
 	if (!s)
-		die(EXIT_REFUSED, "out of memory");
+		spy_die(EXIT_REFUSED, "out of memory");
 	s[0] = '\0';
 	for (p = env; p && *p; p += strcspn(p, ":"), p += *p == ':') {
 		size_t n = strcspn(p, ":");
@@ -561,188 +379,6 @@ static char *spy_options(const struct run *r, const char *env,
 			len += (size_t)sprintf(s + len, "%s:", r->opts[i]);
 	sprintf(s + len, "out=%s", abs_out);
 	return s;
-}
-
-/* Expands %p, %e and %% as libspy does; other '%' stay as they are. */
-static void expand(char *dst, size_t cap, const char *pat, long pid,
-		   const char *exe)
-{
-	size_t n = 0;
-
-	for (; *pat && n + 1 < cap; pat++) {
-		if (pat[0] == '%' && pat[1] == 'p')
-			n += (size_t)snprintf(dst + n, cap - n, "%ld", pid), pat++;
-		else if (pat[0] == '%' && pat[1] == 'e')
-			n += (size_t)snprintf(dst + n, cap - n, "%s", exe), pat++;
-		else if (pat[0] == '%' && pat[1] == '%')
-			dst[n++] = '%', pat++;
-		else
-			dst[n++] = *pat;
-		if (n >= cap)
-			n = cap - 1;
-	}
-	dst[n] = '\0';
-}
-
-/* A file-name pattern for fnmatch: %e matches anything, %p the given pid
- * (or anything when pid < 0), the rest literally. */
-static void to_glob(char *dst, size_t cap, const char *pat, long pid)
-{
-	size_t n = 0;
-
-	for (; *pat && n + 24 < cap; pat++) {
-		if (pat[0] == '%' && pat[1] == 'p') {
-			if (pid < 0)
-				dst[n++] = '*';
-			else
-				n += (size_t)snprintf(dst + n, cap - n, "%ld", pid);
-			pat++;
-		} else if (pat[0] == '%' && pat[1] == 'e') {
-			dst[n++] = '*', pat++;
-		} else {
-			if (pat[0] == '%' && pat[1] == '%')
-				pat++;
-			if (strchr("*?[\\", *pat))
-				dst[n++] = '\\';
-			dst[n++] = *pat;
-		}
-	}
-	dst[n] = '\0';
-}
-
-struct found {
-	char *path;
-	struct timespec mtime;
-	ino_t ino;
-};
-
-/* A growing list of files; cannot fail (spy exits when memory runs out). */
-struct found_list {
-	struct found *v;
-	int n, cap;
-};
-
-static int newer(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec != b->tv_sec ? a->tv_sec > b->tv_sec
-				      : a->tv_nsec > b->tv_nsec;
-}
-
-static const struct found *list_find(const struct found_list *l,
-				     const char *path)
-{
-	int i;
-
-	for (i = 0; i < l->n; i++)
-		if (!strcmp(l->v[i].path, path))
-			return &l->v[i];
-	return NULL;
-}
-
-static void list_add(struct found_list *l, const char *path,
-		     const struct stat *st)
-{
-	if (list_find(l, path))
-		return;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 32;
-		l->v = realloc(l->v, (size_t)l->cap * sizeof(*l->v));
-		if (!l->v)
-			die(EXIT_REFUSED, "out of memory");
-	}
-	l->v[l->n].path = strdup(path);
-	if (!l->v[l->n].path)
-		die(EXIT_REFUSED, "out of memory");
-	l->v[l->n].mtime = st->st_mtim;
-	l->v[l->n++].ino = st->st_ino;
-}
-
-/* Adds to l the regular files in the pattern's directory whose names fit
- * it with the given pid (any pid when pid < 0). A pattern with '%' in its
- * directory part finds nothing: that is not worth a walk. */
-static void find_traces(const char *abs_pat, long pid, struct found_list *l)
-{
-	char dir[PATH_MAX], glob[PATH_MAX * 2], path[PATH_MAX * 2];
-	const char *slash = strrchr(abs_pat, '/');
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - abs_pat), abs_pat);
-	if (!dir[0])
-		strcpy(dir, "/");
-	if (strchr(dir, '%'))
-		return;
-	to_glob(glob, sizeof(glob), slash + 1, pid);
-	d = opendir(dir);
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		struct stat st;
-
-		if (fnmatch(glob, de->d_name, FNM_PERIOD))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s",
-			 strcmp(dir, "/") ? dir : "", de->d_name);
-		if (!lstat(path, &st) && S_ISREG(st.st_mode))
-			list_add(l, path, &st);
-	}
-	closedir(d);
-}
-
-/* A pattern without %p gives libspy's traces of forked or exec'd processes
- * a ".<pid>" (or ".<pid>-<n>") before a ".log" ending, or at the end. */
-static void with_pid_pattern(char *dst, size_t cap, const char *pat)
-{
-	size_t len = strlen(pat);
-
-	if (len >= 4 && !strcmp(pat + len - 4, ".log"))
-		snprintf(dst, cap, "%.*s.%%p.log", (int)(len - 4), pat);
-	else
-		snprintf(dst, cap, "%s.%%p", pat);
-}
-
-/* Both patterns under which the run's traces may appear. */
-static void find_all_traces(const char *abs_pat, long pid,
-			    struct found_list *l)
-{
-	char alt[PATH_MAX + 8];
-
-	find_traces(abs_pat, pid, l);
-	if (!strstr(abs_pat, "%p")) {
-		with_pid_pattern(alt, sizeof(alt), abs_pat);
-		find_traces(alt, -1, l);
-	}
-}
-
-/* Keeps only the files that the run wrote: absent from `before`, another
- * file now (libspy replaces an old trace), or changed since. File times are
- * too coarse to compare with a clock. */
-static void keep_written(struct found_list *l, const struct found_list *before)
-{
-	int i, kept = 0;
-
-	for (i = 0; i < l->n; i++) {
-		const struct found *old = list_find(before, l->v[i].path);
-
-		if (old && old->ino == l->v[i].ino &&
-		    !newer(&l->v[i].mtime, &old->mtime) &&
-		    !newer(&old->mtime, &l->v[i].mtime))
-			free(l->v[i].path);
-		else
-			l->v[kept++] = l->v[i];
-	}
-	l->n = kept;
-}
-
-static void list_release(struct found_list *l)
-{
-	int i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i].path);
-	free(l->v);
-	l->v = NULL;
-	l->n = l->cap = 0;
 }
 
 /* ---- running ------------------------------------------------------------- */
@@ -844,7 +480,7 @@ static int run_program(const struct run *r, const char *options, pid_t *pid)
 	set_forwarding(1);
 	p = fork();
 	if (p < 0)
-		die(EXIT_REFUSED, "cannot fork: %s", strerror(errno));
+		spy_die(EXIT_REFUSED, "cannot fork: %s", strerror(errno));
 	if (p == 0) {
 		set_forwarding(0);
 		block_forwarded(SIG_UNBLOCK);
@@ -855,7 +491,7 @@ static int run_program(const struct run *r, const char *options, pid_t *pid)
 	block_forwarded(SIG_UNBLOCK);
 	while (waitpid(p, &status, 0) < 0) {
 		if (errno != EINTR)
-			die(EXIT_REFUSED, "waitpid: %s", strerror(errno));
+			spy_die(EXIT_REFUSED, "waitpid: %s", strerror(errno));
 	}
 	child_pid = 0;
 	set_forwarding(0);
@@ -937,48 +573,48 @@ int main(int argc, char **argv)
 
 	parse_args(&r, argc, argv);
 	locate_tools(&r);
-	resolve_program(&r);
-	check_program(&r, r.argv[0], r.prog, 0);
+	spy_program_resolve(r.argv[0], r.prog, sizeof(r.prog));
+	spy_program_check(r.argv[0], r.prog, r.libspy, 0);
 
 	pat = out_pattern(&r, env);
 	if (!*pat)
-		die(EXIT_REFUSED, "the trace path is empty");
+		spy_die(EXIT_REFUSED, "the trace path is empty");
 	if (strchr(pat, ':'))
-		die(EXIT_REFUSED, "bad trace path '%s': it cannot contain ':'",
+		spy_die(EXIT_REFUSED, "bad trace path '%s': it cannot contain ':'",
 		    pat);
 	if (!getcwd(cwd, sizeof(cwd)))
-		die(EXIT_REFUSED, "cannot get the current directory: %s",
+		spy_die(EXIT_REFUSED, "cannot get the current directory: %s",
 		    strerror(errno));
 	if (pat[0] == '/')
-		pathf(abs_pat, sizeof(abs_pat), "%s", pat);
+		spy_pathf(abs_pat, sizeof(abs_pat), "%s", pat);
 	else
-		pathf(abs_pat, sizeof(abs_pat), "%s/%s",
+		spy_pathf(abs_pat, sizeof(abs_pat), "%s/%s",
 		      strcmp(cwd, "/") ? cwd : "", pat);
 	/* libspy keeps at most 511 bytes of a text option. */
 	if (strlen(abs_pat) > 511)
-		die(EXIT_REFUSED, "trace path '%.40s...' is too long for libspy "
+		spy_die(EXIT_REFUSED, "trace path '%.40s...' is too long for libspy "
 		    "(at most 511 bytes)", abs_pat);
 	options = spy_options(&r, env, abs_pat);
 
-	find_all_traces(abs_pat, -1, &before);
+	spy_traces_find_all(abs_pat, -1, &before);
 	status = run_program(&r, options, &pid);
-	find_all_traces(abs_pat, -1, &after);
-	keep_written(&after, &before);
+	spy_traces_find_all(abs_pat, -1, &after);
+	spy_traces_keep_written(&after, &before);
 
 	/* The trace is the one named as libspy names it; if %e came out
 	 * otherwise (a #! script becomes its interpreter), the newest trace
 	 * with the child's pid, which is the image the process ended as. */
 	exe = realpath(r.prog, real) ? real : r.prog;
 	exe = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
-	expand(expected, sizeof(expected), abs_pat, (long)pid, exe);
-	if (list_find(&after, expected)) {
+	spy_traces_expand(expected, sizeof(expected), abs_pat, (long)pid, exe);
+	if (spy_traces_list_find(&after, expected)) {
 		main_trace = expected;
 	} else {
-		find_traces(abs_pat, (long)pid, &mine);
-		keep_written(&mine, &before);
+		spy_traces_find(abs_pat, (long)pid, &mine);
+		spy_traces_keep_written(&mine, &before);
 		for (i = 0; i < mine.n; i++)
-			if (!main_trace || newer(&mine.v[i].mtime, &best)) {
-				pathf(expected, sizeof(expected), "%s",
+			if (!main_trace || spy_traces_newer(&mine.v[i].mtime, &best)) {
+				spy_pathf(expected, sizeof(expected), "%s",
 				      mine.v[i].path);
 				best = mine.v[i].mtime;
 				main_trace = expected;
@@ -1003,9 +639,9 @@ int main(int argc, char **argv)
 			unlink(main_trace);
 		}
 	}
-	list_release(&before);
-	list_release(&after);
-	list_release(&mine);
+	spy_traces_release(&before);
+	spy_traces_release(&after);
+	spy_traces_release(&mine);
 	free(options);
 	return status;
 }
