@@ -35,7 +35,9 @@ static int finished;
 
 /* ---- the process record -------------------------------------------------- */
 
-static char cmdline[32 * 1024];
+/* The command line kept in the trace: enough for any lesson, and with the
+ * two paths it fits one record (SPY_WRITER_MAX_BODY). */
+static char cmdline[6 * 1024];
 static uint64_t start_unix_ns, start_mono_ns;
 
 void spy_process_note_start(void)
@@ -49,17 +51,32 @@ void spy_process_write_record(int cause, const char *parent_trace)
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = '\0';
-	ssize_t clen = spy_read_file("/proc/self/cmdline", cmdline, sizeof(cmdline));
+	ssize_t clen = spy_read_file("/proc/self/cmdline", cmdline,
+				     sizeof(cmdline) - 1);
 	if (clen < 0)
 		clen = 0;
-	size_t argc = 0;
-	for (ssize_t i = 0; i < clen; i++)
-		argc += cmdline[i] == '\0';
+	/* A command line longer than the buffer ends in a cut argument:
+	 * terminate it, and count it. */
+	if (clen > 0 && cmdline[clen - 1] != '\0')
+		cmdline[clen++] = '\0';
 	size_t parent_len = spy_strlen(parent_trace);
 	size_t exe_len = spy_strlen(exe);
-	uint8_t *p = spy_writer_begin(TRACE_PROCESS,
-		12 * TRACE_VARINT_MAX + exe_len + parent_len + (size_t)clen +
-		(argc + 1) * TRACE_VARINT_MAX);
+	/* The exact size: fixed fields, the two paths, then as many whole
+	 * arguments as fit in one record. */
+	size_t need = 12 * TRACE_VARINT_MAX + exe_len + parent_len + 2 * 2;
+	size_t argc = 0, kept = 0;
+	for (ssize_t i = 0; i < clen;) {
+		size_t len = spy_strlen(cmdline + i);
+		size_t one = len + (len < 128 ? 1 : 2);
+		if (need + one > SPY_WRITER_MAX_BODY)
+			break;
+		need += one;
+		argc++;
+		i += (ssize_t)len + 1;
+		kept = (size_t)i;
+	}
+	clen = (ssize_t)kept;
+	uint8_t *p = spy_writer_begin(TRACE_PROCESS, need);
 	if (!p)
 		return;
 	p = trace_put_varint(p, (uint64_t)spy_sys_getpid());

@@ -26,13 +26,20 @@
 #include "spy_sys.h"
 #include "trace_encode.h"
 
-#define REGION_SIZE (64u * 1024)
-#define WINDOW_MAX 16 /* regions mapped at once by a busy thread */
+/* A thread's first region is all a quiet thread costs (thousands of
+ * threads may each record a few events); busy threads map up to
+ * WINDOW_MAX regions at once. */
+#define REGION_SIZE (16u * 1024)
+#define WINDOW_MAX 64
+/* The largest record body: a region less its chunk header and slack. */
+#define MAX_BODY (REGION_SIZE - TRACE_CHUNK_HEADER_SIZE - 64)
+_Static_assert(MAX_BODY == SPY_WRITER_MAX_BODY, "spy_writer.h must agree");
 #define NO_CHUNK UINT32_MAX
 
 struct spy_buffer {
 	pid_t owner;               /* tid of the thread using it, 0 if free */
 	uint8_t *window;           /* mapped run of regions, or NULL */
+	uint64_t window_off;       /* its offset in the file */
 	uint32_t window_regions;   /* how many */
 	uint32_t grow;             /* regions to map next time */
 	uint8_t *region;           /* the region being filled, in the window */
@@ -315,6 +322,7 @@ static int window_new(struct spy_buffer *b)
 	/* A forked child must not write into its parent's trace. */
 	madvise(p, len, MADV_DONTFORK);
 	b->window = b->region = p;
+	b->window_off = off;
 	b->window_regions = n;
 	b->grow = n < WINDOW_MAX ? 2 * n : WINDOW_MAX;
 	return 0;
@@ -469,7 +477,7 @@ uint8_t *spy_writer_begin(unsigned kind, size_t max_body)
 uint8_t *spy_writer_begin_at(unsigned kind, size_t max_body, uint64_t when)
 {
 	struct spy_thread *t = &spy_self;
-	if (!spy_tracing || max_body > REGION_SIZE / 2)
+	if (!spy_tracing || max_body > MAX_BODY)
 		return NULL;
 	struct spy_buffer *b = t->buf;
 	if (SPY_UNLIKELY(!b)) {
@@ -498,6 +506,25 @@ uint8_t *spy_writer_put_addr(uint8_t *p, uintptr_t addr)
 	return p;
 }
 
+/* Gives back the disk space reserved past what each thread has written:
+ * the windows of busy threads are up to a megabyte. The file keeps its
+ * size (the reader takes the zeros for padding). A thread still writing
+ * after this simply faults its pages in again. */
+static void release_unused(void)
+{
+	for (struct spy_buffer *b = __atomic_load_n(&registry, __ATOMIC_ACQUIRE);
+	     b; b = b->next) {
+		if (!b->window)
+			continue;
+		uint64_t used = (uint64_t)(b->region - b->window) + b->used;
+		uint64_t from = (used + 4095) & ~(uint64_t)4095;
+		uint64_t len = (uint64_t)b->window_regions * REGION_SIZE;
+		if (from < len)
+			fallocate(trace_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				  (off_t)(b->window_off + from), (off_t)(len - from));
+	}
+}
+
 void spy_writer_finish(unsigned how, int status, int sig)
 {
 	uint8_t *p = spy_writer_begin(TRACE_EXIT, 3 * TRACE_VARINT_MAX);
@@ -510,6 +537,8 @@ void spy_writer_finish(unsigned how, int status, int sig)
 	p = spy_writer_begin(TRACE_END, 0);
 	if (p)
 		spy_writer_end(p);
+	if (spy_tracing && how != TRACE_EXIT_SIGNAL)
+		release_unused();
 }
 
 void spy_writer_thread_exit(void)

@@ -21,6 +21,9 @@ int spy_writer_open(int cause);
 /* The trace's absolute path ("" before it is open). */
 const char *spy_writer_path(void);
 
+/* The largest max_body spy_writer_begin accepts. */
+#define SPY_WRITER_MAX_BODY (16u * 1024 - 88)
+
 /* Starts a record of kind with a body of at most max_body bytes in the
  * calling thread's region; writes the time field and returns where the
  * next field goes, or NULL when nothing can be recorded. The record counts
