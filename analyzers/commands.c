@@ -11,6 +11,8 @@ const struct command analyze_commands[] = {
 	  cmd_summary },
 	{ "dump", "every event, one a line, in time order, with stacks",
 	  cmd_dump },
+	{ "syscalls", "read/write calls per call site and descriptor; unbuffered writes",
+	  cmd_syscalls },
 	{ "lock-graph", "the lock-order graph and its cycles (--dot, --svg)",
 	  cmd_lock_graph },
 	{ "locks", "one row per lock: acquisitions, contention, wait and hold",

@@ -38,6 +38,7 @@ int cmd_finish(int status);
 int cmd_dump(const struct cmd_args *a);
 int cmd_summary(const struct cmd_args *a);
 int cmd_report(const struct cmd_args *a);
+int cmd_syscalls(const struct cmd_args *a);
 int cmd_leaks(const struct cmd_args *a);
 int cmd_lock_graph(const struct cmd_args *a);
 int cmd_locks(const struct cmd_args *a);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "detect_io.h"
+
 #include "detect_heap.h"
 
 #include "detect_locks.h"
@@ -15,6 +17,7 @@ const struct detector detectors[] = {
 	{ "double-free, invalid-free, use-after-free, leak", detect_heap },
 	{ "thread-storm, stack-overflow", detect_threads },
 	{ "lock-order-cycle, deadlock, livelock", detect_locks },
+	{ "unbuffered-io", detect_io },
 	{ NULL, NULL },
 };
 

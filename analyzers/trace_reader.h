@@ -86,6 +86,9 @@ struct trace_event {
  *  cond-wait    cond        mutex           timed (0/1)
  *  deadlock     body length file offset     -  (lock_model.c decodes it)
  *  unknown   body length    file offset     -
+ *  io-site, io-fd, io-proc, io-mode, syscalls (kinds 40-59):
+ *            fields length  fields offset   -   (io_model.h decodes;
+ *            an io-site has its stack and fn, the trace_io_fn, set)
  *  bad-free  address        block start     what (trace_bad_free)
  *  heap-uaf  address        size            string index of the detail
  *  leak      address        class           size

@@ -446,6 +446,34 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 	case TRACE_LEAK:
 	case TRACE_LEAK_SCAN:
 		return read_heap_check(ld, kind, c, cs);
+	case TRACE_IO_SITE:
+	case TRACE_IO_FD:
+	case TRACE_IO_PROC:
+	case TRACE_IO_MODE:
+	case TRACE_SYSCALLS: {
+		/* rec_io's records: the event keeps where the fields are (a =
+		 * their length, b = their file offset) and io_model.c decodes
+		 * them; an IO_SITE also gets its call (fn) and stack here. */
+		uint64_t at = (uint64_t)(c->p - m->data), len = trace_cursor_left(c);
+		uint32_t ref = 0;
+		uint64_t fn = 0;
+		if (kind == TRACE_IO_SITE) {
+			GET(trace_get_varint, c, &v[0]); /* tid */
+			GET(trace_get_varint, c, &fn);
+			GET(trace_get_varint, c, &v[1]); /* fd */
+			GET(trace_get_varint, c, &v[2]); /* desc */
+			GET(trace_get_varint, c, &v[2]); /* stack */
+			if ((ref = stack_ref(ld, v[2])) == UINT32_MAX)
+				return -1;
+		}
+		if (!(e = new_event(ld, cs, kind)))
+			return -1;
+		e->a = len;
+		e->b = at;
+		e->fn = fn < 255 ? (uint8_t)fn : 255;
+		e->stack = ref;
+		return 0;
+	}
 	default: /* unknown kinds are handled by the caller */
 		return 0;
 	}

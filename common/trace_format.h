@@ -112,6 +112,41 @@ enum trace_kind {
 	 * one. A reader keeps reading past it. */
 	TRACE_END = 13,
 
+	/* ---- 40-59: system calls and I/O (rec_io) ---- */
+	/* Totals of one kind of I/O call made by one thread from one call
+	 * site on one descriptor, since the previous IO_SITE record of the
+	 * same (tid, fn, fd, desc, stack): a reader adds them up. Written at
+	 * thread exit, at process exit, before exec, before a fatal signal,
+	 * and (once the process is ending) after every call.
+	 * Body: dt, tid, fn (trace_io_fn), fd, desc (an IO_FD id, 0 if not
+	 * described), stack, calls, bytes (transferred, from the results),
+	 * errors (calls that returned -1), timed_calls, timed_ns (wall time
+	 * spent in the timed calls, a sample of calls), max_size (largest
+	 * size asked for), nbuckets, then nbuckets counts: bucket 0 holds
+	 * calls asking for 0 bytes, bucket b > 0 calls asking for
+	 * [2^(b-1), 2^b) bytes. */
+	TRACE_IO_SITE = 40,
+	/* What a descriptor was when a call site first used it.
+	 * Body: dt, id (from 1, unique in the trace), fd, type (trace_fd_type),
+	 * path:str (a file path, "/dev/pts/0", "pipe:[123]", "socket:[45]"). */
+	TRACE_IO_FD = 41,
+	/* The kernel's I/O counters of the whole process (/proc/self/io), at
+	 * start and at the end, and the calls libspy's hooks saw by then.
+	 * Body: dt, phase (0 start, 1 end), rchar, wchar, syscr, syscw,
+	 * read_bytes, write_bytes, seen_writes (write-class calls the kernel
+	 * counts in syscw: write, writev, pwrite*, pwritev*), seen_reads
+	 * (read, readv, pread*, preadv*), own_reads (read calls libspy made
+	 * itself, e.g. of /proc files). */
+	TRACE_IO_PROC = 42,
+	/* How I/O calls were intercepted. Body: dt, flags (trace_io_mode),
+	 * patched (bit f set: libc's entry of trace_io_fn f was patched, so
+	 * its calls from inside libc are seen too). */
+	TRACE_IO_MODE = 43,
+	/* syscalls=all: every system call one thread made, by number, since
+	 * its previous SYSCALLS record. Body: dt, tid, n, then n times: nr,
+	 * calls, errors (results in -4095..-1). */
+	TRACE_SYSCALLS = 44,
+
 	/* Locks (rec_locks.h). "lock" is the lock object's address
 	 * (absolute, never :delta); "flags" is a trace_lock_type in its low
 	 * 4 bits and a trace_lock_how above them (type | how << 4).
@@ -290,6 +325,52 @@ enum trace_exit_how {
 	TRACE_EXIT_UNKNOWN = 3, /* the destructor ran, exit status unseen */
 };
 
+/* I/O calls counted by rec_io (IO_SITE's fn). */
+enum trace_io_fn {
+	TRACE_IO_WRITE = 0,
+	TRACE_IO_WRITEV = 1,
+	TRACE_IO_PWRITE = 2,
+	TRACE_IO_PWRITEV = 3,
+	TRACE_IO_SEND = 4,
+	TRACE_IO_SENDTO = 5,
+	TRACE_IO_SENDMSG = 6,
+	TRACE_IO_READ = 7,
+	TRACE_IO_READV = 8,
+	TRACE_IO_PREAD = 9,
+	TRACE_IO_PREADV = 10,
+	TRACE_IO_RECV = 11,
+	TRACE_IO_RECVFROM = 12,
+	TRACE_IO_RECVMSG = 13,
+	TRACE_IO_FN_MAX
+};
+
+/* 1 for the calls that put data out (write .. sendmsg). */
+static inline int trace_io_fn_is_write(unsigned fn)
+{
+	return fn <= TRACE_IO_SENDMSG;
+}
+
+/* What a descriptor is (IO_FD's type). */
+enum trace_fd_type {
+	TRACE_FD_OTHER = 0,
+	TRACE_FD_FILE = 1,
+	TRACE_FD_PIPE = 2,
+	TRACE_FD_SOCKET = 3,
+	TRACE_FD_TTY = 4,
+	TRACE_FD_CHAR = 5,   /* a character device that is not a terminal */
+	TRACE_FD_DIR = 6,
+	TRACE_FD_TYPE_MAX
+};
+
+enum trace_io_mode {
+	TRACE_IO_MODE_PLT = 1,     /* calls through the PLT are counted */
+	TRACE_IO_MODE_PATCH = 2,   /* some libc entries were patched */
+	TRACE_IO_MODE_SUD = 4,     /* syscalls=all: every system call */
+	TRACE_IO_MODE_CALLS = 8,   /* no aggregation asked (reserved) */
+};
+
+#define TRACE_IO_BUCKETS 41
+
 /* Names for people, indexed by the enums above. */
 static inline const char *trace_kind_name(unsigned k)
 {
@@ -307,6 +388,11 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_NOTE] = "note",
 		[TRACE_DLOPEN] = "dlopen",
 		[TRACE_END] = "end",
+		[TRACE_IO_SITE] = "io-site",
+		[TRACE_IO_FD] = "io-fd",
+		[TRACE_IO_PROC] = "io-proc",
+		[TRACE_IO_MODE] = "io-mode",
+		[TRACE_SYSCALLS] = "syscalls",
 		[TRACE_BAD_FREE] = "bad-free",
 		[TRACE_HEAP_UAF] = "heap-uaf",
 		[TRACE_LEAK] = "leak",
@@ -343,6 +429,25 @@ static inline const char *trace_alloc_fn_name(unsigned fn)
 		"posix_memalign", "aligned_alloc", "memalign", "valloc", "pvalloc",
 	};
 	return fn < TRACE_FN_MAX ? names[fn] : "?";
+}
+
+static inline const char *trace_io_fn_name(unsigned fn)
+{
+	static const char *const names[TRACE_IO_FN_MAX] = {
+		"write", "writev", "pwrite", "pwritev", "send", "sendto",
+		"sendmsg", "read", "readv", "pread", "preadv", "recv",
+		"recvfrom", "recvmsg",
+	};
+	return fn < TRACE_IO_FN_MAX ? names[fn] : "?";
+}
+
+static inline const char *trace_fd_type_name(unsigned t)
+{
+	static const char *const names[TRACE_FD_TYPE_MAX] = {
+		"other", "file", "pipe", "socket", "terminal", "device",
+		"directory",
+	};
+	return t < TRACE_FD_TYPE_MAX ? names[t] : "other";
 }
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "rec_threads.h"
+#include "rec_io.h"
 #include "spy_core.h"
 #include "spy_heapmap.h"
 #include "spy_modules.h"
@@ -41,6 +42,7 @@ static void on_thread_exit(void *arg)
 	t->guard++;
 	rec_threads_thread_exit();
 	spy_quarantine_thread_exit();
+	rec_io_thread_exit();
 	spy_writer_thread_exit();
 	t->dead = 1;
 	t->guard--;
@@ -76,6 +78,7 @@ void spy_init(void)
 	spy_process_init();
 	spy_heapmap_init();
 	spy_signals_init();
+	rec_io_init();
 	rec_threads_init();
 	__atomic_store_n(&spy_state, SPY_STATE_READY, __ATOMIC_RELEASE);
 	t->guard--;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "rec_threads.h"
+#include "rec_io.h"
 #include "spy_core.h"
 #include "spy_leakscan.h"
 #include "spy_modules.h"
@@ -143,6 +144,7 @@ void spy_process_finish(unsigned how, int status)
 	rec_threads_process_exit();
 	if (spy_tracing)
 		spy_leakscan_at_exit();
+	rec_io_process_exit();
 	spy_writer_finish(how, status, 0);
 	spy_self.guard--;
 	errno = saved;
@@ -264,6 +266,7 @@ static int exec_prepare(const char *path)
 {
 	if (spy_pid != spy_sys_getpid() || !spy_hook_enter())
 		return 0;
+	rec_io_flush_all(1);
 	size_t len = path ? spy_strlen(path) : 0;
 	if (len > 4096)
 		len = 4096;

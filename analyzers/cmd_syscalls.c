@@ -1,0 +1,418 @@
+/* cmd_syscalls.c: `analyze syscalls TRACE`: the program's read- and
+ * write-class calls per call site and per descriptor, the kernel's own
+ * count as a cross-check, every system call by name under syscalls=all,
+ * and the unbuffered-io findings. Text or --json.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "detect_io.h"
+#include "findings_out.h"
+#include "io_model.h"
+#include "json_writer.h"
+#include "stack_out.h"
+#include "symbolize.h"
+#include "text_out.h"
+
+/* 1234567 -> "1,234,567" */
+static const char *grouped(char *buf, size_t len, uint64_t v)
+{
+	char tmp[32];
+	int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
+	size_t o = 0;
+	for (int i = 0; i < n && o + 2 < len; i++) {
+		if (i && (n - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = tmp[i];
+	}
+	buf[o] = 0;
+	return buf;
+}
+
+static const char *duration(char *buf, size_t len, uint64_t ns, bool timed)
+{
+	if (!timed)
+		snprintf(buf, len, "-");
+	else if (ns >= 1000000000u)
+		snprintf(buf, len, "%.2f s", (double)ns / 1e9);
+	else if (ns >= 1000000u)
+		snprintf(buf, len, "%.2f ms", (double)ns / 1e6);
+	else
+		snprintf(buf, len, "%.1f us", (double)ns / 1e3);
+	return buf;
+}
+
+/* One descriptor's totals (by description, else by number). */
+struct fd_row {
+	int64_t fd;
+	const struct io_desc *d;
+	uint64_t wcalls, wbytes, rcalls, rbytes;
+};
+
+static size_t fd_rows(const struct io_model *io, struct fd_row *rows)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < io->n_sites; i++) {
+		const struct io_site *s = &io->sites[i];
+		const struct io_desc *d = io_site_desc(io, s);
+		size_t j;
+		for (j = 0; j < n; j++)
+			if (rows[j].fd == s->fd &&
+			    (rows[j].d == d ||
+			     (rows[j].d && d && rows[j].d->type == d->type &&
+			      rows[j].d->path.len == d->path.len &&
+			      !memcmp(rows[j].d->path.p, d->path.p, d->path.len))))
+				break;
+		if (j == n)
+			rows[n++] = (struct fd_row){ .fd = s->fd, .d = d };
+		if (trace_io_fn_is_write(s->fn)) {
+			rows[j].wcalls += s->calls;
+			rows[j].wbytes += s->bytes;
+		} else {
+			rows[j].rcalls += s->calls;
+			rows[j].rbytes += s->bytes;
+		}
+	}
+	return n;
+}
+
+static void patched_names(char *buf, size_t len, uint64_t mask)
+{
+	size_t o = 0;
+	buf[0] = 0;
+	for (unsigned f = 0; f < TRACE_IO_FN_MAX && o + 16 < len; f++)
+		if (mask & (1ull << f))
+			o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? ", " : "",
+					      trace_io_fn_name(f));
+}
+
+static void put_desc(FILE *out, const struct io_desc *d, size_t width)
+{
+	if (!d) {
+		fprintf(out, "%-*s", (int)width, "?");
+		return;
+	}
+	size_t w = d->path.len ? text_put_fit(out, d->path.p, d->path.len, width)
+			       : (size_t)fprintf(out, "(%s)", trace_fd_type_name(d->type));
+	for (; w < width; w++)
+		fputc(' ', out);
+}
+
+static void print_site_frame(FILE *out, const struct sym_frame *f)
+{
+	if (!f) {
+		fputs("(no stack)", out);
+		return;
+	}
+	const char *fn = f->function ? f->function : "??";
+	text_put_fit(out, fn, strlen(fn), 28);
+	if (f->file) {
+		const char *b = strrchr(f->file, '/');
+		b = b ? b + 1 : f->file;
+		fputs(" at ", out);
+		text_put_fit(out, b, strlen(b), 24);
+		fprintf(out, ":%u", f->line);
+	}
+}
+
+static const struct sym_frame *site_frame(const struct trace_model *m,
+					  struct symbolizer *sym,
+					  const struct io_site *s)
+{
+	if (!s->stack)
+		return NULL;
+	const struct trace_stack *st = &m->stacks[s->stack - 1];
+	if (!st->n)
+		return NULL;
+	return symbolizer_lookup(sym, st->frames[io_user_frame(sym, st)]);
+}
+
+static void print_text(const struct trace_model *m, const struct io_model *io,
+		       struct symbolizer *sym, const struct finding_list *fl)
+{
+	struct text_out t;
+	text_init(&t, stdout);
+	char a[32], b[32], c[32], names[256];
+	printf("%sSystem calls%s of pid %" PRIu64 " (", text_style(&t, STYLE_BOLD),
+	       text_style(&t, STYLE_PLAIN), m->process.pid);
+	text_put_fit(stdout, m->process.exe.p, m->process.exe.len, 50);
+	printf(")\n");
+	if (!io->has_mode) {
+		printf("no system-call records: the trace was made without the "
+		       "I/O recorder\n");
+	} else {
+		patched_names(names, sizeof(names), io->patched);
+		printf("seen through: the PLT (calls the program makes by name)%s%s%s\n",
+		       io->patched ? "; libc's entries of " : "", names,
+		       io->patched ? " (stdio's own calls too)" : "; stdio's own calls are not seen");
+		if (io->mode_flags & TRACE_IO_MODE_SUD)
+			printf("              and every system call (syscalls=all)\n");
+	}
+	if (io->n_sites) {
+		printf("\n%sBy call site%s, most calls first (time: estimated from "
+		       "1 call in 16)\n", text_style(&t, STYLE_BOLD),
+		       text_style(&t, STYLE_PLAIN));
+		printf("%12s %13s %9s %9s  %-8s %3s  %-18s %s\n", "calls", "bytes",
+		       "per call", "time", "call", "fd", "descriptor", "site");
+		for (size_t i = 0; i < io->n_sites; i++) {
+			const struct io_site *s = &io->sites[i];
+			double per = s->calls ? (double)s->bytes / (double)s->calls : 0;
+			printf("%12s %13s %9.1f %9s  %-8s %3" PRId64 "  ",
+			       grouped(a, sizeof(a), s->calls),
+			       grouped(b, sizeof(b), s->bytes), per,
+			       duration(c, sizeof(c), io_site_time_ns(s),
+					s->timed_calls > 0),
+			       trace_io_fn_name(s->fn), s->fd);
+			put_desc(stdout, io_site_desc(io, s), 18);
+			fputc(' ', stdout);
+			print_site_frame(stdout, site_frame(m, sym, s));
+			fputc('\n', stdout);
+		}
+		struct fd_row *rows = calloc(io->n_sites, sizeof(*rows));
+		if (rows) {
+			size_t n = fd_rows(io, rows);
+			printf("\n%sBy descriptor%s\n", text_style(&t, STYLE_BOLD),
+			       text_style(&t, STYLE_PLAIN));
+			printf("%3s  %-30s %-9s %12s %13s %12s %13s\n", "fd", "descriptor",
+			       "type", "writes", "bytes out", "reads", "bytes in");
+			for (size_t i = 0; i < n; i++) {
+				char d1[32], d2[32];
+				printf("%3" PRId64 "  ", rows[i].fd);
+				put_desc(stdout, rows[i].d, 30);
+				printf(" %-9s %12s %13s %12s %13s\n",
+				       rows[i].d ? trace_fd_type_name(rows[i].d->type) : "?",
+				       grouped(a, sizeof(a), rows[i].wcalls),
+				       grouped(b, sizeof(b), rows[i].wbytes),
+				       grouped(d1, sizeof(d1), rows[i].rcalls),
+				       grouped(d2, sizeof(d2), rows[i].rbytes));
+			}
+			free(rows);
+		}
+	}
+	int64_t by = io_model_bypassed_writes(io);
+	if (by >= 0) {
+		printf("\n%sKernel cross-check%s (/proc/self/io, from start to exit)\n",
+		       text_style(&t, STYLE_BOLD), text_style(&t, STYLE_PLAIN));
+		printf("  write calls: the kernel counted %s, libspy saw %s: "
+		       "%s write call%s bypassed libc\n",
+		       grouped(a, sizeof(a), io->end.syscw - io->start.syscw),
+		       grouped(b, sizeof(b), io->end.seen_writes - io->start.seen_writes),
+		       grouped(c, sizeof(c), (uint64_t)by), by == 1 ? "" : "s");
+		printf("  (raw syscall(), inline system calls, static code; "
+		       "send* are not in the kernel's count)\n");
+	}
+	if (io->n_syscalls) {
+		printf("\n%sEvery system call%s (syscalls=all)\n",
+		       text_style(&t, STYLE_BOLD), text_style(&t, STYLE_PLAIN));
+		printf("%12s %10s  %s\n", "calls", "errors", "system call");
+		for (size_t i = 0; i < io->n_syscalls; i++) {
+			const struct io_syscall *y = &io->syscalls[i];
+			const char *nm = io_syscall_name(y->nr);
+			printf("%12s %10s  ", grouped(a, sizeof(a), y->calls),
+			       grouped(b, sizeof(b), y->errors));
+			if (nm)
+				printf("%s\n", nm);
+			else
+				printf("#%" PRIu64 "\n", y->nr);
+		}
+	}
+	if (io->bad_records)
+		printf("\n%zu system-call record%s could not be read and %s left out\n",
+		       io->bad_records, io->bad_records == 1 ? "" : "s",
+		       io->bad_records == 1 ? "was" : "were");
+	fputc('\n', stdout);
+	findings_print_text(&t, sym, fl);
+}
+
+static void print_json(const struct trace_model *m, const struct io_model *io,
+		       struct symbolizer *sym, const struct finding_list *fl)
+{
+	struct json_writer w;
+	json_init(&w, stdout, 3);
+	json_object_begin(&w);
+	json_key(&w, "process");
+	json_object_begin(&w);
+	json_key(&w, "pid");
+	json_uint(&w, m->process.pid);
+	json_key(&w, "exe");
+	json_string_len(&w, m->process.exe.p, m->process.exe.len);
+	json_object_end(&w);
+
+	json_key(&w, "interception");
+	json_object_begin(&w);
+	json_key(&w, "recorded");
+	json_bool(&w, io->has_mode);
+	json_key(&w, "plt");
+	json_bool(&w, (io->mode_flags & TRACE_IO_MODE_PLT) != 0);
+	json_key(&w, "libc_entries_patched");
+	json_array_begin(&w);
+	for (unsigned f = 0; f < TRACE_IO_FN_MAX; f++)
+		if (io->patched & (1ull << f))
+			json_string(&w, trace_io_fn_name(f));
+	json_array_end(&w);
+	json_key(&w, "all_syscalls");
+	json_bool(&w, (io->mode_flags & TRACE_IO_MODE_SUD) != 0);
+	json_object_end(&w);
+
+	json_key(&w, "sites");
+	json_array_begin(&w);
+	for (size_t i = 0; i < io->n_sites; i++) {
+		const struct io_site *s = &io->sites[i];
+		const struct io_desc *d = io_site_desc(io, s);
+		json_object_begin(&w);
+		json_key(&w, "call");
+		json_string(&w, trace_io_fn_name(s->fn));
+		json_key(&w, "direction");
+		json_string(&w, trace_io_fn_is_write(s->fn) ? "write" : "read");
+		json_key(&w, "fd");
+		json_int(&w, s->fd);
+		json_key(&w, "fd_type");
+		if (d)
+			json_string(&w, trace_fd_type_name(d->type));
+		else
+			json_null(&w);
+		json_key(&w, "fd_path");
+		if (d)
+			json_string_len(&w, d->path.p, d->path.len);
+		else
+			json_null(&w);
+		json_key(&w, "calls");
+		json_uint(&w, s->calls);
+		json_key(&w, "bytes");
+		json_uint(&w, s->bytes);
+		json_key(&w, "errors");
+		json_uint(&w, s->errors);
+		json_key(&w, "median_size_below");
+		json_uint(&w, io_site_median_below(s));
+		json_key(&w, "max_size");
+		json_uint(&w, s->max_size);
+		json_key(&w, "time_ns");
+		json_uint(&w, io_site_time_ns(s));
+		json_key(&w, "timed_calls");
+		json_uint(&w, s->timed_calls);
+		json_key(&w, "thread");
+		json_uint(&w, s->tid);
+		json_key(&w, "threads");
+		json_uint(&w, s->threads);
+		json_key(&w, "size_histogram");
+		json_array_begin(&w);
+		for (unsigned b = 0; b < TRACE_IO_BUCKETS; b++) {
+			if (!s->hist[b])
+				continue;
+			json_object_begin(&w);
+			json_key(&w, "from");
+			json_uint(&w, b ? (uint64_t)1 << (b - 1) : 0);
+			json_key(&w, "below");
+			json_uint(&w, b ? (uint64_t)1 << b : 1);
+			json_key(&w, "calls");
+			json_uint(&w, s->hist[b]);
+			json_object_end(&w);
+		}
+		json_array_end(&w);
+		const struct trace_stack *st = s->stack ? &m->stacks[s->stack - 1] : NULL;
+		const struct sym_frame *f = site_frame(m, sym, s);
+		json_key(&w, "site");
+		if (f) {
+			json_object_begin(&w);
+			json_key(&w, "function");
+			json_string(&w, f->function);
+			json_key(&w, "file");
+			json_string(&w, f->file);
+			json_key(&w, "line");
+			if (f->file)
+				json_uint(&w, f->line);
+			else
+				json_null(&w);
+			json_key(&w, "address");
+			json_hex(&w, f->address);
+			json_object_end(&w);
+		} else {
+			json_null(&w);
+		}
+		json_key(&w, "frames");
+		stack_print_json(&w, sym, st ? st->frames : NULL, st ? st->n : 0);
+		json_object_end(&w);
+	}
+	json_array_end(&w);
+
+	json_key(&w, "kernel");
+	int64_t by = io_model_bypassed_writes(io);
+	if (by >= 0) {
+		json_object_begin(&w);
+		json_key(&w, "syscw");
+		json_uint(&w, io->end.syscw - io->start.syscw);
+		json_key(&w, "syscr");
+		json_uint(&w, io->end.syscr - io->start.syscr);
+		json_key(&w, "wchar");
+		json_uint(&w, io->end.wchar - io->start.wchar);
+		json_key(&w, "rchar");
+		json_uint(&w, io->end.rchar - io->start.rchar);
+		json_key(&w, "seen_writes");
+		json_uint(&w, io->end.seen_writes - io->start.seen_writes);
+		json_key(&w, "seen_reads");
+		json_uint(&w, io->end.seen_reads - io->start.seen_reads);
+		json_key(&w, "bypassed_writes");
+		json_int(&w, by);
+		json_object_end(&w);
+	} else {
+		json_null(&w);
+	}
+
+	json_key(&w, "syscalls");
+	json_array_begin(&w);
+	for (size_t i = 0; i < io->n_syscalls; i++) {
+		const struct io_syscall *y = &io->syscalls[i];
+		json_object_begin(&w);
+		json_key(&w, "nr");
+		json_uint(&w, y->nr);
+		json_key(&w, "name");
+		json_string(&w, io_syscall_name(y->nr));
+		json_key(&w, "calls");
+		json_uint(&w, y->calls);
+		json_key(&w, "errors");
+		json_uint(&w, y->errors);
+		json_object_end(&w);
+	}
+	json_array_end(&w);
+	json_key(&w, "bad_records");
+	json_uint(&w, io->bad_records);
+	json_key(&w, "findings");
+	findings_print_json(&w, sym, fl);
+	json_object_end(&w);
+	fputc('\n', stdout);
+}
+
+int cmd_syscalls(const struct cmd_args *a)
+{
+	struct trace_model m;
+	if (cmd_load(a->trace, &m))
+		return 2;
+	struct io_model io;
+	struct finding_list fl = { 0 };
+	struct symbolizer *sym = NULL;
+	if (io_model_build(&m, &io) < 0) {
+		fprintf(stderr, "analyze: %s: out of memory\n", a->trace);
+		trace_model_release(&m);
+		return 2;
+	}
+	if (detect_io(&m, &fl) < 0 || !(sym = symbolizer_new(&m))) {
+		fprintf(stderr, "analyze: %s: out of memory\n", a->trace);
+		finding_list_release(&fl);
+		io_model_release(&io);
+		trace_model_release(&m);
+		return 2;
+	}
+	if (a->json)
+		print_json(&m, &io, sym, &fl);
+	else
+		print_text(&m, &io, sym, &fl);
+	int status = fl.n ? 1 : 0;
+	symbolizer_free(sym);
+	finding_list_release(&fl);
+	io_model_release(&io);
+	trace_model_release(&m);
+	return cmd_finish(status);
+}

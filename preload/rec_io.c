@@ -1,0 +1,433 @@
+/* rec_io.c: the I/O recorder's slow paths: per-thread tables, descriptor
+ * descriptions, writing totals out, /proc/self/io readings.
+ * May run inside any hook or in a fatal-signal handler: no allocation but
+ * mmap, no stdio, no lock (a table being written out is claimed with one
+ * compare-and-swap, and nobody ever waits for it).
+ */
+#include "rec_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "spy_signals.h"
+#include "spy_sys.h"
+#include "spy_writer.h"
+#include "trace_encode.h"
+
+__thread struct rec_io_table *rec_io_self
+	__attribute__((tls_model("initial-exec")));
+uintptr_t rec_io_runtime_lo[8], rec_io_runtime_hi[8];
+int rec_io_n_runtime;
+volatile int rec_io_ending;
+
+static struct rec_io_table *tables;     /* every table, never freed */
+static uint32_t next_desc;              /* last IO_FD id handed out */
+static uint64_t retired_writes, retired_reads;
+uint64_t rec_io_passed_writes, rec_io_passed_reads;
+static uint64_t tsc0, ns0;              /* for ticks -> ns */
+static int end_written;
+static unsigned patched_mask;
+
+/* ---- tables ---------------------------------------------------------------- */
+
+struct rec_io_table *rec_io_table_new(void)
+{
+	pid_t tid = spy_self.tid ? spy_self.tid : spy_sys_gettid();
+	/* A table of a thread that ended is taken over first. */
+	for (struct rec_io_table *t = __atomic_load_n(&tables, __ATOMIC_ACQUIRE);
+	     t; t = t->next) {
+		pid_t free_ = 0;
+		if (__atomic_load_n(&t->tid, __ATOMIC_RELAXED) == 0 &&
+		    __atomic_compare_exchange_n(&t->tid, &free_, tid, 0,
+						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+			rec_io_self = t;
+			return t;
+		}
+	}
+	struct rec_io_table *t = spy_sys_mmap(sizeof(*t));
+	if (!t)
+		return NULL;
+	t->tid = tid;
+	struct rec_io_table *head = __atomic_load_n(&tables, __ATOMIC_RELAXED);
+	do
+		t->next = head;
+	while (!__atomic_compare_exchange_n(&tables, &head, t, 1,
+					    __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+	rec_io_self = t;
+	return t;
+}
+
+/* ---- descriptors ----------------------------------------------------------- */
+
+static unsigned fd_type(int fd, const struct stat *st)
+{
+	switch (st->st_mode & S_IFMT) {
+	case S_IFREG: return TRACE_FD_FILE;
+	case S_IFDIR: return TRACE_FD_DIR;
+	case S_IFIFO: return TRACE_FD_PIPE;
+	case S_IFSOCK: return TRACE_FD_SOCKET;
+	case S_IFCHR: {
+		struct termios tio;
+		return ioctl(fd, TCGETS, &tio) == 0 ? TRACE_FD_TTY : TRACE_FD_CHAR;
+	}
+	default: return TRACE_FD_OTHER;
+	}
+}
+
+/* One IO_FD record saying what fd is now; returns its id, 0 if none. */
+static uint32_t describe_fd(int fd)
+{
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0)
+		return 0;
+	char link[64], path[512];
+	spy_format(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof(path));
+	if (n < 0)
+		n = 0;
+	uint32_t id = __atomic_add_fetch(&next_desc, 1, __ATOMIC_RELAXED);
+	uint8_t *p = spy_writer_begin(TRACE_IO_FD, 5 * TRACE_VARINT_MAX + (size_t)n);
+	if (!p)
+		return 0;
+	p = trace_put_varint(p, id);
+	p = trace_put_varint(p, (uint64_t)fd);
+	p = trace_put_varint(p, fd_type(fd, &st));
+	p = trace_put_str(p, path, (size_t)n);
+	spy_writer_end(p);
+	return id;
+}
+
+struct rec_io_slot *rec_io_slot_add(struct rec_io_table *tb, uintptr_t key,
+				    int fd, unsigned fn, uint32_t stack)
+{
+	uintptr_t h = (key ^ (key >> 17) ^ ((uintptr_t)(uint32_t)fd * 0x9e3779b1u) ^
+		       fn) & (REC_IO_SLOTS - 1);
+	struct rec_io_slot *s = NULL;
+	for (int i = 0; i < REC_IO_PROBES; i++) {
+		struct rec_io_slot *c = &tb->slots[(h + (uintptr_t)i) & (REC_IO_SLOTS - 1)];
+		if (!c->key) {
+			s = c;
+			break;
+		}
+	}
+	if (!s) {
+		/* Full: the calls still count, in one slot without a site. */
+		s = &tb->overflow;
+		if (s->key)
+			return s;
+		stack = 0;
+		fd = -1;
+	}
+	s->desc = describe_fd(fd);
+	s->stack = stack;
+	s->fd = fd;
+	s->fn = (uint8_t)fn;
+	s->key = key;
+	if (s == &tb->overflow)
+		s->key = 1;
+	return s;
+}
+
+/* ---- writing totals -------------------------------------------------------- */
+
+static uint64_t ticks_to_ns(uint64_t ticks)
+{
+	uint64_t dt = rec_io_clock() - tsc0, dn = spy_now_ns() - ns0;
+	if (!dt || !dn)
+		return ticks;
+	return (uint64_t)((unsigned __int128)ticks * dn / dt);
+}
+
+static void write_slot(pid_t tid, struct rec_io_slot *s)
+{
+	if (!s->used)
+		return;
+	uint8_t *p = spy_writer_begin(TRACE_IO_SITE,
+				      (13 + TRACE_IO_BUCKETS) * TRACE_VARINT_MAX);
+	if (!p)
+		return;
+	unsigned nb = TRACE_IO_BUCKETS;
+	while (nb > 0 && !s->hist[nb - 1])
+		nb--;
+	p = trace_put_varint(p, (uint64_t)tid);
+	p = trace_put_varint(p, s->fn);
+	p = trace_put_varint(p, (uint64_t)(uint32_t)s->fd);
+	p = trace_put_varint(p, s->desc);
+	p = trace_put_varint(p, s->stack);
+	p = trace_put_varint(p, s->calls);
+	p = trace_put_varint(p, s->bytes);
+	p = trace_put_varint(p, s->errors);
+	p = trace_put_varint(p, s->timed_calls);
+	p = trace_put_varint(p, ticks_to_ns(s->timed_ticks));
+	p = trace_put_varint(p, s->max_size);
+	p = trace_put_varint(p, nb);
+	for (unsigned b = 0; b < nb; b++)
+		p = trace_put_varint(p, s->hist[b]);
+	spy_writer_end(p);
+	s->used = 0;
+	s->calls = s->bytes = s->errors = s->timed_calls = s->timed_ticks = 0;
+	s->max_size = 0;
+	for (unsigned b = 0; b < TRACE_IO_BUCKETS; b++)
+		s->hist[b] = 0;
+}
+
+void rec_io_flush_slot(struct rec_io_table *tb, struct rec_io_slot *s)
+{
+	write_slot(tb->tid, s);
+}
+
+static void flush_table(struct rec_io_table *tb)
+{
+	int idle = 0;
+	if (!__atomic_compare_exchange_n(&tb->flushing, &idle, 1, 0,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return; /* someone else is writing it out right now */
+	pid_t tid = __atomic_load_n(&tb->tid, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < REC_IO_SLOTS; i++)
+		if (tb->slots[i].key)
+			write_slot(tid, &tb->slots[i]);
+	write_slot(tid, &tb->overflow);
+	__atomic_store_n(&tb->flushing, 0, __ATOMIC_RELEASE);
+}
+
+/* ---- /proc/self/io --------------------------------------------------------- */
+
+static uint64_t field(const char *buf, const char *name)
+{
+	size_t len = spy_strlen(name);
+	for (const char *p = buf; *p;) {
+		if (spy_strneq(p, name, len) && p[len] == ':') {
+			p += len + 1;
+			while (*p == ' ')
+				p++;
+			uint64_t v = 0;
+			while (*p >= '0' && *p <= '9')
+				v = v * 10 + (uint64_t)(*p++ - '0');
+			return v;
+		}
+		while (*p && *p != '\n')
+			p++;
+		if (*p)
+			p++;
+	}
+	return 0;
+}
+
+static void seen_totals(uint64_t *writes, uint64_t *reads)
+{
+	*writes = __atomic_load_n(&retired_writes, __ATOMIC_RELAXED) +
+		  __atomic_load_n(&rec_io_passed_writes, __ATOMIC_RELAXED);
+	*reads = __atomic_load_n(&retired_reads, __ATOMIC_RELAXED) +
+		 __atomic_load_n(&rec_io_passed_reads, __ATOMIC_RELAXED);
+	for (struct rec_io_table *t = __atomic_load_n(&tables, __ATOMIC_ACQUIRE);
+	     t; t = t->next) {
+		*writes += t->seen_writes;
+		*reads += t->seen_reads;
+	}
+}
+
+/* The kernel's counters of threads (syscr, syscw, rchar, wchar,
+ * read_bytes, write_bytes). The process-wide /proc/self/io also adds the
+ * counts of every child the process has reaped, so libspy sums its own
+ * threads instead: the live ones here, the ended ones as they end. */
+enum { K_RCHAR, K_WCHAR, K_SYSCR, K_SYSCW, K_RBYTES, K_WBYTES, K_N };
+static uint64_t dead_kernel[K_N];
+static uint64_t own_reads;
+
+static int task_io(const char *path, uint64_t k[K_N])
+{
+	char buf[512];
+	int fd = spy_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	/* One read gets it all (it is ~100 bytes); the kernel counts that
+	 * read too, which the record says. */
+	ssize_t n = spy_sys_read(fd, buf, sizeof(buf) - 1);
+	spy_sys_close(fd);
+	__atomic_add_fetch(&own_reads, 1, __ATOMIC_RELAXED);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	k[K_RCHAR] += field(buf, "rchar");
+	k[K_WCHAR] += field(buf, "wchar");
+	k[K_SYSCR] += field(buf, "syscr");
+	k[K_SYSCW] += field(buf, "syscw");
+	k[K_RBYTES] += field(buf, "read_bytes");
+	k[K_WBYTES] += field(buf, "write_bytes");
+	return 0;
+}
+
+struct linux_dirent64_ {
+	uint64_t ino;
+	int64_t off;
+	unsigned short reclen;
+	unsigned char type;
+	char name[];
+};
+
+/* Sums the counters of every thread the process has now. */
+static void live_threads_io(uint64_t k[K_N])
+{
+	int dir = spy_sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (dir < 0)
+		return;
+	char buf[2048];
+	for (;;) {
+		long n = syscall(SYS_getdents64, dir, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (long off = 0; off < n;) {
+			struct linux_dirent64_ *d = (void *)(buf + off);
+			off += d->reclen;
+			if (d->name[0] < '0' || d->name[0] > '9')
+				continue;
+			char path[64];
+			spy_format(path, sizeof(path), "/proc/self/task/%s/io", d->name);
+			task_io(path, k);
+		}
+	}
+	spy_sys_close(dir);
+}
+
+/* Writes an IO_PROC record; phase 0 (start) or 1 (end). */
+static void proc_reading(unsigned phase)
+{
+	uint64_t k[K_N] = { 0 };
+	for (int i = 0; i < K_N; i++)
+		k[i] = __atomic_load_n(&dead_kernel[i], __ATOMIC_RELAXED);
+	live_threads_io(k);
+	uint64_t w, r;
+	seen_totals(&w, &r);
+	uint8_t *p = spy_writer_begin(TRACE_IO_PROC, 11 * TRACE_VARINT_MAX);
+	if (!p)
+		return;
+	p = trace_put_varint(p, phase);
+	for (int i = 0; i < K_N; i++)
+		p = trace_put_varint(p, k[i]);
+	p = trace_put_varint(p, w);
+	p = trace_put_varint(p, r);
+	p = trace_put_varint(p, __atomic_load_n(&own_reads, __ATOMIC_RELAXED));
+	spy_writer_end(p);
+}
+
+void rec_io_flush_all(int end)
+{
+	for (struct rec_io_table *t = __atomic_load_n(&tables, __ATOMIC_ACQUIRE);
+	     t; t = t->next)
+		if (__atomic_load_n(&t->tid, __ATOMIC_RELAXED))
+			flush_table(t);
+	if (end && !__atomic_exchange_n(&end_written, 1, __ATOMIC_ACQ_REL))
+		proc_reading(1);
+}
+
+void rec_io_thread_exit(void)
+{
+	/* Every thread's counters, whether it made calls we saw or not: a
+	 * thread making only raw system calls has no table. */
+	uint64_t k[K_N] = { 0 };
+	if (task_io("/proc/thread-self/io", k) == 0)
+		for (int i = 0; i < K_N; i++)
+			__atomic_add_fetch(&dead_kernel[i], k[i], __ATOMIC_RELAXED);
+	struct rec_io_table *tb = rec_io_self;
+	if (!tb)
+		return;
+	flush_table(tb);
+	__atomic_add_fetch(&retired_writes, tb->seen_writes, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&retired_reads, tb->seen_reads, __ATOMIC_RELAXED);
+	tb->seen_writes = tb->seen_reads = 0;
+	rec_io_self = NULL;
+	__atomic_store_n(&tb->tid, 0, __ATOMIC_RELEASE);
+}
+
+/* ---- start-up, fork, fatal signals ----------------------------------------- */
+
+static int runtime_range(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	const char *base = spy_basename(info->dlpi_name ? info->dlpi_name : "");
+	if (!spy_strneq(base, "libc.so", 7) && !spy_strneq(base, "libstdc++.so", 12))
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum && rec_io_n_runtime < 8; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		rec_io_runtime_lo[rec_io_n_runtime] = info->dlpi_addr + ph->p_vaddr;
+		rec_io_runtime_hi[rec_io_n_runtime] =
+			info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+		rec_io_n_runtime++;
+	}
+	return 0;
+}
+
+static void write_mode(void)
+{
+	uint8_t *p = spy_writer_begin(TRACE_IO_MODE, 3 * TRACE_VARINT_MAX);
+	if (!p)
+		return;
+	unsigned flags = TRACE_IO_MODE_PLT | (patched_mask ? TRACE_IO_MODE_PATCH : 0);
+	p = trace_put_varint(p, flags);
+	p = trace_put_varint(p, patched_mask);
+	spy_writer_end(p);
+}
+
+static void after_fork_child(void)
+{
+	/* The parent's counts are the parent's: the child starts at zero
+	 * with its own trace, and the parent's other threads are gone. */
+	for (struct rec_io_table *t = tables; t; t = t->next) {
+		for (unsigned i = 0; i < REC_IO_SLOTS; i++)
+			t->slots[i] = (struct rec_io_slot){ 0 };
+		t->overflow = (struct rec_io_slot){ 0 };
+		t->seen_writes = t->seen_reads = 0;
+		t->flushing = 0;
+		t->tid = t == rec_io_self ? spy_sys_gettid() : 0;
+	}
+	retired_writes = retired_reads = 0;
+	for (int i = 0; i < K_N; i++)
+		dead_kernel[i] = 0;
+	own_reads = 0;
+	rec_io_passed_writes = rec_io_passed_reads = 0;
+	end_written = 0;
+	rec_io_ending = 0;
+	if (spy_tracing) {
+		spy_self.guard++;
+		write_mode();
+		proc_reading(0);
+		spy_self.guard--;
+	}
+}
+
+static void on_fatal(int sig, siginfo_t *info, void *context)
+{
+	(void)sig;
+	(void)info;
+	(void)context;
+	rec_io_flush_all(1);
+}
+
+void rec_io_init(void)
+{
+	tsc0 = rec_io_clock();
+	ns0 = spy_now_ns();
+	dl_iterate_phdr(runtime_range, NULL);
+	patched_mask = rec_io_patch_libc();
+	write_mode();
+	proc_reading(0);
+	spy_signals_observe_faults(on_fatal);
+	pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+void rec_io_process_exit(void)
+{
+	rec_io_flush_all(1);
+	rec_io_ending = 1;
+}

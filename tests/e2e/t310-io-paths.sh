@@ -1,0 +1,107 @@
+#!/bin/bash
+# t310: every way a program makes write calls is counted and put at the
+# program's own line: syscall(SYS_write), fprintf and fputc on unbuffered
+# streams (stdio writing from inside libc), threads (totals at thread exit),
+# a forked child (its own trace, none of the parent's counts), stdio's
+# flush at exit, C++ streams; writes that bypass libc entirely are reported
+# as a number by the kernel cross-check; io_patch=0 falls back to the PLT.
+. "$(dirname "$0")/lib.sh"
+
+FX=$TOP/tests/e2e/fixtures/io_paths.c
+PATHS=$TEST_DIR/io_paths
+gcc -std=gnu11 -O0 -g -pthread -o "$PATHS" "$FX" ||
+	{ echo "Bail out! cannot build io_paths"; exit 1; }
+line_of() { grep -n "$1" "$FX" | head -n 1 | cut -d: -f1; }
+
+# run_paths MODE N [OPTIONS]: io_paths under libspy, traces tr.PID.log.
+run_paths() {
+	SPY_OPTIONS=out=$PWD/tr.%p.log${3:+:$3} LD_PRELOAD=$LIBSPY "$PATHS" "$1" "$2" >out &&
+	grep -qx "$1 $2" out
+}
+
+# sc TRACE: `analyze syscalls --json` into TRACE.sc.json (0 or 1).
+sc() {
+	local rc=0
+	"$ANALYZE" syscalls --json "$1" >"$1.sc.json" 2>"$1.sc.err" || rc=$?
+	[ "$rc" -le 1 ] || { say "analyze syscalls exited $rc"; cat "$1.sc.err"; return 1; }
+}
+
+# only_trace: the one trace of the run, in $T.
+only_trace() { set -- tr.*.log && test $# = 1 && T=$1; }
+
+SITE='[s for s in j["sites"] if s["fd_path"] == "/dev/null" and s["calls"] == 3000]'
+
+test_expect 'syscall(SYS_write): counted at its line' '
+	run_paths syscallfn 3000 && only_trace && sc "$T" &&
+	json_check "$T.sc.json" "len($SITE) == 1 and $SITE[0][\"site\"][\"line\"] == $(line_of SYSCALL-WRITE)" &&
+	json_check "$T.sc.json" "j[\"kernel\"][\"bypassed_writes\"] == 0"
+'
+
+test_expect 'fprintf on an unbuffered stream: at the fprintf line' '
+	run_paths printf 3000 && only_trace && sc "$T" &&
+	json_check "$T.sc.json" "len($SITE) == 1 and $SITE[0][\"site\"][\"line\"] == $(line_of PRINTF-WRITE)" &&
+	json_check "$T.sc.json" "any(f[\"kind\"] == \"unbuffered-io\" for f in j[\"findings\"])"
+'
+
+test_expect 'fputc on stderr: at the fputc line' '
+	run_paths stderr 3000 && only_trace && sc "$T" &&
+	json_check "$T.sc.json" "len($SITE) == 1 and $SITE[0][\"site\"][\"line\"] == $(line_of STDERR-WRITE)"
+'
+
+test_expect 'two threads: their totals add up at one site' '
+	run_paths threads 1500 && only_trace && sc "$T" &&
+	json_check "$T.sc.json" "len($SITE) == 1 and $SITE[0][\"threads\"] == 2 and $SITE[0][\"site\"][\"line\"] == $(line_of THREAD-WRITE)" &&
+	json_check "$T.sc.json" "j[\"kernel\"][\"bypassed_writes\"] == 0"
+'
+
+test_expect 'fork: the child counts its own writes, the parent its own' '
+	run_paths fork 3000 && set -- tr.*.log && test $# = 2 &&
+	sc "$1" && sc "$2" &&
+	cat "$1.sc.json" "$2.sc.json" >/dev/null &&
+	for t in "$1" "$2"; do
+		json_check "$t.sc.json" "len($SITE) == 1 and $SITE[0][\"site\"][\"line\"] in ($(line_of CHILD-WRITE), $(line_of PARENT-WRITE))" &&
+		json_check "$t.sc.json" "j[\"kernel\"][\"bypassed_writes\"] == 0" || return 1
+	done
+'
+
+test_expect 'raw system calls bypass libc and are reported as a number' '
+	run_paths raw 3000 && only_trace && sc "$T" &&
+	json_check "$T.sc.json" "j[\"kernel\"][\"bypassed_writes\"] == 3000" &&
+	json_check "$T.sc.json" "not $SITE" &&
+	"$ANALYZE" syscalls "$T" >view.txt; grep -q "3,000 write calls bypassed libc" view.txt
+'
+
+test_expect 'stdio'"'"'s flush at exit is counted after the end of the trace' '
+	run_paths exitflush 3000 && only_trace && sc "$T" &&
+	json_check "$T.sc.json" "any(s[\"fd_path\"] == \"/dev/null\" and s[\"bytes\"] == 3000 for s in j[\"sites\"])"
+'
+
+test_expect 'io_patch=0: PLT calls only, and the trace says so' '
+	run_paths printf 3000 io_patch=0 && only_trace && sc "$T" &&
+	json_check "$T.sc.json" "j[\"interception\"][\"libc_entries_patched\"] == [] and not $SITE" &&
+	json_check "$T.sc.json" "j[\"kernel\"][\"bypassed_writes\"] == 3000"
+'
+
+test_expect 'output and exit status unchanged for every mode' '
+	for m in raw syscallfn printf stderr threads fork exitflush; do
+		rm -rf plain traced && same_output "$m" "$PATHS" "$m" 500 || return 1
+	done
+'
+
+if command -v g++ >/dev/null; then
+	test_expect 'C++: cout << c << flush flagged at its line, buffered clean' '
+		CX=$TOP/tests/e2e/fixtures/io_cout.cpp &&
+		g++ -O0 -g -o cout "$CX" &&
+		SPY_OPTIONS=out=$PWD/tr.%p.log LD_PRELOAD=$LIBSPY ./cout flushed 2000 >out &&
+		only_trace && sc "$T" &&
+		json_check "$T.sc.json" "[f[\"details\"][\"line\"] for f in j[\"findings\"] if f[\"kind\"] == \"unbuffered-io\"] == [$(grep -n COUT-FLUSH "$CX" | cut -d: -f1)]" &&
+		rm -f tr.*.log &&
+		SPY_OPTIONS=out=$PWD/tr.%p.log LD_PRELOAD=$LIBSPY ./cout buffered 2000 >out &&
+		only_trace && sc "$T" &&
+		json_check "$T.sc.json" "not j[\"findings\"]"
+	'
+else
+	test_skip 'C++: cout << c << flush flagged at its line, buffered clean' 'no g++'
+fi
+
+test_done
