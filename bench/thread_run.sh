@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# thread_run.sh: what libspy adds to a thread's life (create, start, exit,
+# join) and, with sampling on, to two busy threads.
+#
+# Runs bench/thread_bench plain and under libspy, INTERLEAVED in rounds,
+# and reports medians (the program times itself, so process start and the
+# trace's end stay out): wall and CPU nanoseconds per thread for
+# `life N 1` (one thread at a time) and `life N 100` (100 alive at once),
+# and wall and CPU seconds for `spin M` (two threads writing their own
+# counters) with and without sampling. Writes bench/out/threads.md.
+#
+# Environment:
+#   BENCH_ROUNDS=7        rounds
+#   BENCH_THREADS=20000   threads per `life` run
+#   BENCH_SPIN=400        millions of increments per thread in `spin`
+set -u
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$TOP/bench/out
+ROUNDS=${BENCH_ROUNDS:-7}
+N=${BENCH_THREADS:-20000}
+SPIN=${BENCH_SPIN:-400}
+CC=${CC:-cc}
+mkdir -p "$OUT/raw-threads" || exit 1
+RAW=$OUT/raw-threads
+rm -f "$RAW"/* "$OUT"/trace.threads.*
+$CC -std=gnu11 -O2 -g -pthread -o "$OUT/thread_bench" "$TOP/bench/thread_bench.c" || exit 1
+B=$OUT/thread_bench
+
+# config -> SPY_OPTIONS ("-" for plain)
+opts_of() {
+	case $1 in
+	plain) echo - ;;
+	spy) echo "out=$OUT/trace.threads.%p" ;;
+	spy-nosched) echo "out=$OUT/trace.threads.%p:thread_sched=0" ;;
+	spy-sample) echo "out=$OUT/trace.threads.%p:sample_hz=1000" ;;
+	esac
+}
+
+run() { # config workload args...
+	local c=$1 w=$2 o
+	shift 2
+	o=$(opts_of "$c")
+	if [ "$o" = - ]; then
+		"$B" "$@"
+	else
+		SPY_OPTIONS=$o LD_PRELOAD=$TOP/libspy.so "$B" "$@"
+	fi >>"$RAW/$c.$w" 2>>"$RAW/errors"
+	rm -f "$OUT"/trace.threads.*
+}
+
+sample_ok=0
+grep -q sample_hz "$TOP/common/options_table.h" && sample_ok=1
+echo "thread bench: $ROUNDS rounds, $N threads per life run, spin $SPIN M" >&2
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+for r in $(seq 1 "$ROUNDS"); do
+	echo "thread bench: round $r" >&2
+	for c in plain spy spy-nosched; do
+		run "$c" life1 life "$N" 1
+		run "$c" life100 life "$N" 100
+	done
+	for c in plain spy $([ $sample_ok = 1 ] && echo spy-sample); do
+		run "$c" spin spin "$SPIN"
+	done
+done
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+
+median() { awk -v c="$2" '{print $c}' "$1" 2>/dev/null | sort -g | awk '{v[NR]=$1} END {
+	if (NR == 0) { print "-"; exit }
+	if (NR % 2) m = v[(NR+1)/2]; else m = (v[NR/2] + v[NR/2+1]) / 2
+	print m }'; }
+diff_us() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%+.1f", (a - b) / 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.3f", a / b }'; }
+
+{
+	echo "# thread_bench"
+	echo
+	echo "- machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//'), $(uname -sr)"
+	echo "- load average: $load_start at start, $load_end at the end; $ROUNDS interleaved rounds, medians"
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), tree at $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null)"
+	echo
+	echo "| workload | config | wall µs/thread | CPU µs/thread | added wall µs | added CPU µs |"
+	echo "|---|---|---|---|---|---|"
+	for w in life1 life100; do
+		pw=$(median "$RAW/plain.$w" 3) pc=$(median "$RAW/plain.$w" 4)
+		for c in plain spy spy-nosched; do
+			cw=$(median "$RAW/$c.$w" 3) cc=$(median "$RAW/$c.$w" 4)
+			echo "| life $N ${w#life} | $c | $(awk -v v="$cw" 'BEGIN{printf "%.1f", v/1000}') | $(awk -v v="$cc" 'BEGIN{printf "%.1f", v/1000}') | $(diff_us "$cw" "$pw") | $(diff_us "$cc" "$pc") |"
+		done
+	done
+	echo
+	echo "| workload | config | wall s | CPU s | ×plain wall | ×plain CPU |"
+	echo "|---|---|---|---|---|---|"
+	pw=$(median "$RAW/plain.spin" 3) pc=$(median "$RAW/plain.spin" 4)
+	for c in plain spy spy-sample; do
+		[ -s "$RAW/$c.spin" ] || continue
+		cw=$(median "$RAW/$c.spin" 3) cc=$(median "$RAW/$c.spin" 4)
+		echo "| spin $SPIN | $c | $cw | $cc | $(ratio "$cw" "$pw") | $(ratio "$cc" "$pc") |"
+	done
+	[ -s "$RAW/errors" ] && { echo; echo "stderr of the runs:"; echo; sed 's/^/    /' "$RAW/errors" | head -n 20; }
+} >"$OUT/threads.md"
+cat "$OUT/threads.md"
