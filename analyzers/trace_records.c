@@ -231,13 +231,18 @@ static int read_alloc_family(struct loader *ld, uint8_t kind,
 static int read_lock(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 		     struct chunk_state *cs)
 {
-	uint64_t a = 0, b = 0, x = 0, stack = 0;
+	uint64_t a = 0, b = 0, x = 0, stack = 0, late = 0;
 	GET(trace_get_varint, c, &a);
 	switch (kind) {
 	case TRACE_LOCK_ACQUIRE:
+	case TRACE_LOCK_PAIR:
 		GET(trace_get_varint, c, &b);
 		GET(trace_get_varint, c, &stack);
 		GET(trace_get_varint, c, &x);
+		/* late_ns (ACQUIRE, optional) or hold_ns (PAIR): when the lock
+		 * was really taken. */
+		if (trace_cursor_left(c) > 0)
+			GET(trace_get_varint, c, &late);
 		break;
 	case TRACE_LOCK_WAIT:
 		GET(trace_get_varint, c, &b);
@@ -261,12 +266,21 @@ static int read_lock(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 	}
 	uint32_t ref = stack_ref(ld, stack);
 	struct trace_event *e;
-	if (ref == UINT32_MAX || !(e = new_event(ld, cs, kind)))
+	uint8_t k = kind == TRACE_LOCK_PAIR ? TRACE_LOCK_ACQUIRE : kind;
+	if (ref == UINT32_MAX || !(e = new_event(ld, cs, k)))
 		return -1;
 	e->a = a;
 	e->b = b;
 	e->c = x;
 	e->stack = ref;
+	/* The model sees when the lock was taken; a PAIR becomes the
+	 * acquisition and the release. Events are sorted after loading. */
+	e->ts = late < e->ts ? e->ts - late : 0;
+	if (kind == TRACE_LOCK_PAIR) {
+		if (!(e = new_event(ld, cs, TRACE_LOCK_RELEASE)))
+			return -1;
+		e->a = a;
+	}
 	return 0;
 }
 
@@ -418,6 +432,7 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 	case TRACE_LOCK_INIT:
 	case TRACE_LOCK_DESTROY:
 	case TRACE_COND_WAIT:
+	case TRACE_LOCK_PAIR:
 		return read_lock(ld, kind, c, cs);
 	case TRACE_DEADLOCK:
 		/* Variable length: lock_model.c decodes it from the file. */

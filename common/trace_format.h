@@ -151,8 +151,9 @@ enum trace_kind {
 	 * (absolute, never :delta); "flags" is a trace_lock_type in its low
 	 * 4 bits and a trace_lock_how above them (type | how << 4).
 	 * A lock was taken. Body: dt, lock, flags, stack, wait_ns (time spent
-	 * blocked, 0 when it was free at once). Written after the real call
-	 * succeeded. */
+	 * blocked, 0 when it was free at once), late_ns (the lock was really
+	 * taken this long before the record's time; may be absent: 0).
+	 * Written after the real call succeeded. */
 	TRACE_LOCK_ACQUIRE = 20,
 	/* A thread is about to block on a lock someone else holds (the
 	 * acquisition attempt, before the real call). Body: dt, lock, flags,
@@ -180,6 +181,11 @@ enum trace_kind {
 	 * n_held times (lock, flags, stack of its acquisition). The first
 	 * thread is the one that closed the cycle. */
 	TRACE_DEADLOCK = 27,
+	/* A lock taken and released with no other lock call of the thread in
+	 * between (the common, cheap case: one record instead of an ACQUIRE and
+	 * a RELEASE). Body: dt (the release), lock, flags, stack, wait_ns,
+	 * hold_ns (it was taken hold_ns before the record's time). */
+	TRACE_LOCK_PAIR = 28,
 
 	/* Kinds are numbered in ranges, one per recorder, so that recorders
 	 * grow without renumbering one another:
@@ -412,6 +418,7 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_LOCK_DESTROY] = "lock-destroy",
 		[TRACE_COND_WAIT] = "cond-wait",
 		[TRACE_DEADLOCK] = "deadlock",
+		[TRACE_LOCK_PAIR] = "lock-pair",
 	};
 	return k < TRACE_KIND_MAX && names[k] ? names[k] : "?";
 }

@@ -25,6 +25,8 @@
 
 __thread struct rec_lock_site rec_lock_sites[REC_LOCK_SITES]
 	__attribute__((tls_model("initial-exec")));
+__thread struct rec_lock_pending rec_lock_pend
+	__attribute__((tls_model("initial-exec")));
 
 /* The real function, resolving the family first if a lock call comes
  * before libspy has started. */

@@ -54,25 +54,64 @@ static inline unsigned rec_lock_flags(unsigned type, unsigned how)
 		e_->stack;                                                     \
 	})
 
+/* The last acquisition of the thread, not written yet: if the thread
+ * releases that lock before any other lock call, one LOCK_PAIR record
+ * stands for both; otherwise it is written as a LOCK_ACQUIRE (with how
+ * late) before the next lock record. Only lock records are ordered
+ * against it, which is all the lock model needs. */
+struct rec_lock_pending {
+	uintptr_t lock;
+	uint64_t t0, wait_ns;
+	uint32_t stack;
+	unsigned flags;
+	int pid;                 /* 0: nothing pending */
+};
+
+extern __thread struct rec_lock_pending rec_lock_pend
+	__attribute__((tls_model("initial-exec")));
+
+/* Writes the pending acquisition, if any. */
+static inline __attribute__((always_inline)) void rec_lock_flush(void)
+{
+	struct rec_lock_pending *q = &rec_lock_pend;
+	if (SPY_LIKELY(!q->pid))
+		return;
+	int mine = q->pid == spy_pid;
+	q->pid = 0;
+	if (!mine) /* a fork child: the record belongs to the parent's trace */
+		return;
+	uint64_t now = spy_writer_now();
+	uint8_t *w = spy_writer_begin(TRACE_LOCK_ACQUIRE, 5 * TRACE_VARINT_MAX);
+	if (!w)
+		return;
+	w = trace_put_varint(w, q->lock);
+	w = trace_put_varint(w, q->flags);
+	w = trace_put_varint(w, q->stack);
+	w = trace_put_varint(w, q->wait_ns);
+	w = trace_put_varint(w, now > q->t0 ? now - q->t0 : 0);
+	spy_writer_end(w);
+}
+
 /* lock was taken (after the real call succeeded). */
 static inline __attribute__((always_inline)) void
 rec_lock_acquire(const void *lock, unsigned flags, uint32_t stack,
 		 uint64_t wait_ns)
 {
-	uint8_t *w = spy_writer_begin(TRACE_LOCK_ACQUIRE, 4 * TRACE_VARINT_MAX);
-	if (!w)
-		return;
-	w = trace_put_varint(w, (uintptr_t)lock);
-	w = trace_put_varint(w, flags);
-	w = trace_put_varint(w, stack);
-	w = trace_put_varint(w, wait_ns);
-	spy_writer_end(w);
+	rec_lock_flush();
+	struct rec_lock_pending *q = &rec_lock_pend;
+	q->lock = (uintptr_t)lock;
+	q->flags = flags;
+	q->stack = stack;
+	q->wait_ns = wait_ns;
+	q->t0 = spy_writer_now();
+	q->pid = spy_pid;
 }
 
 /* The thread is about to block on lock (before the real call). */
 static inline __attribute__((always_inline)) void
 rec_lock_wait(const void *lock, unsigned flags, uint32_t stack)
 {
+	rec_lock_flush();
 	uint8_t *w = spy_writer_begin(TRACE_LOCK_WAIT, 3 * TRACE_VARINT_MAX);
 	if (!w)
 		return;
@@ -87,6 +126,23 @@ rec_lock_wait(const void *lock, unsigned flags, uint32_t stack)
 static inline __attribute__((always_inline)) void
 rec_lock_release(const void *lock)
 {
+	struct rec_lock_pending *q = &rec_lock_pend;
+	if (q->pid == spy_pid && q->lock == (uintptr_t)lock) {
+		q->pid = 0;
+		uint64_t now = spy_writer_now();
+		uint8_t *w = spy_writer_begin(TRACE_LOCK_PAIR,
+					      5 * TRACE_VARINT_MAX);
+		if (!w)
+			return;
+		w = trace_put_varint(w, q->lock);
+		w = trace_put_varint(w, q->flags);
+		w = trace_put_varint(w, q->stack);
+		w = trace_put_varint(w, q->wait_ns);
+		w = trace_put_varint(w, now > q->t0 ? now - q->t0 : 0);
+		spy_writer_end(w);
+		return;
+	}
+	rec_lock_flush();
 	uint8_t *w = spy_writer_begin(TRACE_LOCK_RELEASE, TRACE_VARINT_MAX);
 	if (!w)
 		return;
@@ -98,6 +154,7 @@ rec_lock_release(const void *lock)
 static inline __attribute__((always_inline)) void
 rec_lock_fail(const void *lock, unsigned flags, int err, uint32_t stack)
 {
+	rec_lock_flush();
 	uint8_t *w = spy_writer_begin(TRACE_LOCK_FAIL, 4 * TRACE_VARINT_MAX);
 	if (!w)
 		return;
@@ -112,6 +169,7 @@ rec_lock_fail(const void *lock, unsigned flags, int err, uint32_t stack)
 static inline __attribute__((always_inline)) void
 rec_lock_life(unsigned kind, const void *lock, unsigned type)
 {
+	rec_lock_flush();
 	uint8_t *w = spy_writer_begin(kind, 2 * TRACE_VARINT_MAX);
 	if (!w)
 		return;
@@ -125,6 +183,7 @@ rec_lock_life(unsigned kind, const void *lock, unsigned type)
 static inline __attribute__((always_inline)) void
 rec_cond_wait(const void *cond, const void *mutex, int timed, uint32_t stack)
 {
+	rec_lock_flush();
 	uint8_t *w = spy_writer_begin(TRACE_COND_WAIT, 4 * TRACE_VARINT_MAX);
 	if (!w)
 		return;
