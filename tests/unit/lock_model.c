@@ -1,0 +1,301 @@
+/* Unit test: the lock model over hand-built traces: edges at the blocking
+ * attempt and undone when it fails, trylocks, generations, one LOCK_PAIR
+ * standing for an acquisition and a release, gate locks, one-thread
+ * cycles, a 30-lock ring, 200 locks held at once, the live deadlock record
+ * and the livelock thresholds. */
+#include <string.h>
+
+#define TB_REGION (256u << 10)
+
+#include "detect_locks.h"
+#include "lock_model.h"
+#include "tap.h"
+#include "trace_builder.h"
+#include "trace_format.h"
+
+#define MS 1000000ull
+#define F(type, how) ((type) | (how) << 4)
+#define MX TRACE_LOCK_MUTEX
+#define BLK TRACE_LOCK_BLOCKING
+#define TRY TRACE_LOCK_TRY
+#define TIMED TRACE_LOCK_TIMED
+
+static void rec3(struct tb *b, uint64_t t, unsigned kind, uint64_t lock,
+		 uint64_t flags, uint64_t stack, uint64_t x)
+{
+	tb_begin(b, t);
+	tb_v(b, lock);
+	if (kind == TRACE_LOCK_ACQUIRE) {
+		tb_v(b, flags); tb_v(b, stack); tb_v(b, x);
+	} else if (kind == TRACE_LOCK_WAIT) {
+		tb_v(b, flags); tb_v(b, stack);
+	} else if (kind == TRACE_LOCK_FAIL) {
+		tb_v(b, flags); tb_v(b, x); tb_v(b, stack);
+	} else if (kind == TRACE_LOCK_INIT) {
+		tb_v(b, flags);
+	}
+	tb_end_record(b, kind);
+}
+
+static void acq(struct tb *b, uint64_t t, uint64_t lock, unsigned how)
+{
+	rec3(b, t, TRACE_LOCK_ACQUIRE, lock, F(MX, how), 0, 0);
+}
+static void rel(struct tb *b, uint64_t t, uint64_t lock)
+{
+	rec3(b, t, TRACE_LOCK_RELEASE, lock, 0, 0, 0);
+}
+static void pair(struct tb *b, uint64_t t, uint64_t lock, uint64_t hold)
+{
+	tb_begin(b, t);
+	tb_v(b, lock); tb_v(b, F(MX, BLK)); tb_v(b, 0); tb_v(b, 0); tb_v(b, hold);
+	tb_end_record(b, TRACE_LOCK_PAIR);
+}
+
+/* Starts a trace whose first chunk (tid 1) holds the process record. */
+static void start(struct tb *b)
+{
+	const char *argv[] = { "prog" };
+	tb_init(b);
+	tb_chunk(b, 1, 1 * MS);
+	tb_process(b, 1 * MS, 100, 1, 0, "/nonexistent/prog", 1, argv, "");
+}
+
+/* Closes the chunk, pads the region and opens one for tid at base. */
+static void next_thread(struct tb *b, uint32_t tid, uint64_t base)
+{
+	tb_chunk_end(b);
+	tb_pad(b);
+	tb_chunk(b, tid, base);
+}
+
+static int load(struct tb *b, struct trace_model *m, struct lock_model *lm)
+{
+	struct trace_error err;
+	tb_chunk_end(b);
+	memset(lm, 0, sizeof(*lm));
+	if (trace_load_buffer("t", tb_copy(b), b->len, m, &err) < 0) {
+		diag("load: %s", err.msg);
+		free(b->buf);
+		return -1;
+	}
+	free(b->buf);
+	return lock_model_build(m, lm);
+}
+
+static long cycles(struct lock_model *lm, struct lock_cycle **cs)
+{
+	return lock_cycles_find(lm, cs, 20);
+}
+
+static void done(struct trace_model *m, struct lock_model *lm,
+		 struct lock_cycle *cs)
+{
+	lock_cycles_free(cs, 20);
+	lock_model_release(lm);
+	trace_model_release(m);
+}
+
+int main(void)
+{
+	struct tb b;
+	struct trace_model m;
+	struct lock_model lm;
+	struct lock_cycle *cs;
+	long n;
+
+	/* ABBA in two threads, one after the other. */
+	start(&b);
+	acq(&b, 2 * MS, 0xa0, BLK); acq(&b, 3 * MS, 0xb0, BLK);
+	rel(&b, 4 * MS, 0xb0); rel(&b, 5 * MS, 0xa0);
+	next_thread(&b, 2, 10 * MS);
+	acq(&b, 10 * MS, 0xb0, BLK); acq(&b, 11 * MS, 0xa0, BLK);
+	rel(&b, 12 * MS, 0xa0); rel(&b, 13 * MS, 0xb0);
+	ok(load(&b, &m, &lm) == 0, "ABBA trace loads");
+	n = cycles(&lm, &cs);
+	ok(lm.n_locks == 2 && lm.n_edges == 2, "two locks, two edges");
+	ok(n == 1 && cs[0].n == 2 && !cs[0].gated && !cs[0].one_thread,
+	   "one two-thread cycle, not gated");
+	ok(lm.locks[0].hold_total == 3 * MS + 1 * MS && lm.locks[0].hold_max == 3 * MS,
+	   "hold times add up");
+	done(&m, &lm, cs);
+
+	/* A timed wait that fails undoes its edge. */
+	start(&b);
+	acq(&b, 2 * MS, 0xa0, BLK); acq(&b, 3 * MS, 0xb0, BLK);
+	rel(&b, 4 * MS, 0xb0); rel(&b, 5 * MS, 0xa0);
+	next_thread(&b, 2, 10 * MS);
+	acq(&b, 10 * MS, 0xb0, BLK);
+	rec3(&b, 11 * MS, TRACE_LOCK_WAIT, 0xa0, F(MX, TIMED), 0, 0);
+	rec3(&b, 12 * MS, TRACE_LOCK_FAIL, 0xa0, F(MX, TIMED), 0, 110);
+	rel(&b, 13 * MS, 0xb0);
+	ok(load(&b, &m, &lm) == 0, "timed-out trace loads");
+	n = cycles(&lm, &cs);
+	ok(n == 0, "a failed timed wait adds no edge (%ld cycles)", n);
+	ok(lm.locks[0].timeouts == 1, "the timeout is counted");
+	done(&m, &lm, cs);
+
+	/* The same wait never ending (the trace stops while it waits):
+	 * the edge stays, and the cycle is found. */
+	start(&b);
+	acq(&b, 2 * MS, 0xa0, BLK);
+	rec3(&b, 3 * MS, TRACE_LOCK_WAIT, 0xb0, F(MX, BLK), 0, 0);
+	next_thread(&b, 2, 2 * MS);
+	acq(&b, 2 * MS, 0xb0, BLK);
+	rec3(&b, 4 * MS, TRACE_LOCK_WAIT, 0xa0, F(MX, BLK), 0, 0);
+	ok(load(&b, &m, &lm) == 0, "hung trace loads");
+	n = cycles(&lm, &cs);
+	ok(n == 1 && lm.waits_unfinished == 2,
+	   "edges come from the attempts: the cycle closes with no acquisition");
+	done(&m, &lm, cs);
+
+	/* A trylock never makes an edge into the lock it tries. */
+	start(&b);
+	acq(&b, 2 * MS, 0xa0, BLK); acq(&b, 3 * MS, 0xb0, TRY);
+	rel(&b, 4 * MS, 0xb0); rel(&b, 5 * MS, 0xa0);
+	next_thread(&b, 2, 10 * MS);
+	acq(&b, 10 * MS, 0xb0, BLK); acq(&b, 11 * MS, 0xa0, BLK);
+	rel(&b, 12 * MS, 0xa0); rel(&b, 13 * MS, 0xb0);
+	ok(load(&b, &m, &lm) == 0, "trylock trace loads");
+	n = cycles(&lm, &cs);
+	ok(n == 0 && lm.n_edges == 1, "no cycle through a trylock");
+	done(&m, &lm, cs);
+
+	/* Gate: both orders, always under G. */
+	start(&b);
+	acq(&b, 2 * MS, 0x90, BLK);
+	acq(&b, 3 * MS, 0xa0, BLK); acq(&b, 4 * MS, 0xb0, BLK);
+	rel(&b, 5 * MS, 0xb0); rel(&b, 6 * MS, 0xa0); rel(&b, 7 * MS, 0x90);
+	next_thread(&b, 2, 10 * MS);
+	acq(&b, 10 * MS, 0x90, BLK);
+	acq(&b, 11 * MS, 0xb0, BLK); acq(&b, 12 * MS, 0xa0, BLK);
+	rel(&b, 13 * MS, 0xa0); rel(&b, 14 * MS, 0xb0); rel(&b, 15 * MS, 0x90);
+	ok(load(&b, &m, &lm) == 0, "gate trace loads");
+	n = cycles(&lm, &cs);
+	ok(n == 1 && cs[0].gated && lm.locks[cs[0].gate].addr == 0x90,
+	   "the cycle is gated by G");
+	done(&m, &lm, cs);
+
+	/* One thread, both orders. */
+	start(&b);
+	acq(&b, 2 * MS, 0xa0, BLK); acq(&b, 3 * MS, 0xb0, BLK);
+	rel(&b, 4 * MS, 0xb0); rel(&b, 5 * MS, 0xa0);
+	acq(&b, 6 * MS, 0xb0, BLK); acq(&b, 7 * MS, 0xa0, BLK);
+	rel(&b, 8 * MS, 0xa0); rel(&b, 9 * MS, 0xb0);
+	ok(load(&b, &m, &lm) == 0, "one-thread trace loads");
+	n = cycles(&lm, &cs);
+	ok(n == 1 && cs[0].one_thread, "the cycle is marked one-thread");
+	done(&m, &lm, cs);
+
+	/* Destroy then reuse of the address: a new generation, no cycle. */
+	start(&b);
+	acq(&b, 2 * MS, 0xa0, BLK); acq(&b, 3 * MS, 0xb0, BLK);
+	rel(&b, 4 * MS, 0xb0); rel(&b, 5 * MS, 0xa0);
+	rec3(&b, 6 * MS, TRACE_LOCK_DESTROY, 0xa0, 0, 0, 0);
+	rec3(&b, 6 * MS, TRACE_LOCK_DESTROY, 0xb0, 0, 0, 0);
+	next_thread(&b, 2, 10 * MS);
+	acq(&b, 10 * MS, 0xb0, BLK); acq(&b, 11 * MS, 0xa0, BLK);
+	rel(&b, 12 * MS, 0xa0); rel(&b, 13 * MS, 0xb0);
+	ok(load(&b, &m, &lm) == 0, "reuse trace loads");
+	n = cycles(&lm, &cs);
+	ok(n == 0 && lm.n_locks == 4 && lm.locks[2].gen == 2,
+	   "destroyed locks are new generations (%zu locks)", lm.n_locks);
+	done(&m, &lm, cs);
+
+	/* A lock inside a freed block: the free ends it. */
+	start(&b);
+	tb_alloc(&b, 2 * MS, TRACE_FN_MALLOC, 0x1000, 64, 0, 0);
+	acq(&b, 3 * MS, 0x1008, BLK); acq(&b, 4 * MS, 0xb0, BLK);
+	rel(&b, 5 * MS, 0xb0); rel(&b, 6 * MS, 0x1008);
+	tb_free(&b, 7 * MS, 0x1000, 0);
+	acq(&b, 8 * MS, 0xb0, BLK); acq(&b, 9 * MS, 0x1008, BLK);
+	rel(&b, 10 * MS, 0x1008); rel(&b, 11 * MS, 0xb0);
+	ok(load(&b, &m, &lm) == 0, "free trace loads");
+	n = cycles(&lm, &cs);
+	ok(n == 0 && lm.n_locks == 3, "a lock in freed memory is a new lock");
+	ok(lm.locks[0].block_addr == 0x1000 && lm.locks[0].block_size == 64,
+	   "the lock knows its heap block");
+	done(&m, &lm, cs);
+
+	/* LOCK_PAIR: an acquisition hold_ns before, and a release. */
+	start(&b);
+	pair(&b, 10 * MS, 0xa0, 4 * MS);
+	ok(load(&b, &m, &lm) == 0, "pair trace loads");
+	ok(lm.n_locks == 1 && lm.locks[0].acquisitions == 1 &&
+	   lm.locks[0].hold_total == 4 * MS && lm.locks[0].first_ts == 6 * MS,
+	   "a pair is taken hold_ns before its time and released at it");
+	lock_model_release(&lm);
+	trace_model_release(&m);
+
+	/* A ring of 30 locks over 30 threads. */
+	start(&b);
+	for (uint32_t i = 0; i < 30; i++) {
+		uint64_t t = (10 + 10 * i) * MS;
+		if (i)
+			next_thread(&b, 2 + i, t);
+		acq(&b, t, 0x100 + 16 * i, BLK);
+		acq(&b, t + 1, 0x100 + 16 * ((i + 1) % 30), BLK);
+		rel(&b, t + 2, 0x100 + 16 * ((i + 1) % 30));
+		rel(&b, t + 3, 0x100 + 16 * i);
+	}
+	ok(load(&b, &m, &lm) == 0, "ring trace loads");
+	n = cycles(&lm, &cs);
+	ok(n == 1 && cs[0].n == 30, "one cycle of 30 edges");
+	done(&m, &lm, cs);
+
+	/* 200 locks held at once: no limit in the model. */
+	start(&b);
+	for (uint64_t i = 0; i < 200; i++)
+		acq(&b, 2 * MS + i, 0x10000 + 64 * i, BLK);
+	for (uint64_t i = 200; i-- > 0;)
+		rel(&b, 3 * MS + (199 - i), 0x10000 + 64 * i);
+	ok(load(&b, &m, &lm) == 0, "200-lock trace loads");
+	ok(lm.max_held == 200 && lm.n_locks == 200, "200 held at once");
+	lock_model_release(&lm);
+	trace_model_release(&m);
+
+	/* A DEADLOCK record, and the finding it makes. */
+	start(&b);
+	acq(&b, 2 * MS, 0xa0, BLK);
+	tb_begin(&b, 5 * MS);
+	tb_v(&b, 0); tb_v(&b, 2);
+	tb_v(&b, 1); tb_v(&b, 0xb0); tb_v(&b, MX); tb_v(&b, 0); tb_v(&b, 3 * MS);
+	tb_v(&b, 1); tb_v(&b, 0xa0); tb_v(&b, MX); tb_v(&b, 0);
+	tb_v(&b, 2); tb_v(&b, 0xa0); tb_v(&b, MX); tb_v(&b, 0); tb_v(&b, 4 * MS);
+	tb_v(&b, 1); tb_v(&b, 0xb0); tb_v(&b, MX); tb_v(&b, 0);
+	tb_end_record(&b, TRACE_DEADLOCK);
+	ok(load(&b, &m, &lm) == 0, "deadlock trace loads");
+	ok(lm.n_deadlocks == 1 && lm.deadlocks[0].n == 2 &&
+	   lm.deadlocks[0].t[1].tid == 2 && lm.deadlocks[0].t[1].n_held == 1,
+	   "the deadlock record decodes");
+	struct finding_list fl = { 0 };
+	ok(detect_locks(&m, &fl) == 0 && fl.n == 1 &&
+	   !strcmp(fl.v[0].kind, "deadlock") && fl.v[0].n_stacks == 4,
+	   "one deadlock finding with a wait and a held stack per thread");
+	finding_list_release(&fl);
+	lock_model_release(&lm);
+	trace_model_release(&m);
+
+	/* Livelock: two threads failing trylocks every 20 us for 300 ms. */
+	for (int busy = 1; busy >= 0; busy--) {
+		start(&b);
+		for (uint32_t th = 0; th < 2; th++) {
+			if (th)
+				next_thread(&b, 2, 2 * MS);
+			uint64_t t = 2 * MS, step = busy ? 20000 : 5 * MS;
+			for (int i = 0; i < 15000 && t < 302 * MS; i++, t += step)
+				rec3(&b, t, TRACE_LOCK_FAIL, th ? 0xa0 : 0xb0,
+				     F(MX, TRY), 0, 16);
+		}
+		ok(load(&b, &m, &lm) == 0, "livelock trace loads");
+		fl = (struct finding_list){ 0 };
+		ok(detect_locks(&m, &fl) == 0 &&
+		   fl.n == (busy ? 1u : 0u),
+		   busy ? "busy failing threads are a livelock"
+			: "failures 5 ms apart are no livelock");
+		finding_list_release(&fl);
+		lock_model_release(&lm);
+		trace_model_release(&m);
+	}
+	return tap_done();
+}
