@@ -29,30 +29,12 @@
 /* A thread's first region is all a quiet thread costs (thousands of
  * threads may each record a few events); busy threads map up to
  * WINDOW_MAX regions at once. */
-#define REGION_SIZE (16u * 1024)
+#define REGION_SIZE SPY_REGION_SIZE
 #define WINDOW_MAX 64
 /* The largest record body: a region less its chunk header and slack. */
 #define MAX_BODY (REGION_SIZE - TRACE_CHUNK_HEADER_SIZE - 64)
 _Static_assert(MAX_BODY == SPY_WRITER_MAX_BODY, "spy_writer.h must agree");
-#define NO_CHUNK UINT32_MAX
-
-struct spy_buffer {
-	pid_t owner;               /* tid of the thread using it, 0 if free */
-	uint8_t *window;           /* mapped run of regions, or NULL */
-	uint64_t window_off;       /* its offset in the file */
-	uint32_t window_regions;   /* how many */
-	uint32_t grow;             /* regions to map next time */
-	uint8_t *region;           /* the region being filled, in the window */
-	uint32_t used;             /* bytes of the region holding chunks */
-	uint32_t chunk;            /* offset of the open chunk, or NO_CHUNK */
-	uint32_t record;           /* offset of the record being written */
-	uint8_t kind;              /* its kind, stored last */
-	uint64_t base_ns;          /* the open chunk's base time */
-	uint64_t base_tsc;         /* time stamp counter at base_ns */
-	uint64_t last_ns;          /* time of the last record */
-	uint64_t last_addr;        /* running address for ":delta" fields */
-	struct spy_buffer *next;   /* registry link */
-};
+#define NO_CHUNK SPY_NO_CHUNK
 
 static struct spy_buffer *registry;
 static int trace_fd = -1;
@@ -78,12 +60,7 @@ const char *spy_writer_path(void)
  * so far (refined at every chunk start). */
 static int use_tsc;
 static uint64_t calib_tsc, calib_ns;
-static uint64_t ns_per_tick_q32; /* 0 until measured over >= 10 ms */
-
-static inline uint64_t read_tsc(void)
-{
-	return __builtin_ia32_rdtsc();
-}
+uint64_t spy_writer_rate_q32; /* 0 until measured over >= 10 ms */
 
 static void time_init(void)
 {
@@ -92,9 +69,9 @@ static void time_init(void)
 		"/sys/devices/system/clocksource/clocksource0/current_clocksource",
 		src, sizeof(src) - 1);
 	use_tsc = n >= 3 && spy_strneq(src, "tsc", 3);
-	calib_tsc = read_tsc();
+	calib_tsc = spy_read_tsc();
 	calib_ns = spy_now_ns();
-	ns_per_tick_q32 = 0;
+	spy_writer_rate_q32 = 0;
 }
 
 static void chunk_time_start(struct spy_buffer *b)
@@ -102,27 +79,18 @@ static void chunk_time_start(struct spy_buffer *b)
 	b->base_ns = spy_now_ns();
 	if (!use_tsc)
 		return;
-	b->base_tsc = read_tsc();
+	b->base_tsc = spy_read_tsc();
 	uint64_t dns = b->base_ns - calib_ns, dtsc = b->base_tsc - calib_tsc;
 	if (dns >= 10000000u && dtsc > 0)
-		__atomic_store_n(&ns_per_tick_q32,
+		__atomic_store_n(&spy_writer_rate_q32,
 				 (uint64_t)(((unsigned __int128)dns << 32) / dtsc),
 				 __ATOMIC_RELAXED);
-}
-
-static inline uint64_t buffer_now(const struct spy_buffer *b)
-{
-	uint64_t rate = __atomic_load_n(&ns_per_tick_q32, __ATOMIC_RELAXED);
-	if (!rate || b->chunk == NO_CHUNK)
-		return spy_now_ns();
-	uint64_t ticks = read_tsc() - b->base_tsc;
-	return b->base_ns + (uint64_t)(((unsigned __int128)ticks * rate) >> 32);
 }
 
 uint64_t spy_writer_now(void)
 {
 	struct spy_buffer *b = spy_self.buf;
-	return b ? buffer_now(b) : spy_now_ns();
+	return b ? spy_writer_time(b) : spy_now_ns();
 }
 
 /* ---- naming and opening ------------------------------------------------ */
@@ -461,7 +429,7 @@ static void record_close(struct spy_buffer *b, uint8_t *end)
 static void write_thread_record(struct spy_buffer *b, pid_t tid)
 {
 	uint8_t *p = record_open(b, TRACE_THREAD, 3 * TRACE_VARINT_MAX,
-				 buffer_now(b));
+				 spy_writer_time(b));
 	if (!p)
 		return;
 	p = trace_put_varint(p, (uint64_t)tid);
@@ -469,12 +437,7 @@ static void write_thread_record(struct spy_buffer *b, pid_t tid)
 	record_close(b, p);
 }
 
-uint8_t *spy_writer_begin(unsigned kind, size_t max_body)
-{
-	return spy_writer_begin_at(kind, max_body, 0);
-}
-
-uint8_t *spy_writer_begin_at(unsigned kind, size_t max_body, uint64_t when)
+uint8_t *spy_writer_begin_slow(unsigned kind, size_t max_body, uint64_t when)
 {
 	struct spy_thread *t = &spy_self;
 	if (!spy_tracing || max_body > MAX_BODY)
@@ -490,20 +453,12 @@ uint8_t *spy_writer_begin_at(unsigned kind, size_t max_body, uint64_t when)
 		write_thread_record(b, t->tid);
 		spy_thread_register();
 	}
-	return record_open(b, kind, max_body, when ? when : buffer_now(b));
+	return record_open(b, kind, max_body, when ? when : spy_writer_time(b));
 }
 
-void spy_writer_end(uint8_t *end)
+void spy_writer_end_slow(struct spy_buffer *b, uint8_t *end)
 {
-	record_close(spy_self.buf, end);
-}
-
-uint8_t *spy_writer_put_addr(uint8_t *p, uintptr_t addr)
-{
-	struct spy_buffer *b = spy_self.buf;
-	p = trace_put_svarint(p, (int64_t)(addr - b->last_addr));
-	b->last_addr = addr;
-	return p;
+	record_close(b, end);
 }
 
 /* Gives back the disk space reserved past what each thread has written:

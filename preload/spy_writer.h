@@ -12,6 +12,34 @@
 #include <stdint.h>
 
 #include "spy_core.h"
+#include "spy_sys.h"
+#include "trace_encode.h"
+
+#define SPY_REGION_SIZE (16u * 1024)
+#define SPY_NO_CHUNK UINT32_MAX
+
+/* One thread's writing state. Only spy_writer.c and the inline fast paths
+ * below touch it. */
+struct spy_buffer {
+	pid_t owner;               /* tid of the thread using it, 0 if free */
+	uint8_t *window;           /* mapped run of regions, or NULL */
+	uint64_t window_off;       /* its offset in the file */
+	uint32_t window_regions;   /* how many */
+	uint32_t grow;             /* regions to map next time */
+	uint8_t *region;           /* the region being filled, in the window */
+	uint32_t used;             /* bytes of the region holding chunks */
+	uint32_t chunk;            /* offset of the open chunk, or NO_CHUNK */
+	uint32_t record;           /* offset of the record being written */
+	uint8_t kind;              /* its kind, stored last */
+	uint64_t base_ns;          /* the open chunk's base time */
+	uint64_t base_tsc;         /* time stamp counter at base_ns */
+	uint64_t last_ns;          /* time of the last record */
+	uint64_t last_addr;        /* running address for ":delta" fields */
+	struct spy_buffer *next;   /* registry link */
+};
+
+/* ns per time-stamp-counter tick in 32.32 fixed point; 0 while unknown. */
+extern uint64_t spy_writer_rate_q32;
 
 /* Opens the trace file named by the out= option for a process started the
  * way cause says (trace_cause), writes the file header. 0 on success, -1
@@ -24,15 +52,82 @@ const char *spy_writer_path(void);
 /* The largest max_body spy_writer_begin accepts. */
 #define SPY_WRITER_MAX_BODY (16u * 1024 - 88)
 
+/* The slow paths of begin and end below: first record of a thread, a
+ * full region, a long record. */
+uint8_t *spy_writer_begin_slow(unsigned kind, size_t max_body, uint64_t when);
+void spy_writer_end_slow(struct spy_buffer *b, uint8_t *end);
+
+static inline uint64_t spy_read_tsc(void)
+{
+	return __builtin_ia32_rdtsc();
+}
+
+/* The time for a record of b's open chunk: its base time plus the counter
+ * ticks since, scaled; the clock itself while the rate is unknown. */
+static inline uint64_t spy_writer_time(const struct spy_buffer *b)
+{
+	uint64_t rate = __atomic_load_n(&spy_writer_rate_q32, __ATOMIC_RELAXED);
+	if (!rate || b->chunk == SPY_NO_CHUNK)
+		return spy_now_ns();
+	uint64_t ticks = spy_read_tsc() - b->base_tsc;
+	return b->base_ns + (uint64_t)(((unsigned __int128)ticks * rate) >> 32);
+}
+
 /* Starts a record of kind with a body of at most max_body bytes in the
- * calling thread's region; writes the time field and returns where the
- * next field goes, or NULL when nothing can be recorded. The record counts
- * once spy_writer_end(end) is called, end being one past its last byte. */
-uint8_t *spy_writer_begin(unsigned kind, size_t max_body);
-/* The same with the record's time given (spy_now_ns() taken earlier),
- * for events that logically happened before the call that reveals them. */
-uint8_t *spy_writer_begin_at(unsigned kind, size_t max_body, uint64_t when);
-void spy_writer_end(uint8_t *end);
+ * calling thread's region, with the time given (when: spy_writer_now()
+ * taken earlier, for events that logically happened before the call that
+ * reveals them) or now (when == 0); writes the time field and returns where
+ * the next field goes, or NULL when nothing can be recorded. The record
+ * counts once spy_writer_end(end) is called, end being one past its last
+ * byte. Inline: this runs for every event. */
+static inline uint8_t *spy_writer_begin_at(unsigned kind, size_t max_body,
+					   uint64_t when)
+{
+	struct spy_buffer *b = spy_self.buf;
+	/* The common case: an open chunk with room for a short record. */
+	if (SPY_LIKELY(b && spy_tracing && max_body < 128 &&
+		       b->chunk != SPY_NO_CHUNK &&
+		       b->used + 2 + TRACE_VARINT_MAX + max_body <= SPY_REGION_SIZE)) {
+		uint64_t now = when ? when : spy_writer_time(b);
+		if (now < b->last_ns)
+			now = b->last_ns; /* dt cannot go backwards in a chunk */
+		uint8_t *start = b->region + b->used;
+		b->record = b->used;
+		b->kind = (uint8_t)kind;
+		start[0] = 0;  /* the kind byte is stored last */
+		start[1] = 1;  /* length bytes reserved */
+		uint8_t *p = trace_put_varint(start + 2, now - b->last_ns);
+		b->last_ns = now;
+		return p;
+	}
+	return spy_writer_begin_slow(kind, max_body, when);
+}
+
+static inline uint8_t *spy_writer_begin(unsigned kind, size_t max_body)
+{
+	return spy_writer_begin_at(kind, max_body, 0);
+}
+
+/* Ends the record begun last: length, then the chunk's length, then the
+ * kind byte (trace_format.h: a writer killed between any two of these
+ * stores leaves a trace that reads). */
+static inline void spy_writer_end(uint8_t *end)
+{
+	struct spy_buffer *b = spy_self.buf;
+	uint8_t *start = b->region + b->record;
+	size_t body_len = (size_t)(end - (start + 2));
+	if (SPY_LIKELY(start[1] == 1 && body_len < 128)) {
+		start[1] = (uint8_t)body_len;
+		b->used = b->record + 2 + (uint32_t)body_len;
+		__atomic_signal_fence(__ATOMIC_RELEASE);
+		trace_put_u32(b->region + b->chunk + 4,
+			      b->used - b->chunk - TRACE_CHUNK_HEADER_SIZE);
+		__atomic_signal_fence(__ATOMIC_RELEASE);
+		start[0] = b->kind;
+		return;
+	}
+	spy_writer_end_slow(b, end);
+}
 
 /* The time records are stamped with (CLOCK_MONOTONIC nanoseconds, read
  * cheaply). */
@@ -40,7 +135,13 @@ uint64_t spy_writer_now(void);
 
 /* Writes addr as a delta from the buffer's running address. Only between
  * begin and end. */
-uint8_t *spy_writer_put_addr(uint8_t *p, uintptr_t addr);
+static inline uint8_t *spy_writer_put_addr(uint8_t *p, uintptr_t addr)
+{
+	struct spy_buffer *b = spy_self.buf;
+	p = trace_put_svarint(p, (int64_t)(addr - b->last_addr));
+	b->last_addr = addr;
+	return p;
+}
 
 /* Records the exit and the end marker. Records may still follow. */
 void spy_writer_finish(unsigned how, int status, int sig);
