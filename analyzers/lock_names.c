@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lock_dwarf.h"
 #include "lock_model.h"
 #include "symbolize.h"
 
@@ -52,11 +53,54 @@ static int data_symbol(struct symbolizer *sym, uint64_t addr, char *buf,
 			break;
 		off++;
 	}
+	/* The source's own words when the debug information has them. */
+	uint64_t base = addr + 1 - f->offset;
+	if (lock_dwarf_name(f->module, base, addr - off, off, name, buf, cap) == 0)
+		return 0;
 	if (off)
 		snprintf(buf, cap, "%s+%lu", name, (unsigned long)off);
 	else
 		snprintf(buf, cap, "%s", name);
 	return 0;
+}
+
+/* A lock in a program's .bss past its last file page lives in an anonymous
+ * mapping right after the file's: name it from the file's DWARF by
+ * address. */
+static int bss_variable(const struct trace_model *m, uint64_t addr, char *buf,
+			size_t cap)
+{
+	const struct trace_module *in = NULL;
+	for (size_t i = 0; i < m->n_modules; i++) {
+		const struct trace_module *t = &m->modules[i];
+		if (addr >= t->start && addr < t->end)
+			in = t; /* the latest snapshot wins */
+	}
+	if (!in || in->path.len)
+		return -1;
+	const struct trace_module *file = NULL;
+	for (size_t i = 0; i < m->n_modules; i++) {
+		const struct trace_module *t = &m->modules[i];
+		if (t->snapshot == in->snapshot && t->end == in->start &&
+		    t->path.len && t->path.p[0] == '/')
+			file = t;
+	}
+	if (!file || file->path.len >= 4096)
+		return -1;
+	char path[4096];
+	memcpy(path, file->path.p, file->path.len);
+	path[file->path.len] = '\0';
+	uint64_t base = UINT64_MAX;
+	for (size_t i = 0; i < m->n_modules; i++) {
+		const struct trace_module *t = &m->modules[i];
+		if (t->snapshot == file->snapshot && t->file_offset == 0 &&
+		    t->path.len == file->path.len &&
+		    !memcmp(t->path.p, file->path.p, t->path.len) && t->start < base)
+			base = t->start;
+	}
+	if (base == UINT64_MAX)
+		return -1;
+	return lock_dwarf_name(path, base, addr, 0, NULL, buf, cap);
 }
 
 void lock_names_fill(const struct trace_model *m, struct lock_model *lm,
@@ -72,10 +116,12 @@ void lock_names_fill(const struct trace_model *m, struct lock_model *lm,
 				snprintf(at, sizeof(at), "an unknown place");
 			snprintf(base, sizeof(base),
 				 "the lock at offset %lu of the %lu-byte block "
-				 "allocated at %s",
+				 "0x%lx allocated at %s",
 				 (unsigned long)(l->addr - l->block_addr),
-				 (unsigned long)l->block_size, at);
-		} else if (data_symbol(sym, l->addr, base, sizeof(base)) < 0) {
+				 (unsigned long)l->block_size,
+				 (unsigned long)l->block_addr, at);
+		} else if (data_symbol(sym, l->addr, base, sizeof(base)) < 0 &&
+			   bss_variable(m, l->addr, base, sizeof(base)) < 0) {
 			if (where(m, sym, l->first_stack, at, sizeof(at)) < 0)
 				snprintf(base, sizeof(base), "lock 0x%lx",
 					 (unsigned long)l->addr);

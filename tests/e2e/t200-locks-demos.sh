@@ -26,6 +26,7 @@ test_expect 'deadlock (no hang): lock-order-cycle with both stacks of each edge,
 	json_check t.log.json "$(errors_of lock-order-cycle) == 1" &&
 	json_check t.log.json "[(s[\"frames\"][0][\"file\"].endswith(\"deadlock.c\"), s[\"frames\"][0][\"line\"]) for s in j[\"findings\"][0][\"stacks\"]] == [(True, 48), (True, 51), (True, 48), (True, 51)]" &&
 	json_check t.log.json "len(set(s[\"thread\"] for s in j[\"findings\"][0][\"stacks\"])) == 2" &&
+	json_check t.log.json "j[\"findings\"][0][\"details\"][\"cycle\"][\"locks\"] == [\"accounts[0].m\", \"accounts[1].m\"]" &&
 	json_check t.log.json "$(errors_of deadlock) == 0"
 '
 

@@ -56,7 +56,8 @@ for c in reuse freeonly; do
 		OPTS=quarantine_mb=0 run_case '"$c"' && grep -q "same addresses: yes" out &&
 		json_check t.log.json "$(none)" &&
 		"$ANALYZE" lock-graph --json t.log >g.json &&
-		json_check g.json "sorted(l[\"generation\"] for l in j[\"locks\"]) == [1, 1, 2, 2]"
+		json_check g.json "sorted(l[\"generation\"] for l in j[\"locks\"]) == [1, 1, 2, 2]" &&
+		json_check g.json "all(\"-byte block 0x\" in l[\"name\"] and \"allocated at locks_cases.c:\" in l[\"name\"] for l in j[\"locks\"])"
 	'
 done
 expect_none chain30 "a chain of 30 locks that never closes"
@@ -75,6 +76,7 @@ test_expect 'single: an inversion inside one thread is an info line' '
 
 test_expect 'ring30: a 30-lock cycle is shown whole, with 60 stacks' '
 	run_case ring30 &&
+	json_check t.log.json "[f[\"details\"][\"cycle\"][\"locks\"][:2] for f in j[\"findings\"]] == [[\"ring[0]\", \"ring[1]\"]]" &&
 	json_check t.log.json "$(cycles error) == 1" &&
 	json_check t.log.json "[len(f[\"details\"][\"cycle\"][\"locks\"]) for f in j[\"findings\"]] == [30]" &&
 	json_check t.log.json "[len(f[\"stacks\"]) for f in j[\"findings\"]] == [60]"
@@ -109,5 +111,17 @@ test_expect 'timed: two threads timing out on each other are no deadlock' '
 	{ "$ANALYZE" report --json t.log >t.log.json; test $? -le 1; } &&
 	json_check t.log.json "$(none)"
 '
+
+if command -v g++ >/dev/null 2>&1; then
+	test_expect 'C++ std::mutex through lock_guard: the ABBA cycle, named' '
+		g++ -O0 -g -pthread -o cxx "$FIXTURES/locks_cxx.cc" &&
+		SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY ./cxx >out &&
+		grep -q "cxx done" out &&
+		{ "$ANALYZE" report --json t.log >t.log.json; test $? -eq 1; } &&
+		json_check t.log.json "[sorted(f[\"details\"][\"cycle\"][\"locks\"]) for f in j[\"findings\"] if f[\"severity\"] == \"error\"] == [[\"first\", \"second\"]]"
+	'
+else
+	test_skip 'C++ std::mutex through lock_guard' 'no g++'
+fi
 
 test_done
