@@ -74,6 +74,8 @@ int main(int argc, char **argv)
 			cmd = s;
 		} else if (!a.trace) {
 			a.trace = s;
+		} else if (!a.arg) {
+			a.arg = s;
 		} else {
 			return bad_usage("unexpected argument '%s'", s);
 		}
@@ -91,5 +93,7 @@ int main(int argc, char **argv)
 		return bad_usage("unknown command '%s'", cmd);
 	if (!a.trace)
 		return bad_usage("'%s' needs a trace file", cmd);
+	if (a.arg && !command_takes_arg(c))
+		return bad_usage("unexpected argument '%s'", a.arg);
 	return c->run(&a);
 }

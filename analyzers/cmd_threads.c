@@ -266,3 +266,51 @@ int cmd_sched(const struct cmd_args *a)
 	unload(&m, &tm, sym);
 	return cmd_finish(0);
 }
+
+/* ---- the summary's line ------------------------------------------------------- */
+
+void threads_summary_text(const struct text_out *t, const struct trace_model *m)
+{
+	struct threads_model tm;
+	if (threads_model_build(m, &tm) < 0)
+		return;
+	const struct process_stats *p = &tm.proc;
+	if (p->seen) {
+		char line[256];
+		snprintf(line, sizeof(line), "%.3f ms user, %.3f ms system; %" PRIu64
+			 " minor and %" PRIu64 " major page faults; %" PRIu64 " + %" PRIu64
+			 " context switches; %" PRIu64 " threads created, at most %" PRIu64
+			 " alive", ms(p->user_ns), ms(p->sys_ns), p->minflt, p->majflt,
+			 p->nvcsw, p->nivcsw, p->created, p->peak_live);
+		text_field(t, "machine", line);
+	}
+	threads_model_release(&tm);
+}
+
+void threads_summary_json(struct json_writer *w, const struct trace_model *m)
+{
+	struct threads_model tm;
+	json_key(w, "machine");
+	if (threads_model_build(m, &tm) < 0) {
+		json_null(w);
+		return;
+	}
+	const struct process_stats *p = &tm.proc;
+	if (!p->seen) {
+		json_null(w);
+	} else {
+		json_object_begin(w);
+		json_field_uint(w, "user_ns", p->user_ns);
+		json_field_uint(w, "system_ns", p->sys_ns);
+		json_field_uint(w, "minor_faults", p->minflt);
+		json_field_uint(w, "major_faults", p->majflt);
+		json_field_uint(w, "voluntary_switches", p->nvcsw);
+		json_field_uint(w, "involuntary_switches", p->nivcsw);
+		json_field_uint(w, "max_rss_kb", p->maxrss_kb);
+		json_field_uint(w, "threads_created", p->created);
+		json_field_uint(w, "peak_live_threads", p->peak_live);
+		json_field_uint(w, "cpus", p->ncpu);
+		json_object_end(w);
+	}
+	threads_model_release(&tm);
+}

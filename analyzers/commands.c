@@ -25,10 +25,19 @@ const struct command analyze_commands[] = {
 	  cmd_threads },
 	{ "sched", "the scheduling tax: switches, run-queue delay, stack memory",
 	  cmd_sched },
+	{ "map", "the address space: text, data, bss, heap, stacks, mmap, named",
+	  cmd_map },
+	{ "where", "what holds an address: region, heap block, variable, stack (TRACE ADDR)",
+	  cmd_where },
 	{ "leaks", "blocks live at exit: definitely lost, indirectly lost, still reachable",
 	  cmd_leaks },
 	{ NULL, NULL, NULL },
 };
+
+int command_takes_arg(const struct command *c)
+{
+	return c->run == cmd_where;
+}
 
 const struct command *command_find(const char *name)
 {

@@ -11,6 +11,7 @@
 
 struct cmd_args {
 	const char *trace;  /* the trace file */
+	const char *arg;    /* what follows TRACE (analyze where TRACE ADDR) */
 	bool json;          /* --json */
 	bool dot;           /* --dot (lock-graph) */
 	bool svg;           /* --svg (lock-graph) */
@@ -46,5 +47,10 @@ int cmd_deadlock(const struct cmd_args *a);
 int cmd_livelock(const struct cmd_args *a);
 int cmd_threads(const struct cmd_args *a);
 int cmd_sched(const struct cmd_args *a);
+int cmd_map(const struct cmd_args *a);
+int cmd_where(const struct cmd_args *a);
+
+/* 1 if c takes an argument after the trace (where: an address). */
+int command_takes_arg(const struct command *c);
 
 #endif

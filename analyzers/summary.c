@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "threads_model.h"
 #include "trace_format.h"
 
 void summary_format_ns(char *buf, size_t len, int64_t ns)
@@ -302,6 +303,7 @@ void summary_print_text(const struct text_out *t, const struct trace_model *m,
 	summary_format_ns(buf, sizeof(buf), (int64_t)duration_ns(m));
 	text_field(t, "duration", buf);
 	text_exit(t, m);
+	threads_summary_text(t, m);
 	if (!brief) {
 		text_threads(t, m);
 		text_counts(t, m, h);
@@ -456,6 +458,7 @@ void summary_print_json(struct json_writer *w, const struct trace_model *m,
 	json_trace(w, m);
 	json_counts(w, m, h);
 	json_heap(w, m, h);
+	threads_summary_json(w, m);
 	json_key(w, "notes");
 	json_array_begin(w);
 	for (size_t i = 0; i < m->n_notes; i++) {

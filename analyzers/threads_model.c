@@ -80,6 +80,10 @@ int threads_model_build(const struct trace_model *m, struct threads_model *tm)
 	struct u64map pending = U64MAP_INIT;  /* handle -> index + 1, not started */
 	struct u64map by_handle = U64MAP_INIT; /* handle -> index + 1, started */
 	struct u64map by_tid = U64MAP_INIT;   /* tid -> index + 1 */
+	/* Clocks of different threads may disagree by a little, so a thread
+	 * can seem to start before its creation record: such starts wait
+	 * here (handle -> index + 1) for their creation. */
+	struct u64map orphans = U64MAP_INIT;
 	int rc = -1;
 	uint64_t v[16];
 
@@ -95,8 +99,15 @@ int threads_model_build(const struct trace_model *m, struct threads_model *tm)
 				tm->create_failures++;
 				break;
 			}
-			if (!(t = add(tm, &cap)))
-				goto out;
+			idx = 0;
+			if (u64map_remove(&orphans, v[0], &idx) && idx) {
+				t = &tm->v[idx - 1];
+			} else {
+				if (!(t = add(tm, &cap)))
+					goto out;
+				if (u64map_put(&pending, v[0], tm->n) < 0)
+					goto out;
+			}
 			t->has_create = true;
 			t->creator = e->tid;
 			t->create_ts = e->ts;
@@ -107,8 +118,6 @@ int threads_model_build(const struct trace_model *m, struct threads_model *tm)
 			t->create_ns = v[5];
 			t->create_stack = threads_stack_ref(m, v[7]);
 			tm->create_ns += v[5];
-			if (u64map_put(&pending, v[0], tm->n) < 0)
-				goto out;
 			break;
 		case TRACE_THREAD_START:
 			fields(m, e, v, 6);
@@ -119,12 +128,15 @@ int threads_model_build(const struct trace_model *m, struct threads_model *tm)
 				if (!(t = add(tm, &cap)))
 					goto out;
 				idx = tm->n;
+				if (u64map_put(&orphans, v[2], idx) < 0)
+					goto out;
 				t->handle = v[2];
 				t->creator = v[1];
 				t->stack_size = v[4];
 				t->stack_from = v[5];
 			}
 			t->has_start = true;
+			t->stack_top = v[3];
 			t->tid = (uint32_t)v[0];
 			t->start_ts = e->ts;
 			if (u64map_put(&by_handle, v[2], idx) < 0 ||
@@ -207,6 +219,7 @@ out:
 	u64map_release(&pending);
 	u64map_release(&by_handle);
 	u64map_release(&by_tid);
+	u64map_release(&orphans);
 	if (rc < 0)
 		threads_model_release(tm);
 	return rc;

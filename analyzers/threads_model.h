@@ -28,6 +28,7 @@ struct thread_info {
 	uint64_t run_ns, wait_ns;   /* schedstat: on a CPU, waiting for one */
 	uint64_t lifetime_ns;
 	uint64_t stack_size, stack_from;
+	uint64_t stack_top;     /* near the top of its stack (start record) */
 };
 
 struct process_stats {
@@ -62,6 +63,14 @@ const char *threads_end_name(uint64_t how);
 
 /* Where a stack limit came from, in words ("ulimit -s", ...). */
 const char *threads_stack_source_name(uint64_t from);
+
+/* The summary's "machine" line and JSON member (CPU, context switches,
+ * page faults, threads), from the process totals; nothing (text) or null
+ * (JSON) when the trace has none. In cmd_threads.c. */
+struct text_out;
+struct json_writer;
+void threads_summary_text(const struct text_out *t, const struct trace_model *m);
+void threads_summary_json(struct json_writer *w, const struct trace_model *m);
 
 /* The stack index + 1 for a stack id found in a record, 0 if none. */
 uint32_t threads_stack_ref(const struct trace_model *m, uint64_t id);

@@ -16,7 +16,9 @@
 
 #include "rec_threads.h"
 #include "spy_core.h"
+#include "spy_modules.h"
 #include "spy_options.h"
+#include "spy_process.h"
 #include "spy_real.h"
 #include "spy_stack.h"
 #include "spy_sys.h"
@@ -31,6 +33,19 @@ __thread struct rec_thread_self rec_thread_self
 static uint64_t threads_created;
 static int64_t live_threads = 1; /* the main thread */
 static int64_t peak_live = 1;
+static int counters_pid;
+
+/* A forked child starts with one thread and counts its own. Only the
+ * forking thread exists in the child when this first runs there. */
+static void counters_check(void)
+{
+	if (SPY_UNLIKELY(__atomic_load_n(&counters_pid, __ATOMIC_RELAXED) != spy_pid)) {
+		threads_created = 0;
+		live_threads = 1;
+		peak_live = 1;
+		__atomic_store_n(&counters_pid, spy_pid, __ATOMIC_RELAXED);
+	}
+}
 
 /* Handed from pthread_create to the new thread, inside its block. */
 struct trampoline {
@@ -124,6 +139,7 @@ static void write_thread_end(unsigned how)
 void rec_threads_write_totals(unsigned how)
 {
 	write_thread_end(how);
+	counters_check();
 	struct rusage ru;
 	if (getrusage(RUSAGE_SELF, &ru) != 0)
 		return;
@@ -147,6 +163,9 @@ void rec_threads_write_totals(unsigned how)
 void rec_threads_process_exit(void)
 {
 	rec_threads_write_totals(TRACE_THREAD_AT_EXIT);
+	/* The map as it ends (heap, thread stacks, mmap'd blocks), for
+	 * analyze map and where: the snapshot at start predates them. */
+	spy_modules_snapshot();
 }
 
 void rec_threads_thread_exit(void)
@@ -170,6 +189,7 @@ void rec_threads_init(void)
 {
 	struct rec_thread_self *me = &rec_thread_self;
 	struct rlimit rl;
+	counters_pid = spy_pid;
 	me->start_ns = spy_writer_now();
 	me->stack_top = (uintptr_t)__libc_stack_end;
 	me->stack_from = TRACE_STACK_FROM_RLIMIT;
@@ -208,6 +228,7 @@ static void stack_of(const pthread_attr_t *attr, uint64_t *size,
 
 static void note_live(void)
 {
+	counters_check();
 	int64_t n = __atomic_add_fetch(&live_threads, 1, __ATOMIC_RELAXED);
 	int64_t peak = __atomic_load_n(&peak_live, __ATOMIC_RELAXED);
 	while (n > peak && !__atomic_compare_exchange_n(&peak_live, &peak, n, 1,
@@ -283,8 +304,10 @@ SPY_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 	int saved = errno;
 	if (r != 0 && block)
 		spy_stackguard_release(block);
-	if (r == 0)
+	if (r == 0) {
+		counters_check();
 		__atomic_fetch_add(&threads_created, 1, __ATOMIC_RELAXED);
+	}
 	uint8_t *p = spy_writer_begin_at(TRACE_THREAD_CREATE, 8 * TRACE_VARINT_MAX, t0);
 	if (p) {
 		p = trace_put_varint(p, r == 0 ? (uint64_t)*thread : 0);
@@ -355,8 +378,10 @@ SPY_EXPORT int clone(int (*fn)(void *), void *child_stack, int flags,
 	uint64_t t0 = spy_writer_now();
 	int r = spy_real.clone(fn, child_stack, flags, arg, ptid, tls, ctid);
 	int saved = errno;
-	if (r > 0)
+	if (r > 0) {
+		counters_check();
 		__atomic_fetch_add(&threads_created, 1, __ATOMIC_RELAXED);
+	}
 	uint8_t *p = spy_writer_begin_at(TRACE_CLONE, 4 * TRACE_VARINT_MAX, t0);
 	if (p) {
 		p = trace_put_varint(p, (uint64_t)(unsigned)flags);
