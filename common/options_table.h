@@ -16,8 +16,10 @@
 		   "most frames kept per stack (1-256)")                       \
 	SPY_OPTION(io_patch, BOOL, "1",                                       \
 		   "patch libc's read/write entries so stdio's own calls are counted") \
-	SPY_OPTION(quarantine_mb, UINT, "16",                                 \
+	SPY_OPTION(quarantine_mb, UINT, "4",                                  \
 		   "MiB of freed blocks each thread holds back to catch writes after free (0: none)") \
+	SPY_OPTION(quarantine_fill, UINT, "256",                              \
+		   "bytes of each held block filled and checked: all of a smaller block, else its two ends (0: all)") \
 	SPY_OPTION(leaks, BOOL, "1",                                          \
 		   "at exit, scan memory for blocks no pointer reaches (leaks)")  \
 	SPY_OPTION(thread_sched, BOOL, "1",                                   \
