@@ -14,6 +14,8 @@
 		   "capture a call stack for every recorded event")             \
 	SPY_OPTION(stack_depth, UINT, "24",                                   \
 		   "most frames kept per stack (1-256)")                       \
+	SPY_OPTION(stack_cache, BOOL, "1",                                    \
+		   "reuse a stack seen before when its frames provably match")  \
 	SPY_OPTION(io_patch, BOOL, "1",                                       \
 		   "patch libc's read/write entries so stdio's own calls are counted") \
 	SPY_OPTION(quarantine_mb, UINT, "4",                                  \

@@ -22,6 +22,7 @@ struct spy_thread {
 	int dtor_rounds;         /* thread-exit destructor calls so far */
 	pid_t tid;               /* 0 until first use (and after fork) */
 	struct spy_buffer *buf;  /* NULL until the thread's first record */
+	void *stack_cache;       /* spy_stack.c's, made at the first stack */
 };
 
 extern __thread struct spy_thread spy_self

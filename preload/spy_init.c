@@ -44,6 +44,7 @@ static void on_thread_exit(void *arg)
 	spy_quarantine_thread_exit();
 	rec_io_thread_exit();
 	spy_writer_thread_exit();
+	spy_stack_thread_exit();
 	t->dead = 1;
 	t->guard--;
 }

@@ -1,10 +1,24 @@
 /* spy_stack.c: capture and intern call stacks.
- * Runs inside hooks: no allocation (the table is one mmap), no locks. The
+ * Runs inside hooks: no allocation (tables come from mmap), no locks. The
  * intern table is open addressing keyed by a 64-bit hash of the frames; a
  * slot is claimed with one compare-and-swap, so threads never wait on each
  * other except for the instant between a claim and its id being stored.
+ *
+ * Unwinding is most of what an event costs, and programs allocate in loops:
+ * the same call site, at the same stack depth, with the same callers. So
+ * each thread keeps a small cache keyed by the hook's return address and
+ * the caller's stack pointer. An entry remembers where on the stack each
+ * caller's return address lay and what it was; when all of them still hold,
+ * the frames are the same ones (each frame's position follows from the one
+ * below it and its code address), and the stack's id is reused without
+ * unwinding. An entry is learnt only for a key seen twice, with libunwind's
+ * step-by-step unwinder (which gives every frame's stack pointer), and
+ * never across a signal frame, whose caller is not found through a return
+ * address.
  */
 #include "spy_stack.h"
+
+#include <sys/mman.h>
 
 #include "spy_core.h"
 #include "spy_modules.h"
@@ -25,6 +39,26 @@ struct slot {
 
 static struct slot *table;
 static uint32_t next_id = 1;
+static uint32_t generation = 1; /* changes when every id is forgotten */
+
+#define CACHE_WAYS 64
+#define CACHE_SLOTS 32
+
+enum { ENTRY_SEEN = 1, ENTRY_LEARNT = 2 };
+
+struct cache_entry {
+	uintptr_t ra, cfa;            /* the key */
+	uint32_t id;
+	uint32_t generation;
+	uint16_t n;                   /* slots to check */
+	uint8_t state;
+	uintptr_t slot[CACHE_SLOTS];  /* where a caller's return address lay */
+	uintptr_t value[CACHE_SLOTS]; /* and what it was */
+};
+
+struct stack_cache {
+	struct cache_entry e[CACHE_WAYS];
+};
 static uintptr_t self_start, self_end;
 
 void spy_stack_set_self(uintptr_t start, uintptr_t end)
@@ -46,6 +80,15 @@ void spy_stack_reset(void)
 		spy_sys_munmap(table, TABLE_SIZE * sizeof(struct slot));
 	table = spy_sys_mmap(TABLE_SIZE * sizeof(struct slot));
 	next_id = 1;
+	__atomic_add_fetch(&generation, 1, __ATOMIC_RELEASE);
+}
+
+void spy_stack_thread_exit(void)
+{
+	struct spy_thread *t = &spy_self;
+	if (t->stack_cache)
+		spy_sys_munmap(t->stack_cache, sizeof(struct stack_cache));
+	t->stack_cache = NULL;
 }
 
 static uint64_t hash_frames(void *const *frames, int n)
@@ -111,25 +154,135 @@ static uint32_t intern(void *const *frames, int n)
 	return 0; /* the table is too crowded: this event goes without a stack */
 }
 
-uint32_t spy_stack_intern(void **frames, int got)
+/* Keeps the program's frames of frames[0..got) (libspy's hooks at the top
+ * and main's wrapper at the bottom are not the program's business), at
+ * most stack_depth of them; returns how many. */
+static int program_frames(void **frames, int got)
 {
-	if (!table)
-		return 0;
-	/* dlopen's hook cannot see the call end (the real dlopen must see the
-	 * program as its caller), so the map is read again at the first stack
-	 * taken after it: the first one without the loader's frames in it. */
-	if (SPY_UNLIKELY(__atomic_load_n(&spy_modules_dirty, __ATOMIC_ACQUIRE)) &&
-	    !spy_modules_in_loader(frames, got))
-		spy_modules_snapshot();
-	/* Keep the program's frames only: libspy's hooks at the top and
-	 * main's wrapper at the bottom are not the program's business. */
 	int n = 0;
 	for (int i = 0; i < got && n < (int)spy_opt.stack_depth; i++) {
 		uintptr_t f = (uintptr_t)frames[i];
 		if (f < self_start || f >= self_end)
 			frames[n++] = frames[i];
 	}
+	return n;
+}
+
+/* dlopen's hook cannot see the call end (the real dlopen must see the
+ * program as its caller), so the map is read again at the first stack
+ * taken after it: the first one without the loader's frames in it. */
+static void snapshot_if_dirty(void *const *frames, int got)
+{
+	if (SPY_UNLIKELY(__atomic_load_n(&spy_modules_dirty, __ATOMIC_ACQUIRE)) &&
+	    !spy_modules_in_loader(frames, got))
+		spy_modules_snapshot();
+}
+
+uint32_t spy_stack_intern(void **frames, int got)
+{
+	if (!table)
+		return 0;
+	snapshot_if_dirty(frames, got);
+	int n = program_frames(frames, got);
 	if (n <= 0)
 		return 0;
 	return intern(frames, n);
+}
+
+static struct cache_entry *cache_entry_for(struct stack_cache *c, uintptr_t ra,
+					   uintptr_t cfa)
+{
+	uint64_t h = (ra ^ (cfa << 17) ^ (cfa >> 4)) * 0x9e3779b97f4a7c15u;
+	return &c->e[h >> 58];
+}
+
+/* Unwinds step by step, learning where each caller's return address is;
+ * fills e and returns the id, or 0 (e left unlearnt) when the stack cannot
+ * be cached. */
+static uint32_t learn(struct cache_entry *e, uintptr_t ra, uintptr_t cfa)
+{
+	void *frames[TRACE_MAX_FRAMES + SPY_STACK_SLACK];
+	uintptr_t sps[TRACE_MAX_FRAMES + SPY_STACK_SLACK];
+	int max = (int)spy_opt.stack_depth + SPY_STACK_SLACK, got = 0;
+	int cacheable = 0;
+	unw_context_t uc;
+	unw_cursor_t cur;
+	if (unw_getcontext(&uc) < 0 || unw_init_local(&cur, &uc) < 0)
+		return 0;
+	do {
+		unw_word_t ip, sp;
+		if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 ||
+		    unw_get_reg(&cur, UNW_REG_SP, &sp) < 0 || ip == 0)
+			break;
+		if (got > 0 && unw_is_signal_frame(&cur) > 0)
+			cacheable = -1; /* a frame reached through a signal */
+		frames[got] = (void *)ip;
+		sps[got++] = sp;
+	} while (got < max && unw_step(&cur) > 0);
+	/* The hook's caller: the frame at the key's address and stack. */
+	int first = -1;
+	for (int i = 0; i < got; i++)
+		if ((uintptr_t)frames[i] == ra && sps[i] == cfa) {
+			first = i;
+			break;
+		}
+	if (first >= 0 && cacheable == 0 && got - first - 1 <= CACHE_SLOTS)
+		cacheable = 1;
+	if (cacheable == 1) {
+		/* Frame i's return address was read from the word just below
+		 * the stack pointer it was found with. */
+		e->n = 0;
+		for (int i = first + 1; i < got; i++) {
+			e->slot[e->n] = sps[i] - sizeof(uintptr_t);
+			e->value[e->n++] = (uintptr_t)frames[i];
+		}
+	}
+	uint32_t id = spy_stack_intern(frames, got);
+	if (cacheable == 1 && id) {
+		e->id = id;
+		e->generation = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+		e->state = ENTRY_LEARNT;
+	}
+	return id;
+}
+
+uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa)
+{
+	struct spy_thread *t = &spy_self;
+	struct stack_cache *c = t->stack_cache;
+	if (SPY_UNLIKELY(!spy_opt.stack_cache)) {
+		void *frames[TRACE_MAX_FRAMES + SPY_STACK_SLACK];
+		int got = unw_backtrace(frames,
+					(int)spy_opt.stack_depth + SPY_STACK_SLACK);
+		return spy_stack_intern(frames, got);
+	}
+	if (!c || !table) {
+		if (!table)
+			return 0;
+		c = t->stack_cache = spy_sys_mmap(sizeof(struct stack_cache));
+	}
+	struct cache_entry *e = c ? cache_entry_for(c, ra, cfa) : NULL;
+	if (e && e->ra == ra && e->cfa == cfa) {
+		if (e->state == ENTRY_LEARNT &&
+		    e->generation == __atomic_load_n(&generation, __ATOMIC_ACQUIRE) &&
+		    !__atomic_load_n(&spy_modules_dirty, __ATOMIC_RELAXED)) {
+			int i = 0;
+			while (i < e->n &&
+			       *(volatile const uintptr_t *)e->slot[i] == e->value[i])
+				i++;
+			if (i == e->n)
+				return e->id;
+		}
+		/* Seen before (or changed since): learn it properly. */
+		uint32_t id = learn(e, ra, cfa);
+		if (id)
+			return id;
+	} else if (e) {
+		e->ra = ra;
+		e->cfa = cfa;
+		e->state = ENTRY_SEEN;
+	}
+	void *frames[TRACE_MAX_FRAMES + SPY_STACK_SLACK];
+	int got = unw_backtrace(frames, (int)spy_opt.stack_depth + SPY_STACK_SLACK);
+	return spy_stack_intern(frames, got);
 }

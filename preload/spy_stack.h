@@ -23,21 +23,28 @@ void spy_stack_init(void);
  * returns the id, writing the definition the first time; 0 if none. */
 uint32_t spy_stack_intern(void **frames, int n);
 
+/* The stack of the caller whose call returns to ra with its stack pointer
+ * at cfa (the hook's own return address and canonical frame address), as
+ * an id; served from the thread's cache when that caller's frames are
+ * provably the ones seen before. */
+uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa);
+
 /* The calling thread's current stack, without libspy's own frames, as an
  * id (writing its definition to the trace the first time); 0 when stacks
- * are off or the stack cannot be had. Inlined into its caller: each frame
- * of libspy's costs unwinding time on every event. */
+ * are off or the stack cannot be had. Expanded in the hook itself, whose
+ * return address and frame key the cache. */
 #define spy_stack_capture()                                                    \
 	__extension__({                                                        \
 		uint32_t id_ = 0;                                              \
-		if (spy_opt.stacks) {                                          \
-			void *frames_[TRACE_MAX_FRAMES + SPY_STACK_SLACK];      \
-			int n_ = unw_backtrace(frames_, (int)spy_opt.stack_depth \
-							 + SPY_STACK_SLACK);   \
-			id_ = spy_stack_intern(frames_, n_);                   \
-		}                                                              \
+		if (spy_opt.stacks)                                            \
+			id_ = spy_stack_capture_from(                          \
+				(uintptr_t)__builtin_return_address(0),        \
+				(uintptr_t)__builtin_dwarf_cfa());             \
 		id_;                                                           \
 	})
+
+/* The calling thread ends: its stack cache goes. */
+void spy_stack_thread_exit(void);
 
 /* Forgets every interned stack (a forked child starts a new trace). */
 void spy_stack_reset(void);
