@@ -9,6 +9,7 @@
 #include "spy_deadlock.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -75,34 +76,76 @@ static int read_action(void)
 	return a;
 }
 
+/* A thread's slot goes back when the thread ends (a key destructor); the
+ * slots of threads that ended without it (killed, or a parent's threads
+ * after fork) are taken over when the table is full. */
+static pthread_key_t slot_key;
+static int key_state; /* 0 none, 1 being made, 2 made, 3 failed */
+
+static void slot_release(void *arg)
+{
+	struct spy_lock_thread *s = arg;
+	s->wait_lock = 0;
+	s->n_held = 0;
+	if (spy_lock_me == s)
+		spy_lock_me = NULL;
+	__atomic_store_n(&s->tid, 0, __ATOMIC_RELEASE);
+}
+
+static void watch_exit(struct spy_lock_thread *s)
+{
+	int st = __atomic_load_n(&key_state, __ATOMIC_ACQUIRE);
+	if (st == 0) {
+		int expected = 0;
+		if (__atomic_compare_exchange_n(&key_state, &expected, 1, 0,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			__atomic_store_n(&key_state,
+					 pthread_key_create(&slot_key, slot_release)
+						 ? 3 : 2, __ATOMIC_RELEASE);
+		st = __atomic_load_n(&key_state, __ATOMIC_ACQUIRE);
+	}
+	if (st == 2)
+		pthread_setspecific(slot_key, s);
+}
+
+static struct spy_lock_thread *take(struct spy_lock_thread *s, int old,
+				    int tid, int pid)
+{
+	if (!__atomic_compare_exchange_n(&s->tid, &old, tid, 0, __ATOMIC_ACQ_REL,
+					 __ATOMIC_RELAXED))
+		return NULL;
+	s->pid = pid;
+	s->wait_lock = 0;
+	s->n_held = 0;
+	spy_lock_me = s;
+	watch_exit(s);
+	return s;
+}
+
 struct spy_lock_thread *spy_lock_slot_claim(void)
 {
+	static unsigned cursor;
 	int tid = spy_sys_gettid(), pid = spy_pid;
-	struct spy_lock_thread *me = spy_lock_me;
+	struct spy_lock_thread *me = spy_lock_me, *s;
 	read_action();
 	if (me && me->tid == tid) {
 		/* A fork child keeps its slot and what it holds. */
 		me->pid = pid;
 		return me;
 	}
-	for (int round = 0; round < 2; round++) {
-		for (int i = 0; i < SPY_LOCK_THREADS; i++) {
-			struct spy_lock_thread *s = &slots[i];
-			int old = __atomic_load_n(&s->tid, __ATOMIC_RELAXED);
-			/* Second round: take over the slots of threads that
-			 * are gone (or belong to a parent process). */
-			if (old && (round == 0 || (s->pid == pid && alive(old))))
-				continue;
-			if (!__atomic_compare_exchange_n(&s->tid, &old, tid, 0,
-							 __ATOMIC_ACQ_REL,
-							 __ATOMIC_RELAXED))
-				continue;
-			s->pid = pid;
-			s->wait_lock = 0;
-			s->n_held = 0;
-			spy_lock_me = s;
+	for (int i = 0; i < SPY_LOCK_THREADS; i++)
+		if (!__atomic_load_n(&slots[i].tid, __ATOMIC_RELAXED) &&
+		    (s = take(&slots[i], 0, tid, pid)))
 			return s;
-		}
+	/* Full: look for a thread that is gone, a few slots at a time (each
+	 * look is a system call). */
+	for (int k = 0; k < 32; k++) {
+		unsigned i = __atomic_fetch_add(&cursor, 1, __ATOMIC_RELAXED) %
+			     SPY_LOCK_THREADS;
+		int old = __atomic_load_n(&slots[i].tid, __ATOMIC_RELAXED);
+		if (old && (slots[i].pid != pid || !alive(old)) &&
+		    (s = take(&slots[i], old, tid, pid)))
+			return s;
 	}
 	note_once(&slots_noted, "more than 512 threads used locks at once: "
 		  "the others take no part in the live deadlock check");
