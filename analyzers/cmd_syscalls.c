@@ -207,12 +207,11 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 	if (io->n_syscalls) {
 		printf("\n%sEvery system call%s (syscalls=all)\n",
 		       text_style(&t, STYLE_BOLD), text_style(&t, STYLE_PLAIN));
-		printf("%12s %10s  %s\n", "calls", "errors", "system call");
+		printf("%12s  %s\n", "calls", "system call");
 		for (size_t i = 0; i < io->n_syscalls; i++) {
 			const struct io_syscall *y = &io->syscalls[i];
 			const char *nm = io_syscall_name(y->nr);
-			printf("%12s %10s  ", grouped(a, sizeof(a), y->calls),
-			       grouped(b, sizeof(b), y->errors));
+			printf("%12s  ", grouped(a, sizeof(a), y->calls));
 			if (nm)
 				printf("%s\n", nm);
 			else
@@ -372,8 +371,6 @@ static void print_json(const struct trace_model *m, const struct io_model *io,
 		json_string(&w, io_syscall_name(y->nr));
 		json_key(&w, "calls");
 		json_uint(&w, y->calls);
-		json_key(&w, "errors");
-		json_uint(&w, y->errors);
 		json_object_end(&w);
 	}
 	json_array_end(&w);

@@ -1,4 +1,5 @@
 /* detect_heap.c: findings from the heap checks (heap_checks.h). */
+#include <stdbool.h>
 #include "detect_heap.h"
 
 #include <inttypes.h>
@@ -170,6 +171,81 @@ static int use_after_free(const struct trace_model *m,
 	return 0;
 }
 
+/* The faulting access's stack: the faulting instruction itself (as pc + 1,
+ * since frames are looked up as return addresses), then its callers as
+ * the handler's unwinding found them past the signal frame. */
+static int add_fault_stack(struct finding *f, const struct trace_model *m,
+			   const struct trace_event *e)
+{
+	const struct trace_stack *s = trace_event_stack(m, e);
+	uint64_t frames[TRACE_MAX_FRAMES + 1];
+	size_t n = 0, from = 0;
+	frames[n++] = e->c + 1;
+	if (s) {
+		for (uint32_t i = 0; i < s->n; i++)
+			if (s->frames[i] == e->c || s->frames[i] == e->c + 1) {
+				from = i + 1;
+				break;
+			}
+		for (uint32_t i = (uint32_t)from; i < s->n && n <= TRACE_MAX_FRAMES; i++)
+			frames[n++] = s->frames[i];
+	}
+	return finding_add_stack(f, "the bad access (the program stopped here)",
+				 e->tid, frames, n);
+}
+
+static int guard_fault(const struct trace_model *m, const struct heap_issue *is,
+		       struct finding_list *out)
+{
+	const struct trace_event *e = is->e;
+	uint64_t size = is->alloc ? is->alloc->c : 0;
+	bool past = e->fn == 1;
+	char head[200];
+	struct finding *f;
+	if (past) {
+		snprintf(head, sizeof(head),
+			 "access %" PRIu64 " byte%s past the end of a %" PRIu64
+			 "-byte block", e->a - (e->b + size) + 1,
+			 e->a - (e->b + size) ? "s" : "", size);
+		f = finding_add(out, "heap-overflow", SEV_ERROR, head,
+			"The program read or wrote beyond the end of a heap "
+			"block. In guard mode every block ends against an "
+			"inaccessible page, so the first access past the end "
+			"stopped the program at that very instruction (it then "
+			"died of the SIGSEGV, as it would have). Without libspy "
+			"the access would have touched the next block or the "
+			"allocator's bookkeeping, silently.",
+			"Check the index against the number of elements "
+			"allocated (and allocate n * sizeof(element) bytes, plus "
+			"one for a string's terminating '\\0').");
+	} else {
+		snprintf(head, sizeof(head),
+			 "access to a freed %" PRIu64 "-byte block (offset %" PRId64 ")",
+			 size, (int64_t)(e->a - e->b));
+		f = finding_add(out, "use-after-free", SEV_ERROR, head,
+			"The program used a pointer to a block after free() had "
+			"given the block back. In guard mode a freed block's "
+			"pages are made inaccessible, so the access stopped the "
+			"program at that very instruction (it then died of the "
+			"SIGSEGV, as it would have). Without libspy the access "
+			"would have read or damaged memory the allocator had "
+			"already handed to someone else.",
+			"Set the pointer to NULL when you free the block (and "
+			"check for NULL before using it), or free the block "
+			"only when nothing uses it any more.");
+	}
+	if (!f || add_fault_stack(f, m, e) < 0 ||
+	    (!past && add_stack(f, m, "freed here", is->freed) < 0) ||
+	    add_stack(f, m, "allocated here", is->alloc) < 0 ||
+	    add_hex(f, "address", e->a) < 0 ||
+	    add_hex(f, "block", e->b) < 0 ||
+	    finding_add_int(f, "size", (int64_t)size) < 0 ||
+	    finding_add_int(f, "offset", (int64_t)(e->a - e->b)) < 0 ||
+	    finding_add_str(f, "mode", "guard") < 0)
+		return -1;
+	return 0;
+}
+
 static int leaks(const struct trace_model *m, const struct heap_checks *hc,
 		 struct finding_list *out)
 {
@@ -218,7 +294,9 @@ int detect_heap(const struct trace_model *m, struct finding_list *out)
 	int rc = 0;
 	for (size_t i = 0; i < hc.n_issues && !rc; i++) {
 		const struct heap_issue *is = &hc.issues[i];
-		if (is->e->kind == TRACE_HEAP_UAF)
+		if (is->e->kind == TRACE_GUARD_FAULT)
+			rc = guard_fault(m, is, out);
+		else if (is->e->kind == TRACE_HEAP_UAF)
 			rc = use_after_free(m, is, out);
 		else if (is->e->c == TRACE_BAD_DOUBLE)
 			rc = double_free(m, is, out);

@@ -1,6 +1,7 @@
 /* detect_heap.h: the heap detectors: double-free, invalid-free,
  * use-after-free (a freed block written to while in quarantine) and leak
- * (blocks no pointer reached at exit, grouped by allocation stack).
+ * (blocks no pointer reached at exit, grouped by allocation stack);
+ * in guard mode, use-after-free and heap-overflow at the faulting access.
  */
 #ifndef SPY_DETECT_HEAP_H
 #define SPY_DETECT_HEAP_H

@@ -137,6 +137,17 @@ int heap_checks_build(const struct trace_model *m, struct heap_checks *hc)
 				u64map_remove(&free_of, e->b, NULL);
 			}
 			break;
+		case TRACE_GUARD_FAULT: {
+			struct heap_issue is = { .e = e };
+			if (e->b) {
+				is.alloc = at(m, &alloc_of, e->b);
+				if (e->fn == 0)
+					is.freed = at(m, &free_of, e->b);
+			}
+			if (push_issue(hc, &cap, is) < 0)
+				goto no_memory;
+			break;
+		}
 		case TRACE_BAD_FREE:
 		case TRACE_HEAP_UAF: {
 			uint64_t block = e->kind == TRACE_BAD_FREE &&

@@ -12,7 +12,7 @@
 
 #include "trace_reader.h"
 
-/* One BAD_FREE or HEAP_UAF event with its block's history. */
+/* One BAD_FREE, HEAP_UAF or GUARD_FAULT event with its block's history. */
 struct heap_issue {
 	const struct trace_event *e;      /* the check's own event */
 	const struct trace_event *alloc;  /* the block's allocation, or NULL */

@@ -65,6 +65,8 @@ static const struct flag flags[] = {
 	  "no messages from spy or libspy except errors (quiet=1)" },
 	{ "rm", 0, NULL, F_RM, NULL,
 	  "delete the traces after the report has been printed" },
+	{ "guard", 0, NULL, F_SETS, "guard=1",
+	  "guard mode: a use after free or an overflow stops the program at once (guard=1)" },
 	{ "no-stacks", 0, NULL, F_SETS, "stacks=0",
 	  "do not capture call stacks (stacks=0)" },
 };

@@ -93,6 +93,7 @@ struct trace_event {
  *  heap-uaf  address        size            string index of the detail
  *  leak      address        class           size
  *  leak-scan blocks         scanned bytes   ns
+ *  guard-fault fault address block start   pc (fn: 0 after free, 1 past end)
  *  thread_create, thread_start, thread_end, thread_join, process_stats,
  *  stack_overflow, clone (kinds 60-79):
  *            fields length  fields offset   -   (threads_model.h decodes)

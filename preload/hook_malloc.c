@@ -12,6 +12,7 @@
 #include "rec_heap.h"
 #include "spy_bootstrap.h"
 #include "spy_core.h"
+#include "spy_guard.h"
 #include "spy_real.h"
 #include "spy_stack.h"
 #include "spy_sys.h"
@@ -53,6 +54,16 @@ static __attribute__((noinline)) void flush_deferred(void)
 	}
 }
 
+/* guard=1: a guarded block, or from the real allocator when none can be
+ * had (fn_real is the real call to make then). */
+#define GUARDED_OR(size, align, real_call)                                     \
+	__extension__({                                                        \
+		void *g_ = NULL;                                               \
+		if (SPY_UNLIKELY(spy_guard_enabled))                           \
+			g_ = spy_guard_alloc((size), (align));                 \
+		g_ ? g_ : IN_REAL(real_call);                                  \
+	})
+
 /* An allocation that is not recorded (libspy's own, or before start-up). */
 static void *plain_alloc(size_t size, size_t align)
 {
@@ -69,7 +80,7 @@ SPY_EXPORT void *malloc(size_t size)
 		return spy_bootstrap_alloc(size, 0);
 	if (!spy_hook_enter())
 		return plain_alloc(size, 0);
-	void *p = IN_REAL(spy_real.malloc(size));
+	void *p = GUARDED_OR(size, 0, spy_real.malloc(size));
 	int saved = errno;
 	if (p)
 		rec_heap_alloc(TRACE_FN_MALLOC, p, size, 0);
@@ -96,7 +107,10 @@ SPY_EXPORT void *calloc(size_t n, size_t size)
 		}
 		return spy_bootstrap_alloc(total, 0);
 	}
-	void *p = IN_REAL(spy_real.calloc(n, size));
+	size_t total = 0;
+	void *p = __builtin_mul_overflow(n, size, &total)
+		? IN_REAL(spy_real.calloc(n, size))
+		: GUARDED_OR(total, 0, spy_real.calloc(n, size));
 	int saved = errno;
 	if (p)
 		rec_heap_alloc(TRACE_FN_CALLOC, p, n * size, 0);
@@ -119,6 +133,11 @@ SPY_EXPORT void free(void *p)
 		 * holds an address the allocator has back. */
 		if (!spy_self.guard && spy_state == SPY_STATE_READY)
 			spy_heapmap_remove((uintptr_t)p);
+		if (spy_guard_owns(p)) {
+			spy_heapmap_remove((uintptr_t)p);
+			spy_guard_free(p);
+			return;
+		}
 		if (spy_real.free)
 			spy_real.free(p);
 		return;
@@ -169,7 +188,28 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	void *p = IN_REAL(spy_real.realloc(old, size));
+	void *p;
+	if (SPY_UNLIKELY(spy_guard_enabled) && size &&
+	    (!old || spy_guard_owns(old)) &&
+	    (p = spy_guard_alloc(size, 0)) != NULL) {
+		/* guard=1: always a new block, so that a pointer kept to the
+		 * old one faults. */
+		if (old) {
+			size_t keep = spy_guard_size(old);
+			memcpy(p, old, keep < size ? keep : size);
+			spy_guard_free(old);
+		}
+	} else if (old && spy_guard_owns(old)) {
+		p = size ? IN_REAL(spy_real.malloc(size)) : NULL;
+		if (p || !size) {
+			size_t keep = spy_guard_size(old);
+			if (p)
+				memcpy(p, old, keep < size ? keep : size);
+			spy_guard_free(old);
+		}
+	} else {
+		p = IN_REAL(spy_real.realloc(old, size));
+	}
 	int saved = errno;
 	if (p)
 		spy_heapmap_insert((uintptr_t)p, size, SPY_FAMILY_MALLOC);
@@ -208,7 +248,13 @@ SPY_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 		*out = spy_bootstrap_alloc(size, align);
 		return *out ? 0 : ENOMEM;
 	}
-	int rc = IN_REAL(spy_real.posix_memalign(out, align, size));
+	int rc;
+	void *g = NULL;
+	if (SPY_UNLIKELY(spy_guard_enabled) && align >= sizeof(void *) &&
+	    !(align & (align - 1)) && (g = spy_guard_alloc(size, align)))
+		*out = g, rc = 0;
+	else
+		rc = IN_REAL(spy_real.posix_memalign(out, align, size));
 	int saved = errno;
 	if (rc == 0)
 		rec_heap_alloc(TRACE_FN_POSIX_MEMALIGN, *out, size, align);
@@ -228,7 +274,7 @@ SPY_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 				return spy_real.name args;                     \
 			return spy_bootstrap_alloc(size_expr, align_expr);     \
 		}                                                              \
-		void *p = IN_REAL(spy_real.name args);                         \
+		void *p = GUARDED_OR(size_expr, align_expr, spy_real.name args); \
 		int saved = errno;                                             \
 		if (p)                                                         \
 			rec_heap_alloc(fn_code, p, size_expr, align_expr);     \
@@ -252,5 +298,7 @@ SPY_EXPORT size_t malloc_usable_size(void *p)
 		return 0;
 	if (spy_bootstrap_owns(p))
 		return spy_bootstrap_size(p);
+	if (spy_guard_owns(p))
+		return spy_guard_size(p);
 	return spy_real.malloc_usable_size ? spy_real.malloc_usable_size(p) : 0;
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spy_guard.h"
 #include "spy_heapmap.h"
 #include "spy_leakscan.h"
 #include "spy_options.h"
@@ -86,11 +87,18 @@ rec_heap_free(unsigned fn, void *p)
 	uint32_t stack = spy_stack_capture();
 	size_t size;
 	unsigned family;
-	int hold = spy_opt.quarantine_mb != 0;
+	int guarded = spy_guard_owns(p);
+	int hold = spy_opt.quarantine_mb != 0 || guarded;
 	enum spy_heap_found f =
 		spy_heapmap_release((uintptr_t)p, hold, &size, &family);
 	if (SPY_LIKELY(f == SPY_HEAP_LIVE)) {
 		rec_heap_free_record(fn, p, stack);
+		if (guarded) {
+			/* its pages stay inaccessible; the map keeps it as
+			 * freed, so a second free is still recognised */
+			spy_guard_free(p);
+			return 0;
+		}
 		if (!hold)
 			return 1;
 		if (spy_quarantine_hold(p, size))

@@ -17,7 +17,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "spy_options.h"
 #include "spy_signals.h"
+#include "spy_sud.h"
 #include "spy_sys.h"
 #include "spy_writer.h"
 #include "trace_encode.h"
@@ -324,8 +326,10 @@ void rec_io_flush_all(int end)
 	     t; t = t->next)
 		if (__atomic_load_n(&t->tid, __ATOMIC_RELAXED))
 			flush_table(t);
-	if (end && !__atomic_exchange_n(&end_written, 1, __ATOMIC_ACQ_REL))
+	if (end && !__atomic_exchange_n(&end_written, 1, __ATOMIC_ACQ_REL)) {
 		proc_reading(1);
+		spy_sud_flush_all();
+	}
 }
 
 void rec_io_thread_exit(void)
@@ -336,6 +340,7 @@ void rec_io_thread_exit(void)
 	if (task_io("/proc/thread-self/io", k) == 0)
 		for (int i = 0; i < K_N; i++)
 			__atomic_add_fetch(&dead_kernel[i], k[i], __ATOMIC_RELAXED);
+	spy_sud_thread_exit();
 	struct rec_io_table *tb = rec_io_self;
 	if (!tb)
 		return;
@@ -373,7 +378,8 @@ static void write_mode(void)
 	uint8_t *p = spy_writer_begin(TRACE_IO_MODE, 3 * TRACE_VARINT_MAX);
 	if (!p)
 		return;
-	unsigned flags = TRACE_IO_MODE_PLT | (patched_mask ? TRACE_IO_MODE_PATCH : 0);
+	unsigned flags = TRACE_IO_MODE_PLT | (patched_mask ? TRACE_IO_MODE_PATCH : 0) |
+			 (spy_sud_on ? TRACE_IO_MODE_SUD : 0);
 	p = trace_put_varint(p, flags);
 	p = trace_put_varint(p, patched_mask);
 	spy_writer_end(p);
@@ -398,6 +404,7 @@ static void after_fork_child(void)
 	rec_io_passed_writes = rec_io_passed_reads = 0;
 	end_written = 0;
 	rec_io_ending = 0;
+	spy_sud_after_fork_child();
 	if (spy_tracing) {
 		spy_self.guard++;
 		write_mode();
@@ -420,10 +427,20 @@ void rec_io_init(void)
 	ns0 = spy_now_ns();
 	dl_iterate_phdr(runtime_range, NULL);
 	patched_mask = rec_io_patch_libc();
+	if (spy_streq(spy_opt.syscalls, "all"))
+		spy_sud_init();
+	else if (!spy_streq(spy_opt.syscalls, "io"))
+		spy_say("bad value '%s' for option syscalls (io or all); counting read/write calls only",
+			spy_opt.syscalls);
 	write_mode();
 	proc_reading(0);
 	spy_signals_observe_faults(on_fatal);
 	pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+void rec_io_thread_start(void)
+{
+	spy_sud_arm_thread();
 }
 
 void rec_io_process_exit(void)

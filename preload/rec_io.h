@@ -80,6 +80,10 @@ void rec_io_flush_all(int end);
 /* The calling thread ends: its table is written out. */
 void rec_io_thread_exit(void);
 
+/* A thread starts (called by spy_thread_register): under syscalls=all
+ * it is armed. Idempotent. */
+void rec_io_thread_start(void);
+
 /* The process ends: every table is written out, with the closing
  * /proc/self/io reading; calls after this are written one by one. */
 void rec_io_process_exit(void);

@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "spy_guard.h"
 #include "spy_sys.h"
 
 #define NSHARDS 64
@@ -280,4 +281,5 @@ static void after_fork(void)
 void spy_heapmap_init(void)
 {
 	pthread_atfork(before_fork, after_fork, after_fork);
+	spy_guard_init();
 }

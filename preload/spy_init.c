@@ -52,6 +52,7 @@ static void on_thread_exit(void *arg)
 /* Called by the writer when a thread records for the first time. */
 void spy_thread_register(void)
 {
+	rec_io_thread_start();
 	pthread_setspecific(thread_key, (void *)1);
 }
 

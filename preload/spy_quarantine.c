@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "spy_core.h"
+#include "spy_guard.h"
 #include "spy_heapmap.h"
 #include "spy_options.h"
 #include "spy_real.h"
@@ -202,7 +203,8 @@ void spy_quarantine_thread_exit(void)
 static void check_entry(uintptr_t addr, size_t size, int freed, void *arg)
 {
 	(void)arg;
-	if (freed)
+	/* a freed guarded block is inaccessible, and needs no check */
+	if (freed && !spy_guard_owns((const void *)addr))
 		check(addr, size);
 }
 

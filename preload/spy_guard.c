@@ -1,0 +1,200 @@
+/* spy_guard.c: guard mode (spy_guard.h). Runs in the malloc hooks with the
+ * guard held and, for the fault observer, in signal context on the
+ * alternate stack: only system calls and plain memory, no allocation.
+ *
+ * The reservation is carved by one atomic bump pointer. For every block
+ * two entries of a side table (one per page, filled only for the block's
+ * last data page and its guard page) say which block a faulting page
+ * belongs to: a fault on any page finds its block by walking forward to
+ * the next filled entry.
+ */
+#include "spy_guard.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "spy_core.h"
+#include "spy_heapmap.h"
+#include "spy_options.h"
+#include "spy_signals.h"
+#include "spy_stack.h"
+#include "spy_sys.h"
+#include "spy_writer.h"
+#include "trace_encode.h"
+
+#define PAGE 4096ul
+#define RESERVE (64ul << 30)          /* address space for guarded blocks */
+#define PAGES (RESERVE / PAGE)
+#define FREED_KEEP (64ul << 20)       /* freed bytes kept mapped before release */
+
+struct page_info {
+	uintptr_t addr;  /* the block this page ends or guards; 0: none */
+	uint64_t size;
+};
+
+int spy_guard_enabled;
+static uintptr_t base, limit;
+static uintptr_t next;                 /* bump pointer */
+static struct page_info *pages;        /* PAGES entries, touched as used */
+
+/* Freed regions waiting to give their memory back, oldest first. */
+#define FIFO_CAP 65536
+static struct { uintptr_t start, len; } fifo[FIFO_CAP];
+static unsigned long fifo_head, fifo_tail;
+static size_t fifo_bytes;
+static int fifo_lock;
+
+static void warn_once(int *done, const char *what)
+{
+	if (!__atomic_exchange_n(done, 1, __ATOMIC_RELAXED))
+		spy_say("guard mode: %s; further blocks come from the real allocator, unguarded", what);
+}
+
+static void observe(int sig, siginfo_t *info, void *context);
+
+void spy_guard_init(void)
+{
+	if (!spy_opt.guard)
+		return;
+	void *r = mmap(NULL, RESERVE, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *t = mmap(NULL, PAGES * sizeof(struct page_info),
+		       PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r == MAP_FAILED || t == MAP_FAILED) {
+		spy_say("guard mode is off: cannot reserve address space");
+		if (r != MAP_FAILED)
+			munmap(r, RESERVE);
+		if (t != MAP_FAILED)
+			munmap(t, PAGES * sizeof(struct page_info));
+		return;
+	}
+	base = next = (uintptr_t)r;
+	limit = base + RESERVE;
+	pages = t;
+	spy_signals_observe_faults(observe);
+	spy_guard_enabled = 1;
+}
+
+int spy_guard_owns(const void *p)
+{
+	return (uintptr_t)p - base < RESERVE && base;
+}
+
+void *spy_guard_alloc(size_t size, size_t align)
+{
+	static int full, maps;
+	if (align < 16)
+		align = 16;
+	if (size > RESERVE / 4 || align > PAGE)
+		return NULL;
+	size_t rounded = (size + 15) & ~(size_t)15;
+	size_t data = (rounded + PAGE - 1) & ~(PAGE - 1);
+	if (!data)
+		data = PAGE;
+	uintptr_t start = __atomic_fetch_add(&next, data + PAGE, __ATOMIC_RELAXED);
+	if (start + data + PAGE > limit) {
+		warn_once(&full, "the reserved address space is used up");
+		return NULL;
+	}
+	if (mprotect((void *)start, data, PROT_READ | PROT_WRITE) != 0) {
+		warn_once(&maps, "the kernel's limit of mappings (vm.max_map_count) is reached");
+		return NULL;
+	}
+	uintptr_t guard = start + data;
+	uintptr_t addr = (guard - rounded) & ~(uintptr_t)(align - 1);
+	size_t last = (guard - PAGE - base) / PAGE;
+	pages[last] = (struct page_info){ addr, size };
+	pages[last + 1] = (struct page_info){ addr, size };
+	return (void *)addr;
+}
+
+size_t spy_guard_size(const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	if (!spy_guard_owns(p))
+		return 0;
+	/* the block's last data page holds its entry */
+	size_t i = (a - base) / PAGE;
+	for (; i < PAGES && pages[i].addr != a; i++)
+		if (pages[i].addr && pages[i].addr < a)
+			return 0;
+	return i < PAGES ? (size_t)pages[i].size : 0;
+}
+
+static void fifo_take_lock(void)
+{
+	while (__atomic_exchange_n(&fifo_lock, 1, __ATOMIC_ACQUIRE))
+		syscall(SYS_sched_yield);
+}
+
+void spy_guard_free(void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	uintptr_t start = a & ~(PAGE - 1);
+	size_t size = spy_guard_size(p);
+	uintptr_t guard = ((a + ((size + 15) & ~(size_t)15)) + PAGE - 1) & ~(PAGE - 1);
+	if (guard <= start)
+		guard = start + PAGE;
+	size_t len = guard - start;
+	/* The pages stay mapped but inaccessible: a late access faults. */
+	mprotect((void *)start, len, PROT_NONE);
+	fifo_take_lock();
+	while (fifo_head - fifo_tail >= FIFO_CAP || fifo_bytes + len > FREED_KEEP) {
+		if (fifo_head == fifo_tail)
+			break;
+		unsigned long k = fifo_tail++ % FIFO_CAP;
+		/* Its memory goes back; its addresses are never reused. */
+		madvise((void *)fifo[k].start, fifo[k].len, MADV_DONTNEED);
+		fifo_bytes -= fifo[k].len;
+	}
+	unsigned long k = fifo_head++ % FIFO_CAP;
+	fifo[k].start = start;
+	fifo[k].len = len;
+	fifo_bytes += len;
+	__atomic_store_n(&fifo_lock, 0, __ATOMIC_RELEASE);
+}
+
+static uintptr_t fault_pc(void *context)
+{
+	ucontext_t *uc = context;
+#if defined(__x86_64__)
+	return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+	return (uintptr_t)uc->uc_mcontext.pc;
+#else
+	(void)uc;
+	return 0;
+#endif
+}
+
+/* A SIGSEGV in the reservation: which block, and was it freed or overrun. */
+static void observe(int sig, siginfo_t *info, void *context)
+{
+	uintptr_t fa = (uintptr_t)info->si_addr;
+	if (sig != SIGSEGV || !spy_guard_owns(info->si_addr))
+		return;
+	size_t i = (fa - base) / PAGE;
+	size_t end = i + (1u << 20) < PAGES ? i + (1u << 20) : PAGES;
+	while (i < end && !pages[i].addr)
+		i++;
+	uintptr_t addr = i < end ? pages[i].addr : 0;
+	uint64_t size = i < end ? pages[i].size : 0;
+	/* Past the end: the guard page of a block (or its slack before it). */
+	unsigned what = addr && fa >= addr + size ? 1 : 0;
+	uint32_t stack = spy_stack_capture();
+	uint8_t *w = spy_writer_begin(TRACE_GUARD_FAULT, 8 * TRACE_VARINT_MAX);
+	if (!w)
+		return;
+	w = trace_put_varint(w, fa);
+	w = trace_put_varint(w, fault_pc(context));
+	w = trace_put_varint(w, what);
+	w = trace_put_varint(w, addr);
+	w = trace_put_varint(w, size);
+	w = trace_put_varint(w, stack);
+	spy_writer_end(w);
+}
