@@ -15,7 +15,8 @@ PRELOAD_CFLAGS := $(CFLAGS_COMMON) -flto -fPIC -fvisibility=hidden -ftls-model=i
 	-fno-stack-protector -D_GNU_SOURCE
 PRELOAD_LIBS := -lunwind -ldl -lpthread
 ANALYZE_CFLAGS := $(CFLAGS_COMMON) -D_GNU_SOURCE
-ANALYZE_LIBS := -ldw -lelf -lm -lstdc++
+# capstone decodes sampled instructions (analyze sharing); analyze only.
+ANALYZE_LIBS := -ldw -lelf -lm -lstdc++ -lcapstone
 DEMO_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -pthread -fno-omit-frame-pointer
 
 PRELOAD_SRCS := $(wildcard preload/*.c)

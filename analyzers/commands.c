@@ -29,6 +29,8 @@ const struct command analyze_commands[] = {
 	  cmd_map },
 	{ "where", "what holds an address: region, heap block, variable, stack (TRACE ADDR)",
 	  cmd_where },
+	{ "sharing", "cache lines written by several threads: false and true sharing",
+	  cmd_sharing },
 	{ "leaks", "blocks live at exit: definitely lost, indirectly lost, still reachable",
 	  cmd_leaks },
 	{ NULL, NULL, NULL },

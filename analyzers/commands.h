@@ -49,6 +49,7 @@ int cmd_threads(const struct cmd_args *a);
 int cmd_sched(const struct cmd_args *a);
 int cmd_map(const struct cmd_args *a);
 int cmd_where(const struct cmd_args *a);
+int cmd_sharing(const struct cmd_args *a);
 
 /* 1 if c takes an argument after the trace (where: an address). */
 int command_takes_arg(const struct command *c);

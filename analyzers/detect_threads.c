@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sharing_model.h"
 #include "summary.h"
 #include "symbolize.h"
 #include "threads_model.h"
@@ -277,6 +278,101 @@ static int overflow(const struct trace_model *m, const struct threads_model *tm,
 	return rc;
 }
 
+static int false_sharing(const struct trace_model *m, struct finding_list *out)
+{
+	struct sharing_model sm;
+	if (sharing_model_build(m, &sm) < 0)
+		return -1;
+	struct symbolizer *sym = NULL;
+	int rc = 0;
+	for (size_t i = 0; i < sm.n_lines && rc == 0; i++) {
+		const struct shared_line *l = &sm.lines[i];
+		if (l->kind != SHARING_FALSE)
+			continue;
+		if (!sym && !(sym = symbolizer_new(m))) {
+			rc = -1;
+			break;
+		}
+		char names[2][160], headline[400], expl[1600], who[900];
+		size_t o = 0;
+		who[0] = 0;
+		for (size_t k = 0; k < l->n_writers; k++) {
+			const struct line_writer *w = &l->w[k];
+			char name[160];
+			sharing_name(m, w->addr, name, sizeof(name));
+			if (k < 2)
+				snprintf(names[k], sizeof(names[k]), "%s", name[0] ? name : "?");
+			o += (size_t)snprintf(who + o, o < sizeof(who) ? sizeof(who) - o : 0,
+					      "%sthread %" PRIu32 " writes %s (byte %" PRIu64
+					      " of the line, %zu samples)", k ? "; " : "", w->tid,
+					      name[0] ? name : "an unnamed variable",
+					      w->addr & (SHARING_LINE - 1), w->samples);
+			if (o >= sizeof(who))
+				break;
+		}
+		snprintf(headline, sizeof(headline), "%s and %s share a cache line",
+			 names[0], names[1]);
+		snprintf(expl, sizeof(expl),
+			 "%zu threads write different bytes of the same 64-byte cache line "
+			 "(0x%" PRIx64 "): %s. They never touch each other's data, but caches "
+			 "keep memory coherent a whole line at a time: each write by one core "
+			 "takes the line away from the other, so the line moves back and forth "
+			 "between cores and both threads wait for it. Seen in samples of where "
+			 "each thread was (sample_hz), decoded to the instruction and the "
+			 "address it wrote; this machine has no hardware counters to measure "
+			 "the cost directly.",
+			 l->n_writers, l->line, who);
+		struct finding *f = finding_add(
+			out, "false-sharing", SEV_WARNING, headline, expl,
+			"Give each thread's data a cache line of its own: align each "
+			"field to 64 bytes (_Alignas(64), alignas(64) in C++, or padding), "
+			"or let each thread count in its own variable and combine the "
+			"results once at the end.");
+		if (!f) {
+			rc = -1;
+			break;
+		}
+		for (size_t k = 0; k < l->n_writers && rc == 0; k++) {
+			const struct line_writer *w = &l->w[k];
+			char label[200], name[160];
+			sharing_name(m, w->addr, name, sizeof(name));
+			snprintf(label, sizeof(label), "writes %s here", name[0] ? name : "the line");
+			/* The writing instruction, as a one-frame stack (+1: the
+			 * reader looks up return addresses minus one). */
+			uint64_t frame = w->pc + 1;
+			if (finding_add_stack(f, label, w->tid, &frame, 1) < 0)
+				rc = -1;
+		}
+		char hex[32], json[1200];
+		snprintf(hex, sizeof(hex), "0x%" PRIx64, l->line);
+		o = (size_t)snprintf(json, sizeof(json), "[");
+		for (size_t k = 0; k < l->n_writers && o < sizeof(json); k++) {
+			const struct line_writer *w = &l->w[k];
+			char name[160];
+			sharing_name(m, w->addr, name, sizeof(name));
+			for (char *c = name; *c; c++)
+				if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
+					*c = '?';
+			o += (size_t)snprintf(json + o, sizeof(json) - o,
+					      "%s{\"thread\": %" PRIu32 ", \"variable\": \"%s\", "
+					      "\"offset\": %" PRIu64 ", \"samples\": %zu}",
+					      k ? ", " : "", w->tid, name,
+					      w->addr & (SHARING_LINE - 1), w->samples);
+		}
+		if (o + 2 < sizeof(json))
+			snprintf(json + o, sizeof(json) - o, "]");
+		if (rc == 0 && (finding_add_str(f, "line", hex) < 0 ||
+				finding_add_int(f, "threads", (int64_t)l->n_writers) < 0 ||
+				(o + 2 < sizeof(json) && finding_add_json(f, "writers", json) < 0) ||
+				finding_add_int(f, "samples", (int64_t)sm.samples) < 0))
+			rc = -1;
+	}
+	if (sym)
+		symbolizer_free(sym);
+	sharing_model_release(&sm);
+	return rc;
+}
+
 int detect_threads(const struct trace_model *m, struct finding_list *out)
 {
 	struct threads_model tm;
@@ -285,6 +381,8 @@ int detect_threads(const struct trace_model *m, struct finding_list *out)
 	int rc = storm(m, &tm, out);
 	if (rc == 0)
 		rc = overflow(m, &tm, out);
+	if (rc == 0)
+		rc = false_sharing(m, out);
 	threads_model_release(&tm);
 	return rc;
 }

@@ -15,7 +15,7 @@
  * none exist yet, so a report of any trace has no findings. */
 const struct detector detectors[] = {
 	{ "double-free, invalid-free, use-after-free, leak", detect_heap },
-	{ "thread-storm, stack-overflow", detect_threads },
+	{ "thread-storm, stack-overflow, false-sharing", detect_threads },
 	{ "lock-order-cycle, deadlock, livelock", detect_locks },
 	{ "unbuffered-io", detect_io },
 	{ NULL, NULL },

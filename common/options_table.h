@@ -22,12 +22,12 @@
 		   "MiB of freed blocks each thread holds back to catch writes after free (0: none)") \
 	SPY_OPTION(quarantine_fill, UINT, "256",                              \
 		   "bytes of each held block filled and checked: all of a smaller block, else its two ends (0: all)") \
-	SPY_OPTION(guard, BOOL, "0",                                          \
-		   "every block on its own pages: a use after free or an overflow faults at once") \
 	SPY_OPTION(leaks, BOOL, "1",                                          \
 		   "at exit, scan memory for blocks no pointer reaches (leaks)")  \
 	SPY_OPTION(thread_sched, BOOL, "1",                                   \
 		   "read each thread's run-queue delay from /proc when it ends")  \
+	SPY_OPTION(sample_hz, UINT, "0",                                      \
+		   "sample each thread's position N times a CPU-second, for false sharing (0: off)") \
 	SPY_OPTION(quiet, BOOL, "0",                                          \
 		   "print nothing on stderr except errors in options")           \
 	SPY_OPTION(on_deadlock, STR, "abort",                                 \

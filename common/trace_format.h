@@ -214,13 +214,6 @@ enum trace_kind {
 	 * root_bytes (bytes of roots scanned), scanned_bytes (roots and
 	 * blocks), ns (time it took). */
 	TRACE_LEAK_SCAN = 83,
-	/* guard=1: the program touched a guarded block's inaccessible pages
-	 * and is about to die of the SIGSEGV. Body: dt, fault_addr, pc (the
-	 * faulting instruction), what (0 after the free, 1 past the end),
-	 * block (its start, 0 if unknown), size, stack (as captured in the
-	 * signal handler: the frames from the faulting one outwards follow
-	 * the signal trampoline). */
-	TRACE_GUARD_FAULT = 84,
 	/* --- rec_threads (60-79) --- */
 	/* pthread_create returned, in the creating thread; stamped before the
 	 * call. Body: dt, handle (the pthread_t), start routine address,
@@ -259,6 +252,11 @@ enum trace_kind {
 	 * Body: dt, flags, result (child tid, or 0 with the error number in
 	 * err), err, stack. */
 	TRACE_CLONE = 66,
+	/* A sample of where a thread was (sample_hz=): its CPU-time timer
+	 * fired. Body: dt, pc (the instruction about to run), then the
+	 * general registers r8, r9, r10, r11, r12, r13, r14, r15, rdi, rsi,
+	 * rbp, rbx, rdx, rax, rcx, rsp (x86-64). */
+	TRACE_SAMPLE = 67,
 	TRACE_KIND_MAX = 128
 };
 
@@ -410,7 +408,6 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_HEAP_UAF] = "heap-uaf",
 		[TRACE_LEAK] = "leak",
 		[TRACE_LEAK_SCAN] = "leak-scan",
-		[TRACE_GUARD_FAULT] = "guard-fault",
 		[TRACE_THREAD_CREATE] = "thread_create",
 		[TRACE_THREAD_START] = "thread_start",
 		[TRACE_THREAD_END] = "thread_end",
@@ -418,6 +415,7 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_PROCESS_STATS] = "process_stats",
 		[TRACE_STACK_OVERFLOW] = "stack_overflow",
 		[TRACE_CLONE] = "clone",
+		[TRACE_SAMPLE] = "sample",
 		[TRACE_LOCK_ACQUIRE] = "lock-acquire",
 		[TRACE_LOCK_WAIT] = "lock-wait",
 		[TRACE_LOCK_RELEASE] = "lock-release",

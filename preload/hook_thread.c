@@ -171,6 +171,7 @@ void rec_threads_process_exit(void)
 void rec_threads_thread_exit(void)
 {
 	struct rec_thread_self *me = &rec_thread_self;
+	spy_sampler_thread_exit();
 	if (me->managed) {
 		/* Neither a return nor pthread_exit was seen: glibc unwound
 		 * the thread for a cancellation. */
@@ -196,6 +197,7 @@ void rec_threads_init(void)
 	if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		me->stack_size = rl.rlim_cur;
 	spy_stackguard_init();
+	spy_sampler_init();
 }
 
 /* ---- pthread_create -------------------------------------------------------- */
@@ -273,6 +275,7 @@ static void *trampoline_run(void *arg)
 	 * runs however the thread ends; it must run even if the start record
 	 * could not be written. */
 	spy_thread_register();
+	spy_sampler_thread_start();
 	void *r = start(start_arg);
 	if (!me->how)
 		me->how = 1 + TRACE_THREAD_RETURNED;

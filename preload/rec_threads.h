@@ -59,6 +59,13 @@ void spy_stackguard_release(void *block);
 #include <signal.h>
 int spy_stackguard_undeliverable(int sig, siginfo_t *info, void *context);
 
+/* spy_sampler.c (sample_hz=): installs the sampling signal and starts the
+ * calling thread's CPU-time timer; each thread starts its own at start and
+ * stops it at exit. Nothing happens when sampling is off. */
+void spy_sampler_init(void);
+void spy_sampler_thread_start(void);
+void spy_sampler_thread_exit(void);
+
 /* Registers the stack-overflow observer with spy_signals. */
 void spy_stackguard_init(void);
 
