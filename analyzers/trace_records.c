@@ -321,6 +321,21 @@ static int read_heap_check(struct loader *ld, uint8_t kind,
 		e->b = v[2];
 		e->c = v[1];
 		return 0;
+	case TRACE_GUARD_FAULT: /* fault, pc, what, block, size, stack */
+		for (int i = 0; i < 5; i++)
+			GET(trace_get_varint, c, &v[i]);
+		uint64_t st;
+		GET(trace_get_varint, c, &st);
+		if ((ref = stack_ref(ld, st)) == UINT32_MAX)
+			return -1;
+		if (!(e = new_event(ld, cs, kind)))
+			return -1;
+		e->a = v[0];
+		e->b = v[3];
+		e->c = v[1];
+		e->fn = v[2] ? 1 : 0;
+		e->stack = ref;
+		return 0;
 	default: /* LEAK_SCAN: blocks, root_bytes, scanned_bytes, ns */
 		for (int i = 0; i < 4; i++)
 			GET(trace_get_varint, c, &v[i]);
@@ -461,6 +476,7 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 	case TRACE_HEAP_UAF:
 	case TRACE_LEAK:
 	case TRACE_LEAK_SCAN:
+	case TRACE_GUARD_FAULT:
 		return read_heap_check(ld, kind, c, cs);
 	case TRACE_IO_SITE:
 	case TRACE_IO_FD:

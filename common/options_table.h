@@ -22,6 +22,8 @@
 		   "MiB of freed blocks each thread holds back to catch writes after free (0: none)") \
 	SPY_OPTION(quarantine_fill, UINT, "256",                              \
 		   "bytes of each held block filled and checked: all of a smaller block, else its two ends (0: all)") \
+	SPY_OPTION(guard, BOOL, "0",                                          \
+		   "every block on its own pages: a use after free or an overflow faults at once") \
 	SPY_OPTION(leaks, BOOL, "1",                                          \
 		   "at exit, scan memory for blocks no pointer reaches (leaks)")  \
 	SPY_OPTION(thread_sched, BOOL, "1",                                   \

@@ -214,6 +214,13 @@ enum trace_kind {
 	 * root_bytes (bytes of roots scanned), scanned_bytes (roots and
 	 * blocks), ns (time it took). */
 	TRACE_LEAK_SCAN = 83,
+	/* guard=1: the program touched a guarded block's inaccessible pages
+	 * and is about to die of the SIGSEGV. Body: dt, fault_addr, pc (the
+	 * faulting instruction), what (0 after the free, 1 past the end),
+	 * block (its start, 0 if unknown), size, stack (as captured in the
+	 * signal handler: the frames from the faulting one outwards follow
+	 * the signal trampoline). */
+	TRACE_GUARD_FAULT = 84,
 	/* --- rec_threads (60-79) --- */
 	/* pthread_create returned, in the creating thread; stamped before the
 	 * call. Body: dt, handle (the pthread_t), start routine address,
@@ -408,6 +415,7 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_HEAP_UAF] = "heap-uaf",
 		[TRACE_LEAK] = "leak",
 		[TRACE_LEAK_SCAN] = "leak-scan",
+		[TRACE_GUARD_FAULT] = "guard-fault",
 		[TRACE_THREAD_CREATE] = "thread_create",
 		[TRACE_THREAD_START] = "thread_start",
 		[TRACE_THREAD_END] = "thread_end",
