@@ -104,6 +104,13 @@ test_expect 'analyze lock-graph: text, JSON, DOT with the cycle in red' '
 	test "$(grep -c "color=red" g.dot)" -eq 2 && grep -q "accounts" g.dot
 '
 
+test_expect 'analyze lock-graph --svg: an SVG picture with the cycle in red' '
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$DEMOS/deadlock" >out &&
+	{ "$ANALYZE" lock-graph --svg t.log >g.svg; test $? -eq 1; } &&
+	grep -q "<svg" g.svg && grep -q "accounts\[1\].m" g.svg &&
+	test "$(grep -c "stroke=\"red\"" g.svg)" -ge 2
+'
+
 test_expect 'analyze locks: one row per lock with acquisitions' '
 	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$DEMOS/deadlock_fixed" >out &&
 	"$ANALYZE" locks --json t.log >l.json &&
