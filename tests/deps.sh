@@ -8,10 +8,12 @@ set -u
 # tests: the real programs run under libspy, and the tools the tests use
 # bench: the peer tools measured beside libspy, jemalloc for the heap lessons
 # analyze: capstone decodes the instructions sampled for false sharing
+# analyze lock-graph --svg: Graphviz's dot draws the graph
 pkgs="gcc g++ make pkg-config libc6-dev libunwind-dev libdw-dev libelf-dev
 python3 perl sqlite3 git bash coreutils util-linux procps file binutils
 valgrind heaptrack strace ltrace libjemalloc2
-libcapstone-dev"
+libcapstone-dev
+graphviz"
 
 missing=
 for p in $pkgs; do
