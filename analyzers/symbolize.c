@@ -267,6 +267,23 @@ static bool plain_file(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* A file rebuilt since the run still has symbols, but not the ones the
+ * program ran with: say so (once per file), rather than print wrong lines
+ * silently. */
+static void warn_if_changed(const char *path, const struct trace_module *t)
+{
+	struct stat st;
+	if (!t->file_size || stat(path, &st) != 0)
+		return;
+	uint64_t mtime = (uint64_t)st.st_mtim.tv_sec * 1000000000u +
+			 (uint64_t)st.st_mtim.tv_nsec;
+	if ((uint64_t)st.st_size == t->file_size && mtime == t->file_mtime_ns)
+		return;
+	fflush(stdout);
+	fprintf(stderr, "analyze: warning: '%s' changed after the run; names "
+		"and lines shown for it may be wrong\n", path);
+}
+
 static struct elf_module *elf_for(struct symbolizer *s, size_t mod)
 {
 	if (s->elf_of[mod])
@@ -296,6 +313,7 @@ static struct elf_module *elf_for(struct symbolizer *s, size_t mod)
 	if (!memchr(t->path.p, 0, t->path.len))
 		e->path = strndup(t->path.p, t->path.len);
 	if (e->path && plain_file(e->path)) {
+		warn_if_changed(e->path, t);
 		e->dwfl = dwfl_begin(&offline_callbacks);
 		if (e->dwfl) {
 			dwfl_report_begin(e->dwfl);

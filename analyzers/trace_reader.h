@@ -36,6 +36,7 @@ struct trace_module {
 	uint64_t ts;            /* absolute CLOCK_MONOTONIC ns */
 	uint64_t snapshot, start, end, file_offset, prot;
 	struct trace_str path;
+	uint64_t file_size, file_mtime_ns; /* 0 when the trace does not say */
 };
 
 struct trace_stack {

@@ -150,6 +150,11 @@ static int read_module(struct loader *ld, struct trace_cursor *c,
 	GET(trace_get_varint, c, &mod.file_offset);
 	GET(trace_get_varint, c, &mod.prot);
 	GET(get_string, c, &mod.path);
+	/* The file's identity came later: older traces end here. */
+	if (trace_cursor_left(c) > 0) {
+		GET(trace_get_varint, c, &mod.file_size);
+		GET(trace_get_varint, c, &mod.file_mtime_ns);
+	}
 	if (RESERVE(ld, modules, n_modules, CAP_MODULES) < 0)
 		return -1;
 	m->modules[m->n_modules] = mod;

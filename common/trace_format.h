@@ -70,7 +70,10 @@ enum trace_kind {
 	TRACE_PROCESS = 1,
 	/* One line of /proc/self/maps. Body: dt, snapshot, start, end,
 	 * file_offset, prot (r=4 w=2 x=1, p=8 when private), path:str (a file
-	 * path, "[heap]", "[stack]", "" for anonymous memory, ...). A snapshot
+	 * path, "[heap]", "[stack]", "" for anonymous memory, ...), file_size,
+	 * file_mtime_ns (the file's size and modification time when mapped, so
+	 * a reader can tell a file rebuilt since; both 0 when unknown, and
+	 * absent from traces of older writers). A snapshot
 	 * is taken at start and after each dlopen; a later snapshot replaces an
 	 * earlier one for the addresses it covers. Only paths starting with '/'
 	 * name files to symbolize from. */

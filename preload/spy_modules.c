@@ -3,7 +3,11 @@
  */
 #include "spy_modules.h"
 
+#include <fcntl.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "spy_stack.h"
 #include "spy_sys.h"
@@ -12,6 +16,40 @@
 
 static unsigned snapshot;
 int spy_modules_dirty;
+
+/* The identity of a mapped file (size and modification time), so that the
+ * analyzer can tell when a file was rebuilt after the run. Consecutive maps
+ * lines name the same file: one stat for them all. */
+struct file_id {
+	char path[256];
+	uint64_t size, mtime_ns;
+};
+
+static void file_identity(const char *path, size_t len, struct file_id *last,
+			  uint64_t *size, uint64_t *mtime_ns)
+{
+	*size = *mtime_ns = 0;
+	if (len == 0 || path[0] != '/' || len >= sizeof(last->path))
+		return;
+	if (spy_strneq(last->path, path, len) && last->path[len] == '\0') {
+		*size = last->size;
+		*mtime_ns = last->mtime_ns;
+		return;
+	}
+	char name[sizeof(last->path)];
+	for (size_t i = 0; i < len; i++)
+		name[i] = path[i];
+	name[len] = '\0';
+	struct stat st;
+	if (syscall(SYS_newfstatat, AT_FDCWD, name, &st, 0) != 0)
+		return;
+	*size = (uint64_t)st.st_size;
+	*mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u +
+		    (uint64_t)st.st_mtim.tv_nsec;
+	spy_strlcpy(last->path, name, sizeof(last->path));
+	last->size = *size;
+	last->mtime_ns = *mtime_ns;
+}
 static uintptr_t loader_start, loader_end;
 static size_t trace_path_len;
 
@@ -72,7 +110,8 @@ static const char *skip_field(const char *p, const char *end)
 }
 
 /* One maps line: "start-end perms offset dev inode   path". */
-static void emit_line(const char *line, const char *end, uintptr_t self_fn)
+static void emit_line(const char *line, const char *end, uintptr_t self_fn,
+		      struct file_id *last)
 {
 	uint64_t start, stop, offset;
 	const char *p = parse_hex(line, end, &start);
@@ -102,7 +141,9 @@ static void emit_line(const char *line, const char *end, uintptr_t self_fn)
 	/* The trace's own mappings are libspy's business, not the program's. */
 	if (path_len == trace_path_len && spy_strneq(p, spy_writer_path(), path_len))
 		return;
-	uint8_t *w = spy_writer_begin(TRACE_MODULE, 5 * TRACE_VARINT_MAX +
+	uint64_t size, mtime_ns;
+	file_identity(p, path_len, last, &size, &mtime_ns);
+	uint8_t *w = spy_writer_begin(TRACE_MODULE, 7 * TRACE_VARINT_MAX +
 						     TRACE_VARINT_MAX + path_len);
 	if (!w)
 		return;
@@ -112,6 +153,8 @@ static void emit_line(const char *line, const char *end, uintptr_t self_fn)
 	w = trace_put_varint(w, offset);
 	w = trace_put_varint(w, prot);
 	w = trace_put_str(w, p, path_len);
+	w = trace_put_varint(w, size);
+	w = trace_put_varint(w, mtime_ns);
 	spy_writer_end(w);
 }
 
@@ -137,12 +180,13 @@ void spy_modules_snapshot(void)
 	__atomic_store_n(&spy_modules_dirty, 0, __ATOMIC_RELEASE);
 	trace_path_len = spy_strlen(spy_writer_path());
 	uintptr_t self_fn = (uintptr_t)&spy_modules_snapshot;
+	struct file_id last = {.path = ""};
 	const char *line = buf, *end = buf + n;
 	while (line < end) {
 		const char *nl = line;
 		while (nl < end && *nl != '\n')
 			nl++;
-		emit_line(line, nl, self_fn);
+		emit_line(line, nl, self_fn, &last);
 		line = nl + 1;
 	}
 	spy_sys_munmap(buf, cap);

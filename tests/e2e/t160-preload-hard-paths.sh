@@ -117,4 +117,16 @@ test_expect 'SIGKILL loses nothing written before it' '
 	json_check k.log.json "j[\"process\"][\"truncated\"] and j[\"calls\"][\"realloc\"] > 1000"
 '
 
+test_expect 'a program rebuilt after its run is named as changed, not silently misread' '
+	printf "#include <stdlib.h>\nint main(void){ free(malloc(7)); return 0; }\n" >p.c &&
+	gcc -g -O0 -o p p.c &&
+	SPY_OPTIONS=out=$PWD/p.log LD_PRELOAD=$LIBSPY ./p &&
+	"$ANALYZE" dump p.log >same.out 2>same.err &&
+	! test -s same.err &&
+	sleep 0.01 && printf "\n/* changed */\n" >>p.c && gcc -g -O0 -o p p.c &&
+	"$ANALYZE" dump p.log >changed.out 2>changed.err &&
+	one_line changed.err && grep -q "changed after the run" changed.err &&
+	grep -q "/p'"'"'" changed.err
+'
+
 test_done
