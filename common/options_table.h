@@ -18,6 +18,8 @@
 		   "reuse a stack seen before when its frames provably match")  \
 	SPY_OPTION(io_patch, BOOL, "1",                                       \
 		   "patch libc's read/write entries so stdio's own calls are counted") \
+	SPY_OPTION(syscalls, STR, "io",                                       \
+		   "io: read/write-class calls; all: every system call (slow)")  \
 	SPY_OPTION(quarantine_mb, UINT, "4",                                  \
 		   "MiB of freed blocks each thread holds back to catch writes after free (0: none)") \
 	SPY_OPTION(quarantine_fill, UINT, "256",                              \
