@@ -11,6 +11,7 @@
 #include "json_writer.h"
 #include "lock_model.h"
 #include "symbolize.h"
+#include "threads_model.h"
 #include "trace_format.h"
 
 #define MAX_CYCLES 20
@@ -316,8 +317,8 @@ static int report_livelock(const struct trace_model *m,
 	}
 	double secs = (double)(to - from) / 1e9;
 	fprintf(head.f, "livelock: %zu threads failed %lu lock attempts in "
-		"%.2f s and got through %lu times", n, (unsigned long)fails,
-		secs, (unsigned long)ok);
+		"%.2f s and got through %lu time%s", n, (unsigned long)fails,
+		secs, (unsigned long)ok, ok == 1 ? "" : "s");
 	fprintf(expl.f, "These threads keep trying to take locks that another "
 		"of them holds, give up, and try again at once: ");
 	for (size_t i = 0; i < lm->n_retries; i++) {
@@ -331,15 +332,37 @@ static int report_livelock(const struct trace_model *m,
 		for (size_t k = 0; k < q->n_locks; k++)
 			fprintf(expl.f, "%s'%s'", k ? ", " : "",
 				name(lm, q->locks[k]));
-		fprintf(expl.f, " and got through %lu times; ",
-			(unsigned long)q->successes);
+		fprintf(expl.f, " and got through %lu time%s; ",
+			(unsigned long)q->successes, q->successes == 1 ? "" : "s");
 	}
 	fprintf(expl.f, "each retried %.1f microseconds after a failure on "
 		"average, so they were busy the whole %.2f s without making "
-		"progress. Nobody is blocked (this is not a deadlock), yet "
-		"almost no work gets done: the threads react to each other "
-		"the same way at the same moment, again and again.",
+		"progress. ",
 		gaps ? (double)gap / (double)gaps / 1e3 : 0.0, secs);
+	/* The CPU they burnt, when the thread records have it. */
+	struct threads_model tm = { 0 };
+	uint64_t cpu = 0, life = 0;
+	if (threads_model_build(m, &tm) == 0) {
+		for (size_t i = 0; i < lm->n_retries; i++) {
+			if (!spinning(&lm->retries[i]))
+				continue;
+			for (size_t k = 0; k < tm.n; k++) {
+				const struct thread_info *t = &tm.v[k];
+				if (t->tid != lm->retries[i].tid || !t->has_end)
+					continue;
+				cpu += t->user_ns + t->sys_ns;
+				life += t->lifetime_ns;
+			}
+		}
+	}
+	threads_model_release(&tm);
+	if (cpu && life)
+		fprintf(expl.f, "Together they used %.0f ms of CPU in %.0f ms of "
+			"life, nearly all of it on attempts that failed. ",
+			(double)cpu / 1e6, (double)life / 1e6);
+	fprintf(expl.f, "Nobody is blocked (this is not a deadlock), yet "
+		"almost no work gets done: the threads react to each other "
+		"the same way at the same moment, again and again.");
 	char *h = text_close(&head), *x = text_close(&expl);
 	int rc = -1;
 	struct finding *f;
@@ -356,6 +379,8 @@ static int report_livelock(const struct trace_model *m,
 			rc = finding_add_int(f, "successes", (int64_t)ok);
 		if (rc == 0)
 			rc = finding_add_int(f, "window_ns", (int64_t)(to - from));
+		if (rc == 0 && cpu)
+			rc = finding_add_int(f, "cpu_ns", (int64_t)cpu);
 		for (size_t i = 0; i < lm->n_retries && rc == 0; i++) {
 			const struct lock_retry *q = &lm->retries[i];
 			if (!spinning(q))
