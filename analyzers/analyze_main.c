@@ -27,6 +27,10 @@ static void help(void)
 	       "  --json     write JSON instead of text\n"
 	       "  --dot      lock-graph: write the graph in Graphviz's DOT\n"
 	       "  --svg      lock-graph: draw it as SVG (needs Graphviz)\n"
+	       "  --html     report: one self-contained HTML page (default\n"
+	       "             file: TRACE.html, its path printed)\n"
+	       "  --chrome   export: Chrome Trace Event JSON (Perfetto)\n"
+	       "  -o FILE    report --html, export: write to FILE (- for stdout)\n"
 	       "  --help     this text\n"
 	       "  --version  the analyzer's version and trace format\n"
 	       "\nexit status: 0 no findings, 1 findings, 2 bad usage or "
@@ -60,6 +64,14 @@ int main(int argc, char **argv)
 				a.dot = true;
 			} else if (!strcmp(s, "--svg")) {
 				a.svg = true;
+			} else if (!strcmp(s, "--html")) {
+				a.html = true;
+			} else if (!strcmp(s, "--chrome")) {
+				a.chrome = true;
+			} else if (!strcmp(s, "-o") || !strcmp(s, "--out")) {
+				if (i + 1 == argc)
+					return bad_usage("'%s' needs a file name", s);
+				a.out = argv[++i];
 			} else if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
 				help();
 				return cmd_finish(0);

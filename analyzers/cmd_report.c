@@ -39,6 +39,8 @@ int cmd_summary(const struct cmd_args *a)
 
 int cmd_report(const struct cmd_args *a)
 {
+	if (a->html)
+		return cmd_report_html(a);
 	struct trace_model m;
 	if (cmd_load(a->trace, &m))
 		return 2;

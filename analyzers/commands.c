@@ -33,6 +33,8 @@ const struct command analyze_commands[] = {
 	  cmd_sharing },
 	{ "leaks", "blocks live at exit: definitely lost, indirectly lost, still reachable",
 	  cmd_leaks },
+	{ "export", "the trace for other viewers: --chrome (Perfetto, chrome://tracing)",
+	  cmd_export },
 	{ NULL, NULL, NULL },
 };
 

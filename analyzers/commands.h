@@ -15,6 +15,9 @@ struct cmd_args {
 	bool json;          /* --json */
 	bool dot;           /* --dot (lock-graph) */
 	bool svg;           /* --svg (lock-graph) */
+	bool html;          /* --html (report) */
+	bool chrome;        /* --chrome (export) */
+	const char *out;    /* -o FILE (report --html, export) */
 };
 
 struct command {
@@ -39,6 +42,9 @@ int cmd_finish(int status);
 int cmd_dump(const struct cmd_args *a);
 int cmd_summary(const struct cmd_args *a);
 int cmd_report(const struct cmd_args *a);
+/* report --html (report_html.c) and export --chrome (export_chrome.c) */
+int cmd_report_html(const struct cmd_args *a);
+int cmd_export(const struct cmd_args *a);
 int cmd_syscalls(const struct cmd_args *a);
 int cmd_leaks(const struct cmd_args *a);
 int cmd_lock_graph(const struct cmd_args *a);

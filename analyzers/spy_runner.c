@@ -55,6 +55,8 @@ static const struct flag flags[] = {
 	{ "out", 'o', "FILE", F_OUT, NULL,
 	  "trace file (%p: pid, %e: program name); default: out= below" },
 	{ "json", 0, NULL, F_REPORT, "--json", "write the report as JSON" },
+	{ "html", 0, NULL, F_REPORT, "--html",
+	  "write the report as one HTML page next to the trace (TRACE.html)" },
 	{ "no-report", 0, NULL, F_NO_REPORT, NULL,
 	  "only record the trace, do not run the analyzer" },
 	{ "report-file", 0, "FILE", F_REPORT_FILE, NULL,

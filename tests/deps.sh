@@ -6,12 +6,13 @@ set -u
 
 # build: compiler, make, libunwind (stacks), libdw/libelf (symbols)
 # tests: the real programs run under libspy, and the tools the tests use
+# report: chromium, which the browser test opens the HTML report in
 # bench: the peer tools measured beside libspy, jemalloc for the heap lessons
 # analyze: capstone decodes the instructions sampled for false sharing
 # analyze lock-graph --svg: Graphviz's dot draws the graph
 pkgs="gcc g++ make pkg-config libc6-dev libunwind-dev libdw-dev libelf-dev
 python3 perl sqlite3 git bash coreutils util-linux procps file binutils
-valgrind heaptrack strace ltrace libjemalloc2
+valgrind heaptrack strace ltrace libjemalloc2 chromium
 libcapstone-dev
 graphviz"
 

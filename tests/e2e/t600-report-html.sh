@@ -1,0 +1,158 @@
+#!/bin/bash
+# t600: the HTML report and the Chrome trace export. spy --html writes the
+# page next to the trace; headless Chromium opens the pages and the test
+# checks what rendered (the findings, pictures with content, no console
+# error, no request); the heap picture's holes and the lock graph's red
+# cycle are the right ones; a hostile program name cannot inject markup;
+# every demo's page stays under 1 MB; export --chrome is Trace Event JSON;
+# the text report is coloured on a terminal only and never with NO_COLOR.
+. "$(dirname "$0")/lib.sh"
+
+DEMOS=$TOP/demos
+CHECK=$TOP/tests/e2e/html_check.py
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+
+# page_of TRACE OUT: analyze report --html TRACE -o OUT (status 0 or 1).
+page_of() {
+	local rc=0
+	"$ANALYZE" report --html "$1" -o "$2" 2>"$2.err" || rc=$?
+	[ "$rc" -le 1 ] || { say "analyze report --html exited $rc"; cat "$2.err"; return 1; }
+	test -s "$2"
+}
+
+# render PAGE: what Chromium rendered, as JSON in PAGE.render.
+render() {
+	python3 "$CHECK" "$CHROMIUM" "$1" >"$1.render" || {
+		say "html_check failed"; return 1; }
+	say "$(head -c 1500 "$1.render")"
+}
+
+# rendered_ok PAGE [N]: N pictures (default 5: heap, locks, threads, system
+# calls, map), each drawn with shapes and a size; no console error, no
+# script, nothing asked of the network.
+rendered_ok() {
+	json_check "$1.render" "len(j[\"svgs\"]) == ${2:-5} and all(s[\"shapes\"] > 0 and s[\"width\"] > 100 and s[\"height\"] > 20 for s in j[\"svgs\"])" &&
+	json_check "$1.render" "j[\"console_errors\"] == [] and j[\"requests\"] == [] and j[\"scripts\"] == 0"
+}
+
+test_expect 'spy --html writes the page next to the trace and prints its path' '
+	"$SPY" --html -o run.log "$DEMOS/deadlock" >out 2>err &&
+	cat err &&
+	test -s run.log.html &&
+	grep -q "HTML report written to .*/run.log.html" err &&
+	grep -q "lock-order-cycle" run.log.html
+'
+
+test_expect 'analyze report --html without -o writes TRACE.html and says so' '
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$DEMOS/dangling" >/dev/null &&
+	rc=0 && "$ANALYZE" report --html t.log >out || rc=$? &&
+	test $rc -eq 1 &&
+	grep -qx "libspy: HTML report written to t.log.html" out &&
+	grep -q "data-kind=\"use-after-free\"" t.log.html &&
+	test_must_fail_2() { "$ANALYZE" report --html t.log -o /nonexistent/dir/x.html; test $? -eq 2; } &&
+	test_must_fail_2
+'
+
+if [ -z "$CHROMIUM" ] || ! "$CHROMIUM" --version >/dev/null 2>&1; then
+	test_skip 'Chromium renders the reports' 'chromium is not installed'
+else
+	test_expect 'the browser check sees console errors and requests (control)' '
+		printf "%s" "<!DOCTYPE html><html><head><meta http-equiv=\"Content-Security-Policy\" content=\"default-src none\"></head><body><script>console.error(1)</script><img src=\"http://192.0.2.1/x.png\"></body></html>" >bad.html &&
+		render bad.html &&
+		json_check bad.html.render "len(j[\"console_errors\"]) >= 1 and j[\"scripts\"] == 1" &&
+		! rendered_ok bad.html
+	'
+
+	test_expect 'deadlock: the finding, its stacks with source lines, the red cycle is the finding'"'"'s' '
+		SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$DEMOS/deadlock" >/dev/null &&
+		page_of t.log t.html &&
+		{ "$ANALYZE" report --json t.log >t.json; test $? -eq 1; } &&
+		render t.html &&
+		rendered_ok t.html &&
+		json_check t.html.render "[f[\"kind\"] for f in j[\"findings\"]] == [\"lock-order-cycle\"] and all(f[\"visible\"] and f[\"stacks\"] == 4 and f[\"source\"] >= 4 for f in j[\"findings\"])" &&
+		python3 - t.json t.html.render <<-EOF
+		import json, sys
+		rep = json.load(open(sys.argv[1]))
+		page = json.load(open(sys.argv[2]))
+		cyc = [d for f in rep["findings"] if f["kind"] == "lock-order-cycle"
+		       for d in [f["details"]["cycle"]]][0]
+		want = sorted((e["from"], e["to"]) for e in cyc["edges"])
+		got = sorted(tuple(e) for e in page["cycle_edges"])
+		print("finding:", want, "page:", got)
+		sys.exit(0 if want == got and len(got) == 2 else 1)
+		EOF
+	'
+
+	test_expect 'deadlock_fixed --gate: no error on the page, the gated cycle drawn as safe' '
+		SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$DEMOS/deadlock_fixed" --gate >/dev/null &&
+		page_of t.log t.html &&
+		render t.html && rendered_ok t.html &&
+		json_check t.html.render "[f for f in j[\"findings\"] if f[\"severity\"] == \"error\"] == [] and j[\"cycle_edges\"] == [] and len(j[\"safe_cycle_edges\"]) == 2"
+	'
+
+	test_expect 'fragmentation: the heap picture has the 8192 holes of 4 KB the demo makes' '
+		rc=0 &&
+		SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$DEMOS/fragmentation" >out || rc=$? &&
+		test $rc -eq 1 &&
+		page_of t.log t.html &&
+		render t.html && rendered_ok t.html 4 &&
+		json_check t.html.render "[s[\"data\"] for s in j[\"svgs\"] if s[\"id\"] == \"heap-picture\"][0][\"holes\"] == \"8192\"" &&
+		json_check t.html.render "4000 <= int([s[\"data\"] for s in j[\"svgs\"] if s[\"id\"] == \"heap-picture\"][0][\"largestHole\"]) < 4096"
+	'
+
+	test_expect 'a hostile program name and arguments stay text' '
+		cp /bin/true "./<img src=x onerror=alert(1)>" &&
+		SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "./<img src=x onerror=alert(1)>" "<script>alert(2)</script>" "\"&'"'"'" >/dev/null &&
+		page_of t.log t.html &&
+		! grep -q "<img src=x" t.html &&
+		! grep -q "<script>alert" t.html &&
+		grep -q "&lt;script&gt;alert(2)&lt;/script&gt;" t.html &&
+		render t.html && rendered_ok t.html 2 &&
+		json_check t.html.render "\"<img src=x onerror=alert(1)>\" in j[\"title\"]"
+	'
+fi
+
+test_expect 'every demo'"'"'s page is under 1 MB' '
+	for d in stack_heap array_decay dangling dangling_fixed recursion recursion_fixed virtual_memory deadlock deadlock_fixed syscall_overhead fragmentation fragmentation_fixed scheduling_tax scheduling_tax_fixed livelock livelock_fixed false_sharing false_sharing_fixed; do
+		args= &&
+		case $d in false_sharing*) args=20000000 ;; esac &&
+		rm -f t.*.log &&
+		{ SPY_OPTIONS=out=$PWD/t.%p.log timeout 60 env LD_PRELOAD=$LIBSPY "$DEMOS/$d" $args >/dev/null 2>&1 || :; } &&
+		n=0 &&
+		for t in t.*.log; do
+			page_of "$t" "$d.html" &&
+			size=$(stat -c %s "$d.html") &&
+			say "$d: $size bytes" &&
+			test "$size" -lt 1048576 &&
+			n=$((n + 1)) || exit 1
+		done &&
+		test $n -ge 1 || exit 1
+	done
+'
+
+test_expect 'export --chrome: Trace Event JSON with threads, lock slices and system calls' '
+	SPY_OPTIONS=out=$PWD/d.log LD_PRELOAD=$LIBSPY "$DEMOS/deadlock" >/dev/null &&
+	"$ANALYZE" export --chrome d.log >d.json &&
+	json_check d.json "len([e for e in j[\"traceEvents\"] if e[\"ph\"] == \"M\" and e[\"name\"] == \"thread_name\"]) == 3" &&
+	json_check d.json "len([e for e in j[\"traceEvents\"] if e[\"ph\"] == \"X\" and e[\"name\"].startswith(\"hold \") and e[\"cat\"] == \"lock\"]) >= 4" &&
+	json_check d.json "all(e[\"dur\"] >= 0 and e[\"ts\"] >= 0 for e in j[\"traceEvents\"] if e[\"ph\"] == \"X\")" &&
+	SPY_OPTIONS=out=$PWD/s.log LD_PRELOAD=$LIBSPY "$DEMOS/syscall_overhead" bytes 2000 >/dev/null &&
+	"$ANALYZE" export --chrome s.log -o s.json &&
+	json_check s.json "sum(e[\"args\"][\"calls\"] for e in j[\"traceEvents\"] if e[\"ph\"] == \"X\" and e.get(\"cat\") == \"syscall\" and e[\"name\"].startswith(\"write\")) >= 2000" &&
+	json_check s.json "max(e[\"args\"][\"calls\"] for e in j[\"traceEvents\"] if e[\"ph\"] == \"C\") >= 2000" &&
+	rc=0 && "$ANALYZE" export s.log 2>err || rc=$? &&
+	test $rc -eq 2 && grep -q "export needs a format" err
+'
+
+test_expect 'text report: colour on a terminal only, never with NO_COLOR; 80 columns' '
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$DEMOS/deadlock" >/dev/null &&
+	{ "$ANALYZE" report t.log >plain.txt; test $? -eq 1; } &&
+	! grep -q "$(printf "\033")" plain.txt &&
+	script -qc "\"$ANALYZE\" report t.log" /dev/null >tty.txt </dev/null &&
+	grep -q "$(printf "\033")\[" tty.txt &&
+	NO_COLOR=1 script -qc "\"$ANALYZE\" report t.log" /dev/null >nocolor.txt </dev/null &&
+	! grep -q "$(printf "\033")" nocolor.txt &&
+	test "$(LC_ALL=C.UTF-8 awk "length > 80" plain.txt | wc -l)" -eq 0
+'
+
+test_done
