@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "heap_checks.h"
+#include "heap_frag.h"
 #include "trace_decode.h"
 #include "trace_format.h"
 
@@ -286,6 +287,113 @@ static int leaks(const struct trace_model *m, const struct heap_checks *hc,
 	return 0;
 }
 
+static void mib(char *buf, size_t n, uint64_t v);
+static int frag_details(struct finding *f, const struct heap_frag *h);
+
+static int fragmentation(const struct trace_model *m, const struct heap_frag *h,
+			 struct finding_list *out)
+{
+	(void)m;
+	char head[200], a[32], b[32];
+	mib(a, sizeof(a), h->free_bytes);
+	snprintf(head, sizeof(head),
+		 "%s free in %" PRIu64 " holes, none over %" PRIu64 " bytes",
+		 a, h->holes, h->largest_hole);
+	mib(b, sizeof(b), h->heap_end - h->heap_start);
+	char expl[900];
+	snprintf(expl, sizeof(expl),
+		 "%s the brk heap of %s was free, but cut into %" PRIu64
+		 " holes by the live blocks between them: external "
+		 "fragmentation %.0f%% (1 - largest free region / free bytes). "
+		 "A request bigger than the largest hole cannot use any of "
+		 "that memory. This is reported when at least 1 MiB is free in "
+		 "16 or more holes, that is a quarter or more of the heap, and "
+		 "the largest free region is at most half of it.",
+		 h->fail ? "When the allocation failed," : "At the end,",
+		 b, h->holes, h->external * 100);
+	struct finding *f = finding_add(out, "fragmentation", SEV_WARNING,
+		head, expl,
+		"Keep blocks of different lifetimes apart: allocate long-lived "
+		"objects from a pool or arena of their own, so that the "
+		"short-lived ones, when freed, leave one large free region "
+		"instead of many small holes.");
+	if (!f || frag_details(f, h) < 0)
+		return -1;
+	return 0;
+}
+
+static void mib(char *buf, size_t n, uint64_t v)
+{
+	snprintf(buf, n, "%.1f MiB", (double)v / (1 << 20));
+}
+
+static int frag_details(struct finding *f, const struct heap_frag *h)
+{
+	char strip[HEAP_FRAG_STRIP + 3];
+	snprintf(strip, sizeof(strip), "[%s]", h->strip);
+	if (finding_add_int(f, "live_bytes", (int64_t)h->live_bytes) < 0 ||
+	    finding_add_int(f, "heap_bytes", (int64_t)(h->heap_end - h->heap_start)) < 0 ||
+	    finding_add_int(f, "free_bytes", (int64_t)h->free_bytes) < 0 ||
+	    finding_add_int(f, "holes", (int64_t)h->holes) < 0 ||
+	    finding_add_int(f, "largest_hole", (int64_t)h->largest_hole) < 0 ||
+	    finding_add_int(f, "top_bytes", (int64_t)h->top_bytes) < 0 ||
+	    finding_add_int(f, "external_fragmentation_pct",
+			    (int64_t)(h->external * 100 + 0.5)) < 0 ||
+	    finding_add_str(f, "heap", strip) < 0)
+		return -1;
+	if (h->info.valid &&
+	    (finding_add_int(f, "as_limit", (int64_t)h->info.as_limit) < 0 ||
+	     finding_add_int(f, "vm_size", (int64_t)h->info.vm_size) < 0))
+		return -1;
+	return 0;
+}
+
+static int alloc_failure(const struct trace_model *m, const struct trace_event *e,
+			 struct finding_list *out, bool *frag_reported)
+{
+	struct heap_frag h;
+	if (heap_frag_at(m, e, &h) < 0)
+		return -1;
+	char head[200], expl[1200], a[32], b[32], c[32], d[32];
+	snprintf(head, sizeof(head), "%s(%" PRIu64 ") returned NULL",
+		 fn_name(e->fn), e->a);
+	mib(a, sizeof(a), h.free_bytes);
+	mib(b, sizeof(b), h.live_bytes);
+	int k = snprintf(expl, sizeof(expl),
+		"The allocator could not find %" PRIu64 " contiguous bytes. At "
+		"that moment the program had %s live; the brk heap held %s free "
+		"in %" PRIu64 " holes between live blocks, the largest only %"
+		PRIu64 " bytes, so none could take the request.",
+		e->a, b, a, h.holes, h.largest_hole);
+	if (h.info.valid && h.info.as_limit) {
+		mib(c, sizeof(c), h.info.as_limit);
+		mib(d, sizeof(d), h.info.vm_size);
+		snprintf(expl + k, sizeof(expl) - (size_t)k,
+			 " The address space was limited (RLIMIT_AS %s, %s in "
+			 "use), so no fresh mapping could be made either: on "
+			 "64-bit Linux without such a limit, glibc serves a big "
+			 "request with mmap and the holes only waste memory.",
+			 c, d);
+	}
+	struct finding *f = finding_add(out, "allocation-failure", SEV_ERROR,
+		head, expl,
+		"Check every allocation for NULL. When the heap is full of "
+		"holes, keep long-lived and short-lived blocks apart (a pool or "
+		"arena for the long-lived ones), so that freed memory merges "
+		"back into large free regions.");
+	const struct trace_stack *s = trace_event_stack(m, e);
+	if (!f || finding_add_stack(f, "the call that failed", e->tid,
+				    s ? s->frames : NULL, s ? s->n : 0) < 0 ||
+	    finding_add_int(f, "size", (int64_t)e->a) < 0 ||
+	    frag_details(f, &h) < 0)
+		return -1;
+	if (!*frag_reported && heap_frag_is_bad(&h)) {
+		*frag_reported = true;
+		return fragmentation(m, &h, out);
+	}
+	return 0;
+}
+
 int detect_heap(const struct trace_model *m, struct finding_list *out)
 {
 	struct heap_checks hc;
@@ -305,6 +413,19 @@ int detect_heap(const struct trace_model *m, struct finding_list *out)
 	}
 	if (!rc)
 		rc = leaks(m, &hc, out);
+	bool frag_reported = false;
+	size_t fails = 0;
+	for (size_t i = 0; i < m->n_events && !rc && fails < 5; i++)
+		if (m->events[i].kind == TRACE_ALLOC_FAIL) {
+			fails++;
+			rc = alloc_failure(m, &m->events[i], out, &frag_reported);
+		}
+	if (!rc && !frag_reported) {
+		struct heap_frag h;
+		rc = heap_frag_at(m, NULL, &h);
+		if (!rc && heap_frag_is_bad(&h))
+			rc = fragmentation(m, &h, out);
+	}
 	heap_checks_release(&hc);
 	return rc;
 }

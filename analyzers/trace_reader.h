@@ -95,6 +95,8 @@ struct trace_event {
  *  leak      address        class           size
  *  leak-scan blocks         scanned bytes   ns
  *  guard-fault fault address block start   pc (fn: 0 after free, 1 past end)
+ *  alloc-fail size          -               -   (fn: the function)
+ *  heap-info fields length  fields offset   -   (heap_frag.c decodes)
  *  thread_create, thread_start, thread_end, thread_join, process_stats,
  *  stack_overflow, clone (kinds 60-79):
  *            fields length  fields offset   -   (threads_model.h decodes)

@@ -341,6 +341,24 @@ static int read_heap_check(struct loader *ld, uint8_t kind,
 		e->fn = v[2] ? 1 : 0;
 		e->stack = ref;
 		return 0;
+	case TRACE_ALLOC_FAIL: /* fn, size, stack */
+		for (int i = 0; i < 3; i++)
+			GET(trace_get_varint, c, &v[i]);
+		if ((ref = stack_ref(ld, v[2])) == UINT32_MAX)
+			return -1;
+		if (!(e = new_event(ld, cs, kind)))
+			return -1;
+		e->a = v[1];
+		e->fn = v[0] < 255 ? (uint8_t)v[0] : 255;
+		e->stack = ref;
+		return 0;
+	case TRACE_HEAP_INFO:
+		/* many fields: heap_frag.c decodes them where they are */
+		if (!(e = new_event(ld, cs, kind)))
+			return -1;
+		e->a = trace_cursor_left(c);
+		e->b = (uint64_t)(c->p - ld->m->data);
+		return 0;
 	default: /* LEAK_SCAN: blocks, root_bytes, scanned_bytes, ns */
 		for (int i = 0; i < 4; i++)
 			GET(trace_get_varint, c, &v[i]);
@@ -482,6 +500,8 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 	case TRACE_LEAK:
 	case TRACE_LEAK_SCAN:
 	case TRACE_GUARD_FAULT:
+	case TRACE_ALLOC_FAIL:
+	case TRACE_HEAP_INFO:
 		return read_heap_check(ld, kind, c, cs);
 	case TRACE_IO_SITE:
 	case TRACE_IO_FD:

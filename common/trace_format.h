@@ -224,6 +224,17 @@ enum trace_kind {
 	 * signal handler: the frames from the faulting one outwards follow
 	 * the signal trampoline). */
 	TRACE_GUARD_FAULT = 84,
+	/* A malloc-family call returned NULL (or posix_memalign an error).
+	 * Body: dt, fn (trace_alloc_fn), size, stack. A HEAP_INFO follows. */
+	TRACE_ALLOC_FAIL = 85,
+	/* The allocator's own view, after an ALLOC_FAIL and at exit.
+	 * Body: dt, reason (0 exit, 1 after an allocation failed), then
+	 * glibc's mallinfo2: arena (bytes of heap from brk), ordblks (free
+	 * chunks), fordblks (free bytes), hblks, hblkhd (blocks and bytes
+	 * mapped on their own), uordblks (bytes in use), keepcost (free bytes
+	 * at the top); rss (bytes), as_limit (RLIMIT_AS, 0 if none),
+	 * vm_size (bytes of address space in use). */
+	TRACE_HEAP_INFO = 86,
 	/* --- rec_threads (60-79) --- */
 	/* pthread_create returned, in the creating thread; stamped before the
 	 * call. Body: dt, handle (the pthread_t), start routine address,
@@ -419,6 +430,8 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_LEAK] = "leak",
 		[TRACE_LEAK_SCAN] = "leak-scan",
 		[TRACE_GUARD_FAULT] = "guard-fault",
+		[TRACE_ALLOC_FAIL] = "alloc-fail",
+		[TRACE_HEAP_INFO] = "heap-info",
 		[TRACE_THREAD_CREATE] = "thread_create",
 		[TRACE_THREAD_START] = "thread_start",
 		[TRACE_THREAD_END] = "thread_end",

@@ -84,6 +84,8 @@ SPY_EXPORT void *malloc(size_t size)
 	int saved = errno;
 	if (p)
 		rec_heap_alloc(TRACE_FN_MALLOC, p, size, 0);
+	else
+		rec_heap_alloc_failed(TRACE_FN_MALLOC, size);
 	spy_hook_leave();
 	errno = saved;
 	return p;
@@ -108,12 +110,14 @@ SPY_EXPORT void *calloc(size_t n, size_t size)
 		return spy_bootstrap_alloc(total, 0);
 	}
 	size_t total = 0;
-	void *p = __builtin_mul_overflow(n, size, &total)
-		? IN_REAL(spy_real.calloc(n, size))
-		: GUARDED_OR(total, 0, spy_real.calloc(n, size));
+	int overflow = __builtin_mul_overflow(n, size, &total);
+	void *p = overflow ? IN_REAL(spy_real.calloc(n, size))
+			   : GUARDED_OR(total, 0, spy_real.calloc(n, size));
 	int saved = errno;
 	if (p)
 		rec_heap_alloc(TRACE_FN_CALLOC, p, n * size, 0);
+	else if (!overflow) /* n * size overflowing is the caller's error */
+		rec_heap_alloc_failed(TRACE_FN_CALLOC, total);
 	spy_hook_leave();
 	errno = saved;
 	return p;
@@ -216,6 +220,8 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 	else if (known && size)
 		spy_heapmap_insert((uintptr_t)old, old_size, SPY_FAMILY_MALLOC);
 	rec_heap_realloc(fn, old, p, size, stack, when);
+	if (!p && size)
+		rec_heap_alloc_failed(fn, size);
 	spy_hook_leave();
 	errno = saved;
 	return p;
@@ -258,6 +264,8 @@ SPY_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 	int saved = errno;
 	if (rc == 0)
 		rec_heap_alloc(TRACE_FN_POSIX_MEMALIGN, *out, size, align);
+	else if (rc == ENOMEM)
+		rec_heap_alloc_failed(TRACE_FN_POSIX_MEMALIGN, size);
 	spy_hook_leave();
 	errno = saved;
 	return rc;
@@ -278,6 +286,8 @@ SPY_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 		int saved = errno;                                             \
 		if (p)                                                         \
 			rec_heap_alloc(fn_code, p, size_expr, align_expr);     \
+		else                                                           \
+			rec_heap_alloc_failed(fn_code, size_expr);             \
 		spy_hook_leave();                                              \
 		errno = saved;                                                 \
 		return p;                                                      \

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "spy_guard.h"
+#include "spy_heapinfo.h"
 #include "spy_heapmap.h"
 #include "spy_leakscan.h"
 #include "spy_options.h"
@@ -33,6 +34,22 @@ rec_heap_alloc(unsigned fn, void *p, size_t size, size_t align)
 	w = trace_put_varint(w, stack);
 	w = trace_put_varint(w, align);
 	spy_writer_end(w);
+}
+
+/* A malloc-family call of size bytes failed: the call and the heap as the
+ * allocator sees it (a slow path). */
+static inline __attribute__((always_inline)) void
+rec_heap_alloc_failed(unsigned fn, size_t size)
+{
+	uint32_t stack = spy_stack_capture();
+	uint8_t *w = spy_writer_begin(TRACE_ALLOC_FAIL, 4 * TRACE_VARINT_MAX);
+	if (w) {
+		w = trace_put_varint(w, fn);
+		w = trace_put_varint(w, size);
+		w = trace_put_varint(w, stack);
+		spy_writer_end(w);
+	}
+	spy_heapinfo_write(1);
 }
 
 static inline __attribute__((always_inline)) void

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "spy_core.h"
+#include "spy_heapinfo.h"
 #include "spy_heapmap.h"
 #include "spy_options.h"
 #include "spy_quarantine.h"
@@ -398,6 +399,7 @@ out:
 
 void spy_leakscan_at_exit(void)
 {
+	spy_heapinfo_write(0);
 	spy_heapmap_freeze();
 	spy_quarantine_check_frozen();
 	if (spy_opt.leaks)

@@ -1,0 +1,72 @@
+#!/bin/bash
+# t540: fragmentation. The fragmentation demo's 24 MB malloc fails under
+# its address-space limit: an allocation-failure finding at that line with
+# the heap's state, and a fragmentation finding (thousands of ~4 KB holes);
+# the pool variant gets neither; analyze fragmentation shows the numbers.
+. "$(dirname "$0")/lib.sh"
+
+L_BIG=$(grep -n -F "big = malloc(BIG);" "$TOP/demos/fragmentation.c" | cut -d: -f1)
+
+report_json() {
+	local rc=0
+	"$ANALYZE" report --json "$1" >"$1.json" 2>"$1.err" || rc=$?
+	[ "$rc" -le 1 ] || { cat "$1.err"; return 1; }
+}
+kind() { echo "[x for x in j[\"findings\"] if x[\"kind\"] == \"$1\"]"; }
+
+test_expect 'fragmentation demo: status kept, allocation-failure at the malloc line, fragmentation' '
+	rc=0 && SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$TOP/demos/fragmentation" >out || rc=$? &&
+	test $rc = 1 &&
+	grep -q "malloc(24 MB) failed" out &&
+	report_json t.log &&
+	json_check t.log.json "len($(kind allocation-failure)) == 1" &&
+	json_check t.log.json "($(kind allocation-failure))[0][\"details\"][\"size\"] == 24 << 20" &&
+	json_check t.log.json "($(kind allocation-failure))[0][\"details\"][\"as_limit\"] > 0" &&
+	json_check t.log.json "(\"main\", $L_BIG) == [(fr[\"function\"], fr[\"line\"]) for fr in ($(kind allocation-failure))[0][\"stacks\"][0][\"frames\"]][0]" &&
+	json_check t.log.json "len($(kind fragmentation)) == 1" &&
+	json_check t.log.json "($(kind fragmentation))[0][\"details\"][\"holes\"] >= 8000" &&
+	json_check t.log.json "($(kind fragmentation))[0][\"details\"][\"largest_hole\"] < 8192"
+'
+
+test_expect 'analyze fragmentation: the snapshot at the failure, in JSON and as a strip' '
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$TOP/demos/fragmentation" >out || : &&
+	rc=0 && "$ANALYZE" fragmentation --json t.log >f.json || rc=$? &&
+	test $rc = 1 &&
+	json_check f.json "j[\"snapshots\"][0][\"when\"] == \"allocation-failure\" and j[\"snapshots\"][0][\"size\"] == 24 << 20" &&
+	json_check f.json "j[\"snapshots\"][0][\"free_bytes\"] > 30 << 20 and j[\"snapshots\"][0][\"external_fragmentation\"] > 0.9" &&
+	json_check f.json "j[\"snapshots\"][0][\"fragmented\"] and j[\"snapshots\"][0][\"glibc\"][\"arena\"] > 30 << 20" &&
+	"$ANALYZE" fragmentation t.log >f.txt || : &&
+	grep -q "^when malloc(25165824) failed:" f.txt &&
+	grep -q "^  \[[-#+.]\{64\}\]" f.txt
+'
+
+test_expect 'the pool variant: the request fits, no allocation-failure, no fragmentation' '
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$TOP/demos/fragmentation_fixed" >out &&
+	grep -q "malloc(24 MB) succeeded" out &&
+	report_json t.log &&
+	json_check t.log.json "not $(kind allocation-failure) and not $(kind fragmentation)" &&
+	"$ANALYZE" fragmentation t.log >f.txt
+'
+
+test_expect 'a correct program under a tight limit that checks for NULL still gets allocation-failure' '
+	cat >"$TEST_DIR/nomem.c" <<-CEOF &&
+	#include <stdio.h>
+	#include <stdlib.h>
+	#include <sys/resource.h>
+	int main(void)
+	{
+		struct rlimit r = { 1UL << 30, 1UL << 30 };
+		setrlimit(RLIMIT_AS, &r);
+		void *p = malloc(2UL << 30);
+		puts(p ? "got it" : "no memory, as expected");
+		return 0;
+	}
+	CEOF
+	gcc -O0 -g -o nomem "$TEST_DIR/nomem.c" &&
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY ./nomem >out &&
+	grep -q "no memory, as expected" out &&
+	report_json t.log &&
+	json_check t.log.json "len($(kind allocation-failure)) == 1 and not $(kind fragmentation)"
+'
+
+test_done
