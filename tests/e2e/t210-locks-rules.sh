@@ -85,6 +85,7 @@ test_expect 'ring30: a 30-lock cycle is shown whole, with 60 stacks' '
 test_expect 'held100: 100 locks held at once, no crash, no finding, all counted' '
 	run_case held100 &&
 	json_check t.log.json "$(none)" &&
+	json_check t.log.json "any(\"more than 64 locks\" in n[\"text\"] for n in j[\"notes\"])" &&
 	"$ANALYZE" locks --json t.log >l.json &&
 	json_check l.json "len(j[\"locks\"]) == 100"
 '
