@@ -258,6 +258,18 @@ int spy_heapmap_owns_range(uintptr_t start, uintptr_t end)
 	return 0;
 }
 
+size_t spy_heapmap_tables(uintptr_t (*out)[2], size_t max)
+{
+	size_t n = 0;
+	for (int k = 0; k < NSHARDS && n < max; k++)
+		if (shards[k].slots) {
+			out[n][0] = (uintptr_t)shards[k].slots;
+			out[n][1] = out[n][0] + shards[k].cap * sizeof(struct slot);
+			n++;
+		}
+	return n;
+}
+
 size_t spy_heapmap_live_count(void)
 {
 	size_t n = 0;

@@ -69,6 +69,10 @@ void spy_heapmap_each(void (*fn)(uintptr_t addr, size_t size, int freed,
 /* 1 if [start, end) is one of the map's own tables. */
 int spy_heapmap_owns_range(uintptr_t start, uintptr_t end);
 
+/* Writes the map's own tables as [start, end) pairs into out (at most max
+ * of them); returns how many. */
+size_t spy_heapmap_tables(uintptr_t (*out)[2], size_t max);
+
 /* Live (not freed) blocks in the map now; racy, for sizing. */
 size_t spy_heapmap_live_count(void);
 

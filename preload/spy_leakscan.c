@@ -7,6 +7,7 @@
  */
 #include "spy_leakscan.h"
 
+#include <link.h>
 #include <string.h>
 
 #include "spy_core.h"
@@ -264,46 +265,107 @@ static void drain(struct scan *s, uint8_t how)
 	}
 }
 
-/* Roots: every private writable mapping that is not libspy's own, minus the
- * live blocks in it (they are scanned only once something reaches them);
- * of the caller's stack, only the live part (above main's frame once main
- * has returned). What lies between blocks in the allocator's heaps is
- * scanned too: blocks libspy did not see handed out (made before it
- * started) may point to recorded ones; stale pointers in free memory can
- * only make a lost block look reachable, never the other way round. */
+/* Memory that is libspy's own and holds block addresses or nothing of the
+ * program's: never a root. Kept as [start, end) pairs, sorted. Exact
+ * ranges, not whole mappings: the kernel merges neighbouring anonymous
+ * mappings, so one line of /proc/self/maps may hold ours and the
+ * program's side by side. */
+#define MAX_EXCL 96
+struct excl {
+	uintptr_t r[MAX_EXCL][2];
+	size_t n;
+};
+
+static void excl_add(struct excl *x, uintptr_t a, uintptr_t b)
+{
+	if (x->n < MAX_EXCL && a < b) {
+		x->r[x->n][0] = a;
+		x->r[x->n][1] = b;
+		x->n++;
+	}
+}
+
+static int own_segments(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct excl *x = arg;
+	uintptr_t self = (uintptr_t)&spy_leakscan_at_exit;
+	(void)size;
+	int mine = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && self >= a && self < a + ph->p_memsz)
+			mine = 1;
+	}
+	if (!mine)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD)
+			excl_add(x, a & ~(uintptr_t)4095,
+				 (a + ph->p_memsz + 4095) & ~(uintptr_t)4095);
+	}
+	return 1;
+}
+
+static void excl_sort(struct excl *x)
+{
+	for (size_t i = 1; i < x->n; i++)
+		for (size_t j = i; j > 0 && x->r[j - 1][0] > x->r[j][0]; j--) {
+			uintptr_t t0 = x->r[j][0], t1 = x->r[j][1];
+			x->r[j][0] = x->r[j - 1][0];
+			x->r[j][1] = x->r[j - 1][1];
+			x->r[j - 1][0] = t0;
+			x->r[j - 1][1] = t1;
+		}
+}
+
+/* Scans [from, to) as roots, minus the live blocks in it (they are scanned
+ * only once something reaches them). */
+static void scan_piece(struct scan *s, uintptr_t from, uintptr_t to)
+{
+	for (size_t i = first_at(s, from); i < s->n && s->b[i].addr < to; i++) {
+		uintptr_t bstart = s->b[i].addr - 16;
+		uintptr_t bend = s->b[i].addr + s->b[i].size;
+		if (s->b[i].size >= 128 * 1024) /* mapped on its own */
+			bend = (bend + 4095) & ~(uintptr_t)4095;
+		if (bstart > from) {
+			s->root_bytes += bstart - from;
+			scan_range(s, from, bstart, REACHABLE, -1);
+		}
+		if (bend > from)
+			from = bend;
+	}
+	if (to > from) {
+		s->root_bytes += to - from;
+		scan_range(s, from, to, REACHABLE, -1);
+	}
+}
+
+/* Roots: every private writable mapping, minus libspy's own memory and the
+ * live blocks in it; of the caller's stack, only the live part (above
+ * main's frame once main has returned). What lies between blocks in the
+ * allocator's heaps is scanned too: blocks libspy did not see handed out
+ * (made before it started) may point to recorded ones; stale pointers in
+ * free memory can only make a lost block look reachable, never the other
+ * way round. */
 static void scan_roots(struct scan *s, const struct maps *m)
 {
 	uintptr_t here = (uintptr_t)&s;
-	uintptr_t self_code = (uintptr_t)&spy_leakscan_at_exit;
-	const char *self_path = NULL;
-	size_t self_len = 0, at = 0;
+	struct excl x = { .n = 0 };
+	dl_iterate_phdr(own_segments, &x);
+	x.n += spy_heapmap_tables(&x.r[x.n], MAX_EXCL - 8 - x.n);
+	excl_add(&x, (uintptr_t)s->b, (uintptr_t)s->b + s->cap * sizeof(*s->b));
+	excl_add(&x, (uintptr_t)s->mark, (uintptr_t)s->mark + s->cap);
+	excl_add(&x, (uintptr_t)s->work, (uintptr_t)s->work + s->cap * sizeof(*s->work));
+	excl_add(&x, (uintptr_t)m->text, (uintptr_t)m->text + m->cap);
+	excl_sort(&x);
+	size_t at = 0;
 	struct mapping mp;
-	while (maps_next(m, &at, &mp))
-		if (self_code >= mp.start && self_code < mp.end) {
-			self_path = mp.path;
-			self_len = mp.path_len;
-		}
-	uintptr_t self_end = 0;
-	at = 0;
 	while (maps_next(m, &at, &mp)) {
-		int own = self_path && mp.path_len == self_len &&
-			  !memcmp(mp.path, self_path, self_len);
-		if (own) {
-			self_end = mp.end;
-			continue;
-		}
-		/* libspy's .bss past its file-backed pages */
-		if (mp.start == self_end && !mp.path_len) {
-			self_end = 0;
-			continue;
-		}
-		self_end = 0;
 		if (!mp.r || !mp.w || !mp.priv ||
-		    path_is(&mp, "[vvar]") || path_is(&mp, "[vsyscall]") ||
-		    spy_heapmap_owns_range(mp.start, mp.end) ||
-		    (mp.end > (uintptr_t)s->b && mp.start < (uintptr_t)s->b + s->cap * sizeof(*s->b)) ||
-		    (mp.end > (uintptr_t)s->mark && mp.start < (uintptr_t)s->mark + s->cap) ||
-		    (mp.end > (uintptr_t)s->work && mp.start < (uintptr_t)s->work + s->cap * 4))
+		    path_is(&mp, "[vvar]") || path_is(&mp, "[vsyscall]"))
 			continue;
 		uintptr_t from = mp.start;
 		if (here >= mp.start && here < mp.end) {
@@ -311,23 +373,15 @@ static void scan_roots(struct scan *s, const struct maps *m)
 			if (main_frame > here && main_frame < mp.end)
 				from = main_frame;
 		}
-		size_t i = first_at(s, mp.start);
-		for (; i < s->n && s->b[i].addr < mp.end; i++) {
-			uintptr_t bstart = s->b[i].addr - 16;
-			uintptr_t bend = s->b[i].addr + s->b[i].size;
-			if (s->b[i].size >= 128 * 1024) /* mapped on its own */
-				bend = (bend + 4095) & ~(uintptr_t)4095;
-			if (bstart > from) {
-				s->root_bytes += bstart - from;
-				scan_range(s, from, bstart, REACHABLE, -1);
-			}
-			if (bend > from)
-				from = bend;
+		for (size_t k = 0; k < x.n && from < mp.end; k++) {
+			if (x.r[k][1] <= from || x.r[k][0] >= mp.end)
+				continue;
+			if (x.r[k][0] > from)
+				scan_piece(s, from, x.r[k][0]);
+			from = x.r[k][1];
 		}
-		if (mp.end > from) {
-			s->root_bytes += mp.end - from;
-			scan_range(s, from, mp.end, REACHABLE, -1);
-		}
+		if (from < mp.end)
+			scan_piece(s, from, mp.end);
 		drain(s, REACHABLE);
 	}
 }

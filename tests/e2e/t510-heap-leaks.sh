@@ -106,6 +106,9 @@ no_leak() {
 test_expect 'python3 -c: no leak blamed' '
 	same_output python3 python3 -c "print(sum(range(1000)))" && no_leak
 '
+test_expect 'python3 with threads: no leak blamed (mappings the kernel merged with libspy ones are still scanned)' '
+	same_output python3 python3 "$FIXTURES/threads.py" && no_leak
+'
 test_expect 'sqlite3: no leak blamed' '
 	same_output sqlite3 sh -c "sqlite3 :memory: <\"\$1\"" sh "$FIXTURES/queries.sql" && no_leak
 '
