@@ -78,6 +78,11 @@ test: deps all $(UNIT_BINS)
 bench: deps all
 	@bench/run.sh
 
+# The outputs shown in the lesson pages (docs/lessons/*.md), rerun and
+# written between their markers; tests/e2e/t610 fails when they are stale.
+docs: all
+	@docs/generate.sh
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/libspy
 	install -m 755 spy analyze $(DESTDIR)$(PREFIX)/bin/

@@ -207,7 +207,7 @@ static void src_lines(FILE *f, const char *file, unsigned line)
 		fprintf(f, "<span class=\"%s\"><span class=\"ln\">%5u</span> ",
 			l == line ? "hl" : "cl", l);
 		html_esc(f, s->text + at, end - at);
-		fputs("</span>\n", f);
+		fputs("</span>", f);
 	}
 	fputs("</pre>", f);
 }

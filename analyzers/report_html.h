@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "findings.h"
+#include "heap_frag.h"
 #include "heap_replay.h"
 #include "symbolize.h"
 #include "trace_reader.h"
@@ -36,25 +37,18 @@ void html_esc(FILE *f, const char *s, size_t len);
 /* The same for a NUL-terminated string; NULL writes "?". */
 void html_escz(FILE *f, const char *s);
 
-/* The heap at the moment its holes held the most bytes: the blocks of
- * each heap region, and the holes between neighbouring live blocks. A
- * hole is the room between one block's chunk (its size plus glibc's 8-byte
- * header, rounded up to 16, at least 32) and the next block, when it is at
- * least 32 bytes (the smallest free chunk); blocks of 128 KiB and more are
- * served by mmap and are not part of a heap region; a gap of 1 MiB or more
- * starts a new region. */
+/* The brk heap at the moment `analyze fragmentation` looks at first (the
+ * first failed allocation, else the end of the trace): heap_frag's figures
+ * (the holes, the largest hole) and the live blocks inside the heap, to
+ * draw them. */
 struct heap_block {
 	uint64_t addr, size;
 };
 
 struct heap_snapshot {
-	uint64_t ts;              /* when (absolute ns); 0: no heap events */
-	struct heap_block *v;     /* live heap blocks, by address */
+	struct heap_frag frag;
+	struct heap_block *v;     /* live blocks in the brk heap, by address */
 	size_t n;
-	uint64_t live_bytes;      /* of those blocks */
-	uint64_t holes, hole_bytes, largest_hole;
-	uint64_t regions;
-	uint64_t big_blocks, big_bytes;   /* mmap-sized blocks, left out */
 };
 
 /* Fills s (the caller frees s->v). Returns 0, or -1 when memory ran out. */

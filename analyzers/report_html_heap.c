@@ -5,15 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap_frag.h"
 #include "report_html.h"
 #include "trace_format.h"
 #include "u64map.h"
 
-#define MMAP_SIZE (128u << 10)   /* glibc's default mmap threshold */
-#define REGION_GAP (1u << 20)
 #define MIN_CHUNK 32
-#define CHECKPOINTS 64
 
+/* glibc's chunk of a block of size bytes, as heap_frag.c counts it. */
 static uint64_t chunk_of(uint64_t size)
 {
 	uint64_t c = (size + 8 + 15) & ~(uint64_t)15;
@@ -29,116 +28,62 @@ static int by_addr(const void *x, const void *y)
 struct collect {
 	struct heap_block *v;
 	size_t n;
-	uint64_t big_blocks, big_bytes;
+	uint64_t lo, hi;
 };
 
 static int collect_one(uint64_t addr, uint64_t size, void *arg)
 {
 	struct collect *c = arg;
-	if (size >= MMAP_SIZE) {
-		c->big_blocks++;
-		c->big_bytes += size;
+	if (addr < c->lo || addr >= c->hi)
 		return 0;
-	}
 	c->v[c->n].addr = addr;
 	c->v[c->n].size = size;
 	c->n++;
 	return 0;
 }
 
-/* Holes of the sorted blocks v[0..n) into s. */
-static void measure(struct heap_snapshot *s)
-{
-	s->holes = s->hole_bytes = s->largest_hole = s->live_bytes = 0;
-	s->regions = s->n ? 1 : 0;
-	for (size_t i = 0; i < s->n; i++) {
-		s->live_bytes += s->v[i].size;
-		if (i + 1 == s->n)
-			break;
-		uint64_t end = s->v[i].addr + chunk_of(s->v[i].size);
-		uint64_t next = s->v[i + 1].addr;
-		if (next <= end)
-			continue;
-		uint64_t gap = next - end;
-		if (gap >= REGION_GAP) {
-			s->regions++;
-		} else if (gap >= MIN_CHUNK) {
-			s->holes++;
-			s->hole_bytes += gap;
-			if (gap > s->largest_hole)
-				s->largest_hole = gap;
-		}
-	}
-}
-
-static int checkpoint(const struct u64map *live, uint64_t ts,
-		      struct heap_snapshot *best)
-{
-	struct collect c = { 0 };
-	if (live->len && !(c.v = malloc(live->len * sizeof(*c.v))))
-		return -1;
-	u64map_each(live, collect_one, &c);
-	qsort(c.v, c.n, sizeof(*c.v), by_addr);
-	struct heap_snapshot s = { .ts = ts, .v = c.v, .n = c.n,
-				   .big_blocks = c.big_blocks,
-				   .big_bytes = c.big_bytes };
-	measure(&s);
-	/* The most bytes in holes wins; on a tie, the later moment. */
-	if (!best->ts || s.hole_bytes >= best->hole_bytes) {
-		free(best->v);
-		*best = s;
-	} else {
-		free(s.v);
-	}
-	return 0;
-}
-
-static bool is_heap_event(const struct trace_event *e)
-{
-	return e->kind == TRACE_ALLOC || e->kind == TRACE_FREE ||
-	       e->kind == TRACE_REALLOC;
-}
-
 int heap_snapshot_take(const struct trace_model *m, struct heap_snapshot *s)
 {
 	memset(s, 0, sizeof(*s));
-	size_t total = 0, seen = 0, next_cp = 1;
-	for (size_t i = 0; i < m->n_events; i++)
-		total += is_heap_event(&m->events[i]);
-	if (!total)
+	/* The moment `analyze fragmentation` looks at first: the first
+	 * failed allocation, else the end. */
+	const struct trace_event *upto = NULL;
+	for (size_t i = 0; i < m->n_events && !upto; i++)
+		if (m->events[i].kind == TRACE_ALLOC_FAIL)
+			upto = &m->events[i];
+	if (heap_frag_at(m, upto, &s->frag) < 0)
+		return -1;
+	if (!s->frag.heap_start || s->frag.heap_end <= s->frag.heap_start)
 		return 0;
 	struct u64map live = U64MAP_INIT;
-	uint64_t old;
-	for (size_t i = 0; i < m->n_events; i++) {
+	size_t end = upto ? (size_t)(upto - m->events) : m->n_events;
+	for (size_t i = 0; i < end; i++) {
 		const struct trace_event *e = &m->events[i];
-		if (!is_heap_event(e))
-			continue;
-		/* The same replay as heap_replay.c. */
+		/* The same replay as heap_frag.c. */
 		if (e->kind == TRACE_ALLOC) {
 			if (u64map_put(&live, e->a, e->c) < 0)
 				goto no_memory;
 		} else if (e->kind == TRACE_FREE) {
-			u64map_remove(&live, e->a, &old);
-		} else if (!(e->b == 0 && e->c > 0)) {
+			u64map_remove(&live, e->a, NULL);
+		} else if (e->kind == TRACE_REALLOC && !(e->b == 0 && e->c > 0)) {
 			if (e->a)
-				u64map_remove(&live, e->a, &old);
+				u64map_remove(&live, e->a, NULL);
 			if (e->b && u64map_put(&live, e->b, e->c) < 0)
 				goto no_memory;
 		}
-		seen++;
-		if (seen * CHECKPOINTS >= next_cp * total) {
-			while (seen * CHECKPOINTS >= next_cp * total)
-				next_cp++;
-			if (checkpoint(&live, e->ts, s) < 0)
-				goto no_memory;
-		}
 	}
+	struct collect c = { .lo = s->frag.heap_start + 16,
+			     .hi = s->frag.heap_end };
+	if (!(c.v = malloc((live.len ? live.len : 1) * sizeof(*c.v))))
+		goto no_memory;
+	u64map_each(&live, collect_one, &c);
+	qsort(c.v, c.n, sizeof(*c.v), by_addr);
+	s->v = c.v;
+	s->n = c.n;
 	u64map_release(&live);
 	return 0;
 no_memory:
 	u64map_release(&live);
-	free(s->v);
-	memset(s, 0, sizeof(*s));
 	return -1;
 }
 
@@ -147,26 +92,12 @@ no_memory:
 #define PIC_W 760
 #define ROW_H 12
 #define MAX_ROWS 10
-#define MAX_REGIONS 4
 #define LEVELS 4
 
 struct region {
 	size_t from, to;         /* blocks [from, to) */
 	uint64_t lo, hi;
 };
-
-static int by_span(const void *x, const void *y)
-{
-	const struct region *a = x, *b = y;
-	uint64_t sa = a->hi - a->lo, sb = b->hi - b->lo;
-	return sa > sb ? -1 : sa < sb;
-}
-
-static int by_lo(const void *x, const void *y)
-{
-	const struct region *a = x, *b = y;
-	return a->lo < b->lo ? -1 : a->lo > b->lo;
-}
 
 /* Adds the part of [a, b) that falls in each cell of size per. */
 static void cover(double *cells, size_t n_cells, uint64_t lo, uint64_t per,
@@ -210,9 +141,10 @@ static void strip(FILE *f, const struct heap_snapshot *s,
 	uint64_t largest = 0, largest_at = 0;
 	for (size_t i = r->from; i < r->to; i++) {
 		const struct heap_block *b = &s->v[i];
-		if (b->addr >= r->hi || b->addr + b->size <= r->lo)
+		uint64_t cs = b->addr - 16, ce = cs + chunk_of(b->size);
+		if (cs >= r->hi || ce <= r->lo)
 			continue;
-		cover(cells, n_cells, r->lo, per, b->addr, b->addr + b->size);
+		cover(cells, n_cells, r->lo, per, cs, ce < r->hi ? ce : r->hi);
 		if (i + 1 < r->to) {
 			uint64_t end = b->addr + chunk_of(b->size);
 			uint64_t next = s->v[i + 1].addr;
@@ -271,115 +203,74 @@ int report_html_heap(const struct html_page *p)
 	struct heap_snapshot s;
 	if (heap_snapshot_take(p->m, &s) < 0)
 		return -1;
-	if (!s.n) {
-		fprintf(f, "<p id=\"heap-empty\">No heap blocks below 128 KiB were "
-			"live at any moment the trace shows%s.</p>\n",
-			s.big_blocks ? " (the big ones are served by mmap)" : "");
+	const struct heap_frag *h = &s.frag;
+	char when[32], live[32], holes[32], largest[32], top[32], size[32];
+	html_ns(when, sizeof(when), trace_rel_ns(p->m, h->ts));
+	if (!h->heap_start || h->heap_end <= h->heap_start) {
+		fprintf(f, "<p id=\"heap-empty\">The memory map has no brk heap "
+			"(<code>[heap]</code>) to draw%s.</p>\n",
+			h->live_blocks ? ": the live blocks are in mmap areas" : "");
 		free(s.v);
 		return 0;
 	}
-	struct region *r = calloc(s.regions ? s.regions : 1, sizeof(*r));
-	if (!r) {
-		free(s.v);
-		return -1;
-	}
-	size_t nr = 0;
-	r[0].from = 0;
-	r[0].lo = s.v[0].addr;
-	for (size_t i = 0; i < s.n; i++) {
-		uint64_t end = s.v[i].addr + chunk_of(s.v[i].size);
-		bool last = i + 1 == s.n;
-		if (last || (s.v[i + 1].addr > end &&
-			     s.v[i + 1].addr - end >= REGION_GAP)) {
-			r[nr].to = i + 1;
-			r[nr].hi = s.v[i].addr + s.v[i].size;
-			nr++;
-			if (!last) {
-				r[nr].from = i + 1;
-				r[nr].lo = s.v[i + 1].addr;
-			}
-		}
-	}
-	size_t shown = nr;
-	if (shown > MAX_REGIONS) {
-		qsort(r, nr, sizeof(*r), by_span);
-		shown = MAX_REGIONS;
-		qsort(r, shown, sizeof(*r), by_lo);
-	}
-	char live[32], holes[32], largest[32], when[32];
-	html_bytes(live, sizeof(live), s.live_bytes);
-	html_bytes(holes, sizeof(holes), s.hole_bytes);
-	html_bytes(largest, sizeof(largest), s.largest_hole);
-	html_ns(when, sizeof(when), trace_rel_ns(p->m, s.ts));
-	fprintf(f, "<p>At %s: <b>%zu live blocks</b> (%s) in %" PRIu64
-		" region%s; <b>%" PRIu64 " holes</b> holding %s; the largest "
-		"hole is %s.", when, s.n, live, s.regions,
-		s.regions == 1 ? "" : "s", s.holes, holes, largest);
-	if (s.big_blocks) {
-		char big[32];
-		html_bytes(big, sizeof(big), s.big_bytes);
-		fprintf(f, " %" PRIu64 " block%s of 128 KiB or more (%s) came "
-			"from mmap and are not drawn.", s.big_blocks,
-			s.big_blocks == 1 ? "" : "s", big);
-	}
-	if (nr > shown)
-		fprintf(f, " The %zu widest of %zu regions are drawn.", shown, nr);
-	fputs("</p>\n", f);
+	html_bytes(live, sizeof(live), h->heap_live_bytes);
+	html_bytes(holes, sizeof(holes), h->free_bytes);
+	html_bytes(largest, sizeof(largest), h->largest_hole);
+	html_bytes(top, sizeof(top), h->top_bytes);
+	html_bytes(size, sizeof(size), h->heap_end - h->heap_start);
+	fprintf(f, "<p>%s %s (the moment <code>analyze fragmentation</code> "
+		"looks at first): the brk heap is %s with <b>%" PRIu64 " live "
+		"blocks</b> (%s); <b>%" PRIu64 " holes</b> between them hold %s, "
+		"the largest hole is %s; %s free at the top.%s</p>\n",
+		h->fail ? "Just before the failed allocation, at" : "At the end,",
+		when, size, h->heap_live_blocks, live, h->holes, holes, largest,
+		top, h->live_blocks > h->heap_live_blocks ?
+		" Blocks outside the brk heap (big ones served by mmap, other "
+		"threads' arenas) are not drawn." : "");
 
 	/* Draw into a buffer first: the height is known at the end. */
 	char *body = NULL;
 	size_t body_len = 0;
 	FILE *mem = open_memstream(&body, &body_len);
 	if (!mem) {
-		free(r);
 		free(s.v);
 		return -1;
 	}
-	int y = 4;
-	uint64_t zoom_at = 0;
-	const struct region *zoom_r = NULL;
-	for (size_t i = 0; i < shown; i++) {
-		int h = 0;
-		uint64_t at = 0;
-		strip(mem, &s, &r[i], y, 0, "", &h, &at);
-		y += h;
-		if (at && (!zoom_r || r[i].hi - r[i].lo > zoom_r->hi - zoom_r->lo)) {
-			zoom_r = &r[i];
-			zoom_at = at;
-		}
-	}
+	struct region whole = { 0, s.n, h->heap_start, h->heap_end };
+	int y = 4, ht = 0;
+	uint64_t at = 0;
+	strip(mem, &s, &whole, y, 0, "", &ht, &at);
+	y += ht;
 	/* A heap of megabytes shows its holes only up close: 16 bytes a
 	 * pixel around the largest hole. */
-	if (zoom_r && zoom_r->hi - zoom_r->lo > (uint64_t)PIC_W * 64) {
-		struct region z = *zoom_r;
+	if (at && h->heap_end - h->heap_start > (uint64_t)PIC_W * 64) {
+		struct region z = whole;
 		uint64_t span = (uint64_t)PIC_W * 4 * 16;
-		z.lo = zoom_at > z.lo + span / 4 ? zoom_at - span / 4 : z.lo;
-		z.hi = z.lo + span < zoom_r->hi ? z.lo + span : zoom_r->hi;
-		int h = 0;
-		uint64_t at;
-		strip(mem, &s, &z, y, 4, "close-up: ", &h, &at);
-		y += h;
+		z.lo = at > z.lo + span / 4 ? at - span / 4 : z.lo;
+		z.hi = z.lo + span < whole.hi ? z.lo + span : whole.hi;
+		uint64_t ignored;
+		strip(mem, &s, &z, y, 4, "close-up: ", &ht, &ignored);
+		y += ht;
 	}
 	fprintf(mem, "<rect x=\"4\" y=\"%d\" width=\"12\" height=\"10\" "
 		"fill=\"#2f5f9e\"/><text x=\"20\" y=\"%d\">live blocks</text>"
 		"<rect x=\"110\" y=\"%d\" width=\"12\" height=\"10\" "
-		"fill=\"#f7d9c4\"/><text x=\"126\" y=\"%d\">free room (holes, "
-		"headers)</text><rect x=\"300\" y=\"%d\" width=\"12\" "
+		"fill=\"#f7d9c4\"/><text x=\"126\" y=\"%d\">free (holes, the "
+		"top)</text><rect x=\"270\" y=\"%d\" width=\"12\" "
 		"height=\"10\" fill=\"none\" stroke=\"#c62828\" stroke-width="
-		"\"2\"/><text x=\"316\" y=\"%d\">the largest hole</text>\n",
+		"\"2\"/><text x=\"286\" y=\"%d\">the largest hole</text>\n",
 		y, y + 9, y, y + 9, y, y + 9);
 	y += 16;
 	fclose(mem);
 	fprintf(f, "<svg id=\"heap-picture\" xmlns=\"http://www.w3.org/2000/svg\""
 		" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
-		"data-live-blocks=\"%zu\" data-holes=\"%" PRIu64 "\" "
+		"data-live-blocks=\"%" PRIu64 "\" data-holes=\"%" PRIu64 "\" "
 		"data-hole-bytes=\"%" PRIu64 "\" data-largest-hole=\"%" PRIu64
-		"\">\n", PIC_W, y, PIC_W, y, s.n, s.holes, s.hole_bytes,
-		s.largest_hole);
+		"\">\n", PIC_W, y, PIC_W, y, h->heap_live_blocks, h->holes,
+		h->free_bytes, h->largest_hole);
 	fwrite(body, 1, body_len, f);
 	fputs("</svg>\n", f);
 	free(body);
-	free(r);
 	free(s.v);
 	return 0;
 }
