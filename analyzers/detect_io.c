@@ -113,8 +113,15 @@ static int flag(const struct trace_model *m, const struct io_model *io,
 	} else {
 		snprintf(where, sizeof(where), "%s", site);
 	}
-	snprintf(head, sizeof(head), "%s %s calls of %.3g byte%s each at %s",
-		 calls, call, per, per == 1.0 ? "" : "s", where);
+	/* Short enough for one line of the report: "100,000 writes of 1
+	 * byte at demo.c:43". */
+	char what[32];
+	if (s->fn == TRACE_IO_WRITE)
+		snprintf(what, sizeof(what), "writes");
+	else
+		snprintf(what, sizeof(what), "%s calls", call);
+	snprintf(head, sizeof(head), "%s %s of %.3g byte%s at %s", calls, what,
+		 per, per == 1.0 ? "" : "s", where);
 	snprintf(expl, sizeof(expl),
 		 "Every %s is a system call: the program stops, the CPU enters "
 		 "the kernel, copies the bytes and comes back, which costs far "

@@ -20,6 +20,8 @@
 		   "patch libc's read/write entries so stdio's own calls are counted") \
 	SPY_OPTION(syscalls, STR, "io",                                       \
 		   "io: read/write-class calls; all: every system call (slow)")  \
+	SPY_OPTION(io_every, BOOL, "0",                                       \
+		   "a record for every read/write call instead of totals (big traces)") \
 	SPY_OPTION(quarantine_mb, UINT, "4",                                  \
 		   "MiB of freed blocks each thread holds back to catch writes after free (0: none)") \
 	SPY_OPTION(quarantine_fill, UINT, "256",                              \

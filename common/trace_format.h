@@ -398,7 +398,7 @@ enum trace_io_mode {
 	TRACE_IO_MODE_PLT = 1,     /* calls through the PLT are counted */
 	TRACE_IO_MODE_PATCH = 2,   /* some libc entries were patched */
 	TRACE_IO_MODE_SUD = 4,     /* syscalls=all: every system call */
-	TRACE_IO_MODE_CALLS = 8,   /* no aggregation asked (reserved) */
+	TRACE_IO_MODE_CALLS = 8,   /* io_every=1: an IO_SITE record per call */
 };
 
 #define TRACE_IO_BUCKETS 41

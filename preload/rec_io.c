@@ -29,6 +29,7 @@ __thread struct rec_io_table *rec_io_self
 uintptr_t rec_io_runtime_lo[8], rec_io_runtime_hi[8];
 int rec_io_n_runtime;
 volatile int rec_io_ending;
+int rec_io_every;
 
 static struct rec_io_table *tables;     /* every table, never freed */
 static uint32_t next_desc;              /* last IO_FD id handed out */
@@ -379,7 +380,8 @@ static void write_mode(void)
 	if (!p)
 		return;
 	unsigned flags = TRACE_IO_MODE_PLT | (patched_mask ? TRACE_IO_MODE_PATCH : 0) |
-			 (spy_sud_on ? TRACE_IO_MODE_SUD : 0);
+			 (spy_sud_on ? TRACE_IO_MODE_SUD : 0) |
+			 (rec_io_every ? TRACE_IO_MODE_CALLS : 0);
 	p = trace_put_varint(p, flags);
 	p = trace_put_varint(p, patched_mask);
 	spy_writer_end(p);
@@ -425,6 +427,7 @@ void rec_io_init(void)
 {
 	tsc0 = rec_io_clock();
 	ns0 = spy_now_ns();
+	rec_io_every = spy_opt.io_every;
 	dl_iterate_phdr(runtime_range, NULL);
 	patched_mask = rec_io_patch_libc();
 	if (spy_streq(spy_opt.syscalls, "all"))

@@ -54,8 +54,10 @@ extern __thread struct rec_io_table *rec_io_self
  * unwinding. At most 8, read-only after start-up. */
 extern uintptr_t rec_io_runtime_lo[8], rec_io_runtime_hi[8];
 extern int rec_io_n_runtime;
-/* 1 once the process is ending: every call is then written at once. */
+/* 1 once the process is ending, or with io_every=1: every call is then
+ * written at once (and, with io_every=1, timed). */
 extern volatile int rec_io_ending;
+extern int rec_io_every;
 
 /* Sets up the recorder: the runtime ranges, the libc entry patches, the
  * first /proc/self/io reading. Called once by spy_init with the guard held. */
@@ -196,7 +198,8 @@ static inline void rec_io_count(struct rec_io_table *tb,
 			if (stack_)                                            \
 				key_ = REC_IO_STACK_KEY | stack_;              \
 		}                                                              \
-		int timed_ = !(++tb_->tick & REC_IO_SAMPLE_MASK);              \
+		int timed_ = !(++tb_->tick & REC_IO_SAMPLE_MASK) ||           \
+			     rec_io_every;                                     \
 		uint64_t t0_ = timed_ ? rec_io_clock() : 0;                    \
 		T r_ = call;                                                   \
 		uint64_t t1_ = timed_ ? rec_io_clock() : 0;                    \
@@ -209,7 +212,7 @@ static inline void rec_io_count(struct rec_io_table *tb,
 		}                                                              \
 		rec_io_count(tb_, s_, fn_code, (uint64_t)(size_), (int64_t)r_, \
 			     t1_ - t0_, timed_);                               \
-		if (SPY_UNLIKELY(rec_io_ending))                               \
+		if (SPY_UNLIKELY(rec_io_ending | rec_io_every))                \
 			rec_io_flush_slot(tb_, s_);                            \
 		spy_hook_leave();                                              \
 		errno = e_;                                                    \

@@ -82,6 +82,13 @@ test_expect 'io_patch=0: PLT calls only, and the trace says so' '
 	json_check "$T.sc.json" "j[\"kernel\"][\"bypassed_writes\"] == 3000"
 '
 
+test_expect 'io_every=1: one record per call, the same totals' '
+	run_paths syscallfn 3000 io_every=1 && only_trace && sc "$T" &&
+	json_check "$T.sc.json" "len($SITE) == 1 and $SITE[0][\"timed_calls\"] == 3000" &&
+	"$ANALYZE" summary --json "$T" >sum.json &&
+	json_check sum.json "j[\"events\"][\"io-site\"] >= 3000"
+'
+
 test_expect 'output and exit status unchanged for every mode' '
 	for m in raw syscallfn printf stderr threads fork exitflush; do
 		rm -rf plain traced && same_output "$m" "$PATHS" "$m" 500 || return 1
