@@ -89,8 +89,22 @@ test_expect 'io_every=1: one record per call, the same totals' '
 	json_check sum.json "j[\"events\"][\"io-site\"] >= 3000"
 '
 
+test_expect 'exec: the calls before it are in the trace of the image it replaced' '
+	run_paths exec 3000 && set -- tr.*.log && test $# = 2 &&
+	sc "$1" && sc "$2" &&
+	cat "$1.sc.json" "$2.sc.json" >/dev/null &&
+	{ json_check "$1.sc.json" "len($SITE) == 1 and $SITE[0][\"site\"][\"line\"] == $(line_of LAST-WRITE)" ||
+	  json_check "$2.sc.json" "len($SITE) == 1 and $SITE[0][\"site\"][\"line\"] == $(line_of LAST-WRITE)"; }
+'
+
+test_expect 'abort: the calls before the fatal signal are in the trace' '
+	{ SPY_OPTIONS=out=$PWD/tr.%p.log LD_PRELOAD=$LIBSPY "$PATHS" crash 3000 >out; test $? = 134; } &&
+	only_trace && sc "$T" &&
+	json_check "$T.sc.json" "len($SITE) == 1 and $SITE[0][\"site\"][\"line\"] == $(line_of LAST-WRITE)"
+'
+
 test_expect 'output and exit status unchanged for every mode' '
-	for m in raw syscallfn printf stderr threads fork exitflush; do
+	for m in raw syscallfn printf stderr threads fork exitflush exec crash; do
 		rm -rf plain traced && same_output "$m" "$PATHS" "$m" 500 || return 1
 	done
 '
