@@ -70,6 +70,13 @@ struct rec_lock_pending {
 extern __thread struct rec_lock_pending rec_lock_pend
 	__attribute__((tls_model("initial-exec")));
 
+/* The time now, as records are stamped (one counter read, no call). */
+static inline __attribute__((always_inline)) uint64_t rec_lock_now(void)
+{
+	struct spy_buffer *b = spy_self.buf;
+	return b ? spy_writer_time(b) : spy_writer_now();
+}
+
 /* Writes the pending acquisition, if any. */
 static inline __attribute__((always_inline)) void rec_lock_flush(void)
 {
@@ -80,8 +87,9 @@ static inline __attribute__((always_inline)) void rec_lock_flush(void)
 	q->pid = 0;
 	if (!mine) /* a fork child: the record belongs to the parent's trace */
 		return;
-	uint64_t now = spy_writer_now();
-	uint8_t *w = spy_writer_begin(TRACE_LOCK_ACQUIRE, 5 * TRACE_VARINT_MAX);
+	uint64_t now = rec_lock_now();
+	uint8_t *w = spy_writer_begin_at(TRACE_LOCK_ACQUIRE,
+					 5 * TRACE_VARINT_MAX, now);
 	if (!w)
 		return;
 	w = trace_put_varint(w, q->lock);
@@ -103,7 +111,7 @@ rec_lock_acquire(const void *lock, unsigned flags, uint32_t stack,
 	q->flags = flags;
 	q->stack = stack;
 	q->wait_ns = wait_ns;
-	q->t0 = spy_writer_now();
+	q->t0 = rec_lock_now();
 	q->pid = spy_pid;
 }
 
@@ -129,9 +137,9 @@ rec_lock_release(const void *lock)
 	struct rec_lock_pending *q = &rec_lock_pend;
 	if (q->pid == spy_pid && q->lock == (uintptr_t)lock) {
 		q->pid = 0;
-		uint64_t now = spy_writer_now();
-		uint8_t *w = spy_writer_begin(TRACE_LOCK_PAIR,
-					      5 * TRACE_VARINT_MAX);
+		uint64_t now = rec_lock_now();
+		uint8_t *w = spy_writer_begin_at(TRACE_LOCK_PAIR,
+						 5 * TRACE_VARINT_MAX, now);
 		if (!w)
 			return;
 		w = trace_put_varint(w, q->lock);
