@@ -503,7 +503,8 @@ int report_html_write(const struct html_page *p)
 		      report_html_locks);
 	rc |= picture(p, "threads", "Threads over time",
 		      "One row per thread from its start to its end; red marks "
-		      "time spent waiting for a lock, blue time holding one.",
+		      "time spent waiting for a lock, blue time holding one, "
+		      "orange time blocked in a condition wait.",
 		      report_html_threads);
 	rc |= picture(p, "syscalls", "System calls per call site",
 		      "read/write-family calls, one bar per call site and "

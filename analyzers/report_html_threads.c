@@ -19,7 +19,7 @@
 struct row {
 	uint32_t tid;
 	uint64_t from, to;
-	int last_wait_px, last_hold_px;   /* merging of tiny marks */
+	int last_wait_px, last_hold_px, last_cond_px; /* merging tiny marks */
 	uint64_t waits, wait_ns;
 };
 
@@ -49,14 +49,20 @@ static struct row *row_for(struct timeline *t, uint32_t tid)
 
 /* A mark on a thread's row; marks closer than a pixel to the previous one
  * of the same kind are merged into it. */
+enum mark_kind { MARK_HOLD, MARK_WAIT, MARK_COND };
+
 static void mark(struct timeline *t, uint32_t tid, uint64_t from, uint64_t to,
-		 bool wait)
+		 enum mark_kind kind)
 {
+	static const char *const cls[] = { "hold", "wait", "cond" };
+	static const char *const fill[] = { "#1e6fd9", "#d32f2f", "#f0a030" };
+	static const int dy[] = { 8, 2, 2 }, h[] = { 4, 6, 6 };
 	struct row *r = row_for(t, tid);
 	if (!r)
 		return;
 	int a = (int)px(t, from), b = (int)px(t, to);
-	int *last = wait ? &r->last_wait_px : &r->last_hold_px;
+	int *last = kind == MARK_HOLD ? &r->last_hold_px : kind == MARK_WAIT
+		    ? &r->last_wait_px : &r->last_cond_px;
 	if (b <= *last)
 		return;
 	if (a < *last)
@@ -66,9 +72,8 @@ static void mark(struct timeline *t, uint32_t tid, uint64_t from, uint64_t to,
 	*last = b;
 	size_t i = (size_t)(r - t->rows);
 	fprintf(t->f, "<rect class=\"%s\" x=\"%d\" y=\"%zu\" width=\"%d\" "
-		"height=\"%d\" fill=\"%s\"/>\n", wait ? "wait" : "hold", a,
-		30 + i * ROW + (wait ? 2 : 8), b - a, wait ? 6 : 4,
-		wait ? "#d32f2f" : "#1e6fd9");
+		"height=\"%d\" fill=\"%s\"/>\n", cls[kind], a,
+		30 + i * ROW + dy[kind], b - a, h[kind], fill[kind]);
 	t->marks++;
 }
 
@@ -148,7 +153,8 @@ int report_html_threads(const struct html_page *p)
 	}
 	/* Lock waits (ACQUIRE carries its wait; a WAIT never followed by an
 	 * ACQUIRE or FAIL is still waiting at the end) and holds. */
-	struct u64map taken = U64MAP_INIT, waiting = U64MAP_INIT;
+	struct u64map taken = U64MAP_INIT, waiting = U64MAP_INIT,
+		      cond = U64MAP_INIT;
 	int rc = 0;
 	uint64_t waits = 0;
 	for (size_t i = 0; i < m->n_events && rc == 0; i++) {
@@ -158,12 +164,24 @@ int report_html_threads(const struct html_page *p)
 		case TRACE_LOCK_WAIT:
 			rc = u64map_put(&waiting, k, e->ts);
 			break;
+		case TRACE_COND_WAIT:
+			/* The wait gives the mutex up until it returns. */
+			k = key(e->tid, e->b);
+			if (u64map_remove(&taken, k, &since))
+				mark(&t, e->tid, since, e->ts, MARK_HOLD);
+			rc = u64map_put(&cond, k, e->ts);
+			break;
 		case TRACE_LOCK_ACQUIRE:
 			u64map_remove(&waiting, k, NULL);
+			if (u64map_remove(&cond, k, &since)) {
+				uint64_t woke = e->ts > e->c ? e->ts - e->c : 0;
+				mark(&t, e->tid, since, woke > since ? woke : since,
+				     MARK_COND);
+			}
 			if (e->c) {
 				waits++;
 				mark(&t, e->tid, e->ts > e->c ? e->ts - e->c : 0,
-				     e->ts, true);
+				     e->ts, MARK_WAIT);
 			}
 			rc = u64map_put(&taken, k, e->ts);
 			break;
@@ -172,7 +190,7 @@ int report_html_threads(const struct html_page *p)
 			break;
 		case TRACE_LOCK_RELEASE:
 			if (u64map_remove(&taken, k, &since))
-				mark(&t, e->tid, since, e->ts, false);
+				mark(&t, e->tid, since, e->ts, MARK_HOLD);
 			break;
 		default:
 			break;
@@ -188,20 +206,31 @@ int report_html_threads(const struct html_page *p)
 			struct row *r = row_for(&t, e->tid);
 			if (r)
 				r->last_wait_px = 0;
-			mark(&t, e->tid, since, t.t1, true);
+			mark(&t, e->tid, since, t.t1, MARK_WAIT);
 			still++;
+		}
+		if (e->kind == TRACE_COND_WAIT &&
+		    u64map_remove(&cond, key(e->tid, e->b), &since)) {
+			struct row *r = row_for(&t, e->tid);
+			if (r)
+				r->last_cond_px = 0;
+			mark(&t, e->tid, since, t.t1, MARK_COND);
 		}
 	}
 	u64map_release(&taken);
 	u64map_release(&waiting);
+	u64map_release(&cond);
 	fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"8\" "
 		"fill=\"#c9d3e0\"/><text x=\"%d\" y=\"%d\">alive</text>"
 		"<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"6\" fill=\"#d32f2f\"/>"
 		"<text x=\"%d\" y=\"%d\">waiting for a lock</text>"
 		"<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"4\" fill=\"#1e6fd9\"/>"
-		"<text x=\"%d\" y=\"%d\">holding a lock</text>\n</svg>\n",
+		"<text x=\"%d\" y=\"%d\">holding a lock</text>"
+		"<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"6\" fill=\"#f0a030\"/>"
+		"<text x=\"%d\" y=\"%d\">waiting on a condition</text>\n</svg>\n",
 		LEFT, H - 14, LEFT + 16, H - 6, LEFT + 70, H - 14, LEFT + 86,
-		H - 6, LEFT + 210, H - 14, LEFT + 226, H - 6);
+		H - 6, LEFT + 210, H - 14, LEFT + 226, H - 6, LEFT + 320, H - 14,
+		LEFT + 336, H - 6);
 	fprintf(f, "<p>%zu thread%s", m->n_threads, m->n_threads == 1 ? "" : "s");
 	if (m->n_threads > t.n)
 		fprintf(f, " (the first %zu drawn)", t.n);

@@ -46,7 +46,8 @@ PROBE = r"""
     no_findings: !!document.getElementById('no-findings'),
     text: document.body.innerText.length,
     scripts: document.scripts.length,
-    ms: performance.now()});
+    load_ms: (() => { const n = performance.getEntriesByType('navigation')[0];
+                      return n ? n.loadEventEnd - n.startTime : null; })()});
 })()
 """
 

@@ -139,6 +139,45 @@ test_expect 'every demo'"'"'s page is under 1 MB' '
 	done
 '
 
+test_expect 'thread timeline: a condition wait and the lock holds around it' '
+	cat >cv.c <<-EOF &&
+	#include <pthread.h>
+	#include <unistd.h>
+	static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+	static pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+	static int ready;
+	static void *worker(void *a)
+	{
+		(void)a;
+		pthread_mutex_lock(&m);
+		while (!ready)
+			pthread_cond_wait(&c, &m);
+		pthread_mutex_unlock(&m);
+		return 0;
+	}
+	int main(void)
+	{
+		pthread_t t;
+		pthread_create(&t, 0, worker, 0);
+		usleep(200000);
+		pthread_mutex_lock(&m);
+		ready = 1;
+		pthread_cond_signal(&c);
+		pthread_mutex_unlock(&m);
+		pthread_join(t, 0);
+		return 0;
+	}
+	EOF
+	gcc -g -pthread -o cv cv.c &&
+	SPY_OPTIONS=out=$PWD/cv.log LD_PRELOAD=$LIBSPY ./cv &&
+	page_of cv.log cv.html &&
+	grep -o "class=\"cond\" x=\"[0-9]*\" y=\"[0-9]*\" width=\"[0-9]*\"" cv.html >cond &&
+	cat cond && one_line cond &&
+	w=$(sed "s/.*width=\"\([0-9]*\)\"/\1/" cond) &&
+	test "$w" -gt 300 &&
+	test "$(grep -c "class=\"hold\"" cv.html)" -ge 2
+'
+
 test_expect 'export --chrome: Trace Event JSON with threads, lock slices and system calls' '
 	SPY_OPTIONS=out=$PWD/d.log LD_PRELOAD=$LIBSPY "$DEMOS/deadlock" >/dev/null &&
 	"$ANALYZE" export --chrome d.log >d.json &&
