@@ -4,6 +4,7 @@
  * sampling).
  *
  * Usage: thread_bench life N [BATCH]   -> "life N ns_per_thread CPU_ns_per_thread"
+ *        thread_bench lifem N [BATCH]  -> the same, each thread mallocs and frees once
  *        thread_bench spin MILLIONS    -> "spin M wall_s cpu_s"
  * Times are measured by the program itself (CLOCK_MONOTONIC around the
  * loop, getrusage for CPU), so that process start and exit stay out.
@@ -35,6 +36,13 @@ static void *nothing(void *arg)
 	return arg;
 }
 
+/* The same with one malloc and free: a thread any recorder sees. */
+static void *allocates(void *arg)
+{
+	free(malloc(16));
+	return arg;
+}
+
 struct counter {
 	_Alignas(64) volatile unsigned long n;
 };
@@ -52,7 +60,7 @@ static void *spin(void *arg)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: thread_bench life N [BATCH] | spin MILLIONS\n");
+		fprintf(stderr, "usage: thread_bench life|lifem N [BATCH] | spin MILLIONS\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "spin")) {
@@ -66,6 +74,7 @@ int main(int argc, char **argv)
 		printf("spin %s %.4f %.4f\n", argv[2], now() - w0, cpu() - c0);
 		return 0;
 	}
+	void *(*body)(void *) = !strcmp(argv[1], "lifem") ? allocates : nothing;
 	unsigned long n = strtoul(argv[2], NULL, 10);
 	unsigned long batch = argc > 3 ? strtoul(argv[3], NULL, 10) : 1;
 	if (!n || !batch || batch > 1024)
@@ -74,12 +83,12 @@ int main(int argc, char **argv)
 	double w0 = now(), c0 = cpu();
 	for (unsigned long done = 0; done < n; done += batch) {
 		for (unsigned long i = 0; i < batch; i++)
-			if (pthread_create(&t[i], NULL, nothing, NULL) != 0)
+			if (pthread_create(&t[i], NULL, body, NULL) != 0)
 				return 1;
 		for (unsigned long i = 0; i < batch; i++)
 			pthread_join(t[i], NULL);
 	}
 	double w = now() - w0, c = cpu() - c0;
-	printf("life %lu %.0f %.0f\n", n, w / (double)n * 1e9, c / (double)n * 1e9);
+	printf("%s %lu %.0f %.0f\n", argv[1], n, w / (double)n * 1e9, c / (double)n * 1e9);
 	return 0;
 }

@@ -35,6 +35,25 @@ int main(void)
 	return 0;
 }
 EOF
+cat >cloner.c <<'EOF'
+#define _GNU_SOURCE
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+static int child(void *arg) { return arg != NULL; }
+int main(void)
+{
+	char *stack = malloc(1 << 16);
+	int pid = clone(child, stack + (1 << 16), SIGCHLD, NULL);
+	int status = -1;
+	waitpid(pid, &status, 0);
+	printf("cloned, child status %d\n", WEXITSTATUS(status));
+	return 0;
+}
+EOF
+gcc -std=gnu11 -O1 -g -o "$TEST_DIR/cloner" cloner.c &&
 gcc -std=gnu11 -O1 -g -pthread -o "$TEST_DIR/ends" ends.c ||
 	{ echo "Bail out! cannot build the test program"; exit 1; }
 
@@ -83,6 +102,14 @@ test_expect 'analyze threads prints one row per thread and the totals' '
 	"$ANALYZE" threads t.log >th.txt &&
 	grep -c " returns " th.txt && grep " waits .* cancelled$" th.txt &&
 	grep "^process: 3 threads created" th.txt
+'
+
+test_expect 'a program that calls clone itself: output unchanged, the call recorded' '
+	"$TEST_DIR/cloner" >plain.out &&
+	SPY_OPTIONS=out=c.log traced "$TEST_DIR/cloner" >traced.out &&
+	cmp plain.out traced.out &&
+	"$ANALYZE" dump --json c.log >d.json &&
+	json_check d.json "[e[\"kind\"] for e in j].count(\"clone\") == 1"
 '
 
 test_done
