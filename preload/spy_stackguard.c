@@ -19,7 +19,7 @@
 
 /* Blocks are kept for reuse in a few slots: taking and giving back are a
  * load and an exchange each, so a storm of short threads costs no mmap. */
-#define POOL_SLOTS 64
+#define POOL_SLOTS 256
 static void *pool[POOL_SLOTS];
 
 void *spy_stackguard_take(void)
