@@ -172,6 +172,48 @@ static int use_after_free(const struct trace_model *m,
 	return 0;
 }
 
+static const char *alloc_name(uint64_t family)
+{
+	return family == 1 ? "new" : family == 2 ? "new[]" : "malloc";
+}
+
+static const char *free_name(uint64_t family)
+{
+	return family == 1 ? "delete" : family == 2 ? "delete[]" : "free";
+}
+
+static int mismatched_free(const struct trace_model *m,
+			   const struct heap_issue *is, struct finding_list *out)
+{
+	const struct trace_event *e = is->e;
+	char head[200], expl[700], fix[300];
+	snprintf(head, sizeof(head), "memory from %s released with %s",
+		 alloc_name(e->b), free_name(e->c));
+	snprintf(expl, sizeof(expl),
+		 "Each way of allocating has its own way of releasing: malloc "
+		 "with free, new with delete, new[] with delete[]. This block "
+		 "came from %s and went back through %s. With glibc and "
+		 "libstdc++ all of them end in free(), so the program may seem "
+		 "fine, but it is undefined behaviour: delete runs one "
+		 "destructor where delete[] runs one per element, another "
+		 "allocator (or a class with its own operator new) breaks, and "
+		 "for a class with a destructor the pointers even differ. "
+		 "libspy passed this one on.", alloc_name(e->b), free_name(e->c));
+	snprintf(fix, sizeof(fix), "Release it with %s, or allocate it the "
+		 "way it is released (better still, let a std::vector, "
+		 "std::unique_ptr or std::string own it).",
+		 free_name(e->b));
+	struct finding *f = finding_add(out, "mismatched-free", SEV_ERROR,
+					head, expl, fix);
+	if (!f || add_stack(f, m, "released here", e) < 0 ||
+	    add_stack(f, m, "allocated here", is->alloc) < 0 ||
+	    add_hex(f, "address", e->a) < 0 ||
+	    finding_add_str(f, "allocated_with", alloc_name(e->b)) < 0 ||
+	    finding_add_str(f, "released_with", free_name(e->c)) < 0)
+		return -1;
+	return 0;
+}
+
 /* The faulting access's stack: the faulting instruction itself (as pc + 1,
  * since frames are looked up as return addresses), then its callers as
  * the handler's unwinding found them past the signal frame. */
@@ -402,7 +444,9 @@ int detect_heap(const struct trace_model *m, struct finding_list *out)
 	int rc = 0;
 	for (size_t i = 0; i < hc.n_issues && !rc; i++) {
 		const struct heap_issue *is = &hc.issues[i];
-		if (is->e->kind == TRACE_GUARD_FAULT)
+		if (is->e->kind == TRACE_MISMATCHED_FREE)
+			rc = mismatched_free(m, is, out);
+		else if (is->e->kind == TRACE_GUARD_FAULT)
 			rc = guard_fault(m, is, out);
 		else if (is->e->kind == TRACE_HEAP_UAF)
 			rc = use_after_free(m, is, out);

@@ -14,7 +14,7 @@
 /* The registry. Each detector lives in its own module and is added here;
  * none exist yet, so a report of any trace has no findings. */
 const struct detector detectors[] = {
-	{ "double-free, invalid-free, use-after-free, heap-overflow, leak, allocation-failure, fragmentation", detect_heap },
+	{ "double-free, invalid-free, mismatched-free, use-after-free, heap-overflow, leak, allocation-failure, fragmentation", detect_heap },
 	{ "thread-storm, stack-overflow, false-sharing", detect_threads },
 	{ "lock-order-cycle, deadlock, livelock", detect_locks },
 	{ "unbuffered-io", detect_io },

@@ -137,6 +137,12 @@ int heap_checks_build(const struct trace_model *m, struct heap_checks *hc)
 				u64map_remove(&free_of, e->b, NULL);
 			}
 			break;
+		case TRACE_MISMATCHED_FREE: {
+			struct heap_issue is = { .e = e, .alloc = at(m, &alloc_of, e->a) };
+			if (push_issue(hc, &cap, is) < 0)
+				goto no_memory;
+			break;
+		}
 		case TRACE_GUARD_FAULT: {
 			struct heap_issue is = { .e = e };
 			if (e->b) {

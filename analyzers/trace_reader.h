@@ -97,6 +97,7 @@ struct trace_event {
  *  guard-fault fault address block start   pc (fn: 0 after free, 1 past end)
  *  alloc-fail size          -               -   (fn: the function)
  *  heap-info fields length  fields offset   -   (heap_frag.c decodes)
+ *  mismatched-free address  alloc family    free family (0 malloc, 1 new, 2 new[])
  *  thread_create, thread_start, thread_end, thread_join, process_stats,
  *  stack_overflow, clone (kinds 60-79):
  *            fields length  fields offset   -   (threads_model.h decodes)

@@ -359,6 +359,19 @@ static int read_heap_check(struct loader *ld, uint8_t kind,
 		e->a = trace_cursor_left(c);
 		e->b = (uint64_t)(c->p - ld->m->data);
 		return 0;
+	case TRACE_MISMATCHED_FREE: /* fn, addr, alloc_family, free_family, stack */
+		for (int i = 0; i < 5; i++)
+			GET(trace_get_varint, c, &v[i]);
+		if ((ref = stack_ref(ld, v[4])) == UINT32_MAX)
+			return -1;
+		if (!(e = new_event(ld, cs, kind)))
+			return -1;
+		e->a = v[1];
+		e->b = v[2];
+		e->c = v[3];
+		e->fn = v[0] < 255 ? (uint8_t)v[0] : 255;
+		e->stack = ref;
+		return 0;
 	default: /* LEAK_SCAN: blocks, root_bytes, scanned_bytes, ns */
 		for (int i = 0; i < 4; i++)
 			GET(trace_get_varint, c, &v[i]);
@@ -502,6 +515,7 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 	case TRACE_GUARD_FAULT:
 	case TRACE_ALLOC_FAIL:
 	case TRACE_HEAP_INFO:
+	case TRACE_MISMATCHED_FREE:
 		return read_heap_check(ld, kind, c, cs);
 	case TRACE_IO_SITE:
 	case TRACE_IO_FD:

@@ -235,6 +235,11 @@ enum trace_kind {
 	 * at the top); rss (bytes), as_limit (RLIMIT_AS, 0 if none),
 	 * vm_size (bytes of address space in use). */
 	TRACE_HEAP_INFO = 86,
+	/* A block was given back by a deallocation of another family (new[]
+	 * freed with delete or free, malloc'd memory with delete, ...); the
+	 * free was passed on. Body: dt, fn, addr, alloc_family, free_family
+	 * (0 malloc/free, 1 new/delete, 2 new[]/delete[]), stack. */
+	TRACE_MISMATCHED_FREE = 87,
 	/* --- rec_threads (60-79) --- */
 	/* pthread_create returned, in the creating thread; stamped before the
 	 * call. Body: dt, handle (the pthread_t), start routine address,
@@ -432,6 +437,7 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_GUARD_FAULT] = "guard-fault",
 		[TRACE_ALLOC_FAIL] = "alloc-fail",
 		[TRACE_HEAP_INFO] = "heap-info",
+		[TRACE_MISMATCHED_FREE] = "mismatched-free",
 		[TRACE_THREAD_CREATE] = "thread_create",
 		[TRACE_THREAD_START] = "thread_start",
 		[TRACE_THREAD_END] = "thread_end",

@@ -24,7 +24,10 @@ static inline __attribute__((always_inline)) void
 rec_heap_alloc(unsigned fn, void *p, size_t size, size_t align)
 {
 	uint32_t stack = spy_stack_capture();
-	spy_heapmap_insert((uintptr_t)p, size, SPY_FAMILY_MALLOC);
+	/* the C++ operator's mark is used up by the allocation it made */
+	unsigned family = spy_alloc_family;
+	spy_alloc_family = 0;
+	spy_heapmap_insert((uintptr_t)p, size, family);
 	uint8_t *w = spy_writer_begin(TRACE_ALLOC, 6 * TRACE_VARINT_MAX);
 	if (!w)
 		return;
@@ -42,6 +45,7 @@ static inline __attribute__((always_inline)) void
 rec_heap_alloc_failed(unsigned fn, size_t size)
 {
 	uint32_t stack = spy_stack_capture();
+	spy_alloc_family = 0;
 	uint8_t *w = spy_writer_begin(TRACE_ALLOC_FAIL, 4 * TRACE_VARINT_MAX);
 	if (w) {
 		w = trace_put_varint(w, fn);
@@ -79,6 +83,22 @@ static inline void rec_heap_bad_free(unsigned fn, void *p, unsigned what,
 	spy_writer_end(w);
 }
 
+/* A block of one family given back by another's deallocation (new[] freed
+ * with delete or free, malloc'd memory with delete, ...). Passed on. */
+static inline void rec_heap_mismatch(unsigned fn, void *p, unsigned alloc_family,
+				     unsigned free_family, uint32_t stack)
+{
+	uint8_t *w = spy_writer_begin(TRACE_MISMATCHED_FREE, 6 * TRACE_VARINT_MAX);
+	if (!w)
+		return;
+	w = trace_put_varint(w, fn);
+	w = trace_put_varint(w, (uintptr_t)p);
+	w = trace_put_varint(w, alloc_family);
+	w = trace_put_varint(w, free_family);
+	w = trace_put_varint(w, stack);
+	spy_writer_end(w);
+}
+
 /* Judges a pointer that is not a live block of the map: records a bad
  * free and returns 0 when the allocator must not see it, or returns 1
  * when it may be a block handed out unseen (to be passed on). */
@@ -104,12 +124,16 @@ rec_heap_free(unsigned fn, void *p)
 	uint32_t stack = spy_stack_capture();
 	size_t size;
 	unsigned family;
+	unsigned want = spy_free_family;
+	spy_free_family = 0;
 	int guarded = spy_guard_owns(p);
 	int hold = spy_opt.quarantine_mb != 0 || guarded;
 	enum spy_heap_found f =
 		spy_heapmap_release((uintptr_t)p, hold, &size, &family);
 	if (SPY_LIKELY(f == SPY_HEAP_LIVE)) {
 		rec_heap_free_record(fn, p, stack);
+		if (SPY_UNLIKELY(family != want))
+			rec_heap_mismatch(fn, p, family, want, stack);
 		if (guarded) {
 			/* its pages stay inaccessible; the map keeps it as
 			 * freed, so a second free is still recognised */

@@ -40,6 +40,7 @@ struct shard {
 static struct shard shards[NSHARDS];
 
 __thread int spy_in_allocator;
+__thread unsigned char spy_alloc_family, spy_free_family;
 
 static inline uint64_t hash(uintptr_t a)
 {

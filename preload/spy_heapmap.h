@@ -32,6 +32,12 @@ enum spy_heap_found {
  * hooks serve it from the bootstrap arena, or put the free off). */
 extern __thread int spy_in_allocator;
 
+/* The C++ operators in progress on this thread (hook_new.c): the family a
+ * block being allocated belongs to (enum spy_heap_family), and the family
+ * a free expects (SPY_FAMILY_MALLOC for free itself). Set by the outermost
+ * operator only; 0 otherwise. */
+extern __thread unsigned char spy_alloc_family, spy_free_family;
+
 /* Set up; called once at start. Registers the fork handlers. */
 void spy_heapmap_init(void);
 

@@ -1,0 +1,84 @@
+#!/bin/bash
+# t550: C++ deallocation that does not match the allocation (new[] with
+# delete, malloc with delete, new with free) is a mismatched-free finding
+# at the releasing line with the allocation's stack; matching pairs, the
+# standard containers and exceptions from operator new are clean.
+. "$(dirname "$0")/lib.sh"
+
+cat >"$TEST_DIR/mm.cc" <<'CEOF'
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+struct Point { int x, y; };
+
+int main(int argc, char **argv)
+{
+	int *scores = new int[10];                    // ALLOC new[]
+	Point *p = new Point{1, 2};
+	char *buf = static_cast<char *>(malloc(16));  // ALLOC malloc
+	if (argc > 1) {
+		delete scores;                        // BAD delete of new[]
+		delete buf;                           // BAD delete of malloc
+		free(p);                              // BAD free of new
+	} else {
+		delete[] scores;
+		free(buf);
+		delete p;
+	}
+	std::vector<std::string> names(200, std::string(40, 'n'));
+	std::map<int, std::unique_ptr<Point>> m;
+	for (int i = 0; i < 100; i++)
+		m[i].reset(new Point{i, i});
+	auto aligned = new (std::align_val_t(64)) Point[4];
+	operator delete[](aligned, std::align_val_t(64));
+	int *nt = new (std::nothrow) int[5];
+	delete[] nt;
+	std::printf("%zu %zu\n", names.size(), m.size());
+	return 0;
+}
+CEOF
+line_of() { grep -n -F -- "$1" "$TEST_DIR/mm.cc" | head -n 1 | cut -d: -f1; }
+L1=$(line_of "BAD delete of new[]")
+L2=$(line_of "BAD delete of malloc")
+L3=$(line_of "BAD free of new")
+LA=$(line_of "ALLOC new[]")
+
+report_json() {
+	local rc=0
+	"$ANALYZE" report --json "$1" >"$1.json" 2>"$1.err" || rc=$?
+	[ "$rc" -le 1 ] || { cat "$1.err"; return 1; }
+}
+mm() { echo "[x for x in j[\"findings\"] if x[\"kind\"] == \"mismatched-free\"]"; }
+
+test_expect 'three mismatches, each at its line with its families' '
+	g++ -O0 -g -o mm "$TEST_DIR/mm.cc" &&
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY ./mm bad >out &&
+	test "$(cat out)" = "200 100" &&
+	report_json t.log &&
+	json_check t.log.json "sorted((x[\"details\"][\"allocated_with\"], x[\"details\"][\"released_with\"], x[\"stacks\"][0][\"frames\"][0][\"line\"]) for x in $(mm)) == sorted([(\"new[]\", \"delete\", $L1), (\"malloc\", \"delete\", $L2), (\"new\", \"free\", $L3)])" &&
+	json_check t.log.json "$LA in [f[\"line\"] for f in [x for x in $(mm) if x[\"details\"][\"allocated_with\"] == \"new[]\"][0][\"stacks\"][1][\"frames\"]]"
+'
+
+test_expect 'matching pairs, containers, aligned and nothrow forms: no mismatch, no bad free' '
+	g++ -O0 -g -o mm "$TEST_DIR/mm.cc" &&
+	same_output mm "$PWD/mm" &&
+	t=$(ls traced/trace.*.log) && report_json $t &&
+	json_check $t.json "not [x for x in j[\"findings\"] if x[\"kind\"] in (\"mismatched-free\", \"double-free\", \"invalid-free\", \"leak\")]"
+'
+
+test_expect 'g++ compiling C++ (cc1plus is C++ itself): no mismatch, no bad free' '
+	printf "#include <vector>\nint main() { std::vector<int> v(3); return v[0]; }\n" >v.cc &&
+	same_output gxx g++ -O1 -c -o /dev/null "$PWD/v.cc" &&
+	for t in traced/trace.*.log; do
+		report_json $t &&
+		json_check $t.json "not [x for x in j[\"findings\"] if x[\"kind\"] in (\"mismatched-free\", \"double-free\", \"invalid-free\")]" ||
+		return 1
+	done
+'
+
+test_done
