@@ -151,6 +151,18 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 		if (io->mode_flags & TRACE_IO_MODE_SUD)
 			printf("              and every system call (syscalls=all)\n");
 	}
+	/* libspy's own notes about interception (an entry left unpatched,
+	 * syscalls=all refused). */
+	for (size_t i = 0; i < m->n_notes; i++) {
+		const struct trace_note *n = &m->notes[i];
+		if (n->from_reader ||
+		    !((n->text.len >= 4 && !memcmp(n->text.p, "io: ", 4)) ||
+		      (n->text.len >= 13 && !memcmp(n->text.p, "syscalls=all:", 13))))
+			continue;
+		fputs("note: ", stdout);
+		text_put_safe(stdout, n->text.p, n->text.len);
+		fputc('\n', stdout);
+	}
 	if (io->n_sites) {
 		printf("\n%sBy call site%s, most calls first (time: estimated from "
 		       "1 call in 16)\n", text_style(&t, STYLE_BOLD),

@@ -308,6 +308,13 @@ unsigned rec_io_patch_libc(void)
 		if (tramp[i] && spy_patch_applied(addr[i]))
 			mask |= 1u << entries[i].fn;
 	}
+	int prepared = 0;
+	for (int i = 0; i < N; i++)
+		prepared |= tramp[i] != NULL;
+	if (prepared && !mask)
+		note("io: libc entries not patched (the process had more than one "
+		     "thread, or libc's code could not be made writable); stdio's "
+		     "own writes are not counted");
 	if (used) {
 		char text[640];
 		spy_format(text, sizeof(text),
