@@ -51,7 +51,7 @@ void html_esc(FILE *f, const char *s, size_t len)
 			case '>': fputs("&gt;", f); break;
 			case '"': fputs("&quot;", f); break;
 			case '\'': fputs("&#39;", f); break;
-			case '\t': fputc(' ', f); break;
+			case '\t': fputc('\t', f); break;
 			case '\n': fputc('\n', f); break;
 			default:
 				if (c < 0x20 || c == 0x7f)
@@ -236,7 +236,7 @@ static const char page_style[] =
 	".fix{background:#eef8ee;border-radius:3px;padding:6px 10px}"
 	"ol.stack{margin:4px 0;padding-left:24px;font:13px monospace}"
 	"ol.stack li{margin:2px 0}.where{color:#667}"
-	"pre.src{margin:2px 0 6px;background:#f3f4f7;padding:4px 8px;"
+	"pre.src{margin:2px 0 6px;background:#f3f4f7;padding:4px 8px;tab-size:8;"
 	"font:12px monospace;overflow-x:auto}"
 	"pre.src .hl{background:#fff2b3;display:block}"
 	"pre.src .cl{display:block}.ln{color:#99a}"
@@ -492,10 +492,11 @@ int report_html_write(const struct html_page *p)
 	summary(p);
 	findings(p);
 	rc |= picture(p, "heap", "The heap: blocks and holes",
-		      "Each strip is a stretch of heap memory, drawn from the "
-		      "lowest live block to the highest, at the moment its holes "
-		      "held the most bytes. Dark is live data, light is free "
-		      "room between live blocks (a hole).", report_html_heap);
+		      "The brk heap from its start to its end, one pixel for "
+		      "a fixed number of bytes: dark is live blocks, light is "
+		      "free memory, either a hole between live blocks or the "
+		      "free top. The numbers are those of <code>analyze "
+		      "fragmentation</code>.", report_html_heap);
 	rc |= picture(p, "locks", "The lock graph",
 		      "An arrow from A to B: some thread took B while it held A. "
 		      "A cycle in this graph is a deadlock waiting to happen; the "

@@ -133,7 +133,7 @@ int report_html_locks(const struct html_page *p)
 	}
 	for (size_t i = 0; i < nn; i++) {
 		double a = M_PI + 2 * M_PI * (double)i / (double)nn;
-		x[i] = nn == 1 ? cx : cx + R * 1.6 * cos(a);
+		x[i] = nn == 1 ? cx : cx + (W / 2.0 - 125) * cos(a);
 		y[i] = nn == 1 ? cy : cy + R * sin(a);
 	}
 	fprintf(f, "<svg id=\"lock-graph\" xmlns=\"http://www.w3.org/2000/svg\" "
@@ -159,8 +159,8 @@ int report_html_locks(const struct html_page *p)
 		if (len < 1)
 			len = 1;
 		double ux = dx / len, uy = dy / len, bend = 0.18 * len;
-		double sx = x[a] + ux * 40, sy = y[a] + uy * 16;
-		double tx = x[b] - ux * 40, ty = y[b] - uy * 16;
+		double sx = x[a] + ux * 60, sy = y[a] + uy * 18;
+		double tx = x[b] - ux * 60, ty = y[b] - uy * 18;
 		double mx = (sx + tx) / 2 - uy * bend, my = (sy + ty) / 2 + ux * bend;
 		const char *colour = cyc == 2 ? "#c62828" : cyc ? "#e08a00" : "#556";
 		fprintf(f, "<g class=\"%s\" data-from=\"", cyc == 2 ? "edge cycle"
@@ -194,18 +194,21 @@ int report_html_locks(const struct html_page *p)
 				if (lm.deadlocks[d].t[t].lock == nodes[i])
 					in_deadlock = true;
 		fprintf(f, "<g class=\"lock%s\"><rect x=\"%.1f\" y=\"%.1f\" "
-			"width=\"170\" height=\"34\" rx=\"6\" fill=\"%s\" "
+			"width=\"230\" height=\"34\" rx=\"6\" fill=\"%s\" "
 			"stroke=\"%s\" stroke-width=\"%s\"/>", in_cycle ? " cycle" : "",
-			x[i] - 85, y[i] - 17, in_cycle ? "#fde7e7" : "#eef2f8",
+			x[i] - 115, y[i] - 17, in_cycle ? "#fde7e7" : "#eef2f8",
 			in_cycle || in_deadlock ? "#c62828" : "#7a8599",
 			in_deadlock ? "3" : "1");
 		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" "
 			"class=\"mono\">", x[i], y[i] - 2);
 		label(f, l->name);
 		fprintf(f, "</text><text x=\"%.1f\" y=\"%.1f\" text-anchor="
-			"\"middle\" fill=\"#667\">%s, taken %" PRIu64 "&#215;"
-			"</text></g>\n", x[i], y[i] + 12, lock_type_name(l->type),
-			l->acquisitions);
+			"\"middle\" fill=\"%s\">%s, taken %" PRIu64 "&#215;",
+			x[i], y[i] + 12, l->try_fail ? "#b35c00" : "#667",
+			lock_type_name(l->type), l->acquisitions);
+		if (l->try_fail)
+			fprintf(f, ", %" PRIu64 " failed tries", l->try_fail);
+		fputs("</text></g>\n", f);
 	}
 	if (nn < lm.n_locks)
 		fprintf(f, "<text x=\"6\" y=\"%d\" fill=\"#667\">%zu more locks "

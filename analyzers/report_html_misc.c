@@ -36,11 +36,11 @@ int report_html_syscalls(const struct html_page *p)
 	for (size_t i = 0; i < n; i++)
 		if (io.sites[i].calls > max_calls)
 			max_calls = io.sites[i].calls;
-	const int LEFT = 300, BAR = 300, ROWH = 30;
+	const int LEFT = 300, BAR = 240, ROWH = 30;
 	int H = 20 + (int)n * ROWH;
 	fprintf(f, "<svg id=\"syscall-sites\" xmlns=\"http://www.w3.org/2000/svg\""
 		" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
-		"data-sites=\"%zu\">\n", LEFT + BAR + 160, H, LEFT + BAR + 160, H,
+		"data-sites=\"%zu\">\n", LEFT + BAR + 220, H, LEFT + BAR + 220, H,
 		io.n_sites);
 	fprintf(f, "<text x=\"%d\" y=\"12\" fill=\"#667\">calls (log scale)"
 		"</text>\n", LEFT);
@@ -81,10 +81,11 @@ int report_html_syscalls(const struct html_page *p)
 		html_bytes(bytes, sizeof(bytes), s->bytes);
 		fprintf(f, "</text><rect x=\"%d\" y=\"%d\" width=\"%.1f\" "
 			"height=\"14\" fill=\"%s\"/><text x=\"%.1f\" y=\"%d\">%"
-			PRIu64 " calls, %s, %.1f B/call</text></g>\n", LEFT, y + 1,
+			PRIu64 " call%s, %s, %.1f B/call</text></g>\n", LEFT, y + 1,
 			w < 1 ? 1 : w, s->calls > 1000 && s->bytes < s->calls * 16
 			? "#d32f2f" : "#1e6fd9", LEFT + w + 6, y + 12, s->calls,
-			bytes, s->calls ? (double)s->bytes / (double)s->calls : 0.0);
+			s->calls == 1 ? "" : "s", bytes,
+			s->calls ? (double)s->bytes / (double)s->calls : 0.0);
 	}
 	fputs("</svg>\n", f);
 	if (io.n_sites > n)
