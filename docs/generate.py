@@ -43,8 +43,8 @@ def run_page(text, scratch):
                    PATH='/usr/sbin:/usr/bin:/sbin:/bin')
         env.pop('LD_PRELOAD', None)
         env.pop('SPY_OPTIONS', None)
-        p = subprocess.run(['bash', '-c', cmd + ' 2>&1'], cwd=scratch,
-                           env=env, stdout=subprocess.PIPE,
+        p = subprocess.run(['bash', '-c', cmd], cwd=scratch, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            stdin=subprocess.DEVNULL, timeout=120)
         out = p.stdout.decode('utf-8', 'replace')
         out = out.replace(TOP + '/', './').replace(scratch + '/', '')
