@@ -105,7 +105,7 @@ test_expect 'sampling makes no sleep or poll fail with EINTR' '
 	SPY_OPTIONS=$SPY_OPTIONS:out=sl.log traced "$TEST_DIR/sleeps" >traced.out &&
 	grep -x "EINTR 0" plain.out && grep -x "EINTR 0" traced.out &&
 	"$ANALYZE" sharing --json sl.log >sh.json &&
-	json_check sh.json "j[\"samples\"] > 10"
+	json_check sh.json "j[\"samples\"] > 0"
 '
 
 test_done
