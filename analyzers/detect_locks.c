@@ -237,8 +237,11 @@ static int report_deadlock(const struct trace_model *m,
 					name(lm, t->held[k]));
 			if (!t->n_held)
 				fprintf(expl.f, "nothing listed");
-			fprintf(expl.f, " and has waited %lu ms for '%s', held "
+			fprintf(expl.f, " and has waited %lu ms %s '%s', held "
 				"by thread %u. ", (unsigned long)ms,
+				t->cond ? "in a condition wait, which cannot "
+					  "return before it takes back"
+					: "for",
 				name(lm, t->lock), o->tid);
 		}
 		fprintf(expl.f, "None of them can ever go on. ");
@@ -262,8 +265,9 @@ static int report_deadlock(const struct trace_model *m,
 		for (size_t i = 0; i < d->n && rc == 0; i++) {
 			const struct lock_deadlock_thread *t = &d->t[i];
 			char label[600];
-			snprintf(label, sizeof(label), "thread %u waits here for '%s'",
-				 t->tid, name(lm, t->lock));
+			snprintf(label, sizeof(label), "thread %u waits here for '%s'%s",
+				 t->tid, name(lm, t->lock),
+				 t->cond ? " (to return from its condition wait)" : "");
 			rc = add_stack(f, m, t->wait_stack, t->tid, label);
 			for (size_t k = 0; k < t->n_held && rc == 0; k++) {
 				snprintf(label, sizeof(label),

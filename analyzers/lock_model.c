@@ -470,15 +470,16 @@ static int on_deadlock(struct replay *r, const struct trace_event *e)
 			if (trace_get_varint(&c, &v[k]) < 0)
 				goto cut;
 		struct lock_deadlock_thread *t = &d.t[d.n];
-		long li = lock_get(r, v[1], (unsigned)v[2], e);
+		long li = lock_get(r, v[1], (unsigned)v[2] & 15, e);
 		if (li < 0) {
 			free(d.t);
 			return -1;
 		}
 		*t = (struct lock_deadlock_thread){
 			.tid = (uint32_t)v[0], .lock = (uint32_t)li,
-			.type = (unsigned)v[2], .wait_stack = stack_ref(m, v[3]),
-			.since = v[4],
+			.type = (unsigned)v[2] & 15,
+			.cond = (v[2] >> 4) == TRACE_LOCK_COND,
+			.wait_stack = stack_ref(m, v[3]), .since = v[4],
 		};
 		for (uint64_t j = 0; j < v[5]; j++) {
 			uint64_t h[3];
@@ -487,7 +488,7 @@ static int on_deadlock(struct replay *r, const struct trace_event *e)
 					goto cut;
 			if (t->n_held == LOCK_DEADLOCK_HELD)
 				continue;
-			long hi = lock_get(r, h[0], (unsigned)h[1], e);
+			long hi = lock_get(r, h[0], (unsigned)h[1] & 15, e);
 			if (hi < 0) {
 				free(d.t);
 				return -1;

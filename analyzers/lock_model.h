@@ -52,6 +52,8 @@ struct lock_deadlock_thread {
 	uint32_t tid;
 	uint32_t lock;            /* lock index it waits for */
 	unsigned type;
+	bool cond;                /* it waits to take its mutex back after a
+				   * condition wait */
 	uint32_t wait_stack;      /* model stack ref */
 	uint64_t since;
 	size_t n_held;

@@ -365,7 +365,10 @@ SPY_EXPORT int pthread_spin_destroy(pthread_spinlock_t *l)
 
 /* The wait releases the mutex and takes it again before returning (inside
  * glibc, out of our sight): recorded as a release, the wait, then a
- * blocking acquisition, which is what lockdep's rules ask for. */
+ * blocking acquisition, which is what lockdep's rules ask for. For the live
+ * check the thread waits for the mutex all along: it cannot return without
+ * it, so a thread that holds the mutex and waits for a lock this one holds
+ * closes a deadlock, signalled or not. */
 #define COND_BODY(cond, mutex, timed, wait_expr, ok)                           \
 	do {                                                                   \
 		struct spy_lock_thread *me_ = spy_lock_self(spy_pid);          \
@@ -374,9 +377,16 @@ SPY_EXPORT int pthread_spin_destroy(pthread_spinlock_t *l)
 			spy_lock_held_pop(me_, mutex);                         \
 		rec_lock_release(mutex);                                       \
 		rec_cond_wait(cond, mutex, timed, stack_);                     \
+		if (me_)                                                       \
+			spy_deadlock_cond_wait(me_, mutex,                     \
+				rec_lock_flags(TRACE_LOCK_MUTEX,               \
+					       TRACE_LOCK_COND),               \
+				stack_, spy_now_ns());                         \
 		int r_ = wait_expr;                                            \
 		int saved_ = errno;                                            \
 		(void)(ok);                                                    \
+		if (me_)                                                       \
+			spy_deadlock_after_wait(me_);                          \
 		if (me_)                                                       \
 			spy_lock_held_push(me_, mutex, TRACE_LOCK_MUTEX,       \
 					   stack_);                            \

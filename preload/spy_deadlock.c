@@ -199,7 +199,7 @@ static int follow(struct cycle *c, int depth, unsigned char *seen)
 {
 	struct spy_lock_thread *w = c->t[depth];
 	uintptr_t lock = c->lock[depth];
-	unsigned want = w->wait_type;
+	unsigned want = w->wait_type & 15;
 	if (depth + 1 >= MAX_CYCLE)
 		return 0;
 	for (int i = 0; i < SPY_LOCK_THREADS; i++) {
@@ -305,8 +305,10 @@ static void print_cycle(const struct cycle *c, int act)
 	for (int i = 0; c->n > 1 && i < c->n; i++) {
 		const struct spy_lock_thread *t = c->t[i];
 		uint64_t ms = now > t->wait_since ? (now - t->wait_since) / 1000000 : 0;
-		spy_error("  thread %d waits for lock %p (held by thread %d) "
-			  "since %lu ms", t->tid, (void *)c->lock[i],
+		spy_error("  thread %d waits for lock %p%s (held by thread "
+			  "%d) since %lu ms", t->tid, (void *)c->lock[i],
+			  (t->wait_type >> 4) == TRACE_LOCK_COND
+				  ? " to return from a condition wait" : "",
 			  c->t[(i + 1) % c->n]->tid, (unsigned long)ms);
 	}
 	if (act == 0)

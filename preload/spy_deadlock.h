@@ -108,6 +108,20 @@ int spy_lock_holds(const struct spy_lock_thread *me, const void *lock);
 void spy_deadlock_before_wait(struct spy_lock_thread *me, const void *lock,
 			      unsigned type, uint32_t stack, int self_blocks);
 
+/* The calling thread is in a condition wait on lock: whenever it wakes,
+ * it must take lock back before it can do anything else, so to the others
+ * it waits for lock. Published, not checked (lock is free right now). */
+static inline void spy_deadlock_cond_wait(struct spy_lock_thread *me,
+					  const void *lock, unsigned flags,
+					  uint32_t stack, uint64_t now)
+{
+	me->wait_type = flags;
+	me->wait_stack = stack;
+	me->wait_since = now;
+	__atomic_add_fetch(&me->seq, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&me->wait_lock, (uintptr_t)lock, __ATOMIC_RELEASE);
+}
+
 /* The wait is over (the lock call returned). */
 static inline void spy_deadlock_after_wait(struct spy_lock_thread *me)
 {

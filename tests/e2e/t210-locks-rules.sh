@@ -99,6 +99,16 @@ test_expect 'hang3: a real three-thread deadlock is reported and ended (status 8
 	json_check t.log.json "[f[\"details\"][\"threads\"] for f in j[\"findings\"] if f[\"kind\"] == \"deadlock\"] == [3]"
 '
 
+test_expect 'condhang: a deadlock through the mutex a condition wait must take back' '
+	rc=0 && timeout 2 "$CASES" condhang >out || rc=$? && test $rc -eq 124 &&
+	rc=0 &&
+	SPY_OPTIONS=out=$PWD/t.log timeout 20 env LD_PRELOAD=$LIBSPY "$CASES" condhang >out 2>err || rc=$? &&
+	say "status $rc" && test $rc -eq 86 &&
+	grep -q "to return from a condition wait" err &&
+	{ "$ANALYZE" report --json t.log >t.log.json; test $? -eq 1; } &&
+	json_check t.log.json "[f[\"details\"][\"threads\"] for f in j[\"findings\"] if f[\"kind\"] == \"deadlock\"] == [2]"
+'
+
 test_expect 'self: relocking a normal mutex one holds is a one-thread deadlock' '
 	rc=0 &&
 	SPY_OPTIONS=out=$PWD/t.log timeout 20 env LD_PRELOAD=$LIBSPY "$CASES" self >out 2>err || rc=$? &&
