@@ -340,9 +340,11 @@ static void summary(const struct html_page *p)
 	html_bytes(a, sizeof(a), h->peak_bytes);
 	html_bytes(b, sizeof(b), h->live_bytes);
 	row(f, "heap");
-	fprintf(f, "%" PRIu64 " calls; peak %s in %" PRIu64 " blocks; %s in %"
-		PRIu64 " blocks still live at the end</td></tr>\n", calls, a,
-		h->peak_blocks, b, h->live_blocks);
+	fprintf(f, "%" PRIu64 " call%s; peak %s in %" PRIu64 " block%s; %s in %"
+		PRIu64 " block%s still live at the end</td></tr>\n", calls,
+		calls == 1 ? "" : "s", a, h->peak_blocks,
+		h->peak_blocks == 1 ? "" : "s", b, h->live_blocks,
+		h->live_blocks == 1 ? "" : "s");
 	row(f, "trace");
 	fputs(m->truncated ? "cut short: the last events may be missing"
 			   : "complete", f);

@@ -92,7 +92,9 @@ int report_html_threads(const struct html_page *p)
 	struct timeline t = { .f = f, .row_of = U64MAP_INIT };
 	t.t0 = m->process.seen && m->process.start_mono_ns ?
 	       m->process.start_mono_ns : m->first_ts;
-	t.t1 = m->has_exit && m->exit_ts > m->last_ts ? m->exit_ts : m->last_ts;
+	/* Records written after the exit record (the leak scan, late
+	 * destructors) would stretch the axis past the program's end. */
+	t.t1 = m->has_exit && m->exit_ts ? m->exit_ts : m->last_ts;
 	if (t.t0 > m->first_ts && m->first_ts)
 		t.t0 = m->first_ts;
 	if (t.t1 <= t.t0)
