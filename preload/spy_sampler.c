@@ -18,8 +18,10 @@
  *     would see our timers' signals), and a thread that blocks it is not
  *     sampled;
  *   - a sample that lands while libspy itself records is dropped.
+ * Timers are not inherited by fork: the child's thread starts its own.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -111,6 +113,14 @@ void spy_sampler_thread_exit(void)
 	errno = saved;
 }
 
+/* In a fork child (pthread_atfork): the one thread left starts its own
+ * timer; the parent's timer id means nothing here. */
+static void after_fork_child(void)
+{
+	has_timer = 0;
+	spy_sampler_thread_start();
+}
+
 void spy_sampler_init(void)
 {
 	if (!spy_opt.sample_hz || spy_opt.sample_hz > 100000)
@@ -126,5 +136,6 @@ void spy_sampler_init(void)
 		return;
 	period_ns = 1000000000l / (long)spy_opt.sample_hz;
 	spy_sampler_thread_start();
+	pthread_atfork(NULL, NULL, after_fork_child);
 #endif
 }
