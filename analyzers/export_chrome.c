@@ -1,7 +1,8 @@
 /* export_chrome.c: `analyze export --chrome TRACE`: the trace as Chrome
  * Trace Event JSON (the format Perfetto and chrome://tracing open): one
  * track per thread with its lifetime, its lock waits and holds as slices,
- * and the read/write calls as slices and counters. */
+ * the read/write calls as slices and counters, and the live heap as a
+ * counter. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -179,6 +180,60 @@ static void io_sites(struct exporter *x)
 	}
 }
 
+/* The live heap as a counter track, at most about 2000 points: a point
+ * when the value has moved and the last point is a 2000th of the run old. */
+static int heap_counter(struct exporter *x)
+{
+	const struct trace_model *m = x->m;
+	struct u64map live = U64MAP_INIT;
+	uint64_t bytes = 0, shown = 0, last_ts = 0, size;
+	uint64_t step = (m->last_ts > x->t0 ? m->last_ts - x->t0 : 0) / 2000;
+	bool pending = false;
+	for (size_t i = 0; i <= m->n_events; i++) {
+		const struct trace_event *e = i < m->n_events ? &m->events[i] : NULL;
+		if (e && e->kind == TRACE_ALLOC) {
+			if (u64map_remove(&live, e->a, &size))
+				bytes -= size;
+			if (u64map_put(&live, e->a, e->c) < 0)
+				goto no_memory;
+			bytes += e->c;
+		} else if (e && e->kind == TRACE_FREE) {
+			if (u64map_remove(&live, e->a, &size))
+				bytes -= size;
+		} else if (e && e->kind == TRACE_REALLOC &&
+			   !(e->b == 0 && e->c > 0)) {
+			if (e->a && u64map_remove(&live, e->a, &size))
+				bytes -= size;
+			if (e->b) {
+				if (u64map_put(&live, e->b, e->c) < 0)
+					goto no_memory;
+				bytes += e->c;
+			}
+		} else if (e) {
+			continue;
+		}
+		pending |= bytes != shown;
+		uint64_t ts = e ? e->ts : m->last_ts;
+		if (pending && (!e || !last_ts || ts - last_ts >= step)) {
+			begin(x, "C", "heap live bytes", "heap", 0);
+			ts_field(x, "ts", ts);
+			json_key(&x->w, "args");
+			json_object_begin(&x->w);
+			json_field_uint(&x->w, "bytes", bytes);
+			json_object_end(&x->w);
+			json_object_end(&x->w);
+			shown = bytes;
+			last_ts = ts;
+			pending = false;
+		}
+	}
+	u64map_release(&live);
+	return 0;
+no_memory:
+	u64map_release(&live);
+	return -1;
+}
+
 static void threads(struct exporter *x)
 {
 	const struct trace_model *m = x->m;
@@ -256,6 +311,8 @@ int cmd_export(const struct cmd_args *a)
 		if (locks(&x) < 0)
 			status = -1;
 		io_sites(&x);
+		if (heap_counter(&x) < 0)
+			status = -1;
 		json_array_end(&x.w);
 		json_key(&x.w, "otherData");
 		json_object_begin(&x.w);

@@ -178,7 +178,7 @@ test_expect 'thread timeline: a condition wait and the lock holds around it' '
 	test "$(grep -c "class=\"hold\"" cv.html)" -ge 2
 '
 
-test_expect 'export --chrome: Trace Event JSON with threads, lock slices and system calls' '
+test_expect 'export --chrome: Trace Event JSON with threads, lock slices, system calls, the live heap' '
 	SPY_OPTIONS=out=$PWD/d.log LD_PRELOAD=$LIBSPY "$DEMOS/deadlock" >/dev/null &&
 	"$ANALYZE" export --chrome d.log >d.json &&
 	json_check d.json "len([e for e in j[\"traceEvents\"] if e[\"ph\"] == \"M\" and e[\"name\"] == \"thread_name\"]) == 3" &&
@@ -187,7 +187,20 @@ test_expect 'export --chrome: Trace Event JSON with threads, lock slices and sys
 	SPY_OPTIONS=out=$PWD/s.log LD_PRELOAD=$LIBSPY "$DEMOS/syscall_overhead" bytes 2000 >/dev/null &&
 	"$ANALYZE" export --chrome s.log -o s.json &&
 	json_check s.json "sum(e[\"args\"][\"calls\"] for e in j[\"traceEvents\"] if e[\"ph\"] == \"X\" and e.get(\"cat\") == \"syscall\" and e[\"name\"].startswith(\"write\")) >= 2000" &&
-	json_check s.json "max(e[\"args\"][\"calls\"] for e in j[\"traceEvents\"] if e[\"ph\"] == \"C\") >= 2000" &&
+	json_check s.json "max(e[\"args\"][\"calls\"] for e in j[\"traceEvents\"] if e[\"ph\"] == \"C\" and e[\"cat\"] == \"syscall\") >= 2000" &&
+	{ SPY_OPTIONS=out=$PWD/f.log LD_PRELOAD=$LIBSPY "$DEMOS/fragmentation" >/dev/null; test $? -eq 1; } &&
+	"$ANALYZE" export --chrome f.log -o f.json &&
+	"$ANALYZE" summary --json f.log >f.sum &&
+	python3 - f.json f.sum <<-EOF &&
+	import json, sys
+	ev = json.load(open(sys.argv[1]))["traceEvents"]
+	heap = json.load(open(sys.argv[2]))["heap"]
+	c = [e["args"]["bytes"] for e in ev if e["name"] == "heap live bytes"]
+	print(len(c), "points, max", max(c), "last", c[-1], "summary", heap)
+	# the counter is sampled: it may miss the exact peak, never the end
+	sys.exit(0 if 0 < len(c) <= 2100 and c[-1] == heap["live_bytes"] and
+	         heap["peak_bytes"] * 0.9 <= max(c) <= heap["peak_bytes"] else 1)
+	EOF
 	rc=0 && "$ANALYZE" export s.log 2>err || rc=$? &&
 	test $rc -eq 2 && grep -q "export needs a format" err
 '
