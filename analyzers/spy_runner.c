@@ -56,7 +56,7 @@ static const struct flag flags[] = {
 	  "trace file (%p: pid, %e: program name); default: out= below" },
 	{ "json", 0, NULL, F_REPORT, "--json", "write the report as JSON" },
 	{ "html", 0, NULL, F_REPORT, "--html",
-	  "write the report as one HTML page next to the trace (TRACE.html)" },
+	  "write the report as HTML, next to the trace" },
 	{ "no-report", 0, NULL, F_NO_REPORT, NULL,
 	  "only record the trace, do not run the analyzer" },
 	{ "report-file", 0, "FILE", F_REPORT_FILE, NULL,
