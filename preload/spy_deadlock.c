@@ -179,17 +179,27 @@ static int conflicts(unsigned want_type, unsigned held_type)
 	return !(want_type == TRACE_LOCK_READ && held_type == TRACE_LOCK_READ);
 }
 
-/* 1 if slot s holds lock in a mode that blocks want_type. */
+/* 1 if slot s holds lock in a mode that blocks want_type. A mutex also
+ * says who owns it (glibc records the owner's tid in it, for every kind):
+ * a table entry the mutex does not confirm is stale (say, unlocked by
+ * another thread) and blocks nobody. The mutex is readable: a thread is
+ * waiting on it, or holds it. */
 static int blocks(const struct spy_lock_thread *s, uintptr_t lock,
 		  unsigned want_type)
 {
 	uint32_t n = __atomic_load_n(&s->n_held, __ATOMIC_ACQUIRE);
 	if (n > SPY_LOCK_HELD)
 		n = SPY_LOCK_HELD;
-	for (uint32_t i = 0; i < n; i++)
-		if (__atomic_load_n(&s->held[i].lock, __ATOMIC_RELAXED) == lock &&
-		    conflicts(want_type, s->held[i].type))
-			return 1;
+	for (uint32_t i = 0; i < n; i++) {
+		if (__atomic_load_n(&s->held[i].lock, __ATOMIC_RELAXED) != lock ||
+		    !conflicts(want_type, s->held[i].type))
+			continue;
+		if (s->held[i].type == TRACE_LOCK_MUTEX &&
+		    __atomic_load_n(&((pthread_mutex_t *)lock)->__data.__owner,
+				    __ATOMIC_RELAXED) != s->tid)
+			continue;
+		return 1;
+	}
 	return 0;
 }
 
@@ -335,7 +345,12 @@ void spy_deadlock_before_wait(struct spy_lock_thread *me, const void *lock,
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 
 	struct cycle c;
-	if (spy_lock_holds(me, lock)) {
+	int mine = spy_lock_holds(me, lock);
+	if (mine && type == TRACE_LOCK_MUTEX &&
+	    __atomic_load_n(&((const pthread_mutex_t *)lock)->__data.__owner,
+			    __ATOMIC_RELAXED) != me->tid)
+		mine = 0; /* a stale entry: someone else unlocked it */
+	if (mine) {
 		if (!self_blocks)
 			return;
 		c.n = 1;
