@@ -33,6 +33,8 @@ const struct command analyze_commands[] = {
 	  cmd_sharing },
 	{ "leaks", "blocks live at exit: definitely lost, indirectly lost, still reachable",
 	  cmd_leaks },
+	{ "heap", "the malloc family: calls, peak, live at the end, top allocation sites",
+	  cmd_heap },
 	{ "fragmentation", "the heap's holes when an allocation failed and at the end",
 	  cmd_fragmentation },
 	{ "export", "the trace for other viewers: --chrome (Perfetto, chrome://tracing)",

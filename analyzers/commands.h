@@ -47,6 +47,7 @@ int cmd_report_html(const struct cmd_args *a);
 int cmd_export(const struct cmd_args *a);
 int cmd_syscalls(const struct cmd_args *a);
 int cmd_leaks(const struct cmd_args *a);
+int cmd_heap(const struct cmd_args *a);
 int cmd_fragmentation(const struct cmd_args *a);
 int cmd_lock_graph(const struct cmd_args *a);
 int cmd_locks(const struct cmd_args *a);

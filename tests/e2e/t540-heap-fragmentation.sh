@@ -40,6 +40,17 @@ test_expect 'analyze fragmentation: the snapshot at the failure, in JSON and as 
 	grep -q "^  \[[-#+.]\{64\}\]" f.txt
 '
 
+L_TMP=$(grep -n -F "tmp[i] = malloc(TMP_SIZE);" "$TOP/demos/fragmentation.c" | cut -d: -f1)
+test_expect 'analyze heap: totals, and the top allocation sites by bytes and by blocks' '
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$TOP/demos/fragmentation" >out || : &&
+	"$ANALYZE" heap --json t.log >h.json &&
+	json_check h.json "j[\"calls_by_function\"][\"malloc\"] >= 16384 and j[\"peak_blocks\"] >= 16384" &&
+	json_check h.json "j[\"top_by_bytes\"][0][\"blocks\"] == 8192 and j[\"top_by_bytes\"][0][\"frames\"][0][\"line\"] == $L_TMP" &&
+	json_check h.json "j[\"top_by_blocks\"][0][\"blocks\"] == 8192" &&
+	"$ANALYZE" heap t.log >h.txt &&
+	grep -q "^top allocation sites by bytes:" h.txt
+'
+
 test_expect 'the pool variant: the request fits, no allocation-failure, no fragmentation' '
 	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$TOP/demos/fragmentation_fixed" >out &&
 	grep -q "malloc(24 MB) succeeded" out &&
