@@ -183,13 +183,12 @@ static int report_cycle(const struct trace_model *m, const struct lock_model *lm
 		for (size_t i = 0; i < c->n && rc == 0; i++) {
 			const struct lock_edge *e = &lm->edges[c->e[i]];
 			char label[600];
-			snprintf(label, sizeof(label),
-				 "thread %u took '%s' here", e->tids[0],
+			snprintf(label, sizeof(label), "took '%s' here",
 				 name(lm, e->from));
 			rc = add_stack(f, m, e->from_stack, e->tids[0], label);
 			snprintf(label, sizeof(label),
-				 "thread %u takes '%s' here while holding '%s'",
-				 e->tids[0], name(lm, e->to), name(lm, e->from));
+				 "takes '%s' here while holding '%s'",
+				 name(lm, e->to), name(lm, e->from));
 			if (rc == 0)
 				rc = add_stack(f, m, e->to_stack, e->tids[0], label);
 		}
@@ -265,13 +264,12 @@ static int report_deadlock(const struct trace_model *m,
 		for (size_t i = 0; i < d->n && rc == 0; i++) {
 			const struct lock_deadlock_thread *t = &d->t[i];
 			char label[600];
-			snprintf(label, sizeof(label), "thread %u waits here for '%s'%s",
-				 t->tid, name(lm, t->lock),
+			snprintf(label, sizeof(label), "waits here for '%s'%s",
+				 name(lm, t->lock),
 				 t->cond ? " (to return from its condition wait)" : "");
 			rc = add_stack(f, m, t->wait_stack, t->tid, label);
 			for (size_t k = 0; k < t->n_held && rc == 0; k++) {
-				snprintf(label, sizeof(label),
-					 "thread %u took '%s' here", t->tid,
+				snprintf(label, sizeof(label), "took '%s' here",
 					 name(lm, t->held[k]));
 				rc = add_stack(f, m, t->held_stack[k], t->tid, label);
 			}
@@ -391,7 +389,7 @@ static int report_livelock(const struct trace_model *m,
 				continue;
 			char label[160];
 			snprintf(label, sizeof(label),
-				 "thread %u fails here, again and again", q->tid);
+				 "fails here, again and again");
 			rc = add_stack(f, m, q->stack, q->tid, label);
 		}
 	}
