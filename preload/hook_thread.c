@@ -247,6 +247,7 @@ static void *trampoline_run(void *arg)
 	void *(*start)(void *) = t->start;
 	void *start_arg = t->arg;
 	struct rec_thread_self *me = &rec_thread_self;
+	int entry_errno = errno; /* the start routine sees errno as it was */
 	uintptr_t top = ((uintptr_t)__builtin_frame_address(0) + 4095) & ~(uintptr_t)4095;
 	me->start_ns = spy_writer_now();
 	me->stack_top = top;
@@ -276,6 +277,7 @@ static void *trampoline_run(void *arg)
 	 * could not be written. */
 	spy_thread_register();
 	spy_sampler_thread_start();
+	errno = entry_errno;
 	void *r = start(start_arg);
 	if (!me->how)
 		me->how = 1 + TRACE_THREAD_RETURNED;
