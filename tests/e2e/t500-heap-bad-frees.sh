@@ -144,6 +144,43 @@ test_expect 'realloc chains, aligned blocks, calloc overflow, free(NULL), frees 
 	done
 '
 
+# Blocks made before libspy started (by a preloaded library's constructor,
+# maybe before libspy's own) are freed by the program: never a bad free.
+cat >"$TEST_DIR/early.c" <<'CEOF'
+#include <stdlib.h>
+#include <string.h>
+void *early_blocks[8];
+__attribute__((constructor)) static void early(void)
+{
+	for (int i = 0; i < 8; i++)
+		early_blocks[i] = strdup("made in a constructor");
+}
+CEOF
+cat >"$TEST_DIR/uses_early.c" <<'CEOF'
+#include <stdio.h>
+#include <stdlib.h>
+extern void *early_blocks[8];
+int main(void)
+{
+	for (int i = 0; i < 8; i++) {
+		early_blocks[i] = realloc(early_blocks[i], 100);
+		free(early_blocks[i]);
+	}
+	puts("freed the early blocks");
+	return 0;
+}
+CEOF
+
+test_expect 'blocks allocated before libspy started: freed and reallocated without a finding' '
+	gcc -shared -fPIC -o libearly.so "$TEST_DIR/early.c" &&
+	gcc -o uses_early "$TEST_DIR/uses_early.c" -L. -learly -Wl,-rpath,"$PWD" &&
+	./uses_early >plain.out &&
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD="$PWD/libearly.so $LIBSPY" ./uses_early >out &&
+	cmp plain.out out &&
+	report t.log &&
+	findings_check t.log.json "ok = not (f(\"double-free\") or f(\"invalid-free\") or f(\"leak\"))"
+'
+
 # Real programs: their own output and status, and no bad free blamed.
 real_clean() {
 	for t in traced/trace.*.log; do
