@@ -173,7 +173,16 @@ void *spy_patch_entry(void *entry_, void *hook, const char **why)
 		int32_t d32 = (int32_t)nd;
 		memcpy(tramp + at, &d32, 4);
 	}
-	put_abs_jump(tramp + len, (uintptr_t)(entry + len));
+	/* Back to the rest of the entry: a direct jump (the page is near
+	 * libc), which the CPU predicts better than an indirect one. */
+	intptr_t back = (entry + len) - (tramp + len + 5);
+	if (fits_rel32(back)) {
+		int32_t b32 = (int32_t)back;
+		tramp[len] = 0xe9;
+		memcpy(tramp + len + 1, &b32, 4);
+	} else {
+		put_abs_jump(tramp + len, (uintptr_t)(entry + len));
+	}
 	put_abs_jump(stub, (uintptr_t)hook);
 	n_slots++;
 	pending[n_pending++] = (struct patch){ entry, len };
