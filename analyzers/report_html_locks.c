@@ -1,6 +1,7 @@
 /* report_html_locks.c: the lock-order graph as SVG, the cycles that the
  * lock-order-cycle findings report drawn in red (the same cycle search,
- * lock_cycles_find, over the same model). */
+ * lock_cycles_find, over the same model), and the trylocks that failed
+ * while their thread held another lock, dotted (what a livelock circles). */
 #include <inttypes.h>
 #include <math.h>
 #include <stdbool.h>
@@ -8,6 +9,8 @@
 #include <string.h>
 
 #include "lock_model.h"
+#include "trace_format.h"
+#include "u64map.h"
 #include "report_html.h"
 
 #define MAX_NODES 40
@@ -47,6 +50,118 @@ static int edge_cycle(const struct lock_cycle *cs, long n, uint32_t e)
 	return best;
 }
 
+/* A trylock that failed while its thread held another lock: "held A,
+ * tried B". Such tries never wait, so they make no order edge; a livelock
+ * circles through them. */
+#define MAX_TRIES 32
+#define HELD_MAX 8
+
+struct try_edge {
+	uint32_t from, to;        /* lock indices */
+	uint64_t count;
+};
+
+struct held {
+	uint64_t lock[HELD_MAX];
+	int n;
+};
+
+static struct held *held_of(struct u64map *slot, struct held **v, size_t *n,
+			    uint32_t tid)
+{
+	uint64_t *i = u64map_get(slot, tid);
+	if (i)
+		return &(*v)[*i - 1];
+	struct held *nv = realloc(*v, (*n + 1) * sizeof(**v));
+	if (!nv)
+		return NULL;
+	*v = nv;
+	memset(&nv[*n], 0, sizeof(nv[*n]));
+	if (u64map_put(slot, tid, *n + 1) < 0)
+		return NULL;
+	return &nv[(*n)++];
+}
+
+static void drop(struct held *h, uint64_t lock)
+{
+	for (int i = h->n - 1; i >= 0; i--)
+		if (h->lock[i] == lock) {
+			h->lock[i] = h->lock[--h->n];
+			return;
+		}
+}
+
+/* The failed tries of m by (held, tried) pair, into t (at most MAX_TRIES).
+ * Returns how many, or -1 when memory ran out. */
+static long failed_tries(const struct trace_model *m,
+			 const struct lock_model *lm, struct try_edge *t)
+{
+	struct u64map index = U64MAP_INIT, slot = U64MAP_INIT;
+	struct held *v = NULL;
+	size_t nv = 0;
+	long n = 0;
+	for (size_t i = 0; i < lm->n_locks; i++)
+		if (u64map_put(&index, lm->locks[i].addr, i + 1) < 0)
+			n = -1;
+	for (size_t i = 0; i < m->n_events && n >= 0; i++) {
+		const struct trace_event *e = &m->events[i];
+		if (e->kind != TRACE_LOCK_ACQUIRE && e->kind != TRACE_LOCK_RELEASE &&
+		    e->kind != TRACE_LOCK_FAIL && e->kind != TRACE_COND_WAIT)
+			continue;
+		struct held *h = held_of(&slot, &v, &nv, e->tid);
+		if (!h) {
+			n = -1;
+			break;
+		}
+		if (e->kind == TRACE_LOCK_ACQUIRE) {
+			if (h->n < HELD_MAX)
+				h->lock[h->n++] = e->a;
+		} else if (e->kind == TRACE_LOCK_RELEASE) {
+			drop(h, e->a);
+		} else if (e->kind == TRACE_COND_WAIT) {
+			drop(h, e->b);
+		} else if ((e->b >> 4) == TRACE_LOCK_TRY) {
+			uint64_t *to = u64map_get(&index, e->a);
+			for (int k = 0; to && k < h->n; k++) {
+				uint64_t *from = u64map_get(&index, h->lock[k]);
+				if (!from || *from == *to)
+					continue;
+				long j = 0;
+				while (j < n && !(t[j].from == *from - 1 &&
+						  t[j].to == *to - 1))
+					j++;
+				if (j == n && n < MAX_TRIES)
+					t[n++] = (struct try_edge){ (uint32_t)(*from - 1),
+								    (uint32_t)(*to - 1), 0 };
+				if (j < n)
+					t[j].count++;
+			}
+		}
+	}
+	free(v);
+	u64map_release(&slot);
+	u64map_release(&index);
+	return n;
+}
+
+/* An arc from node a to node b, bent to its right, stopping short of the
+ * boxes; returns the point for its label in *lx, *ly. */
+static void arc(FILE *f, const double *x, const double *y, int a, int b,
+		double *lx, double *ly)
+{
+	double dx = x[b] - x[a], dy = y[b] - y[a];
+	double len = sqrt(dx * dx + dy * dy);
+	if (len < 1)
+		len = 1;
+	double ux = dx / len, uy = dy / len, bend = 0.18 * len;
+	double sx = x[a] + ux * 60, sy = y[a] + uy * 18;
+	double tx = x[b] - ux * 60, ty = y[b] - uy * 18;
+	double mx = (sx + tx) / 2 - uy * bend, my = (sy + ty) / 2 + ux * bend;
+	fprintf(f, "M%.1f,%.1fQ%.1f,%.1f %.1f,%.1f", sx, sy, mx, my, tx, ty);
+	*lx = (sx + 2 * mx + tx) / 4;
+	*ly = (sy + 2 * my + ty) / 4 - 3;
+}
+
 int report_html_locks(const struct html_page *p)
 {
 	FILE *f = p->f;
@@ -62,6 +177,13 @@ int report_html_locks(const struct html_page *p)
 	struct lock_cycle *cs = NULL;
 	long nc = lock_cycles_find(&lm, &cs, MAX_CYCLES);
 	if (nc < 0) {
+		lock_model_release(&lm);
+		return -1;
+	}
+	struct try_edge tries[MAX_TRIES];
+	long nt = failed_tries(p->m, &lm, tries);
+	if (nt < 0) {
+		lock_cycles_free(cs, MAX_CYCLES);
 		lock_model_release(&lm);
 		return -1;
 	}
@@ -89,6 +211,14 @@ int report_html_locks(const struct html_page *p)
 					nodes[nn++] = ends[k];
 				}
 		}
+	for (long k = 0; k < nt; k++) {
+		uint32_t ends[2] = { tries[k].from, tries[k].to };
+		for (int j = 0; j < 2; j++)
+			if (node_of[ends[j]] < 0 && nn < MAX_NODES) {
+				node_of[ends[j]] = (int)nn;
+				nodes[nn++] = ends[j];
+			}
+	}
 	size_t on_edges = nn;
 	for (size_t i = 0; i < lm.n_locks && nn < 8; i++)
 		if (node_of[i] < 0) {
@@ -109,6 +239,10 @@ int report_html_locks(const struct html_page *p)
 	else if (nc > 0)
 		fputs("the cycles drawn in orange cannot deadlock (one thread, "
 		      "or a common outer lock serialises them).", f);
+	else if (nt > 0)
+		fputs("no thread waited for a lock while holding another; the "
+		      "dotted arrows are trylocks that failed while their thread "
+		      "held the other lock.", f);
 	else if (on_edges)
 		fputs("no cycle: every thread takes these locks in one order.", f);
 	else
@@ -180,6 +314,23 @@ int report_html_locks(const struct html_page *p)
 		for (size_t k = 0; k < g->n_tids; k++)
 			fprintf(f, "%st%u", k ? "," : "", g->tids[k]);
 		fprintf(f, " &#215;%" PRIu64 "</text></g>\n", g->count);
+	}
+	for (long k = 0; k < nt; k++) {
+		int a = node_of[tries[k].from], b = node_of[tries[k].to];
+		if (a < 0 || b < 0 || a == b)
+			continue;
+		double lx, ly;
+		fputs("<g class=\"edge try\" data-from=\"", f);
+		html_escz(f, lm.locks[tries[k].from].name);
+		fputs("\" data-to=\"", f);
+		html_escz(f, lm.locks[tries[k].to].name);
+		fputs("\"><path d=\"", f);
+		arc(f, x, y, a, b, &lx, &ly);
+		fprintf(f, "\" fill=\"none\" stroke=\"#b35c00\" stroke-width="
+			"\"2\" stroke-dasharray=\"2 4\" marker-end=\"url(#arrow)\"/>"
+			"<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" "
+			"fill=\"#b35c00\">tried while holding, failed %" PRIu64
+			"&#215;</text></g>\n", lx, ly, tries[k].count);
 	}
 	for (size_t i = 0; i < nn; i++) {
 		const struct lock_info *l = &lm.locks[nodes[i]];

@@ -178,6 +178,17 @@ test_expect 'thread timeline: a condition wait and the lock holds around it' '
 	test "$(grep -c "class=\"hold\"" cv.html)" -ge 2
 '
 
+test_expect 'livelock: the lock graph shows the failed tries both ways' '
+	SPY_OPTIONS=out=$PWD/l.log LD_PRELOAD=$LIBSPY "$DEMOS/livelock" >/dev/null &&
+	page_of l.log l.html &&
+	grep -o "class=\"edge try\" data-from=\"[^\"]*\" data-to=\"[^\"]*\"" l.html | sort >tries &&
+	cat tries &&
+	test "$(wc -l <tries)" -eq 2 &&
+	grep -q "data-from=\"lock_a\" data-to=\"lock_b\"" tries &&
+	grep -q "data-from=\"lock_b\" data-to=\"lock_a\"" tries &&
+	! grep -q "class=\"edge cycle\"" l.html
+'
+
 test_expect 'export --chrome: Trace Event JSON with threads, lock slices, system calls, the live heap' '
 	SPY_OPTIONS=out=$PWD/d.log LD_PRELOAD=$LIBSPY "$DEMOS/deadlock" >/dev/null &&
 	"$ANALYZE" export --chrome d.log >d.json &&
