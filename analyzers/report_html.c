@@ -113,10 +113,32 @@ static struct src_file src_cache[SRC_FILES];
 static size_t n_src;
 static const struct trace_model *src_model;
 
+/* A trace names its source files through the debug information of the
+ * program it ran, which whoever built the program controls: only files
+ * that look like source code are ever read, so that a report cannot be
+ * made to quote /etc/shadow or a key. */
+static bool looks_like_source(const char *path)
+{
+	static const char *const ext[] = {
+		".c", ".h", ".cc", ".cpp", ".cxx", ".C", ".hh", ".hpp", ".hxx",
+		".inl", ".tcc", ".S", ".s", ".rs", ".go", ".m", ".f", ".f90",
+	};
+	const char *dot = strrchr(path, '.');
+	if (!dot || strchr(dot, '/') || !strncmp(path, "/proc/", 6) ||
+	    !strncmp(path, "/sys/", 5) || !strncmp(path, "/dev/", 5))
+		return false;
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
+		if (!strcmp(dot, ext[i]))
+			return true;
+	return false;
+}
+
 /* A relative file name (as compilers record them) is tried as it is, then
  * next to the program and one directory up (demos/x.c of demos/x). */
 static FILE *src_open(const char *path)
 {
+	if (!looks_like_source(path))
+		return NULL;
 	FILE *f = fopen(path, "r");
 	if (f || path[0] == '/' || !src_model)
 		return f;
@@ -159,6 +181,13 @@ static const struct src_file *src_get(const char *path)
 	    (s->text = malloc((size_t)st.st_size + 1))) {
 		s->size = fread(s->text, 1, (size_t)st.st_size, f);
 		s->text[s->size] = 0;
+		/* A NUL byte: not a text file, whatever its name says. */
+		if (memchr(s->text, 0, s->size)) {
+			free(s->text);
+			s->text = NULL;
+			fclose(f);
+			return s;
+		}
 		size_t lines = 1;
 		for (size_t i = 0; i < s->size; i++)
 			lines += s->text[i] == '\n';

@@ -121,6 +121,19 @@ else
 	'
 fi
 
+test_expect 'source lines only from source files: debug information naming /etc/passwd is not quoted' '
+	printf "%s\n" "#include <stdlib.h>" "int main(void)" "{" \
+		"#line 1 \"/etc/passwd\"" \
+		"	char *p = malloc(8); free(p); free(p);" "	return 0;" "}" >pw.c &&
+	gcc -g -O0 -o pw pw.c &&
+	SPY_OPTIONS=out=$PWD/pw.log LD_PRELOAD=$LIBSPY ./pw &&
+	page_of pw.log pw.html &&
+	grep -q "data-kind=\"double-free\"" pw.html &&
+	grep -q "/etc/passwd:1" pw.html &&
+	! grep -q "root:" pw.html &&
+	! grep -q "<pre class=\"src\">" pw.html
+'
+
 test_expect 'every demo'"'"'s page is under 1 MB' '
 	for d in stack_heap array_decay dangling dangling_fixed recursion recursion_fixed virtual_memory deadlock deadlock_fixed syscall_overhead fragmentation fragmentation_fixed scheduling_tax scheduling_tax_fixed livelock livelock_fixed false_sharing false_sharing_fixed; do
 		args= &&
