@@ -38,7 +38,7 @@
  *             and `--html` when the analyzer has it). */
 enum flag_id {
 	F_HELP, F_OUT, F_NO_REPORT, F_REPORT_FILE, F_OPT, F_QUIET, F_RM,
-	F_SETS, F_REPORT,
+	F_SETS, F_REPORT, F_ALLOCATOR,
 };
 
 struct flag {
@@ -67,6 +67,8 @@ static const struct flag flags[] = {
 	  "no messages from spy or libspy except errors (quiet=1)" },
 	{ "rm", 0, NULL, F_RM, NULL,
 	  "delete the traces after the report has been printed" },
+	{ "allocator", 0, "NAME", F_ALLOCATOR, NULL,
+	  "run the program on another malloc: jemalloc (glibc: the default)" },
 	{ "guard", 0, NULL, F_SETS, "guard=1",
 	  "guard mode: a use after free or an overflow stops the program at once (guard=1)" },
 	{ "no-stacks", 0, NULL, F_SETS, "stacks=0",
@@ -101,6 +103,7 @@ struct run {
 	char self_dir[PATH_MAX]; /* where this spy binary lives */
 	char libspy[PATH_MAX];
 	char analyze[PATH_MAX];  /* empty: look it up in PATH */
+	char allocator[PATH_MAX]; /* --allocator: a malloc to preload after libspy */
 };
 
 void spy_die(int status, const char *fmt, ...)
@@ -182,6 +185,28 @@ static void usage(FILE *f)
 
 /* ---- command line -------------------------------------------------------- */
 
+/* --allocator NAME: glibc (nothing to preload) or jemalloc, found where
+ * Debian and others install it. */
+static void find_allocator(struct run *r, const char *name)
+{
+	static const char *const dirs[] = {
+		"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+		"/usr/lib64", "/usr/lib", "/usr/local/lib", NULL,
+	};
+	r->allocator[0] = '\0';
+	if (!strcmp(name, "glibc"))
+		return;
+	if (strcmp(name, "jemalloc"))
+		spy_die(EXIT_REFUSED, "unknown allocator '%s' (glibc or jemalloc)", name);
+	for (int i = 0; dirs[i]; i++) {
+		snprintf(r->allocator, sizeof(r->allocator), "%s/libjemalloc.so.2",
+			 dirs[i]);
+		if (access(r->allocator, R_OK) == 0)
+			return;
+	}
+	spy_die(EXIT_REFUSED, "cannot find libjemalloc.so.2 (install libjemalloc2)");
+}
+
 static const struct lib_option *lib_option_find(const char *name, size_t len)
 {
 	size_t i;
@@ -223,6 +248,7 @@ static void apply_flag(struct run *r, const struct flag *fl, const char *arg)
 	case F_QUIET: r->quiet = 1; add_opt(r, "quiet=1"); break;
 	case F_RM: r->rm = 1; break;
 	case F_SETS: add_opt(r, fl->sets); break;
+	case F_ALLOCATOR: find_allocator(r, arg); break;
 	case F_REPORT:
 		if (r->nreport_args < 8)
 			r->report_args[r->nreport_args++] = fl->sets;
@@ -438,14 +464,16 @@ static void exec_program(const struct run *r, const char *options)
 	char *preload;
 	int argc = 0;
 
-	if (old && *old) {
-		preload = malloc(strlen(r->libspy) + strlen(old) + 2);
-		if (!preload)
-			_exit(127);
-		sprintf(preload, "%s:%s", r->libspy, old);
-	} else {
-		preload = (char *)r->libspy;
-	}
+	/* libspy first: its hooks find the allocator that follows it. */
+	preload = malloc(strlen(r->libspy) + strlen(r->allocator) +
+			 (old ? strlen(old) : 0) + 3);
+	if (!preload)
+		_exit(127);
+	strcpy(preload, r->libspy);
+	if (r->allocator[0])
+		strcat(strcat(preload, ":"), r->allocator);
+	if (old && *old)
+		strcat(strcat(preload, ":"), old);
 	if (setenv("LD_PRELOAD", preload, 1) ||
 	    setenv("SPY_OPTIONS", options, 1)) {
 		fprintf(stderr, "spy: cannot set the environment: %s\n",

@@ -80,4 +80,24 @@ test_expect 'a correct program under a tight limit that checks for NULL still ge
 	json_check t.log.json "len($(kind allocation-failure)) == 1 and not $(kind fragmentation)"
 '
 
+JEMALLOC=$(ls /usr/lib/*/libjemalloc.so.2 /usr/lib64/libjemalloc.so.2 /usr/lib/libjemalloc.so.2 2>/dev/null | head -n 1)
+if [ -n "$JEMALLOC" ]; then
+test_expect 'spy --allocator jemalloc: the same program on jemalloc, recorded the same way' '
+	rc=0 && "$SPY" --allocator jemalloc --no-report -o t.log "$TOP/demos/fragmentation_fixed" >out 2>err || rc=$? &&
+	test $rc = 1 &&
+	grep -q "malloc(24 MB) failed" out &&
+	report_json t.log &&
+	json_check t.log.json "len($(kind allocation-failure)) == 1 and j[\"heap\"][\"peak_blocks\"] >= 8192" &&
+	"$ANALYZE" fragmentation --json t.log >f.json || : &&
+	json_check f.json "j[\"snapshots\"][0][\"glibc\"][\"arena\"] < (1 << 20)"
+'
+else
+test_skip 'spy --allocator jemalloc' 'libjemalloc.so.2 is not installed'
+fi
+
+test_expect 'spy --allocator refuses an allocator it does not know' '
+	rc=0 && "$SPY" --allocator tcmalloc true 2>err || rc=$? &&
+	test $rc = 2 && grep -q "unknown allocator" err
+'
+
 test_done
