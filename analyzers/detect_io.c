@@ -8,10 +8,13 @@
  *     in power-of-two buckets, so this is "the median call's bucket lies
  *     wholly below IO_SMALL").
  * The same bytes written through a buffer are few large calls, and clean.
+ * On a terminal the finding is only "info": stdio line-buffers terminals
+ * on purpose.
  */
 #include "detect_io.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,7 +91,7 @@ static int flag(const struct trace_model *m, const struct io_model *io,
 	uint64_t t_ns = io_site_time_ns(s), median = io_site_median_below(s);
 	double per = s->calls ? (double)s->bytes / (double)s->calls : 0;
 	char site[512], dn[400], calls[32], bytes[32], bufc[32], timed[32];
-	char head[1200], expl[2400], viatext[400] = "", timetext[200] = "";
+	char head[1200], expl[3000], viatext[400] = "", timetext[200] = "";
 	site_name(site, sizeof(site), f);
 	desc_name(dn, sizeof(dn), d, s->fd);
 	grouped(calls, sizeof(calls), s->calls);
@@ -139,7 +142,19 @@ static int flag(const struct trace_model *m, const struct io_model *io,
 		"the end rather than after every write. In Python, write to a "
 		"buffered file object (open(path, 'wb')) instead of calling "
 		"os.write for every piece.";
-	struct finding *fd = finding_add(out, "unbuffered-io", SEV_WARNING, head,
+	/* A terminal is line-buffered by stdio on purpose (people read it as
+	 * it comes): worth knowing, not a mistake. */
+	bool tty = d && d->type == TRACE_FD_TTY;
+	if (tty) {
+		size_t l = strlen(expl);
+		snprintf(expl + l, sizeof(expl) - l,
+			 " The descriptor is a terminal, where stdio writes at "
+			 "every newline so that people see each line as it comes; "
+			 "sent to a file or a pipe, the same output goes out in "
+			 "blocks of 4 KiB.");
+	}
+	struct finding *fd = finding_add(out, "unbuffered-io",
+					 tty ? SEV_INFO : SEV_WARNING, head,
 					 expl, fix);
 	if (!fd)
 		return -1;

@@ -103,6 +103,18 @@ test_expect 'abort: the calls before the fatal signal are in the trace' '
 	json_check "$T.sc.json" "len($SITE) == 1 and $SITE[0][\"site\"][\"line\"] == $(line_of LAST-WRITE)"
 '
 
+if command -v script >/dev/null; then
+	test_expect 'lines on a terminal: only an info finding; to a file: none' '
+		script -qec "env SPY_OPTIONS=out=$PWD/tr.%p.log LD_PRELOAD=$LIBSPY $PATHS lines 2000" /dev/null >tty.out &&
+		only_trace && sc "$T" &&
+		json_check "$T.sc.json" "[(f[\"severity\"], f[\"details\"][\"fd_type\"], f[\"details\"][\"line\"]) for f in j[\"findings\"]] == [(\"info\", \"terminal\", $(line_of LINE-WRITE))]" &&
+		rm -f tr.*.log && run_paths lines 2000 && only_trace && sc "$T" &&
+		json_check "$T.sc.json" "not j[\"findings\"]"
+	'
+else
+	test_skip 'lines on a terminal: only an info finding; to a file: none' 'no script(1)'
+fi
+
 test_expect 'output and exit status unchanged for every mode' '
 	for m in raw syscallfn printf stderr threads fork exitflush exec crash; do
 		rm -rf plain traced && same_output "$m" "$PATHS" "$m" 500 || return 1
