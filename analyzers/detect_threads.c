@@ -319,8 +319,8 @@ static int false_sharing(const struct trace_model *m, struct finding_list *out)
 			 "takes the line away from the other, so the line moves back and forth "
 			 "between cores and both threads wait for it. Seen in samples of where "
 			 "each thread was (sample_hz), decoded to the instruction and the "
-			 "address it wrote; this machine has no hardware counters to measure "
-			 "the cost directly.",
+			 "address it wrote: no hardware counters are needed, and the cost "
+			 "itself is not measured (the demo times it).",
 			 l->n_writers, l->line, who);
 		struct finding *f = finding_add(
 			out, "false-sharing", SEV_WARNING, headline, expl,
