@@ -140,7 +140,10 @@ static int use_after_free(const struct trace_model *m,
 		    trace_get_varint(&c, &last) == 0) {
 			char *p = bytes;
 			uint8_t b;
-			for (size_t n = 0; n < 32 && trace_get_u8(&c, &b) == 0; n++)
+			/* the bytes from the first changed one to the last
+			 * (at most 16), as the program left them */
+			uint64_t show = last - first + 1 < 16 ? last - first + 1 : 16;
+			for (size_t n = 0; n < show && trace_get_u8(&c, &b) == 0; n++)
 				p += sprintf(p, n ? " %02x" : "%02x", b);
 		}
 	}

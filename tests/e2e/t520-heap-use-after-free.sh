@@ -23,7 +23,7 @@ test_expect 'the dangling demo: output unchanged, the write found at exit with b
 	t=$(ls traced/trace.*.log) && report_json $t &&
 	json_check $t.json "len($(uaf)) == 1" &&
 	json_check $t.json "($(uaf))[0][\"details\"][\"first_offset\"] == 32 and ($(uaf))[0][\"details\"][\"last_offset\"] == 35" &&
-	json_check $t.json "($(uaf))[0][\"details\"][\"bytes_found\"].startswith(\"63 00 00 00 fd\")" &&
+	json_check $t.json "($(uaf))[0][\"details\"][\"bytes_found\"] == \"63 00 00 00\"" &&
 	json_check $t.json "(\"remove_player\", $L_FREE) in $(top "($(uaf))[0][\"stacks\"][0]")" &&
 	json_check $t.json "(\"new_player\", $L_MALLOC) in $(top "($(uaf))[0][\"stacks\"][1]")"
 '
@@ -64,7 +64,7 @@ test_expect 'a write found when the block leaves the quarantine, long before exi
 	grep -x done out &&
 	report_json t.log &&
 	json_check t.log.json "len($(uaf)) == 1 and ($(uaf))[0][\"details\"][\"bytes_changed\"] == 2" &&
-	json_check t.log.json "($(uaf))[0][\"details\"][\"bytes_found\"].startswith(\"78 79 fd\")" &&
+	json_check t.log.json "($(uaf))[0][\"details\"][\"bytes_found\"] == \"78 79\"" &&
 	"$ANALYZE" dump t.log >dump &&
 	grep -n "heap-uaf" dump >uafline && grep -n " exit " dump >exitline &&
 	test $(cut -d: -f1 uafline) -lt $(cut -d: -f1 exitline)
