@@ -119,6 +119,7 @@ def main():
     profile = tempfile.mkdtemp(prefix='libspy-chromium.')
     proc = subprocess.Popen(
         [chromium, '--headless', '--no-sandbox', '--disable-gpu',
+         '--disable-dev-shm-usage',
          '--disable-background-networking', '--disable-component-update',
          '--disable-sync', '--no-first-run', '--disable-extensions',
          '--remote-debugging-port=0', '--remote-debugging-address=127.0.0.1',
