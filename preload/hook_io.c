@@ -49,6 +49,9 @@ static struct {
 	ssize_t (*recvmsg)(int, struct msghdr *, int);
 	ssize_t (*write_nocancel)(int, const void *, size_t);
 	long (*syscall)(long, ...);
+	int (*close)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
 } io_real;
 
 /* A hook: before start-up the system call itself; with the guard taken
@@ -164,6 +167,42 @@ static ssize_t write_nocancel_hook(int fd, const void *buf, size_t n)
 		    io_real.write_nocancel(fd, buf, n));
 }
 
+/* ---- close, dup2, dup3: a descriptor number gets a new file ----------- */
+
+/* Nothing is recorded: the number's generation moves on (before the call,
+ * so that no call on the next file can still find the old slot). */
+SPY_EXPORT int close(int fd)
+{
+	rec_io_fd_closed(fd);
+	if (SPY_UNLIKELY(!io_real.close))
+		return (int)syscall(SYS_close, fd);
+	return io_real.close(fd);
+}
+
+SPY_EXPORT int dup2(int from, int to)
+{
+	if (from != to)
+		rec_io_fd_closed(to);
+	if (SPY_UNLIKELY(!io_real.dup2))
+		return (int)syscall(SYS_dup2, from, to);
+	return io_real.dup2(from, to);
+}
+
+SPY_EXPORT int dup3(int from, int to, int flags)
+{
+	rec_io_fd_closed(to);
+	if (SPY_UNLIKELY(!io_real.dup3))
+		return (int)syscall(SYS_dup3, from, to, flags);
+	return io_real.dup3(from, to, flags);
+}
+
+/* stdio's fclose calls __close from inside libc. */
+static int close_hook(int fd)
+{
+	rec_io_fd_closed(fd);
+	return io_real.close(fd);
+}
+
 /* ---- syscall(): the program's own system calls by number ------------- */
 
 /* The I/O call a system call number is, or TRACE_IO_FN_MAX. */
@@ -267,6 +306,8 @@ unsigned rec_io_patch_libc(void)
 		E(recvfrom, TRACE_IO_RECVFROM), E(recvmsg, TRACE_IO_RECVMSG),
 		{ "__write_nocancel", (void **)&io_real.write_nocancel,
 		  (void *)write_nocancel_hook, TRACE_IO_WRITE },
+		{ "close", (void **)&io_real.close, (void *)close_hook,
+		  TRACE_IO_FN_MAX },
 	};
 #undef E
 	enum { N = sizeof(entries) / sizeof(entries[0]) };
@@ -274,6 +315,8 @@ unsigned rec_io_patch_libc(void)
 	for (int i = 0; i < N; i++)
 		addr[i] = dlsym(RTLD_NEXT, entries[i].name);
 	*(void **)&io_real.syscall = dlsym(RTLD_NEXT, "syscall");
+	*(void **)&io_real.dup2 = dlsym(RTLD_NEXT, "dup2");
+	*(void **)&io_real.dup3 = dlsym(RTLD_NEXT, "dup3");
 	if (!spy_opt.io_patch) {
 		for (int i = 0; i < N; i++)
 			*entries[i].real = addr[i];
@@ -305,7 +348,8 @@ unsigned rec_io_patch_libc(void)
 	spy_patch_apply();
 	unsigned mask = 0;
 	for (int i = 0; i < N; i++) {
-		if (tramp[i] && spy_patch_applied(addr[i]))
+		if (tramp[i] && spy_patch_applied(addr[i]) &&
+		    entries[i].fn < TRACE_IO_FN_MAX)
 			mask |= 1u << entries[i].fn;
 	}
 	int prepared = 0;

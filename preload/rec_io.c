@@ -30,6 +30,7 @@ uintptr_t rec_io_runtime_lo[8], rec_io_runtime_hi[8];
 int rec_io_n_runtime;
 volatile int rec_io_ending;
 int rec_io_every;
+uint32_t rec_io_fd_gen[REC_IO_FD_GENS];
 
 static struct rec_io_table *tables;     /* every table, never freed */
 static uint32_t next_desc;              /* last IO_FD id handed out */
@@ -129,6 +130,7 @@ struct rec_io_slot *rec_io_slot_add(struct rec_io_table *tb, uintptr_t key,
 		stack = 0;
 		fd = -1;
 	}
+	s->gen = fd >= 0 ? rec_io_gen_of(fd) : 0;
 	s->desc = describe_fd(fd);
 	s->stack = stack;
 	s->fd = fd;

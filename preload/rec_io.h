@@ -24,6 +24,7 @@ struct rec_io_slot {
 	uint8_t fn;             /* enum trace_io_fn */
 	uint8_t used;           /* counters hold something not yet written */
 	uint32_t desc;          /* TRACE_IO_FD id, 0 if none */
+	uint32_t gen;           /* rec_io_fd_gen[fd] when the slot was made */
 	uint32_t stack;         /* interned stack id, 0 if none */
 	uint64_t calls, bytes, errors, timed_calls, timed_ticks, max_size;
 	uint32_t hist[TRACE_IO_BUCKETS];
@@ -107,6 +108,22 @@ static inline void rec_io_passed(unsigned fn)
 		__atomic_add_fetch(&rec_io_passed_reads, 1, __ATOMIC_RELAXED);
 }
 
+/* Bumped when a descriptor number is closed (or replaced by dup2): a
+ * site's calls on the number's next file count in a slot of their own,
+ * described afresh. Indexed by fd & (REC_IO_FD_GENS - 1). */
+#define REC_IO_FD_GENS 4096
+extern uint32_t rec_io_fd_gen[REC_IO_FD_GENS];
+static inline uint32_t rec_io_gen_of(int fd)
+{
+	return __atomic_load_n(&rec_io_fd_gen[(unsigned)fd & (REC_IO_FD_GENS - 1)],
+			       __ATOMIC_RELAXED);
+}
+static inline void rec_io_fd_closed(int fd)
+{
+	__atomic_add_fetch(&rec_io_fd_gen[(unsigned)fd & (REC_IO_FD_GENS - 1)], 1,
+			   __ATOMIC_RELAXED);
+}
+
 static inline int rec_io_in_runtime(uintptr_t ra)
 {
 	for (int i = 0; i < rec_io_n_runtime; i++)
@@ -135,7 +152,8 @@ static inline struct rec_io_slot *rec_io_find(struct rec_io_table *tb,
 		       fn) & (REC_IO_SLOTS - 1);
 	for (int i = 0; i < REC_IO_PROBES; i++) {
 		struct rec_io_slot *s = &tb->slots[(h + (uintptr_t)i) & (REC_IO_SLOTS - 1)];
-		if (s->key == key && s->fd == fd && s->fn == fn)
+		if (s->key == key && s->fd == fd && s->fn == fn &&
+		    s->gen == rec_io_gen_of(fd))
 			return s;
 		if (!s->key)
 			return NULL;

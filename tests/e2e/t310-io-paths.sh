@@ -115,8 +115,14 @@ else
 	test_skip 'lines on a terminal: only an info finding; to a file: none' 'no script(1)'
 fi
 
+test_expect 'one line writing three files in turn on one descriptor number: three rows' '
+	run_paths reopen 1500 && only_trace && sc "$T" &&
+	json_check "$T.sc.json" "sorted(s[\"fd_path\"].split(\"/\")[-1] for s in j[\"sites\"] if s[\"calls\"] == 1500) == [\"reopen.0\", \"reopen.1\", \"reopen.2\"]" &&
+	json_check "$T.sc.json" "len(set(s[\"fd\"] for s in j[\"sites\"] if s[\"calls\"] == 1500)) == 1"
+'
+
 test_expect 'output and exit status unchanged for every mode' '
-	for m in raw syscallfn printf stderr threads fork exitflush exec crash; do
+	for m in raw syscallfn printf stderr threads fork exitflush exec crash reopen; do
 		rm -rf plain traced && same_output "$m" "$PATHS" "$m" 500 || return 1
 	done
 '
