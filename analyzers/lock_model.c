@@ -513,6 +513,47 @@ cut:
 	return 0;
 }
 
+/* TRACE_LOCK_PAIRS: a run of leaf pairs, counted (trace_format.h). */
+static int on_pairs(struct replay *r, const struct trace_event *e)
+{
+	const struct trace_model *m = r->m;
+	if (e->b > m->size || e->a > m->size - e->b)
+		return 0;
+	struct trace_cursor c = trace_cursor_make(m->data + e->b, e->a);
+	uint64_t v[8];
+	for (int k = 0; k < 8; k++)
+		if (trace_get_varint(&c, &v[k]) < 0)
+			return 0;
+	unsigned type = v[1] & 15, how = (unsigned)(v[1] >> 4);
+	/* The lock is first seen when the run began. */
+	struct trace_event first = *e;
+	uint64_t back = v[6] + v[7];
+	first.ts = back < e->ts ? e->ts - back : 0;
+	first.stack = stack_ref(m, v[2]);
+	long li = lock_get(r, v[0], type, &first);
+	if (li < 0)
+		return -1;
+	struct lock_info *l = &r->lm->locks[li];
+	l->acquisitions += v[3];
+	l->hold_total += v[4];
+	if (v[5] > l->hold_max)
+		l->hold_max = v[5];
+	if (how == TRACE_LOCK_TRY || how == TRACE_LOCK_TIMED) {
+		struct tstate *t = thread_state(r, e->tid);
+		struct lock_retry *q = t ? retry_of(r, t) : NULL;
+		if (!q)
+			return -1;
+		if (q->last_fail_pending) {
+			q->gap_total += first.ts > q->last_fail_pending
+					? first.ts - q->last_fail_pending : 0;
+			q->gaps++;
+			q->last_fail_pending = 0;
+		}
+		q->successes += v[3];
+	}
+	return 0;
+}
+
 static int step(struct replay *r, const struct trace_event *e, size_t idx)
 {
 	struct tstate *t;
@@ -560,6 +601,9 @@ static int step(struct replay *r, const struct trace_event *e, size_t idx)
 	case TRACE_DEADLOCK:
 		r->lm->events++;
 		return on_deadlock(r, e);
+	case TRACE_LOCK_PAIRS:
+		r->lm->events++;
+		return on_pairs(r, e);
 	default:
 		return 0;
 	}

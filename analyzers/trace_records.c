@@ -486,6 +486,7 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 	case TRACE_LOCK_PAIR:
 		return read_lock(ld, kind, c, cs);
 	case TRACE_DEADLOCK:
+	case TRACE_LOCK_PAIRS:
 		/* Variable length: lock_model.c decodes it from the file. */
 		if (!(e = new_event(ld, cs, kind)))
 			return -1;

@@ -189,6 +189,14 @@ enum trace_kind {
 	 * a RELEASE). Body: dt (the release), lock, flags, stack, wait_ns,
 	 * hold_ns (it was taken hold_ns before the record's time). */
 	TRACE_LOCK_PAIR = 28,
+	/* A run of lock pairs of one thread, each like a LOCK_PAIR with the
+	 * same lock, flags and stack, taken while holding no other lock and
+	 * never waited for, counted instead of written one by one (a run
+	 * lasts at most 10 ms). Body: dt, lock, flags, stack, count,
+	 * hold_total_ns, hold_max_ns, span_ns (first acquisition to last
+	 * release), ago_ns (the last release was this long before the
+	 * record's time). */
+	TRACE_LOCK_PAIRS = 29,
 
 	/* Kinds are numbered in ranges, one per recorder, so that recorders
 	 * grow without renumbering one another:
@@ -455,6 +463,7 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_COND_WAIT] = "cond-wait",
 		[TRACE_DEADLOCK] = "deadlock",
 		[TRACE_LOCK_PAIR] = "lock-pair",
+		[TRACE_LOCK_PAIRS] = "lock-pairs",
 	};
 	return k < TRACE_KIND_MAX && names[k] ? names[k] : "?";
 }

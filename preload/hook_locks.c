@@ -27,6 +27,50 @@ __thread struct rec_lock_site rec_lock_sites[REC_LOCK_SITES]
 	__attribute__((tls_model("initial-exec")));
 __thread struct rec_lock_pending rec_lock_pend
 	__attribute__((tls_model("initial-exec")));
+__thread struct rec_lock_run rec_lock_runs
+	__attribute__((tls_model("initial-exec")));
+__thread uint64_t rec_lock_last __attribute__((tls_model("initial-exec")));
+
+/* Ticks to ns before the writer has measured the counter's rate: a rate of
+ * our own, from the time since the first call (1 tick = 1 ns for the first
+ * 100 us, then estimated, then fixed once 10 ms have passed). */
+uint64_t rec_lock_rate_slow(void)
+{
+	static uint64_t cal_tsc, cal_ns, rate;
+	uint64_t r = __atomic_load_n(&rate, __ATOMIC_RELAXED);
+	if (r)
+		return r;
+	uint64_t tsc = spy_read_tsc(), ns = spy_now_ns();
+	uint64_t t0 = __atomic_load_n(&cal_tsc, __ATOMIC_RELAXED);
+	if (!t0) {
+		__atomic_store_n(&cal_ns, ns, __ATOMIC_RELAXED);
+		__atomic_store_n(&cal_tsc, tsc, __ATOMIC_RELEASE);
+		return 1ull << 32;
+	}
+	uint64_t n0 = __atomic_load_n(&cal_ns, __ATOMIC_RELAXED);
+	if (ns - n0 < 100000u || tsc <= t0)
+		return 1ull << 32;
+	/* A first estimate from 100 us on; kept once 10 ms have passed. */
+	r = (uint64_t)(((unsigned __int128)(ns - n0) << 32) / (tsc - t0));
+	if (ns - n0 >= 10000000u)
+		__atomic_store_n(&rate, r, __ATOMIC_RELAXED);
+	return r;
+}
+
+void rec_lock_thread_flush(void)
+{
+	if (spy_state != SPY_STATE_READY || !spy_tracing || spy_self.dead)
+		return;
+	spy_self.guard++;
+	rec_lock_flush_all();
+	spy_self.guard--;
+}
+
+/* The main thread's last run, at exit (before libspy's own end). */
+__attribute__((destructor)) static void flush_at_exit(void)
+{
+	rec_lock_thread_flush();
+}
 
 /* The real function, resolving the family first if a lock call comes
  * before libspy has started. */
@@ -113,7 +157,7 @@ static int mutex_self_blocks(const void *m)
 		int saved_ = errno;                                            \
 		if (me_)                                                       \
 			spy_lock_held_pop(me_, lock);                          \
-		rec_lock_release(lock);                                        \
+		rec_lock_release(lock, me_ && !me_->n_held);                   \
 		spy_hook_leave();                                              \
 		errno = saved_;                                                \
 		return unlock_expr;                                            \
@@ -375,7 +419,7 @@ SPY_EXPORT int pthread_spin_destroy(pthread_spinlock_t *l)
 		uint32_t stack_ = spy_stack_capture();                         \
 		if (me_)                                                       \
 			spy_lock_held_pop(me_, mutex);                         \
-		rec_lock_release(mutex);                                       \
+		rec_lock_release(mutex, 0);                                    \
 		rec_cond_wait(cond, mutex, timed, stack_);                     \
 		if (me_)                                                       \
 			spy_deadlock_cond_wait(me_, mutex,                     \

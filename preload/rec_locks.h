@@ -23,6 +23,10 @@
 
 #define REC_LOCK_SITES 256 /* a power of two */
 
+/* Writes what the calling thread has not written yet (at thread and
+ * process exit). */
+void rec_lock_thread_flush(void);
+
 struct rec_lock_site {
 	uintptr_t lock, site;
 	uint32_t stack;
@@ -61,7 +65,7 @@ static inline unsigned rec_lock_flags(unsigned type, unsigned how)
  * against it, which is all the lock model needs. */
 struct rec_lock_pending {
 	uintptr_t lock;
-	uint64_t t0, wait_ns;
+	uint64_t t0_tsc, wait_ns;
 	uint32_t stack;
 	unsigned flags;
 	int pid;                 /* 0: nothing pending */
@@ -77,17 +81,108 @@ static inline __attribute__((always_inline)) uint64_t rec_lock_now(void)
 	return b ? spy_writer_time(b) : spy_writer_now();
 }
 
-/* Writes the pending acquisition, if any. */
+/* The stamp of the thread's last lock record. A record that says "this
+ * happened N ns before me" is never allowed to reach back past it, so the
+ * thread's lock events keep their order even while the tick rate is only
+ * estimated. */
+extern __thread uint64_t rec_lock_last
+	__attribute__((tls_model("initial-exec")));
+
+/* The stamp for the next lock record (never before the previous one);
+ * *prev, when given, receives the previous one. */
+static inline __attribute__((always_inline)) uint64_t
+rec_lock_stamp(uint64_t *prev)
+{
+	uint64_t now = rec_lock_now(), p = rec_lock_last;
+	if (now < p)
+		now = p;
+	rec_lock_last = now;
+	if (prev)
+		*prev = p;
+	return now;
+}
+
+static inline uint64_t rec_lock_clamp(uint64_t back, uint64_t now,
+				      uint64_t prev)
+{
+	return back > now - prev ? now - prev : back;
+}
+
+/* Hold times are counted in time-stamp-counter ticks (no clock call on the
+ * hot path) and turned into nanoseconds when written. */
+uint64_t rec_lock_rate_slow(void);
+
+static inline __attribute__((always_inline)) uint64_t rec_lock_ns(uint64_t ticks)
+{
+	uint64_t rate = __atomic_load_n(&spy_writer_rate_q32, __ATOMIC_RELAXED);
+	if (SPY_UNLIKELY(!rate))
+		rate = rec_lock_rate_slow();
+	return (uint64_t)(((unsigned __int128)ticks * rate) >> 32);
+}
+
+/* Repeated leaf pairs (the same lock, call site and flags, taken while
+ * holding no other lock, never waited for) are counted, not written one
+ * by one: the first is a LOCK_PAIR, the ones right after it a LOCK_PAIRS
+ * record for a run of them, at most 10 ms long. Such pairs add nothing to the order graph; their counts and hold
+ * times are all the model needs. */
+#define REC_LOCK_RUN_NS 10000000u
+
+struct rec_lock_run {
+	uintptr_t lock;
+	uint64_t first, last, hold_total, hold_max; /* ticks */
+	uint32_t stack, count;
+	unsigned flags;
+	int pid;                 /* 0: no run */
+};
+
+extern __thread struct rec_lock_run rec_lock_runs
+	__attribute__((tls_model("initial-exec")));
+
+/* Writes the run being counted, if any. */
+static inline __attribute__((always_inline)) void rec_lock_run_flush(void)
+{
+	struct rec_lock_run *r = &rec_lock_runs;
+	if (SPY_LIKELY(!r->pid))
+		return;
+	int mine = r->pid == spy_pid && r->count;
+	r->pid = 0;
+	if (!mine)
+		return;
+	uint64_t prev, now = rec_lock_stamp(&prev);
+	uint64_t ago = rec_lock_ns(spy_read_tsc() - r->last);
+	uint64_t back = rec_lock_clamp(ago + rec_lock_ns(r->last - r->first),
+				       now, prev);
+	if (ago > back)
+		ago = back;
+	uint8_t *w = spy_writer_begin_at(TRACE_LOCK_PAIRS,
+					 8 * TRACE_VARINT_MAX, now);
+	if (!w)
+		return;
+	w = trace_put_varint(w, r->lock);
+	w = trace_put_varint(w, r->flags);
+	w = trace_put_varint(w, r->stack);
+	w = trace_put_varint(w, r->count);
+	w = trace_put_varint(w, rec_lock_ns(r->hold_total));
+	w = trace_put_varint(w, rec_lock_ns(r->hold_max));
+	w = trace_put_varint(w, back - ago);
+	w = trace_put_varint(w, ago);
+	spy_writer_end(w);
+}
+
+/* Writes the pending acquisition, if any (after the run it follows). */
 static inline __attribute__((always_inline)) void rec_lock_flush(void)
 {
 	struct rec_lock_pending *q = &rec_lock_pend;
 	if (SPY_LIKELY(!q->pid))
 		return;
+	rec_lock_run_flush();
 	int mine = q->pid == spy_pid;
 	q->pid = 0;
 	if (!mine) /* a fork child: the record belongs to the parent's trace */
 		return;
-	uint64_t now = rec_lock_now();
+	uint64_t prev, now = rec_lock_stamp(&prev);
+	uint64_t late = rec_lock_clamp(rec_lock_ns(spy_read_tsc() - q->t0_tsc),
+				       now, prev);
 	uint8_t *w = spy_writer_begin_at(TRACE_LOCK_ACQUIRE,
 					 5 * TRACE_VARINT_MAX, now);
 	if (!w)
@@ -96,8 +191,15 @@ static inline __attribute__((always_inline)) void rec_lock_flush(void)
 	w = trace_put_varint(w, q->flags);
 	w = trace_put_varint(w, q->stack);
 	w = trace_put_varint(w, q->wait_ns);
-	w = trace_put_varint(w, now > q->t0 ? now - q->t0 : 0);
+	w = trace_put_varint(w, late);
 	spy_writer_end(w);
+}
+
+/* Everything not yet written, in order: before any other lock record. */
+static inline __attribute__((always_inline)) void rec_lock_flush_all(void)
+{
+	rec_lock_run_flush();
+	rec_lock_flush();
 }
 
 /* lock was taken (after the real call succeeded). */
@@ -111,7 +213,7 @@ rec_lock_acquire(const void *lock, unsigned flags, uint32_t stack,
 	q->flags = flags;
 	q->stack = stack;
 	q->wait_ns = wait_ns;
-	q->t0 = rec_lock_now();
+	q->t0_tsc = spy_read_tsc();
 	q->pid = spy_pid;
 }
 
@@ -119,8 +221,9 @@ rec_lock_acquire(const void *lock, unsigned flags, uint32_t stack,
 static inline __attribute__((always_inline)) void
 rec_lock_wait(const void *lock, unsigned flags, uint32_t stack)
 {
-	rec_lock_flush();
-	uint8_t *w = spy_writer_begin(TRACE_LOCK_WAIT, 3 * TRACE_VARINT_MAX);
+	rec_lock_flush_all();
+	uint8_t *w = spy_writer_begin_at(TRACE_LOCK_WAIT, 3 * TRACE_VARINT_MAX,
+					 rec_lock_stamp(NULL));
 	if (!w)
 		return;
 	w = trace_put_varint(w, (uintptr_t)lock);
@@ -132,26 +235,54 @@ rec_lock_wait(const void *lock, unsigned flags, uint32_t stack)
 /* lock is about to be released (before the real call, so that another
  * thread's acquisition can never appear to come first). */
 static inline __attribute__((always_inline)) void
-rec_lock_release(const void *lock)
+rec_lock_release(const void *lock, int leaf)
 {
 	struct rec_lock_pending *q = &rec_lock_pend;
 	if (q->pid == spy_pid && q->lock == (uintptr_t)lock) {
 		q->pid = 0;
-		uint64_t now = rec_lock_now();
+		uint64_t now = spy_read_tsc();
+		uint64_t hold = now - q->t0_tsc;
+		struct rec_lock_run *r = &rec_lock_runs;
+		int runs = leaf && !q->wait_ns;
+		if (runs && r->pid == spy_pid && r->lock == q->lock &&
+		    r->stack == q->stack && r->flags == q->flags &&
+		    (!r->count || rec_lock_ns(now - r->first) < REC_LOCK_RUN_NS) &&
+		    r->count < (1u << 30)) {
+			if (!r->count) {
+				r->first = q->t0_tsc;
+				r->hold_total = r->hold_max = 0;
+			}
+			r->count++;
+			r->hold_total += hold;
+			if (hold > r->hold_max)
+				r->hold_max = hold;
+			r->last = now;
+			return;
+		}
+		rec_lock_run_flush();
+		uint64_t prev, at = rec_lock_stamp(&prev);
+		hold = rec_lock_clamp(rec_lock_ns(hold), at, prev);
 		uint8_t *w = spy_writer_begin_at(TRACE_LOCK_PAIR,
-						 5 * TRACE_VARINT_MAX, now);
+						 5 * TRACE_VARINT_MAX, at);
 		if (!w)
 			return;
 		w = trace_put_varint(w, q->lock);
 		w = trace_put_varint(w, q->flags);
 		w = trace_put_varint(w, q->stack);
 		w = trace_put_varint(w, q->wait_ns);
-		w = trace_put_varint(w, now > q->t0 ? now - q->t0 : 0);
+		w = trace_put_varint(w, hold);
 		spy_writer_end(w);
+		/* The same pair again, at once, will be counted in a run: the
+		 * first of a series is always written whole. */
+		if (runs)
+			*r = (struct rec_lock_run){ .lock = q->lock,
+				.stack = q->stack, .flags = q->flags,
+				.pid = spy_pid };
 		return;
 	}
-	rec_lock_flush();
-	uint8_t *w = spy_writer_begin(TRACE_LOCK_RELEASE, TRACE_VARINT_MAX);
+	rec_lock_flush_all();
+	uint8_t *w = spy_writer_begin_at(TRACE_LOCK_RELEASE, TRACE_VARINT_MAX,
+					 rec_lock_stamp(NULL));
 	if (!w)
 		return;
 	w = trace_put_varint(w, (uintptr_t)lock);
@@ -162,8 +293,9 @@ rec_lock_release(const void *lock)
 static inline __attribute__((always_inline)) void
 rec_lock_fail(const void *lock, unsigned flags, int err, uint32_t stack)
 {
-	rec_lock_flush();
-	uint8_t *w = spy_writer_begin(TRACE_LOCK_FAIL, 4 * TRACE_VARINT_MAX);
+	rec_lock_flush_all();
+	uint8_t *w = spy_writer_begin_at(TRACE_LOCK_FAIL, 4 * TRACE_VARINT_MAX,
+					 rec_lock_stamp(NULL));
 	if (!w)
 		return;
 	w = trace_put_varint(w, (uintptr_t)lock);
@@ -177,8 +309,9 @@ rec_lock_fail(const void *lock, unsigned flags, int err, uint32_t stack)
 static inline __attribute__((always_inline)) void
 rec_lock_life(unsigned kind, const void *lock, unsigned type)
 {
-	rec_lock_flush();
-	uint8_t *w = spy_writer_begin(kind, 2 * TRACE_VARINT_MAX);
+	rec_lock_flush_all();
+	uint8_t *w = spy_writer_begin_at(kind, 2 * TRACE_VARINT_MAX,
+					 rec_lock_stamp(NULL));
 	if (!w)
 		return;
 	w = trace_put_varint(w, (uintptr_t)lock);
@@ -191,8 +324,9 @@ rec_lock_life(unsigned kind, const void *lock, unsigned type)
 static inline __attribute__((always_inline)) void
 rec_cond_wait(const void *cond, const void *mutex, int timed, uint32_t stack)
 {
-	rec_lock_flush();
-	uint8_t *w = spy_writer_begin(TRACE_COND_WAIT, 4 * TRACE_VARINT_MAX);
+	rec_lock_flush_all();
+	uint8_t *w = spy_writer_begin_at(TRACE_COND_WAIT, 4 * TRACE_VARINT_MAX,
+					 rec_lock_stamp(NULL));
 	if (!w)
 		return;
 	w = trace_put_varint(w, (uintptr_t)cond);

@@ -8,6 +8,8 @@
  */
 #include "spy_deadlock.h"
 
+#include "rec_locks.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -85,6 +87,7 @@ static int key_state; /* 0 none, 1 being made, 2 made, 3 failed */
 static void slot_release(void *arg)
 {
 	struct spy_lock_thread *s = arg;
+	rec_lock_thread_flush();
 	s->wait_lock = 0;
 	s->n_held = 0;
 	if (spy_lock_me == s)
