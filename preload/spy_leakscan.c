@@ -110,11 +110,47 @@ static int path_is(const struct mapping *mp, const char *s)
 	return mp->path_len == n && !memcmp(mp->path, s, n);
 }
 
+/* Anonymous memory where frees of unknown pointers turned out to be
+ * heap-like (an allocator's arena): later ones there pass without reading
+ * /proc/self/maps again, which costs tens of microseconds. Threaded
+ * programs free many blocks libspy never saw allocated (glibc's own, made
+ * inside pthread_create), so this is a hot path for them. A stale range
+ * can only let a bad free pass as the program would have had it pass. */
+#define HEAPLIKE_RANGES 32
+static struct {
+	uintptr_t start, end;
+} heaplike[HEAPLIKE_RANGES];
+static unsigned heaplike_next;
+
+static int in_heaplike(uintptr_t addr)
+{
+	for (unsigned i = 0; i < HEAPLIKE_RANGES; i++) {
+		uintptr_t a = __atomic_load_n(&heaplike[i].start, __ATOMIC_ACQUIRE);
+		uintptr_t b = __atomic_load_n(&heaplike[i].end, __ATOMIC_ACQUIRE);
+		if (addr >= a && addr < b)
+			return 1;
+	}
+	return 0;
+}
+
+static void remember_heaplike(uintptr_t start, uintptr_t end)
+{
+	unsigned i = __atomic_fetch_add(&heaplike_next, 1, __ATOMIC_RELAXED) %
+		     HEAPLIKE_RANGES;
+	/* Emptied first, so a reader never pairs one range's start with
+	 * another's end. */
+	__atomic_store_n(&heaplike[i].end, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&heaplike[i].start, start, __ATOMIC_RELEASE);
+	__atomic_store_n(&heaplike[i].end, end, __ATOMIC_RELEASE);
+}
+
 int spy_leakscan_place(uintptr_t addr, uintptr_t *base)
 {
 	size_t size;
 	if (spy_heapmap_find_containing(addr, base, &size))
 		return TRACE_BAD_INTERIOR;
+	if (!(addr & 15) && in_heaplike(addr))
+		return -1;
 	struct maps m;
 	if (maps_read(&m) < 0)
 		return -1;
@@ -132,8 +168,10 @@ int spy_leakscan_place(uintptr_t addr, uintptr_t *base)
 			what = TRACE_BAD_GLOBAL;
 		else if (addr & 15)
 			what = TRACE_BAD_WILD;
-		else
+		else {
 			what = -1; /* heap-like memory: maybe a block unseen */
+			remember_heaplike(mp.start, mp.end);
+		}
 		break;
 	}
 	maps_release(&m);
