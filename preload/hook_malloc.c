@@ -45,11 +45,24 @@ static void defer_free(void *p)
 		deferred[n_deferred++] = p;
 }
 
+/* Frees the blocks a handler put off. A block the trace has as live gets
+ * its free recorded now (its stack is gone), or the analysis would count
+ * it as leaked. */
 static __attribute__((noinline)) void flush_deferred(void)
 {
 	while (n_deferred > 0) {
 		void *p = deferred[--n_deferred];
-		spy_heapmap_remove((uintptr_t)p);
+		if (spy_hook_enter()) {
+			size_t size;
+			unsigned family;
+			if (spy_heapmap_release((uintptr_t)p, 0, &size, &family) ==
+			    SPY_HEAP_LIVE)
+				rec_heap_free_record(TRACE_FN_FREE, p, 0);
+			spy_heapmap_remove((uintptr_t)p);
+			spy_hook_leave();
+		} else {
+			spy_heapmap_remove((uintptr_t)p);
+		}
 		IN_REAL((spy_real.free(p), 0));
 	}
 }
