@@ -93,6 +93,58 @@ static int var_addr(Dwarf_Die *d, Dwarf_Addr *out)
 	return 0;
 }
 
+struct search {
+	const char *var;     /* NULL: find by address */
+	Dwarf_Addr want;     /* link-time address */
+	Dwarf_Word off;
+	char *buf;
+	size_t cap;
+};
+
+/* Looks at d and its siblings, and inside functions and blocks (a static
+ * variable of a function lives there). 0 when found (buf written). */
+static int search(Dwarf_Die *d, struct search *q, int depth)
+{
+	do {
+		Dwarf_Addr at;
+		Dwarf_Attribute ta;
+		Dwarf_Die type, child;
+		int tag = dwarf_tag(d);
+		if ((tag == DW_TAG_subprogram || tag == DW_TAG_lexical_block) &&
+		    depth < 6 && dwarf_child(d, &child) == 0 &&
+		    search(&child, q, depth + 1) == 0)
+			return 0;
+		const char *name = dwarf_diename(d);
+		if (tag != DW_TAG_variable || !name ||
+		    (q->var && strcmp(name, q->var)) || var_addr(d, &at) < 0)
+			continue;
+		if (q->var && at != q->want)
+			continue;
+		/* A definition may name its type through its declaration. */
+		Dwarf_Die decl, *src = d;
+		Dwarf_Attribute sa;
+		if (!dwarf_attr(d, DW_AT_type, &ta) &&
+		    dwarf_attr(d, DW_AT_specification, &sa) &&
+		    dwarf_formref_die(&sa, &decl))
+			src = &decl;
+		if (!dwarf_attr(src, DW_AT_type, &ta) ||
+		    !dwarf_formref_die(&ta, &type))
+			continue;
+		Dwarf_Word inside = q->off;
+		if (!q->var) { /* by address: does it hold want? */
+			Dwarf_Word size;
+			if (dwarf_aggregate_size(&type, &size) != 0 ||
+			    q->want < at || q->want >= at + size)
+				continue;
+			inside = q->want - at;
+		}
+		snprintf(q->buf, q->cap, "%s", name);
+		describe(&type, inside, q->buf, q->cap, 0);
+		return 0;
+	} while (dwarf_siblingof(d, d) == 0);
+	return -1;
+}
+
 int lock_dwarf_name(const char *path, uint64_t bias, uint64_t var_start,
 		    uint64_t off, const char *var, char *buf, size_t cap)
 {
@@ -117,47 +169,14 @@ int lock_dwarf_name(const char *path, uint64_t bias, uint64_t var_start,
 	if (!dw || !gelf_getehdr(elf, &eh))
 		goto out;
 	Dwarf_Addr want = var_start - (eh.e_type == ET_DYN ? bias : 0);
-	Dwarf_Word inside = off;
 	Dwarf_Off o = 0, next;
 	size_t hsize;
+	struct search q = { .var = var, .want = want, .off = off, .buf = buf,
+			    .cap = cap };
 	while (rc < 0 && dwarf_nextcu(dw, o, &next, &hsize, NULL, NULL, NULL) == 0) {
 		Dwarf_Die cu, d;
-		if (dwarf_offdie(dw, o + hsize, &cu) && dwarf_child(&cu, &d) == 0) {
-			do {
-				Dwarf_Addr at;
-				Dwarf_Attribute ta;
-				Dwarf_Die type;
-				const char *name = dwarf_diename(&d);
-				if (dwarf_tag(&d) != DW_TAG_variable || !name ||
-				    (var && strcmp(name, var)) ||
-				    var_addr(&d, &at) < 0)
-					continue;
-				if (var && at != want)
-					continue;
-				/* A definition may name its type through its
-				 * declaration. */
-				Dwarf_Die decl, *src = &d;
-				Dwarf_Attribute sa;
-				if (!dwarf_attr(&d, DW_AT_type, &ta) &&
-				    dwarf_attr(&d, DW_AT_specification, &sa) &&
-				    dwarf_formref_die(&sa, &decl))
-					src = &decl;
-				if (!dwarf_attr(src, DW_AT_type, &ta) ||
-				    !dwarf_formref_die(&ta, &type))
-					continue;
-				if (!var) { /* by address: does it hold want? */
-					Dwarf_Word size;
-					if (dwarf_aggregate_size(&type, &size) != 0 ||
-					    want < at || want >= at + size)
-						continue;
-					inside = want - at;
-				}
-				snprintf(buf, cap, "%s", name);
-				describe(&type, inside, buf, cap, 0);
-				rc = 0;
-				break;
-			} while (dwarf_siblingof(&d, &d) == 0);
-		}
+		if (dwarf_offdie(dw, o + hsize, &cu) && dwarf_child(&cu, &d) == 0)
+			rc = search(&d, &q, 0);
 		o = next;
 	}
 out:

@@ -55,7 +55,14 @@ static int data_symbol(struct symbolizer *sym, uint64_t addr, char *buf,
 	}
 	/* The source's own words when the debug information has them. */
 	uint64_t base = addr + 1 - f->offset;
-	if (lock_dwarf_name(f->module, base, addr - off, off, name, buf, cap) == 0)
+	/* A function's static variable is "w.0" in the symbol table, "w" in
+	 * the debug information. */
+	char var[256];
+	snprintf(var, sizeof(var), "%s", name);
+	char *dot = strchr(var, '.');
+	if (dot && dot != var)
+		*dot = '\0';
+	if (lock_dwarf_name(f->module, base, addr - off, off, var, buf, cap) == 0)
 		return 0;
 	if (off)
 		snprintf(buf, cap, "%s+%lu", name, (unsigned long)off);
