@@ -69,17 +69,35 @@ static void time_init(void)
 		"/sys/devices/system/clocksource/clocksource0/current_clocksource",
 		src, sizeof(src) - 1);
 	use_tsc = n >= 3 && spy_strneq(src, "tsc", 3);
-	calib_tsc = spy_read_tsc();
+	uint64_t t0 = spy_read_tsc();
 	calib_ns = spy_now_ns();
+	calib_tsc = t0 + (spy_read_tsc() - t0) / 2;
 	spy_writer_rate_q32 = 0;
 }
 
+/* The clock and the counter read as one moment: a thread preempted
+ * between the two readings (common on a loaded machine) would stamp the
+ * whole chunk early by the time it lost. So the counter is read on both
+ * sides of the clock, and the reading retried when they are far apart. */
 static void chunk_time_start(struct spy_buffer *b)
 {
-	b->base_ns = spy_now_ns();
-	if (!use_tsc)
+	if (!use_tsc) {
+		b->base_ns = spy_now_ns();
 		return;
-	b->base_tsc = spy_read_tsc();
+	}
+	uint64_t rate = __atomic_load_n(&spy_writer_rate_q32, __ATOMIC_RELAXED);
+	for (int tries = 0;; tries++) {
+		uint64_t t0 = spy_read_tsc();
+		uint64_t ns = spy_now_ns();
+		uint64_t t1 = spy_read_tsc();
+		uint64_t gap_ns = rate ? (uint64_t)(((unsigned __int128)(t1 - t0) *
+						   rate) >> 32) : 0;
+		if (gap_ns < 20000 || tries == 3) {
+			b->base_ns = ns;
+			b->base_tsc = t0 + (t1 - t0) / 2;
+			break;
+		}
+	}
 	uint64_t dns = b->base_ns - calib_ns, dtsc = b->base_tsc - calib_tsc;
 	if (dns >= 10000000u && dtsc > 0)
 		__atomic_store_n(&spy_writer_rate_q32,
@@ -354,7 +372,12 @@ static struct spy_buffer *buffer_acquire(pid_t tid)
 static void chunk_open(struct spy_buffer *b)
 {
 	uint8_t *h = b->region + b->used;
+	uint64_t before = b->last_ns;
 	chunk_time_start(b);
+	/* A thread's records stay in order across its chunks even where the
+	 * counter's extrapolation in the last chunk ran ahead of the clock. */
+	if (b->base_ns < before)
+		b->base_ns = before;
 	b->last_ns = b->base_ns;
 	b->last_addr = 0;
 	trace_put_chunk_header(h, 0, (uint32_t)b->owner, b->base_ns);
