@@ -78,6 +78,36 @@ static uint64_t key(uint32_t tid, uint64_t lock)
 	return (lock << 16) ^ tid ^ ((uint64_t)tid << 56);
 }
 
+/* A LOCK_PAIRS record: a counted run of short holds of one lock, as one
+ * slice over its span (fields: lock, flags, stack, count, hold_total_ns,
+ * hold_max_ns, span_ns, ago_ns). */
+static void pairs_run(struct exporter *x, const struct trace_event *e)
+{
+	const struct trace_model *m = x->m;
+	uint64_t v[8];
+	if (e->b > m->size || e->a > m->size - e->b)
+		return;
+	struct trace_cursor c = trace_cursor_make(m->data + e->b, (size_t)e->a);
+	for (int k = 0; k < 8; k++)
+		if (trace_get_varint(&c, &v[k]) < 0)
+			return;
+	uint64_t end = e->ts > v[7] ? e->ts - v[7] : 0;
+	uint64_t from = end > v[6] ? end - v[6] : 0;
+	char label[300];
+	snprintf(label, sizeof(label), "hold %s x%" PRIu64, lock_name(x, v[0]),
+		 v[3]);
+	begin(x, "X", label, "lock", e->tid);
+	ts_field(x, "ts", from);
+	ts_field(x, "dur", x->t0 + (end - from));
+	json_key(&x->w, "args");
+	json_object_begin(&x->w);
+	json_field_uint(&x->w, "holds", v[3]);
+	json_field_uint(&x->w, "hold_total_ns", v[4]);
+	json_field_uint(&x->w, "hold_max_ns", v[5]);
+	json_object_end(&x->w);
+	json_object_end(&x->w);
+}
+
 static int locks(struct exporter *x)
 {
 	const struct trace_model *m = x->m;
@@ -109,6 +139,9 @@ static int locks(struct exporter *x)
 			if (u64map_remove(&taken, k, &since))
 				slice(x, "hold", lock_name(x, e->a), "lock",
 				      e->tid, since, e->ts, false);
+			break;
+		case TRACE_LOCK_PAIRS:
+			pairs_run(x, e);
 			break;
 		default:
 			break;

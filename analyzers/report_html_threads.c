@@ -8,6 +8,7 @@
 
 #include "report_html.h"
 #include "threads_model.h"
+#include "trace_decode.h"
 #include "trace_format.h"
 #include "u64map.h"
 
@@ -75,6 +76,21 @@ static void mark(struct timeline *t, uint32_t tid, uint64_t from, uint64_t to,
 		"height=\"%d\" fill=\"%s\"/>\n", cls[kind], a,
 		30 + i * ROW + dy[kind], b - a, h[kind], fill[kind]);
 	t->marks++;
+}
+
+/* The fields of a LOCK_PAIRS record (lock, flags, stack, count,
+ * hold_total_ns, hold_max_ns, span_ns, ago_ns); 0, or -1 if it does not
+ * decode. */
+static int pairs_run(const struct trace_model *m, const struct trace_event *e,
+		     uint64_t v[8])
+{
+	if (e->b > m->size || e->a > m->size - e->b)
+		return -1;
+	struct trace_cursor c = trace_cursor_make(m->data + e->b, (size_t)e->a);
+	for (int k = 0; k < 8; k++)
+		if (trace_get_varint(&c, &v[k]) < 0)
+			return -1;
+	return 0;
 }
 
 static uint64_t key(uint32_t tid, uint64_t lock)
@@ -194,6 +210,17 @@ int report_html_threads(const struct html_page *p)
 			if (u64map_remove(&taken, k, &since))
 				mark(&t, e->tid, since, e->ts, MARK_HOLD);
 			break;
+		case TRACE_LOCK_PAIRS: {
+			/* A counted run of short holds: drawn as one hold over
+			 * its span. */
+			uint64_t v[8];
+			if (pairs_run(m, e, v) == 0) {
+				uint64_t end = e->ts > v[7] ? e->ts - v[7] : 0;
+				mark(&t, e->tid, end > v[6] ? end - v[6] : 0, end,
+				     MARK_HOLD);
+			}
+			break;
+		}
 		default:
 			break;
 		}

@@ -225,6 +225,12 @@ test_expect 'export --chrome: Trace Event JSON with threads, lock slices, system
 	sys.exit(0 if 0 < len(c) <= 2100 and c[-1] == heap["live_bytes"] and
 	         heap["peak_bytes"] * 0.9 <= max(c) <= heap["peak_bytes"] else 1)
 	EOF
+	printf "%s\n" "#include <pthread.h>" "static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;" \
+		"int main(void) { for (int i = 0; i < 100000; i++) { pthread_mutex_lock(&m); pthread_mutex_unlock(&m); } return 0; }" >lp.c &&
+	gcc -g -pthread -o lp lp.c &&
+	SPY_OPTIONS=out=$PWD/lp.log LD_PRELOAD=$LIBSPY ./lp &&
+	"$ANALYZE" export --chrome lp.log -o lp.json &&
+	json_check lp.json "sum(e.get(\"args\", {}).get(\"holds\", 1) for e in j[\"traceEvents\"] if e[\"ph\"] == \"X\" and e[\"name\"].startswith(\"hold \")) == 100000" &&
 	rc=0 && "$ANALYZE" export s.log 2>err || rc=$? &&
 	test $rc -eq 2 && grep -q "export needs a format" err
 '
