@@ -82,9 +82,9 @@ static inline __attribute__((always_inline)) uint64_t rec_lock_now(void)
 }
 
 /* The stamp of the thread's last lock record. A record that says "this
- * happened N ns before me" is never allowed to reach back past it, so the
- * thread's lock events keep their order even while the tick rate is only
- * estimated. */
+ * happened N ns before me" is never allowed to reach back past it (nor past
+ * the thread's last record), so the thread's events keep their order even
+ * while the tick rate is only estimated. */
 extern __thread uint64_t rec_lock_last
 	__attribute__((tls_model("initial-exec")));
 
@@ -94,6 +94,11 @@ static inline __attribute__((always_inline)) uint64_t
 rec_lock_stamp(uint64_t *prev)
 {
 	uint64_t now = rec_lock_now(), p = rec_lock_last;
+	/* Nor before the thread's last record of any kind: a heap block must
+	 * not seem to come after the lock that lives in it. */
+	struct spy_buffer *b = spy_self.buf;
+	if (b && b->chunk != SPY_NO_CHUNK && b->last_ns > p)
+		p = b->last_ns;
 	if (now < p)
 		now = p;
 	rec_lock_last = now;

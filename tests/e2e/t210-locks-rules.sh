@@ -123,6 +123,14 @@ test_expect 'timed: two threads timing out on each other are no deadlock' '
 	json_check t.log.json "$(none)"
 '
 
+test_expect 'a hot loop of lock/unlock pairs: every pair counted, the trace stays small' '
+	gcc -std=gnu11 -O2 -g -pthread -o lb "$TOP/bench/lock_bench.c" &&
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY ./lb sep 300000 >out &&
+	"$ANALYZE" locks --json t.log >l.json &&
+	json_check l.json "sorted((l[\"name\"], l[\"acquisitions\"]) for l in j[\"locks\"]) == [(\"w[0].own\", 300000), (\"w[1].own\", 300000)]" &&
+	size=$(wc -c <t.log) && say "trace $size bytes" && test "$size" -lt 1000000
+'
+
 if command -v g++ >/dev/null 2>&1; then
 	test_expect 'C++ std::mutex through lock_guard: the ABBA cycle, named' '
 		g++ -O0 -g -pthread -o cxx "$FIXTURES/locks_cxx.cc" &&
