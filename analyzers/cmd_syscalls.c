@@ -16,21 +16,7 @@
 #include "stack_out.h"
 #include "symbolize.h"
 #include "text_out.h"
-
-/* 1234567 -> "1,234,567" */
-static const char *grouped(char *buf, size_t len, uint64_t v)
-{
-	char tmp[32];
-	int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
-	size_t o = 0;
-	for (int i = 0; i < n && o + 2 < len; i++) {
-		if (i && (n - i) % 3 == 0)
-			buf[o++] = ',';
-		buf[o++] = tmp[i];
-	}
-	buf[o] = 0;
-	return buf;
-}
+#include "summary.h"
 
 static const char *duration(char *buf, size_t len, uint64_t ns, bool timed)
 {
@@ -173,8 +159,8 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 			const struct io_site *s = &io->sites[i];
 			double per = s->calls ? (double)s->bytes / (double)s->calls : 0;
 			printf("%12s %13s %9.1f %9s  %-8s %3" PRId64 "  ",
-			       grouped(a, sizeof(a), s->calls),
-			       grouped(b, sizeof(b), s->bytes), per,
+			       summary_format_count(a, sizeof(a), s->calls),
+			       summary_format_count(b, sizeof(b), s->bytes), per,
 			       duration(c, sizeof(c), io_site_time_ns(s),
 					s->timed_calls > 0),
 			       trace_io_fn_name(s->fn), s->fd);
@@ -196,10 +182,10 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 				put_desc(stdout, rows[i].d, 30);
 				printf(" %-9s %12s %13s %12s %13s\n",
 				       rows[i].d ? trace_fd_type_name(rows[i].d->type) : "?",
-				       grouped(a, sizeof(a), rows[i].wcalls),
-				       grouped(b, sizeof(b), rows[i].wbytes),
-				       grouped(d1, sizeof(d1), rows[i].rcalls),
-				       grouped(d2, sizeof(d2), rows[i].rbytes));
+				       summary_format_count(a, sizeof(a), rows[i].wcalls),
+				       summary_format_count(b, sizeof(b), rows[i].wbytes),
+				       summary_format_count(d1, sizeof(d1), rows[i].rcalls),
+				       summary_format_count(d2, sizeof(d2), rows[i].rbytes));
 			}
 			free(rows);
 		}
@@ -210,9 +196,9 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 		       text_style(&t, STYLE_BOLD), text_style(&t, STYLE_PLAIN));
 		printf("  write calls: the kernel counted %s, libspy saw %s: "
 		       "%s write call%s bypassed libc\n",
-		       grouped(a, sizeof(a), io->end.syscw - io->start.syscw),
-		       grouped(b, sizeof(b), io->end.seen_writes - io->start.seen_writes),
-		       grouped(c, sizeof(c), (uint64_t)by), by == 1 ? "" : "s");
+		       summary_format_count(a, sizeof(a), io->end.syscw - io->start.syscw),
+		       summary_format_count(b, sizeof(b), io->end.seen_writes - io->start.seen_writes),
+		       summary_format_count(c, sizeof(c), (uint64_t)by), by == 1 ? "" : "s");
 		printf("  (raw syscall(), inline system calls, static code; "
 		       "send* are not in the kernel's count)\n");
 	}
@@ -223,7 +209,7 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 		for (size_t i = 0; i < io->n_syscalls; i++) {
 			const struct io_syscall *y = &io->syscalls[i];
 			const char *nm = io_syscall_name(y->nr);
-			printf("%12s  ", grouped(a, sizeof(a), y->calls));
+			printf("%12s  ", summary_format_count(a, sizeof(a), y->calls));
 			if (nm)
 				printf("%s\n", nm);
 			else

@@ -21,24 +21,11 @@
 
 #include "io_model.h"
 #include "symbolize.h"
+#include "summary.h"
 
 #define IO_MIN_CALLS 1000
 #define IO_SMALL 512
 #define IO_BUFFER (64 * 1024)
-
-/* 1234567 -> "1,234,567" */
-static void grouped(char *buf, size_t len, uint64_t v)
-{
-	char tmp[32];
-	int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
-	size_t o = 0;
-	for (int i = 0; i < n && o + 2 < len; i++) {
-		if (i && (n - i) % 3 == 0)
-			buf[o++] = ',';
-		buf[o++] = tmp[i];
-	}
-	buf[o] = 0;
-}
 
 /* "write_bytes (syscall_overhead.c:42)" or "write_bytes" or "?". */
 static void site_name(char *buf, size_t len, const struct sym_frame *f)
@@ -94,10 +81,10 @@ static int flag(const struct trace_model *m, const struct io_model *io,
 	char head[1200], expl[3000], viatext[400] = "", timetext[200] = "";
 	site_name(site, sizeof(site), f);
 	desc_name(dn, sizeof(dn), d, s->fd);
-	grouped(calls, sizeof(calls), s->calls);
-	grouped(bytes, sizeof(bytes), s->bytes);
-	grouped(bufc, sizeof(bufc), buffered);
-	grouped(timed, sizeof(timed), s->timed_calls);
+	summary_format_count(calls, sizeof(calls), s->calls);
+	summary_format_count(bytes, sizeof(bytes), s->bytes);
+	summary_format_count(bufc, sizeof(bufc), buffered);
+	summary_format_count(timed, sizeof(timed), s->timed_calls);
 	if (via && via->function && uf > 0)
 		snprintf(viatext, sizeof(viatext),
 			 " The calls come from inside the C library (%s, "

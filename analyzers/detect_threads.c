@@ -33,20 +33,6 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* 1234567 -> "1,234,567" */
-static void grouped(char *buf, size_t len, uint64_t v)
-{
-	char tmp[32];
-	int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
-	size_t o = 0;
-	for (int i = 0; i < n && o + 2 < len; i++) {
-		if (i && (n - i) % 3 == 0)
-			buf[o++] = ',';
-		buf[o++] = tmp[i];
-	}
-	buf[o] = 0;
-}
-
 static int storm(const struct trace_model *m, const struct threads_model *tm,
 		 struct finding_list *out)
 {
@@ -90,8 +76,8 @@ static int storm(const struct trace_model *m, const struct threads_model *tm,
 	uint64_t reserved = peak > 1 ? (peak - 1) * stack : stack;
 	char s_n[32], s_cs[32], b_life[32], b_runq[32], b_create[32], b_join[32],
 		b_stack[64], b_cpu[32];
-	grouped(s_n, sizeof(s_n), n);
-	grouped(s_cs, sizeof(s_cs), vol + invol);
+	summary_format_count(s_n, sizeof(s_n), n);
+	summary_format_count(s_cs, sizeof(s_cs), vol + invol);
 	summary_format_ns(b_life, sizeof(b_life), (int64_t)median);
 	summary_format_ns(b_runq, sizeof(b_runq), (int64_t)runq);
 	summary_format_ns(b_create, sizeof(b_create), (int64_t)create_ns);
@@ -205,8 +191,8 @@ static int overflow(const struct trace_model *m, const struct threads_model *tm,
 	uint64_t per_frame = o->cycle_bytes ? o->cycle_bytes / period
 			     : (o->depth ? used / o->depth : 0);
 	char s_rep[32], s_depth[32], b_limit[64], headline[400], expl[1400];
-	grouped(s_rep, sizeof(s_rep), repeats);
-	grouped(s_depth, sizeof(s_depth), o->depth);
+	summary_format_count(s_rep, sizeof(s_rep), repeats);
+	summary_format_count(s_depth, sizeof(s_depth), o->depth);
 	summary_format_bytes(b_limit, sizeof(b_limit), o->limit);
 	const char *from = threads_stack_source_name(o->limit_from);
 	bool main_thread = o->tid == m->process.tid || o->limit_from == TRACE_STACK_FROM_RLIMIT;

@@ -24,6 +24,20 @@ void summary_format_ns(char *buf, size_t len, int64_t ns)
 		snprintf(buf, len, "%.3f s", v / 1e9);
 }
 
+const char *summary_format_count(char *buf, size_t len, uint64_t v)
+{
+	char tmp[32];
+	int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
+	size_t o = 0;
+	for (int i = 0; i < n && o + 2 < len; i++) {
+		if (i && (n - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = tmp[i];
+	}
+	buf[o] = 0;
+	return buf;
+}
+
 void summary_format_bytes(char *buf, size_t len, uint64_t bytes)
 {
 	if (bytes < 1024)

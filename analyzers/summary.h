@@ -26,6 +26,8 @@ void summary_print_json(struct json_writer *w, const struct trace_model *m,
 /* Helpers shared with other renderers. */
 void summary_format_ns(char *buf, size_t len, int64_t ns);
 void summary_format_bytes(char *buf, size_t len, uint64_t bytes);
+/* 1234567 -> "1,234,567"; returns buf. */
+const char *summary_format_count(char *buf, size_t len, uint64_t v);
 const char *summary_cause_name(uint64_t cause);
 
 #endif
