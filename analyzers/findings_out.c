@@ -24,13 +24,21 @@ void findings_print_text(const struct text_out *t, struct symbolizer *sym,
 	for (size_t i = 0; i < l->n; i++) {
 		const struct finding *fd = &l->v[i];
 		fputc('\n', f);
-		fprintf(f, "%s%s%s [%s] ", text_style(t, severity_style(
+		fprintf(f, "%s%s%s [%s]", text_style(t, severity_style(
 							      fd->severity)),
 			finding_severity_name(fd->severity),
 			text_style(t, STYLE_PLAIN), fd->kind);
-		text_put_fit(f, fd->headline, strlen(fd->headline),
-			     TEXT_WIDTH - 12 - strlen(fd->kind));
-		fputc('\n', f);
+		/* The headline is the one line people read: wrapped below the
+		 * kind when it is long, never cut. */
+		size_t room = TEXT_WIDTH - 12 - strlen(fd->kind);
+		if (strlen(fd->headline) <= room) {
+			fputc(' ', f);
+			text_put_fit(f, fd->headline, strlen(fd->headline), room);
+			fputc('\n', f);
+		} else {
+			fputc('\n', f);
+			text_wrap(f, fd->headline, 2);
+		}
 		if (fd->explanation)
 			text_wrap(f, fd->explanation, 2);
 		for (size_t s = 0; s < fd->n_stacks; s++) {
@@ -48,13 +56,21 @@ void findings_print_text(const struct text_out *t, struct symbolizer *sym,
 		}
 		for (size_t d = 0; d < fd->n_details; d++) {
 			const struct finding_detail *de = &fd->details[d];
-			fprintf(f, "  %s: ", de->key);
-			if (de->type == DETAIL_INT)
-				fprintf(f, "%" PRId64, de->num);
-			else
+			/* Structured details are for programs (--json); the
+			 * explanation says the same in words. */
+			if (de->type == DETAIL_JSON)
+				continue;
+			if (de->type == DETAIL_INT) {
+				fprintf(f, "  %s: %" PRId64 "\n", de->key, de->num);
+			} else if (strlen(de->str) + strlen(de->key) + 4 <= TEXT_WIDTH) {
+				fprintf(f, "  %s: ", de->key);
 				text_put_fit(f, de->str, strlen(de->str),
-					     TEXT_WIDTH - 5 - strlen(de->key));
-			fputc('\n', f);
+					     TEXT_WIDTH - 4 - strlen(de->key));
+				fputc('\n', f);
+			} else {
+				fprintf(f, "  %s:\n", de->key);
+				text_wrap(f, de->str, 4);
+			}
 		}
 		if (fd->fix) {
 			fprintf(f, "  %sfix:%s\n", text_style(t, STYLE_BOLD),
