@@ -47,9 +47,16 @@ static inline uint64_t hash(uintptr_t a)
 	return (uint64_t)(a >> 4) * 0x9E3779B97F4A7C15ull;
 }
 
-static inline struct shard *shard_of(uint64_t h)
+/* The shard of a block: chosen by the 64 MiB span its address lies in, not
+ * by the address itself. glibc gives each thread an arena of its own, in
+ * spans of its own, so threads mostly work in different shards: no lock or
+ * cache line bounces between them, and a block freed by another thread is
+ * still found at once. */
+#define SPAN_SHIFT 26
+
+static inline struct shard *shard_for(uintptr_t addr)
 {
-	return &shards[h >> 58];
+	return &shards[((uint64_t)(addr >> SPAN_SHIFT) * 0x9E3779B97F4A7C15ull) >> 58];
 }
 
 static void lock(struct shard *s)
@@ -123,7 +130,7 @@ static int rebuild(struct shard *s)
 void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)
 {
 	uint64_t h = hash(addr);
-	struct shard *s = shard_of(h);
+	struct shard *s = shard_for(addr);
 	uint64_t info = ((uint64_t)size & SIZE_MASK) |
 			((uint64_t)family << FAMILY_SHIFT);
 	lock(s);
@@ -159,7 +166,7 @@ enum spy_heap_found spy_heapmap_release(uintptr_t addr, int hold,
 					size_t *size, unsigned *family)
 {
 	uint64_t h = hash(addr);
-	struct shard *s = shard_of(h);
+	struct shard *s = shard_for(addr);
 	enum spy_heap_found r = SPY_HEAP_ABSENT;
 	lock(s);
 	struct slot *sl = find(s, addr, h);
@@ -186,7 +193,7 @@ enum spy_heap_found spy_heapmap_release(uintptr_t addr, int hold,
 void spy_heapmap_remove(uintptr_t addr)
 {
 	uint64_t h = hash(addr);
-	struct shard *s = shard_of(h);
+	struct shard *s = shard_for(addr);
 	lock(s);
 	struct slot *sl = find(s, addr, h);
 	if (sl) {
