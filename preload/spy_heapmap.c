@@ -59,7 +59,7 @@ static inline struct shard *shard_for(uintptr_t addr)
 	return &shards[((uint64_t)(addr >> SPAN_SHIFT) * 0x9E3779B97F4A7C15ull) >> 58];
 }
 
-static void lock(struct shard *s)
+static __attribute__((noinline)) void lock_slow(struct shard *s)
 {
 	unsigned spins = 0;
 	while (__atomic_exchange_n(&s->lock, 1, __ATOMIC_ACQUIRE)) {
@@ -73,6 +73,13 @@ static void lock(struct shard *s)
 #endif
 		}
 	}
+}
+
+/* Nearly always free (threads keep to their own shards): one exchange. */
+static inline void lock(struct shard *s)
+{
+	if (__builtin_expect(__atomic_exchange_n(&s->lock, 1, __ATOMIC_ACQUIRE), 0))
+		lock_slow(s);
 }
 
 static inline void unlock(struct shard *s)
@@ -134,30 +141,38 @@ void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)
 	uint64_t info = ((uint64_t)size & SIZE_MASK) |
 			((uint64_t)family << FAMILY_SHIFT);
 	lock(s);
-	struct slot *sl = find(s, addr, h);
-	if (sl) {
-		/* Handed out again without a free we saw (a free that passed
-		 * by unrecorded): the new block replaces the old. */
-		if (sl->info & FREED_BIT) {
-			s->held--;
-			s->live++;
-		}
-		sl->info = info;
-		unlock(s);
-		return;
-	}
 	if ((s->used + 1) * 4 > s->cap * 3 && rebuild(s) < 0) {
 		unlock(s);
 		return;
 	}
+	/* One probe both looks for the address and finds where it would go. */
 	size_t mask = s->cap - 1;
-	size_t i = (size_t)(h >> 16) & mask;
-	while (s->slots[i].addr > TOMB)
-		i = (i + 1) & mask;
-	if (s->slots[i].addr == EMPTY)
-		s->used++;
-	s->slots[i].addr = addr;
-	s->slots[i].info = info;
+	struct slot *free_slot = NULL;
+	for (size_t i = (size_t)(h >> 16) & mask;; i = (i + 1) & mask) {
+		struct slot *sl = &s->slots[i];
+		if (sl->addr == addr) {
+			/* Handed out again without a free we saw (a free that
+			 * passed by unrecorded): the new block replaces the old. */
+			if (sl->info & FREED_BIT) {
+				s->held--;
+				s->live++;
+			}
+			sl->info = info;
+			unlock(s);
+			return;
+		}
+		if (sl->addr == TOMB && !free_slot)
+			free_slot = sl;
+		if (sl->addr == EMPTY) {
+			if (!free_slot) {
+				free_slot = sl;
+				s->used++;
+			}
+			break;
+		}
+	}
+	free_slot->addr = addr;
+	free_slot->info = info;
 	s->live++;
 	unlock(s);
 }
