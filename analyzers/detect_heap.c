@@ -347,7 +347,7 @@ static int fragmentation(const struct trace_model *m, const struct heap_frag *h,
 	mib(b, sizeof(b), h->heap_end - h->heap_start);
 	char expl[900];
 	snprintf(expl, sizeof(expl),
-		 "%s the brk heap of %s was free, but cut into %" PRIu64
+		 "%s %s of the brk heap's %s was free, but cut into %" PRIu64
 		 " holes by the live blocks between them: external "
 		 "fragmentation %.0f%% (1 - largest free region / free bytes). "
 		 "A request bigger than the largest hole cannot use any of "
@@ -355,9 +355,11 @@ static int fragmentation(const struct trace_model *m, const struct heap_frag *h,
 		 "16 or more holes, that is a quarter or more of the heap, and "
 		 "the largest free region is at most half of it.",
 		 h->fail ? "When the allocation failed," : "At the end,",
-		 b, h->holes, h->external * 100);
-	struct finding *f = finding_add(out, "fragmentation", SEV_WARNING,
-		head, expl,
+		 a, b, h->holes, h->external * 100);
+	/* Holes left at the end hurt no one in that run: worth knowing, not a
+	 * warning. Holes that made an allocation fail are. */
+	struct finding *f = finding_add(out, "fragmentation",
+		h->fail ? SEV_WARNING : SEV_INFO, head, expl,
 		"Keep blocks of different lifetimes apart: allocate long-lived "
 		"objects from a pool or arena of their own, so that the "
 		"short-lived ones, when freed, leave one large free region "
