@@ -134,6 +134,32 @@ static int rebuild(struct shard *s)
 	return 0;
 }
 
+/* Empties slot sl without leaving a tombstone: the entries after it that
+ * may sit closer to their home slot move back (linear probing's backward
+ * shift). With no tombstones a table of churning blocks never needs a
+ * rebuild, only growth. */
+static void erase(struct shard *s, struct slot *sl)
+{
+	size_t mask = s->cap - 1;
+	size_t i = (size_t)(sl - s->slots), j = i;
+	for (;;) {
+		j = (j + 1) & mask;
+		uintptr_t a = s->slots[j].addr;
+		if (a == EMPTY)
+			break;
+		if (a == TOMB)
+			continue;
+		size_t k = (size_t)(hash(a) >> 16) & mask;
+		/* The entry at j stays if its home lies cyclically in (i, j]. */
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		s->slots[i] = s->slots[j];
+		i = j;
+	}
+	s->slots[i].addr = EMPTY;
+	s->used--;
+}
+
 void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)
 {
 	uint64_t h = hash(addr);
@@ -197,7 +223,7 @@ enum spy_heap_found spy_heapmap_release(uintptr_t addr, int hold,
 				sl->info |= FREED_BIT;
 				s->held++;
 			} else {
-				sl->addr = TOMB;
+				erase(s, sl);
 			}
 		}
 	}
@@ -216,7 +242,7 @@ void spy_heapmap_remove(uintptr_t addr)
 			s->held--;
 		else
 			s->live--;
-		sl->addr = TOMB;
+		erase(s, sl);
 	}
 	unlock(s);
 }
