@@ -41,37 +41,26 @@ int cmd_report(const struct cmd_args *a)
 {
 	if (a->html)
 		return cmd_report_html(a);
-	struct trace_model m;
-	if (cmd_load(a->trace, &m))
-		return 2;
-	struct heap_stats h;
-	struct finding_list fl = { 0 };
-	struct symbolizer *sym = NULL;
-	if (heap_replay(&m, &h, NULL) < 0 || findings_run(&m, &fl) < 0 ||
-	    !(sym = symbolizer_new(&m))) {
-		fprintf(stderr, "analyze: %s: out of memory\n", a->trace);
-		finding_list_release(&fl);
-		trace_model_release(&m);
-		return 2;
-	}
+	struct report_input in;
+	int rc = report_input_load(a->trace, &in);
+	if (rc)
+		return rc;
 	if (a->json) {
 		struct json_writer w;
 		json_init(&w, stdout, 2);
 		json_object_begin(&w);
-		summary_print_json(&w, &m, &h);
+		summary_print_json(&w, &in.m, &in.h);
 		json_key(&w, "findings");
-		findings_print_json(&w, sym, &fl);
+		findings_print_json(&w, in.sym, &in.fl);
 		json_object_end(&w);
 	} else {
 		struct text_out t;
 		text_init(&t, stdout);
-		summary_print_text(&t, &m, &h, true);
+		summary_print_text(&t, &in.m, &in.h, true);
 		fputc('\n', stdout);
-		findings_print_text(&t, sym, &fl);
+		findings_print_text(&t, in.sym, &in.fl);
 	}
-	int status = fl.n ? 1 : 0;
-	symbolizer_free(sym);
-	finding_list_release(&fl);
-	trace_model_release(&m);
+	int status = in.fl.n ? 1 : 0;
+	report_input_release(&in);
 	return cmd_finish(status);
 }

@@ -78,3 +78,26 @@ int cmd_finish(int status)
 	}
 	return status;
 }
+
+int report_input_load(const char *trace, struct report_input *in)
+{
+	*in = (struct report_input){ .fl = { 0 } };
+	if (cmd_load(trace, &in->m))
+		return 2;
+	if (heap_replay(&in->m, &in->h, NULL) < 0 ||
+	    findings_run(&in->m, &in->fl) < 0 ||
+	    !(in->sym = symbolizer_new(&in->m))) {
+		fprintf(stderr, "analyze: %s: out of memory\n", trace);
+		report_input_release(in);
+		return 2;
+	}
+	return 0;
+}
+
+void report_input_release(struct report_input *in)
+{
+	symbolizer_free(in->sym);
+	finding_list_release(&in->fl);
+	trace_model_release(&in->m);
+	in->sym = NULL;
+}

@@ -7,6 +7,9 @@
 
 #include <stdbool.h>
 
+#include "findings.h"
+#include "heap_replay.h"
+#include "symbolize.h"
 #include "trace_reader.h"
 
 struct cmd_args {
@@ -38,6 +41,20 @@ int cmd_load(const char *path, struct trace_model *m);
 
 /* Flushes stdout; returns status, or 2 when writing failed. */
 int cmd_finish(int status);
+
+/* What every full report shows: the trace, the heap replayed, every
+ * finding, and a symbolizer for the stacks. */
+struct report_input {
+	struct trace_model m;
+	struct heap_stats h;
+	struct finding_list fl;
+	struct symbolizer *sym;
+};
+
+/* Loads trace into in. Returns 0, or the exit status (2) after saying why
+ * on stderr (in is then empty). Release with report_input_release. */
+int report_input_load(const char *trace, struct report_input *in);
+void report_input_release(struct report_input *in);
 
 int cmd_dump(const struct cmd_args *a);
 int cmd_summary(const struct cmd_args *a);

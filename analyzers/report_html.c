@@ -559,19 +559,10 @@ int report_html_write(const struct html_page *p)
 
 int cmd_report_html(const struct cmd_args *a)
 {
-	struct trace_model m;
-	if (cmd_load(a->trace, &m))
-		return 2;
-	struct heap_stats h;
-	struct finding_list fl = { 0 };
-	struct symbolizer *sym = NULL;
-	if (heap_replay(&m, &h, NULL) < 0 || findings_run(&m, &fl) < 0 ||
-	    !(sym = symbolizer_new(&m))) {
-		fprintf(stderr, "analyze: %s: out of memory\n", a->trace);
-		finding_list_release(&fl);
-		trace_model_release(&m);
-		return 2;
-	}
+	struct report_input in;
+	int rc0 = report_input_load(a->trace, &in);
+	if (rc0)
+		return rc0;
 	/* Without -o the page goes next to the trace, and its path is
 	 * printed (spy --html relies on it). */
 	char *path = NULL;
@@ -592,25 +583,23 @@ int cmd_report_html(const struct cmd_args *a)
 			strerror(errno));
 	}
 	if (f) {
-		struct html_page p = { f, &m, sym, &fl, &h };
+		struct html_page p = { f, &in.m, in.sym, &in.fl, &in.h };
 		int rc = report_html_write(&p);
 		if (f != stdout) {
 			if (fclose(f) != 0 || rc < 0) {
 				fprintf(stderr, "analyze: cannot write '%s'%s\n",
 					out, rc < 0 ? ": out of memory" : "");
 			} else {
-				status = fl.n ? 1 : 0;
+				status = in.fl.n ? 1 : 0;
 				if (!a->out)
 					printf("libspy: HTML report written to %s\n",
 					       out);
 			}
 		} else {
-			status = rc < 0 ? 2 : fl.n ? 1 : 0;
+			status = rc < 0 ? 2 : in.fl.n ? 1 : 0;
 		}
 	}
 	free(path);
-	symbolizer_free(sym);
-	finding_list_release(&fl);
-	trace_model_release(&m);
+	report_input_release(&in);
 	return cmd_finish(status);
 }
