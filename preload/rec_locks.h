@@ -174,6 +174,23 @@ static inline __attribute__((always_inline)) void rec_lock_run_flush(void)
 	spy_writer_end(w);
 }
 
+/* A pending acquisition as a record: ACQUIRE (last = how late it is
+ * written) and PAIR (last = how long it was held) share this layout. */
+static inline __attribute__((always_inline)) void
+rec_lock_write_pending(unsigned kind, const struct rec_lock_pending *q,
+		       uint64_t last, uint64_t at)
+{
+	uint8_t *w = spy_writer_begin_at(kind, 5 * TRACE_VARINT_MAX, at);
+	if (!w)
+		return;
+	w = trace_put_varint(w, q->lock);
+	w = trace_put_varint(w, q->flags);
+	w = trace_put_varint(w, q->stack);
+	w = trace_put_varint(w, q->wait_ns);
+	w = trace_put_varint(w, last);
+	spy_writer_end(w);
+}
+
 /* Writes the pending acquisition, if any (after the run it follows). */
 static inline __attribute__((always_inline)) void rec_lock_flush(void)
 {
@@ -188,16 +205,7 @@ static inline __attribute__((always_inline)) void rec_lock_flush(void)
 	uint64_t prev, now = rec_lock_stamp(&prev);
 	uint64_t late = rec_lock_clamp(rec_lock_ns(spy_read_tsc() - q->t0_tsc),
 				       now, prev);
-	uint8_t *w = spy_writer_begin_at(TRACE_LOCK_ACQUIRE,
-					 5 * TRACE_VARINT_MAX, now);
-	if (!w)
-		return;
-	w = trace_put_varint(w, q->lock);
-	w = trace_put_varint(w, q->flags);
-	w = trace_put_varint(w, q->stack);
-	w = trace_put_varint(w, q->wait_ns);
-	w = trace_put_varint(w, late);
-	spy_writer_end(w);
+	rec_lock_write_pending(TRACE_LOCK_ACQUIRE, q, late, now);
 }
 
 /* Everything not yet written, in order: before any other lock record. */
@@ -267,16 +275,7 @@ rec_lock_release(const void *lock, int leaf)
 		rec_lock_run_flush();
 		uint64_t prev, at = rec_lock_stamp(&prev);
 		hold = rec_lock_clamp(rec_lock_ns(hold), at, prev);
-		uint8_t *w = spy_writer_begin_at(TRACE_LOCK_PAIR,
-						 5 * TRACE_VARINT_MAX, at);
-		if (!w)
-			return;
-		w = trace_put_varint(w, q->lock);
-		w = trace_put_varint(w, q->flags);
-		w = trace_put_varint(w, q->stack);
-		w = trace_put_varint(w, q->wait_ns);
-		w = trace_put_varint(w, hold);
-		spy_writer_end(w);
+		rec_lock_write_pending(TRACE_LOCK_PAIR, q, hold, at);
 		/* The same pair again, at once, will be counted in a run: the
 		 * first of a series is always written whole. */
 		if (runs)
