@@ -43,12 +43,15 @@ static void text_fields(FILE *f, const struct trace_model *m,
 		text_put_fit(f, m->process.exe.p, m->process.exe.len,
 			     room > 40 ? room - 30 : 10);
 		break;
-	case TRACE_MODULE: {
-		const struct trace_module *mod = &m->modules[e->a];
+	case TRACE_MODULE:
+	case TRACE_END_MAP: {
+		const struct trace_module *mod = e->kind == TRACE_MODULE ?
+			&m->modules[e->a] : &m->end_map[e->a];
 		prot_text(mod->prot, prot);
-		int n = fprintf(f, "#%" PRIu64 " %" PRIx64 "-%" PRIx64
-				" %s +%" PRIx64 " ", mod->snapshot, mod->start,
-				mod->end, prot, mod->file_offset);
+		int n = e->kind == TRACE_MODULE ?
+			fprintf(f, "#%" PRIu64 " ", mod->snapshot) : 0;
+		n += fprintf(f, "%" PRIx64 "-%" PRIx64 " %s +%" PRIx64 " ",
+			     mod->start, mod->end, prot, mod->file_offset);
 		/* The file's name fits the line; --json has the path. */
 		struct trace_str name = mod->path;
 		const char *slash = memrchr(name.p, '/', name.len);
@@ -144,9 +147,13 @@ static void json_fields(struct json_writer *w, const struct trace_model *m,
 			const struct trace_event *e)
 {
 	switch (e->kind) {
-	case TRACE_MODULE: {
-		const struct trace_module *mod = &m->modules[e->a];
-		json_key(w, "snapshot"); json_uint(w, mod->snapshot);
+	case TRACE_MODULE:
+	case TRACE_END_MAP: {
+		const struct trace_module *mod = e->kind == TRACE_MODULE ?
+			&m->modules[e->a] : &m->end_map[e->a];
+		if (e->kind == TRACE_MODULE) {
+			json_key(w, "snapshot"); json_uint(w, mod->snapshot);
+		}
 		json_key(w, "start"); json_hex(w, mod->start);
 		json_key(w, "end"); json_hex(w, mod->end);
 		json_key(w, "file_offset"); json_hex(w, mod->file_offset);

@@ -443,6 +443,7 @@ void trace_model_release(struct trace_model *m)
 {
 	free(m->process.argv);
 	free(m->modules);
+	free(m->end_map);
 	free(m->stacks);
 	free(m->frame_pool);
 	free(m->threads);

@@ -68,6 +68,7 @@ struct trace_event {
 /*  kind      a              b               c
  *  process   -              -               -
  *  module    module index   -               -
+ *  end-map   end_map index  -               -
  *  thread    tid            creator tid     -
  *  alloc     address        align           size
  *  free      address        -               -
@@ -122,6 +123,13 @@ struct trace_model {
 	struct trace_module *modules;
 	size_t n_modules;
 
+	/* The map as the process ended (end-map records; snapshot, file_size
+	 * and file_mtime_ns are 0); empty in older traces. Should a process
+	 * have written more than one, the last starts at end_map_from; each
+	 * is sorted by start. */
+	struct trace_module *end_map;
+	size_t n_end_map, end_map_from;
+
 	struct trace_stack *stacks; /* in order of first mention */
 	size_t n_stacks;
 	uint64_t *frame_pool;
@@ -153,7 +161,7 @@ struct trace_model {
 	/* Reader-private bookkeeping (owned, released with the model). */
 	struct u64map stack_index;    /* stack id -> index + 1 */
 	struct u64map thread_index;   /* tid -> index + 1 */
-	size_t caps[6];               /* allocated sizes of the arrays */
+	size_t caps[7];               /* allocated sizes of the arrays */
 };
 
 /* Why a load failed: a message for people and, for a bad record, where. */

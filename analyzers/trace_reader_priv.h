@@ -12,7 +12,7 @@
 #include "trace_reader.h"
 
 enum { CAP_MODULES, CAP_STACKS, CAP_FRAMES, CAP_THREADS, CAP_EVENTS,
-       CAP_STRINGS };
+       CAP_STRINGS, CAP_END_MAP };
 
 /* Where parsing stands while the records of one chunk are read. */
 struct chunk_state {

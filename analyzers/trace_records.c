@@ -165,6 +165,30 @@ static int read_module(struct loader *ld, struct trace_cursor *c,
 	return 0;
 }
 
+static int read_end_map(struct loader *ld, struct trace_cursor *c,
+			 struct chunk_state *cs)
+{
+	struct trace_model *m = ld->m;
+	struct trace_module mod = { .ts = cs->time };
+	GET(trace_get_varint, c, &mod.start);
+	GET(trace_get_varint, c, &mod.end);
+	GET(trace_get_varint, c, &mod.file_offset);
+	GET(trace_get_varint, c, &mod.prot);
+	GET(get_string, c, &mod.path);
+	/* The lines of one map come in rising order: a line that does not
+	 * rise starts a later map (a signal after exit). */
+	if (m->n_end_map && mod.start <= m->end_map[m->n_end_map - 1].start)
+		m->end_map_from = m->n_end_map;
+	if (RESERVE(ld, end_map, n_end_map, CAP_END_MAP) < 0)
+		return -1;
+	m->end_map[m->n_end_map] = mod;
+	struct trace_event *e = new_event(ld, cs, TRACE_END_MAP);
+	if (!e)
+		return -1;
+	e->a = m->n_end_map++;
+	return 0;
+}
+
 static int read_stack(struct loader *ld, struct trace_cursor *c)
 {
 	struct trace_model *m = ld->m;
@@ -403,6 +427,8 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 		return read_process(ld, c, cs);
 	case TRACE_MODULE:
 		return read_module(ld, c, cs);
+	case TRACE_END_MAP:
+		return read_end_map(ld, c, cs);
 	case TRACE_STACK:
 		return read_stack(ld, c);
 	case TRACE_THREAD: {

@@ -114,6 +114,12 @@ enum trace_kind {
 	 * flush (late destructors, stdio's flush at exit) are written one by
 	 * one. A reader keeps reading past it. */
 	TRACE_END = 13,
+	/* One line of /proc/self/maps as the process ends (exit, _exit, a
+	 * fatal signal): the map at the end of the run, for the views of the
+	 * address space. Never used to symbolize (a library unloaded before
+	 * the end is gone from it). Body: dt, start, end, file_offset, prot,
+	 * path:str, as in a module record. Traces of older writers have none. */
+	TRACE_END_MAP = 14,
 
 	/* ---- 40-59: system calls and I/O (rec_io) ---- */
 	/* Totals of one kind of I/O call made by one thread from one call
@@ -433,6 +439,7 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_NOTE] = "note",
 		[TRACE_DLOPEN] = "dlopen",
 		[TRACE_END] = "end",
+		[TRACE_END_MAP] = "end-map",
 		[TRACE_IO_SITE] = "io-site",
 		[TRACE_IO_FD] = "io-fd",
 		[TRACE_IO_PROC] = "io-proc",

@@ -1,5 +1,7 @@
-/* spy_modules.c: /proc/self/maps to TRACE_MODULE records.
- * Runs inside hooks (dlopen) with the guard held: no allocation, no stdio.
+/* spy_modules.c: /proc/self/maps to TRACE_MODULE records (and, as the
+ * process ends, to TRACE_END_MAP records).
+ * Runs inside hooks (dlopen, exit) and signal handlers with the guard held:
+ * no allocation, no stdio, only async-signal-safe calls.
  */
 #include "spy_modules.h"
 
@@ -109,7 +111,8 @@ static const char *skip_field(const char *p, const char *end)
 	return p;
 }
 
-/* One maps line: "start-end perms offset dev inode   path". */
+/* One maps line: "start-end perms offset dev inode   path". last is NULL
+ * for the end map. */
 static void emit_line(const char *line, const char *end, uintptr_t self_fn,
 		      struct file_id *last)
 {
@@ -141,6 +144,19 @@ static void emit_line(const char *line, const char *end, uintptr_t self_fn,
 	/* The trace's own mappings are libspy's business, not the program's. */
 	if (path_len == trace_path_len && spy_strneq(p, spy_writer_path(), path_len))
 		return;
+	if (!last) {
+		uint8_t *x = spy_writer_begin(TRACE_END_MAP, 4 * TRACE_VARINT_MAX +
+							       TRACE_VARINT_MAX + path_len);
+		if (!x)
+			return;
+		x = trace_put_varint(x, start);
+		x = trace_put_varint(x, stop);
+		x = trace_put_varint(x, offset);
+		x = trace_put_varint(x, prot);
+		x = trace_put_str(x, p, path_len);
+		spy_writer_end(x);
+		return;
+	}
 	uint64_t size, mtime_ns;
 	file_identity(p, path_len, last, &size, &mtime_ns);
 	uint8_t *w = spy_writer_begin(TRACE_MODULE, 7 * TRACE_VARINT_MAX +
@@ -158,7 +174,8 @@ static void emit_line(const char *line, const char *end, uintptr_t self_fn,
 	spy_writer_end(w);
 }
 
-void spy_modules_snapshot(void)
+/* Writes every line of /proc/self/maps; end_map: as TRACE_END_MAP. */
+static void write_maps(int end_map)
 {
 	size_t cap = 256 * 1024;
 	char *buf = NULL;
@@ -176,8 +193,10 @@ void spy_modules_snapshot(void)
 	}
 	if (!buf)
 		return;
-	snapshot++;
-	__atomic_store_n(&spy_modules_dirty, 0, __ATOMIC_RELEASE);
+	if (!end_map) {
+		snapshot++;
+		__atomic_store_n(&spy_modules_dirty, 0, __ATOMIC_RELEASE);
+	}
 	trace_path_len = spy_strlen(spy_writer_path());
 	uintptr_t self_fn = (uintptr_t)&spy_modules_snapshot;
 	struct file_id last = {.path = ""};
@@ -186,8 +205,18 @@ void spy_modules_snapshot(void)
 		const char *nl = line;
 		while (nl < end && *nl != '\n')
 			nl++;
-		emit_line(line, nl, self_fn, &last);
+		emit_line(line, nl, self_fn, end_map ? NULL : &last);
 		line = nl + 1;
 	}
 	spy_sys_munmap(buf, cap);
+}
+
+void spy_modules_snapshot(void)
+{
+	write_maps(0);
+}
+
+void spy_modules_end_map(void)
+{
+	write_maps(1);
 }

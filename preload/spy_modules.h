@@ -9,6 +9,10 @@
  * Never allocates (the read buffer is mmap'd); on failure writes nothing. */
 void spy_modules_snapshot(void);
 
+/* Writes /proc/self/maps as TRACE_END_MAP records: the map as the
+ * process ends. Async-signal-safe; on failure writes nothing. */
+void spy_modules_end_map(void);
+
 /* Libraries may have been loaded: the next stack captured outside the
  * dynamic loader takes a new snapshot first. */
 void spy_modules_mark_dirty(void);

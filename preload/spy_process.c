@@ -145,6 +145,7 @@ void spy_process_finish(unsigned how, int status)
 	if (spy_tracing)
 		spy_leakscan_at_exit();
 	rec_io_process_exit();
+	spy_modules_end_map();
 	spy_writer_finish(how, status, 0);
 	spy_self.guard--;
 	errno = saved;

@@ -15,6 +15,7 @@
 #include "rec_threads.h"
 #include "spy_core.h"
 #include "spy_process.h"
+#include "spy_modules.h"
 #include "spy_real.h"
 #include "spy_sys.h"
 #include "spy_writer.h"
@@ -59,6 +60,7 @@ static void die_of(int sig, siginfo_t *info, void *context)
 	spy_self.guard++;
 	for (int i = 0; i < n_observers; i++)
 		observers[i](sig, info, context);
+	spy_modules_end_map();
 	spy_writer_finish(TRACE_EXIT_SIGNAL, 128 + sig, sig);
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof(dfl));
