@@ -1,13 +1,8 @@
-/* cmd_map.c: `analyze map` (the process's address space as the trace saw
- * it, each region named: text, read-only data, data, bss, heap, stack,
- * mmap, guard, kernel) and `analyze where ADDR` (which region an address
- * is in, and which recorded heap block, variable, function or thread stack
- * holds it).
- *
- * The regions come from the trace's module records (/proc/self/maps read at
- * start and after each dlopen; a later snapshot replaces an earlier one
- * where they overlap). Thread stacks created later are not in those
- * snapshots: they are added from the threads' start records and marked so.
+/* cmd_map.c: `analyze map`: the process's address space at the start and
+ * at the end of the run, region by region (text, read-only data, data,
+ * bss, heap, each thread's stack, guards, mmap), and for each region of
+ * the end map the recorded heap blocks that fall in it, live and freed.
+ * Also the loading and the pieces of output shared with `analyze where`.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,135 +10,33 @@
 #include <string.h>
 
 #include "commands.h"
-#include "json_writer.h"
-#include "summary.h"
-#include "symbolize.h"
+#include "map_out.h"
 #include "text_out.h"
-#include "threads_model.h"
-#include "trace_format.h"
 
-struct region {
-	uint64_t start, end, prot, file_offset;
-	struct trace_str path;
-	const char *kind;
-	uint64_t thread;       /* for a thread's stack; 0 otherwise */
-	bool main_stack;
-	bool from_threads;     /* added from a thread record, not the map */
-};
-
-struct map {
-	struct region *v;
-	size_t n, cap;
-};
-
-static int push(struct map *mp, const struct region *r)
+int map_input_load(const char *trace, struct map_input *in)
 {
-	if (mp->n == mp->cap) {
-		size_t ncap = mp->cap ? mp->cap * 2 : 64;
-		void *p = realloc(mp->v, ncap * sizeof(*mp->v));
-		if (!p)
-			return -1;
-		mp->v = p;
-		mp->cap = ncap;
+	memset(in, 0, sizeof(*in));
+	if (cmd_load(trace, &in->m))
+		return 2;
+	if (threads_model_build(&in->m, &in->tm) < 0 ||
+	    heap_history_build(&in->m, &in->h) < 0 ||
+	    proc_maps_build(&in->m, &in->tm, &in->h, &in->pm) < 0) {
+		fprintf(stderr, "analyze: %s: out of memory\n", trace);
+		map_input_release(in);
+		return 2;
 	}
-	mp->v[mp->n++] = *r;
 	return 0;
 }
 
-static bool path_is(const struct trace_str *s, const char *lit)
+void map_input_release(struct map_input *in)
 {
-	return s->len == strlen(lit) && !memcmp(s->p, lit, s->len);
+	proc_maps_release(&in->pm);
+	heap_history_release(&in->h);
+	threads_model_release(&in->tm);
+	trace_model_release(&in->m);
 }
 
-static int by_start(const void *a, const void *b)
-{
-	const struct region *x = a, *y = b;
-	return x->start < y->start ? -1 : x->start > y->start;
-}
-
-/* The kind of a mapping, from its path, protection and neighbour. */
-static const char *kind_of(const struct region *r, const struct region *prev)
-{
-	const struct trace_str *p = &r->path;
-	if (p->len && p->p[0] == '/') {
-		if (r->prot & 1)
-			return "text";
-		return (r->prot & 2) ? "data" : "read-only data";
-	}
-	if (path_is(p, "[heap]"))
-		return "heap";
-	if (path_is(p, "[stack]"))
-		return "stack";
-	if (path_is(p, "[vdso]") || path_is(p, "[vvar]") || path_is(p, "[vsyscall]") ||
-	    path_is(p, "[vvar_vclock]"))
-		return "kernel";
-	if (!(r->prot & 7))
-		return "guard";
-	/* Anonymous memory right after a file's writable data is its bss. */
-	if (!p->len && prev && prev->end == r->start && prev->path.len &&
-	    prev->path.p[0] == '/' && (prev->prot & 2))
-		return "bss";
-	return "mmap";
-}
-
-/* Builds the final map of m, with thread stacks from tm. */
-static int build_map(const struct trace_model *m, const struct threads_model *tm,
-		     struct map *mp)
-{
-	memset(mp, 0, sizeof(*mp));
-	for (size_t i = 0; i < m->n_modules; i++) {
-		const struct trace_module *mod = &m->modules[i];
-		if (mod->end <= mod->start)
-			continue;
-		/* A later snapshot replaces what it overlaps. */
-		size_t k = 0;
-		for (size_t j = 0; j < mp->n; j++) {
-			struct region *o = &mp->v[j];
-			bool overlap = o->start < mod->end && mod->start < o->end;
-			if (!overlap)
-				mp->v[k++] = *o;
-		}
-		mp->n = k;
-		struct region r = { .start = mod->start, .end = mod->end, .prot = mod->prot,
-				    .file_offset = mod->file_offset, .path = mod->path };
-		if (push(mp, &r) < 0)
-			return -1;
-	}
-	qsort(mp->v, mp->n, sizeof(*mp->v), by_start);
-	for (size_t j = 0; j < mp->n; j++) {
-		mp->v[j].kind = kind_of(&mp->v[j], j ? &mp->v[j - 1] : NULL);
-		if (!strcmp(mp->v[j].kind, "stack")) {
-			mp->v[j].main_stack = true;
-			mp->v[j].thread = m->process.tid;
-		}
-	}
-	size_t base = mp->n;
-	for (size_t i = 0; tm && i < tm->n; i++) {
-		const struct thread_info *t = &tm->v[i];
-		if (!t->has_start || !t->stack_top || !t->stack_size || t->stack_size > t->stack_top)
-			continue;
-		struct region r = { .start = t->stack_top - t->stack_size, .end = t->stack_top,
-				    .prot = 2 | 4 | 8, .kind = "stack", .thread = t->tid,
-				    .from_threads = true };
-		/* Mark the snapshot's region holding it, if any. */
-		bool found = false;
-		for (size_t j = 0; j < base; j++) {
-			struct region *o = &mp->v[j];
-			if (o->start < t->stack_top && t->stack_top <= o->end &&
-			    !strcmp(o->kind, "mmap")) {
-				o->kind = "stack";
-				o->thread = t->tid;
-				found = true;
-			}
-		}
-		if (!found && push(mp, &r) < 0)
-			return -1;
-	}
-	qsort(mp->v, mp->n, sizeof(*mp->v), by_start);
-	return 0;
-}
-
-static void prot_text(uint64_t prot, char out[5])
+void map_prot_text(uint64_t prot, char out[5])
 {
 	out[0] = (prot & 4) ? 'r' : '-';
 	out[1] = (prot & 2) ? 'w' : '-';
@@ -152,278 +45,244 @@ static void prot_text(uint64_t prot, char out[5])
 	out[4] = 0;
 }
 
-static void size_text(char *buf, size_t len, uint64_t n)
+void map_size_text(char *buf, size_t len, uint64_t n)
 {
-	if (n >= (1u << 30))
-		snprintf(buf, len, "%.1f GiB", (double)n / (1u << 30));
-	else if (n >= (1u << 20))
-		snprintf(buf, len, "%.1f MiB", (double)n / (1u << 20));
-	else
-		snprintf(buf, len, "%.1f KiB", (double)n / 1024);
-}
-
-static void region_name(FILE *f, const struct region *r, uint64_t main_tid)
-{
-	if (!strcmp(r->kind, "stack")) {
-		if (r->main_stack || r->thread == main_tid)
-			fprintf(f, "main thread's stack");
-		else
-			fprintf(f, "stack of thread %" PRIu64 "%s", r->thread,
-				r->from_threads ? " (from its start record)" : "");
-		return;
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	unsigned u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
 	}
-	if (r->path.len)
-		text_put_safe(f, r->path.p, r->path.len);
-	else if (!strcmp(r->kind, "mmap"))
-		fputs("(anonymous: malloc's big blocks and arenas, thread stacks, mmap)", f);
-	else if (!strcmp(r->kind, "bss"))
-		fputs("(the zero-filled variables of the file before it)", f);
+	if (u == 0 || v >= 10 || v == (double)(uint64_t)v)
+		snprintf(buf, len, "%.0f %s", v, unit[u]);
+	else
+		snprintf(buf, len, "%.1f %s", v, unit[u]);
 }
 
-static void region_json(struct json_writer *w, const struct region *r)
+void map_blocks_text(char *buf, size_t len, const struct map_blocks *b)
 {
-	char prot[5];
-	prot_text(r->prot, prot);
+	char live[16], freed[16];
+	map_size_text(live, sizeof(live), b->live_bytes);
+	map_size_text(freed, sizeof(freed), b->freed_bytes);
+	int at = snprintf(buf, len, "blocks: %" PRIu64 " live (%s), %" PRIu64 " freed (%s)",
+			  b->live, live, b->freed, freed);
+	for (size_t i = 0; i < b->n_tids && at > 0 && (size_t)at < len; i++)
+		at += snprintf(buf + at, len - (size_t)at, "%s%u", i ? ", " :
+			       b->n_tids > 1 ? "; threads " : "; thread ", (unsigned)b->tids[i]);
+	if (b->other_tid_blocks && at > 0 && (size_t)at < len)
+		snprintf(buf + at, len - (size_t)at, " and others");
+}
+
+static void blocks_json(struct json_writer *w, const struct map_blocks *b)
+{
+	json_object_begin(w);
+	json_field_uint(w, "live", b->live);
+	json_field_uint(w, "live_bytes", b->live_bytes);
+	json_field_uint(w, "freed", b->freed);
+	json_field_uint(w, "freed_bytes", b->freed_bytes);
+	json_field_uint(w, "big", b->big);
+	json_key(w, "by_thread");
+	json_array_begin(w);
+	for (size_t i = 0; i < b->n_tids; i++) {
+		json_object_begin(w);
+		json_field_uint(w, "thread", b->tids[i]);
+		json_field_uint(w, "blocks", b->tid_blocks[i]);
+		json_object_end(w);
+	}
+	json_array_end(w);
+	json_field_uint(w, "other_threads_blocks", b->other_tid_blocks);
+	json_object_end(w);
+}
+
+static void str_or_null(struct json_writer *w, const char *key, const struct trace_str *s)
+{
+	json_key(w, key);
+	if (s->len)
+		json_string_len(w, s->p, s->len);
+	else
+		json_null(w);
+}
+
+void map_region_json(struct json_writer *w, const struct map_region *r,
+		     const struct proc_map *mp, uint32_t main_tid, bool with_blocks)
+{
+	char prot[5], what[512];
+	map_prot_text(r->prot, prot);
 	json_object_begin(w);
 	json_key(w, "start"); json_hex(w, r->start);
 	json_key(w, "end"); json_hex(w, r->end);
 	json_field_uint(w, "size", r->end - r->start);
 	json_field_string(w, "prot", prot);
 	json_field_string(w, "kind", r->kind);
-	json_key(w, "path");
-	if (r->path.len)
-		json_string_len(w, r->path.p, r->path.len);
-	else
-		json_null(w);
+	str_or_null(w, "path", &r->path);
+	json_key(w, "file_offset"); json_hex(w, r->file_offset);
+	str_or_null(w, "owner", &r->owner);
+	json_field_string(w, "description", proc_map_describe(r, main_tid, what, sizeof(what)));
 	json_key(w, "thread");
-	if (r->thread)
-		json_uint(w, r->thread);
+	if (r->n_tids)
+		json_uint(w, r->tids[0]);
 	else
 		json_null(w);
+	json_key(w, "threads");
+	json_array_begin(w);
+	for (size_t i = 0; i < r->n_tids; i++)
+		json_uint(w, r->tids[i]);
+	json_array_end(w);
+	json_field_bool(w, "main_stack", r->main_stack);
 	json_field_bool(w, "from_thread_record", r->from_threads);
+	json_key(w, "pieces");
+	json_array_begin(w);
+	for (size_t i = 0; i < r->n_pieces; i++) {
+		const struct map_piece *p = &mp->pieces[r->piece_from + i];
+		map_prot_text(p->prot, prot);
+		json_object_begin(w);
+		json_key(w, "start"); json_hex(w, p->start);
+		json_key(w, "end"); json_hex(w, p->end);
+		json_field_string(w, "prot", prot);
+		json_key(w, "file_offset"); json_hex(w, p->file_offset);
+		json_object_end(w);
+	}
+	json_array_end(w);
+	if (with_blocks) {
+		json_key(w, "blocks");
+		blocks_json(w, &r->blocks);
+	}
 	json_object_end(w);
 }
 
-struct loaded {
-	struct trace_model m;
-	struct threads_model tm;
-	struct map mp;
-};
-
-static int load(const struct cmd_args *a, struct loaded *l)
+/* Short kind names for the text column. */
+static const char *kind_short(const char *kind)
 {
-	if (cmd_load(a->trace, &l->m))
-		return 2;
-	if (threads_model_build(&l->m, &l->tm) < 0 || build_map(&l->m, &l->tm, &l->mp) < 0) {
-		fprintf(stderr, "analyze: %s: out of memory\n", a->trace);
-		free(l->mp.v);
-		threads_model_release(&l->tm);
-		trace_model_release(&l->m);
-		return 2;
-	}
-	return 0;
+	if (!strcmp(kind, "read-only data"))
+		return "rodata";
+	if (!strcmp(kind, "reserved"))
+		return "reserve";
+	return kind;
 }
 
-static void unload(struct loaded *l)
+/* One region a line; a file's full path follows its first region, and a
+ * description too long for the column gets a line of its own. */
+static void region_line(FILE *f, const struct map_region *r, uint32_t main_tid,
+			bool with_blocks, const struct trace_str *prev_path)
 {
-	free(l->mp.v);
-	threads_model_release(&l->tm);
-	trace_model_release(&l->m);
+	char prot[5], size[16], what[512];
+	map_prot_text(r->prot, prot);
+	map_size_text(size, sizeof(size), r->end - r->start);
+	int used = printf("  %012" PRIx64 "-%012" PRIx64 " %8s %s %-7s ", r->start, r->end,
+			  size, prot, kind_short(r->kind));
+	size_t room = used > 0 && used < TEXT_WIDTH - 8 ? (size_t)(TEXT_WIDTH - used) : 8;
+	bool file = r->path.len && r->path.p[0] == '/';
+	if (file) {
+		const char *base = r->path.p;
+		for (size_t i = 0; i < r->path.len; i++)
+			if (r->path.p[i] == '/')
+				base = r->path.p + i + 1;
+		size_t n = r->path.len - (size_t)(base - r->path.p);
+		text_put_fit(f, base, n, room);
+		fputc('\n', f);
+		if (!prev_path || prev_path->len != r->path.len ||
+		    memcmp(prev_path->p, r->path.p, r->path.len)) {
+			fputs("      ", f);
+			text_put_fit(f, r->path.p, r->path.len, TEXT_WIDTH - 6);
+			fputc('\n', f);
+		}
+	} else {
+		proc_map_describe(r, main_tid, what, sizeof(what));
+		if (strlen(what) <= room) {
+			text_put_safe(f, what, strlen(what));
+		} else {
+			fputs("\n      ", f);
+			text_put_fit(f, what, strlen(what), TEXT_WIDTH - 6);
+		}
+		fputc('\n', f);
+	}
+	const struct map_blocks *b = &r->blocks;
+	if (with_blocks && b->live + b->freed) {
+		char line[256];
+		map_blocks_text(line, sizeof(line), b);
+		text_wrap(f, line, 6);
+	}
+}
+
+static void map_text(const struct proc_map *mp, uint32_t main_tid, bool with_blocks)
+{
+	printf("  %-25s %8s %-4s %-7s %s\n", "address range", "size", "prot", "kind", "what");
+	for (size_t i = 0; i < mp->n; i++)
+		region_line(stdout, &mp->v[i], main_tid, with_blocks,
+			    i ? &mp->v[i - 1].path : NULL);
+}
+
+static void write_json(const struct map_input *in)
+{
+	const struct proc_maps *pm = &in->pm;
+	struct json_writer w;
+	json_init(&w, stdout, 3);
+	json_object_begin(&w);
+	json_key(&w, "process");
+	json_object_begin(&w);
+	json_field_uint(&w, "pid", in->m.process.pid);
+	json_key(&w, "exe");
+	json_string_len(&w, in->m.process.exe.p, in->m.process.exe.len);
+	json_object_end(&w);
+	json_field_bool(&w, "end_recorded", pm->end_recorded);
+	/* "regions" is the end map, as it always was. */
+	json_key(&w, "regions");
+	json_array_begin(&w);
+	for (size_t i = 0; i < pm->end.n; i++)
+		map_region_json(&w, &pm->end.v[i], &pm->end, pm->main_tid, true);
+	json_array_end(&w);
+	json_key(&w, "start_regions");
+	json_array_begin(&w);
+	for (size_t i = 0; i < pm->start.n; i++)
+		map_region_json(&w, &pm->start.v[i], &pm->start, pm->main_tid, false);
+	json_array_end(&w);
+	json_key(&w, "blocks_outside");
+	blocks_json(&w, &pm->outside);
+	json_object_end(&w);
+	fputc('\n', stdout);
 }
 
 int cmd_map(const struct cmd_args *a)
 {
-	struct loaded l;
-	if (load(a, &l))
+	struct map_input in;
+	if (map_input_load(a->trace, &in))
 		return 2;
+	const struct proc_maps *pm = &in.pm;
 	if (a->json) {
-		struct json_writer w;
-		json_init(&w, stdout, 2);
-		json_object_begin(&w);
-		json_key(&w, "regions");
-		json_array_begin(&w);
-		for (size_t i = 0; i < l.mp.n; i++)
-			region_json(&w, &l.mp.v[i]);
-		json_array_end(&w);
-		json_object_end(&w);
+		write_json(&in);
+		map_input_release(&in);
+		return cmd_finish(0);
+	}
+	if (!in.m.n_modules && !in.m.n_end_map) {
+		printf("(the trace holds no map of the process: no module records)\n");
+		map_input_release(&in);
+		return cmd_finish(0);
+	}
+	printf("The process map of ");
+	text_put_fit(stdout, in.m.process.exe.p, in.m.process.exe.len, 40);
+	printf(" (pid %" PRIu64 ")\n\nAt the start (when libspy started):\n", in.m.process.pid);
+	map_text(&pm->start, pm->main_tid, false);
+	fputc('\n', stdout);
+	text_wrap(stdout, pm->end_recorded ? "At the end, with the recorded heap blocks "
+		  "in each region:" : "At the end, with the recorded heap blocks in each "
+		  "region (this trace has no end-of-run map: shown are the last snapshot "
+		  "and the thread stacks from their start records):", 0);
+	map_text(&pm->end, pm->main_tid, true);
+	const struct map_blocks *o = &pm->outside;
+	if (o->live + o->freed) {
+		char line[512], blocks[256];
+		map_blocks_text(blocks, sizeof(blocks), o);
+		snprintf(line, sizeof(line), "In no region of the end map: %s (memory "
+			 "given back to the system: a big block is unmapped when freed).",
+			 blocks + strlen("blocks: "));
 		fputc('\n', stdout);
-	} else {
-		printf("%-18s %-18s %10s %-4s  %-14s %s\n", "start", "end", "size", "prot",
-		       "kind", "what");
-		for (size_t i = 0; i < l.mp.n; i++) {
-			const struct region *r = &l.mp.v[i];
-			char prot[5], size[32];
-			prot_text(r->prot, prot);
-			size_text(size, sizeof(size), r->end - r->start);
-			printf("0x%016" PRIx64 " 0x%016" PRIx64 " %10s %-4s  %-14s ", r->start,
-			       r->end, size, prot, r->kind);
-			region_name(stdout, r, l.m.process.tid);
-			fputc('\n', stdout);
-		}
-		if (!l.m.n_modules)
-			printf("(the trace holds no module records)\n");
+		text_wrap(stdout, line, 0);
 	}
-	unload(&l);
-	return cmd_finish(0);
-}
-
-/* ---- where ------------------------------------------------------------------ */
-
-struct block {
-	bool found, freed;
-	uint64_t addr, size, alloc_ts, free_ts;
-	uint32_t alloc_stack, free_stack;
-	uint8_t fn;
-};
-
-/* The last recorded heap block that held addr (live or freed). */
-static struct block find_block(const struct trace_model *m, uint64_t addr)
-{
-	struct block b = { 0 };
-	for (size_t i = 0; i < m->n_events; i++) {
-		const struct trace_event *e = &m->events[i];
-		uint64_t p = 0, size = 0;
-		if (e->kind == TRACE_ALLOC) {
-			p = e->a;
-			size = e->c;
-		} else if (e->kind == TRACE_REALLOC) {
-			if (b.found && !b.freed && e->a == b.addr && e->b) {
-				b.freed = true;
-				b.free_ts = e->ts;
-				b.free_stack = e->stack;
-			}
-			p = e->b;
-			size = e->c;
-		} else if (e->kind == TRACE_FREE) {
-			if (b.found && !b.freed && e->a == b.addr) {
-				b.freed = true;
-				b.free_ts = e->ts;
-				b.free_stack = e->stack;
-			}
-			continue;
-		} else {
-			continue;
-		}
-		if (p && p <= addr && addr < p + (size ? size : 1))
-			b = (struct block){ .found = true, .addr = p, .size = size,
-					    .alloc_ts = e->ts, .alloc_stack = e->stack,
-					    .fn = e->fn };
-	}
-	return b;
-}
-
-static void print_stack(struct symbolizer *sym, const struct trace_model *m,
-			uint32_t ref, const char *label)
-{
-	if (!ref || !m->stacks[ref - 1].defined)
-		return;
-	const struct trace_stack *st = &m->stacks[ref - 1];
-	printf("  %s:\n", label);
-	for (uint32_t i = 0; i < st->n && i < 8; i++) {
-		const struct sym_frame *f = symbolizer_lookup(sym, st->frames[i]);
-		printf("    #%-2u %s", i, f->function ? f->function : "??");
-		if (f->file)
-			printf(" at %s:%u", f->file, f->line);
-		fputc('\n', stdout);
-	}
-}
-
-int cmd_where(const struct cmd_args *a)
-{
-	if (!a->arg) {
-		fprintf(stderr, "analyze: 'where' needs an address: analyze where TRACE ADDR\n");
-		return 2;
-	}
-	char *end = NULL;
-	uint64_t addr = strtoull(a->arg, &end, 0);
-	if (!end || *end || end == a->arg) {
-		fprintf(stderr, "analyze: bad address '%s' (write it like 0x7ffd1234 or 4096)\n",
-			a->arg);
-		return 2;
-	}
-	struct loaded l;
-	if (load(a, &l))
-		return 2;
-	struct symbolizer *sym = symbolizer_new(&l.m);
-	if (!sym) {
-		fprintf(stderr, "analyze: %s: out of memory\n", a->trace);
-		unload(&l);
-		return 2;
-	}
-	const struct region *r = NULL;
-	for (size_t i = 0; i < l.mp.n; i++)
-		if (l.mp.v[i].start <= addr && addr < l.mp.v[i].end &&
-		    (!r || l.mp.v[i].from_threads))
-			r = &l.mp.v[i];
-	struct block b = find_block(&l.m, addr);
-	/* Names for code and for variables: the symbol holding addr. */
-	const char *symbol = NULL;
-	const struct sym_frame *f = NULL;
-	if (r && r->path.len && r->path.p[0] == '/') {
-		f = symbolizer_lookup(sym, addr + 1);
-		symbol = f->function;
-	}
-	if (a->json) {
-		struct json_writer w;
-		json_init(&w, stdout, 2);
-		json_object_begin(&w);
-		json_key(&w, "address"); json_hex(&w, addr);
-		json_key(&w, "region");
-		if (r)
-			region_json(&w, r);
-		else
-			json_null(&w);
-		json_key(&w, "symbol");
-		json_string(&w, symbol);
-		json_key(&w, "block");
-		if (b.found) {
-			json_object_begin(&w);
-			json_key(&w, "address"); json_hex(&w, b.addr);
-			json_field_uint(&w, "size", b.size);
-			json_field_uint(&w, "offset", addr - b.addr);
-			json_field_string(&w, "allocated_by", trace_alloc_fn_name(b.fn));
-			json_field_bool(&w, "freed", b.freed);
-			json_object_end(&w);
-		} else {
-			json_null(&w);
-		}
-		json_object_end(&w);
-		fputc('\n', stdout);
-	} else {
-		printf("0x%" PRIx64 ": ", addr);
-		if (!r && b.found) {
-			printf("heap (a block malloc handed out; no recorded map covers it)\n");
-		} else if (!r) {
-			printf("not in any mapping the trace recorded\n");
-		} else {
-			char size[32];
-			size_text(size, sizeof(size), r->end - r->start);
-			if (!strcmp(r->kind, "stack"))
-				printf("stack: ");
-			else
-				printf("%s, %" PRIu64 " bytes into ", r->kind, addr - r->start);
-			region_name(stdout, r, l.m.process.tid);
-			printf(" (0x%" PRIx64 "-0x%" PRIx64 ", %s)\n", r->start, r->end, size);
-			if (!strcmp(r->kind, "stack"))
-				printf("  %" PRIu64 " bytes below the top of that stack\n",
-				       r->end - addr);
-			if (symbol)
-				printf("  %s %s%s%s\n", !strcmp(r->kind, "text") ? "in the code of"
-					: "in the variable", symbol,
-				       f && f->file && !strcmp(r->kind, "text") ? " at " : "",
-				       f && f->file && !strcmp(r->kind, "text") ? f->file : "");
-		}
-		if (b.found) {
-			printf("  inside a heap block of %" PRIu64 " bytes at 0x%" PRIx64
-			       " (offset %" PRIu64 "), from %s, %s\n", b.size, b.addr,
-			       addr - b.addr, trace_alloc_fn_name(b.fn),
-			       b.freed ? "freed since" : "still live at the end");
-			print_stack(sym, &l.m, b.alloc_stack, "allocated at");
-			if (b.freed)
-				print_stack(sym, &l.m, b.free_stack, "freed at");
-		}
-	}
-	symbolizer_free(sym);
-	unload(&l);
+	fputc('\n', stdout);
+	text_wrap(stdout, "live: allocated and not freed by the end; freed: allocated "
+		  "and freed during the run. `analyze where ADDR TRACE` tells which "
+		  "block held an address, and where it was allocated and freed.", 0);
+	map_input_release(&in);
 	return cmd_finish(0);
 }

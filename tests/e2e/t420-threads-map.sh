@@ -23,7 +23,7 @@ test_expect 'stack_heap: output unchanged, map has text, data, heap and the main
 	"$ANALYZE" map --json sh.log >map.json &&
 	json_check map.json "set(r[\"kind\"] for r in j[\"regions\"]) >= {\"text\", \"data\", \"read-only data\", \"heap\", \"stack\", \"mmap\"}" &&
 	json_check map.json "any(r[\"kind\"] == \"text\" and (r[\"path\"] or \"\").endswith(\"/stack_heap\") for r in j[\"regions\"])" &&
-	"$ANALYZE" map sh.log >map.txt && grep " heap  *\[heap\]$" map.txt && grep "main thread.s stack" map.txt
+	"$ANALYZE" map sh.log >map.txt && grep " heap  *brk heap" map.txt && grep "stack of thread [0-9]* (main)" map.txt
 '
 
 test_expect 'where: the demo'\''s code, variables, stack, heap blocks and literal' '
@@ -36,7 +36,7 @@ test_expect 'where: the demo'\''s code, variables, stack, heap blocks and litera
 	where_is sh.log "$(addr_of "malloc(1 MiB)")" "j[\"region\"][\"kind\"] == \"mmap\" and j[\"block\"][\"size\"] == 1048576" &&
 	where_is sh.log "$(addr_of "string literal")" "j[\"region\"][\"kind\"] == \"read-only data\"" &&
 	"$ANALYZE" where sh.log "$(addr_of "malloc(64)")" >w.txt &&
-	grep "inside a heap block of 64 bytes" w.txt && grep "main at .*stack_heap.c" w.txt
+	grep "^    64 bytes at 0x" w.txt && grep "main at .*stack_heap.c" w.txt
 '
 
 test_expect 'where: a bad or missing address is a usage error (status 2)' '

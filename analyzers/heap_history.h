@@ -1,0 +1,39 @@
+/* heap_history.h: every heap block a trace recorded, from its allocation
+ * to its free (or the end of the run), with the stacks and threads of
+ * both: what `analyze map` places on the regions and `analyze where` looks
+ * an address up in.
+ */
+#ifndef SPY_HEAP_HISTORY_H
+#define SPY_HEAP_HISTORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace_reader.h"
+
+struct heap_block {
+	uint64_t addr, size;
+	uint64_t alloc_ts, free_ts;     /* absolute ns; free_ts 0 while live */
+	uint32_t alloc_stack, free_stack; /* index + 1 into model.stacks */
+	uint32_t alloc_tid, free_tid;
+	uint8_t alloc_fn, free_fn;      /* enum trace_alloc_fn */
+	bool freed;                     /* false: live at the end */
+};
+
+struct heap_history {
+	struct heap_block *v;   /* in order of allocation */
+	size_t n, cap;
+};
+
+/* Replays m's malloc-family events into h (a realloc ends the old block
+ * and starts a new one). Returns 0, or -1 when memory ran out (h is then
+ * empty). Release with heap_history_release. */
+int heap_history_build(const struct trace_model *m, struct heap_history *h);
+
+void heap_history_release(struct heap_history *h);
+
+/* 1 if addr lies in b (a block of size 0 holds its first byte only). */
+int heap_block_holds(const struct heap_block *b, uint64_t addr);
+
+#endif

@@ -1,0 +1,431 @@
+/* proc_map.c: the start and end maps of a process from its module and
+ * end-map records, named, merged, with thread stacks and heap blocks.
+ *
+ * The kernel splits one mapping into several lines when parts of it
+ * change protection or get private copies (libspy's patching of libc's
+ * I/O entries leaves a dozen r-xp lines of libc's text): adjacent lines of
+ * one file or one kind of anonymous memory, with the same protection, are
+ * one region here, and keep their lines as pieces.
+ */
+#include "proc_map.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* glibc's default threshold for serving a request with its own mmap. */
+#define BIG_BLOCK (128u * 1024)
+/* A no-access mapping this small is a guard; a larger one reserves space
+ * (the rest of a malloc arena's 64 MiB, say). */
+#define GUARD_MAX (64u * 1024)
+
+struct raw {
+	struct map_piece piece;
+	struct trace_str path;
+	const char *kind;
+	struct trace_str owner;
+	uint32_t tids[MAP_MAX_TIDS];
+	size_t n_tids;
+	bool main_stack, from_threads;
+};
+
+struct raw_list {
+	struct raw *v;
+	size_t n, cap;
+};
+
+static int raw_push(struct raw_list *l, const struct raw *r)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 64;
+		void *p = realloc(l->v, ncap * sizeof(*l->v));
+		if (!p)
+			return -1;
+		l->v = p;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = *r;
+	return 0;
+}
+
+static struct raw raw_of(const struct trace_module *mod)
+{
+	struct raw r = { .piece = { mod->start, mod->end, mod->prot, mod->file_offset },
+			 .path = mod->path };
+	return r;
+}
+
+static int by_start(const void *a, const void *b)
+{
+	const struct raw *x = a, *y = b;
+	return x->piece.start < y->piece.start ? -1 : x->piece.start > y->piece.start;
+}
+
+static bool str_eq(const struct trace_str *a, const struct trace_str *b)
+{
+	return a->len == b->len && !memcmp(a->p, b->p, a->len);
+}
+
+static bool path_is(const struct trace_str *s, const char *lit)
+{
+	return s->len == strlen(lit) && !memcmp(s->p, lit, s->len);
+}
+
+static bool is_file(const struct trace_str *s)
+{
+	return s->len && s->p[0] == '/';
+}
+
+/* The kind of a line, from its path, protection and the line before. */
+static const char *kind_of(struct raw *r, const struct raw *prev)
+{
+	const struct trace_str *p = &r->path;
+	uint64_t prot = r->piece.prot;
+	if (is_file(p)) {
+		if (prot & 1)
+			return "text";
+		if (!(prot & 7))
+			return "guard";
+		return (prot & 2) ? "data" : "read-only data";
+	}
+	if (path_is(p, "[heap]"))
+		return "heap";
+	if (path_is(p, "[stack]"))
+		return "stack";
+	if (p->len && p->p[0] == '[')
+		return "kernel"; /* [vdso], [vvar], [vsyscall] and the like */
+	if (!(prot & 7))
+		return r->piece.end - r->piece.start <= GUARD_MAX ? "guard" : "reserved";
+	/* Anonymous memory right after a file's writable data is its bss. */
+	if (!p->len && prev && prev->piece.end == r->piece.start && is_file(&prev->path) &&
+	    (prev->piece.prot & 2)) {
+		r->owner = prev->path;
+		return "bss";
+	}
+	return "mmap";
+}
+
+static void add_tid(uint32_t *tids, size_t *n, uint32_t tid)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (tids[i] == tid)
+			return;
+	if (*n < MAP_MAX_TIDS)
+		tids[(*n)++] = tid;
+}
+
+/* Marks the line holding each thread's stack (and the guard below it);
+ * with add_missing, a stack no line holds becomes a line of its own. */
+static int label_stacks(struct raw_list *l, const struct threads_model *tm,
+			bool add_missing)
+{
+	size_t base = l->n;
+	for (size_t i = 0; tm && i < tm->n; i++) {
+		const struct thread_info *t = &tm->v[i];
+		if (!t->has_start || !t->stack_top || !t->stack_size ||
+		    t->stack_size > t->stack_top || !t->tid)
+			continue;
+		bool found = false;
+		for (size_t j = 0; j < base; j++) {
+			struct raw *o = &l->v[j];
+			if (!(o->piece.start < t->stack_top && t->stack_top <= o->piece.end) ||
+			    (strcmp(o->kind, "mmap") && strcmp(o->kind, "stack")) ||
+			    o->main_stack)
+				continue;
+			o->kind = "stack";
+			add_tid(o->tids, &o->n_tids, t->tid);
+			if (j && l->v[j - 1].piece.end == o->piece.start &&
+			    !(l->v[j - 1].piece.prot & 7) && !l->v[j - 1].path.len) {
+				l->v[j - 1].kind = "guard";
+				add_tid(l->v[j - 1].tids, &l->v[j - 1].n_tids, t->tid);
+			}
+			found = true;
+		}
+		if (found || !add_missing)
+			continue;
+		struct raw r = { .piece = { t->stack_top - t->stack_size, t->stack_top, 2 | 4 | 8, 0 },
+				 .kind = "stack", .from_threads = true };
+		add_tid(r.tids, &r.n_tids, t->tid);
+		if (raw_push(l, &r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static bool same_thing(const struct raw *a, const struct raw *b)
+{
+	if (a->piece.end != b->piece.start || a->piece.prot != b->piece.prot ||
+	    strcmp(a->kind, b->kind) || !str_eq(&a->path, &b->path) ||
+	    a->main_stack != b->main_stack || a->from_threads || b->from_threads ||
+	    a->n_tids != b->n_tids)
+		return false;
+	for (size_t i = 0; i < a->n_tids; i++)
+		if (a->tids[i] != b->tids[i])
+			return false;
+	return true;
+}
+
+static int merge_into(struct proc_map *mp, const struct raw_list *l)
+{
+	mp->pieces = calloc(l->n ? l->n : 1, sizeof(*mp->pieces));
+	mp->v = calloc(l->n ? l->n : 1, sizeof(*mp->v));
+	if (!mp->pieces || !mp->v)
+		return -1;
+	mp->cap = mp->cap_pieces = l->n;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct raw *r = &l->v[i];
+		mp->pieces[mp->n_pieces++] = r->piece;
+		if (mp->n && same_thing(&l->v[i - 1], r)) {
+			struct map_region *last = &mp->v[mp->n - 1];
+			last->end = r->piece.end;
+			last->n_pieces++;
+			continue;
+		}
+		struct map_region *g = &mp->v[mp->n++];
+		memset(g, 0, sizeof(*g));
+		g->start = r->piece.start;
+		g->end = r->piece.end;
+		g->prot = r->piece.prot;
+		g->file_offset = r->piece.file_offset;
+		g->path = r->path;
+		g->owner = r->owner;
+		g->kind = r->kind;
+		g->piece_from = mp->n_pieces - 1;
+		g->n_pieces = 1;
+		memcpy(g->tids, r->tids, sizeof(g->tids));
+		g->n_tids = r->n_tids;
+		g->main_stack = r->main_stack;
+		g->from_threads = r->from_threads;
+	}
+	return 0;
+}
+
+/* Sorts, names and merges the lines of l into mp. */
+static int finish(struct raw_list *l, const struct threads_model *tm, uint32_t main_tid,
+		  bool add_missing, struct proc_map *mp)
+{
+	qsort(l->v, l->n, sizeof(*l->v), by_start);
+	for (size_t j = 0; j < l->n; j++) {
+		struct raw *r = &l->v[j];
+		r->kind = kind_of(r, j ? &l->v[j - 1] : NULL);
+		if (!strcmp(r->kind, "stack")) {
+			r->main_stack = true;
+			add_tid(r->tids, &r->n_tids, main_tid);
+		}
+	}
+	if (label_stacks(l, tm, add_missing) < 0)
+		return -1;
+	qsort(l->v, l->n, sizeof(*l->v), by_start);
+	return merge_into(mp, l);
+}
+
+/* The start map: the first snapshot. */
+static int build_start(const struct trace_model *m, struct raw_list *l)
+{
+	for (size_t i = 0; i < m->n_modules; i++) {
+		const struct trace_module *mod = &m->modules[i];
+		if (mod->snapshot != m->modules[0].snapshot)
+			break;
+		struct raw r = raw_of(mod);
+		if (mod->end > mod->start && raw_push(l, &r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The end map: the end-map records, else every snapshot, a later one
+ * replacing what it overlaps. */
+static int build_end(const struct trace_model *m, struct raw_list *l)
+{
+	if (m->n_end_map) {
+		for (size_t i = m->end_map_from; i < m->n_end_map; i++) {
+			const struct trace_module *mod = &m->end_map[i];
+			struct raw r = raw_of(mod);
+			if (mod->end > mod->start && raw_push(l, &r) < 0)
+				return -1;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < m->n_modules; i++) {
+		const struct trace_module *mod = &m->modules[i];
+		if (mod->end <= mod->start)
+			continue;
+		size_t k = 0;
+		for (size_t j = 0; j < l->n; j++)
+			if (!(l->v[j].piece.start < mod->end && mod->start < l->v[j].piece.end))
+				l->v[k++] = l->v[j];
+		l->n = k;
+		struct raw r = raw_of(mod);
+		if (raw_push(l, &r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void count_block(struct map_blocks *c, const struct heap_block *b)
+{
+	if (b->freed) {
+		c->freed++;
+		c->freed_bytes += b->size;
+	} else {
+		c->live++;
+		c->live_bytes += b->size;
+	}
+	if (b->size >= BIG_BLOCK)
+		c->big++;
+	size_t i = 0;
+	while (i < c->n_tids && c->tids[i] != b->alloc_tid)
+		i++;
+	if (i == c->n_tids) {
+		if (c->n_tids == MAP_MAX_TIDS) {
+			c->other_tid_blocks++;
+			return;
+		}
+		c->tids[c->n_tids] = b->alloc_tid;
+		c->tid_blocks[c->n_tids++] = 0;
+	}
+	c->tid_blocks[i]++;
+	/* Keep the thread with the most blocks first. */
+	while (i > 0 && c->tid_blocks[i] > c->tid_blocks[i - 1]) {
+		uint32_t t = c->tids[i];
+		uint64_t n = c->tid_blocks[i];
+		c->tids[i] = c->tids[i - 1];
+		c->tid_blocks[i] = c->tid_blocks[i - 1];
+		c->tids[i - 1] = t;
+		c->tid_blocks[i - 1] = n;
+		i--;
+	}
+}
+
+int proc_maps_build(const struct trace_model *m, const struct threads_model *tm,
+		    const struct heap_history *h, struct proc_maps *pm)
+{
+	memset(pm, 0, sizeof(*pm));
+	pm->main_tid = m->process.tid;
+	pm->end_recorded = m->n_end_map > 0;
+	struct raw_list s = { 0 }, e = { 0 };
+	int rc = -1;
+	if (build_start(m, &s) < 0 || finish(&s, NULL, pm->main_tid, false, &pm->start) < 0)
+		goto out;
+	if (build_end(m, &e) < 0 ||
+	    finish(&e, tm, pm->main_tid, !pm->end_recorded, &pm->end) < 0)
+		goto out;
+	for (size_t i = 0; h && i < h->n; i++) {
+		const struct heap_block *b = &h->v[i];
+		struct map_region *r = (struct map_region *)proc_map_find(&pm->end, b->addr);
+		count_block(r ? &r->blocks : &pm->outside, b);
+	}
+	rc = 0;
+out:
+	free(s.v);
+	free(e.v);
+	if (rc < 0)
+		proc_maps_release(pm);
+	return rc;
+}
+
+static void map_release(struct proc_map *mp)
+{
+	free(mp->v);
+	free(mp->pieces);
+	memset(mp, 0, sizeof(*mp));
+}
+
+void proc_maps_release(struct proc_maps *pm)
+{
+	map_release(&pm->start);
+	map_release(&pm->end);
+}
+
+const struct map_region *proc_map_find(const struct proc_map *mp, uint64_t addr)
+{
+	/* A thread's stack taken from its start record may overlap a region
+	 * of the map: the most specific (the later, smaller) one wins. */
+	const struct map_region *best = NULL;
+	size_t lo = 0, hi = mp->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mp->v[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i-- > 0;) {
+		const struct map_region *r = &mp->v[i];
+		if (addr < r->end && (!best || r->end - r->start < best->end - best->start))
+			best = r;
+		if (!r->from_threads && addr < r->end)
+			break;
+		if (lo - i > 64)
+			break;
+	}
+	return best;
+}
+
+static const char *base_name(const struct trace_str *s, size_t *len)
+{
+	const char *b = s->p;
+	for (size_t i = 0; i < s->len; i++)
+		if (s->p[i] == '/')
+			b = s->p + i + 1;
+	*len = s->len - (size_t)(b - s->p);
+	return b;
+}
+
+static void tid_list(char *buf, size_t len, const uint32_t *tids, size_t n)
+{
+	size_t at = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < n && at < len; i++) {
+		int k = snprintf(buf + at, len - at, "%s%u", i ? ", " : "", (unsigned)tids[i]);
+		if (k < 0)
+			return;
+		at += (size_t)k;
+	}
+}
+
+const char *proc_map_describe(const struct map_region *r, uint32_t main_tid,
+			      char *buf, size_t len)
+{
+	char tids[64];
+	tid_list(tids, sizeof(tids), r->tids, r->n_tids);
+	const struct map_blocks *b = &r->blocks;
+	if (!strcmp(r->kind, "stack")) {
+		if (r->main_stack)
+			snprintf(buf, len, "stack of thread %u (main)", (unsigned)main_tid);
+		else
+			snprintf(buf, len, "stack%s of thread%s %s%s", r->n_tids > 1 ? "s" : "",
+				 r->n_tids > 1 ? "s" : "", tids,
+				 r->from_threads ? " (from its start record)"
+				 : r->n_tids > 1 ? " (reused)" : "");
+	} else if (!strcmp(r->kind, "guard") && r->n_tids) {
+		snprintf(buf, len, "guard: stack of thread%s %s", r->n_tids > 1 ? "s" : "", tids);
+	} else if (!strcmp(r->kind, "bss")) {
+		size_t n;
+		const char *base = base_name(&r->owner, &n);
+		snprintf(buf, len, "bss of %.*s", (int)n, base);
+	} else if (!strcmp(r->kind, "heap")) {
+		snprintf(buf, len, "brk heap: malloc's main arena");
+	} else if (!strcmp(r->kind, "mmap") && b->live + b->freed > b->big) {
+		char who[64];
+		tid_list(who, sizeof(who), b->tids, b->n_tids);
+		if (b->n_tids > 1)
+			snprintf(buf, len, "malloc arena: threads %s%s", who,
+				 b->other_tid_blocks ? ", ..." : "");
+		else if (b->n_tids == 1 && b->tids[0] != main_tid)
+			snprintf(buf, len, "malloc arena of thread %s", who);
+		else
+			snprintf(buf, len, "malloc arena");
+	} else if (!strcmp(r->kind, "mmap") && b->big) {
+		snprintf(buf, len, "malloc's big blocks (mmap)");
+	} else if (!strcmp(r->kind, "mmap")) {
+		snprintf(buf, len, "anonymous memory (mmap)");
+	} else if (!strcmp(r->kind, "reserved")) {
+		snprintf(buf, len, "reserved, no access yet");
+	} else if (r->path.len) {
+		snprintf(buf, len, "%.*s", (int)r->path.len, r->path.p);
+	} else {
+		snprintf(buf, len, "%s", r->kind);
+	}
+	return buf;
+}
