@@ -125,11 +125,8 @@ static void block_line(const struct heap_block *b, uint64_t addr, int indent)
 		strcat(size, ")");
 	}
 	snprintf(line, sizeof(line), "%" PRIu64 " bytes%s at 0x%" PRIx64 ", offset %" PRIu64
-		 ", from %s in thread %u; %s", b->size, size, b->addr, addr - b->addr,
-		 trace_alloc_fn_name(b->alloc_fn), (unsigned)b->alloc_tid,
-		 b->freed ? (b->free_fn == TRACE_FN_FREE || b->free_fn >= TRACE_FN_MAX
-			     ? "freed" : "released by realloc")
-			  : "still live at the end");
+		 ", from %s in thread %u", b->size, size, b->addr, addr - b->addr,
+		 trace_alloc_fn_name(b->alloc_fn), (unsigned)b->alloc_tid);
 	text_wrap(stdout, line, indent);
 }
 
@@ -181,8 +178,8 @@ static void where_text(const struct map_input *in, struct symbolizer *sym, uint6
 	text_init(&t, stdout);
 	char line[160];
 	if (!re && !rs && !hs->n) {
-		snprintf(line, sizeof(line), "0x%" PRIx64 ": in no region of the map (at the "
-			 "start or the end) and in no recorded heap block", addr);
+		snprintf(line, sizeof(line), "0x%" PRIx64 ": not mapped at the start or at the "
+			 "end, and in no heap block", addr);
 		text_wrap(stdout, line, 0);
 		return;
 	}
@@ -217,14 +214,20 @@ static void where_text(const struct map_input *in, struct symbolizer *sym, uint6
 		return;
 	}
 	const struct heap_block *b = &in->h.v[hs->v[hs->n - 1]];
-	printf("  %s heap block:\n", b->freed ? "the last" : "in the");
+	if (!b->freed)
+		printf("  in the heap block (still live at the end):\n");
+	else if (b->free_fn == TRACE_FN_REALLOC || b->free_fn == TRACE_FN_REALLOCARRAY)
+		printf("  the last heap block here (released by %s):\n",
+		       trace_alloc_fn_name(b->free_fn));
+	else
+		printf("  the last heap block here (freed):\n");
 	block_line(b, addr, 4);
 	block_stacks_text(&t, sym, in, b);
 	if (hs->n < 2)
 		return;
 	size_t shown = hs->n - 1 < WHERE_TEXT_EARLIER ? hs->n - 1 : WHERE_TEXT_EARLIER;
-	printf("  before it at this address: %zu block%s%s\n", hs->n - 1, hs->n > 2 ? "s" : "",
-	       hs->n - 1 > shown ? ", the last ones first" : ", the last first");
+	printf("  before it at this address: %zu block%s, all freed%s\n", hs->n - 1,
+	       hs->n > 2 ? "s" : "", hs->n - 1 > shown ? "; the last ones first" : "");
 	for (size_t k = 0; k < shown; k++) {
 		const struct heap_block *e = &in->h.v[hs->v[hs->n - 2 - k]];
 		char af[256], ff[256], line[600];
