@@ -125,7 +125,7 @@ static void block_line(const struct heap_block *b, uint64_t addr, int indent)
 		strcat(size, ")");
 	}
 	snprintf(line, sizeof(line), "%" PRIu64 " bytes%s at 0x%" PRIx64 ", offset %" PRIu64
-		 ", from %s in thread %u", b->size, size, b->addr, addr - b->addr,
+		 ", by %s in thread %u", b->size, size, b->addr, addr - b->addr,
 		 trace_alloc_fn_name(b->alloc_fn), (unsigned)b->alloc_tid);
 	text_wrap(stdout, line, indent);
 }
