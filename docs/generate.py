@@ -76,6 +76,8 @@ def shape(text):
     # numbers' widths say: drop the cut words.
     t = re.sub(r'\S*(\.\.\.|…)\S*', ' ', text)
     t = re.sub(r'0x[0-9a-fA-F]+', ' ', t)
+    # Addresses printed without 0x (the map's ranges): 8 or more hex digits.
+    t = re.sub(r'\b[0-9a-f]{8,16}\b', ' ', t)
     t = re.sub(r'\[exit status \d+\]', ' ', t)
     t = re.sub(r'\[\.\.\. \d+ more lines\]', ' ', t)
     t = re.sub(r'\d+(\.\d+)?', ' ', t)
