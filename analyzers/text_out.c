@@ -81,6 +81,29 @@ size_t text_put_safe(FILE *f, const char *s, size_t len)
 	return put_part(f, (const unsigned char *)s, len, &i, (size_t)-1);
 }
 
+size_t text_columns(const char *s, size_t len)
+{
+	return columns((const unsigned char *)s, len);
+}
+
+/* Bytes of s[0..len) that fit in max columns, cut between characters;
+ * *cols gets their width. */
+static size_t fit_bytes(const unsigned char *s, size_t len, size_t max,
+			size_t *cols)
+{
+	size_t i = 0, c = 0;
+	while (i < len) {
+		size_t n = printable(s + i, len - i);
+		size_t w = n ? 1 : 4;
+		if (c + w > max)
+			break;
+		i += n ? n : 1;
+		c += w;
+	}
+	*cols = c;
+	return i;
+}
+
 size_t text_put_fit(FILE *f, const char *s, size_t len, size_t max)
 {
 	const unsigned char *u = (const unsigned char *)s;
@@ -91,10 +114,11 @@ size_t text_put_fit(FILE *f, const char *s, size_t len, size_t max)
 		size_t i = 0;
 		return put_part(f, u, len, &i, max);
 	}
-	/* Keep the end (a file name's tail says the most) and a head. */
-	size_t tail_cols = (max - 3) * 2 / 3, head_cols = max - 3 - tail_cols;
+	/* Keep the end (a file name's tail says the most) and a head; the
+	 * ellipsis is one column. */
+	size_t tail_cols = (max - 1) * 2 / 3, head_cols = max - 1 - tail_cols;
 	size_t i = 0, cols = put_part(f, u, len, &i, head_cols);
-	fputs("...", f);
+	fputs(TEXT_ELLIPSIS, f);
 	/* Find where the last tail_cols columns begin. */
 	size_t skip = total - tail_cols, j = 0, seen = 0;
 	while (j < len && seen < skip) {
@@ -102,64 +126,81 @@ size_t text_put_fit(FILE *f, const char *s, size_t len, size_t max)
 		seen += n ? 1 : 4;
 		j += n ? n : 1;
 	}
-	return cols + 3 + put_part(f, u, len, &j, tail_cols + 3);
+	return cols + 1 + put_part(f, u, len, &j, tail_cols + 1);
+}
+
+void text_hang(FILE *f, const char *text, size_t col, int indent)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	size_t width = TEXT_WIDTH > indent + 8 ? TEXT_WIDTH - (size_t)indent : 8;
+	/* Too little room left on the caller's line: start below it. */
+	if (col + 16 > TEXT_WIDTH && col > (size_t)indent) {
+		fputc('\n', f);
+		col = (size_t)indent;
+		fprintf(f, "%*s", indent, "");
+	}
+	size_t room = TEXT_WIDTH > col ? TEXT_WIDTH - col : 8;
+	bool first = true;
+	do {
+		if (!first) {
+			while (*p == ' ')
+				p++;
+			if (!*p)
+				break;
+			if (*p != '\n')
+				fprintf(f, "%*s", indent, "");
+			room = width;
+		}
+		/* Take as many words as fit; a word longer than a line is
+		 * cut. A newline in the text ends the line. */
+		size_t len = strcspn((const char *)p, "\n"), cols;
+		size_t take = fit_bytes(p, len, room, &cols);
+		if (take < len) {
+			size_t sp = take;
+			while (sp > 0 && p[sp] != ' ')
+				sp--;
+			if (sp == 0 && first && col > (size_t)indent) {
+				/* The first word does not fit after what the
+				 * caller wrote: it starts the next line. */
+				fputc('\n', f);
+				first = false;
+				continue;
+			}
+			if (sp > 0)
+				take = sp;
+			else if (take == 0)
+				take = 1;
+		}
+		while (take > 0 && p[take - 1] == ' ')
+			take--;
+		text_put_safe(f, (const char *)p, take);
+		fputc('\n', f);
+		first = false;
+		p += take;
+		while (*p == ' ')
+			p++;
+		if (*p == '\n')
+			p++;
+	} while (*p);
 }
 
 void text_wrap(FILE *f, const char *text, int indent)
 {
-	size_t width = TEXT_WIDTH - (size_t)indent;
-	const char *p = text;
-	while (*p) {
-		while (*p == ' ')
-			p++;
-		if (!*p)
-			break;
-		/* Take as many words as fit; a word longer than a line is
-		 * cut. A newline in the text ends the line. */
-		size_t len = strcspn(p, "\n");
-		size_t take = len;
-		if (take > width) {
-			take = width;
-			while (take > 0 && p[take] != ' ')
-				take--;
-			if (take == 0)
-				take = width;
-		}
-		fprintf(f, "%*s", indent, "");
-		text_put_safe(f, p, take);
-		fputc('\n', f);
-		p += take;
-		if (*p == '\n')
-			p++;
-	}
+	while (*text == ' ')
+		text++;
+	if (!*text)
+		return;
+	fprintf(f, "%*s", indent, "");
+	text_hang(f, text, (size_t)indent, indent);
 }
 
 void text_field(const struct text_out *t, const char *label,
 		const char *value)
 {
 	FILE *f = t->f;
-	size_t width = TEXT_WIDTH - TEXT_LABEL;
-	fprintf(f, "%s%-*s%s", text_style(t, STYLE_BOLD), TEXT_LABEL - 1, label,
+	fprintf(f, "%s%-*s%s ", text_style(t, STYLE_BOLD), TEXT_LABEL - 1, label,
 		text_style(t, STYLE_PLAIN));
-	fputc(' ', f);
-	const char *p = value;
-	bool first = true;
-	do {
-		size_t len = strcspn(p, "\n"), take = len;
-		if (take > width) {
-			take = width;
-			while (take > 0 && p[take] != ' ')
-				take--;
-			if (take == 0)
-				take = width;
-		}
-		if (!first)
-			fprintf(f, "%*s", TEXT_LABEL, "");
-		text_put_safe(f, p, take);
-		fputc('\n', f);
-		first = false;
-		p += take;
-		while (*p == ' ' || *p == '\n')
-			p++;
-	} while (*p);
+	while (*value == ' ')
+		value++;
+	text_hang(f, value, TEXT_LABEL, TEXT_LABEL);
 }

@@ -1,7 +1,8 @@
 /* text_out.h: helpers for the text renderers: colour only on a terminal
  * (and never when NO_COLOR is set), untrusted strings printed so that they
  * cannot move the cursor or change the terminal, and word wrapping to fit
- * 80 columns.
+ * 80 columns. Widths are counted in columns (a UTF-8 character is one),
+ * not bytes.
  */
 #ifndef SPY_TEXT_OUT_H
 #define SPY_TEXT_OUT_H
@@ -34,13 +35,29 @@ const char *text_style(const struct text_out *t, enum text_style s);
  * character). */
 size_t text_put_safe(FILE *f, const char *s, size_t len);
 
-/* The same, keeping to at most max columns: a longer string loses its
- * middle, shown as "..." (below 8 columns, simply its end). */
+/* The columns text_put_safe would take to write s[0..len). */
+size_t text_columns(const char *s, size_t len);
+
+/* What a string cut short to fit shows in place of its middle (one
+ * column). */
+#define TEXT_ELLIPSIS "\u2026"
+
+/* The same as text_put_safe, keeping to at most max columns: a longer
+ * string loses its middle, shown as TEXT_ELLIPSIS (below 8 columns, it
+ * keeps its start). Only for text whose whole is available another way
+ * (--json). Returns the columns written. */
 size_t text_put_fit(FILE *f, const char *s, size_t len, size_t max);
 
-/* Writes text word-wrapped to TEXT_WIDTH with every line indented by
- * indent spaces, ending with a newline. */
+/* Writes text word-wrapped to TEXT_WIDTH columns with every line indented
+ * by indent spaces, ending with a newline; a newline in text starts a new
+ * line, a word longer than a line is cut. Nothing is lost. */
 void text_wrap(FILE *f, const char *text, int indent);
+
+/* The same for text that goes on a line where col columns are already
+ * written: it continues there and its further lines are indented by
+ * indent spaces (when less than 16 columns are left, it starts on the
+ * next line). */
+void text_hang(FILE *f, const char *text, size_t col, int indent);
 
 /* A labelled line of a summary: the label in a column of TEXT_LABEL
  * characters, then value wrapped to fit with continuation lines indented
