@@ -2,6 +2,7 @@
 #include "findings_out.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "stack_out.h"
@@ -10,6 +11,65 @@ static enum text_style severity_style(enum finding_severity s)
 {
 	return s == SEV_ERROR ? STYLE_RED
 	       : s == SEV_WARNING ? STYLE_YELLOW : STYLE_CYAN;
+}
+
+/* The details (--json has them typed, for programs), a line each,
+ * under their heading; a long value wraps below its key. */
+static void print_details(FILE *f, const struct finding *fd)
+{
+	bool any = false;
+	for (size_t d = 0; d < fd->n_details; d++) {
+		const struct finding_detail *de = &fd->details[d];
+		/* Structured details are for programs; the explanation says
+		 * the same in words. */
+		if (de->type == DETAIL_JSON)
+			continue;
+		if (!any)
+			fputs("  details:\n", f);
+		any = true;
+		int col = fprintf(f, "    %s: ", de->key);
+		if (de->type == DETAIL_INT)
+			fprintf(f, "%" PRId64 "\n", de->num);
+		else
+			text_hang(f, de->str, col > 0 ? (size_t)col : 0, 6);
+	}
+}
+
+/* One finding in the one shape every view shares: the headline (after
+ * the severity and kind, continued below them when long), the
+ * explanation, the stacks, the details, the fix. Nothing is cut: long
+ * text wraps at TEXT_WIDTH. */
+static void print_one(const struct text_out *t, struct symbolizer *sym,
+		      const struct finding *fd)
+{
+	FILE *f = t->f;
+	const char *sev = finding_severity_name(fd->severity);
+	fprintf(f, "%s%s%s [%s] %s", text_style(t, severity_style(fd->severity)),
+		sev, text_style(t, STYLE_PLAIN), fd->kind,
+		text_style(t, STYLE_BOLD));
+	size_t col = strlen(sev) + strlen(fd->kind) + 4;
+	text_hang(f, fd->headline ? fd->headline : "", col, 2);
+	fputs(text_style(t, STYLE_PLAIN), f);
+	if (fd->explanation)
+		text_wrap(f, fd->explanation, 2);
+	for (size_t s = 0; s < fd->n_stacks; s++) {
+		const struct finding_stack *st = &fd->stacks[s];
+		char lead[48] = "";
+		if (st->thread)
+			snprintf(lead, sizeof(lead), "  thread %" PRIu64 ": ",
+				 st->thread);
+		else
+			snprintf(lead, sizeof(lead), "  ");
+		fputs(lead, f);
+		text_hang(f, st->label ? st->label : "stack", strlen(lead), 4);
+		stack_print_text(t, sym, st->frames, st->n, 4);
+	}
+	print_details(f, fd);
+	if (fd->fix) {
+		fprintf(f, "  %sfix:%s\n", text_style(t, STYLE_BOLD),
+			text_style(t, STYLE_PLAIN));
+		text_wrap(f, fd->fix, 4);
+	}
 }
 
 void findings_print_text(const struct text_out *t, struct symbolizer *sym,
@@ -24,59 +84,7 @@ void findings_print_text(const struct text_out *t, struct symbolizer *sym,
 	for (size_t i = 0; i < l->n; i++) {
 		const struct finding *fd = &l->v[i];
 		fputc('\n', f);
-		fprintf(f, "%s%s%s [%s]", text_style(t, severity_style(
-							      fd->severity)),
-			finding_severity_name(fd->severity),
-			text_style(t, STYLE_PLAIN), fd->kind);
-		/* The headline is the one line people read: wrapped below the
-		 * kind when it is long, never cut. */
-		size_t room = TEXT_WIDTH - 12 - strlen(fd->kind);
-		if (strlen(fd->headline) <= room) {
-			fputc(' ', f);
-			text_put_fit(f, fd->headline, strlen(fd->headline), room);
-			fputc('\n', f);
-		} else {
-			fputc('\n', f);
-			text_wrap(f, fd->headline, 2);
-		}
-		if (fd->explanation)
-			text_wrap(f, fd->explanation, 2);
-		for (size_t s = 0; s < fd->n_stacks; s++) {
-			const struct finding_stack *st = &fd->stacks[s];
-			char lead[32] = "";
-			if (st->thread)
-				snprintf(lead, sizeof(lead), "thread %" PRIu64
-					 ": ", st->thread);
-			fprintf(f, "  %s", lead);
-			const char *label = st->label ? st->label : "stack";
-			text_put_fit(f, label, strlen(label),
-				     TEXT_WIDTH - 3 - strlen(lead));
-			fputc('\n', f);
-			stack_print_text(t, sym, st->frames, st->n, 4);
-		}
-		for (size_t d = 0; d < fd->n_details; d++) {
-			const struct finding_detail *de = &fd->details[d];
-			/* Structured details are for programs (--json); the
-			 * explanation says the same in words. */
-			if (de->type == DETAIL_JSON)
-				continue;
-			if (de->type == DETAIL_INT) {
-				fprintf(f, "  %s: %" PRId64 "\n", de->key, de->num);
-			} else if (strlen(de->str) + strlen(de->key) + 4 <= TEXT_WIDTH) {
-				fprintf(f, "  %s: ", de->key);
-				text_put_fit(f, de->str, strlen(de->str),
-					     TEXT_WIDTH - 4 - strlen(de->key));
-				fputc('\n', f);
-			} else {
-				fprintf(f, "  %s:\n", de->key);
-				text_wrap(f, de->str, 4);
-			}
-		}
-		if (fd->fix) {
-			fprintf(f, "  %sfix:%s\n", text_style(t, STYLE_BOLD),
-				text_style(t, STYLE_PLAIN));
-			text_wrap(f, fd->fix, 4);
-		}
+		print_one(t, sym, fd);
 	}
 }
 
