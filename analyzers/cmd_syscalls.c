@@ -75,31 +75,42 @@ static void patched_names(char *buf, size_t len, uint64_t mask)
 					      trace_io_fn_name(f));
 }
 
-static void put_desc(FILE *out, const struct io_desc *d, size_t width)
+/* The descriptor's path, its middle cut to fit width (--json has it
+ * whole); padded to width when pad is set. */
+static void put_desc(FILE *out, const struct io_desc *d, size_t width,
+		     bool pad)
 {
-	if (!d) {
-		fprintf(out, "%-*s", (int)width, "?");
-		return;
-	}
-	size_t w = d->path.len ? text_put_fit(out, d->path.p, d->path.len, width)
-			       : (size_t)fprintf(out, "(%s)", trace_fd_type_name(d->type));
-	for (; w < width; w++)
+	size_t w = !d ? (size_t)fprintf(out, "?")
+		   : d->path.len ? text_put_fit(out, d->path.p, d->path.len, width)
+		   : (size_t)fprintf(out, "(%s)", trace_fd_type_name(d->type));
+	for (; pad && w < width; w++)
 		fputc(' ', out);
 }
 
+/* The site's line under its row: "function at file.c:12", both cut in
+ * the middle when long (--json has the whole stack). */
 static void print_site_frame(FILE *out, const struct sym_frame *f)
 {
+	fputs("           ", out);
 	if (!f) {
 		fputs("(no stack)", out);
 		return;
 	}
+	if (!f->function && f->module) {
+		const char *b = strrchr(f->module, '/');
+		b = b ? b + 1 : f->module;
+		fputs("?? in ", out);
+		text_put_fit(out, b, strlen(b), 36);
+		fprintf(out, "+0x%" PRIx64, f->offset);
+		return;
+	}
 	const char *fn = f->function ? f->function : "??";
-	text_put_fit(out, fn, strlen(fn), 28);
+	text_put_fit(out, fn, strlen(fn), 36);
 	if (f->file) {
 		const char *b = strrchr(f->file, '/');
 		b = b ? b + 1 : f->file;
 		fputs(" at ", out);
-		text_put_fit(out, b, strlen(b), 24);
+		text_put_fit(out, b, strlen(b), 22);
 		fprintf(out, ":%u", f->line);
 	}
 }
@@ -130,12 +141,15 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 		printf("no system-call records: the trace was made without the "
 		       "I/O recorder\n");
 	} else {
+		char seen[512];
 		patched_names(names, sizeof(names), io->patched);
-		printf("seen through: the PLT (calls the program makes by name)%s%s%s\n",
-		       io->patched ? "; libc's entries of " : "", names,
-		       io->patched ? " (stdio's own calls too)" : "; stdio's own calls are not seen");
-		if (io->mode_flags & TRACE_IO_MODE_SUD)
-			printf("              and every system call (syscalls=all)\n");
+		snprintf(seen, sizeof(seen), "the PLT (calls the program makes by name)%s%s%s%s",
+			 io->patched ? "; libc's entries of " : "", names,
+			 io->patched ? " (stdio's own calls too)" : "; stdio's own calls are not seen",
+			 io->mode_flags & TRACE_IO_MODE_SUD
+				 ? "; and every system call (syscalls=all)" : "");
+		fputs("seen through: ", stdout);
+		text_hang(stdout, seen, 14, 14);
 	}
 	/* libspy's own notes about interception (an entry left unpatched,
 	 * syscalls=all refused). */
@@ -145,27 +159,34 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 		    !((n->text.len >= 4 && !memcmp(n->text.p, "io: ", 4)) ||
 		      (n->text.len >= 13 && !memcmp(n->text.p, "syscalls=all:", 13))))
 			continue;
+		char *text = strndup(n->text.p, n->text.len);
+		if (!text)
+			continue;
 		fputs("note: ", stdout);
-		text_put_safe(stdout, n->text.p, n->text.len);
-		fputc('\n', stdout);
+		text_hang(stdout, text, 6, 6);
+		free(text);
 	}
 	if (io->n_sites) {
 		printf("\n%sBy call site%s, most calls first (time: estimated from "
 		       "1 call in 16)\n", text_style(&t, STYLE_BOLD),
 		       text_style(&t, STYLE_PLAIN));
-		printf("%12s %13s %9s %9s  %-8s %3s  %-18s %s\n", "calls", "bytes",
-		       "per call", "time", "call", "fd", "descriptor", "site");
+		/* A row of numbers, then the site below it: the site is
+		 * what the lesson points at and gets a line of its own. */
+		printf("%10s %12s %8s %9s  %-8s %3s  %s\n", "calls", "bytes",
+		       "per call", "time", "call", "fd", "descriptor");
 		for (size_t i = 0; i < io->n_sites; i++) {
 			const struct io_site *s = &io->sites[i];
 			double per = s->calls ? (double)s->bytes / (double)s->calls : 0;
-			printf("%12s %13s %9.1f %9s  %-8s %3" PRId64 "  ",
-			       summary_format_count(a, sizeof(a), s->calls),
-			       summary_format_count(b, sizeof(b), s->bytes), per,
-			       duration(c, sizeof(c), io_site_time_ns(s),
-					s->timed_calls > 0),
-			       trace_io_fn_name(s->fn), s->fd);
-			put_desc(stdout, io_site_desc(io, s), 18);
-			fputc(' ', stdout);
+			int used = printf("%10s %12s %8.1f %9s  %-8s %3" PRId64 "  ",
+					  summary_format_count(a, sizeof(a), s->calls),
+					  summary_format_count(b, sizeof(b), s->bytes), per,
+					  duration(c, sizeof(c), io_site_time_ns(s),
+						   s->timed_calls > 0),
+					  trace_io_fn_name(s->fn), s->fd);
+			put_desc(stdout, io_site_desc(io, s),
+				 used > 0 && used < TEXT_WIDTH - 8
+					 ? TEXT_WIDTH - (size_t)used : 8, false);
+			fputc('\n', stdout);
 			print_site_frame(stdout, site_frame(m, sym, s));
 			fputc('\n', stdout);
 		}
@@ -174,13 +195,13 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 			size_t n = fd_rows(io, rows);
 			printf("\n%sBy descriptor%s\n", text_style(&t, STYLE_BOLD),
 			       text_style(&t, STYLE_PLAIN));
-			printf("%3s  %-30s %-9s %12s %13s %12s %13s\n", "fd", "descriptor",
+			printf("%3s  %-23s %-7s %9s %11s %9s %11s\n", "fd", "descriptor",
 			       "type", "writes", "bytes out", "reads", "bytes in");
 			for (size_t i = 0; i < n; i++) {
 				char d1[32], d2[32];
 				printf("%3" PRId64 "  ", rows[i].fd);
-				put_desc(stdout, rows[i].d, 30);
-				printf(" %-9s %12s %13s %12s %13s\n",
+				put_desc(stdout, rows[i].d, 23, true);
+				printf(" %-7s %9s %11s %9s %11s\n",
 				       rows[i].d ? trace_fd_type_name(rows[i].d->type) : "?",
 				       summary_format_count(a, sizeof(a), rows[i].wcalls),
 				       summary_format_count(b, sizeof(b), rows[i].wbytes),
@@ -194,13 +215,15 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 	if (by >= 0) {
 		printf("\n%sKernel cross-check%s (/proc/self/io, from start to exit)\n",
 		       text_style(&t, STYLE_BOLD), text_style(&t, STYLE_PLAIN));
-		printf("  write calls: the kernel counted %s, libspy saw %s: "
-		       "%s write call%s bypassed libc\n",
-		       summary_format_count(a, sizeof(a), io->end.syscw - io->start.syscw),
-		       summary_format_count(b, sizeof(b), io->end.seen_writes - io->start.seen_writes),
-		       summary_format_count(c, sizeof(c), (uint64_t)by), by == 1 ? "" : "s");
-		printf("  (raw syscall(), inline system calls, static code; "
-		       "send* are not in the kernel's count)\n");
+		char line[256];
+		snprintf(line, sizeof(line), "the kernel counted %s write "
+			 "calls, libspy saw %s:\n%s write call%s bypassed libc (raw "
+			 "syscall(), inline system calls, static code; send* are "
+			 "not in the kernel's count)",
+			 summary_format_count(a, sizeof(a), io->end.syscw - io->start.syscw),
+			 summary_format_count(b, sizeof(b), io->end.seen_writes - io->start.seen_writes),
+			 summary_format_count(c, sizeof(c), (uint64_t)by), by == 1 ? "" : "s");
+		text_wrap(stdout, line, 2);
 	}
 	if (io->n_syscalls) {
 		printf("\n%sEvery system call%s (syscalls=all)\n",
