@@ -107,6 +107,60 @@ static void unload(struct trace_model *m, struct threads_model *tm,
 	trace_model_release(m);
 }
 
+/* The start routine's name, or what stands for it. */
+static const char *routine(struct symbolizer *sym, const struct trace_model *m,
+			   const struct thread_info *t)
+{
+	return t->start_fn ? fn_name(sym, t->start_fn)
+	       : t->tid == m->process.tid ? "(main)" : "-";
+}
+
+/* Two tables with the thread id as their key, so that each fits the
+ * terminal: who the threads were, then what they cost. */
+static void threads_text(const struct trace_model *m,
+			 const struct threads_model *tm, struct symbolizer *sym)
+{
+	size_t rows = tm->n < TEXT_ROWS ? tm->n : TEXT_ROWS;
+	printf("%-8s %-8s %-26s %11s %8s  %s\n", "tid", "creator",
+	       "start routine", "lifetime ms", "stack", "end");
+	for (size_t i = 0; i < rows; i++) {
+		const struct thread_info *t = &tm->v[i];
+		const char *name = routine(sym, m, t);
+		printf("%-8" PRIu32 " %-8" PRIu64 " ", t->tid, t->creator);
+		size_t w = text_put_fit(stdout, name, strlen(name), 26);
+		printf("%*s %11.3f %7" PRIu64 "K  %s\n", (int)(26 - w), "",
+		       ms(t->lifetime_ns), t->stack_size / 1024,
+		       t->has_end ? threads_end_name(t->how) : "not recorded");
+	}
+	printf("\n%-8s %10s %10s %8s %8s %12s %8s %6s\n", "tid", "user ms",
+	       "system ms", "vol.cs", "invol.cs", "runq wait ms", "minflt",
+	       "majflt");
+	for (size_t i = 0; i < rows; i++) {
+		const struct thread_info *t = &tm->v[i];
+		printf("%-8" PRIu32 " %10.3f %10.3f %8" PRIu64 " %8" PRIu64
+		       " %12.3f %8" PRIu64 " %6" PRIu64 "\n", t->tid,
+		       ms(t->user_ns), ms(t->sys_ns), t->nvcsw, t->nivcsw,
+		       ms(t->wait_ns), t->minflt, t->majflt);
+	}
+	if (tm->n > rows)
+		printf("... %zu more threads (analyze threads --json lists every one)\n",
+		       tm->n - rows);
+	const struct process_stats *p = &tm->proc;
+	char line[512];
+	if (p->seen)
+		snprintf(line, sizeof(line), "%" PRIu64 " threads created, at most %" PRIu64
+			 " alive at once on %" PRIu64 " CPUs; %.3f ms user, %.3f ms system; "
+			 "%" PRIu64 " voluntary and %" PRIu64 " involuntary context switches; "
+			 "%" PRIu64 " minor and %" PRIu64 " major page faults; peak RSS %" PRIu64 " KiB",
+			 p->created, p->peak_live, p->ncpu, ms(p->user_ns), ms(p->sys_ns),
+			 p->nvcsw, p->nivcsw, p->minflt, p->majflt, p->maxrss_kb);
+	else
+		snprintf(line, sizeof(line), "no totals recorded (the trace ended "
+			 "before the process did)");
+	fputs("\nprocess: ", stdout);
+	text_hang(stdout, line, 9, 9);
+}
+
 int cmd_threads(const struct cmd_args *a)
 {
 	struct trace_model m;
@@ -127,38 +181,7 @@ int cmd_threads(const struct cmd_args *a)
 		json_object_end(&w);
 		fputc('\n', stdout);
 	} else {
-		printf("%-8s %-8s %-20s %10s %9s %9s %7s %7s %10s %7s %6s %8s  %s\n",
-		       "tid", "creator", "start routine", "lifetime", "user", "system",
-		       "vol.cs", "invol.cs", "runq wait", "minflt", "majflt",
-		       "stack", "end");
-		size_t shown = 0;
-		for (size_t i = 0; i < tm.n; i++) {
-			const struct thread_info *t = &tm.v[i];
-			if (shown++ == TEXT_ROWS) {
-				printf("... %zu more threads (analyze threads --json lists every one)\n",
-				       tm.n - TEXT_ROWS);
-				break;
-			}
-			char name[21];
-			snprintf(name, sizeof(name), "%s", t->start_fn ? fn_name(sym, t->start_fn)
-				 : (t->tid == m.process.tid ? "(main)" : "-"));
-			printf("%-8" PRIu32 " %-8" PRIu64 " %-20s %8.3fms %7.3fms %7.3fms %7" PRIu64
-			       " %8" PRIu64 " %8.3fms %7" PRIu64 " %6" PRIu64 " %7" PRIu64 "K  %s\n",
-			       t->tid, t->creator, name, ms(t->lifetime_ns), ms(t->user_ns),
-			       ms(t->sys_ns), t->nvcsw, t->nivcsw, ms(t->wait_ns), t->minflt,
-			       t->majflt, t->stack_size / 1024,
-			       t->has_end ? threads_end_name(t->how) : "not recorded");
-		}
-		const struct process_stats *p = &tm.proc;
-		if (p->seen)
-			printf("process: %" PRIu64 " threads created, at most %" PRIu64
-			       " alive at once on %" PRIu64 " CPUs; %.3f ms user, %.3f ms system; "
-			       "%" PRIu64 " voluntary and %" PRIu64 " involuntary context switches; "
-			       "%" PRIu64 " minor and %" PRIu64 " major page faults; peak RSS %" PRIu64 " KiB\n",
-			       p->created, p->peak_live, p->ncpu, ms(p->user_ns), ms(p->sys_ns),
-			       p->nvcsw, p->nivcsw, p->minflt, p->majflt, p->maxrss_kb);
-		else
-			printf("process: no totals recorded (the trace ended before the process did)\n");
+		threads_text(&m, &tm, sym);
 	}
 	unload(&m, &tm, sym);
 	return cmd_finish(0);
