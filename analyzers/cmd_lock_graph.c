@@ -143,43 +143,71 @@ static void write_text(const struct lock_view *v, const struct lock_cycle *cs,
 	       lm->n_locks == 1 ? "" : "s", lm->n_edges,
 	       lm->n_edges == 1 ? "" : "s", n, n == 1 ? "" : "s");
 	printf("\nlocks:\n");
+	/* The type column as wide as this trace's longest; a long name
+	 * wraps under itself: nothing of it is cut. */
+	int tw = 5;
 	for (size_t i = 0; i < lm->n_locks; i++) {
-		printf("  L%zu  ", i);
-		text_put_safe(stdout, lname(lm, (uint32_t)i),
-			      strlen(lname(lm, (uint32_t)i)));
-		printf("  (%s at 0x%lx)\n", lock_type_name(lm->locks[i].type),
-		       (unsigned long)lm->locks[i].addr);
+		int w = (int)strlen(lock_type_name(lm->locks[i].type));
+		tw = w > tw ? w : tw;
+	}
+	for (size_t i = 0; i < lm->n_locks; i++) {
+		int col = printf("  L%-3zu %-*s  0x%-12lx  ", i, tw,
+				 lock_type_name(lm->locks[i].type),
+				 (unsigned long)lm->locks[i].addr);
+		text_hang(stdout, lname(lm, (uint32_t)i),
+			  col > 0 ? (size_t)col : 0, 6);
 	}
 	printf("\norder (the second lock taken while holding the first):\n");
+	bool any = false;
 	for (size_t k = 0; k < lm->n_edges; k++) {
 		const struct lock_edge *e = &lm->edges[k];
 		if (!e->count)
 			continue;
-		printf("  L%u -> L%u  %lu time%s, thread%s", e->from, e->to,
-		       (unsigned long)e->count, e->count == 1 ? "" : "s",
-		       e->n_tids > 1 ? "s" : "");
+		any = true;
+		char *line = NULL;
+		size_t cap = 0;
+		FILE *mf = open_memstream(&line, &cap);
+		if (!mf)
+			continue;
+		fprintf(mf, "%lu time%s, thread%s", (unsigned long)e->count,
+			e->count == 1 ? "" : "s", e->n_tids > 1 ? "s" : "");
 		for (size_t t = 0; t < e->n_tids; t++)
-			printf(" %u", e->tids[t]);
+			fprintf(mf, " %u", e->tids[t]);
 		if (e->n_gates) {
-			printf(", always under");
+			fprintf(mf, ", always under");
 			for (size_t g = 0; g < e->n_gates; g++)
-				printf(" L%u", e->gates[g]);
+				fprintf(mf, " L%u", e->gates[g]);
 		}
-		printf("\n");
+		if (fclose(mf) == 0) {
+			int col = printf("  L%u -> L%u  ", e->from, e->to);
+			text_hang(stdout, line, col > 0 ? (size_t)col : 0, 6);
+		}
+		free(line);
 	}
+	if (!any)
+		printf("  (none)\n");
 	if (n)
 		printf("\ncycles:\n");
 	for (long k = 0; k < n; k++) {
-		printf("  ");
+		char *line = NULL;
+		size_t cap = 0;
+		FILE *mf = open_memstream(&line, &cap);
+		if (!mf)
+			continue;
 		for (size_t j = 0; j < cs[k].n; j++)
-			printf("L%u -> ", v->lm.edges[cs[k].e[j]].from);
-		printf("L%u: ", v->lm.edges[cs[k].e[0]].from);
+			fprintf(mf, "L%u -> ", v->lm.edges[cs[k].e[j]].from);
+		fprintf(mf, "L%u: ", v->lm.edges[cs[k].e[0]].from);
 		if (cs[k].gated)
-			printf("safe, every edge is taken under L%u\n", cs[k].gate);
+			fprintf(mf, "safe, every edge is taken under L%u", cs[k].gate);
 		else if (cs[k].one_thread)
-			printf("one thread only, cannot deadlock in this run\n");
+			fprintf(mf, "one thread only, cannot deadlock in this run");
 		else
-			printf("threads can deadlock (see `analyze report`)\n");
+			fprintf(mf, "threads can deadlock (see `analyze report`)");
+		if (fclose(mf) == 0) {
+			fputs("  ", stdout);
+			text_hang(stdout, line, 2, 4);
+		}
+		free(line);
 	}
 }
 
@@ -290,6 +318,43 @@ static void ms(char *buf, size_t cap, uint64_t ns)
 	snprintf(buf, cap, "%.3f", (double)ns / 1e6);
 }
 
+/* One row of numbers per lock and its name: in the last column when
+ * every name fits there, else on a line of its own under the row. */
+static void locks_text(const struct lock_model *lm)
+{
+	enum { NAME_COL = 66 };
+	bool inline_names = true;
+	for (size_t i = 0; i < lm->n_locks; i++) {
+		const char *nm = lname(lm, (uint32_t)i);
+		if (text_columns(nm, strlen(nm)) > TEXT_WIDTH - NAME_COL)
+			inline_names = false;
+	}
+	printf("%9s %9s %9s %8s %9s %8s %6s%s\n", "acquired", "contended",
+	       "wait ms", "max wait", "hold ms", "max hold", "failed",
+	       inline_names ? "  lock" : "");
+	for (size_t i = 0; i < lm->n_locks; i++) {
+		const struct lock_info *l = &lm->locks[i];
+		char w1[32], w2[32], h1[32], h2[32];
+		ms(w1, sizeof(w1), l->wait_total);
+		ms(w2, sizeof(w2), l->wait_max);
+		ms(h1, sizeof(h1), l->hold_total);
+		ms(h2, sizeof(h2), l->hold_max);
+		printf("%9lu %9lu %9s %8s %9s %8s %6lu",
+		       (unsigned long)l->acquisitions,
+		       (unsigned long)l->contended, w1, w2, h1, h2,
+		       (unsigned long)(l->try_fail + l->timeouts));
+		const char *nm = lname(lm, (uint32_t)i);
+		if (inline_names) {
+			fputs("  ", stdout);
+			text_put_safe(stdout, nm, strlen(nm));
+			putchar('\n');
+		} else {
+			fputs("\n    ", stdout);
+			text_hang(stdout, nm, 4, 6);
+		}
+	}
+}
+
 int cmd_locks(const struct cmd_args *a)
 {
 	struct lock_view v;
@@ -333,24 +398,7 @@ int cmd_locks(const struct cmd_args *a)
 		json_object_end(&w);
 		fputc('\n', stdout);
 	} else {
-		printf("%10s %10s %10s %10s %10s %10s %8s  %s\n", "acquired",
-		       "contended", "wait ms", "max wait", "hold ms",
-		       "max hold", "failed", "lock");
-		for (size_t i = 0; i < lm->n_locks; i++) {
-			const struct lock_info *l = &lm->locks[i];
-			char w1[32], w2[32], h1[32], h2[32];
-			ms(w1, sizeof(w1), l->wait_total);
-			ms(w2, sizeof(w2), l->wait_max);
-			ms(h1, sizeof(h1), l->hold_total);
-			ms(h2, sizeof(h2), l->hold_max);
-			printf("%10lu %10lu %10s %10s %10s %10s %8lu  ",
-			       (unsigned long)l->acquisitions,
-			       (unsigned long)l->contended, w1, w2, h1, h2,
-			       (unsigned long)(l->try_fail + l->timeouts));
-			text_put_safe(stdout, lname(lm, (uint32_t)i),
-				      strlen(lname(lm, (uint32_t)i)));
-			putchar('\n');
-		}
+		locks_text(lm);
 		if (!lm->n_locks)
 			printf("no locks were taken\n");
 	}
