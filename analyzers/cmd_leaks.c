@@ -26,9 +26,10 @@ static void print_text(const struct trace_model *m, struct symbolizer *sym,
 	struct text_out t;
 	text_init(&t, stdout);
 	if (!hc->scanned) {
-		printf("no leak scan in this trace: the process did not end "
-		       "through exit or a return from main (it was killed, "
-		       "exec'd another program, or ran with leaks=0)\n");
+		text_wrap(stdout, "no leak scan in this trace: the process did "
+			  "not end through exit or a return from main (it was "
+			  "killed, exec'd another program, or ran with "
+			  "leaks=0)", 0);
 		return;
 	}
 	printf("leak scan at exit: %" PRIu64 " live blocks, %" PRIu64
@@ -41,9 +42,10 @@ static void print_text(const struct trace_model *m, struct symbolizer *sym,
 		printf("  %-16s %8" PRIu64 " blocks %12" PRIu64 " bytes\n",
 		       heap_leak_class_name(order[k]), hc->totals[order[k]][0],
 		       hc->totals[order[k]][1]);
-	printf("  %-16s %8" PRIu64 " blocks %12" PRIu64 " bytes "
-	       "(lost by the C/C++ runtime, or allocated before the trace "
-	       "began)\n", "not blamed", hc->runtime_totals[0], hc->runtime_totals[1]);
+	printf("  %-16s %8" PRIu64 " blocks %12" PRIu64 " bytes\n"
+	       "  (not blamed: lost by the C/C++ runtime, or allocated before "
+	       "the trace began)\n", "not blamed", hc->runtime_totals[0],
+	       hc->runtime_totals[1]);
 	for (size_t i = 0; i < hc->n_groups; i++) {
 		const struct leak_group *g = &hc->groups[i];
 		printf("\n%s%s%s: %" PRIu64 " bytes in %" PRIu64 " block%s\n",

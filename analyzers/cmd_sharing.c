@@ -11,6 +11,7 @@
 #include "json_writer.h"
 #include "sharing_model.h"
 #include "symbolize.h"
+#include "text_out.h"
 
 
 /* "bytes 8-15" of a writer's offsets mask, as one range when contiguous. */
@@ -84,8 +85,11 @@ int cmd_sharing(const struct cmd_args *a)
 		json_object_end(&w);
 		fputc('\n', stdout);
 	} else {
-		printf("%zu samples, %zu decoded to a memory write, %zu of them outside the "
-		       "writer's stack\n", sm.samples, sm.decoded, sm.writes);
+		char head[160];
+		snprintf(head, sizeof(head), "%zu samples, %zu decoded to a memory "
+			 "write, %zu of them outside the writer's stack",
+			 sm.samples, sm.decoded, sm.writes);
+		text_wrap(stdout, head, 0);
 		if (!sm.samples)
 			printf("(no samples: run with SPY_OPTIONS=sample_hz=1000 to take them)\n");
 		for (size_t i = 0; i < sm.n_lines; i++) {
@@ -96,11 +100,19 @@ int cmd_sharing(const struct cmd_args *a)
 				const struct sym_frame *f = symbolizer_lookup(sym, lw->pc + 1);
 				sharing_name(&m, lw->addr, name, sizeof(name));
 				bytes_text(lw->offsets, bytes, sizeof(bytes));
-				printf("  thread %-7" PRIu32 " %-12s %-24s %4zu samples  %s", lw->tid,
-				       bytes, name[0] ? name : "?", lw->samples,
-				       f->function ? f->function : "??");
-				if (f->file)
-					printf(" at %s:%u", f->file, f->line);
+				/* The writer's row, then where it writes from
+				 * on a line of its own. */
+				const char *fn = f->function ? f->function : "??";
+				printf("  thread %-7" PRIu32 " %-12s ", lw->tid, bytes);
+				size_t w = text_put_fit(stdout, name[0] ? name : "?",
+							strlen(name[0] ? name : "?"), 29);
+				printf("%*s %4zu samples\n    ", (int)(29 - w), "", lw->samples);
+				text_put_fit(stdout, fn, strlen(fn), 40);
+				if (f->file) {
+					fputs(" at ", stdout);
+					text_put_fit(stdout, f->file, strlen(f->file), 28);
+					printf(":%u", f->line);
+				}
 				fputc('\n', stdout);
 			}
 		}
