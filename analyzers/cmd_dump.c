@@ -3,7 +3,9 @@
  * event objects instead.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
@@ -28,30 +30,58 @@ static void prot_text(uint64_t prot, char out[4])
 	out[3] = 0;
 }
 
-/* The fields of one event after time, tid and kind; strings from the trace
- * are fitted into the columns left on the line. */
-static void text_fields(FILE *f, const struct trace_model *m,
-			const struct trace_event *e, size_t room)
+static const char *bad_free_name(uint64_t what)
 {
-	const struct trace_str *s;
+	static const char *const names[] = {
+		[TRACE_BAD_DOUBLE] = "double free", [TRACE_BAD_STACK] = "on the stack",
+		[TRACE_BAD_GLOBAL] = "a global", [TRACE_BAD_INTERIOR] = "inside block",
+		[TRACE_BAD_WILD] = "no block",
+	};
+	return what < sizeof(names) / sizeof(names[0]) ? names[what] : "?";
+}
+
+static const char *leak_class_name(uint64_t cls)
+{
+	return cls == TRACE_LEAK_DEFINITE ? "definite"
+	       : cls == TRACE_LEAK_INDIRECT ? "indirect"
+	       : cls == TRACE_LEAK_REACHABLE ? "reachable" : "?";
+}
+
+static const char *family_name(uint64_t fam)
+{
+	return fam == 0 ? "malloc" : fam == 1 ? "new" : fam == 2 ? "new[]" : "?";
+}
+
+/* A string of the trace, after a space when sep is set. */
+static void put_str(FILE *f, const struct trace_str *s, bool sep)
+{
+	fputs(sep ? " " : "", f);
+	text_put_safe(f, s->p, s->len);
+}
+
+/* The fields of one event after time, tid and kind, on one line (the
+ * caller wraps it); records that a view of their own decodes show their
+ * size only. */
+static void text_fields(FILE *f, const struct trace_model *m,
+			const struct trace_event *e)
+{
 	char prot[4];
 	switch (e->kind) {
 	case TRACE_PROCESS:
-		fprintf(f, "pid %" PRIu64 " ppid %" PRIu64 " cause %s ",
-			m->process.pid, m->process.ppid,
-			summary_cause_name(m->process.cause));
-		text_put_fit(f, m->process.exe.p, m->process.exe.len,
-			     room > 40 ? room - 30 : 10);
+		fprintf(f, "pid %" PRIu64 " ppid %" PRIu64 " cause %s",
+			    m->process.pid, m->process.ppid,
+			    summary_cause_name(m->process.cause));
+		put_str(f, &m->process.exe, true);
 		break;
 	case TRACE_MODULE:
 	case TRACE_END_MAP: {
 		const struct trace_module *mod = e->kind == TRACE_MODULE ?
 			&m->modules[e->a] : &m->end_map[e->a];
 		prot_text(mod->prot, prot);
-		int n = e->kind == TRACE_MODULE ?
-			fprintf(f, "#%" PRIu64 " ", mod->snapshot) : 0;
-		n += fprintf(f, "%" PRIx64 "-%" PRIx64 " %s +%" PRIx64 " ",
-			     mod->start, mod->end, prot, mod->file_offset);
+		if (e->kind == TRACE_MODULE)
+			fprintf(f, "#%" PRIu64 " ", mod->snapshot);
+		fprintf(f, "%" PRIx64 "-%" PRIx64 " %s +%" PRIx64, mod->start,
+			mod->end, prot, mod->file_offset);
 		/* The file's name fits the line; --json has the path. */
 		struct trace_str name = mod->path;
 		const char *slash = memrchr(name.p, '/', name.len);
@@ -59,8 +89,7 @@ static void text_fields(FILE *f, const struct trace_model *m,
 			name.len -= (size_t)(slash + 1 - name.p);
 			name.p = slash + 1;
 		}
-		text_put_fit(f, name.p, name.len,
-			     room > (size_t)n ? room - (size_t)n : 0);
+		put_str(f, &name, true);
 		break;
 	}
 	case TRACE_THREAD:
@@ -76,17 +105,19 @@ static void text_fields(FILE *f, const struct trace_model *m,
 		fprintf(f, "%s 0x%" PRIx64, trace_alloc_fn_name(e->fn), e->a);
 		break;
 	case TRACE_REALLOC:
-		fprintf(f, "%s 0x%" PRIx64 " -> 0x%" PRIx64 " size %" PRIu64
-			"%s", trace_alloc_fn_name(e->fn), e->a, e->b, e->c,
-			!e->b && e->c ? " (failed)" : "");
+		/* The kind says realloc already: the function only when it
+		 * is another (reallocarray). */
+		if (e->fn != TRACE_FN_REALLOC)
+			fprintf(f, "%s ", trace_alloc_fn_name(e->fn));
+		fprintf(f, "0x%" PRIx64 " -> 0x%" PRIx64 " size %" PRIu64 "%s",
+			e->a, e->b, e->c, !e->b && e->c ? " (failed)" : "");
 		break;
 	case TRACE_FORK:
 		fprintf(f, "child %" PRIu64, e->a);
 		break;
 	case TRACE_EXEC:
 	case TRACE_DLOPEN:
-		s = &m->strings[e->a];
-		text_put_fit(f, s->p, s->len, room > 20 ? room - 8 : 12);
+		put_str(f, &m->strings[e->a], false);
 		break;
 	case TRACE_EXIT:
 		fprintf(f, "%s status %" PRIu64 " signal %" PRIu64,
@@ -96,17 +127,75 @@ static void text_fields(FILE *f, const struct trace_model *m,
 			e->b, e->c);
 		break;
 	case TRACE_NOTE:
-		s = &m->strings[e->b];
-		fputs(e->a ? "warning: " : "", f);
-		text_put_fit(f, s->p, s->len, room > 20 ? room - 9 : 12);
+		fprintf(f, "%s", e->a ? "warning:" : "note:");
+		put_str(f, &m->strings[e->b], true);
 		break;
 	case TRACE_END:
 		break;
+	case TRACE_LOCK_ACQUIRE:
+		fprintf(f, "0x%" PRIx64 " flags %" PRIu64 " waited %" PRIu64
+			" ns", e->a, e->b, e->c);
+		break;
+	case TRACE_LOCK_WAIT:
+		fprintf(f, "0x%" PRIx64 " flags %" PRIu64, e->a, e->b);
+		break;
+	case TRACE_LOCK_FAIL:
+		fprintf(f, "0x%" PRIx64 " flags %" PRIu64 " errno %" PRIu64,
+			e->a, e->b, e->c);
+		break;
+	case TRACE_LOCK_INIT:
+		fprintf(f, "0x%" PRIx64 " type %" PRIu64, e->a, e->b);
+		break;
+	case TRACE_LOCK_RELEASE:
+	case TRACE_LOCK_DESTROY:
+		fprintf(f, "0x%" PRIx64, e->a);
+		break;
+	case TRACE_COND_WAIT:
+		fprintf(f, "0x%" PRIx64 " mutex 0x%" PRIx64 "%s", e->a,
+			e->b, e->c ? " timed" : "");
+		break;
+	case TRACE_BAD_FREE:
+		fprintf(f, "0x%" PRIx64 " (%s", e->a, bad_free_name(e->c));
+		if (e->b && e->b != e->a)
+			fprintf(f, " 0x%" PRIx64, e->b);
+		fputc(')', f);
+		break;
+	case TRACE_HEAP_UAF:
+		fprintf(f, "0x%" PRIx64 " size %" PRIu64, e->a, e->b);
+		if (e->c < m->n_strings)
+			put_str(f, &m->strings[e->c], true);
+		break;
+	case TRACE_LEAK:
+		fprintf(f, "0x%" PRIx64 " %s size %" PRIu64, e->a,
+			leak_class_name(e->b), e->c);
+		break;
+	case TRACE_LEAK_SCAN:
+		fprintf(f, "%" PRIu64 " blocks, %" PRIu64 " bytes scanned in %.3f ms",
+			e->a, e->b, (double)e->c / 1e6);
+		break;
+	case TRACE_GUARD_FAULT:
+		fprintf(f, "0x%" PRIx64 " %s of block 0x%" PRIx64 ", pc 0x%"
+			PRIx64, e->a, e->fn ? "past the end" : "after the free",
+			e->b, e->c);
+		break;
+	case TRACE_ALLOC_FAIL:
+		fprintf(f, "%s size %" PRIu64, trace_alloc_fn_name(e->fn), e->a);
+		break;
+	case TRACE_MISMATCHED_FREE:
+		fprintf(f, "0x%" PRIx64 " from %s, freed as %s", e->a,
+			family_name(e->b), family_name(e->c));
+		break;
 	default:
-		fprintf(f, "kind %u, %" PRIu64 " bytes at byte %" PRIu64
-			" skipped", e->kind, e->a, e->b);
+		if (trace_kind_known(e->kind))
+			fprintf(f, "%" PRIu64 " bytes (--json, or the kind's own view)",
+				e->a);
+		else
+			fprintf(f, "kind %u, %" PRIu64 " bytes at byte %" PRIu64
+				" skipped", e->kind, e->a, e->b);
 	}
 }
+
+enum { KIND_COL = 13 };
 
 static void dump_text(const struct trace_model *m, struct symbolizer *sym)
 {
@@ -123,12 +212,23 @@ static void dump_text(const struct trace_model *m, struct symbolizer *sym)
 			mag / 1000000000u, mag % 1000000000u,
 			text_style(&t, STYLE_PLAIN), e->tid,
 			kind_label(e->kind));
-		if (e->kind != TRACE_END) {
-			fprintf(f, "%*s", 8 - (int)strlen(kind_label(e->kind)),
-				"");
-			text_fields(f, m, e, TEXT_WIDTH - 30);
+		/* Kind names run to 15 characters; most fit 13. The fields
+		 * wrap under the event rather than run past the line. */
+		int kw = (int)strlen(kind_label(e->kind));
+		char *fields = NULL;
+		size_t cap = 0;
+		FILE *mf = e->kind != TRACE_END ? open_memstream(&fields, &cap) : NULL;
+		if (mf) {
+			text_fields(mf, m, e);
+			fclose(mf);
 		}
-		fputc('\n', f);
+		if (fields && *fields) {
+			fprintf(f, "%*s", kw < KIND_COL ? KIND_COL - kw : 1, "");
+			text_hang(f, fields, (size_t)(22 + (kw < KIND_COL ? KIND_COL : kw + 1)), 6);
+		} else {
+			fputc('\n', f);
+		}
+		free(fields);
 		const struct trace_stack *st = trace_event_stack(m, e);
 		if (st && st->defined)
 			stack_print_text(&t, sym, st->frames, st->n, 6);
@@ -198,6 +298,69 @@ static void json_fields(struct json_writer *w, const struct trace_model *m,
 		break;
 	case TRACE_PROCESS:
 	case TRACE_END:
+		break;
+	case TRACE_LOCK_ACQUIRE:
+	case TRACE_LOCK_WAIT:
+	case TRACE_LOCK_RELEASE:
+	case TRACE_LOCK_FAIL:
+	case TRACE_LOCK_INIT:
+	case TRACE_LOCK_DESTROY:
+		json_key(w, "lock"); json_hex(w, e->a);
+		if (e->kind == TRACE_LOCK_INIT) {
+			json_key(w, "type"); json_uint(w, e->b);
+		} else if (e->kind != TRACE_LOCK_RELEASE &&
+			   e->kind != TRACE_LOCK_DESTROY) {
+			json_key(w, "flags"); json_uint(w, e->b);
+		}
+		if (e->kind == TRACE_LOCK_ACQUIRE) {
+			json_key(w, "wait_ns"); json_uint(w, e->c);
+		} else if (e->kind == TRACE_LOCK_FAIL) {
+			json_key(w, "errno"); json_uint(w, e->c);
+		}
+		break;
+	case TRACE_COND_WAIT:
+		json_key(w, "cond"); json_hex(w, e->a);
+		json_key(w, "mutex"); json_hex(w, e->b);
+		json_key(w, "timed"); json_bool(w, e->c != 0);
+		break;
+	case TRACE_BAD_FREE:
+		json_key(w, "address"); json_hex(w, e->a);
+		json_key(w, "block"); json_hex(w, e->b);
+		json_key(w, "what"); json_string(w, bad_free_name(e->c));
+		break;
+	case TRACE_HEAP_UAF:
+		json_key(w, "address"); json_hex(w, e->a);
+		json_key(w, "size"); json_uint(w, e->b);
+		json_key(w, "detail");
+		if (e->c < m->n_strings)
+			json_trace_str(w, &m->strings[e->c]);
+		else
+			json_null(w);
+		break;
+	case TRACE_LEAK:
+		json_key(w, "address"); json_hex(w, e->a);
+		json_key(w, "class"); json_string(w, leak_class_name(e->b));
+		json_key(w, "size"); json_uint(w, e->c);
+		break;
+	case TRACE_LEAK_SCAN:
+		json_key(w, "blocks"); json_uint(w, e->a);
+		json_key(w, "scanned_bytes"); json_uint(w, e->b);
+		json_key(w, "scan_ns"); json_uint(w, e->c);
+		break;
+	case TRACE_GUARD_FAULT:
+		json_key(w, "address"); json_hex(w, e->a);
+		json_key(w, "block"); json_hex(w, e->b);
+		json_key(w, "pc"); json_hex(w, e->c);
+		json_key(w, "past_end"); json_bool(w, e->fn != 0);
+		break;
+	case TRACE_ALLOC_FAIL:
+		json_key(w, "fn"); json_string(w, trace_alloc_fn_name(e->fn));
+		json_key(w, "size"); json_uint(w, e->a);
+		break;
+	case TRACE_MISMATCHED_FREE:
+		json_key(w, "address"); json_hex(w, e->a);
+		json_key(w, "allocated_by"); json_string(w, family_name(e->b));
+		json_key(w, "freed_as"); json_string(w, family_name(e->c));
 		break;
 	default:
 		json_key(w, "record_kind"); json_uint(w, e->kind);
