@@ -1,0 +1,152 @@
+#!/bin/bash
+# t620: every text view of `analyze` fits 80 columns (counted in characters,
+# not bytes) on traces of every demo, broken and fixed, and of real programs
+# (python3, git, sqlite3, a C++ program); plain output carries no colour;
+# colour appears on a terminal only, and never with NO_COLOR; every finding
+# of `analyze report` prints in the one shape (headline line, fix).
+. "$(dirname "$0")/lib.sh"
+
+# The text views checked. A view with a text mode is added here.
+VIEWS="report summary dump syscalls lock-graph locks deadlock livelock
+threads sched sharing leaks heap"
+
+TRACES=$TEST_DIR/traces
+DEMOS=$TOP/demos
+
+# trace NAME CMD...: runs CMD traced, its traces in $TRACES/NAME.PID.log
+# (one per process); whatever its status, it must leave a trace.
+trace() {
+	local name=$1
+	shift
+	SPY_OPTIONS=${SPY_OPTIONS:+$SPY_OPTIONS:}out=$TRACES/$name.%p.log \
+		timeout 120 env LD_PRELOAD="$LIBSPY" "$@" >/dev/null 2>&1 </dev/null
+	ls "$TRACES/$name".*.log >/dev/null 2>&1 ||
+		{ say "no trace from $name: $*"; return 1; }
+}
+
+# wide_lines VIEW FILE...: prints every line of the files (outputs of VIEW,
+# named TRACE.VIEW.out) wider than 80 characters or holding an escape
+# sequence, as "VIEW TRACE:LINE: (N columns) TEXT"; fails if there is one.
+wide_lines() {
+	python3 - "$@" <<'PY'
+import os, sys
+view, bad = sys.argv[1], 0
+for path in sys.argv[2:]:
+    trace = os.path.basename(path)[:-len('.%s.out' % view)]
+    text = open(path, 'rb').read().decode('utf-8', 'replace')
+    for no, line in enumerate(text.split('\n'), 1):
+        if len(line) > 80 or '\033' in line:
+            bad += 1
+            what = 'escape sequence' if '\033' in line else '%d columns' % len(line)
+            print('%s %s:%d: (%s) %s' % (view, trace, no, what, line))
+sys.exit(1 if bad else 0)
+PY
+}
+
+test_expect 'the width check catches a line of 81 characters and an escape' '
+	printf "%080d\n" 0 >ok.v.out && wide_lines v ok.v.out &&
+	printf "%079d\xc3\xa9\xc3\xa9\n" 0 >wide.v.out &&
+	! wide_lines v wide.v.out &&
+	printf "\033[1mbold\n" >esc.v.out && ! wide_lines v esc.v.out
+'
+
+test_expect 'traces of every demo, broken and fixed, and of real programs' '
+	mkdir -p "$TRACES" &&
+	for src in "$DEMOS"/*.c; do
+		d=$(basename "$src" .c)
+		case $d in
+		false_sharing*) trace "$d" "$DEMOS/$d" 2000000 ;;
+		syscall_overhead) trace "$d" "$DEMOS/$d" all 20000 ;;
+		*) trace "$d" "$DEMOS/$d" ;;
+		esac || exit 1
+	done &&
+	trace deadlock_hang "$DEMOS/deadlock" --hang &&
+	trace dangling_double "$DEMOS/dangling" --double-free &&
+	trace dangling_invalid "$DEMOS/dangling" --invalid-free &&
+	SPY_OPTIONS=sample_hz=1000 trace false_sharing_sampled \
+		"$DEMOS/false_sharing" 20000000 &&
+	trace syscall_py python3 "$DEMOS/syscall_overhead.py" all 20000 &&
+	trace python3 python3 -c "import json, threading
+t = threading.Thread(target=lambda: print(json.dumps({\"a\": [1, 2]})))
+t.start(); t.join()" &&
+	git init -q repo &&
+	git -C repo -c user.name=t -c user.email=t@t commit -q --allow-empty -m one &&
+	trace git git -C repo log --stat -1 &&
+	if command -v sqlite3 >/dev/null; then
+		trace sqlite3 sqlite3 :memory: "create table t(a); insert into t values (1); select * from t;"
+	fi &&
+	if command -v g++ >/dev/null; then
+		g++ -O0 -g -pthread -o cxx "$FIXTURES/locks_cxx.cc" &&
+		trace cxx ./cxx
+	fi &&
+	say "$(ls "$TRACES" | wc -l) traces"
+'
+
+for view in $VIEWS; do
+	test_expect "analyze $view fits 80 columns on every trace" '
+		n=0 &&
+		for t in "$TRACES"/*.log; do
+			rc=0
+			"$ANALYZE" $view "$t" >"$t.$view.out" 2>"$t.$view.err" || rc=$?
+			[ "$rc" -le 1 ] || { say "$view $t: exit $rc"; cat "$t.$view.err"; exit 1; }
+			[ -s "$t.$view.out" ] || { say "$view $t: no output"; exit 1; }
+			n=$((n + 1))
+		done &&
+		say "$n traces" && test "$n" -gt 20 &&
+		wide_lines $view "$TRACES"/*.log.$view.out
+	'
+done
+
+test_expect 'every finding of the report: headline after its kind, then a fix' '
+	for t in "$TRACES"/*.log; do
+		{ "$ANALYZE" report --json "$t" >"$t.rj" || [ $? -eq 1 ]; } &&
+		want=$(python3 -c "import json, sys
+f = json.load(open(sys.argv[1]))[\"findings\"]
+print(len(f), sum(1 for x in f if x[\"fix\"]))" "$t.rj") &&
+		heads=$(grep -Ec "^(error|warning|info) \[[a-z-]+\] [^ ]" "$t.report.out" || :) &&
+		fixes=$(grep -c "^  fix:$" "$t.report.out" || :) &&
+		say "$t: $want findings and fixes, text $heads $fixes" &&
+		test "$want" = "$heads $fixes" || exit 1
+	done
+'
+
+# on_tty VAR=VALUE... -- CMD...: CMD's output when its stdout is a terminal.
+on_tty() {
+	python3 - "$@" <<'PY'
+import os, pty, sys
+args = sys.argv[1:]
+cut = args.index('--')
+env = dict(os.environ)
+env.pop('NO_COLOR', None)
+for kv in args[:cut]:
+    k, v = kv.split('=', 1)
+    env[k] = v
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvpe(args[cut + 1], args[cut + 1:], env)
+out = b''
+while True:
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+os.waitpid(pid, 0)
+sys.stdout.buffer.write(out)
+PY
+}
+
+test_expect 'colour on a terminal only, and never with NO_COLOR' '
+	t=$(ls "$TRACES"/dangling.*.log | head -n 1) &&
+	on_tty -- "$ANALYZE" report "$t" >tty.out &&
+	grep -q "$(printf "\033")\[" tty.out &&
+	on_tty NO_COLOR=1 -- "$ANALYZE" report "$t" >nocolor.out &&
+	grep -q "use-after-free" nocolor.out &&
+	! grep -q "$(printf "\033")" nocolor.out &&
+	{ "$ANALYZE" report "$t" >file.out; test $? -eq 1; } &&
+	! grep -q "$(printf "\033")" file.out
+'
+
+test_done
