@@ -22,6 +22,8 @@ DEMO_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -pthread -fno-omit-frame-pointer
 PRELOAD_SRCS := $(wildcard preload/*.c)
 PRELOAD_OBJS := $(PRELOAD_SRCS:.c=.o)
 RUNNER_SRCS  := analyzers/spy_runner.c analyzers/spy_program.c analyzers/spy_traces.c
+# The runner wraps its --help with the analyzer's text helpers.
+RUNNER_SHARED := analyzers/text_out.c
 ANALYZE_SRCS := $(filter-out $(RUNNER_SRCS),$(wildcard analyzers/*.c))
 ANALYZE_OBJS := $(ANALYZE_SRCS:.c=.o)
 COMMON_HDRS  := $(wildcard common/*.h)
@@ -48,8 +50,8 @@ analyzers/%.o: analyzers/%.c $(wildcard analyzers/*.h) $(COMMON_HDRS)
 analyze: $(ANALYZE_OBJS)
 	$(CC) -o $@ $^ $(ANALYZE_LIBS)
 
-spy: $(RUNNER_SRCS) $(wildcard analyzers/spy_*.h) $(COMMON_HDRS)
-	$(CC) $(ANALYZE_CFLAGS) -o $@ $(RUNNER_SRCS)
+spy: $(RUNNER_SRCS) $(RUNNER_SHARED) $(wildcard analyzers/spy_*.h) analyzers/text_out.h $(COMMON_HDRS)
+	$(CC) $(ANALYZE_CFLAGS) -o $@ $(RUNNER_SRCS) $(RUNNER_SHARED)
 
 demos/%: demos/%.c
 	$(CC) $(DEMO_CFLAGS) -o $@ $< -lm

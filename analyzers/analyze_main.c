@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "text_out.h"
 #include "trace_format.h"
 
 #define ANALYZE_VERSION "0.1"
@@ -20,9 +21,12 @@ static void help(void)
 	usage(stdout);
 	printf("\nReads a trace written by libspy.so and reports on it.\n\n"
 	       "commands:\n");
-	for (const struct command *c = analyze_commands; c->name; c++)
-		printf("  %-10s %s\n", c->name, c->help);
-	printf("  %-10s %s\n", "help", "this text");
+	/* The longest name sets the column; descriptions wrap under it. */
+	for (const struct command *c = analyze_commands; c->name; c++) {
+		printf("  %-13s ", c->name);
+		text_hang(stdout, c->help, 16, 16);
+	}
+	printf("  %-13s %s\n", "help", "this text");
 	printf("\noptions:\n"
 	       "  --json     write JSON instead of text\n"
 	       "  --dot      lock-graph: write the graph in Graphviz's DOT\n"

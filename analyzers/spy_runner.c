@@ -25,6 +25,7 @@
 #include "spy_program.h"
 #include "spy_runner.h"
 #include "spy_traces.h"
+#include "text_out.h"
 
 #define MAX_OPTS 64
 
@@ -164,7 +165,8 @@ static void usage(FILE *f)
 		else
 			snprintf(head, sizeof(head), "    --%s%s%s", fl->name,
 				 fl->arg ? " " : "", fl->arg ? fl->arg : "");
-		fprintf(f, "  %-26s %s\n", head, fl->help);
+		fprintf(f, "  %-26s ", head);
+		text_hang(f, fl->help, 29, 29);
 	}
 	fprintf(f,
 		"\nSPY_OPTIONS (--opt NAME=VALUE, or SPY_OPTIONS=name=value:name=value):\n");
@@ -172,8 +174,12 @@ static void usage(FILE *f)
 		const struct lib_option *o = &lib_options[i];
 		char head[64];
 
+		char text[512];
+
 		snprintf(head, sizeof(head), "%s=%s", o->name, o->kind);
-		fprintf(f, "  %-26s %s (default: %s)\n", head, o->help, o->def);
+		snprintf(text, sizeof(text), "%s (default: %s)", o->help, o->def);
+		fprintf(f, "  %-26s ", head);
+		text_hang(f, text, 29, 29);
 	}
 	fprintf(f,
 		"\nThe exit status is PROGRAM's (128+N if signal N killed it), or 2\n"

@@ -50,6 +50,13 @@ test_expect 'the width check catches a line of 81 characters and an escape' '
 	printf "\033[1mbold\n" >esc.v.out && ! wide_lines v esc.v.out
 '
 
+test_expect 'analyze --help and spy --help fit 80 columns' '
+	"$ANALYZE" --help >analyze.help.out && "$SPY" --help >spy.help.out &&
+	grep -q "fragmentation" analyze.help.out &&
+	grep -q "quarantine_fill=" spy.help.out &&
+	wide_lines help analyze.help.out spy.help.out
+'
+
 test_expect 'traces of every demo, broken and fixed, and of real programs' '
 	mkdir -p "$TRACES" &&
 	for src in "$DEMOS"/*.c; do
