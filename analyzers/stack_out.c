@@ -11,8 +11,10 @@ static const char *base_name(const char *path)
 	return slash && slash[1] ? slash + 1 : path;
 }
 
-/* One line: "#N function at file:line" (or "in module"); the place keeps
- * up to 32 columns and the function gets the rest. */
+/* One line: "#N function at file:line" (or "in module"). A function
+ * too long to share the line with its place keeps the line to itself
+ * and the place goes under it; only a name longer than a whole line
+ * loses its middle (--json has it whole). */
 static void print_line(const struct text_out *t, size_t index, int indent,
 		       bool inlined, const char *fn, const char *file,
 		       unsigned line, const char *module)
@@ -27,17 +29,26 @@ static void print_line(const struct text_out *t, size_t index, int indent,
 	size_t wlen = where ? strlen(where) : 0;
 	if (file)
 		snprintf(at, sizeof(at), ":%u", line);
-	size_t place = where ? wlen + strlen(at) + 4 : 0;
-	if (place > 32)
-		place = 32;
-	text_put_fit(f, fn, strlen(fn), room > place + 12 ? room - place : 12);
-	if (where) {
-		fputs(text_style(t, STYLE_DIM), f);
-		fputs(file ? " at " : " in ", f);
-		text_put_fit(f, where, wlen, place - 4 - strlen(at));
-		fputs(at, f);
-		fputs(text_style(t, STYLE_PLAIN), f);
+	size_t fcols = text_columns(fn, strlen(fn));
+	size_t place = where ? text_columns(where, wlen) + strlen(at) + 4 : 0;
+	text_put_fit(f, fn, strlen(fn), room);
+	if (!where) {
+		fputc('\n', f);
+		return;
 	}
+	size_t pad = (size_t)indent + 4;
+	if (fcols + place > room + 1) {
+		/* The place on its own line, under the function. */
+		fprintf(f, "\n%*s", (int)pad, "");
+		room = TEXT_WIDTH - pad;
+	} else {
+		room = place;
+	}
+	fputs(text_style(t, STYLE_DIM), f);
+	fputs(file ? " at " : " in ", f);
+	text_put_fit(f, where, wlen, room - 4 - strlen(at));
+	fputs(at, f);
+	fputs(text_style(t, STYLE_PLAIN), f);
 	fputc('\n', f);
 }
 

@@ -15,8 +15,10 @@
 
 /* One line per frame, indented: "#0 function at file.c:12", or
  * "#1 ?? in /lib/libx.so+0x1234" when nothing better is known; calls
- * inlined at a frame come first, "#0 inlined helper at util.h:3". Long
- * names are shortened to fit the line. */
+ * inlined at a frame come first, "#0 inlined helper at util.h:3". A
+ * long function name keeps its line and the place goes on the next; a
+ * name longer than the line loses its middle. Every line fits
+ * TEXT_WIDTH. */
 void stack_print_text(const struct text_out *t, struct symbolizer *sym,
 		      const uint64_t *frames, size_t n, int indent);
 
