@@ -15,24 +15,33 @@
 #include "spy_guard.h"
 #include "spy_sys.h"
 
+#define SPY_HEAPMAP_LIKELY(x) __builtin_expect(!!(x), 1)
+
 #define NSHARDS 64
-#define MIN_CAP 1024
+#define WAYS 4              /* entries per bucket: one cache line */
+#define MIN_BUCKETS 256
 #define EMPTY 0
-#define TOMB 1
 #define SIZE_MASK ((1ull << 48) - 1)
 #define FAMILY_SHIFT 48
 #define FREED_BIT (1ull << 56)
+#define PAST_BIT (1ull << 63) /* in info[0]: an insert went on past */
 
-struct slot {
-	uintptr_t addr; /* EMPTY, TOMB or a block's address */
-	uint64_t info;  /* size | family << 48 | FREED_BIT */
-};
+/* A bucket holds up to WAYS entries in one cache line: a lookup compares
+ * them all at once and nearly always ends there, without the branches of
+ * a slot-by-slot probe. An insert that finds its home bucket full marks it
+ * "probed past" and takes the next; a lookup goes on to the next bucket
+ * only through such a mark. Removing an entry just empties its way. */
+struct bucket {
+	uintptr_t addr[WAYS]; /* EMPTY or a block's address */
+	uint64_t info[WAYS];  /* size | family << 48 | FREED_BIT (| PAST_BIT) */
+} __attribute__((aligned(64)));
 
 struct shard {
 	int lock;
-	struct slot *slots;
-	size_t cap;     /* a power of two, or 0 before the first insert */
-	size_t used;    /* live + freed + tombstones */
+	struct bucket *b;
+	size_t nb;      /* buckets: a power of two, or 0 before the first insert */
+	size_t used;    /* entries: live + freed */
+	size_t past;    /* buckets marked probed past */
 	size_t live;    /* entries not freed */
 	size_t held;    /* entries freed (in quarantine) */
 } __attribute__((aligned(64)));
@@ -45,6 +54,11 @@ __thread unsigned char spy_alloc_family, spy_free_family;
 static inline uint64_t hash(uintptr_t a)
 {
 	return (uint64_t)(a >> 4) * 0x9E3779B97F4A7C15ull;
+}
+
+static inline size_t home(uint64_t h, size_t nb)
+{
+	return (size_t)(h >> 20) & (nb - 1);
 }
 
 /* The shard of a block: chosen by the 64 MiB span its address lies in, not
@@ -87,77 +101,95 @@ static inline void unlock(struct shard *s)
 	__atomic_store_n(&s->lock, 0, __ATOMIC_RELEASE);
 }
 
-/* The slot holding addr, or NULL. */
-static struct slot *find(struct shard *s, uintptr_t addr, uint64_t h)
+/* A bit per way of b whose address is a. */
+static inline unsigned ways_holding(const struct bucket *b, uintptr_t a)
 {
-	if (!s->cap)
+	return (unsigned)(b->addr[0] == a) | (unsigned)(b->addr[1] == a) << 1 |
+	       (unsigned)(b->addr[2] == a) << 2 | (unsigned)(b->addr[3] == a) << 3;
+}
+
+/* The entry of addr (not EMPTY): its bucket and way, or NULL. */
+static struct bucket *find(struct shard *s, uintptr_t addr, uint64_t h,
+			   unsigned *way)
+{
+	size_t mask = s->nb - 1;
+	if (!s->nb)
 		return NULL;
-	size_t mask = s->cap - 1;
-	for (size_t i = (size_t)(h >> 16) & mask;; i = (i + 1) & mask) {
-		struct slot *sl = &s->slots[i];
-		if (sl->addr == addr)
-			return sl;
-		if (sl->addr == EMPTY)
+	for (size_t i = home(h, s->nb), n = 0; n <= mask; i = (i + 1) & mask, n++) {
+		struct bucket *b = &s->b[i];
+		unsigned m = ways_holding(b, addr);
+		if (SPY_HEAPMAP_LIKELY(m)) {
+			*way = (unsigned)__builtin_ctz(m);
+			return b;
+		}
+		if (SPY_HEAPMAP_LIKELY(!(b->info[0] & PAST_BIT)))
 			return NULL;
+	}
+	return NULL;
+}
+
+/* Stores a new entry (addr is not in the table, which has room). */
+static void put(struct bucket *t, size_t nb, size_t *past, uintptr_t addr,
+		uint64_t info)
+{
+	for (size_t i = home(hash(addr), nb);; i = (i + 1) & (nb - 1)) {
+		struct bucket *b = &t[i];
+		unsigned m = ways_holding(b, EMPTY);
+		if (m) {
+			unsigned k = (unsigned)__builtin_ctz(m);
+			b->addr[k] = addr;
+			b->info[k] = info | (k == 0 ? b->info[0] & PAST_BIT : 0);
+			return;
+		}
+		if (!(b->info[0] & PAST_BIT)) {
+			b->info[0] |= PAST_BIT;
+			(*past)++;
+		}
 	}
 }
 
-static void put(struct slot *slots, size_t cap, uintptr_t addr, uint64_t info)
-{
-	size_t mask = cap - 1;
-	size_t i = (size_t)(hash(addr) >> 16) & mask;
-	while (slots[i].addr > TOMB)
-		i = (i + 1) & mask;
-	slots[i].addr = addr;
-	slots[i].info = info;
-}
-
-/* Rebuilds the table at a size that holds the entries at most half full;
- * drops tombstones. -1 when no memory (the table stays as it was). */
+/* Rebuilds the table at a size where the entries fill at most 5/16 of its
+ * ways; clears the probed-past marks. -1 when no memory (the table stays as
+ * it was). */
 static int rebuild(struct shard *s)
 {
-	size_t n = s->live + s->held;
-	size_t cap = MIN_CAP;
-	while (cap < 2 * (n + 1))
-		cap *= 2;
-	struct slot *slots = spy_sys_mmap(cap * sizeof(*slots));
-	if (!slots)
+	size_t n = s->used;
+	size_t nb = MIN_BUCKETS;
+	while (nb * WAYS * 5 < 16 * (n + 1))
+		nb *= 2;
+	struct bucket *t = spy_sys_mmap(nb * sizeof(*t));
+	if (!t)
 		return -1;
-	for (size_t i = 0; i < s->cap; i++)
-		if (s->slots[i].addr > TOMB)
-			put(slots, cap, s->slots[i].addr, s->slots[i].info);
-	if (s->slots)
-		spy_sys_munmap(s->slots, s->cap * sizeof(*slots));
-	s->slots = slots;
-	s->cap = cap;
-	s->used = n;
+	size_t past = 0;
+	for (size_t i = 0; i < s->nb; i++)
+		for (unsigned k = 0; k < WAYS; k++)
+			if (s->b[i].addr[k] != EMPTY)
+				put(t, nb, &past, s->b[i].addr[k],
+				    s->b[i].info[k] & ~PAST_BIT);
+	if (s->b)
+		spy_sys_munmap(s->b, s->nb * sizeof(*t));
+	s->b = t;
+	s->nb = nb;
+	s->past = past;
 	return 0;
 }
 
-/* Empties slot sl without leaving a tombstone: the entries after it that
- * may sit closer to their home slot move back (linear probing's backward
- * shift). With no tombstones a table of churning blocks never needs a
- * rebuild, only growth. */
-static void erase(struct shard *s, struct slot *sl)
+/* Empties way k of b. */
+static inline void erase(struct shard *s, struct bucket *b, unsigned k)
 {
-	size_t mask = s->cap - 1;
-	size_t i = (size_t)(sl - s->slots), j = i;
-	for (;;) {
-		j = (j + 1) & mask;
-		uintptr_t a = s->slots[j].addr;
-		if (a == EMPTY)
-			break;
-		if (a == TOMB)
-			continue;
-		size_t k = (size_t)(hash(a) >> 16) & mask;
-		/* The entry at j stays if its home lies cyclically in (i, j]. */
-		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-			continue;
-		s->slots[i] = s->slots[j];
-		i = j;
-	}
-	s->slots[i].addr = EMPTY;
+	b->addr[k] = EMPTY;
+	b->info[k] &= PAST_BIT;
 	s->used--;
+}
+
+/* Room for one more entry: grows at 5/8 full, and rebuilds in place when
+ * probed-past marks pile up (a churning heap leaves them behind). */
+static inline int make_room(struct shard *s)
+{
+	if (SPY_HEAPMAP_LIKELY((s->used + 1) * 8 <= s->nb * WAYS * 5 &&
+			       s->past * 8 <= s->nb))
+		return 0;
+	return rebuild(s);
 }
 
 void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)
@@ -166,39 +198,26 @@ void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)
 	struct shard *s = shard_for(addr);
 	uint64_t info = ((uint64_t)size & SIZE_MASK) |
 			((uint64_t)family << FAMILY_SHIFT);
+	unsigned k;
 	lock(s);
-	if ((s->used + 1) * 4 > s->cap * 3 && rebuild(s) < 0) {
+	struct bucket *b = find(s, addr, h, &k);
+	if (b) {
+		/* Handed out again without a free we saw (a free that passed
+		 * by unrecorded): the new block replaces the old. */
+		if (b->info[k] & FREED_BIT) {
+			s->held--;
+			s->live++;
+		}
+		b->info[k] = info | (b->info[k] & PAST_BIT);
 		unlock(s);
 		return;
 	}
-	/* One probe both looks for the address and finds where it would go. */
-	size_t mask = s->cap - 1;
-	struct slot *free_slot = NULL;
-	for (size_t i = (size_t)(h >> 16) & mask;; i = (i + 1) & mask) {
-		struct slot *sl = &s->slots[i];
-		if (sl->addr == addr) {
-			/* Handed out again without a free we saw (a free that
-			 * passed by unrecorded): the new block replaces the old. */
-			if (sl->info & FREED_BIT) {
-				s->held--;
-				s->live++;
-			}
-			sl->info = info;
-			unlock(s);
-			return;
-		}
-		if (sl->addr == TOMB && !free_slot)
-			free_slot = sl;
-		if (sl->addr == EMPTY) {
-			if (!free_slot) {
-				free_slot = sl;
-				s->used++;
-			}
-			break;
-		}
+	if (make_room(s) < 0) {
+		unlock(s);
+		return;
 	}
-	free_slot->addr = addr;
-	free_slot->info = info;
+	put(s->b, s->nb, &s->past, addr, info);
+	s->used++;
 	s->live++;
 	unlock(s);
 }
@@ -209,21 +228,23 @@ enum spy_heap_found spy_heapmap_release(uintptr_t addr, int hold,
 	uint64_t h = hash(addr);
 	struct shard *s = shard_for(addr);
 	enum spy_heap_found r = SPY_HEAP_ABSENT;
+	unsigned k;
 	lock(s);
-	struct slot *sl = find(s, addr, h);
-	if (sl) {
-		*size = (size_t)(sl->info & SIZE_MASK);
-		*family = (unsigned)((sl->info >> FAMILY_SHIFT) & 0xff);
-		if (sl->info & FREED_BIT) {
+	struct bucket *b = find(s, addr, h, &k);
+	if (b) {
+		uint64_t info = b->info[k];
+		*size = (size_t)(info & SIZE_MASK);
+		*family = (unsigned)((info >> FAMILY_SHIFT) & 0xff);
+		if (info & FREED_BIT) {
 			r = SPY_HEAP_FREED;
 		} else {
 			r = SPY_HEAP_LIVE;
 			s->live--;
 			if (hold) {
-				sl->info |= FREED_BIT;
+				b->info[k] = info | FREED_BIT;
 				s->held++;
 			} else {
-				erase(s, sl);
+				erase(s, b, k);
 			}
 		}
 	}
@@ -235,14 +256,15 @@ void spy_heapmap_remove(uintptr_t addr)
 {
 	uint64_t h = hash(addr);
 	struct shard *s = shard_for(addr);
+	unsigned k;
 	lock(s);
-	struct slot *sl = find(s, addr, h);
-	if (sl) {
-		if (sl->info & FREED_BIT)
+	struct bucket *b = find(s, addr, h, &k);
+	if (b) {
+		if (b->info[k] & FREED_BIT)
 			s->held--;
 		else
 			s->live--;
-		erase(s, sl);
+		erase(s, b, k);
 	}
 	unlock(s);
 }
@@ -251,19 +273,22 @@ int spy_heapmap_find_containing(uintptr_t addr, uintptr_t *base,
 				size_t *size)
 {
 	int found = 0;
-	for (int k = 0; k < NSHARDS && !found; k++) {
-		struct shard *s = &shards[k];
+	for (int j = 0; j < NSHARDS && !found; j++) {
+		struct shard *s = &shards[j];
 		lock(s);
-		for (size_t i = 0; i < s->cap; i++) {
-			struct slot *sl = &s->slots[i];
-			size_t sz = (size_t)(sl->info & SIZE_MASK);
-			if (sl->addr <= TOMB || (sl->info & FREED_BIT))
-				continue;
-			if (addr > sl->addr && addr < sl->addr + sz) {
-				*base = sl->addr;
-				*size = sz;
-				found = 1;
-				break;
+		for (size_t i = 0; i < s->nb && !found; i++) {
+			for (unsigned k = 0; k < WAYS; k++) {
+				uintptr_t a = s->b[i].addr[k];
+				uint64_t info = s->b[i].info[k];
+				size_t sz = (size_t)(info & SIZE_MASK);
+				if (a == EMPTY || (info & FREED_BIT))
+					continue;
+				if (addr > a && addr < a + sz) {
+					*base = a;
+					*size = sz;
+					found = 1;
+					break;
+				}
 			}
 		}
 		unlock(s);
@@ -287,11 +312,14 @@ void spy_heapmap_each(void (*fn)(uintptr_t, size_t, int, void *), void *arg)
 {
 	for (int k = 0; k < NSHARDS; k++) {
 		struct shard *s = &shards[k];
-		for (size_t i = 0; i < s->cap; i++) {
-			struct slot *sl = &s->slots[i];
-			if (sl->addr > TOMB)
-				fn(sl->addr, (size_t)(sl->info & SIZE_MASK),
-				   (sl->info & FREED_BIT) != 0, arg);
+		for (size_t i = 0; i < s->nb; i++) {
+			for (unsigned k = 0; k < WAYS; k++) {
+				uintptr_t a = s->b[i].addr[k];
+				uint64_t info = s->b[i].info[k];
+				if (a != EMPTY)
+					fn(a, (size_t)(info & SIZE_MASK),
+					   (info & FREED_BIT) != 0, arg);
+			}
 		}
 	}
 }
@@ -299,8 +327,8 @@ void spy_heapmap_each(void (*fn)(uintptr_t, size_t, int, void *), void *arg)
 int spy_heapmap_owns_range(uintptr_t start, uintptr_t end)
 {
 	for (int k = 0; k < NSHARDS; k++) {
-		uintptr_t a = (uintptr_t)shards[k].slots;
-		uintptr_t b = a + shards[k].cap * sizeof(struct slot);
+		uintptr_t a = (uintptr_t)shards[k].b;
+		uintptr_t b = a + shards[k].nb * sizeof(struct bucket);
 		if (a && start < b && a < end)
 			return 1;
 	}
@@ -311,9 +339,9 @@ size_t spy_heapmap_tables(uintptr_t (*out)[2], size_t max)
 {
 	size_t n = 0;
 	for (int k = 0; k < NSHARDS && n < max; k++)
-		if (shards[k].slots) {
-			out[n][0] = (uintptr_t)shards[k].slots;
-			out[n][1] = out[n][0] + shards[k].cap * sizeof(struct slot);
+		if (shards[k].b) {
+			out[n][0] = (uintptr_t)shards[k].b;
+			out[n][1] = out[n][0] + shards[k].nb * sizeof(struct bucket);
 			n++;
 		}
 	return n;
