@@ -67,7 +67,7 @@ static int find_holders(const struct heap_history *h, uint64_t addr, struct hold
 	out->n = 0;
 	size_t cap = 0;
 	for (size_t i = 0; i < h->n; i++) {
-		if (!heap_block_holds(&h->v[i], addr))
+		if (!heap_life_holds(&h->v[i], addr))
 			continue;
 		if (out->n == cap) {
 			cap = cap ? cap * 2 : 8;
@@ -115,7 +115,7 @@ static void region_text(const char *label, const struct map_region *r,
 		printf("%" PRIu64 " bytes in\n", addr - r->start);
 }
 
-static void block_line(const struct heap_block *b, uint64_t addr, int indent)
+static void block_line(const struct heap_life *b, uint64_t addr, int indent)
 {
 	char size[24] = "", line[320];
 	if (b->size >= 1024) {
@@ -155,7 +155,7 @@ static void frame_brief(struct symbolizer *sym, const struct trace_stack *st, ch
 }
 
 static void block_stacks_text(const struct text_out *t, struct symbolizer *sym,
-			      const struct map_input *in, const struct heap_block *b)
+			      const struct map_input *in, const struct heap_life *b)
 {
 	const struct trace_stack *as = stack_of(&in->m, b->alloc_stack);
 	const struct trace_stack *fs = stack_of(&in->m, b->free_stack);
@@ -213,7 +213,7 @@ static void where_text(const struct map_input *in, struct symbolizer *sym, uint6
 			printf("  no recorded heap block ever held this address\n");
 		return;
 	}
-	const struct heap_block *b = &in->h.v[hs->v[hs->n - 1]];
+	const struct heap_life *b = &in->h.v[hs->v[hs->n - 1]];
 	if (!b->freed)
 		printf("  in the heap block (still live at the end):\n");
 	else if (b->free_fn == TRACE_FN_REALLOC || b->free_fn == TRACE_FN_REALLOCARRAY)
@@ -229,7 +229,7 @@ static void where_text(const struct map_input *in, struct symbolizer *sym, uint6
 	printf("  before it at this address: %zu block%s, all freed%s\n", hs->n - 1,
 	       hs->n > 2 ? "s" : "", hs->n - 1 > shown ? "; the last ones first" : "");
 	for (size_t k = 0; k < shown; k++) {
-		const struct heap_block *e = &in->h.v[hs->v[hs->n - 2 - k]];
+		const struct heap_life *e = &in->h.v[hs->v[hs->n - 2 - k]];
 		char af[256], ff[256], line[600];
 		block_line(e, addr, 4);
 		frame_brief(sym, stack_of(&in->m, e->alloc_stack), af, sizeof(af));
@@ -252,7 +252,7 @@ static void stack_json(struct json_writer *w, struct symbolizer *sym,
 }
 
 static void block_json(struct json_writer *w, struct symbolizer *sym, const struct map_input *in,
-		       const struct heap_block *b, uint64_t addr)
+		       const struct heap_life *b, uint64_t addr)
 {
 	json_object_begin(w);
 	json_key(w, "address"); json_hex(w, b->addr);

@@ -9,7 +9,7 @@
 #include "trace_format.h"
 #include "u64map.h"
 
-static struct heap_block *add(struct heap_history *h)
+static struct heap_life *add(struct heap_history *h)
 {
 	if (h->n == h->cap) {
 		size_t ncap = h->cap ? h->cap * 2 : 256;
@@ -19,7 +19,7 @@ static struct heap_block *add(struct heap_history *h)
 		h->v = p;
 		h->cap = ncap;
 	}
-	struct heap_block *b = &h->v[h->n++];
+	struct heap_life *b = &h->v[h->n++];
 	memset(b, 0, sizeof(*b));
 	return b;
 }
@@ -31,7 +31,7 @@ static void end_block(struct heap_history *h, struct u64map *live, uint64_t addr
 	uint64_t i;
 	if (!addr || !u64map_remove(live, addr, &i))
 		return;
-	struct heap_block *b = &h->v[i];
+	struct heap_life *b = &h->v[i];
 	b->freed = true;
 	b->free_ts = e->ts;
 	b->free_stack = e->stack;
@@ -47,7 +47,7 @@ static int start_block(struct heap_history *h, struct u64map *live, uint64_t add
 	/* An address handed out again while we think it live: the free was
 	 * not seen (say, before tracing started); the old block ends here. */
 	end_block(h, live, addr, e);
-	struct heap_block *b = add(h);
+	struct heap_life *b = add(h);
 	if (!b || u64map_put(live, addr, h->n - 1) < 0)
 		return -1;
 	b->addr = addr;
@@ -96,7 +96,7 @@ void heap_history_release(struct heap_history *h)
 	memset(h, 0, sizeof(*h));
 }
 
-int heap_block_holds(const struct heap_block *b, uint64_t addr)
+int heap_life_holds(const struct heap_life *b, uint64_t addr)
 {
 	return addr >= b->addr && addr - b->addr < (b->size ? b->size : 1);
 }

@@ -12,7 +12,8 @@
 
 #include "trace_reader.h"
 
-struct heap_block {
+/* One block from its allocation to its free (or the end of the run). */
+struct heap_life {
 	uint64_t addr, size;
 	uint64_t alloc_ts, free_ts;     /* absolute ns; free_ts 0 while live */
 	uint32_t alloc_stack, free_stack; /* index + 1 into model.stacks */
@@ -22,7 +23,7 @@ struct heap_block {
 };
 
 struct heap_history {
-	struct heap_block *v;   /* in order of allocation */
+	struct heap_life *v;   /* in order of allocation */
 	size_t n, cap;
 };
 
@@ -34,6 +35,6 @@ int heap_history_build(const struct trace_model *m, struct heap_history *h);
 void heap_history_release(struct heap_history *h);
 
 /* 1 if addr lies in b (a block of size 0 holds its first byte only). */
-int heap_block_holds(const struct heap_block *b, uint64_t addr);
+int heap_life_holds(const struct heap_life *b, uint64_t addr);
 
 #endif

@@ -262,7 +262,7 @@ static int build_end(const struct trace_model *m, struct raw_list *l)
 	return 0;
 }
 
-static void count_block(struct map_blocks *c, const struct heap_block *b)
+static void count_block(struct map_blocks *c, const struct heap_life *b)
 {
 	if (b->freed) {
 		c->freed++;
@@ -311,7 +311,7 @@ int proc_maps_build(const struct trace_model *m, const struct threads_model *tm,
 	    finish(&e, tm, pm->main_tid, !pm->end_recorded, &pm->end) < 0)
 		goto out;
 	for (size_t i = 0; h && i < h->n; i++) {
-		const struct heap_block *b = &h->v[i];
+		const struct heap_life *b = &h->v[i];
 		struct map_region *r = (struct map_region *)proc_map_find(&pm->end, b->addr);
 		count_block(r ? &r->blocks : &pm->outside, b);
 	}

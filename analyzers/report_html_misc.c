@@ -1,13 +1,17 @@
 /* report_html_misc.c: two pictures: system calls per call site (from the
- * I/O model) and the process map (from the first module snapshot). */
+ * I/O model) and the process map (proc_map.h: at the end of the run). */
 #include <inttypes.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap_history.h"
 #include "io_model.h"
+#include "map_out.h"
+#include "proc_map.h"
 #include "report_html.h"
+#include "threads_model.h"
 #include "trace_format.h"
 
 #define MAX_SITES 16
@@ -98,96 +102,97 @@ int report_html_syscalls(const struct html_page *p)
 	return 0;
 }
 
-struct map_row {
-	uint64_t start, end, prot;
-	const struct trace_str *path;
-};
-
-static const char *kind_colour(const struct trace_str *path, uint64_t prot)
+/* A region's colour by what it is. */
+static const char *kind_colour(const char *kind)
 {
-	if (path->len == 6 && !memcmp(path->p, "[heap]", 6))
-		return "#e08a00";
-	if (path->len >= 6 && !memcmp(path->p, "[stack", 6))
-		return "#2e7d32";
-	if (path->len && path->p[0] == '[')
-		return "#8e8e8e";
-	if (!path->len)
-		return "#9c6ade";
-	return prot & 1 ? "#1e6fd9" : "#7fa7e0";
+	static const struct {
+		const char *kind, *colour;
+	} colours[] = {
+		{ "heap", "#e08a00" },     { "stack", "#2e7d32" },
+		{ "guard", "#b71c1c" },    { "text", "#1e6fd9" },
+		{ "read-only data", "#7fa7e0" }, { "data", "#5c8fd6" },
+		{ "bss", "#9fc1ee" },      { "mmap", "#9c6ade" },
+		{ "reserved", "#cfcfcf" }, { "kernel", "#8e8e8e" },
+	};
+	for (size_t i = 0; i < sizeof(colours) / sizeof(colours[0]); i++)
+		if (!strcmp(kind, colours[i].kind))
+			return colours[i].colour;
+	return "#8e8e8e";
 }
 
+/* The process map as it was at the end of the run (the start when the
+ * trace has no later one), the way `analyze map` shows it: pieces of one
+ * mapping joined, stacks named by thread, and the heap blocks that fall
+ * in each region. */
 int report_html_map(const struct html_page *p)
 {
 	FILE *f = p->f;
-	const struct trace_model *m = p->m;
-	struct map_row *rows = calloc(MAX_MAP_ROWS, sizeof(*rows));
-	if (!rows)
-		return -1;
-	size_t n = 0, merged = 0, total = 0;
-	uint64_t snap = m->n_modules ? m->modules[0].snapshot : 0;
-	for (size_t i = 0; i < m->n_modules; i++) {
-		const struct trace_module *x = &m->modules[i];
-		if (x->snapshot != snap)
-			continue;
-		total++;
-		/* One row per mapped object: neighbouring mappings of the
-		 * same file (its text, rodata, data) join. */
-		if (n && rows[n - 1].end == x->start &&
-		    rows[n - 1].path->len == x->path.len &&
-		    !memcmp(rows[n - 1].path->p, x->path.p, x->path.len) &&
-		    x->path.len) {
-			rows[n - 1].end = x->end;
-			rows[n - 1].prot |= x->prot;
-			merged++;
-			continue;
-		}
-		if (n == MAX_MAP_ROWS)
-			continue;
-		rows[n].start = x->start;
-		rows[n].end = x->end;
-		rows[n].prot = x->prot;
-		rows[n].path = &x->path;
-		n++;
-	}
-	if (!n) {
+	struct threads_model tm = { 0 };
+	struct heap_history h = { 0 };
+	struct proc_maps pm = { 0 };
+	int rc = -1;
+	if (threads_model_build(p->m, &tm) < 0 ||
+	    heap_history_build(p->m, &h) < 0 ||
+	    proc_maps_build(p->m, &tm, &h, &pm) < 0)
+		goto out;
+	rc = 0;
+	const struct proc_map *mp = pm.end.n ? &pm.end : &pm.start;
+	bool at_end = mp == &pm.end;
+	if (!mp->n) {
 		fputs("<p id=\"map-empty\">The trace holds no memory map.</p>\n", f);
-		free(rows);
-		return 0;
+		goto out;
 	}
-	const int ROWH = 18, LEFT = 150, BAR = 260;
+	size_t n = mp->n < MAX_MAP_ROWS ? mp->n : MAX_MAP_ROWS;
+	uint64_t blocks = 0;
+	for (size_t i = 0; i < n; i++)
+		blocks += mp->v[i].blocks.live;
+	const int ROWH = 18, LEFT = 150, BAR = 220;
 	int H = 10 + (int)n * ROWH;
 	fprintf(f, "<svg id=\"process-map\" xmlns=\"http://www.w3.org/2000/svg\" "
 		"width=\"900\" height=\"%d\" viewBox=\"0 0 900 %d\" role=\"img\" "
-		"data-regions=\"%zu\">\n", H, H, n);
+		"data-regions=\"%zu\" data-live-blocks=\"%" PRIu64 "\">\n", H, H,
+		n, blocks);
 	for (size_t i = 0; i < n; i++) {
-		const struct map_row *r = &rows[i];
+		const struct map_region *r = &mp->v[i];
 		uint64_t size = r->end - r->start;
 		double w = log2((double)size / 4096.0 + 1) / 36.0 * BAR;
-		char sz[32];
-		html_bytes(sz, sizeof(sz), size);
+		char sz[32], what[256], prot[5];
+		map_size_text(sz, sizeof(sz), size);
+		map_prot_text(r->prot, prot);
+		proc_map_describe(r, pm.main_tid, what, sizeof(what));
 		int y = 6 + (int)i * ROWH;
 		fprintf(f, "<g class=\"region\"><text x=\"4\" y=\"%d\" class="
 			"\"mono\">%012" PRIx64 "</text><rect x=\"%d\" y=\"%d\" "
-			"width=\"%.1f\" height=\"13\" fill=\"%s\"/><text x=\"%d\" "
-			"y=\"%d\" class=\"mono\">%c%c%c %8s ", y + 11, r->start,
-			LEFT, y, w < 2 ? 2 : w, kind_colour(r->path, r->prot),
-			LEFT + BAR + 8, y + 11, r->prot & 4 ? 'r' : '-',
-			r->prot & 2 ? 'w' : '-', r->prot & 1 ? 'x' : '-', sz);
-		if (r->path->len)
-			html_esc(f, r->path->p, r->path->len > 60 ? 60 : r->path->len);
-		else
-			fputs("(anonymous)", f);
+			"width=\"%.1f\" height=\"13\" fill=\"%s\"><title>",
+			y + 11, r->start, LEFT, y, w < 2 ? 2 : w,
+			kind_colour(r->kind));
+		html_escz(f, r->kind);
+		fprintf(f, "</title></rect><text x=\"%d\" y=\"%d\" class=\"mono\">"
+			"%.3s %9s ", LEFT + BAR + 8, y + 11, prot, sz);
+		html_esc(f, what, strnlen(what, 64));
+		if (r->blocks.live) {
+			char live[16];
+			map_size_text(live, sizeof(live), r->blocks.live_bytes);
+			fprintf(f, " \xe2\x80\x94 %" PRIu64 " live block%s (%s)",
+				r->blocks.live, r->blocks.live == 1 ? "" : "s",
+				live);
+		}
 		fputs("</text></g>\n", f);
 	}
 	fputs("</svg>\n", f);
-	fprintf(f, "<p>%zu mappings at start", total);
-	if (merged)
-		fprintf(f, ", %zu joined with the mapping before them (same file)",
-			merged);
-	if (total - merged > n)
-		fprintf(f, "; the first %zu rows are drawn", n);
-	fputs(". Orange: the brk heap; green: the stack; blue: code and data of "
-	      "the program and its libraries; purple: anonymous memory.</p>\n", f);
-	free(rows);
-	return 0;
+	fprintf(f, "<p>%zu regions at the %s of the run", mp->n,
+		at_end ? "end" : "start");
+	if (mp->n > n)
+		fprintf(f, "; the first %zu are drawn", n);
+	fputs(". Orange: the brk heap; green: stacks, red: their guard pages; "
+	      "blue: code and data of the program and its libraries; purple: "
+	      "anonymous memory (malloc's big blocks and arenas). Each region "
+	      "says how many of the recorded heap blocks were still live in it "
+	      "at the end; <code>analyze map</code> has the start and the end "
+	      "side by side.</p>\n", f);
+out:
+	proc_maps_release(&pm);
+	heap_history_release(&h);
+	threads_model_release(&tm);
+	return rc;
 }

@@ -152,6 +152,26 @@ test_expect 'every demo'"'"'s page is under 1 MB' '
 	done
 '
 
+test_expect 'the process map is analyze map'"'"'s end map, with its live heap blocks' '
+	for d in stack_heap dangling_fixed scheduling_tax; do
+		rm -f m.*.log &&
+		{ SPY_OPTIONS=out=$PWD/m.%p.log:quarantine_mb=0 env LD_PRELOAD=$LIBSPY "$DEMOS/$d" >/dev/null 2>&1 || :; } &&
+		t=$(ls m.*.log | head -1) &&
+		page_of "$t" m.html &&
+		"$ANALYZE" map --json "$t" >m.json &&
+		got=$(grep -o "<svg id=\"process-map\"[^>]*>" m.html | grep -o "data-[a-z-]*=\"[0-9]*\"" | tr "\n" " ") &&
+		want=$(python3 -c "import json, sys
+r = json.load(open(sys.argv[1]))[\"regions\"][:48]
+print(\"data-regions=\\\"%d\\\" data-live-blocks=\\\"%d\\\" \" % (len(r), sum((x.get(\"blocks\") or {}).get(\"live\", 0) for x in r)))" m.json) &&
+		say "$d: page $got, map $want" &&
+		test "$got" = "$want" &&
+		case $d in
+		stack_heap) grep -q "brk heap" m.html && ! grep -q "data-live-blocks=\"0\"" m.html ;;
+		scheduling_tax) grep -q "stack of thread" m.html ;;
+		esac || exit 1
+	done
+'
+
 test_expect 'thread timeline: a condition wait and the lock holds around it' '
 	cat >cv.c <<-EOF &&
 	#include <pthread.h>

@@ -138,7 +138,7 @@ int main(void)
 
 	size_t at = 0;
 	for (size_t i = 0; i < l.h.n; i++)
-		at += heap_block_holds(&l.h.v[i], 0x600020);
+		at += heap_life_holds(&l.h.v[i], 0x600020);
 	ok(l.h.n == 5 && at == 2, "two blocks held 0x600020 over time (%zu)", at);
 	unload(&l);
 
