@@ -144,7 +144,7 @@ int threads_model_build(const struct trace_model *m, struct threads_model *tm)
 				goto out;
 			break;
 		case TRACE_THREAD_END:
-			fields(m, e, v, 12);
+			fields(m, e, v, 13);
 			slot = u64map_get(&by_tid, v[0]);
 			if (slot) {
 				t = &tm->v[*slot - 1];
@@ -168,6 +168,8 @@ int threads_model_build(const struct trace_model *m, struct threads_model *tm)
 			t->majflt = v[7];
 			t->run_ns = v[8];
 			t->wait_ns = v[9];
+			t->sched_read = v[12] ? v[12] == TRACE_SCHED_READ
+					      : (v[8] || v[9]);
 			t->lifetime_ns = v[10];
 			if (v[11])
 				t->stack_size = v[11];
@@ -229,4 +231,40 @@ void threads_model_release(struct threads_model *tm)
 {
 	free(tm->v);
 	memset(tm, 0, sizeof(*tm));
+}
+
+/* libspy reads every thread that lived at least this long, and a sample
+ * of the shorter ones (preload/hook_thread.c): each group is scaled
+ * apart, so that the long ones are not counted as often as the short. */
+#define SCHED_ALWAYS_NS 1000000u
+
+uint64_t threads_model_runq_estimate(const struct threads_model *tm,
+				     size_t *measured, size_t *ended)
+{
+	long double sum[2] = { 0, 0 };
+	size_t n[2] = { 0, 0 }, all[2] = { 0, 0 };
+	for (size_t i = 0; i < tm->n; i++) {
+		const struct thread_info *t = &tm->v[i];
+		if (!t->has_end)
+			continue;
+		int g = t->lifetime_ns >= SCHED_ALWAYS_NS;
+		all[g]++;
+		if (t->sched_read) {
+			n[g]++;
+			sum[g] += (long double)t->wait_ns;
+		}
+	}
+	if (measured)
+		*measured = n[0] + n[1];
+	if (ended)
+		*ended = all[0] + all[1];
+	if (!n[0] && !n[1])
+		return 0;
+	/* A group with none measured takes the mean of the other. */
+	long double mean = (sum[0] + sum[1]) / (long double)(n[0] + n[1]);
+	long double est = 0;
+	for (int g = 0; g < 2; g++)
+		est += n[g] ? sum[g] * (long double)all[g] / (long double)n[g]
+			    : mean * (long double)all[g];
+	return (uint64_t)est;
 }

@@ -26,6 +26,7 @@ struct thread_info {
 	uint64_t how;           /* trace_thread_end */
 	uint64_t user_ns, sys_ns, nvcsw, nivcsw, minflt, majflt;
 	uint64_t run_ns, wait_ns;   /* schedstat: on a CPU, waiting for one */
+	bool sched_read;            /* run_ns and wait_ns were read (else 0) */
 	uint64_t lifetime_ns;
 	uint64_t stack_size, stack_from;
 	uint64_t stack_top;     /* near the top of its stack (start record) */
@@ -57,6 +58,13 @@ struct threads_model {
 int threads_model_build(const struct trace_model *m, struct threads_model *tm);
 
 void threads_model_release(struct threads_model *tm);
+
+/* The run-queue delay of every ended thread: the sum over those whose
+ * schedstat was read, scaled by ended / measured (libspy reads it for
+ * long-lived threads and a sample of short ones). Sets *measured and
+ * *ended (either may be NULL); 0 when none was measured. */
+uint64_t threads_model_runq_estimate(const struct threads_model *tm,
+				     size_t *measured, size_t *ended);
 
 /* "return", "pthread_exit", "cancelled", "at exit", "unknown". */
 const char *threads_end_name(uint64_t how);

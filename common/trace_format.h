@@ -145,7 +145,8 @@ enum trace_kind {
 	 * read_bytes, write_bytes, seen_writes (write-class calls the kernel
 	 * counts in syscw: write, writev, pwrite*, pwritev*), seen_reads
 	 * (read, readv, pread*, preadv*), own_reads (read calls libspy made
-	 * itself, e.g. of /proc files). */
+	 * itself, e.g. of /proc files), complete (trace_io_proc_complete;
+	 * absent in traces before it: complete). */
 	TRACE_IO_PROC = 42,
 	/* How I/O calls were intercepted. Body: dt, flags (trace_io_mode),
 	 * patched (bit f set: libc's entry of trace_io_fn f was patched, so
@@ -270,7 +271,9 @@ enum trace_kind {
 	 * involuntary context switches, minor and major page faults (these
 	 * from getrusage RUSAGE_THREAD), run_ns and wait_ns (time on a CPU and
 	 * time runnable but waiting for one, from /proc/self/task/TID/schedstat;
-	 * both 0 when unreadable), lifetime_ns (0 if unknown), stack_size. */
+	 * both 0 when not read), lifetime_ns (0 if unknown), stack_size,
+	 * sched (trace_sched_reading; absent in traces before it: there,
+	 * run_ns or wait_ns nonzero means read). */
 	TRACE_THREAD_END = 62,
 	/* pthread_join returned; stamped before the call. Body: dt, handle,
 	 * wait_ns (time blocked in it), result. */
@@ -320,6 +323,21 @@ enum trace_stack_source {
 	TRACE_STACK_FROM_RLIMIT = 0,  /* the main thread: ulimit -s (RLIMIT_STACK) */
 	TRACE_STACK_FROM_DEFAULT = 1, /* pthread's default, taken from ulimit -s at start */
 	TRACE_STACK_FROM_ATTR = 2,    /* pthread_attr_setstacksize or setstack */
+};
+
+/* Whether an io-proc end reading counts every thread that ended. */
+enum trace_io_proc_complete {
+	TRACE_IO_PROC_COMPLETE = 1,
+	/* threads ended and child processes were reaped (not through fork)
+	 * in between: the ended threads cannot be told apart from them */
+	TRACE_IO_PROC_INCOMPLETE = 2,
+};
+
+/* Whether a thread_end's run_ns and wait_ns were read (rec_threads reads
+ * schedstat for long-lived threads and for a sample of short ones). */
+enum trace_sched_reading {
+	TRACE_SCHED_READ = 1,     /* read from schedstat */
+	TRACE_SCHED_SKIPPED = 2,  /* not read (sampled out, thread_sched=0, unreadable) */
 };
 
 /* How a thread ended (rec_threads). */

@@ -74,19 +74,20 @@ static uint64_t tv_ns(struct timeval tv)
 	return (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
 }
 
-/* "run_ns wait_ns slices" from schedstat; 0 0 when it cannot be read. */
-static void read_schedstat(uint64_t *run, uint64_t *wait)
+/* "run_ns wait_ns slices" from schedstat: 0, or -1 (both 0) when it
+ * cannot be read. */
+static int read_schedstat(uint64_t *run, uint64_t *wait)
 {
 	char buf[96];
 	*run = *wait = 0;
 	/* One read: the file is a few dozen bytes, produced at once. */
 	int fd = spy_sys_open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0)
-		return;
+		return -1;
 	ssize_t n = spy_sys_read(fd, buf, sizeof(buf) - 1);
 	spy_sys_close(fd);
 	if (n <= 0)
-		return;
+		return -1;
 	buf[n] = 0;
 	const char *p = buf;
 	uint64_t v[2] = { 0, 0 };
@@ -94,12 +95,34 @@ static void read_schedstat(uint64_t *run, uint64_t *wait)
 		while (*p == ' ')
 			p++;
 		if (*p < '0' || *p > '9')
-			return;
+			return -1;
 		while (*p >= '0' && *p <= '9')
 			v[i] = v[i] * 10 + (uint64_t)(*p++ - '0');
 	}
 	*run = v[0];
 	*wait = v[1];
+	return 0;
+}
+
+/* Opening schedstat costs a new thread several microseconds (the kernel
+ * builds /proc entries for its id), far more than the rest of its
+ * accounting. A thread that lived SCHED_ALWAYS_NS or more is always read
+ * (the read is then under 1% of its life); shorter ones are read for the
+ * first SCHED_FIRST of them and then one in SCHED_EVERY, and the analyzer
+ * scales the run-queue delay of those it has to all of them. */
+#define SCHED_ALWAYS_NS 1000000u
+#define SCHED_FIRST 16u
+#define SCHED_EVERY 32u
+static uint64_t short_ends;
+
+static int sched_wanted(uint64_t life_ns)
+{
+	if (!spy_opt.thread_sched)
+		return 0;
+	if (life_ns >= SCHED_ALWAYS_NS)
+		return 1;
+	uint64_t k = __atomic_fetch_add(&short_ends, 1, __ATOMIC_RELAXED);
+	return k < SCHED_FIRST || k % SCHED_EVERY == 0;
 }
 
 /* The calling thread's end record. Signal-safe: getrusage and a /proc
@@ -113,11 +136,13 @@ static void write_thread_end(unsigned how)
 	struct rusage ru;
 	if (getrusage(RUSAGE_THREAD, &ru) != 0)
 		return;
-	uint64_t run = 0, wait = 0;
-	if (spy_opt.thread_sched)
-		read_schedstat(&run, &wait);
 	uint64_t now = spy_writer_now();
-	uint8_t *p = spy_writer_begin(TRACE_THREAD_END, 13 * TRACE_VARINT_MAX);
+	uint64_t life = me->start_ns && now > me->start_ns ? now - me->start_ns : 0;
+	uint64_t run = 0, wait = 0;
+	unsigned sched = TRACE_SCHED_SKIPPED;
+	if (sched_wanted(life) && read_schedstat(&run, &wait) == 0)
+		sched = TRACE_SCHED_READ;
+	uint8_t *p = spy_writer_begin(TRACE_THREAD_END, 14 * TRACE_VARINT_MAX);
 	if (!p)
 		return;
 	p = trace_put_varint(p, (uint64_t)self_tid());
@@ -130,9 +155,9 @@ static void write_thread_end(unsigned how)
 	p = trace_put_varint(p, (uint64_t)ru.ru_majflt);
 	p = trace_put_varint(p, run);
 	p = trace_put_varint(p, wait);
-	p = trace_put_varint(p, me->start_ns && now > me->start_ns ?
-				 now - me->start_ns : 0);
+	p = trace_put_varint(p, life);
 	p = trace_put_varint(p, me->stack_size);
+	p = trace_put_varint(p, sched);
 	spy_writer_end(p);
 }
 
