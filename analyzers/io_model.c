@@ -147,6 +147,9 @@ static int read_proc(const struct trace_model *m, const struct trace_event *e,
 	GETV(&c, &p.seen_writes);
 	GETV(&c, &p.seen_reads);
 	GETV(&c, &p.own_reads);
+	uint64_t complete = 0;
+	if (trace_cursor_left(&c) && trace_get_varint(&c, &complete) == 0)
+		p.incomplete = complete == TRACE_IO_PROC_INCOMPLETE;
 	if (phase == 0 && !io->start.seen)
 		io->start = p;
 	else if (phase == 1 && !io->end.seen)
@@ -316,7 +319,8 @@ uint64_t io_site_median_below(const struct io_site *s)
 
 int64_t io_model_bypassed_writes(const struct io_model *io)
 {
-	if (!io->start.seen || !io->end.seen || io->end.syscw < io->start.syscw)
+	if (!io->start.seen || !io->end.seen || io->end.incomplete ||
+	    io->end.syscw < io->start.syscw)
 		return -1;
 	uint64_t kernel = io->end.syscw - io->start.syscw;
 	uint64_t seen = io->end.seen_writes - io->start.seen_writes;

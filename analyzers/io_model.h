@@ -37,6 +37,7 @@ struct io_proc {
 	bool seen;
 	uint64_t rchar, wchar, syscr, syscw, read_bytes, write_bytes;
 	uint64_t seen_writes, seen_reads, own_reads;
+	bool incomplete;  /* ended threads could not all be counted */
 };
 
 struct io_syscall {
@@ -74,7 +75,8 @@ uint64_t io_site_time_ns(const struct io_site *s);
 uint64_t io_site_median_below(const struct io_site *s);
 
 /* Write-class calls the kernel counted (syscw between the readings) that
- * no hook saw; -1 when the trace has no pair of readings. */
+ * no hook saw; -1 when the trace has no pair of readings, or when its end
+ * reading could not count every thread that ended. */
 int64_t io_model_bypassed_writes(const struct io_model *io);
 
 struct symbolizer;

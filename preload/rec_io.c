@@ -11,6 +11,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
@@ -240,12 +241,25 @@ static void seen_totals(uint64_t *writes, uint64_t *reads)
 }
 
 /* The kernel's counters of threads (syscr, syscw, rchar, wchar,
- * read_bytes, write_bytes). The process-wide /proc/self/io also adds the
- * counts of every child the process has reaped, so libspy sums its own
- * threads instead: the live ones here, the ended ones as they end. */
+ * read_bytes, write_bytes), summed over the process's threads: the live
+ * ones read at the moment, the ended ones as below.
+ *
+ * Reading /proc/thread-self/io as each thread ends costs it several
+ * microseconds, so ended threads are counted from the process-wide
+ * /proc/self/io instead, which holds every ended thread plus every child
+ * process reaped: (whole - live threads) now, less the same at the start
+ * reading, is what the threads that ended since then did, as long as no
+ * child was reaped meanwhile (getrusage RUSAGE_CHILDREN unchanged). Once
+ * the process forks, children will be reaped, so from its first fork on
+ * each ending thread reads its own counters into dead_kernel again. */
 enum { K_RCHAR, K_WCHAR, K_SYSCR, K_SYSCW, K_RBYTES, K_WBYTES, K_N };
 static uint64_t dead_kernel[K_N];
 static uint64_t own_reads;
+static uint64_t base_dead[K_N];     /* whole - live at the start reading */
+static struct rusage base_children; /* RUSAGE_CHILDREN then */
+static uint64_t unread_ends;        /* threads ended without their own reading */
+static int per_thread_io;           /* set at the first fork */
+static int io_incomplete;           /* some ended threads cannot be counted */
 
 static int task_io(const char *path, uint64_t k[K_N])
 {
@@ -302,16 +316,56 @@ static void live_threads_io(uint64_t k[K_N])
 	spy_sys_close(dir);
 }
 
+static int same_children(const struct rusage *a, const struct rusage *b)
+{
+	const unsigned char *x = (const void *)a, *y = (const void *)b;
+	for (size_t i = 0; i < sizeof(*a); i++)
+		if (x[i] != y[i])
+			return 0;
+	return 1;
+}
+
+/* What the threads that ended since the start reading did, into k (from
+ * /proc/self/io: see above); -1 when that cannot be told. live holds the
+ * live threads' counters, read just before. */
+static int ended_since_start(const uint64_t live[K_N], uint64_t k[K_N])
+{
+	struct rusage ch;
+	uint64_t whole[K_N] = { 0 };
+	if (getrusage(RUSAGE_CHILDREN, &ch) != 0 || !same_children(&ch, &base_children) ||
+	    task_io("/proc/self/io", whole) != 0)
+		return -1;
+	for (int i = 0; i < K_N; i++) {
+		uint64_t dead = whole[i] > live[i] ? whole[i] - live[i] : 0;
+		k[i] += dead > base_dead[i] ? dead - base_dead[i] : 0;
+	}
+	return 0;
+}
+
 /* Writes an IO_PROC record; phase 0 (start) or 1 (end). */
 static void proc_reading(unsigned phase)
 {
-	uint64_t k[K_N] = { 0 };
+	uint64_t k[K_N] = { 0 }, live[K_N] = { 0 };
+	live_threads_io(live);
+	if (phase == 0) {
+		/* The baseline of ended_since_start: what the process's ended
+		 * threads and reaped children (and an image it replaced by
+		 * exec) had done before the start. */
+		uint64_t whole[K_N] = { 0 };
+		getrusage(RUSAGE_CHILDREN, &base_children);
+		task_io("/proc/self/io", whole);
+		for (int i = 0; i < K_N; i++)
+			base_dead[i] = whole[i] > live[i] ? whole[i] - live[i] : 0;
+	} else if (!__atomic_load_n(&per_thread_io, __ATOMIC_SEQ_CST) &&
+		   __atomic_load_n(&unread_ends, __ATOMIC_ACQUIRE) &&
+		   ended_since_start(live, k) != 0) {
+		io_incomplete = 1;
+	}
 	for (int i = 0; i < K_N; i++)
-		k[i] = __atomic_load_n(&dead_kernel[i], __ATOMIC_RELAXED);
-	live_threads_io(k);
+		k[i] += live[i] + __atomic_load_n(&dead_kernel[i], __ATOMIC_RELAXED);
 	uint64_t w, r;
 	seen_totals(&w, &r);
-	uint8_t *p = spy_writer_begin(TRACE_IO_PROC, 11 * TRACE_VARINT_MAX);
+	uint8_t *p = spy_writer_begin(TRACE_IO_PROC, 12 * TRACE_VARINT_MAX);
 	if (!p)
 		return;
 	p = trace_put_varint(p, phase);
@@ -320,7 +374,30 @@ static void proc_reading(unsigned phase)
 	p = trace_put_varint(p, w);
 	p = trace_put_varint(p, r);
 	p = trace_put_varint(p, __atomic_load_n(&own_reads, __ATOMIC_RELAXED));
+	p = trace_put_varint(p, io_incomplete ? TRACE_IO_PROC_INCOMPLETE
+					      : TRACE_IO_PROC_COMPLETE);
 	spy_writer_end(p);
+}
+
+/* Before the process's first fork: threads that end from now on read
+ * their own counters, and those that ended before are counted at once,
+ * while no child can have been reaped by fork's doing. A thread ending
+ * during this very switch may be counted as live here and then missed. */
+static void before_fork(void)
+{
+	if (__atomic_exchange_n(&per_thread_io, 1, __ATOMIC_SEQ_CST))
+		return;
+	if (!__atomic_load_n(&unread_ends, __ATOMIC_ACQUIRE))
+		return;
+	uint64_t live[K_N] = { 0 }, k[K_N] = { 0 };
+	live_threads_io(live);
+	if (ended_since_start(live, k) != 0) {
+		io_incomplete = 1;
+		return;
+	}
+	for (int i = 0; i < K_N; i++)
+		__atomic_add_fetch(&dead_kernel[i], k[i], __ATOMIC_RELAXED);
+	__atomic_store_n(&unread_ends, 0, __ATOMIC_RELEASE);
 }
 
 void rec_io_flush_all(int end)
@@ -340,7 +417,9 @@ void rec_io_thread_exit(void)
 	/* Every thread's counters, whether it made calls we saw or not: a
 	 * thread making only raw system calls has no table. */
 	uint64_t k[K_N] = { 0 };
-	if (task_io("/proc/thread-self/io", k) == 0)
+	if (!__atomic_load_n(&per_thread_io, __ATOMIC_SEQ_CST))
+		__atomic_add_fetch(&unread_ends, 1, __ATOMIC_RELEASE);
+	else if (task_io("/proc/thread-self/io", k) == 0)
 		for (int i = 0; i < K_N; i++)
 			__atomic_add_fetch(&dead_kernel[i], k[i], __ATOMIC_RELAXED);
 	spy_sud_thread_exit();
@@ -405,6 +484,9 @@ static void after_fork_child(void)
 	for (int i = 0; i < K_N; i++)
 		dead_kernel[i] = 0;
 	own_reads = 0;
+	unread_ends = 0;
+	per_thread_io = 0;
+	io_incomplete = 0;
 	rec_io_passed_writes = rec_io_passed_reads = 0;
 	end_written = 0;
 	rec_io_ending = 0;
@@ -440,7 +522,7 @@ void rec_io_init(void)
 	write_mode();
 	proc_reading(0);
 	spy_signals_observe_faults(on_fatal);
-	pthread_atfork(NULL, NULL, after_fork_child);
+	pthread_atfork(before_fork, NULL, after_fork_child);
 }
 
 void rec_io_thread_start(void)
