@@ -5,11 +5,16 @@
  * thread-storm fires when all of these hold (docs/threads.md):
  *   - at least STORM_MIN_THREADS threads were created during the run;
  *   - they were short-lived: the median lifetime is under STORM_MAX_LIFE;
- *   - they mostly waited: together they were on a CPU (user + system) for
- *     less than STORM_MAX_BUSY of their summed lifetimes.
- * Lifetimes here leave out the time a thread was runnable but queued for a
- * CPU (schedstat), so that a loaded machine, which stretches every thread's
- * life, does not change the verdict.
+ *   - most of them mostly waited: at least half of the threads blocked at
+ *     least once (a voluntary context switch) and were on a CPU for less
+ *     than half of their own lifetime.
+ * Each thread is judged on its own times, so a loaded machine, which
+ * stretches lifetimes by queueing, cannot turn waiting threads into busy
+ * ones; and a thread that never blocked (it only computed, and was
+ * preempted) is never counted as waiting however long it was queued.
+ * A thread's own lifetime leaves out the run-queue delay inside it where
+ * libspy read it (schedstat's delay counts from the thread's creation,
+ * its lifetime from its start).
  */
 #include "detect_threads.h"
 
@@ -25,7 +30,6 @@
 
 #define STORM_MIN_THREADS 100
 #define STORM_MAX_LIFE 1000000000ull /* 1 s */
-#define STORM_MAX_BUSY 0.5
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -33,14 +37,36 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* t's lifetime less the time it was queued for a CPU while alive, where
+ * that is known. */
+static uint64_t own_life(const struct thread_info *t)
+{
+	if (!t->sched_read)
+		return t->lifetime_ns;
+	uint64_t before = t->has_create && t->has_start && t->start_ts > t->create_ts
+				  ? t->start_ts - t->create_ts : 0;
+	uint64_t queued = t->wait_ns > before ? t->wait_ns - before : 0;
+	uint64_t cpu = t->user_ns + t->sys_ns;
+	if (queued > t->lifetime_ns || t->lifetime_ns - queued < cpu)
+		return t->lifetime_ns > cpu ? cpu : t->lifetime_ns;
+	return t->lifetime_ns - queued;
+}
+
+/* A thread mostly waited: it blocked at least once, and it was on a CPU
+ * for less than half of its own lifetime. */
+static bool mostly_waited(const struct thread_info *t, uint64_t life)
+{
+	return t->nvcsw > 0 && 2 * (t->user_ns + t->sys_ns) < life;
+}
+
 static int storm(const struct trace_model *m, const struct threads_model *tm,
 		 struct finding_list *out)
 {
-	size_t n = 0;
+	size_t n = 0, waiting = 0;
 	uint64_t *life = malloc((tm->n ? tm->n : 1) * sizeof(*life));
 	if (!life)
 		return -1;
-	uint64_t life_sum = 0, cpu_sum = 0, vol = 0, invol = 0, runq = 0;
+	uint64_t life_sum = 0, cpu_sum = 0, vol = 0, invol = 0;
 	uint64_t stack = 0, create_ns = 0, join_ns = 0;
 	const struct thread_info *first = NULL;
 	for (size_t i = 0; i < tm->n; i++) {
@@ -49,14 +75,13 @@ static int storm(const struct trace_model *m, const struct threads_model *tm,
 			continue;
 		if (!first)
 			first = t;
-		uint64_t own = t->lifetime_ns > t->wait_ns ? t->lifetime_ns - t->wait_ns
-							     : t->lifetime_ns;
+		uint64_t own = own_life(t);
 		life[n++] = own;
+		waiting += mostly_waited(t, own);
 		life_sum += own;
 		cpu_sum += t->user_ns + t->sys_ns;
 		vol += t->nvcsw;
 		invol += t->nivcsw;
-		runq += t->wait_ns;
 		create_ns += t->create_ns;
 		join_ns += t->join_ns;
 		if (t->stack_size > stack)
@@ -67,16 +92,19 @@ static int storm(const struct trace_model *m, const struct threads_model *tm,
 		goto done;
 	qsort(life, n, sizeof(*life), cmp_u64);
 	uint64_t median = life[n / 2];
-	double busy = (double)cpu_sum / (double)life_sum;
-	if (median >= STORM_MAX_LIFE || busy >= STORM_MAX_BUSY)
+	if (median >= STORM_MAX_LIFE || 2 * waiting < n)
 		goto done;
+	double busy = (double)cpu_sum / (double)life_sum;
+	size_t measured = 0, ended = 0;
+	uint64_t runq = threads_model_runq_estimate(tm, &measured, &ended);
 
 	uint64_t peak = tm->proc.peak_live ? tm->proc.peak_live : 0;
 	uint64_t ncpu = tm->proc.ncpu;
 	uint64_t reserved = peak > 1 ? (peak - 1) * stack : stack;
 	char s_n[32], s_cs[32], b_life[32], b_runq[32], b_create[32], b_join[32],
-		b_stack[64], b_cpu[32];
+		b_stack[64], b_cpu[32], s_wait[32], runq_text[160];
 	summary_format_count(s_n, sizeof(s_n), n);
+	summary_format_count(s_wait, sizeof(s_wait), waiting);
 	summary_format_count(s_cs, sizeof(s_cs), vol + invol);
 	summary_format_ns(b_life, sizeof(b_life), (int64_t)median);
 	summary_format_ns(b_runq, sizeof(b_runq), (int64_t)runq);
@@ -84,22 +112,32 @@ static int storm(const struct trace_model *m, const struct threads_model *tm,
 	summary_format_ns(b_join, sizeof(b_join), (int64_t)join_ns);
 	summary_format_ns(b_cpu, sizeof(b_cpu), (int64_t)cpu_sum);
 	summary_format_bytes(b_stack, sizeof(b_stack), reserved);
+	if (!measured)
+		snprintf(runq_text, sizeof(runq_text), "the run-queue delay was not "
+			 "measured (thread_sched=0)");
+	else if (measured < ended)
+		snprintf(runq_text, sizeof(runq_text), "runnable threads queued for "
+			 "a CPU for about %s in total (estimated from %zu of %zu threads)",
+			 b_runq, measured, ended);
+	else
+		snprintf(runq_text, sizeof(runq_text), "runnable threads queued for "
+			 "a CPU for %s in total", b_runq);
 
 	char headline[256], expl[1400];
 	snprintf(headline, sizeof(headline),
 		 "%s short threads, mostly waiting: %s switches", s_n, s_cs);
 	snprintf(expl, sizeof(expl),
 		 "The program started %s threads (up to %" PRIu64 " alive at once on "
-		 "%" PRIu64 " CPUs). Half of them lived less than %s (not counting "
-		 "time queued for a CPU), and together "
-		 "they were on a CPU only %.0f%% of their lives (%s): they mostly "
+		 "%" PRIu64 " CPUs). Half of them lived less than %s, and %s of "
+		 "them blocked and were on a CPU for less than half of their lives "
+		 "(all together %.0f%%, %s): they mostly "
 		 "waited. Each thread costs a clone, a stack (%s of address space "
 		 "reserved at the peak), kernel bookkeeping and context switches "
 		 "(%" PRIu64 " voluntary, %" PRIu64 " involuntary, %.1f per thread); "
-		 "runnable threads queued for a CPU for %s in total. Creating them "
+		 "%s. Creating them "
 		 "took %s inside pthread_create and joining them %s.",
-		 s_n, peak, ncpu, b_life, busy * 100, b_cpu, b_stack, vol, invol,
-		 (double)(vol + invol) / (double)n, b_runq, b_create, b_join);
+		 s_n, peak, ncpu, b_life, s_wait, busy * 100, b_cpu, b_stack, vol, invol,
+		 (double)(vol + invol) / (double)n, runq_text, b_create, b_join);
 	struct finding *f = finding_add(
 		out, "thread-storm", SEV_WARNING, headline, expl,
 		"Wait for many things in one thread instead of one thread per "
@@ -124,7 +162,9 @@ static int storm(const struct trace_model *m, const struct threads_model *tm,
 	    finding_add_int(f, "thread_cpu_ns", (int64_t)cpu_sum) < 0 ||
 	    finding_add_int(f, "voluntary_switches", (int64_t)vol) < 0 ||
 	    finding_add_int(f, "involuntary_switches", (int64_t)invol) < 0 ||
+	    finding_add_int(f, "waiting_threads", (int64_t)waiting) < 0 ||
 	    finding_add_int(f, "runqueue_wait_ns", (int64_t)runq) < 0 ||
+	    finding_add_int(f, "runqueue_threads_measured", (int64_t)measured) < 0 ||
 	    finding_add_int(f, "stack_reserved_at_peak", (int64_t)reserved) < 0 ||
 	    finding_add_int(f, "create_ns", (int64_t)create_ns) < 0 ||
 	    finding_add_int(f, "join_wait_ns", (int64_t)join_ns) < 0)
