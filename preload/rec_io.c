@@ -390,14 +390,18 @@ static void before_fork(void)
 	if (!__atomic_load_n(&unread_ends, __ATOMIC_ACQUIRE))
 		return;
 	uint64_t live[K_N] = { 0 }, k[K_N] = { 0 };
+	/* fork's handlers run outside any hook: the guard keeps these
+	 * reads from being recorded as the program's. */
+	spy_self.guard++;
 	live_threads_io(live);
 	if (ended_since_start(live, k) != 0) {
 		io_incomplete = 1;
-		return;
+	} else {
+		for (int i = 0; i < K_N; i++)
+			__atomic_add_fetch(&dead_kernel[i], k[i], __ATOMIC_RELAXED);
+		__atomic_store_n(&unread_ends, 0, __ATOMIC_RELEASE);
 	}
-	for (int i = 0; i < K_N; i++)
-		__atomic_add_fetch(&dead_kernel[i], k[i], __ATOMIC_RELAXED);
-	__atomic_store_n(&unread_ends, 0, __ATOMIC_RELEASE);
+	spy_self.guard--;
 }
 
 void rec_io_flush_all(int end)

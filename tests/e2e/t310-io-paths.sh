@@ -71,6 +71,26 @@ test_expect 'raw system calls bypass libc and are reported as a number' '
 	"$ANALYZE" syscalls "$T" >view.txt; grep -q "3,000 write calls bypassed libc" view.txt
 '
 
+test_expect 'raw writes of threads that ended: counted by the cross-check' '
+	run_paths rawthreads 1000 && only_trace && sc "$T" &&
+	json_check "$T.sc.json" "j[\"kernel\"][\"bypassed_writes\"] == 2000"
+'
+
+test_expect 'threads ended, then a fork: the child'"'"'s writes are not the parent'"'"'s' '
+	run_paths rawfork 1000 && set -- tr.*.log && test $# = 2 &&
+	sc "$1" && sc "$2" &&
+	for t in "$1" "$2"; do
+		json_check "$t.sc.json" "j[\"kernel\"][\"bypassed_writes\"] in (0, 2000)" || return 1
+	done &&
+	cat "$1.sc.json" "$2.sc.json" | grep -c "\"bypassed_writes\": 2000" | grep -qx 1
+'
+
+test_expect 'threads ended and a child reaped outside fork: no cross-check rather than a wrong one' '
+	run_paths rawspawn 1000 && set -- tr.*.log && T=$(grep -l "rawspawn" "$@" | head -n 1) &&
+	test -n "$T" && sc "$T" &&
+	json_check "$T.sc.json" "j[\"kernel\"] is None"
+'
+
 test_expect 'stdio'"'"'s flush at exit is counted after the end of the trace' '
 	run_paths exitflush 3000 && only_trace && sc "$T" &&
 	json_check "$T.sc.json" "any(s[\"fd_path\"] == \"/dev/null\" and s[\"bytes\"] == 3000 for s in j[\"sites\"])"
@@ -122,7 +142,7 @@ test_expect 'one line writing three files in turn on one descriptor number: thre
 '
 
 test_expect 'output and exit status unchanged for every mode' '
-	for m in raw syscallfn printf stderr threads fork exitflush exec crash reopen; do
+	for m in raw syscallfn printf stderr threads fork rawthreads rawfork rawspawn exitflush exec crash reopen; do
 		rm -rf plain traced && same_output "$m" "$PATHS" "$m" 500 || return 1
 	done
 '
