@@ -53,6 +53,94 @@ int main(void)
 	return 0;
 }
 EOF
+cat >busy.c <<'EOF'
+#include <pthread.h>
+#include <stdio.h>
+#include <time.h>
+/* 400 short threads, 4 at a time, that only compute (about 1 ms of CPU
+ * each) and never block: a storm, but not of waiting threads. */
+static double cpu(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+static void *compute(void *a)
+{
+	volatile unsigned long x = 0;
+	double t0 = cpu();
+	while (cpu() - t0 < 0.001)
+		for (int i = 0; i < 1000; i++)
+			x += i;
+	return a;
+}
+int main(void)
+{
+	for (int r = 0; r < 100; r++) {
+		pthread_t t[4];
+		for (int i = 0; i < 4; i++)
+			pthread_create(&t[i], NULL, compute, NULL);
+		for (int i = 0; i < 4; i++)
+			pthread_join(t[i], NULL);
+	}
+	puts("400 threads computed");
+	return 0;
+}
+EOF
+cat >sleepers.c <<'EOF'
+#include <pthread.h>
+#include <stdio.h>
+#include <time.h>
+/* 1000 threads at once, each sleeping 2 ms: a storm of waiting threads
+ * with no lock between them (scheduling_tax's mutex convoy stretches
+ * lifetimes on a loaded machine; this keeps them short). */
+static void *nap(void *a)
+{
+	struct timespec t = { 0, 2000000 };
+	nanosleep(&t, NULL);
+	return a;
+}
+int main(void)
+{
+	static pthread_t t[1000];
+	for (int i = 0; i < 1000; i++)
+		pthread_create(&t[i], NULL, nap, NULL);
+	for (int i = 0; i < 1000; i++)
+		pthread_join(t[i], NULL);
+	puts("1000 threads slept");
+	return 0;
+}
+EOF
+cat >naps.c <<'EOF'
+#include <pthread.h>
+#include <stdio.h>
+#include <time.h>
+/* 3000 threads one after the other, each sleeping 0.2 ms: short lives,
+ * of which libspy reads the run-queue delay of a sample only. */
+static void *nap(void *a)
+{
+	struct timespec t = { 0, 200000 };
+	nanosleep(&t, NULL);
+	return a;
+}
+int main(void)
+{
+	for (int i = 0; i < 3000; i++) {
+		pthread_t t;
+		pthread_create(&t, NULL, nap, NULL);
+		pthread_join(t, NULL);
+	}
+	puts("3000 naps");
+	return 0;
+}
+EOF
+cat >spin.c <<'EOF'
+int main(void) { for (volatile unsigned long i = 0;; i++) ; }
+EOF
+gcc -std=gnu11 -O1 -o "$TEST_DIR/spin" spin.c &&
+gcc -std=gnu11 -O1 -g -pthread -o "$TEST_DIR/busy" busy.c &&
+gcc -std=gnu11 -O1 -g -pthread -o "$TEST_DIR/sleepers" sleepers.c &&
+gcc -std=gnu11 -O1 -g -pthread -o "$TEST_DIR/naps" naps.c &&
 gcc -std=gnu11 -O1 -g -o "$TEST_DIR/cloner" cloner.c &&
 gcc -std=gnu11 -O1 -g -pthread -o "$TEST_DIR/ends" ends.c ||
 	{ echo "Bail out! cannot build the test program"; exit 1; }
@@ -95,6 +183,53 @@ test_expect 'fifty threads stay under the storm threshold' '
 	SPY_OPTIONS=out=small.log traced "$DEMOS/scheduling_tax" 50 >/dev/null &&
 	report_json small.log &&
 	json_check small.log.r.json "\"thread-storm\" not in [f[\"kind\"] for f in j[\"findings\"]]"
+'
+
+# loaded CMD...: runs CMD while two spinning processes per CPU keep every
+# CPU busy, so that the program's threads queue for a CPU.
+loaded() {
+	local pids="" i rc=0
+	for i in $(seq 1 $((2 * $(nproc)))); do
+		"$TEST_DIR/spin" &
+		pids="$pids $!"
+	done
+	"$@" || rc=$?
+	kill $pids
+	wait $pids 2>/dev/null
+	return $rc
+}
+
+# storm_detail JSON KEY: the thread-storm finding's detail KEY, in Python.
+storm_detail() { echo "[f for f in j[\"findings\"] if f[\"kind\"] == \"thread-storm\"][0][\"details\"][\"$1\"]"; }
+storm_text='[f for f in j["findings"] if f["kind"] == "thread-storm"][0]["explanation"]'
+
+test_expect 'on a loaded machine: a thousand sleeping threads are still a thread-storm' '
+	loaded env SPY_OPTIONS=out=ld.log LD_PRELOAD=$LIBSPY "$TEST_DIR/sleepers" >out &&
+	grep -x "1000 threads slept" out &&
+	report_json ld.log &&
+	json_check ld.log.r.json "[f[\"kind\"] for f in j[\"findings\"]].count(\"thread-storm\") == 1" &&
+	json_check ld.log.r.json "$(storm_detail waiting_threads) >= 900"
+'
+
+test_expect 'on a loaded machine: short threads that only compute are no storm of waiting threads' '
+	loaded env SPY_OPTIONS=out=bz.log LD_PRELOAD=$LIBSPY "$TEST_DIR/busy" >out &&
+	grep -x "400 threads computed" out &&
+	"$ANALYZE" threads --json bz.log >bz.json &&
+	json_check bz.json "len([t for t in j[\"threads\"] if t[\"start_routine\"] == \"compute\"]) == 400" &&
+	report_json bz.log &&
+	json_check bz.log.r.json "\"thread-storm\" not in [f[\"kind\"] for f in j[\"findings\"]]"
+'
+
+test_expect 'run-queue delay: short threads are sampled, and the finding says it is an estimate' '
+	SPY_OPTIONS=out=st.log traced "$TEST_DIR/naps" >out &&
+	grep -x "3000 naps" out &&
+	report_json st.log &&
+	json_check st.log.r.json "16 + 2984 // 32 <= $(storm_detail runqueue_threads_measured) < 1500" &&
+	json_check st.log.r.json "\"estimated from\" in $storm_text" &&
+	SPY_OPTIONS=out=ns.log:thread_sched=0 traced "$TEST_DIR/naps" >/dev/null &&
+	report_json ns.log &&
+	json_check ns.log.r.json "$(storm_detail runqueue_threads_measured) == 0" &&
+	json_check ns.log.r.json "\"not measured\" in $storm_text"
 '
 
 test_expect 'analyze threads prints one row per thread and the totals' '
