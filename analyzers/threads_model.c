@@ -233,10 +233,9 @@ void threads_model_release(struct threads_model *tm)
 	memset(tm, 0, sizeof(*tm));
 }
 
-/* libspy reads every thread that lived at least this long, and a sample
- * of the shorter ones (preload/hook_thread.c): each group is scaled
- * apart, so that the long ones are not counted as often as the short. */
-#define SCHED_ALWAYS_NS 1000000u
+/* libspy reads every thread that lived TRACE_SCHED_ALWAYS_NS or more, and
+ * a sample of the shorter ones: each group is scaled apart, so that the
+ * long ones are not counted as often as the short. */
 
 uint64_t threads_model_runq_estimate(const struct threads_model *tm,
 				     size_t *measured, size_t *ended)
@@ -247,7 +246,7 @@ uint64_t threads_model_runq_estimate(const struct threads_model *tm,
 		const struct thread_info *t = &tm->v[i];
 		if (!t->has_end)
 			continue;
-		int g = t->lifetime_ns >= SCHED_ALWAYS_NS;
+		int g = t->lifetime_ns >= TRACE_SCHED_ALWAYS_NS;
 		all[g]++;
 		if (t->sched_read) {
 			n[g]++;

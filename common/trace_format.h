@@ -333,8 +333,10 @@ enum trace_io_proc_complete {
 	TRACE_IO_PROC_INCOMPLETE = 2,
 };
 
-/* Whether a thread_end's run_ns and wait_ns were read (rec_threads reads
- * schedstat for long-lived threads and for a sample of short ones). */
+/* Whether a thread_end's run_ns and wait_ns were read: rec_threads reads
+ * schedstat for every thread that lived TRACE_SCHED_ALWAYS_NS or more and
+ * for a sample of shorter ones (the reader scales each group apart). */
+#define TRACE_SCHED_ALWAYS_NS 100000000u
 enum trace_sched_reading {
 	TRACE_SCHED_READ = 1,     /* read from schedstat */
 	TRACE_SCHED_SKIPPED = 2,  /* not read (sampled out, thread_sched=0, unreadable) */

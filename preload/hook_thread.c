@@ -104,25 +104,28 @@ static int read_schedstat(uint64_t *run, uint64_t *wait)
 	return 0;
 }
 
-/* Opening schedstat costs a new thread several microseconds (the kernel
- * builds /proc entries for its id), far more than the rest of its
- * accounting. A thread that lived SCHED_ALWAYS_NS or more is always read
- * (the read is then under 1% of its life); shorter ones are read for the
- * first SCHED_FIRST of them and then one in SCHED_EVERY, and the analyzer
- * scales the run-queue delay of those it has to all of them. */
-#define SCHED_ALWAYS_NS 1000000u
-#define SCHED_FIRST 16u
-#define SCHED_EVERY 32u
-static uint64_t short_ends;
+/* Reading schedstat is dear for a new thread: the kernel builds /proc
+ * entries for its id (about 30 us of CPU) and tears them down when it
+ * exits, which delays its end by a few hundred microseconds on the
+ * reference machine. So it is read for every thread that lived
+ * TRACE_SCHED_ALWAYS_NS or more (a fraction of a percent of its life),
+ * and of shorter ones for at most one every SCHED_GAP_NS: all of them
+ * while threads are few, a sample when they come fast. The analyzer
+ * scales the run-queue delay of the sample to all of them. */
+#define SCHED_GAP_NS 10000000u
+static uint64_t last_short_read;
 
-static int sched_wanted(uint64_t life_ns)
+static int sched_wanted(uint64_t life_ns, uint64_t now)
 {
 	if (!spy_opt.thread_sched)
 		return 0;
-	if (life_ns >= SCHED_ALWAYS_NS)
+	if (life_ns >= TRACE_SCHED_ALWAYS_NS)
 		return 1;
-	uint64_t k = __atomic_fetch_add(&short_ends, 1, __ATOMIC_RELAXED);
-	return k < SCHED_FIRST || k % SCHED_EVERY == 0;
+	uint64_t last = __atomic_load_n(&last_short_read, __ATOMIC_RELAXED);
+	if (last && now - last < SCHED_GAP_NS)
+		return 0;
+	return __atomic_compare_exchange_n(&last_short_read, &last, now, 0,
+					   __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
 /* The calling thread's end record. Signal-safe: getrusage and a /proc
@@ -140,7 +143,7 @@ static void write_thread_end(unsigned how)
 	uint64_t life = me->start_ns && now > me->start_ns ? now - me->start_ns : 0;
 	uint64_t run = 0, wait = 0;
 	unsigned sched = TRACE_SCHED_SKIPPED;
-	if (sched_wanted(life) && read_schedstat(&run, &wait) == 0)
+	if (sched_wanted(life, now) && read_schedstat(&run, &wait) == 0)
 		sched = TRACE_SCHED_READ;
 	uint8_t *p = spy_writer_begin(TRACE_THREAD_END, 14 * TRACE_VARINT_MAX);
 	if (!p)
