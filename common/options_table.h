@@ -31,7 +31,7 @@
 	SPY_OPTION(leaks, BOOL, "1",                                          \
 		   "at exit, scan memory for blocks no pointer reaches (leaks)")  \
 	SPY_OPTION(thread_sched, BOOL, "1",                                   \
-		   "read each thread's run-queue delay from /proc when it ends")  \
+		   "read threads' run-queue delay from /proc as they end (long ones, a sample of short ones)")  \
 	SPY_OPTION(sample_hz, UINT, "0",                                      \
 		   "sample each thread's position N times a CPU-second, for false sharing (0: off)") \
 	SPY_OPTION(quiet, BOOL, "0",                                          \
