@@ -54,6 +54,8 @@ static void thread_json(struct json_writer *w, struct symbolizer *sym,
 	json_field_uint(w, "involuntary_switches", t->nivcsw);
 	json_field_uint(w, "run_ns", t->run_ns);
 	json_field_uint(w, "runqueue_wait_ns", t->wait_ns);
+	/* false: libspy sampled other threads' schedstat, not this one's */
+	json_field_bool(w, "runqueue_measured", t->sched_read);
 	json_field_uint(w, "minor_faults", t->minflt);
 	json_field_uint(w, "major_faults", t->majflt);
 	json_field_uint(w, "stack_size", t->stack_size);
@@ -120,7 +122,7 @@ static const char *routine(struct symbolizer *sym, const struct trace_model *m,
 static void threads_text(const struct trace_model *m,
 			 const struct threads_model *tm, struct symbolizer *sym)
 {
-	size_t rows = tm->n < TEXT_ROWS ? tm->n : TEXT_ROWS;
+	size_t rows = tm->n < TEXT_ROWS ? tm->n : TEXT_ROWS, unread = 0;
 	printf("%-8s %-8s %-26s %11s %8s  %s\n", "tid", "creator",
 	       "start routine", "lifetime ms", "stack", "end");
 	for (size_t i = 0; i < rows; i++) {
@@ -137,11 +139,19 @@ static void threads_text(const struct trace_model *m,
 	       "majflt");
 	for (size_t i = 0; i < rows; i++) {
 		const struct thread_info *t = &tm->v[i];
+		char runq[24] = "-"; /* not read: libspy took a sample */
+		if (t->sched_read)
+			snprintf(runq, sizeof(runq), "%.3f", ms(t->wait_ns));
 		printf("%-8" PRIu32 " %10.3f %10.3f %8" PRIu64 " %8" PRIu64
-		       " %12.3f %8" PRIu64 " %6" PRIu64 "\n", t->tid,
+		       " %12s %8" PRIu64 " %6" PRIu64 "\n", t->tid,
 		       ms(t->user_ns), ms(t->sys_ns), t->nvcsw, t->nivcsw,
-		       ms(t->wait_ns), t->minflt, t->majflt);
+		       runq, t->minflt, t->majflt);
+		unread += !t->sched_read && t->has_end;
 	}
+	if (unread)
+		printf("\"-\" under runq wait: not read for that thread (libspy "
+		       "reads the run queue\nof long threads and of a sample of "
+		       "short ones; analyze sched estimates\nthe total)\n");
 	if (tm->n > rows)
 		printf("... %zu more threads (analyze threads --json lists every one)\n",
 		       tm->n - rows);
@@ -192,6 +202,7 @@ struct sched_view {
 	uint64_t threads, peak, ncpu, duration_ns;
 	uint64_t switches, vol, invol, runq_ns, cpu_ns, stack_peak;
 	uint64_t create_ns, join_ns;
+	size_t runq_measured, runq_ended; /* threads whose schedstat was read */
 };
 
 static void sched_compute(const struct trace_model *m,
@@ -205,7 +216,6 @@ static void sched_compute(const struct trace_model *m,
 	uint64_t biggest_stack = 0;
 	for (size_t i = 0; i < tm->n; i++) {
 		const struct thread_info *t = &tm->v[i];
-		s->runq_ns += t->wait_ns;
 		s->cpu_ns += t->user_ns + t->sys_ns;
 		if (t->has_create && t->stack_size > biggest_stack)
 			biggest_stack = t->stack_size;
@@ -218,6 +228,8 @@ static void sched_compute(const struct trace_model *m,
 		s->vol = tm->proc.nvcsw;
 		s->invol = tm->proc.nivcsw;
 	}
+	s->runq_ns = threads_model_runq_estimate(tm, &s->runq_measured,
+						 &s->runq_ended);
 	s->switches = s->vol + s->invol;
 	s->stack_peak = s->peak > 1 ? (s->peak - 1) * biggest_stack : 0;
 	s->create_ns = tm->create_ns;
@@ -251,6 +263,9 @@ int cmd_sched(const struct cmd_args *a)
 		json_key(&w, "switches_per_thread");
 		json_double(&w, (double)s.switches / (double)requests);
 		json_field_uint(&w, "runqueue_wait_ns", s.runq_ns);
+		json_field_uint(&w, "runqueue_threads_measured", s.runq_measured);
+		json_field_uint(&w, "runqueue_threads_ended", s.runq_ended);
+		json_field_bool(&w, "runqueue_estimated", s.runq_measured < s.runq_ended);
 		json_field_uint(&w, "thread_cpu_ns", s.cpu_ns);
 		json_field_uint(&w, "stack_reserved_at_peak", s.stack_peak);
 		json_field_uint(&w, "create_ns", s.create_ns);
@@ -273,7 +288,15 @@ int cmd_sched(const struct cmd_args *a)
 			 (double)s.switches / (double)requests);
 		text_field(&t, "switches", line);
 		summary_format_ns(b1, sizeof(b1), (int64_t)s.runq_ns);
-		snprintf(line, sizeof(line), "%s runnable but waiting for a CPU, all threads together", b1);
+		if (s.runq_ended && !s.runq_measured)
+			snprintf(line, sizeof(line), "not measured (thread_sched=0)");
+		else if (s.runq_measured < s.runq_ended)
+			snprintf(line, sizeof(line), "about %s runnable but waiting for a "
+				 "CPU, all threads together (estimated from %zu of %zu "
+				 "threads)", b1, s.runq_measured, s.runq_ended);
+		else
+			snprintf(line, sizeof(line), "%s runnable but waiting for a CPU, "
+				 "all threads together", b1);
 		text_field(&t, "run queue", line);
 		summary_format_bytes(b1, sizeof(b1), s.stack_peak);
 		snprintf(line, sizeof(line), "%s of address space reserved for thread stacks at the peak", b1);

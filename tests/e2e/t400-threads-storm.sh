@@ -229,7 +229,12 @@ test_expect 'run-queue delay: short threads are sampled, and the finding says it
 	SPY_OPTIONS=out=ns.log:thread_sched=0 traced "$TEST_DIR/naps" >/dev/null &&
 	report_json ns.log &&
 	json_check ns.log.r.json "$(storm_detail runqueue_threads_measured) == 0" &&
-	json_check ns.log.r.json "\"not measured\" in $storm_text"
+	json_check ns.log.r.json "\"not measured\" in $storm_text" &&
+	"$ANALYZE" sched st.log >st.sched && "$ANALYZE" sched --json st.log >st.sched.json &&
+	grep -q "estimated from [0-9]* of [0-9]* threads" st.sched &&
+	json_check st.sched.json "j[\"runqueue_estimated\"] and 1 <= j[\"runqueue_threads_measured\"] < j[\"runqueue_threads_ended\"]" &&
+	"$ANALYZE" threads st.log | grep -q "^\"-\" under runq wait" &&
+	"$ANALYZE" sched ns.log | grep -q "run queue  not measured"
 '
 
 test_expect 'analyze threads prints one row per thread and the totals' '
