@@ -242,13 +242,16 @@ enum trace_kind {
 	/* A malloc-family call returned NULL (or posix_memalign an error).
 	 * Body: dt, fn (trace_alloc_fn), size, stack. A HEAP_INFO follows. */
 	TRACE_ALLOC_FAIL = 85,
-	/* The allocator's own view, after an ALLOC_FAIL and at exit.
-	 * Body: dt, reason (0 exit, 1 after an allocation failed), then
+	/* The allocator's own view, after an ALLOC_FAIL, at exit, and every
+	 * heap_every ms. Body: dt, reason (0 exit, 1 after an allocation
+	 * failed, 2 an interval snapshot), then
 	 * glibc's mallinfo2: arena (bytes of heap from brk), ordblks (free
 	 * chunks), fordblks (free bytes), hblks, hblkhd (blocks and bytes
 	 * mapped on their own), uordblks (bytes in use), keepcost (free bytes
 	 * at the top); rss (bytes), as_limit (RLIMIT_AS, 0 if none),
-	 * vm_size (bytes of address space in use). */
+	 * vm_size (bytes of address space in use); then, in traces written
+	 * since, allocator (0 glibc, 1 jemalloc) and for jemalloc its
+	 * stats.allocated, active, metadata, resident, mapped, retained. */
 	TRACE_HEAP_INFO = 86,
 	/* A block was given back by a deallocation of another family (new[]
 	 * freed with delete or free, malloc'd memory with delete, ...); the

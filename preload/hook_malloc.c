@@ -99,6 +99,7 @@ SPY_EXPORT void *malloc(size_t size)
 		rec_heap_alloc(TRACE_FN_MALLOC, p, size, 0);
 	else
 		rec_heap_alloc_failed(TRACE_FN_MALLOC, size);
+	spy_heapinfo_tick();
 	spy_hook_leave();
 	errno = saved;
 	return p;
@@ -131,6 +132,7 @@ SPY_EXPORT void *calloc(size_t n, size_t size)
 		rec_heap_alloc(TRACE_FN_CALLOC, p, n * size, 0);
 	else if (!overflow) /* n * size overflowing is the caller's error */
 		rec_heap_alloc_failed(TRACE_FN_CALLOC, total);
+	spy_heapinfo_tick();
 	spy_hook_leave();
 	errno = saved;
 	return p;
@@ -161,6 +163,7 @@ SPY_EXPORT void free(void *p)
 	}
 	int saved = errno;
 	int pass = rec_heap_free(TRACE_FN_FREE, p);
+	spy_heapinfo_tick();
 	spy_hook_leave();
 	errno = saved;
 	if (pass)
@@ -235,6 +238,7 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 	rec_heap_realloc(fn, old, p, size, stack, when);
 	if (!p && size)
 		rec_heap_alloc_failed(fn, size);
+	spy_heapinfo_tick();
 	spy_hook_leave();
 	errno = saved;
 	return p;

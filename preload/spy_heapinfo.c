@@ -2,6 +2,7 @@
  * exit with the guard held: no allocation, no stdio. */
 #include "spy_heapinfo.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -9,6 +10,31 @@
 #include "spy_sys.h"
 #include "spy_writer.h"
 #include "trace_encode.h"
+
+/* Which allocator the HEAP_INFO record describes beyond glibc's figures. */
+enum { ALLOCATOR_GLIBC = 0, ALLOCATOR_JEMALLOC = 1 };
+
+typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+
+/* jemalloc's mallctl when jemalloc is loaded; looked up once (dlsym may
+ * allocate: the guard is held, so that passes straight through). */
+static mallctl_fn jemalloc_ctl(void)
+{
+	static mallctl_fn ctl;
+	static int looked;
+	if (!__atomic_load_n(&looked, __ATOMIC_ACQUIRE)) {
+		mallctl_fn f = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+		__atomic_store_n(&ctl, f, __ATOMIC_RELAXED);
+		__atomic_store_n(&looked, 1, __ATOMIC_RELEASE);
+	}
+	return __atomic_load_n(&ctl, __ATOMIC_RELAXED);
+}
+
+static uint64_t jemalloc_stat(mallctl_fn ctl, const char *name)
+{
+	size_t v = 0, len = sizeof(v);
+	return ctl(name, &v, &len, NULL, 0) == 0 ? v : 0;
+}
 
 static uint64_t field(const char **p)
 {
@@ -37,7 +63,21 @@ void spy_heapinfo_write(unsigned reason)
 	uint64_t as = 0;
 	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		as = rl.rlim_cur;
-	uint8_t *w = spy_writer_begin(TRACE_HEAP_INFO, 12 * TRACE_VARINT_MAX);
+	/* jemalloc's statistics are refreshed only when the epoch moves */
+	mallctl_fn ctl = jemalloc_ctl();
+	uint64_t je[6] = { 0 };
+	if (ctl) {
+		uint64_t epoch = 1;
+		size_t len = sizeof(epoch);
+		ctl("epoch", &epoch, &len, &epoch, len);
+		je[0] = jemalloc_stat(ctl, "stats.allocated");
+		je[1] = jemalloc_stat(ctl, "stats.active");
+		je[2] = jemalloc_stat(ctl, "stats.metadata");
+		je[3] = jemalloc_stat(ctl, "stats.resident");
+		je[4] = jemalloc_stat(ctl, "stats.mapped");
+		je[5] = jemalloc_stat(ctl, "stats.retained");
+	}
+	uint8_t *w = spy_writer_begin(TRACE_HEAP_INFO, 19 * TRACE_VARINT_MAX);
 	if (!w)
 		return;
 	w = trace_put_varint(w, reason);
@@ -51,5 +91,32 @@ void spy_heapinfo_write(unsigned reason)
 	w = trace_put_varint(w, rss);
 	w = trace_put_varint(w, as);
 	w = trace_put_varint(w, vm);
+	w = trace_put_varint(w, ctl ? ALLOCATOR_JEMALLOC : ALLOCATOR_GLIBC);
+	if (ctl)
+		for (int i = 0; i < 6; i++)
+			w = trace_put_varint(w, je[i]);
 	spy_writer_end(w);
+}
+
+/* When the next interval snapshot is due (ns); 0 until the first call. */
+static uint64_t next_due;
+
+void spy_heapinfo_tick_slow(void)
+{
+	const struct spy_buffer *b = spy_self.buf;
+	if (!b)
+		return;
+	/* the stamp of the record the hook has just written: no clock read */
+	uint64_t now = b->last_ns;
+	uint64_t due = __atomic_load_n(&next_due, __ATOMIC_RELAXED);
+	if (now < due)
+		return;
+	uint64_t every = (uint64_t)spy_opt.heap_every * 1000000u;
+	/* One thread wins each due time; the next is counted from now, so a
+	 * quiet stretch is not followed by a burst of snapshots. */
+	if (!__atomic_compare_exchange_n(&next_due, &due, now + every, 0,
+					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	if (due)
+		spy_heapinfo_write(2);
 }
