@@ -34,6 +34,7 @@ static void help(void)
 	       "  --html     report: one self-contained HTML page (default\n"
 	       "             file: TRACE.html, its path printed)\n"
 	       "  --chrome   export: Chrome Trace Event JSON (Perfetto)\n"
+	       "  --compare  fragmentation --compare A B: two runs side by side\n"
 	       "  -o FILE    report --html, export: write to FILE (- for stdout)\n"
 	       "  --help     this text\n"
 	       "  --version  the analyzer's version and trace format\n"
@@ -72,6 +73,8 @@ int main(int argc, char **argv)
 				a.html = true;
 			} else if (!strcmp(s, "--chrome")) {
 				a.chrome = true;
+			} else if (!strcmp(s, "--compare")) {
+				a.compare = true;
 			} else if (!strcmp(s, "-o") || !strcmp(s, "--out")) {
 				if (i + 1 == argc)
 					return bad_usage("'%s' needs a file name", s);
@@ -109,7 +112,11 @@ int main(int argc, char **argv)
 		return bad_usage("unknown command '%s'", cmd);
 	if (!a.trace)
 		return bad_usage("'%s' needs a trace file", cmd);
-	if (a.arg && !command_takes_arg(c))
+	if (a.compare && c->run != cmd_fragmentation)
+		return bad_usage("'--compare' is for fragmentation, not '%s'", cmd);
+	if (a.compare && !a.arg)
+		return bad_usage("'%s --compare' needs two traces", cmd);
+	if (a.arg && !a.compare && !command_takes_arg(c))
 		return bad_usage("unexpected argument '%s'", a.arg);
 	return c->run(&a);
 }

@@ -1,130 +1,149 @@
-/* cmd_fragmentation.c: `analyze fragmentation TRACE`: the brk heap when an
- * allocation failed and at the end: live and free bytes, holes, the largest
- * hole, external fragmentation, a strip picture and the hole sizes. */
+/* cmd_fragmentation.c: `analyze fragmentation TRACE`: the heap when an
+ * allocation failed, at the end, and over time (heap_every=): live bytes,
+ * the footprint, holes, the largest hole, external fragmentation, a strip
+ * picture, the hole sizes and the allocator's own figures. Every line fits
+ * 80 columns. (--compare A B: cmd_frag_compare.c.) */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "commands.h"
+#include "frag_out.h"
 #include "heap_frag.h"
 #include "json_writer.h"
 #include "trace_format.h"
 
-static void mib(char *buf, size_t n, uint64_t v)
+/* the most rows the text table of the series shows */
+#define SERIES_ROWS 24
+
+static void print_allocator(const struct heap_frag *f)
 {
-	snprintf(buf, n, "%.1f MiB", (double)v / (1 << 20));
+	const struct heap_info *i = &f->info;
+	char a[16], b[16], c[16], d[16], e[16], g[16];
+	frag_size(a, sizeof(a), i->arena);
+	frag_size(b, sizeof(b), i->fordblks);
+	frag_size(c, sizeof(c), i->hblkhd);
+	printf("  glibc says    heap %s, %s free in %" PRIu64 " chunks,\n"
+	       "                mapped %s in %" PRIu64 " blocks\n",
+	       a, b, i->ordblks, c, i->hblks);
+	if (i->allocator == HEAP_JEMALLOC) {
+		frag_size(a, sizeof(a), i->je_allocated);
+		frag_size(b, sizeof(b), i->je_active);
+		frag_size(c, sizeof(c), i->je_mapped);
+		frag_size(d, sizeof(d), i->je_resident);
+		frag_size(e, sizeof(e), i->je_retained);
+		frag_size(g, sizeof(g), i->je_metadata);
+		printf("  jemalloc says allocated %s, active %s, mapped %s,\n"
+		       "                resident %s, retained %s, metadata %s\n",
+		       a, b, c, d, e, g);
+	}
+	frag_size(a, sizeof(a), i->rss);
+	frag_size(b, sizeof(b), i->vm_size);
+	printf("  memory        RSS %s, address space %s", a, b);
+	if (i->as_limit) {
+		frag_size(c, sizeof(c), i->as_limit);
+		printf(", RLIMIT_AS %s", c);
+	}
+	printf("\n");
 }
 
-static void print_text(const struct heap_frag *f)
+static void print_holes(const struct heap_frag *f)
 {
-	char a[32], b[32], c[32];
-	if (f->fail)
-		printf("when %s(%" PRIu64 ") failed:\n",
-		       trace_alloc_fn_name(f->fail->fn), f->fail->a);
-	else
-		printf("at the end:\n");
-	mib(a, sizeof(a), f->live_bytes);
-	printf("  live          %s in %" PRIu64 " blocks\n", a, f->live_blocks);
-	if (!f->heap_start) {
-		printf("  (no [heap] in the trace's memory map)\n");
-		return;
-	}
-	mib(a, sizeof(a), f->heap_end - f->heap_start);
-	mib(b, sizeof(b), f->heap_live_bytes);
+	char a[16], b[16];
+	frag_size(a, sizeof(a), f->heap_end - f->heap_start);
+	frag_size(b, sizeof(b), f->heap_live_bytes);
 	printf("  brk heap      %s at 0x%" PRIx64 ", %s of it live\n", a,
 	       f->heap_start, b);
-	mib(a, sizeof(a), f->free_bytes);
+	frag_size(a, sizeof(a), f->free_bytes);
 	printf("  holes         %" PRIu64 ", %s free, the largest %" PRIu64
 	       " bytes\n", f->holes, a, f->largest_hole);
-	mib(a, sizeof(a), f->top_bytes);
+	frag_size(a, sizeof(a), f->top_bytes);
 	printf("  top           %s free after the last block\n", a);
-	printf("  external fragmentation %.2f (1 - largest free region / free bytes)\n",
-	       f->external);
+	printf("  external fragmentation %.2f (1 - largest free region / free "
+	       "bytes)\n", f->external);
 	printf("  [%s]\n", f->strip);
 	printf("   # live  + mostly live  - partly live  . free\n");
 	for (unsigned k = 0; k < HEAP_FRAG_BUCKETS; k++)
 		if (f->hist[k])
-			printf("  holes of %8" PRIu64 "..%-8" PRIu64 " bytes: %" PRIu64 "\n",
-			       (uint64_t)1 << k, ((uint64_t)2 << k) - 1, f->hist[k]);
-	if (f->info.valid) {
-		mib(a, sizeof(a), f->info.arena);
-		mib(b, sizeof(b), f->info.fordblks);
-		mib(c, sizeof(c), f->info.hblkhd);
-		printf("  glibc says    heap %s, free %s in %" PRIu64
-		       " chunks, mapped %s in %" PRIu64 " blocks\n",
-		       a, b, f->info.ordblks, c, f->info.hblks);
-		mib(a, sizeof(a), f->info.rss);
-		mib(b, sizeof(b), f->info.vm_size);
-		printf("  memory        RSS %s, address space %s", a, b);
-		if (f->info.as_limit) {
-			mib(c, sizeof(c), f->info.as_limit);
-			printf(", RLIMIT_AS %s", c);
-		}
-		printf("\n");
-	}
+			printf("  holes of %8" PRIu64 "..%-8" PRIu64 " bytes: %"
+			       PRIu64 "\n", (uint64_t)1 << k,
+			       ((uint64_t)2 << k) - 1, f->hist[k]);
+}
+
+static void print_text(const struct trace_model *m, const struct heap_frag *f)
+{
+	char a[16], b[16], when[48];
+	frag_moment(when, sizeof(when), m, f);
+	if (f->when == HEAP_FRAG_FAILURE)
+		printf("when %s:\n", when);
+	else
+		printf("at the end:\n");
+	frag_size(a, sizeof(a), f->live_bytes);
+	printf("  live          %s in %" PRIu64 " blocks\n", a, f->live_blocks);
+	frag_size(a, sizeof(a), f->footprint);
+	frag_size(b, sizeof(b), f->footprint_free);
+	printf("  footprint     %s, %s of it free (%s)\n", a, b,
+	       heap_frag_allocator(f));
+	if (heap_frag_has_holes(f))
+		print_holes(f);
+	else if (f->info.allocator == HEAP_JEMALLOC)
+		printf("  holes         not counted: jemalloc does not lay blocks "
+		       "out as glibc does\n");
+	else
+		printf("  (no [heap] in the trace's memory map)\n");
+	if (f->info.valid)
+		print_allocator(f);
 	if (heap_frag_is_bad(f))
 		printf("  => badly fragmented (see the fragmentation finding)\n");
 }
 
-static void print_json(struct json_writer *w, const struct heap_frag *f)
+/* The series as a table of at most SERIES_ROWS rows, evenly picked, the
+ * last always shown. 73 columns. */
+static void print_series(const struct trace_model *m,
+			 const struct heap_frag *v, size_t n, size_t total)
 {
-	json_object_begin(w);
-	json_field_string(w, "when", f->fail ? "allocation-failure" : "end");
-	if (f->fail) {
-		json_field_string(w, "function", trace_alloc_fn_name(f->fail->fn));
-		json_field_uint(w, "size", f->fail->a);
+	printf("over time: %zu snapshot%s (heap_every)", total,
+	       total == 1 ? "" : "s");
+	if (n > SERIES_ROWS)
+		printf(", %d of them shown", SERIES_ROWS);
+	printf("\n  %9s %9s %9s %9s %6s %9s %5s %9s\n", "time", "live",
+	       "footprint", "free", "holes", "largest", "ext.", "RSS");
+	size_t rows = n < SERIES_ROWS ? n : SERIES_ROWS;
+	for (size_t r = 0; r < rows; r++) {
+		size_t i = rows > 1 ? r * (n - 1) / (rows - 1) : 0;
+		const struct heap_frag *f = &v[i];
+		char t[48], live[16], foot[16], fr[16], big[16], rss[16];
+		frag_moment(t, sizeof(t), m, f);
+		frag_size(live, sizeof(live), f->live_bytes);
+		frag_size(foot, sizeof(foot), f->footprint);
+		frag_size(fr, sizeof(fr), f->footprint_free);
+		frag_size(big, sizeof(big), f->largest_hole);
+		frag_size(rss, sizeof(rss), f->info.rss);
+		if (heap_frag_has_holes(f))
+			printf("  %9.9s %9s %9s %9s %6" PRIu64 " %9s %5.2f %9s\n",
+			       t, live, foot, fr, f->holes, big, f->external,
+			       rss);
+		else
+			printf("  %9.9s %9s %9s %9s %6s %9s %5s %9s\n", t, live,
+			       foot, fr, "-", "-", "-", rss);
 	}
-	json_field_uint(w, "live_bytes", f->live_bytes);
-	json_field_uint(w, "live_blocks", f->live_blocks);
-	json_field_uint(w, "heap_bytes", f->heap_end - f->heap_start);
-	json_field_uint(w, "heap_live_bytes", f->heap_live_bytes);
-	json_field_uint(w, "free_bytes", f->free_bytes);
-	json_field_uint(w, "holes", f->holes);
-	json_field_uint(w, "largest_hole", f->largest_hole);
-	json_field_uint(w, "top_bytes", f->top_bytes);
-	json_key(w, "external_fragmentation");
-	json_double(w, f->external);
-	json_field_bool(w, "fragmented", heap_frag_is_bad(f));
-	json_field_string(w, "strip", f->strip);
-	json_key(w, "hole_sizes");
-	json_array_begin(w);
-	for (unsigned k = 0; k < HEAP_FRAG_BUCKETS; k++)
-		if (f->hist[k]) {
-			json_object_begin(w);
-			json_field_uint(w, "from", (uint64_t)1 << k);
-			json_field_uint(w, "count", f->hist[k]);
-			json_object_end(w);
-		}
-	json_array_end(w);
-	if (f->info.valid) {
-		json_key(w, "glibc");
-		json_object_begin(w);
-		json_field_uint(w, "arena", f->info.arena);
-		json_field_uint(w, "ordblks", f->info.ordblks);
-		json_field_uint(w, "fordblks", f->info.fordblks);
-		json_field_uint(w, "hblks", f->info.hblks);
-		json_field_uint(w, "hblkhd", f->info.hblkhd);
-		json_field_uint(w, "uordblks", f->info.uordblks);
-		json_field_uint(w, "keepcost", f->info.keepcost);
-		json_object_end(w);
-		json_field_uint(w, "rss", f->info.rss);
-		json_field_uint(w, "vm_size", f->info.vm_size);
-		json_field_uint(w, "as_limit", f->info.as_limit);
-	}
-	json_object_end(w);
 }
 
 int cmd_fragmentation(const struct cmd_args *a)
 {
+	if (a->compare)
+		return cmd_frag_compare(a);
 	struct trace_model m;
 	if (cmd_load(a->trace, &m))
 		return 2;
-	struct heap_frag snaps[4];
-	size_t n = 0;
+	struct heap_frag snaps[4], *series = NULL;
+	size_t n = 0, n_series = 0, total = 0;
 	for (size_t i = 0; i < m.n_events && n < 3; i++)
 		if (m.events[i].kind == TRACE_ALLOC_FAIL &&
 		    heap_frag_at(&m, &m.events[i], &snaps[n++]) < 0)
 			goto no_memory;
-	if (heap_frag_at(&m, NULL, &snaps[n++]) < 0)
+	if (heap_frag_at(&m, NULL, &snaps[n++]) < 0 ||
+	    heap_frag_series(&m, &series, &n_series, &total) < 0)
 		goto no_memory;
 	int bad = 0;
 	for (size_t i = 0; i < n; i++)
@@ -136,7 +155,13 @@ int cmd_fragmentation(const struct cmd_args *a)
 		json_key(&w, "snapshots");
 		json_array_begin(&w);
 		for (size_t i = 0; i < n; i++)
-			print_json(&w, &snaps[i]);
+			frag_json(&w, &m, &snaps[i]);
+		json_array_end(&w);
+		json_field_uint(&w, "series_total", total);
+		json_key(&w, "series");
+		json_array_begin(&w);
+		for (size_t i = 0; i < n_series; i++)
+			frag_json(&w, &m, &series[i]);
 		json_array_end(&w);
 		json_object_end(&w);
 		fputc('\n', stdout);
@@ -144,9 +169,14 @@ int cmd_fragmentation(const struct cmd_args *a)
 		for (size_t i = 0; i < n; i++) {
 			if (i)
 				printf("\n");
-			print_text(&snaps[i]);
+			print_text(&m, &snaps[i]);
+		}
+		if (n_series) {
+			printf("\n");
+			print_series(&m, series, n_series, total);
 		}
 	}
+	free(series);
 	trace_model_release(&m);
 	return cmd_finish(bad ? 1 : 0);
 no_memory:

@@ -20,6 +20,7 @@ struct cmd_args {
 	bool svg;           /* --svg (lock-graph) */
 	bool html;          /* --html (report) */
 	bool chrome;        /* --chrome (export) */
+	bool compare;       /* --compare (fragmentation: TRACE and arg) */
 	const char *out;    /* -o FILE (report --html, export) */
 };
 
@@ -66,6 +67,8 @@ int cmd_syscalls(const struct cmd_args *a);
 int cmd_leaks(const struct cmd_args *a);
 int cmd_heap(const struct cmd_args *a);
 int cmd_fragmentation(const struct cmd_args *a);
+/* fragmentation --compare A B: trace is A, arg is B (cmd_frag_compare.c) */
+int cmd_frag_compare(const struct cmd_args *a);
 int cmd_lock_graph(const struct cmd_args *a);
 int cmd_locks(const struct cmd_args *a);
 int cmd_deadlock(const struct cmd_args *a);

@@ -30,18 +30,37 @@ static int take(uint64_t key, uint64_t val, void *arg)
 	return 0;
 }
 
+/* 1 if libjemalloc is mapped: the allocator of a trace whose HEAP_INFO
+ * records predate the allocator field. */
+static bool jemalloc_mapped(const struct trace_model *m)
+{
+	for (size_t i = 0; i < m->n_modules; i++)
+		if (memmem(m->modules[i].path.p, m->modules[i].path.len,
+			   "libjemalloc", 11))
+			return true;
+	return false;
+}
+
 static void read_info(const struct trace_model *m, const struct trace_event *e,
 		      struct heap_info *hi)
 {
 	if (e->b > m->size || e->a > m->size - e->b)
 		return;
 	struct trace_cursor c = trace_cursor_make(m->data + e->b, e->a);
-	uint64_t v[11] = { 0 };
+	uint64_t v[18] = { 0 };
 	for (int i = 0; i < 11; i++)
 		if (trace_get_varint(&c, &v[i]) < 0)
 			return;
+	/* later fields: the allocator, then jemalloc's statistics */
+	if (trace_get_varint(&c, &v[11]) < 0)
+		v[11] = jemalloc_mapped(m) ? HEAP_JEMALLOC : HEAP_GLIBC;
+	else if (v[11] == HEAP_JEMALLOC)
+		for (int i = 12; i < 18; i++)
+			if (trace_get_varint(&c, &v[i]) < 0)
+				break;
 	*hi = (struct heap_info){ true, v[0], v[1], v[2], v[3], v[4], v[5],
-				  v[6], v[7], v[8], v[9], v[10] };
+				  v[6], v[7], v[8], v[9], v[10], v[11], v[12],
+				  v[13], v[14], v[15], v[16], v[17] };
 }
 
 static uint64_t chunk_size(uint64_t size)
@@ -60,118 +79,226 @@ static unsigned bucket(uint64_t v)
 	return b;
 }
 
-int heap_frag_at(const struct trace_model *m, const struct trace_event *upto,
-		 struct heap_frag *f)
+/* A replay in progress: the live blocks after events [0, at). */
+struct replay {
+	struct u64map live;
+	size_t at;
+	struct heap_info info;  /* the latest HEAP_INFO so far */
+};
+
+/* Applies events up to (not including) end. 0, or -1 out of memory. */
+static int replay_to(const struct trace_model *m, struct replay *r, size_t end)
 {
-	struct u64map live = U64MAP_INIT;
-	memset(f, 0, sizeof(*f));
-	f->fail = upto;
-	size_t end = upto ? (size_t)(upto - m->events) : m->n_events;
-	for (size_t i = 0; i < end; i++) {
-		const struct trace_event *e = &m->events[i];
+	for (; r->at < end; r->at++) {
+		const struct trace_event *e = &m->events[r->at];
 		switch (e->kind) {
 		case TRACE_ALLOC:
-			if (u64map_put(&live, e->a, e->c) < 0)
-				goto no_memory;
+			if (u64map_put(&r->live, e->a, e->c) < 0)
+				return -1;
 			break;
 		case TRACE_FREE:
-			u64map_remove(&live, e->a, NULL);
+			u64map_remove(&r->live, e->a, NULL);
 			break;
 		case TRACE_REALLOC:
 			if (e->b == 0 && e->c > 0)
 				break;
 			if (e->a)
-				u64map_remove(&live, e->a, NULL);
-			if (e->b && u64map_put(&live, e->b, e->c) < 0)
-				goto no_memory;
+				u64map_remove(&r->live, e->a, NULL);
+			if (e->b && u64map_put(&r->live, e->b, e->c) < 0)
+				return -1;
 			break;
 		case TRACE_HEAP_INFO:
-			read_info(m, e, &f->info);
+			read_info(m, e, &r->info);
 			break;
 		default:
 			break;
 		}
 	}
-	/* the allocator's view right after the failure */
-	if (upto)
-		for (size_t i = end; i < m->n_events && i < end + 4; i++)
-			if (m->events[i].kind == TRACE_HEAP_INFO)
-				read_info(m, &m->events[i], &f->info);
-	f->ts = upto ? upto->ts : m->last_ts;
+	return 0;
+}
+
+/* Lays the live blocks out on the brk heap: holes, top, strip. */
+static void lay_out(struct heap_frag *f, const struct blk *v, size_t n)
+{
+	uint64_t limit = f->info.valid && f->info.arena
+		? f->heap_start + f->info.arena : f->heap_start + (1ull << 32);
+	uint64_t at = f->heap_start, last_end = f->heap_start;
+	for (size_t i = 0; i < n; i++) {
+		const struct blk *b = &v[i];
+		if (b->addr < f->heap_start + 16 || b->addr >= limit)
+			continue;
+		uint64_t cs = b->addr - 16, ce = cs + chunk_size(b->size);
+		if (cs > at && cs - at >= 32 && at != f->heap_start) {
+			uint64_t h = cs - at;
+			f->holes++;
+			f->free_bytes += h;
+			f->hist[bucket(h)]++;
+			if (h > f->largest_hole)
+				f->largest_hole = h;
+		}
+		f->heap_live_blocks++;
+		f->heap_live_bytes += b->size;
+		if (ce > at)
+			at = ce;
+		last_end = at;
+	}
+	f->heap_end = f->info.valid && f->info.arena ? limit : last_end;
+	if (f->heap_end < last_end)
+		f->heap_end = last_end;
+	f->top_bytes = f->heap_end - last_end;
+	uint64_t total = f->free_bytes + f->top_bytes;
+	uint64_t big = f->largest_hole > f->top_bytes ? f->largest_hole
+						       : f->top_bytes;
+	f->external = total ? 1.0 - (double)big / (double)total : 0;
+	/* the strip: the share of each cell that live blocks cover */
+	uint64_t span = f->heap_end > f->heap_start ? f->heap_end - f->heap_start : 1;
+	double cover[HEAP_FRAG_STRIP] = { 0 };
+	double cell = (double)span / HEAP_FRAG_STRIP;
+	for (size_t i = 0; i < n; i++) {
+		const struct blk *b = &v[i];
+		if (b->addr < f->heap_start + 16 || b->addr >= f->heap_end)
+			continue;
+		double s = (double)(b->addr - 16 - f->heap_start);
+		double e = s + (double)chunk_size(b->size);
+		for (int k = (int)(s / cell); k < HEAP_FRAG_STRIP && k * cell < e; k++) {
+			double lo = k * cell > s ? k * cell : s;
+			double hi = (k + 1) * cell < e ? (k + 1) * cell : e;
+			if (hi > lo)
+				cover[k] += (hi - lo) / cell;
+		}
+	}
+	for (int k = 0; k < HEAP_FRAG_STRIP; k++)
+		f->strip[k] = cover[k] >= 0.9 ? '#' : cover[k] >= 0.5 ? '+'
+			: cover[k] > 0 ? '-' : '.';
+	f->strip[HEAP_FRAG_STRIP] = '\0';
+}
+
+/* The footprint: jemalloc's mapped extents, or glibc's brk heap (as laid
+ * out) and its mmapped blocks, whose free part is the holes and the top. */
+static void footprint(struct heap_frag *f)
+{
+	const struct heap_info *i = &f->info;
+	if (i->valid && i->allocator == HEAP_JEMALLOC) {
+		/* live, not jemalloc's allocated: that counts the blocks
+		 * libspy's quarantine holds back */
+		f->footprint = i->je_mapped;
+		f->footprint_free = i->je_mapped > f->live_bytes
+			? i->je_mapped - f->live_bytes : 0;
+		return;
+	}
+	f->footprint = f->heap_end - f->heap_start + (i->valid ? i->hblkhd : 0);
+	f->footprint_free = f->free_bytes + f->top_bytes;
+}
+
+/* The snapshot of r's current state. 0, or -1 out of memory. */
+static int snapshot(const struct trace_model *m, const struct replay *r,
+		    struct heap_frag *f)
+{
+	f->info = r->info;
 	for (size_t i = 0; i < m->n_modules; i++)
 		if (m->modules[i].path.len == 6 &&
 		    !memcmp(m->modules[i].path.p, "[heap]", 6)) {
 			f->heap_start = m->modules[i].start;
 			break;
 		}
-	struct collect c = { malloc((live.len ? live.len : 1) * sizeof(struct blk)), 0 };
+	struct collect c = { malloc((r->live.len ? r->live.len : 1) *
+				    sizeof(struct blk)), 0 };
 	if (!c.v)
-		goto no_memory;
-	u64map_each(&live, take, &c);
+		return -1;
+	u64map_each(&r->live, take, &c);
 	qsort(c.v, c.n, sizeof(*c.v), by_addr);
 	for (size_t i = 0; i < c.n; i++) {
 		f->live_blocks++;
 		f->live_bytes += c.v[i].size;
 	}
-	if (f->heap_start) {
-		uint64_t limit = f->info.valid && f->info.arena
-			? f->heap_start + f->info.arena : f->heap_start + (1ull << 32);
-		uint64_t at = f->heap_start, last_end = f->heap_start;
-		for (size_t i = 0; i < c.n; i++) {
-			const struct blk *b = &c.v[i];
-			if (b->addr < f->heap_start + 16 || b->addr >= limit)
-				continue;
-			uint64_t cs = b->addr - 16, ce = cs + chunk_size(b->size);
-			if (cs > at && cs - at >= 32 && at != f->heap_start) {
-				uint64_t h = cs - at;
-				f->holes++;
-				f->free_bytes += h;
-				f->hist[bucket(h)]++;
-				if (h > f->largest_hole)
-					f->largest_hole = h;
-			}
-			f->heap_live_blocks++;
-			f->heap_live_bytes += b->size;
-			if (ce > at)
-				at = ce;
-			last_end = at;
-		}
-		f->heap_end = f->info.valid && f->info.arena ? limit : last_end;
-		if (f->heap_end < last_end)
-			f->heap_end = last_end;
-		f->top_bytes = f->heap_end - last_end;
-		uint64_t total = f->free_bytes + f->top_bytes;
-		uint64_t big = f->largest_hole > f->top_bytes ? f->largest_hole
-							       : f->top_bytes;
-		f->external = total ? 1.0 - (double)big / (double)total : 0;
-		/* the strip: the share of each cell that live blocks cover */
-		uint64_t span = f->heap_end > f->heap_start ? f->heap_end - f->heap_start : 1;
-		double cover[HEAP_FRAG_STRIP] = { 0 };
-		double cell = (double)span / HEAP_FRAG_STRIP;
-		for (size_t i = 0; i < c.n; i++) {
-			const struct blk *b = &c.v[i];
-			if (b->addr < f->heap_start || b->addr >= f->heap_end)
-				continue;
-			double s = (double)(b->addr - 16 - f->heap_start);
-			double e = s + (double)chunk_size(b->size);
-			for (int k = (int)(s / cell); k < HEAP_FRAG_STRIP && k * cell < e; k++) {
-				double lo = k * cell > s ? k * cell : s;
-				double hi = (k + 1) * cell < e ? (k + 1) * cell : e;
-				if (hi > lo)
-					cover[k] += (hi - lo) / cell;
-			}
-		}
-		for (int k = 0; k < HEAP_FRAG_STRIP; k++)
-			f->strip[k] = cover[k] >= 0.9 ? '#' : cover[k] >= 0.5 ? '+'
-				: cover[k] > 0 ? '-' : '.';
-		f->strip[HEAP_FRAG_STRIP] = '\0';
-	}
+	if (f->heap_start)
+		lay_out(f, c.v, c.n);
+	footprint(f);
 	free(c.v);
-	u64map_release(&live);
+	return 0;
+}
+
+int heap_frag_at(const struct trace_model *m, const struct trace_event *upto,
+		 struct heap_frag *f)
+{
+	struct replay r = { .live = U64MAP_INIT };
+	memset(f, 0, sizeof(*f));
+	f->fail = upto;
+	f->when = upto ? HEAP_FRAG_FAILURE : HEAP_FRAG_END;
+	size_t end = upto ? (size_t)(upto - m->events) : m->n_events;
+	if (replay_to(m, &r, end) < 0)
+		goto no_memory;
+	/* the allocator's view right after the failure */
+	if (upto)
+		for (size_t i = end; i < m->n_events && i < end + 4; i++)
+			if (m->events[i].kind == TRACE_HEAP_INFO)
+				read_info(m, &m->events[i], &r.info);
+	f->ts = upto ? upto->ts : m->last_ts;
+	if (snapshot(m, &r, f) < 0)
+		goto no_memory;
+	u64map_release(&r.live);
 	return 0;
 no_memory:
-	u64map_release(&live);
+	u64map_release(&r.live);
 	return -1;
+}
+
+static bool is_interval(const struct trace_model *m, const struct trace_event *e)
+{
+	if (e->kind != TRACE_HEAP_INFO)
+		return false;
+	struct heap_info hi = { 0 };
+	read_info(m, e, &hi);
+	return hi.valid && hi.reason == 2;
+}
+
+int heap_frag_series(const struct trace_model *m, struct heap_frag **out,
+		     size_t *n, size_t *total)
+{
+	*out = NULL;
+	*n = *total = 0;
+	for (size_t i = 0; i < m->n_events; i++)
+		*total += is_interval(m, &m->events[i]);
+	if (!*total)
+		return 0;
+	size_t want = *total < HEAP_FRAG_SERIES_MAX ? *total : HEAP_FRAG_SERIES_MAX;
+	struct heap_frag *v = calloc(want, sizeof(*v));
+	if (!v)
+		return -1;
+	struct replay r = { .live = U64MAP_INIT };
+	size_t seen = 0;
+	for (size_t i = 0; i < m->n_events && *n < want; i++) {
+		if (!is_interval(m, &m->events[i]))
+			continue;
+		/* snapshot k of the total stands for pick k * total / want */
+		if (seen++ != (*n * *total) / want)
+			continue;
+		if (replay_to(m, &r, i + 1) < 0)
+			goto no_memory;
+		struct heap_frag *f = &v[(*n)++];
+		f->when = HEAP_FRAG_INTERVAL;
+		f->ts = m->events[i].ts;
+		if (snapshot(m, &r, f) < 0)
+			goto no_memory;
+	}
+	u64map_release(&r.live);
+	*out = v;
+	return 0;
+no_memory:
+	u64map_release(&r.live);
+	free(v);
+	*n = 0;
+	return -1;
+}
+
+bool heap_frag_has_holes(const struct heap_frag *f)
+{
+	return f->heap_start && f->info.allocator != HEAP_JEMALLOC;
+}
+
+const char *heap_frag_allocator(const struct heap_frag *f)
+{
+	return f->info.allocator == HEAP_JEMALLOC ? "jemalloc" : "glibc";
 }
 
 bool heap_frag_is_bad(const struct heap_frag *f)

@@ -1,31 +1,46 @@
-/* heap_frag.h: the brk heap at one moment, replayed from a trace: live
- * blocks, the holes between them (free memory the program cannot use for
- * a bigger request), the largest hole, a histogram of hole sizes, external
- * fragmentation (1 - largest free region / free bytes), and the
- * allocator's own figures (HEAP_INFO) when the trace has them.
+/* heap_frag.h: the heap at one moment, replayed from a trace: live
+ * blocks, the holes between them on the brk heap (free memory the program
+ * cannot use for a bigger request), the largest hole, a histogram of hole
+ * sizes, external fragmentation (1 - largest free region / free bytes),
+ * the heap's footprint, and the allocator's own figures (HEAP_INFO) when
+ * the trace has them.
  * Holes are computed from glibc's chunk layout (16 bytes of header before
- * each block, chunks of at least 32 bytes, 16-byte granules).
+ * each block, chunks of at least 32 bytes, 16-byte granules); on another
+ * allocator (jemalloc) only its own figures describe the heap.
  */
 #ifndef SPY_HEAP_FRAG_H
 #define SPY_HEAP_FRAG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "trace_reader.h"
 
 #define HEAP_FRAG_STRIP 64
 #define HEAP_FRAG_BUCKETS 40
+/* the most interval snapshots heap_frag_series returns (evenly picked) */
+#define HEAP_FRAG_SERIES_MAX 1000
 
+enum heap_allocator { HEAP_GLIBC = 0, HEAP_JEMALLOC = 1 };
+
+/* One HEAP_INFO record: glibc's mallinfo2, the process's memory, and
+ * jemalloc's statistics when jemalloc was the allocator. */
 struct heap_info {
 	bool valid;
 	uint64_t reason, arena, ordblks, fordblks, hblks, hblkhd, uordblks,
 		keepcost, rss, as_limit, vm_size;
+	uint64_t allocator;  /* enum heap_allocator */
+	uint64_t je_allocated, je_active, je_metadata, je_resident, je_mapped,
+		je_retained;
 };
+
+enum heap_frag_when { HEAP_FRAG_END, HEAP_FRAG_FAILURE, HEAP_FRAG_INTERVAL };
 
 struct heap_frag {
 	uint64_t ts;                 /* the moment (absolute ns) */
-	const struct trace_event *fail; /* the failed call, or NULL (exit) */
+	enum heap_frag_when when;
+	const struct trace_event *fail; /* the failed call, or NULL */
 	uint64_t live_bytes, live_blocks;         /* every live block */
 	uint64_t heap_start, heap_end;            /* the brk heap looked at */
 	uint64_t heap_live_bytes, heap_live_blocks;
@@ -35,6 +50,10 @@ struct heap_frag {
 	uint64_t hist[HEAP_FRAG_BUCKETS]; /* holes of [2^b, 2^(b+1)) bytes */
 	double external;             /* 0..1 */
 	char strip[HEAP_FRAG_STRIP + 1]; /* '#' live .. '.' free */
+	/* Memory the allocator holds (glibc: the brk heap and its mmapped
+	 * blocks; jemalloc: its mapped extents) and how much of it holds no
+	 * live block. */
+	uint64_t footprint, footprint_free;
 	struct heap_info info;       /* the allocator's view, if recorded */
 };
 
@@ -42,6 +61,20 @@ struct heap_frag {
  * trace when upto is NULL. 0, or -1 when memory ran out. */
 int heap_frag_at(const struct trace_model *m, const struct trace_event *upto,
 		 struct heap_frag *out);
+
+/* The heap at each interval snapshot (heap_every=, HEAP_INFO records of
+ * reason 2) in time order, at most HEAP_FRAG_SERIES_MAX of them: *out is
+ * malloc'd (NULL when there are none; the caller frees it), *n their
+ * number, *total how many the trace holds. 0, or -1 when memory ran out. */
+int heap_frag_series(const struct trace_model *m, struct heap_frag **out,
+		     size_t *n, size_t *total);
+
+/* 1 when the holes are modelled: glibc's layout and a brk heap. */
+bool heap_frag_has_holes(const struct heap_frag *f);
+
+/* "glibc" or "jemalloc": the allocator the snapshot describes. Cannot
+ * fail. */
+const char *heap_frag_allocator(const struct heap_frag *f);
 
 /* 1 if the snapshot is badly fragmented: at least 1 MiB free in at least
  * 16 holes, that free memory is at least a quarter of the heap, and the
