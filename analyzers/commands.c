@@ -35,7 +35,7 @@ const struct command analyze_commands[] = {
 	  cmd_leaks },
 	{ "heap", "the malloc family: calls, peak, live at the end, top allocation sites",
 	  cmd_heap },
-	{ "fragmentation", "the heap's holes when an allocation failed and at the end",
+	{ "fragmentation", "the heap's holes at failures, the end, over time (--compare A B)",
 	  cmd_fragmentation },
 	{ "export", "the trace for other viewers: --chrome (Perfetto, chrome://tracing)",
 	  cmd_export },
