@@ -2,15 +2,18 @@
  * allocation failed, at the end, and over time (heap_every=): live bytes,
  * the footprint, holes, the largest hole, external fragmentation, a strip
  * picture, the hole sizes and the allocator's own figures. Every line fits
- * 80 columns. (--compare A B: cmd_frag_compare.c.) */
+ * 80 columns. --svg draws the heap and the series instead. (--compare A B:
+ * cmd_frag_compare.c.) */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "commands.h"
 #include "frag_out.h"
+#include "frag_svg.h"
 #include "heap_frag.h"
 #include "json_writer.h"
+#include "report_html.h"
 #include "trace_format.h"
 
 /* the most rows the text table of the series shows */
@@ -129,6 +132,50 @@ static void print_series(const struct trace_model *m,
 	}
 }
 
+/* One SVG document: the brk heap as blocks and holes at the moment the
+ * HTML report draws (the first failure, else the end), then the series.
+ * 0, or -1 out of memory. */
+static int write_svg(const struct trace_model *m, const struct heap_frag *v,
+		     size_t n)
+{
+	struct heap_snapshot s;
+	if (heap_snapshot_take(m, &s) < 0)
+		return -1;
+	char *body = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&body, &len);
+	if (!mem) {
+		free(s.v);
+		return -1;
+	}
+	int y = 0, rc = 0;
+	if (heap_frag_has_holes(&s.frag) && s.frag.heap_end > s.frag.heap_start)
+		rc = report_heap_picture(mem, &s, 0, 0, &y);
+	if (n) {
+		frag_svg_series(mem, m, v, n, 0, y ? y + 8 : 0);
+		y += (y ? 8 : 0) + FRAG_SVG_H;
+	}
+	if (!y) {
+		fprintf(mem, "<text x=\"4\" y=\"14\">no brk heap laid out by "
+			"glibc to draw, and no heap_every snapshots</text>\n");
+		y = 20;
+	}
+	fclose(mem);
+	free(s.v);
+	if (rc < 0) {
+		free(body);
+		return -1;
+	}
+	printf("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"760\" "
+	       "height=\"%d\" viewBox=\"0 0 760 %d\">\n<style>text{font:11px "
+	       "sans-serif}.mono{font:11px monospace}</style>\n", y, y);
+	fwrite(body, 1, len, stdout);
+	printf("</svg>\n");
+	free(body);
+	return 0;
+}
+
 int cmd_fragmentation(const struct cmd_args *a)
 {
 	if (a->compare)
@@ -148,7 +195,12 @@ int cmd_fragmentation(const struct cmd_args *a)
 	int bad = 0;
 	for (size_t i = 0; i < n; i++)
 		bad |= heap_frag_is_bad(&snaps[i]) || snaps[i].fail;
-	if (a->json) {
+	if (a->svg) {
+		if (write_svg(&m, series, n_series) < 0) {
+			free(series);
+			goto no_memory;
+		}
+	} else if (a->json) {
 		struct json_writer w;
 		json_init(&w, stdout, 3);
 		json_object_begin(&w);

@@ -54,6 +54,12 @@ struct heap_snapshot {
 /* Fills s (the caller frees s->v). Returns 0, or -1 when memory ran out. */
 int heap_snapshot_take(const struct trace_model *m, struct heap_snapshot *s);
 
+/* Writes s's brk heap (one with a [heap] to draw) as one
+ * <svg id="heap-picture"> element at (x, y) of an enclosing SVG; *height
+ * receives its height (the width is 760). 0, or -1 out of memory. */
+int report_heap_picture(FILE *f, const struct heap_snapshot *s, int x, int y,
+			int *height);
+
 /* The pictures, each an <svg> (or a short paragraph when the trace holds
  * nothing to draw). Each returns 0 or -1 when memory ran out. */
 int report_html_heap(const struct html_page *p);

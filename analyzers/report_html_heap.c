@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frag_svg.h"
 #include "heap_frag.h"
 #include "report_html.h"
 #include "trace_format.h"
@@ -197,6 +198,72 @@ static void strip(FILE *f, const struct heap_snapshot *s,
 	*height = 16 + rows * ROW_H + 10;
 }
 
+int report_heap_picture(FILE *f, const struct heap_snapshot *s, int x0,
+			int y0, int *height)
+{
+	const struct heap_frag *h = &s->frag;
+	/* Draw into a buffer first: the height is known at the end. */
+	char *body = NULL;
+	size_t body_len = 0;
+	FILE *mem = open_memstream(&body, &body_len);
+	if (!mem)
+		return -1;
+	struct region whole = { 0, s->n, h->heap_start, h->heap_end };
+	int y = 4, ht = 0;
+	uint64_t at = 0;
+	strip(mem, s, &whole, y, 0, "", &ht, &at);
+	y += ht;
+	/* A heap of megabytes shows its holes only up close: 16 bytes a
+	 * pixel around the largest hole. */
+	if (at && h->heap_end - h->heap_start > (uint64_t)PIC_W * 64) {
+		struct region z = whole;
+		uint64_t span = (uint64_t)PIC_W * 4 * 16;
+		z.lo = at > z.lo + span / 4 ? at - span / 4 : z.lo;
+		z.hi = z.lo + span < whole.hi ? z.lo + span : whole.hi;
+		uint64_t ignored;
+		strip(mem, s, &z, y, 4, "close-up: ", &ht, &ignored);
+		y += ht;
+	}
+	fprintf(mem, "<rect x=\"4\" y=\"%d\" width=\"12\" height=\"10\" "
+		"fill=\"#2f5f9e\"/><text x=\"20\" y=\"%d\">live blocks</text>"
+		"<rect x=\"110\" y=\"%d\" width=\"12\" height=\"10\" "
+		"fill=\"#f7d9c4\"/><text x=\"126\" y=\"%d\">free (holes, the "
+		"top)</text><rect x=\"270\" y=\"%d\" width=\"12\" "
+		"height=\"10\" fill=\"none\" stroke=\"#c62828\" stroke-width="
+		"\"2\"/><text x=\"286\" y=\"%d\">the largest hole</text>\n",
+		y, y + 9, y, y + 9, y, y + 9);
+	y += 16;
+	fclose(mem);
+	fprintf(f, "<svg id=\"heap-picture\" xmlns=\"http://www.w3.org/2000/svg\""
+		" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\""
+		" role=\"img\" data-live-blocks=\"%" PRIu64 "\" data-holes=\"%"
+		PRIu64 "\" data-hole-bytes=\"%" PRIu64 "\" data-largest-hole=\"%"
+		PRIu64 "\">\n", x0, y0, PIC_W, y, PIC_W, y, h->heap_live_blocks,
+		h->holes, h->free_bytes, h->largest_hole);
+	fwrite(body, 1, body_len, f);
+	fputs("</svg>\n", f);
+	free(body);
+	*height = y;
+	return 0;
+}
+
+/* The interval snapshots (heap_every=), when the trace has them. */
+static int over_time(FILE *f, const struct trace_model *m)
+{
+	struct heap_frag *v;
+	size_t n, total;
+	if (heap_frag_series(m, &v, &n, &total) < 0)
+		return -1;
+	if (!n)
+		return 0;
+	fprintf(f, "<p>The heap over time: %zu snapshot%s (<code>heap_every"
+		"</code>), the footprint, the live bytes and the free part of "
+		"the footprint.</p>\n", total, total == 1 ? "" : "s");
+	frag_svg_series(f, m, v, n, 0, 0);
+	free(v);
+	return 0;
+}
+
 int report_html_heap(const struct html_page *p)
 {
 	FILE *f = p->f;
@@ -211,7 +278,7 @@ int report_html_heap(const struct html_page *p)
 			"(<code>[heap]</code>) to draw%s.</p>\n",
 			h->live_blocks ? ": the live blocks are in mmap areas" : "");
 		free(s.v);
-		return 0;
+		return over_time(f, p->m);
 	}
 	html_bytes(live, sizeof(live), h->heap_live_bytes);
 	html_bytes(holes, sizeof(holes), h->free_bytes);
@@ -227,50 +294,10 @@ int report_html_heap(const struct html_page *p)
 		top, h->live_blocks > h->heap_live_blocks ?
 		" Blocks outside the brk heap (big ones served by mmap, other "
 		"threads' arenas) are not drawn." : "");
-
-	/* Draw into a buffer first: the height is known at the end. */
-	char *body = NULL;
-	size_t body_len = 0;
-	FILE *mem = open_memstream(&body, &body_len);
-	if (!mem) {
-		free(s.v);
-		return -1;
-	}
-	struct region whole = { 0, s.n, h->heap_start, h->heap_end };
-	int y = 4, ht = 0;
-	uint64_t at = 0;
-	strip(mem, &s, &whole, y, 0, "", &ht, &at);
-	y += ht;
-	/* A heap of megabytes shows its holes only up close: 16 bytes a
-	 * pixel around the largest hole. */
-	if (at && h->heap_end - h->heap_start > (uint64_t)PIC_W * 64) {
-		struct region z = whole;
-		uint64_t span = (uint64_t)PIC_W * 4 * 16;
-		z.lo = at > z.lo + span / 4 ? at - span / 4 : z.lo;
-		z.hi = z.lo + span < whole.hi ? z.lo + span : whole.hi;
-		uint64_t ignored;
-		strip(mem, &s, &z, y, 4, "close-up: ", &ht, &ignored);
-		y += ht;
-	}
-	fprintf(mem, "<rect x=\"4\" y=\"%d\" width=\"12\" height=\"10\" "
-		"fill=\"#2f5f9e\"/><text x=\"20\" y=\"%d\">live blocks</text>"
-		"<rect x=\"110\" y=\"%d\" width=\"12\" height=\"10\" "
-		"fill=\"#f7d9c4\"/><text x=\"126\" y=\"%d\">free (holes, the "
-		"top)</text><rect x=\"270\" y=\"%d\" width=\"12\" "
-		"height=\"10\" fill=\"none\" stroke=\"#c62828\" stroke-width="
-		"\"2\"/><text x=\"286\" y=\"%d\">the largest hole</text>\n",
-		y, y + 9, y, y + 9, y, y + 9);
-	y += 16;
-	fclose(mem);
-	fprintf(f, "<svg id=\"heap-picture\" xmlns=\"http://www.w3.org/2000/svg\""
-		" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
-		"data-live-blocks=\"%" PRIu64 "\" data-holes=\"%" PRIu64 "\" "
-		"data-hole-bytes=\"%" PRIu64 "\" data-largest-hole=\"%" PRIu64
-		"\">\n", PIC_W, y, PIC_W, y, h->heap_live_blocks, h->holes,
-		h->free_bytes, h->largest_hole);
-	fwrite(body, 1, body_len, f);
-	fputs("</svg>\n", f);
-	free(body);
+	int height;
+	int rc = report_heap_picture(f, &s, 0, 0, &height);
 	free(s.v);
-	return 0;
+	if (rc < 0)
+		return -1;
+	return over_time(f, p->m);
 }

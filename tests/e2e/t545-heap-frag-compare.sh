@@ -113,6 +113,34 @@ test_expect 'heap_every keeps a real program output and status' '
 	json_check f.json "j[\"series_total\"] >= 1"
 '
 
+# svg_ids FILE: the ids of FILE's svg elements and their data, one a line.
+svg_ids() {
+	python3 - "$1" <<-'PY'
+	import sys, xml.dom.minidom
+	d = xml.dom.minidom.parse(sys.argv[1])
+	for e in d.getElementsByTagName("svg"):
+	    if e.getAttribute("id"):
+	        print(e.getAttribute("id"), e.getAttribute("data-holes") or e.getAttribute("data-snapshots"))
+	PY
+}
+
+test_expect '--svg: the heap as blocks and holes, and the series when recorded' '
+	rc=0 && "$ANALYZE" fragmentation --svg "$T/frag_every.log" >e.svg || rc=$? &&
+	test $rc = 1 &&
+	"$ANALYZE" fragmentation --json "$T/frag_every.log" >e.json || : &&
+	n=$(python3 -c "import json; print(json.load(open(\"e.json\"))[\"series_total\"])") &&
+	svg_ids e.svg >ids && cat ids &&
+	grep -q "^heap-over-time $n$" ids &&
+	h=$(sed -n "s/^heap-picture //p" ids) && test "$h" -ge 2000 &&
+	"$ANALYZE" fragmentation --svg "$T/frag.log" >p.svg || : &&
+	svg_ids p.svg >ids &&
+	grep -q "^heap-picture " ids && ! grep -q "^heap-over-time" ids &&
+	"$ANALYZE" report --html -o e.html "$T/frag_every.log" >/dev/null || : &&
+	grep -q "id=\"heap-over-time\" .*data-snapshots=\"$n\"" e.html &&
+	"$ANALYZE" report --html -o p.html "$T/frag.log" >/dev/null || : &&
+	grep -q "id=\"heap-picture\"" p.html && ! grep -q "heap-over-time" p.html
+'
+
 test_expect 'every text output of analyze fragmentation fits 80 columns' '
 	"$ANALYZE" fragmentation "$T/frag.log" >a.txt || : &&
 	"$ANALYZE" fragmentation "$T/fixed.log" >b.txt &&
