@@ -201,6 +201,77 @@ static void test_fragmentation(void)
 	free(b.buf);
 }
 
+/* HEAP_INFO: reason, arena, ordblks, fordblks, hblks, hblkhd, uordblks,
+ * keepcost, rss, as_limit, vm_size, then optionally the allocator and
+ * jemalloc's six figures. */
+static void heap_info(struct tb *b, uint64_t t, uint64_t reason, int n_extra,
+		      const uint64_t *extra)
+{
+	uint64_t v[18] = { reason, 1 << 20, 1, 1000, 1, 4096, 2000, 500,
+			   8 << 20, 0, 16 << 20 };
+	for (int i = 0; i < n_extra; i++)
+		v[11 + i] = extra[i];
+	rec(b, t, TRACE_HEAP_INFO, v, 11 + n_extra);
+}
+
+static void test_series(void)
+{
+	struct tb b;
+	struct trace_model m;
+	start(&b);
+	uint64_t at = HEAP + 0x10, t = 2000;
+	static const uint64_t glibc[] = { 0 };
+	static const uint64_t jemalloc[] = { 1, 100, 200, 300, 400, 3 << 20, 600 };
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 10; i++) {
+			tb_alloc(&b, t++, TRACE_FN_MALLOC, at, 4000, 1, 0);
+			at += 4016;
+			tb_alloc(&b, t++, TRACE_FN_MALLOC, at, 24, 2, 0);
+			at += 32;
+		}
+		/* the first in the older form: no allocator field */
+		heap_info(&b, t++, 2, round, glibc);
+	}
+	at = HEAP + 0x10;
+	for (int i = 0; i < 20; i++) {
+		tb_free(&b, t++, at, 3);
+		at += 4016 + 32;
+	}
+	heap_info(&b, t++, 2, 7, jemalloc);
+	heap_info(&b, t++, 0, 1, glibc); /* at exit: not part of the series */
+	ok(load(&b, &m) == 0, "a trace with interval snapshots loads");
+	struct heap_frag *v = NULL;
+	size_t n = 0, total = 0;
+	ok(heap_frag_series(&m, &v, &n, &total) == 0 && n == 3 && total == 3,
+	   "three interval snapshots, the exit record left out (%zu of %zu)",
+	   n, total);
+	ok(n == 3 && v[0].live_blocks == 20 && v[1].live_blocks == 40 &&
+	   v[2].live_blocks == 20, "each replayed to its own moment");
+	ok(n == 3 && v[0].when == HEAP_FRAG_INTERVAL && v[0].ts < v[1].ts &&
+	   v[1].ts < v[2].ts, "in time order, marked as interval snapshots");
+	ok(n == 3 && v[0].holes == 0 && v[2].info.allocator == HEAP_JEMALLOC,
+	   "no hole before the frees; the last one from jemalloc");
+	ok(n == 3 && v[0].info.allocator == HEAP_GLIBC &&
+	   v[0].footprint == (1 << 20) + 4096 &&
+	   v[0].footprint_free == v[0].free_bytes + v[0].top_bytes,
+	   "a record without the allocator field is glibc's: brk heap plus "
+	   "mmapped blocks");
+	ok(n == 3 && v[2].info.je_mapped == 3 << 20 &&
+	   v[2].info.je_retained == 600 && v[2].footprint == 3 << 20 &&
+	   v[2].footprint_free == (3 << 20) - 20 * 24 &&
+	   !heap_frag_has_holes(&v[2]),
+	   "jemalloc: its figures read, the footprint its mapped bytes less "
+	   "the live ones, holes not modelled");
+	free(v);
+	trace_model_release(&m);
+	free(b.buf);
+	start(&b);
+	ok(load(&b, &m) == 0 && heap_frag_series(&m, &v, &n, &total) == 0 &&
+	   n == 0 && total == 0 && !v, "no heap_every: no series");
+	trace_model_release(&m);
+	free(b.buf);
+}
+
 static void test_clean(void)
 {
 	struct tb b;
@@ -223,6 +294,7 @@ int main(void)
 	test_interior_and_uaf();
 	test_leaks();
 	test_fragmentation();
+	test_series();
 	test_clean();
 	return tap_done();
 }
