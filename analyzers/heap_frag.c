@@ -173,21 +173,22 @@ static void lay_out(struct heap_frag *f, const struct blk *v, size_t n)
 	f->strip[HEAP_FRAG_STRIP] = '\0';
 }
 
-/* The footprint: jemalloc's mapped extents, or glibc's brk heap (as laid
- * out) and its mmapped blocks, whose free part is the holes and the top. */
+/* The footprint: the allocator's own memory (jemalloc's mapped extents;
+ * glibc's arenas, every thread's, and its mmapped blocks), or the brk
+ * heap as laid out when the trace has no HEAP_INFO. Its free part is what
+ * the replayed live blocks leave, not the allocator's count of bytes in
+ * use: that one includes the blocks libspy's quarantine holds back. */
 static void footprint(struct heap_frag *f)
 {
 	const struct heap_info *i = &f->info;
-	if (i->valid && i->allocator == HEAP_JEMALLOC) {
-		/* live, not jemalloc's allocated: that counts the blocks
-		 * libspy's quarantine holds back */
+	if (!i->valid)
+		f->footprint = f->heap_end - f->heap_start;
+	else if (i->allocator == HEAP_JEMALLOC)
 		f->footprint = i->je_mapped;
-		f->footprint_free = i->je_mapped > f->live_bytes
-			? i->je_mapped - f->live_bytes : 0;
-		return;
-	}
-	f->footprint = f->heap_end - f->heap_start + (i->valid ? i->hblkhd : 0);
-	f->footprint_free = f->free_bytes + f->top_bytes;
+	else
+		f->footprint = i->arena + i->hblkhd;
+	f->footprint_free = f->footprint > f->live_bytes
+		? f->footprint - f->live_bytes : 0;
 }
 
 /* The snapshot of r's current state. 0, or -1 out of memory. */

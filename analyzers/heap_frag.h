@@ -50,9 +50,9 @@ struct heap_frag {
 	uint64_t hist[HEAP_FRAG_BUCKETS]; /* holes of [2^b, 2^(b+1)) bytes */
 	double external;             /* 0..1 */
 	char strip[HEAP_FRAG_STRIP + 1]; /* '#' live .. '.' free */
-	/* Memory the allocator holds (glibc: the brk heap and its mmapped
-	 * blocks; jemalloc: its mapped extents) and how much of it holds no
-	 * live block. */
+	/* Memory the allocator holds (glibc: its arenas and mmapped blocks;
+	 * jemalloc: its mapped extents; without HEAP_INFO: the brk heap) and
+	 * how much of it no live block fills. */
 	uint64_t footprint, footprint_free;
 	struct heap_info info;       /* the allocator's view, if recorded */
 };

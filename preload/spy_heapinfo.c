@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "spy_heapmap.h"
 #include "spy_sys.h"
 #include "spy_writer.h"
 #include "trace_encode.h"
@@ -48,7 +49,11 @@ static uint64_t field(const char **p)
 
 void spy_heapinfo_write(unsigned reason)
 {
+	/* Both calls hold the allocator's locks: a signal handler that
+	 * interrupts them must not enter the allocator (spy_heapmap.h). */
+	spy_in_allocator = 1;
 	struct mallinfo2 mi = mallinfo2();
+	spy_in_allocator = 0;
 	char statm[128];
 	uint64_t vm = 0, rss = 0;
 	ssize_t n = spy_read_file("/proc/self/statm", statm, sizeof(statm) - 1);
@@ -67,6 +72,7 @@ void spy_heapinfo_write(unsigned reason)
 	mallctl_fn ctl = jemalloc_ctl();
 	uint64_t je[6] = { 0 };
 	if (ctl) {
+		spy_in_allocator = 1;
 		uint64_t epoch = 1;
 		size_t len = sizeof(epoch);
 		ctl("epoch", &epoch, &len, &epoch, len);
@@ -76,6 +82,7 @@ void spy_heapinfo_write(unsigned reason)
 		je[3] = jemalloc_stat(ctl, "stats.resident");
 		je[4] = jemalloc_stat(ctl, "stats.mapped");
 		je[5] = jemalloc_stat(ctl, "stats.retained");
+		spy_in_allocator = 0;
 	}
 	uint8_t *w = spy_writer_begin(TRACE_HEAP_INFO, 19 * TRACE_VARINT_MAX);
 	if (!w)
