@@ -206,7 +206,7 @@ static void judge(const struct run *a, const struct run *b, struct verdict *v)
 		frag_size(x, sizeof(x), w->stranded);
 		frag_size(y, sizeof(y), o->stranded);
 		frag_size(fx, sizeof(fx), w->f.largest_hole);
-		if (v->worse)
+		if (v->worse) {
 			k = (size_t)snprintf(v->text, sizeof(v->text),
 				"%s's heap fragmented worse: %s of it was free "
 				"outside its largest free region, in %" PRIu64
@@ -214,13 +214,19 @@ static void judge(const struct run *a, const struct run *b, struct verdict *v)
 				"fragmentation %.2f), against %s in %s (%.2f).",
 				w->label, x, w->f.holes, fx, w->f.external, y,
 				o->label, o->f.external);
-		else
+			if (o->stranded && k < sizeof(v->text))
+				k += (size_t)snprintf(v->text + k,
+					sizeof(v->text) - k,
+					" That is %.1f times as much.",
+					(double)w->stranded / (double)o->stranded);
+		} else {
 			k = (size_t)snprintf(v->text, sizeof(v->text),
 				"%s and %s fragmented about the same: %s and %s "
 				"free outside the largest free region (external "
 				"fragmentation %.2f and %.2f).", pa, pb,
 				w == a ? x : y, w == a ? y : x,
 				a->f.external, b->f.external);
+		}
 	} else {
 		v->measure = "unused_share";
 		v->a = a->unused;
@@ -293,6 +299,11 @@ static void print_json(const struct run *r, size_t n, const struct verdict *v)
 
 int cmd_frag_compare(const struct cmd_args *args)
 {
+	if (args->svg) {
+		fprintf(stderr, "analyze: fragmentation --compare draws no "
+			"picture: use --svg on each trace\n");
+		return 2;
+	}
 	struct run r[2];
 	memset(r, 0, sizeof(r));
 	if (run_load(&r[0], "A", args->trace))

@@ -160,6 +160,8 @@ test_expect 'bad input to --compare: a one-line error and status 2' '
 	head -c 3000 "$T/frag.log" >cut.log &&
 	rc=0 && "$ANALYZE" fragmentation --compare --json cut.log "$T/fixed.log" >out 2>err || rc=$? &&
 	say "truncated trace: status $rc" && test $rc -le 2 &&
+	rc=0 && "$ANALYZE" fragmentation --compare --svg "$T/frag.log" "$T/fixed.log" >out 2>err || rc=$? &&
+	test $rc = 2 && one_line err && ! test -s out &&
 	rc=0 && "$ANALYZE" heap --compare "$T/frag.log" "$T/fixed.log" >out 2>err || rc=$? &&
 	test $rc = 2 && grep -q "is for fragmentation" err
 '
