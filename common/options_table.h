@@ -31,7 +31,7 @@
 	SPY_OPTION(leaks, BOOL, "1",                                          \
 		   "at exit, scan memory for blocks no pointer reaches (leaks)")  \
 	SPY_OPTION(heap_every, UINT, "0",                                     \
-		   "a heap snapshot every N ms of the run, for analyze fragmentation (0: off)") \
+		   "a heap snapshot every N ms, for analyze fragmentation (0: off)") \
 	SPY_OPTION(thread_sched, BOOL, "1",                                   \
 		   "read threads' run-queue delay from /proc as they end (long ones, a sample of short ones)")  \
 	SPY_OPTION(sample_hz, UINT, "0",                                      \
