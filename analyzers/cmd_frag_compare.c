@@ -237,15 +237,25 @@ static void judge(const struct run *a, const struct run *b, struct verdict *v)
 		const struct run *o = w == a ? b : a;
 		frag_size(fx, sizeof(fx), w->f.footprint);
 		frag_size(fy, sizeof(fy), o->f.footprint);
-		k = (size_t)snprintf(v->text, sizeof(v->text),
-			"%s: %.0f%% of %s's %s footprint (%s) held no live "
-			"block, against %.0f%% of %s's %s (%s). Holes are "
-			"counted on glibc's heap only, so the footprints are "
-			"compared.", v->worse ? (w == a ? "A's heap wasted more"
-						 : "B's heap wasted more")
-			: "About the same", w->unused * 100, w->label, fx,
-			heap_frag_allocator(&w->f), o->unused * 100, o->label,
-			fy, heap_frag_allocator(&o->f));
+		bool je = a->f.info.allocator == HEAP_JEMALLOC ||
+			  b->f.info.allocator == HEAP_JEMALLOC;
+		if (!a->f.footprint && !b->f.footprint)
+			k = (size_t)snprintf(v->text, sizeof(v->text),
+				"Neither heap held any memory to fragment.");
+		else
+			k = (size_t)snprintf(v->text, sizeof(v->text),
+				"%s: %.0f%% of %s's %s footprint (%s) held no "
+				"live block, against %.0f%% of %s's %s (%s). %s",
+				v->worse ? (w == a ? "A's heap wasted more"
+					    : "B's heap wasted more")
+				: "About the same", w->unused * 100, w->label,
+				fx, heap_frag_allocator(&w->f), o->unused * 100,
+				o->label, fy, heap_frag_allocator(&o->f),
+				je ? "jemalloc's holes are not counted (it groups "
+				     "blocks by size class), so the footprints "
+				     "are compared."
+				   : "A run without a brk heap has no holes to "
+				     "count, so the footprints are compared.");
 	}
 	if (k < sizeof(v->text) && (a->failures || b->failures))
 		snprintf(v->text + k, sizeof(v->text) - k,
