@@ -105,23 +105,18 @@ void spy_heapinfo_write(unsigned reason)
 	spy_writer_end(w);
 }
 
-/* When the next interval snapshot is due (ns); 0 until the first call. */
-static uint64_t next_due;
+uint64_t spy_heapinfo_next_due;
 
 void spy_heapinfo_tick_slow(void)
 {
-	const struct spy_buffer *b = spy_self.buf;
-	if (!b)
-		return;
-	/* the stamp of the record the hook has just written: no clock read */
-	uint64_t now = b->last_ns;
-	uint64_t due = __atomic_load_n(&next_due, __ATOMIC_RELAXED);
+	uint64_t now = spy_self.buf->last_ns;
+	uint64_t due = __atomic_load_n(&spy_heapinfo_next_due, __ATOMIC_RELAXED);
 	if (now < due)
 		return;
 	uint64_t every = (uint64_t)spy_opt.heap_every * 1000000u;
 	/* One thread wins each due time; the next is counted from now, so a
 	 * quiet stretch is not followed by a burst of snapshots. */
-	if (!__atomic_compare_exchange_n(&next_due, &due, now + every, 0,
+	if (!__atomic_compare_exchange_n(&spy_heapinfo_next_due, &due, now + every, 0,
 					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		return;
 	if (due)
