@@ -14,11 +14,15 @@ compare() {
 	"$ANALYZE" fragmentation --compare --json "$1" "$2" >"$3" 2>"$3.err" || rc=$?
 	[ "$rc" -le 1 ] || { cat "$3.err"; return 1; }
 }
-# fits FILE: no line of FILE is wider than 80 columns.
+# fits FILE: no line of FILE is wider than 80 columns (characters, not
+# bytes: a name cut to fit ends in one).
 fits() {
-	local long
-	long=$(awk 'length($0) > 80' "$1")
-	[ -z "$long" ] || { say "wider than 80 columns in $1:"; echo "$long"; return 1; }
+	python3 - "$1" <<-'PY' || { say "wider than 80 columns in $1"; return 1; }
+	import sys
+	long = [l for l in open(sys.argv[1], encoding="utf-8").read().split("\n") if len(l) > 80]
+	print("\n".join(long))
+	sys.exit(1 if long else 0)
+	PY
 }
 
 test_expect 'the traces: fragmentation and its pool variant, plain and with heap_every' '

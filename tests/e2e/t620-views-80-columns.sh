@@ -8,7 +8,7 @@
 
 # The text views checked. A view with a text mode is added here.
 VIEWS="report summary dump syscalls lock-graph locks deadlock livelock
-threads sched sharing leaks heap map"
+threads sched sharing leaks heap map fragmentation"
 
 TRACES=$TEST_DIR/traces
 DEMOS=$TOP/demos
