@@ -58,7 +58,15 @@ struct cache_entry {
 
 struct stack_cache {
 	struct cache_entry e[CACHE_WAYS];
+	uint32_t unwinds; /* full unwinds this thread has done */
 };
+
+/* libunwind's fast backtrace builds a per-thread frame cache of 256 KiB on
+ * its first use, which a thread that lives for a few events pays for in
+ * page faults, and again at exit in unmapping. A thread's first unwinds go
+ * step by step (and are learnt for the cache above at once); only a thread
+ * that keeps unwinding new stacks moves on to the fast path. */
+#define STEPWISE_UNWINDS 256
 static uintptr_t self_start, self_end;
 
 void spy_stack_set_self(uintptr_t start, uintptr_t end)
@@ -281,6 +289,12 @@ uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa)
 		e->ra = ra;
 		e->cfa = cfa;
 		e->state = ENTRY_SEEN;
+		if (c->unwinds < STEPWISE_UNWINDS) {
+			c->unwinds++;
+			uint32_t id = learn(e, ra, cfa);
+			if (id)
+				return id;
+		}
 	}
 	void *frames[TRACE_MAX_FRAMES + SPY_STACK_SLACK];
 	int got = unw_backtrace(frames, (int)spy_opt.stack_depth + SPY_STACK_SLACK);
