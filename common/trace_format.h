@@ -199,10 +199,13 @@ enum trace_kind {
 	/* A run of lock pairs of one thread, each like a LOCK_PAIR with the
 	 * same lock, flags and stack, taken while holding no other lock and
 	 * never waited for, counted instead of written one by one (a run
-	 * lasts at most 10 ms). Body: dt, lock, flags, stack, count,
+	 * lasts about 10 ms at most). Body: dt, lock, flags, stack, count,
 	 * hold_total_ns, hold_max_ns, span_ns (first acquisition to last
-	 * release), ago_ns (the last release was this long before the
-	 * record's time). */
+	 * timed release), ago_ns (that release was this long before the
+	 * record's time), timed (how many of the pairs had their hold
+	 * measured; may be absent: all of them). When timed < count,
+	 * hold_total_ns is an estimate from the timed pairs and hold_max_ns
+	 * the longest of them. */
 	TRACE_LOCK_PAIRS = 29,
 
 	/* Kinds are numbered in ranges, one per recorder, so that recorders

@@ -23,55 +23,6 @@
 #include "spy_writer.h"
 #include "trace_format.h"
 
-__thread struct rec_lock_site rec_lock_sites[REC_LOCK_SITES]
-	__attribute__((tls_model("initial-exec")));
-__thread struct rec_lock_pending rec_lock_pend
-	__attribute__((tls_model("initial-exec")));
-__thread struct rec_lock_run rec_lock_runs
-	__attribute__((tls_model("initial-exec")));
-__thread uint64_t rec_lock_last __attribute__((tls_model("initial-exec")));
-
-/* Ticks to ns before the writer has measured the counter's rate: a rate of
- * our own, from the time since the first call (1 tick = 1 ns for the first
- * 100 us, then estimated, then fixed once 10 ms have passed). */
-uint64_t rec_lock_rate_slow(void)
-{
-	static uint64_t cal_tsc, cal_ns, rate;
-	uint64_t r = __atomic_load_n(&rate, __ATOMIC_RELAXED);
-	if (r)
-		return r;
-	uint64_t tsc = spy_read_tsc(), ns = spy_now_ns();
-	uint64_t t0 = __atomic_load_n(&cal_tsc, __ATOMIC_RELAXED);
-	if (!t0) {
-		__atomic_store_n(&cal_ns, ns, __ATOMIC_RELAXED);
-		__atomic_store_n(&cal_tsc, tsc, __ATOMIC_RELEASE);
-		return 1ull << 32;
-	}
-	uint64_t n0 = __atomic_load_n(&cal_ns, __ATOMIC_RELAXED);
-	if (ns - n0 < 100000u || tsc <= t0)
-		return 1ull << 32;
-	/* A first estimate from 100 us on; kept once 10 ms have passed. */
-	r = (uint64_t)(((unsigned __int128)(ns - n0) << 32) / (tsc - t0));
-	if (ns - n0 >= 10000000u)
-		__atomic_store_n(&rate, r, __ATOMIC_RELAXED);
-	return r;
-}
-
-void rec_lock_thread_flush(void)
-{
-	if (spy_state != SPY_STATE_READY || !spy_tracing || spy_self.dead)
-		return;
-	spy_self.guard++;
-	rec_lock_flush_all();
-	spy_self.guard--;
-}
-
-/* The main thread's last run, at exit (before libspy's own end). */
-__attribute__((destructor)) static void flush_at_exit(void)
-{
-	rec_lock_thread_flush();
-}
-
 /* The real function, resolving the family first if a lock call comes
  * before libspy has started. */
 #define REAL(f)                                                                \
@@ -80,6 +31,18 @@ __attribute__((destructor)) static void flush_at_exit(void)
 		 : (spy_real_resolve_locks(), spy_real_locks.f))
 
 #define SITE() ((uintptr_t)__builtin_return_address(0))
+
+/* errno's address, which never changes for a thread, kept at hand: the
+ * call that finds it would be a good part of an uncontended pair's cost. */
+static __thread int *errno_at __attribute__((tls_model("initial-exec")));
+
+static inline __attribute__((always_inline)) int *errno_loc(void)
+{
+	int *p = errno_at;
+	if (SPY_UNLIKELY(!p))
+		errno_at = p = &errno;
+	return p;
+}
 
 /* Taking a normal (or adaptive) mutex again while holding it blocks for
  * ever; an error-checking one fails with EDEADLK, a recursive one
@@ -117,16 +80,18 @@ static int mutex_self_blocks(const void *m)
 		} else {                                                       \
 			stack_ = rec_lock_stack(lock, site_);                  \
 		}                                                              \
-		int saved_ = errno;                                            \
+		int *errp_ = errno_loc();                                      \
+		int saved_ = *errp_;                                           \
 		if (ok(r_)) {                                                  \
 			if (me_)                                               \
 				spy_lock_held_push(me_, lock, type, stack_);   \
-			rec_lock_acquire(lock, flags_, stack_, waited_);       \
+			rec_lock_acquire(lock, flags_, stack_, waited_,        \
+					 me_ && me_->n_held == 1);             \
 		} else {                                                       \
 			rec_lock_fail(lock, flags_, r_, stack_);               \
 		}                                                              \
 		spy_hook_leave();                                              \
-		errno = saved_;                                                \
+		*errp_ = saved_;                                               \
 		return r_;                                                     \
 	} while (0)
 
@@ -137,29 +102,32 @@ static int mutex_self_blocks(const void *m)
 		struct spy_lock_thread *me_ = spy_lock_self(spy_pid);          \
 		unsigned flags_ = rec_lock_flags(type, TRACE_LOCK_TRY);        \
 		int r_ = try_expr;                                             \
-		int saved_ = errno;                                            \
+		int *errp_ = errno_loc();                                      \
+		int saved_ = *errp_;                                           \
 		uint32_t stack_ = rec_lock_stack(lock, site_);                 \
 		if (ok(r_)) {                                                  \
 			if (me_)                                               \
 				spy_lock_held_push(me_, lock, type, stack_);   \
-			rec_lock_acquire(lock, flags_, stack_, 0);             \
+			rec_lock_acquire(lock, flags_, stack_, 0,              \
+					 me_ && me_->n_held == 1);             \
 		} else {                                                       \
 			rec_lock_fail(lock, flags_, r_, stack_);               \
 		}                                                              \
 		spy_hook_leave();                                              \
-		errno = saved_;                                                \
+		*errp_ = saved_;                                               \
 		return r_;                                                     \
 	} while (0)
 
 #define RELEASE_BODY(lock, unlock_expr)                                        \
 	do {                                                                   \
 		struct spy_lock_thread *me_ = spy_lock_self(spy_pid);          \
-		int saved_ = errno;                                            \
+		int *errp_ = errno_loc();                                      \
+		int saved_ = *errp_;                                           \
 		if (me_)                                                       \
 			spy_lock_held_pop(me_, lock);                          \
 		rec_lock_release(lock, me_ && !me_->n_held);                   \
 		spy_hook_leave();                                              \
-		errno = saved_;                                                \
+		*errp_ = saved_;                                               \
 		return unlock_expr;                                            \
 	} while (0)
 
@@ -427,7 +395,8 @@ SPY_EXPORT int pthread_spin_destroy(pthread_spinlock_t *l)
 					       TRACE_LOCK_COND),               \
 				stack_, spy_now_ns());                         \
 		int r_ = wait_expr;                                            \
-		int saved_ = errno;                                            \
+		int *errp_ = errno_loc();                                      \
+		int saved_ = *errp_;                                           \
 		(void)(ok);                                                    \
 		if (me_)                                                       \
 			spy_deadlock_after_wait(me_);                          \
@@ -436,9 +405,9 @@ SPY_EXPORT int pthread_spin_destroy(pthread_spinlock_t *l)
 					   stack_);                            \
 		rec_lock_acquire(mutex, rec_lock_flags(TRACE_LOCK_MUTEX,       \
 						       TRACE_LOCK_COND),       \
-				 stack_, 0);                                   \
+				 stack_, 0, 0);                                \
 		spy_hook_leave();                                              \
-		errno = saved_;                                                \
+		*errp_ = saved_;                                               \
 		return r_;                                                     \
 	} while (0)
 

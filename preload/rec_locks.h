@@ -1,8 +1,9 @@
 /* rec_locks.h: the lock recorder: lock, unlock, wait, trylock failures and
  * condition waits into the trace (kinds 20-39 of trace_format.h). Called by
- * the hooks in hook_locks.c with the guard held; inlined into them, so that
- * the stack it captures starts at the hook. Never allocates, never takes a
- * lock, never calls an interposed function.
+ * the hooks in hook_locks.c with the guard held. The fast paths are inline
+ * here (the stack capture must be, so that the stack starts at the hook);
+ * whatever writes a record is out of line in rec_locks.c. Never allocates,
+ * never takes a lock, never calls an interposed function.
  *
  * Stacks cost far more than the lock itself, so an acquisition's stack is
  * captured once per (lock, call site) and thread, and reused while the
@@ -15,10 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spy_core.h"
 #include "spy_process.h"
 #include "spy_stack.h"
 #include "spy_writer.h"
-#include "trace_encode.h"
 #include "trace_format.h"
 
 #define REC_LOCK_SITES 256 /* a power of two */
@@ -60,12 +61,14 @@ static inline unsigned rec_lock_flags(unsigned type, unsigned how)
 
 /* The last acquisition of the thread, not written yet: if the thread
  * releases that lock before any other lock call, one LOCK_PAIR record
- * stands for both; otherwise it is written as a LOCK_ACQUIRE (with how
- * late) before the next lock record. Only lock records are ordered
- * against it, which is all the lock model needs. */
+ * stands for both (or it is counted in a run, below); otherwise it is
+ * written as a LOCK_ACQUIRE (with how late) before the next lock record.
+ * Only lock records are ordered against it, which is all the lock model
+ * needs. */
 struct rec_lock_pending {
 	uintptr_t lock;
-	uint64_t t0_tsc, wait_ns;
+	uint64_t t0_tsc;         /* when taken; 0: not timed (see the run) */
+	uint64_t wait_ns;
 	uint32_t stack;
 	unsigned flags;
 	int pid;                 /* 0: nothing pending */
@@ -74,68 +77,34 @@ struct rec_lock_pending {
 extern __thread struct rec_lock_pending rec_lock_pend
 	__attribute__((tls_model("initial-exec")));
 
-/* The time now, as records are stamped (one counter read, no call). */
-static inline __attribute__((always_inline)) uint64_t rec_lock_now(void)
-{
-	struct spy_buffer *b = spy_self.buf;
-	return b ? spy_writer_time(b) : spy_writer_now();
-}
-
-/* The stamp of the thread's last lock record. A record that says "this
- * happened N ns before me" is never allowed to reach back past it (nor past
- * the thread's last record), so the thread's events keep their order even
- * while the tick rate is only estimated. */
-extern __thread uint64_t rec_lock_last
-	__attribute__((tls_model("initial-exec")));
-
-/* The stamp for the next lock record (never before the previous one);
- * *prev, when given, receives the previous one. */
-static inline __attribute__((always_inline)) uint64_t
-rec_lock_stamp(uint64_t *prev)
-{
-	uint64_t now = rec_lock_now(), p = rec_lock_last;
-	/* Nor before the thread's last record of any kind: a heap block must
-	 * not seem to come after the lock that lives in it. */
-	struct spy_buffer *b = spy_self.buf;
-	if (b && b->chunk != SPY_NO_CHUNK && b->last_ns > p)
-		p = b->last_ns;
-	if (now < p)
-		now = p;
-	rec_lock_last = now;
-	if (prev)
-		*prev = p;
-	return now;
-}
-
-static inline uint64_t rec_lock_clamp(uint64_t back, uint64_t now,
-				      uint64_t prev)
-{
-	return back > now - prev ? now - prev : back;
-}
-
-/* Hold times are counted in time-stamp-counter ticks (no clock call on the
- * hot path) and turned into nanoseconds when written. */
-uint64_t rec_lock_rate_slow(void);
-
-static inline __attribute__((always_inline)) uint64_t rec_lock_ns(uint64_t ticks)
-{
-	uint64_t rate = __atomic_load_n(&spy_writer_rate_q32, __ATOMIC_RELAXED);
-	if (SPY_UNLIKELY(!rate))
-		rate = rec_lock_rate_slow();
-	return (uint64_t)(((unsigned __int128)ticks * rate) >> 32);
-}
-
 /* Repeated leaf pairs (the same lock, call site and flags, taken while
  * holding no other lock, never waited for) are counted, not written one
  * by one: the first is a LOCK_PAIR, the ones right after it a LOCK_PAIRS
- * record for a run of them, at most 10 ms long. Such pairs add nothing to the order graph; their counts and hold
- * times are all the model needs. */
+ * record for a run of them, at most 10 ms long. Such pairs add nothing to
+ * the order graph; their counts and hold times are all the model needs.
+ *
+ * Reading the time-stamp counter costs about as much as an uncontended
+ * lock/unlock pair, so while a run's pairs come faster than one per
+ * REC_LOCK_DENSE_NS only about 1 in 16 of them is timed (a random 8 to 23
+ * pairs apart, so that a loop's own period cannot line up with it); each
+ * timed hold stands for the pairs skipped before it. Slower pairs are all
+ * timed: there the counter costs nothing noticeable. The count is always
+ * exact; the record says how many pairs were timed. */
 #define REC_LOCK_RUN_NS 10000000u
+#define REC_LOCK_DENSE_NS 1000u
+#define REC_LOCK_RUN_MAX (1u << 30)
 
 struct rec_lock_run {
 	uintptr_t lock;
-	uint64_t first, last, hold_total, hold_max; /* ticks */
+	uint64_t first;          /* ticks: the first counted acquisition */
+	uint64_t last;           /* ticks: the last timed release */
+	uint64_t hold_total;     /* ticks, an estimate for the first `at` pairs */
+	uint64_t hold_max;       /* ticks, the longest timed hold */
 	uint32_t stack, count;
+	uint32_t timed;          /* pairs whose hold was measured */
+	uint32_t at;             /* count at the last timed pair */
+	uint32_t skip;           /* pairs to leave untimed before the next */
+	uint32_t seed;           /* for skip (xorshift) */
 	unsigned flags;
 	int pid;                 /* 0: no run */
 };
@@ -143,201 +112,91 @@ struct rec_lock_run {
 extern __thread struct rec_lock_run rec_lock_runs
 	__attribute__((tls_model("initial-exec")));
 
-/* Writes the run being counted, if any. */
-static inline __attribute__((always_inline)) void rec_lock_run_flush(void)
-{
-	struct rec_lock_run *r = &rec_lock_runs;
-	if (SPY_LIKELY(!r->pid))
-		return;
-	int mine = r->pid == spy_pid && r->count;
-	r->pid = 0;
-	if (!mine)
-		return;
-	uint64_t prev, now = rec_lock_stamp(&prev);
-	uint64_t ago = rec_lock_ns(spy_read_tsc() - r->last);
-	uint64_t back = rec_lock_clamp(ago + rec_lock_ns(r->last - r->first),
-				       now, prev);
-	if (ago > back)
-		ago = back;
-	uint8_t *w = spy_writer_begin_at(TRACE_LOCK_PAIRS,
-					 8 * TRACE_VARINT_MAX, now);
-	if (!w)
-		return;
-	w = trace_put_varint(w, r->lock);
-	w = trace_put_varint(w, r->flags);
-	w = trace_put_varint(w, r->stack);
-	w = trace_put_varint(w, r->count);
-	w = trace_put_varint(w, rec_lock_ns(r->hold_total));
-	w = trace_put_varint(w, rec_lock_ns(r->hold_max));
-	w = trace_put_varint(w, back - ago);
-	w = trace_put_varint(w, ago);
-	spy_writer_end(w);
-}
-
-/* A pending acquisition as a record: ACQUIRE (last = how late it is
- * written) and PAIR (last = how long it was held) share this layout. */
-static inline __attribute__((always_inline)) void
-rec_lock_write_pending(unsigned kind, const struct rec_lock_pending *q,
-		       uint64_t last, uint64_t at)
-{
-	uint8_t *w = spy_writer_begin_at(kind, 5 * TRACE_VARINT_MAX, at);
-	if (!w)
-		return;
-	w = trace_put_varint(w, q->lock);
-	w = trace_put_varint(w, q->flags);
-	w = trace_put_varint(w, q->stack);
-	w = trace_put_varint(w, q->wait_ns);
-	w = trace_put_varint(w, last);
-	spy_writer_end(w);
-}
-
-/* Writes the pending acquisition, if any (after the run it follows). */
-static inline __attribute__((always_inline)) void rec_lock_flush(void)
-{
-	struct rec_lock_pending *q = &rec_lock_pend;
-	if (SPY_LIKELY(!q->pid))
-		return;
-	rec_lock_run_flush();
-	int mine = q->pid == spy_pid;
-	q->pid = 0;
-	if (!mine) /* a fork child: the record belongs to the parent's trace */
-		return;
-	uint64_t prev, now = rec_lock_stamp(&prev);
-	uint64_t late = rec_lock_clamp(rec_lock_ns(spy_read_tsc() - q->t0_tsc),
-				       now, prev);
-	rec_lock_write_pending(TRACE_LOCK_ACQUIRE, q, late, now);
-}
+/* Out of line (rec_locks.c): writing the run, the pending acquisition
+ * (after the run it follows), a timed release of the pending lock, and a
+ * release of any other lock. */
+void rec_lock_run_write(void);
+void rec_lock_pending_write(void);
+void rec_lock_release_timed(int leaf);
+void rec_lock_release_other(const void *lock);
 
 /* Everything not yet written, in order: before any other lock record. */
 static inline __attribute__((always_inline)) void rec_lock_flush_all(void)
 {
-	rec_lock_run_flush();
-	rec_lock_flush();
+	if (SPY_UNLIKELY(rec_lock_runs.pid))
+		rec_lock_run_write();
+	if (SPY_UNLIKELY(rec_lock_pend.pid))
+		rec_lock_pending_write();
 }
 
-/* lock was taken (after the real call succeeded). */
+/* 1 if an acquisition of lock (flags, stack) by a thread that holds
+ * nothing else continues the thread's run and may go untimed; counts it
+ * against the run's skip. */
+static inline __attribute__((always_inline)) int
+rec_lock_run_skips(const void *lock, unsigned flags, uint32_t stack)
+{
+	struct rec_lock_run *r = &rec_lock_runs;
+	if (SPY_LIKELY(r->skip && r->pid == spy_pid &&
+		       r->lock == (uintptr_t)lock && r->stack == stack &&
+		       r->flags == flags)) {
+		r->skip--;
+		return 1;
+	}
+	return 0;
+}
+
+/* lock was taken (after the real call succeeded); alone: the thread holds
+ * no other lock. */
 static inline __attribute__((always_inline)) void
 rec_lock_acquire(const void *lock, unsigned flags, uint32_t stack,
-		 uint64_t wait_ns)
+		 uint64_t wait_ns, int alone)
 {
-	rec_lock_flush();
 	struct rec_lock_pending *q = &rec_lock_pend;
+	if (SPY_UNLIKELY(q->pid))
+		rec_lock_pending_write();
 	q->lock = (uintptr_t)lock;
 	q->flags = flags;
 	q->stack = stack;
 	q->wait_ns = wait_ns;
-	q->t0_tsc = spy_read_tsc();
+	q->t0_tsc = alone && !wait_ns && rec_lock_run_skips(lock, flags, stack)
+		? 0 : spy_read_tsc();
 	q->pid = spy_pid;
 }
 
-/* The thread is about to block on lock (before the real call). */
-static inline __attribute__((always_inline)) void
-rec_lock_wait(const void *lock, unsigned flags, uint32_t stack)
-{
-	rec_lock_flush_all();
-	uint8_t *w = spy_writer_begin_at(TRACE_LOCK_WAIT, 3 * TRACE_VARINT_MAX,
-					 rec_lock_stamp(NULL));
-	if (!w)
-		return;
-	w = trace_put_varint(w, (uintptr_t)lock);
-	w = trace_put_varint(w, flags);
-	w = trace_put_varint(w, stack);
-	spy_writer_end(w);
-}
-
 /* lock is about to be released (before the real call, so that another
- * thread's acquisition can never appear to come first). */
+ * thread's acquisition can never appear to come first); leaf: the thread
+ * holds no other lock now. */
 static inline __attribute__((always_inline)) void
 rec_lock_release(const void *lock, int leaf)
 {
 	struct rec_lock_pending *q = &rec_lock_pend;
-	if (q->pid == spy_pid && q->lock == (uintptr_t)lock) {
-		q->pid = 0;
-		uint64_t now = spy_read_tsc();
-		uint64_t hold = now - q->t0_tsc;
+	if (SPY_LIKELY(q->pid == spy_pid && q->lock == (uintptr_t)lock)) {
 		struct rec_lock_run *r = &rec_lock_runs;
-		int runs = leaf && !q->wait_ns;
-		if (runs && r->pid == spy_pid && r->lock == q->lock &&
-		    r->stack == q->stack && r->flags == q->flags &&
-		    (!r->count || rec_lock_ns(now - r->first) < REC_LOCK_RUN_NS) &&
-		    r->count < (1u << 30)) {
-			if (!r->count) {
-				r->first = q->t0_tsc;
-				r->hold_total = r->hold_max = 0;
-			}
+		/* Untimed: it continues the run (rec_lock_acquire checked),
+		 * and is only counted. */
+		if (!q->t0_tsc && SPY_LIKELY(leaf && r->pid == spy_pid &&
+					     r->lock == q->lock)) {
+			q->pid = 0;
 			r->count++;
-			r->hold_total += hold;
-			if (hold > r->hold_max)
-				r->hold_max = hold;
-			r->last = now;
 			return;
 		}
-		rec_lock_run_flush();
-		uint64_t prev, at = rec_lock_stamp(&prev);
-		hold = rec_lock_clamp(rec_lock_ns(hold), at, prev);
-		rec_lock_write_pending(TRACE_LOCK_PAIR, q, hold, at);
-		/* The same pair again, at once, will be counted in a run: the
-		 * first of a series is always written whole. */
-		if (runs)
-			*r = (struct rec_lock_run){ .lock = q->lock,
-				.stack = q->stack, .flags = q->flags,
-				.pid = spy_pid };
+		rec_lock_release_timed(leaf);
 		return;
 	}
-	rec_lock_flush_all();
-	uint8_t *w = spy_writer_begin_at(TRACE_LOCK_RELEASE, TRACE_VARINT_MAX,
-					 rec_lock_stamp(NULL));
-	if (!w)
-		return;
-	w = trace_put_varint(w, (uintptr_t)lock);
-	spy_writer_end(w);
+	rec_lock_release_other(lock);
 }
+
+/* The thread is about to block on lock (before the real call). */
+void rec_lock_wait(const void *lock, unsigned flags, uint32_t stack);
 
 /* A lock call failed with err (EBUSY for a busy trylock, ETIMEDOUT...). */
-static inline __attribute__((always_inline)) void
-rec_lock_fail(const void *lock, unsigned flags, int err, uint32_t stack)
-{
-	rec_lock_flush_all();
-	uint8_t *w = spy_writer_begin_at(TRACE_LOCK_FAIL, 4 * TRACE_VARINT_MAX,
-					 rec_lock_stamp(NULL));
-	if (!w)
-		return;
-	w = trace_put_varint(w, (uintptr_t)lock);
-	w = trace_put_varint(w, flags);
-	w = trace_put_varint(w, (uint64_t)(unsigned)err);
-	w = trace_put_varint(w, stack);
-	spy_writer_end(w);
-}
+void rec_lock_fail(const void *lock, unsigned flags, int err, uint32_t stack);
 
 /* kind is TRACE_LOCK_INIT or TRACE_LOCK_DESTROY. */
-static inline __attribute__((always_inline)) void
-rec_lock_life(unsigned kind, const void *lock, unsigned type)
-{
-	rec_lock_flush_all();
-	uint8_t *w = spy_writer_begin_at(kind, 2 * TRACE_VARINT_MAX,
-					 rec_lock_stamp(NULL));
-	if (!w)
-		return;
-	w = trace_put_varint(w, (uintptr_t)lock);
-	if (kind == TRACE_LOCK_INIT)
-		w = trace_put_varint(w, type);
-	spy_writer_end(w);
-}
+void rec_lock_life(unsigned kind, const void *lock, unsigned type);
 
 /* The thread is about to wait on cond, releasing mutex. */
-static inline __attribute__((always_inline)) void
-rec_cond_wait(const void *cond, const void *mutex, int timed, uint32_t stack)
-{
-	rec_lock_flush_all();
-	uint8_t *w = spy_writer_begin_at(TRACE_COND_WAIT, 4 * TRACE_VARINT_MAX,
-					 rec_lock_stamp(NULL));
-	if (!w)
-		return;
-	w = trace_put_varint(w, (uintptr_t)cond);
-	w = trace_put_varint(w, (uintptr_t)mutex);
-	w = trace_put_varint(w, timed ? 1 : 0);
-	w = trace_put_varint(w, stack);
-	spy_writer_end(w);
-}
+void rec_cond_wait(const void *cond, const void *mutex, int timed,
+		   uint32_t stack);
 
 #endif

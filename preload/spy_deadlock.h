@@ -79,6 +79,12 @@ static inline void spy_lock_held_pop(struct spy_lock_thread *me,
 	uint32_t n = me->n_held;
 	if (!n)
 		return;
+	/* Most often the latest lock goes first. */
+	if (__builtin_expect(n <= SPY_LOCK_HELD &&
+			     me->held[n - 1].lock == (uintptr_t)lock, 1)) {
+		__atomic_store_n(&me->n_held, n - 1, __ATOMIC_RELEASE);
+		return;
+	}
 	uint32_t listed = n < SPY_LOCK_HELD ? n : SPY_LOCK_HELD;
 	for (uint32_t i = listed; i-- > 0;) {
 		if (me->held[i].lock != (uintptr_t)lock)
