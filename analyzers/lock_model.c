@@ -520,10 +520,15 @@ static int on_pairs(struct replay *r, const struct trace_event *e)
 	if (e->b > m->size || e->a > m->size - e->b)
 		return 0;
 	struct trace_cursor c = trace_cursor_make(m->data + e->b, e->a);
-	uint64_t v[8];
+	uint64_t v[9];
 	for (int k = 0; k < 8; k++)
 		if (trace_get_varint(&c, &v[k]) < 0)
 			return 0;
+	/* timed: how many of the pairs had their hold measured (absent:
+	 * all); the hold total stands for the others too. */
+	if (trace_cursor_left(&c) == 0 || trace_get_varint(&c, &v[8]) < 0 ||
+	    v[8] > v[3])
+		v[8] = v[3];
 	unsigned type = v[1] & 15, how = (unsigned)(v[1] >> 4);
 	/* The lock is first seen when the run began. */
 	struct trace_event first = *e;
@@ -535,6 +540,7 @@ static int on_pairs(struct replay *r, const struct trace_event *e)
 		return -1;
 	struct lock_info *l = &r->lm->locks[li];
 	l->acquisitions += v[3];
+	l->hold_untimed += v[3] - v[8];
 	l->hold_total += v[4];
 	if (v[5] > l->hold_max)
 		l->hold_max = v[5];

@@ -25,6 +25,9 @@ struct lock_info {
 	uint32_t block_stack;     /* where that block was allocated */
 	uint64_t acquisitions, contended, wait_total, wait_max;
 	uint64_t hold_total, hold_max;
+	uint64_t hold_untimed;    /* holds estimated, not measured (then
+				   * hold_total is an estimate and hold_max
+				   * the longest measured) */
 	uint64_t try_fail, timeouts;
 	char *name;               /* for people; set by lock_names_fill */
 };

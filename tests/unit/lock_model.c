@@ -1,6 +1,7 @@
 /* Unit test: the lock model over hand-built traces: edges at the blocking
  * attempt and undone when it fails, trylocks, generations, one LOCK_PAIR
- * standing for an acquisition and a release, gate locks, one-thread
+ * standing for an acquisition and a release, LOCK_PAIRS runs (their hold
+ * times measured or estimated), gate locks, one-thread
  * cycles, a 30-lock ring, 200 locks held at once, the live deadlock record
  * and the livelock thresholds. */
 #include <string.h>
@@ -50,6 +51,19 @@ static void pair(struct tb *b, uint64_t t, uint64_t lock, uint64_t hold)
 	tb_begin(b, t);
 	tb_v(b, lock); tb_v(b, F(MX, BLK)); tb_v(b, 0); tb_v(b, 0); tb_v(b, hold);
 	tb_end_record(b, TRACE_LOCK_PAIR);
+}
+
+/* A LOCK_PAIRS run of count pairs; timed < 0: the field is left out (a
+ * trace where every pair was timed). */
+static void pairs(struct tb *b, uint64_t t, uint64_t lock, uint64_t count,
+		  uint64_t hold_total, uint64_t hold_max, long timed)
+{
+	tb_begin(b, t);
+	tb_v(b, lock); tb_v(b, F(MX, BLK)); tb_v(b, 0); tb_v(b, count);
+	tb_v(b, hold_total); tb_v(b, hold_max); tb_v(b, 1 * MS); tb_v(b, 0);
+	if (timed >= 0)
+		tb_v(b, (uint64_t)timed);
+	tb_end_record(b, TRACE_LOCK_PAIRS);
 }
 
 /* Starts a trace whose first chunk (tid 1) holds the process record. */
@@ -224,6 +238,31 @@ int main(void)
 	ok(lm.n_locks == 1 && lm.locks[0].acquisitions == 1 &&
 	   lm.locks[0].hold_total == 4 * MS && lm.locks[0].first_ts == 6 * MS,
 	   "a pair is taken hold_ns before its time and released at it");
+	lock_model_release(&lm);
+	trace_model_release(&m);
+
+	/* LOCK_PAIRS: counted runs add their counts and holds; a run whose
+	 * pairs were not all timed makes the lock's hold an estimate. */
+	start(&b);
+	pair(&b, 5 * MS, 0xa0, 1000);
+	pairs(&b, 7 * MS, 0xa0, 500, 400000, 2000, -1);
+	pair(&b, 8 * MS, 0xb0, 1000);
+	pairs(&b, 9 * MS, 0xb0, 500, 400000, 2000, 500);
+	pair(&b, 10 * MS, 0xc0, 1000);
+	pairs(&b, 12 * MS, 0xc0, 1600, 800000, 3000, 100);
+	pairs(&b, 14 * MS, 0xc0, 10, 9000, 5000, 10);
+	ok(load(&b, &m, &lm) == 0, "pairs trace loads");
+	ok(lm.n_locks == 3 && lm.locks[0].acquisitions == 501 &&
+	   lm.locks[1].acquisitions == 501 && lm.locks[2].acquisitions == 1611,
+	   "runs are counted whole");
+	ok(lm.locks[0].hold_total == 401000 && lm.locks[0].hold_max == 2000 &&
+	   lm.locks[2].hold_total == 810000 && lm.locks[2].hold_max == 5000,
+	   "runs add their hold totals and keep the longest hold");
+	ok(!lm.locks[0].hold_untimed && !lm.locks[1].hold_untimed,
+	   "a run without the timed field, or with every pair timed, is exact");
+	ok(lm.locks[2].hold_untimed == 1500,
+	   "pairs not timed are counted as estimated (%lu)",
+	   (unsigned long)lm.locks[2].hold_untimed);
 	lock_model_release(&lm);
 	trace_model_release(&m);
 
