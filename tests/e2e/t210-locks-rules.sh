@@ -3,7 +3,8 @@
 # (fixtures/locks_cases.c): what must be reported as an error, what is an
 # info line that says why it is safe, and what must stay silent; the live
 # deadlock check on a three-thread ring and on a thread relocking its own
-# mutex; timed waits are never a deadlock; 100 locks held at once.
+# mutex; timed waits are never a deadlock; 100 locks held at once; hot
+# loops of pairs: counted exactly, hold times estimated only there.
 . "$(dirname "$0")/lib.sh"
 
 CASES=$TEST_DIR/locks_cases
@@ -128,7 +129,27 @@ test_expect 'a hot loop of lock/unlock pairs: every pair counted, the trace stay
 	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY ./lb sep 300000 >out &&
 	"$ANALYZE" locks --json t.log >l.json &&
 	json_check l.json "sorted((l[\"name\"], l[\"acquisitions\"]) for l in j[\"locks\"]) == [(\"w[0].own\", 300000), (\"w[1].own\", 300000)]" &&
-	size=$(wc -c <t.log) && say "trace $size bytes" && test "$size" -lt 1000000
+	size=$(wc -c <t.log) && say "trace $size bytes" && test "$size" -lt 1000000 &&
+	json_check l.json "[l[\"hold_estimated\"] for l in j[\"locks\"]] == [True, True]" &&
+	json_check l.json "all(0 < l[\"hold_max_ns\"] <= l[\"hold_total_ns\"] for l in j[\"locks\"])" &&
+	"$ANALYZE" locks t.log >l.txt &&
+	grep -q "^~ hold times estimated" l.txt
+'
+
+test_expect 'paced: pairs far apart are all timed, the hold times are exact' '
+	run_case paced &&
+	"$ANALYZE" locks --json t.log >l.json && "$ANALYZE" locks t.log >l.txt &&
+	json_check l.json "[(l[\"name\"], l[\"acquisitions\"], l[\"hold_estimated\"]) for l in j[\"locks\"]] == [(\"A\", 300, False)]" &&
+	! grep -q "~" l.txt
+'
+
+test_expect 'runnest: a lock nested inside a hot loop of pairs is still an edge, all counted' '
+	run_case runnest &&
+	json_check t.log.json "$(cycles error) == 1" &&
+	"$ANALYZE" locks --json t.log >l.json &&
+	json_check l.json "sorted((l[\"name\"], l[\"acquisitions\"]) for l in j[\"locks\"]) == [(\"A\", 2001), (\"B\", 21)]" &&
+	{ "$ANALYZE" lock-graph --json t.log >g.json; test $? -le 1; } &&
+	json_check g.json "len(j[\"edges\"]) == 2"
 '
 
 if command -v g++ >/dev/null 2>&1; then
