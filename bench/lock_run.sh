@@ -13,6 +13,9 @@
 #   LOCK_ROUNDS=5        rounds (at least 1)
 #   LOCK_PAIRS=2000000   pairs per thread
 #   LOCK_SLOW_PAIRS=50000  pairs per thread under helgrind and drd (1 round)
+#   LOCK_BASELINE=PATH   another libspy.so (say, an earlier build) run in the
+#                        same rounds as config "baseline" (stacks on), for a
+#                        before/after comparison measured side by side
 set -u
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,13 +32,16 @@ $CC -std=gnu11 -O2 -g -pthread -o "$OUT/lock_bench" "$TOP/bench/lock_bench.c" ||
 $CC -std=gnu11 -O2 -g -o "$OUT/runtime" "$TOP/bench/runtime.c" || exit 1
 B=$OUT/lock_bench
 
+BASELINE=${LOCK_BASELINE:-}
 CONFIGS="plain spy spy-nostacks"
+[ -n "$BASELINE" ] && CONFIGS="plain baseline spy spy-nostacks"
 command -v valgrind >/dev/null 2>&1 && SLOWCONFIGS="helgrind drd" || SLOWCONFIGS=""
 
 command_of() { # config mode pairs
 	case $1 in
 	plain) echo "$B $2 $3" ;;
 	spy) echo "env LD_PRELOAD=$TOP/libspy.so SPY_OPTIONS=out=$OUT/trace.lock.$2 $B $2 $3" ;;
+	baseline) echo "env LD_PRELOAD=$BASELINE SPY_OPTIONS=out=$OUT/trace.lock.$2 $B $2 $3" ;;
 	spy-nostacks) echo "env LD_PRELOAD=$TOP/libspy.so SPY_OPTIONS=out=$OUT/trace.lock.$2:stacks=0 $B $2 $3" ;;
 	helgrind) echo "valgrind -q --tool=helgrind $B $2 $3" ;;
 	drd) echo "valgrind -q --tool=drd $B $2 $3" ;;
@@ -98,7 +104,7 @@ report() {
 			ns=$(awk -v a="$cpu" -v b="$pc" -v n="$PAIRS" 'BEGIN { printf "%.0f", (a - b) / (2 * n) * 1e9 }')
 			[ "$c" = plain ] && ns=0
 			[ -s "$RAW/$c.$mode.trace" ] && bytes=$(awk -v b="$(median "$RAW/$c.$mode.trace" 1)" -v n="$PAIRS" 'BEGIN { printf "%.1f", b / (2 * n) }')
-			echo "| $c | $mode | $(printf '%.3f' "$w") | $(ratio "$w" "$pw") | $(printf '%.2f' "$cpu") | $(ratio "$cpu" "$pc") | $ns | $(loop_ns "$RAW/$c.$mode.stdout") | $bytes |"
+			echo "| $c | $mode | $(printf '%.3f' "$w") | $(ratio "$w" "$pw") | $(printf '%.3f' "$cpu") | $(ratio "$cpu" "$pc") | $ns | $(loop_ns "$RAW/$c.$mode.stdout") | $bytes |"
 		done
 	done
 	if [ -n "$SLOWCONFIGS" ]; then
