@@ -2,8 +2,9 @@
 # lock_run.sh: libspy's cost on lock/unlock pairs, next to helgrind and drd.
 #
 # Runs bench/lock_bench (2 threads; "sep": each its own mutex, "shared": one
-# mutex for both) plain and under libspy (with stacks, the default, and
-# without), INTERLEAVED in rounds so that a change of machine load hits all
+# mutex for both) plain and under libspy (the default; "spy-record": the
+# lock recording alone, heap checks off, as bench/run.sh judges recording;
+# and without stacks), INTERLEAVED in rounds so that a change of machine load hits all
 # alike, and where installed under valgrind's helgrind and drd with fewer
 # pairs (they are hundreds of times slower; per-pair figures compare). Reports
 # median wall and CPU seconds, ratios to plain, and the CPU nanoseconds that
@@ -33,8 +34,8 @@ $CC -std=gnu11 -O2 -g -o "$OUT/runtime" "$TOP/bench/runtime.c" || exit 1
 B=$OUT/lock_bench
 
 BASELINE=${LOCK_BASELINE:-}
-CONFIGS="plain spy spy-nostacks"
-[ -n "$BASELINE" ] && CONFIGS="plain baseline spy spy-nostacks"
+CONFIGS="plain spy spy-record spy-nostacks"
+[ -n "$BASELINE" ] && CONFIGS="plain baseline spy spy-record spy-nostacks"
 command -v valgrind >/dev/null 2>&1 && SLOWCONFIGS="helgrind drd" || SLOWCONFIGS=""
 
 command_of() { # config mode pairs
@@ -42,6 +43,7 @@ command_of() { # config mode pairs
 	plain) echo "$B $2 $3" ;;
 	spy) echo "env LD_PRELOAD=$TOP/libspy.so SPY_OPTIONS=out=$OUT/trace.lock.$2 $B $2 $3" ;;
 	baseline) echo "env LD_PRELOAD=$BASELINE SPY_OPTIONS=out=$OUT/trace.lock.$2 $B $2 $3" ;;
+	spy-record) echo "env LD_PRELOAD=$TOP/libspy.so SPY_OPTIONS=out=$OUT/trace.lock.$2:quarantine_mb=0:leaks=0 $B $2 $3" ;;
 	spy-nostacks) echo "env LD_PRELOAD=$TOP/libspy.so SPY_OPTIONS=out=$OUT/trace.lock.$2:stacks=0 $B $2 $3" ;;
 	helgrind) echo "valgrind -q --tool=helgrind $B $2 $3" ;;
 	drd) echo "valgrind -q --tool=drd $B $2 $3" ;;
