@@ -3,7 +3,9 @@
  * Usage: lock_bench MODE PAIRS
  *   MODE sep:    2 threads, each locks and unlocks its own mutex PAIRS times
  *   MODE shared: 2 threads, both lock and unlock one mutex PAIRS times each
- * Prints "mode M threads 2 pairs N loop_s S ns_per_pair P": the loop's wall
+ *   MODE one:    1 thread, its own mutex (the cost of a pair alone, with no
+ *                cache line shared between threads)
+ * Prints "mode M threads T pairs N loop_s S ns_per_pair P": the loop's wall
  * time (from the moment both threads start together to the last one done)
  * and the wall nanoseconds per pair of one thread.
  */
@@ -45,26 +47,28 @@ static void *loop(void *arg)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3 || (strcmp(argv[1], "sep") && strcmp(argv[1], "shared"))) {
-		fprintf(stderr, "usage: lock_bench sep|shared PAIRS\n");
+	if (argc != 3 || (strcmp(argv[1], "sep") && strcmp(argv[1], "shared") &&
+			  strcmp(argv[1], "one"))) {
+		fprintf(stderr, "usage: lock_bench sep|shared|one PAIRS\n");
 		return 2;
 	}
-	int sep = !strcmp(argv[1], "sep");
+	int sep = strcmp(argv[1], "shared") != 0;
+	int n = strcmp(argv[1], "one") ? 2 : 1;
 	pairs = atol(argv[2]);
 	static struct worker w[2];
 	pthread_t t[2];
-	pthread_barrier_init(&go, NULL, 3);
-	for (int i = 0; i < 2; i++) {
+	pthread_barrier_init(&go, NULL, (unsigned)n + 1);
+	for (int i = 0; i < n; i++) {
 		pthread_mutex_init(&w[i].own, NULL);
 		w[i].m = sep ? &w[i].own : &shared;
 		pthread_create(&t[i], NULL, loop, &w[i]);
 	}
 	double t0 = now();
 	pthread_barrier_wait(&go);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < n; i++)
 		pthread_join(t[i], NULL);
 	double s = now() - t0;
-	printf("mode %s threads 2 pairs %ld loop_s %.4f ns_per_pair %.1f\n",
-	       argv[1], pairs, s, s * 1e9 / (double)pairs);
+	printf("mode %s threads %d pairs %ld loop_s %.4f ns_per_pair %.1f\n",
+	       argv[1], n, pairs, s, s * 1e9 / (double)pairs);
 	return 0;
 }

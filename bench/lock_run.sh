@@ -2,7 +2,7 @@
 # lock_run.sh: libspy's cost on lock/unlock pairs, next to helgrind and drd.
 #
 # Runs bench/lock_bench (2 threads; "sep": each its own mutex, "shared": one
-# mutex for both) plain and under libspy (the default; "spy-record": the
+# mutex for both; "one": a single thread, the cost of a pair alone) plain and under libspy (the default; "spy-record": the
 # lock recording alone, heap checks off, as bench/run.sh judges recording;
 # and without stacks), INTERLEAVED in rounds so that a change of machine load hits all
 # alike, and where installed under valgrind's helgrind and drd with fewer
@@ -64,11 +64,13 @@ median() { awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{v[NR]=$1} END {
 	print m }'; }
 # Median of lock_bench's own per-pair wall time (the loop only, no start-up).
 loop_ns() { [ -s "$1" ] && awk '{for (i = 1; i < NF; i++) if ($i == "ns_per_pair") print $(i+1)}' "$1" >"$1.ns" && median "$1.ns" 1 || echo -; }
+# All the pairs of a run: both threads', or the one thread's.
+pairs_of() { if [ "$1" = one ]; then echo "$PAIRS"; else echo $((2 * PAIRS)); fi; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for r in $(seq 1 "$ROUNDS"); do
-	for mode in sep shared; do
+	for mode in sep shared one; do
 		for c in $CONFIGS; do
 			echo "lock bench: round $r, $mode, $c" >&2
 			run_one "$c" "$mode" "$PAIRS"
@@ -90,22 +92,22 @@ report() {
 	echo "- machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//'), $(uname -sr)"
 	echo "- load average (1/5/15 min): $load_start at start, $load_end at the end"
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); tree at commit $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-	echo "- workload: \`lock_bench MODE $PAIRS\`: 2 threads × $PAIRS lock/unlock pairs; sep = own mutex each, shared = one mutex"
+	echo "- workload: \`lock_bench MODE $PAIRS\`: 2 threads × $PAIRS lock/unlock pairs; sep = own mutex each, shared = one mutex; one = 1 thread × $PAIRS pairs"
 	echo "- $ROUNDS interleaved rounds; medians; CPU = user + system of the whole process"
 	echo
 	echo "| config | mode | wall s | ×plain | CPU s | ×plain | added CPU ns per pair | loop wall ns per pair | trace bytes per pair |"
 	echo "|---|---|---|---|---|---|---|---|---|"
 	local c mode f w cpu pw pc
-	for mode in sep shared; do
+	for mode in sep shared one; do
 		pw=$(median "$RAW/plain.$mode.time" 1); pc=$(median "$RAW/plain.$mode.time" 4)
 		for c in $CONFIGS; do
 			f=$RAW/$c.$mode.time
 			[ -s "$f" ] || continue
 			w=$(median "$f" 1); cpu=$(median "$f" 4)
 			local ns bytes="-"
-			ns=$(awk -v a="$cpu" -v b="$pc" -v n="$PAIRS" 'BEGIN { printf "%.0f", (a - b) / (2 * n) * 1e9 }')
+			ns=$(awk -v a="$cpu" -v b="$pc" -v n="$(pairs_of "$mode")" 'BEGIN { printf "%.0f", (a - b) / n * 1e9 }')
 			[ "$c" = plain ] && ns=0
-			[ -s "$RAW/$c.$mode.trace" ] && bytes=$(awk -v b="$(median "$RAW/$c.$mode.trace" 1)" -v n="$PAIRS" 'BEGIN { printf "%.1f", b / (2 * n) }')
+			[ -s "$RAW/$c.$mode.trace" ] && bytes=$(awk -v b="$(median "$RAW/$c.$mode.trace" 1)" -v n="$(pairs_of "$mode")" 'BEGIN { printf "%.1f", b / n }')
 			echo "| $c | $mode | $(printf '%.3f' "$w") | $(ratio "$w" "$pw") | $(printf '%.3f' "$cpu") | $(ratio "$cpu" "$pc") | $ns | $(loop_ns "$RAW/$c.$mode.stdout") | $bytes |"
 		done
 	done
