@@ -31,6 +31,19 @@
 		 : (spy_real_resolve_locks(), spy_real_locks.f))
 
 #define SITE() ((uintptr_t)__builtin_return_address(0))
+#define CFA() ((uintptr_t)__builtin_dwarf_cfa())
+
+/* spy_hook_enter for the lock hooks: a lock taken on the hot path
+ * (rec_locks.h) becomes an ordinary held lock before anything else about
+ * the thread's locks is recorded or checked. */
+static inline __attribute__((always_inline)) int lock_hook_enter(void)
+{
+	if (!spy_hook_enter())
+		return 0;
+	if (SPY_UNLIKELY(rec_lock_runs.holding))
+		rec_lock_hot_end();
+	return 1;
+}
 
 /* errno's address, which never changes for a thread, kept at hand: the
  * call that finds it would be a good part of an uncontended pair's cost. */
@@ -57,17 +70,18 @@ static int mutex_self_blocks(const void *m)
 /* The body shared by every blocking (or timed) acquisition. try_expr and
  * lock_expr are the real calls; busy is the value try_expr returns when
  * the lock is taken; ok(r) says whether r means "acquired". */
-#define ACQUIRE_BODY(lock, type, how, try_expr, lock_expr, busy, ok,           \
-		     self_blocks)                                              \
+#define ACQUIRE_BODY_AT(site, cfa, lock, type, how, try_expr, lock_expr,     \
+			busy, ok, self_blocks)                                 \
 	do {                                                                   \
-		uintptr_t site_ = SITE();                                      \
+		uintptr_t site_ = (site), cfa_ = (cfa);                        \
 		struct spy_lock_thread *me_ = spy_lock_self(spy_pid);          \
 		unsigned flags_ = rec_lock_flags(type, how);                   \
 		uint64_t waited_ = 0;                                          \
 		uint32_t stack_;                                               \
 		int r_ = try_expr;                                             \
 		if (r_ == (busy)) {                                            \
-			stack_ = spy_stack_capture();                          \
+			stack_ = spy_opt.stacks ?                              \
+				spy_stack_capture_from(site_, cfa_) : 0;       \
 			rec_lock_wait(lock, flags_, stack_);                   \
 			if (me_ && (how) == TRACE_LOCK_BLOCKING)               \
 				spy_deadlock_before_wait(me_, lock, type,      \
@@ -78,7 +92,7 @@ static int mutex_self_blocks(const void *m)
 			if (me_ && (how) == TRACE_LOCK_BLOCKING)               \
 				spy_deadlock_after_wait(me_);                  \
 		} else {                                                       \
-			stack_ = rec_lock_stack(lock, site_);                  \
+			stack_ = rec_lock_stack(lock, site_, cfa_);            \
 		}                                                              \
 		int *errp_ = errno_loc();                                      \
 		int saved_ = *errp_;                                           \
@@ -86,7 +100,7 @@ static int mutex_self_blocks(const void *m)
 			if (me_)                                               \
 				spy_lock_held_push(me_, lock, type, stack_);   \
 			rec_lock_acquire(lock, flags_, stack_, waited_,        \
-					 me_ && me_->n_held == 1);             \
+					 me_ && me_->n_held == 1, site_);      \
 		} else {                                                       \
 			rec_lock_fail(lock, flags_, r_, stack_);               \
 		}                                                              \
@@ -94,6 +108,11 @@ static int mutex_self_blocks(const void *m)
 		*errp_ = saved_;                                               \
 		return r_;                                                     \
 	} while (0)
+
+#define ACQUIRE_BODY(lock, type, how, try_expr, lock_expr, busy, ok,           \
+		     self_blocks)                                              \
+	ACQUIRE_BODY_AT(SITE(), CFA(), lock, type, how, try_expr, lock_expr,   \
+			busy, ok, self_blocks)
 
 /* A try variant: never blocks, never a wait. */
 #define TRY_BODY(lock, type, try_expr, ok)                                     \
@@ -104,12 +123,12 @@ static int mutex_self_blocks(const void *m)
 		int r_ = try_expr;                                             \
 		int *errp_ = errno_loc();                                      \
 		int saved_ = *errp_;                                           \
-		uint32_t stack_ = rec_lock_stack(lock, site_);                 \
+		uint32_t stack_ = rec_lock_stack(lock, site_, CFA());          \
 		if (ok(r_)) {                                                  \
 			if (me_)                                               \
 				spy_lock_held_push(me_, lock, type, stack_);   \
 			rec_lock_acquire(lock, flags_, stack_, 0,              \
-					 me_ && me_->n_held == 1);             \
+					 me_ && me_->n_held == 1, site_);      \
 		} else {                                                       \
 			rec_lock_fail(lock, flags_, r_, stack_);               \
 		}                                                              \
@@ -136,19 +155,42 @@ static int mutex_self_blocks(const void *m)
 
 /* ---- pthread_mutex_t ----------------------------------------------------- */
 
+/* Everything but the hot path, out of line so that the hot path needs
+ * no frame; site and cfa are the hook's. */
+__attribute__((noinline)) static int mutex_lock_body(pthread_mutex_t *m,
+						     int tried, uintptr_t site,
+						     uintptr_t cfa)
+{
+	if (!lock_hook_enter())
+		return tried >= 0 && tried != EBUSY ? tried
+						    : REAL(mutex_lock)(m);
+	ACQUIRE_BODY_AT(site, cfa, m, TRACE_LOCK_MUTEX, TRACE_LOCK_BLOCKING,
+			tried >= 0 ? tried : spy_real_locks.mutex_trylock(m),
+			spy_real_locks.mutex_lock(m), EBUSY, PTHREAD_OK,
+			mutex_self_blocks(m));
+}
+
 SPY_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
-	if (!spy_hook_enter())
-		return REAL(mutex_lock)(m);
-	ACQUIRE_BODY(m, TRACE_LOCK_MUTEX, TRACE_LOCK_BLOCKING,
-		     spy_real_locks.mutex_trylock(m), spy_real_locks.mutex_lock(m),
-		     EBUSY, PTHREAD_OK, mutex_self_blocks(m));
+	/* The hot path (rec_locks.h): a pair of a dense run, not timed. A
+	 * trylock that did not take the lock goes on as usual, and one that
+	 * took it with an error (EOWNERDEAD) is not tried again. */
+	int tried = -1;
+	if (rec_lock_hot_armed(m, SITE(), rec_lock_flags(TRACE_LOCK_MUTEX,
+							 TRACE_LOCK_BLOCKING))) {
+		tried = spy_real_locks.mutex_trylock(m);
+		if (SPY_LIKELY(tried == 0)) {
+			rec_lock_hot_take();
+			return 0;
+		}
+	}
+	return mutex_lock_body(m, tried, SITE(), CFA());
 }
 
 SPY_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m,
 				       const struct timespec *at)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(mutex_timedlock)(m, at);
 	ACQUIRE_BODY(m, TRACE_LOCK_MUTEX, TRACE_LOCK_TIMED,
 		     spy_real_locks.mutex_trylock(m),
@@ -158,7 +200,7 @@ SPY_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m,
 SPY_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock,
 				       const struct timespec *at)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(mutex_clocklock)(m, clock, at);
 	ACQUIRE_BODY(m, TRACE_LOCK_MUTEX, TRACE_LOCK_TIMED,
 		     spy_real_locks.mutex_trylock(m),
@@ -168,23 +210,30 @@ SPY_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock,
 
 SPY_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(mutex_trylock)(m);
 	TRY_BODY(m, TRACE_LOCK_MUTEX, spy_real_locks.mutex_trylock(m),
 		 PTHREAD_OK);
 }
 
-SPY_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+__attribute__((noinline)) static int mutex_unlock_body(pthread_mutex_t *m)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(mutex_unlock)(m);
 	RELEASE_BODY(m, spy_real_locks.mutex_unlock(m));
+}
+
+SPY_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+	if (rec_lock_hot_give(m)) /* counted before the real unlock */
+		return spy_real_locks.mutex_unlock(m);
+	return mutex_unlock_body(m);
 }
 
 SPY_EXPORT int pthread_mutex_init(pthread_mutex_t *m,
 				  const pthread_mutexattr_t *attr)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(mutex_init)(m, attr);
 	int r = spy_real_locks.mutex_init(m, attr);
 	int saved = errno;
@@ -197,7 +246,7 @@ SPY_EXPORT int pthread_mutex_init(pthread_mutex_t *m,
 
 SPY_EXPORT int pthread_mutex_destroy(pthread_mutex_t *m)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(mutex_destroy)(m);
 	int saved = errno;
 	rec_lock_life(TRACE_LOCK_DESTROY, m, TRACE_LOCK_MUTEX);
@@ -210,7 +259,7 @@ SPY_EXPORT int pthread_mutex_destroy(pthread_mutex_t *m)
 
 SPY_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *l)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(rwlock_rdlock)(l);
 	ACQUIRE_BODY(l, TRACE_LOCK_READ, TRACE_LOCK_BLOCKING,
 		     spy_real_locks.rwlock_tryrdlock(l),
@@ -219,7 +268,7 @@ SPY_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *l)
 
 SPY_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(rwlock_wrlock)(l);
 	/* A writer that holds the lock for reading waits for itself for
 	 * ever; one that holds it for writing gets EDEADLK. */
@@ -232,7 +281,7 @@ SPY_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 SPY_EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t *l,
 					  const struct timespec *at)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(rwlock_timedrdlock)(l, at);
 	ACQUIRE_BODY(l, TRACE_LOCK_READ, TRACE_LOCK_TIMED,
 		     spy_real_locks.rwlock_tryrdlock(l),
@@ -242,7 +291,7 @@ SPY_EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t *l,
 SPY_EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *l,
 					  const struct timespec *at)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(rwlock_timedwrlock)(l, at);
 	ACQUIRE_BODY(l, TRACE_LOCK_WRITE, TRACE_LOCK_TIMED,
 		     spy_real_locks.rwlock_trywrlock(l),
@@ -252,7 +301,7 @@ SPY_EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *l,
 SPY_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t c,
 					  const struct timespec *at)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(rwlock_clockrdlock)(l, c, at);
 	ACQUIRE_BODY(l, TRACE_LOCK_READ, TRACE_LOCK_TIMED,
 		     spy_real_locks.rwlock_tryrdlock(l),
@@ -263,7 +312,7 @@ SPY_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t c,
 SPY_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t c,
 					  const struct timespec *at)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(rwlock_clockwrlock)(l, c, at);
 	ACQUIRE_BODY(l, TRACE_LOCK_WRITE, TRACE_LOCK_TIMED,
 		     spy_real_locks.rwlock_trywrlock(l),
@@ -273,7 +322,7 @@ SPY_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t c,
 
 SPY_EXPORT int pthread_rwlock_tryrdlock(pthread_rwlock_t *l)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(rwlock_tryrdlock)(l);
 	TRY_BODY(l, TRACE_LOCK_READ, spy_real_locks.rwlock_tryrdlock(l),
 		 PTHREAD_OK);
@@ -281,7 +330,7 @@ SPY_EXPORT int pthread_rwlock_tryrdlock(pthread_rwlock_t *l)
 
 SPY_EXPORT int pthread_rwlock_trywrlock(pthread_rwlock_t *l)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(rwlock_trywrlock)(l);
 	TRY_BODY(l, TRACE_LOCK_WRITE, spy_real_locks.rwlock_trywrlock(l),
 		 PTHREAD_OK);
@@ -289,7 +338,7 @@ SPY_EXPORT int pthread_rwlock_trywrlock(pthread_rwlock_t *l)
 
 SPY_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(rwlock_unlock)(l);
 	RELEASE_BODY(l, spy_real_locks.rwlock_unlock(l));
 }
@@ -297,7 +346,7 @@ SPY_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 SPY_EXPORT int pthread_rwlock_init(pthread_rwlock_t *l,
 				   const pthread_rwlockattr_t *attr)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(rwlock_init)(l, attr);
 	int r = spy_real_locks.rwlock_init(l, attr);
 	int saved = errno;
@@ -310,7 +359,7 @@ SPY_EXPORT int pthread_rwlock_init(pthread_rwlock_t *l,
 
 SPY_EXPORT int pthread_rwlock_destroy(pthread_rwlock_t *l)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(rwlock_destroy)(l);
 	int saved = errno;
 	rec_lock_life(TRACE_LOCK_DESTROY, l, TRACE_LOCK_RWLOCK);
@@ -323,7 +372,7 @@ SPY_EXPORT int pthread_rwlock_destroy(pthread_rwlock_t *l)
 
 SPY_EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(spin_lock)(l);
 	const void *id = (const void *)(uintptr_t)l;
 	ACQUIRE_BODY(id, TRACE_LOCK_SPIN, TRACE_LOCK_BLOCKING,
@@ -333,7 +382,7 @@ SPY_EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
 
 SPY_EXPORT int pthread_spin_trylock(pthread_spinlock_t *l)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(spin_trylock)(l);
 	const void *id = (const void *)(uintptr_t)l;
 	TRY_BODY(id, TRACE_LOCK_SPIN, spy_real_locks.spin_trylock(l), PTHREAD_OK);
@@ -341,7 +390,7 @@ SPY_EXPORT int pthread_spin_trylock(pthread_spinlock_t *l)
 
 SPY_EXPORT int pthread_spin_unlock(pthread_spinlock_t *l)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(spin_unlock)(l);
 	const void *id = (const void *)(uintptr_t)l;
 	RELEASE_BODY(id, spy_real_locks.spin_unlock(l));
@@ -349,7 +398,7 @@ SPY_EXPORT int pthread_spin_unlock(pthread_spinlock_t *l)
 
 SPY_EXPORT int pthread_spin_init(pthread_spinlock_t *l, int shared)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(spin_init)(l, shared);
 	int r = spy_real_locks.spin_init(l, shared);
 	int saved = errno;
@@ -363,7 +412,7 @@ SPY_EXPORT int pthread_spin_init(pthread_spinlock_t *l, int shared)
 
 SPY_EXPORT int pthread_spin_destroy(pthread_spinlock_t *l)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(spin_destroy)(l);
 	int saved = errno;
 	rec_lock_life(TRACE_LOCK_DESTROY, (const void *)(uintptr_t)l,
@@ -405,7 +454,7 @@ SPY_EXPORT int pthread_spin_destroy(pthread_spinlock_t *l)
 					   stack_);                            \
 		rec_lock_acquire(mutex, rec_lock_flags(TRACE_LOCK_MUTEX,       \
 						       TRACE_LOCK_COND),       \
-				 stack_, 0, 0);                                \
+				 stack_, 0, 0, SITE());                        \
 		spy_hook_leave();                                              \
 		*errp_ = saved_;                                               \
 		return r_;                                                     \
@@ -413,7 +462,7 @@ SPY_EXPORT int pthread_spin_destroy(pthread_spinlock_t *l)
 
 SPY_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(cond_wait)(c, m);
 	COND_BODY(c, m, 0, spy_real_locks.cond_wait(c, m), 1);
 }
@@ -421,7 +470,7 @@ SPY_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 SPY_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 				      const struct timespec *at)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(cond_timedwait)(c, m, at);
 	COND_BODY(c, m, 1, spy_real_locks.cond_timedwait(c, m, at), 1);
 }
@@ -429,7 +478,7 @@ SPY_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 SPY_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m,
 				      clockid_t clock, const struct timespec *at)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(cond_clockwait)(c, m, clock, at);
 	COND_BODY(c, m, 1, spy_real_locks.cond_clockwait(c, m, clock, at), 1);
 }
@@ -438,7 +487,7 @@ SPY_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m,
 
 SPY_EXPORT int mtx_lock(mtx_t *m)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(mtx_lock)(m);
 	ACQUIRE_BODY(m, TRACE_LOCK_MUTEX, TRACE_LOCK_BLOCKING,
 		     spy_real_locks.mtx_trylock(m), spy_real_locks.mtx_lock(m),
@@ -447,7 +496,7 @@ SPY_EXPORT int mtx_lock(mtx_t *m)
 
 SPY_EXPORT int mtx_timedlock(mtx_t *restrict m, const struct timespec *restrict at)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(mtx_timedlock)(m, at);
 	ACQUIRE_BODY(m, TRACE_LOCK_MUTEX, TRACE_LOCK_TIMED,
 		     spy_real_locks.mtx_trylock(m),
@@ -456,21 +505,21 @@ SPY_EXPORT int mtx_timedlock(mtx_t *restrict m, const struct timespec *restrict 
 
 SPY_EXPORT int mtx_trylock(mtx_t *m)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(mtx_trylock)(m);
 	TRY_BODY(m, TRACE_LOCK_MUTEX, spy_real_locks.mtx_trylock(m), C11_OK);
 }
 
 SPY_EXPORT int mtx_unlock(mtx_t *m)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(mtx_unlock)(m);
 	RELEASE_BODY(m, spy_real_locks.mtx_unlock(m));
 }
 
 SPY_EXPORT int mtx_init(mtx_t *m, int type)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(mtx_init)(m, type);
 	int r = spy_real_locks.mtx_init(m, type);
 	int saved = errno;
@@ -483,7 +532,7 @@ SPY_EXPORT int mtx_init(mtx_t *m, int type)
 
 SPY_EXPORT void mtx_destroy(mtx_t *m)
 {
-	if (!spy_hook_enter()) {
+	if (!lock_hook_enter()) {
 		REAL(mtx_destroy)(m);
 		return;
 	}
@@ -496,7 +545,7 @@ SPY_EXPORT void mtx_destroy(mtx_t *m)
 
 SPY_EXPORT int cnd_wait(cnd_t *c, mtx_t *m)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(cnd_wait)(c, m);
 	COND_BODY(c, m, 0, spy_real_locks.cnd_wait(c, m), 1);
 }
@@ -504,7 +553,7 @@ SPY_EXPORT int cnd_wait(cnd_t *c, mtx_t *m)
 SPY_EXPORT int cnd_timedwait(cnd_t *restrict c, mtx_t *restrict m,
 			     const struct timespec *restrict at)
 {
-	if (!spy_hook_enter())
+	if (!lock_hook_enter())
 		return REAL(cnd_timedwait)(c, m, at);
 	COND_BODY(c, m, 1, spy_real_locks.cnd_timedwait(c, m, at), 1);
 }

@@ -5,6 +5,7 @@
  */
 #include "rec_locks.h"
 
+#include "spy_deadlock.h"
 #include "trace_encode.h"
 
 #define SLOW __attribute__((noinline, cold))
@@ -210,8 +211,26 @@ SLOW void rec_lock_release_timed(int leaf)
 	 * of a series is always written whole. */
 	if (runs)
 		*r = (struct rec_lock_run){ .lock = q->lock, .stack = q->stack,
-			.flags = q->flags, .last = now, .seed = r->seed,
-			.pid = spy_pid };
+			.flags = q->flags, .site = q->site, .last = now,
+			.seed = r->seed, .pid = spy_pid };
+}
+
+SLOW void rec_lock_hot_end(void)
+{
+	struct rec_lock_run *r = &rec_lock_runs;
+	struct rec_lock_pending *q = &rec_lock_pend;
+	if (!r->holding)
+		return;
+	r->holding = 0;
+	r->skip = 0;
+	struct spy_lock_thread *me = spy_lock_self(spy_pid);
+	if (me)
+		spy_lock_held_push(me, (const void *)r->lock, r->flags & 15,
+				   r->stack);
+	/* Nothing was pending (rec_lock_hot_armed); now this is, untimed,
+	 * and counted in the run if its release comes next. */
+	*q = (struct rec_lock_pending){ .lock = r->lock, .flags = r->flags,
+		.stack = r->stack, .site = r->site, .pid = spy_pid };
 }
 
 SLOW void rec_lock_release_other(const void *lock)
@@ -285,6 +304,7 @@ void rec_lock_thread_flush(void)
 	if (spy_state != SPY_STATE_READY || !spy_tracing || spy_self.dead)
 		return;
 	spy_self.guard++;
+	rec_lock_hot_end();
 	rec_lock_flush_all();
 	spy_self.guard--;
 }

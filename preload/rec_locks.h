@@ -42,16 +42,17 @@ static inline unsigned rec_lock_flags(unsigned type, unsigned how)
 	return type | how << 4;
 }
 
-/* The stack of an acquisition of lock at site (the hook's return address),
- * from the table or captured now. A macro: the capture must run in the
- * hook's own frame. */
-#define rec_lock_stack(lock_, site_)                                           \
+/* The stack of an acquisition of lock at site (the hook's return address;
+ * cfa is the hook's canonical frame address), from the table or captured
+ * now, while the hook's frame is live. */
+#define rec_lock_stack(lock_, site_, cfa_)                                     \
 	__extension__({                                                        \
 		uintptr_t l_ = (uintptr_t)(lock_), s_ = (uintptr_t)(site_);    \
 		struct rec_lock_site *e_ = &rec_lock_sites[                    \
 			((l_ >> 3) ^ (s_ * 0x9e3779b1u)) & (REC_LOCK_SITES - 1)]; \
 		if (e_->lock != l_ || e_->site != s_ || e_->pid != spy_pid) {  \
-			e_->stack = spy_stack_capture();                       \
+			e_->stack = spy_opt.stacks ?                           \
+				spy_stack_capture_from(s_, (cfa_)) : 0;        \
 			e_->lock = l_;                                         \
 			e_->site = s_;                                         \
 			e_->pid = spy_pid;                                     \
@@ -69,6 +70,7 @@ struct rec_lock_pending {
 	uintptr_t lock;
 	uint64_t t0_tsc;         /* when taken; 0: not timed (see the run) */
 	uint64_t wait_ns;
+	uintptr_t site;          /* the hook's return address */
 	uint32_t stack;
 	unsigned flags;
 	int pid;                 /* 0: nothing pending */
@@ -89,7 +91,17 @@ extern __thread struct rec_lock_pending rec_lock_pend
  * pairs apart, so that a loop's own period cannot line up with it); each
  * timed hold stands for the pairs skipped before it. Slower pairs are all
  * timed: there the counter costs nothing noticeable. The count is always
- * exact; the record says how many pairs were timed. */
+ * exact; the record says how many pairs were timed.
+ *
+ * The untimed pairs of pthread_mutex_lock take a hot path that skips the
+ * rest of the hook as well: while a run is armed (skip > 0, nothing
+ * pending), the same call site taking the same lock only tries it and
+ * marks it held here (holding); its unlock counts it and unlocks. The
+ * thread holds nothing else then (any other acquisition disarms the run),
+ * so no edge can be missed. A hot lock is not in the thread's table of
+ * held locks: the first other lock call of the thread (lock_hook_enter)
+ * turns it into an ordinary held, pending acquisition first, before it
+ * could wait for anything; a thread that does not wait is in no deadlock. */
 #define REC_LOCK_RUN_NS 10000000u
 #define REC_LOCK_DENSE_NS 1000u
 #define REC_LOCK_RUN_MAX (1u << 30)
@@ -105,6 +117,8 @@ struct rec_lock_run {
 	uint32_t at;             /* count at the last timed pair */
 	uint32_t skip;           /* pairs to leave untimed before the next */
 	uint32_t seed;           /* for skip (xorshift) */
+	uintptr_t site;          /* the call site of its acquisitions */
+	int holding;             /* a hot acquisition is held, not counted yet */
 	unsigned flags;
 	int pid;                 /* 0: no run */
 };
@@ -119,6 +133,43 @@ void rec_lock_run_write(void);
 void rec_lock_pending_write(void);
 void rec_lock_release_timed(int leaf);
 void rec_lock_release_other(const void *lock);
+
+/* The hot acquisition becomes an ordinary one: listed in the thread's
+ * held locks, pending. */
+void rec_lock_hot_end(void);
+
+/* 1 if pthread_mutex_lock(lock) called from site may take the hot path:
+ * the run is armed for it and nothing is pending. */
+static inline __attribute__((always_inline)) int
+rec_lock_hot_armed(const void *lock, uintptr_t site, unsigned flags)
+{
+	const struct rec_lock_run *r = &rec_lock_runs;
+	return r->skip && r->lock == (uintptr_t)lock && r->site == site &&
+	       !r->holding && r->flags == flags && !rec_lock_pend.pid &&
+	       r->pid == spy_pid;
+}
+
+/* The lock was taken on the hot path. */
+static inline __attribute__((always_inline)) void rec_lock_hot_take(void)
+{
+	struct rec_lock_run *r = &rec_lock_runs;
+	r->skip--;
+	r->holding = 1;
+}
+
+/* 1 if lock is the hot acquisition, now counted and released. */
+static inline __attribute__((always_inline)) int
+rec_lock_hot_give(const void *lock)
+{
+	struct rec_lock_run *r = &rec_lock_runs;
+	if (SPY_LIKELY(r->holding && r->lock == (uintptr_t)lock &&
+		       r->pid == spy_pid)) {
+		r->holding = 0;
+		r->count++;
+		return 1;
+	}
+	return 0;
+}
 
 /* Everything not yet written, in order: before any other lock record. */
 static inline __attribute__((always_inline)) void rec_lock_flush_all(void)
@@ -145,11 +196,11 @@ rec_lock_run_skips(const void *lock, unsigned flags, uint32_t stack)
 	return 0;
 }
 
-/* lock was taken (after the real call succeeded); alone: the thread holds
- * no other lock. */
+/* lock was taken (after the real call succeeded) at site; alone: the
+ * thread holds no other lock. A timed acquisition disarms the run. */
 static inline __attribute__((always_inline)) void
 rec_lock_acquire(const void *lock, unsigned flags, uint32_t stack,
-		 uint64_t wait_ns, int alone)
+		 uint64_t wait_ns, int alone, uintptr_t site)
 {
 	struct rec_lock_pending *q = &rec_lock_pend;
 	if (SPY_UNLIKELY(q->pid))
@@ -157,9 +208,14 @@ rec_lock_acquire(const void *lock, unsigned flags, uint32_t stack,
 	q->lock = (uintptr_t)lock;
 	q->flags = flags;
 	q->stack = stack;
+	q->site = site;
 	q->wait_ns = wait_ns;
-	q->t0_tsc = alone && !wait_ns && rec_lock_run_skips(lock, flags, stack)
-		? 0 : spy_read_tsc();
+	if (alone && !wait_ns && rec_lock_run_skips(lock, flags, stack)) {
+		q->t0_tsc = 0;
+	} else {
+		rec_lock_runs.skip = 0;
+		q->t0_tsc = spy_read_tsc();
+	}
 	q->pid = spy_pid;
 }
 
