@@ -100,6 +100,18 @@ test_expect 'hang3: a real three-thread deadlock is reported and ended (status 8
 	json_check t.log.json "[f[\"details\"][\"threads\"] for f in j[\"findings\"] if f[\"kind\"] == \"deadlock\"] == [3]"
 '
 
+test_expect 'hothang: a deadlock formed inside a hot loop of pairs is reported and ended' '
+	rc=0 && timeout 5 "$CASES" hothang >out || rc=$? && test $rc -eq 124 &&
+	rc=0 &&
+	SPY_OPTIONS=out=$PWD/t.log timeout 20 env LD_PRELOAD=$LIBSPY "$CASES" hothang >out 2>err || rc=$? &&
+	say "status $rc" && test $rc -eq 86 &&
+	grep -q "2 threads wait for each other" err &&
+	{ "$ANALYZE" report --json t.log >t.log.json; test $? -eq 1; } &&
+	json_check t.log.json "[f[\"details\"][\"threads\"] for f in j[\"findings\"] if f[\"kind\"] == \"deadlock\"] == [2]" &&
+	"$ANALYZE" locks --json t.log >l.json &&
+	json_check l.json "sorted((l[\"name\"], l[\"acquisitions\"]) for l in j[\"locks\"]) == [(\"A\", 50000), (\"B\", 1)]"
+'
+
 test_expect 'condhang: a deadlock through the mutex a condition wait must take back' '
 	rc=0 && timeout 2 "$CASES" condhang >out || rc=$? && test $rc -eq 124 &&
 	rc=0 &&
