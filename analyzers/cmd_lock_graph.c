@@ -412,8 +412,8 @@ int cmd_locks(const struct cmd_args *a)
 		if (!lm->n_locks)
 			printf("no locks were taken\n");
 		if (estimated)
-			printf("~ hold times estimated from about 1 in 16 of the "
-			       "lock's fast repeated holds\n");
+			printf("~ hold times estimated: only a sample of the "
+			       "lock's fast repeated holds was timed\n");
 	}
 	view_release(&v);
 	return cmd_finish(0);

@@ -94,7 +94,7 @@ SLOW void rec_lock_run_write(void)
 		return;
 	uint64_t prev, now = stamp(&prev);
 	/* Pairs after the last timed one end a little later than it: at
-	 * most 23 pairs of a dense run. */
+	 * most 47 pairs of a dense run. */
 	uint64_t ago = ticks_ns(spy_read_tsc() - r->last);
 	uint64_t back = clamp(ago + ticks_ns(r->last - r->first), now, prev);
 	if (ago > back)
@@ -178,7 +178,7 @@ static void run_add(struct rec_lock_run *r, uint64_t t0, uint64_t now)
 		x ^= x >> 17;
 		x ^= x << 5;
 		r->seed = x;
-		r->skip = 8 + (x >> 28);
+		r->skip = 16 + (x >> 27);
 	}
 }
 

@@ -87,7 +87,7 @@ extern __thread struct rec_lock_pending rec_lock_pend
  *
  * Reading the time-stamp counter costs about as much as an uncontended
  * lock/unlock pair, so while a run's pairs come faster than one per
- * REC_LOCK_DENSE_NS only about 1 in 16 of them is timed (a random 8 to 23
+ * REC_LOCK_DENSE_NS only about 1 in 32 of them is timed (a random 16 to 47
  * pairs apart, so that a loop's own period cannot line up with it); each
  * timed hold stands for the pairs skipped before it. Slower pairs are all
  * timed: there the counter costs nothing noticeable. The count is always
