@@ -5,7 +5,9 @@
  * was uncontended and costs one record; when it fails the thread is about
  * to block, which is recorded (LOCK_WAIT) and checked for a deadlock before
  * the real blocking call. Releases are recorded before the real unlock.
- * Never allocates, never takes a lock of its own.
+ * pthread_mutex_lock/unlock have a hot path in front of that shape for the
+ * untimed pairs of a hot loop (rec_locks.h). Never allocates, never takes
+ * a lock of its own.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -172,9 +174,10 @@ __attribute__((noinline)) static int mutex_lock_body(pthread_mutex_t *m,
 
 SPY_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
-	/* The hot path (rec_locks.h): a pair of a dense run, not timed. A
-	 * trylock that did not take the lock goes on as usual, and one that
-	 * took it with an error (EOWNERDEAD) is not tried again. */
+	/* The hot path (rec_locks.h): a pair of a dense run, not timed.
+	 * Nothing on it can change errno. A trylock that did not take the
+	 * lock goes on as usual, and one that took it with an error
+	 * (EOWNERDEAD) is not tried again. */
 	int tried = -1;
 	if (rec_lock_hot_armed(m, SITE(), rec_lock_flags(TRACE_LOCK_MUTEX,
 							 TRACE_LOCK_BLOCKING))) {

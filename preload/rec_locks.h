@@ -149,11 +149,13 @@ rec_lock_hot_armed(const void *lock, uintptr_t site, unsigned flags)
 	       r->pid == spy_pid;
 }
 
-/* The lock was taken on the hot path. */
+/* The lock was taken on the hot path. (skip can only have dropped to 0
+ * meanwhile if a signal handler took a lock in between.) */
 static inline __attribute__((always_inline)) void rec_lock_hot_take(void)
 {
 	struct rec_lock_run *r = &rec_lock_runs;
-	r->skip--;
+	if (SPY_LIKELY(r->skip))
+		r->skip--;
 	r->holding = 1;
 }
 
