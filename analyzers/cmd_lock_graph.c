@@ -413,7 +413,7 @@ int cmd_locks(const struct cmd_args *a)
 			printf("no locks were taken\n");
 		if (estimated)
 			printf("~ hold times estimated: only a sample of the "
-			       "lock's fast repeated holds was timed\n");
+			       "lock's fast repeated holds\n  was timed\n");
 	}
 	view_release(&v);
 	return cmd_finish(0);
