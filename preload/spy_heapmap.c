@@ -148,15 +148,10 @@ static void put(struct bucket *t, size_t nb, size_t *past, uintptr_t addr,
 	}
 }
 
-/* Rebuilds the table at a size where the entries fill at most 5/16 of its
- * ways; clears the probed-past marks. -1 when no memory (the table stays as
- * it was). */
-static int rebuild(struct shard *s)
+/* Rebuilds the table with nb buckets, which clears the probed-past marks.
+ * -1 when no memory (the table stays as it was). */
+static int rebuild(struct shard *s, size_t nb)
 {
-	size_t n = s->used;
-	size_t nb = MIN_BUCKETS;
-	while (nb * WAYS * 5 < 16 * (n + 1))
-		nb *= 2;
 	struct bucket *t = spy_sys_mmap(nb * sizeof(*t));
 	if (!t)
 		return -1;
@@ -182,14 +177,20 @@ static inline void erase(struct shard *s, struct bucket *b, unsigned k)
 	s->used--;
 }
 
-/* Room for one more entry: grows at 5/8 full, and rebuilds in place when
- * probed-past marks pile up (a churning heap leaves them behind). */
+/* Room for one more entry: grows at 5/8 full, and rebuilds at the same
+ * size when probed-past marks pile up (a churning heap leaves them). */
 static inline int make_room(struct shard *s)
 {
 	if (SPY_HEAPMAP_LIKELY((s->used + 1) * 8 <= s->nb * WAYS * 5 &&
 			       s->past * 8 <= s->nb))
 		return 0;
-	return rebuild(s);
+	/* Growing doubles the table (the entries then fill about 5/16 of
+	 * it); clearing marks keeps the size: memory per block stays 25 to
+	 * 51 bytes. */
+	size_t nb = s->nb ? s->nb : MIN_BUCKETS;
+	while ((s->used + 1) * 8 > nb * WAYS * 5)
+		nb *= 2;
+	return rebuild(s, nb);
 }
 
 void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)

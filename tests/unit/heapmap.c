@@ -113,6 +113,22 @@ int main(void)
 			  (((uint64_t)i * 0x9E3779B1ull) % (1ull << 26)) * 16 +
 			  ((uintptr_t)(i % 7) << 32);
 
+	/* memory, on the empty map: a heap of a million 1 KiB blocks (the
+	 * foundation's budget is 64 bytes a block) */
+	const uintptr_t base = (uintptr_t)0x7e0000000000ull;
+	for (long i = 0; i < 1000000; i++)
+		spy_heapmap_insert(base + (uintptr_t)i * 1040, 1024, 0);
+	uintptr_t tables[64][2];
+	size_t nt = spy_heapmap_tables(tables, 64), bytes = 0;
+	for (size_t i = 0; i < nt; i++)
+		bytes += tables[i][1] - tables[i][0];
+	/* tables stay between 5/16 and 5/8 full: at most 51.2 bytes */
+	ok(bytes * 10 <= 512 * (size_t)1000000,
+	   "a million live blocks: %zu bytes of tables (%.1f a block)", bytes,
+	   (double)bytes / 1000000);
+	for (long i = 0; i < 1000000; i++)
+		spy_heapmap_remove(base + (uintptr_t)i * 1040);
+
 	long bad = churn(0, N, 4000000, 88172645463325252ull);
 	ok(bad < 0, "4 M random steps agree with the reference (first mismatch: %ld)", bad);
 
