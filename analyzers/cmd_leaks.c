@@ -32,9 +32,11 @@ static void print_text(const struct trace_model *m, struct symbolizer *sym,
 			  "leaks=0)", 0);
 		return;
 	}
-	printf("leak scan at exit: %" PRIu64 " live blocks, %" PRIu64
-	       " bytes of memory scanned in %.1f ms\n",
-	       hc->scan_blocks, hc->scan_bytes, (double)hc->scan_ns / 1e6);
+	char line[160];
+	snprintf(line, sizeof(line), "leak scan at exit: %" PRIu64 " live "
+		 "blocks, %" PRIu64 " bytes of memory scanned in %.1f ms",
+		 hc->scan_blocks, hc->scan_bytes, (double)hc->scan_ns / 1e6);
+	text_wrap(stdout, line, 0);
 	static const unsigned order[] = { TRACE_LEAK_DEFINITE,
 					  TRACE_LEAK_INDIRECT,
 					  TRACE_LEAK_REACHABLE };
