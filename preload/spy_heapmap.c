@@ -182,15 +182,22 @@ static inline void erase(struct shard *s, struct bucket *b, unsigned k)
 static inline int make_room(struct shard *s)
 {
 	if (SPY_HEAPMAP_LIKELY((s->used + 1) * 8 <= s->nb * WAYS * 5 &&
-			       s->past * 8 <= s->nb))
+			       s->past * 4 <= s->nb))
 		return 0;
 	/* Growing doubles the table (the entries then fill about 5/16 of
-	 * it); clearing marks keeps the size: memory per block stays 25 to
-	 * 51 bytes. */
+	 * it). Marks that piled up are cleared at the same size while the
+	 * table is at most half full; fuller, a fresh table at the same size
+	 * would be marked as much again at once, so it doubles. */
 	size_t nb = s->nb ? s->nb : MIN_BUCKETS;
+	if (s->past * 4 > nb && s->used * 2 > nb * WAYS)
+		nb *= 2;
 	while ((s->used + 1) * 8 > nb * WAYS * 5)
 		nb *= 2;
-	return rebuild(s, nb);
+	int rc = rebuild(s, nb);
+	/* addresses that crowd a few buckets even so: a bigger table */
+	while (rc == 0 && s->past * 4 > s->nb && s->nb < ((size_t)1 << 32))
+		rc = rebuild(s, s->nb * 2);
+	return rc;
 }
 
 void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)

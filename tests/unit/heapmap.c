@@ -31,7 +31,7 @@ static int state[N];
 static size_t size[N];
 static unsigned family[N];
 
-static uint64_t next(uint64_t *x)
+static uint64_t next_rand(uint64_t *x)
 {
 	*x ^= *x << 13;
 	*x ^= *x >> 7;
@@ -60,7 +60,7 @@ static long churn(int lo, int hi, long steps, uint64_t seed)
 {
 	uint64_t x = seed;
 	for (long it = 0; it < steps; it++) {
-		uint64_t r = next(&x);
+		uint64_t r = next_rand(&x);
 		int i = lo + (int)(r % (uint64_t)(hi - lo));
 		size_t sz;
 		unsigned fam;
@@ -128,6 +128,37 @@ int main(void)
 	   (double)bytes / 1000000);
 	for (long i = 0; i < 1000000; i++)
 		spy_heapmap_remove(base + (uintptr_t)i * 1040);
+
+	/* a full table that churns (blocks freed and new ones made, the count
+	 * steady near the growth point) is rebuilt now and then, not at every
+	 * insert: count how often the table moves */
+	{
+		const uintptr_t at = (uintptr_t)0x7d0000000000ull; /* one shard */
+		enum { LIVE_N = 2500, STEPS = 300000 };
+		static uintptr_t held[LIVE_N];
+		uint64_t x = 12345;
+		uintptr_t next = at;
+		for (int i = 0; i < LIVE_N; i++, next += 48)
+			spy_heapmap_insert(held[i] = next, 32, 0);
+		uintptr_t t[64][2], last = 0;
+		long moves = 0;
+		for (long it = 0; it < STEPS && moves < 1000; it++) {
+			int i = (int)(next_rand(&x) % LIVE_N);
+			spy_heapmap_remove(held[i]);
+			spy_heapmap_insert(held[i] = next, 32, 0);
+			next += 48;
+			size_t nt = spy_heapmap_tables(t, 64);
+			uintptr_t first = nt ? t[0][0] : 0;
+			for (size_t k = 1; k < nt; k++)
+				first ^= t[k][0];
+			moves += first != last;
+			last = first;
+		}
+		ok(moves < 100, "a full table churning %d times moved %ld times",
+		   STEPS, moves);
+		for (int i = 0; i < LIVE_N; i++)
+			spy_heapmap_remove(held[i]);
+	}
 
 	long bad = churn(0, N, 4000000, 88172645463325252ull);
 	ok(bad < 0, "4 M random steps agree with the reference (first mismatch: %ld)", bad);
