@@ -304,7 +304,10 @@ static size_t first_at(const struct scan *s, uintptr_t v)
 	return lo;
 }
 
-/* Marks every block a word of [start, end) points into with how. */
+/* Marks every block a word of [start, end) points into with how. A root
+ * range (self < 0) skips the pages never touched: roots are scanned in
+ * address order, so the pagemap is read 512 pages at a time; blocks come
+ * in any order and are read whole. */
 static void scan_range(struct scan *s, uintptr_t start, uintptr_t end,
 		       uint8_t how, long self)
 {
@@ -317,7 +320,7 @@ static void scan_range(struct scan *s, uintptr_t start, uintptr_t end,
 		if ((uintptr_t)w >= next_page) {
 			uintptr_t page = (uintptr_t)w >> 12;
 			next_page = (page + 1) << 12;
-			if (!page_touched(s, page)) {
+			if (self < 0 && how == REACHABLE && !page_touched(s, page)) {
 				w = (const uintptr_t *)next_page - 1;
 				continue;
 			}
