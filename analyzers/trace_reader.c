@@ -146,6 +146,70 @@ static int sort_events(struct trace_model *m)
 	return 0;
 }
 
+/* Threads' clocks agree to a few microseconds, not better: a block that
+ * one thread allocates and hands to another, which frees it at once, can
+ * sort with its free first. A free of an address that is not live,
+ * followed within HANDOFF_NS by another thread's allocation of that
+ * address, is such a pair: the allocation moves to just before the free
+ * (taking the free's time). */
+#define HANDOFF_NS 200000
+
+static bool pull_handoff(struct trace_model *m, size_t i)
+{
+	const struct trace_event *fr = &m->events[i];
+	for (size_t j = i + 1; j < m->n_events &&
+			       m->events[j].ts - fr->ts <= HANDOFF_NS; j++) {
+		const struct trace_event *e = &m->events[j];
+		if (e->a != fr->a ||
+		    (e->kind != TRACE_ALLOC && e->kind != TRACE_FREE))
+			continue;
+		if (e->kind == TRACE_FREE || e->tid == fr->tid)
+			return false;
+		struct trace_event moved = *e;
+		moved.ts = fr->ts;
+		memmove(&m->events[i + 1], &m->events[i],
+			(j - i) * sizeof(*m->events));
+		m->events[i] = moved;
+		return true;
+	}
+	return false;
+}
+
+static int order_heap_handoffs(struct trace_model *m)
+{
+	struct u64map live = U64MAP_INIT;
+	uint64_t v;
+	for (size_t i = 0; i < m->n_events; i++) {
+		const struct trace_event *e = &m->events[i];
+		switch (e->kind) {
+		case TRACE_ALLOC:
+			if (u64map_put(&live, e->a, 1) < 0)
+				goto no_memory;
+			break;
+		case TRACE_FREE:
+			if (!e->a || u64map_remove(&live, e->a, &v))
+				break;
+			/* the free is now at i + 1: step over both */
+			if (pull_handoff(m, i))
+				i++;
+			break;
+		case TRACE_REALLOC:
+			if (e->a)
+				u64map_remove(&live, e->a, &v);
+			if (e->b && u64map_put(&live, e->b, 1) < 0)
+				goto no_memory;
+			break;
+		default:
+			break;
+		}
+	}
+	u64map_release(&live);
+	return 0;
+no_memory:
+	u64map_release(&live);
+	return -1;
+}
+
 static int finish(struct loader *ld)
 {
 	struct trace_model *m = ld->m;
@@ -157,7 +221,7 @@ static int finish(struct loader *ld)
 		else
 			undefined++;
 	}
-	if (sort_events(m) < 0)
+	if (sort_events(m) < 0 || order_heap_handoffs(m) < 0)
 		return -1;
 	if (m->truncated && m->cut_at) {
 		if (add_reader_note(ld, 1, "trace ends early at byte %llu (the "
