@@ -18,8 +18,16 @@ heap_stacks() {
 	(cd "run$cache" &&
 	 SPY_OPTIONS=out=$PWD/t.%p.log:stack_cache=$cache LD_PRELOAD=$LIBSPY \
 		"$@" >out 2>err) || return 1
+	# processes in the order they started (file names follow pids, which
+	# need not grow from one run to the next)
 	for t in run$cache/t.*.log; do
-		"$ANALYZE" dump "$t" >"$t.dump" || return 1
+		"$ANALYZE" summary --json "$t" >"$t.sum" &&
+		python3 -c "import json, sys
+print(json.load(open(sys.argv[1]))[\"process\"][\"start_unix_ns\"], sys.argv[2])" \
+			"$t.sum" "$t" || return 1
+	done >"order.$cache" &&
+	sort -n "order.$cache" | while read -r _ t; do
+		"$ANALYZE" dump "$t" >"$t.dump" || exit 1
 		awk '/^ *[0-9.]+ +[0-9]+ [a-z_-]+/ {
 			keep = ($3 == "alloc" || $3 == "free" || $3 == "realloc") }
 		     keep' "$t.dump" | sed -E 's/0x[0-9a-f]+/ADDR/g; s/^ *[0-9.]+ +[0-9]+ //'
