@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -316,15 +317,6 @@ static void live_threads_io(uint64_t k[K_N])
 	spy_sys_close(dir);
 }
 
-static int same_children(const struct rusage *a, const struct rusage *b)
-{
-	const unsigned char *x = (const void *)a, *y = (const void *)b;
-	for (size_t i = 0; i < sizeof(*a); i++)
-		if (x[i] != y[i])
-			return 0;
-	return 1;
-}
-
 /* What the threads that ended since the start reading did, into k (from
  * /proc/self/io: see above); -1 when that cannot be told. live holds the
  * live threads' counters, read just before. */
@@ -332,7 +324,7 @@ static int ended_since_start(const uint64_t live[K_N], uint64_t k[K_N])
 {
 	struct rusage ch;
 	uint64_t whole[K_N] = { 0 };
-	if (getrusage(RUSAGE_CHILDREN, &ch) != 0 || !same_children(&ch, &base_children) ||
+	if (getrusage(RUSAGE_CHILDREN, &ch) != 0 || memcmp(&ch, &base_children, sizeof(ch)) != 0 ||
 	    task_io("/proc/self/io", whole) != 0)
 		return -1;
 	for (int i = 0; i < K_N; i++) {

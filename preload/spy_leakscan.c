@@ -320,7 +320,7 @@ static void scan_range(struct scan *s, uintptr_t start, uintptr_t end,
 		if ((uintptr_t)w >= next_page) {
 			uintptr_t page = (uintptr_t)w >> 12;
 			next_page = (page + 1) << 12;
-			if (self < 0 && how == REACHABLE && !page_touched(s, page)) {
+			if (self < 0 && !page_touched(s, page)) {
 				w = (const uintptr_t *)next_page - 1;
 				continue;
 			}
