@@ -200,15 +200,18 @@ int heap_checks_build(const struct trace_model *m, struct heap_checks *hc)
 				gi = u64map_get(&group_of, key);
 			}
 			struct leak_group *g = &hc->groups[*gi - 1];
+			/* the record has the allocator's size of the block;
+			 * the bytes asked for are the allocation's */
+			uint64_t bytes = al ? al->c : e->c;
 			g->blocks++;
-			g->bytes += e->c;
+			g->bytes += bytes;
 			if ((g->runtime || g->unseen) &&
 			    cls != TRACE_LEAK_REACHABLE) {
 				hc->runtime_totals[0]++;
-				hc->runtime_totals[1] += e->c;
+				hc->runtime_totals[1] += bytes;
 			} else {
 				hc->totals[cls][0]++;
-				hc->totals[cls][1] += e->c;
+				hc->totals[cls][1] += bytes;
 			}
 			break;
 		}

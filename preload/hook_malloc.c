@@ -53,9 +53,8 @@ static __attribute__((noinline)) void flush_deferred(void)
 	while (n_deferred > 0) {
 		void *p = deferred[--n_deferred];
 		if (spy_hook_enter()) {
-			size_t size;
 			unsigned family;
-			if (spy_heapmap_release((uintptr_t)p, 0, &size, &family) ==
+			if (spy_heapmap_release((uintptr_t)p, 0, NULL, &family) ==
 			    SPY_HEAP_LIVE)
 				rec_heap_free_record(TRACE_FN_FREE, p, 0);
 			spy_heapmap_remove((uintptr_t)p);

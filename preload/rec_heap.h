@@ -122,14 +122,14 @@ static inline __attribute__((always_inline)) int
 rec_heap_free(unsigned fn, void *p)
 {
 	uint32_t stack = spy_stack_capture();
-	size_t size;
+	size_t size = 0;
 	unsigned family;
 	unsigned want = spy_free_family;
 	spy_free_family = 0;
 	int guarded = spy_guard_owns(p);
 	int hold = spy_opt.quarantine_mb != 0 || guarded;
-	enum spy_heap_found f =
-		spy_heapmap_release((uintptr_t)p, hold, &size, &family);
+	enum spy_heap_found f = spy_heapmap_release(
+		(uintptr_t)p, hold, hold ? &size : NULL, &family);
 	if (SPY_LIKELY(f == SPY_HEAP_LIVE)) {
 		rec_heap_free_record(fn, p, stack);
 		if (SPY_UNLIKELY(family != want))

@@ -1,10 +1,12 @@
 /* spy_heapmap.h: the live-block map of libspy.so: every block the malloc
- * family handed out while recording, with its size, and the freed blocks
- * still held in quarantine. It lets a free be judged before it reaches the
- * allocator. Sharded open-addressing tables, one small spin lock per shard
- * (never a lock the program can hold); 16 bytes per entry, at most 64
- * bytes of table per live block. Safe inside hooks: never allocates with
- * the program's allocator (tables come from mmap).
+ * family handed out while recording, with the family it came from, and the
+ * freed blocks still held in quarantine. It lets a free be judged before
+ * it reaches the allocator. Nearly every block lives in the shadow
+ * (spy_shadow.h: a nibble per 16 bytes, no lock, next to its neighbours);
+ * the few the shadow cannot hold go to a hash (spy_blockhash.h). A block's
+ * size is the allocator's (malloc_usable_size): the trace has the size
+ * asked for. Safe inside hooks: never allocates with the program's
+ * allocator.
  */
 #ifndef SPY_HEAPMAP_H
 #define SPY_HEAPMAP_H
@@ -47,8 +49,8 @@ void spy_heapmap_init(void);
 void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family);
 
 /* A free of addr: a live block is marked freed when hold is 1 (it goes
- * into quarantine) or removed when hold is 0. *size and *family receive
- * the block's (for LIVE and FREED). */
+ * into quarantine) or removed when hold is 0. *family and, when size is
+ * not NULL, *size receive the block's (for LIVE and FREED). */
 enum spy_heap_found spy_heapmap_release(uintptr_t addr, int hold,
 					size_t *size, unsigned *family);
 
@@ -56,30 +58,22 @@ enum spy_heap_found spy_heapmap_release(uintptr_t addr, int hold,
 void spy_heapmap_remove(uintptr_t addr);
 
 /* 1 and the block's start and size if addr lies inside (not at the start
- * of) a live block. Slow: walks the whole map; for error paths only. */
+ * of) a live block. Slow: searches back from addr; for error paths only. */
 int spy_heapmap_find_containing(uintptr_t addr, uintptr_t *base,
 				size_t *size);
 
-/* Stops every change to the map (all shard locks taken by the caller's
- * thread) and lets it go again. Between the two, spy_heapmap_each may be
- * called and the caller must not free or allocate through the hooks. */
-void spy_heapmap_freeze(void);
-void spy_heapmap_thaw(void);
-
-/* Calls fn for every entry (freed = 1 for a quarantined one); only while
- * frozen. */
+/* Calls fn for every entry (freed = 1 for a quarantined one). Blocks may
+ * come and go meanwhile: a block reported may be freed before fn reads it,
+ * and a block given back to the allocator may still be reported. */
 void spy_heapmap_each(void (*fn)(uintptr_t addr, size_t size, int freed,
 				 void *arg),
 		      void *arg);
-
-/* 1 if [start, end) is one of the map's own tables. */
-int spy_heapmap_owns_range(uintptr_t start, uintptr_t end);
 
 /* Writes the map's own tables as [start, end) pairs into out (at most max
  * of them); returns how many. */
 size_t spy_heapmap_tables(uintptr_t (*out)[2], size_t max);
 
-/* Live (not freed) blocks in the map now; racy, for sizing. */
+/* Live (not freed) blocks in the map now; racy, for sizing; walks it. */
 size_t spy_heapmap_live_count(void);
 
 #endif

@@ -2,13 +2,15 @@
  * at exit (spy_leakscan.h). May run inside a hook with the guard held: no
  * allocation but mmap, no stdio, no lock but the map's own.
  *
- * The scan holds every shard of the live-block map (spy_heapmap_freeze), so
- * no block can be freed, and its memory unmapped, while it is read.
+ * Other threads may run on while the scan reads: a block freed meanwhile
+ * can only look reachable or lost by a stale word, and memory unmapped
+ * meanwhile is skipped (its reads are armed for faults, spy_probe_arm).
  */
 #include "spy_leakscan.h"
 
 #include <fcntl.h>
 #include <link.h>
+#include <setjmp.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include "spy_heapmap.h"
 #include "spy_options.h"
 #include "spy_quarantine.h"
+#include "spy_signals.h"
 #include "spy_sys.h"
 #include "spy_writer.h"
 #include "trace_encode.h"
@@ -308,7 +311,7 @@ static size_t first_at(const struct scan *s, uintptr_t v)
  * range (self < 0) skips the pages never touched: roots are scanned in
  * address order, so the pagemap is read 512 pages at a time; blocks come
  * in any order and are read whole. */
-static void scan_range(struct scan *s, uintptr_t start, uintptr_t end,
+static void scan_words(struct scan *s, uintptr_t start, uintptr_t end,
 		       uint8_t how, long self)
 {
 	start = (start + 7) & ~(uintptr_t)7;
@@ -336,6 +339,18 @@ static void scan_range(struct scan *s, uintptr_t start, uintptr_t end,
 		s->mark[i] = how;
 		s->work[s->nwork++] = (uint32_t)i;
 	}
+}
+
+/* scan_words, ended early if the memory goes away under it. */
+static void scan_range(struct scan *s, uintptr_t start, uintptr_t end,
+		       uint8_t how, long self)
+{
+	sigjmp_buf env;
+	if (sigsetjmp(env, 0) == 0) {
+		spy_probe_arm(&env);
+		scan_words(s, start, end, how, self);
+	}
+	spy_probe_disarm();
 }
 
 static void drain(struct scan *s, uint8_t how)
@@ -540,9 +555,7 @@ out:
 void spy_leakscan_at_exit(void)
 {
 	spy_heapinfo_write(0);
-	spy_heapmap_freeze();
-	spy_quarantine_check_frozen();
+	spy_quarantine_check_all();
 	if (spy_opt.leaks)
 		leak_scan();
-	spy_heapmap_thaw();
 }

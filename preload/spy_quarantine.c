@@ -3,12 +3,14 @@
  * no stdio, no lock. A quarantine ring belongs to one thread at a time; a
  * thread that ends drains its ring and gives it back for the next thread.
  *
- * Order when a block leaves: check its bytes, forget it in the map, then
- * really free it. The exit check walks the frozen map, so it only ever
- * reads blocks the allocator has not had back yet.
+ * Order when a block leaves: move the ring's tail past it, check its
+ * bytes, forget it in the map, then really free it. The exit check reads
+ * the rings of every thread and trusts only what it measured of entries
+ * still behind the tail afterwards.
  */
 #include "spy_quarantine.h"
 
+#include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -17,6 +19,7 @@
 #include "spy_heapmap.h"
 #include "spy_options.h"
 #include "spy_real.h"
+#include "spy_signals.h"
 #include "spy_sys.h"
 #include "spy_writer.h"
 #include "trace_encode.h"
@@ -121,8 +124,15 @@ static size_t changed(const uint8_t *p, size_t size, size_t *first,
 	return n;
 }
 
-/* Checks a held block; writes a HEAP_UAF record if it was written to. */
-static void check(uintptr_t addr, size_t size)
+/* What was written to a held block: how many bytes changed, the first
+ * and last of them, and the bytes from the first on. */
+struct damage {
+	size_t n, first, last, take;
+	uint8_t bytes[DETAIL_BYTES];
+};
+
+/* Compares a held block with the fill; 1 if it was written to. */
+static int measure(uintptr_t addr, size_t size, struct damage *dm)
 {
 	size_t first = 0, last = 0, f2 = 0, l2 = 0;
 	size_t fb = fill_bytes(size), head = fb - fb / 2;
@@ -135,22 +145,39 @@ static void check(uintptr_t addr, size_t size)
 		n += n2;
 	}
 	if (!n)
-		return;
-	size_t take = size - first < DETAIL_BYTES ? size - first : DETAIL_BYTES;
+		return 0;
+	dm->n = n;
+	dm->first = first;
+	dm->last = last;
+	dm->take = size - first < DETAIL_BYTES ? size - first : DETAIL_BYTES;
+	memcpy(dm->bytes, (const uint8_t *)addr + first, dm->take);
+	return 1;
+}
+
+/* The HEAP_UAF record of a block written to after its free. */
+static void report(uintptr_t addr, size_t size, const struct damage *dm)
+{
 	uint8_t *w = spy_writer_begin(TRACE_HEAP_UAF,
 				      8 * TRACE_VARINT_MAX + DETAIL_BYTES);
 	if (!w)
 		return;
 	uint8_t detail[3 * TRACE_VARINT_MAX + DETAIL_BYTES], *d = detail;
-	d = trace_put_varint(d, n);
-	d = trace_put_varint(d, first);
-	d = trace_put_varint(d, last);
-	memcpy(d, (const uint8_t *)addr + first, take);
-	d += take;
+	d = trace_put_varint(d, dm->n);
+	d = trace_put_varint(d, dm->first);
+	d = trace_put_varint(d, dm->last);
+	memcpy(d, dm->bytes, dm->take);
+	d += dm->take;
 	w = trace_put_varint(w, addr);
 	w = trace_put_varint(w, size);
 	w = trace_put_str(w, (const char *)detail, (size_t)(d - detail));
 	spy_writer_end(w);
+}
+
+static void check(uintptr_t addr, size_t size)
+{
+	struct damage dm;
+	if (measure(addr, size, &dm))
+		report(addr, size, &dm);
 }
 
 static void evict_one(struct ring *r)
@@ -170,7 +197,9 @@ static void evict_one(struct ring *r)
 int spy_quarantine_hold(void *p, size_t size)
 {
 	size_t limit = limit_bytes();
-	if (!limit || size > limit / 4 || no_ring)
+	/* size is the allocator's: for a block mapped on its own, up to a
+	 * page more than was asked for */
+	if (!limit || size > limit / 4 + 4096 || no_ring)
 		return 0;
 	struct ring *r = mine;
 	if (!r) {
@@ -200,15 +229,35 @@ void spy_quarantine_thread_exit(void)
 	__atomic_store_n(&r->claimed, 0, __ATOMIC_RELEASE);
 }
 
-static void check_entry(uintptr_t addr, size_t size, int freed, void *arg)
+/* Another thread may be letting blocks of its ring go meanwhile: it moves
+ * the ring's tail on before it checks and frees one, so an entry still
+ * behind the tail after it was measured was measured while held. One it
+ * let go is its own to check, and a read of memory gone meanwhile is
+ * absorbed (spy_probe_arm). */
+void spy_quarantine_check_all(void)
 {
-	(void)arg;
-	/* a freed guarded block is inaccessible, and needs no check */
-	if (freed && !spy_guard_owns((const void *)addr))
-		check(addr, size);
-}
-
-void spy_quarantine_check_frozen(void)
-{
-	spy_heapmap_each(check_entry, NULL);
+	int n = __atomic_load_n(&n_rings, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < n; i++) {
+		struct ring *r = __atomic_load_n(&rings[i], __ATOMIC_ACQUIRE);
+		if (!r)
+			continue;
+		uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+		for (uint64_t k = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+		     k < head; k++) {
+			struct entry e = r->e[k % RING_CAP];
+			struct damage dm;
+			volatile int hit = 0;
+			sigjmp_buf env;
+			if (sigsetjmp(env, 0) == 0) {
+				spy_probe_arm(&env);
+				hit = measure(e.addr, e.size, &dm);
+			}
+			spy_probe_disarm();
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			if (__atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) > k)
+				continue;
+			if (hit)
+				report(e.addr, e.size, &dm);
+		}
+	}
 }

@@ -21,8 +21,8 @@ int spy_quarantine_hold(void *p, size_t size);
 /* The calling thread ends: its held blocks are checked and freed. */
 void spy_quarantine_thread_exit(void);
 
-/* Checks every held block of every thread; only while the live-block map
- * is frozen (spy_heapmap_freeze). */
-void spy_quarantine_check_frozen(void);
+/* Checks every held block of every thread (at exit; other threads may
+ * still be running). */
+void spy_quarantine_check_all(void);
 
 #endif

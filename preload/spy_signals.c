@@ -7,6 +7,7 @@
 #include "spy_signals.h"
 
 #include <errno.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -71,10 +72,40 @@ static void die_of(int sig, siginfo_t *info, void *context)
 	syscall(SYS_tgkill, spy_sys_getpid(), spy_sys_gettid(), sig);
 }
 
+static __thread sigjmp_buf *probe_at;
+
+void spy_probe_arm(sigjmp_buf *env)
+{
+	__atomic_store_n(&probe_at, env, __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+void spy_probe_disarm(void)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&probe_at, NULL, __ATOMIC_RELAXED);
+}
+
+/* A read libspy armed for faults hit memory that is gone: back to the
+ * reader, with the signal unblocked again (the jump skips the return that
+ * would have unblocked it). */
+static void end_probe(int sig)
+{
+	sigjmp_buf *env = probe_at;
+	probe_at = NULL;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	siglongjmp(*env, 1);
+}
+
 static void on_signal(int sig, siginfo_t *info, void *context)
 {
 	int saved = errno;
 	struct sigaction *app = &program_action[sig];
+	if ((sig == SIGSEGV || sig == SIGBUS) && probe_at)
+		end_probe(sig);
 	if (sig == SIGBUS && spy_writer_absorb_fault(info->si_addr)) {
 		errno = saved;
 		return;

@@ -22,4 +22,21 @@ void spy_signals_init(void);
 typedef void (*spy_fault_observer)(int sig, siginfo_t *info, void *context);
 void spy_signals_observe_faults(spy_fault_observer fn);
 
+/* Reads of memory another thread may unmap meanwhile (the leak scan and
+ * the quarantine check at exit):
+ *
+ *     sigjmp_buf env;
+ *     if (sigsetjmp(env, 0) == 0) {
+ *             spy_probe_arm(&env);
+ *             ... reads ...
+ *     }
+ *     spy_probe_disarm();
+ *
+ * A SIGSEGV or SIGBUS on this thread while armed returns to sigsetjmp
+ * (with 1) instead of reaching the program. Works where libspy's handler
+ * is installed for both signals (the program had none at start). */
+#include <setjmp.h>
+void spy_probe_arm(sigjmp_buf *env);
+void spy_probe_disarm(void);
+
 #endif

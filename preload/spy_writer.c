@@ -486,13 +486,21 @@ void spy_writer_end_slow(struct spy_buffer *b, uint8_t *end)
 
 /* Gives back the disk space reserved past what each thread has written:
  * the windows of busy threads are up to a megabyte. The file keeps its
- * size (the reader takes the zeros for padding). A thread still writing
- * after this simply faults its pages in again. */
+ * size (the reader takes the zeros for padding). Only the caller's own
+ * buffer and the ones no thread holds (taken for good, so that no thread
+ * starting now writes there): a thread still running may be writing past
+ * the point this would cut, and its records would turn to zeros. */
 static void release_unused(void)
 {
+	pid_t self = spy_self.tid;
 	for (struct spy_buffer *b = __atomic_load_n(&registry, __ATOMIC_ACQUIRE);
 	     b; b = b->next) {
+		pid_t none = 0;
 		if (!b->window)
+			continue;
+		if (b != spy_self.buf &&
+		    !__atomic_compare_exchange_n(&b->owner, &none, self ? self : -1,
+						 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 			continue;
 		uint64_t used = (uint64_t)(b->region - b->window) + b->used;
 		uint64_t from = (used + 4095) & ~(uint64_t)4095;

@@ -1,8 +1,9 @@
-/* heapmap.c: the live-block map of libspy.so (preload/spy_heapmap.c),
- * driven by millions of random inserts, frees and removals and compared
- * after every step with a plain array of what each address should be. Also
- * a threaded run where each thread churns its own blocks and frees some of
- * another's, and a count of what spy_heapmap_each sees at the end.
+/* heapmap.c: the live-block map of libspy.so (preload/spy_heapmap.c: the
+ * shadow, and the hash for addresses the shadow cannot hold), driven by
+ * millions of random inserts, frees and removals and compared after every
+ * step with a plain array of what each address should be. Also a threaded
+ * run where threads churn blocks whose shadow nibbles share bytes, and a
+ * count of what spy_heapmap_each sees at the end.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -11,11 +12,19 @@
 
 #include "spy_heapmap.h"
 #include "spy_options.h"
+#include "spy_real.h"
+#include "spy_shadow.h"
 #include "tap.h"
 
-/* What the map's module needs from the rest of libspy.so. */
+/* What the map's module needs from the rest of libspy.so: the allocator's
+ * size of a block, made up from its address here. */
 struct spy_options spy_opt;
 int spy_guard_owns(const void *p)
+{
+	(void)p;
+	return 0;
+}
+size_t spy_guard_size(const void *p)
 {
 	(void)p;
 	return 0;
@@ -23,6 +32,11 @@ int spy_guard_owns(const void *p)
 void spy_guard_init(void)
 {
 }
+static size_t fake_usable_size(void *p)
+{
+	return ((uintptr_t)p >> 4) % 4093 + 24;
+}
+struct spy_real spy_real = { .malloc_usable_size = fake_usable_size };
 
 #define N 200000
 enum { NONE, LIVE, HELD };
@@ -77,8 +91,12 @@ static long churn(int lo, int hi, long steps, uint64_t seed)
 				spy_heapmap_release(addr[i], hold, &sz, &fam);
 			enum spy_heap_found want = state[i] == LIVE ? SPY_HEAP_LIVE
 				: state[i] == HELD ? SPY_HEAP_FREED : SPY_HEAP_ABSENT;
+			/* the shadow answers with the allocator's size, the
+			 * hash with the size given */
+			size_t want_sz = spy_shadow_covers(addr[i])
+				? fake_usable_size((void *)addr[i]) : size[i];
 			if (f != want || (f != SPY_HEAP_ABSENT &&
-					  (sz != size[i] || fam != family[i])))
+					  (sz != want_sz || fam != family[i])))
 				return it;
 			if (f == SPY_HEAP_LIVE)
 				state[i] = hold ? HELD : NONE;
@@ -106,34 +124,53 @@ static void *work(void *arg)
 
 int main(void)
 {
-	/* distinct addresses, 16-aligned, spread over many 64 MiB spans (so
-	 * over many shards) and packed densely within some */
+	/* distinct addresses spread over many GiB and packed densely within
+	 * some, neighbours 16 bytes apart (so threads share shadow bytes);
+	 * one in five only 8-byte aligned, for the hash; a few above 2^47 */
 	for (int i = 0; i < N; i++)
 		addr[i] = (uintptr_t)0x7f0000000000ull +
 			  (((uint64_t)i * 0x9E3779B1ull) % (1ull << 26)) * 16 +
-			  ((uintptr_t)(i % 7) << 32);
+			  ((uintptr_t)(i % 7) << 32) + (i % 5 == 0 ? 8 : 0) +
+			  (i % 997 == 0 ? (uintptr_t)1 << 47 : 0);
 
-	/* memory, on the empty map: a heap of a million 1 KiB blocks (the
-	 * foundation's budget is 64 bytes a block) */
-	const uintptr_t base = (uintptr_t)0x7e0000000000ull;
-	for (long i = 0; i < 1000000; i++)
-		spy_heapmap_insert(base + (uintptr_t)i * 1040, 1024, 0);
-	uintptr_t tables[64][2];
-	size_t nt = spy_heapmap_tables(tables, 64), bytes = 0;
-	for (size_t i = 0; i < nt; i++)
-		bytes += tables[i][1] - tables[i][0];
-	/* tables stay between 5/16 and 5/8 full: at most 51.2 bytes */
-	ok(bytes * 10 <= 512 * (size_t)1000000,
-	   "a million live blocks: %zu bytes of tables (%.1f a block)", bytes,
-	   (double)bytes / 1000000);
-	for (long i = 0; i < 1000000; i++)
-		spy_heapmap_remove(base + (uintptr_t)i * 1040);
+	/* memory, on the empty map: a heap of a million 1 KiB blocks, and
+	 * one of a million 32-byte blocks (the foundation's budget is 64
+	 * bytes a block; the shadow costs a byte per 32 of address range,
+	 * taken 4 MiB at a time: 1.5 bytes a small block, and the rest of
+	 * its last 4 MiB) */
+	static const struct {
+		uintptr_t base;
+		size_t stride;
+		double most;
+	} heaps[] = { { 0x7e0000000000ull, 1040, 34.0 },
+		      { 0x7c0000000000ull, 48, 5.0 } };
+	for (int h = 0; h < 2; h++) {
+		uintptr_t t0[64][2], t1[64][2];
+		size_t n0 = spy_heapmap_tables(t0, 64), before = 0, after = 0;
+		for (size_t i = 0; i < n0; i++)
+			before += t0[i][1] - t0[i][0];
+		for (long i = 0; i < 1000000; i++)
+			spy_heapmap_insert(heaps[h].base + (uintptr_t)i * heaps[h].stride,
+					   heaps[h].stride - 16, 0);
+		size_t n1 = spy_heapmap_tables(t1, 64);
+		for (size_t i = 0; i < n1; i++)
+			after += t1[i][1] - t1[i][0];
+		double per = (double)(after - before) / 1000000;
+		ok(per <= heaps[h].most,
+		   "a million live %zu-byte blocks: %zu bytes of shadow (%.1f a block)",
+		   heaps[h].stride - 16, after - before, per);
+		ok(spy_heapmap_live_count() == 1000000, "live count %zu of 1000000",
+		   spy_heapmap_live_count());
+		for (long i = 0; i < 1000000; i++)
+			spy_heapmap_remove(heaps[h].base + (uintptr_t)i * heaps[h].stride);
+	}
 
 	/* a full table that churns (blocks freed and new ones made, the count
 	 * steady near the growth point) is rebuilt now and then, not at every
 	 * insert: count how often the table moves */
 	{
-		const uintptr_t at = (uintptr_t)0x7d0000000000ull; /* one shard */
+		/* 8-byte aligned: the hash's; one shard */
+		const uintptr_t at = (uintptr_t)0x7d0000000008ull;
 		enum { LIVE_N = 2500, STEPS = 300000 };
 		static uintptr_t held[LIVE_N];
 		uint64_t x = 12345;
@@ -169,17 +206,15 @@ int main(void)
 		live += state[i] == LIVE;
 		held += state[i] == HELD;
 	}
-	spy_heapmap_freeze();
 	spy_heapmap_each(count, &c);
-	spy_heapmap_thaw();
 	ok(c.live == live && c.held == held,
 	   "each() sees %zu live and %zu freed entries (want %zu and %zu)",
 	   c.live, c.held, live, held);
 	ok(spy_heapmap_live_count() == live, "live count %zu (want %zu)",
 	   spy_heapmap_live_count(), live);
 
-	/* threads on disjoint address ranges: the shards' locks keep each
-	 * thread's view exact */
+	/* threads on disjoint sets of blocks whose nibbles share shadow bytes
+	 * and whose hash entries share shards: each thread's view stays exact */
 	struct worker w[4];
 	pthread_t t[4];
 	for (int k = 0; k < 4; k++) {
@@ -195,9 +230,7 @@ int main(void)
 	for (int i = 0; i < N; i++)
 		spy_heapmap_remove(addr[i]);
 	c = (struct counts){ 0, 0 };
-	spy_heapmap_freeze();
 	spy_heapmap_each(count, &c);
-	spy_heapmap_thaw();
 	ok(c.live == 0 && c.held == 0 && spy_heapmap_live_count() == 0,
 	   "after removing every address the map is empty");
 	return tap_done();

@@ -1,0 +1,236 @@
+/* spy_shadow.c: the nibble shadow of the heap (spy_shadow.h).
+ * Runs inside the malloc hooks: no allocation but mmap, no stdio, no lock
+ * the program can hold.
+ */
+#include "spy_shadow.h"
+
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "spy_sys.h"
+
+#define LEAF_SHIFT 20 /* a leaf: the granules of 1 MiB */
+#define DIR_SHIFT 30  /* a directory: the leaves of 1 GiB */
+#define ADDR_BITS 47
+#define LEAF_BYTES ((size_t)1 << (LEAF_SHIFT - 5)) /* a byte per 32 B */
+#define DIR_SLOTS ((size_t)1 << (DIR_SHIFT - LEAF_SHIFT))
+#define TOP_SLOTS ((size_t)1 << (ADDR_BITS - DIR_SHIFT))
+
+static uint8_t **top[TOP_SLOTS];
+
+/* ---- the pool leaves and directories come from ---------------------- */
+
+/* Chunks of 4 MiB, carved in order: the shadow stays a few mappings that
+ * the leak scan can leave out of its roots. */
+#define CHUNK_BYTES ((size_t)4 << 20)
+#define MAX_CHUNKS 4096
+
+static struct {
+	int lock;
+	uint8_t *cur;
+	size_t used;
+	size_t n;
+	uint8_t *chunk[MAX_CHUNKS];
+} pool;
+
+static void pool_lock(void)
+{
+	while (__atomic_exchange_n(&pool.lock, 1, __ATOMIC_ACQUIRE))
+		syscall(SYS_sched_yield);
+}
+
+static void pool_unlock(void)
+{
+	__atomic_store_n(&pool.lock, 0, __ATOMIC_RELEASE);
+}
+
+/* Zeroed memory for a leaf or directory (a divisor of CHUNK_BYTES). */
+static void *pool_take(size_t bytes)
+{
+	void *p = NULL;
+	pool_lock();
+	if (!pool.cur || pool.used + bytes > CHUNK_BYTES) {
+		uint8_t *c = pool.n < MAX_CHUNKS ? spy_sys_mmap(CHUNK_BYTES) : NULL;
+		if (c) {
+			__atomic_store_n(&pool.chunk[pool.n], c, __ATOMIC_RELEASE);
+			__atomic_store_n(&pool.n, pool.n + 1, __ATOMIC_RELEASE);
+			pool.cur = c;
+			pool.used = 0;
+		}
+	}
+	if (pool.cur && pool.used + bytes <= CHUNK_BYTES) {
+		p = pool.cur + pool.used;
+		pool.used += bytes;
+	}
+	pool_unlock();
+	return p;
+}
+
+/* A slot holding a pointer to a table: installed once, never replaced. A
+ * thread that loses the race leaves its table unused in the pool (rare:
+ * two threads starting blocks in one fresh MiB at once). */
+static void *slot_get(void **slot, size_t bytes, int make)
+{
+	void *t = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	if (__builtin_expect(t != NULL, 1) || !make)
+		return t;
+	void *fresh = pool_take(bytes);
+	if (!fresh)
+		return NULL;
+	void *none = NULL;
+	if (__atomic_compare_exchange_n(slot, &none, fresh, 0, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE))
+		return fresh;
+	return none;
+}
+
+/* The byte holding a's nibble, or NULL. */
+static inline uint8_t *byte_of(uintptr_t a, int make)
+{
+	uint8_t **dir = slot_get((void **)&top[a >> DIR_SHIFT],
+				 DIR_SLOTS * sizeof(uint8_t *), make);
+	if (!dir)
+		return NULL;
+	uint8_t *leaf = slot_get((void **)&dir[(a >> LEAF_SHIFT) & (DIR_SLOTS - 1)],
+				 LEAF_BYTES, make);
+	if (!leaf)
+		return NULL;
+	return &leaf[(a >> 5) & (LEAF_BYTES - 1)];
+}
+
+static inline unsigned shift_of(uintptr_t a)
+{
+	return (unsigned)((a >> 4) & 1) * 4;
+}
+
+unsigned spy_shadow_get(uintptr_t a)
+{
+	const uint8_t *b = byte_of(a, 0);
+	return b ? (__atomic_load_n(b, __ATOMIC_RELAXED) >> shift_of(a)) & 15 : 0;
+}
+
+unsigned spy_shadow_change(uintptr_t a, unsigned from, unsigned v,
+			   unsigned keep)
+{
+	uint8_t *b = byte_of(a, v != 0);
+	if (!b)
+		return 0;
+	unsigned sh = shift_of(a), old_state;
+	uint8_t old = __atomic_load_n(b, __ATOMIC_RELAXED), next;
+	do {
+		old_state = (old >> sh) & 15;
+		if (!(from >> old_state & 1))
+			return old_state;
+		next = (uint8_t)((old & ~(15u << sh)) |
+				(v | (old_state & keep)) << sh);
+		if (next == old)
+			return old_state;
+	} while (!__atomic_compare_exchange_n(b, &old, next, 1, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return old_state;
+}
+
+uintptr_t spy_shadow_prev(uintptr_t a, uintptr_t low)
+{
+	if (a >= ((uintptr_t)1 << ADDR_BITS))
+		a = ((uintptr_t)1 << ADDR_BITS) - 16;
+	a &= ~(uintptr_t)15;
+	while (a >= low) {
+		const uint8_t *leaf = NULL;
+		uint8_t **dir = __atomic_load_n(&top[a >> DIR_SHIFT], __ATOMIC_ACQUIRE);
+		if (dir)
+			leaf = __atomic_load_n(&dir[(a >> LEAF_SHIFT) & (DIR_SLOTS - 1)],
+					       __ATOMIC_ACQUIRE);
+		uintptr_t leaf_start = a & ~(((uintptr_t)1 << LEAF_SHIFT) - 1);
+		if (leaf) {
+			for (;;) {
+				uint8_t v = __atomic_load_n(&leaf[(a >> 5) & (LEAF_BYTES - 1)],
+							    __ATOMIC_RELAXED);
+				if ((v >> shift_of(a)) & 15)
+					return a;
+				if (a == leaf_start || a - 16 < low)
+					break;
+				a -= 16;
+			}
+		}
+		if (leaf_start == 0)
+			break;
+		a = leaf_start - 16;
+	}
+	return 0;
+}
+
+void spy_shadow_each(void (*fn)(uintptr_t, unsigned, void *), void *arg)
+{
+	for (size_t d = 0; d < TOP_SLOTS; d++) {
+		uint8_t **dir = __atomic_load_n(&top[d], __ATOMIC_ACQUIRE);
+		if (!dir)
+			continue;
+		for (size_t l = 0; l < DIR_SLOTS; l++) {
+			const uint8_t *leaf = __atomic_load_n(&dir[l], __ATOMIC_ACQUIRE);
+			if (!leaf)
+				continue;
+			uintptr_t base = (uintptr_t)d << DIR_SHIFT |
+					 (uintptr_t)l << LEAF_SHIFT;
+			const uint64_t *w = (const uint64_t *)leaf;
+			for (size_t i = 0; i < LEAF_BYTES / 8; i++) {
+				if (!__atomic_load_n(&w[i], __ATOMIC_RELAXED))
+					continue;
+				for (size_t j = 0; j < 8; j++) {
+					uint8_t v = leaf[i * 8 + j];
+					uintptr_t a = base + (i * 8 + j) * 32;
+					if (v & 15)
+						fn(a, v & 15, arg);
+					if (v >> 4)
+						fn(a + 16, v >> 4, arg);
+				}
+			}
+		}
+	}
+}
+
+size_t spy_shadow_tables(uintptr_t (*out)[2], size_t max)
+{
+	size_t n = 0, chunks = __atomic_load_n(&pool.n, __ATOMIC_ACQUIRE);
+	for (size_t i = 0; i < chunks; i++) {
+		uintptr_t a = (uintptr_t)__atomic_load_n(&pool.chunk[i], __ATOMIC_ACQUIRE);
+		if (!a)
+			continue;
+		/* chunks the kernel placed side by side make one range */
+		size_t k;
+		for (k = 0; k < n; k++) {
+			if (out[k][1] == a) {
+				out[k][1] = a + CHUNK_BYTES;
+				break;
+			}
+			if (out[k][0] == a + CHUNK_BYTES) {
+				out[k][0] = a;
+				break;
+			}
+		}
+		if (k == n && n < max) {
+			out[n][0] = a;
+			out[n][1] = a + CHUNK_BYTES;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The child of a fork must never inherit the pool lock held by a thread
+ * that no longer exists there. */
+static void before_fork(void)
+{
+	pool_lock();
+}
+
+static void after_fork(void)
+{
+	pool_unlock();
+}
+
+void spy_shadow_init(void)
+{
+	pthread_atfork(before_fork, after_fork, after_fork);
+}
