@@ -16,6 +16,21 @@
 #include "text_out.h"
 #include "trace_format.h"
 
+
+/* A GUARD_FAULT record's access, in words. */
+static const char *fault_what(unsigned what)
+{
+	switch (what) {
+	case TRACE_FAULT_PAST_END:
+		return "past the end";
+	case TRACE_FAULT_HELD_READ:
+		return "read in quarantine";
+	case TRACE_FAULT_HELD_WRITE:
+		return "write in quarantine";
+	default:
+		return "after the free";
+	}
+}
 static const char *kind_label(uint8_t kind)
 {
 	return trace_kind_known(kind) ? trace_kind_name(kind)
@@ -175,8 +190,7 @@ static void text_fields(FILE *f, const struct trace_model *m,
 		break;
 	case TRACE_GUARD_FAULT:
 		fprintf(f, "0x%" PRIx64 " %s of block 0x%" PRIx64 ", pc 0x%"
-			PRIx64, e->a, e->fn ? "past the end" : "after the free",
-			e->b, e->c);
+			PRIx64, e->a, fault_what(e->fn), e->b, e->c);
 		break;
 	case TRACE_ALLOC_FAIL:
 		fprintf(f, "%s size %" PRIu64, trace_alloc_fn_name(e->fn), e->a);
@@ -351,7 +365,8 @@ static void json_fields(struct json_writer *w, const struct trace_model *m,
 		json_key(w, "address"); json_hex(w, e->a);
 		json_key(w, "block"); json_hex(w, e->b);
 		json_key(w, "pc"); json_hex(w, e->c);
-		json_key(w, "past_end"); json_bool(w, e->fn != 0);
+		json_key(w, "past_end"); json_bool(w, e->fn == TRACE_FAULT_PAST_END);
+		json_key(w, "what"); json_string(w, fault_what(e->fn));
 		break;
 	case TRACE_ALLOC_FAIL:
 		json_key(w, "fn"); json_string(w, trace_alloc_fn_name(e->fn));

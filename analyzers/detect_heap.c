@@ -236,7 +236,9 @@ static int add_fault_stack(struct finding *f, const struct trace_model *m,
 		for (uint32_t i = (uint32_t)from; i < s->n && n <= TRACE_MAX_FRAMES; i++)
 			frames[n++] = s->frames[i];
 	}
-	return finding_add_stack(f, "the bad access (the program stopped here)",
+	return finding_add_stack(f, e->fn >= TRACE_FAULT_HELD_READ
+				 ? "the bad access"
+				 : "the bad access (the program stopped here)",
 				 e->tid, frames, n);
 }
 
@@ -245,10 +247,37 @@ static int guard_fault(const struct trace_model *m, const struct heap_issue *is,
 {
 	const struct trace_event *e = is->e;
 	uint64_t size = is->alloc ? is->alloc->c : 0;
-	bool past = e->fn == 1;
+	bool past = e->fn == TRACE_FAULT_PAST_END;
+	bool held = e->fn >= TRACE_FAULT_HELD_READ;
 	char head[200];
 	struct finding *f;
-	if (past) {
+	if (held) {
+		bool write = e->fn == TRACE_FAULT_HELD_WRITE;
+		snprintf(head, sizeof(head),
+			 "%s a freed %" PRIu64 "-byte block (offset %" PRId64 ")",
+			 write ? "write to" : "read of", size,
+			 (int64_t)(e->a - e->b));
+		f = finding_add(out, "use-after-free", SEV_ERROR, head,
+			write ? "A pointer still pointed to this block after "
+			"free() gave it back, and the program wrote through it. "
+			"libspy keeps freed blocks aside for a while; the inner "
+			"pages of a big one are made inaccessible, so the write "
+			"was caught at this very instruction. libspy then made "
+			"the pages accessible again and the program went on, as "
+			"it would have: without libspy the write would have "
+			"landed in memory the allocator hands to someone else."
+			: "A pointer still pointed to this block after free() "
+			"gave it back, and the program read through it. libspy "
+			"keeps freed blocks aside for a while; the inner pages "
+			"of a big one are made inaccessible, so the read was "
+			"caught at this very instruction. libspy then made the "
+			"pages accessible again and the program went on, as it "
+			"would have: without libspy it would have read whatever "
+			"the allocator's next user put there.",
+			"Set the pointer to NULL when you free the block (and "
+			"check for NULL before using it), or free the block "
+			"only when nothing uses it any more.");
+	} else if (past) {
 		snprintf(head, sizeof(head),
 			 "access %" PRIu64 " byte%s past the end of a %" PRIu64
 			 "-byte block", e->a - (e->b + size) + 1,
@@ -287,7 +316,9 @@ static int guard_fault(const struct trace_model *m, const struct heap_issue *is,
 	    add_hex(f, "block", e->b) < 0 ||
 	    finding_add_int(f, "size", (int64_t)size) < 0 ||
 	    finding_add_int(f, "offset", (int64_t)(e->a - e->b)) < 0 ||
-	    finding_add_str(f, "mode", "guard") < 0)
+	    finding_add_str(f, "mode", held ? "quarantine" : "guard") < 0 ||
+	    (held && finding_add_str(f, "access", e->fn == TRACE_FAULT_HELD_WRITE
+				     ? "write" : "read") < 0))
 		return -1;
 	return 0;
 }

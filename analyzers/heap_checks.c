@@ -147,7 +147,7 @@ int heap_checks_build(const struct trace_model *m, struct heap_checks *hc)
 			struct heap_issue is = { .e = e };
 			if (e->b) {
 				is.alloc = at(m, &alloc_of, e->b);
-				if (e->fn == 0)
+				if (e->fn != TRACE_FAULT_PAST_END)
 					is.freed = at(m, &free_of, e->b);
 			}
 			if (push_issue(hc, &cap, is) < 0)

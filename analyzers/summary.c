@@ -256,9 +256,15 @@ static void text_threads(const struct text_out *t,
 	FILE *f = sb_open(&b);
 	if (!f)
 		return;
+	/* a few lines at most: a program of thousands of threads lists
+	 * them all in --json and in `analyze threads` */
+	enum { SHOWN = 24 };
+	size_t shown = m->n_threads > SHOWN + 1 ? SHOWN : m->n_threads;
 	fprintf(f, "%zu:", m->n_threads);
-	for (size_t i = 0; i < m->n_threads; i++)
+	for (size_t i = 0; i < shown; i++)
 		fprintf(f, " %" PRIu32, m->threads[i].tid);
+	if (shown < m->n_threads)
+		fprintf(f, " and %zu more", m->n_threads - shown);
 	sb_emit(t, &b, "threads");
 }
 

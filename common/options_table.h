@@ -26,6 +26,8 @@
 		   "MiB of freed blocks each thread holds back to catch writes after free (0: none)") \
 	SPY_OPTION(quarantine_fill, UINT, "256",                              \
 		   "bytes of each held block filled and checked: all of a smaller block, else its two ends (0: all)") \
+	SPY_OPTION(quarantine_protect, UINT, "16",                          \
+		   "KiB from which a held block's inner pages are made inaccessible: any access is caught (0: never)") \
 	SPY_OPTION(guard, BOOL, "0",                                          \
 		   "every block on its own pages: a use after free or an overflow faults at once") \
 	SPY_OPTION(leaks, BOOL, "1",                                          \

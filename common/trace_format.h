@@ -235,12 +235,14 @@ enum trace_kind {
 	 * root_bytes (bytes of roots scanned), scanned_bytes (roots and
 	 * blocks), ns (time it took). */
 	TRACE_LEAK_SCAN = 83,
-	/* guard=1: the program touched a guarded block's inaccessible pages
-	 * and is about to die of the SIGSEGV. Body: dt, fault_addr, pc (the
-	 * faulting instruction), what (0 after the free, 1 past the end),
-	 * block (its start, 0 if unknown), size, stack (as captured in the
-	 * signal handler: the frames from the faulting one outwards follow
-	 * the signal trampoline). */
+	/* The program touched inaccessible pages of a block: with guard=1 a
+	 * guarded block's (it is about to die of the SIGSEGV), or the inner
+	 * pages of a big block held in quarantine (the pages were made
+	 * accessible again and the program went on). Body: dt, fault_addr,
+	 * pc (the faulting instruction), what (trace_fault_what), block (its
+	 * start, 0 if unknown), size, stack (as captured in the signal
+	 * handler: the frames from the faulting one outwards follow the
+	 * signal trampoline). */
 	TRACE_GUARD_FAULT = 84,
 	/* A malloc-family call returned NULL (or posix_memalign an error).
 	 * Body: dt, fn (trace_alloc_fn), size, stack. A HEAP_INFO follows. */
@@ -387,6 +389,14 @@ enum trace_bad_free {
 	TRACE_BAD_GLOBAL = 2,   /* a global, static or constant of a module */
 	TRACE_BAD_INTERIOR = 3, /* inside a live block, not its start */
 	TRACE_BAD_WILD = 4,     /* unmapped, or not aligned like any block */
+};
+
+/* What a GUARD_FAULT record's access was. */
+enum trace_fault_what {
+	TRACE_FAULT_FREED = 0,      /* guard=1: a freed block */
+	TRACE_FAULT_PAST_END = 1,   /* guard=1: past a block's end */
+	TRACE_FAULT_HELD_READ = 2,  /* a read of a block in quarantine */
+	TRACE_FAULT_HELD_WRITE = 3, /* a write to a block in quarantine */
 };
 
 enum trace_leak_class {

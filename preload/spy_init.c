@@ -14,6 +14,7 @@
 #include "spy_modules.h"
 #include "spy_options.h"
 #include "spy_process.h"
+#include "spy_qprotect.h"
 #include "spy_quarantine.h"
 #include "spy_real.h"
 #include "spy_signals.h"
@@ -80,6 +81,7 @@ void spy_init(void)
 	spy_process_init();
 	spy_heapmap_init();
 	spy_signals_init();
+	spy_qprotect_init();
 	rec_io_init();
 	rec_threads_init();
 	__atomic_store_n(&spy_state, SPY_STATE_READY, __ATOMIC_RELEASE);

@@ -19,6 +19,7 @@
 #include "spy_heapinfo.h"
 #include "spy_heapmap.h"
 #include "spy_options.h"
+#include "spy_qprotect.h"
 #include "spy_quarantine.h"
 #include "spy_signals.h"
 #include "spy_sys.h"
@@ -555,6 +556,7 @@ out:
 void spy_leakscan_at_exit(void)
 {
 	spy_heapinfo_write(0);
+	spy_qprotect_end();
 	spy_quarantine_check_all();
 	if (spy_opt.leaks)
 		leak_scan();

@@ -28,6 +28,8 @@ static int in_range(const char *name, unsigned long v)
 {
 	if (spy_streq(name, "stack_depth"))
 		return v >= 1 && v <= 256;
+	if (spy_streq(name, "quarantine_protect"))
+		return v <= (1ul << 20);
 	return 1;
 }
 

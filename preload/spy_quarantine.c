@@ -18,6 +18,7 @@
 #include "spy_guard.h"
 #include "spy_heapmap.h"
 #include "spy_options.h"
+#include "spy_qprotect.h"
 #include "spy_real.h"
 #include "spy_signals.h"
 #include "spy_sys.h"
@@ -31,6 +32,7 @@
 struct entry {
 	uintptr_t addr;
 	size_t size;
+	int protect;             /* spy_qprotect handle, 0 if none */
 };
 
 struct ring {
@@ -185,8 +187,10 @@ static void evict_one(struct ring *r)
 	struct entry *e = &r->e[r->tail % RING_CAP];
 	uintptr_t addr = e->addr;
 	size_t size = e->size;
+	int protect = e->protect;
 	__atomic_store_n(&r->tail, r->tail + 1, __ATOMIC_RELEASE);
 	r->bytes -= size;
+	spy_qprotect_release(protect);
 	check(addr, size);
 	spy_heapmap_remove(addr);
 	spy_in_allocator = 1;
@@ -212,7 +216,9 @@ int spy_quarantine_hold(void *p, size_t size)
 	while (r->head - r->tail >= RING_CAP || r->bytes + size > limit)
 		evict_one(r);
 	fill(p, size);
-	r->e[r->head % RING_CAP] = (struct entry){ (uintptr_t)p, size };
+	size_t fb = fill_bytes(size);
+	int protect = spy_qprotect_hold((uintptr_t)p, size, fb - fb / 2, fb / 2);
+	r->e[r->head % RING_CAP] = (struct entry){ (uintptr_t)p, size, protect };
 	r->bytes += size;
 	__atomic_store_n(&r->head, r->head + 1, __ATOMIC_RELEASE);
 	return 1;

@@ -32,6 +32,14 @@ static const int watched[] = {
 
 static spy_fault_observer observers[8];
 static int n_observers;
+static spy_fault_resolver resolvers[4];
+static int n_resolvers;
+
+void spy_signals_resolve_faults(spy_fault_resolver fn)
+{
+	if (n_resolvers < 4)
+		resolvers[n_resolvers++] = fn;
+}
 
 void spy_signals_observe_faults(spy_fault_observer fn)
 {
@@ -43,6 +51,11 @@ static int managed[NSIG];                 /* libspy's handler is installed */
 static struct sigaction program_action[NSIG]; /* what the program asked for */
 
 static void on_signal(int sig, siginfo_t *info, void *context);
+
+int spy_signals_manages(int sig)
+{
+	return sig > 0 && sig < NSIG && managed[sig];
+}
 
 /* Installs libspy's handler with the program's mask and flags, so that the
  * kernel blocks and restarts exactly as the program asked. */
@@ -104,6 +117,12 @@ static void on_signal(int sig, siginfo_t *info, void *context)
 {
 	int saved = errno;
 	struct sigaction *app = &program_action[sig];
+	for (int i = 0; i < n_resolvers; i++) {
+		if (resolvers[i](sig, info, context)) {
+			errno = saved;
+			return;
+		}
+	}
 	if ((sig == SIGSEGV || sig == SIGBUS) && probe_at)
 		end_probe(sig);
 	if (sig == SIGBUS && spy_writer_absorb_fault(info->si_addr)) {

@@ -22,6 +22,17 @@ void spy_signals_init(void);
 typedef void (*spy_fault_observer)(int sig, siginfo_t *info, void *context);
 void spy_signals_observe_faults(spy_fault_observer fn);
 
+/* A recorder that can undo what caused a fault (pages it made
+ * inaccessible) registers a resolver at start-up. Every watched signal
+ * goes to the resolvers first, in signal context; one that returns 1 has
+ * dealt with it and the faulting instruction runs again. At most 4. */
+typedef int (*spy_fault_resolver)(int sig, siginfo_t *info, void *context);
+void spy_signals_resolve_faults(spy_fault_resolver fn);
+
+/* 1 if libspy's handler is installed for sig (the program had none at
+ * start): only then do its faults reach observers and resolvers. */
+int spy_signals_manages(int sig);
+
 /* Reads of memory another thread may unmap meanwhile (the leak scan and
  * the quarantine check at exit):
  *

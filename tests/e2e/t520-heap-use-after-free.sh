@@ -2,7 +2,9 @@
 # t520: writes after free in the default mode. Freed blocks are held in a
 # quarantine filled with a pattern; a changed byte is a use-after-free
 # finding with the block's free and allocation stacks and the bytes
-# written, found when the block leaves the quarantine or at exit.
+# written, found when the block leaves the quarantine or at exit. The
+# middle of a big held block is inaccessible instead: a read or a write
+# there is caught at its instruction, and the program goes on.
 . "$(dirname "$0")/lib.sh"
 
 line_of() { grep -n -F -- "$2" "$1" | head -n 1 | cut -d: -f1; }
@@ -68,6 +70,80 @@ test_expect 'a write found when the block leaves the quarantine, long before exi
 	"$ANALYZE" dump t.log >dump &&
 	grep -n "heap-uaf" dump >uafline && grep -n " exit " dump >exitline &&
 	test $(cut -d: -f1 uafline) -lt $(cut -d: -f1 exitline)
+'
+
+cat >"$TEST_DIR/middle.c" <<'CEOF'
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *stale;
+
+static void *reader(void *arg)
+{
+	(void)arg;
+	printf("read %d\n", stale[20000]);    /* MID: read in a thread */
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	char *buf = malloc(64 * 1024);         /* MID: the block */
+	memset(buf, 'x', 64 * 1024);
+	free(buf);                             /* MID: freed */
+	char mode = argc > 1 ? argv[1][0] : '-';
+	if (mode == 'w')
+		buf[30000] = 'A';              /* MID: write */
+	else if (mode == 'r')
+		printf("read %d\n", buf[30000]); /* MID: read */
+	else if (mode == 't') {
+		pthread_t t;
+		stale = buf;
+		pthread_create(&t, NULL, reader, NULL);
+		pthread_join(t, NULL);
+	}
+	printf("still running\n");
+	return 3;
+}
+CEOF
+L_MID=$(line_of "$TEST_DIR/middle.c" "MID: the block")
+L_MIDFREE=$(line_of "$TEST_DIR/middle.c" "MID: freed")
+
+# mid_check MODE LINE ACCESS: the middle demo in MODE, output and status
+# as without libspy, and one use-after-free of ACCESS at LINE with the
+# block's free and allocation stacks.
+mid_check() {
+	same_output "middle $1" "$PWD/middle" "$1" &&
+	t=$(ls traced/trace.*.log) && report_json $t &&
+	json_check $t.json "[(x[\"details\"][\"access\"], x[\"details\"][\"offset\"], x[\"details\"][\"mode\"]) for x in $(uaf)] == [(\"$3\", $4, \"quarantine\")]" &&
+	json_check $t.json "($(top "($(uaf))[0][\"stacks\"][0]"))[0][1] == $2" &&
+	json_check $t.json "(\"main\", $L_MIDFREE) in $(top "($(uaf))[0][\"stacks\"][1]")" &&
+	json_check $t.json "(\"main\", $L_MID) in $(top "($(uaf))[0][\"stacks\"][2]")"
+}
+
+test_expect 'the middle of a big freed block: a write caught at its line, the program goes on' '
+	gcc -O0 -g -pthread -o middle "$TEST_DIR/middle.c" &&
+	mid_check w $(line_of "$TEST_DIR/middle.c" "MID: write") write 30000
+'
+
+test_expect 'the middle of a big freed block: a read caught at its line, the value unchanged' '
+	gcc -O0 -g -pthread -o middle "$TEST_DIR/middle.c" &&
+	mid_check r $(line_of "$TEST_DIR/middle.c" "MID: read */") read 30000
+'
+
+test_expect 'the middle of a big freed block: a read from another thread' '
+	gcc -O0 -g -pthread -o middle "$TEST_DIR/middle.c" &&
+	mid_check t $(line_of "$TEST_DIR/middle.c" "MID: read in a thread") read 20000
+'
+
+test_expect 'the middle of a big freed block: none without a bad access, none with quarantine_protect=0' '
+	gcc -O0 -g -pthread -o middle "$TEST_DIR/middle.c" &&
+	same_output "middle clean" "$PWD/middle" - &&
+	t=$(ls traced/trace.*.log) && report_json $t && json_check $t.json "not $(uaf)" &&
+	rm -rf plain traced &&
+	SPY_OPTIONS=quarantine_protect=0 same_output "middle unprotected" "$PWD/middle" r &&
+	t=$(ls traced/trace.*.log) && report_json $t && json_check $t.json "not $(uaf)"
 '
 
 test_done

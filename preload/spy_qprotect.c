@@ -1,0 +1,193 @@
+/* spy_qprotect.c: inaccessible inner pages of big quarantined blocks
+ * (spy_qprotect.h).
+ */
+#include "spy_qprotect.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+
+#include "spy_core.h"
+#include "spy_options.h"
+#include "spy_signals.h"
+#include "spy_stack.h"
+#include "spy_sys.h"
+#include "spy_writer.h"
+#include "trace_encode.h"
+#include "trace_format.h"
+
+#define PAGE 4096u
+/* A block costs two mprotect calls (about 8 us together here, with the
+ * mapping split and merged again): at most this many blocks are protected
+ * in a window of WINDOW_NS, so a program that frees big blocks by the
+ * hundred thousand pays under one percent; past it, a big block is
+ * checked at its filled ends only. */
+#define WINDOW_NS 100000000ull
+#define PER_WINDOW 100u
+
+/* A slot: lo is 0 while free. `reported` keeps a block to one record.
+ * Released slots keep their range until reused, so that a fault that
+ * raced with the release is still recognised (and retried). */
+struct slot {
+	uintptr_t lo, hi;      /* the inaccessible pages */
+	uintptr_t block;
+	size_t size;
+	int active;            /* 1 while the pages are inaccessible */
+	int reported;
+};
+
+static struct slot slots[SPY_QPROTECT_MAX];
+static unsigned next_slot;
+static int enabled, ended;
+static uint64_t window;
+static unsigned used_in_window;
+static __thread uintptr_t last_retry;
+
+/* One more block in this window? (Threads may race on the window's
+ * change: the count is only ever a little off.) */
+static int within_budget(void)
+{
+	uint64_t w = spy_now_ns() / WINDOW_NS;
+	if (__atomic_load_n(&window, __ATOMIC_RELAXED) != w) {
+		__atomic_store_n(&window, w, __ATOMIC_RELAXED);
+		__atomic_store_n(&used_in_window, 0, __ATOMIC_RELAXED);
+	}
+	return __atomic_fetch_add(&used_in_window, 1, __ATOMIC_RELAXED) < PER_WINDOW;
+}
+
+int spy_qprotect_hold(uintptr_t block, size_t size, size_t head, size_t tail)
+{
+	size_t min = (size_t)spy_opt.quarantine_protect << 10;
+	if (!enabled || !min || size < min ||
+	    __atomic_load_n(&ended, __ATOMIC_RELAXED))
+		return 0;
+	uintptr_t lo = (block + head + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
+	uintptr_t hi = (block + size - tail) & ~(uintptr_t)(PAGE - 1);
+	if (hi <= lo || !within_budget())
+		return 0;
+	for (unsigned n = 0; n < SPY_QPROTECT_MAX; n++) {
+		unsigned i = __atomic_fetch_add(&next_slot, 1, __ATOMIC_RELAXED) %
+			     SPY_QPROTECT_MAX;
+		struct slot *s = &slots[i];
+		int idle = 0;
+		/* active doubles as the claim: 2 while being set up */
+		if (!__atomic_compare_exchange_n(&s->active, &idle, 2, 0,
+						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			continue;
+		s->lo = s->hi = 0;
+		s->block = block;
+		s->size = size;
+		s->reported = 0;
+		__atomic_store_n(&s->hi, hi, __ATOMIC_RELEASE);
+		__atomic_store_n(&s->lo, lo, __ATOMIC_RELEASE);
+		if (mprotect((void *)lo, hi - lo, PROT_NONE) != 0) {
+			__atomic_store_n(&s->active, 0, __ATOMIC_RELEASE);
+			return 0;
+		}
+		__atomic_store_n(&s->active, 1, __ATOMIC_RELEASE);
+		return (int)i + 1;
+	}
+	return 0;
+}
+
+void spy_qprotect_release(int handle)
+{
+	if (handle <= 0)
+		return;
+	struct slot *s = &slots[handle - 1];
+	mprotect((void *)s->lo, s->hi - s->lo, PROT_READ | PROT_WRITE);
+	__atomic_store_n(&s->active, 0, __ATOMIC_RELEASE);
+}
+
+void spy_qprotect_end(void)
+{
+	__atomic_store_n(&ended, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < SPY_QPROTECT_MAX; i++) {
+		struct slot *s = &slots[i];
+		if (__atomic_load_n(&s->active, __ATOMIC_ACQUIRE) == 1)
+			mprotect((void *)s->lo, s->hi - s->lo,
+				 PROT_READ | PROT_WRITE);
+	}
+}
+
+static int is_write(void *context)
+{
+#if defined(__x86_64__)
+	ucontext_t *uc = context;
+	return (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+#else
+	(void)context;
+	return 0;
+#endif
+}
+
+static uintptr_t fault_pc(void *context)
+{
+#if defined(__x86_64__)
+	ucontext_t *uc = context;
+	return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#else
+	(void)context;
+	return 0;
+#endif
+}
+
+/* A SIGSEGV on a page this module made inaccessible: recorded (once a
+ * block, and never for libspy's own reads), the pages given back, the
+ * access retried. Signal context. */
+static int resolve(int sig, siginfo_t *info, void *context)
+{
+	uintptr_t fa = (uintptr_t)info->si_addr;
+	if (sig != SIGSEGV || info->si_code != SEGV_ACCERR)
+		return 0;
+	for (unsigned i = 0; i < SPY_QPROTECT_MAX; i++) {
+		struct slot *s = &slots[i];
+		uintptr_t lo = __atomic_load_n(&s->lo, __ATOMIC_ACQUIRE);
+		uintptr_t hi = __atomic_load_n(&s->hi, __ATOMIC_ACQUIRE);
+		if (fa < lo || fa >= hi)
+			continue;
+		if (__atomic_load_n(&s->active, __ATOMIC_ACQUIRE) != 1) {
+			/* released while this access faulted: the pages are
+			 * accessible again, so once more; a second fault at
+			 * the same place is not ours */
+			if (last_retry == fa)
+				return 0;
+			last_retry = fa;
+			return 1;
+		}
+		last_retry = 0;
+		int first = !__atomic_exchange_n(&s->reported, 1, __ATOMIC_ACQ_REL);
+		/* Accessible again first: if that fails the memory is not
+		 * ours any more, and the fault is the program's. */
+		if (mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE) != 0)
+			return 0;
+		if (first && !spy_self.guard && spy_state == SPY_STATE_READY &&
+		    spy_tracing) {
+			spy_self.guard++;
+			uint32_t stack = spy_stack_capture();
+			uint8_t *w = spy_writer_begin(TRACE_GUARD_FAULT,
+						      8 * TRACE_VARINT_MAX);
+			if (w) {
+				w = trace_put_varint(w, fa);
+				w = trace_put_varint(w, fault_pc(context));
+				w = trace_put_varint(w, is_write(context)
+					? TRACE_FAULT_HELD_WRITE : TRACE_FAULT_HELD_READ);
+				w = trace_put_varint(w, s->block);
+				w = trace_put_varint(w, s->size);
+				w = trace_put_varint(w, stack);
+				spy_writer_end(w);
+			}
+			spy_self.guard--;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+void spy_qprotect_init(void)
+{
+	if (spy_opt.guard || !spy_signals_manages(SIGSEGV))
+		return;
+	spy_signals_resolve_faults(resolve);
+	enabled = 1;
+}
