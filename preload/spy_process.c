@@ -5,10 +5,12 @@
  * nothing and allocate nothing but stack space.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rec_threads.h"
@@ -23,9 +25,15 @@
 #include "spy_sys.h"
 #include "spy_writer.h"
 #include "trace_encode.h"
+#include "trace_format.h"
 
 #define PARENT_VAR "SPY_TRACE_PARENT"
 #define PARENT_VAR_LEN 16
+/* Set by a forked child whose trace holds nothing worth keeping when it
+ * execs: the trace its fork came from (the exec'd image drops the child's
+ * trace and names this one as its parent). */
+#define FORKED_VAR "SPY_TRACE_FORKED_FROM"
+#define FORKED_VAR_LEN 21
 
 extern char **environ;
 
@@ -33,6 +41,11 @@ int spy_pid;
 static int exit_status;
 static int exit_status_known;
 static int finished;
+/* In a forked child: the trace of the process it was forked from. */
+static char fork_parent[PATH_MAX];
+/* Set by exec_prepare when this trace is a forked child's with nothing of
+ * its own (see FORKED_VAR). */
+static int exec_drops_trace;
 
 /* ---- the process record -------------------------------------------------- */
 
@@ -98,27 +111,62 @@ void spy_process_write_record(int cause, const char *parent_trace)
 	spy_writer_end(p);
 }
 
+/* Takes the variable name=... out of the environment (so the program's
+ * environment is what it was given); its value, or NULL. */
+static const char *take_var(const char *name, size_t len)
+{
+	if (!environ)
+		return NULL;
+	for (char **e = environ; *e; e++) {
+		if (!spy_strneq(*e, name, len) || (*e)[len] != '=')
+			continue;
+		const char *v = *e + len + 1;
+		for (char **f = e; *f; f++)
+			f[0] = f[1];
+		return v;
+	}
+	return NULL;
+}
+
+/* path is a trace of this user's (its magic is libspy's): only such a
+ * file is ever removed on a variable's word. */
+static int is_own_trace(const char *path)
+{
+	int fd = spy_sys_open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	char magic[TRACE_MAGIC_LEN];
+	struct stat st;
+	int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		 st.st_uid == getuid() &&
+		 read(fd, magic, sizeof(magic)) == (ssize_t)sizeof(magic) &&
+		 spy_strneq(magic, TRACE_MAGIC, TRACE_MAGIC_LEN);
+	spy_sys_close(fd);
+	return ok;
+}
+
 int spy_process_take_parent(char *parent, unsigned long cap)
 {
 	parent[0] = '\0';
-	if (!environ)
+	const char *v = take_var(PARENT_VAR, PARENT_VAR_LEN);
+	const char *forked_from = take_var(FORKED_VAR, FORKED_VAR_LEN);
+	if (!v)
 		return TRACE_CAUSE_START;
-	for (char **e = environ; *e; e++) {
-		if (!spy_strneq(*e, PARENT_VAR "=", PARENT_VAR_LEN + 1))
-			continue;
-		const char *v = *e + PARENT_VAR_LEN + 1;
-		long pid = 0;
-		while (*v >= '0' && *v <= '9')
-			pid = pid * 10 + (*v++ - '0');
-		if (*v == ':')
-			v++;
-		spy_strlcpy(parent, v, cap);
-		/* Remove it, so the program's environment is what it was given. */
-		for (char **f = e; *f; f++)
-			f[0] = f[1];
-		return pid == spy_sys_getpid() ? TRACE_CAUSE_EXEC : TRACE_CAUSE_FORK;
+	long pid = 0;
+	while (*v >= '0' && *v <= '9')
+		pid = pid * 10 + (*v++ - '0');
+	if (*v == ':')
+		v++;
+	spy_strlcpy(parent, v, cap);
+	if (pid != spy_sys_getpid())
+		return TRACE_CAUSE_FORK;
+	/* A forked child's trace that holds nothing of its own but the fork
+	 * and this exec: it goes, and this image is the fork's child. */
+	if (forked_from && is_own_trace(parent) && unlink(parent) == 0) {
+		spy_strlcpy(parent, forked_from, cap);
+		return TRACE_CAUSE_FORK;
 	}
-	return TRACE_CAUSE_START;
+	return TRACE_CAUSE_EXEC;
 }
 
 /* ---- exit ------------------------------------------------------------------ */
@@ -223,6 +271,7 @@ static void after_fork_child(void)
 	fork_guard_taken = 0;
 	char parent[PATH_MAX];
 	spy_strlcpy(parent, spy_writer_path(), sizeof(parent));
+	spy_strlcpy(fork_parent, parent, sizeof(fork_parent));
 	spy_pid = spy_sys_getpid();
 	finished = 0;
 	exit_status_known = 0;
@@ -261,6 +310,24 @@ SPY_EXPORT pid_t fork(void)
 
 /* ---- exec ------------------------------------------------------------------ */
 
+/* What makes a forked child's trace worth keeping when it execs: it forked
+ * in turn (its children name it), made threads, or did something a
+ * report tells (I/O, a bad free, a deadlock, a fault, a note). Memory
+ * and locks it only used in passing go with the image the exec ends. */
+static const uint8_t *noteworthy_kinds(void)
+{
+	static uint8_t set[32];
+	static const uint8_t kinds[] = {
+		TRACE_FORK, TRACE_NOTE, TRACE_DEADLOCK, TRACE_IO_SITE,
+		TRACE_SYSCALLS, TRACE_THREAD_CREATE, TRACE_STACK_OVERFLOW,
+		TRACE_CLONE, TRACE_BAD_FREE, TRACE_HEAP_UAF, TRACE_GUARD_FAULT,
+		TRACE_ALLOC_FAIL, TRACE_MISMATCHED_FREE,
+	};
+	for (size_t i = 0; i < sizeof(kinds); i++)
+		set[kinds[i] >> 3] |= (uint8_t)(1u << (kinds[i] & 7));
+	return set;
+}
+
 /* Records the exec and writes everything out; 1 if it did (so a failed
  * exec can undo the end marker's effect). Nothing in a vfork child. */
 static int exec_prepare(const char *path)
@@ -279,6 +346,8 @@ static int exec_prepare(const char *path)
 	p = spy_writer_begin(TRACE_END, 0);
 	if (p)
 		spy_writer_end(p);
+	exec_drops_trace = fork_parent[0] && spy_tracing &&
+			   !spy_writer_holds_any(noteworthy_kinds());
 	spy_hook_leave();
 	return 1;
 }
@@ -304,14 +373,22 @@ static void exec_failed(int prepared)
 			char *const *env2 = (envp);                            \
 			call_with;                                             \
 		}                                                              \
-		char *env_[n_ + 2];                                            \
+		char *env_[n_ + 3];                                            \
+		char forked_[PATH_MAX + 32];                                   \
 		size_t k_ = 0;                                                 \
 		spy_format(var_, sizeof(var_), PARENT_VAR "=%d:%s", spy_pid,   \
 			   spy_writer_path());                                 \
 		env_[k_++] = var_;                                             \
+		if (exec_drops_trace) {                                        \
+			spy_format(forked_, sizeof(forked_), FORKED_VAR "=%s", \
+				   fork_parent);                               \
+			env_[k_++] = forked_;                                  \
+		}                                                              \
 		for (size_t i_ = 0; i_ < n_; i_++)                             \
 			if (!spy_strneq((envp)[i_], PARENT_VAR "=",            \
-					PARENT_VAR_LEN + 1))                   \
+					PARENT_VAR_LEN + 1) &&                 \
+			    !spy_strneq((envp)[i_], FORKED_VAR "=",            \
+					FORKED_VAR_LEN + 1))                   \
 				env_[k_++] = (envp)[i_];                       \
 		env_[k_] = NULL;                                               \
 		char *const *env2 = env_;                                      \

@@ -24,6 +24,7 @@
 #include "spy_options.h"
 #include "spy_real.h"
 #include "spy_sys.h"
+#include "trace_decode.h"
 #include "trace_encode.h"
 
 /* A thread's first region is all a quiet thread costs (thousands of
@@ -536,6 +537,43 @@ void spy_writer_thread_exit(void)
 	t->buf = NULL;
 	b->chunk = NO_CHUNK;
 	__atomic_store_n(&b->owner, 0, __ATOMIC_RELEASE);
+}
+
+/* ---- what a trace holds ------------------------------------------------- */
+
+int spy_writer_holds_any(const uint8_t kinds[32])
+{
+	for (struct spy_buffer *b = __atomic_load_n(&registry, __ATOMIC_ACQUIRE);
+	     b; b = b->next) {
+		if (!b->window)
+			continue;
+		/* past its first region the earlier ones are out of reach */
+		if (b->region != b->window || b->grow != 2)
+			return 1;
+		const uint8_t *r = b->region;
+		uint32_t at = 0;
+		while (at + TRACE_CHUNK_HEADER_SIZE <= b->used) {
+			uint32_t len = trace_load_u32(r + at + 4);
+			if (trace_load_u32(r + at) != TRACE_CHUNK_MAGIC ||
+			    len > b->used - at - TRACE_CHUNK_HEADER_SIZE)
+				return 1;
+			struct trace_cursor c = trace_cursor_make(
+				r + at + TRACE_CHUNK_HEADER_SIZE, len);
+			while (trace_cursor_left(&c) > 0) {
+				uint8_t kind;
+				uint64_t body;
+				if (trace_get_u8(&c, &kind) < 0 ||
+				    trace_get_varint(&c, &body) < 0 ||
+				    body > trace_cursor_left(&c))
+					return 1;
+				if (kinds[kind >> 3] >> (kind & 7) & 1)
+					return 1;
+				c.p += body;
+			}
+			at += TRACE_CHUNK_HEADER_SIZE + len;
+		}
+	}
+	return 0;
 }
 
 /* ---- fork ------------------------------------------------------------------ */

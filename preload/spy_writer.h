@@ -49,6 +49,12 @@ int spy_writer_open(int cause);
 /* The trace's absolute path ("" before it is open). */
 const char *spy_writer_path(void);
 
+/* 1 if the calling process wrote a record of one of the kinds (a bitmap:
+ * bit k of kinds[k / 8] for kind k), or more than can be read back here
+ * (a thread past its first region); 0 if none. For a forked child about
+ * to exec: is its trace worth keeping? */
+int spy_writer_holds_any(const uint8_t kinds[32]);
+
 /* The largest max_body spy_writer_begin accepts. */
 #define SPY_WRITER_MAX_BODY (16u * 1024 - 88)
 

@@ -1,6 +1,8 @@
 #!/bin/bash
 # t140: a forked child writes its own trace naming its parent; an exec'd
-# image writes its own trace; posix_spawn and vfork keep working.
+# image writes its own trace; a forked child that only execs leaves no
+# trace of its own (its image names the forking process); posix_spawn and
+# vfork keep working.
 . "$(dirname "$0")/lib.sh"
 
 build_victim || { echo "Bail out! cannot build the victim program"; exit 1; }
@@ -45,6 +47,37 @@ test_expect 'exec: the exec'\''d image writes its own trace with the same pid' '
 	summary_ok "$A" && summary_json "$B" &&
 	json_check "$B.json" "j[\"process\"][\"pid\"] == $pid and j[\"process\"][\"exit\"][\"status\"] == 4" &&
 	names_parent "$B.json" "$A"
+'
+
+# trace_of TRACE: "cause parent-basename" from the summary
+trace_of() {
+	"$ANALYZE" summary --json "$1" | python3 -c "
+import json, os, sys
+p = json.load(sys.stdin)[\"process\"]
+print(p[\"cause\"], os.path.basename(p.get(\"parent_trace\") or \"-\"))"
+}
+
+test_expect 'fork then exec with nothing between: one trace, named after the image, child of the forker' '
+	mkdir fe && cd fe &&
+	SPY_OPTIONS=out=$PWD/t.%e.%p.log LD_PRELOAD=$LIBSPY bash -c "/bin/ls / >/dev/null; /bin/true; echo done" >out && grep -x done out &&
+	ls t.*.log >list && cat list &&
+	test $(grep -c "^t\.bash\." list) = 1 && test $(wc -l <list) = 3 &&
+	b=$(grep "^t\.bash\." list) &&
+	for img in ls true; do
+		t=$(grep "^t\.$img\." list) && test "$(trace_of $t)" = "fork $b" || return 1
+	done
+'
+
+test_expect 'fork, a write, then exec: the child keeps its trace, the image names it' '
+	mkdir fw && cd fw &&
+	SPY_OPTIONS=out=$PWD/t.%e.%p.log LD_PRELOAD=$LIBSPY bash -c "(echo before; exec /bin/true)" >out &&
+	grep -x before out &&
+	ls t.*.log >list && cat list && test $(wc -l <list) = 3 &&
+	for t in t.bash.*.log; do
+		case "$(trace_of $t)" in start*) b=$t ;; *) c=$t ;; esac
+	done &&
+	test "$(trace_of $c)" = "fork $b" &&
+	test "$(trace_of $(grep "^t\.true\." list))" = "exec $c"
 '
 
 test_expect 'posix_spawn and vfork keep working; every process leaves a trace' '
