@@ -1,6 +1,7 @@
 /* spy_blockhash.h: the live-block map's slow part: a hash of the blocks
  * whose addresses the shadow cannot hold (not 16-byte aligned, as an
- * allocator with 8-byte size classes hands out, or above 2^47). Sharded
+ * allocator with 8-byte size classes hands out, or above 2^47) and of the
+ * big ones (spy_heapmap.c). Sharded
  * open-addressing tables, one small spin lock per shard (never a lock the
  * program can hold); 16 bytes per entry. Never allocates with the
  * program's allocator (tables come from mmap). spy_heapmap.h states the

@@ -19,8 +19,11 @@ __thread unsigned char spy_alloc_family, spy_free_family;
 #define STATES(base) (1u << ((base) | 0) | 1u << ((base) | 1) | 1u << ((base) | 2))
 #define ANY_STATE 0xffffu
 
-/* How far back an interior pointer's block is looked for. */
-#define CONTAINING_REACH ((uintptr_t)256 << 20)
+/* Blocks this big or bigger go to the hash: they are few (and a malloc
+ * or free of one costs far more anyway), a block mapped on its own would
+ * take a page of shadow to itself, and an interior pointer's block is
+ * then never more than this far back in the shadow. */
+#define SHADOW_MAX_BLOCK ((size_t)128 << 10)
 
 /* A block's size as the allocator has it. */
 static size_t usable_size(uintptr_t a)
@@ -33,10 +36,14 @@ static size_t usable_size(uintptr_t a)
 
 void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)
 {
-	if (__builtin_expect(spy_shadow_covers(addr), 1))
+	if (__builtin_expect(spy_shadow_covers(addr) && size < SHADOW_MAX_BLOCK, 1)) {
 		spy_shadow_change(addr, ANY_STATE, NIB_LIVE | family, 0);
-	else
-		spy_blockhash_insert(addr, size, family);
+		return;
+	}
+	/* an earlier block here whose free went unseen is replaced */
+	if (spy_shadow_covers(addr))
+		spy_shadow_change(addr, ANY_STATE, 0, 0);
+	spy_blockhash_insert(addr, size, family);
 }
 
 enum spy_heap_found spy_heapmap_release(uintptr_t addr, int hold,
@@ -66,7 +73,7 @@ int spy_heapmap_find_containing(uintptr_t addr, uintptr_t *base,
 				size_t *size)
 {
 	if (addr > 16) {
-		uintptr_t low = addr > CONTAINING_REACH ? addr - CONTAINING_REACH : 0;
+		uintptr_t low = addr > SHADOW_MAX_BLOCK ? addr - SHADOW_MAX_BLOCK : 0;
 		uintptr_t a = spy_shadow_prev((addr - 1) & ~(uintptr_t)15, low);
 		if (a && (spy_shadow_get(a) & NIB_LIVE)) {
 			size_t sz = usable_size(a);

@@ -3,7 +3,8 @@
  * freed blocks still held in quarantine. It lets a free be judged before
  * it reaches the allocator. Nearly every block lives in the shadow
  * (spy_shadow.h: a nibble per 16 bytes, no lock, next to its neighbours);
- * the few the shadow cannot hold go to a hash (spy_blockhash.h). A block's
+ * the few the shadow cannot hold, and blocks of 128 KiB and more, go to a
+ * hash (spy_blockhash.h). A block's
  * size is the allocator's (malloc_usable_size): the trace has the size
  * asked for. Safe inside hooks: never allocates with the program's
  * allocator.

@@ -74,12 +74,14 @@ int spy_qprotect_hold(uintptr_t block, size_t size, size_t head, size_t tail)
 		if (!__atomic_compare_exchange_n(&s->active, &idle, 2, 0,
 						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 			continue;
-		s->lo = s->hi = 0;
+		/* a fault handler reading lo and hi meanwhile only ever sees
+		 * the old range, an empty one, or the new one */
+		__atomic_store_n(&s->hi, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&s->lo, lo, __ATOMIC_RELEASE);
 		s->block = block;
 		s->size = size;
 		s->reported = 0;
 		__atomic_store_n(&s->hi, hi, __ATOMIC_RELEASE);
-		__atomic_store_n(&s->lo, lo, __ATOMIC_RELEASE);
 		if (mprotect((void *)lo, hi - lo, PROT_NONE) != 0) {
 			__atomic_store_n(&s->active, 0, __ATOMIC_RELEASE);
 			return 0;

@@ -36,7 +36,7 @@ struct spy_buffer {
 	uint64_t last_ns;          /* time of the last record */
 	uint64_t last_addr;        /* running address for ":delta" fields */
 	struct spy_buffer *next;   /* registry link */
-};
+} __attribute__((aligned(64))); /* threads' buffers never share a line */
 
 /* ns per time-stamp-counter tick in 32.32 fixed point; 0 while unknown. */
 extern uint64_t spy_writer_rate_q32;

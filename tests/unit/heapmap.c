@@ -197,6 +197,36 @@ int main(void)
 			spy_heapmap_remove(held[i]);
 	}
 
+	/* a big block goes to the hash: its size is the one given, and an
+	 * interior pointer far into it still finds it; a small one next to
+	 * it is found through the shadow */
+	{
+		const uintptr_t big = (uintptr_t)0x7b0000000010ull;
+		const uintptr_t small = big + (2u << 20);
+		uintptr_t base = 0;
+		size_t sz = 0;
+		unsigned fam = 9;
+		spy_heapmap_insert(big, 1u << 20, 1);
+		spy_heapmap_insert(small, 100, 0);
+		int in_big = spy_heapmap_find_containing(big + 700000, &base, &sz);
+		ok(in_big && base == big && sz == (1u << 20),
+		   "an interior pointer 700,000 bytes into a 1 MiB block finds it");
+		int in_small = spy_heapmap_find_containing(small + 40, &base, &sz);
+		ok(in_small && base == small && sz == fake_usable_size((void *)small),
+		   "an interior pointer into a small block finds it");
+		ok(!spy_heapmap_find_containing(small + 200000, &base, &sz),
+		   "an address past every block is in none");
+		ok(spy_heapmap_release(big, 1, &sz, &fam) == SPY_HEAP_LIVE &&
+		   sz == (1u << 20) && fam == 1 &&
+		   spy_heapmap_release(big, 1, &sz, &fam) == SPY_HEAP_FREED,
+		   "the big block is live, then freed");
+		spy_heapmap_remove(big);
+		spy_heapmap_remove(small);
+		ok(spy_heapmap_release(big, 0, &sz, &fam) == SPY_HEAP_ABSENT &&
+		   spy_heapmap_release(small, 0, &sz, &fam) == SPY_HEAP_ABSENT,
+		   "both gone after removal");
+	}
+
 	long bad = churn(0, N, 4000000, 88172645463325252ull);
 	ok(bad < 0, "4 M random steps agree with the reference (first mismatch: %ld)", bad);
 
