@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trace_format.h"
+
 /* glibc's default threshold for serving a request with its own mmap. */
 #define BIG_BLOCK (128u * 1024)
 /* A no-access mapping this small is a guard; a larger one reserves space
@@ -94,6 +96,8 @@ static const char *kind_of(struct raw *r, const struct raw *prev)
 		return "stack";
 	if (p->len && p->p[0] == '[')
 		return "kernel"; /* [vdso], [vvar], [vsyscall] and the like */
+	if (prot & TRACE_PROT_LIBSPY)
+		return "libspy";
 	if (!(prot & 7))
 		return r->piece.end - r->piece.start <= GUARD_MAX ? "guard" : "reserved";
 	/* Anonymous memory right after a file's writable data is its bss. */
@@ -420,6 +424,8 @@ const char *proc_map_describe(const struct map_region *r, uint32_t main_tid,
 		snprintf(buf, len, "malloc's big blocks (mmap)");
 	} else if (!strcmp(r->kind, "mmap")) {
 		snprintf(buf, len, "anonymous memory (mmap)");
+	} else if (!strcmp(r->kind, "libspy")) {
+		snprintf(buf, len, "libspy's, not the program's");
 	} else if (!strcmp(r->kind, "reserved")) {
 		snprintf(buf, len, "reserved, no access yet");
 	} else if (r->path.len) {

@@ -55,6 +55,10 @@
 /* file_header (24 bytes): magic[8], version:u32, header_size:u32 (24),
  * region_size:u32 (a power of two, 4 KiB to 16 MiB), reserved:u32 (0). */
 #define TRACE_REGION_MIN 4096u
+
+/* In a module or end-map record's prot: anonymous memory that is libspy's
+ * own, not the program's (its tables, the heap shadow, signal stacks). */
+#define TRACE_PROT_LIBSPY 16u
 #define TRACE_REGION_MAX (16u << 20)
 
 /* chunk_header (24 bytes): magic:u32 (TRACE_CHUNK_MAGIC), payload_len:u32,
@@ -69,7 +73,8 @@ enum trace_kind {
 	 * exec'd from, "" if none), stack_depth, flags (trace_process_flag). */
 	TRACE_PROCESS = 1,
 	/* One line of /proc/self/maps. Body: dt, snapshot, start, end,
-	 * file_offset, prot (r=4 w=2 x=1, p=8 when private), path:str (a file
+	 * file_offset, prot (r=4 w=2 x=1, p=8 when private, TRACE_PROT_LIBSPY
+	 * for anonymous memory libspy mapped for itself), path:str (a file
 	 * path, "[heap]", "[stack]", "" for anonymous memory, ...), file_size,
 	 * file_mtime_ns (the file's size and modification time when mapped, so
 	 * a reader can tell a file rebuilt since; both 0 when unknown, and

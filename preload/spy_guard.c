@@ -22,6 +22,7 @@
 #include "spy_options.h"
 #include "spy_signals.h"
 #include "spy_stack.h"
+#include "spy_ownmem.h"
 #include "spy_sys.h"
 #include "spy_writer.h"
 #include "trace_encode.h"
@@ -73,6 +74,8 @@ void spy_guard_init(void)
 			munmap(t, PAGES * sizeof(struct page_info));
 		return;
 	}
+	/* the reservation holds the program's blocks; the table is ours */
+	spy_ownmem_note(t, PAGES * sizeof(struct page_info));
 	base = next = (uintptr_t)r;
 	limit = base + RESERVE;
 	pages = t;

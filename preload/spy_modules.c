@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "spy_ownmem.h"
 #include "spy_stack.h"
 #include "spy_sys.h"
 #include "spy_writer.h"
@@ -111,6 +112,15 @@ static const char *skip_field(const char *p, const char *end)
 	return p;
 }
 
+/* libspy's own memory while a map is written (spy_ownmem.h), sorted. */
+#define MAX_OWN 4096
+static uintptr_t own[MAX_OWN][2];
+static size_t n_own;
+
+static void emit_piece(uint64_t start, uint64_t stop, uint64_t offset,
+		       unsigned prot, const char *p, size_t path_len,
+		       struct file_id *last);
+
 /* One maps line: "start-end perms offset dev inode   path". last is NULL
  * for the end map. */
 static void emit_line(const char *line, const char *end, uintptr_t self_fn,
@@ -144,6 +154,32 @@ static void emit_line(const char *line, const char *end, uintptr_t self_fn,
 	/* The trace's own mappings are libspy's business, not the program's. */
 	if (path_len == trace_path_len && spy_strneq(p, spy_writer_path(), path_len))
 		return;
+	/* Anonymous memory: libspy's own pieces apart from the program's. */
+	if (path_len == 0 && n_own) {
+		uint64_t at = start;
+		for (size_t i = 0; i < n_own && at < stop; i++) {
+			uint64_t os = own[i][0], oe = own[i][1];
+			if (oe <= at || os >= stop)
+				continue;
+			if (os > at)
+				emit_piece(at, os, offset, prot, p, 0, last);
+			at = os > at ? os : at;
+			uint64_t to = oe < stop ? oe : stop;
+			emit_piece(at, to, offset, prot | TRACE_PROT_LIBSPY, p, 0, last);
+			at = to;
+		}
+		if (at < stop)
+			emit_piece(at, stop, offset, prot, p, 0, last);
+		return;
+	}
+	emit_piece(start, stop, offset, prot, p, path_len, last);
+}
+
+/* One record of a piece of a maps line. */
+static void emit_piece(uint64_t start, uint64_t stop, uint64_t offset,
+		       unsigned prot, const char *p, size_t path_len,
+		       struct file_id *last)
+{
 	if (!last) {
 		uint8_t *x = spy_writer_begin(TRACE_END_MAP, 4 * TRACE_VARINT_MAX +
 							       TRACE_VARINT_MAX + path_len);
@@ -198,6 +234,7 @@ static void write_maps(int end_map)
 		__atomic_store_n(&spy_modules_dirty, 0, __ATOMIC_RELEASE);
 	}
 	trace_path_len = spy_strlen(spy_writer_path());
+	n_own = spy_ownmem_ranges(own, MAX_OWN);
 	uintptr_t self_fn = (uintptr_t)&spy_modules_snapshot;
 	struct file_id last = {.path = ""};
 	const char *line = buf, *end = buf + n;

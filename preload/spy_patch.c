@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "spy_ownmem.h"
 #include "spy_sys.h"
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -52,8 +53,10 @@ static uint8_t *page_near(uintptr_t near)
 				continue;
 			intptr_t d = (intptr_t)((uintptr_t)p - near);
 			/* 1.5 GiB either way leaves room for libc's own size. */
-			if (d > -0x60000000L && d < 0x60000000L)
+			if (d > -0x60000000L && d < 0x60000000L) {
+				spy_ownmem_note(p, PAGE);
 				return p;
+			}
 			munmap(p, PAGE);
 		}
 	}

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "spy_core.h"
+#include "spy_ownmem.h"
 #include "spy_sys.h"
 #include "spy_writer.h"
 #include "trace_encode.h"
@@ -225,6 +226,7 @@ int spy_sud_init(void)
 		return -1;
 	}
 	region = r;
+	spy_ownmem_note(r, REGION);
 	site_key = spy_sys_mmap(HASH * sizeof(*site_key));
 	site_stub = spy_sys_mmap(HASH * sizeof(*site_stub));
 	if (!site_key || !site_stub) {

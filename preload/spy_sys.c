@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "spy_options.h"
+#include "spy_ownmem.h"
 
 ssize_t spy_sys_write(int fd, const void *buf, size_t len)
 {
@@ -65,13 +66,18 @@ void *spy_sys_mmap(size_t len)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
+	if (p == MAP_FAILED)
+		return NULL;
+	spy_ownmem_note(p, len);
+	return p;
 }
 
 void spy_sys_munmap(void *p, size_t len)
 {
-	if (p)
+	if (p) {
+		spy_ownmem_forget(p, len);
 		munmap(p, len);
+	}
 }
 
 uint64_t spy_now_ns(void)

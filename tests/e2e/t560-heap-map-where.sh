@@ -58,6 +58,15 @@ test_expect 'map: brk heap, big block and the thread'\''s arena, each with its b
 	grep "blocks: 1 live (24 B), 2 freed (48 B)" map.txt
 '
 
+test_expect 'map: libspy'\''s own memory is labelled, no program block is in it, the big block is not' '
+	run_heapmap && "$ANALYZE" map --json hm.log >map.json &&
+	json_check map.json "[r for r in j[\"regions\"] if r[\"kind\"] == \"libspy\"] and [r for r in j[\"start_regions\"] if r[\"kind\"] == \"libspy\"]" &&
+	json_check map.json "not [r for r in j[\"regions\"] if r[\"kind\"] == \"libspy\" and r[\"blocks\"][\"live\"] + r[\"blocks\"][\"freed\"]]" &&
+	big=$(region_of "$(printed big)") && arena=$(region_of "$(printed thread_block)") &&
+	json_check map.json "$big[\"kind\"] == \"mmap\" and $arena[\"kind\"] == \"mmap\"" &&
+	"$ANALYZE" map hm.log >map.txt && grep -q "libspy  libspy.s, not the program.s" map.txt
+'
+
 test_expect 'map: each thread'\''s stack is labelled, with the guard below it' '
 	run_heapmap && "$ANALYZE" map --json hm.log >map.json &&
 	ts=$(region_of "$(printed thread_local)") &&
