@@ -57,9 +57,9 @@ demos/%: demos/%.c
 	$(CC) $(DEMO_CFLAGS) -o $@ $< -lm
 
 # The live-block map is libspy.so code tested on its own, against a model.
-tests/unit/bin/heapmap: tests/unit/heapmap.c preload/spy_heapmap.c preload/spy_shadow.c preload/spy_blockhash.c preload/spy_sys.c $(wildcard preload/*.h) tests/unit/tap.h
+tests/unit/bin/heapmap: tests/unit/heapmap.c preload/spy_heapmap.c preload/spy_shadow.c preload/spy_blockhash.c preload/spy_sys.c preload/spy_ownmem.c $(wildcard preload/*.h) tests/unit/tap.h
 	@mkdir -p tests/unit/bin
-	$(CC) $(CFLAGS_COMMON) -D_GNU_SOURCE -Ipreload -pthread -o $@ $< preload/spy_heapmap.c preload/spy_shadow.c preload/spy_blockhash.c preload/spy_sys.c
+	$(CC) $(CFLAGS_COMMON) -D_GNU_SOURCE -Ipreload -pthread -o $@ $< preload/spy_heapmap.c preload/spy_shadow.c preload/spy_blockhash.c preload/spy_sys.c preload/spy_ownmem.c
 
 tests/unit/bin/%: tests/unit/%.c $(ANALYZE_LIB_OBJS) $(COMMON_HDRS) tests/unit/tap.h
 	@mkdir -p tests/unit/bin
