@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "threads_model.h"
+#include "u64map.h"
 #include "trace_format.h"
 
 void summary_format_ns(char *buf, size_t len, int64_t ns)
@@ -249,6 +250,28 @@ static void text_trace(const struct text_out *t, const struct trace_model *m)
 	text_field(t, "trace", buf);
 }
 
+/* Thread starts beyond the first for the same id: a later thread that got
+ * the id of one that had ended. The main thread has no start record. */
+static size_t ids_given_again(const struct trace_model *m)
+{
+	struct u64map starts = U64MAP_INIT;
+	size_t again = 0;
+	for (size_t i = 0; i < m->n_events; i++) {
+		const struct trace_event *e = &m->events[i];
+		if (e->kind != TRACE_THREAD_START)
+			continue;
+		uint64_t *n = u64map_get(&starts, e->tid);
+		if (n) {
+			again++;
+		} else if (u64map_put(&starts, e->tid, 1) < 0) {
+			again = 0;
+			break;
+		}
+	}
+	u64map_release(&starts);
+	return again;
+}
+
 static void text_threads(const struct text_out *t,
 			 const struct trace_model *m)
 {
@@ -260,7 +283,14 @@ static void text_threads(const struct text_out *t,
 	 * them all in --json and in `analyze threads` */
 	enum { SHOWN = 24 };
 	size_t shown = m->n_threads > SHOWN + 1 ? SHOWN : m->n_threads;
-	fprintf(f, "%zu:", m->n_threads);
+	/* The kernel gives a finished thread's id to a later one (pid_max
+	 * may be as low as 32768): the threads' own records tell them apart. */
+	size_t again = ids_given_again(m);
+	if (again)
+		fprintf(f, "%zu with %zu ids (the kernel gave %zu ids again):",
+			m->n_threads + again, m->n_threads, again);
+	else
+		fprintf(f, "%zu:", m->n_threads);
 	for (size_t i = 0; i < shown; i++)
 		fprintf(f, " %" PRIu32, m->threads[i].tid);
 	if (shown < m->n_threads)

@@ -3,8 +3,8 @@
  * (also when a start's clock runs a little ahead of its creation), joins,
  * a cut-short end record read with zeros, the process totals; the
  * thread-storm detector both ways (150 short waiting threads flagged, 150
- * busy ones not, 50 short ones not); and a stack-overflow record turned
- * into a finding with its numbers.
+ * busy ones not, 50 short ones not); a stack-overflow record turned into a
+ * finding with its numbers; and two threads the kernel gave one id.
  */
 #include <string.h>
 
@@ -177,5 +177,46 @@ int main(void)
 	   count_kind(&fl, "thread-storm") == 0, "50 short waiting threads: under the threshold");
 	finding_list_release(&fl);
 	trace_model_release(&m);
+
+	/* The kernel gives an ended thread's id to a later thread: two
+	 * threads, one id, each with its own life. */
+	{
+		static const char *const argv[] = { "prog" };
+		struct tb b;
+		tb_init(&b);
+		tb_chunk(&b, 100, 1000);
+		tb_process(&b, 1000, 100, 1, TRACE_CAUSE_START, "/bin/prog", 1, argv, "");
+		create(&b, 2000, 0x7f0000001000, 0);
+		join(&b, 9000, 0x7f0000001000, 10);
+		create(&b, 10000, 0x7f0000002000, 0);
+		join(&b, 19000, 0x7f0000002000, 10);
+		tb_chunk_end(&b);
+		tb_pad(&b);
+		tb_chunk(&b, 300, 2500);
+		start(&b, 2500, 300, 0x7f0000001000);
+		end(&b, 8000, 300, TRACE_THREAD_RETURNED, 1111, 5500, 0);
+		start(&b, 10500, 300, 0x7f0000002000);
+		end(&b, 18000, 300, TRACE_THREAD_EXITED, 2222, 7500, 0);
+		tb_chunk_end(&b);
+		tb_pad(&b);
+		struct trace_error err;
+		struct threads_model tm2;
+		ok(trace_load_buffer("reuse", b.buf, b.len, &m, &err) == 0 &&
+		   threads_model_build(&m, &tm2) == 0, "a trace with an id given twice loads");
+		const struct thread_info *a = NULL, *c = NULL;
+		for (size_t i = 0; i < tm2.n; i++) {
+			if (tm2.v[i].handle == 0x7f0000001000)
+				a = &tm2.v[i];
+			if (tm2.v[i].handle == 0x7f0000002000)
+				c = &tm2.v[i];
+		}
+		ok(a && c && a != c && a->tid == 300 && c->tid == 300,
+		   "two threads with id 300");
+		ok(a && c && a->user_ns == 1111 && a->how == TRACE_THREAD_RETURNED &&
+		   c->user_ns == 2222 && c->how == TRACE_THREAD_EXITED,
+		   "each with its own end");
+		threads_model_release(&tm2);
+		trace_model_release(&m); /* the model owns the buffer */
+	}
 	return tap_done();
 }
