@@ -83,8 +83,8 @@ static void row(const char *label, const char *a, const char *b)
 static void row_size(const char *label, uint64_t a, uint64_t b)
 {
 	char x[16], y[16];
-	frag_size(x, sizeof(x), a);
-	frag_size(y, sizeof(y), b);
+	text_size(x, sizeof(x), a);
+	text_size(y, sizeof(y), b);
 	row(label, x, y);
 }
 
@@ -120,8 +120,8 @@ static void table(const struct run *a, const struct run *b)
 	row("live blocks", x, y);
 	row_size("footprint", a->f.footprint, b->f.footprint);
 	char fa[16], fb[16];
-	frag_size(fa, sizeof(fa), a->f.footprint_free);
-	frag_size(fb, sizeof(fb), b->f.footprint_free);
+	text_size(fa, sizeof(fa), a->f.footprint_free);
+	text_size(fb, sizeof(fb), b->f.footprint_free);
 	snprintf(x, sizeof(x), "%s (%.0f%%)", fa, a->unused * 100);
 	snprintf(y, sizeof(y), "%s (%.0f%%)", fb, b->unused * 100);
 	row("free in it", x, y);
@@ -129,33 +129,33 @@ static void table(const struct run *a, const struct run *b)
 	snprintf(x, sizeof(x), "%" PRIu64, a->f.holes);
 	snprintf(y, sizeof(y), "%" PRIu64, b->f.holes);
 	row_if("holes", x, y, ha, hb);
-	frag_size(x, sizeof(x), a->f.largest_hole);
-	frag_size(y, sizeof(y), b->f.largest_hole);
+	text_size(x, sizeof(x), a->f.largest_hole);
+	text_size(y, sizeof(y), b->f.largest_hole);
 	row_if("largest hole", x, y, ha, hb);
 	snprintf(x, sizeof(x), "%.2f", a->f.external);
 	snprintf(y, sizeof(y), "%.2f", b->f.external);
 	row_if("external frag.", x, y, ha, hb);
-	frag_size(x, sizeof(x), a->stranded);
-	frag_size(y, sizeof(y), b->stranded);
+	text_size(x, sizeof(x), a->stranded);
+	text_size(y, sizeof(y), b->stranded);
 	row_if("free, not largest", x, y, ha, hb);
 	const struct heap_info *ia = &a->f.info, *ib = &b->f.info;
 	bool va = ia->valid, vb = ib->valid;
-	frag_size(x, sizeof(x), ia->rss);
-	frag_size(y, sizeof(y), ib->rss);
+	text_size(x, sizeof(x), ia->rss);
+	text_size(y, sizeof(y), ib->rss);
 	row_if("RSS", x, y, va, vb);
-	frag_size(x, sizeof(x), ia->vm_size);
-	frag_size(y, sizeof(y), ib->vm_size);
+	text_size(x, sizeof(x), ia->vm_size);
+	text_size(y, sizeof(y), ib->vm_size);
 	row_if("address space", x, y, va, vb);
-	frag_size(fa, sizeof(fa), ia->arena);
-	frag_size(fb, sizeof(fb), ia->fordblks);
+	text_size(fa, sizeof(fa), ia->arena);
+	text_size(fb, sizeof(fb), ia->fordblks);
 	snprintf(x, sizeof(x), "%s, %s free", fa, fb);
-	frag_size(fa, sizeof(fa), ib->arena);
-	frag_size(fb, sizeof(fb), ib->fordblks);
+	text_size(fa, sizeof(fa), ib->arena);
+	text_size(fb, sizeof(fb), ib->fordblks);
 	snprintf(y, sizeof(y), "%s, %s free", fa, fb);
 	row_if("glibc heap", x, y, va, vb);
-	frag_size(fa, sizeof(fa), ia->hblkhd);
+	text_size(fa, sizeof(fa), ia->hblkhd);
 	snprintf(x, sizeof(x), "%s in %" PRIu64 " blocks", fa, ia->hblks);
-	frag_size(fb, sizeof(fb), ib->hblkhd);
+	text_size(fb, sizeof(fb), ib->hblkhd);
 	snprintf(y, sizeof(y), "%s in %" PRIu64 " blocks", fb, ib->hblks);
 	row_if("glibc mmapped", x, y, va, vb);
 	bool ja = va && ia->allocator == HEAP_JEMALLOC;
@@ -171,8 +171,8 @@ static void table(const struct run *a, const struct run *b)
 	for (int i = 0; i < 6; i++) {
 		char label[32];
 		snprintf(label, sizeof(label), "jemalloc %s", names[i]);
-		frag_size(x, sizeof(x), va6[i]);
-		frag_size(y, sizeof(y), vb6[i]);
+		text_size(x, sizeof(x), va6[i]);
+		text_size(y, sizeof(y), vb6[i]);
 		row_if(label, x, y, ja, jb);
 	}
 }
@@ -203,9 +203,9 @@ static void judge(const struct run *a, const struct run *b, struct verdict *v)
 			v->worse = v->a > v->b ? a : b;
 		const struct run *w = v->worse ? v->worse : a;
 		const struct run *o = w == a ? b : a;
-		frag_size(x, sizeof(x), w->stranded);
-		frag_size(y, sizeof(y), o->stranded);
-		frag_size(fx, sizeof(fx), w->f.largest_hole);
+		text_size(x, sizeof(x), w->stranded);
+		text_size(y, sizeof(y), o->stranded);
+		text_size(fx, sizeof(fx), w->f.largest_hole);
 		if (v->worse) {
 			k = (size_t)snprintf(v->text, sizeof(v->text),
 				"%s's heap fragmented worse: %s of it was free "
@@ -235,8 +235,8 @@ static void judge(const struct run *a, const struct run *b, struct verdict *v)
 			v->worse = v->a > v->b ? a : b;
 		const struct run *w = v->worse ? v->worse : a;
 		const struct run *o = w == a ? b : a;
-		frag_size(fx, sizeof(fx), w->f.footprint);
-		frag_size(fy, sizeof(fy), o->f.footprint);
+		text_size(fx, sizeof(fx), w->f.footprint);
+		text_size(fy, sizeof(fy), o->f.footprint);
 		bool je = a->f.info.allocator == HEAP_JEMALLOC ||
 			  b->f.info.allocator == HEAP_JEMALLOC;
 		if (!a->f.footprint && !b->f.footprint)

@@ -15,6 +15,7 @@
 #include "json_writer.h"
 #include "report_html.h"
 #include "trace_format.h"
+#include "text_out.h"
 
 /* the most rows the text table of the series shows */
 #define SERIES_ROWS 24
@@ -23,28 +24,28 @@ static void print_allocator(const struct heap_frag *f)
 {
 	const struct heap_info *i = &f->info;
 	char a[16], b[16], c[16], d[16], e[16], g[16];
-	frag_size(a, sizeof(a), i->arena);
-	frag_size(b, sizeof(b), i->fordblks);
-	frag_size(c, sizeof(c), i->hblkhd);
+	text_size(a, sizeof(a), i->arena);
+	text_size(b, sizeof(b), i->fordblks);
+	text_size(c, sizeof(c), i->hblkhd);
 	printf("  glibc says    heap %s, %s free in %" PRIu64 " chunks,\n"
 	       "                mapped %s in %" PRIu64 " blocks\n",
 	       a, b, i->ordblks, c, i->hblks);
 	if (i->allocator == HEAP_JEMALLOC) {
-		frag_size(a, sizeof(a), i->je_allocated);
-		frag_size(b, sizeof(b), i->je_active);
-		frag_size(c, sizeof(c), i->je_mapped);
-		frag_size(d, sizeof(d), i->je_resident);
-		frag_size(e, sizeof(e), i->je_retained);
-		frag_size(g, sizeof(g), i->je_metadata);
+		text_size(a, sizeof(a), i->je_allocated);
+		text_size(b, sizeof(b), i->je_active);
+		text_size(c, sizeof(c), i->je_mapped);
+		text_size(d, sizeof(d), i->je_resident);
+		text_size(e, sizeof(e), i->je_retained);
+		text_size(g, sizeof(g), i->je_metadata);
 		printf("  jemalloc says allocated %s, active %s, mapped %s,\n"
 		       "                resident %s, retained %s, metadata %s\n",
 		       a, b, c, d, e, g);
 	}
-	frag_size(a, sizeof(a), i->rss);
-	frag_size(b, sizeof(b), i->vm_size);
+	text_size(a, sizeof(a), i->rss);
+	text_size(b, sizeof(b), i->vm_size);
 	printf("  memory        RSS %s, address space %s", a, b);
 	if (i->as_limit) {
-		frag_size(c, sizeof(c), i->as_limit);
+		text_size(c, sizeof(c), i->as_limit);
 		printf(", RLIMIT_AS %s", c);
 	}
 	printf("\n");
@@ -53,14 +54,14 @@ static void print_allocator(const struct heap_frag *f)
 static void print_holes(const struct heap_frag *f)
 {
 	char a[16], b[16];
-	frag_size(a, sizeof(a), f->heap_end - f->heap_start);
-	frag_size(b, sizeof(b), f->heap_live_bytes);
+	text_size(a, sizeof(a), f->heap_end - f->heap_start);
+	text_size(b, sizeof(b), f->heap_live_bytes);
 	printf("  brk heap      %s at 0x%" PRIx64 ", %s of it live\n", a,
 	       f->heap_start, b);
-	frag_size(a, sizeof(a), f->free_bytes);
+	text_size(a, sizeof(a), f->free_bytes);
 	printf("  holes         %" PRIu64 ", %s free, the largest %" PRIu64
 	       " bytes\n", f->holes, a, f->largest_hole);
-	frag_size(a, sizeof(a), f->top_bytes);
+	text_size(a, sizeof(a), f->top_bytes);
 	printf("  top           %s free after the last block\n", a);
 	printf("  external fragmentation %.2f (1 - largest free region / free "
 	       "bytes)\n", f->external);
@@ -81,10 +82,10 @@ static void print_text(const struct trace_model *m, const struct heap_frag *f)
 		printf("when %s:\n", when);
 	else
 		printf("at the end:\n");
-	frag_size(a, sizeof(a), f->live_bytes);
+	text_size(a, sizeof(a), f->live_bytes);
 	printf("  live          %s in %" PRIu64 " blocks\n", a, f->live_blocks);
-	frag_size(a, sizeof(a), f->footprint);
-	frag_size(b, sizeof(b), f->footprint_free);
+	text_size(a, sizeof(a), f->footprint);
+	text_size(b, sizeof(b), f->footprint_free);
 	printf("  footprint     %s, %s of it free (%s)\n", a, b,
 	       heap_frag_allocator(f));
 	if (heap_frag_has_holes(f))
@@ -117,11 +118,11 @@ static void print_series(const struct trace_model *m,
 		const struct heap_frag *f = &v[i];
 		char t[48], live[16], foot[16], fr[16], big[16], rss[16];
 		frag_moment(t, sizeof(t), m, f);
-		frag_size(live, sizeof(live), f->live_bytes);
-		frag_size(foot, sizeof(foot), f->footprint);
-		frag_size(fr, sizeof(fr), f->footprint_free);
-		frag_size(big, sizeof(big), f->largest_hole);
-		frag_size(rss, sizeof(rss), f->info.rss);
+		text_size(live, sizeof(live), f->live_bytes);
+		text_size(foot, sizeof(foot), f->footprint);
+		text_size(fr, sizeof(fr), f->footprint_free);
+		text_size(big, sizeof(big), f->largest_hole);
+		text_size(rss, sizeof(rss), f->info.rss);
 		if (heap_frag_has_holes(f))
 			printf("  %9.9s %9s %9s %9s %6" PRIu64 " %9s %5.2f %9s\n",
 			       t, live, foot, fr, f->holes, big, f->external,

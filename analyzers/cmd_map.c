@@ -45,26 +45,11 @@ void map_prot_text(uint64_t prot, char out[5])
 	out[4] = 0;
 }
 
-void map_size_text(char *buf, size_t len, uint64_t n)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	unsigned u = 0;
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0 || v >= 10 || v == (double)(uint64_t)v)
-		snprintf(buf, len, "%.0f %s", v, unit[u]);
-	else
-		snprintf(buf, len, "%.1f %s", v, unit[u]);
-}
-
 void map_blocks_text(char *buf, size_t len, const struct map_blocks *b)
 {
 	char live[16], freed[16];
-	map_size_text(live, sizeof(live), b->live_bytes);
-	map_size_text(freed, sizeof(freed), b->freed_bytes);
+	text_size(live, sizeof(live), b->live_bytes);
+	text_size(freed, sizeof(freed), b->freed_bytes);
 	int at = snprintf(buf, len, "blocks: %" PRIu64 " live (%s), %" PRIu64 " freed (%s)",
 			  b->live, live, b->freed, freed);
 	for (size_t i = 0; i < b->n_tids && at > 0 && (size_t)at < len; i++)
@@ -168,7 +153,7 @@ static void region_line(FILE *f, const struct map_region *r, uint32_t main_tid,
 {
 	char prot[5], size[16], what[512];
 	map_prot_text(r->prot, prot);
-	map_size_text(size, sizeof(size), r->end - r->start);
+	text_size(size, sizeof(size), r->end - r->start);
 	int used = printf("  %012" PRIx64 "-%012" PRIx64 " %8s %s %-7s ", r->start, r->end,
 			  size, prot, kind_short(r->kind));
 	size_t room = used > 0 && used < TEXT_WIDTH - 8 ? (size_t)(TEXT_WIDTH - used) : 8;

@@ -107,7 +107,7 @@ static void region_text(const char *label, const struct map_region *r,
 		printf("\n  %-13s ", "");
 	}
 	map_prot_text(r->prot, prot);
-	map_size_text(size, sizeof(size), r->end - r->start);
+	text_size(size, sizeof(size), r->end - r->start);
 	printf("%" PRIx64 "-%" PRIx64 " (%s, %s), ", r->start, r->end, size, prot);
 	if (!strcmp(r->kind, "stack"))
 		printf("%" PRIu64 " bytes below its top\n", r->end - addr);
@@ -121,7 +121,7 @@ static void block_line(const struct heap_life *b, uint64_t addr, int indent)
 	if (b->size >= 1024) {
 		size[0] = ' ';
 		size[1] = '(';
-		map_size_text(size + 2, sizeof(size) - 3, b->size);
+		text_size(size + 2, sizeof(size) - 3, b->size);
 		strcat(size, ")");
 	}
 	snprintf(line, sizeof(line), "%" PRIu64 " bytes%s at 0x%" PRIx64 ", offset %" PRIu64

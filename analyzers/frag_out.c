@@ -6,22 +6,6 @@
 
 #include "trace_format.h"
 
-void frag_size(char *buf, size_t n, uint64_t v)
-{
-	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB" };
-	if (v < 1024) {
-		snprintf(buf, n, "%" PRIu64 " B", v);
-		return;
-	}
-	double d = (double)v / 1024;
-	unsigned u = 0;
-	while (d >= 1024 && u < 3) {
-		d /= 1024;
-		u++;
-	}
-	snprintf(buf, n, "%.1f %s", d, unit[u]);
-}
-
 void frag_moment(char *buf, size_t n, const struct trace_model *m,
 		 const struct heap_frag *f)
 {

@@ -11,10 +11,6 @@
 #include "json_writer.h"
 #include "trace_reader.h"
 
-/* v bytes as "512 B", "4.0 KiB", "31.8 MiB", "1.2 GiB": at most 10
- * characters below 1 PiB. Cannot fail (truncates to n). */
-void frag_size(char *buf, size_t n, uint64_t v);
-
 /* "malloc(25165824) failed", "the end" or "0.250 s": the moment f shows,
  * in at most 40 characters. Cannot fail. */
 void frag_moment(char *buf, size_t n, const struct trace_model *m,

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 
 #include "frag_out.h"
+#include "text_out.h"
 
 #define LEFT 70
 #define TOP 10
@@ -40,7 +41,7 @@ void frag_svg_series(FILE *f, const struct trace_model *m,
 	int64_t t0 = trace_rel_ns(m, v[0].ts);
 	int64_t span = trace_rel_ns(m, v[n - 1].ts) - t0;
 	char a[16], b[48], c[48];
-	frag_size(a, sizeof(a), top);
+	text_size(a, sizeof(a), top);
 	frag_moment(b, sizeof(b), m, &v[0]);
 	frag_moment(c, sizeof(c), m, &v[n - 1]);
 	fprintf(f, "<svg id=\"heap-over-time\" xmlns=\"http://www.w3.org/2000/svg\" "

@@ -30,9 +30,6 @@ void map_input_release(struct map_input *in);
 /* "rw-p" from a prot value. */
 void map_prot_text(uint64_t prot, char out[5]);
 
-/* A size in at most 8 columns: "912 B", "4 KiB", "1.5 MiB". */
-void map_size_text(char *buf, size_t len, uint64_t n);
-
 /* "live blocks: 3 (1.2 KiB), freed: 17 (4 KiB), by thread 12" */
 void map_blocks_text(char *buf, size_t len, const struct map_blocks *b);
 

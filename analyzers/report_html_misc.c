@@ -13,6 +13,7 @@
 #include "report_html.h"
 #include "threads_model.h"
 #include "trace_format.h"
+#include "text_out.h"
 
 #define MAX_SITES 16
 #define MAX_MAP_ROWS 48
@@ -157,7 +158,7 @@ int report_html_map(const struct html_page *p)
 		uint64_t size = r->end - r->start;
 		double w = log2((double)size / 4096.0 + 1) / 36.0 * BAR;
 		char sz[32], what[256], prot[5];
-		map_size_text(sz, sizeof(sz), size);
+		text_size(sz, sizeof(sz), size);
 		map_prot_text(r->prot, prot);
 		proc_map_describe(r, pm.main_tid, what, sizeof(what));
 		int y = 6 + (int)i * ROWH;
@@ -172,7 +173,7 @@ int report_html_map(const struct html_page *p)
 		html_esc(f, what, strnlen(what, 64));
 		if (r->blocks.live) {
 			char live[16];
-			map_size_text(live, sizeof(live), r->blocks.live_bytes);
+			text_size(live, sizeof(live), r->blocks.live_bytes);
 			fprintf(f, " \xe2\x80\x94 %" PRIu64 " live block%s (%s)",
 				r->blocks.live, r->blocks.live == 1 ? "" : "s",
 				live);

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define TEXT_WIDTH 80
@@ -34,6 +35,11 @@ const char *text_style(const struct text_out *t, enum text_style s);
  * invalid bytes as \xNN. Returns the number of columns written (one per
  * character). */
 size_t text_put_safe(FILE *f, const char *s, size_t len);
+
+/* A byte count for people in at most 8 columns: "7 B", "31.8 MiB",
+ * "260 KiB", "1 MiB" (one decimal below 100 unless whole). Cannot fail
+ * (truncates to n). */
+void text_size(char *buf, size_t n, uint64_t bytes);
 
 /* The columns text_put_safe would take to write s[0..len). */
 size_t text_columns(const char *s, size_t len);

@@ -21,17 +21,21 @@ static uint8_t **top[TOP_SLOTS];
 
 /* ---- the pool leaves and directories come from ---------------------- */
 
-/* Chunks of 4 MiB, carved in order: the shadow stays a few mappings that
- * the leak scan can leave out of its roots. */
-#define CHUNK_BYTES ((size_t)4 << 20)
+/* Chunks carved in order, the first 256 KiB and each next one twice the
+ * size, up to 16 MiB: a small program takes little address space (which
+ * RLIMIT_AS counts), a big heap few mappings (the leak scan leaves each
+ * one out of its roots). */
+#define FIRST_CHUNK ((size_t)256 << 10)
+#define LAST_CHUNK ((size_t)16 << 20)
 #define MAX_CHUNKS 4096
 
 static struct {
 	int lock;
 	uint8_t *cur;
-	size_t used;
+	size_t used, size;
 	size_t n;
 	uint8_t *chunk[MAX_CHUNKS];
+	size_t chunk_size[MAX_CHUNKS];
 } pool;
 
 static void pool_lock(void)
@@ -45,21 +49,26 @@ static void pool_unlock(void)
 	__atomic_store_n(&pool.lock, 0, __ATOMIC_RELEASE);
 }
 
-/* Zeroed memory for a leaf or directory (a divisor of CHUNK_BYTES). */
+/* Zeroed memory for a leaf or directory (at most FIRST_CHUNK bytes). */
 static void *pool_take(size_t bytes)
 {
 	void *p = NULL;
 	pool_lock();
-	if (!pool.cur || pool.used + bytes > CHUNK_BYTES) {
-		uint8_t *c = pool.n < MAX_CHUNKS ? spy_sys_mmap(CHUNK_BYTES) : NULL;
+	if (!pool.cur || pool.used + bytes > pool.size) {
+		size_t size = pool.size ? 2 * pool.size : FIRST_CHUNK;
+		if (size > LAST_CHUNK)
+			size = LAST_CHUNK;
+		uint8_t *c = pool.n < MAX_CHUNKS ? spy_sys_mmap(size) : NULL;
 		if (c) {
+			pool.chunk_size[pool.n] = size;
 			__atomic_store_n(&pool.chunk[pool.n], c, __ATOMIC_RELEASE);
 			__atomic_store_n(&pool.n, pool.n + 1, __ATOMIC_RELEASE);
 			pool.cur = c;
 			pool.used = 0;
+			pool.size = size;
 		}
 	}
-	if (pool.cur && pool.used + bytes <= CHUNK_BYTES) {
+	if (pool.cur && pool.used + bytes <= pool.size) {
 		p = pool.cur + pool.used;
 		pool.used += bytes;
 	}
@@ -195,23 +204,24 @@ size_t spy_shadow_tables(uintptr_t (*out)[2], size_t max)
 	size_t n = 0, chunks = __atomic_load_n(&pool.n, __ATOMIC_ACQUIRE);
 	for (size_t i = 0; i < chunks; i++) {
 		uintptr_t a = (uintptr_t)__atomic_load_n(&pool.chunk[i], __ATOMIC_ACQUIRE);
+		size_t len = pool.chunk_size[i];
 		if (!a)
 			continue;
 		/* chunks the kernel placed side by side make one range */
 		size_t k;
 		for (k = 0; k < n; k++) {
 			if (out[k][1] == a) {
-				out[k][1] = a + CHUNK_BYTES;
+				out[k][1] = a + len;
 				break;
 			}
-			if (out[k][0] == a + CHUNK_BYTES) {
+			if (out[k][0] == a + len) {
 				out[k][0] = a;
 				break;
 			}
 		}
 		if (k == n && n < max) {
 			out[n][0] = a;
-			out[n][1] = a + CHUNK_BYTES;
+			out[n][1] = a + len;
 			n++;
 		}
 	}
