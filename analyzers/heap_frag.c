@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap_replay.h"
 #include "trace_decode.h"
 #include "trace_format.h"
 #include "u64map.h"
@@ -91,27 +92,14 @@ static int replay_to(const struct trace_model *m, struct replay *r, size_t end)
 {
 	for (; r->at < end; r->at++) {
 		const struct trace_event *e = &m->events[r->at];
-		switch (e->kind) {
-		case TRACE_ALLOC:
-			if (u64map_put(&r->live, e->a, e->c) < 0)
+		struct heap_change c;
+		if (heap_change_of(e, &c)) {
+			if (c.ended)
+				u64map_remove(&r->live, c.ended, NULL);
+			if (c.started && u64map_put(&r->live, c.started, c.size) < 0)
 				return -1;
-			break;
-		case TRACE_FREE:
-			u64map_remove(&r->live, e->a, NULL);
-			break;
-		case TRACE_REALLOC:
-			if (e->b == 0 && e->c > 0)
-				break;
-			if (e->a)
-				u64map_remove(&r->live, e->a, NULL);
-			if (e->b && u64map_put(&r->live, e->b, e->c) < 0)
-				return -1;
-			break;
-		case TRACE_HEAP_INFO:
+		} else if (e->kind == TRACE_HEAP_INFO) {
 			read_info(m, e, &r->info);
-			break;
-		default:
-			break;
 		}
 	}
 	return 0;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap_replay.h"
 #include "trace_format.h"
 #include "u64map.h"
 
@@ -66,23 +67,11 @@ int heap_history_build(const struct trace_model *m, struct heap_history *h)
 	int rc = 0;
 	for (size_t i = 0; i < m->n_events && rc == 0; i++) {
 		const struct trace_event *e = &m->events[i];
-		switch (e->kind) {
-		case TRACE_ALLOC:
-			rc = start_block(h, &live, e->a, e->c, e);
-			break;
-		case TRACE_FREE:
-			end_block(h, &live, e->a, e);
-			break;
-		case TRACE_REALLOC:
-			/* new 0 with a size: it failed, the old block stays. */
-			if (!e->b && e->c)
-				break;
-			end_block(h, &live, e->a, e);
-			rc = start_block(h, &live, e->b, e->c, e);
-			break;
-		default:
-			break;
-		}
+		struct heap_change c;
+		if (!heap_change_of(e, &c))
+			continue;
+		end_block(h, &live, c.ended, e);
+		rc = start_block(h, &live, c.started, c.size, e);
 	}
 	u64map_release(&live);
 	if (rc < 0)

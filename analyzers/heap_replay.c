@@ -60,31 +60,18 @@ int heap_replay(const struct trace_model *m, struct heap_stats *st,
 	memset(st, 0, sizeof(*st));
 	for (size_t i = 0; i < m->n_events; i++) {
 		const struct trace_event *e = &m->events[i];
-		switch (e->kind) {
-		case TRACE_ALLOC:
-			count_call(st, e->fn);
-			if (take(&r, e->a, e->c, e->ts) < 0)
-				goto no_memory;
-			break;
-		case TRACE_FREE:
-			count_call(st, e->fn);
-			release(&r, e->a);
-			break;
-		case TRACE_REALLOC:
-			count_call(st, e->fn);
-			if (e->b == 0 && e->c > 0) {
-				st->failed_reallocs++; /* old block stays */
-				break;
-			}
-			if (e->a)
-				release(&r, e->a);
-			/* realloc(p, 0) that returned NULL freed p. */
-			if (e->b && take(&r, e->b, e->c, e->ts) < 0)
-				goto no_memory;
-			break;
-		default:
-			break;
+		struct heap_change c;
+		if (!heap_change_of(e, &c))
+			continue;
+		count_call(st, e->fn);
+		if (e->kind == TRACE_REALLOC && !c.ended && !c.started && e->c) {
+			st->failed_reallocs++; /* the old block stays */
+			continue;
 		}
+		if (c.ended || e->kind == TRACE_FREE)
+			release(&r, c.ended); /* free(NULL) counts as such */
+		if (c.started && take(&r, c.started, c.size, e->ts) < 0)
+			goto no_memory;
 	}
 	if (live)
 		*live = r.live;

@@ -5,6 +5,7 @@
 #ifndef SPY_HEAP_REPLAY_H
 #define SPY_HEAP_REPLAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,37 @@ struct heap_stats {
 	uint64_t failed_reallocs;  /* realloc that returned NULL */
 	uint64_t reused_live;      /* an address handed out while live */
 };
+
+/* What one malloc-family event does to the heap, the rule every replay
+ * follows: the block it ends (its address, 0 for none) and the block it
+ * starts (address and size; address 0 for none). A realloc that returned
+ * NULL with a size failed and changes nothing; realloc(p, 0) that
+ * returned NULL ended p. false for any other kind of event. */
+struct heap_change {
+	uint64_t ended;
+	uint64_t started, size;
+};
+
+static inline bool heap_change_of(const struct trace_event *e,
+				  struct heap_change *c)
+{
+	switch (e->kind) {
+	case TRACE_ALLOC:
+		*c = (struct heap_change){ 0, e->a, e->c };
+		return true;
+	case TRACE_FREE:
+		*c = (struct heap_change){ e->a, 0, 0 };
+		return true;
+	case TRACE_REALLOC:
+		if (!e->b && e->c)
+			*c = (struct heap_change){ 0, 0, 0 };
+		else
+			*c = (struct heap_change){ e->a, e->b, e->c };
+		return true;
+	default:
+		return false;
+	}
+}
 
 /* Replays m's events into *st. When live is not NULL it receives the
  * blocks live at the end (address -> size; the caller releases it).
