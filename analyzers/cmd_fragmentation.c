@@ -72,6 +72,14 @@ static void print_holes(const struct heap_frag *f)
 			printf("  holes of %8" PRIu64 "..%-8" PRIu64 " bytes: %"
 			       PRIu64 "\n", (uint64_t)1 << k,
 			       ((uint64_t)2 << k) - 1, f->hist[k]);
+	if (f->arena_spans) {
+		text_size(a, sizeof(a), f->arena_live_bytes);
+		text_size(b, sizeof(b), f->arena_free_bytes);
+		printf("  other arenas  %" PRIu64 " heap%s of threads, %s live\n",
+		       f->arena_spans, f->arena_spans == 1 ? "" : "s", a);
+		printf("                %" PRIu64 " holes, %s free, the largest %"
+		       PRIu64 " bytes\n", f->arena_holes, b, f->arena_largest_hole);
+	}
 }
 
 static void print_text(const struct trace_model *m, const struct heap_frag *f)

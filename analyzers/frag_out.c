@@ -46,6 +46,14 @@ void frag_json(struct json_writer *w, const struct trace_model *m,
 	json_field_uint(w, "holes", f->holes);
 	json_field_uint(w, "largest_hole", f->largest_hole);
 	json_field_uint(w, "top_bytes", f->top_bytes);
+	json_key(w, "thread_arenas");
+	json_object_begin(w);
+	json_field_uint(w, "spans", f->arena_spans);
+	json_field_uint(w, "live_bytes", f->arena_live_bytes);
+	json_field_uint(w, "holes", f->arena_holes);
+	json_field_uint(w, "free_bytes", f->arena_free_bytes);
+	json_field_uint(w, "largest_hole", f->arena_largest_hole);
+	json_object_end(w);
 	json_key(w, "external_fragmentation");
 	json_double(w, f->external);
 	json_field_bool(w, "fragmented", heap_frag_is_bad(f));

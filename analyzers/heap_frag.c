@@ -105,11 +105,29 @@ static int replay_to(const struct trace_model *m, struct replay *r, size_t end)
 	return 0;
 }
 
-/* Lays the live blocks out on the brk heap: holes, top, strip. */
-static void lay_out(struct heap_frag *f, const struct blk *v, size_t n)
+/* Where the brk heap ends, 0 if unknown. glibc's figure for its arenas
+ * (mallinfo2's arena) is the brk heap's size only while no other arena
+ * holds blocks; otherwise the end map says, for the snapshot at the end. */
+static uint64_t brk_end(const struct trace_model *m, const struct heap_frag *f)
 {
-	uint64_t limit = f->info.valid && f->info.arena
-		? f->heap_start + f->info.arena : f->heap_start + (1ull << 32);
+	if (f->info.valid && f->info.arena && !f->arena_spans)
+		return f->heap_start + f->info.arena;
+	if (f->when != HEAP_FRAG_END)
+		return 0;
+	for (size_t i = m->end_map_from; i < m->n_end_map; i++)
+		if (m->end_map[i].start == f->heap_start &&
+		    m->end_map[i].path.len == 6 &&
+		    !memcmp(m->end_map[i].path.p, "[heap]", 6))
+			return m->end_map[i].end;
+	return 0;
+}
+
+/* Lays the live blocks out on the brk heap, which ends at end (0: at its
+ * last block, its top unknown): holes, top, strip. */
+static void lay_out(struct heap_frag *f, const struct blk *v, size_t n,
+		    uint64_t end)
+{
+	uint64_t limit = end ? end : f->heap_start + (1ull << 32);
 	uint64_t at = f->heap_start, last_end = f->heap_start;
 	for (size_t i = 0; i < n; i++) {
 		const struct blk *b = &v[i];
@@ -130,7 +148,7 @@ static void lay_out(struct heap_frag *f, const struct blk *v, size_t n)
 			at = ce;
 		last_end = at;
 	}
-	f->heap_end = f->info.valid && f->info.arena ? limit : last_end;
+	f->heap_end = end ? limit : last_end;
 	if (f->heap_end < last_end)
 		f->heap_end = last_end;
 	f->top_bytes = f->heap_end - last_end;
@@ -159,6 +177,45 @@ static void lay_out(struct heap_frag *f, const struct blk *v, size_t n)
 		f->strip[k] = cover[k] >= 0.9 ? '#' : cover[k] >= 0.5 ? '+'
 			: cover[k] > 0 ? '-' : '.';
 	f->strip[HEAP_FRAG_STRIP] = '\0';
+}
+
+/* glibc's span for a thread's arena heap (HEAP_MAX_SIZE on 64 bits). */
+#define ARENA_SPAN_SHIFT 26
+
+/* A block glibc mapped on its own: past the mmap threshold (which only
+ * grows from 128 KiB), and 16 bytes into a page. */
+static bool mapped_alone(const struct blk *b)
+{
+	return b->size >= 128 * 1024 && (b->addr & 4095) == 16;
+}
+
+/* The holes between the blocks of the other arenas' heaps (v sorted). */
+static void lay_out_arenas(struct heap_frag *f, const struct blk *v, size_t n)
+{
+	uint64_t span = UINT64_MAX, at = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct blk *b = &v[i];
+		/* the brk heap grows up from near the program, far below the
+		 * mappings the arenas live in */
+		bool on_brk = f->heap_start && b->addr >= f->heap_start &&
+			      b->addr - f->heap_start < ((uint64_t)1 << 32);
+		if (on_brk || mapped_alone(b))
+			continue;
+		uint64_t cs = b->addr - 16, ce = cs + chunk_size(b->size);
+		if (b->addr >> ARENA_SPAN_SHIFT != span) {
+			span = b->addr >> ARENA_SPAN_SHIFT;
+			f->arena_spans++;
+		} else if (cs > at && cs - at >= 32) {
+			uint64_t h = cs - at;
+			f->arena_holes++;
+			f->arena_free_bytes += h;
+			if (h > f->arena_largest_hole)
+				f->arena_largest_hole = h;
+		}
+		f->arena_live_bytes += b->size;
+		if (ce > at)
+			at = ce;
+	}
 }
 
 /* The footprint: the allocator's own memory (jemalloc's mapped extents;
@@ -200,8 +257,10 @@ static int snapshot(const struct trace_model *m, const struct replay *r,
 		f->live_blocks++;
 		f->live_bytes += c.v[i].size;
 	}
+	if (f->info.allocator != HEAP_JEMALLOC)
+		lay_out_arenas(f, c.v, c.n);
 	if (f->heap_start)
-		lay_out(f, c.v, c.n);
+		lay_out(f, c.v, c.n, brk_end(m, f));
 	footprint(f);
 	free(c.v);
 	return 0;

@@ -54,6 +54,13 @@ struct heap_frag {
 	 * jemalloc: its mapped extents; without HEAP_INFO: the brk heap) and
 	 * how much of it no live block fills. */
 	uint64_t footprint, footprint_free;
+	/* The other threads' arenas (glibc gives each a heap of its own, in
+	 * 64 MiB-aligned spans): how many spans hold blocks, their live
+	 * bytes, and the holes between their blocks, counted as on the brk
+	 * heap (what lies before a span's first block and after its last is
+	 * not a hole). */
+	uint64_t arena_spans, arena_live_bytes;
+	uint64_t arena_holes, arena_free_bytes, arena_largest_hole;
 	struct heap_info info;       /* the allocator's view, if recorded */
 };
 

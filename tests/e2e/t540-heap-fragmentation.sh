@@ -100,4 +100,44 @@ test_expect 'spy --allocator refuses an allocator it does not know' '
 	test $rc = 2 && grep -q "unknown allocator" err
 '
 
+cat >"$TEST_DIR/arena.c" <<'CEOF'
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#define N 4000
+static char *keep[N];
+static void *work(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < N; i++)
+		keep[i] = malloc(1000);
+	for (int i = 0; i < N; i += 2)
+		free(keep[i]);          /* every other block: a hole each */
+	return NULL;
+}
+int main(int argc, char **argv)
+{
+	pthread_t t;
+	if (argc > 1) {                 /* in a thread: its own arena */
+		pthread_create(&t, NULL, work, NULL);
+		pthread_join(t, NULL);
+	} else {
+		work(NULL);             /* in main: the brk heap */
+	}
+	puts("done");
+	return 0;
+}
+CEOF
+
+test_expect 'holes in a thread'\''s arena are counted apart from the brk heap, both ways' '
+	gcc -O0 -g -pthread -o arena "$TEST_DIR/arena.c" &&
+	SPY_OPTIONS=out=$PWD/t.log:quarantine_mb=0 LD_PRELOAD=$LIBSPY ./arena thread >out &&
+	"$ANALYZE" fragmentation --json t.log >t.json; test $? -le 1 &&
+	json_check t.json "(lambda f: f[\"thread_arenas\"][\"spans\"] == 1 and f[\"thread_arenas\"][\"holes\"] >= 1990 and f[\"thread_arenas\"][\"largest_hole\"] < 1100 and f[\"holes\"] < 10 and f[\"heap_bytes\"] < 1 << 20)(j[\"snapshots\"][-1])" &&
+	"$ANALYZE" fragmentation t.log >t.txt; grep -q "other arenas  1 heap of threads" t.txt &&
+	SPY_OPTIONS=out=$PWD/m.log:quarantine_mb=0 LD_PRELOAD=$LIBSPY ./arena >out &&
+	"$ANALYZE" fragmentation --json m.log >m.json; test $? -le 1 &&
+	json_check m.json "(lambda f: f[\"thread_arenas\"][\"spans\"] == 0 and f[\"holes\"] >= 1990)(j[\"snapshots\"][-1])"
+'
+
 test_done
