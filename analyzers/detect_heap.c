@@ -131,6 +131,8 @@ static int use_after_free(const struct trace_model *m,
 {
 	const struct trace_event *e = is->e;
 	uint64_t changed = 0, first = 0, last = 0;
+	/* the size asked for; the record has the allocator's */
+	uint64_t size = is->alloc ? is->alloc->c : e->b;
 	char bytes[3 * 32 + 1] = "";
 	if (e->c < m->n_strings) {
 		const struct trace_str *s = &m->strings[e->c];
@@ -150,7 +152,7 @@ static int use_after_free(const struct trace_model *m,
 	char head[200];
 	snprintf(head, sizeof(head),
 		 "write to a freed %" PRIu64 "-byte block (bytes %" PRIu64
-		 "..%" PRIu64 ")", e->b, first, last);
+		 "..%" PRIu64 ")", size, first, last);
 	struct finding *f = finding_add(out, "use-after-free", SEV_ERROR, head,
 		"A pointer still pointed to this block after free() gave it "
 		"back, and the program wrote through it. libspy keeps freed "
@@ -166,7 +168,7 @@ static int use_after_free(const struct trace_model *m,
 	if (!f || add_stack(f, m, "freed here", is->freed) < 0 ||
 	    add_stack(f, m, "allocated here", is->alloc) < 0 ||
 	    add_hex(f, "address", e->a) < 0 ||
-	    finding_add_int(f, "size", (int64_t)e->b) < 0 ||
+	    finding_add_int(f, "size", (int64_t)size) < 0 ||
 	    finding_add_int(f, "first_offset", (int64_t)first) < 0 ||
 	    finding_add_int(f, "last_offset", (int64_t)last) < 0 ||
 	    finding_add_int(f, "bytes_changed", (int64_t)changed) < 0 ||

@@ -25,6 +25,7 @@ test_expect 'the dangling demo: output unchanged, the write found at exit with b
 	t=$(ls traced/trace.*.log) && report_json $t &&
 	json_check $t.json "len($(uaf)) == 1" &&
 	json_check $t.json "($(uaf))[0][\"details\"][\"first_offset\"] == 32 and ($(uaf))[0][\"details\"][\"last_offset\"] == 35" &&
+	json_check $t.json "($(uaf))[0][\"details\"][\"size\"] == 64" &&
 	json_check $t.json "($(uaf))[0][\"details\"][\"bytes_found\"] == \"63 00 00 00\"" &&
 	json_check $t.json "(\"remove_player\", $L_FREE) in $(top "($(uaf))[0][\"stacks\"][0]")" &&
 	json_check $t.json "(\"new_player\", $L_MALLOC) in $(top "($(uaf))[0][\"stacks\"][1]")"
