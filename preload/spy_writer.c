@@ -32,6 +32,8 @@
  * WINDOW_MAX regions at once. */
 #define REGION_SIZE SPY_REGION_SIZE
 #define WINDOW_MAX 64
+/* A trace bigger than this is worth keeping without reading it back. */
+#define HOLDS_ANY_MAX ((off_t)1 << 20)
 /* The largest record body: a region less its chunk header and slack. */
 #define MAX_BODY (REGION_SIZE - TRACE_CHUNK_HEADER_SIZE - 64)
 _Static_assert(MAX_BODY == SPY_WRITER_MAX_BODY, "spy_writer.h must agree");
@@ -541,39 +543,54 @@ void spy_writer_thread_exit(void)
 
 /* ---- what a trace holds ------------------------------------------------- */
 
-int spy_writer_holds_any(const uint8_t kinds[32])
+/* 1 if the chunks in buf[0, n) hold a record of one of the kinds, or
+ * cannot be read. */
+static int region_holds_any(const uint8_t *buf, size_t n, const uint8_t kinds[32])
 {
-	for (struct spy_buffer *b = __atomic_load_n(&registry, __ATOMIC_ACQUIRE);
-	     b; b = b->next) {
-		if (!b->window)
-			continue;
-		/* past its first region the earlier ones are out of reach */
-		if (b->region != b->window || b->grow != 2)
+	size_t at = 0;
+	while (at + TRACE_CHUNK_HEADER_SIZE <= n && buf[at]) {
+		uint32_t len = trace_load_u32(buf + at + 4);
+		if (trace_load_u32(buf + at) != TRACE_CHUNK_MAGIC ||
+		    len > n - at - TRACE_CHUNK_HEADER_SIZE)
 			return 1;
-		const uint8_t *r = b->region;
-		uint32_t at = 0;
-		while (at + TRACE_CHUNK_HEADER_SIZE <= b->used) {
-			uint32_t len = trace_load_u32(r + at + 4);
-			if (trace_load_u32(r + at) != TRACE_CHUNK_MAGIC ||
-			    len > b->used - at - TRACE_CHUNK_HEADER_SIZE)
+		struct trace_cursor c = trace_cursor_make(
+			buf + at + TRACE_CHUNK_HEADER_SIZE, len);
+		while (trace_cursor_left(&c) > 0) {
+			uint8_t kind;
+			uint64_t body;
+			if (trace_get_u8(&c, &kind) < 0 ||
+			    trace_get_varint(&c, &body) < 0 ||
+			    body > trace_cursor_left(&c))
 				return 1;
-			struct trace_cursor c = trace_cursor_make(
-				r + at + TRACE_CHUNK_HEADER_SIZE, len);
-			while (trace_cursor_left(&c) > 0) {
-				uint8_t kind;
-				uint64_t body;
-				if (trace_get_u8(&c, &kind) < 0 ||
-				    trace_get_varint(&c, &body) < 0 ||
-				    body > trace_cursor_left(&c))
-					return 1;
-				if (kinds[kind >> 3] >> (kind & 7) & 1)
-					return 1;
-				c.p += body;
-			}
-			at += TRACE_CHUNK_HEADER_SIZE + len;
+			if (kinds[kind >> 3] >> (kind & 7) & 1)
+				return 1;
+			c.p += body;
 		}
+		at += TRACE_CHUNK_HEADER_SIZE + len;
 	}
 	return 0;
+}
+
+int spy_writer_holds_any(const uint8_t kinds[32])
+{
+	struct stat st;
+	if (trace_fd < 0 || fstat(trace_fd, &st) != 0 ||
+	    st.st_size > HOLDS_ANY_MAX)
+		return 1;
+	uint8_t *buf = spy_sys_mmap(REGION_SIZE);
+	if (!buf)
+		return 1;
+	int found = 0;
+	/* the first region is the file header's */
+	for (off_t off = REGION_SIZE; off < st.st_size && !found; off += REGION_SIZE) {
+		long n = syscall(SYS_pread64, trace_fd, buf, REGION_SIZE, off);
+		if (n < 0)
+			found = 1;
+		else
+			found = region_holds_any(buf, (size_t)n, kinds);
+	}
+	spy_sys_munmap(buf, REGION_SIZE);
+	return found;
 }
 
 /* ---- fork ------------------------------------------------------------------ */

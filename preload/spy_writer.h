@@ -49,10 +49,10 @@ int spy_writer_open(int cause);
 /* The trace's absolute path ("" before it is open). */
 const char *spy_writer_path(void);
 
-/* 1 if the calling process wrote a record of one of the kinds (a bitmap:
- * bit k of kinds[k / 8] for kind k), or more than can be read back here
- * (a thread past its first region); 0 if none. For a forked child about
- * to exec: is its trace worth keeping? */
+/* 1 if the calling process's trace holds a record of one of the kinds (a
+ * bitmap: bit k of kinds[k / 8] for kind k), is bigger than 1 MiB, or
+ * cannot be read back; 0 if none. Reads the file. For a forked child
+ * about to exec: is its trace worth keeping? */
 int spy_writer_holds_any(const uint8_t kinds[32]);
 
 /* The largest max_body spy_writer_begin accepts. */

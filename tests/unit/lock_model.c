@@ -118,6 +118,30 @@ int main(void)
 	struct lock_cycle *cs;
 	long n;
 
+	/* A thread ends holding A; a later thread that the kernel gave the
+	 * same id takes B: no A -> B edge (its start record says it is new).
+	 * Without the start record the two would be one thread. */
+	for (int with_start = 1; with_start >= 0; with_start--) {
+		start(&b);
+		next_thread(&b, 300, 2 * MS);
+		acq(&b, 2 * MS, 0xa0, BLK);
+		next_thread(&b, 300, 20 * MS);
+		if (with_start) {
+			tb_begin(&b, 20 * MS);
+			tb_v(&b, 300); tb_v(&b, 1); tb_v(&b, 0x7f0000001000);
+			tb_v(&b, 0x7f0000800000); tb_v(&b, 8 << 20); tb_v(&b, 0);
+			tb_end_record(&b, TRACE_THREAD_START);
+		}
+		acq(&b, 21 * MS, 0xb0, BLK);
+		rel(&b, 22 * MS, 0xb0);
+		ok(load(&b, &m, &lm) == 0 &&
+		   lm.n_edges == (with_start ? 0u : 1u),
+		   with_start ? "an id given again: the new thread holds nothing"
+			      : "one id without a start record: one thread (control)");
+		lock_model_release(&lm);
+		trace_model_release(&m);
+	}
+
 	/* ABBA in two threads, one after the other. */
 	start(&b);
 	acq(&b, 2 * MS, 0xa0, BLK); acq(&b, 3 * MS, 0xb0, BLK);
