@@ -61,6 +61,11 @@ tests/unit/bin/heapmap: tests/unit/heapmap.c preload/spy_heapmap.c preload/spy_s
 	@mkdir -p tests/unit/bin
 	$(CC) $(CFLAGS_COMMON) -D_GNU_SOURCE -Ipreload -pthread -o $@ $< preload/spy_heapmap.c preload/spy_shadow.c preload/spy_blockhash.c preload/spy_sys.c preload/spy_ownmem.c
 
+# So is the registry of libspy's own mappings.
+tests/unit/bin/ownmem: tests/unit/ownmem.c preload/spy_ownmem.c preload/spy_ownmem.h tests/unit/tap.h
+	@mkdir -p tests/unit/bin
+	$(CC) $(CFLAGS_COMMON) -D_GNU_SOURCE -Ipreload -o $@ $< preload/spy_ownmem.c
+
 tests/unit/bin/%: tests/unit/%.c $(ANALYZE_LIB_OBJS) $(COMMON_HDRS) tests/unit/tap.h
 	@mkdir -p tests/unit/bin
 	$(CC) $(ANALYZE_CFLAGS) -Ianalyzers -o $@ $< $(ANALYZE_LIB_OBJS) $(ANALYZE_LIBS)

@@ -10,12 +10,20 @@ static struct {
 	uintptr_t start, end;
 } slots[SLOTS];
 
+/* Where the search for a's slot starts: slots are probed from there on,
+ * so that noting and forgetting stay short with thousands in use (every
+ * thread maps a little of its own). */
+static unsigned home(uintptr_t a)
+{
+	return (unsigned)(((uint64_t)(a >> 12) * 0x9E3779B97F4A7C15ull) >> 52) % SLOTS;
+}
+
 void spy_ownmem_note(const void *p, size_t len)
 {
 	uintptr_t a = (uintptr_t)p;
 	if (!a || !len)
 		return;
-	for (unsigned i = 0; i < SLOTS; i++) {
+	for (unsigned k = 0, i = home(a); k < SLOTS; k++, i = (i + 1) % SLOTS) {
 		uintptr_t none = 0;
 		if (__atomic_load_n(&slots[i].start, __ATOMIC_RELAXED) == 0 &&
 		    __atomic_compare_exchange_n(&slots[i].start, &none, a, 0,
@@ -34,7 +42,9 @@ void spy_ownmem_forget(const void *p, size_t len)
 	(void)len;
 	if (!a)
 		return;
-	for (unsigned i = 0; i < SLOTS; i++) {
+	/* A freed slot does not end the search (no tombstones are needed:
+	 * a range is looked for only by its own start). */
+	for (unsigned k = 0, i = home(a); k < SLOTS; k++, i = (i + 1) % SLOTS) {
 		if (__atomic_load_n(&slots[i].start, __ATOMIC_ACQUIRE) != a)
 			continue;
 		__atomic_store_n(&slots[i].end, 0, __ATOMIC_RELEASE);
