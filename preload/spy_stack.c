@@ -91,12 +91,43 @@ void spy_stack_reset(void)
 	__atomic_add_fetch(&generation, 1, __ATOMIC_RELEASE);
 }
 
+/* Caches of threads that ended, for the next threads: a storm of short
+ * threads then maps none. What a cache holds stays right for another
+ * thread: an entry is used only where every return address it recorded
+ * is still in its place on the stack. */
+#define SPARE_CACHES 64
+static struct stack_cache *spare[SPARE_CACHES];
+
+static struct stack_cache *cache_take(void)
+{
+	for (int i = 0; i < SPARE_CACHES; i++) {
+		if (!__atomic_load_n(&spare[i], __ATOMIC_RELAXED))
+			continue;
+		struct stack_cache *c = __atomic_exchange_n(&spare[i], NULL,
+							    __ATOMIC_ACQ_REL);
+		if (c) {
+			c->unwinds = 0; /* a new thread unwinds step by step */
+			return c;
+		}
+	}
+	return spy_sys_mmap(sizeof(struct stack_cache));
+}
+
 void spy_stack_thread_exit(void)
 {
 	struct spy_thread *t = &spy_self;
-	if (t->stack_cache)
-		spy_sys_munmap(t->stack_cache, sizeof(struct stack_cache));
+	struct stack_cache *c = t->stack_cache;
 	t->stack_cache = NULL;
+	if (!c)
+		return;
+	for (int i = 0; i < SPARE_CACHES; i++) {
+		struct stack_cache *none = NULL;
+		if (!__atomic_load_n(&spare[i], __ATOMIC_RELAXED) &&
+		    __atomic_compare_exchange_n(&spare[i], &none, c, 0,
+						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			return;
+	}
+	spy_sys_munmap(c, sizeof(struct stack_cache));
 }
 
 static uint64_t hash_frames(void *const *frames, int n)
@@ -267,7 +298,7 @@ uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa)
 	if (!c || !table) {
 		if (!table)
 			return 0;
-		c = t->stack_cache = spy_sys_mmap(sizeof(struct stack_cache));
+		c = t->stack_cache = cache_take();
 	}
 	struct cache_entry *e = c ? cache_entry_for(c, ra, cfa) : NULL;
 	if (e && e->ra == ra && e->cfa == cfa) {
