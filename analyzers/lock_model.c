@@ -586,17 +586,20 @@ static int step(struct replay *r, const struct trace_event *e, size_t idx)
 		r->lm->events++;
 		retire(r, e->a);
 		return 0;
-	case TRACE_THREAD_START:
+	case TRACE_THREAD_START: {
 		/* A thread that got the id of one that ended: it starts
 		 * holding nothing, waiting for nothing, with retries of its
 		 * own (the ended one's locks died with it). */
-		if (!(t = thread_state(r, e->tid)))
-			return -1;
-		t->n = 0;
-		t->waiting = false;
-		t->n_added = 0;
-		t->retry = 0;
+		uint64_t *slot = u64map_get(&r->tindex, e->tid);
+		if (slot) {
+			t = &r->ts[*slot - 1];
+			t->n = 0;
+			t->waiting = false;
+			t->n_added = 0;
+			t->retry = 0;
+		}
 		return 0;
+	}
 	case TRACE_LOCK_ACQUIRE:
 	case TRACE_LOCK_WAIT:
 	case TRACE_LOCK_FAIL:

@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #include "spy_core.h"
@@ -162,17 +161,19 @@ void spy_guard_free(void *p)
 	__atomic_store_n(&fifo_lock, 0, __ATOMIC_RELEASE);
 }
 
-static uintptr_t fault_pc(void *context)
+void spy_guard_write_fault(uintptr_t fault, uintptr_t pc, unsigned what,
+			   uintptr_t block, uint64_t size, uint32_t stack)
 {
-	ucontext_t *uc = context;
-#if defined(__x86_64__)
-	return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-#elif defined(__aarch64__)
-	return (uintptr_t)uc->uc_mcontext.pc;
-#else
-	(void)uc;
-	return 0;
-#endif
+	uint8_t *w = spy_writer_begin(TRACE_GUARD_FAULT, 8 * TRACE_VARINT_MAX);
+	if (!w)
+		return;
+	w = trace_put_varint(w, fault);
+	w = trace_put_varint(w, pc);
+	w = trace_put_varint(w, what);
+	w = trace_put_varint(w, block);
+	w = trace_put_varint(w, size);
+	w = trace_put_varint(w, stack);
+	spy_writer_end(w);
 }
 
 /* A SIGSEGV in the reservation: which block, and was it freed or overrun. */
@@ -190,14 +191,6 @@ static void observe(int sig, siginfo_t *info, void *context)
 	/* Past the end: the guard page of a block (or its slack before it). */
 	unsigned what = addr && fa >= addr + size ? 1 : 0;
 	uint32_t stack = spy_stack_capture();
-	uint8_t *w = spy_writer_begin(TRACE_GUARD_FAULT, 8 * TRACE_VARINT_MAX);
-	if (!w)
-		return;
-	w = trace_put_varint(w, fa);
-	w = trace_put_varint(w, fault_pc(context));
-	w = trace_put_varint(w, what);
-	w = trace_put_varint(w, addr);
-	w = trace_put_varint(w, size);
-	w = trace_put_varint(w, stack);
-	spy_writer_end(w);
+	spy_guard_write_fault(fa, spy_signals_fault_pc(context), what, addr,
+			      size, stack);
 }

@@ -37,4 +37,10 @@ void spy_guard_free(void *p);
 /* The size asked for when the guarded block at p was made (0 if none). */
 size_t spy_guard_size(const void *p);
 
+/* The GUARD_FAULT record of an access to inaccessible pages of a block
+ * (trace_fault_what), for guard mode and the quarantine's protected
+ * middles alike; stack as captured in the handler. */
+void spy_guard_write_fault(uintptr_t fault, uintptr_t pc, unsigned what,
+			   uintptr_t block, uint64_t size, uint32_t stack);
+
 #endif

@@ -8,12 +8,11 @@
 #include <ucontext.h>
 
 #include "spy_core.h"
+#include "spy_guard.h"
 #include "spy_options.h"
 #include "spy_signals.h"
 #include "spy_stack.h"
 #include "spy_sys.h"
-#include "spy_writer.h"
-#include "trace_encode.h"
 #include "trace_format.h"
 
 #define PAGE 4096u
@@ -123,17 +122,6 @@ static int is_write(void *context)
 #endif
 }
 
-static uintptr_t fault_pc(void *context)
-{
-#if defined(__x86_64__)
-	ucontext_t *uc = context;
-	return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-#else
-	(void)context;
-	return 0;
-#endif
-}
-
 /* A SIGSEGV on a page this module made inaccessible: recorded (once a
  * block, and never for libspy's own reads), the pages given back, the
  * access retried. Signal context. */
@@ -167,18 +155,10 @@ static int resolve(int sig, siginfo_t *info, void *context)
 		    spy_tracing) {
 			spy_self.guard++;
 			uint32_t stack = spy_stack_capture();
-			uint8_t *w = spy_writer_begin(TRACE_GUARD_FAULT,
-						      8 * TRACE_VARINT_MAX);
-			if (w) {
-				w = trace_put_varint(w, fa);
-				w = trace_put_varint(w, fault_pc(context));
-				w = trace_put_varint(w, is_write(context)
-					? TRACE_FAULT_HELD_WRITE : TRACE_FAULT_HELD_READ);
-				w = trace_put_varint(w, s->block);
-				w = trace_put_varint(w, s->size);
-				w = trace_put_varint(w, stack);
-				spy_writer_end(w);
-			}
+			spy_guard_write_fault(fa, spy_signals_fault_pc(context),
+					      is_write(context) ? TRACE_FAULT_HELD_WRITE
+								: TRACE_FAULT_HELD_READ,
+					      s->block, s->size, stack);
 			spy_self.guard--;
 		}
 		return 1;

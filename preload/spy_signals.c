@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "rec_threads.h"
@@ -83,6 +84,19 @@ static void die_of(int sig, siginfo_t *info, void *context)
 	/* A fault happens again when the handler returns; anything else is
 	 * sent again and arrives as soon as the handler's mask is lifted. */
 	syscall(SYS_tgkill, spy_sys_getpid(), spy_sys_gettid(), sig);
+}
+
+uintptr_t spy_signals_fault_pc(void *context)
+{
+	ucontext_t *uc = context;
+#if defined(__x86_64__)
+	return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+	return (uintptr_t)uc->uc_mcontext.pc;
+#else
+	(void)uc;
+	return 0;
+#endif
 }
 
 static __thread sigjmp_buf *probe_at;

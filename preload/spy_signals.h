@@ -12,6 +12,7 @@
 void spy_signals_init(void);
 
 #include <signal.h>
+#include <stdint.h>
 
 /* A recorder that explains faults (a guard page touched, a stack overflow)
  * registers an observer at start-up. When a watched signal is about to end
@@ -32,6 +33,10 @@ void spy_signals_resolve_faults(spy_fault_resolver fn);
 /* 1 if libspy's handler is installed for sig (the program had none at
  * start): only then do its faults reach observers and resolvers. */
 int spy_signals_manages(int sig);
+
+/* The faulting instruction's address from a handler's context (0 where
+ * the architecture is not known). */
+uintptr_t spy_signals_fault_pc(void *context);
 
 /* Reads of memory another thread may unmap meanwhile (the leak scan and
  * the quarantine check at exit):
