@@ -24,8 +24,8 @@
 		   "a record for every read/write call instead of totals (big traces)") \
 	SPY_OPTION(quarantine_mb, UINT, "4",                                  \
 		   "MiB of freed blocks each thread holds back to catch writes after free (0: none)") \
-	SPY_OPTION(quarantine_fill, UINT, "256",                              \
-		   "bytes of each held block filled and checked: all of a smaller block, else its two ends (0: all)") \
+	SPY_OPTION(quarantine_fill, UINT, "0",                                \
+		   "0: every byte of a held block filled and checked; N: of an unprotected block above N bytes, its two ends only") \
 	SPY_OPTION(quarantine_protect, UINT, "16",                          \
 		   "KiB from which a held block's inner pages are made inaccessible: any access is caught (0: never)") \
 	SPY_OPTION(guard, BOOL, "0",                                          \

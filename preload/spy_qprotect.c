@@ -54,14 +54,14 @@ static int within_budget(void)
 	return __atomic_fetch_add(&used_in_window, 1, __ATOMIC_RELAXED) < PER_WINDOW;
 }
 
-int spy_qprotect_hold(uintptr_t block, size_t size, size_t head, size_t tail)
+int spy_qprotect_hold(uintptr_t block, size_t size, size_t *head, size_t *tail)
 {
 	size_t min = (size_t)spy_opt.quarantine_protect << 10;
 	if (!enabled || !min || size < min ||
 	    __atomic_load_n(&ended, __ATOMIC_RELAXED))
 		return 0;
-	uintptr_t lo = (block + head + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
-	uintptr_t hi = (block + size - tail) & ~(uintptr_t)(PAGE - 1);
+	uintptr_t lo = (block + *head + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
+	uintptr_t hi = (block + size - *tail) & ~(uintptr_t)(PAGE - 1);
 	if (hi <= lo || !within_budget())
 		return 0;
 	for (unsigned n = 0; n < SPY_QPROTECT_MAX; n++) {
@@ -86,6 +86,8 @@ int spy_qprotect_hold(uintptr_t block, size_t size, size_t head, size_t tail)
 			return 0;
 		}
 		__atomic_store_n(&s->active, 1, __ATOMIC_RELEASE);
+		*head = lo - block;
+		*tail = block + size - hi;
 		return (int)i + 1;
 	}
 	return 0;

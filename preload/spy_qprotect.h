@@ -23,10 +23,12 @@
  * handlers are in place. */
 void spy_qprotect_init(void);
 
-/* Makes the whole pages of [block + head, block + size - tail) of a held
- * block inaccessible when the block is big enough (quarantine_protect).
- * Returns a handle for spy_qprotect_release, or 0 when nothing was done. */
-int spy_qprotect_hold(uintptr_t block, size_t size, size_t head, size_t tail);
+/* Makes the whole pages of [block + *head, block + size - *tail) of a
+ * held block inaccessible when the block is big enough
+ * (quarantine_protect); *head and *tail then become the bytes left
+ * accessible at each end. Returns a handle for spy_qprotect_release, or 0
+ * when nothing was done (*head and *tail unchanged). */
+int spy_qprotect_hold(uintptr_t block, size_t size, size_t *head, size_t *tail);
 
 /* The block leaves the quarantine: its pages are accessible again. */
 void spy_qprotect_release(int handle);

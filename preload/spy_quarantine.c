@@ -29,10 +29,15 @@
 #define MAX_RINGS 4096
 #define DETAIL_BYTES 32
 
+/* What of a held block is filled: its first head and last tail bytes, or
+ * all of it (head == WHOLE). */
+#define WHOLE UINT32_MAX
+
 struct entry {
 	uintptr_t addr;
 	size_t size;
 	int protect;             /* spy_qprotect handle, 0 if none */
+	uint32_t head, tail;
 };
 
 struct ring {
@@ -47,19 +52,37 @@ static int n_rings;
 static __thread struct ring *mine;
 static __thread int no_ring; /* no ring could be had: do without */
 
-/* Bytes of a block that are filled and checked: all of a small block; of a
- * big one, its first and last half of quarantine_fill bytes. */
-static size_t fill_bytes(size_t size)
+/* The parts of a held block that are filled and checked: every byte the
+ * protection of its inner pages leaves out, all of a block without
+ * protected pages, or with a quarantine_fill cap, of an unprotected block
+ * bigger than the cap only that many bytes at its two ends. */
+static void choose_ends(struct entry *e)
 {
 	size_t cap = spy_opt.quarantine_fill;
-	return !cap || size <= cap ? size : cap;
+	size_t head = 0, tail = 0;
+	e->protect = spy_qprotect_hold(e->addr, e->size, &head, &tail);
+	if (!e->protect && cap && e->size > cap) {
+		head = cap - cap / 2;
+		tail = cap / 2;
+	}
+	if (e->protect || (cap && e->size > cap)) {
+		e->head = (uint32_t)head;
+		e->tail = (uint32_t)tail;
+	} else {
+		e->head = WHOLE;
+		e->tail = 0;
+	}
 }
 
-static void fill(uint8_t *p, size_t size)
+static void fill(const struct entry *e)
 {
-	size_t n = fill_bytes(size);
-	memset(p, SPY_QUARANTINE_FILL, n - n / 2);
-	memset(p + size - n / 2, SPY_QUARANTINE_FILL, n / 2);
+	uint8_t *p = (uint8_t *)e->addr;
+	if (e->head == WHOLE) {
+		memset(p, SPY_QUARANTINE_FILL, e->size);
+		return;
+	}
+	memset(p, SPY_QUARANTINE_FILL, e->head);
+	memset(p + e->size - e->tail, SPY_QUARANTINE_FILL, e->tail);
 }
 
 static size_t limit_bytes(void)
@@ -96,25 +119,33 @@ static struct ring *claim(void)
 }
 
 /* Bytes of p[0..size) that differ from the fill: count, first, last.
- * Whole words are compared eight at a time; bytes only where one differs. */
+ * Aligned words are compared eight at a time (a few bytes before them
+ * one by one); bytes only from the first word that differs. */
 static size_t changed(const uint8_t *p, size_t size, size_t *first,
 		      size_t *last)
 {
 	const uint64_t fill = 0x0101010101010101ull * SPY_QUARANTINE_FILL;
 	size_t n = 0, i = 0;
-	if (((uintptr_t)p & 7) == 0) {
-		const uint64_t *w = (const uint64_t *)p;
-		size_t words = size / 8, k = 0;
-		for (; k + 8 <= words; k += 8) {
-			uint64_t d = (w[k] ^ fill) | (w[k + 1] ^ fill) |
-				     (w[k + 2] ^ fill) | (w[k + 3] ^ fill) |
-				     (w[k + 4] ^ fill) | (w[k + 5] ^ fill) |
-				     (w[k + 6] ^ fill) | (w[k + 7] ^ fill);
-			if (d)
-				break;
-		}
-		i = k * 8;
+	size_t lead = (8 - ((uintptr_t)p & 7)) & 7;
+	if (lead > size)
+		lead = size;
+	for (; i < lead; i++)
+		if (p[i] != SPY_QUARANTINE_FILL)
+			goto bytes;
+	const uint64_t *w = (const uint64_t *)(p + lead);
+	size_t words = (size - lead) / 8, k = 0;
+	for (; k + 8 <= words; k += 8) {
+		uint64_t d = (w[k] ^ fill) | (w[k + 1] ^ fill) |
+			     (w[k + 2] ^ fill) | (w[k + 3] ^ fill) |
+			     (w[k + 4] ^ fill) | (w[k + 5] ^ fill) |
+			     (w[k + 6] ^ fill) | (w[k + 7] ^ fill);
+		if (d)
+			break;
 	}
+	while (k < words && w[k] == fill)
+		k++;
+	i = lead + k * 8;
+bytes:
 	for (; i < size; i++) {
 		if (p[i] != SPY_QUARANTINE_FILL) {
 			if (!n)
@@ -134,16 +165,20 @@ struct damage {
 };
 
 /* Compares a held block with the fill; 1 if it was written to. */
-static int measure(uintptr_t addr, size_t size, struct damage *dm)
+static int measure(const struct entry *e, struct damage *dm)
 {
-	size_t first = 0, last = 0, f2 = 0, l2 = 0;
-	size_t fb = fill_bytes(size), head = fb - fb / 2;
-	size_t n = changed((const uint8_t *)addr, head, &first, &last);
-	size_t n2 = changed((const uint8_t *)addr + size - fb / 2, fb / 2, &f2, &l2);
+	const uint8_t *p = (const uint8_t *)e->addr;
+	size_t size = e->size, first = 0, last = 0, f2 = 0, l2 = 0, n, n2 = 0;
+	if (e->head == WHOLE) {
+		n = changed(p, size, &first, &last);
+	} else {
+		n = changed(p, e->head, &first, &last);
+		n2 = changed(p + size - e->tail, e->tail, &f2, &l2);
+	}
 	if (n2) {
 		if (!n)
-			first = f2 + size - fb / 2;
-		last = l2 + size - fb / 2;
+			first = f2 + size - e->tail;
+		last = l2 + size - e->tail;
 		n += n2;
 	}
 	if (!n)
@@ -152,7 +187,7 @@ static int measure(uintptr_t addr, size_t size, struct damage *dm)
 	dm->first = first;
 	dm->last = last;
 	dm->take = size - first < DETAIL_BYTES ? size - first : DETAIL_BYTES;
-	memcpy(dm->bytes, (const uint8_t *)addr + first, dm->take);
+	memcpy(dm->bytes, p + first, dm->take);
 	return 1;
 }
 
@@ -175,26 +210,18 @@ static void report(uintptr_t addr, size_t size, const struct damage *dm)
 	spy_writer_end(w);
 }
 
-static void check(uintptr_t addr, size_t size)
-{
-	struct damage dm;
-	if (measure(addr, size, &dm))
-		report(addr, size, &dm);
-}
-
 static void evict_one(struct ring *r)
 {
-	struct entry *e = &r->e[r->tail % RING_CAP];
-	uintptr_t addr = e->addr;
-	size_t size = e->size;
-	int protect = e->protect;
+	struct entry e = r->e[r->tail % RING_CAP];
+	struct damage dm;
 	__atomic_store_n(&r->tail, r->tail + 1, __ATOMIC_RELEASE);
-	r->bytes -= size;
-	spy_qprotect_release(protect);
-	check(addr, size);
-	spy_heapmap_remove(addr);
+	r->bytes -= e.size;
+	spy_qprotect_release(e.protect);
+	if (measure(&e, &dm))
+		report(e.addr, e.size, &dm);
+	spy_heapmap_remove(e.addr);
 	spy_in_allocator = 1;
-	spy_real.free((void *)addr);
+	spy_real.free((void *)e.addr);
 	spy_in_allocator = 0;
 }
 
@@ -215,10 +242,10 @@ int spy_quarantine_hold(void *p, size_t size)
 	}
 	while (r->head - r->tail >= RING_CAP || r->bytes + size > limit)
 		evict_one(r);
-	fill(p, size);
-	size_t fb = fill_bytes(size);
-	int protect = spy_qprotect_hold((uintptr_t)p, size, fb - fb / 2, fb / 2);
-	r->e[r->head % RING_CAP] = (struct entry){ (uintptr_t)p, size, protect };
+	struct entry e = { .addr = (uintptr_t)p, .size = size };
+	choose_ends(&e);
+	fill(&e);
+	r->e[r->head % RING_CAP] = e;
 	r->bytes += size;
 	__atomic_store_n(&r->head, r->head + 1, __ATOMIC_RELEASE);
 	return 1;
@@ -256,7 +283,7 @@ void spy_quarantine_check_all(void)
 			sigjmp_buf env;
 			if (sigsetjmp(env, 0) == 0) {
 				spy_probe_arm(&env);
-				hit = measure(e.addr, e.size, &dm);
+				hit = measure(&e, &dm);
 			}
 			spy_probe_disarm();
 			__atomic_thread_fence(__ATOMIC_ACQUIRE);

@@ -138,13 +138,64 @@ test_expect 'the middle of a big freed block: a read from another thread' '
 	mid_check t $(line_of "$TEST_DIR/middle.c" "MID: read in a thread") read 20000
 '
 
-test_expect 'the middle of a big freed block: none without a bad access, none with quarantine_protect=0' '
+test_expect 'the middle of a big freed block: none without a bad access; with quarantine_protect=0 a read sees the fill, unreported' '
 	gcc -O0 -g -pthread -o middle "$TEST_DIR/middle.c" &&
 	same_output "middle clean" "$PWD/middle" - &&
 	t=$(ls traced/trace.*.log) && report_json $t && json_check $t.json "not $(uaf)" &&
-	rm -rf plain traced &&
-	SPY_OPTIONS=quarantine_protect=0 same_output "middle unprotected" "$PWD/middle" r &&
+	rc=0 && SPY_OPTIONS=out=$PWD/u.log:quarantine_protect=0 LD_PRELOAD=$LIBSPY ./middle r >u.out || rc=$? &&
+	test $rc = 3 && grep -x "read -3" u.out &&
+	report_json u.log && json_check u.log.json "not $(uaf)"
+'
+
+cat >"$TEST_DIR/sizes.c" <<'CEOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One freed block of each size, and one byte written into it after the
+ * free at the offset given (argument "w"); "-" writes nothing. */
+static const size_t size[] = { 24, 200, 1000, 3000, 8000, 15000, 20000, 65536 };
+static const size_t at[] = { 12, 100, 500, 1500, 4000, 7500, 300, 40000 };
+
+int main(int argc, char **argv)
+{
+	int write = argc > 1 && argv[1][0] == 'w';
+	char *p[8];
+	for (int i = 0; i < 8; i++) {
+		p[i] = malloc(size[i]);
+		memset(p[i], 'a', size[i]);
+	}
+	for (int i = 0; i < 8; i++)
+		free(p[i]);
+	if (write)
+		for (int i = 0; i < 8; i++)
+			p[i][at[i]] = 'W';
+	puts("done");
+	return 0;
+}
+CEOF
+
+# (size, offset) of every use-after-free found, in size order
+found() { echo "sorted((x[\"details\"][\"size\"], x[\"details\"].get(\"first_offset\", x[\"details\"].get(\"offset\"))) for x in $(uaf))"; }
+
+test_expect 'a write anywhere in a freed block of any size is found by default' '
+	gcc -O0 -g -o sizes "$TEST_DIR/sizes.c" &&
+	same_output "sizes w" "$PWD/sizes" w &&
+	t=$(ls traced/trace.*.log) && report_json $t &&
+	json_check $t.json "$(found) == [(24, 12), (200, 100), (1000, 500), (3000, 1500), (8000, 4000), (15000, 7500), (20000, 300), (65536, 40000)]"
+'
+
+test_expect 'the same blocks freed and left alone: nothing found' '
+	gcc -O0 -g -o sizes "$TEST_DIR/sizes.c" &&
+	same_output "sizes clean" "$PWD/sizes" - &&
 	t=$(ls traced/trace.*.log) && report_json $t && json_check $t.json "not $(uaf)"
+'
+
+test_expect 'quarantine_fill=256 checks only the ends of blocks too small for protected pages: their middles go unseen' '
+	gcc -O0 -g -o sizes "$TEST_DIR/sizes.c" &&
+	SPY_OPTIONS=quarantine_fill=256 same_output "sizes capped" "$PWD/sizes" w &&
+	t=$(ls traced/trace.*.log) && report_json $t &&
+	json_check $t.json "$(found) == [(24, 12), (200, 100), (20000, 300), (65536, 40000)]"
 '
 
 test_done
