@@ -29,11 +29,13 @@
 __thread struct rec_thread_self rec_thread_self
 	__attribute__((tls_model("initial-exec")));
 
-/* Counted for the process totals; atomics, never a lock. */
-static uint64_t threads_created;
-static int64_t live_threads = 1; /* the main thread */
+/* Counted for the process totals; atomics, never a lock. The creating
+ * thread moves one line, the threads started and ending another, and
+ * the line read by both is left alone. */
+static uint64_t threads_created __attribute__((aligned(64)));
+static int64_t live_threads __attribute__((aligned(64))) = 1; /* the main thread */
 static int64_t peak_live = 1;
-static int counters_pid;
+static int counters_pid __attribute__((aligned(64)));
 
 /* A forked child starts with one thread and counts its own. Only the
  * forking thread exists in the child when this first runs there. */
@@ -65,7 +67,7 @@ static pid_t self_tid(void)
 {
 	struct spy_thread *t = &spy_self;
 	if (!t->tid)
-		t->tid = spy_sys_gettid();
+		t->tid = spy_sys_thread_tid();
 	return t->tid;
 }
 
@@ -271,7 +273,8 @@ static void note_live(void)
  * signal stack, say it started; then the program's start routine. */
 static void *trampoline_run(void *arg)
 {
-	struct trampoline *t = arg;
+	/* a copy: the block that holds it may go back to the pool below */
+	struct trampoline tr = *(struct trampoline *)arg, *t = &tr;
 	void *(*start)(void *) = t->start;
 	void *start_arg = t->arg;
 	struct rec_thread_self *me = &rec_thread_self;
@@ -282,9 +285,8 @@ static void *trampoline_run(void *arg)
 	me->stack_size = t->stack_size;
 	me->stack_from = t->stack_from;
 	me->managed = 1;
-	me->block = t->block;
 	note_live();
-	spy_stackguard_install(t->block);
+	me->block = spy_stackguard_install(t->block);
 	if (spy_hook_enter()) {
 		int saved = errno;
 		uint8_t *p = spy_writer_begin(TRACE_THREAD_START, 6 * TRACE_VARINT_MAX);

@@ -44,12 +44,16 @@ void rec_threads_process_exit(void);
 void rec_threads_write_totals(unsigned how);
 
 /* spy_stackguard.c: an alternate signal stack for the calling thread, from
- * a small pool of mmap'd blocks; NULL when none can be had. The block is
- * given back (and the alternate stack turned off) by spy_stackguard_release.
- * Both are cheap and lock-free. */
+ * a small pool of mmap'd blocks; NULL when none can be had. take runs in
+ * the creating thread; install in the new one, which may get the block of
+ * an ended thread on the same descriptor instead (and gives the one taken
+ * back): it returns the block it installed, NULL if none. release gives
+ * the block back at the thread's end (turning its alternate stack off
+ * unless the block is kept for the descriptor's next thread). All cheap
+ * and lock-free. */
 #define SPY_STACKGUARD_BLOCK (64 * 1024)
 void *spy_stackguard_take(void);
-void spy_stackguard_install(void *block);
+void *spy_stackguard_install(void *block);
 void spy_stackguard_release(void *block);
 
 /* 1 when sig is a stack overflow that the kernel could only deliver

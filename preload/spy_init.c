@@ -71,6 +71,7 @@ void spy_init(void)
 	int cause = spy_process_take_parent(parent, sizeof(parent));
 	spy_pid = spy_sys_getpid();
 	t->tid = spy_sys_gettid();
+	spy_sys_thread_tid_init();
 	spy_stack_init();
 	pthread_key_create(&thread_key, on_thread_exit);
 	spy_process_note_start();

@@ -3,6 +3,7 @@
  * limit. The observer runs in signal context on the alternate stack: only
  * async-signal-safe calls, no allocation, no lock.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -34,12 +35,68 @@ void *spy_stackguard_take(void)
 	return spy_sys_mmap(SPY_STACKGUARD_BLOCK);
 }
 
+/* The block of an ended thread, kept for the next thread that glibc
+ * starts on the same descriptor (and stack): glibc reuses a descriptor
+ * only once the kernel has cleared its thread id, i.e. once the old
+ * thread can take no more signals, so the block can stay its alternate
+ * stack to the end and pass on without a system call either side. */
+#define KEPT_SLOTS 256
+static struct kept {
+	void *pd;
+	void *block;  /* NULL: free; the pool's take-and-give is one exchange */
+} kept[KEPT_SLOTS];
+
+static unsigned kept_slot(const void *pd)
+{
+	return (unsigned)(((uintptr_t)pd >> 12) * 0x9e3779b1u) % KEPT_SLOTS;
+}
+
+/* Looks a few slots on from the descriptor's own. */
+static int keep_for_next(void *block)
+{
+	void *pd = (void *)pthread_self();
+	unsigned h = kept_slot(pd);
+	for (unsigned i = 0; i < 4; i++) {
+		struct kept *k = &kept[(h + i) % KEPT_SLOTS];
+		void *expected = NULL;
+		if (__atomic_load_n(&k->block, __ATOMIC_RELAXED) ||
+		    !__atomic_compare_exchange_n(&k->block, &expected, (void *)1, 0,
+						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			continue;
+		k->pd = pd;
+		__atomic_store_n(&k->block, block, __ATOMIC_RELEASE);
+		return 1;
+	}
+	return 0;
+}
+
+static void *kept_for_me(void)
+{
+	void *pd = (void *)pthread_self();
+	unsigned h = kept_slot(pd);
+	for (unsigned i = 0; i < 4; i++) {
+		struct kept *k = &kept[(h + i) % KEPT_SLOTS];
+		void *b = __atomic_load_n(&k->block, __ATOMIC_ACQUIRE);
+		if (!b || b == (void *)1 || k->pd != pd)
+			continue;
+		if (__atomic_compare_exchange_n(&k->block, &b, NULL, 0,
+						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			return b;
+	}
+	return NULL;
+}
+
 void spy_stackguard_release(void *block)
 {
 	/* Turn the alternate stack off first (one call that also says what
 	 * it was): a signal arriving later in the thread's exit must not run
 	 * on a block that another thread may own by then. The program's own
-	 * alternate stack, if it set one, is put back. */
+	 * alternate stack, if it set one, is put back. A block kept for the
+	 * next thread on this descriptor needs none of that. */
+	if (rec_thread_self.alt_sp == block && keep_for_next(block)) {
+		rec_thread_self.alt_sp = NULL;
+		return;
+	}
 	if (rec_thread_self.alt_sp == block) {
 		stack_t off = { .ss_flags = SS_DISABLE }, old;
 		if (sigaltstack(&off, &old) == 0 && old.ss_sp != block &&
@@ -57,17 +114,27 @@ void spy_stackguard_release(void *block)
 	spy_sys_munmap(block, SPY_STACKGUARD_BLOCK);
 }
 
-void spy_stackguard_install(void *block)
+void *spy_stackguard_install(void *block)
 {
 	/* A new thread starts without an alternate stack (the kernel clears
 	 * it for threads), so there is nothing of the program's to keep.
 	 * The top of the block held the trampoline; leave it out anyway. */
+	void *kept_block = kept_for_me();
+	if (kept_block) {
+		if (block)
+			spy_stackguard_release(block);
+		block = kept_block;
+	}
 	if (!block)
-		return;
+		return NULL;
 	stack_t ss = { .ss_sp = block, .ss_flags = 0,
 		       .ss_size = SPY_STACKGUARD_BLOCK - 256 };
-	if (sigaltstack(&ss, NULL) == 0)
+	if (sigaltstack(&ss, NULL) == 0) {
 		rec_thread_self.alt_sp = block;
+		return block;
+	}
+	spy_stackguard_release(block);
+	return NULL;
 }
 
 /* ---- stack overflow ---------------------------------------------------------- */

@@ -4,8 +4,10 @@
  */
 #include "spy_sys.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -55,6 +57,31 @@ int spy_sys_close(int fd)
 pid_t spy_sys_gettid(void)
 {
 	return (pid_t)syscall(SYS_gettid);
+}
+
+/* Where glibc keeps a thread's id in its descriptor (struct pthread): it
+ * publishes the offset for debuggers (libthread_db) in a three-word
+ * descriptor, bits, count, offset. -1 until found and checked. */
+static long tid_offset = -1;
+
+void spy_sys_thread_tid_init(void)
+{
+	const uint32_t *d = dlsym(RTLD_DEFAULT, "_thread_db_pthread_tid");
+	if (!d || d[0] != 8 * sizeof(pid_t) || d[2] >= 4096)
+		return;
+	const pid_t *p = (const pid_t *)((const char *)pthread_self() + d[2]);
+	if (*p == spy_sys_gettid())
+		tid_offset = d[2];
+}
+
+pid_t spy_sys_thread_tid(void)
+{
+	if (tid_offset >= 0) {
+		pid_t tid = *(const pid_t *)((const char *)pthread_self() + tid_offset);
+		if (tid > 0)
+			return tid;
+	}
+	return spy_sys_gettid();
 }
 
 pid_t spy_sys_getpid(void)

@@ -18,6 +18,11 @@ ssize_t spy_sys_read(int fd, void *buf, size_t len);
 int spy_sys_open(const char *path, int flags, int mode);
 int spy_sys_close(int fd);
 pid_t spy_sys_gettid(void);
+/* The calling thread's id without a system call, read where glibc keeps
+ * it (checked once against gettid by spy_sys_thread_tid_init); for a
+ * thread made by pthread_create, not inside a vfork child. */
+void spy_sys_thread_tid_init(void);
+pid_t spy_sys_thread_tid(void);
 pid_t spy_sys_getpid(void);
 void *spy_sys_mmap(size_t len); /* anonymous, read-write; NULL on failure */
 void spy_sys_munmap(void *p, size_t len);

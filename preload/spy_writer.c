@@ -471,7 +471,7 @@ uint8_t *spy_writer_begin_slow(unsigned kind, size_t max_body, uint64_t when)
 	struct spy_buffer *b = t->buf;
 	if (SPY_UNLIKELY(!b)) {
 		if (!t->tid)
-			t->tid = spy_sys_gettid();
+			t->tid = spy_sys_thread_tid();
 		b = t->buf = buffer_acquire(t->tid);
 		if (!b)
 			return NULL;

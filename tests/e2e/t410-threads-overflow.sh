@@ -52,6 +52,7 @@ static void *run(void *a)
 	}
 	return (void *)(long)ping((int)(long)a);
 }
+static void *quiet(void *a) { return a; }
 static void own(int sig) { (void)sig; write(1, "own handler ran\n", 16); _exit(3); }
 int main(int argc, char **argv)
 {
@@ -67,6 +68,10 @@ int main(int argc, char **argv)
 	pthread_t t;
 	pthread_attr_init(&at);
 	pthread_attr_setstacksize(&at, 256 * 1024);
+	if (getenv("DEEP_FIRST")) { /* a thread before, on the same stack */
+		pthread_create(&t, &at, quiet, NULL);
+		pthread_join(t, NULL);
+	}
 	pthread_create(&t, &at, run, NULL);
 	pthread_join(t, NULL);
 	return 0;
@@ -113,6 +118,14 @@ test_expect 'a thread with a 256 KiB stack: ping -> pong, limit from its attribu
 	test $trc = 139 &&
 	report_json deep.log &&
 	overflow_check deep.log.r.json "f[\"details\"][\"stack_limit\"] == 256 * 1024 and \"attributes\" in f[\"details\"][\"limit_from\"] and f[\"details\"][\"cycle_frames\"] == 2" &&
+	overflow_check deep.log.r.json "set(f[\"details\"][\"repeating\"].split(\" -> \")) == {\"ping\", \"pong\"} and f[\"details\"][\"thread\"] != j[\"process\"][\"pid\"]"
+'
+
+test_expect 'a thread on the stack an ended thread left (its alternate stack passed on): the overflow still found' '
+	trc=0 &&
+	{ DEEP_FIRST=1 SPY_OPTIONS=out=deep.log traced "$TEST_DIR/deep" >/dev/null 2>&1 || trc=$?; } &&
+	test $trc = 139 &&
+	report_json deep.log &&
 	overflow_check deep.log.r.json "set(f[\"details\"][\"repeating\"].split(\" -> \")) == {\"ping\", \"pong\"} and f[\"details\"][\"thread\"] != j[\"process\"][\"pid\"]"
 '
 
