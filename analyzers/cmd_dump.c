@@ -27,6 +27,10 @@ static const char *fault_what(unsigned what)
 		return "read in quarantine";
 	case TRACE_FAULT_HELD_WRITE:
 		return "write in quarantine";
+	case TRACE_FAULT_SYSCALL_READ:
+		return "read in quarantine by a system call";
+	case TRACE_FAULT_SYSCALL_WRITE:
+		return "write in quarantine by a system call";
 	default:
 		return "after the free";
 	}

@@ -251,10 +251,40 @@ static int guard_fault(const struct trace_model *m, const struct heap_issue *is,
 	uint64_t size = is->alloc ? is->alloc->c : 0;
 	bool past = e->fn == TRACE_FAULT_PAST_END;
 	bool held = e->fn >= TRACE_FAULT_HELD_READ;
+	bool by_call = e->fn >= TRACE_FAULT_SYSCALL_READ;
+	bool write = e->fn == TRACE_FAULT_HELD_WRITE ||
+		     e->fn == TRACE_FAULT_SYSCALL_WRITE;
 	char head[200];
 	struct finding *f;
-	if (held) {
-		bool write = e->fn == TRACE_FAULT_HELD_WRITE;
+	if (by_call) {
+		snprintf(head, sizeof(head),
+			 "freed %" PRIu64 "-byte block given to a system call "
+			 "(%s at offset %" PRId64 ")", size,
+			 write ? "written" : "read", (int64_t)(e->a - e->b));
+		f = finding_add(out, "use-after-free", SEV_ERROR, head,
+			write ? "A pointer still pointed to this block after "
+			"free() gave it back, and the program passed it to a "
+			"call that fills a buffer (read, recv, ...): the kernel "
+			"wrote into the freed block. libspy keeps freed blocks "
+			"aside for a while with the inner pages of a big one "
+			"inaccessible, so the call failed; libspy made the pages "
+			"accessible again and made the call once more, so the "
+			"program went on as it would have: without libspy the "
+			"data would have landed in memory the allocator hands "
+			"to someone else."
+			: "A pointer still pointed to this block after free() "
+			"gave it back, and the program passed it to a call that "
+			"sends a buffer (write, send, ...): the kernel read the "
+			"freed block. libspy keeps freed blocks aside for a "
+			"while with the inner pages of a big one inaccessible, "
+			"so the call failed; libspy made the pages accessible "
+			"again and made the call once more, so the program went "
+			"on as it would have: without libspy it would have sent "
+			"whatever the allocator's next user put there.",
+			"Set the pointer to NULL when you free the block (and "
+			"check for NULL before using it), or free the block "
+			"only when nothing uses it any more.");
+	} else if (held) {
 		snprintf(head, sizeof(head),
 			 "%s a freed %" PRIu64 "-byte block (offset %" PRId64 ")",
 			 write ? "write to" : "read of", size,
@@ -319,8 +349,8 @@ static int guard_fault(const struct trace_model *m, const struct heap_issue *is,
 	    finding_add_int(f, "size", (int64_t)size) < 0 ||
 	    finding_add_int(f, "offset", (int64_t)(e->a - e->b)) < 0 ||
 	    finding_add_str(f, "mode", held ? "quarantine" : "guard") < 0 ||
-	    (held && finding_add_str(f, "access", e->fn == TRACE_FAULT_HELD_WRITE
-				     ? "write" : "read") < 0))
+	    (held && finding_add_str(f, "access", write ? "write" : "read") < 0) ||
+	    (by_call && finding_add_str(f, "by", "system call") < 0))
 		return -1;
 	return 0;
 }

@@ -362,7 +362,7 @@ static int read_heap_check(struct loader *ld, uint8_t kind,
 		e->a = v[0];
 		e->b = v[3];
 		e->c = v[1];
-		e->fn = v[2] <= TRACE_FAULT_HELD_WRITE ? (uint8_t)v[2] : TRACE_FAULT_FREED;
+		e->fn = v[2] <= TRACE_FAULT_SYSCALL_WRITE ? (uint8_t)v[2] : TRACE_FAULT_FREED;
 		e->stack = ref;
 		return 0;
 	case TRACE_ALLOC_FAIL: /* fn, size, stack */

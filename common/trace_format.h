@@ -402,6 +402,11 @@ enum trace_fault_what {
 	TRACE_FAULT_PAST_END = 1,   /* guard=1: past a block's end */
 	TRACE_FAULT_HELD_READ = 2,  /* a read of a block in quarantine */
 	TRACE_FAULT_HELD_WRITE = 3, /* a write to a block in quarantine */
+	/* A system call given a block in quarantine as its buffer: the
+	 * kernel read it (write, send) or wrote into it (read, recv). pc is
+	 * the call's return address less one. */
+	TRACE_FAULT_SYSCALL_READ = 4,
+	TRACE_FAULT_SYSCALL_WRITE = 5,
 };
 
 enum trace_leak_class {

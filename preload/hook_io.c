@@ -22,6 +22,7 @@
 #include "spy_core.h"
 #include "spy_options.h"
 #include "spy_patch.h"
+#include "spy_qprotect.h"
 #include "spy_stack.h"
 #include "spy_sys.h"
 #include "spy_writer.h"
@@ -58,7 +59,8 @@ static struct {
  * (libspy's own calls, nested calls) straight through; else counted.
  * size is what the call asks for; r_ (the result) for vector calls, whose
  * vectors are the kernel's to check, not ours to read. */
-#define IO_HOOK(T, name, fn_code, params, args, fd, size, fallback)            \
+#define IO_HOOK(T, name, fn_code, params, args, fd, size, fallback, buf,    \
+		len, into)                                                     \
 	SPY_EXPORT T name params                                               \
 	{                                                                      \
 		if (SPY_UNLIKELY(!io_real.name))                               \
@@ -67,57 +69,77 @@ static struct {
 			rec_io_passed(fn_code);                                \
 			return io_real.name args;                              \
 		}                                                              \
-		REC_IO_HOOK(T, fn_code, fd, size, io_real.name args);          \
+		REC_IO_HOOK(T, fn_code, fd, size,                              \
+			    HELD_RETRY(T, io_real.name args, buf, len, into)); \
 	}
+
+/* The call, made once more when it failed only because its buffer lies on
+ * pages libspy made inaccessible (a freed block held in quarantine,
+ * spy_qprotect.h): the program gets what it would have got without
+ * libspy, and the trace the use after free. into: the kernel writes the
+ * buffer. Vector calls pass no buffer and are not retried. */
+#define HELD_RETRY(T, call, buf, len, into)                                   \
+	({                                                                     \
+		T h_ = (call);                                                 \
+		if (SPY_UNLIKELY(h_ < 0 && errno == EFAULT)) {                 \
+			int he_ = errno;                                       \
+			if (spy_qprotect_lift((buf), (len), (into),            \
+				(uintptr_t)__builtin_return_address(0)))       \
+				h_ = (call);                                   \
+			else                                                   \
+				errno = he_;                                   \
+		}                                                              \
+		h_;                                                            \
+	})
 
 #define VEC_SIZE (r_ > 0 ? (uint64_t)r_ : 0)
 
 IO_HOOK(ssize_t, write, TRACE_IO_WRITE, (int fd, const void *buf, size_t n),
-	(fd, buf, n), fd, n, syscall(SYS_write, fd, buf, n))
+	(fd, buf, n), fd, n, syscall(SYS_write, fd, buf, n), buf, n, 0)
 IO_HOOK(ssize_t, writev, TRACE_IO_WRITEV,
 	(int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd,
-	VEC_SIZE, syscall(SYS_writev, fd, iov, cnt))
+	VEC_SIZE, syscall(SYS_writev, fd, iov, cnt), NULL, 0, 0)
 IO_HOOK(ssize_t, pwrite64, TRACE_IO_PWRITE,
 	(int fd, const void *buf, size_t n, off_t off), (fd, buf, n, off), fd,
-	n, syscall(SYS_pwrite64, fd, buf, n, off))
+	n, syscall(SYS_pwrite64, fd, buf, n, off), buf, n, 0)
 IO_HOOK(ssize_t, pwritev, TRACE_IO_PWRITEV,
 	(int fd, const struct iovec *iov, int cnt, off_t off),
 	(fd, iov, cnt, off), fd, VEC_SIZE,
-	syscall(SYS_pwritev, fd, iov, cnt, off, 0))
+	syscall(SYS_pwritev, fd, iov, cnt, off, 0), NULL, 0, 0)
 IO_HOOK(ssize_t, send, TRACE_IO_SEND,
 	(int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags),
-	fd, n, syscall(SYS_sendto, fd, buf, n, flags, NULL, 0))
+	fd, n, syscall(SYS_sendto, fd, buf, n, flags, NULL, 0), buf, n, 0)
 IO_HOOK(ssize_t, sendto, TRACE_IO_SENDTO,
 	(int fd, const void *buf, size_t n, int flags,
 	 const struct sockaddr *to, socklen_t tolen),
 	(fd, buf, n, flags, to, tolen), fd, n,
-	syscall(SYS_sendto, fd, buf, n, flags, to, tolen))
+	syscall(SYS_sendto, fd, buf, n, flags, to, tolen), buf, n, 0)
 IO_HOOK(ssize_t, sendmsg, TRACE_IO_SENDMSG,
 	(int fd, const struct msghdr *msg, int flags), (fd, msg, flags), fd,
-	VEC_SIZE, syscall(SYS_sendmsg, fd, msg, flags))
+	VEC_SIZE, syscall(SYS_sendmsg, fd, msg, flags), NULL, 0, 0)
 IO_HOOK(ssize_t, read, TRACE_IO_READ, (int fd, void *buf, size_t n),
-	(fd, buf, n), fd, n, syscall(SYS_read, fd, buf, n))
+	(fd, buf, n), fd, n, syscall(SYS_read, fd, buf, n), buf, n, 1)
 IO_HOOK(ssize_t, readv, TRACE_IO_READV,
 	(int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd,
-	VEC_SIZE, syscall(SYS_readv, fd, iov, cnt))
+	VEC_SIZE, syscall(SYS_readv, fd, iov, cnt), NULL, 0, 0)
 IO_HOOK(ssize_t, pread64, TRACE_IO_PREAD,
 	(int fd, void *buf, size_t n, off_t off), (fd, buf, n, off), fd, n,
-	syscall(SYS_pread64, fd, buf, n, off))
+	syscall(SYS_pread64, fd, buf, n, off), buf, n, 1)
 IO_HOOK(ssize_t, preadv, TRACE_IO_PREADV,
 	(int fd, const struct iovec *iov, int cnt, off_t off),
 	(fd, iov, cnt, off), fd, VEC_SIZE,
-	syscall(SYS_preadv, fd, iov, cnt, off, 0))
+	syscall(SYS_preadv, fd, iov, cnt, off, 0), NULL, 0, 0)
 IO_HOOK(ssize_t, recv, TRACE_IO_RECV,
 	(int fd, void *buf, size_t n, int flags), (fd, buf, n, flags), fd, n,
-	syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL))
+	syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL), buf, n, 1)
 IO_HOOK(ssize_t, recvfrom, TRACE_IO_RECVFROM,
 	(int fd, void *buf, size_t n, int flags, struct sockaddr *from,
 	 socklen_t *fromlen),
 	(fd, buf, n, flags, from, fromlen), fd, n,
-	syscall(SYS_recvfrom, fd, buf, n, flags, from, fromlen))
+	syscall(SYS_recvfrom, fd, buf, n, flags, from, fromlen), buf, n, 1)
 IO_HOOK(ssize_t, recvmsg, TRACE_IO_RECVMSG,
 	(int fd, struct msghdr *msg, int flags), (fd, msg, flags), fd,
-	VEC_SIZE, syscall(SYS_recvmsg, fd, msg, flags))
+	VEC_SIZE, syscall(SYS_recvmsg, fd, msg, flags), NULL, 0, 0)
 
 /* The other names of the same functions (on 64-bit glibc, off_t is 64
  * bits and these are aliases). */
@@ -130,7 +152,7 @@ SPY_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 		return io_real.pwrite64(fd, buf, n, off);
 	}
 	REC_IO_HOOK(ssize_t, TRACE_IO_PWRITE, fd, n,
-		    io_real.pwrite64(fd, buf, n, off));
+		    HELD_RETRY(ssize_t, io_real.pwrite64(fd, buf, n, off), buf, n, 0));
 }
 
 SPY_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
@@ -142,7 +164,7 @@ SPY_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 		return io_real.pread64(fd, buf, n, off);
 	}
 	REC_IO_HOOK(ssize_t, TRACE_IO_PREAD, fd, n,
-		    io_real.pread64(fd, buf, n, off));
+		    HELD_RETRY(ssize_t, io_real.pread64(fd, buf, n, off), buf, n, 1));
 }
 
 SPY_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off_t off)
@@ -164,7 +186,7 @@ static ssize_t write_nocancel_hook(int fd, const void *buf, size_t n)
 		return io_real.write_nocancel(fd, buf, n);
 	}
 	REC_IO_HOOK(ssize_t, TRACE_IO_WRITE, fd, n,
-		    io_real.write_nocancel(fd, buf, n));
+		    HELD_RETRY(ssize_t, io_real.write_nocancel(fd, buf, n), buf, n, 0));
 }
 
 /* ---- close, dup2, dup3: a descriptor number gets a new file ----------- */

@@ -168,6 +168,34 @@ static int resolve(int sig, siginfo_t *info, void *context)
 	return 0;
 }
 
+int spy_qprotect_lift(const void *buf, size_t len, int into, uintptr_t ret)
+{
+	uintptr_t lo_b = (uintptr_t)buf, hi_b = lo_b + len;
+	int lifted = 0;
+	if (!enabled || !len || hi_b < lo_b)
+		return 0;
+	for (unsigned i = 0; i < SPY_QPROTECT_MAX; i++) {
+		struct slot *s = &slots[i];
+		if (__atomic_load_n(&s->active, __ATOMIC_ACQUIRE) != 1)
+			continue;
+		uintptr_t lo = __atomic_load_n(&s->lo, __ATOMIC_ACQUIRE);
+		uintptr_t hi = __atomic_load_n(&s->hi, __ATOMIC_ACQUIRE);
+		if (hi <= lo_b || lo >= hi_b)
+			continue;
+		int first = !__atomic_exchange_n(&s->reported, 1, __ATOMIC_ACQ_REL);
+		if (mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE) != 0)
+			continue;
+		lifted++;
+		if (first && spy_state == SPY_STATE_READY && spy_tracing)
+			spy_guard_write_fault(lo_b > lo ? lo_b : lo, ret - 1,
+					      into ? TRACE_FAULT_SYSCALL_WRITE
+						   : TRACE_FAULT_SYSCALL_READ,
+					      s->block, s->size,
+					      spy_stack_capture());
+	}
+	return lifted;
+}
+
 void spy_qprotect_init(void)
 {
 	if (spy_opt.guard || !spy_signals_manages(SIGSEGV))

@@ -30,6 +30,14 @@ void spy_qprotect_init(void);
  * when nothing was done (*head and *tail unchanged). */
 int spy_qprotect_hold(uintptr_t block, size_t size, size_t *head, size_t *tail);
 
+/* A system call failed with EFAULT on [buf, buf + len): the inaccessible
+ * pages of held blocks in that range are made accessible again, and each
+ * block's first such access recorded (the kernel wrote into the buffer
+ * when `into`, else read it; ret is the call's return address). Returns
+ * how many blocks were lifted: the call is worth making again. Inside a
+ * hook, the guard held. */
+int spy_qprotect_lift(const void *buf, size_t len, int into, uintptr_t ret);
+
 /* The block leaves the quarantine: its pages are accessible again. */
 void spy_qprotect_release(int handle);
 

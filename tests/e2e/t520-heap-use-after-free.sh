@@ -78,6 +78,8 @@ cat >"$TEST_DIR/middle.c" <<'CEOF'
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 static char *stale;
 
@@ -98,7 +100,19 @@ int main(int argc, char **argv)
 		buf[30000] = 'A';              /* MID: write */
 	else if (mode == 'r')
 		printf("read %d\n", buf[30000]); /* MID: read */
-	else if (mode == 't') {
+	else if (mode == 's') {
+		int fd[2];
+		char back[100];
+		if (pipe(fd) != 0)
+			return 1;
+		long n = write(fd[1], buf + 20000, 100); /* MID: syscall reads */
+		long m = read(fd[0], back, sizeof back);
+		printf("sent %ld, got %ld: %c\n", n, m, back[99]);
+	} else if (mode == 'R') {
+		int z = open("/dev/zero", O_RDONLY);
+		long n = read(z, buf + 30000, 50);     /* MID: syscall writes */
+		printf("read %ld\n", n);
+	} else if (mode == 't') {
 		pthread_t t;
 		stale = buf;
 		pthread_create(&t, NULL, reader, NULL);
@@ -136,6 +150,21 @@ test_expect 'the middle of a big freed block: a read caught at its line, the val
 test_expect 'the middle of a big freed block: a read from another thread' '
 	gcc -O0 -g -pthread -o middle "$TEST_DIR/middle.c" &&
 	mid_check t $(line_of "$TEST_DIR/middle.c" "MID: read in a thread") read 20000
+'
+
+# by_call LINE ACCESS OFFSET: as mid_check, for a system call's buffer
+test_expect 'a freed block given to write(): recorded at the call, the call made again, output unchanged' '
+	gcc -O0 -g -pthread -o middle "$TEST_DIR/middle.c" &&
+	mid_check s $(line_of "$TEST_DIR/middle.c" "MID: syscall reads") read 20000 &&
+	grep -x "sent 100, got 100: x" traced.out &&
+	json_check $t.json "($(uaf))[0][\"details\"][\"by\"] == \"system call\""
+'
+
+test_expect 'a freed block given to read(): recorded as a write at the call, the call made again' '
+	gcc -O0 -g -pthread -o middle "$TEST_DIR/middle.c" &&
+	mid_check R $(line_of "$TEST_DIR/middle.c" "MID: syscall writes") write 30000 &&
+	grep -x "read 50" traced.out &&
+	json_check $t.json "($(uaf))[0][\"details\"][\"by\"] == \"system call\""
 '
 
 test_expect 'the middle of a big freed block: none without a bad access; with quarantine_protect=0 a read sees the fill, unreported' '
