@@ -51,6 +51,15 @@ static void print_allocator(const struct heap_frag *f)
 	printf("\n");
 }
 
+static void print_hist(const struct heap_frag *f)
+{
+	for (unsigned k = 0; k < HEAP_FRAG_BUCKETS; k++)
+		if (f->hist[k])
+			printf("  holes of %8" PRIu64 "..%-8" PRIu64 " bytes: %"
+			       PRIu64 "\n", (uint64_t)1 << k,
+			       ((uint64_t)2 << k) - 1, f->hist[k]);
+}
+
 static void print_holes(const struct heap_frag *f)
 {
 	char a[16], b[16];
@@ -67,11 +76,7 @@ static void print_holes(const struct heap_frag *f)
 	       "bytes)\n", f->external);
 	printf("  [%s]\n", f->strip);
 	printf("   # live  + mostly live  - partly live  . free\n");
-	for (unsigned k = 0; k < HEAP_FRAG_BUCKETS; k++)
-		if (f->hist[k])
-			printf("  holes of %8" PRIu64 "..%-8" PRIu64 " bytes: %"
-			       PRIu64 "\n", (uint64_t)1 << k,
-			       ((uint64_t)2 << k) - 1, f->hist[k]);
+	print_hist(f);
 	if (f->arena_spans) {
 		text_size(a, sizeof(a), f->arena_live_bytes);
 		text_size(b, sizeof(b), f->arena_free_bytes);
@@ -80,6 +85,29 @@ static void print_holes(const struct heap_frag *f)
 		printf("                %" PRIu64 " holes, %s free, the largest %"
 		       PRIu64 " bytes\n", f->arena_holes, b, f->arena_largest_hole);
 	}
+}
+
+/* jemalloc's holes: the free regions of its slabs (each slab holds blocks
+ * of one size class) and its free extents of pages. */
+static void print_je_holes(const struct heap_frag *f)
+{
+	const struct heap_info *i = &f->info;
+	char a[16], b[16];
+	text_size(a, sizeof(a), i->je_region_bytes);
+	printf("  holes         %" PRIu64 " free regions in slabs, %s (the "
+	       "largest %" PRIu64 " bytes)\n", i->je_regions, a,
+	       i->je_largest_region);
+	text_size(a, sizeof(a), i->je_extent_bytes);
+	text_size(b, sizeof(b), i->je_largest_extent);
+	printf("                %" PRIu64 " free extents of pages, %s (the "
+	       "largest about %s;\n                jemalloc joins neighbouring "
+	       "ones only when it needs to)\n", i->je_extents, a, b);
+	text_size(a, sizeof(a), f->free_bytes);
+	printf("                %" PRIu64 " holes, %s free, the largest %"
+	       PRIu64 " bytes\n", f->holes, a, f->largest_hole);
+	printf("  external fragmentation %.2f (1 - largest free region / free "
+	       "bytes)\n", f->external);
+	print_hist(f);
 }
 
 static void print_text(const struct trace_model *m, const struct heap_frag *f)
@@ -96,11 +124,13 @@ static void print_text(const struct trace_model *m, const struct heap_frag *f)
 	text_size(b, sizeof(b), f->footprint_free);
 	printf("  footprint     %s, %s of it free (%s)\n", a, b,
 	       heap_frag_allocator(f));
-	if (heap_frag_has_holes(f))
+	if (heap_frag_has_layout(f))
 		print_holes(f);
+	else if (heap_frag_has_holes(f))
+		print_je_holes(f);
 	else if (f->info.allocator == HEAP_JEMALLOC)
-		printf("  holes         not counted: jemalloc does not lay blocks "
-		       "out as glibc does\n");
+		printf("  holes         not counted: this jemalloc keeps no "
+		       "statistics of its free space\n");
 	else
 		printf("  (no [heap] in the trace's memory map)\n");
 	if (f->info.valid)
@@ -158,7 +188,7 @@ static int write_svg(const struct trace_model *m, const struct heap_frag *v,
 		return -1;
 	}
 	int y = 0, rc = 0;
-	if (heap_frag_has_holes(&s.frag) && s.frag.heap_end > s.frag.heap_start)
+	if (heap_frag_has_layout(&s.frag) && s.frag.heap_end > s.frag.heap_start)
 		rc = report_heap_picture(mem, &s, 0, 0, &y);
 	if (n) {
 		frag_svg_series(mem, m, v, n, 0, y ? y + 8 : 0);

@@ -89,6 +89,14 @@ void frag_json(struct json_writer *w, const struct trace_model *m,
 			json_field_uint(w, "resident", i->je_resident);
 			json_field_uint(w, "mapped", i->je_mapped);
 			json_field_uint(w, "retained", i->je_retained);
+			if (i->je_holes) {
+				json_field_uint(w, "free_regions", i->je_regions);
+				json_field_uint(w, "free_region_bytes", i->je_region_bytes);
+				json_field_uint(w, "largest_free_region", i->je_largest_region);
+				json_field_uint(w, "free_extents", i->je_extents);
+				json_field_uint(w, "free_extent_bytes", i->je_extent_bytes);
+				json_field_uint(w, "largest_free_extent", i->je_largest_extent);
+			}
 			json_object_end(w);
 		}
 		json_field_uint(w, "rss", i->rss);

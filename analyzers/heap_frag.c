@@ -42,6 +42,33 @@ static bool jemalloc_mapped(const struct trace_model *m)
 	return false;
 }
 
+/* jemalloc's free space after its statistics (traces since it was
+ * recorded); left out whole when any of it is missing or out of range. */
+static void read_je_holes(struct trace_cursor *c, struct heap_info *hi)
+{
+	uint64_t v[7], b, n;
+	for (int i = 0; i < 7; i++)
+		if (trace_get_varint(c, &v[i]) < 0)
+			return;
+	if (v[6] > HEAP_FRAG_BUCKETS)
+		return;
+	uint64_t hist[HEAP_FRAG_BUCKETS] = { 0 };
+	for (uint64_t i = 0; i < v[6]; i++) {
+		if (trace_get_varint(c, &b) < 0 || trace_get_varint(c, &n) < 0 ||
+		    b >= HEAP_FRAG_BUCKETS)
+			return;
+		hist[b] += n;
+	}
+	hi->je_holes = true;
+	hi->je_regions = v[0];
+	hi->je_region_bytes = v[1];
+	hi->je_largest_region = v[2];
+	hi->je_extents = v[3];
+	hi->je_extent_bytes = v[4];
+	hi->je_largest_extent = v[5];
+	memcpy(hi->je_hist, hist, sizeof(hist));
+}
+
 static void read_info(const struct trace_model *m, const struct trace_event *e,
 		      struct heap_info *hi)
 {
@@ -59,9 +86,14 @@ static void read_info(const struct trace_model *m, const struct trace_event *e,
 		for (int i = 12; i < 18; i++)
 			if (trace_get_varint(&c, &v[i]) < 0)
 				break;
-	*hi = (struct heap_info){ true, v[0], v[1], v[2], v[3], v[4], v[5],
-				  v[6], v[7], v[8], v[9], v[10], v[11], v[12],
-				  v[13], v[14], v[15], v[16], v[17] };
+	*hi = (struct heap_info){ .valid = true, .reason = v[0],
+		.arena = v[1], .ordblks = v[2], .fordblks = v[3], .hblks = v[4],
+		.hblkhd = v[5], .uordblks = v[6], .keepcost = v[7], .rss = v[8],
+		.as_limit = v[9], .vm_size = v[10], .allocator = v[11],
+		.je_allocated = v[12], .je_active = v[13], .je_metadata = v[14],
+		.je_resident = v[15], .je_mapped = v[16], .je_retained = v[17] };
+	if (v[11] == HEAP_JEMALLOC)
+		read_je_holes(&c, hi);
 }
 
 static uint64_t chunk_size(uint64_t size)
@@ -218,6 +250,23 @@ static void lay_out_arenas(struct heap_frag *f, const struct blk *v, size_t n)
 	}
 }
 
+/* jemalloc's holes as it counted them: its free regions and extents.
+ * Nothing lies beyond a top here: what jemalloc holds and does not use
+ * is all in them. */
+static void count_je_holes(struct heap_frag *f)
+{
+	const struct heap_info *i = &f->info;
+	if (!i->je_holes)
+		return;
+	f->holes = i->je_regions + i->je_extents;
+	f->free_bytes = i->je_region_bytes + i->je_extent_bytes;
+	f->largest_hole = i->je_largest_region > i->je_largest_extent
+		? i->je_largest_region : i->je_largest_extent;
+	memcpy(f->hist, i->je_hist, sizeof(f->hist));
+	f->external = f->free_bytes
+		? 1.0 - (double)f->largest_hole / (double)f->free_bytes : 0;
+}
+
 /* The footprint: the allocator's own memory (jemalloc's mapped extents;
  * glibc's arenas, every thread's, and its mmapped blocks), or the brk
  * heap as laid out when the trace has no HEAP_INFO. Its free part is what
@@ -259,7 +308,9 @@ static int snapshot(const struct trace_model *m, const struct replay *r,
 	}
 	if (f->info.allocator != HEAP_JEMALLOC)
 		lay_out_arenas(f, c.v, c.n);
-	if (f->heap_start)
+	if (f->info.allocator == HEAP_JEMALLOC)
+		count_je_holes(f);
+	else if (f->heap_start)
 		lay_out(f, c.v, c.n, brk_end(m, f));
 	footprint(f);
 	free(c.v);
@@ -341,6 +392,13 @@ no_memory:
 
 bool heap_frag_has_holes(const struct heap_frag *f)
 {
+	if (f->info.allocator == HEAP_JEMALLOC)
+		return f->info.je_holes;
+	return f->heap_start != 0;
+}
+
+bool heap_frag_has_layout(const struct heap_frag *f)
+{
 	return f->heap_start && f->info.allocator != HEAP_JEMALLOC;
 }
 
@@ -351,6 +409,8 @@ const char *heap_frag_allocator(const struct heap_frag *f)
 
 bool heap_frag_is_bad(const struct heap_frag *f)
 {
+	if (!heap_frag_has_layout(f))
+		return false;
 	uint64_t span = f->heap_end - f->heap_start;
 	return f->free_bytes >= (1u << 20) && f->holes >= 16 &&
 	       span && f->free_bytes * 4 >= span && f->external >= 0.5;

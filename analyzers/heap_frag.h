@@ -33,6 +33,12 @@ struct heap_info {
 	uint64_t allocator;  /* enum heap_allocator */
 	uint64_t je_allocated, je_active, je_metadata, je_resident, je_mapped,
 		je_retained;
+	/* jemalloc's free space, when recorded: free regions of its slabs,
+	 * free extents of pages, and both as one histogram of hole sizes */
+	bool je_holes;
+	uint64_t je_regions, je_region_bytes, je_largest_region;
+	uint64_t je_extents, je_extent_bytes, je_largest_extent;
+	uint64_t je_hist[HEAP_FRAG_BUCKETS];
 };
 
 enum heap_frag_when { HEAP_FRAG_END, HEAP_FRAG_FAILURE, HEAP_FRAG_INTERVAL };
@@ -76,8 +82,13 @@ int heap_frag_at(const struct trace_model *m, const struct trace_event *upto,
 int heap_frag_series(const struct trace_model *m, struct heap_frag **out,
 		     size_t *n, size_t *total);
 
-/* 1 when the holes are modelled: glibc's layout and a brk heap. */
+/* 1 when the holes are known: glibc's layout of a brk heap, or the free
+ * space jemalloc itself counted. */
 bool heap_frag_has_holes(const struct heap_frag *f);
+
+/* 1 when the brk heap is laid out block by block (glibc): its strip,
+ * its top and its picture. */
+bool heap_frag_has_layout(const struct heap_frag *f);
 
 /* "glibc" or "jemalloc": the allocator the snapshot describes. Cannot
  * fail. */

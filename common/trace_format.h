@@ -51,6 +51,8 @@
 #define TRACE_CHUNK_HEADER_SIZE 24
 #define TRACE_MAX_CHUNK (16u << 20) /* a chunk never crosses its region */
 #define TRACE_MAX_FRAMES 256
+/* Buckets of a hole-size histogram (HEAP_INFO): [2^b, 2^(b+1)) bytes. */
+#define TRACE_HOLE_BUCKETS 40
 
 /* file_header (24 bytes): magic[8], version:u32, header_size:u32 (24),
  * region_size:u32 (a power of two, 4 KiB to 16 MiB), reserved:u32 (0). */
@@ -261,7 +263,13 @@ enum trace_kind {
 	 * at the top); rss (bytes), as_limit (RLIMIT_AS, 0 if none),
 	 * vm_size (bytes of address space in use); then, in traces written
 	 * since, allocator (0 glibc, 1 jemalloc) and for jemalloc its
-	 * stats.allocated, active, metadata, resident, mapped, retained. */
+	 * stats.allocated, active, metadata, resident, mapped, retained;
+	 * then, in traces written since and when jemalloc keeps statistics,
+	 * its free space: free_regions (in its slabs), their bytes, the
+	 * largest region's size, free_extents (dirty or muzzy), their bytes,
+	 * the largest extent (bytes, the mean of its size class), and a
+	 * histogram of all these holes: n, then n pairs of bucket (holes of
+	 * [2^b, 2^(b+1)) bytes, b < TRACE_HOLE_BUCKETS) and count. */
 	TRACE_HEAP_INFO = 86,
 	/* A block was given back by a deallocation of another family (new[]
 	 * freed with delete or free, malloc'd memory with delete, ...); the

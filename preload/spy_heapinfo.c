@@ -37,6 +37,114 @@ static uint64_t jemalloc_stat(mallctl_fn ctl, const char *name)
 	return ctl(name, &v, &len, NULL, 0) == 0 ? v : 0;
 }
 
+/* ---- jemalloc's free space ------------------------------------------------ */
+
+typedef int (*nametomib_fn)(const char *, size_t *, size_t *);
+typedef int (*bymib_fn)(const size_t *, size_t, void *, size_t *, void *,
+			size_t);
+
+/* The statistics of all arenas merged (MALLCTL_ARENAS_ALL). */
+#define JE_ARENAS_ALL 4096
+
+/* Free space inside what jemalloc holds: free regions of its slabs (a
+ * small size class each) and free extents of pages (dirty or muzzy),
+ * counted as holes with a histogram by size. */
+struct je_free {
+	uint64_t regions, region_bytes, largest_region;
+	uint64_t extents, extent_bytes, largest_extent;
+	uint64_t hist[TRACE_HOLE_BUCKETS];
+};
+
+static unsigned hole_bucket(uint64_t v)
+{
+	unsigned b = 0;
+	while (v > 1 && b < TRACE_HOLE_BUCKETS - 1) {
+		v >>= 1;
+		b++;
+	}
+	return b;
+}
+
+/* One value read by mib with mib[at] set to i; 0 if the call failed. */
+static int by_mib(bymib_fn get, size_t *mib, size_t len, size_t at, size_t i,
+		  void *v, size_t size)
+{
+	size_t n = size;
+	mib[at] = i;
+	return get(mib, len, v, &n, NULL, 0) == 0 && n == size;
+}
+
+/* 0, or -1 when jemalloc lacks these statistics (built without them). */
+static int je_free_space(mallctl_fn ctl, struct je_free *f)
+{
+	static nametomib_fn to_mib;
+	static bymib_fn get;
+	if (!to_mib || !get) {
+		to_mib = (nametomib_fn)dlsym(RTLD_DEFAULT, "mallctlnametomib");
+		get = (bymib_fn)dlsym(RTLD_DEFAULT, "mallctlbymib");
+		if (!to_mib || !get)
+			return -1;
+	}
+	unsigned nbins = 0;
+	size_t len = sizeof(nbins);
+	size_t m_size[4], m_nregs[4], m_regs[6], m_slabs[6];
+	size_t l_size = 4, l_nregs = 4, l_regs = 6, l_slabs = 6;
+	if (ctl("arenas.nbins", &nbins, &len, NULL, 0) != 0 ||
+	    to_mib("arenas.bin.0.size", m_size, &l_size) != 0 ||
+	    to_mib("arenas.bin.0.nregs", m_nregs, &l_nregs) != 0 ||
+	    to_mib("stats.arenas.0.bins.0.curregs", m_regs, &l_regs) != 0 ||
+	    to_mib("stats.arenas.0.bins.0.curslabs", m_slabs, &l_slabs) != 0)
+		return -1;
+	m_regs[2] = m_slabs[2] = JE_ARENAS_ALL;
+	for (unsigned j = 0; j < nbins; j++) {
+		size_t size, regs, slabs;
+		uint32_t nregs;
+		if (!by_mib(get, m_size, l_size, 2, j, &size, sizeof(size)) ||
+		    !by_mib(get, m_nregs, l_nregs, 2, j, &nregs, sizeof(nregs)) ||
+		    !by_mib(get, m_regs, l_regs, 4, j, &regs, sizeof(regs)) ||
+		    !by_mib(get, m_slabs, l_slabs, 4, j, &slabs, sizeof(slabs)))
+			return -1;
+		uint64_t cap = (uint64_t)slabs * nregs;
+		uint64_t free_regs = cap > regs ? cap - regs : 0;
+		if (!free_regs)
+			continue;
+		f->regions += free_regs;
+		f->region_bytes += free_regs * size;
+		f->hist[hole_bucket(size)] += free_regs;
+		if (size > f->largest_region)
+			f->largest_region = size;
+	}
+	/* extents by page-size class, until the classes run out */
+	static const char *const ext[4] = {
+		"stats.arenas.0.extents.0.ndirty", "stats.arenas.0.extents.0.nmuzzy",
+		"stats.arenas.0.extents.0.dirty_bytes",
+		"stats.arenas.0.extents.0.muzzy_bytes" };
+	size_t m_ext[4][6], l_ext[4];
+	for (int k = 0; k < 4; k++) {
+		l_ext[k] = 6;
+		if (to_mib(ext[k], m_ext[k], &l_ext[k]) != 0)
+			return 0; /* before jemalloc 5.2: slabs only */
+		m_ext[k][2] = JE_ARENAS_ALL;
+	}
+	for (size_t j = 0; j < 1024; j++) {
+		size_t v[4];
+		int ok = 1;
+		for (int k = 0; k < 4 && ok; k++)
+			ok = by_mib(get, m_ext[k], l_ext[k], 4, j, &v[k], sizeof(v[k]));
+		if (!ok)
+			break;
+		uint64_t n = (uint64_t)v[0] + v[1], bytes = (uint64_t)v[2] + v[3];
+		if (!n)
+			continue;
+		f->extents += n;
+		f->extent_bytes += bytes;
+		f->hist[hole_bucket(bytes / n)] += n;
+		if (bytes / n > f->largest_extent)
+			f->largest_extent = bytes / n;
+	}
+	return 0;
+}
+
 static uint64_t field(const char **p)
 {
 	uint64_t v = 0;
@@ -71,6 +179,8 @@ void spy_heapinfo_write(unsigned reason)
 	/* jemalloc's statistics are refreshed only when the epoch moves */
 	mallctl_fn ctl = jemalloc_ctl();
 	uint64_t je[6] = { 0 };
+	struct je_free jf = { 0 };
+	int je_holes = -1;
 	if (ctl) {
 		spy_in_allocator = 1;
 		uint64_t epoch = 1;
@@ -82,9 +192,11 @@ void spy_heapinfo_write(unsigned reason)
 		je[3] = jemalloc_stat(ctl, "stats.resident");
 		je[4] = jemalloc_stat(ctl, "stats.mapped");
 		je[5] = jemalloc_stat(ctl, "stats.retained");
+		je_holes = je_free_space(ctl, &jf);
 		spy_in_allocator = 0;
 	}
-	uint8_t *w = spy_writer_begin(TRACE_HEAP_INFO, 19 * TRACE_VARINT_MAX);
+	uint8_t *w = spy_writer_begin(TRACE_HEAP_INFO,
+				      (26 + 2 * TRACE_HOLE_BUCKETS) * TRACE_VARINT_MAX);
 	if (!w)
 		return;
 	w = trace_put_varint(w, reason);
@@ -102,6 +214,23 @@ void spy_heapinfo_write(unsigned reason)
 	if (ctl)
 		for (int i = 0; i < 6; i++)
 			w = trace_put_varint(w, je[i]);
+	if (ctl && je_holes == 0) {
+		w = trace_put_varint(w, jf.regions);
+		w = trace_put_varint(w, jf.region_bytes);
+		w = trace_put_varint(w, jf.largest_region);
+		w = trace_put_varint(w, jf.extents);
+		w = trace_put_varint(w, jf.extent_bytes);
+		w = trace_put_varint(w, jf.largest_extent);
+		unsigned used = 0;
+		for (unsigned b = 0; b < TRACE_HOLE_BUCKETS; b++)
+			used += jf.hist[b] != 0;
+		w = trace_put_varint(w, used);
+		for (unsigned b = 0; b < TRACE_HOLE_BUCKETS; b++)
+			if (jf.hist[b]) {
+				w = trace_put_varint(w, b);
+				w = trace_put_varint(w, jf.hist[b]);
+			}
+	}
 	spy_writer_end(w);
 }
 

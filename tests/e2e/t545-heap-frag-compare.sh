@@ -62,23 +62,59 @@ test_expect 'the other order names B, and two pool runs fragmented the same' '
 
 JEMALLOC=$(ls /usr/lib/*/libjemalloc.so.2 /usr/lib64/libjemalloc.so.2 2>/dev/null | head -n 1)
 if [ -n "$JEMALLOC" ]; then
-test_expect 'glibc next to jemalloc: the allocator, its statistics, footprints compared' '
+test_expect 'glibc next to jemalloc: the allocator, its statistics, its free space, holes compared' '
 	rc=0 && "$SPY" --allocator jemalloc --no-report -o je.log "$TOP/demos/fragmentation_fixed" >out 2>err || rc=$? &&
 	test $rc = 1 &&
 	compare "$T/fixed.log" je.log c.json &&
 	json_check c.json "[r[\"allocator\"] for r in j[\"runs\"]] == [\"glibc\", \"jemalloc\"]" &&
 	json_check c.json "\"jemalloc\" not in j[\"runs\"][0][\"snapshot\"] and j[\"runs\"][1][\"snapshot\"][\"jemalloc\"][\"mapped\"] >= 2**20" &&
 	json_check c.json "j[\"runs\"][1][\"snapshot\"][\"jemalloc\"][\"allocated\"] > 0 and j[\"runs\"][1][\"snapshot\"][\"footprint\"] == j[\"runs\"][1][\"snapshot\"][\"jemalloc\"][\"mapped\"]" &&
-	json_check c.json "not j[\"runs\"][1][\"snapshot\"][\"holes_modelled\"] and j[\"runs\"][0][\"snapshot\"][\"holes_modelled\"]" &&
-	json_check c.json "j[\"verdict\"][\"measure\"] == \"unused_share\" and [r[\"failures\"] for r in j[\"runs\"]] == [0, 1]" &&
+	json_check c.json "j[\"runs\"][1][\"snapshot\"][\"holes_modelled\"] and j[\"runs\"][0][\"snapshot\"][\"holes_modelled\"]" &&
+	json_check c.json "(lambda s: s[\"holes\"] == s[\"jemalloc\"][\"free_regions\"] + s[\"jemalloc\"][\"free_extents\"] > 0 and s[\"free_bytes\"] == s[\"jemalloc\"][\"free_region_bytes\"] + s[\"jemalloc\"][\"free_extent_bytes\"])(j[\"runs\"][1][\"snapshot\"])" &&
+	json_check c.json "j[\"verdict\"][\"measure\"] == \"stranded_free_bytes\" and [r[\"failures\"] for r in j[\"runs\"]] == [0, 1]" &&
 	"$ANALYZE" fragmentation --compare "$T/fixed.log" je.log >c.txt || : &&
 	grep -q "^  allocator  *glibc  *jemalloc$" c.txt &&
 	grep -q "^  jemalloc mapped  *-  *[0-9.]* MiB$" c.txt &&
-	grep -q "^  holes  *[0-9]*  *-$" c.txt &&
+	grep -q "^  holes  *[0-9]*  *[0-9]*$" c.txt &&
 	"$ANALYZE" fragmentation je.log >f.txt || : &&
 	grep -q "^  jemalloc says allocated" f.txt &&
 	grep -q "^  footprint .*(jemalloc)$" f.txt &&
+	grep -q "^  holes  *[0-9]* free regions in slabs" f.txt &&
 	fits c.txt && fits f.txt
+'
+
+cat >"$TEST_DIR/slabs.c" <<'CEOF'
+#include <stdio.h>
+#include <stdlib.h>
+
+/* 20000 blocks of 100 bytes; "holes" frees every other one (half of each
+ * slab's regions free), "packed" frees the second half (whole slabs). */
+int main(int argc, char **argv)
+{
+	static void *p[20000];
+	int holes = argc > 1 && argv[1][0] == 'h';
+	for (int i = 0; i < 20000; i++)
+		p[i] = malloc(100);
+	for (int i = 0; i < 20000; i++)
+		if (holes ? i % 2 : i >= 10000)
+			free(p[i]);
+	puts("done");
+	return 0;
+}
+CEOF
+
+# je_regions LOG: the free regions in jemalloc's slabs at the end
+je_regions() {
+	"$ANALYZE" fragmentation --json "$1" >"$1.json" &&
+	python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print([s for s in j[\"snapshots\"] if s[\"when\"] == \"end\"][0][\"jemalloc\"][\"free_regions\"])" "$1.json"
+}
+
+test_expect 'jemalloc: every other block freed leaves free regions in its slabs; half freed in one piece leaves few' '
+	gcc -O0 -o slabs "$TEST_DIR/slabs.c" &&
+	"$SPY" --allocator jemalloc --no-report --opt quarantine_mb=0 -o h.log ./slabs holes >out &&
+	"$SPY" --allocator jemalloc --no-report --opt quarantine_mb=0 -o p.log ./slabs packed >out &&
+	h=$(je_regions h.log) && p=$(je_regions p.log) && say "free regions: $h with holes, $p packed" &&
+	test "$h" -ge 9000 && test "$p" -lt 1000
 '
 else
 test_skip 'glibc next to jemalloc' 'libjemalloc.so.2 is not installed'
