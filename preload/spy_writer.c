@@ -283,8 +283,23 @@ static int reserve(int fd, uint64_t off, size_t len)
 /* Maps the thread a new window of regions: one at first, then twice as
  * many each time, up to WINDOW_MAX, so that quiet threads cost one region
  * and busy ones few system calls. */
+static void note_truncated(void);
+
+/* 1 when the file is shorter than this thread's last window reached: it
+ * was truncated. Caught here too, not only by the SIGBUS of a store into
+ * a cut page, because reserving the next window would grow the file back
+ * (its lost start reading as zeros) before any such store. */
+static int cut_under_us(const struct spy_buffer *b)
+{
+	struct stat st;
+	uint64_t end = b->window_off + (uint64_t)b->window_regions * REGION_SIZE;
+	return b->window && fstat(trace_fd, &st) == 0 && (uint64_t)st.st_size < end;
+}
+
 static int window_new(struct spy_buffer *b)
 {
+	if (spy_tracing && cut_under_us(b))
+		note_truncated();
 	if (b->window)
 		munmap(b->window, (size_t)b->window_regions * REGION_SIZE);
 	b->window = b->region = NULL;
@@ -611,6 +626,14 @@ void spy_writer_after_fork_child(void)
 
 /* ---- a trace cut under our feet ------------------------------------------- */
 
+static void note_truncated(void)
+{
+	spy_tracing = 0;
+	if (!__atomic_exchange_n(&failed_once, 1, __ATOMIC_ACQ_REL))
+		spy_say("trace '%s' was truncated while in use; the program runs on untraced",
+			trace_path);
+}
+
 int spy_writer_absorb_fault(const void *addr)
 {
 	for (struct spy_buffer *b = __atomic_load_n(&registry, __ATOMIC_ACQUIRE);
@@ -624,10 +647,7 @@ int spy_writer_absorb_fault(const void *addr)
 		 * when the handler returns, and stop tracing. */
 		mmap(w, len, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-		spy_tracing = 0;
-		if (!__atomic_exchange_n(&failed_once, 1, __ATOMIC_ACQ_REL))
-			spy_say("trace '%s' was truncated while in use; the program runs on untraced",
-				  trace_path);
+		note_truncated();
 		return 1;
 	}
 	return 0;
