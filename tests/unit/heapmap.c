@@ -212,6 +212,35 @@ int main(void)
 			spy_heapmap_remove(held[i]);
 	}
 
+	/* the previous marked granule, against a scan granule by granule:
+	 * a few marks scattered over 512 KiB (across a leaf's edge), queried
+	 * from many places and with many lower bounds */
+	{
+		const uintptr_t base = (uintptr_t)0x7c00000ff000ull;
+		static const uintptr_t at[] = { 0x10, 0x100, 0x1f0, 0x200, 0x4e0,
+			0x10000, 0x10ff0, 0x11000, 0x7fff0, 0x80000 };
+		const size_t n_at = sizeof(at) / sizeof(at[0]);
+		int bad = 0;
+		for (size_t i = 0; i < n_at; i++)
+			spy_shadow_change(base + at[i], 1u << 0, 4, 0);
+		uint64_t x = 77;
+		for (int q = 0; q < 20000 && !bad; q++) {
+			uintptr_t a = base + (next_rand(&x) % 0x90000 & ~(uint64_t)15);
+			uintptr_t low = a - (next_rand(&x) % 0x30000 & ~(uint64_t)15);
+			if (low < base)
+				low = base;
+			uintptr_t want = 0;
+			for (uintptr_t g = a; g >= low && g >= base; g -= 16)
+				if (spy_shadow_get(g)) {
+					want = g;
+					break;
+				}
+			bad = spy_shadow_prev(a, low) != want;
+		}
+		ok(!bad, "the previous marked granule is the one a scan finds");
+		for (size_t i = 0; i < n_at; i++)
+			spy_shadow_change(base + at[i], 1u << 4, 0, 0);
+	}
 	/* a big block goes to the hash: its size is the one given, and an
 	 * interior pointer far into it still finds it; a small one next to
 	 * it is found through the shadow */
