@@ -118,35 +118,40 @@ static struct ring *claim(void)
 	return r;
 }
 
-/* Bytes of p[0..size) that differ from the fill: count, first, last.
- * Aligned words are compared eight at a time (a few bytes before them
- * one by one); bytes only from the first word that differs. */
+/* How many bytes from p on are the fill, counted in 8-byte words (a word
+ * that differs, or the last few bytes, are left for a closer look).
+ * 128 bytes a step, in vector registers: the check reads every held byte
+ * once more when the block leaves, and on a machine with AVX2 that pass
+ * takes a quarter of the instructions. */
+typedef uint64_t spy_v4 __attribute__((vector_size(32), aligned(8)));
+
+__attribute__((target_clones("avx2", "default")))
+static size_t clean_prefix(const uint8_t *p, size_t size)
+{
+	const uint64_t f = 0x0101010101010101ull * SPY_QUARANTINE_FILL;
+	const spy_v4 fv = { f, f, f, f };
+	size_t i = 0;
+	for (; i + 128 <= size; i += 128) {
+		const spy_v4 *v = (const spy_v4 *)(p + i);
+		spy_v4 d = (v[0] ^ fv) | (v[1] ^ fv) | (v[2] ^ fv) | (v[3] ^ fv);
+		if (d[0] | d[1] | d[2] | d[3])
+			break;
+	}
+	for (; i + 8 <= size; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		if (w != f)
+			break;
+	}
+	return i;
+}
+
+/* Bytes of p[0..size) that differ from the fill: count, first, last. */
 static size_t changed(const uint8_t *p, size_t size, size_t *first,
 		      size_t *last)
 {
-	const uint64_t fill = 0x0101010101010101ull * SPY_QUARANTINE_FILL;
-	size_t n = 0, i = 0;
-	size_t lead = (8 - ((uintptr_t)p & 7)) & 7;
-	if (lead > size)
-		lead = size;
-	for (; i < lead; i++)
-		if (p[i] != SPY_QUARANTINE_FILL)
-			goto bytes;
-	const uint64_t *w = (const uint64_t *)(p + lead);
-	size_t words = (size - lead) / 8, k = 0;
-	for (; k + 8 <= words; k += 8) {
-		uint64_t d = (w[k] ^ fill) | (w[k + 1] ^ fill) |
-			     (w[k + 2] ^ fill) | (w[k + 3] ^ fill) |
-			     (w[k + 4] ^ fill) | (w[k + 5] ^ fill) |
-			     (w[k + 6] ^ fill) | (w[k + 7] ^ fill);
-		if (d)
-			break;
-	}
-	while (k < words && w[k] == fill)
-		k++;
-	i = lead + k * 8;
-bytes:
-	for (; i < size; i++) {
+	size_t n = 0;
+	for (size_t i = clean_prefix(p, size); i < size; i++) {
 		if (p[i] != SPY_QUARANTINE_FILL) {
 			if (!n)
 				*first = i;
