@@ -59,8 +59,7 @@ static struct {
  * (libspy's own calls, nested calls) straight through; else counted.
  * size is what the call asks for; r_ (the result) for vector calls, whose
  * vectors are the kernel's to check, not ours to read. */
-#define IO_HOOK(T, name, fn_code, params, args, fd, size, fallback, buf,    \
-		len, into)                                                     \
+#define IO_HOOK(T, name, fn_code, params, args, fd, size, fallback, lift)   \
 	SPY_EXPORT T name params                                               \
 	{                                                                      \
 		if (SPY_UNLIKELY(!io_real.name))                               \
@@ -70,21 +69,21 @@ static struct {
 			return io_real.name args;                              \
 		}                                                              \
 		REC_IO_HOOK(T, fn_code, fd, size,                              \
-			    HELD_RETRY(T, io_real.name args, buf, len, into)); \
+			    HELD_RETRY(T, io_real.name args, lift));           \
 	}
 
 /* The call, made once more when it failed only because its buffer lies on
  * pages libspy made inaccessible (a freed block held in quarantine,
  * spy_qprotect.h): the program gets what it would have got without
- * libspy, and the trace the use after free. into: the kernel writes the
- * buffer. Vector calls pass no buffer and are not retried. */
-#define HELD_RETRY(T, call, buf, len, into)                                   \
+ * libspy, and the trace the use after free. lift: the spy_qprotect_lift
+ * call for the call's buffer or vector, with RET for the call site. */
+#define RET ((uintptr_t)__builtin_return_address(0))
+#define HELD_RETRY(T, call, lift)                                             \
 	({                                                                     \
 		T h_ = (call);                                                 \
 		if (SPY_UNLIKELY(h_ < 0 && errno == EFAULT)) {                 \
 			int he_ = errno;                                       \
-			if (spy_qprotect_lift((buf), (len), (into),            \
-				(uintptr_t)__builtin_return_address(0)))       \
+			if (lift)                                              \
 				h_ = (call);                                   \
 			else                                                   \
 				errno = he_;                                   \
@@ -95,51 +94,65 @@ static struct {
 #define VEC_SIZE (r_ > 0 ? (uint64_t)r_ : 0)
 
 IO_HOOK(ssize_t, write, TRACE_IO_WRITE, (int fd, const void *buf, size_t n),
-	(fd, buf, n), fd, n, syscall(SYS_write, fd, buf, n), buf, n, 0)
+	(fd, buf, n), fd, n, syscall(SYS_write, fd, buf, n),
+	spy_qprotect_lift(buf, n, 0, RET))
 IO_HOOK(ssize_t, writev, TRACE_IO_WRITEV,
 	(int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd,
-	VEC_SIZE, syscall(SYS_writev, fd, iov, cnt), NULL, 0, 0)
+	VEC_SIZE, syscall(SYS_writev, fd, iov, cnt),
+	spy_qprotect_lift_vec(iov, cnt, 0, RET))
 IO_HOOK(ssize_t, pwrite64, TRACE_IO_PWRITE,
 	(int fd, const void *buf, size_t n, off_t off), (fd, buf, n, off), fd,
-	n, syscall(SYS_pwrite64, fd, buf, n, off), buf, n, 0)
+	n, syscall(SYS_pwrite64, fd, buf, n, off),
+	spy_qprotect_lift(buf, n, 0, RET))
 IO_HOOK(ssize_t, pwritev, TRACE_IO_PWRITEV,
 	(int fd, const struct iovec *iov, int cnt, off_t off),
 	(fd, iov, cnt, off), fd, VEC_SIZE,
-	syscall(SYS_pwritev, fd, iov, cnt, off, 0), NULL, 0, 0)
+	syscall(SYS_pwritev, fd, iov, cnt, off, 0),
+	spy_qprotect_lift_vec(iov, cnt, 0, RET))
 IO_HOOK(ssize_t, send, TRACE_IO_SEND,
 	(int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags),
-	fd, n, syscall(SYS_sendto, fd, buf, n, flags, NULL, 0), buf, n, 0)
+	fd, n, syscall(SYS_sendto, fd, buf, n, flags, NULL, 0),
+	spy_qprotect_lift(buf, n, 0, RET))
 IO_HOOK(ssize_t, sendto, TRACE_IO_SENDTO,
 	(int fd, const void *buf, size_t n, int flags,
 	 const struct sockaddr *to, socklen_t tolen),
 	(fd, buf, n, flags, to, tolen), fd, n,
-	syscall(SYS_sendto, fd, buf, n, flags, to, tolen), buf, n, 0)
+	syscall(SYS_sendto, fd, buf, n, flags, to, tolen),
+	spy_qprotect_lift(buf, n, 0, RET))
 IO_HOOK(ssize_t, sendmsg, TRACE_IO_SENDMSG,
 	(int fd, const struct msghdr *msg, int flags), (fd, msg, flags), fd,
-	VEC_SIZE, syscall(SYS_sendmsg, fd, msg, flags), NULL, 0, 0)
+	VEC_SIZE, syscall(SYS_sendmsg, fd, msg, flags),
+	spy_qprotect_lift_msg(msg, 0, RET))
 IO_HOOK(ssize_t, read, TRACE_IO_READ, (int fd, void *buf, size_t n),
-	(fd, buf, n), fd, n, syscall(SYS_read, fd, buf, n), buf, n, 1)
+	(fd, buf, n), fd, n, syscall(SYS_read, fd, buf, n),
+	spy_qprotect_lift(buf, n, 1, RET))
 IO_HOOK(ssize_t, readv, TRACE_IO_READV,
 	(int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd,
-	VEC_SIZE, syscall(SYS_readv, fd, iov, cnt), NULL, 0, 0)
+	VEC_SIZE, syscall(SYS_readv, fd, iov, cnt),
+	spy_qprotect_lift_vec(iov, cnt, 1, RET))
 IO_HOOK(ssize_t, pread64, TRACE_IO_PREAD,
 	(int fd, void *buf, size_t n, off_t off), (fd, buf, n, off), fd, n,
-	syscall(SYS_pread64, fd, buf, n, off), buf, n, 1)
+	syscall(SYS_pread64, fd, buf, n, off),
+	spy_qprotect_lift(buf, n, 1, RET))
 IO_HOOK(ssize_t, preadv, TRACE_IO_PREADV,
 	(int fd, const struct iovec *iov, int cnt, off_t off),
 	(fd, iov, cnt, off), fd, VEC_SIZE,
-	syscall(SYS_preadv, fd, iov, cnt, off, 0), NULL, 0, 0)
+	syscall(SYS_preadv, fd, iov, cnt, off, 0),
+	spy_qprotect_lift_vec(iov, cnt, 1, RET))
 IO_HOOK(ssize_t, recv, TRACE_IO_RECV,
 	(int fd, void *buf, size_t n, int flags), (fd, buf, n, flags), fd, n,
-	syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL), buf, n, 1)
+	syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL),
+	spy_qprotect_lift(buf, n, 1, RET))
 IO_HOOK(ssize_t, recvfrom, TRACE_IO_RECVFROM,
 	(int fd, void *buf, size_t n, int flags, struct sockaddr *from,
 	 socklen_t *fromlen),
 	(fd, buf, n, flags, from, fromlen), fd, n,
-	syscall(SYS_recvfrom, fd, buf, n, flags, from, fromlen), buf, n, 1)
+	syscall(SYS_recvfrom, fd, buf, n, flags, from, fromlen),
+	spy_qprotect_lift(buf, n, 1, RET))
 IO_HOOK(ssize_t, recvmsg, TRACE_IO_RECVMSG,
 	(int fd, struct msghdr *msg, int flags), (fd, msg, flags), fd,
-	VEC_SIZE, syscall(SYS_recvmsg, fd, msg, flags), NULL, 0, 0)
+	VEC_SIZE, syscall(SYS_recvmsg, fd, msg, flags),
+	spy_qprotect_lift_msg(msg, 1, RET))
 
 /* The other names of the same functions (on 64-bit glibc, off_t is 64
  * bits and these are aliases). */
@@ -152,7 +165,8 @@ SPY_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 		return io_real.pwrite64(fd, buf, n, off);
 	}
 	REC_IO_HOOK(ssize_t, TRACE_IO_PWRITE, fd, n,
-		    HELD_RETRY(ssize_t, io_real.pwrite64(fd, buf, n, off), buf, n, 0));
+		    HELD_RETRY(ssize_t, io_real.pwrite64(fd, buf, n, off),
+			       spy_qprotect_lift(buf, n, 0, RET)));
 }
 
 SPY_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
@@ -164,7 +178,8 @@ SPY_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 		return io_real.pread64(fd, buf, n, off);
 	}
 	REC_IO_HOOK(ssize_t, TRACE_IO_PREAD, fd, n,
-		    HELD_RETRY(ssize_t, io_real.pread64(fd, buf, n, off), buf, n, 1));
+		    HELD_RETRY(ssize_t, io_real.pread64(fd, buf, n, off),
+			       spy_qprotect_lift(buf, n, 1, RET)));
 }
 
 SPY_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off_t off)
@@ -186,7 +201,8 @@ static ssize_t write_nocancel_hook(int fd, const void *buf, size_t n)
 		return io_real.write_nocancel(fd, buf, n);
 	}
 	REC_IO_HOOK(ssize_t, TRACE_IO_WRITE, fd, n,
-		    HELD_RETRY(ssize_t, io_real.write_nocancel(fd, buf, n), buf, n, 0));
+		    HELD_RETRY(ssize_t, io_real.write_nocancel(fd, buf, n),
+			       spy_qprotect_lift(buf, n, 0, RET)));
 }
 
 /* ---- close, dup2, dup3: a descriptor number gets a new file ----------- */

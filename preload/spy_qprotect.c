@@ -3,8 +3,12 @@
  */
 #include "spy_qprotect.h"
 
+#include <setjmp.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <ucontext.h>
 
 #include "spy_core.h"
@@ -194,6 +198,47 @@ int spy_qprotect_lift(const void *buf, size_t len, int into, uintptr_t ret)
 					      spy_stack_capture());
 	}
 	return lifted;
+}
+
+/* The vector is the program's and may be bad itself: read under a probe
+ * (at most 64 entries). */
+int spy_qprotect_lift_vec(const struct iovec *iov, int cnt, int into,
+			  uintptr_t ret)
+{
+	struct iovec copy[64];
+	int n = cnt < 64 ? cnt : 64;
+	volatile int ok = 0;
+	sigjmp_buf env;
+	if (!enabled || !iov || n <= 0)
+		return 0;
+	if (sigsetjmp(env, 0) == 0) {
+		spy_probe_arm(&env);
+		memcpy(copy, iov, (size_t)n * sizeof(*iov));
+		ok = 1;
+	}
+	spy_probe_disarm();
+	int lifted = 0;
+	for (int i = 0; ok && i < n; i++)
+		lifted += spy_qprotect_lift(copy[i].iov_base, copy[i].iov_len,
+					    into, ret);
+	return lifted;
+}
+
+int spy_qprotect_lift_msg(const struct msghdr *msg, int into, uintptr_t ret)
+{
+	struct msghdr m;
+	volatile int ok = 0;
+	sigjmp_buf env;
+	if (!enabled || !msg)
+		return 0;
+	if (sigsetjmp(env, 0) == 0) {
+		spy_probe_arm(&env);
+		memcpy(&m, msg, sizeof(m));
+		ok = 1;
+	}
+	spy_probe_disarm();
+	return ok ? spy_qprotect_lift_vec(m.msg_iov, (int)m.msg_iovlen, into, ret)
+		  : 0;
 }
 
 void spy_qprotect_init(void)

@@ -37,6 +37,13 @@ int spy_qprotect_hold(uintptr_t block, size_t size, size_t *head, size_t *tail);
  * how many blocks were lifted: the call is worth making again. Inside a
  * hook, the guard held. */
 int spy_qprotect_lift(const void *buf, size_t len, int into, uintptr_t ret);
+/* The same for each buffer of a vector call's iovec array, or of a
+ * msghdr's; the program's array is read armed against a fault. */
+struct iovec;
+struct msghdr;
+int spy_qprotect_lift_vec(const struct iovec *iov, int cnt, int into,
+			  uintptr_t ret);
+int spy_qprotect_lift_msg(const struct msghdr *msg, int into, uintptr_t ret);
 
 /* The block leaves the quarantine: its pages are accessible again. */
 void spy_qprotect_release(int handle);

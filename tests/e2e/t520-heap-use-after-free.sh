@@ -79,6 +79,7 @@ cat >"$TEST_DIR/middle.c" <<'CEOF'
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static char *stale;
@@ -111,6 +112,20 @@ int main(int argc, char **argv)
 	} else if (mode == 'R') {
 		int z = open("/dev/zero", O_RDONLY);
 		long n = read(z, buf + 30000, 50);     /* MID: syscall writes */
+		printf("read %ld\n", n);
+	} else if (mode == 'v') {
+		int fd[2];
+		char head[10] = "head:", back[120];
+		struct iovec v[2] = { { head, 5 }, { buf + 25000, 100 } };
+		if (pipe(fd) != 0)
+			return 1;
+		long n = writev(fd[1], v, 2);          /* MID: vector reads */
+		long m = read(fd[0], back, sizeof back);
+		printf("sent %ld, got %ld: %c\n", n, m, back[104]);
+	} else if (mode == 'V') {
+		int z = open("/dev/zero", O_RDONLY);
+		struct iovec v[2] = { { buf + 35000, 50 }, { buf + 36000, 8 } };
+		long n = readv(z, v, 2);               /* MID: vector writes */
 		printf("read %ld\n", n);
 	} else if (mode == 't') {
 		pthread_t t;
@@ -165,6 +180,15 @@ test_expect 'a freed block given to read(): recorded as a write at the call, the
 	mid_check R $(line_of "$TEST_DIR/middle.c" "MID: syscall writes") write 30000 &&
 	grep -x "read 50" traced.out &&
 	json_check $t.json "($(uaf))[0][\"details\"][\"by\"] == \"system call\""
+'
+
+test_expect 'the same through writev() and readv(): each buffer of the vector looked at' '
+	gcc -O0 -g -pthread -o middle "$TEST_DIR/middle.c" &&
+	mid_check v $(line_of "$TEST_DIR/middle.c" "MID: vector reads") read 25000 &&
+	grep -x "sent 105, got 105: x" traced.out &&
+	rm -rf plain traced &&
+	mid_check V $(line_of "$TEST_DIR/middle.c" "MID: vector writes") write 35000 &&
+	grep -x "read 58" traced.out
 '
 
 test_expect 'the middle of a big freed block: none without a bad access; with quarantine_protect=0 a read sees the fill, unreported' '
