@@ -125,7 +125,9 @@ static struct ring *claim(void)
  * takes a quarter of the instructions. */
 typedef uint64_t spy_v4 __attribute__((vector_size(32), aligned(8)));
 
+#if defined(__x86_64__)
 __attribute__((target_clones("avx2", "default")))
+#endif
 static size_t clean_prefix(const uint8_t *p, size_t size)
 {
 	const uint64_t f = 0x0101010101010101ull * SPY_QUARANTINE_FILL;
