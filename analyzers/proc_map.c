@@ -301,6 +301,25 @@ static void count_block(struct map_blocks *c, const struct heap_life *b)
 	}
 }
 
+/* Anonymous regions of the start map were made before the program's own
+ * code ran (libspy starts before main): the loader's TLS and data, early
+ * libraries'. The same range at the end is the same memory. */
+static void mark_before_main(struct proc_maps *pm)
+{
+	for (size_t i = 0; i < pm->start.n; i++) {
+		struct map_region *s = &pm->start.v[i];
+		if (strcmp(s->kind, "mmap"))
+			continue;
+		s->before_main = true;
+		for (size_t k = 0; k < pm->end.n; k++) {
+			struct map_region *e = &pm->end.v[k];
+			if (e->start == s->start && e->end == s->end &&
+			    !strcmp(e->kind, "mmap"))
+				e->before_main = true;
+		}
+	}
+}
+
 int proc_maps_build(const struct trace_model *m, const struct threads_model *tm,
 		    const struct heap_history *h, struct proc_maps *pm)
 {
@@ -314,6 +333,7 @@ int proc_maps_build(const struct trace_model *m, const struct threads_model *tm,
 	if (build_end(m, &e) < 0 ||
 	    finish(&e, tm, pm->main_tid, !pm->end_recorded, &pm->end) < 0)
 		goto out;
+	mark_before_main(pm);
 	for (size_t i = 0; h && i < h->n; i++) {
 		const struct heap_life *b = &h->v[i];
 		struct map_region *r = (struct map_region *)proc_map_find(&pm->end, b->addr);
@@ -422,6 +442,8 @@ const char *proc_map_describe(const struct map_region *r, uint32_t main_tid,
 			snprintf(buf, len, "malloc arena");
 	} else if (!strcmp(r->kind, "mmap") && b->big) {
 		snprintf(buf, len, "malloc's big blocks (mmap)");
+	} else if (!strcmp(r->kind, "mmap") && r->before_main) {
+		snprintf(buf, len, "anonymous, made before main");
 	} else if (!strcmp(r->kind, "mmap")) {
 		snprintf(buf, len, "anonymous memory (mmap)");
 	} else if (!strcmp(r->kind, "libspy")) {

@@ -46,6 +46,9 @@ struct map_region {
 	size_t n_tids;
 	bool main_stack;                /* the [stack] of the main thread */
 	bool from_threads;              /* a thread's start record, not a map */
+	bool before_main;               /* anonymous, there when libspy
+					 * started: the loader's or an early
+					 * library's, not the program's */
 	struct map_blocks blocks;       /* end map only */
 };
 

@@ -67,6 +67,15 @@ test_expect 'map: libspy'\''s own memory is labelled, no program block is in it,
 	"$ANALYZE" map hm.log >map.txt && grep -q "libspy  libspy.s, not the program.s" map.txt
 '
 
+test_expect 'map: anonymous memory the program mapped is its own; what was there before main is not' '
+	run_heapmap && "$ANALYZE" map --json hm.log >map.json &&
+	anon=$(region_of "$(printed anon)") &&
+	json_check map.json "$anon[\"kind\"] == \"mmap\" and $anon[\"description\"] == \"anonymous memory (mmap)\"" &&
+	json_check map.json "[r for r in j[\"regions\"] if r[\"description\"] == \"anonymous, made before main\"]" &&
+	json_check map.json "not [r for r in j[\"regions\"] if r[\"description\"] == \"anonymous, made before main\" and r[\"blocks\"][\"live\"] + r[\"blocks\"][\"freed\"]]" &&
+	json_check map.json "all(r[\"description\"] == \"anonymous, made before main\" for r in j[\"start_regions\"] if r[\"kind\"] == \"mmap\")"
+'
+
 test_expect 'map: each thread'\''s stack is labelled, with the guard below it' '
 	run_heapmap && "$ANALYZE" map --json hm.log >map.json &&
 	ts=$(region_of "$(printed thread_local)") &&
