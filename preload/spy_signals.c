@@ -7,6 +7,7 @@
 #include "spy_signals.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "spy_process.h"
 #include "spy_modules.h"
 #include "spy_real.h"
+#include "spy_stack.h"
 #include "spy_sys.h"
 #include "spy_writer.h"
 #include "trace_format.h"
@@ -217,6 +219,29 @@ void spy_signals_init(void)
 		if (install(sig, &want) == 0)
 			managed[sig] = 1;
 	}
+}
+
+/* libunwind blocks every signal around each search of the unwind tables
+ * (two system calls for every frame it has no cached rule for: most of
+ * the cost of stacks in a program with many distinct call sites, such as
+ * cc1). libspy unwinds with its guard held, and none of its handlers
+ * unwinds while the guard is held, so for those calls there is nothing
+ * to block against: they are skipped. Every other caller, the program
+ * included, gets the real call. */
+SPY_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	if (spy_self.guard &&
+	    spy_stack_unwinder_owns(__builtin_return_address(0))) {
+		if (old)
+			sigemptyset(old);
+		return 0;
+	}
+	int r = pthread_sigmask(how, set, old);
+	if (r) {
+		errno = r;
+		return -1;
+	}
+	return 0;
 }
 
 SPY_EXPORT int sigaction(int sig, const struct sigaction *act,

@@ -16,6 +16,9 @@
 /* Prepares the unwinder and the intern table; called once at start. */
 void spy_stack_init(void);
 
+/* 1 when pc is in the unwinder's (libunwind's) code. */
+int spy_stack_unwinder_owns(const void *pc);
+
 /* Frames fetched beyond stack_depth, for libspy's own frames on top. */
 #define SPY_STACK_SLACK 8
 

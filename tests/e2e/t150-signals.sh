@@ -65,4 +65,59 @@ test_expect 'spy keeps 139 for a SIGSEGV and 134 for abort' '
 	test $rc -eq 134
 '
 
+cat >"$TEST_DIR/masks.c" <<'CEOF'
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Blocks SIGUSR2, raises SIGUSR1 while blocked, then allocates from many
+ * call sites (libspy unwinds each new one), and shows the mask and the
+ * pending set before and after unblocking: they must read the same with
+ * and without libspy. */
+static volatile sig_atomic_t got;
+static void on_usr1(int sig) { (void)sig; got++; }
+
+#define SITE(n) static void *site##n(size_t k) { return malloc(k + n); }
+SITE(0) SITE(1) SITE(2) SITE(3) SITE(4) SITE(5) SITE(6) SITE(7)
+static void *(*sites[])(size_t) = { site0, site1, site2, site3, site4, site5, site6, site7 };
+
+static void show(const char *when)
+{
+	sigset_t m, p;
+	sigprocmask(SIG_BLOCK, NULL, &m);
+	sigpending(&p);
+	printf("%s: usr1 blocked %d pending %d, usr2 blocked %d, got %d\n", when,
+	       sigismember(&m, SIGUSR1), sigismember(&p, SIGUSR1),
+	       sigismember(&m, SIGUSR2), (int)got);
+}
+
+int main(void)
+{
+	sigset_t s, old;
+	signal(SIGUSR1, on_usr1);
+	sigemptyset(&s);
+	sigaddset(&s, SIGUSR1);
+	sigaddset(&s, SIGUSR2);
+	if (sigprocmask(SIG_BLOCK, &s, &old) != 0 || sigismember(&old, SIGUSR1))
+		return 1;
+	raise(SIGUSR1);
+	for (int i = 0; i < 4000; i++)
+		free(sites[i % 8](i % 100));
+	show("blocked");
+	sigdelset(&s, SIGUSR2);
+	sigprocmask(SIG_UNBLOCK, &s, NULL);
+	show("unblocked");
+	return sigprocmask(99, &s, NULL) == -1 ? 0 : 2; /* EINVAL, as plain */
+}
+CEOF
+
+test_expect 'the program'\''s signal mask is its own: blocked, pending and unblocked as without libspy' '
+	gcc -O0 -g -o masks "$TEST_DIR/masks.c" &&
+	./masks >plain.out &&
+	grep -x "blocked: usr1 blocked 1 pending 1, usr2 blocked 1, got 0" plain.out &&
+	LD_PRELOAD=$LIBSPY ./masks >traced.out &&
+	cmp plain.out traced.out
+'
+
 test_done
