@@ -18,6 +18,12 @@
 #define TOP_SLOTS ((size_t)1 << (ADDR_BITS - DIR_SHIFT))
 
 static uint8_t **top[TOP_SLOTS];
+/* Which top slots have a directory: a bit each, and a bit for each word
+ * of those that is not 0. A walk over every directory then reads a few
+ * words, not the whole megabyte of top (which, untouched, would fault in
+ * page by page: a quarter of a millisecond at every exit). */
+static uint64_t top_used[TOP_SLOTS / 64];
+static uint64_t top_used_words[TOP_SLOTS / 64 / 64];
 
 /* ---- the pool leaves and directories come from ---------------------- */
 
@@ -94,12 +100,27 @@ static void *slot_get(void **slot, size_t bytes, int make)
 	return none;
 }
 
+static __attribute__((noinline)) uint8_t **dir_make(size_t d)
+{
+	void *fresh = pool_take(DIR_SLOTS * sizeof(uint8_t *));
+	if (!fresh)
+		return NULL;
+	void *none = NULL;
+	if (!__atomic_compare_exchange_n((void **)&top[d], &none, fresh, 0,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return none;
+	__atomic_fetch_or(&top_used[d / 64], 1ull << (d % 64), __ATOMIC_RELEASE);
+	__atomic_fetch_or(&top_used_words[d / 4096], 1ull << (d / 64 % 64),
+			  __ATOMIC_RELEASE);
+	return fresh;
+}
+
 /* The byte holding a's nibble, or NULL. */
 static inline uint8_t *byte_of(uintptr_t a, int make)
 {
-	uint8_t **dir = slot_get((void **)&top[a >> DIR_SHIFT],
-				 DIR_SLOTS * sizeof(uint8_t *), make);
-	if (!dir)
+	size_t d = a >> DIR_SHIFT;
+	uint8_t **dir = __atomic_load_n(&top[d], __ATOMIC_ACQUIRE);
+	if (__builtin_expect(!dir, 0) && (!make || !(dir = dir_make(d))))
 		return NULL;
 	uint8_t *leaf = slot_get((void **)&dir[(a >> LEAF_SHIFT) & (DIR_SLOTS - 1)],
 				 LEAF_BYTES, make);
@@ -188,9 +209,32 @@ uintptr_t spy_shadow_prev(uintptr_t a, uintptr_t low)
 	return 0;
 }
 
+/* The next top slot from d on that has a directory, or TOP_SLOTS. */
+static size_t next_dir(size_t d)
+{
+	while (d < TOP_SLOTS) {
+		size_t w = d / 64;
+		uint64_t ws = __atomic_load_n(&top_used_words[w / 64],
+					      __ATOMIC_ACQUIRE) >> (w % 64);
+		if (!ws) {
+			d = (w / 64 + 1) * 64 * 64;
+			continue;
+		}
+		size_t w2 = w + (size_t)__builtin_ctzll(ws);
+		if (w2 != w)
+			d = w2 * 64;
+		uint64_t bits = __atomic_load_n(&top_used[w2], __ATOMIC_ACQUIRE) >>
+				(d % 64);
+		if (bits)
+			return d + (size_t)__builtin_ctzll(bits);
+		d = (w2 + 1) * 64;
+	}
+	return TOP_SLOTS;
+}
+
 void spy_shadow_each(void (*fn)(uintptr_t, unsigned, void *), void *arg)
 {
-	for (size_t d = 0; d < TOP_SLOTS; d++) {
+	for (size_t d = next_dir(0); d < TOP_SLOTS; d = next_dir(d + 1)) {
 		uint8_t **dir = __atomic_load_n(&top[d], __ATOMIC_ACQUIRE);
 		if (!dir)
 			continue;

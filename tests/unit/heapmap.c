@@ -142,6 +142,16 @@ static size_t resident_tables(void)
 	return bytes;
 }
 
+/* Counts granules of state 4 at offset 0x30 of a GiB (the far ones). */
+static void visit_far(uintptr_t a, unsigned v, void *arg)
+{
+	struct { size_t n, bad; } *w = arg;
+	if (v == 4 && (a & ((1ull << 30) - 1)) == 0x30)
+		w->n++;
+	else if (v == 4)
+		w->bad++;
+}
+
 int main(void)
 {
 	/* distinct addresses spread over many GiB and packed densely within
@@ -240,6 +250,23 @@ int main(void)
 		ok(!bad, "the previous marked granule is the one a scan finds");
 		for (size_t i = 0; i < n_at; i++)
 			spy_shadow_change(base + at[i], 1u << 4, 0, 0);
+	}
+	/* the walk over every marked granule finds ones in directories far
+	 * apart: the first and last GiB the shadow covers, and GiBs on both
+	 * sides of the words of its record of which ones are in use */
+	{
+		static const uintptr_t gib[] = { 1, 63, 64, 65, 100, 128, 4095, 4096,
+						 70000, 131071 };
+		const size_t n_gib = sizeof(gib) / sizeof(gib[0]);
+		struct { size_t n, bad; } w = { 0, 0 };
+		for (size_t i = 0; i < n_gib; i++)
+			spy_shadow_change((gib[i] << 30) + 0x30, 1u << 0, 4, 0);
+		spy_shadow_each(visit_far, &w);
+		ok(w.n == n_gib && !w.bad,
+		   "the walk finds the %zu granules set in far GiBs "
+		   "(found %zu, %zu unexpected)", n_gib, w.n, w.bad);
+		for (size_t i = 0; i < n_gib; i++)
+			spy_shadow_change((gib[i] << 30) + 0x30, 1u << 4, 0, 0);
 	}
 	/* a big block goes to the hash: its size is the one given, and an
 	 * interior pointer far into it still finds it; a small one next to
