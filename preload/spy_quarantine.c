@@ -122,31 +122,54 @@ static struct ring *claim(void)
  * that differs, or the last few bytes, are left for a closer look).
  * 128 bytes a step, in vector registers: the check reads every held byte
  * once more when the block leaves, and on a machine with AVX2 that pass
- * takes a quarter of the instructions. */
+ * takes a quarter of the instructions. The AVX2 version is chosen at the
+ * first check from what glibc found at start (no cpuid of our own: in a
+ * virtual machine each one traps, and libgcc's probe at load cost every
+ * traced process tens of microseconds). */
 typedef uint64_t spy_v4 __attribute__((vector_size(32), aligned(8)));
 
+#define CLEAN_PREFIX_BODY                                                      \
+	const uint64_t f = 0x0101010101010101ull * SPY_QUARANTINE_FILL;       \
+	const spy_v4 fv = { f, f, f, f };                                      \
+	size_t i = 0;                                                          \
+	for (; i + 128 <= size; i += 128) {                                    \
+		const spy_v4 *v = (const spy_v4 *)(p + i);                     \
+		spy_v4 d = (v[0] ^ fv) | (v[1] ^ fv) | (v[2] ^ fv) | (v[3] ^ fv); \
+		if (d[0] | d[1] | d[2] | d[3])                                 \
+			break;                                                 \
+	}                                                                      \
+	for (; i + 8 <= size; i += 8) {                                        \
+		uint64_t w;                                                    \
+		memcpy(&w, p + i, 8);                                          \
+		if (w != f)                                                    \
+			break;                                                 \
+	}                                                                      \
+	return i;
+
+static size_t clean_prefix_plain(const uint8_t *p, size_t size)
+{
+	CLEAN_PREFIX_BODY
+}
+
 #if defined(__x86_64__)
-__attribute__((target_clones("avx2", "default")))
-#endif
+#include <sys/platform/x86.h>
+
+__attribute__((target("avx2")))
+static size_t clean_prefix_avx2(const uint8_t *p, size_t size)
+{
+	CLEAN_PREFIX_BODY
+}
+
 static size_t clean_prefix(const uint8_t *p, size_t size)
 {
-	const uint64_t f = 0x0101010101010101ull * SPY_QUARANTINE_FILL;
-	const spy_v4 fv = { f, f, f, f };
-	size_t i = 0;
-	for (; i + 128 <= size; i += 128) {
-		const spy_v4 *v = (const spy_v4 *)(p + i);
-		spy_v4 d = (v[0] ^ fv) | (v[1] ^ fv) | (v[2] ^ fv) | (v[3] ^ fv);
-		if (d[0] | d[1] | d[2] | d[3])
-			break;
-	}
-	for (; i + 8 <= size; i += 8) {
-		uint64_t w;
-		memcpy(&w, p + i, 8);
-		if (w != f)
-			break;
-	}
-	return i;
+	static int avx2 = -1;
+	if (__builtin_expect(avx2 < 0, 0))
+		avx2 = CPU_FEATURE_ACTIVE(AVX2) != 0;
+	return avx2 ? clean_prefix_avx2(p, size) : clean_prefix_plain(p, size);
 }
+#else
+#define clean_prefix clean_prefix_plain
+#endif
 
 /* Bytes of p[0..size) that differ from the fill: count, first, last. */
 static size_t changed(const uint8_t *p, size_t size, size_t *first,
