@@ -193,9 +193,6 @@ void rec_threads_write_totals(unsigned how)
 void rec_threads_process_exit(void)
 {
 	rec_threads_write_totals(TRACE_THREAD_AT_EXIT);
-	/* The map as it ends (heap, thread stacks, mmap'd blocks), for
-	 * analyze map and where: the snapshot at start predates them. */
-	spy_modules_snapshot();
 }
 
 void rec_threads_thread_exit(void)

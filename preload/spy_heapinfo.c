@@ -3,6 +3,7 @@
 #include "spy_heapinfo.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -17,14 +18,26 @@ enum { ALLOCATOR_GLIBC = 0, ALLOCATOR_JEMALLOC = 1 };
 
 typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
 
-/* jemalloc's mallctl when jemalloc is loaded; looked up once (dlsym may
- * allocate: the guard is held, so that passes straight through). */
+static int is_jemalloc(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	const char *name = info->dlpi_name ? spy_basename(info->dlpi_name) : "";
+	return spy_strneq(name, "libjemalloc", 11);
+}
+
+/* jemalloc's mallctl when jemalloc is loaded; looked up once, and only
+ * when a jemalloc library is there: a dlsym that fails allocates its
+ * error message, and at the exit of a program that never called malloc
+ * that made the brk heap, which the end map then showed as the
+ * program's. */
 static mallctl_fn jemalloc_ctl(void)
 {
 	static mallctl_fn ctl;
 	static int looked;
 	if (!__atomic_load_n(&looked, __ATOMIC_ACQUIRE)) {
-		mallctl_fn f = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+		mallctl_fn f = dl_iterate_phdr(is_jemalloc, NULL)
+			? (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl") : NULL;
 		__atomic_store_n(&ctl, f, __ATOMIC_RELAXED);
 		__atomic_store_n(&looked, 1, __ATOMIC_RELEASE);
 	}

@@ -210,8 +210,9 @@ static void emit_piece(uint64_t start, uint64_t stop, uint64_t offset,
 	spy_writer_end(w);
 }
 
-/* Writes every line of /proc/self/maps; end_map: as TRACE_END_MAP. */
-static void write_maps(int end_map)
+/* Writes every line of /proc/self/maps, read once: as a module
+ * snapshot (TRACE_MODULE), as the end map (TRACE_END_MAP), or both. */
+static void write_maps(int modules, int end_map)
 {
 	size_t cap = 256 * 1024;
 	char *buf = NULL;
@@ -229,7 +230,7 @@ static void write_maps(int end_map)
 	}
 	if (!buf)
 		return;
-	if (!end_map) {
+	if (modules) {
 		snapshot++;
 		__atomic_store_n(&spy_modules_dirty, 0, __ATOMIC_RELEASE);
 	}
@@ -242,7 +243,10 @@ static void write_maps(int end_map)
 		const char *nl = line;
 		while (nl < end && *nl != '\n')
 			nl++;
-		emit_line(line, nl, self_fn, end_map ? NULL : &last);
+		if (modules)
+			emit_line(line, nl, self_fn, &last);
+		if (end_map)
+			emit_line(line, nl, self_fn, NULL);
 		line = nl + 1;
 	}
 	spy_sys_munmap(buf, cap);
@@ -250,10 +254,15 @@ static void write_maps(int end_map)
 
 void spy_modules_snapshot(void)
 {
-	write_maps(0);
+	write_maps(1, 0);
 }
 
 void spy_modules_end_map(void)
 {
-	write_maps(1);
+	write_maps(0, 1);
+}
+
+void spy_modules_at_exit(void)
+{
+	write_maps(1, 1);
 }

@@ -13,6 +13,9 @@ void spy_modules_snapshot(void);
  * process ends. Async-signal-safe; on failure writes nothing. */
 void spy_modules_end_map(void);
 
+/* Both, from one reading of /proc/self/maps: at a normal exit. */
+void spy_modules_at_exit(void);
+
 /* Libraries may have been loaded: the next stack captured outside the
  * dynamic loader takes a new snapshot first. */
 void spy_modules_mark_dirty(void);

@@ -193,7 +193,9 @@ void spy_process_finish(unsigned how, int status)
 	if (spy_tracing)
 		spy_leakscan_at_exit();
 	rec_io_process_exit();
-	spy_modules_end_map();
+	/* the modules as they end (for stacks in modules loaded behind
+	 * dlopen's back) and the end map, from one reading of the maps */
+	spy_modules_at_exit();
 	spy_writer_finish(how, status, 0);
 	spy_self.guard--;
 	errno = saved;
