@@ -221,12 +221,9 @@ int spy_patch_single_threaded(void)
 	return num_threads() == 1;
 }
 
-/* Writes the jump at e->entry; 0 or -1 (entry left as it was). */
-static int write_jump(const struct patch *e, const uint8_t *stub)
+/* Writes the jump at e->entry, whose page is writable. */
+static void write_jump(const struct patch *e, const uint8_t *stub)
 {
-	uintptr_t pg = (uintptr_t)e->entry & ~(uintptr_t)(PAGE - 1);
-	if (mprotect((void *)pg, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC) != 0)
-		return -1;
 	uint64_t *word = (uint64_t *)((uintptr_t)e->entry & ~(uintptr_t)7);
 	unsigned off = (unsigned)((uintptr_t)e->entry & 7);
 	uint64_t v = __atomic_load_n(word, __ATOMIC_RELAXED);
@@ -237,8 +234,6 @@ static int write_jump(const struct patch *e, const uint8_t *stub)
 	memcpy(bytes + off + 1, &rel, 4);
 	memcpy(&v, bytes, 8);
 	__atomic_store_n(word, v, __ATOMIC_SEQ_CST);
-	mprotect((void *)pg, PAGE, PROT_READ | PROT_EXEC);
-	return 0;
 }
 
 int spy_patch_seal(void)
@@ -262,9 +257,30 @@ void spy_patch_apply(void)
 		n_pending = 0;
 		return;
 	}
-	for (unsigned i = 0; i < n_pending; i++)
-		if (write_jump(&pending[i], page + i * SLOT) < 0)
-			pending[i].entry = NULL;
+	/* A page made writable once for all its entries (libc's entries
+	 * share a few pages: two system calls a page, not two an entry). */
+	for (unsigned i = 0; i < n_pending; i++) {
+		uintptr_t pg = (uintptr_t)pending[i].entry & ~(uintptr_t)(PAGE - 1);
+		int seen = 0;
+		for (unsigned k = 0; k < i && !seen; k++)
+			seen = pending[k].entry &&
+			       ((uintptr_t)pending[k].entry & ~(uintptr_t)(PAGE - 1)) == pg;
+		if (seen || !pending[i].entry)
+			continue;
+		int ok = mprotect((void *)pg, PAGE,
+				  PROT_READ | PROT_WRITE | PROT_EXEC) == 0;
+		for (unsigned k = i; k < n_pending; k++) {
+			if (!pending[k].entry ||
+			    ((uintptr_t)pending[k].entry & ~(uintptr_t)(PAGE - 1)) != pg)
+				continue;
+			if (ok)
+				write_jump(&pending[k], page + k * SLOT);
+			else
+				pending[k].entry = NULL;
+		}
+		if (ok)
+			mprotect((void *)pg, PAGE, PROT_READ | PROT_EXEC);
+	}
 }
 
 int spy_patch_applied(void *entry)
