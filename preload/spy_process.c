@@ -62,13 +62,19 @@ void spy_process_note_start(void)
 
 void spy_process_write_record(int cause, const char *parent_trace)
 {
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[n > 0 ? n : 0] = '\0';
-	ssize_t clen = spy_read_file("/proc/self/cmdline", cmdline,
-				     sizeof(cmdline) - 1);
-	if (clen < 0)
-		clen = 0;
+	/* A forked child runs the same program with the same arguments: what
+	 * was read at the start serves again (two /proc reads a fork). */
+	static char exe[PATH_MAX];
+	static ssize_t clen_read = -1;
+	if (cause != TRACE_CAUSE_FORK || clen_read < 0) {
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = '\0';
+		clen_read = spy_read_file("/proc/self/cmdline", cmdline,
+					  sizeof(cmdline) - 1);
+		if (clen_read < 0)
+			clen_read = 0;
+	}
+	ssize_t clen = clen_read;
 	/* A command line longer than the buffer ends in a cut argument:
 	 * terminate it, and count it. */
 	if (clen > 0 && cmdline[clen - 1] != '\0')

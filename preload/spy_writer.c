@@ -508,6 +508,8 @@ void spy_writer_end_slow(struct spy_buffer *b, uint8_t *end)
  * buffer and the ones no thread holds (taken for good, so that no thread
  * starting now writes there): a thread still running may be writing past
  * the point this would cut, and its records would turn to zeros. */
+#define RELEASE_MIN ((uint64_t)64 << 10)
+
 static void release_unused(void)
 {
 	pid_t self = spy_self.tid;
@@ -523,7 +525,10 @@ static void release_unused(void)
 		uint64_t used = (uint64_t)(b->region - b->window) + b->used;
 		uint64_t from = (used + 4095) & ~(uint64_t)4095;
 		uint64_t len = (uint64_t)b->window_regions * REGION_SIZE;
-		if (from < len)
+		/* A few unused pages stay: giving back disk space costs the
+		 * file system a journal transaction (a tenth of a millisecond
+		 * here, at the exit of every short process). */
+		if (from + RELEASE_MIN <= len)
 			fallocate(trace_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				  (off_t)(b->window_off + from), (off_t)(len - from));
 	}
