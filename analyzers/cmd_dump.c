@@ -17,6 +17,14 @@
 #include "trace_format.h"
 
 
+/* A CRASH record's access, in words. */
+static const char *access_name(unsigned a)
+{
+	return a == TRACE_ACCESS_READ ? "read of"
+		: a == TRACE_ACCESS_WRITE ? "write to"
+		: a == TRACE_ACCESS_EXEC ? "jump to" : "at";
+}
+
 /* A GUARD_FAULT record's access, in words. */
 static const char *fault_what(unsigned what)
 {
@@ -196,6 +204,11 @@ static void text_fields(FILE *f, const struct trace_model *m,
 		fprintf(f, "0x%" PRIx64 " %s of block 0x%" PRIx64 ", pc 0x%"
 			PRIx64, e->a, fault_what(e->fn), e->b, e->c);
 		break;
+	case TRACE_CRASH:
+		fprintf(f, "signal %u code %d, %s 0x%" PRIx64 ", pc 0x%" PRIx64,
+			e->fn, (int)(int32_t)(uint32_t)(e->b >> 8),
+			access_name(e->b & 0xff), e->a, e->c);
+		break;
 	case TRACE_ALLOC_FAIL:
 		fprintf(f, "%s size %" PRIu64, trace_alloc_fn_name(e->fn), e->a);
 		break;
@@ -364,6 +377,13 @@ static void json_fields(struct json_writer *w, const struct trace_model *m,
 		json_key(w, "blocks"); json_uint(w, e->a);
 		json_key(w, "scanned_bytes"); json_uint(w, e->b);
 		json_key(w, "scan_ns"); json_uint(w, e->c);
+		break;
+	case TRACE_CRASH:
+		json_key(w, "signal"); json_uint(w, e->fn);
+		json_key(w, "code"); json_int(w, (int32_t)(uint32_t)(e->b >> 8));
+		json_key(w, "access"); json_string(w, access_name(e->b & 0xff));
+		json_key(w, "address"); json_hex(w, e->a);
+		json_key(w, "pc"); json_hex(w, e->c);
 		break;
 	case TRACE_GUARD_FAULT:
 		json_key(w, "address"); json_hex(w, e->a);

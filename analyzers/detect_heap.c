@@ -222,26 +222,25 @@ static int mismatched_free(const struct trace_model *m,
 /* The faulting access's stack: the faulting instruction itself (as pc + 1,
  * since frames are looked up as return addresses), then its callers as
  * the handler's unwinding found them past the signal frame. */
-static int add_fault_stack(struct finding *f, const struct trace_model *m,
-			   const struct trace_event *e)
+int detect_add_fault_stack(struct finding *f, const struct trace_model *m,
+			   const struct trace_event *e, uint64_t pc,
+			   const char *label)
 {
 	const struct trace_stack *s = trace_event_stack(m, e);
 	uint64_t frames[TRACE_MAX_FRAMES + 1];
 	size_t n = 0, from = 0;
-	frames[n++] = e->c + 1;
+	if (pc)
+		frames[n++] = pc + 1;
 	if (s) {
-		for (uint32_t i = 0; i < s->n; i++)
-			if (s->frames[i] == e->c || s->frames[i] == e->c + 1) {
+		for (uint32_t i = 0; pc && i < s->n; i++)
+			if (s->frames[i] == pc || s->frames[i] == pc + 1) {
 				from = i + 1;
 				break;
 			}
 		for (uint32_t i = (uint32_t)from; i < s->n && n <= TRACE_MAX_FRAMES; i++)
 			frames[n++] = s->frames[i];
 	}
-	return finding_add_stack(f, e->fn >= TRACE_FAULT_HELD_READ
-				 ? "the bad access"
-				 : "the bad access (the program stopped here)",
-				 e->tid, frames, n);
+	return finding_add_stack(f, label, e->tid, frames, n);
 }
 
 static int guard_fault(const struct trace_model *m, const struct heap_issue *is,
@@ -341,7 +340,9 @@ static int guard_fault(const struct trace_model *m, const struct heap_issue *is,
 			"check for NULL before using it), or free the block "
 			"only when nothing uses it any more.");
 	}
-	if (!f || add_fault_stack(f, m, e) < 0 ||
+	if (!f || detect_add_fault_stack(f, m, e, e->c, e->fn >= TRACE_FAULT_HELD_READ
+				   ? "the bad access"
+				   : "the bad access (the program stopped here)") < 0 ||
 	    (!past && add_stack(f, m, "freed here", is->freed) < 0) ||
 	    add_stack(f, m, "allocated here", is->alloc) < 0 ||
 	    add_hex(f, "address", e->a) < 0 ||

@@ -10,4 +10,11 @@
 
 int detect_heap(const struct trace_model *m, struct finding_list *out);
 
+/* Adds the stack of a fault recorded in a signal handler, from the
+ * faulting instruction pc on (the frames of the handler and the signal
+ * trampoline above it left out). */
+int detect_add_fault_stack(struct finding *f, const struct trace_model *m,
+			   const struct trace_event *e, uint64_t pc,
+			   const char *label);
+
 #endif

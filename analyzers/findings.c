@@ -4,20 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detect_io.h"
-
+#include "detect_crash.h"
 #include "detect_heap.h"
-
+#include "detect_io.h"
 #include "detect_locks.h"
 #include "detect_threads.h"
 
-/* The registry. Each detector lives in its own module and is added here;
- * none exist yet, so a report of any trace has no findings. */
+/* The registry. Each detector lives in its own module and is added here. */
 const struct detector detectors[] = {
 	{ "double-free, invalid-free, mismatched-free, use-after-free, heap-overflow, leak, allocation-failure, fragmentation", detect_heap },
 	{ "thread-storm, stack-overflow, false-sharing", detect_threads },
 	{ "lock-order-cycle, deadlock, livelock", detect_locks },
 	{ "unbuffered-io", detect_io },
+	{ "crash (and use-after-free, heap-overflow when the fault was in the heap)", detect_crash },
 	{ NULL, NULL },
 };
 

@@ -535,6 +535,23 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 		e->a = trace_cursor_left(c);
 		e->b = (uint64_t)(c->p - m->data);
 		return 0;
+	case TRACE_CRASH: { /* signal, code, addr, pc, access, stack */
+		uint64_t x[6];
+		for (int i = 0; i < 6; i++)
+			GET(trace_get_varint, c, &x[i]);
+		uint32_t ref = stack_ref(ld, x[5]);
+		if (ref == UINT32_MAX)
+			return -1;
+		if (!(e = new_event(ld, cs, kind)))
+			return -1;
+		e->a = x[2];
+		e->b = (uint64_t)(uint32_t)x[1] << 8 |
+		       (x[4] <= TRACE_ACCESS_EXEC ? x[4] : 0);
+		e->c = x[3];
+		e->fn = x[0] < 256 ? (uint8_t)x[0] : 0;
+		e->stack = ref;
+		return 0;
+	}
 	case TRACE_BAD_FREE:
 	case TRACE_HEAP_UAF:
 	case TRACE_LEAK:

@@ -110,6 +110,15 @@ enum trace_kind {
 	TRACE_EXEC = 9,
 	/* The process ends. Body: dt, how (trace_exit_how), status, signal. */
 	TRACE_EXIT = 10,
+	/* A fault the process dies of (SIGSEGV, SIGBUS, SIGFPE, SIGILL) or
+	 * its own abort(), written just before the EXIT record. Body: dt,
+	 * signal, code (siginfo's si_code), addr (si_addr: the address a
+	 * SIGSEGV or SIGBUS was about; for the others the instruction's),
+	 * pc (the faulting instruction, 0 if unknown), access
+	 * (trace_crash_access), stack (captured in the signal handler: the
+	 * frames from the faulting one outwards follow the signal
+	 * trampoline; 0 when libspy's own code was running). */
+	TRACE_CRASH = 15,
 	/* Something libspy itself wants the reader to know.
 	 * Body: dt, level (0 info, 1 warning), text:str. */
 	TRACE_NOTE = 11,
@@ -405,6 +414,13 @@ enum trace_bad_free {
 };
 
 /* What a GUARD_FAULT record's access was. */
+enum trace_crash_access {
+	TRACE_ACCESS_UNKNOWN = 0,
+	TRACE_ACCESS_READ = 1,
+	TRACE_ACCESS_WRITE = 2,
+	TRACE_ACCESS_EXEC = 3,      /* an instruction fetch */
+};
+
 enum trace_fault_what {
 	TRACE_FAULT_FREED = 0,      /* guard=1: a freed block */
 	TRACE_FAULT_PAST_END = 1,   /* guard=1: past a block's end */
@@ -507,6 +523,7 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_ALLOC_FAIL] = "alloc-fail",
 		[TRACE_HEAP_INFO] = "heap-info",
 		[TRACE_MISMATCHED_FREE] = "mismatched-free",
+		[TRACE_CRASH] = "crash",
 		[TRACE_THREAD_CREATE] = "thread_create",
 		[TRACE_THREAD_START] = "thread_start",
 		[TRACE_THREAD_END] = "thread_end",

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "rec_crash.h"
 #include "rec_threads.h"
 #include "rec_io.h"
 #include "spy_core.h"
@@ -82,6 +83,7 @@ void spy_init(void)
 	spy_process_init();
 	spy_heapmap_init();
 	spy_signals_init();
+	rec_crash_init();
 	spy_qprotect_init();
 	rec_io_init();
 	rec_threads_init();

@@ -1,0 +1,290 @@
+/* detect_crash.c: the fault a process died of (a CRASH record), told by
+ * what the address was: a freed block (use-after-free), just past a live
+ * block (heap-overflow), or, as a `crash` finding, the NULL page,
+ * read-only memory, nothing mapped, a division by zero, abort().
+ * A stack overflow and a guard-mode fault have findings of their own.
+ */
+#include "detect_crash.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "detect_heap.h"
+#include "heap_history.h"
+#include "trace_format.h"
+
+/* How far past a block's end an access still counts as overrunning it. */
+#define OVERRUN_SLACK 4096
+
+static int add_hex(struct finding *f, const char *key, uint64_t v)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
+	return finding_add_str(f, key, buf);
+}
+
+static int add_block_stack(struct finding *f, const struct trace_model *m,
+			   const char *label, uint32_t stack, uint32_t tid)
+{
+	if (!stack || stack > m->n_stacks)
+		return 0;
+	const struct trace_stack *s = &m->stacks[stack - 1];
+	return finding_add_stack(f, label, tid, s->frames, s->n);
+}
+
+static const char *access_words(unsigned a)
+{
+	return a == TRACE_ACCESS_READ ? "read of"
+		: a == TRACE_ACCESS_WRITE ? "write to"
+		: a == TRACE_ACCESS_EXEC ? "jump to" : "access to";
+}
+
+static const char *signal_name(unsigned sig)
+{
+	switch (sig) {
+	case SIGSEGV: return "SIGSEGV";
+	case SIGBUS: return "SIGBUS";
+	case SIGFPE: return "SIGFPE";
+	case SIGILL: return "SIGILL";
+	case SIGABRT: return "SIGABRT";
+	default: return "a signal";
+	}
+}
+
+/* The region of the end map (else the last module snapshot) that holds
+ * addr, or NULL. */
+static const struct trace_module *region_of(const struct trace_model *m,
+					    uint64_t addr)
+{
+	for (size_t i = m->end_map_from; i < m->n_end_map; i++)
+		if (addr >= m->end_map[i].start && addr < m->end_map[i].end)
+			return &m->end_map[i];
+	for (size_t i = m->n_modules; i-- > 0;)
+		if (addr >= m->modules[i].start && addr < m->modules[i].end)
+			return &m->modules[i];
+	return NULL;
+}
+
+/* The block the address belongs to when the crash came: the last one
+ * allocated there before it; else a live block it lies just past. */
+static const struct heap_life *block_of(const struct heap_history *h,
+					uint64_t addr, uint64_t ts, bool *past)
+{
+	const struct heap_life *near = NULL;
+	*past = false;
+	for (size_t i = h->n; i-- > 0;) {
+		const struct heap_life *b = &h->v[i];
+		if (b->alloc_ts > ts)
+			continue;
+		if (heap_life_holds(b, addr))
+			return b;
+		bool live = !b->freed || b->free_ts > ts;
+		if (!near && live && addr >= b->addr + b->size &&
+		    addr < b->addr + b->size + OVERRUN_SLACK)
+			near = b;
+	}
+	*past = near != NULL;
+	return near;
+}
+
+static int heap_crash(const struct trace_model *m, const struct trace_event *e,
+		      const struct heap_life *b, bool past,
+		      struct finding_list *out)
+{
+	unsigned access = e->b & 0xff, sig = e->fn;
+	char head[200], expl[700];
+	struct finding *f;
+	if (past) {
+		uint64_t beyond = e->a - (b->addr + b->size) + 1;
+		snprintf(head, sizeof(head),
+			 "%s %" PRIu64 " byte%s past the end of a %" PRIu64
+			 "-byte block; the program died of %s",
+			 access_words(access), beyond, beyond == 1 ? "" : "s",
+			 b->size, signal_name(sig));
+		snprintf(expl, sizeof(expl),
+			 "The program went beyond the end of a heap block it "
+			 "had allocated, far enough to reach memory that was not "
+			 "mapped, and the kernel stopped it there with %s. "
+			 "Shorter overruns land silently in the next block or the "
+			 "allocator's bookkeeping.", signal_name(sig));
+		f = finding_add(out, "heap-overflow", SEV_ERROR, head, expl,
+			"Check the index against the number of elements "
+			"allocated (and allocate n * sizeof(element) bytes, plus "
+			"one for a string's terminating '\\0').");
+	} else {
+		snprintf(head, sizeof(head),
+			 "%s a freed %" PRIu64 "-byte block (offset %" PRIu64
+			 "); the program died of %s", access_words(access),
+			 b->size, e->a - b->addr, signal_name(sig));
+		snprintf(expl, sizeof(expl),
+			 "A pointer still pointed to this block after free() gave "
+			 "it back, and the program used it. The allocator had "
+			 "returned the block's pages to the kernel (a big block "
+			 "is mapped on its own), so the access found nothing there "
+			 "and the kernel stopped the program with %s. A smaller "
+			 "block would have been reused instead, and the access "
+			 "would have read or damaged someone else's data.",
+			 signal_name(sig));
+		f = finding_add(out, "use-after-free", SEV_ERROR, head, expl,
+			"Set the pointer to NULL when you free the block (and "
+			"check for NULL before using it), or free the block only "
+			"when nothing uses it any more.");
+	}
+	if (!f ||
+	    detect_add_fault_stack(f, m, e, e->c,
+				   "the bad access (the program stopped here)") < 0 ||
+	    (!past && add_block_stack(f, m, "freed here", b->free_stack,
+				      b->free_tid) < 0) ||
+	    add_block_stack(f, m, "allocated here", b->alloc_stack,
+			    b->alloc_tid) < 0 ||
+	    add_hex(f, "address", e->a) < 0 || add_hex(f, "block", b->addr) < 0 ||
+	    finding_add_int(f, "size", (int64_t)b->size) < 0 ||
+	    finding_add_int(f, "offset", (int64_t)(e->a - b->addr)) < 0 ||
+	    finding_add_str(f, "mode", "crash") < 0 ||
+	    finding_add_str(f, "signal", signal_name(sig)) < 0)
+		return -1;
+	return 0;
+}
+
+/* The words for a crash outside the heap: class, headline, why, fix. */
+struct telling {
+	const char *cls, *why, *fix;
+	char head[200];
+};
+
+static void tell(const struct trace_model *m, const struct trace_event *e,
+		 struct telling *t)
+{
+	unsigned sig = e->fn, access = e->b & 0xff;
+	int code = (int)(int32_t)(uint32_t)(e->b >> 8);
+	const char *sn = signal_name(sig);
+	if (sig == SIGABRT) {
+		t->cls = "abort";
+		snprintf(t->head, sizeof(t->head), "the program called abort()");
+		t->why = "abort() ends the program at once with SIGABRT. The C "
+			 "library calls it when an assert() fails (the message "
+			 "above the crash says which) or when it finds its own "
+			 "data damaged; the stack shows who called it.";
+		t->fix = "Read the message the program printed before it died, "
+			 "then the frames below abort(): the first one in your "
+			 "code is where the check failed.";
+		return;
+	}
+	if (sig == SIGFPE) {
+		t->cls = code == FPE_INTDIV ? "division-by-zero" : "arithmetic";
+		snprintf(t->head, sizeof(t->head), "%s: %s", sn,
+			 code == FPE_INTDIV ? "integer division by zero"
+			 : code == FPE_INTOVF ? "integer overflow in a division"
+			 : "arithmetic error");
+		t->why = "The processor cannot divide an integer by zero (nor "
+			 "the most negative int by -1): it traps, and the kernel "
+			 "ends the program with SIGFPE.";
+		t->fix = "Check the divisor (and the % operand) before dividing.";
+		return;
+	}
+	if (sig == SIGILL) {
+		t->cls = "illegal-instruction";
+		snprintf(t->head, sizeof(t->head),
+			 "%s: an illegal instruction at 0x%" PRIx64, sn, e->c);
+		t->why = "The processor met bytes that are no instruction it "
+			 "knows. That happens when a function pointer or a "
+			 "return address was overwritten (a stack buffer "
+			 "overflow), or when a compiler trap (__builtin_trap, "
+			 "code after undefined behaviour) is reached.";
+		t->fix = "Look for writes past the end of local arrays in the "
+			 "frames shown, and for calls through pointers that "
+			 "could be stale.";
+		return;
+	}
+	const struct trace_module *r = region_of(m, e->a);
+	if (sig == SIGSEGV && e->a < 4096) {
+		t->cls = "null-pointer";
+		snprintf(t->head, sizeof(t->head),
+			 "%s: %s address 0x%" PRIx64 ", through a NULL pointer",
+			 sn, access_words(access), e->a);
+		t->why = "The address is in the first page of memory, which is "
+			 "never mapped so that NULL pointers fault: the program "
+			 "used a pointer that was NULL (the offset is the field "
+			 "or element it reached for).";
+		t->fix = "Check pointers that can be NULL (what malloc, fopen, "
+			 "getenv and searches return) before using them.";
+	} else if (sig == SIGSEGV && r && access == TRACE_ACCESS_WRITE &&
+		   !(r->prot & 2)) {
+		t->cls = "read-only";
+		snprintf(t->head, sizeof(t->head),
+			 "%s: write to read-only memory at 0x%" PRIx64, sn, e->a);
+		t->why = "The address is in memory mapped without write "
+			 "permission: most often a string literal (char *s = "
+			 "\"text\"; s[0] = 'T';) or a const table, which the "
+			 "linker places in read-only pages.";
+		t->fix = "Copy the text into an array you own (char s[] = "
+			 "\"text\";) or into malloc'd memory before changing it.";
+	} else if (sig == SIGSEGV && r) {
+		t->cls = "protection";
+		snprintf(t->head, sizeof(t->head),
+			 "%s: %s 0x%" PRIx64 ", which this access may not touch",
+			 sn, access_words(access), e->a);
+		t->why = "The address is mapped, but not for this kind of "
+			 "access (for instance code that is jumped to in a page "
+			 "that may not run, or a guard page).";
+		t->fix = "Check where the pointer came from: it points into "
+			 "memory the program never meant to use that way.";
+	} else {
+		t->cls = "unmapped";
+		snprintf(t->head, sizeof(t->head),
+			 "%s: %s 0x%" PRIx64 ", where nothing is mapped", sn,
+			 access_words(access), e->a);
+		t->why = "No memory is mapped at the address: the pointer was "
+			 "never set (a stack variable's leftover), was computed "
+			 "wrongly, or points into memory given back long ago.";
+		t->fix = "Initialise pointers when you declare them, and check "
+			 "the arithmetic that made this one.";
+	}
+}
+
+static int crash(const struct trace_model *m, const struct trace_event *e,
+		 const struct heap_history *h, struct finding_list *out)
+{
+	bool past = false;
+	const struct heap_life *b = NULL;
+	if ((e->fn == SIGSEGV || e->fn == SIGBUS) && e->a >= 4096)
+		b = block_of(h, e->a, e->ts, &past);
+	if (b && (past || (b->freed && b->free_ts <= e->ts)))
+		return heap_crash(m, e, b, past, out);
+	struct telling t;
+	tell(m, e, &t);
+	struct finding *f = finding_add(out, "crash", SEV_ERROR, t.head, t.why,
+					t.fix);
+	if (!f ||
+	    detect_add_fault_stack(f, m, e, e->c,
+				   e->fn == SIGABRT ? "where abort() was called"
+				   : "the fault (the program stopped here)") < 0 ||
+	    finding_add_str(f, "class", t.cls) < 0 ||
+	    finding_add_str(f, "signal", signal_name(e->fn)) < 0 ||
+	    add_hex(f, "address", e->a) < 0)
+		return -1;
+	return 0;
+}
+
+int detect_crash(const struct trace_model *m, struct finding_list *out)
+{
+	const struct trace_event *last = NULL;
+	for (size_t i = 0; i < m->n_events; i++) {
+		const struct trace_event *e = &m->events[i];
+		/* those faults have findings of their own */
+		if (e->kind == TRACE_STACK_OVERFLOW || e->kind == TRACE_GUARD_FAULT)
+			return 0;
+		if (e->kind == TRACE_CRASH)
+			last = e;
+	}
+	if (!last)
+		return 0;
+	struct heap_history h = { 0 };
+	if (heap_history_build(m, &h) < 0)
+		return -1;
+	int rc = crash(m, last, &h, out);
+	heap_history_release(&h);
+	return rc;
+}

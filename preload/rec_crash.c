@@ -1,0 +1,68 @@
+/* rec_crash.c: the fault a process dies of (SIGSEGV, SIGBUS, SIGFPE,
+ * SIGILL) or its own abort() is recorded where it happened: the signal
+ * and its code, the address the fault was about, the instruction, a read
+ * or a write, and the stack. The analyzer then says what the address was
+ * (NULL, a freed block, past a block's end, read-only memory, nothing
+ * mapped). Runs on the way to the default action of a fatal signal:
+ * async-signal-safe, no allocation.
+ */
+#include "rec_crash.h"
+
+#include <signal.h>
+#include <stdint.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "spy_core.h"
+#include "spy_signals.h"
+#include "spy_stack.h"
+#include "spy_sys.h"
+#include "spy_writer.h"
+#include "trace_encode.h"
+#include "trace_format.h"
+
+/* Read, write or fetch, from the page fault's error code (x86-64). */
+static unsigned access_of(int sig, void *context)
+{
+#if defined(__x86_64__)
+	if (sig == SIGSEGV && context) {
+		greg_t err = ((ucontext_t *)context)->uc_mcontext.gregs[REG_ERR];
+		if (err & 16)
+			return TRACE_ACCESS_EXEC;
+		return err & 2 ? TRACE_ACCESS_WRITE : TRACE_ACCESS_READ;
+	}
+#else
+	(void)sig;
+	(void)context;
+#endif
+	return TRACE_ACCESS_UNKNOWN;
+}
+
+static void on_fatal(int sig, siginfo_t *info, void *context)
+{
+	if (sig != SIGSEGV && sig != SIGBUS && sig != SIGFPE && sig != SIGILL &&
+	    sig != SIGABRT)
+		return;
+	/* abort() raises SIGABRT at its own process; one sent from outside
+	 * is a request to stop, not a crash */
+	if (sig == SIGABRT && (!info || info->si_pid != spy_sys_getpid()))
+		return;
+	/* die_of took the guard once: more means libspy's own code faulted,
+	 * and its stack is not for the unwinder's caches to walk now */
+	uint32_t stack = spy_self.guard > 1 ? 0 : spy_stack_capture();
+	uint8_t *w = spy_writer_begin(TRACE_CRASH, 6 * TRACE_VARINT_MAX);
+	if (!w)
+		return;
+	w = trace_put_varint(w, (uint64_t)sig);
+	w = trace_put_varint(w, info ? (uint64_t)(uint32_t)info->si_code : 0);
+	w = trace_put_varint(w, info ? (uint64_t)(uintptr_t)info->si_addr : 0);
+	w = trace_put_varint(w, context ? spy_signals_fault_pc(context) : 0);
+	w = trace_put_varint(w, access_of(sig, context));
+	w = trace_put_varint(w, stack);
+	spy_writer_end(w);
+}
+
+void rec_crash_init(void)
+{
+	spy_signals_observe_faults(on_fatal);
+}

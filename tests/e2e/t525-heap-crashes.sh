@@ -1,0 +1,80 @@
+#!/bin/bash
+# t525: the fault a program dies of is a finding at its line, told by what
+# the address was: the NULL page, a string literal (read-only memory),
+# nothing mapped, a freed block (use-after-free, with the block's free and
+# allocation stacks), a division by zero, abort(). The program dies as it
+# would have (same status, same output); a clean run has no such finding.
+. "$(dirname "$0")/lib.sh"
+
+SRC=$FIXTURES/crashes.c
+BIN=$TEST_DIR/crashes
+gcc -std=gnu11 -O0 -g -o "$BIN" "$SRC" ||
+	{ echo "Bail out! cannot build the test program"; exit 1; }
+
+line_of() { grep -n -F -- "$1" "$SRC" | head -n 1 | cut -d: -f1; }
+report_json() {
+	local rc=0
+	"$ANALYZE" report --json "$1" >"$1.json" 2>"$1.err" || rc=$?
+	[ "$rc" -le 1 ] || { cat "$1.err"; return 1; }
+}
+kind() { echo "[x for x in j[\"findings\"] if x[\"kind\"] == \"$1\"]"; }
+frames() { echo "[(fr[\"function\"], fr[\"line\"]) for fr in $1[\"frames\"]]"; }
+
+# dies HOW STATUS: plain and traced runs end with STATUS and print the same;
+# the trace is t.log, its report t.log.json.
+dies() {
+	local prc=0 trc=0
+	"$BIN" "$1" >plain.out 2>/dev/null || prc=$?
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$BIN" "$1" >traced.out 2>/dev/null || trc=$?
+	say "$1: status $prc plain, $trc traced"
+	test "$prc" = "$2" && test "$trc" = "$2" && cmp plain.out traced.out &&
+	report_json t.log
+}
+
+# crash_is CLASS LINE: one crash finding, of CLASS, its first frame at LINE.
+crash_is() {
+	json_check t.log.json "[x[\"details\"][\"class\"] for x in $(kind crash)] == [\"$1\"]" &&
+	json_check t.log.json "$(frames "($(kind crash))[0][\"stacks\"][0]")[0] == (\"main\", $2)"
+}
+
+test_expect 'a write through a NULL pointer: null-pointer, at its line, address 0x8' '
+	dies null 139 && crash_is null-pointer $(line_of "CRASH: null") &&
+	json_check t.log.json "($(kind crash))[0][\"details\"][\"address\"] == \"0x8\""
+'
+
+test_expect 'a write into a string literal: read-only memory, at its line' '
+	dies literal 139 && crash_is read-only $(line_of "CRASH: literal")
+'
+
+test_expect 'a read where nothing is mapped: unmapped, at its line' '
+	dies wild 139 && crash_is unmapped $(line_of "CRASH: wild")
+'
+
+test_expect 'a write into a freed big block: use-after-free with the free and allocation stacks' '
+	dies bigfree 139 &&
+	json_check t.log.json "not $(kind crash) and len($(kind use-after-free)) == 1" &&
+	json_check t.log.json "(lambda d: d[\"mode\"] == \"crash\" and d[\"offset\"] == 1000 and d[\"size\"] == 8 << 20)(($(kind use-after-free))[0][\"details\"])" &&
+	json_check t.log.json "$(frames "($(kind use-after-free))[0][\"stacks\"][0]")[0] == (\"main\", $(line_of "CRASH: bigfree"))" &&
+	json_check t.log.json "(\"main\", $(line_of "CRASH: big freed")) in $(frames "($(kind use-after-free))[0][\"stacks\"][1]")" &&
+	json_check t.log.json "(\"main\", $(line_of "CRASH: big allocated")) in $(frames "($(kind use-after-free))[0][\"stacks\"][2]")"
+'
+
+test_expect 'an integer division by zero: SIGFPE, division-by-zero, at its line' '
+	dies divide 136 && crash_is division-by-zero $(line_of "CRASH: divide")
+'
+
+test_expect 'abort(): the caller of abort in the stack' '
+	dies abort 134 &&
+	json_check t.log.json "[x[\"details\"][\"class\"] for x in $(kind crash)] == [\"abort\"]" &&
+	json_check t.log.json "(\"main\", $(line_of "CRASH: abort")) in $(frames "($(kind crash))[0][\"stacks\"][0]")"
+'
+
+test_expect 'a clean run, and a SIGTERM from outside: no crash finding' '
+	dies none 0 && grep -x "no crash" traced.out &&
+	json_check t.log.json "not $(kind crash)" &&
+	rm -f t.log && SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY sleep 5 & pid=$! &&
+	sleep 0.5 && kill -TERM $pid && { wait $pid; test $? = 143; } &&
+	report_json t.log && json_check t.log.json "not $(kind crash)"
+'
+
+test_done
