@@ -19,6 +19,7 @@
 #include "spy_heapinfo.h"
 #include "spy_heapmap.h"
 #include "spy_options.h"
+#include "spy_ownmem.h"
 #include "spy_qprotect.h"
 #include "spy_quarantine.h"
 #include "spy_signals.h"
@@ -109,6 +110,14 @@ static int maps_next(const struct maps *m, size_t *at, struct mapping *mp)
 	mp->path = p;
 	mp->path_len = (size_t)(eol - p);
 	return 1;
+}
+
+static int is_libc(const struct mapping *mp)
+{
+	size_t n = mp->path_len;
+	while (n && mp->path[n - 1] != '/')
+		n--;
+	return mp->path_len - n >= 7 && !memcmp(mp->path + n, "libc.so", 7);
 }
 
 static int path_is(const struct mapping *mp, const char *s)
@@ -209,6 +218,12 @@ struct scan {
 	uintptr_t lo, hi;        /* lowest block start, highest block end */
 	uint64_t root_bytes, scanned_bytes;
 	int pagemap;             /* /proc/self/pagemap, or -1 */
+	/* Scanning the C library's own data: the allocator keeps there the
+	 * address of the chunk after the last block (the top of the heap),
+	 * which lies in that block's last 8 usable bytes (the next chunk's
+	 * header overlaps them). Such a value reaches no block: without this
+	 * rule a program's last allocation never looked lost. */
+	int allocator_data;
 };
 
 /* A page never touched holds zeros (or, in a file's private mapping, the
@@ -337,6 +352,9 @@ static void scan_words(struct scan *s, uintptr_t start, uintptr_t end,
 		long i = lookup(s, v);
 		if (i < 0 || i == self || s->mark[i] != UNMARKED)
 			continue;
+		if (s->allocator_data && s->b[i].size >= 8 &&
+		    v >= s->b[i].addr + s->b[i].size - 8)
+			continue;
 		s->mark[i] = how;
 		s->work[s->nwork++] = (uint32_t)i;
 	}
@@ -368,7 +386,8 @@ static void drain(struct scan *s, uint8_t how)
  * ranges, not whole mappings: the kernel merges neighbouring anonymous
  * mappings, so one line of /proc/self/maps may hold ours and the
  * program's side by side. */
-#define MAX_EXCL 96
+/* libspy's own mappings (as many as the registry holds) and a few more. */
+#define MAX_EXCL (4096 + 96)
 struct excl {
 	uintptr_t r[MAX_EXCL][2];
 	size_t n;
@@ -451,9 +470,14 @@ static void scan_piece(struct scan *s, uintptr_t from, uintptr_t to)
 static void scan_roots(struct scan *s, const struct maps *m)
 {
 	uintptr_t here = (uintptr_t)&s;
-	struct excl x = { .n = 0 };
+	static struct excl x; /* big: once, at exit */
+	x.n = 0;
 	dl_iterate_phdr(own_segments, &x);
 	x.n += spy_heapmap_tables(&x.r[x.n], MAX_EXCL - 8 - x.n);
+	/* libspy's own mappings hold addresses of blocks (the trace writer
+	 * keeps the last one it wrote, to encode the next as a difference):
+	 * scanned as roots, they kept a program's last lost block reachable */
+	x.n += spy_ownmem_ranges(&x.r[x.n], MAX_EXCL - 8 - x.n);
 	excl_add(&x, (uintptr_t)s->b, (uintptr_t)s->b + s->cap * sizeof(*s->b));
 	excl_add(&x, (uintptr_t)s->mark, (uintptr_t)s->mark + s->cap);
 	excl_add(&x, (uintptr_t)s->work, (uintptr_t)s->work + s->cap * sizeof(*s->work));
@@ -461,10 +485,16 @@ static void scan_roots(struct scan *s, const struct maps *m)
 	excl_sort(&x);
 	size_t at = 0;
 	struct mapping mp;
+	uintptr_t libc_end = 0;
 	while (maps_next(m, &at, &mp)) {
 		if (!mp.r || !mp.w || !mp.priv ||
 		    path_is(&mp, "[vvar]") || path_is(&mp, "[vsyscall]"))
 			continue;
+		/* libc's data, and its bss right after it */
+		int libc = is_libc(&mp);
+		s->allocator_data = libc || (!mp.path_len && mp.start == libc_end);
+		if (libc)
+			libc_end = mp.end;
 		uintptr_t from = mp.start;
 		if (here >= mp.start && here < mp.end) {
 			from = here;
@@ -480,6 +510,7 @@ static void scan_roots(struct scan *s, const struct maps *m)
 		}
 		if (from < mp.end)
 			scan_piece(s, from, mp.end);
+		s->allocator_data = 0; /* the blocks reached hold the program's data */
 		drain(s, REACHABLE);
 	}
 }
@@ -512,9 +543,13 @@ static void leak_scan(void)
 {
 	uint64_t t0 = spy_now_ns();
 	struct scan s = { 0 };
-	size_t live = spy_heapmap_live_count();
 	/* Nothing held: nothing can leak, and no root needs reading (a
-	 * short-lived process, a shell between two commands). */
+	 * short-lived process, a shell between two commands). Nor in a
+	 * forked child that allocated nothing: what it holds is its
+	 * parent's, whose trace has those blocks (its trace does not), and
+	 * scanning a big parent's heap at every child's exit cost each
+	 * child tens of milliseconds. */
+	size_t live = spy_heapmap_allocated_here() ? spy_heapmap_live_count() : 0;
 	if (!live) {
 		write_leaks(&s, spy_now_ns() - t0);
 		return;

@@ -17,6 +17,7 @@
 #include "rec_io.h"
 #include "spy_core.h"
 #include "spy_leakscan.h"
+#include "spy_heapmap.h"
 #include "spy_modules.h"
 #include "spy_options.h"
 #include "spy_process.h"
@@ -284,6 +285,7 @@ static void after_fork_child(void)
 	finished = 0;
 	exit_status_known = 0;
 	spy_writer_after_fork_child();
+	spy_heapmap_forked();
 	spy_stack_reset();
 	spy_modules_reset();
 	spy_process_note_start();

@@ -117,4 +117,102 @@ test_expect 'git --version and git init: no leak blamed' '
 	same_output git sh -c "git --version >/dev/null && git init -q repo && echo ok" && no_leak
 '
 
+cat >"$TEST_DIR/forks.c" <<'CEOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The parent keeps a few thousand blocks; its child exits at once
+ * ("quiet") or first loses a block of its own ("leaks"). */
+static void *keep[5000];
+
+static __attribute__((noinline)) void lose(void)
+{
+	void *volatile lost = malloc(64);          /* LOST in the child */
+	lost = NULL;
+}
+
+/* the dead frames below main's, where the lost pointer may linger */
+static __attribute__((noinline)) void scrub(void)
+{
+	volatile char area[8192];
+	for (size_t i = 0; i < sizeof area; i++)
+		area[i] = 0;
+}
+
+int main(int argc, char **argv)
+{
+	int leaks = argc > 1 && argv[1][0] == 'l';
+	for (int i = 0; i < 5000; i++)
+		keep[i] = malloc(100);
+	pid_t p = fork();
+	if (p == 0) {
+		if (leaks)
+			lose();
+		scrub();
+		exit(0);
+	}
+	waitpid(p, NULL, 0);
+	printf("kept %d\n", keep[0] != NULL);
+	return 0;
+}
+CEOF
+
+# child_totals MODE: the child's leak totals (its trace names its parent's)
+child_leaks() {
+	rm -f f.*.log && gcc -O0 -g -o forks "$TEST_DIR/forks.c" &&
+	SPY_OPTIONS=out=$PWD/f.%p.log LD_PRELOAD=$LIBSPY ./forks "$1" >out &&
+	grep -x "kept 1" out &&
+	child=$(for t in f.*.log; do "$ANALYZE" summary --json "$t" | python3 -c "import json,sys; j=json.load(sys.stdin); print(j[\"process\"][\"cause\"])" | grep -qx fork && echo "$t"; done) &&
+	test -n "$child" && leaks_json "$child" && cp "$child.leaks" child.leaks
+}
+
+test_expect 'a forked child that allocates nothing scans nothing (its blocks are its parent'\''s); one that loses a block has it found' '
+	child_leaks quiet &&
+	json_check child.leaks "j[\"scanned\"] and j[\"totals\"][\"definitely lost\"][\"blocks\"] == 0 and j[\"totals\"][\"still reachable\"][\"blocks\"] == 0" &&
+	child_leaks leaks &&
+	json_check child.leaks "j[\"totals\"][\"definitely lost\"] == {\"blocks\": 1, \"bytes\": 64}"
+'
+
+cat >"$TEST_DIR/last.c" <<'CEOF'
+#include <stdlib.h>
+
+/* The program's last allocation, lost ("lose") or kept in a global: the
+ * allocator's own pointer to the heap's top lies in its last bytes, which
+ * must not count as a reference. */
+static void *kept;
+
+static __attribute__((noinline)) void lose(void)
+{
+	void *volatile p = malloc(72);
+	p = NULL;
+}
+
+static __attribute__((noinline)) void scrub(void)
+{
+	volatile char area[8192];
+	for (size_t i = 0; i < sizeof area; i++)
+		area[i] = 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && argv[1][0] == 'l')
+		lose();
+	else
+		kept = malloc(72);
+	scrub();
+	return 0;
+}
+CEOF
+
+test_expect 'the last block a program allocates: definitely lost when dropped, still reachable when kept' '
+	gcc -O0 -g -o last "$TEST_DIR/last.c" &&
+	SPY_OPTIONS=out=$PWD/l.log LD_PRELOAD=$LIBSPY ./last lose && leaks_json l.log &&
+	json_check l.log.leaks "j[\"totals\"][\"definitely lost\"] == {\"blocks\": 1, \"bytes\": 72}" &&
+	SPY_OPTIONS=out=$PWD/k.log LD_PRELOAD=$LIBSPY ./last keep && leaks_json k.log &&
+	json_check k.log.leaks "j[\"totals\"][\"definitely lost\"][\"blocks\"] == 0 and j[\"totals\"][\"still reachable\"] == {\"blocks\": 1, \"bytes\": 72}"
+'
+
 test_done
