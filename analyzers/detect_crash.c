@@ -13,6 +13,7 @@
 
 #include "detect_heap.h"
 #include "heap_history.h"
+#include "symbolize.h"
 #include "trace_format.h"
 
 /* How far past a block's end an access still counts as overrunning it. */
@@ -154,13 +155,82 @@ struct telling {
 	char head[200];
 };
 
-static void tell(const struct trace_model *m, const struct trace_event *e,
-		 struct telling *t)
+/* Who called abort(), by the functions on the stack: a failed assert(),
+ * glibc's stack protector or fortified string functions, or its malloc
+ * finding its data damaged. NULL for anything else. */
+static const char *abort_cause(const struct trace_model *m,
+			       const struct trace_event *e)
 {
-	unsigned sig = e->fn, access = e->b & 0xff;
-	int code = (int)(int32_t)(uint32_t)(e->b >> 8);
-	const char *sn = signal_name(sig);
-	if (sig == SIGABRT) {
+	/* most telling first: the stack protector reports through
+	 * __fortify_fail too */
+	static const struct { const char *fn, *cls; } callers[] = {
+		{ "__stack_chk_fail", "stack-smashing" },
+		{ "__assert_fail", "assert" },
+		{ "__assert_fail_base", "assert" },
+		{ "malloc_printerr", "heap-corruption" },
+		{ "__fortify_fail", "buffer-overflow" },
+		{ "__chk_fail", "buffer-overflow" },
+	};
+	const size_t n_callers = sizeof(callers) / sizeof(callers[0]);
+	const struct trace_stack *s = trace_event_stack(m, e);
+	struct symbolizer *sym = s ? symbolizer_new(m) : NULL;
+	size_t best = n_callers;
+	for (uint32_t i = 0; sym && i < s->n && i < 16; i++) {
+		const char *fn = symbolizer_lookup(sym, s->frames[i])->function;
+		for (size_t k = 0; fn && k < best; k++)
+			if (!strcmp(fn, callers[k].fn))
+				best = k;
+	}
+	symbolizer_free(sym);
+	return best < n_callers ? callers[best].cls : NULL;
+}
+
+static void tell_abort(const char *cause, struct telling *t)
+{
+	if (cause && !strcmp(cause, "assert")) {
+		t->cls = "assert";
+		snprintf(t->head, sizeof(t->head), "an assert() failed");
+		t->why = "An assert() found its condition false and called "
+			 "abort(); the message the program printed above says "
+			 "which condition, in which file and line.";
+		t->fix = "The condition states what the code counts on: find "
+			 "which earlier step broke it (the frames below show the "
+			 "way there).";
+	} else if (cause && !strcmp(cause, "stack-smashing")) {
+		t->cls = "stack-smashing";
+		snprintf(t->head, sizeof(t->head),
+			 "stack smashing: a local array was written past its end");
+		t->why = "The compiler put a guard value next to the function's "
+			 "local arrays; on return it was changed, so something "
+			 "wrote past the end of one of them (strcpy, gets, a loop "
+			 "one step too far). The C library then called abort() "
+			 "before the damaged return address could be used.";
+		t->fix = "In the function that was returning (the first of "
+			 "yours below __stack_chk_fail), bound every write to its "
+			 "local arrays by their size (snprintf, strncpy, fgets).";
+	} else if (cause && !strcmp(cause, "buffer-overflow")) {
+		t->cls = "buffer-overflow";
+		snprintf(t->head, sizeof(t->head),
+			 "buffer overflow caught by a checked string function");
+		t->why = "With _FORTIFY_SOURCE the C library's string and memory "
+			 "functions know their destination's size; this call was "
+			 "asked to write more than that, and it stopped the "
+			 "program instead.";
+		t->fix = "Give the call the destination's real size, or make "
+			 "the destination big enough for what is copied.";
+	} else if (cause && !strcmp(cause, "heap-corruption")) {
+		t->cls = "heap-corruption";
+		snprintf(t->head, sizeof(t->head),
+			 "the C library found its heap data damaged");
+		t->why = "malloc or free found the bookkeeping it keeps next to "
+			 "each block broken: something wrote past the end of a "
+			 "block (or before its start), or freed a pointer that "
+			 "was not a block. It printed what it found and called "
+			 "abort().";
+		t->fix = "Run with `spy --guard`: an overrun then stops the "
+			 "program at the very write; check the sizes used to "
+			 "allocate and index the blocks near the call shown.";
+	} else {
 		t->cls = "abort";
 		snprintf(t->head, sizeof(t->head), "the program called abort()");
 		t->why = "abort() ends the program at once with SIGABRT. The C "
@@ -170,6 +240,17 @@ static void tell(const struct trace_model *m, const struct trace_event *e,
 		t->fix = "Read the message the program printed before it died, "
 			 "then the frames below abort(): the first one in your "
 			 "code is where the check failed.";
+	}
+}
+
+static void tell(const struct trace_model *m, const struct trace_event *e,
+		 struct telling *t)
+{
+	unsigned sig = e->fn, access = e->b & 0xff;
+	int code = (int)(int32_t)(uint32_t)(e->b >> 8);
+	const char *sn = signal_name(sig);
+	if (sig == SIGABRT) {
+		tell_abort(abort_cause(m, e), t);
 		return;
 	}
 	if (sig == SIGFPE) {

@@ -8,7 +8,7 @@
 
 SRC=$FIXTURES/crashes.c
 BIN=$TEST_DIR/crashes
-gcc -std=gnu11 -O0 -g -o "$BIN" "$SRC" ||
+gcc -std=gnu11 -O0 -g -fstack-protector-all -U_FORTIFY_SOURCE -o "$BIN" "$SRC" ||
 	{ echo "Bail out! cannot build the test program"; exit 1; }
 
 line_of() { grep -n -F -- "$1" "$SRC" | head -n 1 | cut -d: -f1; }
@@ -67,6 +67,18 @@ test_expect 'abort(): the caller of abort in the stack' '
 	dies abort 134 &&
 	json_check t.log.json "[x[\"details\"][\"class\"] for x in $(kind crash)] == [\"abort\"]" &&
 	json_check t.log.json "(\"main\", $(line_of "CRASH: abort")) in $(frames "($(kind crash))[0][\"stacks\"][0]")"
+'
+
+test_expect 'a failed assert(): class assert, with the line of the assert in the stack' '
+	dies assert 134 &&
+	json_check t.log.json "[x[\"details\"][\"class\"] for x in $(kind crash)] == [\"assert\"]" &&
+	json_check t.log.json "(\"main\", $(line_of "CRASH: assert")) in $(frames "($(kind crash))[0][\"stacks\"][0]")"
+'
+
+test_expect 'a local array written past its end: stack-smashing, in the function that overran it' '
+	dies smash 134 &&
+	json_check t.log.json "[x[\"details\"][\"class\"] for x in $(kind crash)] == [\"stack-smashing\"]" &&
+	json_check t.log.json "\"smash\" in [fr for fr, line in $(frames "($(kind crash))[0][\"stacks\"][0]")]"
 '
 
 test_expect 'a clean run, and a SIGTERM from outside: no crash finding' '
