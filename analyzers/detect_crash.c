@@ -354,8 +354,10 @@ int detect_crash(const struct trace_model *m, struct finding_list *out)
 	const struct trace_event *last = NULL;
 	for (size_t i = 0; i < m->n_events; i++) {
 		const struct trace_event *e = &m->events[i];
-		/* those faults have findings of their own */
-		if (e->kind == TRACE_STACK_OVERFLOW || e->kind == TRACE_GUARD_FAULT)
+		/* those faults have findings of their own (a fault on a
+		 * quarantined block's pages is not: the program went on) */
+		if (e->kind == TRACE_STACK_OVERFLOW ||
+		    (e->kind == TRACE_GUARD_FAULT && e->fn < TRACE_FAULT_HELD_READ))
 			return 0;
 		if (e->kind == TRACE_CRASH)
 			last = e;

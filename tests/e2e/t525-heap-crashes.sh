@@ -81,6 +81,13 @@ test_expect 'a local array written past its end: stack-smashing, in the function
 	json_check t.log.json "\"smash\" in [fr for fr, line in $(frames "($(kind crash))[0][\"stacks\"][0]")]"
 '
 
+test_expect 'a use after free the program survived, then a NULL write: both found' '
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$BIN" both >traced.out 2>/dev/null; test $? = 139 &&
+	report_json t.log &&
+	json_check t.log.json "[(x[\"details\"][\"mode\"], x[\"details\"][\"access\"]) for x in $(kind use-after-free)] == [(\"quarantine\", \"read\")]" &&
+	crash_is null-pointer $(line_of "CRASH: null again")
+'
+
 test_expect 'a clean run, and a SIGTERM from outside: no crash finding' '
 	dies none 0 && grep -x "no crash" traced.out &&
 	json_check t.log.json "not $(kind crash)" &&
