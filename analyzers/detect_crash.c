@@ -280,6 +280,22 @@ static void tell(const struct trace_model *m, const struct trace_event *e,
 		return;
 	}
 	const struct trace_module *r = region_of(m, e->a);
+	if (sig == SIGBUS && code == BUS_ADRERR && r && r->path.len &&
+	    r->path.p[0] == '/') {
+		t->cls = "past-end-of-file";
+		snprintf(t->head, sizeof(t->head),
+			 "%s: %s a mapped file's page past the file's end "
+			 "(%.*s)", sn, access_words(access),
+			 (int)(r->path.len < 80 ? r->path.len : 80), r->path.p);
+		t->why = "The program mapped a file (mmap) and touched a page of "
+			 "the mapping that lies beyond the file's end: the file "
+			 "was shorter than the mapping, or was cut while mapped. "
+			 "There is no byte there to read or write, so the kernel "
+			 "sends SIGBUS.";
+		t->fix = "Map no more than the file's size (fstat it first), and "
+			 "do not shorten a file that is still mapped.";
+		return;
+	}
 	if (sig == SIGSEGV && e->a < 4096) {
 		t->cls = "null-pointer";
 		snprintf(t->head, sizeof(t->head),

@@ -81,6 +81,11 @@ test_expect 'a local array written past its end: stack-smashing, in the function
 	json_check t.log.json "\"smash\" in [fr for fr, line in $(frames "($(kind crash))[0][\"stacks\"][0]")]"
 '
 
+test_expect 'a mapped file read past its end: SIGBUS, past-end-of-file, at its line' '
+	dies mapped 135 && crash_is past-end-of-file $(line_of "CRASH: mapped") &&
+	json_check t.log.json "\"short.dat\" in ($(kind crash))[0][\"headline\"]"
+'
+
 test_expect 'a use after free the program survived, then a NULL write: both found' '
 	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$BIN" both >traced.out 2>/dev/null; test $? = 139 &&
 	report_json t.log &&
