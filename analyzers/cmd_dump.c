@@ -17,14 +17,6 @@
 #include "trace_format.h"
 
 
-/* A CRASH record's access, in words. */
-static const char *access_name(unsigned a)
-{
-	return a == TRACE_ACCESS_READ ? "read of"
-		: a == TRACE_ACCESS_WRITE ? "write to"
-		: a == TRACE_ACCESS_EXEC ? "jump to" : "at";
-}
-
 /* A GUARD_FAULT record's access, in words. */
 static const char *fault_what(unsigned what)
 {
@@ -207,7 +199,7 @@ static void text_fields(FILE *f, const struct trace_model *m,
 	case TRACE_CRASH:
 		fprintf(f, "signal %u code %d, %s 0x%" PRIx64 ", pc 0x%" PRIx64,
 			e->fn, (int)(int32_t)(uint32_t)(e->b >> 8),
-			access_name(e->b & 0xff), e->a, e->c);
+			text_access(e->b & 0xff), e->a, e->c);
 		break;
 	case TRACE_ALLOC_FAIL:
 		fprintf(f, "%s size %" PRIu64, trace_alloc_fn_name(e->fn), e->a);
@@ -381,7 +373,7 @@ static void json_fields(struct json_writer *w, const struct trace_model *m,
 	case TRACE_CRASH:
 		json_key(w, "signal"); json_uint(w, e->fn);
 		json_key(w, "code"); json_int(w, (int32_t)(uint32_t)(e->b >> 8));
-		json_key(w, "access"); json_string(w, access_name(e->b & 0xff));
+		json_key(w, "access"); json_string(w, text_access(e->b & 0xff));
 		json_key(w, "address"); json_hex(w, e->a);
 		json_key(w, "pc"); json_hex(w, e->c);
 		break;

@@ -14,17 +14,11 @@
 #include "detect_heap.h"
 #include "heap_history.h"
 #include "symbolize.h"
+#include "text_out.h"
 #include "trace_format.h"
 
 /* How far past a block's end an access still counts as overrunning it. */
 #define OVERRUN_SLACK 4096
-
-static int add_hex(struct finding *f, const char *key, uint64_t v)
-{
-	char buf[32];
-	snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
-	return finding_add_str(f, key, buf);
-}
 
 static int add_block_stack(struct finding *f, const struct trace_model *m,
 			   const char *label, uint32_t stack, uint32_t tid)
@@ -33,13 +27,6 @@ static int add_block_stack(struct finding *f, const struct trace_model *m,
 		return 0;
 	const struct trace_stack *s = &m->stacks[stack - 1];
 	return finding_add_stack(f, label, tid, s->frames, s->n);
-}
-
-static const char *access_words(unsigned a)
-{
-	return a == TRACE_ACCESS_READ ? "read of"
-		: a == TRACE_ACCESS_WRITE ? "write to"
-		: a == TRACE_ACCESS_EXEC ? "jump to" : "access to";
 }
 
 static const char *signal_name(unsigned sig)
@@ -102,7 +89,7 @@ static int heap_crash(const struct trace_model *m, const struct trace_event *e,
 		snprintf(head, sizeof(head),
 			 "%s %" PRIu64 " byte%s past the end of a %" PRIu64
 			 "-byte block; the program died of %s",
-			 access_words(access), beyond, beyond == 1 ? "" : "s",
+			 text_access(access), beyond, beyond == 1 ? "" : "s",
 			 b->size, signal_name(sig));
 		snprintf(expl, sizeof(expl),
 			 "The program went beyond the end of a heap block it "
@@ -117,7 +104,7 @@ static int heap_crash(const struct trace_model *m, const struct trace_event *e,
 	} else {
 		snprintf(head, sizeof(head),
 			 "%s a freed %" PRIu64 "-byte block (offset %" PRIu64
-			 "); the program died of %s", access_words(access),
+			 "); the program died of %s", text_access(access),
 			 b->size, e->a - b->addr, signal_name(sig));
 		snprintf(expl, sizeof(expl),
 			 "A pointer still pointed to this block after free() gave "
@@ -140,7 +127,7 @@ static int heap_crash(const struct trace_model *m, const struct trace_event *e,
 				      b->free_tid) < 0) ||
 	    add_block_stack(f, m, "allocated here", b->alloc_stack,
 			    b->alloc_tid) < 0 ||
-	    add_hex(f, "address", e->a) < 0 || add_hex(f, "block", b->addr) < 0 ||
+	    finding_add_hex(f, "address", e->a) < 0 || finding_add_hex(f, "block", b->addr) < 0 ||
 	    finding_add_int(f, "size", (int64_t)b->size) < 0 ||
 	    finding_add_int(f, "offset", (int64_t)(e->a - b->addr)) < 0 ||
 	    finding_add_str(f, "mode", "crash") < 0 ||
@@ -285,7 +272,7 @@ static void tell(const struct trace_model *m, const struct trace_event *e,
 		t->cls = "past-end-of-file";
 		snprintf(t->head, sizeof(t->head),
 			 "%s: %s a mapped file's page past the file's end "
-			 "(%.*s)", sn, access_words(access),
+			 "(%.*s)", sn, text_access(access),
 			 (int)(r->path.len < 80 ? r->path.len : 80), r->path.p);
 		t->why = "The program mapped a file (mmap) and touched a page of "
 			 "the mapping that lies beyond the file's end: the file "
@@ -300,7 +287,7 @@ static void tell(const struct trace_model *m, const struct trace_event *e,
 		t->cls = "null-pointer";
 		snprintf(t->head, sizeof(t->head),
 			 "%s: %s address 0x%" PRIx64 ", through a NULL pointer",
-			 sn, access_words(access), e->a);
+			 sn, text_access(access), e->a);
 		t->why = "The address is in the first page of memory, which is "
 			 "never mapped so that NULL pointers fault: the program "
 			 "used a pointer that was NULL (the offset is the field "
@@ -322,7 +309,7 @@ static void tell(const struct trace_model *m, const struct trace_event *e,
 		t->cls = "protection";
 		snprintf(t->head, sizeof(t->head),
 			 "%s: %s 0x%" PRIx64 ", which this access may not touch",
-			 sn, access_words(access), e->a);
+			 sn, text_access(access), e->a);
 		t->why = "The address is mapped, but not for this kind of "
 			 "access (for instance code that is jumped to in a page "
 			 "that may not run, or a guard page).";
@@ -332,7 +319,7 @@ static void tell(const struct trace_model *m, const struct trace_event *e,
 		t->cls = "unmapped";
 		snprintf(t->head, sizeof(t->head),
 			 "%s: %s 0x%" PRIx64 ", where nothing is mapped", sn,
-			 access_words(access), e->a);
+			 text_access(access), e->a);
 		t->why = "No memory is mapped at the address: the pointer was "
 			 "never set (a stack variable's leftover), was computed "
 			 "wrongly, or points into memory given back long ago.";
@@ -360,7 +347,7 @@ static int crash(const struct trace_model *m, const struct trace_event *e,
 				   : "the fault (the program stopped here)") < 0 ||
 	    finding_add_str(f, "class", t.cls) < 0 ||
 	    finding_add_str(f, "signal", signal_name(e->fn)) < 0 ||
-	    add_hex(f, "address", e->a) < 0)
+	    finding_add_hex(f, "address", e->a) < 0)
 		return -1;
 	return 0;
 }

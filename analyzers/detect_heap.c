@@ -21,13 +21,6 @@ static int add_stack(struct finding *f, const struct trace_model *m,
 				 s ? s->n : 0);
 }
 
-static int add_hex(struct finding *f, const char *key, uint64_t v)
-{
-	char buf[32];
-	snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
-	return finding_add_str(f, key, buf);
-}
-
 static const char *fn_name(unsigned fn)
 {
 	return fn < TRACE_FN_MAX ? trace_alloc_fn_name(fn) : "free";
@@ -56,7 +49,7 @@ static int double_free(const struct trace_model *m, const struct heap_issue *is,
 	if (!f || add_stack(f, m, "second free (not passed on to the allocator)", e) < 0 ||
 	    add_stack(f, m, "first free", is->freed) < 0 ||
 	    add_stack(f, m, "allocated here", is->alloc) < 0 ||
-	    add_hex(f, "address", e->a) < 0 ||
+	    finding_add_hex(f, "address", e->a) < 0 ||
 	    finding_add_int(f, "size", (int64_t)size) < 0 ||
 	    finding_add_str(f, "passed_on", "no") < 0)
 		return -1;
@@ -112,14 +105,14 @@ static int invalid_free(const struct trace_model *m, const struct heap_issue *is
 		: "Free only what malloc and its kin returned; let local "
 		  "and global variables be.");
 	if (!f || add_stack(f, m, "bad free (not passed on to the allocator)", e) < 0 ||
-	    add_hex(f, "address", e->a) < 0 ||
+	    finding_add_hex(f, "address", e->a) < 0 ||
 	    finding_add_str(f, "address_kind", heap_bad_free_name((unsigned)e->c)) < 0 ||
 	    finding_add_str(f, "passed_on", "no") < 0)
 		return -1;
 	if (e->c == TRACE_BAD_INTERIOR) {
 		if (add_stack(f, m, "the block it points into was allocated here",
 			      is->alloc) < 0 ||
-		    add_hex(f, "block", e->b) < 0 ||
+		    finding_add_hex(f, "block", e->b) < 0 ||
 		    finding_add_int(f, "offset", (int64_t)(e->a - e->b)) < 0)
 			return -1;
 	}
@@ -167,7 +160,7 @@ static int use_after_free(const struct trace_model *m,
 		"nothing uses it any more.");
 	if (!f || add_stack(f, m, "freed here", is->freed) < 0 ||
 	    add_stack(f, m, "allocated here", is->alloc) < 0 ||
-	    add_hex(f, "address", e->a) < 0 ||
+	    finding_add_hex(f, "address", e->a) < 0 ||
 	    finding_add_int(f, "size", (int64_t)size) < 0 ||
 	    finding_add_int(f, "first_offset", (int64_t)first) < 0 ||
 	    finding_add_int(f, "last_offset", (int64_t)last) < 0 ||
@@ -212,7 +205,7 @@ static int mismatched_free(const struct trace_model *m,
 					head, expl, fix);
 	if (!f || add_stack(f, m, "released here", e) < 0 ||
 	    add_stack(f, m, "allocated here", is->alloc) < 0 ||
-	    add_hex(f, "address", e->a) < 0 ||
+	    finding_add_hex(f, "address", e->a) < 0 ||
 	    finding_add_str(f, "allocated_with", alloc_name(e->b)) < 0 ||
 	    finding_add_str(f, "released_with", free_name(e->c)) < 0)
 		return -1;
@@ -345,8 +338,8 @@ static int guard_fault(const struct trace_model *m, const struct heap_issue *is,
 				   : "the bad access (the program stopped here)") < 0 ||
 	    (!past && add_stack(f, m, "freed here", is->freed) < 0) ||
 	    add_stack(f, m, "allocated here", is->alloc) < 0 ||
-	    add_hex(f, "address", e->a) < 0 ||
-	    add_hex(f, "block", e->b) < 0 ||
+	    finding_add_hex(f, "address", e->a) < 0 ||
+	    finding_add_hex(f, "block", e->b) < 0 ||
 	    finding_add_int(f, "size", (int64_t)size) < 0 ||
 	    finding_add_int(f, "offset", (int64_t)(e->a - e->b)) < 0 ||
 	    finding_add_str(f, "mode", held ? "quarantine" : "guard") < 0 ||
@@ -390,7 +383,7 @@ static int leaks(const struct trace_model *m, const struct heap_checks *hc,
 		    finding_add_int(f, "blocks", (int64_t)g->blocks) < 0 ||
 		    finding_add_int(f, "bytes", (int64_t)g->bytes) < 0 ||
 		    finding_add_str(f, "class", "definitely lost") < 0 ||
-		    add_hex(f, "example_address", g->example) < 0)
+		    finding_add_hex(f, "example_address", g->example) < 0)
 			return -1;
 	}
 	return 0;

@@ -1,6 +1,8 @@
 /* findings.c: the findings model and the detector registry. */
 #include "findings.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +114,13 @@ int finding_add_str(struct finding *f, const char *key, const char *val)
 int finding_add_int(struct finding *f, const char *key, int64_t val)
 {
 	return add_detail(f, key, DETAIL_INT, NULL, val);
+}
+
+int finding_add_hex(struct finding *f, const char *key, uint64_t val)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "0x%" PRIx64, val);
+	return finding_add_str(f, key, buf);
 }
 
 int finding_add_json(struct finding *f, const char *key, const char *json)

@@ -78,6 +78,8 @@ int finding_add_stack(struct finding *f, const char *label, uint64_t thread,
 
 int finding_add_str(struct finding *f, const char *key, const char *val);
 int finding_add_int(struct finding *f, const char *key, int64_t val);
+/* An address, as the string "0x..." */
+int finding_add_hex(struct finding *f, const char *key, uint64_t val);
 int finding_add_json(struct finding *f, const char *key, const char *json);
 
 const char *finding_severity_name(enum finding_severity s);

@@ -102,16 +102,6 @@ static uint64_t chunk_size(uint64_t size)
 	return c < 32 ? 32 : c;
 }
 
-static unsigned bucket(uint64_t v)
-{
-	unsigned b = 0;
-	while (v > 1 && b < HEAP_FRAG_BUCKETS - 1) {
-		v >>= 1;
-		b++;
-	}
-	return b;
-}
-
 /* A replay in progress: the live blocks after events [0, at). */
 struct replay {
 	struct u64map live;
@@ -170,7 +160,7 @@ static void lay_out(struct heap_frag *f, const struct blk *v, size_t n,
 			uint64_t h = cs - at;
 			f->holes++;
 			f->free_bytes += h;
-			f->hist[bucket(h)]++;
+			f->hist[trace_hole_bucket(h)]++;
 			if (h > f->largest_hole)
 				f->largest_hole = h;
 		}

@@ -15,10 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "trace_format.h"
 #include "trace_reader.h"
 
 #define HEAP_FRAG_STRIP 64
-#define HEAP_FRAG_BUCKETS 40
+#define HEAP_FRAG_BUCKETS TRACE_HOLE_BUCKETS
 /* the most interval snapshots heap_frag_series returns (evenly picked) */
 #define HEAP_FRAG_SERIES_MAX 1000
 

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "trace_format.h"
+
 void text_init(struct text_out *t, FILE *f)
 {
 	t->f = f;
@@ -218,4 +220,11 @@ void text_size(char *buf, size_t n, uint64_t bytes)
 		snprintf(buf, n, "%.0f %s", v, unit[u]);
 	else
 		snprintf(buf, n, "%.1f %s", v, unit[u]);
+}
+
+const char *text_access(unsigned access)
+{
+	return access == TRACE_ACCESS_READ ? "read of"
+		: access == TRACE_ACCESS_WRITE ? "write to"
+		: access == TRACE_ACCESS_EXEC ? "jump to" : "access to";
 }

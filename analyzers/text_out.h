@@ -41,6 +41,10 @@ size_t text_put_safe(FILE *f, const char *s, size_t len);
  * (truncates to n). */
 void text_size(char *buf, size_t n, uint64_t bytes);
 
+/* A fault's access in words, before its address: "read of", "write to",
+ * "jump to" or "access to" (enum trace_crash_access). */
+const char *text_access(unsigned access);
+
 /* The columns text_put_safe would take to write s[0..len). */
 size_t text_columns(const char *s, size_t len);
 

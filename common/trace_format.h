@@ -547,6 +547,18 @@ static inline const char *trace_kind_name(unsigned k)
 }
 
 /* 1 if this version of the format defines kind k. */
+/* The hole-size bucket of a hole of `bytes` (TRACE_HOLE_BUCKETS: holes of
+ * [2^b, 2^(b+1)) bytes, the last taking all bigger ones). */
+static inline unsigned trace_hole_bucket(uint64_t bytes)
+{
+	unsigned b = 0;
+	while (bytes > 1 && b < TRACE_HOLE_BUCKETS - 1) {
+		bytes >>= 1;
+		b++;
+	}
+	return b;
+}
+
 static inline int trace_kind_known(unsigned k)
 {
 	return trace_kind_name(k)[0] != '?';

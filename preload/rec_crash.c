@@ -10,7 +10,6 @@
 
 #include <signal.h>
 #include <stdint.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #include "spy_core.h"
@@ -20,23 +19,6 @@
 #include "spy_writer.h"
 #include "trace_encode.h"
 #include "trace_format.h"
-
-/* Read, write or fetch, from the page fault's error code (x86-64). */
-static unsigned access_of(int sig, void *context)
-{
-#if defined(__x86_64__)
-	if (sig == SIGSEGV && context) {
-		greg_t err = ((ucontext_t *)context)->uc_mcontext.gregs[REG_ERR];
-		if (err & 16)
-			return TRACE_ACCESS_EXEC;
-		return err & 2 ? TRACE_ACCESS_WRITE : TRACE_ACCESS_READ;
-	}
-#else
-	(void)sig;
-	(void)context;
-#endif
-	return TRACE_ACCESS_UNKNOWN;
-}
 
 static void on_fatal(int sig, siginfo_t *info, void *context)
 {
@@ -57,7 +39,7 @@ static void on_fatal(int sig, siginfo_t *info, void *context)
 	w = trace_put_varint(w, info ? (uint64_t)(uint32_t)info->si_code : 0);
 	w = trace_put_varint(w, info ? (uint64_t)(uintptr_t)info->si_addr : 0);
 	w = trace_put_varint(w, context ? spy_signals_fault_pc(context) : 0);
-	w = trace_put_varint(w, access_of(sig, context));
+	w = trace_put_varint(w, spy_signals_fault_access(sig, context));
 	w = trace_put_varint(w, stack);
 	spy_writer_end(w);
 }

@@ -68,16 +68,6 @@ struct je_free {
 	uint64_t hist[TRACE_HOLE_BUCKETS];
 };
 
-static unsigned hole_bucket(uint64_t v)
-{
-	unsigned b = 0;
-	while (v > 1 && b < TRACE_HOLE_BUCKETS - 1) {
-		v >>= 1;
-		b++;
-	}
-	return b;
-}
-
 /* One value read by mib with mib[at] set to i; 0 if the call failed. */
 static int by_mib(bymib_fn get, size_t *mib, size_t len, size_t at, size_t i,
 		  void *v, size_t size)
@@ -123,7 +113,7 @@ static int je_free_space(mallctl_fn ctl, struct je_free *f)
 			continue;
 		f->regions += free_regs;
 		f->region_bytes += free_regs * size;
-		f->hist[hole_bucket(size)] += free_regs;
+		f->hist[trace_hole_bucket(size)] += free_regs;
 		if (size > f->largest_region)
 			f->largest_region = size;
 	}
@@ -151,7 +141,7 @@ static int je_free_space(mallctl_fn ctl, struct je_free *f)
 			continue;
 		f->extents += n;
 		f->extent_bytes += bytes;
-		f->hist[hole_bucket(bytes / n)] += n;
+		f->hist[trace_hole_bucket(bytes / n)] += n;
 		if (bytes / n > f->largest_extent)
 			f->largest_extent = bytes / n;
 	}

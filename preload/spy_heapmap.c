@@ -34,24 +34,8 @@ static size_t usable_size(uintptr_t a)
 		? spy_real.malloc_usable_size((void *)a) : 0;
 }
 
-/* 0 in a forked child until it allocates: the blocks it holds are then
- * all its parent's. */
-static int allocated_here;
-
-int spy_heapmap_allocated_here(void)
-{
-	return __atomic_load_n(&allocated_here, __ATOMIC_RELAXED);
-}
-
-void spy_heapmap_forked(void)
-{
-	allocated_here = 0;
-}
-
 void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)
 {
-	if (__builtin_expect(!__atomic_load_n(&allocated_here, __ATOMIC_RELAXED), 0))
-		__atomic_store_n(&allocated_here, 1, __ATOMIC_RELAXED);
 	if (__builtin_expect(spy_shadow_covers(addr) && size < SHADOW_MAX_BLOCK, 1)) {
 		spy_shadow_change(addr, ANY_STATE, NIB_LIVE | family, 0);
 		return;

@@ -77,10 +77,4 @@ size_t spy_heapmap_tables(uintptr_t (*out)[2], size_t max);
 /* Live (not freed) blocks in the map now; racy, for sizing; walks it. */
 size_t spy_heapmap_live_count(void);
 
-/* 1 once this process image recorded an allocation of its own. A forked
- * child starts at 0 (spy_heapmap_forked): until it allocates, every block
- * it holds is its parent's, allocated before its trace began. */
-int spy_heapmap_allocated_here(void);
-void spy_heapmap_forked(void);
-
 #endif

@@ -20,6 +20,7 @@
 #include "spy_heapmap.h"
 #include "spy_options.h"
 #include "spy_ownmem.h"
+#include "spy_process.h"
 #include "spy_qprotect.h"
 #include "spy_quarantine.h"
 #include "spy_signals.h"
@@ -549,7 +550,8 @@ static void leak_scan(void)
 	 * parent's, whose trace has those blocks (its trace does not), and
 	 * scanning a big parent's heap at every child's exit cost each
 	 * child tens of milliseconds. */
-	size_t live = spy_heapmap_allocated_here() ? spy_heapmap_live_count() : 0;
+	size_t live = spy_process_holds_parents_blocks_only()
+		? 0 : spy_heapmap_live_count();
 	if (!live) {
 		write_leaks(&s, spy_now_ns() - t0);
 		return;

@@ -17,7 +17,6 @@
 #include "rec_io.h"
 #include "spy_core.h"
 #include "spy_leakscan.h"
-#include "spy_heapmap.h"
 #include "spy_modules.h"
 #include "spy_options.h"
 #include "spy_process.h"
@@ -44,6 +43,7 @@ static int exit_status_known;
 static int finished;
 /* In a forked child: the trace of the process it was forked from. */
 static char fork_parent[PATH_MAX];
+static int forked_here; /* this image is a fork's child (not exec'd since) */
 /* Set by exec_prepare when this trace is a forked child's with nothing of
  * its own (see FORKED_VAR). */
 static int exec_drops_trace;
@@ -285,7 +285,7 @@ static void after_fork_child(void)
 	finished = 0;
 	exit_status_known = 0;
 	spy_writer_after_fork_child();
-	spy_heapmap_forked();
+	forked_here = 1;
 	spy_stack_reset();
 	spy_modules_reset();
 	spy_process_note_start();
@@ -324,6 +324,13 @@ SPY_EXPORT pid_t fork(void)
  * in turn (its children name it), made threads, or did something a
  * report tells (I/O, a bad free, a deadlock, a fault, a note). Memory
  * and locks it only used in passing go with the image the exec ends. */
+/* The set of record kinds spy_writer_holds_any takes, from a list. */
+static void kind_set(uint8_t set[32], const uint8_t *kinds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		set[kinds[i] >> 3] |= (uint8_t)(1u << (kinds[i] & 7));
+}
+
 static const uint8_t *noteworthy_kinds(void)
 {
 	static uint8_t set[32];
@@ -334,9 +341,18 @@ static const uint8_t *noteworthy_kinds(void)
 		TRACE_CLONE, TRACE_BAD_FREE, TRACE_HEAP_UAF, TRACE_GUARD_FAULT,
 		TRACE_ALLOC_FAIL, TRACE_MISMATCHED_FREE,
 	};
-	for (size_t i = 0; i < sizeof(kinds); i++)
-		set[kinds[i] >> 3] |= (uint8_t)(1u << (kinds[i] & 7));
+	kind_set(set, kinds, sizeof(kinds));
 	return set;
+}
+
+int spy_process_holds_parents_blocks_only(void)
+{
+	static uint8_t set[32];
+	static const uint8_t kinds[] = { TRACE_ALLOC, TRACE_REALLOC };
+	if (!forked_here)
+		return 0;
+	kind_set(set, kinds, sizeof(kinds));
+	return !spy_writer_holds_any(set);
 }
 
 /* Records the exec and writes everything out; 1 if it did (so a failed

@@ -23,6 +23,11 @@ extern int spy_pid;
  * it) and returns the cause it implies and the parent's trace path. */
 int spy_process_take_parent(char *parent, unsigned long cap);
 
+/* 1 in a forked child (before any exec) whose trace holds no allocation
+ * of its own: every block it holds is its parent's, allocated before its
+ * trace began. Reads the trace back (spy_writer_holds_any); at exit. */
+int spy_process_holds_parents_blocks_only(void);
+
 /* Registers fork handlers; called once at start. */
 void spy_process_init(void);
 

@@ -9,7 +9,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <ucontext.h>
 
 #include "spy_core.h"
 #include "spy_guard.h"
@@ -117,17 +116,6 @@ void spy_qprotect_end(void)
 	}
 }
 
-static int is_write(void *context)
-{
-#if defined(__x86_64__)
-	ucontext_t *uc = context;
-	return (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
-#else
-	(void)context;
-	return 0;
-#endif
-}
-
 /* A SIGSEGV on a page this module made inaccessible: recorded (once a
  * block, and never for libspy's own reads), the pages given back, the
  * access retried. Signal context. */
@@ -161,10 +149,11 @@ static int resolve(int sig, siginfo_t *info, void *context)
 		    spy_tracing) {
 			spy_self.guard++;
 			uint32_t stack = spy_stack_capture();
+			unsigned what = spy_signals_fault_access(sig, context) ==
+						TRACE_ACCESS_WRITE
+				? TRACE_FAULT_HELD_WRITE : TRACE_FAULT_HELD_READ;
 			spy_guard_write_fault(fa, spy_signals_fault_pc(context),
-					      is_write(context) ? TRACE_FAULT_HELD_WRITE
-								: TRACE_FAULT_HELD_READ,
-					      s->block, s->size, stack);
+					      what, s->block, s->size, stack);
 			spy_self.guard--;
 		}
 		return 1;

@@ -61,13 +61,12 @@ static void choose_ends(struct entry *e)
 	size_t cap = spy_opt.quarantine_fill;
 	size_t head = 0, tail = 0;
 	e->protect = spy_qprotect_hold(e->addr, e->size, &head, &tail);
-	if (!e->protect && cap && e->size > cap) {
-		head = cap - cap / 2;
-		tail = cap / 2;
-	}
-	if (e->protect || (cap && e->size > cap)) {
+	if (e->protect) {
 		e->head = (uint32_t)head;
 		e->tail = (uint32_t)tail;
+	} else if (cap && e->size > cap) {
+		e->head = (uint32_t)(cap - cap / 2);
+		e->tail = (uint32_t)(cap / 2);
 	} else {
 		e->head = WHOLE;
 		e->tail = 0;

@@ -101,6 +101,22 @@ uintptr_t spy_signals_fault_pc(void *context)
 #endif
 }
 
+unsigned spy_signals_fault_access(int sig, void *context)
+{
+#if defined(__x86_64__)
+	if (sig == SIGSEGV && context) {
+		greg_t err = ((ucontext_t *)context)->uc_mcontext.gregs[REG_ERR];
+		if (err & 16)
+			return TRACE_ACCESS_EXEC;
+		return err & 2 ? TRACE_ACCESS_WRITE : TRACE_ACCESS_READ;
+	}
+#else
+	(void)sig;
+	(void)context;
+#endif
+	return TRACE_ACCESS_UNKNOWN;
+}
+
 static __thread sigjmp_buf *probe_at;
 
 void spy_probe_arm(sigjmp_buf *env)

@@ -38,6 +38,11 @@ int spy_signals_manages(int sig);
  * the architecture is not known). */
 uintptr_t spy_signals_fault_pc(void *context);
 
+/* What a SIGSEGV's access was (enum trace_crash_access), from the page
+ * fault's error code; TRACE_ACCESS_UNKNOWN for other signals or where
+ * the machine does not say. */
+unsigned spy_signals_fault_access(int sig, void *context);
+
 /* Reads of memory another thread may unmap meanwhile (the leak scan and
  * the quarantine check at exit):
  *
