@@ -33,7 +33,7 @@
 		r_;                                                            \
 	})
 
-#define MAX_DEFERRED 64
+#define MAX_DEFERRED 16
 static __thread void *deferred[MAX_DEFERRED];
 static __thread int n_deferred;
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#include <threads.h>
 #include <unistd.h>
 
 #include "rec_threads.h"
@@ -387,6 +388,36 @@ SPY_EXPORT int pthread_join(pthread_t thread, void **retval)
 		spy_hook_leave();
 	}
 	errno = saved;
+	return r;
+}
+
+/* ---- thread-specific keys ------------------------------------------------ */
+
+unsigned spy_other_key_destructors;
+
+/* A key made with a destructor, not by libspy itself (whose keys are made
+ * with the guard held). */
+static void note_key(int made, void (*destructor)(void *))
+{
+	if (made == 0 && destructor && !spy_self.guard)
+		__atomic_fetch_add(&spy_other_key_destructors, 1, __ATOMIC_RELAXED);
+}
+
+SPY_EXPORT int pthread_key_create(pthread_key_t *key, void (*destructor)(void *))
+{
+	if (!spy_real.pthread_key_create)
+		spy_init();
+	int r = spy_real.pthread_key_create(key, destructor);
+	note_key(r, destructor);
+	return r;
+}
+
+SPY_EXPORT int tss_create(tss_t *key, tss_dtor_t destructor)
+{
+	if (!spy_real.tss_create)
+		spy_init();
+	int r = spy_real.tss_create(key, destructor);
+	note_key(r == thrd_success ? 0 : -1, destructor);
 	return r;
 }
 

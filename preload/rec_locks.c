@@ -6,11 +6,12 @@
 #include "rec_locks.h"
 
 #include "spy_deadlock.h"
+#include "spy_spares.h"
 #include "trace_encode.h"
 
 #define SLOW __attribute__((noinline, cold))
 
-__thread struct rec_lock_site rec_lock_sites[REC_LOCK_SITES]
+__thread struct rec_lock_site *rec_lock_sites
 	__attribute__((tls_model("initial-exec")));
 __thread struct rec_lock_pending rec_lock_pend
 	__attribute__((tls_model("initial-exec")));
@@ -307,6 +308,25 @@ void rec_lock_thread_flush(void)
 	rec_lock_hot_end();
 	rec_lock_flush_all();
 	spy_self.guard--;
+}
+
+/* A table left by an ended thread is as good as new: its entries name
+ * the process whose stack ids they hold. */
+static struct spy_spares spare_tables =
+	SPY_SPARES_INIT(REC_LOCK_SITES * sizeof(struct rec_lock_site));
+
+SLOW struct rec_lock_site *rec_lock_sites_take(void)
+{
+	int fresh;
+	return rec_lock_sites = spy_spares_take(&spare_tables, &fresh);
+}
+
+void rec_lock_thread_exit(void)
+{
+	rec_lock_thread_flush();
+	struct rec_lock_site *t = rec_lock_sites;
+	rec_lock_sites = NULL;
+	spy_spares_give(&spare_tables, t);
 }
 
 /* The main thread's last run, at exit (before libspy's own end). */

@@ -22,7 +22,7 @@
 #include "spy_writer.h"
 #include "trace_format.h"
 
-#define REC_LOCK_SITES 256 /* a power of two */
+#define REC_LOCK_SITES 8 /* a power of two */
 
 /* Writes what the calling thread has not written yet (at thread and
  * process exit). */
@@ -34,8 +34,16 @@ struct rec_lock_site {
 	int pid;               /* stack ids belong to this process's trace */
 };
 
-extern __thread struct rec_lock_site rec_lock_sites[REC_LOCK_SITES]
+/* The calling thread's table of lock sites: NULL until its first lock
+ * call (a thread that never locks pays nothing), then one taken from an
+ * ended thread's or made; NULL again if none could be had. */
+extern __thread struct rec_lock_site *rec_lock_sites
 	__attribute__((tls_model("initial-exec")));
+struct rec_lock_site *rec_lock_sites_take(void);
+
+/* The thread ends: what it has not written is written, its table goes to
+ * the next thread. */
+void rec_lock_thread_exit(void);
 
 static inline unsigned rec_lock_flags(unsigned type, unsigned how)
 {
@@ -48,16 +56,27 @@ static inline unsigned rec_lock_flags(unsigned type, unsigned how)
 #define rec_lock_stack(lock_, site_, cfa_)                                     \
 	__extension__({                                                        \
 		uintptr_t l_ = (uintptr_t)(lock_), s_ = (uintptr_t)(site_);    \
-		struct rec_lock_site *e_ = &rec_lock_sites[                    \
-			((l_ >> 3) ^ (s_ * 0x9e3779b1u)) & (REC_LOCK_SITES - 1)]; \
-		if (e_->lock != l_ || e_->site != s_ || e_->pid != spy_pid) {  \
-			e_->stack = spy_opt.stacks ?                           \
+		struct rec_lock_site *t_ = rec_lock_sites, *e_;                \
+		if (SPY_UNLIKELY(!t_))                                         \
+			t_ = rec_lock_sites_take();                            \
+		uint32_t st_;                                                  \
+		if (SPY_LIKELY(t_ != NULL)) {                                  \
+			e_ = &t_[((l_ >> 3) ^ (s_ * 0x9e3779b1u)) &            \
+				 (REC_LOCK_SITES - 1)];                        \
+			if (e_->lock != l_ || e_->site != s_ ||                \
+			    e_->pid != spy_pid) {                              \
+				e_->stack = spy_opt.stacks ?                   \
+					spy_stack_capture_from(s_, (cfa_)) : 0; \
+				e_->lock = l_;                                 \
+				e_->site = s_;                                 \
+				e_->pid = spy_pid;                             \
+			}                                                      \
+			st_ = e_->stack;                                       \
+		} else {                                                       \
+			st_ = spy_opt.stacks ?                                 \
 				spy_stack_capture_from(s_, (cfa_)) : 0;        \
-			e_->lock = l_;                                         \
-			e_->site = s_;                                         \
-			e_->pid = spy_pid;                                     \
 		}                                                              \
-		e_->stack;                                                     \
+		st_;                                                           \
 	})
 
 /* The last acquisition of the thread, not written yet: if the thread

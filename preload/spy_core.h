@@ -44,6 +44,11 @@ void spy_init(void);
 /* Arranges for spy_writer_thread_exit to run when the calling thread ends. */
 void spy_thread_register(void);
 
+/* Thread-specific keys with a destructor that the program or its
+ * libraries made (hook_thread.c). While there are none, nothing that
+ * could free memory runs after libspy's own destructor at thread exit. */
+extern unsigned spy_other_key_destructors;
+
 /* 1 if the hook may record: libspy is ready, tracing, and not re-entered.
  * On 1 the guard is taken; pair with spy_hook_leave. */
 static inline int spy_hook_enter(void)

@@ -10,6 +10,7 @@
 #include "rec_crash.h"
 #include "rec_threads.h"
 #include "rec_io.h"
+#include "rec_locks.h"
 #include "spy_core.h"
 #include "spy_heapmap.h"
 #include "spy_modules.h"
@@ -30,19 +31,23 @@ volatile int spy_tracing;
 
 static pthread_key_t thread_key;
 
-/* Thread exit: glibc calls key destructors in rounds while values are set;
- * re-arming keeps ours for the last round, so that frees done by the
- * program's own key destructors are still recorded. */
+/* Thread exit: glibc calls key destructors in rounds while values are set,
+ * in key order. When the program has keys with
+ * destructors of its own, re-arming keeps ours for the last round, so
+ * that frees done by those destructors are still recorded; otherwise the
+ * first round is the last (each round walks every key slot). */
 static void on_thread_exit(void *arg)
 {
 	struct spy_thread *t = &spy_self;
 	(void)arg;
-	if (++t->dtor_rounds < PTHREAD_DESTRUCTOR_ITERATIONS) {
+	if (__atomic_load_n(&spy_other_key_destructors, __ATOMIC_RELAXED) &&
+	    ++t->dtor_rounds < PTHREAD_DESTRUCTOR_ITERATIONS) {
 		pthread_setspecific(thread_key, (void *)1);
 		return;
 	}
 	t->guard++;
 	rec_threads_thread_exit();
+	rec_lock_thread_exit();
 	spy_quarantine_thread_exit();
 	rec_io_thread_exit();
 	spy_writer_thread_exit();

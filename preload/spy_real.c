@@ -94,6 +94,8 @@ void spy_real_resolve(void)
 	RESOLVE(pthread_create, "pthread_create");
 	RESOLVE(pthread_exit, "pthread_exit");
 	RESOLVE(pthread_join, "pthread_join");
+	RESOLVE(pthread_key_create, "pthread_key_create");
+	RESOLVE(tss_create, "tss_create");
 	RESOLVE(clone, "clone");
 	RESOLVE(libc_start_main, "__libc_start_main");
 	spy_real_resolve_locks();

@@ -37,6 +37,8 @@ struct spy_real {
 	int (*pthread_create)(void *, const void *, void *(*)(void *), void *);
 	void (*pthread_exit)(void *) __attribute__((noreturn));
 	int (*pthread_join)(unsigned long, void **);
+	int (*pthread_key_create)(unsigned *, void (*)(void *));
+	int (*tss_create)(unsigned *, void (*)(void *));
 	int (*clone)(int (*)(void *), void *, int, void *, ...);
 	int (*libc_start_main)(int (*)(int, char **, char **), int, char **,
 			       void (*)(void), void (*)(void), void (*)(void),

@@ -24,6 +24,7 @@
 #include "spy_core.h"
 #include "spy_modules.h"
 #include "spy_options.h"
+#include "spy_spares.h"
 #include "spy_sys.h"
 #include "spy_writer.h"
 #include "trace_encode.h"
@@ -118,26 +119,18 @@ void spy_stack_reset(void)
 	__atomic_add_fetch(&generation, 1, __ATOMIC_RELEASE);
 }
 
-/* Caches of threads that ended, for the next threads: a storm of short
- * threads then maps none. What a cache holds stays right for another
- * thread: an entry is used only where every return address it recorded
- * is still in its place on the stack. */
-#define SPARE_CACHES 64
-static struct stack_cache *spare[SPARE_CACHES];
+/* Caches of threads that ended go to the next threads. What a cache holds
+ * stays right for another thread: an entry is used only where every
+ * return address it recorded is still in its place on the stack. */
+static struct spy_spares spare_caches = SPY_SPARES_INIT(sizeof(struct stack_cache));
 
 static struct stack_cache *cache_take(void)
 {
-	for (int i = 0; i < SPARE_CACHES; i++) {
-		if (!__atomic_load_n(&spare[i], __ATOMIC_RELAXED))
-			continue;
-		struct stack_cache *c = __atomic_exchange_n(&spare[i], NULL,
-							    __ATOMIC_ACQ_REL);
-		if (c) {
-			c->unwinds = 0; /* a new thread unwinds step by step */
-			return c;
-		}
-	}
-	return spy_sys_mmap(sizeof(struct stack_cache));
+	int fresh;
+	struct stack_cache *c = spy_spares_take(&spare_caches, &fresh);
+	if (c)
+		c->unwinds = 0; /* a new thread unwinds step by step */
+	return c;
 }
 
 void spy_stack_thread_exit(void)
@@ -145,16 +138,7 @@ void spy_stack_thread_exit(void)
 	struct spy_thread *t = &spy_self;
 	struct stack_cache *c = t->stack_cache;
 	t->stack_cache = NULL;
-	if (!c)
-		return;
-	for (int i = 0; i < SPARE_CACHES; i++) {
-		struct stack_cache *none = NULL;
-		if (!__atomic_load_n(&spare[i], __ATOMIC_RELAXED) &&
-		    __atomic_compare_exchange_n(&spare[i], &none, c, 0,
-						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-			return;
-	}
-	spy_sys_munmap(c, sizeof(struct stack_cache));
+	spy_spares_give(&spare_caches, c);
 }
 
 static uint64_t hash_frames(void *const *frames, int n)

@@ -215,4 +215,51 @@ test_expect 'the last block a program allocates: definitely lost when dropped, s
 	json_check k.log.leaks "j[\"totals\"][\"definitely lost\"][\"blocks\"] == 0 and j[\"totals\"][\"still reachable\"] == {\"blocks\": 1, \"bytes\": 72}"
 '
 
+# Thread-specific data freed by the program's key destructors (POSIX keys
+# and C11 tss), which run after the thread's start routine: the frees are
+# recorded, nothing is lost; without destructors the blocks are lost.
+cat >"$TEST_DIR/keys.c" <<'CEOF'
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <threads.h>
+
+static pthread_key_t key;
+static tss_t tkey;
+
+static void drop(void *p) { free(p); }
+
+static void *run(void *a)
+{
+	pthread_setspecific(key, malloc(100));
+	tss_set(tkey, malloc(200));
+	return a;
+}
+
+int main(int argc, char **argv)
+{
+	int keep = argc > 1;
+	pthread_key_create(&key, keep ? NULL : drop);
+	tss_create(&tkey, keep ? NULL : drop);
+	for (int i = 0; i < 4; i++) {
+		pthread_t t;
+		pthread_create(&t, NULL, run, NULL);
+		pthread_join(t, NULL);
+	}
+	puts("done");
+	return 0;
+}
+CEOF
+
+test_expect 'blocks freed by key destructors at thread exit: every free recorded, none lost; kept ones lost' '
+	gcc -O0 -g -pthread -o keys "$TEST_DIR/keys.c" &&
+	SPY_OPTIONS=out=$PWD/d.log LD_PRELOAD=$LIBSPY ./keys >out && grep -x done out &&
+	summary_json d.log &&
+	json_check d.log.json "j[\"events\"][\"free\"] == 8" &&
+	leaks_json d.log &&
+	json_check d.log.leaks "j[\"totals\"][\"definitely lost\"][\"blocks\"] == 0" &&
+	SPY_OPTIONS=out=$PWD/n.log LD_PRELOAD=$LIBSPY ./keys keep >out && leaks_json n.log &&
+	json_check n.log.leaks "j[\"totals\"][\"definitely lost\"][\"blocks\"] >= 4"
+'
+
 test_done

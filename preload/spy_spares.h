@@ -1,0 +1,30 @@
+/* spy_spares.h: tables a thread makes for itself on first use (a cache of
+ * stacks, of lock sites) and leaves at its exit for the next thread. A
+ * storm of short threads then maps none, and a thread that never needs
+ * one pays nothing: such tables stay out of thread-local storage, which
+ * glibc zeroes for every new thread. Safe anywhere: no allocation but
+ * mmap, no lock (slots are claimed with an atomic).
+ */
+#ifndef SPY_SPARES_H
+#define SPY_SPARES_H
+
+#include <stddef.h>
+
+#define SPY_SPARES_MAX 64
+
+struct spy_spares {
+	size_t size;                 /* bytes of one table */
+	void *slot[SPY_SPARES_MAX];  /* tables left by threads that ended */
+};
+
+#define SPY_SPARES_INIT(bytes) { .size = (bytes) }
+
+/* A table left by an ended thread (as it left it: the caller knows what
+ * of it stays right), else a fresh one (zeroed); NULL if none can be
+ * mapped. *fresh says which. */
+void *spy_spares_take(struct spy_spares *s, int *fresh);
+
+/* A thread's table, for the next thread (unmapped when no slot is free). */
+void spy_spares_give(struct spy_spares *s, void *table);
+
+#endif
