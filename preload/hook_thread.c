@@ -267,6 +267,12 @@ static void note_live(void)
 		;
 }
 
+static void unwinding(void *arg)
+{
+	(void)arg;
+	spy_thread_end_later();
+}
+
 /* The new thread's first moments: note its stack, give it an alternate
  * signal stack, say it started; then the program's start routine. */
 static void *trampoline_run(void *arg)
@@ -300,15 +306,20 @@ static void *trampoline_run(void *arg)
 		spy_hook_leave();
 		errno = saved;
 	}
-	/* The end record is written by the thread-exit destructor, which
-	 * runs however the thread ends; it must run even if the start record
-	 * could not be written. */
+	/* The end is arranged however the thread ends, even if the start
+	 * record could not be written: at the return below, or, when the
+	 * thread unwinds (pthread_exit, cancellation), by the handler pushed
+	 * here, which hands it to the thread-exit destructor. */
 	spy_thread_register();
 	spy_sampler_thread_start();
+	void *r;
+	pthread_cleanup_push(unwinding, NULL);
 	errno = entry_errno;
-	void *r = start(start_arg);
+	r = start(start_arg);
+	pthread_cleanup_pop(0);
 	if (!me->how)
 		me->how = 1 + TRACE_THREAD_RETURNED;
+	spy_thread_returned();
 	return r;
 }
 
@@ -391,16 +402,16 @@ SPY_EXPORT int pthread_join(pthread_t thread, void **retval)
 	return r;
 }
 
-/* ---- thread-specific keys ------------------------------------------------ */
+/* ---- destructors at thread exit ------------------------------------------------ */
 
-unsigned spy_other_key_destructors;
+unsigned spy_thread_destructors;
 
-/* A key made with a destructor, not by libspy itself (whose keys are made
- * with the guard held). */
-static void note_key(int made, void (*destructor)(void *))
+/* A destructor registered to run at thread exit, not by libspy itself
+ * (whose keys are made with the guard held). */
+static void note_destructor(int registered, void (*destructor)(void *))
 {
-	if (made == 0 && destructor && !spy_self.guard)
-		__atomic_fetch_add(&spy_other_key_destructors, 1, __ATOMIC_RELAXED);
+	if (registered == 0 && destructor && !spy_self.guard)
+		__atomic_fetch_add(&spy_thread_destructors, 1, __ATOMIC_RELAXED);
 }
 
 SPY_EXPORT int pthread_key_create(pthread_key_t *key, void (*destructor)(void *))
@@ -408,7 +419,7 @@ SPY_EXPORT int pthread_key_create(pthread_key_t *key, void (*destructor)(void *)
 	if (!spy_real.pthread_key_create)
 		spy_init();
 	int r = spy_real.pthread_key_create(key, destructor);
-	note_key(r, destructor);
+	note_destructor(r, destructor);
 	return r;
 }
 
@@ -417,7 +428,18 @@ SPY_EXPORT int tss_create(tss_t *key, tss_dtor_t destructor)
 	if (!spy_real.tss_create)
 		spy_init();
 	int r = spy_real.tss_create(key, destructor);
-	note_key(r == thrd_success ? 0 : -1, destructor);
+	note_destructor(r == thrd_success ? 0 : -1, destructor);
+	return r;
+}
+
+/* What a C++ thread_local object's destructor is registered with. */
+SPY_EXPORT int __cxa_thread_atexit_impl(void (*destructor)(void *), void *obj,
+					void *dso)
+{
+	if (!spy_real.cxa_thread_atexit_impl)
+		spy_init();
+	int r = spy_real.cxa_thread_atexit_impl(destructor, obj, dso);
+	note_destructor(r, destructor);
 	return r;
 }
 

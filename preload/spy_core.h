@@ -41,13 +41,25 @@ extern volatile int spy_tracing;
 /* Makes sure libspy is initialised; safe to call from any hook. */
 void spy_init(void);
 
-/* Arranges for spy_writer_thread_exit to run when the calling thread ends. */
+/* The calling thread's first record (called by the writer): its io state,
+ * and its end arranged for its exit (a key destructor), unless its start
+ * routine runs under libspy's trampoline, which arranges its end itself. */
 void spy_thread_register(void);
 
-/* Thread-specific keys with a destructor that the program or its
- * libraries made (hook_thread.c). While there are none, nothing that
- * could free memory runs after libspy's own destructor at thread exit. */
-extern unsigned spy_other_key_destructors;
+/* For the trampoline: the start routine returned. The thread's recording
+ * ends now when nothing the program registered can run after it, else in
+ * the key destructors, after the program's. */
+void spy_thread_returned(void);
+
+/* For the trampoline: the thread unwinds (pthread_exit, cancellation); its
+ * recording ends in the key destructors. */
+void spy_thread_end_later(void);
+
+/* Destructors that the program or its libraries registered to run at
+ * thread exit: keys with a destructor, C++ thread_local objects
+ * (hook_thread.c). While there are none, nothing that could free memory
+ * runs after the start routine returns. */
+extern unsigned spy_thread_destructors;
 
 /* 1 if the hook may record: libspy is ready, tracing, and not re-entered.
  * On 1 the guard is taken; pair with spy_hook_leave. */

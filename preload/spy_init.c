@@ -31,20 +31,10 @@ volatile int spy_tracing;
 
 static pthread_key_t thread_key;
 
-/* Thread exit: glibc calls key destructors in rounds while values are set,
- * in key order. When the program has keys with
- * destructors of its own, re-arming keeps ours for the last round, so
- * that frees done by those destructors are still recorded; otherwise the
- * first round is the last (each round walks every key slot). */
-static void on_thread_exit(void *arg)
+/* The calling thread's last records; it records nothing after. */
+static void thread_end(void)
 {
 	struct spy_thread *t = &spy_self;
-	(void)arg;
-	if (__atomic_load_n(&spy_other_key_destructors, __ATOMIC_RELAXED) &&
-	    ++t->dtor_rounds < PTHREAD_DESTRUCTOR_ITERATIONS) {
-		pthread_setspecific(thread_key, (void *)1);
-		return;
-	}
 	t->guard++;
 	rec_threads_thread_exit();
 	rec_lock_thread_exit();
@@ -56,11 +46,43 @@ static void on_thread_exit(void *arg)
 	t->guard--;
 }
 
-/* Called by the writer when a thread records for the first time. */
+/* Thread exit: glibc calls key destructors in rounds while values are set,
+ * in key order. When the program registered destructors of its own,
+ * re-arming keeps ours for the last round, so that frees done by them
+ * are still recorded; otherwise the first round is the last (each round
+ * walks every key slot). */
+static void on_thread_exit(void *arg)
+{
+	struct spy_thread *t = &spy_self;
+	(void)arg;
+	if (__atomic_load_n(&spy_thread_destructors, __ATOMIC_RELAXED) &&
+	    ++t->dtor_rounds < PTHREAD_DESTRUCTOR_ITERATIONS) {
+		pthread_setspecific(thread_key, (void *)1);
+		return;
+	}
+	thread_end();
+}
+
+void spy_thread_end_later(void)
+{
+	pthread_setspecific(thread_key, (void *)1);
+}
+
+/* Ending at the return spares glibc's walk over the key slots at exit
+ * (a key with a value costs every thread that walk). */
+void spy_thread_returned(void)
+{
+	if (__atomic_load_n(&spy_thread_destructors, __ATOMIC_RELAXED))
+		spy_thread_end_later();
+	else if (!spy_self.dead)
+		thread_end();
+}
+
 void spy_thread_register(void)
 {
 	rec_io_thread_start();
-	pthread_setspecific(thread_key, (void *)1);
+	if (!rec_thread_self.managed)
+		spy_thread_end_later();
 }
 
 void spy_init(void)

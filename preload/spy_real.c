@@ -96,6 +96,7 @@ void spy_real_resolve(void)
 	RESOLVE(pthread_join, "pthread_join");
 	RESOLVE(pthread_key_create, "pthread_key_create");
 	RESOLVE(tss_create, "tss_create");
+	RESOLVE(cxa_thread_atexit_impl, "__cxa_thread_atexit_impl");
 	RESOLVE(clone, "clone");
 	RESOLVE(libc_start_main, "__libc_start_main");
 	spy_real_resolve_locks();

@@ -39,6 +39,7 @@ struct spy_real {
 	int (*pthread_join)(unsigned long, void **);
 	int (*pthread_key_create)(unsigned *, void (*)(void *));
 	int (*tss_create)(unsigned *, void (*)(void *));
+	int (*cxa_thread_atexit_impl)(void (*)(void *), void *, void *);
 	int (*clone)(int (*)(void *), void *, int, void *, ...);
 	int (*libc_start_main)(int (*)(int, char **, char **), int, char **,
 			       void (*)(void), void (*)(void), void (*)(void),

@@ -262,4 +262,84 @@ test_expect 'blocks freed by key destructors at thread exit: every free recorded
 	json_check n.log.leaks "j[\"totals\"][\"definitely lost\"][\"blocks\"] >= 4"
 '
 
+# The sizes of the blocks a trace leaves live at its end, one a line.
+live_sizes() {
+	"$ANALYZE" dump "$1" | awk '$3 == "alloc" { live[$5] = $7 } $3 == "free" { delete live[$5] }
+		END { for (a in live) print live[a] }'
+}
+
+# A cancelled thread's cleanup handler, a key destructor after
+# pthread_exit, and C++ thread_local destructors free blocks: all recorded.
+cat >"$TEST_DIR/unwind.c" <<'CEOF'
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static pthread_key_t key;
+
+static void drop(void *p) { free(p); }
+
+static void *waits(void *a)
+{
+	void *p = malloc(300);
+	pthread_cleanup_push(drop, p);
+	for (;;)
+		pause();
+	pthread_cleanup_pop(1);
+	return a;
+}
+
+static void *exits(void *a)
+{
+	pthread_setspecific(key, malloc(100));
+	pthread_exit(a);
+}
+
+int main(void)
+{
+	pthread_t t;
+	pthread_key_create(&key, drop);
+	pthread_create(&t, NULL, waits, NULL);
+	usleep(20000);
+	pthread_cancel(t);
+	pthread_join(t, NULL);
+	pthread_create(&t, NULL, exits, NULL);
+	pthread_join(t, NULL);
+	puts("done");
+	return 0;
+}
+CEOF
+cat >"$TEST_DIR/tlocal.cc" <<'CEOF'
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+struct holder {
+	void *p = std::malloc(400);
+	~holder() { std::free(p); }
+};
+static thread_local holder h;
+
+int main()
+{
+	for (int i = 0; i < 3; i++) {
+		std::thread t([] { (void)h.p; });
+		t.join();
+	}
+	std::puts("done");
+	return 0;
+}
+CEOF
+
+test_expect 'frees while a thread unwinds (cancelled, pthread_exit) and by thread_local destructors are recorded' '
+	gcc -O0 -g -pthread -o unwind "$TEST_DIR/unwind.c" &&
+	g++ -O0 -g -pthread -o tlocal "$TEST_DIR/tlocal.cc" &&
+	SPY_OPTIONS=out=$PWD/u.log LD_PRELOAD=$LIBSPY ./unwind >out && grep -x done out &&
+	SPY_OPTIONS=out=$PWD/c.log LD_PRELOAD=$LIBSPY ./tlocal >out && grep -x done out &&
+	live_sizes u.log >u.live && live_sizes c.log >c.live &&
+	! grep -x -e 100 -e 300 u.live && ! grep -x 400 c.live &&
+	"$ANALYZE" dump u.log | grep -c " free " >u.frees && test "$(cat u.frees)" -ge 2
+'
+
 test_done
