@@ -284,7 +284,6 @@ static void *trampoline_run(void *arg)
 	struct rec_thread_self *me = &rec_thread_self;
 	int entry_errno = errno; /* the start routine sees errno as it was */
 	uintptr_t top = ((uintptr_t)__builtin_frame_address(0) + 4095) & ~(uintptr_t)4095;
-	me->start_ns = spy_writer_now();
 	me->stack_top = top;
 	me->stack_size = t->stack_size;
 	me->stack_from = t->stack_from;
@@ -306,6 +305,8 @@ static void *trampoline_run(void *arg)
 		spy_hook_leave();
 		errno = saved;
 	}
+	/* after the first record: the time then comes from its chunk */
+	me->start_ns = spy_writer_now();
 	/* The end is arranged however the thread ends, even if the start
 	 * record could not be written: at the return below, or, when the
 	 * thread unwinds (pthread_exit, cancellation), by the handler pushed

@@ -64,6 +64,32 @@ const char *spy_writer_path(void)
 static int use_tsc;
 static uint64_t calib_tsc, calib_ns;
 uint64_t spy_writer_rate_q32; /* 0 until measured over >= 10 ms */
+/* Counter ticks a clock reading takes when nothing interrupts it (a few
+ * times the quickest seen at start): only such readings refine the rate.
+ * One that a preemption stretched would skew it, and a skewed rate moves
+ * every record of a long chunk (another thread's event could then seem
+ * to come first). */
+static uint64_t tight_ticks;
+
+/* The clock and the counter read as one moment: the counter on both sides
+ * of the clock, the tightest of up to tries attempts (a thread preempted
+ * between the readings would otherwise stamp a whole chunk early by the
+ * time it lost). Returns the ticks between the two counter readings. */
+static uint64_t clock_pair(uint64_t *ns, uint64_t *tsc, int tries)
+{
+	uint64_t best = UINT64_MAX;
+	for (int i = 0; i < tries && best > tight_ticks; i++) {
+		uint64_t t0 = spy_read_tsc();
+		uint64_t n = spy_now_ns();
+		uint64_t t1 = spy_read_tsc();
+		if (t1 - t0 < best) {
+			best = t1 - t0;
+			*ns = n;
+			*tsc = t0 + (t1 - t0) / 2;
+		}
+	}
+	return best;
+}
 
 static void time_init(void)
 {
@@ -72,16 +98,52 @@ static void time_init(void)
 		"/sys/devices/system/clocksource/clocksource0/current_clocksource",
 		src, sizeof(src) - 1);
 	use_tsc = n >= 3 && spy_strneq(src, "tsc", 3);
-	uint64_t t0 = spy_read_tsc();
-	calib_ns = spy_now_ns();
-	calib_tsc = t0 + (spy_read_tsc() - t0) / 2;
+	tight_ticks = 0;
+	tight_ticks = 4 * clock_pair(&calib_ns, &calib_tsc, 8);
 	spy_writer_rate_q32 = 0;
 }
 
-/* The clock and the counter read as one moment: a thread preempted
- * between the two readings (common on a loaded machine) would stamp the
- * whole chunk early by the time it lost. So the counter is read on both
- * sides of the clock, and the reading retried when they are far apart. */
+/* The last reading of the clock a chunk started from. A chunk that starts
+ * within RECENT_NS of it (a storm of short threads starts one each) takes
+ * its base from it and the counter, without a clock_gettime of its own.
+ * seq is odd while the pair is being written. */
+#define RECENT_NS 1000000u
+static struct {
+	uint32_t seq;
+	uint64_t ns, tsc;
+} recent;
+
+static int base_from_recent(struct spy_buffer *b, uint64_t rate)
+{
+	uint32_t seq = __atomic_load_n(&recent.seq, __ATOMIC_ACQUIRE);
+	if (!rate || (seq & 1))
+		return 0;
+	uint64_t ns = __atomic_load_n(&recent.ns, __ATOMIC_RELAXED);
+	uint64_t tsc = __atomic_load_n(&recent.tsc, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&recent.seq, __ATOMIC_RELAXED) != seq || !ns)
+		return 0;
+	uint64_t now = spy_read_tsc();
+	uint64_t since = (uint64_t)(((unsigned __int128)(now - tsc) * rate) >> 32);
+	if (now < tsc || since >= RECENT_NS)
+		return 0;
+	b->base_ns = ns + since;
+	b->base_tsc = now;
+	return 1;
+}
+
+static void publish_recent(uint64_t ns, uint64_t tsc)
+{
+	uint32_t seq = __atomic_load_n(&recent.seq, __ATOMIC_RELAXED);
+	if ((seq & 1) || !__atomic_compare_exchange_n(&recent.seq, &seq, seq + 1, 0,
+						      __ATOMIC_ACQUIRE,
+						      __ATOMIC_RELAXED))
+		return; /* another thread is writing it */
+	__atomic_store_n(&recent.ns, ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&recent.tsc, tsc, __ATOMIC_RELAXED);
+	__atomic_store_n(&recent.seq, seq + 2, __ATOMIC_RELEASE);
+}
+
 static void chunk_time_start(struct spy_buffer *b)
 {
 	if (!use_tsc) {
@@ -89,18 +151,11 @@ static void chunk_time_start(struct spy_buffer *b)
 		return;
 	}
 	uint64_t rate = __atomic_load_n(&spy_writer_rate_q32, __ATOMIC_RELAXED);
-	for (int tries = 0;; tries++) {
-		uint64_t t0 = spy_read_tsc();
-		uint64_t ns = spy_now_ns();
-		uint64_t t1 = spy_read_tsc();
-		uint64_t gap_ns = rate ? (uint64_t)(((unsigned __int128)(t1 - t0) *
-						   rate) >> 32) : 0;
-		if (gap_ns < 20000 || tries == 3) {
-			b->base_ns = ns;
-			b->base_tsc = t0 + (t1 - t0) / 2;
-			break;
-		}
-	}
+	if (base_from_recent(b, rate))
+		return;
+	if (clock_pair(&b->base_ns, &b->base_tsc, 4) > tight_ticks)
+		return;
+	publish_recent(b->base_ns, b->base_tsc);
 	uint64_t dns = b->base_ns - calib_ns, dtsc = b->base_tsc - calib_tsc;
 	if (dns >= 10000000u && dtsc > 0)
 		__atomic_store_n(&spy_writer_rate_q32,

@@ -252,4 +252,41 @@ test_expect 'a program that calls clone itself: output unchanged, the call recor
 	json_check d.json "[e[\"kind\"] for e in j].count(\"clone\") == 1"
 '
 
+# Short threads one after another: in the merged trace each thread's start
+# and end fall between its creation and the next one. A record stamped
+# early (a chunk's time base read while the reading was interrupted, a
+# rate measured from such a reading) puts a thread before its creation.
+cat >serial.c <<'EOF'
+#include <pthread.h>
+#include <stdio.h>
+static void *nothing(void *a) { return a; }
+int main(void)
+{
+	for (int i = 0; i < 300; i++) {
+		pthread_t t;
+		pthread_create(&t, NULL, nothing, NULL);
+		pthread_join(t, NULL);
+	}
+	puts("done");
+	return 0;
+}
+EOF
+
+# misordered TRACE: how many threads are not started and ended between
+# their creation and the next creation.
+misordered() {
+	"$ANALYZE" dump "$1" | awk '$3 == "thread_create" { if (n && (s != 1 || e != 1)) bad++; n++; s = 0; e = 0 }
+		$3 == "thread_start" { s++ } $3 == "thread_end" && n { e++ }
+		END { print (n == 300 ? bad + 0 : "incomplete") }'
+}
+
+test_expect 'three hundred threads one after another: each starts and ends between its creation and the next (five runs)' '
+	gcc -O2 -pthread -o serial "$TEST_DIR/serial.c" &&
+	for i in 1 2 3 4 5; do
+		rm -f s.log && SPY_OPTIONS=out=$PWD/s.log LD_PRELOAD=$LIBSPY ./serial >out &&
+		grep -qx done out && m=$(misordered s.log) && say "run $i: $m misordered" &&
+		test "$m" = 0 || return 1
+	done
+'
+
 test_done
