@@ -167,4 +167,44 @@ test_expect 'a process killed by a signal leaves its end map; SIGKILL leaves non
 	"$ANALYZE" map k9.log >k9.txt && grep "end-of-run map" k9.txt && fits_80 k9.txt
 '
 
+# Blocks allocated at 400 different depths: past a few hundred different
+# stacks the unwinder maps caches of its own (mmap). Those are libspy's.
+cat >"$TEST_DIR/depths.c" <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+static void *keep[400];
+__attribute__((noinline)) static void down(int d, int i)
+{
+	if (d == 0) {
+		keep[i] = malloc(16);
+		return;
+	}
+	down(d - 1, i);
+	__asm__ volatile("" ::: "memory");
+}
+int main(int argc, char **argv)
+{
+	for (int i = 0; i < 400; i++)
+		down(i, i);
+	for (int i = 0; i < 400; i++)
+		free(keep[i]);
+	if (argc > 1) /* a mapping of the program's own (read-only: no neighbour merges with it) */
+		printf("anon %p\n", mmap(NULL, 3 << 12, PROT_READ,
+					 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+	puts("done");
+	return 0;
+}
+EOF
+
+test_expect 'map: the unwinder'\''s own mappings are libspy'\''s; the program'\''s mapping stays its own' '
+	gcc -O1 -g -o depths "$TEST_DIR/depths.c" &&
+	SPY_OPTIONS=out=d.log traced ./depths >out && grep -qx done out &&
+	"$ANALYZE" map --json d.log >d.json &&
+	json_check d.json "not [r for r in j[\"regions\"] if r[\"description\"] == \"anonymous memory (mmap)\"]" &&
+	SPY_OPTIONS=out=m.log traced ./depths map >out && grep -qx done out &&
+	"$ANALYZE" map --json m.log >m.json && anon=$(awk "\$1 == \"anon\" {print \$2}" out) &&
+	json_check m.json "[(r[\"start\"], r[\"end\"]) for r in j[\"regions\"] if r[\"description\"] == \"anonymous memory (mmap)\"] == [(\"$anon\", hex($anon + (3 << 12)))]"
+'
+
 test_done

@@ -1,0 +1,49 @@
+/* hook_mmap.c: mmap and munmap, for the stack unwinder's calls only.
+ * libunwind maps its caches through them; those mappings are libspy's,
+ * and the process map must not show them as the program's. Every other
+ * call goes straight on to the C library.
+ */
+#include <dlfcn.h>
+#include <sys/mman.h>
+
+#include "spy_core.h"
+#include "spy_ownmem.h"
+#include "spy_stack.h"
+
+typedef void *(*mmap_fn)(void *, size_t, int, int, int, off_t);
+typedef int (*munmap_fn)(void *, size_t);
+
+static mmap_fn real_mmap;
+static munmap_fn real_munmap;
+
+/* Found at the first call (a program may map before libspy starts). */
+static void resolve(void)
+{
+	if (!__atomic_load_n(&real_mmap, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(&real_munmap, (munmap_fn)dlsym(RTLD_NEXT, "munmap"),
+				 __ATOMIC_RELEASE);
+		__atomic_store_n(&real_mmap, (mmap_fn)dlsym(RTLD_NEXT, "mmap"),
+				 __ATOMIC_RELEASE);
+	}
+}
+
+SPY_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
+		      off_t off)
+{
+	if (SPY_UNLIKELY(!real_mmap))
+		resolve();
+	void *p = real_mmap(addr, len, prot, flags, fd, off);
+	if (SPY_UNLIKELY(spy_stack_unwinder_owns(__builtin_return_address(0))) &&
+	    p != MAP_FAILED)
+		spy_ownmem_note(p, len);
+	return p;
+}
+
+SPY_EXPORT int munmap(void *addr, size_t len)
+{
+	if (SPY_UNLIKELY(!real_mmap))
+		resolve();
+	if (SPY_UNLIKELY(spy_stack_unwinder_owns(__builtin_return_address(0))))
+		spy_ownmem_forget(addr, len);
+	return real_munmap(addr, len);
+}
