@@ -142,7 +142,9 @@ rec_heap_free(unsigned fn, void *p)
 		}
 		if (!hold)
 			return 1;
-		if (spy_quarantine_hold(p, size))
+		/* size 0: the block's header was written over; the allocator
+		 * gets it now and reacts as it would without libspy */
+		if (size && spy_quarantine_hold(p, size))
 			return 0;
 		spy_heapmap_remove((uintptr_t)p);
 		return 1;

@@ -4,6 +4,9 @@
  */
 #include "spy_heapmap.h"
 
+#include <dlfcn.h>
+#include <string.h>
+
 #include "spy_blockhash.h"
 #include "spy_guard.h"
 #include "spy_real.h"
@@ -25,13 +28,39 @@ __thread unsigned char spy_alloc_family, spy_free_family;
  * then never more than this far back in the shadow. */
 #define SHADOW_MAX_BLOCK ((size_t)128 << 10)
 
-/* A block's size as the allocator has it. */
+/* 1 when the allocator is glibc's, whose chunk layout is known. */
+static int glibc_chunks;
+
+/* glibc keeps a block's chunk size in the word before it (the low three
+ * bits are flags), and the next chunk's lowest bit says that this one is
+ * in use. A program that wrote past the end of the block before (a heap
+ * overflow) leaves a size that fails these checks, and glibc's
+ * malloc_usable_size would then read wherever that size points; the
+ * quarantine would fill that far. Only blocks the shadow holds come here
+ * (asked for with less than SHADOW_MAX_BLOCK), so a larger size is wrong
+ * too. */
+static int chunk_header_sane(uintptr_t a)
+{
+	size_t word = ((const size_t *)a)[-1], size = word & ~(size_t)7;
+	if (word & 2) /* mapped on its own: whole pages */
+		return size >= 4096 && !(size & 4095) &&
+		       size <= SHADOW_MAX_BLOCK + 2 * 4096;
+	if (size < 32 || (size & 15) || size > SHADOW_MAX_BLOCK + 64)
+		return 0;
+	return *(const size_t *)(a - 8 + size) & 1;
+}
+
+/* A block's size as the allocator has it; 0 when its header was written
+ * over. */
 static size_t usable_size(uintptr_t a)
 {
 	if (spy_guard_owns((const void *)a))
 		return spy_guard_size((const void *)a);
-	return spy_real.malloc_usable_size
-		? spy_real.malloc_usable_size((void *)a) : 0;
+	if (!spy_real.malloc_usable_size)
+		return 0;
+	if (glibc_chunks && !chunk_header_sane(a))
+		return 0;
+	return spy_real.malloc_usable_size((void *)a);
 }
 
 void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)
@@ -135,6 +164,9 @@ size_t spy_heapmap_live_count(void)
 
 void spy_heapmap_init(void)
 {
+	Dl_info info;
+	glibc_chunks = spy_real.malloc && dladdr((void *)spy_real.malloc, &info) &&
+		       info.dli_fname && strstr(info.dli_fname, "/libc.so");
 	spy_shadow_init();
 	spy_blockhash_init();
 	spy_guard_init();

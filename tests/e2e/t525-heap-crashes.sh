@@ -101,4 +101,15 @@ test_expect 'a clean run, and a SIGTERM from outside: no crash finding' '
 	report_json t.log && json_check t.log.json "not $(kind crash)"
 '
 
+test_expect 'a block written past its end over the next one'\''s header, then that one freed: glibc aborts as without libspy, a heap-corruption finding at the free' '
+	dies overrun 134 &&
+	json_check t.log.json "[x[\"details\"][\"class\"] for x in $(kind crash)] == [\"heap-corruption\"]" &&
+	json_check t.log.json "(\"main\", $(line_of "CRASH: overrun free")) in $(frames "($(kind crash))[0][\"stacks\"][0]")"
+'
+
+test_expect 'the same overrun, then a normal exit: status 0 and the same output, as without libspy' '
+	dies overrun-exit 0 && grep -qx "no crash" traced.out &&
+	json_check t.log.json "not $(kind crash)"
+'
+
 test_done
