@@ -208,6 +208,10 @@ static void text_fields(FILE *f, const struct trace_model *m,
 		fprintf(f, "0x%" PRIx64 " from %s, freed as %s", e->a,
 			family_name(e->b), family_name(e->c));
 		break;
+	case TRACE_HEAP_DAMAGE:
+		fprintf(f, "header of 0x%" PRIx64 " found as 0x%016" PRIx64
+			", block before 0x%" PRIx64, e->a, e->c, e->b);
+		break;
 	default:
 		if (trace_kind_known(e->kind))
 			fprintf(f, "%" PRIu64 " bytes (--json, or the kind's own view)",
@@ -392,6 +396,11 @@ static void json_fields(struct json_writer *w, const struct trace_model *m,
 		json_key(w, "address"); json_hex(w, e->a);
 		json_key(w, "allocated_by"); json_string(w, family_name(e->b));
 		json_key(w, "freed_as"); json_string(w, family_name(e->c));
+		break;
+	case TRACE_HEAP_DAMAGE:
+		json_key(w, "address"); json_hex(w, e->a);
+		json_key(w, "block_before"); json_hex(w, e->b);
+		json_key(w, "header"); json_hex(w, e->c);
 		break;
 	default:
 		json_key(w, "record_kind"); json_uint(w, e->kind);

@@ -212,6 +212,49 @@ static int mismatched_free(const struct trace_model *m,
 	return 0;
 }
 
+/* A block's header found written over: the block before it was written
+ * past its end. */
+static int heap_damage(const struct trace_model *m, const struct heap_issue *is,
+		       struct finding_list *out)
+{
+	const struct trace_event *e = is->e, *al = is->alloc;
+	char head[200];
+	if (al && e->a > e->b)
+		snprintf(head, sizeof(head), "a %" PRIu64 "-byte block was "
+			 "written past its end, over the next block's header",
+			 al->c);
+	else
+		snprintf(head, sizeof(head), "the header before a heap block "
+			 "was written over");
+	const char *when = e->stack ? "freed"
+		: "checked (when it left libspy's quarantine, or at exit)";
+	char expl[700];
+	snprintf(expl, sizeof(expl),
+		 "glibc keeps a header of 16 bytes just before every block: "
+		 "the block's size and flags. The header of the block at "
+		 "0x%" PRIx64 " was found changed when that block was %s, so "
+		 "something wrote past the end of the block before it%s. "
+		 "Without libspy glibc notices this only if the damaged block "
+		 "is freed (it then prints 'free(): invalid size' or the like "
+		 "and aborts); otherwise the heap stays silently broken.",
+		 e->a, when, al ? " (allocated here)" : "");
+	struct finding *f = finding_add(out, "heap-overflow", SEV_ERROR, head,
+		expl,
+		"Check the index against the number of elements allocated "
+		"(and allocate n * sizeof(element) bytes, plus one for a "
+		"string's terminating '\\0'). spy --guard stops the program "
+		"at the very write.");
+	if (!f || add_stack(f, m, "the block written past its end, allocated here", al) < 0 ||
+	    (e->stack && add_stack(f, m, "found when the next block was freed here", e) < 0) ||
+	    finding_add_hex(f, "damaged_block", e->a) < 0 ||
+	    finding_add_hex(f, "header", e->c) < 0 ||
+	    (al && finding_add_hex(f, "address", e->b) < 0) ||
+	    (al && finding_add_int(f, "size", (int64_t)al->c) < 0) ||
+	    finding_add_str(f, "found", e->stack ? "at its free" : "at a check") < 0)
+		return -1;
+	return 0;
+}
+
 /* The faulting access's stack: the faulting instruction itself (as pc + 1,
  * since frames are looked up as return addresses), then its callers as
  * the handler's unwinding found them past the signal frame. */
@@ -510,6 +553,8 @@ int detect_heap(const struct trace_model *m, struct finding_list *out)
 			rc = mismatched_free(m, is, out);
 		else if (is->e->kind == TRACE_GUARD_FAULT)
 			rc = guard_fault(m, is, out);
+		else if (is->e->kind == TRACE_HEAP_DAMAGE)
+			rc = heap_damage(m, is, out);
 		else if (is->e->kind == TRACE_HEAP_UAF)
 			rc = use_after_free(m, is, out);
 		else if (is->e->c == TRACE_BAD_DOUBLE)

@@ -106,6 +106,16 @@ static const struct trace_event *at(const struct trace_model *m,
 	return v ? &m->events[*v - 1] : NULL;
 }
 
+/* The issue already made of a damaged header at block, or NULL. */
+static struct heap_issue *damage_known(struct heap_checks *hc, uint64_t block)
+{
+	for (size_t i = 0; i < hc->n_issues; i++)
+		if (hc->issues[i].e->kind == TRACE_HEAP_DAMAGE &&
+		    hc->issues[i].e->a == block)
+			return &hc->issues[i];
+	return NULL;
+}
+
 int heap_checks_build(const struct trace_model *m, struct heap_checks *hc)
 {
 	struct u64map alloc_of = U64MAP_INIT, free_of = U64MAP_INIT;
@@ -139,6 +149,24 @@ int heap_checks_build(const struct trace_model *m, struct heap_checks *hc)
 			break;
 		case TRACE_MISMATCHED_FREE: {
 			struct heap_issue is = { .e = e, .alloc = at(m, &alloc_of, e->a) };
+			if (push_issue(hc, &cap, is) < 0)
+				goto no_memory;
+			break;
+		}
+		case TRACE_HEAP_DAMAGE: {
+			/* one damaged header, found from both sides (the
+			 * block before it and its own), is one issue: the
+			 * finding at a free, if any (it has the free's stack) */
+			struct heap_issue *known = damage_known(hc, e->a);
+			if (known) {
+				if (!known->e->stack && e->stack)
+					known->e = e;
+				break;
+			}
+			/* the block written past its end: the one before */
+			struct heap_issue is = { .e = e };
+			if (e->b)
+				is.alloc = at(m, &alloc_of, e->b);
 			if (push_issue(hc, &cap, is) < 0)
 				goto no_memory;
 			break;

@@ -12,7 +12,8 @@
 
 #include "trace_reader.h"
 
-/* One BAD_FREE, HEAP_UAF or GUARD_FAULT event with its block's history. */
+/* One BAD_FREE, HEAP_UAF, GUARD_FAULT, MISMATCHED_FREE or HEAP_DAMAGE
+ * event with its block's history (for HEAP_DAMAGE: the block before). */
 struct heap_issue {
 	const struct trace_event *e;      /* the check's own event */
 	const struct trace_event *alloc;  /* the block's allocation, or NULL */

@@ -100,6 +100,7 @@ struct trace_event {
  *  alloc-fail size          -               -   (fn: the function)
  *  heap-info fields length  fields offset   -   (heap_frag.c decodes)
  *  mismatched-free address  alloc family    free family (0 malloc, 1 new, 2 new[])
+ *  heap-damage address      block before    header word as found
  *  thread_create, thread_start, thread_end, thread_join, process_stats,
  *  stack_overflow, clone (kinds 60-79):
  *            fields length  fields offset   -   (threads_model.h decodes)

@@ -396,6 +396,18 @@ static int read_heap_check(struct loader *ld, uint8_t kind,
 		e->fn = v[0] < 255 ? (uint8_t)v[0] : 255;
 		e->stack = ref;
 		return 0;
+	case TRACE_HEAP_DAMAGE: /* addr, before, header, stack */
+		for (int i = 0; i < 4; i++)
+			GET(trace_get_varint, c, &v[i]);
+		if ((ref = stack_ref(ld, v[3])) == UINT32_MAX)
+			return -1;
+		if (!(e = new_event(ld, cs, kind)))
+			return -1;
+		e->a = v[0];
+		e->b = v[1];
+		e->c = v[2];
+		e->stack = ref;
+		return 0;
 	default: /* LEAK_SCAN: blocks, root_bytes, scanned_bytes, ns */
 		for (int i = 0; i < 4; i++)
 			GET(trace_get_varint, c, &v[i]);
@@ -560,6 +572,7 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 	case TRACE_ALLOC_FAIL:
 	case TRACE_HEAP_INFO:
 	case TRACE_MISMATCHED_FREE:
+	case TRACE_HEAP_DAMAGE:
 		return read_heap_check(ld, kind, c, cs);
 	case TRACE_IO_SITE:
 	case TRACE_IO_FD:

@@ -285,6 +285,15 @@ enum trace_kind {
 	 * free was passed on. Body: dt, fn, addr, alloc_family, free_family
 	 * (0 malloc/free, 1 new/delete, 2 new[]/delete[]), stack. */
 	TRACE_MISMATCHED_FREE = 87,
+	/* The header glibc keeps just before a block was found written over:
+	 * something wrote past the end of the block before it (or before the
+	 * block's own start). Found when the block was freed (the free is
+	 * then passed on, for glibc to react as it would without libspy),
+	 * when it left the quarantine, or by the leak scan at exit. Body: dt,
+	 * addr (the block), before (the start of the nearest block below it,
+	 * 0 if none is known), header (the word as found), stack (of the free
+	 * that found it; 0 otherwise). */
+	TRACE_HEAP_DAMAGE = 88,
 	/* --- rec_threads (60-79) --- */
 	/* pthread_create returned, in the creating thread; stamped before the
 	 * call. Body: dt, handle (the pthread_t), start routine address,
@@ -523,6 +532,7 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_ALLOC_FAIL] = "alloc-fail",
 		[TRACE_HEAP_INFO] = "heap-info",
 		[TRACE_MISMATCHED_FREE] = "mismatched-free",
+		[TRACE_HEAP_DAMAGE] = "heap-damage",
 		[TRACE_CRASH] = "crash",
 		[TRACE_THREAD_CREATE] = "thread_create",
 		[TRACE_THREAD_START] = "thread_start",

@@ -99,6 +99,21 @@ static inline void rec_heap_mismatch(unsigned fn, void *p, unsigned alloc_family
 	spy_writer_end(w);
 }
 
+/* A block's header found written over (stack: the free that found it,
+ * or 0). */
+static inline void rec_heap_damage(const struct spy_heap_damage *d,
+				   uint32_t stack)
+{
+	uint8_t *w = spy_writer_begin(TRACE_HEAP_DAMAGE, 4 * TRACE_VARINT_MAX);
+	if (!w)
+		return;
+	w = trace_put_varint(w, d->block);
+	w = trace_put_varint(w, d->before);
+	w = trace_put_varint(w, d->header);
+	w = trace_put_varint(w, stack);
+	spy_writer_end(w);
+}
+
 /* Judges a pointer that is not a live block of the map: records a bad
  * free and returns 0 when the allocator must not see it, or returns 1
  * when it may be a block handed out unseen (to be passed on). */
@@ -134,6 +149,18 @@ rec_heap_free(unsigned fn, void *p)
 		rec_heap_free_record(fn, p, stack);
 		if (SPY_UNLIKELY(family != want))
 			rec_heap_mismatch(fn, p, family, want, stack);
+		/* (a block about to be held has its size: its header was
+		 * found whole then) */
+		struct spy_heap_damage dm;
+		if (SPY_UNLIKELY((!hold || !size) &&
+				 spy_heapmap_damaged((uintptr_t)p, &dm))) {
+			/* the allocator gets it now and reacts as it would
+			 * without libspy (glibc aborts, mostly) */
+			rec_heap_damage(&dm, stack);
+			if (hold)
+				spy_heapmap_remove((uintptr_t)p);
+			return 1;
+		}
 		if (guarded) {
 			/* its pages stay inaccessible; the map keeps it as
 			 * freed, so a second free is still recognised */
@@ -142,9 +169,7 @@ rec_heap_free(unsigned fn, void *p)
 		}
 		if (!hold)
 			return 1;
-		/* size 0: the block's header was written over; the allocator
-		 * gets it now and reacts as it would without libspy */
-		if (size && spy_quarantine_hold(p, size))
+		if (spy_quarantine_hold(p, size))
 			return 0;
 		spy_heapmap_remove((uintptr_t)p);
 		return 1;

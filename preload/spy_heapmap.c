@@ -6,6 +6,7 @@
 
 #include <dlfcn.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "spy_blockhash.h"
 #include "spy_guard.h"
@@ -33,21 +34,43 @@ static int glibc_chunks;
 
 /* glibc keeps a block's chunk size in the word before it (the low three
  * bits are flags), and the next chunk's lowest bit says that this one is
- * in use. A program that wrote past the end of the block before (a heap
- * overflow) leaves a size that fails these checks, and glibc's
- * malloc_usable_size would then read wherever that size points; the
- * quarantine would fill that far. Only blocks the shadow holds come here
- * (asked for with less than SHADOW_MAX_BLOCK), so a larger size is wrong
- * too. */
+ * in use. A program that wrote past the end of a block (a heap overflow)
+ * leaves a size that fails these checks in the next block's header, and
+ * glibc's malloc_usable_size would then read wherever that size points
+ * (and the quarantine fill that far). A chunk not mapped on its own ends
+ * inside its heap: below the program break for the main arena's (while
+ * that heap is the break's), within its 64 MiB heap for another arena's. */
+#define ARENA_HEAP_MAX ((uintptr_t)64 << 20)
+
+static int size_word_sane(uintptr_t a, uint64_t word)
+{
+	uint64_t size = word & ~(uint64_t)7;
+	if (size < 32 || (size & 15))
+		return 0;
+	if (word & 2) /* mapped on its own: malloc_usable_size reads no further */
+		return 1;
+	uintptr_t chunk = a - 16;
+	if (word & 4) /* another arena's heap, aligned to its maximum size */
+		return size < ARENA_HEAP_MAX &&
+		       (chunk & ~(ARENA_HEAP_MAX - 1)) ==
+		       ((chunk + size) & ~(ARENA_HEAP_MAX - 1));
+	uintptr_t brk_end = (uintptr_t)sbrk(0);
+	if (chunk < brk_end)
+		return size <= brk_end - chunk - 16;
+	return size < ARENA_HEAP_MAX;
+}
+
+/* The word glibc's next chunk after the block at a keeps its size in
+ * (for a block whose own size word is sane and not mapped on its own). */
+static const uint64_t *next_size_word(uintptr_t a)
+{
+	return (const uint64_t *)(a - 8 + (((const uint64_t *)a)[-1] & ~(uint64_t)7));
+}
+
 static int chunk_header_sane(uintptr_t a)
 {
-	size_t word = ((const size_t *)a)[-1], size = word & ~(size_t)7;
-	if (word & 2) /* mapped on its own: whole pages */
-		return size >= 4096 && !(size & 4095) &&
-		       size <= SHADOW_MAX_BLOCK + 2 * 4096;
-	if (size < 32 || (size & 15) || size > SHADOW_MAX_BLOCK + 64)
-		return 0;
-	return *(const size_t *)(a - 8 + size) & 1;
+	uint64_t word = ((const uint64_t *)a)[-1];
+	return size_word_sane(a, word) && ((word & 2) || (*next_size_word(a) & 1));
 }
 
 /* A block's size as the allocator has it; 0 when its header was written
@@ -61,6 +84,30 @@ static size_t usable_size(uintptr_t a)
 	if (glibc_chunks && !chunk_header_sane(a))
 		return 0;
 	return spy_real.malloc_usable_size((void *)a);
+}
+
+int spy_heapmap_damaged(uintptr_t addr, struct spy_heap_damage *d)
+{
+	if (!glibc_chunks || !spy_shadow_covers(addr) ||
+	    spy_guard_owns((const void *)addr))
+		return 0;
+	uint64_t word = ((const uint64_t *)addr)[-1];
+	if (!size_word_sane(addr, word)) {
+		d->block = addr;
+		d->header = word;
+		d->before = addr > SHADOW_MAX_BLOCK + 16
+			? spy_shadow_prev(addr - 16, addr - SHADOW_MAX_BLOCK - 16) : 0;
+		return 1;
+	}
+	const uint64_t *next = next_size_word(addr);
+	if ((word & 2) || (*next & 1))
+		return 0;
+	/* this block's own header is whole; the next one's says it is not
+	 * in use: this block was written past its end */
+	d->block = (uintptr_t)(next + 1);
+	d->header = *next;
+	d->before = addr;
+	return 1;
 }
 
 void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)

@@ -49,6 +49,18 @@ void spy_heapmap_init(void);
  * block is simply not remembered. */
 void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family);
 
+/* A header glibc keeps just before a block, found written over. */
+struct spy_heap_damage {
+	uintptr_t block;   /* the block whose header it is */
+	uintptr_t before;  /* the block written past its end (0: unknown) */
+	uint64_t header;   /* the size word as found */
+};
+
+/* 1 when the live block at addr has its header written over (the block
+ * before it was written past its end), or the next block's (addr was);
+ * d says which. Always 0 with another allocator. */
+int spy_heapmap_damaged(uintptr_t addr, struct spy_heap_damage *d);
+
 /* A free of addr: a live block is marked freed when hold is 1 (it goes
  * into quarantine) or removed when hold is 0. *family and, when size is
  * not NULL, *size receive the block's (for LIVE and FREED). */

@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "rec_heap.h"
 #include "spy_core.h"
 #include "spy_heapinfo.h"
 #include "spy_heapmap.h"
@@ -257,6 +258,10 @@ static int page_touched(const struct scan *s, uintptr_t page)
 static void collect(uintptr_t addr, size_t size, int freed, void *arg)
 {
 	struct scan *s = arg;
+	struct spy_heap_damage d;
+	/* no size: the allocator's header of the block may be written over */
+	if (!size && spy_heapmap_damaged(addr, &d))
+		rec_heap_damage(&d, 0);
 	if (freed || s->n >= s->cap)
 		return;
 	s->b[s->n++] = (struct block){ addr, size };

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "rec_heap.h"
 #include "spy_core.h"
 #include "spy_guard.h"
 #include "spy_heapmap.h"
@@ -248,6 +249,9 @@ static void evict_one(struct ring *r)
 	spy_qprotect_release(e.protect);
 	if (measure(&e, &dm))
 		report(e.addr, e.size, &dm);
+	struct spy_heap_damage hd;
+	if (SPY_UNLIKELY(spy_heapmap_damaged(e.addr, &hd)))
+		rec_heap_damage(&hd, 0);
 	spy_heapmap_remove(e.addr);
 	spy_in_allocator = 1;
 	spy_real.free((void *)e.addr);

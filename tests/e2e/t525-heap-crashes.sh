@@ -101,15 +101,29 @@ test_expect 'a clean run, and a SIGTERM from outside: no crash finding' '
 	report_json t.log && json_check t.log.json "not $(kind crash)"
 '
 
+# overflow_found WHEN: one heap-overflow finding, for the 24-byte block of
+# the overrun line (its allocation stack first), found WHEN.
+overflow_found() {
+	json_check t.log.json "len($(kind heap-overflow)) == 1" &&
+	json_check t.log.json "(lambda d: d[\"size\"] == 24 and d[\"found\"] == \"$1\")(($(kind heap-overflow))[0][\"details\"])" &&
+	json_check t.log.json "$(frames "($(kind heap-overflow))[0][\"stacks\"][0]")[0] == (\"main\", $(line_of "CRASH: overrun block"))"
+}
+
 test_expect 'a block written past its end over the next one'\''s header, then that one freed: glibc aborts as without libspy, a heap-corruption finding at the free' '
 	dies overrun 134 &&
 	json_check t.log.json "[x[\"details\"][\"class\"] for x in $(kind crash)] == [\"heap-corruption\"]" &&
-	json_check t.log.json "(\"main\", $(line_of "CRASH: overrun free")) in $(frames "($(kind crash))[0][\"stacks\"][0]")"
+	json_check t.log.json "(\"main\", $(line_of "CRASH: overrun free")) in $(frames "($(kind crash))[0][\"stacks\"][0]")" &&
+	overflow_found "at its free" &&
+	json_check t.log.json "$(frames "($(kind heap-overflow))[0][\"stacks\"][1]")[0] == (\"main\", $(line_of "CRASH: overrun free"))"
 '
 
 test_expect 'the same overrun, then a normal exit: status 0 and the same output, as without libspy' '
 	dies overrun-exit 0 && grep -qx "no crash" traced.out &&
-	json_check t.log.json "not $(kind crash)"
+	json_check t.log.json "not $(kind crash)" && overflow_found "at a check"
+'
+
+test_expect 'a clean run: no heap-overflow finding' '
+	dies none 0 && json_check t.log.json "not $(kind heap-overflow)"
 '
 
 test_done

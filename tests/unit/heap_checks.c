@@ -273,6 +273,34 @@ static void test_series(void)
 	free(b.buf);
 }
 
+/* A header found written over, twice (the block before it saw the next
+ * one's in-use bit cleared; the block itself saw its size wrong): one
+ * heap-overflow finding, about the block before, with the free's stack. */
+static void test_heap_damage(void)
+{
+	struct tb b;
+	struct trace_model m;
+	start(&b);
+	tb_alloc(&b, 2000, TRACE_FN_MALLOC, HEAP + 0x100, 24, 1, 0);
+	tb_alloc(&b, 2010, TRACE_FN_MALLOC, HEAP + 0x120, 24, 2, 0);
+	uint64_t seen_before[] = { HEAP + 0x120, HEAP + 0x100, 0x7878787878787878ull, 0 };
+	rec(&b, 2100, TRACE_HEAP_DAMAGE, seen_before, 4);
+	uint64_t at_free[] = { HEAP + 0x120, HEAP + 0x100, 0x7878787878787878ull, 3 };
+	rec(&b, 2110, TRACE_HEAP_DAMAGE, at_free, 4);
+	ok(load(&b, &m) == 0, "a trace with a damaged header loads");
+	struct finding_list l = { 0 };
+	ok(detect_heap(&m, &l) == 0 && l.n == 1, "one finding for one damaged header");
+	const struct finding *f = find(&l, "heap-overflow");
+	const struct finding_detail *d = detail(f, "size");
+	ok(f && f->n_stacks == 2 && f->stacks[0].frames[0] == 0x400100 &&
+	   f->stacks[1].frames[0] == 0x400300,
+	   "the block before it, with its allocation stack, then the free's");
+	ok(d && d->num == 24, "its size");
+	finding_list_release(&l);
+	trace_model_release(&m);
+	free(b.buf);
+}
+
 static void test_clean(void)
 {
 	struct tb b;
@@ -322,6 +350,7 @@ int main(void)
 	test_leaks();
 	test_fragmentation();
 	test_series();
+	test_heap_damage();
 	test_clean();
 	test_handoff();
 	return tap_done();
