@@ -57,9 +57,14 @@ demos/%: demos/%.c
 	$(CC) $(DEMO_CFLAGS) -o $@ $< -lm
 
 # The live-block map is libspy.so code tested on its own, against a model.
-tests/unit/bin/heapmap: tests/unit/heapmap.c preload/spy_heapmap.c preload/spy_shadow.c preload/spy_blockhash.c preload/spy_sys.c preload/spy_ownmem.c $(wildcard preload/*.h) tests/unit/tap.h
+tests/unit/bin/heapmap: tests/unit/heapmap.c preload/spy_heapmap.c preload/spy_shadow.c preload/spy_blockhash.c preload/spy_sys.c preload/spy_ownmem.c preload/spy_canary.c $(wildcard preload/*.h) tests/unit/tap.h
 	@mkdir -p tests/unit/bin
-	$(CC) $(CFLAGS_COMMON) -D_GNU_SOURCE -Ipreload -pthread -o $@ $< preload/spy_heapmap.c preload/spy_shadow.c preload/spy_blockhash.c preload/spy_sys.c preload/spy_ownmem.c
+	$(CC) $(CFLAGS_COMMON) -D_GNU_SOURCE -Ipreload -pthread -o $@ $< preload/spy_heapmap.c preload/spy_shadow.c preload/spy_blockhash.c preload/spy_sys.c preload/spy_ownmem.c preload/spy_canary.c
+
+# And the canary in a block's slack.
+tests/unit/bin/canary: tests/unit/canary.c preload/spy_canary.c preload/spy_canary.h tests/unit/tap.h
+	@mkdir -p tests/unit/bin
+	$(CC) $(CFLAGS_COMMON) -D_GNU_SOURCE -Ipreload -o $@ $< preload/spy_canary.c
 
 # So is the registry of libspy's own mappings.
 tests/unit/bin/ownmem: tests/unit/ownmem.c preload/spy_ownmem.c preload/spy_ownmem.h tests/unit/tap.h

@@ -208,6 +208,11 @@ static void text_fields(FILE *f, const struct trace_model *m,
 		fprintf(f, "0x%" PRIx64 " from %s, freed as %s", e->a,
 			family_name(e->b), family_name(e->c));
 		break;
+	case TRACE_HEAP_OVERRUN:
+		fprintf(f, "0x%" PRIx64 " usable %" PRIu64 ", ends", e->a, e->b);
+		if (e->c < m->n_strings)
+			put_str(f, &m->strings[e->c], true);
+		break;
 	case TRACE_HEAP_DAMAGE:
 		fprintf(f, "header of 0x%" PRIx64 " found as 0x%016" PRIx64
 			", block before 0x%" PRIx64, e->a, e->c, e->b);
@@ -396,6 +401,15 @@ static void json_fields(struct json_writer *w, const struct trace_model *m,
 		json_key(w, "address"); json_hex(w, e->a);
 		json_key(w, "allocated_by"); json_string(w, family_name(e->b));
 		json_key(w, "freed_as"); json_string(w, family_name(e->c));
+		break;
+	case TRACE_HEAP_OVERRUN:
+		json_key(w, "address"); json_hex(w, e->a);
+		json_key(w, "usable"); json_uint(w, e->b);
+		json_key(w, "tail");
+		if (e->c < m->n_strings)
+			json_trace_str(w, &m->strings[e->c]);
+		else
+			json_null(w);
 		break;
 	case TRACE_HEAP_DAMAGE:
 		json_key(w, "address"); json_hex(w, e->a);

@@ -255,6 +255,84 @@ static int heap_damage(const struct trace_model *m, const struct heap_issue *is,
 	return 0;
 }
 
+/* The last 8 bytes of a canary over a long slack (trace_format.h). */
+static uint64_t canary_tail(uint64_t asked)
+{
+	uint64_t hash = (asked * 0x9e3779b97f4a7c15ull) >> 48;
+	return asked | hash << 40 | (uint64_t)0xa5 << 56;
+}
+
+/* A block's slack found changed: libspy had filled the bytes past the size
+ * asked for with 0xac (see preload/spy_canary.c). The record has the
+ * block's last bytes; the allocation has the size asked for. */
+static int heap_overrun(const struct trace_model *m, const struct heap_issue *is,
+			struct finding_list *out)
+{
+	const struct trace_event *e = is->e, *al = is->alloc;
+	const struct trace_str *tail = e->c < m->n_strings ? &m->strings[e->c] : NULL;
+	uint64_t usable = e->b, asked = al ? al->c : 0;
+	uint64_t tail_from = tail ? usable - tail->len : usable;
+	/* the changed bytes past the end that the record shows, against
+	 * the canary libspy wrote (trace_format.h, TRACE_HEAP_OVERRUN) */
+	int64_t first = -1, last = -1;
+	uint64_t slack = usable > asked ? usable - asked : 0;
+	for (uint64_t off = asked; al && tail && off < usable; off++) {
+		int want;
+		if (off < tail_from)
+			continue;
+		if (slack <= 8)
+			want = off == usable - 1 ? 0xc0 | (int)slack : 0xac;
+		else if (off >= usable - 8)
+			want = (int)((canary_tail(asked) >>
+				      (8 * (off - (usable - 8)))) & 0xff);
+		else if (off - asked < 256)
+			want = 0xac;
+		else
+			continue; /* not filled */
+		if ((uint8_t)tail->p[off - tail_from] != want) {
+			if (first < 0)
+				first = (int64_t)off;
+			last = (int64_t)off;
+		}
+	}
+	char head[200], expl[900];
+	if (al && first >= 0 && (uint64_t)first == asked)
+		snprintf(head, sizeof(head), "a %" PRIu64 "-byte block was "
+			 "written past its end (its byte %" PRIu64 ", just "
+			 "after the last one, became 0x%02x)", asked, asked,
+			 (uint8_t)tail->p[asked - tail_from]);
+	else if (al)
+		snprintf(head, sizeof(head), "a %" PRIu64 "-byte block was "
+			 "written past its end", asked);
+	else
+		snprintf(head, sizeof(head), "a block was written past its end");
+	snprintf(expl, sizeof(expl),
+		 "Bytes after the end of this block changed between its "
+		 "allocation and when it was %s. glibc rounds every request "
+		 "up (to 8 more than a multiple of 16), so a small overrun "
+		 "lands in bytes nobody uses and goes unnoticed: no crash, no "
+		 "message, until the size changes or another allocator is "
+		 "used. libspy fills those bytes and checks them. A classic "
+		 "cause: malloc(strlen(s)) then strcpy, which writes the "
+		 "terminating '\\0' one byte past the end.",
+		 e->stack ? "freed" : "checked at exit");
+	struct finding *f = finding_add(out, "heap-overflow", SEV_ERROR, head,
+		expl,
+		"Allocate strlen(s) + 1 bytes for a copy of a string, and "
+		"check indexes against the number of elements allocated. spy "
+		"--guard stops the program at the very write (for blocks whose "
+		"size is a multiple of 16).");
+	if (!f || add_stack(f, m, "allocated here", al) < 0 ||
+	    (e->stack && add_stack(f, m, "found when it was freed here", e) < 0) ||
+	    finding_add_hex(f, "address", e->a) < 0 ||
+	    (al && finding_add_int(f, "size", (int64_t)asked) < 0) ||
+	    (first >= 0 && finding_add_int(f, "first_offset", first) < 0) ||
+	    (last >= 0 && finding_add_int(f, "bytes_past_end", last - (int64_t)asked + 1) < 0) ||
+	    finding_add_str(f, "found", e->stack ? "at its free" : "at exit") < 0)
+		return -1;
+	return 0;
+}
+
 /* The faulting access's stack: the faulting instruction itself (as pc + 1,
  * since frames are looked up as return addresses), then its callers as
  * the handler's unwinding found them past the signal frame. */
@@ -555,6 +633,8 @@ int detect_heap(const struct trace_model *m, struct finding_list *out)
 			rc = guard_fault(m, is, out);
 		else if (is->e->kind == TRACE_HEAP_DAMAGE)
 			rc = heap_damage(m, is, out);
+		else if (is->e->kind == TRACE_HEAP_OVERRUN)
+			rc = heap_overrun(m, is, out);
 		else if (is->e->kind == TRACE_HEAP_UAF)
 			rc = use_after_free(m, is, out);
 		else if (is->e->c == TRACE_BAD_DOUBLE)

@@ -153,6 +153,13 @@ int heap_checks_build(const struct trace_model *m, struct heap_checks *hc)
 				goto no_memory;
 			break;
 		}
+		case TRACE_HEAP_OVERRUN: {
+			struct heap_issue is = { .e = e,
+						 .alloc = at(m, &alloc_of, e->a) };
+			if (push_issue(hc, &cap, is) < 0)
+				goto no_memory;
+			break;
+		}
 		case TRACE_HEAP_DAMAGE: {
 			/* one damaged header, found from both sides (the
 			 * block before it and its own), is one issue: the

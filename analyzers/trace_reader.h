@@ -101,6 +101,7 @@ struct trace_event {
  *  heap-info fields length  fields offset   -   (heap_frag.c decodes)
  *  mismatched-free address  alloc family    free family (0 malloc, 1 new, 2 new[])
  *  heap-damage address      block before    header word as found
+ *  heap-overrun address     usable size     string index of its last bytes
  *  thread_create, thread_start, thread_end, thread_join, process_stats,
  *  stack_overflow, clone (kinds 60-79):
  *            fields length  fields offset   -   (threads_model.h decodes)

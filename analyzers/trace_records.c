@@ -408,6 +408,20 @@ static int read_heap_check(struct loader *ld, uint8_t kind,
 		e->c = v[2];
 		e->stack = ref;
 		return 0;
+	case TRACE_HEAP_OVERRUN: /* addr, usable, tail, stack */
+		GET(trace_get_varint, c, &v[0]);
+		GET(trace_get_varint, c, &v[1]);
+		GET(get_string, c, &s);
+		GET(trace_get_varint, c, &v[3]);
+		if (add_string(ld, (const uint8_t *)s.p, s.len, &v[2]) < 0 ||
+		    (ref = stack_ref(ld, v[3])) == UINT32_MAX ||
+		    !(e = new_event(ld, cs, kind)))
+			return -1;
+		e->a = v[0];
+		e->b = v[1];
+		e->c = v[2];
+		e->stack = ref;
+		return 0;
 	default: /* LEAK_SCAN: blocks, root_bytes, scanned_bytes, ns */
 		for (int i = 0; i < 4; i++)
 			GET(trace_get_varint, c, &v[i]);
@@ -573,6 +587,7 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 	case TRACE_HEAP_INFO:
 	case TRACE_MISMATCHED_FREE:
 	case TRACE_HEAP_DAMAGE:
+	case TRACE_HEAP_OVERRUN:
 		return read_heap_check(ld, kind, c, cs);
 	case TRACE_IO_SITE:
 	case TRACE_IO_FD:

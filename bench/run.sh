@@ -18,7 +18,7 @@
 #   BENCH_CONFIGS="plain spy-record spy-nostacks spy jemalloc memcheck heaptrack"
 #
 # libspy runs three ways: spy-record records every call with its stack (the
-# heap checks off: quarantine_mb=0:leaks=0), spy-nostacks the same without
+# heap checks off: quarantine_mb=0:leaks=0:canary=0), spy-nostacks the same without
 # stacks, spy is the default (recording plus the heap checks: a quarantine
 # of freed blocks and the leak scan at exit). The recording targets are
 # judged on the first two.
@@ -60,8 +60,8 @@ command_of() {
 	case $1 in
 	plain) echo "$b $2 $ITER" ;;
 	spy) echo "env LD_PRELOAD=$TOP/libspy.so SPY_OPTIONS=out=$OUT/trace.spy.$2 $b $2 $ITER" ;;
-	spy-record) echo "env LD_PRELOAD=$TOP/libspy.so SPY_OPTIONS=out=$OUT/trace.spy-record.$2:quarantine_mb=0:leaks=0 $b $2 $ITER" ;;
-	spy-nostacks) echo "env LD_PRELOAD=$TOP/libspy.so SPY_OPTIONS=out=$OUT/trace.spy-nostacks.$2:stacks=0:quarantine_mb=0:leaks=0 $b $2 $ITER" ;;
+	spy-record) echo "env LD_PRELOAD=$TOP/libspy.so SPY_OPTIONS=out=$OUT/trace.spy-record.$2:quarantine_mb=0:leaks=0:canary=0 $b $2 $ITER" ;;
+	spy-nostacks) echo "env LD_PRELOAD=$TOP/libspy.so SPY_OPTIONS=out=$OUT/trace.spy-nostacks.$2:stacks=0:quarantine_mb=0:leaks=0:canary=0 $b $2 $ITER" ;;
 	jemalloc) echo "env LD_PRELOAD=$JEMALLOC $b $2 $ITER" ;;
 	memcheck) echo "valgrind --tool=memcheck -q $b $2 $ITER" ;;
 	heaptrack) echo "heaptrack -o $OUT/heaptrack.$2 $b $2 $ITER" ;;

@@ -28,6 +28,8 @@
 		   "0: every byte of a held block filled and checked; N: of an unprotected block above N bytes, its two ends only") \
 	SPY_OPTION(quarantine_protect, UINT, "16",                          \
 		   "KiB from which a held block's inner pages are made inaccessible: any access is caught (0: never)") \
+	SPY_OPTION(canary, BOOL, "1",                                         \
+		   "fill the bytes past a malloc'd block's end (up to 15) and check them at its free and at exit: small overruns") \
 	SPY_OPTION(guard, BOOL, "0",                                          \
 		   "every block on its own pages: a use after free or an overflow faults at once") \
 	SPY_OPTION(leaks, BOOL, "1",                                          \

@@ -294,6 +294,18 @@ enum trace_kind {
 	 * 0 if none is known), header (the word as found), stack (of the free
 	 * that found it; 0 otherwise). */
 	TRACE_HEAP_DAMAGE = 88,
+	/* The canary in a block's slack (the bytes past the size asked for,
+	 * up to 15: spy_canary.h) was found changed: the block was written
+	 * past its end. Found at its free or realloc, or at exit. Body: dt,
+	 * addr, usable (the allocator's size of the block), tail:str (its
+	 * last min(64, usable) bytes as found), stack (of the free or
+	 * realloc; 0 at exit). The canary, for a block of asked bytes: with
+	 * n = usable - asked up to 8, bytes asked..usable-2 are 0xac and the
+	 * last is 0xc0 | n; with more, 0xac from asked on (at most 256
+	 * bytes) and the last 8 bytes hold asked | h << 40 | 0xa5 << 56
+	 * (little endian), h being the top 16 bits of asked times
+	 * 0x9e3779b97f4a7c15 (modulo 2^64). */
+	TRACE_HEAP_OVERRUN = 89,
 	/* --- rec_threads (60-79) --- */
 	/* pthread_create returned, in the creating thread; stamped before the
 	 * call. Body: dt, handle (the pthread_t), start routine address,
@@ -533,6 +545,7 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_HEAP_INFO] = "heap-info",
 		[TRACE_MISMATCHED_FREE] = "mismatched-free",
 		[TRACE_HEAP_DAMAGE] = "heap-damage",
+		[TRACE_HEAP_OVERRUN] = "heap-overrun",
 		[TRACE_CRASH] = "crash",
 		[TRACE_THREAD_CREATE] = "thread_create",
 		[TRACE_THREAD_START] = "thread_start",

@@ -231,7 +231,7 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 	}
 	int saved = errno;
 	if (p)
-		spy_heapmap_insert((uintptr_t)p, size, SPY_FAMILY_MALLOC);
+		spy_heapmap_insert((uintptr_t)p, size, rec_heap_arm(p, size));
 	else if (known && size)
 		spy_heapmap_insert((uintptr_t)old, old_size, SPY_FAMILY_MALLOC);
 	rec_heap_realloc(fn, old, p, size, stack, when);
@@ -326,5 +326,8 @@ SPY_EXPORT size_t malloc_usable_size(void *p)
 		return spy_bootstrap_size(p);
 	if (spy_guard_owns(p))
 		return spy_guard_size(p);
+	/* the program may now use every byte of it */
+	if (spy_state == SPY_STATE_READY)
+		spy_heapmap_disarm((uintptr_t)p);
 	return spy_real.malloc_usable_size ? spy_real.malloc_usable_size(p) : 0;
 }

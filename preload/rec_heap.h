@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spy_canary.h"
 #include "spy_guard.h"
 #include "spy_heapinfo.h"
 #include "spy_heapmap.h"
@@ -19,6 +20,46 @@
 #include "spy_writer.h"
 #include "trace_encode.h"
 
+/* The family a new block of the malloc family is kept with: with a
+ * canary in its slack when there is room for one. */
+static inline unsigned rec_heap_arm(void *p, size_t size)
+{
+	if (!spy_opt.canary)
+		return SPY_FAMILY_MALLOC;
+	size_t usable = spy_heapmap_usable_fresh((uintptr_t)p);
+	return spy_canary_set(p, size, usable) ? SPY_FAMILY_MALLOC_CANARY
+						: SPY_FAMILY_MALLOC;
+}
+
+/* The canary of the block at p was found changed (stack: the free or
+ * realloc that found it, or 0). */
+static inline void rec_heap_overrun(const void *p, size_t usable, uint32_t stack)
+{
+	size_t take = usable < SPY_CANARY_SHOWN ? usable : SPY_CANARY_SHOWN;
+	uint8_t *w = spy_writer_begin(TRACE_HEAP_OVERRUN,
+				      4 * TRACE_VARINT_MAX + SPY_CANARY_SHOWN);
+	if (!w)
+		return;
+	w = trace_put_varint(w, (uintptr_t)p);
+	w = trace_put_varint(w, usable);
+	w = trace_put_str(w, (const char *)p + usable - take, take);
+	w = trace_put_varint(w, stack);
+	spy_writer_end(w);
+}
+
+/* A block leaving the program (free, realloc): its canary, if it has
+ * one, checked. usable is its size when known, else 0. */
+static inline void rec_heap_check_canary(const void *p, unsigned family,
+					 size_t usable, uint32_t stack)
+{
+	if (SPY_LIKELY(family != SPY_FAMILY_MALLOC_CANARY))
+		return;
+	if (!usable)
+		usable = spy_heapmap_usable((uintptr_t)p);
+	if (usable && !spy_canary_intact(p, usable))
+		rec_heap_overrun(p, usable, stack);
+}
+
 /* A block of size bytes was handed out at p by fn (trace_alloc_fn). */
 static inline __attribute__((always_inline)) void
 rec_heap_alloc(unsigned fn, void *p, size_t size, size_t align)
@@ -27,6 +68,8 @@ rec_heap_alloc(unsigned fn, void *p, size_t size, size_t align)
 	/* the C++ operator's mark is used up by the allocation it made */
 	unsigned family = spy_alloc_family;
 	spy_alloc_family = 0;
+	if (family == SPY_FAMILY_MALLOC)
+		family = rec_heap_arm(p, size);
 	spy_heapmap_insert((uintptr_t)p, size, family);
 	uint8_t *w = spy_writer_begin(TRACE_ALLOC, 6 * TRACE_VARINT_MAX);
 	if (!w)
@@ -147,6 +190,9 @@ rec_heap_free(unsigned fn, void *p)
 		(uintptr_t)p, hold, hold ? &size : NULL, &family);
 	if (SPY_LIKELY(f == SPY_HEAP_LIVE)) {
 		rec_heap_free_record(fn, p, stack);
+		rec_heap_check_canary(p, family, size, stack);
+		if (family == SPY_FAMILY_MALLOC_CANARY)
+			family = SPY_FAMILY_MALLOC;
 		if (SPY_UNLIKELY(family != want))
 			rec_heap_mismatch(fn, p, family, want, stack);
 		/* (a block about to be held has its size: its header was
@@ -192,8 +238,10 @@ static inline int rec_heap_realloc_check(unsigned fn, void *old,
 	enum spy_heap_found f =
 		spy_heapmap_release((uintptr_t)old, 0, old_size, &family);
 	*known = f == SPY_HEAP_LIVE;
-	if (f == SPY_HEAP_LIVE)
+	if (f == SPY_HEAP_LIVE) {
+		rec_heap_check_canary(old, family, *old_size, stack);
 		return 1;
+	}
 	return rec_heap_judge(fn, old, f, stack);
 }
 

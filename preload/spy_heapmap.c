@@ -6,9 +6,9 @@
 
 #include <dlfcn.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "spy_blockhash.h"
+#include "spy_canary.h"
 #include "spy_guard.h"
 #include "spy_real.h"
 #include "spy_shadow.h"
@@ -20,7 +20,7 @@ __thread unsigned char spy_alloc_family, spy_free_family;
 #define NIB_LIVE 4u
 #define NIB_HELD 8u
 #define FAMILY_BITS 3u
-#define STATES(base) (1u << ((base) | 0) | 1u << ((base) | 1) | 1u << ((base) | 2))
+#define STATES(base) (15u << (base)) /* every family */
 #define ANY_STATE 0xffffu
 
 /* Blocks this big or bigger go to the hash: they are few (and a malloc
@@ -42,6 +42,8 @@ static int glibc_chunks;
  * that heap is the break's), within its 64 MiB heap for another arena's. */
 #define ARENA_HEAP_MAX ((uintptr_t)64 << 20)
 
+extern void *__curbrk;
+
 static int size_word_sane(uintptr_t a, uint64_t word)
 {
 	uint64_t size = word & ~(uint64_t)7;
@@ -54,7 +56,9 @@ static int size_word_sane(uintptr_t a, uint64_t word)
 		return size < ARENA_HEAP_MAX &&
 		       (chunk & ~(ARENA_HEAP_MAX - 1)) ==
 		       ((chunk + size) & ~(ARENA_HEAP_MAX - 1));
-	uintptr_t brk_end = (uintptr_t)sbrk(0);
+	/* glibc's record of the break (what sbrk(0) returns, read without
+	 * the call) */
+	uintptr_t brk_end = (uintptr_t)__curbrk;
 	if (chunk < brk_end)
 		return size <= brk_end - chunk - 16;
 	return size < ARENA_HEAP_MAX;
@@ -65,6 +69,14 @@ static int size_word_sane(uintptr_t a, uint64_t word)
 static const uint64_t *next_size_word(uintptr_t a)
 {
 	return (const uint64_t *)(a - 8 + (((const uint64_t *)a)[-1] & ~(uint64_t)7));
+}
+
+/* What glibc's malloc_usable_size says of an in-use chunk, from its
+ * header alone: the chunk less its header. */
+static size_t glibc_usable(uintptr_t a)
+{
+	uint64_t word = ((const uint64_t *)a)[-1];
+	return (size_t)((word & ~(uint64_t)7) - (word & 2 ? 16 : 8));
 }
 
 static int chunk_header_sane(uintptr_t a)
@@ -79,11 +91,10 @@ static size_t usable_size(uintptr_t a)
 {
 	if (spy_guard_owns((const void *)a))
 		return spy_guard_size((const void *)a);
-	if (!spy_real.malloc_usable_size)
-		return 0;
-	if (glibc_chunks && !chunk_header_sane(a))
-		return 0;
-	return spy_real.malloc_usable_size((void *)a);
+	if (glibc_chunks)
+		return chunk_header_sane(a) ? glibc_usable(a) : 0;
+	return spy_real.malloc_usable_size
+		? spy_real.malloc_usable_size((void *)a) : 0;
 }
 
 int spy_heapmap_damaged(uintptr_t addr, struct spy_heap_damage *d)
@@ -110,12 +121,53 @@ int spy_heapmap_damaged(uintptr_t addr, struct spy_heap_damage *d)
 	return 1;
 }
 
+size_t spy_heapmap_usable(uintptr_t addr)
+{
+	return usable_size(addr);
+}
+
+size_t spy_heapmap_usable_fresh(uintptr_t addr)
+{
+	if (glibc_chunks && !spy_guard_owns((const void *)addr))
+		return glibc_usable(addr);
+	return usable_size(addr);
+}
+
+void spy_heapmap_disarm(uintptr_t addr)
+{
+	if (spy_shadow_covers(addr))
+		spy_shadow_change(addr, 1u << (NIB_LIVE | SPY_FAMILY_MALLOC_CANARY),
+				  NIB_LIVE | SPY_FAMILY_MALLOC, 0);
+}
+
+struct canary_walk {
+	void (*bad)(uintptr_t, size_t);
+};
+
+static void canary_granule(uintptr_t a, unsigned v, void *arg)
+{
+	const struct canary_walk *w = arg;
+	if (v != (NIB_LIVE | SPY_FAMILY_MALLOC_CANARY))
+		return;
+	size_t usable = usable_size(a);
+	if (usable && !spy_canary_intact((const void *)a, usable))
+		w->bad(a, usable);
+}
+
+void spy_heapmap_check_canaries(void (*bad)(uintptr_t addr, size_t usable))
+{
+	struct canary_walk w = { bad };
+	spy_shadow_each(canary_granule, &w);
+}
+
 void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)
 {
 	if (__builtin_expect(spy_shadow_covers(addr) && size < SHADOW_MAX_BLOCK, 1)) {
 		spy_shadow_change(addr, ANY_STATE, NIB_LIVE | family, 0);
 		return;
 	}
+	if (family == SPY_FAMILY_MALLOC_CANARY)
+		family = SPY_FAMILY_MALLOC;
 	/* an earlier block here whose free went unseen is replaced */
 	if (spy_shadow_covers(addr))
 		spy_shadow_change(addr, ANY_STATE, 0, 0);

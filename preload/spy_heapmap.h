@@ -20,6 +20,9 @@ enum spy_heap_family {
 	SPY_FAMILY_MALLOC = 0,
 	SPY_FAMILY_NEW = 1,
 	SPY_FAMILY_NEW_ARRAY = 2,
+	/* malloc's family, with a canary in the block's slack (spy_canary.h):
+	 * blocks in the shadow only (the hash keeps them as malloc's) */
+	SPY_FAMILY_MALLOC_CANARY = 3,
 };
 
 /* What spy_heapmap_release found. */
@@ -60,6 +63,22 @@ struct spy_heap_damage {
  * before it was written past its end), or the next block's (addr was);
  * d says which. Always 0 with another allocator. */
 int spy_heapmap_damaged(uintptr_t addr, struct spy_heap_damage *d);
+
+/* The allocator's usable size of the block at addr (0 if unknown, or
+ * when its header was written over). */
+size_t spy_heapmap_usable(uintptr_t addr);
+
+/* The same for a block the allocator has just handed out (its header is
+ * whole: cheaper). */
+size_t spy_heapmap_usable_fresh(uintptr_t addr);
+
+/* The live block at addr, if it has a canary, no longer has one (the
+ * program asked for its usable size, and may use all of it). */
+void spy_heapmap_disarm(uintptr_t addr);
+
+/* Calls bad for every live block with a canary that is no longer intact
+ * (at exit). */
+void spy_heapmap_check_canaries(void (*bad)(uintptr_t addr, size_t usable));
 
 /* A free of addr: a live block is marked freed when hold is 1 (it goes
  * into quarantine) or removed when hold is 0. *family and, when size is

@@ -545,6 +545,11 @@ static void write_leaks(const struct scan *s, uint64_t ns)
 	spy_writer_end(w);
 }
 
+static void canary_changed(uintptr_t addr, size_t usable)
+{
+	rec_heap_overrun((const void *)addr, usable, 0);
+}
+
 static void leak_scan(void)
 {
 	uint64_t t0 = spy_now_ns();
@@ -561,6 +566,9 @@ static void leak_scan(void)
 		write_leaks(&s, spy_now_ns() - t0);
 		return;
 	}
+	/* blocks written past their end that were never freed */
+	if (spy_opt.canary)
+		spy_heapmap_check_canaries(canary_changed);
 	s.pagemap = spy_sys_open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
 	pm_count = 0;
 	s.cap = live + 1;

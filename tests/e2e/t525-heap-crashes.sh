@@ -4,6 +4,8 @@
 # nothing mapped, a freed block (use-after-free, with the block's free and
 # allocation stacks), a division by zero, abort(). The program dies as it
 # would have (same status, same output); a clean run has no such finding.
+# A block written past its end is a heap-overflow in the default mode too:
+# over the next block's header, or into its own slack (an off-by-one).
 . "$(dirname "$0")/lib.sh"
 
 SRC=$FIXTURES/crashes.c
@@ -124,6 +126,33 @@ test_expect 'the same overrun, then a normal exit: status 0 and the same output,
 
 test_expect 'a clean run: no heap-overflow finding' '
 	dies none 0 && json_check t.log.json "not $(kind heap-overflow)"
+'
+
+# overrun_is WHEN: one heap-overflow finding, for the 7-byte block of the
+# offbyone line, its byte 7 changed (one byte past the end), found WHEN.
+overrun_is() {
+	json_check t.log.json "len($(kind heap-overflow)) == 1" &&
+	json_check t.log.json "(lambda d: (d[\"size\"], d[\"first_offset\"], d[\"bytes_past_end\"], d[\"found\"]) == (7, 7, 1, \"$1\"))(($(kind heap-overflow))[0][\"details\"])" &&
+	json_check t.log.json "$(frames "($(kind heap-overflow))[0][\"stacks\"][0]")[0] == (\"main\", $(line_of "CRASH: offbyone block"))"
+}
+
+test_expect 'strcpy into malloc(strlen(s)): no crash, status 0, and a heap-overflow at the free, one byte past the end' '
+	dies offbyone 0 && overrun_is "at its free" &&
+	json_check t.log.json "$(frames "($(kind heap-overflow))[0][\"stacks\"][1]")[0] == (\"main\", $(line_of "CRASH: offbyone free"))"
+'
+
+test_expect 'the same block never freed: found at exit' '
+	dies offbyone-kept 0 && overrun_is "at exit"
+'
+
+test_expect 'malloc(strlen(s) + 1), and a block used up to its malloc_usable_size: no heap-overflow' '
+	dies offbyone-fixed 0 && json_check t.log.json "not $(kind heap-overflow)" &&
+	dies usable 0 && json_check t.log.json "not $(kind heap-overflow)"
+'
+
+test_expect 'canary=0: the off-by-one goes unseen, as without libspy' '
+	SPY_OPTIONS=out=$PWD/c.log:canary=0 LD_PRELOAD=$LIBSPY "$BIN" offbyone >out &&
+	report_json c.log && json_check c.log.json "not $(kind heap-overflow)"
 '
 
 test_done

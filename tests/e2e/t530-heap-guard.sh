@@ -91,11 +91,15 @@ test_expect 'an overflow one byte past the end: heap-overflow at its line' '
 	json_check t.log.json "(\"main\", $L_ALLOC) in $(frames "($(kind heap-overflow))[0][\"stacks\"][1]")"
 '
 
-test_expect 'without guard mode the same overflow goes unseen (the test above can fail)' '
+test_expect 'without guard mode the same overflow is found at the free (the canary), not at its line; with canary=0 not at all' '
 	gcc -O0 -g -o over "$TEST_DIR/over.c" &&
 	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY ./over >out &&
 	report_json t.log &&
-	json_check t.log.json "not $(kind heap-overflow)"
+	json_check t.log.json "len($(kind heap-overflow)) == 1 and ($(kind heap-overflow))[0][\"details\"][\"found\"] == \"at its free\"" &&
+	json_check t.log.json "(\"main\", $L_ALLOC) == $(frames "($(kind heap-overflow))[0][\"stacks\"][0]")[0]" &&
+	SPY_OPTIONS=out=$PWD/n.log:canary=0 LD_PRELOAD=$LIBSPY ./over >out &&
+	report_json n.log &&
+	json_check n.log.json "not $(kind heap-overflow)"
 '
 
 test_expect 'a million allocations finish in guard mode' '
