@@ -230,11 +230,15 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 		p = IN_REAL(spy_real.realloc(old, size));
 	}
 	int saved = errno;
+	size_t usable = 0;
+	unsigned family = p ? rec_heap_family(p, size, &usable) : SPY_FAMILY_MALLOC;
 	if (p)
-		spy_heapmap_insert((uintptr_t)p, size, rec_heap_arm(p, size));
+		spy_heapmap_insert((uintptr_t)p, size, family);
 	else if (known && size)
 		spy_heapmap_insert((uintptr_t)old, old_size, SPY_FAMILY_MALLOC);
 	rec_heap_realloc(fn, old, p, size, stack, when);
+	if (p)
+		rec_heap_arm(p, family, size, usable);
 	if (!p && size)
 		rec_heap_alloc_failed(fn, size);
 	spy_heapinfo_tick();

@@ -21,14 +21,25 @@
 #include "trace_encode.h"
 
 /* The family a new block of the malloc family is kept with: with a
- * canary in its slack when there is room for one. */
-static inline unsigned rec_heap_arm(void *p, size_t size)
+ * canary in its slack when there is room for one (*usable then set, for
+ * rec_heap_arm to write it). */
+static inline unsigned rec_heap_family(void *p, size_t size, size_t *usable)
 {
 	if (!spy_opt.canary)
 		return SPY_FAMILY_MALLOC;
-	size_t usable = spy_heapmap_usable_fresh((uintptr_t)p);
-	return spy_canary_set(p, size, usable) ? SPY_FAMILY_MALLOC_CANARY
-						: SPY_FAMILY_MALLOC;
+	*usable = spy_heapmap_usable_fresh((uintptr_t)p);
+	return spy_canary_room(size, *usable) ? SPY_FAMILY_MALLOC_CANARY
+					       : SPY_FAMILY_MALLOC;
+}
+
+/* Writes the canary of a new block of that family. Last of the hook's
+ * work: the stores to a cold line then wait in the store buffer without
+ * holding up the map's compare-and-swap. */
+static inline void rec_heap_arm(void *p, unsigned family, size_t size,
+				size_t usable)
+{
+	if (family == SPY_FAMILY_MALLOC_CANARY)
+		spy_canary_set(p, size, usable);
 }
 
 /* The canary of the block at p was found changed (stack: the free or
@@ -68,18 +79,20 @@ rec_heap_alloc(unsigned fn, void *p, size_t size, size_t align)
 	/* the C++ operator's mark is used up by the allocation it made */
 	unsigned family = spy_alloc_family;
 	spy_alloc_family = 0;
+	size_t usable = 0;
 	if (family == SPY_FAMILY_MALLOC)
-		family = rec_heap_arm(p, size);
+		family = rec_heap_family(p, size, &usable);
 	spy_heapmap_insert((uintptr_t)p, size, family);
 	uint8_t *w = spy_writer_begin(TRACE_ALLOC, 6 * TRACE_VARINT_MAX);
-	if (!w)
-		return;
-	*w++ = (uint8_t)fn;
-	w = spy_writer_put_addr(w, (uintptr_t)p);
-	w = trace_put_varint(w, size);
-	w = trace_put_varint(w, stack);
-	w = trace_put_varint(w, align);
-	spy_writer_end(w);
+	if (w) {
+		*w++ = (uint8_t)fn;
+		w = spy_writer_put_addr(w, (uintptr_t)p);
+		w = trace_put_varint(w, size);
+		w = trace_put_varint(w, stack);
+		w = trace_put_varint(w, align);
+		spy_writer_end(w);
+	}
+	rec_heap_arm(p, family, size, usable);
 }
 
 /* A malloc-family call of size bytes failed: the call and the heap as the

@@ -16,9 +16,15 @@
  * glibc's slack (at most 24 bytes) and more. */
 #define SPY_CANARY_SHOWN 64
 
-/* Fills the bytes past asked in the block at p of usable bytes; 1 if
- * there was room for a canary, 0 if not (nothing written). */
-int spy_canary_set(void *p, size_t asked, size_t usable);
+/* 1 if a block of usable bytes asked for as asked has room for one. */
+static inline int spy_canary_room(size_t asked, size_t usable)
+{
+	return usable > asked && !(asked >> 40);
+}
+
+/* Fills the bytes past asked in the block at p of usable bytes (which
+ * must have room for it). */
+void spy_canary_set(void *p, size_t asked, size_t usable);
 
 /* 1 while the canary of the block at p (usable bytes) is as it was set. */
 int spy_canary_intact(const void *p, size_t usable);

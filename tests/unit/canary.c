@@ -23,10 +23,11 @@ int main(void)
 		for (size_t asked = usable > 300 ? usable - 300 : 0;
 		     asked < usable; asked++) {
 			memset(block, 0x5a, sizeof(block));
-			if (!spy_canary_set(block, asked, usable)) {
+			if (!spy_canary_room(asked, usable)) {
 				set_ok = 0;
 				continue;
 			}
+			spy_canary_set(block, asked, usable);
 			/* the program's bytes are left alone */
 			for (size_t i = 0; i < asked; i++)
 				if (block[i] != 0x5a)
@@ -54,14 +55,13 @@ int main(void)
 			}
 		}
 	}
-	ok(set_ok, "a canary is set wherever there is slack");
+	ok(set_ok, "there is room for a canary wherever there is slack");
 	ok(own_ok, "the bytes asked for are never touched");
 	ok(intact_ok, "a canary as set reads as intact");
 	ok(caught, "every changed byte past the end is caught (missed: asked %zu, byte %zu)",
 	   missed_asked, missed_off);
 	memset(block, 0x5a, sizeof(block));
-	ok(!spy_canary_set(block, 24, 24) && block[23] == 0x5a,
-	   "no slack: no canary, nothing written");
+	ok(!spy_canary_room(24, 24), "no slack: no room for a canary");
 	ok(!spy_canary_intact(block, 24), "a block without one does not read as intact");
 	return tap_done();
 }
