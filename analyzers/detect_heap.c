@@ -228,16 +228,21 @@ static int heap_damage(const struct trace_model *m, const struct heap_issue *is,
 			 "was written over");
 	const char *when = e->stack ? "freed"
 		: "checked (when it left libspy's quarantine, or at exit)";
-	char expl[700];
+	char expl[800];
 	snprintf(expl, sizeof(expl),
 		 "glibc keeps a header of 16 bytes just before every block: "
 		 "the block's size and flags. The header of the block at "
 		 "0x%" PRIx64 " was found changed when that block was %s, so "
-		 "something wrote past the end of the block before it%s. "
-		 "Without libspy glibc notices this only if the damaged block "
-		 "is freed (it then prints 'free(): invalid size' or the like "
-		 "and aborts); otherwise the heap stays silently broken.",
-		 e->a, when, al ? " (allocated here)" : "");
+		 "%s. Without libspy glibc notices this only if the damaged "
+		 "block is freed (it then prints 'free(): invalid size' or the "
+		 "like and aborts); otherwise the heap stays silently broken.",
+		 e->a, when, al
+		 ? "something wrote past the end of the block before it "
+		   "(allocated here)"
+		 : "something wrote just before that block's start (an index "
+		   "of -1, say) or through a stray pointer: the block before "
+		   "it, if any, was not written past its end (it is not next "
+		   "to it, or the bytes past its end are as libspy left them)");
 	struct finding *f = finding_add(out, "heap-overflow", SEV_ERROR, head,
 		expl,
 		"Check the index against the number of elements allocated "
@@ -245,7 +250,7 @@ static int heap_damage(const struct trace_model *m, const struct heap_issue *is,
 		"string's terminating '\\0'). spy --guard stops the program "
 		"at the very write.");
 	if (!f || add_stack(f, m, "the block written past its end, allocated here", al) < 0 ||
-	    (e->stack && add_stack(f, m, "found when the next block was freed here", e) < 0) ||
+	    (e->stack && add_stack(f, m, "found at this free", e) < 0) ||
 	    finding_add_hex(f, "damaged_block", e->a) < 0 ||
 	    finding_add_hex(f, "header", e->c) < 0 ||
 	    (al && finding_add_hex(f, "address", e->b) < 0) ||

@@ -97,6 +97,25 @@ static size_t usable_size(uintptr_t a)
 		? spy_real.malloc_usable_size((void *)a) : 0;
 }
 
+/* The block at b, if it was written past its end into the header of the
+ * block at a: it ends right where a's chunk begins, and its canary, if it
+ * has one, is no longer intact (a write that ran over the end changed
+ * it). Else 0: a's header was written some other way (before a's start,
+ * or through a stray pointer). */
+static uintptr_t overran_into(uintptr_t b, uintptr_t a)
+{
+	if (!b)
+		return 0;
+	uint64_t word = ((const uint64_t *)b)[-1];
+	if (!size_word_sane(b, word) || (word & 2) || b + glibc_usable(b) + 8 != a)
+		return 0;
+	size_t usable = glibc_usable(b);
+	if ((spy_shadow_get(b) & FAMILY_BITS) == SPY_FAMILY_MALLOC_CANARY &&
+	    spy_canary_intact((const void *)b, usable))
+		return 0;
+	return b;
+}
+
 int spy_heapmap_damaged(uintptr_t addr, struct spy_heap_damage *d)
 {
 	if (!glibc_chunks || !spy_shadow_covers(addr) ||
@@ -106,8 +125,8 @@ int spy_heapmap_damaged(uintptr_t addr, struct spy_heap_damage *d)
 	if (!size_word_sane(addr, word)) {
 		d->block = addr;
 		d->header = word;
-		d->before = addr > SHADOW_MAX_BLOCK + 16
-			? spy_shadow_prev(addr - 16, addr - SHADOW_MAX_BLOCK - 16) : 0;
+		d->before = overran_into(addr > SHADOW_MAX_BLOCK + 16
+			? spy_shadow_prev(addr - 16, addr - SHADOW_MAX_BLOCK - 16) : 0, addr);
 		return 1;
 	}
 	const uint64_t *next = next_size_word(addr);
@@ -117,7 +136,7 @@ int spy_heapmap_damaged(uintptr_t addr, struct spy_heap_damage *d)
 	 * in use: this block was written past its end */
 	d->block = (uintptr_t)(next + 1);
 	d->header = *next;
-	d->before = addr;
+	d->before = overran_into(addr, d->block);
 	return 1;
 }
 

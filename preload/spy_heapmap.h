@@ -55,7 +55,8 @@ void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family);
 /* A header glibc keeps just before a block, found written over. */
 struct spy_heap_damage {
 	uintptr_t block;   /* the block whose header it is */
-	uintptr_t before;  /* the block written past its end (0: unknown) */
+	uintptr_t before;  /* the block written past its end (0: none that
+			    * ran over its end into it: not known) */
 	uint64_t header;   /* the size word as found */
 };
 

@@ -155,4 +155,10 @@ test_expect 'canary=0: the off-by-one goes unseen, as without libspy' '
 	report_json c.log && json_check c.log.json "not $(kind heap-overflow)"
 '
 
+test_expect 'the header before a block written over from below (not by the block before it): glibc aborts, a heap-overflow that blames no block' '
+	dies underrun 134 &&
+	json_check t.log.json "len($(kind heap-overflow)) == 1 and \"size\" not in ($(kind heap-overflow))[0][\"details\"]" &&
+	json_check t.log.json "$(frames "($(kind heap-overflow))[0][\"stacks\"][0]")[0] == (\"main\", $(line_of "CRASH: underrun free"))"
+'
+
 test_done
