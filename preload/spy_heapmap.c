@@ -79,10 +79,38 @@ static size_t glibc_usable(uintptr_t a)
 	return (size_t)((word & ~(uint64_t)7) - (word & 2 ? 16 : 8));
 }
 
+/* The size word of the chunk after the in-use block at a (own: a's size
+ * word): it must say that a is in use, and be a size that chunk can have:
+ * a fencepost (16 bytes, at the end of a heap), or a chunk that ends
+ * within a's heap (the main arena's top chunk ends at the break).
+ * A write just past a's end that changes it (a block whose size left no
+ * slack) fails this. */
+static int next_word_sane(uintptr_t a, uint64_t own, uint64_t next)
+{
+	uint64_t size = next & ~(uint64_t)7;
+	if (!(next & 1))
+		return 0;
+	if (size == 16)
+		return 1;
+	/* (a top chunk has no arena bit: the block's own says whose) */
+	if (size < 32 || (size & 15) || (next & 2))
+		return 0;
+	uintptr_t chunk = a - 16 + (own & ~(uint64_t)7);
+	if (own & 4)
+		return size < ARENA_HEAP_MAX &&
+		       (chunk & ~(ARENA_HEAP_MAX - 1)) ==
+		       ((chunk + size - 1) & ~(ARENA_HEAP_MAX - 1));
+	uintptr_t brk_end = (uintptr_t)__curbrk;
+	if (chunk < brk_end)
+		return size <= brk_end - chunk;
+	return size < ARENA_HEAP_MAX;
+}
+
 static int chunk_header_sane(uintptr_t a)
 {
 	uint64_t word = ((const uint64_t *)a)[-1];
-	return size_word_sane(a, word) && ((word & 2) || (*next_size_word(a) & 1));
+	return size_word_sane(a, word) &&
+	       ((word & 2) || next_word_sane(a, word, *next_size_word(a)));
 }
 
 /* A block's size as the allocator has it; 0 when its header was written
@@ -130,10 +158,10 @@ int spy_heapmap_damaged(uintptr_t addr, struct spy_heap_damage *d)
 		return 1;
 	}
 	const uint64_t *next = next_size_word(addr);
-	if ((word & 2) || (*next & 1))
+	if ((word & 2) || next_word_sane(addr, word, *next))
 		return 0;
-	/* this block's own header is whole; the next one's says it is not
-	 * in use: this block was written past its end */
+	/* this block's own header is whole, the next one's is not: this
+	 * block was written past its end */
 	d->block = (uintptr_t)(next + 1);
 	d->header = *next;
 	d->before = overran_into(addr, d->block);

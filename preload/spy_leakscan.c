@@ -262,7 +262,9 @@ static void collect(uintptr_t addr, size_t size, int freed, void *arg)
 	/* no size: the allocator's header of the block may be written over */
 	if (!size && spy_heapmap_damaged(addr, &d))
 		rec_heap_damage(&d, 0);
-	if (freed || s->n >= s->cap)
+	/* no size (a header written over): its extent is not known, so
+	 * the scan can neither read it nor tell a pointer into it */
+	if (freed || !size || s->n >= s->cap)
 		return;
 	s->b[s->n++] = (struct block){ addr, size };
 }

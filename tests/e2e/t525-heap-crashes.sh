@@ -161,4 +161,11 @@ test_expect 'the header before a block written over from below (not by the block
 	json_check t.log.json "$(frames "($(kind heap-overflow))[0][\"stacks\"][0]")[0] == (\"main\", $(line_of "CRASH: underrun free"))"
 '
 
+test_expect 'one byte just past a block that has no slack (the next header'\''s size changed): a heap-overflow naming the block, at its free' '
+	dies edge 134 &&
+	json_check t.log.json "len($(kind heap-overflow)) == 1 and ($(kind heap-overflow))[0][\"details\"][\"size\"] == 40" &&
+	json_check t.log.json "$(frames "($(kind heap-overflow))[0][\"stacks\"][0]")[0] == (\"main\", $(line_of "CRASH: edge block"))" &&
+	json_check t.log.json "$(frames "($(kind heap-overflow))[0][\"stacks\"][1]")[0] == (\"main\", $(line_of "CRASH: edge free"))"
+'
+
 test_done
