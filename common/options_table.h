@@ -29,7 +29,7 @@
 	SPY_OPTION(quarantine_protect, UINT, "16",                          \
 		   "KiB from which a held block's inner pages are made inaccessible: any access is caught (0: never)") \
 	SPY_OPTION(canary, BOOL, "1",                                         \
-		   "fill the bytes past a malloc'd block's end (up to 15) and check them at its free and at exit: small overruns") \
+		   "fill the unused bytes past a malloc'd block's end, check them at its free and at exit: off-by-one overruns") \
 	SPY_OPTION(guard, BOOL, "0",                                          \
 		   "every block on its own pages: a use after free or an overflow faults at once") \
 	SPY_OPTION(leaks, BOOL, "1",                                          \

@@ -294,8 +294,8 @@ enum trace_kind {
 	 * 0 if none is known), header (the word as found), stack (of the free
 	 * that found it; 0 otherwise). */
 	TRACE_HEAP_DAMAGE = 88,
-	/* The canary in a block's slack (the bytes past the size asked for,
-	 * up to 15: spy_canary.h) was found changed: the block was written
+	/* The canary in a block's slack (the bytes past the size asked for:
+	 * spy_canary.h) was found changed: the block was written
 	 * past its end. Found at its free or realloc, or at exit. Body: dt,
 	 * addr, usable (the allocator's size of the block), tail:str (its
 	 * last min(64, usable) bytes as found), stack (of the free or
