@@ -231,7 +231,8 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 	}
 	int saved = errno;
 	size_t usable = 0;
-	unsigned family = p ? rec_heap_family(p, size, &usable) : SPY_FAMILY_MALLOC;
+	unsigned family = p ? rec_heap_family(p, SPY_FAMILY_MALLOC, size, &usable)
+			    : SPY_FAMILY_MALLOC;
 	if (p)
 		spy_heapmap_insert((uintptr_t)p, size, family);
 	else if (known && size)

@@ -20,16 +20,17 @@
 #include "spy_writer.h"
 #include "trace_encode.h"
 
-/* The family a new block of the malloc family is kept with: with a
- * canary in its slack when there is room for one (*usable then set, for
- * rec_heap_arm to write it). */
-static inline unsigned rec_heap_family(void *p, size_t size, size_t *usable)
+/* The family a new block is kept with: with SPY_HEAP_CANARY when there
+ * is room for a canary in its slack (*usable then set, for rec_heap_arm
+ * to write it). */
+static inline unsigned rec_heap_family(void *p, unsigned family, size_t size,
+				       size_t *usable)
 {
 	if (!spy_opt.canary)
-		return SPY_FAMILY_MALLOC;
+		return family;
 	*usable = spy_heapmap_usable_fresh((uintptr_t)p);
-	return spy_canary_room(size, *usable) ? SPY_FAMILY_MALLOC_CANARY
-					       : SPY_FAMILY_MALLOC;
+	return spy_canary_room(size, *usable) ? family | SPY_HEAP_CANARY
+					       : family;
 }
 
 /* Writes the canary of a new block of that family. Last of the hook's
@@ -38,7 +39,7 @@ static inline unsigned rec_heap_family(void *p, size_t size, size_t *usable)
 static inline void rec_heap_arm(void *p, unsigned family, size_t size,
 				size_t usable)
 {
-	if (family == SPY_FAMILY_MALLOC_CANARY)
+	if (family & SPY_HEAP_CANARY)
 		spy_canary_set(p, size, usable);
 }
 
@@ -63,7 +64,7 @@ static inline void rec_heap_overrun(const void *p, size_t usable, uint32_t stack
 static inline void rec_heap_check_canary(const void *p, unsigned family,
 					 size_t usable, uint32_t stack)
 {
-	if (SPY_LIKELY(family != SPY_FAMILY_MALLOC_CANARY))
+	if (SPY_LIKELY(!(family & SPY_HEAP_CANARY)))
 		return;
 	if (!usable)
 		usable = spy_heapmap_usable((uintptr_t)p);
@@ -80,8 +81,7 @@ rec_heap_alloc(unsigned fn, void *p, size_t size, size_t align)
 	unsigned family = spy_alloc_family;
 	spy_alloc_family = 0;
 	size_t usable = 0;
-	if (family == SPY_FAMILY_MALLOC)
-		family = rec_heap_family(p, size, &usable);
+	family = rec_heap_family(p, family, size, &usable);
 	spy_heapmap_insert((uintptr_t)p, size, family);
 	uint8_t *w = spy_writer_begin(TRACE_ALLOC, 6 * TRACE_VARINT_MAX);
 	if (w) {
@@ -204,8 +204,7 @@ rec_heap_free(unsigned fn, void *p)
 	if (SPY_LIKELY(f == SPY_HEAP_LIVE)) {
 		rec_heap_free_record(fn, p, stack);
 		rec_heap_check_canary(p, family, size, stack);
-		if (family == SPY_FAMILY_MALLOC_CANARY)
-			family = SPY_FAMILY_MALLOC;
+		family = SPY_HEAP_FAMILY(family);
 		if (SPY_UNLIKELY(family != want))
 			rec_heap_mismatch(fn, p, family, want, stack);
 		/* (a block about to be held has its size: its header was

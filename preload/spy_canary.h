@@ -3,9 +3,9 @@
  * bytes) are where a small overrun lands first, say the '\0' that strcpy
  * writes one byte past a malloc(strlen(s)). libspy fills them with a
  * pattern and checks it when the block is freed or reallocated and at
- * exit. Blocks of the malloc family only (a C++ object is not handed out
- * with its slack known), and never one whose usable size the program
- * asked for (it may then use all of it).
+ * exit. Any block of the malloc family or of C++ new and new[], but never
+ * one whose usable size the program asked for (it may then use all of
+ * it).
  */
 #ifndef SPY_CANARY_H
 #define SPY_CANARY_H

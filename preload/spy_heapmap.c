@@ -16,12 +16,26 @@
 __thread int spy_in_allocator;
 __thread unsigned char spy_alloc_family, spy_free_family;
 
-/* A shadow nibble: 0 for no block, else a state and the block's family. */
+/* A shadow nibble: 0 for no block, else a state and the block's family
+ * (the low two bits): LIVE | family, HELD | family (freed, in quarantine),
+ * or LIVE | HELD | family for a live block with a canary in its slack. */
 #define NIB_LIVE 4u
 #define NIB_HELD 8u
 #define FAMILY_BITS 3u
-#define STATES(base) (15u << (base)) /* every family */
+#define NIB_CANARY (NIB_LIVE | NIB_HELD)
+#define LIVE_STATES (0xfu << NIB_LIVE | 0xfu << NIB_CANARY) /* every family */
+#define CANARY_STATES (0xfu << NIB_CANARY)
 #define ANY_STATE 0xffffu
+
+static inline int nib_held(unsigned v)
+{
+	return (v & NIB_CANARY) == NIB_HELD;
+}
+
+static inline int nib_canary(unsigned v)
+{
+	return (v & NIB_CANARY) == NIB_CANARY;
+}
 
 /* Blocks this big or bigger go to the hash: they are few (and a malloc
  * or free of one costs far more anyway), a block mapped on its own would
@@ -138,7 +152,7 @@ static uintptr_t overran_into(uintptr_t b, uintptr_t a)
 	if (!size_word_sane(b, word) || (word & 2) || b + glibc_usable(b) + 8 != a)
 		return 0;
 	size_t usable = glibc_usable(b);
-	if ((spy_shadow_get(b) & FAMILY_BITS) == SPY_FAMILY_MALLOC_CANARY &&
+	if (nib_canary(spy_shadow_get(b)) &&
 	    spy_canary_intact((const void *)b, usable))
 		return 0;
 	return b;
@@ -183,8 +197,7 @@ size_t spy_heapmap_usable_fresh(uintptr_t addr)
 void spy_heapmap_disarm(uintptr_t addr)
 {
 	if (spy_shadow_covers(addr))
-		spy_shadow_change(addr, 1u << (NIB_LIVE | SPY_FAMILY_MALLOC_CANARY),
-				  NIB_LIVE | SPY_FAMILY_MALLOC, 0);
+		spy_shadow_change(addr, CANARY_STATES, NIB_LIVE, FAMILY_BITS);
 }
 
 struct canary_walk {
@@ -194,7 +207,7 @@ struct canary_walk {
 static void canary_granule(uintptr_t a, unsigned v, void *arg)
 {
 	const struct canary_walk *w = arg;
-	if (v != (NIB_LIVE | SPY_FAMILY_MALLOC_CANARY))
+	if (!nib_canary(v))
 		return;
 	size_t usable = usable_size(a);
 	if (usable && !spy_canary_intact((const void *)a, usable))
@@ -210,11 +223,11 @@ void spy_heapmap_check_canaries(void (*bad)(uintptr_t addr, size_t usable))
 void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)
 {
 	if (__builtin_expect(spy_shadow_covers(addr) && size < SHADOW_MAX_BLOCK, 1)) {
-		spy_shadow_change(addr, ANY_STATE, NIB_LIVE | family, 0);
+		spy_shadow_change(addr, ANY_STATE, (family & SPY_HEAP_CANARY
+			? NIB_CANARY : NIB_LIVE) | (family & FAMILY_BITS), 0);
 		return;
 	}
-	if (family == SPY_FAMILY_MALLOC_CANARY)
-		family = SPY_FAMILY_MALLOC;
+	family &= FAMILY_BITS; /* the hash keeps no canary */
 	/* an earlier block here whose free went unseen is replaced */
 	if (spy_shadow_covers(addr))
 		spy_shadow_change(addr, ANY_STATE, 0, 0);
@@ -226,12 +239,12 @@ enum spy_heap_found spy_heapmap_release(uintptr_t addr, int hold,
 {
 	if (__builtin_expect(!spy_shadow_covers(addr), 0))
 		return spy_blockhash_release(addr, hold, size, family);
-	unsigned was = spy_shadow_change(addr, STATES(NIB_LIVE),
+	unsigned was = spy_shadow_change(addr, LIVE_STATES,
 					 hold ? NIB_HELD : 0,
 					 hold ? FAMILY_BITS : 0);
 	if (!(was & (NIB_LIVE | NIB_HELD)))
 		return spy_blockhash_release(addr, hold, size, family);
-	*family = was & FAMILY_BITS;
+	*family = (was & FAMILY_BITS) | (nib_canary(was) ? SPY_HEAP_CANARY : 0);
 	if (size)
 		*size = usable_size(addr);
 	return was & NIB_LIVE ? SPY_HEAP_LIVE : SPY_HEAP_FREED;
@@ -271,7 +284,7 @@ static void each_granule(uintptr_t a, unsigned v, void *arg)
 {
 	struct each_ctx *c = arg;
 	if (v & (NIB_LIVE | NIB_HELD))
-		c->fn(a, usable_size(a), (v & NIB_HELD) != 0, c->arg);
+		c->fn(a, usable_size(a), nib_held(v), c->arg);
 }
 
 void spy_heapmap_each(void (*fn)(uintptr_t, size_t, int, void *), void *arg)

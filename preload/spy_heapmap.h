@@ -20,10 +20,13 @@ enum spy_heap_family {
 	SPY_FAMILY_MALLOC = 0,
 	SPY_FAMILY_NEW = 1,
 	SPY_FAMILY_NEW_ARRAY = 2,
-	/* malloc's family, with a canary in the block's slack (spy_canary.h):
-	 * blocks in the shadow only (the hash keeps them as malloc's) */
-	SPY_FAMILY_MALLOC_CANARY = 3,
 };
+
+/* Or'ed into a family given to spy_heapmap_insert and returned by
+ * spy_heapmap_release: the block has a canary in its slack (spy_canary.h;
+ * blocks in the shadow only: the hash keeps none). */
+#define SPY_HEAP_CANARY 8u
+#define SPY_HEAP_FAMILY(f) ((f) & 3u)
 
 /* What spy_heapmap_release found. */
 enum spy_heap_found {

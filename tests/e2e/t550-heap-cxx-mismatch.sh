@@ -2,7 +2,8 @@
 # t550: C++ deallocation that does not match the allocation (new[] with
 # delete, malloc with delete, new with free) is a mismatched-free finding
 # at the releasing line with the allocation's stack; matching pairs, the
-# standard containers and exceptions from operator new are clean.
+# standard containers and exceptions from operator new are clean. A new[]
+# array written one element past its end is a heap-overflow (the canary).
 . "$(dirname "$0")/lib.sh"
 
 cat >"$TEST_DIR/mm.cc" <<'CEOF'
@@ -79,6 +80,32 @@ test_expect 'g++ compiling C++ (cc1plus is C++ itself): no mismatch, no bad free
 		json_check $t.json "not [x for x in j[\"findings\"] if x[\"kind\"] in (\"mismatched-free\", \"double-free\", \"invalid-free\")]" ||
 		return 1
 	done
+'
+
+# new int[5] filled with i <= 5: the last int lands past the array's end,
+# in the slack glibc handed out with it.
+cat >"$TEST_DIR/past.cc" <<'CEOF'
+#include <cstdio>
+
+int main(int argc, char **)
+{
+	int n = 5;
+	int *a = new int[n];                          // ALLOC past
+	for (int i = 0; i <= n - (argc > 1); i++)     // <= n: one past the end
+		a[i] = i;
+	std::printf("%d\n", a[n - 1]);
+	delete[] a;                                   // FREE past
+	return 0;
+}
+CEOF
+
+test_expect 'new int[5] written one int past its end: a heap-overflow at the delete[], with the new[] line; the fixed loop is clean' '
+	g++ -O0 -g -o past "$TEST_DIR/past.cc" &&
+	SPY_OPTIONS=out=$PWD/p.log LD_PRELOAD=$LIBSPY ./past >out && test "$(cat out)" = 4 &&
+	report_json p.log &&
+	json_check p.log.json "[(x[\"details\"][\"size\"], x[\"details\"][\"first_offset\"]) + tuple([f[\"line\"] for f in st[\"frames\"] if f[\"function\"] == \"main\"][0] for st in x[\"stacks\"]) for x in j[\"findings\"] if x[\"kind\"] == \"heap-overflow\"] == [(20, 20, $(grep -n "ALLOC past" "$TEST_DIR/past.cc" | cut -d: -f1), $(grep -n "FREE past" "$TEST_DIR/past.cc" | cut -d: -f1))]" &&
+	SPY_OPTIONS=out=$PWD/f.log LD_PRELOAD=$LIBSPY ./past fixed >out && test "$(cat out)" = 4 &&
+	report_json f.log && json_check f.log.json "not [x for x in j[\"findings\"] if x[\"kind\"] == \"heap-overflow\"]"
 '
 
 test_done
