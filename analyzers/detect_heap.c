@@ -260,16 +260,9 @@ static int heap_damage(const struct trace_model *m, const struct heap_issue *is,
 	return 0;
 }
 
-/* The last 8 bytes of a canary over a long slack (trace_format.h). */
-static uint64_t canary_tail(uint64_t asked)
-{
-	uint64_t hash = (asked * 0x9e3779b97f4a7c15ull) >> 48;
-	return asked | hash << 40 | (uint64_t)0xa5 << 56;
-}
-
 /* A block's slack found changed: libspy had filled the bytes past the size
- * asked for with 0xac (see preload/spy_canary.c). The record has the
- * block's last bytes; the allocation has the size asked for. */
+ * asked for (trace_canary_byte). The record has the block's last bytes;
+ * the allocation has the size asked for. */
 static int heap_overrun(const struct trace_model *m, const struct heap_issue *is,
 			struct finding_list *out)
 {
@@ -278,22 +271,12 @@ static int heap_overrun(const struct trace_model *m, const struct heap_issue *is
 	uint64_t usable = e->b, asked = al ? al->c : 0;
 	uint64_t tail_from = tail ? usable - tail->len : usable;
 	/* the changed bytes past the end that the record shows, against
-	 * the canary libspy wrote (trace_format.h, TRACE_HEAP_OVERRUN) */
+	 * the canary libspy wrote (trace_format.h) */
 	int64_t first = -1, last = -1;
-	uint64_t slack = usable > asked ? usable - asked : 0;
 	for (uint64_t off = asked; al && tail && off < usable; off++) {
-		int want;
-		if (off < tail_from)
+		int want = trace_canary_byte(asked, usable, off);
+		if (off < tail_from || want < 0)
 			continue;
-		if (slack <= 8)
-			want = off == usable - 1 ? 0xc0 | (int)slack : 0xac;
-		else if (off >= usable - 8)
-			want = (int)((canary_tail(asked) >>
-				      (8 * (off - (usable - 8)))) & 0xff);
-		else if (off - asked < 256)
-			want = 0xac;
-		else
-			continue; /* not filled */
 		if ((uint8_t)tail->p[off - tail_from] != want) {
 			if (first < 0)
 				first = (int64_t)off;

@@ -569,7 +569,6 @@ static inline const char *trace_kind_name(unsigned k)
 	return k < TRACE_KIND_MAX && names[k] ? names[k] : "?";
 }
 
-/* 1 if this version of the format defines kind k. */
 /* The hole-size bucket of a hole of `bytes` (TRACE_HOLE_BUCKETS: holes of
  * [2^b, 2^(b+1)) bytes, the last taking all bigger ones). */
 static inline unsigned trace_hole_bucket(uint64_t bytes)
@@ -582,6 +581,39 @@ static inline unsigned trace_hole_bucket(uint64_t bytes)
 	return b;
 }
 
+/* The canary libspy writes in a block's slack (TRACE_HEAP_OVERRUN), for a
+ * block of `asked` bytes out of `usable`: a slack of up to
+ * TRACE_CANARY_SHORT bytes is FILL bytes then MARK | its length; a longer
+ * one is FILL from `asked` on (at most TRACE_CANARY_FILL_MAX bytes) and,
+ * in its last 8 bytes, trace_canary_tail(asked), little endian. */
+#define TRACE_CANARY_FILL 0xac
+#define TRACE_CANARY_MARK 0xc0
+#define TRACE_CANARY_SHORT 8
+#define TRACE_CANARY_FILL_MAX 256
+#define TRACE_CANARY_ASKED_BITS 40
+
+/* asked (40 bits), a 16-bit hash of it (a changed byte cannot make
+ * another asked size that fits), 0xa5 in the top byte. */
+static inline uint64_t trace_canary_tail(uint64_t asked)
+{
+	uint64_t hash = (asked * 0x9e3779b97f4a7c15ull) >> 48;
+	return asked | hash << TRACE_CANARY_ASKED_BITS | (uint64_t)0xa5 << 56;
+}
+
+/* The byte the canary has at offset off (asked <= off < usable), or -1
+ * where it leaves the slack alone. */
+static inline int trace_canary_byte(uint64_t asked, uint64_t usable, uint64_t off)
+{
+	uint64_t slack = usable - asked;
+	if (slack <= TRACE_CANARY_SHORT)
+		return off == usable - 1 ? TRACE_CANARY_MARK | (int)slack
+					 : TRACE_CANARY_FILL;
+	if (off >= usable - 8)
+		return (int)((trace_canary_tail(asked) >> (8 * (off - (usable - 8)))) & 0xff);
+	return off - asked < TRACE_CANARY_FILL_MAX ? TRACE_CANARY_FILL : -1;
+}
+
+/* 1 if this version of the format defines kind k. */
 static inline int trace_kind_known(unsigned k)
 {
 	return trace_kind_name(k)[0] != '?';

@@ -60,15 +60,13 @@ static inline void rec_heap_overrun(const void *p, size_t usable, uint32_t stack
 }
 
 /* A block leaving the program (free, realloc): its canary, if it has
- * one, checked. usable is its size when known, else 0. */
+ * one, checked. usable is its size as spy_heapmap gave it (0: unknown,
+ * or its header written over). */
 static inline void rec_heap_check_canary(const void *p, unsigned family,
 					 size_t usable, uint32_t stack)
 {
-	if (SPY_LIKELY(!(family & SPY_HEAP_CANARY)))
-		return;
-	if (!usable)
-		usable = spy_heapmap_usable((uintptr_t)p);
-	if (usable && !spy_canary_intact(p, usable))
+	if (SPY_UNLIKELY(family & SPY_HEAP_CANARY) && usable &&
+	    !spy_canary_intact(p, usable))
 		rec_heap_overrun(p, usable, stack);
 }
 
@@ -203,15 +201,17 @@ rec_heap_free(unsigned fn, void *p)
 		(uintptr_t)p, hold, hold ? &size : NULL, &family);
 	if (SPY_LIKELY(f == SPY_HEAP_LIVE)) {
 		rec_heap_free_record(fn, p, stack);
+		/* a held block got its size from the release; one passed on
+		 * needs it only for its canary */
+		if (!hold && (family & SPY_HEAP_CANARY))
+			size = spy_heapmap_usable((uintptr_t)p);
 		rec_heap_check_canary(p, family, size, stack);
 		family = SPY_HEAP_FAMILY(family);
 		if (SPY_UNLIKELY(family != want))
 			rec_heap_mismatch(fn, p, family, want, stack);
-		/* (a block about to be held has its size: its header was
-		 * found whole then) */
+		/* a size was only given for a whole header */
 		struct spy_heap_damage dm;
-		if (SPY_UNLIKELY((!hold || !size) &&
-				 spy_heapmap_damaged((uintptr_t)p, &dm))) {
+		if (SPY_UNLIKELY(!size && spy_heapmap_damaged((uintptr_t)p, &dm))) {
 			/* the allocator gets it now and reacts as it would
 			 * without libspy (glibc aborts, mostly) */
 			rec_heap_damage(&dm, stack);

@@ -19,7 +19,7 @@
 /* 1 if a block of usable bytes asked for as asked has room for one. */
 static inline int spy_canary_room(size_t asked, size_t usable)
 {
-	return usable > asked && !(asked >> 40);
+	return usable > asked && !(asked >> 40); /* TRACE_CANARY_ASKED_BITS */
 }
 
 /* Fills the bytes past asked in the block at p of usable bytes (which

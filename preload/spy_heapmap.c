@@ -58,6 +58,22 @@ static int glibc_chunks;
 
 extern void *__curbrk;
 
+/* 1 if the span bytes from chunk stay inside the heap that a chunk of the
+ * main arena (other_arena 0) or of another arena lives in. */
+static int within_heap(uintptr_t chunk, uint64_t span, int other_arena)
+{
+	if (other_arena) /* a heap aligned to its maximum size */
+		return span <= ARENA_HEAP_MAX &&
+		       (chunk & ~(ARENA_HEAP_MAX - 1)) ==
+		       ((chunk + span - 1) & ~(ARENA_HEAP_MAX - 1));
+	/* glibc's record of the break (what sbrk(0) returns, read without
+	 * the call) */
+	uintptr_t brk_end = (uintptr_t)__curbrk;
+	if (chunk < brk_end)
+		return span <= brk_end - chunk;
+	return span < ARENA_HEAP_MAX;
+}
+
 static int size_word_sane(uintptr_t a, uint64_t word)
 {
 	uint64_t size = word & ~(uint64_t)7;
@@ -65,17 +81,8 @@ static int size_word_sane(uintptr_t a, uint64_t word)
 		return 0;
 	if (word & 2) /* mapped on its own: malloc_usable_size reads no further */
 		return 1;
-	uintptr_t chunk = a - 16;
-	if (word & 4) /* another arena's heap, aligned to its maximum size */
-		return size < ARENA_HEAP_MAX &&
-		       (chunk & ~(ARENA_HEAP_MAX - 1)) ==
-		       ((chunk + size) & ~(ARENA_HEAP_MAX - 1));
-	/* glibc's record of the break (what sbrk(0) returns, read without
-	 * the call) */
-	uintptr_t brk_end = (uintptr_t)__curbrk;
-	if (chunk < brk_end)
-		return size <= brk_end - chunk - 16;
-	return size < ARENA_HEAP_MAX;
+	/* the chunk and the next one's header, which is read */
+	return within_heap(a - 16, size + 16, (word & 4) != 0);
 }
 
 /* The word glibc's next chunk after the block at a keeps its size in
@@ -109,15 +116,7 @@ static int next_word_sane(uintptr_t a, uint64_t own, uint64_t next)
 	/* (a top chunk has no arena bit: the block's own says whose) */
 	if (size < 32 || (size & 15) || (next & 2))
 		return 0;
-	uintptr_t chunk = a - 16 + (own & ~(uint64_t)7);
-	if (own & 4)
-		return size < ARENA_HEAP_MAX &&
-		       (chunk & ~(ARENA_HEAP_MAX - 1)) ==
-		       ((chunk + size - 1) & ~(ARENA_HEAP_MAX - 1));
-	uintptr_t brk_end = (uintptr_t)__curbrk;
-	if (chunk < brk_end)
-		return size <= brk_end - chunk;
-	return size < ARENA_HEAP_MAX;
+	return within_heap(a - 16 + (own & ~(uint64_t)7), size, (own & 4) != 0);
 }
 
 static int chunk_header_sane(uintptr_t a)
@@ -149,9 +148,11 @@ static uintptr_t overran_into(uintptr_t b, uintptr_t a)
 	if (!b)
 		return 0;
 	uint64_t word = ((const uint64_t *)b)[-1];
-	if (!size_word_sane(b, word) || (word & 2) || b + glibc_usable(b) + 8 != a)
+	if (!size_word_sane(b, word) || (word & 2))
 		return 0;
 	size_t usable = glibc_usable(b);
+	if (b + usable + 8 != a)
+		return 0;
 	if (nib_canary(spy_shadow_get(b)) &&
 	    spy_canary_intact((const void *)b, usable))
 		return 0;

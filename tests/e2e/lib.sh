@@ -82,6 +82,16 @@ summary_json() {
 	fi
 }
 
+# report_json TRACE [OUT]: `analyze report --json TRACE` into OUT
+# (TRACE.json); status 0 (no finding) or 1 (findings) is fine, anything
+# else fails with what analyze printed.
+report_json() {
+	local rc=0 out=${2:-$1.json}
+	"$ANALYZE" report --json "$1" >"$out" 2>"$out.err" || rc=$?
+	say "analyze report exited $rc"
+	[ "$rc" -le 1 ] || { cat "$out.err"; return 1; }
+}
+
 # json_check FILE PYTHON-EXPR: the expression, over the parsed file as `j`,
 # is true. Prints the file when it is not.
 json_check() {

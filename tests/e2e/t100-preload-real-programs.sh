@@ -7,12 +7,10 @@
 # program's heap use (these programs are correct): no overflow, use after
 # free, bad or mismatched free, crash.
 no_heap_errors() {
-	local t rc
+	local t
 	for t in traced/trace.*.log; do
 		[ -f "$t" ] || continue
-		rc=0
-		"$ANALYZE" report --json "$t" >"$t.r.json" 2>"$t.r.err" || rc=$?
-		[ "$rc" -le 1 ] || { cat "$t.r.err"; return 1; }
+		report_json "$t" "$t.r.json" &&
 		json_check "$t.r.json" "not [x[\"kind\"] for x in j[\"findings\"] if x[\"kind\"] in (\"heap-overflow\", \"use-after-free\", \"double-free\", \"invalid-free\", \"mismatched-free\", \"crash\")]" || return 1
 	done
 }

@@ -7,13 +7,6 @@
 
 DEMOS=$TOP/demos
 
-# report_json TRACE: `analyze report --json` into TRACE.json (0 or 1 only).
-report_json() {
-	local rc=0
-	"$ANALYZE" report --json "$1" >"$1.json" 2>"$1.err" || rc=$?
-	[ "$rc" -le 1 ] || { say "analyze report exited $rc"; cat "$1.err"; return 1; }
-}
-
 # errors_of KIND: a python expression counting error findings of KIND.
 errors_of() {
 	echo "len([f for f in j['findings'] if f['kind'] == '$1' and f['severity'] == 'error'])"

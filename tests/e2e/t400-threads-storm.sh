@@ -6,14 +6,6 @@
 
 DEMOS=$TOP/demos
 
-# report_json TRACE: `analyze report --json` into TRACE.r.json; 0 or 1 is fine.
-report_json() {
-	local rc=0
-	"$ANALYZE" report --json "$1" >"$1.r.json" 2>"$1.r.err" || rc=$?
-	say "analyze report exited $rc"
-	[ "$rc" -le 1 ] || { cat "$1.r.err"; return 1; }
-}
-
 cat >ends.c <<'EOF'
 #include <pthread.h>
 #include <stdio.h>
@@ -163,7 +155,7 @@ test_expect 'scheduling_tax: output and status unchanged under libspy' '
 create_line=$(grep -n "pthread_create(&threads" "$DEMOS/scheduling_tax.c" | cut -d: -f1)
 test_expect 'scheduling_tax: thread-storm at the pthread_create line, with its costs' '
 	SPY_OPTIONS=out=st.log traced "$DEMOS/scheduling_tax" >/dev/null &&
-	report_json st.log &&
+	report_json st.log st.log.r.json &&
 	json_check st.log.r.json "[f[\"kind\"] for f in j[\"findings\"]].count(\"thread-storm\") == 1" &&
 	json_check st.log.r.json "[f for f in j[\"findings\"] if f[\"kind\"] == \"thread-storm\"][0][\"details\"][\"threads\"] == 2000" &&
 	json_check st.log.r.json "[(fr[\"file\"].split(\"/\")[-1], fr[\"function\"], fr[\"line\"]) for f in j[\"findings\"] if f[\"kind\"] == \"thread-storm\" for fr in f[\"stacks\"][0][\"frames\"][:1]] == [(\"scheduling_tax.c\", \"main\", $create_line)]" &&
@@ -175,13 +167,13 @@ test_expect 'scheduling_tax: thread-storm at the pthread_create line, with its c
 test_expect 'scheduling_tax_fixed (one event loop): no thread-storm' '
 	SPY_OPTIONS=out=fx.log traced "$DEMOS/scheduling_tax_fixed" >out &&
 	grep "handled by 1 thread" out &&
-	report_json fx.log &&
+	report_json fx.log fx.log.r.json &&
 	json_check fx.log.r.json "\"thread-storm\" not in [f[\"kind\"] for f in j[\"findings\"]]"
 '
 
 test_expect 'fifty threads stay under the storm threshold' '
 	SPY_OPTIONS=out=small.log traced "$DEMOS/scheduling_tax" 50 >/dev/null &&
-	report_json small.log &&
+	report_json small.log small.log.r.json &&
 	json_check small.log.r.json "\"thread-storm\" not in [f[\"kind\"] for f in j[\"findings\"]]"
 '
 
@@ -206,7 +198,7 @@ storm_text='[f for f in j["findings"] if f["kind"] == "thread-storm"][0]["explan
 test_expect 'on a loaded machine: a thousand sleeping threads are still a thread-storm' '
 	loaded env SPY_OPTIONS=out=ld.log LD_PRELOAD=$LIBSPY "$TEST_DIR/sleepers" >out &&
 	grep -x "1000 threads slept" out &&
-	report_json ld.log &&
+	report_json ld.log ld.log.r.json &&
 	json_check ld.log.r.json "[f[\"kind\"] for f in j[\"findings\"]].count(\"thread-storm\") == 1" &&
 	json_check ld.log.r.json "$(storm_detail waiting_threads) >= 900"
 '
@@ -216,18 +208,18 @@ test_expect 'on a loaded machine: short threads that only compute are no storm o
 	grep -x "400 threads computed" out &&
 	"$ANALYZE" threads --json bz.log >bz.json &&
 	json_check bz.json "len([t for t in j[\"threads\"] if t[\"start_routine\"] == \"compute\"]) == 400" &&
-	report_json bz.log &&
+	report_json bz.log bz.log.r.json &&
 	json_check bz.log.r.json "\"thread-storm\" not in [f[\"kind\"] for f in j[\"findings\"]]"
 '
 
 test_expect 'run-queue delay: short threads are sampled, and the finding says it is an estimate' '
 	SPY_OPTIONS=out=st.log traced "$TEST_DIR/naps" >out &&
 	grep -x "3000 naps" out &&
-	report_json st.log &&
+	report_json st.log st.log.r.json &&
 	json_check st.log.r.json "1 <= $(storm_detail runqueue_threads_measured) < 1500" &&
 	json_check st.log.r.json "\"estimated from\" in $storm_text" &&
 	SPY_OPTIONS=out=ns.log:thread_sched=0 traced "$TEST_DIR/naps" >/dev/null &&
-	report_json ns.log &&
+	report_json ns.log ns.log.r.json &&
 	json_check ns.log.r.json "$(storm_detail runqueue_threads_measured) == 0" &&
 	json_check ns.log.r.json "\"not measured\" in $storm_text" &&
 	"$ANALYZE" sched st.log >st.sched && "$ANALYZE" sched --json st.log >st.sched.json &&

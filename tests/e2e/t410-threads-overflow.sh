@@ -8,14 +8,6 @@
 
 DEMOS=$TOP/demos
 
-# report_json TRACE: `analyze report --json` into TRACE.r.json; 0 or 1 is fine.
-report_json() {
-	local rc=0
-	"$ANALYZE" report --json "$1" >"$1.r.json" 2>"$1.r.err" || rc=$?
-	say "analyze report exited $rc"
-	[ "$rc" -le 1 ] || { cat "$1.r.err"; return 1; }
-}
-
 # overflow_check JSON PYTHON-EXPR: EXPR over the stack-overflow finding `f`.
 overflow_check() {
 	json_check "$1" "[f for f in j[\"findings\"] if f[\"kind\"] == \"stack-overflow\"] and (lambda f: $2)([f for f in j[\"findings\"] if f[\"kind\"] == \"stack-overflow\"][0])"
@@ -90,7 +82,7 @@ test_expect 'recursion: status 139 with and without libspy' '
 
 test_expect 'recursion: stack-overflow names count_down, the depth, the frame size and ulimit -s' '
 	{ SPY_OPTIONS=out=rec.log traced "$DEMOS/recursion" >/dev/null 2>&1 || true; } &&
-	report_json rec.log &&
+	report_json rec.log rec.log.r.json &&
 	limit=$(( $(ulimit -s) * 1024 )) &&
 	overflow_check rec.log.r.json "f[\"details\"][\"repeating\"] == \"count_down\" and f[\"details\"][\"repeats\"] > 1000 and f[\"details\"][\"stack_limit\"] == $limit and \"ulimit -s\" in f[\"details\"][\"limit_from\"]" &&
 	overflow_check rec.log.r.json "256 < f[\"details\"][\"bytes_per_frame\"] < 512 and abs(f[\"details\"][\"depth\"] * f[\"details\"][\"bytes_per_frame\"] - $limit) < $limit / 10" &&
@@ -102,13 +94,13 @@ test_expect 'recursion: stack-overflow names count_down, the depth, the frame si
 
 test_expect 'recursion under ulimit -s 2048: the limit follows' '
 	{ (ulimit -s 2048 && SPY_OPTIONS=out=small.log traced "$DEMOS/recursion" >/dev/null 2>&1) || true; } &&
-	report_json small.log &&
+	report_json small.log small.log.r.json &&
 	overflow_check small.log.r.json "f[\"details\"][\"stack_limit\"] == 2048 * 1024"
 '
 
 test_expect 'recursion_fixed: no stack-overflow, status 0' '
 	SPY_OPTIONS=out=fx.log traced "$DEMOS/recursion_fixed" >/dev/null &&
-	report_json fx.log &&
+	report_json fx.log fx.log.r.json &&
 	json_check fx.log.r.json "\"stack-overflow\" not in [f[\"kind\"] for f in j[\"findings\"]]"
 '
 
@@ -116,7 +108,7 @@ test_expect 'a thread with a 256 KiB stack: ping -> pong, limit from its attribu
 	trc=0 &&
 	{ SPY_OPTIONS=out=deep.log traced "$TEST_DIR/deep" >/dev/null 2>&1 || trc=$?; } &&
 	test $trc = 139 &&
-	report_json deep.log &&
+	report_json deep.log deep.log.r.json &&
 	overflow_check deep.log.r.json "f[\"details\"][\"stack_limit\"] == 256 * 1024 and \"attributes\" in f[\"details\"][\"limit_from\"] and f[\"details\"][\"cycle_frames\"] == 2" &&
 	overflow_check deep.log.r.json "set(f[\"details\"][\"repeating\"].split(\" -> \")) == {\"ping\", \"pong\"} and f[\"details\"][\"thread\"] != j[\"process\"][\"pid\"]"
 '
@@ -125,7 +117,7 @@ test_expect 'a thread on the stack an ended thread left (its alternate stack pas
 	trc=0 &&
 	{ DEEP_FIRST=1 SPY_OPTIONS=out=deep.log traced "$TEST_DIR/deep" >/dev/null 2>&1 || trc=$?; } &&
 	test $trc = 139 &&
-	report_json deep.log &&
+	report_json deep.log deep.log.r.json &&
 	overflow_check deep.log.r.json "set(f[\"details\"][\"repeating\"].split(\" -> \")) == {\"ping\", \"pong\"} and f[\"details\"][\"thread\"] != j[\"process\"][\"pid\"]"
 '
 
@@ -143,7 +135,7 @@ test_expect 'a handler that could not run without libspy'\''s stack does not run
 	{ SPY_OPTIONS=out=nostack.log traced "$TEST_DIR/deep" own >traced.out 2>/dev/null || trc=$?; } &&
 	say "status $prc plain, $trc traced" &&
 	test $prc = 139 && test $trc = 139 && cmp plain.out traced.out &&
-	report_json nostack.log &&
+	report_json nostack.log nostack.log.r.json &&
 	overflow_check nostack.log.r.json "f[\"details\"][\"cycle_frames\"] == 2"
 '
 

@@ -8,14 +8,6 @@
 DEMOS=$TOP/demos
 export SPY_OPTIONS=sample_hz=1000
 
-# report_json TRACE: `analyze report --json` into TRACE.r.json; 0 or 1 is fine.
-report_json() {
-	local rc=0
-	"$ANALYZE" report --json "$1" >"$1.r.json" 2>"$1.r.err" || rc=$?
-	say "analyze report exited $rc"
-	[ "$rc" -le 1 ] || { cat "$1.r.err"; return 1; }
-}
-
 cat >shared.c <<'EOF'
 #include <pthread.h>
 #include <stdio.h>
@@ -68,7 +60,7 @@ gcc -std=gnu11 -O1 -g -o "$TEST_DIR/sleeps" sleeps.c ||
 test_expect 'false_sharing: flagged with both fields, both threads and their lines' '
 	SPY_OPTIONS=$SPY_OPTIONS:out=fs.log traced "$DEMOS/false_sharing" >out &&
 	head -n 1 out | grep -x "hits = 50000000, misses = 50000000" &&
-	report_json fs.log &&
+	report_json fs.log fs.log.r.json &&
 	json_check fs.log.r.json "[f[\"kind\"] for f in j[\"findings\"]].count(\"false-sharing\") == 1" &&
 	json_check fs.log.r.json "(lambda f: sorted(w[\"variable\"] for w in f[\"details\"][\"writers\"]) == [\"stats.hits\", \"stats.misses\"] and len(set(w[\"thread\"] for w in f[\"details\"][\"writers\"])) == 2)([f for f in j[\"findings\"] if f[\"kind\"] == \"false-sharing\"][0])" &&
 	json_check fs.log.r.json "sorted(s[\"frames\"][0][\"function\"] for f in j[\"findings\"] if f[\"kind\"] == \"false-sharing\" for s in f[\"stacks\"]) == [\"count_hits\", \"count_misses\"]" &&
@@ -77,7 +69,7 @@ test_expect 'false_sharing: flagged with both fields, both threads and their lin
 
 test_expect 'false_sharing_fixed (padded): no false-sharing' '
 	SPY_OPTIONS=$SPY_OPTIONS:out=fx.log traced "$DEMOS/false_sharing_fixed" >out &&
-	report_json fx.log &&
+	report_json fx.log fx.log.r.json &&
 	json_check fx.log.r.json "\"false-sharing\" not in [f[\"kind\"] for f in j[\"findings\"]]" &&
 	"$ANALYZE" sharing --json fx.log >sh.json &&
 	json_check sh.json "j[\"samples\"] > 5 and not [l for l in j[\"lines\"] if l[\"verdict\"] == \"false sharing\"]"
@@ -86,7 +78,7 @@ test_expect 'false_sharing_fixed (padded): no false-sharing' '
 test_expect 'one counter written by two threads is true sharing, not false' '
 	SPY_OPTIONS=$SPY_OPTIONS:out=ts.log traced "$TEST_DIR/shared" >out &&
 	grep -x 60000000 out &&
-	report_json ts.log &&
+	report_json ts.log ts.log.r.json &&
 	json_check ts.log.r.json "\"false-sharing\" not in [f[\"kind\"] for f in j[\"findings\"]]" &&
 	"$ANALYZE" sharing --json ts.log >sh.json &&
 	json_check sh.json "[l[\"verdict\"] for l in j[\"lines\"]] == [\"true sharing\"]" &&
@@ -95,7 +87,7 @@ test_expect 'one counter written by two threads is true sharing, not false' '
 
 test_expect 'without sample_hz nothing is sampled and nothing flagged' '
 	SPY_OPTIONS=out=ns.log traced "$DEMOS/false_sharing" >/dev/null &&
-	report_json ns.log &&
+	report_json ns.log ns.log.r.json &&
 	json_check ns.log.r.json "\"false-sharing\" not in [f[\"kind\"] for f in j[\"findings\"]]" &&
 	"$ANALYZE" sharing ns.log >sh.txt && grep "no samples" sh.txt
 '

@@ -41,12 +41,6 @@ leaks_json() {
 	[ "$rc" -le 1 ] || { cat "$1.err"; return 1; }
 	echo "$rc" >"$1.leaks.rc"
 }
-report_json() {
-	local rc=0
-	"$ANALYZE" report --json "$1" >"$1.json" 2>"$1.err" || rc=$?
-	[ "$rc" -le 1 ] || { cat "$1.err"; return 1; }
-}
-
 test_expect 'a lost list: one definitely lost (at its line), one indirectly, the rest reachable' '
 	build &&
 	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY ./leaky leak >out &&

@@ -12,11 +12,6 @@ DANG=$TOP/demos/dangling.c
 L_MALLOC=$(line_of "$DANG" "malloc(sizeof *p)")
 L_FREE=$(line_of "$DANG" "free(p);            /* the caller")
 
-report_json() {
-	local rc=0
-	"$ANALYZE" report --json "$1" >"$1.json" 2>"$1.err" || rc=$?
-	[ "$rc" -le 1 ] || { cat "$1.err"; return 1; }
-}
 uaf() { echo "[x for x in j[\"findings\"] if x[\"kind\"] == \"use-after-free\"]"; }
 top() { echo "[(fr[\"function\"], fr[\"line\"]) for fr in $1[\"frames\"]]"; }
 

@@ -14,11 +14,6 @@ gcc -std=gnu11 -O0 -g -fstack-protector-all -U_FORTIFY_SOURCE -o "$BIN" "$SRC" |
 	{ echo "Bail out! cannot build the test program"; exit 1; }
 
 line_of() { grep -n -F -- "$1" "$SRC" | head -n 1 | cut -d: -f1; }
-report_json() {
-	local rc=0
-	"$ANALYZE" report --json "$1" >"$1.json" 2>"$1.err" || rc=$?
-	[ "$rc" -le 1 ] || { cat "$1.err"; return 1; }
-}
 kind() { echo "[x for x in j[\"findings\"] if x[\"kind\"] == \"$1\"]"; }
 frames() { echo "[(fr[\"function\"], fr[\"line\"]) for fr in $1[\"frames\"]]"; }
 

@@ -7,11 +7,6 @@
 
 L_BIG=$(grep -n -F "big = malloc(BIG);" "$TOP/demos/fragmentation.c" | cut -d: -f1)
 
-report_json() {
-	local rc=0
-	"$ANALYZE" report --json "$1" >"$1.json" 2>"$1.err" || rc=$?
-	[ "$rc" -le 1 ] || { cat "$1.err"; return 1; }
-}
 kind() { echo "[x for x in j[\"findings\"] if x[\"kind\"] == \"$1\"]"; }
 
 test_expect 'fragmentation demo: status kept, allocation-failure at the malloc line, fragmentation' '

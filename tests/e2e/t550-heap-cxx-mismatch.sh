@@ -49,11 +49,6 @@ L2=$(line_of "BAD delete of malloc")
 L3=$(line_of "BAD free of new")
 LA=$(line_of "ALLOC new[]")
 
-report_json() {
-	local rc=0
-	"$ANALYZE" report --json "$1" >"$1.json" 2>"$1.err" || rc=$?
-	[ "$rc" -le 1 ] || { cat "$1.err"; return 1; }
-}
 mm() { echo "[x for x in j[\"findings\"] if x[\"kind\"] == \"mismatched-free\"]"; }
 
 test_expect 'three mismatches, each at its line with its families' '
