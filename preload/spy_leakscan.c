@@ -226,6 +226,8 @@ struct scan {
 	 * header overlaps them). Such a value reaches no block: without this
 	 * rule a program's last allocation never looked lost. */
 	int allocator_data;
+	struct span *spans;      /* sorted by base; see index_build */
+	size_t nspans, index_bytes;
 };
 
 /* A page never touched holds zeros (or, in a file's private mapping, the
@@ -298,10 +300,100 @@ static void sort_blocks(struct block *b, size_t n)
 	}
 }
 
+/* Where to look for the block that holds an address. Most words the scan
+ * reads that fall among the blocks point at none (old free-list links left
+ * in reused memory), and bisecting the whole sorted array for each missed
+ * the cache at every one of its last steps. So each run of blocks (a span:
+ * blocks less than SPAN_GAP apart) gets a table with, for every page it
+ * covers, the first block that ends past the page's start; a lookup then
+ * bisects only the blocks of one page, which lie side by side. Spans of
+ * fewer than SPAN_MIN blocks, and any past the table budget (a few words
+ * per block), are bisected whole as before. */
+#define SPAN_GAP (1u << 20)
+#define SPAN_MIN 32
+#define MAX_SPANS 256
+
+struct span {
+	uintptr_t base, end;     /* base page-aligned; end of the last block */
+	size_t lo, hi;           /* its blocks: [lo, hi) */
+	uint32_t *first;         /* pages + 1 entries: block indexes */
+};
+
+static uintptr_t block_end(const struct scan *s, size_t i)
+{
+	return s->b[i].addr + s->b[i].size;
+}
+
+static void index_build(struct scan *s)
+{
+	struct span found[MAX_SPANS];
+	size_t n = 0, entries = 0, budget = 4 * s->n + 65536;
+	for (size_t i = 0, j; i < s->n && n < MAX_SPANS; i = j) {
+		uintptr_t end = block_end(s, i);
+		for (j = i + 1; j < s->n && s->b[j].addr - end < SPAN_GAP; j++)
+			end = block_end(s, j);  /* live blocks do not overlap */
+		uintptr_t base = s->b[i].addr & ~(uintptr_t)4095;
+		size_t pages = (end - base + 4095) >> 12;
+		if (j - i < SPAN_MIN || entries + pages + 1 > budget ||
+		    j > UINT32_MAX)
+			continue;
+		found[n++] = (struct span){ base, end, i, j, NULL };
+		entries += pages + 1;
+	}
+	if (!n)
+		return;
+	size_t bytes = n * sizeof(struct span) + entries * sizeof(uint32_t);
+	uint8_t *mem = spy_sys_mmap(bytes);
+	if (!mem)
+		return;
+	s->spans = (struct span *)(void *)mem;
+	uint32_t *t = (uint32_t *)(void *)(mem + n * sizeof(struct span));
+	for (size_t k = 0; k < n; k++) {
+		struct span *sp = &s->spans[k];
+		*sp = found[k];
+		sp->first = t;
+		size_t pages = (sp->end - sp->base + 4095) >> 12, i = sp->lo;
+		for (size_t p = 0; p < pages; p++) {
+			uintptr_t page = sp->base + (p << 12);
+			while (i < sp->hi && block_end(s, i) <= page)
+				i++;
+			t[p] = (uint32_t)i;
+		}
+		t[pages] = (uint32_t)sp->hi;
+		t += pages + 1;
+	}
+	s->nspans = n;
+	s->index_bytes = bytes;
+}
+
+static void index_release(struct scan *s)
+{
+	if (s->spans)
+		spy_sys_munmap(s->spans, s->index_bytes);
+	s->spans = NULL;
+	s->nspans = 0;
+}
+
 /* Index of the block holding address v, or -1. */
 static long lookup(const struct scan *s, uintptr_t v)
 {
-	size_t lo = 0, hi = s->n;
+	size_t lo = 0, hi = s->n, sl = 0, sh = s->nspans;
+	while (sl < sh) {        /* the last span that starts at or before v */
+		size_t mid = sl + (sh - sl) / 2;
+		if (s->spans[mid].base <= v)
+			sl = mid + 1;
+		else
+			sh = mid;
+	}
+	if (sl && v < s->spans[sl - 1].end) {
+		const struct span *sp = &s->spans[sl - 1];
+		size_t p = (v - sp->base) >> 12;
+		lo = sp->first[p];
+		/* the block over the next page's start may begin on this one;
+		 * those after it begin past v */
+		hi = sp->first[p + 1] < sp->hi ? sp->first[p + 1] + 1 : sp->hi;
+	}
+	size_t first = lo;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		if (s->b[mid].addr <= v)
@@ -309,7 +401,7 @@ static long lookup(const struct scan *s, uintptr_t v)
 		else
 			hi = mid;
 	}
-	if (!lo)
+	if (lo == first)
 		return -1;
 	const struct block *b = &s->b[lo - 1];
 	if (v < b->addr + (b->size ? b->size : 1))
@@ -588,6 +680,7 @@ static void leak_scan(void)
 			if (s.b[i].addr + s.b[i].size > s.hi)
 				s.hi = s.b[i].addr + s.b[i].size;
 	}
+	index_build(&s);
 	scan_roots(&s, &m);
 	/* What is left is lost; what a lost block points to is lost with it
 	 * (indirectly), and is not counted as a leak of its own. */
@@ -601,6 +694,7 @@ static void leak_scan(void)
 	}
 	write_leaks(&s, spy_now_ns() - t0);
 out:
+	index_release(&s);
 	if (s.pagemap >= 0)
 		spy_sys_close(s.pagemap);
 	maps_release(&m);
