@@ -660,9 +660,6 @@ static void leak_scan(void)
 		write_leaks(&s, spy_now_ns() - t0);
 		return;
 	}
-	/* blocks written past their end that were never freed */
-	if (spy_opt.canary)
-		spy_heapmap_check_canaries(canary_changed);
 	s.pagemap = spy_sys_open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
 	pm_count = 0;
 	s.cap = live + 1;
@@ -711,6 +708,11 @@ void spy_leakscan_at_exit(void)
 	spy_heapinfo_write(0);
 	spy_qprotect_end();
 	spy_quarantine_check_all();
+	/* blocks written past their end that were never freed (in a forked
+	 * child that allocated nothing they are its parent's, and checked
+	 * at the parent's exit) */
+	if (spy_opt.canary && !spy_process_holds_parents_blocks_only())
+		spy_heapmap_check_canaries(canary_changed);
 	if (spy_opt.leaks)
 		leak_scan();
 }
