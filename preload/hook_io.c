@@ -25,6 +25,7 @@
 #include "spy_qprotect.h"
 #include "spy_stack.h"
 #include "spy_sys.h"
+#include "spy_unwindpipe.h"
 #include "spy_writer.h"
 #include "trace_encode.h"
 
@@ -65,6 +66,10 @@ static struct {
 		if (SPY_UNLIKELY(!io_real.name))                               \
 			return (T)(fallback);                                  \
 		if (!spy_hook_enter()) {                                       \
+			if (SPY_UNLIKELY(spy_unwindpipe_stale(fd))) {          \
+				errno = EBADF;                                 \
+				return (T)-1;                                  \
+			}                                                      \
 			rec_io_passed(fn_code);                                \
 			return io_real.name args;                              \
 		}                                                              \
@@ -211,6 +216,8 @@ static ssize_t write_nocancel_hook(int fd, const void *buf, size_t n)
  * so that no call on the next file can still find the old slot). */
 SPY_EXPORT int close(int fd)
 {
+	if (SPY_UNLIKELY(spy_unwindpipe_close(fd, __builtin_return_address(0))))
+		return 0;
 	rec_io_fd_closed(fd);
 	if (SPY_UNLIKELY(!io_real.close))
 		return (int)syscall(SYS_close, fd);
@@ -301,6 +308,10 @@ SPY_EXPORT long syscall(long nr, ...)
 	if (SPY_LIKELY(fn == TRACE_IO_FN_MAX))
 		return io_real.syscall(nr, a1, a2, a3, a4, a5, a6);
 	if (!spy_hook_enter()) {
+		if (SPY_UNLIKELY(spy_unwindpipe_stale((int)a1))) {
+			errno = EBADF;
+			return -1;
+		}
 		rec_io_passed(fn);
 		return io_real.syscall(nr, a1, a2, a3, a4, a5, a6);
 	}

@@ -54,6 +54,15 @@ int spy_sys_close(int fd)
 	return (int)syscall(SYS_close, fd);
 }
 
+int spy_sys_fd_high(int fd)
+{
+	int high = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, SPY_FD_HIGH);
+	if (high < 0)
+		return fd;
+	spy_sys_close(fd);
+	return high;
+}
+
 pid_t spy_sys_gettid(void)
 {
 	return (pid_t)syscall(SYS_gettid);

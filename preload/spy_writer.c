@@ -41,6 +41,8 @@ _Static_assert(MAX_BODY == SPY_WRITER_MAX_BODY, "spy_writer.h must agree");
 
 static struct spy_buffer *registry;
 static int trace_fd = -1;
+static dev_t trace_dev;    /* the trace's identity, to know its descriptor */
+static ino_t trace_ino;
 static char trace_path[PATH_MAX];
 static uint64_t next_region;  /* file offset of the next free region */
 static int failed_once;
@@ -251,18 +253,6 @@ static int open_named(char *path, size_t cap, int cause)
 	return -1;
 }
 
-/* Keeps the trace out of the low descriptor numbers a program expects to
- * own (and may close or dup2 over). The mappings keep working even if the
- * program closes it; only new regions need it. */
-static int move_high(int fd)
-{
-	int high = fcntl(fd, F_DUPFD_CLOEXEC, 900);
-	if (high < 0)
-		return fd;
-	spy_sys_close(fd);
-	return high;
-}
-
 static void make_absolute(char *path, size_t cap)
 {
 	if (path[0] == '/')
@@ -299,7 +289,7 @@ int spy_writer_open(int cause)
 		writer_fail("create", errno);
 		return -1;
 	}
-	fd = move_high(fd);
+	fd = spy_sys_fd_high(fd);
 	make_absolute(path, sizeof(path));
 	spy_strlcpy(trace_path, path, sizeof(trace_path));
 	uint8_t header[TRACE_FILE_HEADER_SIZE];
@@ -311,6 +301,11 @@ int spy_writer_open(int cause)
 	}
 	/* The first region is the header's; threads take the ones after. */
 	next_region = REGION_SIZE;
+	struct stat st;
+	if (fstat(fd, &st) == 0) {
+		trace_dev = st.st_dev;
+		trace_ino = st.st_ino;
+	}
 	trace_fd = fd;
 	time_init();
 	spy_tracing = 1;
@@ -340,20 +335,56 @@ static int reserve(int fd, uint64_t off, size_t len)
  * and busy ones few system calls. */
 static void note_truncated(void);
 
+/* The trace's descriptor, checked first. A program may close it (a loop
+ * over every descriptor, close_range, closefrom) and then get its number
+ * back for a file of its own: growing and mapping that would write the
+ * trace into the program's file. So every use (all on slow paths) checks
+ * that the number still names the trace, and if not opens the trace again
+ * by its path; -1 when that fails too. */
+static int trace_fd_checked(void)
+{
+	struct stat st;
+	int fd = __atomic_load_n(&trace_fd, __ATOMIC_ACQUIRE);
+	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == trace_dev &&
+	    st.st_ino == trace_ino)
+		return fd;
+	if (!trace_path[0])
+		return -1;
+	int again = spy_sys_open(trace_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (again < 0)
+		return -1;
+	if (fstat(again, &st) != 0 || st.st_dev != trace_dev ||
+	    st.st_ino != trace_ino) {
+		spy_sys_close(again);
+		return -1;
+	}
+	again = spy_sys_fd_high(again);
+	/* another thread may have done the same meanwhile: one copy stays */
+	if (!__atomic_compare_exchange_n(&trace_fd, &fd, again, 0,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		spy_sys_close(again);
+		return fd;
+	}
+	return again;
+}
+
 /* 1 when the file is shorter than this thread's last window reached: it
  * was truncated. Caught here too, not only by the SIGBUS of a store into
  * a cut page, because reserving the next window would grow the file back
  * (its lost start reading as zeros) before any such store. */
-static int cut_under_us(const struct spy_buffer *b)
+static int cut_under_us(int fd, const struct spy_buffer *b)
 {
 	struct stat st;
 	uint64_t end = b->window_off + (uint64_t)b->window_regions * REGION_SIZE;
-	return b->window && fstat(trace_fd, &st) == 0 && (uint64_t)st.st_size < end;
+	return b->window && fstat(fd, &st) == 0 && (uint64_t)st.st_size < end;
 }
 
 static int window_new(struct spy_buffer *b)
 {
-	if (spy_tracing && cut_under_us(b))
+	int fd = spy_tracing ? trace_fd_checked() : -1;
+	if (spy_tracing && fd < 0)
+		writer_fail("reopen", errno);
+	if (spy_tracing && cut_under_us(fd, b))
 		note_truncated();
 	if (b->window)
 		munmap(b->window, (size_t)b->window_regions * REGION_SIZE);
@@ -365,11 +396,11 @@ static int window_new(struct spy_buffer *b)
 	uint32_t n = b->grow ? b->grow : 1;
 	size_t len = (size_t)n * REGION_SIZE;
 	uint64_t off = __atomic_fetch_add(&next_region, len, __ATOMIC_RELAXED);
-	if (reserve(trace_fd, off, len) < 0) {
+	if (reserve(fd, off, len) < 0) {
 		writer_fail("write", errno);
 		return -1;
 	}
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, trace_fd,
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 		       (off_t)off);
 	if (p == MAP_FAILED) {
 		writer_fail("map", errno);
@@ -568,6 +599,9 @@ void spy_writer_end_slow(struct spy_buffer *b, uint8_t *end)
 static void release_unused(void)
 {
 	pid_t self = spy_self.tid;
+	int fd = trace_fd_checked();
+	if (fd < 0)
+		return;
 	for (struct spy_buffer *b = __atomic_load_n(&registry, __ATOMIC_ACQUIRE);
 	     b; b = b->next) {
 		pid_t none = 0;
@@ -584,7 +618,7 @@ static void release_unused(void)
 		 * file system a journal transaction (a tenth of a millisecond
 		 * here, at the exit of every short process). */
 		if (from + RELEASE_MIN <= len)
-			fallocate(trace_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				  (off_t)(b->window_off + from), (off_t)(len - from));
 	}
 }
@@ -649,8 +683,8 @@ static int region_holds_any(const uint8_t *buf, size_t n, const uint8_t kinds[32
 int spy_writer_holds_any(const uint8_t kinds[32])
 {
 	struct stat st;
-	if (trace_fd < 0 || fstat(trace_fd, &st) != 0 ||
-	    st.st_size > HOLDS_ANY_MAX)
+	int fd = trace_fd_checked();
+	if (fd < 0 || fstat(fd, &st) != 0 || st.st_size > HOLDS_ANY_MAX)
 		return 1;
 	uint8_t *buf = spy_sys_mmap(REGION_SIZE);
 	if (!buf)
@@ -658,7 +692,7 @@ int spy_writer_holds_any(const uint8_t kinds[32])
 	int found = 0;
 	/* the first region is the file header's */
 	for (off_t off = REGION_SIZE; off < st.st_size && !found; off += REGION_SIZE) {
-		long n = syscall(SYS_pread64, trace_fd, buf, REGION_SIZE, off);
+		long n = syscall(SYS_pread64, fd, buf, REGION_SIZE, off);
 		if (n < 0)
 			found = 1;
 		else
@@ -679,7 +713,11 @@ void spy_writer_after_fork_child(void)
 	pool_left = 0;
 	t->tid = spy_sys_gettid();
 	t->buf = NULL;
-	if (trace_fd >= 0)
+	/* only if the number is still the trace's: the program may have
+	 * taken it for a file of its own, which the child must keep */
+	struct stat st;
+	if (trace_fd >= 0 && fstat(trace_fd, &st) == 0 &&
+	    st.st_dev == trace_dev && st.st_ino == trace_ino)
 		spy_sys_close(trace_fd);
 	trace_fd = -1;
 }

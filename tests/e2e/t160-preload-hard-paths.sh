@@ -1,8 +1,9 @@
 #!/bin/bash
 # t160: the paths that break interposers: every member of the malloc family,
 # malloc inside a signal handler, fork while another thread allocates, many
-# short-lived threads, a failed exec, dlopen, and a trace cut to nothing
-# while the program runs. Each must leave the program's behaviour unchanged
+# short-lived threads, a failed exec, dlopen, a program that closes every
+# descriptor and reuses the numbers, and a trace cut to nothing while the
+# program runs. Each must leave the program's behaviour unchanged
 # and a trace that reads and adds up.
 . "$(dirname "$0")/lib.sh"
 
@@ -90,6 +91,34 @@ test_expect 'a library loaded with dlopen is in the module map' '
 	"$ANALYZE" dump --json t.log >dump.json &&
 	json_check dump.json "any(e[\"kind\"] == \"module\" and e[\"snapshot\"] > 1 and (\"/libz.so\" in e[\"path\"] or \"/libm.so\" in e[\"path\"]) for e in j)" &&
 	json_check dump.json "not any(e[\"kind\"] == \"module\" and e[\"path\"].endswith(\".log\") for e in j)"
+'
+
+test_expect 'the first descriptor a program opens is 3, as without libspy (the unwinder'\''s pipe is out of the way)' '
+	hp firstfd && grep -qx "open gave 3" plain.out
+'
+
+# fork_child_json: of the traces in traced/, the forked child's summary
+# in $child and the other's in $parent.
+fork_child_json() {
+	local t
+	child= parent=
+	for t in traced/trace.hardpaths.*.log; do
+		summary_json "$t" || return 1
+		if grep -q '"cause": *"fork"' "$t.json"; then
+			child=$t.json
+		else
+			parent=$t.json
+		fi
+	done
+	test -n "$child" && test -n "$parent"
+}
+
+test_expect 'a program that closes every descriptor and takes the trace'\''s number for its own file: the file is untouched, and the trace goes on' '
+	hp closeall &&
+	grep -qx "own.txt: 13 bytes: parent" plain.out &&
+	! grep -q "spy:" traced.err && fork_child_json &&
+	json_check "$parent" "j[\"calls\"][\"malloc\"] >= 600000 and not j[\"process\"][\"truncated\"]" &&
+	json_check "$child" "j[\"calls\"][\"malloc\"] >= 300000"
 '
 
 # long_run MS TRACE: starts the fixture allocating for MS milliseconds,
