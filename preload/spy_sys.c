@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,7 +57,15 @@ int spy_sys_close(int fd)
 
 int spy_sys_fd_high(int fd)
 {
-	int high = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, SPY_FD_HIGH);
+	/* under a lower limit (ulimit -n 256), just below it */
+	long base = SPY_FD_HIGH;
+	struct rlimit rl;
+	if (syscall(SYS_getrlimit, RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur < (rlim_t)base + 16)
+		base = (long)rl.rlim_cur - 16;
+	if (base <= fd)
+		return fd;
+	int high = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
 	if (high < 0)
 		return fd;
 	spy_sys_close(fd);

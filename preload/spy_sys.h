@@ -17,9 +17,9 @@ int spy_sys_write_all(int fd, const void *buf, size_t len);
 ssize_t spy_sys_read(int fd, void *buf, size_t len);
 int spy_sys_open(const char *path, int flags, int mode);
 int spy_sys_close(int fd);
-/* fd moved to the lowest free number from SPY_FD_HIGH on, close-on-exec,
- * out of the low numbers a program expects to own (and may close or dup2
- * over); fd itself when that fails. */
+/* fd moved to the lowest free number from SPY_FD_HIGH on (or from 16
+ * below the limit on descriptors, when that is lower), close-on-exec, out
+ * of the low numbers a program expects to own; fd itself when that fails. */
 #define SPY_FD_HIGH 900
 int spy_sys_fd_high(int fd);
 pid_t spy_sys_gettid(void);
