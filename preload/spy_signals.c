@@ -26,10 +26,13 @@
 #include "trace_format.h"
 
 /* Signals whose default action ends the process and that a program may
- * well receive: faults first, then the polite requests to stop. */
+ * well receive: faults first, then the polite requests to stop, then
+ * those a program meets in its ordinary work (a write into a pipe whose
+ * reader left, as in `prog | head`; an alarm; a user signal). */
 static const int watched[] = {
 	SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS,
 	SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGXCPU, SIGXFSZ,
+	SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2,
 };
 #define NWATCHED (sizeof(watched) / sizeof(watched[0]))
 

@@ -50,6 +50,22 @@ test_expect 'the program'\''s own SIGSEGV handler still runs' '
 	json_check "$trace.json" "j[\"process\"][\"exit\"][\"status\"] == 7 and j[\"process\"][\"exit\"][\"signal\"] is None"
 '
 
+test_expect 'yes | head -n 1: yes dies of SIGPIPE (141) and its trace says so' '
+	{ LD_PRELOAD=$LIBSPY SPY_OPTIONS=out=$PWD/yes.log yes; echo $? >yes.status; } |
+		head -n 1 >/dev/null &&
+	say "status $(cat yes.status)" && test "$(cat yes.status)" -eq 141 &&
+	summary_json yes.log &&
+	json_check yes.log.json "j[\"process\"][\"exit\"][\"signal\"] == 13 and j[\"process\"][\"truncated\"] is False"
+'
+
+test_expect 'perl killed by its own alarm: 142, and the trace says SIGALRM' '
+	rc=0 && LD_PRELOAD=$LIBSPY SPY_OPTIONS=out=$PWD/alrm.log \
+		perl -e "alarm 1; my @a = map { [\$_] } 1..1000; sleep 5" || rc=$? &&
+	say "status $rc" && test "$rc" -eq 142 &&
+	summary_json alrm.log &&
+	json_check alrm.log.json "j[\"process\"][\"exit\"][\"signal\"] == 14"
+'
+
 test_expect 'SIGTERM from outside: status 143 and the trace reads' '
 	LD_PRELOAD=$LIBSPY "$VICTIM" trapterm ready >out 2>err & pid=$! &&
 	for i in $(seq 100); do test -f ready && break; sleep 0.1; done &&
