@@ -228,6 +228,15 @@ void rec_threads_init(void)
 	spy_sampler_init();
 }
 
+SPY_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
+{
+	int saved = errno;
+	int r = spy_stackguard_sigaltstack(ss, old);
+	if (r == 0)
+		errno = saved;
+	return r;
+}
+
 /* ---- pthread_create -------------------------------------------------------- */
 
 /* The size of the stack attr gives a new thread, and where it comes from. */

@@ -63,6 +63,11 @@ void spy_stackguard_release(void *block);
 #include <signal.h>
 int spy_stackguard_undeliverable(int sig, siginfo_t *info, void *context);
 
+/* The program's sigaltstack (hook_thread.c): it sees its own alternate
+ * stack, not libspy's. A thread that never set one reads that it has none,
+ * as without libspy; one it sets takes the place of libspy's. */
+int spy_stackguard_sigaltstack(const stack_t *ss, stack_t *old);
+
 /* spy_sampler.c (sample_hz=): installs the sampling signal and starts the
  * calling thread's CPU-time timer; each thread starts its own at start and
  * stops it at exit. Nothing happens when sampling is off. */

@@ -211,14 +211,14 @@ static void on_signal(int sig, siginfo_t *info, void *context)
 static void give_alternate_stack(void)
 {
 	stack_t old;
-	if (sigaltstack(NULL, &old) != 0 || !(old.ss_flags & SS_DISABLE))
+	if (spy_sys_sigaltstack(NULL, &old) != 0 || !(old.ss_flags & SS_DISABLE))
 		return;
 	size_t size = 64 * 1024;
 	void *mem = spy_sys_mmap(size);
 	if (!mem)
 		return;
 	stack_t ss = {.ss_sp = mem, .ss_size = size, .ss_flags = 0};
-	if (sigaltstack(&ss, NULL) != 0)
+	if (spy_sys_sigaltstack(&ss, NULL) != 0)
 		spy_sys_munmap(mem, size);
 }
 

@@ -99,9 +99,9 @@ void spy_stackguard_release(void *block)
 	}
 	if (rec_thread_self.alt_sp == block) {
 		stack_t off = { .ss_flags = SS_DISABLE }, old;
-		if (sigaltstack(&off, &old) == 0 && old.ss_sp != block &&
+		if (spy_sys_sigaltstack(&off, &old) == 0 && old.ss_sp != block &&
 		    !(old.ss_flags & SS_DISABLE))
-			sigaltstack(&old, NULL);
+			spy_sys_sigaltstack(&old, NULL);
 		rec_thread_self.alt_sp = NULL;
 	}
 	for (int i = 0; i < POOL_SLOTS; i++) {
@@ -129,7 +129,7 @@ void *spy_stackguard_install(void *block)
 		return NULL;
 	stack_t ss = { .ss_sp = block, .ss_flags = 0,
 		       .ss_size = SPY_STACKGUARD_BLOCK - 256 };
-	if (sigaltstack(&ss, NULL) == 0) {
+	if (spy_sys_sigaltstack(&ss, NULL) == 0) {
 		rec_thread_self.alt_sp = block;
 		return block;
 	}
@@ -258,9 +258,30 @@ int spy_stackguard_undeliverable(int sig, siginfo_t *info, void *context)
 	struct rec_thread_self *me = &rec_thread_self;
 	stack_t cur;
 	if (sig != SIGSEGV || !info || !context || !me->alt_sp ||
-	    sigaltstack(NULL, &cur) != 0 || cur.ss_sp != me->alt_sp)
+	    spy_sys_sigaltstack(NULL, &cur) != 0 || cur.ss_sp != me->alt_sp)
 		return 0;
 	return is_overflow((uintptr_t)info->si_addr, context_sp(context), me);
+}
+
+int spy_stackguard_sigaltstack(const stack_t *ss, stack_t *old)
+{
+	struct rec_thread_self *me = &rec_thread_self;
+	stack_t was;
+	if (spy_sys_sigaltstack(ss, &was) != 0)
+		return -1;
+	int ours = me->alt_sp && was.ss_sp == me->alt_sp &&
+		   !(was.ss_flags & SS_DISABLE);
+	if (ours && ss)
+		me->alt_sp = NULL; /* replaced: the block goes back at the end */
+	if (old) {
+		*old = was;
+		if (ours && !(was.ss_flags & SS_ONSTACK)) {
+			old->ss_sp = NULL;
+			old->ss_size = 0;
+			old->ss_flags = SS_DISABLE;
+		}
+	}
+	return 0;
 }
 
 void spy_stackguard_init(void)
@@ -268,7 +289,7 @@ void spy_stackguard_init(void)
 	/* The thread that starts libspy got its alternate stack from
 	 * spy_signals_init just before: note it as libspy's. */
 	stack_t cur;
-	if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
+	if (spy_sys_sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
 		rec_thread_self.alt_sp = cur.ss_sp;
 	spy_signals_observe_faults(on_fault);
 }

@@ -72,6 +72,11 @@ int spy_sys_fd_high(int fd)
 	return high;
 }
 
+int spy_sys_sigaltstack(const stack_t *ss, stack_t *old)
+{
+	return (int)syscall(SYS_sigaltstack, ss, old);
+}
+
 pid_t spy_sys_gettid(void)
 {
 	return (pid_t)syscall(SYS_gettid);

@@ -6,6 +6,7 @@
 #ifndef SPY_SYS_H
 #define SPY_SYS_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,9 @@ int spy_sys_close(int fd);
  * of the low numbers a program expects to own; fd itself when that fails. */
 #define SPY_FD_HIGH 900
 int spy_sys_fd_high(int fd);
+/* libspy's own alternate signal stacks, past the program's view of them
+ * (hook_thread.c's sigaltstack). */
+int spy_sys_sigaltstack(const stack_t *ss, stack_t *old);
 pid_t spy_sys_gettid(void);
 /* The calling thread's id without a system call, read where glibc keeps
  * it (checked once against gettid by spy_sys_thread_tid_init); for a

@@ -99,6 +99,11 @@ test_expect 'the first descriptor a program opens is 3, as without libspy, under
 	grep -qx "open gave 3" plain.out
 '
 
+test_expect 'the program sees its own alternate signal stack, not libspy'\''s, in the main thread and a new one' '
+	hp altstack && grep -qx "main at start: none, 0 bytes" plain.out &&
+	grep -qx "thread after setting one: set, 65536 bytes" plain.out
+'
+
 # fork_child_json: of the traces in traced/, the forked child's summary
 # in $child and the other's in $parent.
 fork_child_json() {
