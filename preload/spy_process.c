@@ -19,6 +19,7 @@
 #include "spy_leakscan.h"
 #include "spy_modules.h"
 #include "spy_options.h"
+#include "spy_preloadvar.h"
 #include "spy_process.h"
 #include "spy_real.h"
 #include "spy_stack.h"
@@ -299,6 +300,7 @@ static void after_fork_child(void)
 void spy_process_init(void)
 {
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+	spy_preloadvar_init();
 }
 
 SPY_EXPORT pid_t fork(void)
@@ -402,6 +404,8 @@ static void exec_failed(int prepared)
 		}                                                              \
 		char *env_[n_ + 3];                                            \
 		char forked_[PATH_MAX + 32];                                   \
+		char preload_[2 * PATH_MAX];                                   \
+		int preload_seen_ = 0;                                         \
 		size_t k_ = 0;                                                 \
 		spy_format(var_, sizeof(var_), PARENT_VAR "=%d:%s", spy_pid,   \
 			   spy_writer_path());                                 \
@@ -411,12 +415,18 @@ static void exec_failed(int prepared)
 				   fork_parent);                               \
 			env_[k_++] = forked_;                                  \
 		}                                                              \
-		for (size_t i_ = 0; i_ < n_; i_++)                             \
-			if (!spy_strneq((envp)[i_], PARENT_VAR "=",            \
-					PARENT_VAR_LEN + 1) &&                 \
-			    !spy_strneq((envp)[i_], FORKED_VAR "=",            \
-					FORKED_VAR_LEN + 1))                   \
-				env_[k_++] = (envp)[i_];                       \
+		for (size_t i_ = 0; i_ < n_; i_++) {                           \
+			const char *e_ = (envp)[i_];                           \
+			if (spy_strneq(e_, PARENT_VAR "=", PARENT_VAR_LEN + 1) || \
+			    spy_strneq(e_, FORKED_VAR "=", FORKED_VAR_LEN + 1))   \
+				continue;                                      \
+			if (!preload_seen_ && spy_strneq(e_, "LD_PRELOAD=", 11)) { \
+				preload_seen_ = 1;                             \
+				e_ = spy_preloadvar_fixed(e_, preload_,        \
+							  sizeof(preload_));   \
+			}                                                      \
+			env_[k_++] = (char *)e_;                               \
+		}                                                              \
 		env_[k_] = NULL;                                               \
 		char *const *env2 = env_;                                      \
 		call_with;                                                     \

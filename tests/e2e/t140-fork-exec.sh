@@ -90,6 +90,28 @@ test_expect 'posix_spawn and vfork keep working; every process leaves a trace' '
 	say "$n traces" && ls "$TEST_DIR"/tr.echo.*.log
 '
 
+# LD_PRELOAD=./libspy.so, as a user types it, from the directory libspy
+# is in; OUT is the trace pattern.
+relative_preload() {
+	local out=$1
+	shift
+	ln -sf "$LIBSPY" libspy.so &&
+	LD_PRELOAD=./libspy.so SPY_OPTIONS=out=$out "$@"
+}
+
+test_expect 'LD_PRELOAD=./libspy.so and a cd before an exec: the program run is still traced, with no loader error' '
+	relative_preload "$PWD/rel.%e.%p.log" sh -c "echo \$LD_PRELOAD; cd / && ls -d /" >out 2>err &&
+	! grep -q "ld.so" err && test "$(cat out)" = "./libspy.so
+/" &&
+	test -f rel.ls.*.log && summary_ok rel.ls.*.log
+'
+
+test_expect 'the same through python3: os.chdir, then os.system (posix_spawn, from the environment)' '
+	relative_preload "$PWD/py.%e.%p.log" python3 -c "import os; os.chdir(\"/\"); os.system(\"ls -d /\")" >out 2>err &&
+	! grep -q "ld.so" err && test "$(cat out)" = "/" &&
+	test -f py.ls.*.log && summary_ok py.ls.*.log
+'
+
 test_expect 'spy lists the traces of the children it can find' '
 	rm -f "$TEST_DIR"/tr.* &&
 	cd "$TEST_DIR" && mkdir spyrun && cd spyrun &&
