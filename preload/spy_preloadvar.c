@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "spy_process.h"
 #include "spy_sys.h"
 
 #define VAR "LD_PRELOAD="
@@ -85,7 +86,8 @@ const char *spy_preloadvar_fixed(const char *entry, char *out, size_t cap)
 void spy_preloadvar_fix_environ(void)
 {
 	static char fixed[2 * PATH_MAX];
-	if (!named[0] || !environ)
+	/* not in a vfork child: the environment is its parent's memory */
+	if (!named[0] || !environ || spy_sys_getpid() != spy_pid)
 		return;
 	for (char **e = environ; *e; e++) {
 		if (*e == fixed || !spy_strneq(*e, VAR, VAR_LEN))
