@@ -561,9 +561,57 @@ static int frag_details(struct finding *f, const struct heap_frag *h)
 	return 0;
 }
 
+/* No request this big can be met: the whole user address space of a
+ * 64-bit Linux process on x86-64 (4-level page tables) is 128 TiB. */
+#define ADDRESS_SPACE_BYTES ((uint64_t)1 << 47)
+
+/* A request no allocator could ever meet: the size is the bug, not the
+ * heap, and the heap's holes have nothing to say about it. */
+static int impossible_request(const struct trace_model *m,
+			      const struct trace_event *e,
+			      struct finding_list *out)
+{
+	char head[200], expl[900], why[200];
+	snprintf(head, sizeof(head), "%s(%" PRIu64 ") returned NULL: no "
+		 "address space is that big", fn_name(e->fn), e->a);
+	if (e->a >> 63)
+		snprintf(why, sizeof(why), "as a signed number this size is %"
+			 PRId64 ": a negative size (a subtraction that went "
+			 "below zero, an error code of -1) turned into a huge "
+			 "unsigned one", (int64_t)e->a);
+	else
+		snprintf(why, sizeof(why), "a count times a size that "
+			 "overflowed, or a size read from memory that was never "
+			 "set or from a damaged file");
+	unsigned shift = e->a >> 60 ? 60 : e->a >> 50 ? 50 : 40;
+	snprintf(expl, sizeof(expl),
+		 "The program asked for %.1f %s, more than the whole address "
+		 "space of a 64-bit Linux process (128 TiB): no allocator could "
+		 "give it, however empty the heap. The size itself is wrong. "
+		 "Sizes this large come from a miscalculation: %s.",
+		 (double)e->a / (double)((uint64_t)1 << shift),
+		 shift == 60 ? "EiB" : shift == 50 ? "PiB" : "TiB", why);
+	char size[24]; /* unsigned: a JSON number has no 63-bit limit */
+	snprintf(size, sizeof(size), "%" PRIu64, e->a);
+	struct finding *f = finding_add(out, "allocation-failure", SEV_ERROR,
+		head, expl,
+		"Check how the size is computed before the call (print it), "
+		"reject sizes that cannot be right, and check every allocation "
+		"for NULL.");
+	const struct trace_stack *s = trace_event_stack(m, e);
+	if (!f || finding_add_stack(f, "the call that failed", e->tid,
+				    s ? s->frames : NULL, s ? s->n : 0) < 0 ||
+	    finding_add_json(f, "size", size) < 0 ||
+	    finding_add_str(f, "cause", "impossible-size") < 0)
+		return -1;
+	return 0;
+}
+
 static int alloc_failure(const struct trace_model *m, const struct trace_event *e,
 			 struct finding_list *out, bool *frag_reported)
 {
+	if (e->a >= ADDRESS_SPACE_BYTES)
+		return impossible_request(m, e, out);
 	struct heap_frag h;
 	if (heap_frag_at(m, e, &h) < 0)
 		return -1;

@@ -18,6 +18,7 @@ test_expect 'fragmentation demo: status kept, allocation-failure at the malloc l
 	json_check t.log.json "($(kind allocation-failure))[0][\"details\"][\"size\"] == 24 << 20" &&
 	json_check t.log.json "($(kind allocation-failure))[0][\"details\"][\"as_limit\"] > 0" &&
 	json_check t.log.json "(\"main\", $L_BIG) == [(fr[\"function\"], fr[\"line\"]) for fr in ($(kind allocation-failure))[0][\"stacks\"][0][\"frames\"]][0]" &&
+	json_check t.log.json "\"cause\" not in ($(kind allocation-failure))[0][\"details\"]" &&
 	json_check t.log.json "len($(kind fragmentation)) == 1" &&
 	json_check t.log.json "($(kind fragmentation))[0][\"details\"][\"holes\"] >= 8000" &&
 	json_check t.log.json "($(kind fragmentation))[0][\"details\"][\"largest_hole\"] < 8192"
@@ -77,6 +78,30 @@ test_expect 'a correct program under a tight limit that checks for NULL still ge
 
 JEMALLOC=$(ls /usr/lib/*/libjemalloc.so.2 /usr/lib64/libjemalloc.so.2 /usr/lib/libjemalloc.so.2 2>/dev/null | head -n 1)
 if [ -n "$JEMALLOC" ]; then
+test_expect 'malloc(-1) and new of 2^61 bytes: the size is the bug, not the heap (impossible-size, no fragmentation advice)' '
+	cat >huge.cc <<-EOF &&
+	#include <cstdio>
+	#include <cstdlib>
+	#include <new>
+	char *volatile sink;
+	int main(int argc, char **)
+	{
+		int len = argc - 2;              /* -1 */
+		sink = (char *)malloc(len);
+		try { sink = new char[(size_t)1 << (60 + argc)]; }
+		catch (const std::bad_alloc &) { puts("bad_alloc"); }
+		return sink != 0;
+	}
+	EOF
+	g++ -g -O0 -o huge huge.cc &&
+	SPY_OPTIONS=out=$PWD/h.log LD_PRELOAD=$LIBSPY ./huge >out && grep -qx bad_alloc out &&
+	report_json h.log &&
+	json_check h.log.json "[x[\"details\"].get(\"cause\") for x in $(kind allocation-failure)] == [\"impossible-size\"] * 2" &&
+	json_check h.log.json "($(kind allocation-failure))[0][\"details\"][\"size\"] == 2 ** 64 - 1" &&
+	json_check h.log.json "\"-1\" in ($(kind allocation-failure))[0][\"explanation\"]" &&
+	json_check h.log.json "not $(kind fragmentation)"
+'
+
 test_expect 'spy --allocator jemalloc: the same program on jemalloc, recorded the same way' '
 	rc=0 && "$SPY" --allocator jemalloc --no-report -o t.log "$TOP/demos/fragmentation_fixed" >out 2>err || rc=$? &&
 	test $rc = 1 &&
