@@ -10,6 +10,7 @@
  */
 #include "spy_guard.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -38,6 +39,44 @@ struct page_info {
 
 int spy_guard_enabled;
 static uintptr_t base, limit;
+
+/* Each live guarded block is a mapping of its own inside the reservation,
+ * which it splits: two more of the kernel's vm.max_map_count (65530 by
+ * default). Taking them all left none for the program's own mappings,
+ * thread stacks, or the real allocator that blocks fall back to: perl
+ * building 20,000 arrays died "Out of memory!". So guarded blocks live at
+ * once are capped to leave a quarter of the limit (at least MAP_RESERVE)
+ * to everyone else; past the cap, blocks come from the real allocator
+ * until enough guarded ones are freed. (Freed blocks turn inaccessible
+ * like the reservation around them and merge back into it.) */
+#define MAP_RESERVE 8192
+static long live_guarded, live_cap;
+
+static void cap_live_blocks(void)
+{
+	char buf[32];
+	long max = 65530, in_use = 0;
+	ssize_t n = spy_read_file("/proc/sys/vm/max_map_count", buf, sizeof(buf) - 1);
+	if (n > 0) {
+		long v = 0;
+		for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+			v = v * 10 + (buf[i] - '0');
+		if (v > 0)
+			max = v;
+	}
+	/* the process's mappings now, one a line of /proc/self/maps */
+	int fd = spy_sys_open("/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+	if (fd >= 0) {
+		char chunk[4096];
+		ssize_t got;
+		while ((got = spy_sys_read(fd, chunk, sizeof(chunk))) > 0)
+			for (ssize_t i = 0; i < got; i++)
+				in_use += chunk[i] == '\n';
+		spy_sys_close(fd);
+	}
+	long reserve = max / 4 > MAP_RESERVE ? max / 4 : MAP_RESERVE;
+	live_cap = (max - reserve - in_use) / 2;
+}
 static uintptr_t next;                 /* bump pointer */
 static struct page_info *pages;        /* PAGES entries, touched as used */
 
@@ -78,6 +117,7 @@ void spy_guard_init(void)
 	base = next = (uintptr_t)r;
 	limit = base + RESERVE;
 	pages = t;
+	cap_live_blocks();
 	spy_signals_observe_faults(observe);
 	spy_guard_enabled = 1;
 }
@@ -98,12 +138,19 @@ void *spy_guard_alloc(size_t size, size_t align)
 	size_t data = (rounded + PAGE - 1) & ~(PAGE - 1);
 	if (!data)
 		data = PAGE;
+	if (__atomic_add_fetch(&live_guarded, 1, __ATOMIC_RELAXED) > live_cap) {
+		__atomic_sub_fetch(&live_guarded, 1, __ATOMIC_RELAXED);
+		warn_once(&maps, "so many blocks are live that more would take the mappings the kernel allows (vm.max_map_count) from the program");
+		return NULL;
+	}
 	uintptr_t start = __atomic_fetch_add(&next, data + PAGE, __ATOMIC_RELAXED);
 	if (start + data + PAGE > limit) {
+		__atomic_sub_fetch(&live_guarded, 1, __ATOMIC_RELAXED);
 		warn_once(&full, "the reserved address space is used up");
 		return NULL;
 	}
 	if (mprotect((void *)start, data, PROT_READ | PROT_WRITE) != 0) {
+		__atomic_sub_fetch(&live_guarded, 1, __ATOMIC_RELAXED);
 		warn_once(&maps, "the kernel's limit of mappings (vm.max_map_count) is reached");
 		return NULL;
 	}
@@ -145,6 +192,7 @@ void spy_guard_free(void *p)
 	size_t len = guard - start;
 	/* The pages stay mapped but inaccessible: a late access faults. */
 	mprotect((void *)start, len, PROT_NONE);
+	__atomic_sub_fetch(&live_guarded, 1, __ATOMIC_RELAXED);
 	fifo_take_lock();
 	while (fifo_head - fifo_tail >= FIFO_CAP || fifo_bytes + len > FREED_KEEP) {
 		if (fifo_head == fifo_tail)

@@ -116,6 +116,13 @@ test_expect 'guard mode: a double free is still caught and survived' '
 	json_check t.log.json "len($(kind double-free)) == 1"
 '
 
+test_expect 'guard mode: perl keeping 100,000 arrays live finishes (guarded blocks stop short of the kernel'\''s mapping limit), with one warning' '
+	rc=0 && SPY_OPTIONS=out=$PWD/p.log:guard=1:stacks=0 LD_PRELOAD=$LIBSPY \
+		perl -e "my %h; \$h{\$_} = [\$_] for 1 .. 100000; print scalar(keys %h), qq(\n)" >out 2>err || rc=$? &&
+	say "status $rc" && test "$rc" -eq 0 && test "$(cat out)" = 100000 &&
+	one_line err && grep -q "vm.max_map_count" err
+'
+
 test_expect 'guard mode: python3 and sqlite3 run unchanged' '
 	SPY_OPTIONS=guard=1 same_output python3 python3 -c "print(sorted(str(i) for i in range(2000))[-1])" &&
 	rm -rf plain traced &&
