@@ -3,6 +3,7 @@
  * (one row per lock), `analyze deadlock` and `analyze livelock` (those
  * findings only).
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,11 @@ static void write_text(const struct lock_view *v, const struct lock_cycle *cs,
 	printf("%zu lock%s, %zu order edge%s, %ld cycle%s\n", lm->n_locks,
 	       lm->n_locks == 1 ? "" : "s", lm->n_edges,
 	       lm->n_edges == 1 ? "" : "s", n, n == 1 ? "" : "s");
+	if (lm->held_dropped || lm->edges_dropped)
+		printf("(the graph is bounded: %" PRIu64 " acquisitions past %d "
+		       "locks held by one thread were not held, %" PRIu64
+		       " edges past %d were not added)\n", lm->held_dropped,
+		       LOCK_MAX_HELD, lm->edges_dropped, LOCK_MAX_EDGES);
 	printf("\nlocks:\n");
 	/* The type column as wide as this trace's longest; a long name
 	 * wraps under itself: nothing of it is cut. */

@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define TB_REGION (256u << 10)
+
 #include "commands.h"
 #include "tap.h"
 #include "trace_builder.h"
@@ -148,11 +150,32 @@ static void test_overrun_huge_block(void)
 	free(b.buf);
 }
 
+/* One thread taking 1000 locks without releasing any: each lock held
+ * adds an edge at every later acquisition, with the held set copied into
+ * each; unbounded, that is cubic (a minute and gigabytes here). */
+static void test_locks_nested(void)
+{
+	struct tb b;
+	begin(&b);
+	for (uint64_t i = 0; i < 1000; i++) {
+		tb_begin(&b, 600 + i);
+		tb_v(&b, 0x100000 + 64 * i);   /* lock */
+		tb_v(&b, TRACE_LOCK_MUTEX);    /* flags: blocking */
+		tb_v(&b, 1);                   /* stack */
+		tb_v(&b, 0);                   /* wait_ns */
+		tb_end_record(&b, TRACE_LOCK_ACQUIRE);
+	}
+	finish(&b);
+	ok(run_all(save(&b, "nested")) == 0, "1000 locks held at once");
+	free(b.buf);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
 		return 1;
 	test_overrun_huge_block();
+	test_locks_nested();
 	char cmd[200];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
