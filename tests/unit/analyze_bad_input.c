@@ -1,8 +1,11 @@
 /* Unit test: every analyze command on traces that load but hold hostile
  * values (huge sizes, counts and addresses, records that contradict each
- * other). A command may report or refuse with one line (status 2), never
- * crash or hang: each runs in a child under a time limit. Run it under ASan
- * too when changing a model (an out-of-bounds read need not crash here).
+ * other, records missing). A command may report or refuse with one line
+ * (status 2), never crash or hang: each runs in a child under a time
+ * limit. The Makefile builds this test's analyzer with UBSan's checks
+ * trapping, so undefined behaviour kills the command too. Run it under
+ * ASan as well when changing a model (an out-of-bounds read need not
+ * crash here).
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -170,12 +173,28 @@ static void test_locks_nested(void)
 	free(b.buf);
 }
 
+/* No module and no end-map record (they were cut out): the maps of the
+ * address space start empty. */
+static void test_no_maps(void)
+{
+	static const char *const argv[] = { "prog" };
+	struct tb b;
+	tb_init(&b);
+	tb_chunk(&b, 10, 500);
+	tb_process(&b, 500, 10, 1, 0, "/bin/prog", 1, argv, "");
+	tb_alloc(&b, 520, TRACE_FN_MALLOC, 0x9010, 5, 0, 0);
+	finish(&b);
+	ok(run_all(save(&b, "nomaps")) == 0, "a trace without map records");
+	free(b.buf);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
 		return 1;
 	test_overrun_huge_block();
 	test_locks_nested();
+	test_no_maps();
 	char cmd[200];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
