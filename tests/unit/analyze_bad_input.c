@@ -188,6 +188,33 @@ static void test_no_maps(void)
 	free(b.buf);
 }
 
+/* syscalls=all records naming 300,000 distinct call numbers: each number
+ * was looked for among those seen before, quadratic (minutes). */
+static void test_many_syscalls(void)
+{
+	struct tb b;
+	begin(&b);
+	for (uint64_t r = 0; r < 3000; r++) {
+		if (r % 100 == 0) { /* a chunk stays inside its region */
+			tb_chunk_end(&b);
+			tb_pad(&b);
+			tb_chunk(&b, 10, 600 + r);
+		}
+		tb_begin(&b, 600 + r);
+		tb_v(&b, 10);                  /* tid */
+		tb_v(&b, 100);                 /* n */
+		for (uint64_t k = 0; k < 100; k++) {
+			tb_v(&b, 1000 + r * 100 + k); /* nr */
+			tb_v(&b, 1);           /* calls */
+			tb_v(&b, 0);           /* errors */
+		}
+		tb_end_record(&b, TRACE_SYSCALLS);
+	}
+	finish(&b);
+	ok(run_all(save(&b, "syscalls")) == 0, "300,000 distinct system calls");
+	free(b.buf);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -195,6 +222,7 @@ int main(void)
 	test_overrun_huge_block();
 	test_locks_nested();
 	test_no_maps();
+	test_many_syscalls();
 	char cmd[200];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
