@@ -18,6 +18,7 @@
 #define TB_REGION (256u << 10)
 
 #include "commands.h"
+#include "trace_reader.h"
 #include "tap.h"
 #include "trace_builder.h"
 
@@ -249,6 +250,127 @@ static void test_many_unknown_frees(void)
 	free(b.buf);
 }
 
+/* The trace of every case so far in one, small, with a record of most
+ * kinds. */
+static void build_small(struct tb *b)
+{
+	static const uint64_t frames[] = { 0x401010, 0x401100 };
+	begin(b);
+	tb_alloc(b, 530, TRACE_FN_MALLOC, 0x9040, 24, 1, 0);
+	tb_free(b, 540, 0x9040, 1);
+	tb_realloc(b, 545, 0x9010, 0x9100, 40, 1);
+	tb_stack(b, 546, 2, frames, 2);
+	tb_begin(b, 550);            /* lock-acquire */
+	tb_v(b, 0x7000); tb_v(b, TRACE_LOCK_MUTEX); tb_v(b, 2); tb_v(b, 5);
+	tb_end_record(b, TRACE_LOCK_ACQUIRE);
+	tb_begin(b, 560);            /* lock-release */
+	tb_v(b, 0x7000);
+	tb_end_record(b, TRACE_LOCK_RELEASE);
+	tb_begin(b, 570);            /* heap-overrun */
+	tb_v(b, 0x9100); tb_v(b, 56); tb_s(b, "abcdefgh"); tb_v(b, 1);
+	tb_end_record(b, TRACE_HEAP_OVERRUN);
+	tb_begin(b, 580);            /* leak */
+	tb_v(b, 0x9100); tb_v(b, 40); tb_v(b, TRACE_LEAK_DEFINITE);
+	tb_end_record(b, TRACE_LEAK);
+	tb_begin(b, 590);            /* syscalls */
+	tb_v(b, 10); tb_v(b, 1); tb_v(b, 1); tb_v(b, 3); tb_v(b, 0);
+	tb_end_record(b, TRACE_SYSCALLS);
+	tb_begin(b, 600);            /* heap-info at exit, glibc */
+	for (int i = 0; i < 11; i++)
+		tb_v(b, i ? 4096u * i : 0);
+	tb_end_record(b, TRACE_HEAP_INFO);
+	tb_begin(b, 610);            /* end-map: the heap */
+	tb_v(b, 0x9000); tb_v(b, 0x20000); tb_v(b, 0); tb_v(b, 14);
+	tb_s(b, "[heap]");
+	tb_end_record(b, TRACE_END_MAP);
+	finish(b);
+}
+
+/* Runs every command on path in this process (for speed: a crash or a
+ * hang ends the test), output to /dev/null; the number of runs whose
+ * status was not 0, 1 or 2 or that said more than one line with 2. */
+static size_t sweep_one(const char *path, size_t *runs)
+{
+	char err[160];
+	snprintf(err, sizeof(err), "%s.err", path);
+	fflush(stdout);
+	int out = dup(1), errfd = dup(2);
+	int null = open("/dev/null", O_WRONLY);
+	int e = open(err, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (out < 0 || errfd < 0 || null < 0 || e < 0)
+		abort();
+	size_t bad = 0;
+	for (const struct command *c = analyze_commands; c->name; c++) {
+		for (int json = 0; json < 2; json++) {
+			struct cmd_args a = { .trace = path, .json = json,
+					      .out = "/dev/null" };
+			if (!strcmp(c->name, "where")) {
+				a.trace = "0x9010";
+				a.arg = path;
+			}
+			a.chrome = !strcmp(c->name, "export");
+			if (ftruncate(e, 0) < 0 || dup2(null, 1) < 0 ||
+			    dup2(e, 2) < 0)
+				abort();
+			int rc = c->run(&a);
+			fflush(stdout);
+			fflush(stderr);
+			dup2(out, 1);
+			dup2(errfd, 2);
+			(*runs)++;
+			off_t said = lseek(e, 0, SEEK_END);
+			char buf[400] = "";
+			if (pread(e, buf, sizeof(buf) - 1, 0) < 0)
+				abort();
+			char *nl = strchr(buf, '\n');
+			if (rc < 0 || rc > 2 ||
+			    (rc == 2 && nl && (off_t)(nl - buf) + 1 < said)) {
+				bad++;
+				diag("%s%s: status %d: %s", c->name,
+				     json ? " --json" : "", rc, buf);
+			}
+			lseek(e, 0, SEEK_SET);
+		}
+	}
+	close(null);
+	close(e);
+	close(out);
+	close(errfd);
+	return bad;
+}
+
+/* The small trace cut at every byte, and each of its bytes past the file
+ * header set to 0xff in turn: every command on each. */
+static void test_sweep(void)
+{
+	struct tb b;
+	build_small(&b);
+	size_t len = b.len, cut_bad = 0, ff_bad = 0, runs = 0;
+	const char *path = save(&b, "small");
+	struct trace_model m;
+	struct trace_error terr;
+	ok(trace_load_file(path, &m, &terr) == 0 && m.n_events >= 16 &&
+	   m.has_end && !m.truncated, "the small trace loads whole");
+	trace_model_release(&m);
+	alarm(120);
+	for (b.len = TRACE_FILE_HEADER_SIZE; b.len < len; b.len++)
+		cut_bad += sweep_one(save(&b, "cut"), &runs);
+	ok(cut_bad == 0, "cut at each of %zu bytes: %zu runs, status 0, 1 or "
+	   "2 (with one line)", len - TRACE_FILE_HEADER_SIZE, runs);
+	b.len = len;
+	runs = 0;
+	for (size_t i = TRACE_FILE_HEADER_SIZE; i < len; i++) {
+		uint8_t was = b.buf[i];
+		b.buf[i] = 0xff;
+		ff_bad += sweep_one(save(&b, "ff"), &runs);
+		b.buf[i] = was;
+	}
+	alarm(0);
+	ok(ff_bad == 0, "each of %zu bytes set to 0xff: %zu runs, status 0, "
+	   "1 or 2 (with one line)", len - TRACE_FILE_HEADER_SIZE, runs);
+	free(b.buf);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -258,6 +380,7 @@ int main(void)
 	test_no_maps();
 	test_many_syscalls();
 	test_many_unknown_frees();
+	test_sweep();
 	char cmd[200];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
