@@ -308,8 +308,11 @@ uint64_t io_site_time_ns(const struct io_site *s)
 {
 	if (!s->timed_calls)
 		return 0;
-	return (uint64_t)((long double)s->timed_ns * (long double)s->calls /
-			  (long double)s->timed_calls);
+	long double t = (long double)s->timed_ns * (long double)s->calls /
+			(long double)s->timed_calls;
+	/* Scaled up, hostile values can pass 2^64, where converting is
+	 * undefined: the time saturates instead. */
+	return t < 0x1p64L ? (uint64_t)t : UINT64_MAX;
 }
 
 uint64_t io_site_median_below(const struct io_site *s)

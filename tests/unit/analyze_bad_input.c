@@ -250,6 +250,40 @@ static void test_many_unknown_frees(void)
 	free(b.buf);
 }
 
+/* Times scaled up from samples past 2^64: a thread measured waiting
+ * 2^64-1 ns for a CPU, stood for by two that were not measured, and an
+ * I/O call site whose one timed call of 2^64-1 ns stands for a million.
+ * Converting those to integers was undefined. */
+static void test_scaled_times(void)
+{
+	struct tb b;
+	begin(&b);
+	for (uint64_t tid = 20; tid < 23; tid++) {
+		tb_begin(&b, 600);
+		tb_v(&b, tid);
+		tb_v(&b, TRACE_THREAD_RETURNED);
+		for (int i = 0; i < 6; i++)   /* user .. majflt */
+			tb_v(&b, 1);
+		tb_v(&b, 5);                  /* run_ns */
+		tb_v(&b, tid == 20 ? UINT64_MAX : 0); /* wait_ns */
+		tb_v(&b, 1000);               /* lifetime_ns */
+		tb_v(&b, 8192);               /* stack_size */
+		tb_v(&b, tid == 20 ? TRACE_SCHED_READ : TRACE_SCHED_SKIPPED);
+		tb_end_record(&b, TRACE_THREAD_END);
+	}
+	tb_begin(&b, 610);
+	tb_v(&b, 10); tb_v(&b, TRACE_IO_WRITE); tb_v(&b, 1); tb_v(&b, 0);
+	tb_v(&b, 1);                          /* stack */
+	tb_v(&b, 1000000); tb_v(&b, 1000000); /* calls, bytes */
+	tb_v(&b, 0);                          /* errors */
+	tb_v(&b, 1); tb_v(&b, UINT64_MAX);    /* timed_calls, timed_ns */
+	tb_v(&b, 1); tb_v(&b, 0);             /* max_size, nbuckets */
+	tb_end_record(&b, TRACE_IO_SITE);
+	finish(&b);
+	ok(run_all(save(&b, "scaled")) == 0, "times scaled past 2^64");
+	free(b.buf);
+}
+
 /* The trace of every case so far in one, small, with a record of most
  * kinds. */
 static void build_small(struct tb *b)
@@ -380,6 +414,7 @@ int main(void)
 	test_no_maps();
 	test_many_syscalls();
 	test_many_unknown_frees();
+	test_scaled_times();
 	test_sweep();
 	char cmd[200];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
