@@ -71,6 +71,15 @@ tests/unit/bin/ownmem: tests/unit/ownmem.c preload/spy_ownmem.c preload/spy_ownm
 	@mkdir -p tests/unit/bin
 	$(CC) $(CFLAGS_COMMON) -D_GNU_SOURCE -Ipreload -o $@ $< preload/spy_ownmem.c
 
+# Every command on hostile traces, with the analyzer built from its sources
+# with UBSan's checks trapping (no runtime library needed): undefined
+# behaviour that a plain build gets away with (qsort given NULL, a shift
+# too wide) kills the command, and the test sees it.
+UBSAN_TRAP := -fsanitize=undefined,float-cast-overflow -fsanitize-undefined-trap-on-error
+tests/unit/bin/analyze_bad_input: tests/unit/analyze_bad_input.c $(ANALYZE_SRCS) $(wildcard analyzers/*.h) $(COMMON_HDRS) tests/unit/tap.h tests/unit/trace_builder.h
+	@mkdir -p tests/unit/bin
+	$(CC) $(ANALYZE_CFLAGS) $(UBSAN_TRAP) -Ianalyzers -o $@ $< $(filter-out analyzers/analyze_main.c,$(ANALYZE_SRCS)) $(ANALYZE_LIBS)
+
 tests/unit/bin/%: tests/unit/%.c $(ANALYZE_LIB_OBJS) $(COMMON_HDRS) tests/unit/tap.h
 	@mkdir -p tests/unit/bin
 	$(CC) $(ANALYZE_CFLAGS) -Ianalyzers -o $@ $< $(ANALYZE_LIB_OBJS) $(ANALYZE_LIBS)

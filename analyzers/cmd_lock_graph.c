@@ -3,6 +3,7 @@
  * (one row per lock), `analyze deadlock` and `analyze livelock` (those
  * findings only).
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,17 +85,21 @@ static void write_dot(FILE *f, const struct lock_model *lm,
 {
 	fprintf(f, "digraph locks {\n  rankdir=LR;\n  node [shape=box, "
 		"fontname=\"Helvetica\"];\n");
+	/* The locks on a live edge, marked in one pass over the edges (a
+	 * scan of the edges for every lock is quadratic in a big trace).
+	 * Without memory for the marks, every lock is drawn. */
+	bool *used = calloc(lm->n_locks ? lm->n_locks : 1, sizeof(*used));
+	for (size_t k = 0; used && k < lm->n_edges; k++)
+		if (lm->edges[k].count)
+			used[lm->edges[k].from] = used[lm->edges[k].to] = true;
 	for (size_t i = 0; i < lm->n_locks; i++) {
-		bool used = false;
-		for (size_t k = 0; k < lm->n_edges && !used; k++)
-			used = lm->edges[k].count && (lm->edges[k].from == i ||
-						       lm->edges[k].to == i);
-		if (!used)
+		if (used && !used[i])
 			continue;
 		fprintf(f, "  L%zu [label=", i);
 		dot_string(f, lname(lm, (uint32_t)i));
 		fprintf(f, "];\n");
 	}
+	free(used);
 	for (size_t k = 0; k < lm->n_edges; k++) {
 		const struct lock_edge *e = &lm->edges[k];
 		if (!e->count)
@@ -142,6 +147,11 @@ static void write_text(const struct lock_view *v, const struct lock_cycle *cs,
 	printf("%zu lock%s, %zu order edge%s, %ld cycle%s\n", lm->n_locks,
 	       lm->n_locks == 1 ? "" : "s", lm->n_edges,
 	       lm->n_edges == 1 ? "" : "s", n, n == 1 ? "" : "s");
+	if (lm->held_dropped || lm->edges_dropped)
+		printf("(the graph is bounded: %" PRIu64 " acquisitions past %d "
+		       "locks held by one thread were not held, %" PRIu64
+		       " edges past %d were not added)\n", lm->held_dropped,
+		       LOCK_MAX_HELD, lm->edges_dropped, LOCK_MAX_EDGES);
 	printf("\nlocks:\n");
 	/* The type column as wide as this trace's longest; a long name
 	 * wraps under itself: nothing of it is cut. */

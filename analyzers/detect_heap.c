@@ -269,13 +269,19 @@ static int heap_overrun(const struct trace_model *m, const struct heap_issue *is
 	const struct trace_event *e = is->e, *al = is->alloc;
 	const struct trace_str *tail = e->c < m->n_strings ? &m->strings[e->c] : NULL;
 	uint64_t usable = e->b, asked = al ? al->c : 0;
+	/* A tail longer than the block is not the block's (a damaged
+	 * record): there is nothing to compare. */
+	if (tail && tail->len > usable)
+		tail = NULL;
 	uint64_t tail_from = tail ? usable - tail->len : usable;
 	/* the changed bytes past the end that the record shows, against
-	 * the canary libspy wrote (trace_format.h) */
+	 * the canary libspy wrote (trace_format.h); only those bytes are
+	 * visited, so a huge usable size costs no more than the tail */
 	int64_t first = -1, last = -1;
-	for (uint64_t off = asked; al && tail && off < usable; off++) {
+	uint64_t from = asked > tail_from ? asked : tail_from;
+	for (uint64_t off = from; al && tail && off < usable; off++) {
 		int want = trace_canary_byte(asked, usable, off);
-		if (off < tail_from || want < 0)
+		if (want < 0)
 			continue;
 		if ((uint8_t)tail->p[off - tail_from] != want) {
 			if (first < 0)

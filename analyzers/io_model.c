@@ -11,6 +11,7 @@
 #include "symbolize.h"
 #include "trace_decode.h"
 #include "io_syscall_names.h"
+#include "u64map.h"
 
 static struct trace_cursor fields(const struct trace_model *m,
 				  const struct trace_event *e)
@@ -170,9 +171,12 @@ static int read_mode(const struct trace_model *m, const struct trace_event *e,
 	return 0;
 }
 
+/* by_nr maps a call's number to its index + 1 in io->syscalls: a trace
+ * may name any number of distinct calls, and a scan of those seen for
+ * each would be quadratic. */
 static int read_syscalls(const struct trace_model *m,
 			 const struct trace_event *e, struct io_model *io,
-			 size_t *cap)
+			 size_t *cap, struct u64map *by_nr)
 {
 	struct trace_cursor c = fields(m, e);
 	uint64_t tid, n;
@@ -185,13 +189,12 @@ static int read_syscalls(const struct trace_model *m,
 		GETV(&c, &nr);
 		GETV(&c, &calls);
 		GETV(&c, &errors);
-		size_t j;
-		for (j = 0; j < io->n_syscalls; j++)
-			if (io->syscalls[j].nr == nr)
-				break;
+		uint64_t *slot = u64map_get(by_nr, nr);
+		size_t j = slot ? (size_t)*slot - 1 : io->n_syscalls;
 		if (j == io->n_syscalls) {
 			if (grow((void **)&io->syscalls, io->n_syscalls, cap,
-				 sizeof(*io->syscalls)) < 0)
+				 sizeof(*io->syscalls)) < 0 ||
+			    u64map_put(by_nr, nr, j + 1) < 0)
 				return -1;
 			io->syscalls[io->n_syscalls++] =
 				(struct io_syscall){ .nr = nr };
@@ -224,6 +227,7 @@ int io_model_build(const struct trace_model *m, struct io_model *io)
 {
 	*io = (struct io_model){ 0 };
 	size_t cap_sites = 0, cap_descs = 0, cap_sys = 0;
+	struct u64map by_nr = U64MAP_INIT;
 	for (size_t i = 0; i < m->n_events; i++) {
 		const struct trace_event *e = &m->events[i];
 		int r;
@@ -232,15 +236,19 @@ int io_model_build(const struct trace_model *m, struct io_model *io)
 		case TRACE_IO_FD: r = read_desc(m, e, io, &cap_descs); break;
 		case TRACE_IO_PROC: r = read_proc(m, e, io); break;
 		case TRACE_IO_MODE: r = read_mode(m, e, io); break;
-		case TRACE_SYSCALLS: r = read_syscalls(m, e, io, &cap_sys); break;
+		case TRACE_SYSCALLS:
+			r = read_syscalls(m, e, io, &cap_sys, &by_nr);
+			break;
 		default: continue;
 		}
 		if (r < 0) {
+			u64map_release(&by_nr);
 			io_model_release(io);
 			return -1;
 		}
 		io->bad_records += r > 0;
 	}
+	u64map_release(&by_nr);
 	/* Description ids become indexes (ids are unique within a trace; a
 	 * site naming an id never written keeps none). */
 	for (size_t i = 0; i < io->n_sites; i++) {
@@ -300,8 +308,11 @@ uint64_t io_site_time_ns(const struct io_site *s)
 {
 	if (!s->timed_calls)
 		return 0;
-	return (uint64_t)((long double)s->timed_ns * (long double)s->calls /
-			  (long double)s->timed_calls);
+	long double t = (long double)s->timed_ns * (long double)s->calls /
+			(long double)s->timed_calls;
+	/* Scaled up, hostile values can pass 2^64, where converting is
+	 * undefined: the time saturates instead. */
+	return t < 0x1p64L ? (uint64_t)t : UINT64_MAX;
 }
 
 uint64_t io_site_median_below(const struct io_site *s)

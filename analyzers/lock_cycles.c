@@ -37,20 +37,18 @@ static int adj_build(const struct lock_model *lm, struct adj *a)
 	return 0;
 }
 
-/* Shortest path of live edges from (e.to, e.to_read) back to e.from; the
- * edges of the cycle, starting with ei, into out. Returns the length or 0. */
-static size_t shortest_back(const struct lock_model *lm, const struct adj *a,
-			    uint32_t ei, uint32_t *out, int64_t *via,
-			    uint32_t *prev, uint32_t *queue)
+/* The breadth-first search of shortest_back; *qlen receives how many
+ * states it queued. */
+static size_t search_back(const struct lock_model *lm, const struct adj *a,
+			  uint32_t ei, uint32_t *out, int64_t *via,
+			  uint32_t *prev, uint32_t *queue, size_t *qlen)
 {
 	const struct lock_edge *e0 = &lm->edges[ei];
-	size_t states = 2 * lm->n_locks;
-	for (size_t i = 0; i < states; i++)
-		via[i] = -2;                  /* unvisited */
 	size_t head = 0, tail = 0;
 	uint32_t s0 = e0->to * 2 + e0->to_read;
 	via[s0] = -1;
 	queue[tail++] = s0;
+	*qlen = tail;
 	while (head < tail) {
 		uint32_t s = queue[head++];
 		uint32_t node = s / 2;
@@ -79,9 +77,26 @@ static size_t shortest_back(const struct lock_model *lm, const struct adj *a,
 			via[t] = a->e[k];
 			prev[t] = s;
 			queue[tail++] = t;
+			*qlen = tail;
 		}
 	}
 	return 0;
+}
+
+/* Shortest path of live edges from (e.to, e.to_read) back to e.from; the
+ * edges of the cycle, starting with ei, into out. Returns the length or 0.
+ * via[] is all unvisited (-2) on entry and is left so: only the states
+ * this search queued are reset, not all of them, so that a trace with many
+ * locks and many edges costs what the searches visit. */
+static size_t shortest_back(const struct lock_model *lm, const struct adj *a,
+			    uint32_t ei, uint32_t *out, int64_t *via,
+			    uint32_t *prev, uint32_t *queue)
+{
+	size_t tail = 0;
+	size_t n = search_back(lm, a, ei, out, via, prev, queue, &tail);
+	for (size_t i = 0; i < tail; i++)
+		via[queue[i]] = -2;
+	return n;
 }
 
 static void canonical(uint32_t *c, size_t n)
@@ -144,6 +159,8 @@ long lock_cycles_find(const struct lock_model *lm, struct lock_cycle **out,
 		found = -1;
 		goto done;
 	}
+	for (size_t i = 0; i < 2 * lm->n_locks; i++)
+		via[i] = -2;                  /* unvisited */
 	size_t scan = lm->n_edges < MAX_EDGES_SCANNED ? lm->n_edges
 						       : MAX_EDGES_SCANNED;
 	for (size_t i = 0; i < scan && (size_t)found < max; i++) {

@@ -223,6 +223,10 @@ static int edge_add(struct replay *r, struct tstate *t, const struct held *from,
 	uint64_t *slot = u64map_get(&r->edge_of, key);
 	uint32_t *set;
 	size_t n_set;
+	if (!slot && lm->n_edges >= LOCK_MAX_EDGES) {
+		lm->edges_dropped++;
+		return 0;
+	}
 	if (held_set(t, from->lock, to, &set, &n_set) < 0)
 		return -1;
 	struct lock_edge *e;
@@ -378,6 +382,10 @@ static int on_acquire(struct replay *r, struct tstate *t,
 	} else if (how != TRACE_LOCK_TRY && !holds(t, lock)) {
 		if (attempt(r, t, lock, read, e->stack, e->ts) < 0)
 			return -1;
+	}
+	if (t->n >= LOCK_MAX_HELD) {
+		r->lm->held_dropped++;
+		return 0;
 	}
 	if (GROW(t->h, t->cap, t->n + 1) < 0)
 		return -1;

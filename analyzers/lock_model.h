@@ -34,6 +34,15 @@ struct lock_info {
 
 #define LOCK_EDGE_TIDS 4
 
+/* Bounds on what one trace can make the graph cost, lockdep's own kind of
+ * limits (MAX_LOCK_DEPTH, MAX_LOCKDEP_ENTRIES): every lock a thread holds
+ * adds an edge at each of its later acquisitions, so a trace nesting
+ * thousands of locks would take quadratic time and memory. A thread's
+ * acquisitions past LOCK_MAX_HELD held locks are counted but not held;
+ * edges past LOCK_MAX_EDGES are not added (lock_model.edges_dropped). */
+#define LOCK_MAX_HELD 48
+#define LOCK_MAX_EDGES 65536
+
 struct lock_edge {
 	uint32_t from, to;        /* lock indices: 'to' taken while 'from' held */
 	bool from_read, to_read;  /* rwlock modes */
@@ -95,6 +104,8 @@ struct lock_model {
 	size_t n_retries;
 	uint64_t events;          /* lock records read */
 	uint64_t max_held;        /* most locks one thread held at once */
+	uint64_t held_dropped;    /* acquisitions past LOCK_MAX_HELD */
+	uint64_t edges_dropped;   /* new edges past LOCK_MAX_EDGES */
 	uint64_t waits_unfinished; /* waits still pending at the end */
 };
 

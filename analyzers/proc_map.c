@@ -204,11 +204,19 @@ static int merge_into(struct proc_map *mp, const struct raw_list *l)
 	return 0;
 }
 
+/* An empty list has no array yet, and qsort must not be given NULL (a
+ * trace whose map records are all gone). */
+static void sort_lines(struct raw_list *l)
+{
+	if (l->n)
+		qsort(l->v, l->n, sizeof(*l->v), by_start);
+}
+
 /* Sorts, names and merges the lines of l into mp. */
 static int finish(struct raw_list *l, const struct threads_model *tm, uint32_t main_tid,
 		  bool add_missing, struct proc_map *mp)
 {
-	qsort(l->v, l->n, sizeof(*l->v), by_start);
+	sort_lines(l);
 	for (size_t j = 0; j < l->n; j++) {
 		struct raw *r = &l->v[j];
 		r->kind = kind_of(r, j ? &l->v[j - 1] : NULL);
@@ -219,7 +227,7 @@ static int finish(struct raw_list *l, const struct threads_model *tm, uint32_t m
 	}
 	if (label_stacks(l, tm, add_missing) < 0)
 		return -1;
-	qsort(l->v, l->n, sizeof(*l->v), by_start);
+	sort_lines(l);
 	return merge_into(mp, l);
 }
 

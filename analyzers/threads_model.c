@@ -265,5 +265,7 @@ uint64_t threads_model_runq_estimate(const struct threads_model *tm,
 	for (int g = 0; g < 2; g++)
 		est += n[g] ? sum[g] * (long double)all[g] / (long double)n[g]
 			    : mean * (long double)all[g];
-	return (uint64_t)est;
+	/* Scaled up, hostile values can pass 2^64, where converting is
+	 * undefined: the estimate saturates instead. */
+	return est < 0x1p64L ? (uint64_t)est : UINT64_MAX;
 }

@@ -153,11 +153,15 @@ static int sort_events(struct trace_model *m)
  * address, is such a pair: the allocation moves to just before the free
  * (taking the free's time). */
 #define HANDOFF_NS 200000
+/* The search stops after HANDOFF_SCAN events too: frees of addresses
+ * that are not live, by the hundred thousand within HANDOFF_NS (a damaged
+ * or hostile trace), would cost the square of their number. */
+#define HANDOFF_SCAN 1024
 
 static bool pull_handoff(struct trace_model *m, size_t i)
 {
 	const struct trace_event *fr = &m->events[i];
-	for (size_t j = i + 1; j < m->n_events &&
+	for (size_t j = i + 1; j < m->n_events && j - i <= HANDOFF_SCAN &&
 			       m->events[j].ts - fr->ts <= HANDOFF_NS; j++) {
 		const struct trace_event *e = &m->events[j];
 		if (e->a != fr->a ||

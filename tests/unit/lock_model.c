@@ -2,7 +2,8 @@
  * attempt and undone when it fails, trylocks, generations, one LOCK_PAIR
  * standing for an acquisition and a release, LOCK_PAIRS runs (their hold
  * times measured or estimated), gate locks, one-thread
- * cycles, a 30-lock ring, 200 locks held at once, the live deadlock record
+ * cycles, a 30-lock ring, 200 locks taken at once (LOCK_MAX_HELD held),
+ * the graph's bound on edges, the live deadlock record
  * and the livelock thresholds. */
 #include <string.h>
 
@@ -306,14 +307,38 @@ int main(void)
 	ok(n == 1 && cs[0].n == 30, "one cycle of 30 edges");
 	done(&m, &lm, cs);
 
-	/* 200 locks held at once: no limit in the model. */
+	/* 200 locks taken at once: each is counted, the first
+	 * LOCK_MAX_HELD are held (edges from every one of them). */
 	start(&b);
 	for (uint64_t i = 0; i < 200; i++)
 		acq(&b, 2 * MS + i, 0x10000 + 64 * i, BLK);
 	for (uint64_t i = 200; i-- > 0;)
 		rel(&b, 3 * MS + (199 - i), 0x10000 + 64 * i);
 	ok(load(&b, &m, &lm) == 0, "200-lock trace loads");
-	ok(lm.max_held == 200 && lm.n_locks == 200, "200 held at once");
+	ok(lm.max_held == LOCK_MAX_HELD && lm.n_locks == 200 &&
+	   lm.held_dropped == 200 - LOCK_MAX_HELD &&
+	   lm.locks[199].acquisitions == 1,
+	   "200 taken at once, %d held", LOCK_MAX_HELD);
+	ok(lm.n_edges == LOCK_MAX_HELD * (LOCK_MAX_HELD - 1) / 2 +
+	   (200 - LOCK_MAX_HELD) * LOCK_MAX_HELD,
+	   "an edge from each held lock to each later one (%zu)", lm.n_edges);
+	lock_model_release(&lm);
+	trace_model_release(&m);
+
+	/* A thread holding LOCK_MAX_HELD locks that takes thousands of new
+	 * ones: the graph stops growing at LOCK_MAX_EDGES edges. */
+	start(&b);
+	for (uint64_t i = 0; i < LOCK_MAX_HELD; i++)
+		acq(&b, 2 * MS + i, 0x10000 + 64 * i, BLK);
+	uint64_t n_new = LOCK_MAX_EDGES / LOCK_MAX_HELD + 100;
+	for (uint64_t i = 0; i < n_new; i++)
+		pair(&b, 3 * MS + i, 0x100000 + 64 * i, 1);
+	ok(load(&b, &m, &lm) == 0, "a trace of %d held locks and %d more loads",
+	   LOCK_MAX_HELD, (int)n_new);
+	ok(lm.n_edges == LOCK_MAX_EDGES && lm.edges_dropped > 0 &&
+	   lm.n_locks == LOCK_MAX_HELD + n_new,
+	   "edges stop at %d (%zu, %llu dropped)", LOCK_MAX_EDGES, lm.n_edges,
+	   (unsigned long long)lm.edges_dropped);
 	lock_model_release(&lm);
 	trace_model_release(&m);
 
