@@ -62,6 +62,54 @@ static bool same_desc(const struct io_desc *a, const struct io_desc *b)
 	       !memcmp(a->path.p, b->path.p, a->path.len);
 }
 
+/* Sites and descriptors are found through maps from a hash of their key
+ * to the index + 1 of the first one with that hash: a trace may hold tens
+ * of thousands of sites, and a scan for each was quadratic (100,000 sites
+ * took 40 s). A hash shared by different keys, which hardly happens,
+ * falls back to the scan. */
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return h ^ (h >> 29);
+}
+
+static uint64_t site_hash(const struct io_site *s)
+{
+	return mix(mix(mix(mix(0, s->fn), (uint64_t)s->fd), s->desc), s->stack);
+}
+
+static uint64_t desc_hash(const struct io_desc *d)
+{
+	uint64_t h = mix(mix(0, (uint64_t)d->fd), d->type);
+	for (size_t i = 0; i < d->path.len; i++)
+		h = mix(h, (uint8_t)d->path.p[i]);
+	return h;
+}
+
+/* The index of the site with s's key among v[0..n), or -1. */
+static long find_site(const struct u64map *map, const struct io_site *v,
+		      size_t n, const struct io_site *s)
+{
+	const uint64_t *slot = u64map_get(map, site_hash(s));
+	if (!slot)
+		return -1;
+	if (same_key(&v[*slot - 1], s))
+		return (long)*slot - 1;
+	for (size_t i = 0; i < n; i++)
+		if (same_key(&v[i], s))
+			return (long)i;
+	return -1;
+}
+
+/* Notes v[i] in the map unless an earlier site has its hash. */
+static int note_site(struct u64map *map, const struct io_site *v, size_t i)
+{
+	uint64_t h = site_hash(&v[i]);
+	return u64map_get(map, h) ? 0 : u64map_put(map, h, i + 1);
+}
+
 #define GETV(c, x)                                                           \
 	do {                                                                 \
 		if (trace_get_varint(c, x) < 0)                              \
@@ -70,7 +118,7 @@ static bool same_desc(const struct io_desc *a, const struct io_desc *b)
 
 /* 0 done, 1 bad record, -1 no memory. */
 static int read_site(const struct trace_model *m, const struct trace_event *e,
-		     struct io_model *io, size_t *cap)
+		     struct io_model *io, size_t *cap, struct u64map *by_key)
 {
 	struct trace_cursor c = fields(m, e);
 	uint64_t tid, fn, fd, desc, stack, nb;
@@ -98,16 +146,15 @@ static int read_site(const struct trace_model *m, const struct trace_event *e,
 	s.threads = 1;
 	/* desc is resolved to an index once every IO_FD is read. */
 	s.desc = desc;
-	for (size_t i = 0; i < io->n_sites; i++) {
-		if (same_key(&io->sites[i], &s)) {
-			add_site(&io->sites[i], &s);
-			return 0;
-		}
+	long i = find_site(by_key, io->sites, io->n_sites, &s);
+	if (i >= 0) {
+		add_site(&io->sites[i], &s);
+		return 0;
 	}
 	if (grow((void **)&io->sites, io->n_sites, cap, sizeof(s)) < 0)
 		return -1;
 	io->sites[io->n_sites++] = s;
-	return 0;
+	return note_site(by_key, io->sites, io->n_sites - 1);
 }
 
 static int read_desc(const struct trace_model *m, const struct trace_event *e,
@@ -223,16 +270,84 @@ static int sys_by_calls(const void *a, const void *b)
 	return (x->nr > y->nr) - (x->nr < y->nr);
 }
 
+/* Description ids become indexes (ids are unique within a trace: the
+ * first description with an id is the one; a site naming an id never
+ * written keeps none). Threads describe a descriptor each on their own:
+ * the same description is one descriptor, the first of them. */
+static int resolve_descs(struct io_model *io)
+{
+	struct u64map by_id = U64MAP_INIT, by_desc = U64MAP_INIT;
+	uint64_t *first = calloc(io->n_descs ? io->n_descs : 1, sizeof(*first));
+	int rc = -1;
+	if (!first)
+		goto out;
+	for (size_t j = 0; j < io->n_descs; j++) {
+		const struct io_desc *d = &io->descs[j];
+		uint64_t h = desc_hash(d), *slot = u64map_get(&by_desc, h);
+		first[j] = j;
+		if (slot && same_desc(&io->descs[*slot - 1], d)) {
+			first[j] = *slot - 1;
+		} else if (slot) {
+			for (size_t k = 0; k < j; k++)
+				if (same_desc(&io->descs[k], d)) {
+					first[j] = k;
+					break;
+				}
+		} else if (u64map_put(&by_desc, h, j + 1) < 0) {
+			goto out;
+		}
+		if (d->id && !u64map_get(&by_id, d->id) &&
+		    u64map_put(&by_id, d->id, j + 1) < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < io->n_sites; i++) {
+		uint64_t id = io->sites[i].desc;
+		const uint64_t *slot = id ? u64map_get(&by_id, id) : NULL;
+		io->sites[i].desc = slot ? first[*slot - 1] + 1 : 0;
+	}
+	rc = 0;
+out:
+	free(first);
+	u64map_release(&by_id);
+	u64map_release(&by_desc);
+	return rc;
+}
+
+/* Sites that now name the same descriptor are one site. */
+static int merge_sites(struct io_model *io)
+{
+	struct u64map by_key = U64MAP_INIT;
+	size_t kept = 0;
+	for (size_t i = 0; i < io->n_sites; i++) {
+		struct io_site s = io->sites[i];
+		long k = find_site(&by_key, io->sites, kept, &s);
+		if (k >= 0) {
+			add_site(&io->sites[k], &s);
+			continue;
+		}
+		io->sites[kept++] = s;
+		if (note_site(&by_key, io->sites, kept - 1) < 0) {
+			u64map_release(&by_key);
+			return -1;
+		}
+	}
+	io->n_sites = kept;
+	u64map_release(&by_key);
+	return 0;
+}
+
 int io_model_build(const struct trace_model *m, struct io_model *io)
 {
 	*io = (struct io_model){ 0 };
 	size_t cap_sites = 0, cap_descs = 0, cap_sys = 0;
-	struct u64map by_nr = U64MAP_INIT;
+	struct u64map by_nr = U64MAP_INIT, by_key = U64MAP_INIT;
 	for (size_t i = 0; i < m->n_events; i++) {
 		const struct trace_event *e = &m->events[i];
 		int r;
 		switch (e->kind) {
-		case TRACE_IO_SITE: r = read_site(m, e, io, &cap_sites); break;
+		case TRACE_IO_SITE:
+			r = read_site(m, e, io, &cap_sites, &by_key);
+			break;
 		case TRACE_IO_FD: r = read_desc(m, e, io, &cap_descs); break;
 		case TRACE_IO_PROC: r = read_proc(m, e, io); break;
 		case TRACE_IO_MODE: r = read_mode(m, e, io); break;
@@ -241,53 +356,25 @@ int io_model_build(const struct trace_model *m, struct io_model *io)
 			break;
 		default: continue;
 		}
-		if (r < 0) {
-			u64map_release(&by_nr);
-			io_model_release(io);
-			return -1;
-		}
+		if (r < 0)
+			goto no_memory;
 		io->bad_records += r > 0;
 	}
 	u64map_release(&by_nr);
-	/* Description ids become indexes (ids are unique within a trace; a
-	 * site naming an id never written keeps none). */
-	for (size_t i = 0; i < io->n_sites; i++) {
-		uint64_t id = io->sites[i].desc;
-		io->sites[i].desc = 0;
-		for (size_t j = 0; id && j < io->n_descs; j++)
-			if (io->descs[j].id == id) {
-				io->sites[i].desc = j + 1;
-				break;
-			}
-		/* Threads describe a descriptor each on their own: the same
-		 * description is one descriptor. */
-		size_t d = io->sites[i].desc;
-		for (size_t j = 0; d && j + 1 < d; j++)
-			if (same_desc(&io->descs[j], &io->descs[d - 1])) {
-				io->sites[i].desc = j + 1;
-				break;
-			}
-	}
-	/* Sites that now name the same descriptor are one site. */
-	size_t kept = 0;
-	for (size_t i = 0; i < io->n_sites; i++) {
-		struct io_site *s = &io->sites[i];
-		size_t k;
-		for (k = 0; k < kept; k++)
-			if (same_key(&io->sites[k], s))
-				break;
-		if (k == kept)
-			io->sites[kept++] = *s;
-		else
-			add_site(&io->sites[k], s);
-	}
-	io->n_sites = kept;
+	u64map_release(&by_key);
+	if (resolve_descs(io) < 0 || merge_sites(io) < 0)
+		goto no_memory;
 	if (io->n_sites)
 		qsort(io->sites, io->n_sites, sizeof(*io->sites), by_calls);
 	if (io->n_syscalls)
 		qsort(io->syscalls, io->n_syscalls, sizeof(*io->syscalls),
 		      sys_by_calls);
 	return 0;
+no_memory:
+	u64map_release(&by_nr);
+	u64map_release(&by_key);
+	io_model_release(io);
+	return -1;
 }
 
 void io_model_release(struct io_model *io)

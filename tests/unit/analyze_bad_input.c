@@ -228,6 +228,51 @@ static void test_many_syscalls(void)
 	free(b.buf);
 }
 
+/* 100,000 I/O call sites, each on a descriptor of its own, every other
+ * one described: each site was looked for among those before it, and
+ * again among the merged ones, quadratic (about 40 s). */
+static void test_many_io_sites(void)
+{
+	struct tb b;
+	begin(&b);
+	for (uint64_t r = 0; r < 100000; r++) {
+		if (r % 500 == 0) { /* a chunk stays inside its region */
+			tb_chunk_end(&b);
+			tb_pad(&b);
+			tb_chunk(&b, 10, 600);
+		}
+		if (r % 2 == 0) {
+			char path[32];
+			snprintf(path, sizeof(path), "/tmp/f%llu", (unsigned long long)r);
+			tb_begin(&b, 600);
+			tb_v(&b, r + 1);               /* id */
+			tb_v(&b, 3 + r % 1000);        /* fd */
+			tb_v(&b, 1);                   /* type */
+			tb_s(&b, path);
+			tb_end_record(&b, TRACE_IO_FD);
+		}
+		tb_begin(&b, 600);
+		tb_v(&b, 10);                  /* tid */
+		tb_v(&b, 0);                   /* fn: write */
+		tb_v(&b, 3 + r % 1000);        /* fd */
+		tb_v(&b, r % 2 ? 0 : r + 1);   /* desc */
+		tb_v(&b, 1);                   /* stack */
+		tb_v(&b, 1);                   /* calls */
+		tb_v(&b, 10);                  /* bytes */
+		tb_v(&b, 0);                   /* errors */
+		tb_v(&b, 0);                   /* timed_calls */
+		tb_v(&b, 0);                   /* timed_ns */
+		tb_v(&b, 10);                  /* max_size */
+		tb_v(&b, 0);                   /* nbuckets */
+		tb_end_record(&b, TRACE_IO_SITE);
+	}
+	finish(&b);
+	const char *t = save(&b, "iosites");
+	ok(run_named(t, "syscalls") == 0 && run_named(t, "report") == 0,
+	   "100,000 I/O call sites");
+	free(b.buf);
+}
+
 /* 300,000 frees of addresses never allocated, at one instant: the loader
  * looks past each for another thread's allocation of the same address
  * (clocks that disagree), which was quadratic with no bound on the
@@ -413,6 +458,7 @@ int main(void)
 	test_locks_nested();
 	test_no_maps();
 	test_many_syscalls();
+	test_many_io_sites();
 	test_many_unknown_frees();
 	test_scaled_times();
 	test_sweep();
