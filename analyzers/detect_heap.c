@@ -613,6 +613,40 @@ static int impossible_request(const struct trace_model *m,
 	return 0;
 }
 
+/* jemalloc's side of a failed request: it keeps the pages of freed blocks
+ * mapped for a while (and reserved after that), so under a limit on
+ * address space they stand in the way although nothing lives in them. */
+static int jemalloc_failure_text(char *expl, size_t n, const struct heap_frag *h,
+				 uint64_t size)
+{
+	const struct heap_info *i = &h->info;
+	char live[32], mapped[32], retained[32], free_b[32];
+	mib(live, sizeof(live), h->live_bytes);
+	mib(mapped, sizeof(mapped), i->je_mapped);
+	mib(retained, sizeof(retained), i->je_retained);
+	int k = snprintf(expl, n,
+		"jemalloc could not give %" PRIu64 " bytes. At that moment the "
+		"program had %s live, and jemalloc held %s of address space "
+		"mapped, %s more retained (given back to the system but kept "
+		"reserved)", size, live, mapped, retained);
+	if (i->je_holes) {
+		uint64_t largest = i->je_largest_extent > i->je_largest_region
+			? i->je_largest_extent : i->je_largest_region;
+		mib(free_b, sizeof(free_b), i->je_extent_bytes + i->je_region_bytes);
+		k += snprintf(expl + k, n - (size_t)k,
+			"; %s of what it held was free, in %" PRIu64 " pieces, "
+			"the largest %" PRIu64 " bytes",
+			free_b, i->je_extents + i->je_regions, largest);
+	}
+	k += snprintf(expl + k, n - (size_t)k,
+		". jemalloc keeps the pages of freed blocks mapped for some "
+		"seconds before it gives them back, joins free neighbours only "
+		"when it needs to, and keeps the address space it gave back "
+		"reserved: that memory is free, but it still takes address "
+		"space.");
+	return k;
+}
+
 static int alloc_failure(const struct trace_model *m, const struct trace_event *e,
 			 struct finding_list *out, bool *frag_reported)
 {
@@ -621,18 +655,28 @@ static int alloc_failure(const struct trace_model *m, const struct trace_event *
 	struct heap_frag h;
 	if (heap_frag_at(m, e, &h) < 0)
 		return -1;
-	char head[200], expl[1200], a[32], b[32], c[32], d[32];
+	char head[200], expl[1400], a[32], b[32], c[32], d[32];
 	snprintf(head, sizeof(head), "%s(%" PRIu64 ") returned NULL",
 		 fn_name(e->fn), e->a);
+	bool je = h.info.valid && h.info.allocator == HEAP_JEMALLOC;
 	mib(a, sizeof(a), h.free_bytes);
 	mib(b, sizeof(b), h.live_bytes);
-	int k = snprintf(expl, sizeof(expl),
+	int k = je ? jemalloc_failure_text(expl, sizeof(expl), &h, e->a)
+		: snprintf(expl, sizeof(expl),
 		"The allocator could not find %" PRIu64 " contiguous bytes. At "
 		"that moment the program had %s live; the brk heap held %s free "
 		"in %" PRIu64 " holes between live blocks, the largest only %"
 		PRIu64 " bytes, so none could take the request.",
 		e->a, b, a, h.holes, h.largest_hole);
-	if (h.info.valid && h.info.as_limit) {
+	if (je && h.info.as_limit) {
+		mib(c, sizeof(c), h.info.as_limit);
+		mib(d, sizeof(d), h.info.vm_size);
+		snprintf(expl + k, sizeof(expl) - (size_t)k,
+			 " The address space was limited (RLIMIT_AS %s, %s in "
+			 "use), so no fresh mapping could be made: the request "
+			 "failed although most of what jemalloc held was free.",
+			 c, d);
+	} else if (h.info.valid && h.info.as_limit) {
 		mib(c, sizeof(c), h.info.as_limit);
 		mib(d, sizeof(d), h.info.vm_size);
 		snprintf(expl + k, sizeof(expl) - (size_t)k,
@@ -643,11 +687,16 @@ static int alloc_failure(const struct trace_model *m, const struct trace_event *
 			 c, d);
 	}
 	struct finding *f = finding_add(out, "allocation-failure", SEV_ERROR,
-		head, expl,
-		"Check every allocation for NULL. When the heap is full of "
-		"holes, keep long-lived and short-lived blocks apart (a pool or "
-		"arena for the long-lived ones), so that freed memory merges "
-		"back into large free regions.");
+		head, expl, je
+		? "Check every allocation for NULL. Under a limit on address "
+		  "space, the pages jemalloc keeps count against it: "
+		  "MALLOC_CONF=retain:false,dirty_decay_ms:0,muzzy_decay_ms:0 "
+		  "makes jemalloc give freed memory and its address space back "
+		  "at once (at some cost in speed)."
+		: "Check every allocation for NULL. When the heap is full of "
+		  "holes, keep long-lived and short-lived blocks apart (a pool or "
+		  "arena for the long-lived ones), so that freed memory merges "
+		  "back into large free regions.");
 	const struct trace_stack *s = trace_event_stack(m, e);
 	if (!f || finding_add_stack(f, "the call that failed", e->tid,
 				    s ? s->frames : NULL, s ? s->n : 0) < 0 ||

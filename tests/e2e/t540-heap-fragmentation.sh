@@ -19,6 +19,7 @@ test_expect 'fragmentation demo: status kept, allocation-failure at the malloc l
 	json_check t.log.json "($(kind allocation-failure))[0][\"details\"][\"as_limit\"] > 0" &&
 	json_check t.log.json "(\"main\", $L_BIG) == [(fr[\"function\"], fr[\"line\"]) for fr in ($(kind allocation-failure))[0][\"stacks\"][0][\"frames\"]][0]" &&
 	json_check t.log.json "\"cause\" not in ($(kind allocation-failure))[0][\"details\"]" &&
+	json_check t.log.json "\"brk heap\" in ($(kind allocation-failure))[0][\"explanation\"] and \"jemalloc\" not in ($(kind allocation-failure))[0][\"fix\"]" &&
 	json_check t.log.json "len($(kind fragmentation)) == 1" &&
 	json_check t.log.json "($(kind fragmentation))[0][\"details\"][\"holes\"] >= 8000" &&
 	json_check t.log.json "($(kind fragmentation))[0][\"details\"][\"largest_hole\"] < 8192"
@@ -110,6 +111,16 @@ test_expect 'spy --allocator jemalloc: the same program on jemalloc, recorded th
 	json_check t.log.json "len($(kind allocation-failure)) == 1 and j[\"heap\"][\"peak_blocks\"] >= 8192" &&
 	"$ANALYZE" fragmentation --json t.log >f.json || : &&
 	json_check f.json "j[\"snapshots\"][0][\"glibc\"][\"arena\"] < (1 << 20)"
+'
+
+test_expect 'jemalloc: the failure is explained by the pages jemalloc keeps, and the fix it gives works' '
+	rc=0 && "$SPY" --allocator jemalloc --no-report -o t.log "$TOP/demos/fragmentation_fixed" >out 2>err || rc=$? &&
+	test $rc = 1 && report_json t.log &&
+	json_check t.log.json "(lambda f: f[\"explanation\"].startswith(\"jemalloc could not give\") and \"brk heap\" not in f[\"explanation\"] and \"retain:false\" in f[\"fix\"])(($(kind allocation-failure))[0])" &&
+	conf=$(python3 -c "import json, re, sys; print(re.search(r\"MALLOC_CONF=(\\S+)\", [f for f in json.load(open(sys.argv[1]))[\"findings\"] if f[\"kind\"] == \"allocation-failure\"][0][\"fix\"]).group(1))" t.log.json) &&
+	say "MALLOC_CONF=$conf" &&
+	MALLOC_CONF=$conf "$SPY" --allocator jemalloc --no-report -o ok.log "$TOP/demos/fragmentation_fixed" >out 2>err &&
+	grep -q "malloc(24 MB) succeeded" out
 '
 else
 test_skip 'spy --allocator jemalloc' 'libjemalloc.so.2 is not installed'
