@@ -203,6 +203,8 @@ static void text_fields(FILE *f, const struct trace_model *m,
 		break;
 	case TRACE_ALLOC_FAIL:
 		fprintf(f, "%s size %" PRIu64, trace_alloc_fn_name(e->fn), e->a);
+		if (e->b || e->c)
+			fprintf(f, " (%" PRIu64 " x %" PRIu64 ")", e->b, e->c);
 		break;
 	case TRACE_MISMATCHED_FREE:
 		fprintf(f, "0x%" PRIx64 " from %s, freed as %s", e->a,
@@ -396,6 +398,10 @@ static void json_fields(struct json_writer *w, const struct trace_model *m,
 	case TRACE_ALLOC_FAIL:
 		json_key(w, "fn"); json_string(w, trace_alloc_fn_name(e->fn));
 		json_key(w, "size"); json_uint(w, e->a);
+		if (e->b || e->c) {
+			json_key(w, "count"); json_uint(w, e->b);
+			json_key(w, "each"); json_uint(w, e->c);
+		}
 		break;
 	case TRACE_MISMATCHED_FREE:
 		json_key(w, "address"); json_hex(w, e->a);

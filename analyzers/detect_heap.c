@@ -571,15 +571,66 @@ static int frag_details(struct finding *f, const struct heap_frag *h)
  * 64-bit Linux process on x86-64 (4-level page tables) is 128 TiB. */
 #define ADDRESS_SPACE_BYTES ((uint64_t)1 << 47)
 
+/* The failed call as the program wrote it: calloc with its two arguments
+ * when the trace has them, any other with its size. */
+static void failed_call(char *buf, size_t n, const struct trace_event *e)
+{
+	if (e->fn == TRACE_FN_CALLOC && (e->b || e->c))
+		snprintf(buf, n, "calloc(%" PRIu64 ", %" PRIu64 ")", e->b, e->c);
+	else
+		snprintf(buf, n, "%s(%" PRIu64 ")", fn_name(e->fn), e->a);
+}
+
+/* calloc(count, each) whose product does not fit in a size_t: calloc
+ * refuses it, as it must; the arguments are the bug. */
+static int calloc_overflow(const struct trace_model *m,
+			   const struct trace_event *e, struct finding_list *out)
+{
+	char call[80], head[160], expl[700], signed_note[160] = "";
+	failed_call(call, sizeof(call), e);
+	snprintf(head, sizeof(head), "%s returned NULL: count times size "
+		 "does not fit in a size_t", call);
+	uint64_t big = e->b > e->c ? e->b : e->c;
+	if (big >> 63)
+		snprintf(signed_note, sizeof(signed_note), " As a signed number "
+			 "the %s is %" PRId64 ": a negative value turned into a "
+			 "huge unsigned one.", e->b > e->c ? "count" : "size",
+			 (int64_t)big);
+	snprintf(expl, sizeof(expl),
+		 "calloc(count, size) asks for count x size bytes, and %" PRIu64
+		 " x %" PRIu64 " is more than 2^64 - 1, the most a size_t holds: "
+		 "calloc refused the call, as it must. (malloc(count * size) "
+		 "would not have: the product wraps around to a small number, "
+		 "and the program gets a block far too small for what it then "
+		 "writes.)%s", e->b, e->c, signed_note);
+	struct finding *f = finding_add(out, "allocation-failure", SEV_ERROR,
+		head, expl,
+		"Check the count before the call (a negative or absurd value "
+		"comes from a miscalculation or from input), and check every "
+		"allocation for NULL.");
+	char count[24], each[24];
+	snprintf(count, sizeof(count), "%" PRIu64, e->b);
+	snprintf(each, sizeof(each), "%" PRIu64, e->c);
+	const struct trace_stack *s = trace_event_stack(m, e);
+	if (!f || finding_add_stack(f, "the call that failed", e->tid,
+				    s ? s->frames : NULL, s ? s->n : 0) < 0 ||
+	    finding_add_json(f, "count", count) < 0 ||
+	    finding_add_json(f, "each", each) < 0 ||
+	    finding_add_str(f, "cause", "calloc-overflow") < 0)
+		return -1;
+	return 0;
+}
+
 /* A request no allocator could ever meet: the size is the bug, not the
  * heap, and the heap's holes have nothing to say about it. */
 static int impossible_request(const struct trace_model *m,
 			      const struct trace_event *e,
 			      struct finding_list *out)
 {
-	char head[200], expl[900], why[200];
-	snprintf(head, sizeof(head), "%s(%" PRIu64 ") returned NULL: no "
-		 "address space is that big", fn_name(e->fn), e->a);
+	char call[80], head[200], expl[900], why[200];
+	failed_call(call, sizeof(call), e);
+	snprintf(head, sizeof(head), "%s returned NULL: no address space is "
+		 "that big", call);
 	if (e->a >> 63)
 		snprintf(why, sizeof(why), "as a signed number this size is %"
 			 PRId64 ": a negative size (a subtraction that went "
@@ -650,14 +701,18 @@ static int jemalloc_failure_text(char *expl, size_t n, const struct heap_frag *h
 static int alloc_failure(const struct trace_model *m, const struct trace_event *e,
 			 struct finding_list *out, bool *frag_reported)
 {
+	uint64_t product;
+	if (e->fn == TRACE_FN_CALLOC && (e->b || e->c) &&
+	    __builtin_mul_overflow(e->b, e->c, &product))
+		return calloc_overflow(m, e, out);
 	if (e->a >= ADDRESS_SPACE_BYTES)
 		return impossible_request(m, e, out);
 	struct heap_frag h;
 	if (heap_frag_at(m, e, &h) < 0)
 		return -1;
-	char head[200], expl[1400], a[32], b[32], c[32], d[32];
-	snprintf(head, sizeof(head), "%s(%" PRIu64 ") returned NULL",
-		 fn_name(e->fn), e->a);
+	char call[80], head[200], expl[1400], a[32], b[32], c[32], d[32];
+	failed_call(call, sizeof(call), e);
+	snprintf(head, sizeof(head), "%s returned NULL", call);
 	bool je = h.info.valid && h.info.allocator == HEAP_JEMALLOC;
 	mib(a, sizeof(a), h.free_bytes);
 	mib(b, sizeof(b), h.live_bytes);

@@ -97,7 +97,7 @@ struct trace_event {
  *  leak-scan blocks         scanned bytes   ns
  *  guard-fault fault address block start   pc (fn: 0 after free, 1 past end)
  *  crash     fault address  si_code << 8 | access  pc (fn: the signal)
- *  alloc-fail size          -               -   (fn: the function)
+ *  alloc-fail size          calloc count    calloc each (fn: the function)
  *  heap-info fields length  fields offset   -   (heap_frag.c decodes)
  *  mismatched-free address  alloc family    free family (0 malloc, 1 new, 2 new[])
  *  heap-damage address      block before    header word as found

@@ -365,14 +365,21 @@ static int read_heap_check(struct loader *ld, uint8_t kind,
 		e->fn = v[2] <= TRACE_FAULT_SYSCALL_WRITE ? (uint8_t)v[2] : TRACE_FAULT_FREED;
 		e->stack = ref;
 		return 0;
-	case TRACE_ALLOC_FAIL: /* fn, size, stack */
+	case TRACE_ALLOC_FAIL: /* fn, size, stack[, count, each] */
 		for (int i = 0; i < 3; i++)
 			GET(trace_get_varint, c, &v[i]);
+		v[3] = v[4] = 0;
+		if (trace_cursor_left(c) > 0) {
+			GET(trace_get_varint, c, &v[3]);
+			GET(trace_get_varint, c, &v[4]);
+		}
 		if ((ref = stack_ref(ld, v[2])) == UINT32_MAX)
 			return -1;
 		if (!(e = new_event(ld, cs, kind)))
 			return -1;
 		e->a = v[1];
+		e->b = v[3];
+		e->c = v[4];
 		e->fn = v[0] < 255 ? (uint8_t)v[0] : 255;
 		e->stack = ref;
 		return 0;

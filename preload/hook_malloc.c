@@ -129,8 +129,9 @@ SPY_EXPORT void *calloc(size_t n, size_t size)
 	int saved = errno;
 	if (p)
 		rec_heap_alloc(TRACE_FN_CALLOC, p, n * size, 0);
-	else if (!overflow) /* n * size overflowing is the caller's error */
-		rec_heap_alloc_failed(TRACE_FN_CALLOC, total);
+	else /* n * size overflowing is the caller's error: recorded too */
+		rec_heap_alloc_failed_of(TRACE_FN_CALLOC,
+					 overflow ? SIZE_MAX : total, n, size);
 	spy_heapinfo_tick();
 	spy_hook_leave();
 	errno = saved;

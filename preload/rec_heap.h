@@ -94,20 +94,31 @@ rec_heap_alloc(unsigned fn, void *p, size_t size, size_t align)
 }
 
 /* A malloc-family call of size bytes failed: the call and the heap as the
- * allocator sees it (a slow path). */
+ * allocator sees it (a slow path). For calloc(count, each), count and
+ * each too (the product may not fit in size_t: size is then SIZE_MAX). */
 static inline __attribute__((always_inline)) void
-rec_heap_alloc_failed(unsigned fn, size_t size)
+rec_heap_alloc_failed_of(unsigned fn, size_t size, size_t count, size_t each)
 {
 	uint32_t stack = spy_stack_capture();
 	spy_alloc_family = 0;
-	uint8_t *w = spy_writer_begin(TRACE_ALLOC_FAIL, 4 * TRACE_VARINT_MAX);
+	uint8_t *w = spy_writer_begin(TRACE_ALLOC_FAIL, 6 * TRACE_VARINT_MAX);
 	if (w) {
 		w = trace_put_varint(w, fn);
 		w = trace_put_varint(w, size);
 		w = trace_put_varint(w, stack);
+		if (fn == TRACE_FN_CALLOC) {
+			w = trace_put_varint(w, count);
+			w = trace_put_varint(w, each);
+		}
 		spy_writer_end(w);
 	}
 	spy_heapinfo_write(1);
+}
+
+static inline __attribute__((always_inline)) void
+rec_heap_alloc_failed(unsigned fn, size_t size)
+{
+	rec_heap_alloc_failed_of(fn, size, 0, 0);
 }
 
 static inline __attribute__((always_inline)) void
