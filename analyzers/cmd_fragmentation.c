@@ -112,7 +112,7 @@ static void print_je_holes(const struct heap_frag *f)
 
 static void print_text(const struct trace_model *m, const struct heap_frag *f)
 {
-	char a[16], b[16], when[48];
+	char a[16], b[16], when[80];
 	frag_moment(when, sizeof(when), m, f);
 	if (f->when == HEAP_FRAG_FAILURE)
 		printf("when %s:\n", when);

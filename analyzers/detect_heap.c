@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "heap_checks.h"
+#include "frag_out.h"
 #include "heap_frag.h"
 #include "trace_decode.h"
 #include "trace_format.h"
@@ -571,23 +572,13 @@ static int frag_details(struct finding *f, const struct heap_frag *h)
  * 64-bit Linux process on x86-64 (4-level page tables) is 128 TiB. */
 #define ADDRESS_SPACE_BYTES ((uint64_t)1 << 47)
 
-/* The failed call as the program wrote it: calloc with its two arguments
- * when the trace has them, any other with its size. */
-static void failed_call(char *buf, size_t n, const struct trace_event *e)
-{
-	if (e->fn == TRACE_FN_CALLOC && (e->b || e->c))
-		snprintf(buf, n, "calloc(%" PRIu64 ", %" PRIu64 ")", e->b, e->c);
-	else
-		snprintf(buf, n, "%s(%" PRIu64 ")", fn_name(e->fn), e->a);
-}
-
 /* calloc(count, each) whose product does not fit in a size_t: calloc
  * refuses it, as it must; the arguments are the bug. */
 static int calloc_overflow(const struct trace_model *m,
 			   const struct trace_event *e, struct finding_list *out)
 {
 	char call[80], head[160], expl[700], signed_note[160] = "";
-	failed_call(call, sizeof(call), e);
+	frag_failed_call(call, sizeof(call), e);
 	snprintf(head, sizeof(head), "%s returned NULL: count times size "
 		 "does not fit in a size_t", call);
 	uint64_t big = e->b > e->c ? e->b : e->c;
@@ -628,7 +619,7 @@ static int impossible_request(const struct trace_model *m,
 			      struct finding_list *out)
 {
 	char call[80], head[200], expl[900], why[200];
-	failed_call(call, sizeof(call), e);
+	frag_failed_call(call, sizeof(call), e);
 	snprintf(head, sizeof(head), "%s returned NULL: no address space is "
 		 "that big", call);
 	if (e->a >> 63)
@@ -711,7 +702,7 @@ static int alloc_failure(const struct trace_model *m, const struct trace_event *
 	if (heap_frag_at(m, e, &h) < 0)
 		return -1;
 	char call[80], head[200], expl[1400], a[32], b[32], c[32], d[32];
-	failed_call(call, sizeof(call), e);
+	frag_failed_call(call, sizeof(call), e);
 	snprintf(head, sizeof(head), "%s returned NULL", call);
 	bool je = h.info.valid && h.info.allocator == HEAP_JEMALLOC;
 	mib(a, sizeof(a), h.free_bytes);

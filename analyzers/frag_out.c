@@ -6,12 +6,23 @@
 
 #include "trace_format.h"
 
+void frag_failed_call(char *buf, size_t n, const struct trace_event *e)
+{
+	if (e->fn == TRACE_FN_CALLOC && (e->b || e->c))
+		snprintf(buf, n, "calloc(%" PRIu64 ", %" PRIu64 ")", e->b, e->c);
+	else
+		snprintf(buf, n, "%s(%" PRIu64 ")", trace_alloc_fn_name(e->fn),
+			 e->a);
+}
+
 void frag_moment(char *buf, size_t n, const struct trace_model *m,
 		 const struct heap_frag *f)
 {
-	if (f->when == HEAP_FRAG_FAILURE && f->fail)
-		snprintf(buf, n, "%s(%" PRIu64 ") failed",
-			 trace_alloc_fn_name(f->fail->fn), f->fail->a);
+	char call[80];
+	if (f->when == HEAP_FRAG_FAILURE && f->fail) {
+		frag_failed_call(call, sizeof(call), f->fail);
+		snprintf(buf, n, "%s failed", call);
+	}
 	else if (f->when == HEAP_FRAG_INTERVAL)
 		snprintf(buf, n, "%.3f s", (double)trace_rel_ns(m, f->ts) / 1e9);
 	else
