@@ -572,11 +572,13 @@ static int frag_details(struct finding *f, const struct heap_frag *h)
  * 64-bit Linux process on x86-64 (4-level page tables) is 128 TiB. */
 #define ADDRESS_SPACE_BYTES ((uint64_t)1 << 47)
 
-/* calloc(count, each) whose product does not fit in a size_t: calloc
- * refuses it, as it must; the arguments are the bug. */
-static int calloc_overflow(const struct trace_model *m,
-			   const struct trace_event *e, struct finding_list *out)
+/* calloc(count, each) or reallocarray(p, count, each) whose product does
+ * not fit in a size_t: the call refuses it, as it must; the arguments are
+ * the bug. */
+static int array_overflow(const struct trace_model *m,
+			  const struct trace_event *e, struct finding_list *out)
 {
+	bool re = e->fn == TRACE_FN_REALLOCARRAY;
 	char call[80], head[160], expl[700], signed_note[160] = "";
 	frag_failed_call(call, sizeof(call), e);
 	snprintf(head, sizeof(head), "%s returned NULL: count times size "
@@ -588,12 +590,15 @@ static int calloc_overflow(const struct trace_model *m,
 			 "huge unsigned one.", e->b > e->c ? "count" : "size",
 			 (int64_t)big);
 	snprintf(expl, sizeof(expl),
-		 "calloc(count, size) asks for count x size bytes, and %" PRIu64
-		 " x %" PRIu64 " is more than 2^64 - 1, the most a size_t holds: "
-		 "calloc refused the call, as it must. (malloc(count * size) "
-		 "would not have: the product wraps around to a small number, "
-		 "and the program gets a block far too small for what it then "
-		 "writes.)%s", e->b, e->c, signed_note);
+		 "%s asks for count x size bytes, and %" PRIu64 " x %" PRIu64
+		 " is more than 2^64 - 1, the most a size_t holds: %s refused "
+		 "the call, as it must. (%s would not have: the product wraps "
+		 "around to a small number, and the program gets a block far too "
+		 "small for what it then writes.)%s",
+		 re ? "reallocarray(p, count, size)" : "calloc(count, size)",
+		 e->b, e->c, re ? "reallocarray" : "calloc",
+		 re ? "realloc(p, count * size)" : "malloc(count * size)",
+		 signed_note);
 	struct finding *f = finding_add(out, "allocation-failure", SEV_ERROR,
 		head, expl,
 		"Check the count before the call (a negative or absurd value "
@@ -607,7 +612,8 @@ static int calloc_overflow(const struct trace_model *m,
 				    s ? s->frames : NULL, s ? s->n : 0) < 0 ||
 	    finding_add_json(f, "count", count) < 0 ||
 	    finding_add_json(f, "each", each) < 0 ||
-	    finding_add_str(f, "cause", "calloc-overflow") < 0)
+	    finding_add_str(f, "cause", re ? "reallocarray-overflow"
+					: "calloc-overflow") < 0)
 		return -1;
 	return 0;
 }
@@ -693,9 +699,9 @@ static int alloc_failure(const struct trace_model *m, const struct trace_event *
 			 struct finding_list *out, bool *frag_reported)
 {
 	uint64_t product;
-	if (e->fn == TRACE_FN_CALLOC && (e->b || e->c) &&
-	    __builtin_mul_overflow(e->b, e->c, &product))
-		return calloc_overflow(m, e, out);
+	if ((e->fn == TRACE_FN_CALLOC || e->fn == TRACE_FN_REALLOCARRAY) &&
+	    (e->b || e->c) && __builtin_mul_overflow(e->b, e->c, &product))
+		return array_overflow(m, e, out);
 	if (e->a >= ADDRESS_SPACE_BYTES)
 		return impossible_request(m, e, out);
 	struct heap_frag h;

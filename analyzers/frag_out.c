@@ -10,6 +10,9 @@ void frag_failed_call(char *buf, size_t n, const struct trace_event *e)
 {
 	if (e->fn == TRACE_FN_CALLOC && (e->b || e->c))
 		snprintf(buf, n, "calloc(%" PRIu64 ", %" PRIu64 ")", e->b, e->c);
+	else if (e->fn == TRACE_FN_REALLOCARRAY && (e->b || e->c))
+		snprintf(buf, n, "reallocarray(..., %" PRIu64 ", %" PRIu64 ")",
+			 e->b, e->c);
 	else
 		snprintf(buf, n, "%s(%" PRIu64 ")", trace_alloc_fn_name(e->fn),
 			 e->a);

@@ -15,8 +15,8 @@
  * in at most 40 characters (57 for a calloc with two 20-digit arguments;
  * a smaller buf cuts it). Cannot fail. */
 /* The failed call of an ALLOC_FAIL event as the program wrote it: calloc
- * with its two arguments when the trace has them, any other with its
- * size ("calloc(10, 4)", "malloc(100)"). */
+ * and reallocarray with their two size arguments when the trace has them,
+ * any other with its size ("calloc(10, 4)", "malloc(100)"). */
 void frag_failed_call(char *buf, size_t n, const struct trace_event *e);
 
 void frag_moment(char *buf, size_t n, const struct trace_model *m,

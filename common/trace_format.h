@@ -261,9 +261,10 @@ enum trace_kind {
 	 * signal trampoline). */
 	TRACE_GUARD_FAULT = 84,
 	/* A malloc-family call returned NULL (or posix_memalign an error).
-	 * Body: dt, fn (trace_alloc_fn), size, stack; then, for calloc in
-	 * traces written since, count and each (its two arguments; size is
-	 * 2^64-1 when their product does not fit). A HEAP_INFO follows. */
+	 * Body: dt, fn (trace_alloc_fn), size, stack; then, for calloc and
+	 * reallocarray in traces written since, count and each (their two
+	 * size arguments; size is 2^64-1 when the product does not fit). A
+	 * HEAP_INFO follows. */
 	TRACE_ALLOC_FAIL = 85,
 	/* The allocator's own view, after an ALLOC_FAIL, at exit, and every
 	 * heap_every ms. Body: dt, reason (0 exit, 1 after an allocation

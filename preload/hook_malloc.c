@@ -258,6 +258,12 @@ SPY_EXPORT void *reallocarray(void *old, size_t n, size_t size)
 {
 	size_t total;
 	if (__builtin_mul_overflow(n, size, &total)) {
+		/* refused, as glibc does; the caller's error is recorded */
+		if (spy_hook_enter()) {
+			rec_heap_alloc_failed_of(TRACE_FN_REALLOCARRAY, SIZE_MAX,
+						 n, size);
+			spy_hook_leave();
+		}
 		errno = ENOMEM;
 		return NULL;
 	}

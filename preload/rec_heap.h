@@ -94,8 +94,9 @@ rec_heap_alloc(unsigned fn, void *p, size_t size, size_t align)
 }
 
 /* A malloc-family call of size bytes failed: the call and the heap as the
- * allocator sees it (a slow path). For calloc(count, each), count and
- * each too (the product may not fit in size_t: size is then SIZE_MAX). */
+ * allocator sees it (a slow path). For calloc and reallocarray, count
+ * and each too (the product may not fit in size_t: size is then
+ * SIZE_MAX). */
 static inline __attribute__((always_inline)) void
 rec_heap_alloc_failed_of(unsigned fn, size_t size, size_t count, size_t each)
 {
@@ -106,7 +107,7 @@ rec_heap_alloc_failed_of(unsigned fn, size_t size, size_t count, size_t each)
 		w = trace_put_varint(w, fn);
 		w = trace_put_varint(w, size);
 		w = trace_put_varint(w, stack);
-		if (fn == TRACE_FN_CALLOC) {
+		if (fn == TRACE_FN_CALLOC || fn == TRACE_FN_REALLOCARRAY) {
 			w = trace_put_varint(w, count);
 			w = trace_put_varint(w, each);
 		}

@@ -128,19 +128,21 @@ int main(void)
 	/* reallocarray, and realloc to 0 */
 	int *v = reallocarray(NULL, 10, sizeof(int));
 	v = reallocarray(v, 1000, sizeof(int));
+	/* reallocarray whose size overflows fails cleanly, v untouched */
+	if (reallocarray(v, SIZE_MAX / 4, 8)) return 5;
 	free(v);
 	puts("cases done");
 	return 0;
 }
 CEOF
 
-test_expect 'realloc chains, aligned blocks, calloc overflow, free(NULL), frees by another thread: no finding but the calloc that failed' '
+test_expect 'realloc chains, aligned blocks, calloc and reallocarray overflow, free(NULL), frees by another thread: no finding but the two calls that failed' '
 	gcc -O1 -g -pthread -o cases "$TEST_DIR/cases.c" &&
 	same_output cases "$PWD/cases" &&
 	grep -x "cases done" plain.out &&
 	for t in traced/trace.*.log; do report $t || return 1; done &&
 	for t in traced/trace.*.log; do
-		findings_check $t.json "ok = [(f[\"kind\"], f[\"details\"].get(\"cause\"), f[\"details\"].get(\"count\"), f[\"details\"].get(\"each\")) for f in j[\"findings\"]] == [(\"allocation-failure\", \"calloc-overflow\", 2**63 - 1, 4)]" || return 1
+		findings_check $t.json "ok = [(f[\"kind\"], f[\"details\"].get(\"cause\"), f[\"details\"].get(\"count\"), f[\"details\"].get(\"each\")) for f in j[\"findings\"]] == [(\"allocation-failure\", \"calloc-overflow\", 2**63 - 1, 4), (\"allocation-failure\", \"reallocarray-overflow\", 2**62 - 1, 8)]" || return 1
 	done
 '
 
