@@ -37,6 +37,7 @@ static void thread_json(struct json_writer *w, struct symbolizer *sym,
 {
 	json_object_begin(w);
 	json_field_uint(w, "tid", t->tid);
+	json_field_uint(w, "incarnation", t->incarnation);
 	json_field_uint(w, "creator", t->creator);
 	json_key(w, "start_routine");
 	if (t->start_fn)
@@ -117,6 +118,17 @@ static const char *routine(struct symbolizer *sym, const struct trace_model *m,
 	       : t->tid == m->process.tid ? "(main)" : "-";
 }
 
+/* The thread's id, with "#2", "#3" for later threads that got the same
+ * id from the kernel. */
+static const char *tid_label(char *buf, size_t n, const struct thread_info *t)
+{
+	if (t->incarnation > 1)
+		snprintf(buf, n, "%" PRIu32 "#%" PRIu32, t->tid, t->incarnation);
+	else
+		snprintf(buf, n, "%" PRIu32, t->tid);
+	return buf;
+}
+
 /* Two tables with the thread id as their key, so that each fits the
  * terminal: who the threads were, then what they cost. */
 static void threads_text(const struct trace_model *m,
@@ -128,7 +140,9 @@ static void threads_text(const struct trace_model *m,
 	for (size_t i = 0; i < rows; i++) {
 		const struct thread_info *t = &tm->v[i];
 		const char *name = routine(sym, m, t);
-		printf("%-8" PRIu32 " %-8" PRIu64 " ", t->tid, t->creator);
+		char id[24];
+		printf("%-8s %-8" PRIu64 " ", tid_label(id, sizeof(id), t),
+		       t->creator);
 		size_t w = text_put_fit(stdout, name, strlen(name), 26);
 		printf("%*s %11.3f %7" PRIu64 "K  %s\n", (int)(26 - w), "",
 		       ms(t->lifetime_ns), t->stack_size / 1024,
@@ -142,8 +156,10 @@ static void threads_text(const struct trace_model *m,
 		char runq[24] = "-"; /* not read: libspy took a sample */
 		if (t->sched_read)
 			snprintf(runq, sizeof(runq), "%.3f", ms(t->wait_ns));
-		printf("%-8" PRIu32 " %10.3f %10.3f %8" PRIu64 " %8" PRIu64
-		       " %12s %8" PRIu64 " %6" PRIu64 "\n", t->tid,
+		char id[24];
+		printf("%-8s %10.3f %10.3f %8" PRIu64 " %8" PRIu64
+		       " %12s %8" PRIu64 " %6" PRIu64 "\n",
+		       tid_label(id, sizeof(id), t),
 		       ms(t->user_ns), ms(t->sys_ns), t->nvcsw, t->nivcsw,
 		       runq, t->minflt, t->majflt);
 		unread += !t->sched_read && t->has_end;

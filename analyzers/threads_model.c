@@ -216,6 +216,19 @@ int threads_model_build(const struct trace_model *m, struct threads_model *tm)
 			break;
 		}
 	}
+	/* Threads that had the same id one after another, in the order
+	 * they were created. */
+	u64map_release(&by_tid);
+	for (size_t i = 0; i < tm->n; i++) {
+		struct thread_info *t = &tm->v[i];
+		t->incarnation = 1;
+		if (!t->tid) /* never seen running: no id to share */
+			continue;
+		uint64_t *seen = u64map_get(&by_tid, t->tid);
+		t->incarnation = seen ? (uint32_t)++*seen : 1;
+		if (!seen && u64map_put(&by_tid, t->tid, 1) < 0)
+			goto out;
+	}
 	rc = 0;
 out:
 	u64map_release(&pending);

@@ -15,6 +15,8 @@
 
 struct thread_info {
 	uint32_t tid;           /* 0 until the thread was seen running */
+	uint32_t incarnation;   /* 1 for the first thread with its tid, 2
+				 * for the next: the kernel reuses ids */
 	uint64_t creator;       /* tid, 0 if unknown */
 	uint64_t handle;        /* pthread_t */
 	uint64_t start_fn;      /* start routine address, 0 if unknown */

@@ -215,6 +215,8 @@ int main(void)
 		ok(a && c && a->user_ns == 1111 && a->how == TRACE_THREAD_RETURNED &&
 		   c->user_ns == 2222 && c->how == TRACE_THREAD_EXITED,
 		   "each with its own end");
+		ok(a && c && a->incarnation == 1 && c->incarnation == 2,
+		   "the first is id 300's first thread, the second its second");
 		threads_model_release(&tm2);
 		trace_model_release(&m); /* the model owns the buffer */
 	}
