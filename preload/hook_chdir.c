@@ -2,7 +2,6 @@
  * libspy is made absolute in the environment once it stops leading to
  * libspy (spy_preloadvar.h). Nothing is recorded.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <sys/syscall.h>
 #include <unistd.h>
