@@ -44,6 +44,7 @@ struct replay {
 	struct u64map gens;       /* addr -> generations so far */
 	struct u64map edge_of;    /* edge key -> edge index + 1 */
 	struct u64map blocks;     /* heap block start -> alloc event index + 1 */
+	uint64_t blocks_lo, blocks_hi; /* every block seen lies in [lo, hi) */
 	uint64_t *addrs;          /* sorted addresses in cur */
 	size_t n_addrs, cap_addrs;
 	struct u64map tindex;     /* tid -> tstate index + 1 */
@@ -121,6 +122,10 @@ static void retire_range(struct replay *r, uint64_t start, uint64_t size)
  * below it (glibc's blocks are 16-aligned); 0 when none within 64 KiB. */
 static uint64_t block_of(const struct replay *r, uint64_t addr)
 {
+	/* a lock outside every block ever seen (a global, one on a stack)
+	 * is not looked for 4096 times */
+	if (addr < r->blocks_lo || addr >= r->blocks_hi)
+		return 0;
 	uint64_t a = addr & ~(uint64_t)15;
 	for (int i = 0; i < 4096 && a; i++, a -= 16) {
 		uint64_t *v = u64map_get(&r->blocks, a);
@@ -568,11 +573,22 @@ static int on_pairs(struct replay *r, const struct trace_event *e)
 	return 0;
 }
 
+/* Widens the span every block seen lies in. */
+static void note_block(struct replay *r, uint64_t addr, uint64_t size)
+{
+	if (!r->blocks_hi || addr < r->blocks_lo)
+		r->blocks_lo = addr;
+	uint64_t end = addr + size < addr ? UINT64_MAX : addr + size;
+	if (end > r->blocks_hi)
+		r->blocks_hi = end;
+}
+
 static int step(struct replay *r, const struct trace_event *e, size_t idx)
 {
 	struct tstate *t;
 	switch (e->kind) {
 	case TRACE_ALLOC:
+		note_block(r, e->a, e->c);
 		return u64map_put(&r->blocks, e->a, idx + 1);
 	case TRACE_REALLOC: {
 		uint64_t *v = u64map_get(&r->blocks, e->a);
@@ -581,6 +597,8 @@ static int step(struct replay *r, const struct trace_event *e, size_t idx)
 				retire_range(r, e->a, r->m->events[*v - 1].c);
 			u64map_remove(&r->blocks, e->a, NULL);
 		}
+		if (e->b)
+			note_block(r, e->b, e->c);
 		return e->b ? u64map_put(&r->blocks, e->b, idx + 1) : 0;
 	}
 	case TRACE_FREE: {

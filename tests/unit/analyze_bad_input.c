@@ -186,6 +186,35 @@ static void test_locks_nested(void)
 	free(b.buf);
 }
 
+/* 800,000 locks outside every heap block, each taken and released once:
+ * the search for the heap block holding a new lock tried 4096 addresses
+ * below it for each (more than 10 s for `locks`). */
+static void test_many_global_locks(void)
+{
+	struct tb b;
+	begin(&b);
+	for (uint64_t i = 0; i < 800000; i++) {
+		if (i % 1000 == 0) { /* a chunk stays inside its region */
+			tb_chunk_end(&b);
+			tb_pad(&b);
+			tb_chunk(&b, 10, 600);
+		}
+		tb_begin(&b, 600);
+		tb_v(&b, 0x40000000 + 64 * i); /* lock */
+		tb_v(&b, TRACE_LOCK_MUTEX);    /* flags: blocking */
+		tb_v(&b, 1);                   /* stack */
+		tb_v(&b, 0);                   /* wait_ns */
+		tb_end_record(&b, TRACE_LOCK_ACQUIRE);
+		tb_begin(&b, 600);
+		tb_v(&b, 0x40000000 + 64 * i);
+		tb_end_record(&b, TRACE_LOCK_RELEASE);
+	}
+	finish(&b);
+	ok(run_named(save(&b, "globallocks"), "locks") == 0,
+	   "800,000 locks outside the heap");
+	free(b.buf);
+}
+
 /* No module and no end-map record (they were cut out): the maps of the
  * address space start empty. */
 static void test_no_maps(void)
@@ -456,6 +485,7 @@ int main(void)
 		return 1;
 	test_overrun_huge_block();
 	test_locks_nested();
+	test_many_global_locks();
 	test_no_maps();
 	test_many_syscalls();
 	test_many_io_sites();
