@@ -313,26 +313,36 @@ static int read_lock(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 	return 0;
 }
 
+/* A heap check's event with its fields, fn clamped to a byte and the
+ * stack id made an index. 0, or -1 when memory ran out. */
+static int heap_event(struct loader *ld, struct chunk_state *cs, uint8_t kind,
+		      uint64_t fn, uint64_t a, uint64_t b, uint64_t c,
+		      uint64_t stack)
+{
+	struct trace_event *e;
+	uint32_t ref = stack_ref(ld, stack);
+	if (ref == UINT32_MAX || !(e = new_event(ld, cs, kind)))
+		return -1;
+	e->a = a;
+	e->b = b;
+	e->c = c;
+	e->fn = fn < 255 ? (uint8_t)fn : 255;
+	e->stack = ref;
+	return 0;
+}
+
 /* The heap checks' records (kinds 80-99); fields as trace_reader.h says. */
 static int read_heap_check(struct loader *ld, uint8_t kind,
 			   struct trace_cursor *c, struct chunk_state *cs)
 {
-	uint64_t v[5] = { 0 };
+	uint64_t v[6] = { 0 };
 	struct trace_str s;
 	struct trace_event *e;
-	uint32_t ref = 0;
 	switch (kind) {
 	case TRACE_BAD_FREE: /* fn, addr, stack, what, base */
 		for (int i = 0; i < 5; i++)
 			GET(trace_get_varint, c, &v[i]);
-		if ((ref = stack_ref(ld, v[2])) == UINT32_MAX)
-			return -1;
-		if (!(e = new_event(ld, cs, kind)))
-			return -1;
-		*e = (struct trace_event){ .ts = e->ts, .tid = e->tid,
-			.kind = kind, .fn = v[0] < 255 ? (uint8_t)v[0] : 255,
-			.a = v[1], .b = v[4], .c = v[3], .stack = ref };
-		return 0;
+		return heap_event(ld, cs, kind, v[0], v[1], v[4], v[3], v[2]);
 	case TRACE_HEAP_UAF: /* addr, size, detail */
 		GET(trace_get_varint, c, &v[0]);
 		GET(trace_get_varint, c, &v[1]);
@@ -344,45 +354,21 @@ static int read_heap_check(struct loader *ld, uint8_t kind,
 	case TRACE_LEAK: /* addr, size, class */
 		for (int i = 0; i < 3; i++)
 			GET(trace_get_varint, c, &v[i]);
-		if (!(e = new_event(ld, cs, kind)))
-			return -1;
-		e->a = v[0];
-		e->b = v[2];
-		e->c = v[1];
-		return 0;
+		return heap_event(ld, cs, kind, 0, v[0], v[2], v[1], 0);
 	case TRACE_GUARD_FAULT: /* fault, pc, what, block, size, stack */
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < 6; i++)
 			GET(trace_get_varint, c, &v[i]);
-		uint64_t st;
-		GET(trace_get_varint, c, &st);
-		if ((ref = stack_ref(ld, st)) == UINT32_MAX)
-			return -1;
-		if (!(e = new_event(ld, cs, kind)))
-			return -1;
-		e->a = v[0];
-		e->b = v[3];
-		e->c = v[1];
-		e->fn = v[2] <= TRACE_FAULT_SYSCALL_WRITE ? (uint8_t)v[2] : TRACE_FAULT_FREED;
-		e->stack = ref;
-		return 0;
+		return heap_event(ld, cs, kind,
+				  v[2] <= TRACE_FAULT_SYSCALL_WRITE ? v[2]
+				  : TRACE_FAULT_FREED, v[0], v[3], v[1], v[5]);
 	case TRACE_ALLOC_FAIL: /* fn, size, stack[, count, each] */
 		for (int i = 0; i < 3; i++)
 			GET(trace_get_varint, c, &v[i]);
-		v[3] = v[4] = 0;
 		if (trace_cursor_left(c) > 0) {
 			GET(trace_get_varint, c, &v[3]);
 			GET(trace_get_varint, c, &v[4]);
 		}
-		if ((ref = stack_ref(ld, v[2])) == UINT32_MAX)
-			return -1;
-		if (!(e = new_event(ld, cs, kind)))
-			return -1;
-		e->a = v[1];
-		e->b = v[3];
-		e->c = v[4];
-		e->fn = v[0] < 255 ? (uint8_t)v[0] : 255;
-		e->stack = ref;
-		return 0;
+		return heap_event(ld, cs, kind, v[0], v[1], v[3], v[4], v[2]);
 	case TRACE_HEAP_INFO:
 		/* many fields: heap_frag.c decodes them where they are */
 		if (!(e = new_event(ld, cs, kind)))
@@ -393,50 +379,23 @@ static int read_heap_check(struct loader *ld, uint8_t kind,
 	case TRACE_MISMATCHED_FREE: /* fn, addr, alloc_family, free_family, stack */
 		for (int i = 0; i < 5; i++)
 			GET(trace_get_varint, c, &v[i]);
-		if ((ref = stack_ref(ld, v[4])) == UINT32_MAX)
-			return -1;
-		if (!(e = new_event(ld, cs, kind)))
-			return -1;
-		e->a = v[1];
-		e->b = v[2];
-		e->c = v[3];
-		e->fn = v[0] < 255 ? (uint8_t)v[0] : 255;
-		e->stack = ref;
-		return 0;
+		return heap_event(ld, cs, kind, v[0], v[1], v[2], v[3], v[4]);
 	case TRACE_HEAP_DAMAGE: /* addr, before, header, stack */
 		for (int i = 0; i < 4; i++)
 			GET(trace_get_varint, c, &v[i]);
-		if ((ref = stack_ref(ld, v[3])) == UINT32_MAX)
-			return -1;
-		if (!(e = new_event(ld, cs, kind)))
-			return -1;
-		e->a = v[0];
-		e->b = v[1];
-		e->c = v[2];
-		e->stack = ref;
-		return 0;
+		return heap_event(ld, cs, kind, 0, v[0], v[1], v[2], v[3]);
 	case TRACE_HEAP_OVERRUN: /* addr, usable, tail, stack */
 		GET(trace_get_varint, c, &v[0]);
 		GET(trace_get_varint, c, &v[1]);
 		GET(get_string, c, &s);
 		GET(trace_get_varint, c, &v[3]);
-		if (add_string(ld, (const uint8_t *)s.p, s.len, &v[2]) < 0 ||
-		    (ref = stack_ref(ld, v[3])) == UINT32_MAX ||
-		    !(e = new_event(ld, cs, kind)))
+		if (add_string(ld, (const uint8_t *)s.p, s.len, &v[2]) < 0)
 			return -1;
-		e->a = v[0];
-		e->b = v[1];
-		e->c = v[2];
-		e->stack = ref;
-		return 0;
+		return heap_event(ld, cs, kind, 0, v[0], v[1], v[2], v[3]);
 	default: /* LEAK_SCAN: blocks, root_bytes, scanned_bytes, ns */
 		for (int i = 0; i < 4; i++)
 			GET(trace_get_varint, c, &v[i]);
-		if (!(e = new_event(ld, cs, kind)))
-			return -1;
-		v[1] = v[2];
-		v[2] = v[3];
-		break;
+		return heap_event(ld, cs, kind, 0, v[0], v[2], v[3], 0);
 	}
 	e->a = v[0];
 	e->b = v[1];
