@@ -172,62 +172,65 @@ static const char *abort_cause(const struct trace_model *m,
 	return best < n_callers ? callers[best].cls : NULL;
 }
 
+/* What each cause of an abort() is called and says, the plain abort last
+ * (abort_cause's classes). */
+static const struct {
+	const char *cls, *head, *why, *fix;
+} abort_tellings[] = {
+	{ "assert", "an assert() failed",
+	  "An assert() found its condition false and called "
+	  "abort(); the message the program printed above says "
+	  "which condition, in which file and line.",
+	  "The condition states what the code counts on: find "
+	  "which earlier step broke it (the frames below show the "
+	  "way there)." },
+	{ "stack-smashing",
+	  "stack smashing: a local array was written past its end",
+	  "The compiler put a guard value next to the function's "
+	  "local arrays; on return it was changed, so something "
+	  "wrote past the end of one of them (strcpy, gets, a loop "
+	  "one step too far). The C library then called abort() "
+	  "before the damaged return address could be used.",
+	  "In the function that was returning (the first of "
+	  "yours below __stack_chk_fail), bound every write to its "
+	  "local arrays by their size (snprintf, strncpy, fgets)." },
+	{ "buffer-overflow",
+	  "buffer overflow caught by a checked string function",
+	  "With _FORTIFY_SOURCE the C library's string and memory "
+	  "functions know their destination's size; this call was "
+	  "asked to write more than that, and it stopped the "
+	  "program instead.",
+	  "Give the call the destination's real size, or make "
+	  "the destination big enough for what is copied." },
+	{ "heap-corruption",
+	  "the C library found its heap data damaged",
+	  "malloc or free found the bookkeeping it keeps next to "
+	  "each block broken: something wrote past the end of a "
+	  "block (or before its start), or freed a pointer that "
+	  "was not a block. It printed what it found and called "
+	  "abort().",
+	  "Run with `spy --guard`: an overrun then stops the "
+	  "program at the very write; check the sizes used to "
+	  "allocate and index the blocks near the call shown." },
+	{ "abort", "the program called abort()",
+	  "abort() ends the program at once with SIGABRT. The C "
+	  "library calls it when an assert() fails (the message "
+	  "above the crash says which) or when it finds its own "
+	  "data damaged; the stack shows who called it.",
+	  "Read the message the program printed before it died, "
+	  "then the frames below abort(): the first one in your "
+	  "code is where the check failed." },
+};
+
 static void tell_abort(const char *cause, struct telling *t)
 {
-	if (cause && !strcmp(cause, "assert")) {
-		t->cls = "assert";
-		snprintf(t->head, sizeof(t->head), "an assert() failed");
-		t->why = "An assert() found its condition false and called "
-			 "abort(); the message the program printed above says "
-			 "which condition, in which file and line.";
-		t->fix = "The condition states what the code counts on: find "
-			 "which earlier step broke it (the frames below show the "
-			 "way there).";
-	} else if (cause && !strcmp(cause, "stack-smashing")) {
-		t->cls = "stack-smashing";
-		snprintf(t->head, sizeof(t->head),
-			 "stack smashing: a local array was written past its end");
-		t->why = "The compiler put a guard value next to the function's "
-			 "local arrays; on return it was changed, so something "
-			 "wrote past the end of one of them (strcpy, gets, a loop "
-			 "one step too far). The C library then called abort() "
-			 "before the damaged return address could be used.";
-		t->fix = "In the function that was returning (the first of "
-			 "yours below __stack_chk_fail), bound every write to its "
-			 "local arrays by their size (snprintf, strncpy, fgets).";
-	} else if (cause && !strcmp(cause, "buffer-overflow")) {
-		t->cls = "buffer-overflow";
-		snprintf(t->head, sizeof(t->head),
-			 "buffer overflow caught by a checked string function");
-		t->why = "With _FORTIFY_SOURCE the C library's string and memory "
-			 "functions know their destination's size; this call was "
-			 "asked to write more than that, and it stopped the "
-			 "program instead.";
-		t->fix = "Give the call the destination's real size, or make "
-			 "the destination big enough for what is copied.";
-	} else if (cause && !strcmp(cause, "heap-corruption")) {
-		t->cls = "heap-corruption";
-		snprintf(t->head, sizeof(t->head),
-			 "the C library found its heap data damaged");
-		t->why = "malloc or free found the bookkeeping it keeps next to "
-			 "each block broken: something wrote past the end of a "
-			 "block (or before its start), or freed a pointer that "
-			 "was not a block. It printed what it found and called "
-			 "abort().";
-		t->fix = "Run with `spy --guard`: an overrun then stops the "
-			 "program at the very write; check the sizes used to "
-			 "allocate and index the blocks near the call shown.";
-	} else {
-		t->cls = "abort";
-		snprintf(t->head, sizeof(t->head), "the program called abort()");
-		t->why = "abort() ends the program at once with SIGABRT. The C "
-			 "library calls it when an assert() fails (the message "
-			 "above the crash says which) or when it finds its own "
-			 "data damaged; the stack shows who called it.";
-		t->fix = "Read the message the program printed before it died, "
-			 "then the frames below abort(): the first one in your "
-			 "code is where the check failed.";
-	}
+	size_t n = sizeof(abort_tellings) / sizeof(abort_tellings[0]), i = 0;
+	while (i + 1 < n && !(cause && !strcmp(cause, abort_tellings[i].cls)))
+		i++;
+	t->cls = abort_tellings[i].cls;
+	snprintf(t->head, sizeof(t->head), "%s", abort_tellings[i].head);
+	t->why = abort_tellings[i].why;
+	t->fix = abort_tellings[i].fix;
 }
 
 static void tell(const struct trace_model *m, const struct trace_event *e,
