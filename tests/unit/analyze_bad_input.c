@@ -41,6 +41,17 @@ static void begin(struct tb *b)
 	tb_alloc(b, 520, TRACE_FN_MALLOC, 0x9010, 5, 1, 0);
 }
 
+/* Before the i-th of many records, every `every` of them: a new chunk of
+ * main's at time t, so that a chunk stays inside its region. */
+static void chunk_every(struct tb *b, uint64_t i, uint64_t every, uint64_t t)
+{
+	if (i % every)
+		return;
+	tb_chunk_end(b);
+	tb_pad(b);
+	tb_chunk(b, 10, t);
+}
+
 static void finish(struct tb *b)
 {
 	tb_exit(b, 900, TRACE_EXIT_RETURN, 0, 0);
@@ -194,11 +205,7 @@ static void test_many_global_locks(void)
 	struct tb b;
 	begin(&b);
 	for (uint64_t i = 0; i < 800000; i++) {
-		if (i % 1000 == 0) { /* a chunk stays inside its region */
-			tb_chunk_end(&b);
-			tb_pad(&b);
-			tb_chunk(&b, 10, 600);
-		}
+		chunk_every(&b, i, 1000, 600);
 		tb_begin(&b, 600);
 		tb_v(&b, 0x40000000 + 64 * i); /* lock */
 		tb_v(&b, TRACE_LOCK_MUTEX);    /* flags: blocking */
@@ -237,11 +244,7 @@ static void test_many_syscalls(void)
 	struct tb b;
 	begin(&b);
 	for (uint64_t r = 0; r < 3000; r++) {
-		if (r % 100 == 0) { /* a chunk stays inside its region */
-			tb_chunk_end(&b);
-			tb_pad(&b);
-			tb_chunk(&b, 10, 600 + r);
-		}
+		chunk_every(&b, r, 100, 600 + r);
 		tb_begin(&b, 600 + r);
 		tb_v(&b, 10);                  /* tid */
 		tb_v(&b, 100);                 /* n */
@@ -265,11 +268,7 @@ static void test_many_io_sites(void)
 	struct tb b;
 	begin(&b);
 	for (uint64_t r = 0; r < 100000; r++) {
-		if (r % 500 == 0) { /* a chunk stays inside its region */
-			tb_chunk_end(&b);
-			tb_pad(&b);
-			tb_chunk(&b, 10, 600);
-		}
+		chunk_every(&b, r, 500, 600);
 		if (r % 2 == 0) {
 			char path[32];
 			snprintf(path, sizeof(path), "/tmp/f%llu", (unsigned long long)r);
@@ -311,11 +310,7 @@ static void test_many_unknown_frees(void)
 	struct tb b;
 	begin(&b);
 	for (uint64_t i = 0; i < 300000; i++) {
-		if (i % 30000 == 0) { /* a chunk stays inside its region */
-			tb_chunk_end(&b);
-			tb_pad(&b);
-			tb_chunk(&b, 10, 600);
-		}
+		chunk_every(&b, i, 30000, 600);
 		tb_free(&b, 600, 0x100000 + 16 * i, 0);
 	}
 	finish(&b);
