@@ -335,31 +335,36 @@ static int reserve(int fd, uint64_t off, size_t len)
  * and busy ones few system calls. */
 static void note_truncated(void);
 
+/* 1 if fd is open on the trace (the same file, not just its name). */
+static int names_trace(int fd, struct stat *st)
+{
+	return fd >= 0 && fstat(fd, st) == 0 && st->st_dev == trace_dev &&
+	       st->st_ino == trace_ino;
+}
+
 /* The trace's descriptor, checked first. A program may close it (a loop
  * over every descriptor, close_range, closefrom) and then get its number
  * back for a file of its own: growing and mapping that would write the
  * trace into the program's file. So every use (all on slow paths) checks
  * that the number still names the trace, and if not opens the trace again
- * by its path; -1 when that fails too. */
-static int trace_fd_checked(void)
+ * by its path; -1 when that fails too. *st receives what fstat says of it. */
+static int trace_fd_checked(struct stat *st)
 {
-	struct stat st;
 	int fd = __atomic_load_n(&trace_fd, __ATOMIC_ACQUIRE);
-	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == trace_dev &&
-	    st.st_ino == trace_ino)
+	if (names_trace(fd, st))
 		return fd;
 	if (!trace_path[0])
 		return -1;
 	int again = spy_sys_open(trace_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (again < 0)
 		return -1;
-	if (fstat(again, &st) != 0 || st.st_dev != trace_dev ||
-	    st.st_ino != trace_ino) {
+	if (!names_trace(again, st)) {
 		spy_sys_close(again);
 		return -1;
 	}
 	again = spy_sys_fd_high(again);
-	/* another thread may have done the same meanwhile: one copy stays */
+	/* another thread may have done the same meanwhile: one copy stays
+	 * (of the same file, so *st holds for it too) */
 	if (!__atomic_compare_exchange_n(&trace_fd, &fd, again, 0,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		spy_sys_close(again);
@@ -372,19 +377,19 @@ static int trace_fd_checked(void)
  * was truncated. Caught here too, not only by the SIGBUS of a store into
  * a cut page, because reserving the next window would grow the file back
  * (its lost start reading as zeros) before any such store. */
-static int cut_under_us(int fd, const struct spy_buffer *b)
+static int cut_under_us(const struct stat *st, const struct spy_buffer *b)
 {
-	struct stat st;
 	uint64_t end = b->window_off + (uint64_t)b->window_regions * REGION_SIZE;
-	return b->window && fstat(fd, &st) == 0 && (uint64_t)st.st_size < end;
+	return b->window && (uint64_t)st->st_size < end;
 }
 
 static int window_new(struct spy_buffer *b)
 {
-	int fd = spy_tracing ? trace_fd_checked() : -1;
+	struct stat st;
+	int fd = spy_tracing ? trace_fd_checked(&st) : -1;
 	if (spy_tracing && fd < 0)
 		writer_fail("reopen", errno);
-	if (spy_tracing && cut_under_us(fd, b))
+	if (spy_tracing && cut_under_us(&st, b))
 		note_truncated();
 	if (b->window)
 		munmap(b->window, (size_t)b->window_regions * REGION_SIZE);
@@ -599,7 +604,8 @@ void spy_writer_end_slow(struct spy_buffer *b, uint8_t *end)
 static void release_unused(void)
 {
 	pid_t self = spy_self.tid;
-	int fd = trace_fd_checked();
+	struct stat st;
+	int fd = trace_fd_checked(&st);
 	if (fd < 0)
 		return;
 	for (struct spy_buffer *b = __atomic_load_n(&registry, __ATOMIC_ACQUIRE);
@@ -683,8 +689,8 @@ static int region_holds_any(const uint8_t *buf, size_t n, const uint8_t kinds[32
 int spy_writer_holds_any(const uint8_t kinds[32])
 {
 	struct stat st;
-	int fd = trace_fd_checked();
-	if (fd < 0 || fstat(fd, &st) != 0 || st.st_size > HOLDS_ANY_MAX)
+	int fd = trace_fd_checked(&st);
+	if (fd < 0 || st.st_size > HOLDS_ANY_MAX)
 		return 1;
 	uint8_t *buf = spy_sys_mmap(REGION_SIZE);
 	if (!buf)
@@ -716,8 +722,7 @@ void spy_writer_after_fork_child(void)
 	/* only if the number is still the trace's: the program may have
 	 * taken it for a file of its own, which the child must keep */
 	struct stat st;
-	if (trace_fd >= 0 && fstat(trace_fd, &st) == 0 &&
-	    st.st_dev == trace_dev && st.st_ino == trace_ino)
+	if (names_trace(trace_fd, &st))
 		spy_sys_close(trace_fd);
 	trace_fd = -1;
 }
