@@ -313,7 +313,7 @@ void rec_lock_thread_flush(void)
 /* A table left by an ended thread is as good as new: its entries name
  * the process whose stack ids they hold. */
 static struct spy_spares spare_tables =
-	SPY_SPARES_INIT(REC_LOCK_SITES * sizeof(struct rec_lock_site));
+	SPY_SPARES_INIT(REC_LOCK_SITES * sizeof(struct rec_lock_site), 64);
 
 SLOW struct rec_lock_site *rec_lock_sites_take(void)
 {

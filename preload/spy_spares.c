@@ -6,7 +6,7 @@
 
 void *spy_spares_take(struct spy_spares *s, int *fresh)
 {
-	for (int i = 0; i < SPY_SPARES_MAX; i++) {
+	for (unsigned i = 0; i < s->n; i++) {
 		if (!__atomic_load_n(&s->slot[i], __ATOMIC_RELAXED))
 			continue;
 		void *t = __atomic_exchange_n(&s->slot[i], NULL, __ATOMIC_ACQ_REL);
@@ -23,7 +23,7 @@ void spy_spares_give(struct spy_spares *s, void *table)
 {
 	if (!table)
 		return;
-	for (int i = 0; i < SPY_SPARES_MAX; i++) {
+	for (unsigned i = 0; i < s->n; i++) {
 		void *none = NULL;
 		if (!__atomic_load_n(&s->slot[i], __ATOMIC_RELAXED) &&
 		    __atomic_compare_exchange_n(&s->slot[i], &none, table, 0,

@@ -1,5 +1,6 @@
 /* spy_spares.h: tables a thread makes for itself on first use (a cache of
- * stacks, of lock sites) and leaves at its exit for the next thread. A
+ * stacks, of lock sites, an alternate signal stack) and leaves at its
+ * exit for the next thread. A
  * storm of short threads then maps none, and a thread that never needs
  * one pays nothing: such tables stay out of thread-local storage, which
  * glibc zeroes for every new thread. Safe anywhere: no allocation but
@@ -10,14 +11,16 @@
 
 #include <stddef.h>
 
-#define SPY_SPARES_MAX 64
+#define SPY_SPARES_MAX 256
 
 struct spy_spares {
 	size_t size;                 /* bytes of one table */
+	unsigned n;                  /* slots used, at most SPY_SPARES_MAX */
 	void *slot[SPY_SPARES_MAX];  /* tables left by threads that ended */
 };
 
-#define SPY_SPARES_INIT(bytes) { .size = (bytes) }
+/* Tables of bytes each, at most count of them kept. */
+#define SPY_SPARES_INIT(bytes, count) { .size = (bytes), .n = (count) }
 
 /* A table left by an ended thread (as it left it: the caller knows what
  * of it stays right), else a fresh one (zeroed); NULL if none can be

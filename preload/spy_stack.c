@@ -122,7 +122,7 @@ void spy_stack_reset(void)
 /* Caches of threads that ended go to the next threads. What a cache holds
  * stays right for another thread: an entry is used only where every
  * return address it recorded is still in its place on the stack. */
-static struct spy_spares spare_caches = SPY_SPARES_INIT(sizeof(struct stack_cache));
+static struct spy_spares spare_caches = SPY_SPARES_INIT(sizeof(struct stack_cache), 64);
 
 static struct stack_cache *cache_take(void)
 {

@@ -12,6 +12,7 @@
 #include "rec_threads.h"
 #include "spy_core.h"
 #include "spy_signals.h"
+#include "spy_spares.h"
 #include "spy_stack.h"
 #include "spy_sys.h"
 #include "spy_writer.h"
@@ -20,19 +21,12 @@
 
 /* Blocks are kept for reuse in a few slots: taking and giving back are a
  * load and an exchange each, so a storm of short threads costs no mmap. */
-#define POOL_SLOTS 256
-static void *pool[POOL_SLOTS];
+static struct spy_spares pool = SPY_SPARES_INIT(SPY_STACKGUARD_BLOCK, 256);
 
 void *spy_stackguard_take(void)
 {
-	for (int i = 0; i < POOL_SLOTS; i++) {
-		if (!__atomic_load_n(&pool[i], __ATOMIC_RELAXED))
-			continue;
-		void *p = __atomic_exchange_n(&pool[i], NULL, __ATOMIC_ACQ_REL);
-		if (p)
-			return p;
-	}
-	return spy_sys_mmap(SPY_STACKGUARD_BLOCK);
+	int fresh;
+	return spy_spares_take(&pool, &fresh);
 }
 
 /* The block of an ended thread, kept for the next thread that glibc
@@ -104,14 +98,7 @@ void spy_stackguard_release(void *block)
 			spy_sys_sigaltstack(&old, NULL);
 		rec_thread_self.alt_sp = NULL;
 	}
-	for (int i = 0; i < POOL_SLOTS; i++) {
-		void *expected = NULL;
-		if (!__atomic_load_n(&pool[i], __ATOMIC_RELAXED) &&
-		    __atomic_compare_exchange_n(&pool[i], &expected, block, 0,
-						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-			return;
-	}
-	spy_sys_munmap(block, SPY_STACKGUARD_BLOCK);
+	spy_spares_give(&pool, block);
 }
 
 void *spy_stackguard_install(void *block)
