@@ -607,9 +607,7 @@ static int array_overflow(const struct trace_model *m,
 	char count[24], each[24];
 	snprintf(count, sizeof(count), "%" PRIu64, e->b);
 	snprintf(each, sizeof(each), "%" PRIu64, e->c);
-	const struct trace_stack *s = trace_event_stack(m, e);
-	if (!f || finding_add_stack(f, "the call that failed", e->tid,
-				    s ? s->frames : NULL, s ? s->n : 0) < 0 ||
+	if (!f || add_stack(f, m, "the call that failed", e) < 0 ||
 	    finding_add_json(f, "count", count) < 0 ||
 	    finding_add_json(f, "each", each) < 0 ||
 	    finding_add_str(f, "cause", re ? "reallocarray-overflow"
@@ -652,9 +650,7 @@ static int impossible_request(const struct trace_model *m,
 		"Check how the size is computed before the call (print it), "
 		"reject sizes that cannot be right, and check every allocation "
 		"for NULL.");
-	const struct trace_stack *s = trace_event_stack(m, e);
-	if (!f || finding_add_stack(f, "the call that failed", e->tid,
-				    s ? s->frames : NULL, s ? s->n : 0) < 0 ||
+	if (!f || add_stack(f, m, "the call that failed", e) < 0 ||
 	    finding_add_json(f, "size", size) < 0 ||
 	    finding_add_str(f, "cause", "impossible-size") < 0)
 		return -1;
@@ -749,9 +745,7 @@ static int alloc_failure(const struct trace_model *m, const struct trace_event *
 		  "holes, keep long-lived and short-lived blocks apart (a pool or "
 		  "arena for the long-lived ones), so that freed memory merges "
 		  "back into large free regions.");
-	const struct trace_stack *s = trace_event_stack(m, e);
-	if (!f || finding_add_stack(f, "the call that failed", e->tid,
-				    s ? s->frames : NULL, s ? s->n : 0) < 0 ||
+	if (!f || add_stack(f, m, "the call that failed", e) < 0 ||
 	    finding_add_int(f, "size", (int64_t)e->a) < 0 ||
 	    frag_details(f, &h) < 0)
 		return -1;
