@@ -9,6 +9,7 @@
 #include "heap_checks.h"
 #include "frag_out.h"
 #include "heap_frag.h"
+#include "text_out.h"
 #include "trace_decode.h"
 #include "trace_format.h"
 
@@ -635,14 +636,14 @@ static int impossible_request(const struct trace_model *m,
 		snprintf(why, sizeof(why), "a count times a size that "
 			 "overflowed, or a size read from memory that was never "
 			 "set or from a damaged file");
-	unsigned shift = e->a >> 60 ? 60 : e->a >> 50 ? 50 : 40;
+	char asked[32];
+	text_size(asked, sizeof(asked), e->a);
 	snprintf(expl, sizeof(expl),
-		 "The program asked for %.1f %s, more than the whole address "
+		 "The program asked for %s, more than the whole address "
 		 "space of a 64-bit Linux process (128 TiB): no allocator could "
 		 "give it, however empty the heap. The size itself is wrong. "
 		 "Sizes this large come from a miscalculation: %s.",
-		 (double)e->a / (double)((uint64_t)1 << shift),
-		 shift == 60 ? "EiB" : shift == 50 ? "PiB" : "TiB", why);
+		 asked, why);
 	char size[24]; /* unsigned: a JSON number has no 63-bit limit */
 	snprintf(size, sizeof(size), "%" PRIu64, e->a);
 	struct finding *f = finding_add(out, "allocation-failure", SEV_ERROR,

@@ -209,10 +209,11 @@ void text_field(const struct text_out *t, const char *label,
 
 void text_size(char *buf, size_t n, uint64_t bytes)
 {
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB",
+					    "PiB", "EiB" };
 	double v = (double)bytes;
 	unsigned u = 0;
-	while (v >= 1024 && u < 4) {
+	while (v >= 1024 && u < 6) {
 		v /= 1024;
 		u++;
 	}
