@@ -16,6 +16,16 @@
 
 static inline uint8_t *trace_put_varint(uint8_t *p, uint64_t v)
 {
+	/* most fields of a record take one or two bytes: no loop for them */
+	if (v < 0x80) {
+		*p = (uint8_t)v;
+		return p + 1;
+	}
+	if (v < 0x4000) {
+		p[0] = (uint8_t)(v | 0x80);
+		p[1] = (uint8_t)(v >> 7);
+		return p + 2;
+	}
 	while (v >= 0x80) {
 		*p++ = (uint8_t)(v | 0x80);
 		v >>= 7;

@@ -221,9 +221,12 @@ rec_heap_free(unsigned fn, void *p)
 		family = SPY_HEAP_FAMILY(family);
 		if (SPY_UNLIKELY(family != want))
 			rec_heap_mismatch(fn, p, family, want, stack);
-		/* a size was only given for a whole header */
+		/* a size was only given for a whole header; without the
+		 * quarantine, the header is checked with the canaries (the
+		 * other overflow check) */
 		struct spy_heap_damage dm;
-		if (SPY_UNLIKELY(!size && spy_heapmap_damaged((uintptr_t)p, &dm))) {
+		if (SPY_UNLIKELY(!size && (hold || spy_opt.canary) &&
+				 spy_heapmap_damaged((uintptr_t)p, &dm))) {
 			/* the allocator gets it now and reacts as it would
 			 * without libspy (glibc aborts, mostly) */
 			rec_heap_damage(&dm, stack);

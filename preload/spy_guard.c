@@ -28,7 +28,7 @@
 #include "trace_encode.h"
 
 #define PAGE 4096ul
-#define RESERVE (64ul << 30)          /* address space for guarded blocks */
+#define RESERVE SPY_GUARD_RESERVE
 #define PAGES (RESERVE / PAGE)
 #define FREED_KEEP (64ul << 20)       /* freed bytes kept mapped before release */
 
@@ -38,7 +38,8 @@ struct page_info {
 };
 
 int spy_guard_enabled;
-static uintptr_t base, limit;
+uintptr_t spy_guard_base;
+static uintptr_t limit;
 
 /* Each live guarded block is a mapping of its own inside the reservation,
  * which it splits: two more of the kernel's vm.max_map_count (65530 by
@@ -114,17 +115,12 @@ void spy_guard_init(void)
 	}
 	/* the reservation holds the program's blocks; the table is ours */
 	spy_ownmem_note(t, PAGES * sizeof(struct page_info));
-	base = next = (uintptr_t)r;
-	limit = base + RESERVE;
+	spy_guard_base = next = (uintptr_t)r;
+	limit = spy_guard_base + RESERVE;
 	pages = t;
 	cap_live_blocks();
 	spy_signals_observe_faults(observe);
 	spy_guard_enabled = 1;
-}
-
-int spy_guard_owns(const void *p)
-{
-	return (uintptr_t)p - base < RESERVE && base;
 }
 
 void *spy_guard_alloc(size_t size, size_t align)
@@ -156,7 +152,7 @@ void *spy_guard_alloc(size_t size, size_t align)
 	}
 	uintptr_t guard = start + data;
 	uintptr_t addr = (guard - rounded) & ~(uintptr_t)(align - 1);
-	size_t last = (guard - PAGE - base) / PAGE;
+	size_t last = (guard - PAGE - spy_guard_base) / PAGE;
 	pages[last] = (struct page_info){ addr, size };
 	pages[last + 1] = (struct page_info){ addr, size };
 	return (void *)addr;
@@ -168,7 +164,7 @@ size_t spy_guard_size(const void *p)
 	if (!spy_guard_owns(p))
 		return 0;
 	/* the block's last data page holds its entry */
-	size_t i = (a - base) / PAGE;
+	size_t i = (a - spy_guard_base) / PAGE;
 	for (; i < PAGES && pages[i].addr != a; i++)
 		if (pages[i].addr && pages[i].addr < a)
 			return 0;
@@ -230,7 +226,7 @@ static void observe(int sig, siginfo_t *info, void *context)
 	uintptr_t fa = (uintptr_t)info->si_addr;
 	if (sig != SIGSEGV || !spy_guard_owns(info->si_addr))
 		return;
-	size_t i = (fa - base) / PAGE;
+	size_t i = (fa - spy_guard_base) / PAGE;
 	size_t end = i + (1u << 20) < PAGES ? i + (1u << 20) : PAGES;
 	while (i < end && !pages[i].addr)
 		i++;

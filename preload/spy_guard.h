@@ -27,8 +27,16 @@ extern int spy_guard_enabled;
  * the real allocator). calloc's zeroes come for free. */
 void *spy_guard_alloc(size_t size, size_t align);
 
+/* The guarded reservation: its start (0 when guard mode is off) and size.
+ * Asked of every free, so inline. */
+#define SPY_GUARD_RESERVE (64ul << 30)
+extern uintptr_t spy_guard_base;
+
 /* 1 if p lies in the guarded reservation. */
-int spy_guard_owns(const void *p);
+static inline int spy_guard_owns(const void *p)
+{
+	return (uintptr_t)p - spy_guard_base < SPY_GUARD_RESERVE && spy_guard_base;
+}
 
 /* Makes the block's pages inaccessible and keeps them so; the oldest freed
  * regions give their memory back (their addresses stay unused). */

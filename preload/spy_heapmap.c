@@ -224,8 +224,13 @@ void spy_heapmap_check_canaries(void (*bad)(uintptr_t addr, size_t usable))
 void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)
 {
 	if (__builtin_expect(spy_shadow_covers(addr) && size < SHADOW_MAX_BLOCK, 1)) {
-		spy_shadow_change(addr, ANY_STATE, (family & SPY_HEAP_CANARY
-			? NIB_CANARY : NIB_LIVE) | (family & FAMILY_BITS), 0);
+		unsigned v = (family & SPY_HEAP_CANARY ? NIB_CANARY : NIB_LIVE) |
+			     (family & FAMILY_BITS);
+		/* the allocator just handed the block to this thread alone */
+		if (glibc_chunks)
+			spy_shadow_set_owned(addr, v);
+		else
+			spy_shadow_change(addr, ANY_STATE, v, 0);
 		return;
 	}
 	family &= FAMILY_BITS; /* the hash keeps no canary */

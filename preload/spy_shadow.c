@@ -10,14 +10,15 @@
 
 #include "spy_sys.h"
 
-#define LEAF_SHIFT 20 /* a leaf: the granules of 1 MiB */
-#define DIR_SHIFT 30  /* a directory: the leaves of 1 GiB */
+#define LEAF_SHIFT SPY_SHADOW_LEAF_SHIFT
+#define DIR_SHIFT SPY_SHADOW_DIR_SHIFT
 #define ADDR_BITS 47
-#define LEAF_BYTES ((size_t)1 << (LEAF_SHIFT - 5)) /* a byte per 32 B */
-#define DIR_SLOTS ((size_t)1 << (DIR_SHIFT - LEAF_SHIFT))
+#define LEAF_BYTES SPY_SHADOW_LEAF_BYTES
+#define DIR_SLOTS SPY_SHADOW_DIR_SLOTS
 #define TOP_SLOTS ((size_t)1 << (ADDR_BITS - DIR_SHIFT))
 
-static uint8_t **top[TOP_SLOTS];
+uint8_t **spy_shadow_top[TOP_SLOTS];
+#define top spy_shadow_top
 /* Which top slots have a directory: a bit each, and a bit for each word
  * of those that is not 0. A walk over every directory then reads a few
  * words, not the whole megabyte of top (which, untouched, would fault in
@@ -115,50 +116,17 @@ static __attribute__((noinline)) uint8_t **dir_make(size_t d)
 	return fresh;
 }
 
-/* The byte holding a's nibble, or NULL. */
-static inline uint8_t *byte_of(uintptr_t a, int make)
+uint8_t *spy_shadow_byte_make(uintptr_t a)
 {
 	size_t d = a >> DIR_SHIFT;
 	uint8_t **dir = __atomic_load_n(&top[d], __ATOMIC_ACQUIRE);
-	if (__builtin_expect(!dir, 0) && (!make || !(dir = dir_make(d))))
+	if (!dir && !(dir = dir_make(d)))
 		return NULL;
 	uint8_t *leaf = slot_get((void **)&dir[(a >> LEAF_SHIFT) & (DIR_SLOTS - 1)],
-				 LEAF_BYTES, make);
+				 LEAF_BYTES, 1);
 	if (!leaf)
 		return NULL;
 	return &leaf[(a >> 5) & (LEAF_BYTES - 1)];
-}
-
-static inline unsigned shift_of(uintptr_t a)
-{
-	return (unsigned)((a >> 4) & 1) * 4;
-}
-
-unsigned spy_shadow_get(uintptr_t a)
-{
-	const uint8_t *b = byte_of(a, 0);
-	return b ? (__atomic_load_n(b, __ATOMIC_RELAXED) >> shift_of(a)) & 15 : 0;
-}
-
-unsigned spy_shadow_change(uintptr_t a, unsigned from, unsigned v,
-			   unsigned keep)
-{
-	uint8_t *b = byte_of(a, v != 0);
-	if (!b)
-		return 0;
-	unsigned sh = shift_of(a), old_state;
-	uint8_t old = __atomic_load_n(b, __ATOMIC_RELAXED), next;
-	do {
-		old_state = (old >> sh) & 15;
-		if (!(from >> old_state & 1))
-			return old_state;
-		next = (uint8_t)((old & ~(15u << sh)) |
-				(v | (old_state & keep)) << sh);
-		if (next == old)
-			return old_state;
-	} while (!__atomic_compare_exchange_n(b, &old, next, 1, __ATOMIC_RELAXED,
-					      __ATOMIC_RELAXED));
-	return old_state;
 }
 
 uintptr_t spy_shadow_prev(uintptr_t a, uintptr_t low)
@@ -195,7 +163,7 @@ uintptr_t spy_shadow_prev(uintptr_t a, uintptr_t low)
 				}
 				uint8_t v = __atomic_load_n(&leaf[(a >> 5) & (LEAF_BYTES - 1)],
 							    __ATOMIC_RELAXED);
-				if ((v >> shift_of(a)) & 15)
+				if ((v >> spy_shadow_shift(a)) & 15)
 					return a;
 				if (a == leaf_start || a - 16 < low)
 					break;

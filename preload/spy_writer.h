@@ -70,7 +70,7 @@ static inline uint64_t spy_read_tsc(void)
 
 /* The time for a record of b's open chunk: its base time plus the counter
  * ticks since, scaled; the clock itself while the rate is unknown. */
-static inline uint64_t spy_writer_time(const struct spy_buffer *b)
+static inline __attribute__((always_inline)) uint64_t spy_writer_time(const struct spy_buffer *b)
 {
 	uint64_t rate = __atomic_load_n(&spy_writer_rate_q32, __ATOMIC_RELAXED);
 	if (!rate || b->chunk == SPY_NO_CHUNK)
@@ -86,7 +86,7 @@ static inline uint64_t spy_writer_time(const struct spy_buffer *b)
  * the next field goes, or NULL when nothing can be recorded. The record
  * counts once spy_writer_end(end) is called, end being one past its last
  * byte. Inline: this runs for every event. */
-static inline uint8_t *spy_writer_begin_at(unsigned kind, size_t max_body,
+static inline __attribute__((always_inline)) uint8_t *spy_writer_begin_at(unsigned kind, size_t max_body,
 					   uint64_t when)
 {
 	struct spy_buffer *b = spy_self.buf;
@@ -117,7 +117,7 @@ static inline uint8_t *spy_writer_begin(unsigned kind, size_t max_body)
 /* Ends the record begun last: length, then the chunk's length, then the
  * kind byte (trace_format.h: a writer killed between any two of these
  * stores leaves a trace that reads). */
-static inline void spy_writer_end(uint8_t *end)
+static inline __attribute__((always_inline)) void spy_writer_end(uint8_t *end)
 {
 	struct spy_buffer *b = spy_self.buf;
 	uint8_t *start = b->region + b->record;
@@ -141,7 +141,7 @@ uint64_t spy_writer_now(void);
 
 /* Writes addr as a delta from the buffer's running address. Only between
  * begin and end. */
-static inline uint8_t *spy_writer_put_addr(uint8_t *p, uintptr_t addr)
+static inline __attribute__((always_inline)) uint8_t *spy_writer_put_addr(uint8_t *p, uintptr_t addr)
 {
 	struct spy_buffer *b = spy_self.buf;
 	p = trace_put_svarint(p, (int64_t)(addr - b->last_addr));

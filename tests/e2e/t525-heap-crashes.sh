@@ -22,7 +22,7 @@ frames() { echo "[(fr[\"function\"], fr[\"line\"]) for fr in $1[\"frames\"]]"; }
 dies() {
 	local prc=0 trc=0
 	"$BIN" "$1" >plain.out 2>/dev/null || prc=$?
-	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$BIN" "$1" >traced.out 2>/dev/null || trc=$?
+	SPY_OPTIONS=out=$PWD/t.log${OPTS:+:$OPTS} LD_PRELOAD=$LIBSPY "$BIN" "$1" >traced.out 2>/dev/null || trc=$?
 	say "$1: status $prc plain, $trc traced"
 	test "$prc" = "$2" && test "$trc" = "$2" && cmp plain.out traced.out &&
 	report_json t.log
@@ -117,6 +117,13 @@ test_expect 'a block written past its end over the next one'\''s header, then th
 test_expect 'the same overrun, then a normal exit: status 0 and the same output, as without libspy' '
 	dies overrun-exit 0 && grep -qx "no crash" traced.out &&
 	json_check t.log.json "not $(kind crash)" && overflow_found "at a check"
+'
+
+test_expect 'the quarantine off: the header is still checked at the free (with the canaries); canary=0 as well: left to glibc alone' '
+	OPTS=quarantine_mb=0 dies overrun 134 && overflow_found "at its free" &&
+	OPTS=quarantine_mb=0:canary=0 dies overrun 134 &&
+	json_check t.log.json "not $(kind heap-overflow)" &&
+	json_check t.log.json "[x[\"details\"][\"class\"] for x in $(kind crash)] == [\"heap-corruption\"]"
 '
 
 test_expect 'a clean run: no heap-overflow finding' '
