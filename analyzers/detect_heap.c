@@ -509,10 +509,54 @@ static int leaks(const struct trace_model *m, const struct heap_checks *hc,
 static void mib(char *buf, size_t n, uint64_t v);
 static int frag_details(struct finding *f, const struct heap_frag *h);
 
+/* What to do about holes, whichever allocator left them. */
+static const char frag_hint[] =
+	"Keep blocks of different lifetimes apart: allocate long-lived "
+	"objects from a pool or arena of their own, so that the "
+	"short-lived ones, when freed, leave one large free region "
+	"instead of many small holes.";
+
+/* jemalloc's version: free regions stranded in partly used slabs. */
+static int slab_fragmentation(const struct heap_frag *h,
+			      struct finding_list *out)
+{
+	const struct heap_info *i = &h->info;
+	char head[200], a[32], b[32], expl[900];
+	mib(a, sizeof(a), i->je_region_bytes);
+	mib(b, sizeof(b), i->je_active);
+	snprintf(head, sizeof(head), "%s free in %" PRIu64 " regions of "
+		 "jemalloc's slabs, between live blocks", a, i->je_regions);
+	snprintf(expl, sizeof(expl),
+		 "%s %s of the %s jemalloc had in use (its active pages) was "
+		 "free: %" PRIu64 " regions of slabs that still hold live "
+		 "blocks (%.0f%%). jemalloc cuts each slab into blocks of one "
+		 "size class and gives a slab back only when every block in "
+		 "it is freed; until then its free regions serve requests of "
+		 "that class alone. This is reported when at least 1 MiB is "
+		 "free in 16 or more regions, a quarter or more of what "
+		 "jemalloc has in use.",
+		 h->fail ? "When the allocation failed," : "At the end,", a, b,
+		 i->je_regions, 100.0 * (double)i->je_region_bytes /
+		 (double)i->je_active);
+	struct finding *f = finding_add(out, "fragmentation",
+		h->fail ? SEV_WARNING : SEV_INFO, head, expl, frag_hint);
+	if (!f ||
+	    finding_add_str(f, "allocator", "jemalloc") < 0 ||
+	    finding_add_int(f, "live_bytes", (int64_t)h->live_bytes) < 0 ||
+	    finding_add_int(f, "active_bytes", (int64_t)i->je_active) < 0 ||
+	    finding_add_int(f, "free_regions", (int64_t)i->je_regions) < 0 ||
+	    finding_add_int(f, "free_region_bytes",
+			    (int64_t)i->je_region_bytes) < 0)
+		return -1;
+	return 0;
+}
+
 static int fragmentation(const struct trace_model *m, const struct heap_frag *h,
 			 struct finding_list *out)
 {
 	(void)m;
+	if (h->info.allocator == HEAP_JEMALLOC)
+		return slab_fragmentation(h, out);
 	char head[200], a[32], b[32];
 	mib(a, sizeof(a), h->free_bytes);
 	snprintf(head, sizeof(head),
@@ -533,11 +577,7 @@ static int fragmentation(const struct trace_model *m, const struct heap_frag *h,
 	/* Holes left at the end hurt no one in that run: worth knowing, not a
 	 * warning. Holes that made an allocation fail are. */
 	struct finding *f = finding_add(out, "fragmentation",
-		h->fail ? SEV_WARNING : SEV_INFO, head, expl,
-		"Keep blocks of different lifetimes apart: allocate long-lived "
-		"objects from a pool or arena of their own, so that the "
-		"short-lived ones, when freed, leave one large free region "
-		"instead of many small holes.");
+		h->fail ? SEV_WARNING : SEV_INFO, head, expl, frag_hint);
 	if (!f || frag_details(f, h) < 0)
 		return -1;
 	return 0;

@@ -397,8 +397,18 @@ const char *heap_frag_allocator(const struct heap_frag *f)
 	return f->info.allocator == HEAP_JEMALLOC ? "jemalloc" : "glibc";
 }
 
+bool heap_frag_slabs_bad(const struct heap_frag *f)
+{
+	const struct heap_info *i = &f->info;
+	return i->allocator == HEAP_JEMALLOC && i->je_holes &&
+	       i->je_region_bytes >= (1u << 20) && i->je_regions >= 16 &&
+	       i->je_active && i->je_region_bytes * 4 >= i->je_active;
+}
+
 bool heap_frag_is_bad(const struct heap_frag *f)
 {
+	if (f->info.allocator == HEAP_JEMALLOC)
+		return heap_frag_slabs_bad(f);
 	if (!heap_frag_has_layout(f))
 		return false;
 	uint64_t span = f->heap_end - f->heap_start;

@@ -95,9 +95,16 @@ bool heap_frag_has_layout(const struct heap_frag *f);
  * fail. */
 const char *heap_frag_allocator(const struct heap_frag *f);
 
-/* 1 if the snapshot is badly fragmented: at least 1 MiB free in at least
- * 16 holes, that free memory is at least a quarter of the heap, and the
- * largest free region is at most half of it (external >= 0.5). */
+/* 1 if the snapshot is badly fragmented. glibc: at least 1 MiB free in
+ * at least 16 holes, that free memory is at least a quarter of the heap,
+ * and the largest free region is at most half of it (external >= 0.5).
+ * jemalloc: heap_frag_slabs_bad. */
 bool heap_frag_is_bad(const struct heap_frag *f);
+
+/* jemalloc's slabs badly used: at least 1 MiB of free regions, at least
+ * 16 of them, and at least a quarter of the memory jemalloc has in use
+ * (its active pages: slabs and large blocks). A slab serves one size
+ * class and goes back only when every block in it is freed. */
+bool heap_frag_slabs_bad(const struct heap_frag *f);
 
 #endif

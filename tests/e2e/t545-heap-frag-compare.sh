@@ -103,9 +103,12 @@ int main(int argc, char **argv)
 }
 CEOF
 
-# je_regions LOG: the free regions in jemalloc's slabs at the end
+# je_regions LOG: the free regions in jemalloc's slabs at the end (the
+# command's status, 1 when the heap is badly fragmented, in LOG.rc)
 je_regions() {
-	"$ANALYZE" fragmentation --json "$1" >"$1.json" &&
+	local rc=0
+	"$ANALYZE" fragmentation --json "$1" >"$1.json" || rc=$?
+	echo $rc >"$1.rc" && [ $rc -le 1 ] &&
 	python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print([s for s in j[\"snapshots\"] if s[\"when\"] == \"end\"][0][\"jemalloc\"][\"free_regions\"])" "$1.json"
 }
 
@@ -114,7 +117,13 @@ test_expect 'jemalloc: every other block freed leaves free regions in its slabs;
 	"$SPY" --allocator jemalloc --no-report --opt quarantine_mb=0 -o h.log ./slabs holes >out &&
 	"$SPY" --allocator jemalloc --no-report --opt quarantine_mb=0 -o p.log ./slabs packed >out &&
 	h=$(je_regions h.log) && p=$(je_regions p.log) && say "free regions: $h with holes, $p packed" &&
-	test "$h" -ge 9000 && test "$p" -lt 1000
+	test "$h" -ge 9000 && test "$p" -lt 1000 &&
+	say "jemalloc: the slabs left half used are a fragmentation finding (status 1); the ones freed whole are not" &&
+	test "$(cat h.log.rc)" = 1 && test "$(cat p.log.rc)" = 0 &&
+	{ "$ANALYZE" report --json h.log >hr.json || :; } &&
+	{ "$ANALYZE" report --json p.log >pr.json || :; } &&
+	json_check hr.json "[(f[\"details\"][\"allocator\"], f[\"details\"][\"free_regions\"] >= 9000) for f in j[\"findings\"] if f[\"kind\"] == \"fragmentation\"] == [(\"jemalloc\", True)]" &&
+	json_check pr.json "not [f for f in j[\"findings\"] if f[\"kind\"] == \"fragmentation\"]"
 '
 else
 test_skip 'glibc next to jemalloc' 'libjemalloc.so.2 is not installed'
