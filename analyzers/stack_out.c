@@ -11,24 +11,27 @@ static const char *base_name(const char *path)
 	return slash && slash[1] ? slash + 1 : path;
 }
 
-/* One line: "#N function at file:line" (or "in module"). A function
- * too long to share the line with its place keeps the line to itself
- * and the place goes under it; only a name longer than a whole line
- * loses its middle (--json has it whole). */
+/* One line: "#N function at file:line", or without line information
+ * "in module+0xOFFSET" (two calls of one function then read apart, and
+ * addr2line finds the place). A function too long to share the line with
+ * its place keeps the line to itself and the place goes under it; only a
+ * name longer than a whole line loses its middle (--json has it whole). */
 static void print_line(const struct text_out *t, size_t index, int indent,
 		       bool inlined, const char *fn, const char *file,
-		       unsigned line, const char *module)
+		       unsigned line, const char *module, uint64_t offset)
 {
 	FILE *f = t->f;
 	int used = fprintf(f, "%*s#%-2zu %s", indent, "", index,
 			   inlined ? "inlined " : "");
 	size_t room = TEXT_WIDTH > used + 1 ? TEXT_WIDTH - used - 1 : 8;
-	char at[16] = "";
+	char at[24] = "";
 	const char *where = file ? base_name(file)
 			    : module ? base_name(module) : NULL;
 	size_t wlen = where ? strlen(where) : 0;
 	if (file)
 		snprintf(at, sizeof(at), ":%u", line);
+	else if (module && !inlined)
+		snprintf(at, sizeof(at), "+0x%" PRIx64, offset);
 	size_t fcols = text_columns(fn, strlen(fn));
 	size_t place = where ? text_columns(where, wlen) + strlen(at) + 4 : 0;
 	text_put_fit(f, fn, strlen(fn), room);
@@ -62,11 +65,11 @@ void stack_print_text(const struct text_out *t, struct symbolizer *sym,
 			const struct sym_inline *in = &fr->inl[k];
 			print_line(t, i, indent, true,
 				   in->function ? in->function : "??",
-				   in->file, in->line, fr->module);
+				   in->file, in->line, fr->module, fr->offset);
 		}
 		if (fr->function) {
 			print_line(t, i, indent, false, fr->function, fr->file,
-				   fr->line, fr->module);
+				   fr->line, fr->module, fr->offset);
 			continue;
 		}
 		int used = fprintf(f, "%*s#%-2zu ", indent, "", i);
