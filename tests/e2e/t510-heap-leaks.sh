@@ -209,6 +209,35 @@ test_expect 'the last block a program allocates: definitely lost when dropped, s
 	json_check k.log.leaks "j[\"totals\"][\"definitely lost\"][\"blocks\"] == 0 and j[\"totals\"][\"still reachable\"] == {\"blocks\": 1, \"bytes\": 72}"
 '
 
+# Two call sites of one leaking function, in a program built without
+# debug information: its frames read "function in module+0xOFFSET", and
+# the two stacks read apart.
+cat >"$TEST_DIR/twice.c" <<'CEOF'
+#include <stdlib.h>
+
+static __attribute__((noinline)) void lose(size_t n)
+{
+	void *volatile p = malloc(n);
+	p = NULL;
+}
+
+int main(void)
+{
+	lose(40);
+	lose(40);
+	return 0;
+}
+CEOF
+
+test_expect 'a program without debug information: two call sites of one function, two groups that read apart (module+offset)' '
+	gcc -O1 -o twice "$TEST_DIR/twice.c" &&
+	SPY_OPTIONS=out=$PWD/w.log LD_PRELOAD=$LIBSPY ./twice &&
+	rc=0 && "$ANALYZE" leaks w.log >w.txt || rc=$? && test $rc = 1 &&
+	test "$(grep -c "^definitely lost: 40 bytes in 1 block" w.txt)" = 2 &&
+	grep "^  #1  main in twice+0x[0-9a-f]*$" w.txt >mains &&
+	test "$(wc -l <mains)" = 2 && test "$(sort -u mains | wc -l)" = 2
+'
+
 # Thread-specific data freed by the program's key destructors (POSIX keys
 # and C11 tss), which run after the thread's start routine: the frees are
 # recorded, nothing is lost; without destructors the blocks are lost.
