@@ -383,6 +383,18 @@ static int cut_under_us(const struct stat *st, const struct spy_buffer *b)
 	return b->window && (uint64_t)st->st_size < end;
 }
 
+/* 1 when the file no longer starts with the trace's magic: it was cut
+ * (and grown back, by this window's reservation or another thread's, so
+ * that its size says nothing: the cut between the size check above and
+ * the reservation would otherwise go unseen for good). */
+static int header_gone(int fd)
+{
+	char magic[TRACE_MAGIC_LEN];
+	long n = syscall(SYS_pread64, fd, magic, sizeof(magic), 0);
+	return n == (long)sizeof(magic) ? memcmp(magic, TRACE_MAGIC, sizeof(magic)) != 0
+					: n >= 0;
+}
+
 static int window_new(struct spy_buffer *b)
 {
 	struct stat st;
@@ -403,6 +415,10 @@ static int window_new(struct spy_buffer *b)
 	uint64_t off = __atomic_fetch_add(&next_region, len, __ATOMIC_RELAXED);
 	if (reserve(fd, off, len) < 0) {
 		writer_fail("write", errno);
+		return -1;
+	}
+	if (header_gone(fd)) {
+		note_truncated();
 		return -1;
 	}
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,

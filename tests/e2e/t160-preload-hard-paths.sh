@@ -145,6 +145,16 @@ test_expect 'a trace truncated while the program runs does not harm it' '
 	one_line err.txt && grep -q "truncated" err.txt
 '
 
+test_expect 'a trace cut and grown back past where libspy writes: still noticed (the header is gone), the program unharmed' '
+	{ expected=$("$HP" long 100); test $? -eq 7; } &&
+	long_run 1500 grow.log &&
+	sleep 0.5 && : >grow.log && truncate -s 256M grow.log &&
+	{ wait $pid; rc=$?; } &&
+	say "status $rc" && test "$rc" -eq 7 &&
+	test "$(cat out.txt)" = "$expected" &&
+	one_line err.txt && grep -q "truncated" err.txt
+'
+
 test_expect 'SIGKILL loses nothing written before it' '
 	long_run 5000 k.log &&
 	sleep 0.7 && kill -KILL $pid &&
