@@ -7,27 +7,85 @@
  * allocates by itself.
  */
 #include <dlfcn.h>
+#include <link.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 #include "spy_core.h"
 #include "spy_heapmap.h"
 
-/* The runtime's operator, found on first use (dlsym with the guard held,
- * so its own allocations are not recorded). */
+/* The runtime's operator in a library loaded outside the global scope: a
+ * C program that dlopens a C++ library (RTLD_LOCAL, the default) gets
+ * libstdc++ in that library's own scope, where RTLD_NEXT does not look,
+ * while the library's calls still reach these hooks. Each loaded object
+ * is asked in turn; the first definition that is not libspy's wins. */
+struct runtime_search {
+	const char *name;
+	void *found;
+};
+
+static int ask_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct runtime_search *rs = arg;
+	Dl_info self, there;
+	(void)size;
+	if (!info->dlpi_name || !info->dlpi_name[0] ||
+	    !dladdr((void *)ask_object, &self))
+		return 0;
+	void *h = dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
+	if (!h)
+		return 0;
+	void *f = dlsym(h, rs->name);
+	dlclose(h);
+	if (f && dladdr(f, &there) && there.dli_fbase != self.dli_fbase) {
+		rs->found = f;
+		return 1;
+	}
+	return 0;
+}
+
+/* The runtime's operator, found on first use (with the guard held, so
+ * the loader's own allocations are not recorded); NULL while no C++
+ * runtime is loaded. */
 static void *next_symbol(void **slot, const char *name)
 {
 	void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
 	if (!f) {
 		spy_self.guard++;
 		f = dlsym(RTLD_NEXT, name);
+		if (!f) {
+			struct runtime_search rs = { name, NULL };
+			dl_iterate_phdr(ask_object, &rs);
+			f = rs.found;
+		}
 		spy_self.guard--;
-		__atomic_store_n(slot, f, __ATOMIC_RELEASE);
+		if (f)
+			__atomic_store_n(slot, f, __ATOMIC_RELEASE);
 	}
 	return f;
 }
 
+/* No runtime to be found (a caller that carries its own, unexported): the
+ * block comes from the malloc family, with the family marked; a throwing
+ * operator that gets none ends the program, as an uncaught bad_alloc
+ * would. */
+static void *new_without_runtime(size_t n, size_t align, int nothrow)
+{
+	void *p = NULL;
+	if (align > 16) {
+		if (posix_memalign(&p, align, n ? n : 1) != 0)
+			p = NULL;
+	} else {
+		p = malloc(n ? n : 1);
+	}
+	if (!p && !nothrow)
+		abort();
+	return p;
+}
+
 /* new[] calls new inside the runtime: only the outermost operator marks. */
-#define NEW_OP(sym, family, params, args)                                      \
+#define NEW_OP(sym, family, params, args, align, nothrow)                      \
 	SPY_EXPORT void *sym params                                            \
 	{                                                                      \
 		static void *real_;                                            \
@@ -35,7 +93,7 @@ static void *next_symbol(void **slot, const char *name)
 		int outer_ = !spy_alloc_family;                                \
 		if (outer_)                                                    \
 			spy_alloc_family = (family);                           \
-		void *p_ = f_ args;                                            \
+		void *p_ = f_ ? f_ args : new_without_runtime(n, (align), (nothrow)); \
 		if (outer_)                                                    \
 			spy_alloc_family = 0;                                  \
 		return p_;                                                     \
@@ -49,23 +107,29 @@ static void *next_symbol(void **slot, const char *name)
 		int outer_ = !spy_free_family;                                 \
 		if (outer_)                                                    \
 			spy_free_family = (family);                            \
-		f_ args;                                                       \
+		if (f_)                                                        \
+			f_ args;                                               \
+		else                                                           \
+			free(p);                                               \
 		if (outer_)                                                    \
 			spy_free_family = 0;                                   \
 	}
 
 typedef struct nothrow_tag nothrow_tag; /* std::nothrow_t, by reference */
 
-NEW_OP(_Znwm, SPY_FAMILY_NEW, (size_t n), (n))
-NEW_OP(_Znam, SPY_FAMILY_NEW_ARRAY, (size_t n), (n))
-NEW_OP(_ZnwmRKSt9nothrow_t, SPY_FAMILY_NEW, (size_t n, const nothrow_tag *t), (n, t))
-NEW_OP(_ZnamRKSt9nothrow_t, SPY_FAMILY_NEW_ARRAY, (size_t n, const nothrow_tag *t), (n, t))
-NEW_OP(_ZnwmSt11align_val_t, SPY_FAMILY_NEW, (size_t n, size_t a), (n, a))
-NEW_OP(_ZnamSt11align_val_t, SPY_FAMILY_NEW_ARRAY, (size_t n, size_t a), (n, a))
+NEW_OP(_Znwm, SPY_FAMILY_NEW, (size_t n), (n), 0, 0)
+NEW_OP(_Znam, SPY_FAMILY_NEW_ARRAY, (size_t n), (n), 0, 0)
+NEW_OP(_ZnwmRKSt9nothrow_t, SPY_FAMILY_NEW, (size_t n, const nothrow_tag *t),
+       (n, t), 0, 1)
+NEW_OP(_ZnamRKSt9nothrow_t, SPY_FAMILY_NEW_ARRAY,
+       (size_t n, const nothrow_tag *t), (n, t), 0, 1)
+NEW_OP(_ZnwmSt11align_val_t, SPY_FAMILY_NEW, (size_t n, size_t a), (n, a), a, 0)
+NEW_OP(_ZnamSt11align_val_t, SPY_FAMILY_NEW_ARRAY, (size_t n, size_t a),
+       (n, a), a, 0)
 NEW_OP(_ZnwmSt11align_val_tRKSt9nothrow_t, SPY_FAMILY_NEW,
-       (size_t n, size_t a, const nothrow_tag *t), (n, a, t))
+       (size_t n, size_t a, const nothrow_tag *t), (n, a, t), a, 1)
 NEW_OP(_ZnamSt11align_val_tRKSt9nothrow_t, SPY_FAMILY_NEW_ARRAY,
-       (size_t n, size_t a, const nothrow_tag *t), (n, a, t))
+       (size_t n, size_t a, const nothrow_tag *t), (n, a, t), a, 1)
 
 DELETE_OP(_ZdlPv, SPY_FAMILY_NEW, (void *p), (p))
 DELETE_OP(_ZdaPv, SPY_FAMILY_NEW_ARRAY, (void *p), (p))

@@ -67,6 +67,55 @@ test_expect 'matching pairs, containers, aligned and nothrow forms: no mismatch,
 	json_check $t.json "not [x for x in j[\"findings\"] if x[\"kind\"] in (\"mismatched-free\", \"double-free\", \"invalid-free\", \"leak\")]"
 '
 
+# A C program that dlopens a C++ library (RTLD_LOCAL: libstdc++ lands in
+# the library's own scope, out of RTLD_NEXT's sight), whose constructor
+# and functions use new: the operators still reach the runtime's.
+cat >"$TEST_DIR/plugin.cc" <<'CEOF'
+#include <string>
+#include <vector>
+static std::vector<std::string> *names =
+	new std::vector<std::string>{"alpha", "beta"}; // constructor: new
+extern "C" int plugin_count(int bad)
+{
+	int *a = new int[10];
+	a[9] = (int)names->size();
+	int n = a[9];
+	if (bad)
+		delete a;                              // PLUGIN delete of new[]
+	else
+		delete[] a;
+	return n;
+}
+CEOF
+cat >"$TEST_DIR/host.c" <<'CEOF'
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+	void *h = dlopen("./libplugin.so", RTLD_NOW);
+	if (!h) {
+		printf("dlopen: %s\n", dlerror());
+		return 1;
+	}
+	int (*count)(int) = (int (*)(int))dlsym(h, "plugin_count");
+	printf("count %d\n", count(argc > 1));
+	return 0;
+}
+CEOF
+LP=$(grep -n -F "PLUGIN delete of new[]" "$TEST_DIR/plugin.cc" | cut -d: -f1)
+
+test_expect 'a C program dlopens a C++ library: its new and delete work (they crashed), and a delete of new[] there is found' '
+	g++ -shared -fPIC -O0 -g -o libplugin.so "$TEST_DIR/plugin.cc" &&
+	gcc -O0 -g -o host "$TEST_DIR/host.c" -ldl &&
+	./host >plain.out && test "$(cat plain.out)" = "count 2" &&
+	SPY_OPTIONS=out=$PWD/g.log LD_PRELOAD=$LIBSPY ./host >out && cmp plain.out out &&
+	report_json g.log &&
+	json_check g.log.json "not [x for x in j[\"findings\"] if x[\"kind\"] in (\"mismatched-free\", \"crash\", \"invalid-free\")]" &&
+	SPY_OPTIONS=out=$PWD/p.log LD_PRELOAD=$LIBSPY ./host bad >out && test "$(cat out)" = "count 2" &&
+	report_json p.log &&
+	json_check p.log.json "[(x[\"details\"][\"allocated_with\"], x[\"details\"][\"released_with\"], x[\"stacks\"][0][\"frames\"][0][\"line\"]) for x in $(mm)] == [(\"new[]\", \"delete\", $LP)]"
+'
+
 test_expect 'g++ compiling C++ (cc1plus is C++ itself): no mismatch, no bad free' '
 	printf "#include <vector>\nint main() { std::vector<int> v(3); return v[0]; }\n" >v.cc &&
 	same_output gxx g++ -O1 -c -o /dev/null "$PWD/v.cc" &&
