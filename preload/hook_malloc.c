@@ -343,3 +343,14 @@ SPY_EXPORT size_t malloc_usable_size(void *p)
 		spy_heapmap_disarm((uintptr_t)p);
 	return spy_real.malloc_usable_size ? spy_real.malloc_usable_size(p) : 0;
 }
+
+/* The hooks above under names of libspy's own, for libspy code that must
+ * allocate the way the program does (hook_new.c, with no C++ runtime to
+ * hand to): the same functions, recorded and checked, and never taken for
+ * the C library's by the import check of the Makefile. */
+extern __typeof__(malloc) spy_hooked_malloc
+	__attribute__((copy(malloc), alias("malloc"), visibility("hidden")));
+extern __typeof__(posix_memalign) spy_hooked_posix_memalign
+	__attribute__((copy(posix_memalign), alias("posix_memalign"), visibility("hidden")));
+extern __typeof__(free) spy_hooked_free
+	__attribute__((copy(free), alias("free"), visibility("hidden")));

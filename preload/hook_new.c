@@ -10,7 +10,7 @@
 #include <link.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
+#include <stdlib.h> /* abort */
 
 #include "spy_core.h"
 #include "spy_heapmap.h"
@@ -66,18 +66,23 @@ static void *next_symbol(void **slot, const char *name)
 	return f;
 }
 
+/* libspy's malloc hooks (hook_malloc.c). */
+void *spy_hooked_malloc(size_t size);
+int spy_hooked_posix_memalign(void **out, size_t align, size_t size);
+void spy_hooked_free(void *p);
+
 /* No runtime to be found (a caller that carries its own, unexported): the
- * block comes from the malloc family, with the family marked; a throwing
+ * block comes from the malloc hooks, with the family marked; a throwing
  * operator that gets none ends the program, as an uncaught bad_alloc
  * would. */
 static void *new_without_runtime(size_t n, size_t align, int nothrow)
 {
 	void *p = NULL;
 	if (align > 16) {
-		if (posix_memalign(&p, align, n ? n : 1) != 0)
+		if (spy_hooked_posix_memalign(&p, align, n ? n : 1) != 0)
 			p = NULL;
 	} else {
-		p = malloc(n ? n : 1);
+		p = spy_hooked_malloc(n ? n : 1);
 	}
 	if (!p && !nothrow)
 		abort();
@@ -110,7 +115,7 @@ static void *new_without_runtime(size_t n, size_t align, int nothrow)
 		if (f_)                                                        \
 			f_ args;                                               \
 		else                                                           \
-			free(p);                                               \
+			spy_hooked_free(p);                                    \
 		if (outer_)                                                    \
 			spy_free_family = 0;                                   \
 	}

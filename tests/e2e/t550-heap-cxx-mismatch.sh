@@ -116,6 +116,43 @@ test_expect 'a C program dlopens a C++ library: its new and delete work (they cr
 	json_check p.log.json "[(x[\"details\"][\"allocated_with\"], x[\"details\"][\"released_with\"], x[\"stacks\"][0][\"frames\"][0][\"line\"]) for x in $(mm)] == [(\"new[]\", \"delete\", $LP)]"
 '
 
+# Operators called with no C++ runtime loaded at all (found through
+# dlsym: only libspy's exist): served by libspy's malloc hooks, family kept.
+cat >"$TEST_DIR/noruntime.c" <<'CEOF'
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv)
+{
+	void *(*op_new)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "_Znwm");
+	void (*op_delete)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "_ZdlPv");
+	void (*op_delete_array)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "_ZdaPv");
+	if (!op_new || !op_delete || !op_delete_array) {
+		puts("no operators");
+		return 0;
+	}
+	char *p = op_new(24);
+	strcpy(p, "served");
+	puts(p);
+	if (argc > 1)
+		op_delete_array(p); /* NORUNTIME delete[] of new */
+	else
+		op_delete(p);
+	return 0;
+}
+CEOF
+
+test_expect 'operator new and delete with no C++ runtime loaded: served through the malloc hooks with their family (a delete[] of it is still found)' '
+	gcc -O0 -g -o noruntime "$TEST_DIR/noruntime.c" -ldl &&
+	test "$(./noruntime)" = "no operators" &&
+	SPY_OPTIONS=out=$PWD/n.log LD_PRELOAD=$LIBSPY ./noruntime >out && test "$(cat out)" = served &&
+	report_json n.log &&
+	json_check n.log.json "not [x for x in j[\"findings\"] if x[\"kind\"] in (\"mismatched-free\", \"crash\", \"invalid-free\", \"leak\")]" &&
+	SPY_OPTIONS=out=$PWD/b.log LD_PRELOAD=$LIBSPY ./noruntime bad >out && test "$(cat out)" = served &&
+	report_json b.log &&
+	json_check b.log.json "[(x[\"details\"][\"allocated_with\"], x[\"details\"][\"released_with\"]) for x in $(mm)] == [(\"new\", \"delete[]\")]"
+'
+
 test_expect 'g++ compiling C++ (cc1plus is C++ itself): no mismatch, no bad free' '
 	printf "#include <vector>\nint main() { std::vector<int> v(3); return v[0]; }\n" >v.cc &&
 	same_output gxx g++ -O1 -c -o /dev/null "$PWD/v.cc" &&
