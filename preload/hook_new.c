@@ -14,12 +14,32 @@
 
 #include "spy_core.h"
 #include "spy_heapmap.h"
+#include "spy_real.h"
+
+/* The object (its load base) that defines f, or NULL. */
+static void *object_of(const void *f)
+{
+	Dl_info info;
+	return f && dladdr(f, &info) ? info.dli_fbase : NULL;
+}
+
+/* 1 when f may serve as the runtime's operator: not libspy's own, and not
+ * one the real allocator exports (jemalloc has operators of its own,
+ * which allocate without calling malloc: under --allocator jemalloc every
+ * C++ block went unrecorded). The C++ runtime's call malloc and free,
+ * and so come through the hooks. */
+static int usable_operator(const void *f)
+{
+	void *where = object_of(f);
+	return where && where != object_of((const void *)usable_operator) &&
+	       where != object_of((const void *)spy_real.malloc);
+}
 
 /* The runtime's operator in a library loaded outside the global scope: a
  * C program that dlopens a C++ library (RTLD_LOCAL, the default) gets
  * libstdc++ in that library's own scope, where RTLD_NEXT does not look,
  * while the library's calls still reach these hooks. Each loaded object
- * is asked in turn; the first definition that is not libspy's wins. */
+ * is asked in turn; the first usable definition wins. */
 struct runtime_search {
 	const char *name;
 	void *found;
@@ -28,17 +48,15 @@ struct runtime_search {
 static int ask_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct runtime_search *rs = arg;
-	Dl_info self, there;
 	(void)size;
-	if (!info->dlpi_name || !info->dlpi_name[0] ||
-	    !dladdr((void *)ask_object, &self))
+	if (!info->dlpi_name || !info->dlpi_name[0])
 		return 0;
 	void *h = dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
 	if (!h)
 		return 0;
 	void *f = dlsym(h, rs->name);
 	dlclose(h);
-	if (f && dladdr(f, &there) && there.dli_fbase != self.dli_fbase) {
+	if (f && usable_operator(f)) {
 		rs->found = f;
 		return 1;
 	}
@@ -54,7 +72,7 @@ static void *next_symbol(void **slot, const char *name)
 	if (!f) {
 		spy_self.guard++;
 		f = dlsym(RTLD_NEXT, name);
-		if (!f) {
+		if (!usable_operator(f)) {
 			struct runtime_search rs = { name, NULL };
 			dl_iterate_phdr(ask_object, &rs);
 			f = rs.found;

@@ -60,6 +60,20 @@ test_expect 'three mismatches, each at its line with its families' '
 	json_check t.log.json "$LA in [f[\"line\"] for f in [x for x in $(mm) if x[\"details\"][\"allocated_with\"] == \"new[]\"][0][\"stacks\"][1][\"frames\"]]"
 '
 
+if [ -f /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 ]; then
+test_expect 'spy --allocator jemalloc (which exports operators of its own that bypass malloc): every C++ block recorded, the three mismatches found' '
+	g++ -O0 -g -o mm "$TEST_DIR/mm.cc" &&
+	"$SPY" -q --allocator jemalloc --no-report -o j.log ./mm bad >out &&
+	test "$(cat out)" = "200 100" &&
+	report_json j.log &&
+	json_check j.log.json "sorted((x[\"details\"][\"allocated_with\"], x[\"details\"][\"released_with\"]) for x in $(mm)) == sorted([(\"new[]\", \"delete\"), (\"malloc\", \"delete\"), (\"new\", \"free\")])" &&
+	"$ANALYZE" summary --json j.log >s.json &&
+	json_check s.json "j[\"calls\"][\"malloc\"] >= 400 and j[\"calls\"][\"free\"] >= 400"
+'
+else
+test_skip 'spy --allocator jemalloc with C++' 'libjemalloc.so.2 is not installed'
+fi
+
 test_expect 'matching pairs, containers, aligned and nothrow forms: no mismatch, no bad free' '
 	g++ -O0 -g -o mm "$TEST_DIR/mm.cc" &&
 	same_output mm "$PWD/mm" &&
