@@ -1,7 +1,9 @@
-/* hook_mmap.c: mmap and munmap, for the stack unwinder's calls only.
- * libunwind maps its caches through them; those mappings are libspy's,
- * and the process map must not show them as the program's. Every other
- * call goes straight on to the C library.
+/* hook_mmap.c: mmap and munmap, for the stack unwinder's calls and the
+ * real allocator's (when it is not glibc's) only. libunwind maps its
+ * caches through them; those mappings are libspy's, and the process map
+ * must not show them as the program's. jemalloc maps its extents and
+ * metadata through them; the leak scan must not take those for roots.
+ * Every call goes on to the C library.
  */
 #include <dlfcn.h>
 #include <sys/mman.h>
@@ -33,9 +35,13 @@ SPY_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 	if (SPY_UNLIKELY(!real_mmap))
 		resolve();
 	void *p = real_mmap(addr, len, prot, flags, fd, off);
-	if (SPY_UNLIKELY(spy_stack_unwinder_owns(__builtin_return_address(0))) &&
-	    p != MAP_FAILED)
+	const void *caller = __builtin_return_address(0);
+	if (SPY_UNLIKELY(p == MAP_FAILED))
+		return p;
+	if (SPY_UNLIKELY(spy_stack_unwinder_owns(caller)))
 		spy_ownmem_note(p, len);
+	else if (SPY_UNLIKELY(spy_allocmem_code(caller)))
+		spy_allocmem_note(p, len);
 	return p;
 }
 
@@ -43,7 +49,10 @@ SPY_EXPORT int munmap(void *addr, size_t len)
 {
 	if (SPY_UNLIKELY(!real_mmap))
 		resolve();
-	if (SPY_UNLIKELY(spy_stack_unwinder_owns(__builtin_return_address(0))))
+	const void *caller = __builtin_return_address(0);
+	if (SPY_UNLIKELY(spy_stack_unwinder_owns(caller)))
 		spy_ownmem_forget(addr, len);
+	else if (SPY_UNLIKELY(spy_allocmem_code(caller)))
+		spy_allocmem_forget(addr, len);
 	return real_munmap(addr, len);
 }

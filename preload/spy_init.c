@@ -15,6 +15,7 @@
 #include "spy_heapmap.h"
 #include "spy_modules.h"
 #include "spy_options.h"
+#include "spy_ownmem.h"
 #include "spy_process.h"
 #include "spy_qprotect.h"
 #include "spy_quarantine.h"
@@ -94,6 +95,7 @@ void spy_init(void)
 	struct spy_thread *t = &spy_self;
 	t->guard++;
 	spy_real_resolve();
+	spy_allocmem_init((const void *)spy_real.malloc);
 	spy_options_parse(getenv("SPY_OPTIONS"));
 	char parent[PATH_MAX];
 	int cause = spy_process_take_parent(parent, sizeof(parent));

@@ -578,6 +578,10 @@ static void scan_roots(struct scan *s, const struct maps *m)
 	 * keeps the last one it wrote, to encode the next as a difference):
 	 * scanned as roots, they kept a program's last lost block reachable */
 	x.n += spy_ownmem_ranges(&x.r[x.n], MAX_EXCL - 8 - x.n);
+	/* a non-glibc allocator's memory (jemalloc's extents and metadata):
+	 * stale pointers in its caches and the slab starts its extent
+	 * records keep kept every lost block reachable */
+	x.n += spy_allocmem_ranges(&x.r[x.n], MAX_EXCL - 8 - x.n);
 	excl_add(&x, (uintptr_t)s->b, (uintptr_t)s->b + s->cap * sizeof(*s->b));
 	excl_add(&x, (uintptr_t)s->mark, (uintptr_t)s->mark + s->cap);
 	excl_add(&x, (uintptr_t)s->work, (uintptr_t)s->work + s->cap * sizeof(*s->work));

@@ -1,14 +1,23 @@
-/* spy_ownmem.c: the ranges libspy mapped for itself (spy_ownmem.h). */
+/* spy_ownmem.c: the ranges that hold no data of the program's
+ * (spy_ownmem.h): libspy's own, and the real allocator's. */
 #include "spy_ownmem.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <string.h>
 
 #define SLOTS 4096
 
 /* A slot is free while start is 0; end is set after start is claimed and
  * cleared before it is given back, so a reader sees a range whole or
  * empty. */
-static struct {
-	uintptr_t start, end;
-} slots[SLOTS];
+struct registry {
+	struct {
+		uintptr_t start, end;
+	} slot[SLOTS];
+};
+
+static struct registry own, allocator;
 
 /* Where the search for a's slot starts: slots are probed from there on,
  * so that noting and forgetting stay short with thousands in use (every
@@ -18,22 +27,33 @@ static unsigned home(uintptr_t a)
 	return (unsigned)(((uint64_t)(a >> 12) * 0x9E3779B97F4A7C15ull) >> 52) % SLOTS;
 }
 
-void spy_ownmem_note(const void *p, size_t len)
+static void note(struct registry *r, const void *p, size_t len)
 {
 	uintptr_t a = (uintptr_t)p;
 	if (!a || !len)
 		return;
 	for (unsigned k = 0, i = home(a); k < SLOTS; k++, i = (i + 1) % SLOTS) {
 		uintptr_t none = 0;
-		if (__atomic_load_n(&slots[i].start, __ATOMIC_RELAXED) == 0 &&
-		    __atomic_compare_exchange_n(&slots[i].start, &none, a, 0,
+		if (__atomic_load_n(&r->slot[i].start, __ATOMIC_RELAXED) == 0 &&
+		    __atomic_compare_exchange_n(&r->slot[i].start, &none, a, 0,
 						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
 			/* the kernel maps whole pages */
-			__atomic_store_n(&slots[i].end, (a + len + 4095) & ~(uintptr_t)4095,
+			__atomic_store_n(&r->slot[i].end, (a + len + 4095) & ~(uintptr_t)4095,
 					 __ATOMIC_RELEASE);
 			return;
 		}
 	}
+}
+
+static void drop(struct registry *r, unsigned i)
+{
+	__atomic_store_n(&r->slot[i].end, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->slot[i].start, 0, __ATOMIC_RELEASE);
+}
+
+void spy_ownmem_note(const void *p, size_t len)
+{
+	note(&own, p, len);
 }
 
 void spy_ownmem_forget(const void *p, size_t len)
@@ -45,20 +65,35 @@ void spy_ownmem_forget(const void *p, size_t len)
 	/* A freed slot does not end the search (no tombstones are needed:
 	 * a range is looked for only by its own start). */
 	for (unsigned k = 0, i = home(a); k < SLOTS; k++, i = (i + 1) % SLOTS) {
-		if (__atomic_load_n(&slots[i].start, __ATOMIC_ACQUIRE) != a)
-			continue;
-		__atomic_store_n(&slots[i].end, 0, __ATOMIC_RELEASE);
-		__atomic_store_n(&slots[i].start, 0, __ATOMIC_RELEASE);
-		return;
+		if (__atomic_load_n(&own.slot[i].start, __ATOMIC_ACQUIRE) == a) {
+			drop(&own, i);
+			return;
+		}
 	}
 }
 
-size_t spy_ownmem_ranges(uintptr_t (*out)[2], size_t max)
+void spy_allocmem_note(const void *p, size_t len)
+{
+	note(&allocator, p, len);
+}
+
+void spy_allocmem_forget(const void *p, size_t len)
+{
+	uintptr_t a = (uintptr_t)p, e = a + len;
+	for (unsigned i = 0; i < SLOTS; i++) {
+		uintptr_t s = __atomic_load_n(&allocator.slot[i].start, __ATOMIC_ACQUIRE);
+		uintptr_t se = __atomic_load_n(&allocator.slot[i].end, __ATOMIC_ACQUIRE);
+		if (s && s < e && a < se)
+			drop(&allocator, i);
+	}
+}
+
+static size_t ranges(const struct registry *r, uintptr_t (*out)[2], size_t max)
 {
 	size_t n = 0;
 	for (unsigned i = 0; i < SLOTS && n < max; i++) {
-		uintptr_t s = __atomic_load_n(&slots[i].start, __ATOMIC_ACQUIRE);
-		uintptr_t e = __atomic_load_n(&slots[i].end, __ATOMIC_ACQUIRE);
+		uintptr_t s = __atomic_load_n(&r->slot[i].start, __ATOMIC_ACQUIRE);
+		uintptr_t e = __atomic_load_n(&r->slot[i].end, __ATOMIC_ACQUIRE);
 		if (!s || e <= s)
 			continue;
 		/* insertion in order */
@@ -83,4 +118,47 @@ size_t spy_ownmem_ranges(uintptr_t (*out)[2], size_t max)
 		k++;
 	}
 	return k;
+}
+
+size_t spy_ownmem_ranges(uintptr_t (*out)[2], size_t max)
+{
+	return ranges(&own, out, max);
+}
+
+size_t spy_allocmem_ranges(uintptr_t (*out)[2], size_t max)
+{
+	return ranges(&allocator, out, max);
+}
+
+/* The real allocator's code, when it is not the C library's. */
+static uintptr_t code_lo, code_hi;
+
+static int find_code(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uintptr_t probe = (uintptr_t)arg;
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) &&
+		    probe >= lo && probe < lo + ph->p_memsz) {
+			code_lo = lo;
+			code_hi = lo + ph->p_memsz;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void spy_allocmem_init(const void *real_malloc)
+{
+	Dl_info info;
+	if (real_malloc && dladdr(real_malloc, &info) && info.dli_fname &&
+	    !strstr(info.dli_fname, "/libc.so"))
+		dl_iterate_phdr(find_code, (void *)real_malloc);
+}
+
+int spy_allocmem_code(const void *pc)
+{
+	return (uintptr_t)pc - code_lo < code_hi - code_lo;
 }

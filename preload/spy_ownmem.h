@@ -1,7 +1,8 @@
 /* spy_ownmem.h: the memory libspy maps for itself (tables, the shadow,
  * stacks for its signal handler, buffers), remembered so that the process
- * map it writes can tell the tool's memory from the program's. Safe
- * anywhere: no allocation, no lock (slots are claimed with an atomic).
+ * map it writes can tell the tool's memory from the program's; and the
+ * memory a non-glibc allocator maps for itself. Safe anywhere: no
+ * allocation, no lock (slots are claimed with an atomic).
  */
 #ifndef SPY_OWNMEM_H
 #define SPY_OWNMEM_H
@@ -18,5 +19,24 @@ void spy_ownmem_forget(const void *p, size_t len);
 /* libspy's ranges as [start, end) pairs, sorted by start, overlapping
  * ones merged; at most max. Returns how many. */
 size_t spy_ownmem_ranges(uintptr_t (*out)[2], size_t max);
+
+/* The same for the memory a real allocator other than glibc's maps for
+ * itself (jemalloc: its extents, where the program's blocks lie, and its
+ * metadata). Its pointers are not the program's: the leak scan takes it
+ * for no root (its stale pointers kept every lost block reachable), and
+ * scans only the blocks in it that something else reaches. Forgetting
+ * drops every range [p, p + len) touches: part of a range given back
+ * makes the rest a root again, which can only keep a block reachable. */
+void spy_allocmem_note(const void *p, size_t len);
+
+/* Finds the code of the real allocator (whose malloc is real_malloc) when
+ * it is not the C library: once, at start. */
+void spy_allocmem_init(const void *real_malloc);
+
+/* 1 if pc lies in that code (then its mmap and munmap are noted here). */
+int spy_allocmem_code(const void *pc);
+
+void spy_allocmem_forget(const void *p, size_t len);
+size_t spy_allocmem_ranges(uintptr_t (*out)[2], size_t max);
 
 #endif

@@ -64,6 +64,23 @@ test_expect 'nothing lost: no leak finding, status 0, the blocks are still reach
 	json_check t.log.json "not [x for x in j[\"findings\"] if x[\"kind\"] == \"leak\"]"
 '
 
+if [ -f /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 ]; then
+test_expect 'spy --allocator jemalloc: the same split (jemalloc'\''s own memory is no root: its stale pointers kept every lost block reachable)' '
+	build &&
+	"$SPY" -q --allocator jemalloc --no-report -o j.log ./leaky leak >out &&
+	grep -x done out &&
+	leaks_json j.log && test "$(cat j.log.leaks.rc)" = 1 &&
+	json_check j.log.leaks "(j[\"totals\"][\"definitely lost\"] == {\"blocks\": 1, \"bytes\": 48} and
+		j[\"totals\"][\"indirectly lost\"] == {\"blocks\": 1, \"bytes\": 48} and
+		j[\"totals\"][\"still reachable\"][\"blocks\"] >= 2)" &&
+	"$SPY" -q --allocator jemalloc --no-report -o k.log ./leaky >out &&
+	leaks_json k.log && test "$(cat k.log.leaks.rc)" = 0 &&
+	json_check k.log.leaks "j[\"totals\"][\"definitely lost\"][\"blocks\"] == 0 and j[\"totals\"][\"still reachable\"][\"blocks\"] >= 3"
+'
+else
+test_skip 'spy --allocator jemalloc: leaks' 'libjemalloc.so.2 is not installed'
+fi
+
 test_expect 'leaks=0: no scan, and analyze leaks says so' '
 	build &&
 	SPY_OPTIONS=out=$PWD/t.log:leaks=0 LD_PRELOAD=$LIBSPY ./leaky leak >out &&
