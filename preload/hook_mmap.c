@@ -10,21 +10,17 @@
 
 #include "spy_core.h"
 #include "spy_ownmem.h"
+#include "spy_real.h"
 #include "spy_stack.h"
 
-typedef void *(*mmap_fn)(void *, size_t, int, int, int, off_t);
-typedef int (*munmap_fn)(void *, size_t);
-
-static mmap_fn real_mmap;
-static munmap_fn real_munmap;
-
-/* Found at the first call (a program may map before libspy starts). */
+/* Found with the rest at start (spy_real), or here for a call that comes
+ * before that (another library's constructor may map first). */
 static void resolve(void)
 {
-	if (!__atomic_load_n(&real_mmap, __ATOMIC_ACQUIRE)) {
-		__atomic_store_n(&real_munmap, (munmap_fn)dlsym(RTLD_NEXT, "munmap"),
+	if (!__atomic_load_n(&spy_real.mmap, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n((void **)&spy_real.munmap, dlsym(RTLD_NEXT, "munmap"),
 				 __ATOMIC_RELEASE);
-		__atomic_store_n(&real_mmap, (mmap_fn)dlsym(RTLD_NEXT, "mmap"),
+		__atomic_store_n((void **)&spy_real.mmap, dlsym(RTLD_NEXT, "mmap"),
 				 __ATOMIC_RELEASE);
 	}
 }
@@ -32,9 +28,9 @@ static void resolve(void)
 SPY_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 		      off_t off)
 {
-	if (SPY_UNLIKELY(!real_mmap))
+	if (SPY_UNLIKELY(!spy_real.mmap))
 		resolve();
-	void *p = real_mmap(addr, len, prot, flags, fd, off);
+	void *p = spy_real.mmap(addr, len, prot, flags, fd, off);
 	const void *caller = __builtin_return_address(0);
 	if (SPY_UNLIKELY(p == MAP_FAILED))
 		return p;
@@ -47,12 +43,12 @@ SPY_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 
 SPY_EXPORT int munmap(void *addr, size_t len)
 {
-	if (SPY_UNLIKELY(!real_mmap))
+	if (SPY_UNLIKELY(!spy_real.munmap))
 		resolve();
 	const void *caller = __builtin_return_address(0);
 	if (SPY_UNLIKELY(spy_stack_unwinder_owns(caller)))
 		spy_ownmem_forget(addr, len);
 	else if (SPY_UNLIKELY(spy_allocmem_code(caller)))
 		spy_allocmem_forget(addr, len);
-	return real_munmap(addr, len);
+	return spy_real.munmap(addr, len);
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h> /* abort */
+#include <string.h>
 
 #include "spy_core.h"
 #include "spy_heapmap.h"
@@ -38,18 +39,21 @@ static int usable_operator(const void *f)
 /* The runtime's operator in a library loaded outside the global scope: a
  * C program that dlopens a C++ library (RTLD_LOCAL, the default) gets
  * libstdc++ in that library's own scope, where RTLD_NEXT does not look,
- * while the library's calls still reach these hooks. Each loaded object
- * is asked in turn; the first usable definition wins. */
+ * while the library's calls still reach these hooks. Each loaded C++
+ * runtime is asked in turn; the first usable definition wins. */
 struct runtime_search {
 	const char *name;
 	void *found;
 };
 
+static int is_cxx_runtime(struct dl_phdr_info *info, size_t size, void *arg);
+
 static int ask_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct runtime_search *rs = arg;
-	(void)size;
-	if (!info->dlpi_name || !info->dlpi_name[0])
+	/* only a C++ runtime: a lookup that fails costs a walk of the
+	 * object's symbols and an error message */
+	if (!is_cxx_runtime(info, size, NULL))
 		return 0;
 	void *h = dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
 	if (!h)
@@ -63,24 +67,68 @@ static int ask_object(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-/* The runtime's operator, found on first use (with the guard held, so
- * the loader's own allocations are not recorded); NULL while no C++
- * runtime is loaded. */
-static void *next_symbol(void **slot, const char *name)
+/* The operators hooked here. */
+#define CXX_OPERATORS(X)                                                       \
+	X(_Znwm) X(_Znam) X(_ZnwmRKSt9nothrow_t) X(_ZnamRKSt9nothrow_t)       \
+	X(_ZnwmSt11align_val_t) X(_ZnamSt11align_val_t)                        \
+	X(_ZnwmSt11align_val_tRKSt9nothrow_t)                                  \
+	X(_ZnamSt11align_val_tRKSt9nothrow_t)                                  \
+	X(_ZdlPv) X(_ZdaPv) X(_ZdlPvm) X(_ZdaPvm) X(_ZdlPvRKSt9nothrow_t)      \
+	X(_ZdaPvRKSt9nothrow_t) X(_ZdlPvSt11align_val_t)                       \
+	X(_ZdaPvSt11align_val_t) X(_ZdlPvmSt11align_val_t)                     \
+	X(_ZdaPvmSt11align_val_t) X(_ZdlPvSt11align_val_tRKSt9nothrow_t)       \
+	X(_ZdaPvSt11align_val_tRKSt9nothrow_t)
+
+#define AS_INDEX(sym) OP_##sym,
+#define AS_NAME(sym) #sym,
+enum { CXX_OPERATORS(AS_INDEX) N_OPERATORS };
+static const char *const operator_name[N_OPERATORS] = { CXX_OPERATORS(AS_NAME) };
+static void *operator_real[N_OPERATORS];
+
+/* The runtime's operator named name (with the guard held, so the
+ * loader's own allocations are not recorded), or NULL. */
+static void *find_operator(const char *name)
 {
-	void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-	if (!f) {
-		spy_self.guard++;
-		f = dlsym(RTLD_NEXT, name);
-		if (!usable_operator(f)) {
-			struct runtime_search rs = { name, NULL };
-			dl_iterate_phdr(ask_object, &rs);
-			f = rs.found;
-		}
-		spy_self.guard--;
-		if (f)
-			__atomic_store_n(slot, f, __ATOMIC_RELEASE);
+	spy_self.guard++;
+	void *f = dlsym(RTLD_NEXT, name);
+	if (!usable_operator(f)) {
+		struct runtime_search rs = { name, NULL };
+		dl_iterate_phdr(ask_object, &rs);
+		f = rs.found;
 	}
+	spy_self.guard--;
+	return f;
+}
+
+static int is_cxx_runtime(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	return info->dlpi_name && (strstr(info->dlpi_name, "/libstdc++.so") ||
+				   strstr(info->dlpi_name, "/libc++.so"));
+}
+
+/* At start, for a runtime loaded with the program: a lookup later resets
+ * what dlerror() tells the program about its own last failed dlopen. */
+void spy_cxx_resolve(void)
+{
+	if (!dl_iterate_phdr(is_cxx_runtime, NULL))
+		return;
+	for (int i = 0; i < N_OPERATORS; i++)
+		__atomic_store_n(&operator_real[i], find_operator(operator_name[i]),
+				 __ATOMIC_RELEASE);
+	/* an operator this runtime lacks left an error message: not the
+	 * program's */
+	dlerror();
+}
+
+/* The runtime's operator; looked up now when it was not at start (a C
+ * program that dlopens a C++ library); NULL while no runtime is loaded. */
+static void *next_symbol(int op)
+{
+	void *f = __atomic_load_n(&operator_real[op], __ATOMIC_ACQUIRE);
+	if (!f && (f = find_operator(operator_name[op])) != NULL)
+		__atomic_store_n(&operator_real[op], f, __ATOMIC_RELEASE);
 	return f;
 }
 
@@ -111,8 +159,7 @@ static void *new_without_runtime(size_t n, size_t align, int nothrow)
 #define NEW_OP(sym, family, params, args, align, nothrow)                      \
 	SPY_EXPORT void *sym params                                            \
 	{                                                                      \
-		static void *real_;                                            \
-		void *(*f_) params = (void *(*) params)next_symbol(&real_, #sym); \
+		void *(*f_) params = (void *(*) params)next_symbol(OP_##sym);  \
 		int outer_ = !spy_alloc_family;                                \
 		if (outer_)                                                    \
 			spy_alloc_family = (family);                           \
@@ -125,8 +172,7 @@ static void *new_without_runtime(size_t n, size_t align, int nothrow)
 #define DELETE_OP(sym, family, params, args)                                   \
 	SPY_EXPORT void sym params                                             \
 	{                                                                      \
-		static void *real_;                                            \
-		void (*f_) params = (void (*) params)next_symbol(&real_, #sym); \
+		void (*f_) params = (void (*) params)next_symbol(OP_##sym);    \
 		int outer_ = !spy_free_family;                                 \
 		if (outer_)                                                    \
 			spy_free_family = (family);                            \

@@ -9,11 +9,10 @@
 #include <sys/stat.h>
 
 #include "spy_core.h"
+#include "spy_real.h"
 #include "spy_stack.h"
 #include "spy_sys.h"
 
-typedef int (*pipe2_fn)(int[2], int);
-static pipe2_fn real_pipe2;
 
 /* The pipe's two numbers (-1: none) and what the kernel calls it. */
 static int ends[2] = { -1, -1 };
@@ -50,14 +49,15 @@ int spy_unwindpipe_close(int fd, const void *ret)
 
 SPY_EXPORT int pipe2(int fds[2], int flags)
 {
-	if (SPY_UNLIKELY(!real_pipe2))
-		__atomic_store_n(&real_pipe2, (pipe2_fn)dlsym(RTLD_NEXT, "pipe2"),
+	/* found with the rest at start (spy_real), or here before that */
+	if (SPY_UNLIKELY(!spy_real.pipe2))
+		__atomic_store_n((void **)&spy_real.pipe2, dlsym(RTLD_NEXT, "pipe2"),
 				 __ATOMIC_RELEASE);
-	if (!real_pipe2) {
+	if (!spy_real.pipe2) {
 		errno = ENOSYS;
 		return -1;
 	}
-	int r = real_pipe2(fds, flags);
+	int r = spy_real.pipe2(fds, flags);
 	if (r != 0 || SPY_LIKELY(!spy_stack_unwinder_owns(__builtin_return_address(0))))
 		return r;
 	for (int i = 0; i < 2; i++)

@@ -26,22 +26,34 @@ static int is_jemalloc(struct dl_phdr_info *info, size_t size, void *arg)
 	return spy_strneq(name, "libjemalloc", 11);
 }
 
-/* jemalloc's mallctl when jemalloc is loaded; looked up once, and only
- * when a jemalloc library is there: a dlsym that fails allocates its
- * error message, and at the exit of a program that never called malloc
- * that made the brk heap, which the end map then showed as the
- * program's. */
+typedef int (*nametomib_fn)(const char *, size_t *, size_t *);
+typedef int (*bymib_fn)(const size_t *, size_t, void *, size_t *, void *,
+			size_t);
+
+/* jemalloc's mallctl and its by-number forms when jemalloc is loaded at
+ * start; looked up then, and only when a jemalloc library is there: a
+ * dlsym that fails allocates its error message (at the exit of a program
+ * that never called malloc, that made the brk heap, which the end map
+ * then showed as the program's), and any dlsym resets what dlerror()
+ * would tell the program about its own last failed dlopen (a lookup at
+ * exit made glibc drop that message unseen, and the leak scan then
+ * called it lost). A jemalloc the program loads later is not asked. */
+static mallctl_fn je_ctl;
+static nametomib_fn je_to_mib;
+static bymib_fn je_get;
+
+void spy_heapinfo_init(void)
+{
+	if (!dl_iterate_phdr(is_jemalloc, NULL))
+		return;
+	je_to_mib = (nametomib_fn)dlsym(RTLD_DEFAULT, "mallctlnametomib");
+	je_get = (bymib_fn)dlsym(RTLD_DEFAULT, "mallctlbymib");
+	je_ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+}
+
 static mallctl_fn jemalloc_ctl(void)
 {
-	static mallctl_fn ctl;
-	static int looked;
-	if (!__atomic_load_n(&looked, __ATOMIC_ACQUIRE)) {
-		mallctl_fn f = dl_iterate_phdr(is_jemalloc, NULL)
-			? (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl") : NULL;
-		__atomic_store_n(&ctl, f, __ATOMIC_RELAXED);
-		__atomic_store_n(&looked, 1, __ATOMIC_RELEASE);
-	}
-	return __atomic_load_n(&ctl, __ATOMIC_RELAXED);
+	return je_ctl;
 }
 
 static uint64_t jemalloc_stat(mallctl_fn ctl, const char *name)
@@ -51,10 +63,6 @@ static uint64_t jemalloc_stat(mallctl_fn ctl, const char *name)
 }
 
 /* ---- jemalloc's free space ------------------------------------------------ */
-
-typedef int (*nametomib_fn)(const char *, size_t *, size_t *);
-typedef int (*bymib_fn)(const size_t *, size_t, void *, size_t *, void *,
-			size_t);
 
 /* The statistics of all arenas merged (MALLCTL_ARENAS_ALL). */
 #define JE_ARENAS_ALL 4096
@@ -80,14 +88,10 @@ static int by_mib(bymib_fn get, size_t *mib, size_t len, size_t at, size_t i,
 /* 0, or -1 when jemalloc lacks these statistics (built without them). */
 static int je_free_space(mallctl_fn ctl, struct je_free *f)
 {
-	static nametomib_fn to_mib;
-	static bymib_fn get;
-	if (!to_mib || !get) {
-		to_mib = (nametomib_fn)dlsym(RTLD_DEFAULT, "mallctlnametomib");
-		get = (bymib_fn)dlsym(RTLD_DEFAULT, "mallctlbymib");
-		if (!to_mib || !get)
-			return -1;
-	}
+	nametomib_fn to_mib = je_to_mib;
+	bymib_fn get = je_get;
+	if (!to_mib || !get)
+		return -1;
 	unsigned nbins = 0;
 	size_t len = sizeof(nbins);
 	size_t m_size[4], m_nregs[4], m_regs[6], m_slabs[6];

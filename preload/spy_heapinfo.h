@@ -19,6 +19,10 @@
  * for a snapshot at an interval. */
 void spy_heapinfo_write(unsigned reason);
 
+/* Looks up jemalloc's statistics calls when jemalloc is loaded; once, at
+ * start. */
+void spy_heapinfo_init(void);
+
 /* When the next interval snapshot is due (ns; 0 before the first). */
 extern uint64_t spy_heapinfo_next_due;
 

@@ -12,6 +12,7 @@
 #include "rec_io.h"
 #include "rec_locks.h"
 #include "spy_core.h"
+#include "spy_heapinfo.h"
 #include "spy_heapmap.h"
 #include "spy_modules.h"
 #include "spy_options.h"
@@ -96,6 +97,7 @@ void spy_init(void)
 	t->guard++;
 	spy_real_resolve();
 	spy_allocmem_init((const void *)spy_real.malloc);
+	spy_cxx_resolve();
 	spy_options_parse(getenv("SPY_OPTIONS"));
 	char parent[PATH_MAX];
 	int cause = spy_process_take_parent(parent, sizeof(parent));
@@ -111,6 +113,7 @@ void spy_init(void)
 	}
 	spy_process_init();
 	spy_heapmap_init();
+	spy_heapinfo_init();
 	spy_signals_init();
 	rec_crash_init();
 	spy_qprotect_init();

@@ -224,7 +224,10 @@ struct scan {
 	 * address of the chunk after the last block (the top of the heap),
 	 * which lies in that block's last 8 usable bytes (the next chunk's
 	 * header overlaps them). Such a value reaches no block: without this
-	 * rule a program's last allocation never looked lost. */
+	 * rule a program's last allocation never looked lost. A block's own
+	 * start is not such a value (an 8-byte block of another allocator,
+	 * such as setlocale's copy of a locale's name under jemalloc, is all
+	 * "last 8 bytes"). */
 	int allocator_data;
 	struct span *spans;      /* sorted by base; see index_build */
 	size_t nspans, index_bytes;
@@ -452,7 +455,7 @@ static void scan_words(struct scan *s, uintptr_t start, uintptr_t end,
 		long i = lookup(s, v);
 		if (i < 0 || i == self || s->mark[i] != UNMARKED)
 			continue;
-		if (s->allocator_data && s->b[i].size >= 8 &&
+		if (s->allocator_data && s->b[i].size >= 8 && v > s->b[i].addr &&
 		    v >= s->b[i].addr + s->b[i].size - 8)
 			continue;
 		s->mark[i] = how;

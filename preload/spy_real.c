@@ -1,6 +1,8 @@
 /* spy_real.c: find the functions libspy wraps. dlsym may allocate; those
  * requests reach our calloc/malloc with the guard held and are served by the
- * bootstrap arena because the real allocator is not known yet.
+ * bootstrap arena because the real allocator is not known yet. Everything
+ * is looked up here, at start: a dlsym later on would reset what dlerror()
+ * tells the program about its own last failed dlopen.
  */
 #include "spy_real.h"
 
@@ -88,6 +90,9 @@ void spy_real_resolve(void)
 	RESOLVE(_exit, "_exit");
 	RESOLVE(_Exit, "_Exit");
 	RESOLVE(dlopen, "dlopen");
+	RESOLVE(mmap, "mmap");
+	RESOLVE(munmap, "munmap");
+	RESOLVE(pipe2, "pipe2");
 	RESOLVE(dlmopen, "dlmopen");
 	RESOLVE(sigaction, "sigaction");
 	RESOLVE(signal, "signal");

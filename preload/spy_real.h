@@ -41,6 +41,9 @@ struct spy_real {
 	int (*tss_create)(unsigned *, void (*)(void *));
 	int (*cxa_thread_atexit_impl)(void (*)(void *), void *, void *);
 	int (*clone)(int (*)(void *), void *, int, void *, ...);
+	void *(*mmap)(void *, size_t, int, int, int, off_t);
+	int (*munmap)(void *, size_t);
+	int (*pipe2)(int *, int);
 	int (*libc_start_main)(int (*)(int, char **, char **), int, char **,
 			       void (*)(void), void (*)(void), void (*)(void),
 			       void *);
@@ -98,6 +101,12 @@ void spy_real_resolve_locks(void);
 extern struct spy_real spy_real;
 
 /* Resolves every entry; called once by spy_init with the guard held. */
+/* The C++ runtime's allocation operators, when one is loaded at start
+ * (hook_new.c); called once at start, after spy_real_resolve and once the
+ * real allocator's own mappings are watched (spy_allocmem_init): its
+ * lookups may allocate, which may start the allocator. */
+void spy_cxx_resolve(void);
+
 void spy_real_resolve(void);
 
 #endif

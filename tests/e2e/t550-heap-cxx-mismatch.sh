@@ -167,6 +167,29 @@ test_expect 'operator new and delete with no C++ runtime loaded: served through 
 	json_check b.log.json "[(x[\"details\"][\"allocated_with\"], x[\"details\"][\"released_with\"]) for x in $(mm)] == [(\"new\", \"delete[]\")]"
 '
 
+# A failed dlopen, then the first new: the runtime's operator was looked
+# up at that moment, and the lookup reset what dlerror() then told the
+# program (it printed "(no error)" under libspy).
+cat >"$TEST_DIR/dlerr.cc" <<'CEOF'
+#include <cstdio>
+#include <dlfcn.h>
+int main()
+{
+	void *h = dlopen("/nonexistent/plugin.so", RTLD_NOW);
+	int *p = new int[4];
+	p[0] = h != nullptr;
+	const char *e = dlerror();
+	std::printf("%d %s\n", p[0], e ? e : "(no error)");
+	delete[] p;
+	return 0;
+}
+CEOF
+
+test_expect 'dlerror() after a failed dlopen and the first new: the program'\''s own message, as without libspy' '
+	g++ -O0 -g -o dlerr "$TEST_DIR/dlerr.cc" &&
+	same_output dlerr "$PWD/dlerr" && grep -q "nonexistent/plugin.so" traced.out
+'
+
 test_expect 'g++ compiling C++ (cc1plus is C++ itself): no mismatch, no bad free' '
 	printf "#include <vector>\nint main() { std::vector<int> v(3); return v[0]; }\n" >v.cc &&
 	same_output gxx g++ -O1 -c -o /dev/null "$PWD/v.cc" &&
