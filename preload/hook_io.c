@@ -331,16 +331,6 @@ struct entry {
 	unsigned fn;
 };
 
-static void note(const char *text)
-{
-	size_t len = spy_strlen(text);
-	uint8_t *p = spy_writer_begin(TRACE_NOTE, 2 * TRACE_VARINT_MAX + len);
-	if (!p)
-		return;
-	p = trace_put_varint(p, 0);
-	p = trace_put_str(p, text, len);
-	spy_writer_end(p);
-}
 
 unsigned rec_io_patch_libc(void)
 {
@@ -388,8 +378,9 @@ unsigned rec_io_patch_libc(void)
 	if (spy_patch_seal() < 0) {
 		for (int i = 0; i < N; i++)
 			*entries[i].real = addr[i];
-		note("io: libc entries not patched (no executable memory near libc); "
-		     "stdio's own writes are not counted");
+		spy_writer_note(0, "io: libc entries not patched (no executable "
+				"memory near libc); stdio's own writes are not "
+				"counted");
 		return 0;
 	}
 	for (int i = 0; i < N; i++)
@@ -405,15 +396,16 @@ unsigned rec_io_patch_libc(void)
 	for (int i = 0; i < N; i++)
 		prepared |= tramp[i] != NULL;
 	if (prepared && !mask)
-		note("io: libc entries not patched (the process had more than one "
-		     "thread, or libc's code could not be made writable); stdio's "
-		     "own writes are not counted");
+		spy_writer_note(0, "io: libc entries not patched (the process "
+				"had more than one thread, or libc's code could "
+				"not be made writable); stdio's own writes are "
+				"not counted");
 	if (used) {
 		char text[640];
 		spy_format(text, sizeof(text),
 			   "io: libc entries left unpatched (PLT calls only): %s",
 			   refused);
-		note(text);
+		spy_writer_note(0, text);
 	}
 	return mask;
 }

@@ -4,6 +4,7 @@
  * known, requests are served by the bootstrap arena, whose blocks are
  * recognised here and never passed on.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -354,3 +355,22 @@ extern __typeof__(posix_memalign) spy_hooked_posix_memalign
 	__attribute__((copy(posix_memalign), alias("posix_memalign"), visibility("hidden")));
 extern __typeof__(free) spy_hooked_free
 	__attribute__((copy(free), alias("free"), visibility("hidden")));
+
+/* When the program (or a library ahead of libspy) defines malloc itself,
+ * its calls never reach the hooks above: says so in the trace, where the
+ * report shows it, instead of leaving an empty heap unexplained. */
+void spy_malloc_check_owner(void)
+{
+	Dl_info info;
+	void *first = dlsym(RTLD_DEFAULT, "malloc");
+	if (!first || first == (void *)spy_hooked_malloc)
+		return;
+	char text[400];
+	spy_format(text, sizeof(text),
+		   "malloc is defined by %s, ahead of libspy: the program's "
+		   "allocations do not reach libspy, and the heap views and "
+		   "checks see none of them",
+		   dladdr(first, &info) && info.dli_fname && info.dli_fname[0]
+			   ? info.dli_fname : "the program");
+	spy_writer_note(1, text);
+}

@@ -45,13 +45,7 @@ static void note_once(int *flag, const char *text)
 {
 	if (__atomic_exchange_n(flag, 1, __ATOMIC_RELAXED))
 		return;
-	size_t len = spy_strlen(text);
-	uint8_t *w = spy_writer_begin(TRACE_NOTE, 2 * TRACE_VARINT_MAX + len);
-	if (!w)
-		return;
-	w = trace_put_varint(w, 1);
-	w = trace_put_str(w, text, len);
-	spy_writer_end(w);
+	spy_writer_note(1, text);
 }
 
 void spy_lock_note_full(void)

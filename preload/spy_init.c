@@ -110,6 +110,7 @@ void spy_init(void)
 	if (spy_writer_open(cause) == 0) {
 		spy_process_write_record(cause, parent);
 		spy_modules_snapshot();
+		spy_malloc_check_owner();
 	}
 	spy_process_init();
 	spy_heapmap_init();

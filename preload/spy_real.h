@@ -109,4 +109,9 @@ void spy_cxx_resolve(void);
 
 void spy_real_resolve(void);
 
+/* Notes in the trace when malloc calls do not reach libspy (the program
+ * defines malloc itself); once, at start, after the trace is open
+ * (hook_malloc.c). */
+void spy_malloc_check_owner(void);
+
 #endif

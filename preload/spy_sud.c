@@ -206,23 +206,13 @@ struct kernel_sigaction_ {
 	uint64_t mask;
 };
 
-static void note(const char *text)
-{
-	size_t len = spy_strlen(text);
-	uint8_t *p = spy_writer_begin(TRACE_NOTE, 2 * TRACE_VARINT_MAX + len);
-	if (!p)
-		return;
-	p = trace_put_varint(p, 1);
-	p = trace_put_str(p, text, len);
-	spy_writer_end(p);
-}
 
 int spy_sud_init(void)
 {
 	void *r = mmap(NULL, REGION, PROT_READ | PROT_WRITE | PROT_EXEC,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (r == MAP_FAILED) {
-		note("syscalls=all: no executable memory for the stubs; only read/write calls are counted");
+		spy_writer_note(1, "syscalls=all: no executable memory for the stubs; only read/write calls are counted");
 		return -1;
 	}
 	region = r;
@@ -230,7 +220,7 @@ int spy_sud_init(void)
 	site_key = spy_sys_mmap(HASH * sizeof(*site_key));
 	site_stub = spy_sys_mmap(HASH * sizeof(*site_stub));
 	if (!site_key || !site_stub) {
-		note("syscalls=all: out of memory; only read/write calls are counted");
+		spy_writer_note(1, "syscalls=all: out of memory; only read/write calls are counted");
 		return -1;
 	}
 	/* glibc's own restorer bytes, so that unwinders still recognise a
@@ -245,14 +235,14 @@ int spy_sud_init(void)
 		.mask = 0,
 	};
 	if (raw6(SYS_rt_sigaction, SIGSYS, (long)&ksa, 0, 8, 0, 0) != 0) {
-		note("syscalls=all: cannot install the SIGSYS handler; only read/write calls are counted");
+		spy_writer_note(1, "syscalls=all: cannot install the SIGSYS handler; only read/write calls are counted");
 		return -1;
 	}
 	spy_sud_on = 1;
 	spy_sud_arm_thread();
 	if (!armed) {
 		spy_sud_on = 0;
-		note("syscalls=all: the kernel refused Syscall User Dispatch (Linux 5.11 or later is needed); only read/write calls are counted");
+		spy_writer_note(1, "syscalls=all: the kernel refused Syscall User Dispatch (Linux 5.11 or later is needed); only read/write calls are counted");
 		return -1;
 	}
 	return 0;

@@ -670,6 +670,17 @@ static void release_unused(void)
 	}
 }
 
+void spy_writer_note(unsigned level, const char *text)
+{
+	size_t len = spy_strlen(text);
+	uint8_t *p = spy_writer_begin(TRACE_NOTE, 2 * TRACE_VARINT_MAX + len);
+	if (!p)
+		return;
+	p = trace_put_varint(p, level);
+	p = trace_put_str(p, text, len);
+	spy_writer_end(p);
+}
+
 void spy_writer_finish(unsigned how, int status, int sig)
 {
 	uint8_t *p = spy_writer_begin(TRACE_EXIT, 3 * TRACE_VARINT_MAX);

@@ -149,6 +149,10 @@ static inline __attribute__((always_inline)) uint8_t *spy_writer_put_addr(uint8_
 	return p;
 }
 
+/* A NOTE record: text (a sentence for the reader of the report), level 0
+ * for information, 1 for a warning. */
+void spy_writer_note(unsigned level, const char *text);
+
 /* Records the exit and the end marker. Records may still follow. */
 void spy_writer_finish(unsigned how, int status, int sig);
 

@@ -4,7 +4,9 @@
 # ones unmapped at once) keeps its output and status, and the check of
 # held blocks and the leak scan at exit report nothing that did not happen.
 # Blocks the shadow cannot hold (jemalloc's 8-byte blocks, not 16-byte
-# aligned) are judged like the others: a double free, a leak.
+# aligned) are judged like the others: a double free, a leak. A program
+# with a malloc of its own runs as it would, and the report says why its
+# heap is empty.
 . "$(dirname "$0")/lib.sh"
 
 cat >"$TEST_DIR/racer.c" <<'CEOF'
@@ -118,5 +120,51 @@ test_expect 'jemalloc 8-byte blocks: a block left live is in the leak scan, a cl
 else
 test_skip 'jemalloc 8-byte blocks' 'libjemalloc2 is not installed'
 fi
+
+
+cat >"$TEST_DIR/ownmalloc.c" <<'CEOF'
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+/* a malloc of the program's own: a bump allocator on sbrk */
+void *malloc(size_t n)
+{
+	char *p = sbrk((n + 31) & ~(size_t)15);
+	return p == (void *)-1 ? NULL : p + 16;
+}
+void free(void *p) { (void)p; }
+void *calloc(size_t a, size_t b)
+{
+	void *p = malloc(a * b);
+	return p ? memset(p, 0, a * b) : NULL;
+}
+void *realloc(void *p, size_t n)
+{
+	void *q = malloc(n);
+	if (p && q)
+		memcpy(q, p, n); /* enough for this test: blocks only grow */
+	return q;
+}
+int main(void)
+{
+	char *s = malloc(100);
+	strcpy(s, "own malloc");
+	s = realloc(s, 200);
+	printf("%s\n", s);
+	free(s);
+	return 0;
+}
+CEOF
+
+test_expect 'a program with a malloc of its own: unchanged, and a note says the heap goes unseen; an ordinary one has no such note' '
+	gcc -O0 -g -o ownmalloc "$TEST_DIR/ownmalloc.c" &&
+	same_output ownmalloc "$PWD/ownmalloc" &&
+	t=$(ls traced/trace.*.log) && "$ANALYZE" summary --json $t >s.json &&
+	json_check s.json "[n[\"text\"] for n in j[\"notes\"] if \"ahead of libspy\" in n[\"text\"] and \"ownmalloc\" in n[\"text\"]] != []" &&
+	json_check s.json "j[\"calls\"].get(\"malloc\", 0) == 0" &&
+	SPY_OPTIONS=out=$PWD/o.log LD_PRELOAD=$LIBSPY "$TOP/demos/stack_heap" >/dev/null &&
+	"$ANALYZE" summary --json o.log >o.json &&
+	json_check o.json "not [n for n in j[\"notes\"] if \"ahead of libspy\" in n[\"text\"]]"
+'
 
 test_done
