@@ -27,8 +27,8 @@ static void *object_of(const void *f)
 /* 1 when f may serve as the runtime's operator: not libspy's own, and not
  * one the real allocator exports (jemalloc has operators of its own,
  * which allocate without calling malloc: under --allocator jemalloc every
- * C++ block went unrecorded). The C++ runtime's call malloc and free,
- * and so come through the hooks. */
+ * C++ block went unrecorded). The C++ runtime's operators call malloc
+ * and free, and so come through the hooks. */
 static int usable_operator(const void *f)
 {
 	void *where = object_of(f);
@@ -46,7 +46,14 @@ struct runtime_search {
 	void *found;
 };
 
-static int is_cxx_runtime(struct dl_phdr_info *info, size_t size, void *arg);
+/* 1 for a C++ runtime library (dl_iterate_phdr's callback). */
+static int is_cxx_runtime(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	return info->dlpi_name && (strstr(info->dlpi_name, "/libstdc++.so") ||
+				   strstr(info->dlpi_name, "/libc++.so"));
+}
 
 static int ask_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -98,14 +105,6 @@ static void *find_operator(const char *name)
 	}
 	spy_self.guard--;
 	return f;
-}
-
-static int is_cxx_runtime(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	(void)size;
-	(void)arg;
-	return info->dlpi_name && (strstr(info->dlpi_name, "/libstdc++.so") ||
-				   strstr(info->dlpi_name, "/libc++.so"));
 }
 
 /* At start, for a runtime loaded with the program: a lookup later resets
