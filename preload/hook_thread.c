@@ -19,6 +19,7 @@
 #include "spy_core.h"
 #include "spy_modules.h"
 #include "spy_options.h"
+#include "spy_ownmem.h"
 #include "spy_process.h"
 #include "spy_real.h"
 #include "spy_stack.h"
@@ -198,10 +199,29 @@ void rec_threads_process_exit(void)
 	rec_threads_write_totals(TRACE_THREAD_AT_EXIT);
 }
 
+/* The part of a thread's stack its frames used: from its top (the
+ * trampoline's frame) down to 64 KiB above the bottom of the size it was
+ * given, so that whatever glibc keeps above the top (the thread's
+ * descriptor and TLS) and below the bottom (the guard, a neighbour's
+ * mapping) is never in it. 0 when the stack is too small to tell. */
+static size_t frames_area(const struct rec_thread_self *me, uintptr_t *lo)
+{
+	const size_t margin = 64 << 10;
+	if (!me->stack_top || me->stack_size < 2 * margin ||
+	    me->stack_size > me->stack_top)
+		return 0;
+	*lo = me->stack_top - me->stack_size + margin;
+	return me->stack_top - *lo;
+}
+
 void rec_threads_thread_exit(void)
 {
 	struct rec_thread_self *me = &rec_thread_self;
 	spy_sampler_thread_exit();
+	uintptr_t lo;
+	size_t len;
+	if (me->managed && (len = frames_area(me, &lo)) != 0)
+		spy_deadstack_note((const void *)lo, len);
 	if (me->managed) {
 		/* Neither a return nor pthread_exit was seen: glibc unwound
 		 * the thread for a cancellation. */
@@ -299,6 +319,11 @@ static void *trampoline_run(void *arg)
 	me->stack_size = t->stack_size;
 	me->stack_from = t->stack_from;
 	me->managed = 1;
+	/* a stack glibc kept from an ended thread is live again */
+	uintptr_t lo;
+	size_t len = frames_area(me, &lo);
+	if (len)
+		spy_deadstack_forget((const void *)lo, len);
 	note_live();
 	me->block = spy_stackguard_install(t->block);
 	if (spy_hook_enter()) {

@@ -212,6 +212,9 @@ struct block {
 
 enum { UNMARKED = 0, REACHABLE = 1, INDIRECT = 2, DEFINITE = 3 };
 
+/* glibc gives each thread arena heaps of 64 MiB, aligned to their size. */
+#define ARENA_HEAP_BYTES ((uintptr_t)64 << 20)
+
 struct scan {
 	struct block *b;
 	uint8_t *mark;
@@ -220,7 +223,8 @@ struct scan {
 	uintptr_t lo, hi;        /* lowest block start, highest block end */
 	uint64_t root_bytes, scanned_bytes;
 	int pagemap;             /* /proc/self/pagemap, or -1 */
-	/* Scanning the C library's own data: the allocator keeps there the
+	/* Scanning the C library's own data (or another arena's record at
+	 * the start of its heap): the allocator keeps there the
 	 * address of the chunk after the last block (the top of the heap),
 	 * which lies in that block's last 8 usable bytes (the next chunk's
 	 * header overlaps them). Such a value reaches no block: without this
@@ -585,6 +589,8 @@ static void scan_roots(struct scan *s, const struct maps *m)
 	 * stale pointers in its caches and the slab starts its extent
 	 * records keep kept every lost block reachable */
 	x.n += spy_allocmem_ranges(&x.r[x.n], MAX_EXCL - 8 - x.n);
+	/* threads that ended: their frames are gone, stale pointers stay */
+	x.n += spy_deadstack_ranges(&x.r[x.n], MAX_EXCL - 8 - x.n);
 	excl_add(&x, (uintptr_t)s->b, (uintptr_t)s->b + s->cap * sizeof(*s->b));
 	excl_add(&x, (uintptr_t)s->mark, (uintptr_t)s->mark + s->cap);
 	excl_add(&x, (uintptr_t)s->work, (uintptr_t)s->work + s->cap * sizeof(*s->work));
@@ -597,9 +603,12 @@ static void scan_roots(struct scan *s, const struct maps *m)
 		if (!mp.r || !mp.w || !mp.priv ||
 		    path_is(&mp, "[vvar]") || path_is(&mp, "[vsyscall]"))
 			continue;
-		/* libc's data, and its bss right after it */
+		/* libc's data, and its bss right after it; and the heap of
+		 * another thread's arena, aligned to its 64 MiB, which starts
+		 * with that arena's own record of its top */
 		int libc = is_libc(&mp);
-		s->allocator_data = libc || (!mp.path_len && mp.start == libc_end);
+		s->allocator_data = libc || (!mp.path_len && mp.start == libc_end) ||
+				    (!mp.path_len && !(mp.start & (ARENA_HEAP_BYTES - 1)));
 		if (libc)
 			libc_end = mp.end;
 		uintptr_t from = mp.start;

@@ -1,5 +1,6 @@
 /* spy_ownmem.c: the ranges that hold no data of the program's
- * (spy_ownmem.h): libspy's own, and the real allocator's. */
+ * (spy_ownmem.h): libspy's own, the real allocator's, and the stacks of
+ * threads that ended. */
 #include "spy_ownmem.h"
 
 #include <dlfcn.h>
@@ -17,7 +18,7 @@ struct registry {
 	} slot[SLOTS];
 };
 
-static struct registry own, allocator;
+static struct registry own, allocator, dead_stacks;
 
 /* Where the search for a's slot starts: slots are probed from there on,
  * so that noting and forgetting stay short with thousands in use (every
@@ -77,15 +78,31 @@ void spy_allocmem_note(const void *p, size_t len)
 	note(&allocator, p, len);
 }
 
-void spy_allocmem_forget(const void *p, size_t len)
+/* Drops every range of r that [p, p + len) touches. */
+static void forget_touched(struct registry *r, const void *p, size_t len)
 {
 	uintptr_t a = (uintptr_t)p, e = a + len;
 	for (unsigned i = 0; i < SLOTS; i++) {
-		uintptr_t s = __atomic_load_n(&allocator.slot[i].start, __ATOMIC_ACQUIRE);
-		uintptr_t se = __atomic_load_n(&allocator.slot[i].end, __ATOMIC_ACQUIRE);
+		uintptr_t s = __atomic_load_n(&r->slot[i].start, __ATOMIC_ACQUIRE);
+		uintptr_t se = __atomic_load_n(&r->slot[i].end, __ATOMIC_ACQUIRE);
 		if (s && s < e && a < se)
-			drop(&allocator, i);
+			drop(r, i);
 	}
+}
+
+void spy_allocmem_forget(const void *p, size_t len)
+{
+	forget_touched(&allocator, p, len);
+}
+
+void spy_deadstack_note(const void *p, size_t len)
+{
+	note(&dead_stacks, p, len);
+}
+
+void spy_deadstack_forget(const void *p, size_t len)
+{
+	forget_touched(&dead_stacks, p, len);
 }
 
 static size_t ranges(const struct registry *r, uintptr_t (*out)[2], size_t max)
@@ -128,6 +145,11 @@ size_t spy_ownmem_ranges(uintptr_t (*out)[2], size_t max)
 size_t spy_allocmem_ranges(uintptr_t (*out)[2], size_t max)
 {
 	return ranges(&allocator, out, max);
+}
+
+size_t spy_deadstack_ranges(uintptr_t (*out)[2], size_t max)
+{
+	return ranges(&dead_stacks, out, max);
 }
 
 /* The real allocator's code, when it is not the C library's. */

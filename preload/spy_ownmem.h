@@ -36,6 +36,15 @@ void spy_allocmem_init(const void *real_malloc);
 /* 1 if pc lies in that code (then its mmap and munmap are noted here). */
 int spy_allocmem_code(const void *pc);
 
+/* The stacks of threads that ended, which glibc keeps for the next thread:
+ * what their frames held is gone with them, and the leak scan takes them
+ * for no root (a block whose only pointer was a local variable of a
+ * thread that returned is lost, as memcheck says; it read "still
+ * reachable"). A new thread on such a stack forgets it again. */
+void spy_deadstack_note(const void *p, size_t len);
+void spy_deadstack_forget(const void *p, size_t len);
+size_t spy_deadstack_ranges(uintptr_t (*out)[2], size_t max);
+
 void spy_allocmem_forget(const void *p, size_t len);
 size_t spy_allocmem_ranges(uintptr_t (*out)[2], size_t max);
 
