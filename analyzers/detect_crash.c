@@ -286,7 +286,24 @@ static void tell(const struct trace_model *m, const struct trace_event *e,
 			 "do not shorten a file that is still mapped.";
 		return;
 	}
-	if (sig == SIGSEGV && e->a < 4096) {
+	if (sig == SIGSEGV && code == SI_KERNEL) {
+		t->cls = "bad-pointer";
+		snprintf(t->head, sizeof(t->head),
+			 "%s: memory used through a pointer that is no address "
+			 "at all", sn);
+		t->why = "On x86-64 a pointer's top 17 bits must all be equal; "
+			 "the processor refuses any other value before it looks "
+			 "at memory, and the kernel does not tell which one it "
+			 "was. Such a value is garbage used as a pointer: an "
+			 "uninitialised variable, text or a number read as a "
+			 "pointer, or a pointer read out of a freed block (libspy "
+			 "fills freed blocks with 0xfd bytes, and "
+			 "0xfdfdfdfdfdfdfdfd is such a value).";
+		t->fix = "Find where the pointer used on the line shown was last "
+			 "set. If it came out of a block already freed (a loop "
+			 "that frees a list's node and then reads node->next), "
+			 "read what you need before the free.";
+	} else if (sig == SIGSEGV && e->a < 4096) {
 		t->cls = "null-pointer";
 		snprintf(t->head, sizeof(t->head),
 			 "%s: %s address 0x%" PRIx64 ", through a NULL pointer",
@@ -349,8 +366,10 @@ static int crash(const struct trace_model *m, const struct trace_event *e,
 				   e->fn == SIGABRT ? "where abort() was called"
 				   : "the fault (the program stopped here)") < 0 ||
 	    finding_add_str(f, "class", t.cls) < 0 ||
-	    finding_add_str(f, "signal", signal_name(e->fn)) < 0 ||
-	    finding_add_hex(f, "address", e->a) < 0)
+	    finding_add_str(f, "signal", signal_name(e->fn)) < 0)
+		return -1;
+	/* the kernel gives no address for a pointer that is none */
+	if (strcmp(t.cls, "bad-pointer") && finding_add_hex(f, "address", e->a) < 0)
 		return -1;
 	return 0;
 }

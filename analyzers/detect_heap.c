@@ -58,6 +58,10 @@ static int double_free(const struct trace_model *m, const struct heap_issue *is,
 	return 0;
 }
 
+/* Eight bytes of the quarantine's fill (spy_quarantine.h): a pointer read
+ * out of a freed block. */
+#define FREED_FILL_WORD 0xfdfdfdfdfdfdfdfdull
+
 static int invalid_free(const struct trace_model *m, const struct heap_issue *is,
 			struct finding_list *out)
 {
@@ -87,9 +91,16 @@ static int invalid_free(const struct trace_model *m, const struct heap_issue *is
 		break;
 	default:
 		what = "an address that was never allocated";
-		why = "Only pointers returned by malloc, calloc, realloc and "
-		      "their kin may be freed. This address is not in any "
-		      "block: an uninitialised or corrupted pointer.";
+		why = e->a == FREED_FILL_WORD
+		      ? "Only pointers returned by malloc, calloc, realloc and "
+			"their kin may be freed. This value is the pattern "
+			"libspy fills freed blocks with (0xfd bytes): the "
+			"pointer was read out of a block after that block was "
+			"freed, a use after free (such as a loop that frees a "
+			"list's node, then reads node->next)."
+		      : "Only pointers returned by malloc, calloc, realloc and "
+			"their kin may be freed. This address is not in any "
+			"block: an uninitialised or corrupted pointer.";
 		break;
 	}
 	snprintf(head, sizeof(head), "%s() of %s", fn_name(e->fn), what);
@@ -104,6 +115,9 @@ static int invalid_free(const struct trace_model *m, const struct heap_issue *is
 		? "Free the pointer that malloc returned (keep it, or "
 		  "compute it back from the field's address), not a pointer "
 		  "into the block."
+		: e->a == FREED_FILL_WORD
+		? "Read what you still need from a block (node->next) before "
+		  "you free it."
 		: "Free only what malloc and its kin returned; let local "
 		  "and global variables be.");
 	if (!f || add_stack(f, m, "bad free (not passed on to the allocator)", e) < 0 ||

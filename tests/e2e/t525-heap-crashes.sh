@@ -90,6 +90,14 @@ test_expect 'a use after free the program survived, then a NULL write: both foun
 	crash_is null-pointer $(line_of "CRASH: null again")
 '
 
+test_expect 'a list freed while reading node->next: the free of the fill pattern says where it came from, the wild read is a bad-pointer crash at its line; the fixed loop is clean' '
+	dies freelist 139 &&
+	json_check t.log.json "[(x[\"details\"][\"address\"], \"freed\" in x[\"explanation\"]) for x in $(kind invalid-free)] == [(\"0xfdfdfdfdfdfdfdfd\", True)]" &&
+	crash_is bad-pointer $(line_of "CRASH: freelist") &&
+	dies freelist-fixed 0 &&
+	json_check t.log.json "not $(kind crash) and not $(kind invalid-free)"
+'
+
 test_expect 'a clean run, and a SIGTERM from outside: no crash finding' '
 	dies none 0 && grep -x "no crash" traced.out &&
 	json_check t.log.json "not $(kind crash)" &&
