@@ -41,20 +41,6 @@ static const char *signal_name(unsigned sig)
 	}
 }
 
-/* The region of the end map (else the last module snapshot) that holds
- * addr, or NULL. */
-static const struct trace_module *region_of(const struct trace_model *m,
-					    uint64_t addr)
-{
-	for (size_t i = m->end_map_from; i < m->n_end_map; i++)
-		if (addr >= m->end_map[i].start && addr < m->end_map[i].end)
-			return &m->end_map[i];
-	for (size_t i = m->n_modules; i-- > 0;)
-		if (addr >= m->modules[i].start && addr < m->modules[i].end)
-			return &m->modules[i];
-	return NULL;
-}
-
 /* The block the address belongs to when the crash came: the last one
  * allocated there before it; else a live block it lies just past. */
 static const struct heap_life *block_of(const struct heap_history *h,
@@ -269,7 +255,7 @@ static void tell(const struct trace_model *m, const struct trace_event *e,
 			 "could be stale.";
 		return;
 	}
-	const struct trace_module *r = region_of(m, e->a);
+	const struct trace_module *r = trace_region_of(m, e->a);
 	if (sig == SIGBUS && code == BUS_ADRERR && r && r->path.len &&
 	    r->path.p[0] == '/') {
 		t->cls = "past-end-of-file";

@@ -62,6 +62,13 @@ static int double_free(const struct trace_model *m, const struct heap_issue *is,
  * out of a freed block. */
 #define FREED_FILL_WORD 0xfdfdfdfdfdfdfdfdull
 
+/* 1 when addr lies in memory mapped without write permission. */
+static bool read_only(const struct trace_model *m, uint64_t addr)
+{
+	const struct trace_module *r = trace_region_of(m, addr);
+	return r && r->prot && !(r->prot & 2);
+}
+
 static int invalid_free(const struct trace_model *m, const struct heap_issue *is,
 			struct finding_list *out)
 {
@@ -77,6 +84,15 @@ static int invalid_free(const struct trace_model *m, const struct heap_issue *is
 		      "the function returns.";
 		break;
 	case TRACE_BAD_GLOBAL:
+		if (read_only(m, e->a)) {
+			what = "a string literal or other read-only data";
+			why = "Only pointers returned by malloc, calloc, realloc "
+			      "and their kin may be freed. This address is in "
+			      "the program's read-only data, where the compiler "
+			      "puts string literals (char *s = \"text\") and "
+			      "const tables: it was never allocated.";
+			break;
+		}
 		what = "the address of a global or static variable";
 		why = "Only pointers returned by malloc, calloc, realloc and "
 		      "their kin may be freed. A global or static variable "

@@ -541,3 +541,15 @@ const struct trace_stack *trace_event_stack(const struct trace_model *m,
 		return NULL;
 	return &m->stacks[e->stack - 1];
 }
+
+const struct trace_module *trace_region_of(const struct trace_model *m,
+					   uint64_t addr)
+{
+	for (size_t i = m->end_map_from; i < m->n_end_map; i++)
+		if (addr >= m->end_map[i].start && addr < m->end_map[i].end)
+			return &m->end_map[i];
+	for (size_t i = m->n_modules; i-- > 0;)
+		if (addr >= m->modules[i].start && addr < m->modules[i].end)
+			return &m->modules[i];
+	return NULL;
+}

@@ -198,4 +198,9 @@ int64_t trace_rel_ns(const struct trace_model *m, uint64_t ts);
 const struct trace_stack *trace_event_stack(const struct trace_model *m,
 					    const struct trace_event *e);
 
+/* The region of the end map (else the last module snapshot) that holds
+ * addr, or NULL. */
+const struct trace_module *trace_region_of(const struct trace_model *m,
+					   uint64_t addr);
+
 #endif

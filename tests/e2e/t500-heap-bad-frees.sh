@@ -71,6 +71,29 @@ it[0][\"details\"][\"offset\"] == 32 and
 not f(\"double-free\"))"
 '
 
+cat >"$TEST_DIR/literal.c" <<'CEOF'
+#include <stdio.h>
+#include <stdlib.h>
+static char name[16] = "global";
+int main(int argc, char **argv)
+{
+	char *s = argc > 1 ? name : "literal";
+	free(s);
+	puts(s);
+	return 0;
+}
+CEOF
+
+test_expect 'free of a string literal: said to be read-only data; of a writable global: a global variable' '
+	gcc -O0 -g -w -o literal "$TEST_DIR/literal.c" &&
+	SPY_OPTIONS=out=$PWD/l.log LD_PRELOAD=$LIBSPY ./literal >out && grep -qx literal out &&
+	report_json l.log &&
+	json_check l.log.json "[x[\"headline\"] for x in j[\"findings\"] if x[\"kind\"] == \"invalid-free\"] == [\"free() of a string literal or other read-only data\"]" &&
+	SPY_OPTIONS=out=$PWD/g.log LD_PRELOAD=$LIBSPY ./literal g >out && grep -qx global out &&
+	report_json g.log &&
+	json_check g.log.json "[x[\"headline\"] for x in j[\"findings\"] if x[\"kind\"] == \"invalid-free\"] == [\"free() of the address of a global or static variable\"]"
+'
+
 test_expect 'interior free alone: one invalid-free, and the block is not leaked' '
 	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$DEMO" --interior-free >out 2>err &&
 	report t.log &&
