@@ -331,7 +331,6 @@ struct entry {
 	unsigned fn;
 };
 
-
 unsigned rec_io_patch_libc(void)
 {
 #define E(name_, fn_) { #name_, (void **)&io_real.name_, (void *)name_, fn_ }

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 
 #include "spy_core.h"
+#include "spy_modules.h"
 #include "spy_ownmem.h"
 #include "spy_real.h"
 #include "spy_stack.h"
@@ -51,4 +52,19 @@ SPY_EXPORT int munmap(void *addr, size_t len)
 	else if (SPY_UNLIKELY(spy_allocmem_code(caller)))
 		spy_allocmem_forget(addr, len);
 	return spy_real.munmap(addr, len);
+}
+
+/* The real allocator's code, when it is not the C library's: its mmap and
+ * munmap calls are noted in spy_ownmem's allocator registry. */
+static uintptr_t code_lo, code_hi;
+
+void spy_allocmem_init(const void *real_malloc)
+{
+	if (real_malloc && !spy_real_malloc_is_glibc())
+		spy_modules_code_of(real_malloc, &code_lo, &code_hi);
+}
+
+int spy_allocmem_code(const void *pc)
+{
+	return (uintptr_t)pc - code_lo < code_hi - code_lo;
 }

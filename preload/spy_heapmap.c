@@ -4,9 +4,6 @@
  */
 #include "spy_heapmap.h"
 
-#include <dlfcn.h>
-#include <string.h>
-
 #include "spy_blockhash.h"
 #include "spy_canary.h"
 #include "spy_guard.h"
@@ -329,9 +326,7 @@ size_t spy_heapmap_live_count(void)
 
 void spy_heapmap_init(void)
 {
-	Dl_info info;
-	glibc_chunks = spy_real.malloc && dladdr((void *)spy_real.malloc, &info) &&
-		       info.dli_fname && strstr(info.dli_fname, "/libc.so");
+	glibc_chunks = spy_real_malloc_is_glibc();
 	spy_shadow_init();
 	spy_blockhash_init();
 	spy_guard_init();

@@ -6,6 +6,7 @@
 #include "spy_modules.h"
 
 #include <fcntl.h>
+#include <link.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -74,6 +75,37 @@ int spy_modules_in_loader(void *const *frames, int n)
 		    (uintptr_t)frames[i] < loader_end)
 			return 1;
 	return 0;
+}
+
+struct code_search {
+	uintptr_t probe, lo, hi;
+};
+
+static int find_code(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct code_search *cs = arg;
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) &&
+		    cs->probe >= lo && cs->probe < lo + ph->p_memsz) {
+			cs->lo = lo;
+			cs->hi = lo + ph->p_memsz;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int spy_modules_code_of(const void *probe, uintptr_t *lo, uintptr_t *hi)
+{
+	struct code_search cs = { (uintptr_t)probe, 0, 0 };
+	if (!dl_iterate_phdr(find_code, &cs))
+		return 0;
+	*lo = cs.lo;
+	*hi = cs.hi;
+	return 1;
 }
 
 void spy_modules_mark_dirty(void)

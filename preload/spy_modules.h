@@ -4,6 +4,8 @@
 #ifndef SPY_MODULES_H
 #define SPY_MODULES_H
 
+#include <stdint.h>
+
 /* Reads /proc/self/maps and writes one TRACE_MODULE record per line, as a
  * new snapshot. Also tells the stack capture where libspy's own code is.
  * Never allocates (the read buffer is mmap'd); on failure writes nothing. */
@@ -24,6 +26,10 @@ extern int spy_modules_dirty;
 /* 1 if one of frames[0..n) is in the dynamic loader: the stack was taken
  * inside dlopen, before the library is fully mapped. */
 int spy_modules_in_loader(void *const *frames, int n);
+
+/* The executable segment of the loaded module that holds probe, as
+ * [*lo, *hi); 0 when probe is in none. */
+int spy_modules_code_of(const void *probe, uintptr_t *lo, uintptr_t *hi);
 
 /* Forgets the snapshot count (a forked child starts a new trace). */
 void spy_modules_reset(void);

@@ -30,7 +30,8 @@ size_t spy_ownmem_ranges(uintptr_t (*out)[2], size_t max);
 void spy_allocmem_note(const void *p, size_t len);
 
 /* Finds the code of the real allocator (whose malloc is real_malloc) when
- * it is not the C library: once, at start. */
+ * it is not the C library: once, at start. These two live with the mmap
+ * hook that asks them (hook_mmap.c). */
 void spy_allocmem_init(const void *real_malloc);
 
 /* 1 if pc lies in that code (then its mmap and munmap are noted here). */

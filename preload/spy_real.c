@@ -7,6 +7,7 @@
 #include "spy_real.h"
 
 #include <dlfcn.h>
+#include <string.h>
 
 struct spy_real spy_real;
 
@@ -105,4 +106,11 @@ void spy_real_resolve(void)
 	RESOLVE(clone, "clone");
 	RESOLVE(libc_start_main, "__libc_start_main");
 	spy_real_resolve_locks();
+}
+
+int spy_real_malloc_is_glibc(void)
+{
+	Dl_info info;
+	return spy_real.malloc && dladdr((void *)spy_real.malloc, &info) &&
+	       info.dli_fname && strstr(info.dli_fname, "/libc.so");
 }

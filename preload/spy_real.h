@@ -109,6 +109,9 @@ void spy_cxx_resolve(void);
 
 void spy_real_resolve(void);
 
+/* 1 when the real malloc is the C library's (after spy_real_resolve). */
+int spy_real_malloc_is_glibc(void);
+
 /* Notes in the trace when malloc calls do not reach libspy (the program
  * defines malloc itself); once, at start, after the trace is open
  * (hook_malloc.c). */

@@ -18,7 +18,6 @@
  */
 #include "spy_stack.h"
 
-#include <link.h>
 #include <sys/mman.h>
 
 #include "spy_core.h"
@@ -80,23 +79,6 @@ void spy_stack_set_self(uintptr_t start, uintptr_t end)
 /* The unwinder's code, for spy_stack_unwinder_owns. */
 static uintptr_t unwinder_lo, unwinder_hi;
 
-static int find_unwinder(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	uintptr_t probe = (uintptr_t)arg;
-	(void)size;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) &&
-		    probe >= lo && probe < lo + ph->p_memsz) {
-			unwinder_lo = lo;
-			unwinder_hi = lo + ph->p_memsz;
-			return 1;
-		}
-	}
-	return 0;
-}
-
 int spy_stack_unwinder_owns(const void *pc)
 {
 	return (uintptr_t)pc - unwinder_lo < unwinder_hi - unwinder_lo;
@@ -104,7 +86,8 @@ int spy_stack_unwinder_owns(const void *pc)
 
 void spy_stack_init(void)
 {
-	dl_iterate_phdr(find_unwinder, (void *)(uintptr_t)&unw_step);
+	spy_modules_code_of((const void *)(uintptr_t)&unw_step, &unwinder_lo,
+			    &unwinder_hi);
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 	unw_set_cache_size(unw_local_addr_space, 1024, 0);
 	table = spy_sys_mmap(TABLE_SIZE * sizeof(struct slot));
