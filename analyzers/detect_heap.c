@@ -9,6 +9,7 @@
 #include "heap_checks.h"
 #include "frag_out.h"
 #include "heap_frag.h"
+#include "symbolize.h"
 #include "text_out.h"
 #include "trace_decode.h"
 #include "trace_format.h"
@@ -212,10 +213,48 @@ static const char *free_name(uint64_t family)
 	return family == 1 ? "delete" : family == 2 ? "delete[]" : "free";
 }
 
+/* Whether fn is `operator OP(...)` or `operator OP[](...)`, a class's
+ * own included. */
+static bool is_operator(const char *fn, const char *op)
+{
+	const char *p = fn ? strstr(fn, op) : NULL;
+	if (!p || (p != fn && (p - fn < 2 || p[-1] != ':' || p[-2] != ':')))
+		return false;
+	p += strlen(op);
+	if (p[0] == '[' && p[1] == ']')
+		p += 2;
+	return *p == '(';
+}
+
+/* Whether a malloc or a free was called by an operator new or delete
+ * that libspy does not see (one linked into a library of its own, as
+ * LLVM's and Rust's toolchains do): the function that called it, read
+ * from the stack. Whether the operator was the array form cannot be
+ * told: new[] commonly calls or jumps to new. */
+static bool hidden_operator(const struct trace_model *m,
+			    struct symbolizer **sym,
+			    const struct trace_event *e, const char *op)
+{
+	const struct trace_stack *s = e ? trace_event_stack(m, e) : NULL;
+	if (!s || !s->n || (!*sym && !(*sym = symbolizer_new(m))))
+		return false;
+	const struct sym_frame *f = symbolizer_lookup(*sym, s->frames[0]);
+	return (f->n_inl && is_operator(f->inl[0].function, op)) ||
+	       is_operator(f->function, op);
+}
+
 static int mismatched_free(const struct trace_model *m,
-			   const struct heap_issue *is, struct finding_list *out)
+			   const struct heap_issue *is, struct finding_list *out,
+			   struct symbolizer **sym)
 {
 	const struct trace_event *e = is->e;
+	/* malloc called by a hidden operator new, released with delete or
+	 * delete[] (or new and new[] released by a hidden delete through
+	 * free): C++ on both sides, as the program wrote it */
+	if ((!e->b && e->c &&
+	     hidden_operator(m, sym, is->alloc, "operator new")) ||
+	    (!e->c && e->b && hidden_operator(m, sym, e, "operator delete")))
+		return 0;
 	char head[200], expl[700], fix[300];
 	snprintf(head, sizeof(head), "memory from %s released with %s",
 		 alloc_name(e->b), free_name(e->c));
@@ -833,10 +872,11 @@ int detect_heap(const struct trace_model *m, struct finding_list *out)
 	if (heap_checks_build(m, &hc) < 0)
 		return -1;
 	int rc = 0;
+	struct symbolizer *sym = NULL;
 	for (size_t i = 0; i < hc.n_issues && !rc; i++) {
 		const struct heap_issue *is = &hc.issues[i];
 		if (is->e->kind == TRACE_MISMATCHED_FREE)
-			rc = mismatched_free(m, is, out);
+			rc = mismatched_free(m, is, out, &sym);
 		else if (is->e->kind == TRACE_GUARD_FAULT)
 			rc = guard_fault(m, is, out);
 		else if (is->e->kind == TRACE_HEAP_DAMAGE)
@@ -850,6 +890,7 @@ int detect_heap(const struct trace_model *m, struct finding_list *out)
 		else
 			rc = invalid_free(m, is, out);
 	}
+	symbolizer_free(sym);
 	if (!rc)
 		rc = leaks(m, &hc, out);
 	bool frag_reported = false;

@@ -226,4 +226,69 @@ test_expect 'new int[5] written one int past its end: a heap-overflow at the del
 	report_json f.log && json_check f.log.json "not [x for x in j[\"findings\"] if x[\"kind\"] == \"heap-overflow\"]"
 '
 
+
+# A library with global operators of its own that no one else sees (a
+# C++ runtime linked into it, as LLVM's and Rust's toolchains ship): its
+# new calls malloc and its delete free, so libspy records malloc and free
+# there; a block crossing between it and the program is C++ on both sides
+# (rust-lld was reported with 116 mismatches).
+cat >"$TEST_DIR/ownops.cc" <<'CEOF'
+#include <cstdlib>
+#include <new>
+void *operator new(std::size_t n)
+{
+	void *p = std::malloc(n ? n : 1);
+	if (!p)
+		throw std::bad_alloc();
+	return p;
+}
+void *operator new[](std::size_t n) { return operator new(n); }
+void operator delete(void *p) noexcept { std::free(p); }
+void operator delete(void *p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void *p) noexcept { std::free(p); }
+int *lib_make(int v) { return new int(v); }
+int *lib_make_array(int n) { return new int[n]; }
+void lib_drop(int *p) { delete p; }
+CEOF
+cat >"$TEST_DIR/ownops.map" <<'CEOF'
+{ global: _Z8lib_makei; _Z14lib_make_arrayi; _Z8lib_dropPi; local: *; };
+CEOF
+cat >"$TEST_DIR/ownmain.cc" <<'CEOF'
+#include <cstdio>
+int *lib_make(int v);
+int *lib_make_array(int n);
+void lib_drop(int *p);
+int main(int argc, char **argv)
+{
+	int *a = lib_make(7);      // the library's new, the program's delete
+	int *b = new int(8);       // the program's new, the library's delete
+	int *c = lib_make_array(4);
+	int *d = new int[3];
+	int s = *a + *b;
+	delete a;
+	lib_drop(b);
+	delete[] c;
+	if (argc > 1)
+		delete d;          // OWN delete of new[]
+	else
+		delete[] d;
+	std::printf("%d\n", s);
+	return 0;
+}
+CEOF
+LO=$(grep -n -F "OWN delete of new[]" "$TEST_DIR/ownmain.cc" | cut -d: -f1)
+
+test_expect 'a library with hidden operators of its own: blocks crossing between it and the program are no mismatch; the program'\''s own delete of new[] still is' '
+	g++ -O1 -g -fPIC -shared -Wl,--version-script="$TEST_DIR/ownops.map" -o libownops.so "$TEST_DIR/ownops.cc" &&
+	! nm -D libownops.so | grep -q " T _Znwm" &&
+	g++ -O0 -g -o ownmain "$TEST_DIR/ownmain.cc" -L. -lownops -Wl,-rpath,"$PWD" &&
+	SPY_OPTIONS=out=$PWD/o.log LD_PRELOAD=$LIBSPY ./ownmain >out && test "$(cat out)" = 15 &&
+	report_json o.log &&
+	json_check o.log.json "not [x for x in j[\"findings\"] if x[\"kind\"] in (\"mismatched-free\", \"invalid-free\", \"double-free\")]" &&
+	test "$("$ANALYZE" dump o.log | grep -c " mismatched-free ")" -ge 3 &&
+	SPY_OPTIONS=out=$PWD/q.log LD_PRELOAD=$LIBSPY ./ownmain bad >out && test "$(cat out)" = 15 &&
+	report_json q.log &&
+	json_check q.log.json "[(x[\"details\"][\"allocated_with\"], x[\"details\"][\"released_with\"], x[\"stacks\"][0][\"frames\"][0][\"line\"]) for x in $(mm)] == [(\"new[]\", \"delete\", $LO)]"
+'
+
 test_done
