@@ -235,6 +235,7 @@ struct scan {
 	int allocator_data;
 	struct span *spans;      /* sorted by base; see index_build */
 	size_t nspans, index_bytes;
+	long leader;             /* the lost block whose pointers are followed */
 };
 
 /* A page never touched holds zeros (or, in a file's private mapping, the
@@ -457,11 +458,21 @@ static void scan_words(struct scan *s, uintptr_t start, uintptr_t end,
 		if (v < s->lo || v >= s->hi)
 			continue;
 		long i = lookup(s, v);
-		if (i < 0 || i == self || s->mark[i] != UNMARKED)
+		if (i < 0 || i == self || s->mark[i] == REACHABLE ||
+		    s->mark[i] == INDIRECT)
 			continue;
 		if (s->allocator_data && s->b[i].size >= 8 && v > s->b[i].addr &&
 		    v >= s->b[i].addr + s->b[i].size - 8)
 			continue;
+		if (s->mark[i] == DEFINITE) {
+			/* taken for a leak of its own because it came first in
+			 * address order (a list built by pushing at its head
+			 * points from each new node to an older, lower one):
+			 * lost through this one; what it points to is marked */
+			if (how == INDIRECT && i != s->leader)
+				s->mark[i] = INDIRECT;
+			continue;
+		}
 		s->mark[i] = how;
 		s->work[s->nwork++] = (uint32_t)i;
 	}
@@ -701,6 +712,7 @@ static void leak_scan(void)
 		if (s.mark[i] != UNMARKED)
 			continue;
 		s.mark[i] = DEFINITE;
+		s.leader = (long)i;
 		scan_range(&s, s.b[i].addr, s.b[i].addr + s.b[i].size,
 			   INDIRECT, (long)i);
 		drain(&s, INDIRECT);

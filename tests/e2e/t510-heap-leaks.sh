@@ -426,4 +426,44 @@ test_expect 'frees while a thread unwinds (cancelled, pthread_exit) and by threa
 	"$ANALYZE" dump u.log | grep -c " free " >u.frees && test "$(cat u.frees)" -ge 2
 '
 
+# A list built by pushing at its head: each new node (higher in the heap)
+# points to the older one below it. The scan met the lower nodes first,
+# and every node read as a leak of its own (10 definitely lost where
+# memcheck says 1, with 9 indirectly lost).
+cat >"$TEST_DIR/pushlist.c" <<'CEOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+struct node { int v; struct node *next; };
+static struct node *kept;
+int main(int argc, char **argv)
+{
+	struct node *head = NULL;
+	for (int i = 0; i < 10; i++) {
+		struct node *n = malloc(sizeof *n);   /* PUSHED */
+		n->v = i;
+		n->next = head;
+		head = n;
+	}
+	printf("%d\n", head->v);
+	if (argc > 1 && !strcmp(argv[1], "keep"))
+		kept = head;
+	head = NULL;
+	return 0;
+}
+CEOF
+L_PUSH=$(grep -n -F "PUSHED" "$TEST_DIR/pushlist.c" | cut -d: -f1)
+
+test_expect 'a list pushed at its head and lost: one block definitely lost, nine indirectly (the nodes point downwards); kept in a global, none' '
+	gcc -O0 -g -o pushlist "$TEST_DIR/pushlist.c" &&
+	SPY_OPTIONS=out=$PWD/p.log LD_PRELOAD=$LIBSPY ./pushlist >out && test "$(cat out)" = 9 &&
+	leaks_json p.log &&
+	json_check p.log.leaks "j[\"totals\"][\"definitely lost\"] == {\"blocks\": 1, \"bytes\": 16} and j[\"totals\"][\"indirectly lost\"] == {\"blocks\": 9, \"bytes\": 144}" &&
+	report_json p.log &&
+	json_check p.log.json "[(x[\"details\"][\"bytes\"], x[\"stacks\"][0][\"frames\"][0][\"line\"]) for x in j[\"findings\"] if x[\"kind\"] == \"leak\"] == [(16, $L_PUSH)]" &&
+	SPY_OPTIONS=out=$PWD/k.log LD_PRELOAD=$LIBSPY ./pushlist keep >out &&
+	leaks_json k.log && test "$(cat k.log.leaks.rc)" = 0 &&
+	json_check k.log.leaks "j[\"totals\"][\"definitely lost\"][\"blocks\"] == 0 and j[\"totals\"][\"indirectly lost\"][\"blocks\"] == 0 and j[\"totals\"][\"still reachable\"][\"blocks\"] >= 10"
+'
+
 test_done
