@@ -38,7 +38,7 @@ struct maps {
 
 struct mapping {
 	uintptr_t start, end;
-	int r, w, priv;
+	int r, w, x, priv;
 	const char *path; /* not terminated: up to the end of the line */
 	size_t path_len;
 };
@@ -101,6 +101,7 @@ static int maps_next(const struct maps *m, size_t *at, struct mapping *mp)
 	p++;
 	mp->r = p[0] == 'r';
 	mp->w = p[1] == 'w';
+	mp->x = p[2] == 'x';
 	mp->priv = p[3] == 'p';
 	/* perms, offset, dev, inode, then the path after spaces */
 	for (int field = 0; field < 4 && p < eol; field++) {
@@ -431,6 +432,31 @@ static size_t first_at(const struct scan *s, uintptr_t v)
 	return lo;
 }
 
+/* Marks the block v points into with how, unless it is marked already,
+ * and queues it for its own words. */
+static inline void mark_word(struct scan *s, uintptr_t v, uint8_t how,
+			     long self)
+{
+	long i = lookup(s, v);
+	if (i < 0 || i == self || s->mark[i] == REACHABLE ||
+	    s->mark[i] == INDIRECT)
+		return;
+	if (s->allocator_data && s->b[i].size >= 8 && v > s->b[i].addr &&
+	    v >= s->b[i].addr + s->b[i].size - 8)
+		return;
+	if (s->mark[i] == DEFINITE) {
+		/* taken for a leak of its own because it came first in
+		 * address order (a list built by pushing at its head points
+		 * from each new node to an older, lower one): lost through
+		 * this one; what it points to is marked already */
+		if (how == INDIRECT && i != s->leader)
+			s->mark[i] = INDIRECT;
+		return;
+	}
+	s->mark[i] = how;
+	s->work[s->nwork++] = (uint32_t)i;
+}
+
 /* Marks every block a word of [start, end) points into with how. A root
  * range (self < 0) skips the pages never touched: roots are scanned in
  * address order, so the pagemap is read 512 pages at a time; blocks come
@@ -455,27 +481,43 @@ static void scan_words(struct scan *s, uintptr_t start, uintptr_t end,
 					    (uintptr_t)w;
 		}
 		uintptr_t v = *w;
-		if (v < s->lo || v >= s->hi)
-			continue;
-		long i = lookup(s, v);
-		if (i < 0 || i == self || s->mark[i] == REACHABLE ||
-		    s->mark[i] == INDIRECT)
-			continue;
-		if (s->allocator_data && s->b[i].size >= 8 && v > s->b[i].addr &&
-		    v >= s->b[i].addr + s->b[i].size - 8)
-			continue;
-		if (s->mark[i] == DEFINITE) {
-			/* taken for a leak of its own because it came first in
-			 * address order (a list built by pushing at its head
-			 * points from each new node to an older, lower one):
-			 * lost through this one; what it points to is marked */
-			if (how == INDIRECT && i != s->leader)
-				s->mark[i] = INDIRECT;
-			continue;
-		}
-		s->mark[i] = how;
-		s->work[s->nwork++] = (uint32_t)i;
+		if (v >= s->lo && v < s->hi)
+			mark_word(s, v, how, self);
 	}
+}
+
+/* Machine code a program generated (a JIT compiler's, in writable and
+ * executable memory of no file) holds the addresses of its objects as
+ * instructions' immediate operands, at any byte offset: read there a word
+ * at every byte. */
+static void scan_code(struct scan *s, uintptr_t start, uintptr_t end)
+{
+	uintptr_t next_page = start;
+	for (uintptr_t a = start; a + 8 <= end; a++) {
+		if (a >= next_page) {
+			uintptr_t page = a >> 12;
+			next_page = (page + 1) << 12;
+			if (!page_touched(s, page)) {
+				a = next_page - 1;
+				continue;
+			}
+			s->scanned_bytes += (next_page < end ? next_page : end) - a;
+		}
+		uintptr_t v;
+		memcpy(&v, (const void *)a, sizeof(v));
+		if (v >= s->lo && v < s->hi)
+			mark_word(s, v, REACHABLE, -1);
+	}
+}
+
+static void scan_code_range(struct scan *s, uintptr_t start, uintptr_t end)
+{
+	sigjmp_buf env;
+	if (sigsetjmp(env, 0) == 0) {
+		spy_probe_arm(&env);
+		scan_code(s, start, end);
+	}
+	spy_probe_disarm();
 }
 
 /* scan_words, ended early if the memory goes away under it. */
@@ -623,6 +665,13 @@ static void scan_roots(struct scan *s, const struct maps *m)
 		if (libc)
 			libc_end = mp.end;
 		uintptr_t from = mp.start;
+		if (mp.x && !mp.path_len) {
+			s->allocator_data = 0;
+			s->root_bytes += mp.end - mp.start;
+			scan_code_range(s, mp.start, mp.end);
+			drain(s, REACHABLE);
+			continue;
+		}
 		if (here >= mp.start && here < mp.end) {
 			from = here;
 			if (main_frame > here && main_frame < mp.end)

@@ -466,4 +466,48 @@ test_expect 'a list pushed at its head and lost: one block definitely lost, nine
 	json_check k.log.leaks "j[\"totals\"][\"definitely lost\"][\"blocks\"] == 0 and j[\"totals\"][\"indirectly lost\"][\"blocks\"] == 0 and j[\"totals\"][\"still reachable\"][\"blocks\"] >= 10"
 '
 
+# A JIT compiler's code holds the addresses of its objects as immediate
+# operands, at any byte offset (the JVM's inline caches: java's run read
+# 70 blocks definitely lost, 7 once its code was read at every byte).
+cat >"$TEST_DIR/jit.c" <<'CEOF'
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/* A tiny JIT: code that returns the address of a block, held only as the
+ * immediate operand of its first instruction (movabs $block, %rax; ret). */
+int main(int argc, char **argv)
+{
+	uint8_t *code = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (code == MAP_FAILED)
+		return 1;
+	char *block = malloc(64);                 /* JITBLOCK */
+	strcpy(block, "held by the code");
+	uintptr_t imm = (uintptr_t)block;
+	code[0] = 0x48;
+	code[1] = 0xb8;                               /* movabs imm64, %rax */
+	memcpy(code + 2, &imm, 8);
+	code[10] = 0xc3;                              /* ret */
+	char *(*get)(void) = (char *(*)(void))code;
+	block = NULL;
+	printf("%s\n", get());
+	if (argc > 1 && !strcmp(argv[1], "drop"))
+		memset(code + 2, 0, 8);               /* the code forgets it */
+	return 0;
+}
+CEOF
+
+test_expect 'a block held only by generated code (an unaligned immediate in writable, executable memory) is still reachable; once the code forgets it, definitely lost' '
+	gcc -O0 -g -o jit "$TEST_DIR/jit.c" &&
+	SPY_OPTIONS=out=$PWD/j.log LD_PRELOAD=$LIBSPY ./jit >out && test "$(cat out)" = "held by the code" &&
+	leaks_json j.log && test "$(cat j.log.leaks.rc)" = 0 &&
+	json_check j.log.leaks "j[\"totals\"][\"definitely lost\"][\"blocks\"] == 0" &&
+	SPY_OPTIONS=out=$PWD/d.log LD_PRELOAD=$LIBSPY ./jit drop >out &&
+	leaks_json d.log &&
+	json_check d.log.leaks "j[\"totals\"][\"definitely lost\"] == {\"blocks\": 1, \"bytes\": 64}"
+'
+
 test_done
