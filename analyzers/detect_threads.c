@@ -248,18 +248,25 @@ static int overflow(const struct trace_model *m, const struct threads_model *tm,
 	else
 		snprintf(headline, sizeof(headline), "thread %" PRIu64
 			 " filled its %s stack", o->tid, b_mib);
+	char frames_said[400] = "Its frames could not be walked at the "
+		"fault.";
+	if (o->depth)
+		snprintf(frames_said, sizeof(frames_said), "At the fault %s "
+			 "frames were on the stack (%s), and the same %s "
+			 "repeated about %s times, each time taking about %"
+			 PRIu64 " bytes for its frame (return address, saved "
+			 "registers, locals).", s_depth, o->complete
+			 ? "counted to the outermost frame"
+			 : "counted as far as unwinding went",
+			 o->period > 1 ? "cycle of calls" : "function", s_rep,
+			 per_frame);
 	snprintf(expl, sizeof(expl),
-		 "The %s ran out of stack: its %s limit comes from %s. At the fault "
-		 "%s frames were on the stack (%s), and the same %s repeated about "
-		 "%s times, each time taking about %" PRIu64 " bytes for its frame "
-		 "(return address, saved registers, locals). The next call touched "
-		 "the page below the stack (0x%" PRIx64 ") and the kernel sent "
-		 "SIGSEGV: a recursion that never reaches its base case, or that "
-		 "goes deeper than the stack allows.",
-		 main_thread ? "main thread" : "thread", b_limit, from, s_depth,
-		 o->complete ? "counted to the outermost frame" : "counted as far as "
-		 "unwinding went", o->period > 1 ? "cycle of calls" : "function", s_rep,
-		 per_frame, o->fault_addr);
+		 "The %s ran out of stack: its %s limit comes from %s. %s The "
+		 "next call touched the page below the stack (0x%" PRIx64 ") and "
+		 "the kernel sent SIGSEGV: a recursion that never reaches its "
+		 "base case, or that goes deeper than the stack allows.",
+		 main_thread ? "main thread" : "thread", b_limit, from,
+		 frames_said, o->fault_addr);
 	struct finding *f = finding_add(
 		out, "stack-overflow", SEV_ERROR, headline, expl,
 		"Give the recursion a base case that is always reached, or turn it "

@@ -26,6 +26,7 @@
 #include "spy_spares.h"
 #include "spy_sys.h"
 #include "spy_writer.h"
+#include "rec_threads.h"
 #include "trace_encode.h"
 
 #define TABLE_BITS 20
@@ -232,6 +233,7 @@ static struct cache_entry *cache_entry_for(struct stack_cache *c, uintptr_t ra,
 /* Unwinds step by step, learning where each caller's return address is;
  * fills e and returns the id, or 0 (e left unlearnt) when the stack cannot
  * be cached. */
+__attribute__((noinline))
 static uint32_t learn(struct cache_entry *e, uintptr_t ra, uintptr_t cfa)
 {
 	void *frames[TRACE_MAX_FRAMES + SPY_STACK_SLACK];
@@ -279,16 +281,45 @@ static uint32_t learn(struct cache_entry *e, uintptr_t ra, uintptr_t cfa)
 	return id;
 }
 
+/* libunwind's search of a module's unwind tables takes several KiB of
+ * stack. A thread with less than this left below the caller (one started
+ * with PTHREAD_STACK_MIN, deep in its calls) would overflow its stack
+ * inside libspy: its events get only their innermost frame instead. */
+#define UNWIND_HEADROOM (24u << 10)
+
+static int room_to_unwind(void)
+{
+	const struct rec_thread_self *me = &rec_thread_self;
+	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+	if (!me->stack_top || me->stack_size >= me->stack_top ||
+	    here > me->stack_top)
+		return 1;
+	return here - (me->stack_top - me->stack_size) >= UNWIND_HEADROOM;
+}
+
+/* libunwind's own walk, every frame. Not inlined, like learn: their
+ * arrays and libunwind's cursor take several KiB of stack, which the
+ * cached path (and a thread short of stack) must not reserve. */
+__attribute__((noinline)) static uint32_t backtrace_whole(void)
+{
+	void *frames[TRACE_MAX_FRAMES + SPY_STACK_SLACK];
+	int got = unw_backtrace(frames, (int)spy_opt.stack_depth + SPY_STACK_SLACK);
+	return spy_stack_intern(frames, got);
+}
+
+/* The innermost frame alone, for a thread short of stack. */
+static uint32_t shallow(uintptr_t ra)
+{
+	void *frames[1] = { (void *)ra };
+	return spy_stack_intern(frames, 1);
+}
+
 uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa)
 {
 	struct spy_thread *t = &spy_self;
 	struct stack_cache *c = t->stack_cache;
-	if (SPY_UNLIKELY(!spy_opt.stack_cache)) {
-		void *frames[TRACE_MAX_FRAMES + SPY_STACK_SLACK];
-		int got = unw_backtrace(frames,
-					(int)spy_opt.stack_depth + SPY_STACK_SLACK);
-		return spy_stack_intern(frames, got);
-	}
+	if (SPY_UNLIKELY(!spy_opt.stack_cache))
+		goto unwind;
 	if (!c || !table) {
 		if (!table)
 			return 0;
@@ -306,6 +337,8 @@ uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa)
 			if (i == e->n)
 				return e->id;
 		}
+		if (!room_to_unwind())
+			return shallow(ra);
 		/* Seen before (or changed since): learn it properly. */
 		uint32_t id = learn(e, ra, cfa);
 		if (id)
@@ -314,6 +347,8 @@ uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa)
 		e->ra = ra;
 		e->cfa = cfa;
 		e->state = ENTRY_SEEN;
+		if (!room_to_unwind())
+			return shallow(ra);
 		if (c->unwinds < STEPWISE_UNWINDS) {
 			c->unwinds++;
 			uint32_t id = learn(e, ra, cfa);
@@ -321,7 +356,8 @@ uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa)
 				return id;
 		}
 	}
-	void *frames[TRACE_MAX_FRAMES + SPY_STACK_SLACK];
-	int got = unw_backtrace(frames, (int)spy_opt.stack_depth + SPY_STACK_SLACK);
-	return spy_stack_intern(frames, got);
+unwind:
+	if (!room_to_unwind())
+		return shallow(ra);
+	return backtrace_whole();
 }

@@ -179,7 +179,11 @@ static void on_fault(int sig, siginfo_t *info, void *context)
 		int n_inner = 0;
 		uint64_t depth = 0, complete = 0;
 		unw_cursor_t cur;
-		if (unw_init_local2(&cur, (unw_context_t *)context,
+		/* die_of took the guard once: more means the overflow came
+		 * inside libspy, perhaps inside libunwind, whose lock it then
+		 * holds: no frames rather than a hang */
+		if (spy_self.guard <= 1 &&
+		    unw_init_local2(&cur, (unw_context_t *)context,
 				    UNW_INIT_SIGNAL_FRAME) == 0) {
 			for (;;) {
 				unw_word_t ip = 0, fsp = 0;

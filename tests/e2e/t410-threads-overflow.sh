@@ -139,4 +139,71 @@ test_expect 'a handler that could not run without libspy'\''s stack does not run
 	overflow_check nostack.log.r.json "f[\"details\"][\"cycle_frames\"] == 2"
 '
 
+# A thread on a small stack that allocates, locks and prints: libunwind
+# needs several KiB to search unwind tables, and in a PTHREAD_STACK_MIN
+# (16 KiB) thread it overflowed inside libspy, whose fault handler then
+# waited for libunwind's lock forever. Near the end of a small stack an
+# event now keeps only its innermost frame.
+cat >"$TEST_DIR/small.c" <<'EOF'
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static int dive(int n)
+{
+	volatile char pad[256];
+	memset((char *)pad, n, sizeof pad);
+	if (n == 0) {
+		char *p = malloc(40);
+		pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+		pthread_mutex_lock(&m);
+		p[0] = 1;
+		int r = p[0];
+		pthread_mutex_unlock(&m);
+		free(p);
+		return r;
+	}
+	return dive(n - 1) + pad[3] - pad[3];
+}
+static void *work(void *a)
+{
+	int max = *(int *)a, ok = 0;
+	for (int d = 0; d <= max; d++)
+		ok += dive(d);
+	printf("%d dives\n", ok);
+	return NULL;
+}
+int main(int argc, char **argv)
+{
+	size_t size = argc > 2 ? (size_t)atoi(argv[2]) << 10 : PTHREAD_STACK_MIN;
+	int max = atoi(argv[1]);
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setstacksize(&at, size);
+	pthread_t t;
+	if (pthread_create(&t, &at, work, &max))
+		return 1;
+	pthread_join(t, NULL);
+	return 0;
+}
+EOF
+
+test_expect 'a PTHREAD_STACK_MIN thread that allocates, locks and prints: same output and status as without libspy, no hang' '
+	gcc -O1 -g -pthread -o small "$TEST_DIR/small.c" &&
+	./small 8 >plain.out &&
+	SPY_OPTIONS=out=$PWD/s.log LD_PRELOAD=$LIBSPY timeout 60 ./small 8 >out && cmp plain.out out &&
+	report_json s.log &&
+	json_check s.log.json "not [f for f in j[\"findings\"] if f[\"kind\"] in (\"crash\", \"stack-overflow\")]"
+'
+
+test_expect 'a 64 KiB thread recursing to 1 KiB short of where it overflows without libspy, allocating at the bottom: runs through' '
+	gcc -O1 -g -pthread -o small "$TEST_DIR/small.c" &&
+	max=0 && d=100 &&
+	while [ $d -le 400 ] && ./small $d 64 >/dev/null 2>&1; do max=$d; d=$((d + 1)); done &&
+	test $max -gt 100 && test $d -le 400 &&
+	./small $((max - 4)) 64 >plain.out &&
+	SPY_OPTIONS=out=$PWD/d.log LD_PRELOAD=$LIBSPY timeout 60 ./small $((max - 4)) 64 >out && cmp plain.out out
+'
+
 test_done
