@@ -76,8 +76,15 @@ static int size_word_sane(uintptr_t a, uint64_t word)
 	uint64_t size = word & ~(uint64_t)7;
 	if (size < 32 || (size & 15))
 		return 0;
-	if (word & 2) /* mapped on its own: malloc_usable_size reads no further */
-		return 1;
+	if (word & 2) {
+		/* mapped on its own (malloc_usable_size reads no further):
+		 * whole pages, from a page boundary, as glibc's free checks
+		 * before it unmaps; a header written over with bytes that
+		 * happen to set this bit ('B', say) is none */
+		uint64_t prev = ((const uint64_t *)a)[-2];
+		return !((a - 16 - prev) & 4095) && !((prev + size) & 4095) &&
+		       size < ((uint64_t)1 << 46);
+	}
 	/* the chunk and the next one's header, which is read */
 	return within_heap(a - 16, size + 16, (word & 4) != 0);
 }

@@ -122,6 +122,10 @@ test_expect 'a block written past its end over the next one'\''s header, then th
 	json_check t.log.json "$(frames "($(kind heap-overflow))[0][\"stacks\"][1]")[0] == (\"main\", $(line_of "CRASH: overrun free"))"
 '
 
+test_expect 'the same overrun with bytes that make the next header say "mapped on its own" (0x42): still found at its free' '
+	dies overrunB 134 && overflow_found "at its free"
+'
+
 test_expect 'the same overrun, then a normal exit: status 0 and the same output, as without libspy' '
 	dies overrun-exit 0 && grep -qx "no crash" traced.out &&
 	json_check t.log.json "not $(kind crash)" && overflow_found "at a check"
