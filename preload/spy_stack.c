@@ -85,6 +85,12 @@ int spy_stack_unwinder_owns(const void *pc)
 	return (uintptr_t)pc - unwinder_lo < unwinder_hi - unwinder_lo;
 }
 
+/* Threads inside libunwind (spy_stack.h: libunwind and fork). */
+static int unwinders;
+static __thread int unwinding_here
+	__attribute__((tls_model("initial-exec")));
+static int unwinder_locked;      /* see spy_stack_unwinder_usable */
+
 void spy_stack_init(void)
 {
 	spy_modules_code_of((const void *)(uintptr_t)&unw_step, &unwinder_lo,
@@ -96,6 +102,11 @@ void spy_stack_init(void)
 
 void spy_stack_reset(void)
 {
+	/* in a fork child: another thread of the parent was inside
+	 * libunwind, and may have held its locks at the fork */
+	if (__atomic_load_n(&unwinders, __ATOMIC_SEQ_CST) > unwinding_here)
+		unwinder_locked = 1;
+	unwinders = unwinding_here;
 	if (table)
 		spy_sys_munmap(table, TABLE_SIZE * sizeof(struct slot));
 	table = spy_sys_mmap(TABLE_SIZE * sizeof(struct slot));
@@ -242,8 +253,11 @@ static uint32_t learn(struct cache_entry *e, uintptr_t ra, uintptr_t cfa)
 	int cacheable = 0;
 	unw_context_t uc;
 	unw_cursor_t cur;
-	if (unw_getcontext(&uc) < 0 || unw_init_local(&cur, &uc) < 0)
+	spy_stack_unwind_enter();
+	if (unw_getcontext(&uc) < 0 || unw_init_local(&cur, &uc) < 0) {
+		spy_stack_unwind_leave();
 		return 0;
+	}
 	do {
 		unw_word_t ip, sp;
 		if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 ||
@@ -254,6 +268,7 @@ static uint32_t learn(struct cache_entry *e, uintptr_t ra, uintptr_t cfa)
 		frames[got] = (void *)ip;
 		sps[got++] = sp;
 	} while (got < max && unw_step(&cur) > 0);
+	spy_stack_unwind_leave();
 	/* The hook's caller: the frame at the key's address and stack. */
 	int first = -1;
 	for (int i = 0; i < got; i++)
@@ -290,11 +305,32 @@ static uint32_t learn(struct cache_entry *e, uintptr_t ra, uintptr_t cfa)
 static int room_to_unwind(void)
 {
 	const struct rec_thread_self *me = &rec_thread_self;
+	if (SPY_UNLIKELY(unwinder_locked))
+		return 0;
 	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
 	if (!me->stack_top || me->stack_size >= me->stack_top ||
 	    here > me->stack_top)
 		return 1;
 	return here - (me->stack_top - me->stack_size) >= UNWIND_HEADROOM;
+}
+
+/* ---- libunwind and fork (spy_stack.h) ---------------------------------- */
+
+void spy_stack_unwind_enter(void)
+{
+	unwinding_here++;
+	__atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST);
+}
+
+void spy_stack_unwind_leave(void)
+{
+	__atomic_fetch_sub(&unwinders, 1, __ATOMIC_SEQ_CST);
+	unwinding_here--;
+}
+
+int spy_stack_unwinder_usable(void)
+{
+	return !__atomic_load_n(&unwinder_locked, __ATOMIC_RELAXED);
 }
 
 /* libunwind's own walk, every frame. Not inlined, like learn: their
@@ -303,7 +339,9 @@ static int room_to_unwind(void)
 __attribute__((noinline)) static uint32_t backtrace_whole(void)
 {
 	void *frames[TRACE_MAX_FRAMES + SPY_STACK_SLACK];
+	spy_stack_unwind_enter();
 	int got = unw_backtrace(frames, (int)spy_opt.stack_depth + SPY_STACK_SLACK);
+	spy_stack_unwind_leave();
 	return spy_stack_intern(frames, got);
 }
 

@@ -16,6 +16,18 @@
 /* Prepares the unwinder and the intern table; called once at start. */
 void spy_stack_init(void);
 
+/* Around every use of libunwind, which takes locks of its own (its
+ * memory pool's) while it unwinds: a fork while another thread held one
+ * leaves the child's copy locked, and the child hung at its first new
+ * stack. A fork child whose parent had another thread inside libunwind
+ * at the fork (spy_stack_reset sees the count) does without it: its
+ * events keep their innermost frame. Nothing waits. */
+void spy_stack_unwind_enter(void);
+void spy_stack_unwind_leave(void);
+
+/* 0 in such a child: libunwind must not be entered. */
+int spy_stack_unwinder_usable(void);
+
 /* 1 when pc is in the unwinder's (libunwind's) code. */
 int spy_stack_unwinder_owns(const void *pc);
 

@@ -182,9 +182,11 @@ static void on_fault(int sig, siginfo_t *info, void *context)
 		/* die_of took the guard once: more means the overflow came
 		 * inside libspy, perhaps inside libunwind, whose lock it then
 		 * holds: no frames rather than a hang */
-		if (spy_self.guard <= 1 &&
-		    unw_init_local2(&cur, (unw_context_t *)context,
-				    UNW_INIT_SIGNAL_FRAME) == 0) {
+		int walk = spy_self.guard <= 1 && spy_stack_unwinder_usable();
+		if (walk)
+			spy_stack_unwind_enter();
+		if (walk && unw_init_local2(&cur, (unw_context_t *)context,
+					    UNW_INIT_SIGNAL_FRAME) == 0) {
 			for (;;) {
 				unw_word_t ip = 0, fsp = 0;
 				unw_get_reg(&cur, UNW_REG_IP, &ip);
@@ -207,6 +209,8 @@ static void on_fault(int sig, siginfo_t *info, void *context)
 					break;
 			}
 		}
+		if (walk)
+			spy_stack_unwind_leave();
 		int period = find_period(inner_ip, n_inner);
 		uint64_t cycle_bytes = 0;
 		if (period && 1 + period < n_inner && inner_sp[1 + period] > inner_sp[1])

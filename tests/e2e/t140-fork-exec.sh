@@ -120,4 +120,70 @@ test_expect 'spy lists the traces of the children it can find' '
 	grep -F "spy.victim.$child.log" err
 '
 
+# Threads that keep meeting new call sites (so they keep unwinding) while
+# the main thread forks: libunwind holds locks of its own while it
+# unwinds, and a child forked meanwhile found them held and hung at its
+# first new stack (every run hung within 300 forks).
+cat >"$TEST_DIR/forkstorm.c" <<'EOF'
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static volatile int stop;
+#define SITE(n) static __attribute__((noinline)) void *site##n(size_t s) { return malloc(s + n); }
+SITE(0) SITE(1) SITE(2) SITE(3) SITE(4) SITE(5) SITE(6) SITE(7)
+static void *(*sites[])(size_t) = { site0, site1, site2, site3, site4, site5, site6, site7 };
+static __attribute__((noinline)) void dive(int d, unsigned *x)
+{
+	if (d > 0) {
+		dive(d - 1, x);
+		return;
+	}
+	*x = *x * 1103515245 + 12345;
+	free(sites[*x % 8](*x % 300));
+}
+static void *churn(void *a)
+{
+	unsigned x = (unsigned)(long)a;
+	while (!stop) {
+		x = x * 1103515245 + 12345;
+		dive(x % 40, &x);
+	}
+	return NULL;
+}
+int main(void)
+{
+	pthread_t t[2];
+	for (long i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, churn, (void *)(i + 1));
+	int ok = 0;
+	for (int i = 0; i < 300; i++) {
+		pid_t p = fork();
+		if (p == 0) {
+			unsigned x = 7;
+			dive(5 + i % 30, &x);
+			_exit(i % 2 ? 0 : 3);
+		}
+		int st;
+		waitpid(p, &st, 0);
+		if (WIFEXITED(st) && WEXITSTATUS(st) == (i % 2 ? 0 : 3))
+			ok++;
+	}
+	stop = 1;
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	printf("%d ok\n", ok);
+	return 0;
+}
+EOF
+
+test_expect 'fork 300 times while two threads unwind new stacks: no child hangs, each leaves a trace with its status' '
+	gcc -O1 -g -pthread -o forkstorm "$TEST_DIR/forkstorm.c" &&
+	mkdir tr && SPY_OPTIONS=out=$PWD/tr/t.%p.log LD_PRELOAD=$LIBSPY timeout 120 ./forkstorm >out &&
+	test "$(cat out)" = "300 ok" &&
+	test "$(ls tr | wc -l)" = 302 && # timeout, forkstorm, 300 children
+	for t in $(ls tr | head -20); do "$ANALYZE" summary tr/$t >/dev/null || return 1; done
+'
+
 test_done
