@@ -363,6 +363,7 @@ static void *trampoline_run(void *arg)
 SPY_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 			      void *(*start)(void *), void *arg)
 {
+	spy_modules_threads_started();
 	if (!spy_hook_enter())
 		return spy_real.pthread_create(thread, attr, start, arg);
 	uint32_t stack = spy_stack_capture();
@@ -494,6 +495,8 @@ SPY_EXPORT int clone(int (*fn)(void *), void *child_stack, int flags,
 	void *tls = va_arg(ap, void *);
 	pid_t *ctid = va_arg(ap, pid_t *);
 	va_end(ap);
+	if (flags & CLONE_VM)
+		spy_modules_threads_started();
 	if (!spy_hook_enter())
 		return spy_real.clone(fn, child_stack, flags, arg, ptid, tls, ctid);
 	uint32_t stack = spy_stack_capture();

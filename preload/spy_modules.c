@@ -8,10 +8,13 @@
 #include <fcntl.h>
 #include <link.h>
 #include <stdint.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "spy_core.h"
+#include "spy_real.h"
 #include "spy_ownmem.h"
 #include "spy_stack.h"
 #include "spy_sys.h"
@@ -116,6 +119,58 @@ void spy_modules_mark_dirty(void)
 void spy_modules_reset(void)
 {
 	snapshot = 0;
+}
+
+static int walk_unlocked;
+
+void spy_modules_fork_child(void)
+{
+	__atomic_store_n(&walk_unlocked, 1, __ATOMIC_RELAXED);
+}
+
+void spy_modules_threads_started(void)
+{
+	if (__atomic_load_n(&walk_unlocked, __ATOMIC_RELAXED))
+		__atomic_store_n(&walk_unlocked, 0, __ATOMIC_RELAXED);
+}
+
+/* The loader's list, walked as dl_iterate_phdr does, without its lock.
+ * A module's program headers are found through its ELF header, mapped at
+ * its load address (the program's through the auxiliary vector); one
+ * whose header is not there is left out. */
+static int walk_modules_unlocked(int (*cb)(struct dl_phdr_info *, size_t, void *),
+				 void *data)
+{
+	for (struct link_map *l = _r_debug.r_map; l; l = l->l_next) {
+		struct dl_phdr_info info = { .dlpi_addr = l->l_addr,
+					     .dlpi_name = l->l_name,
+					     .dlpi_adds = 1 };
+		if (l == _r_debug.r_map) {
+			info.dlpi_phdr = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+			info.dlpi_phnum = (ElfW(Half))getauxval(AT_PHNUM);
+		} else {
+			const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)l->l_addr;
+			if (!eh || !spy_strneq((const char *)eh->e_ident, ELFMAG, SELFMAG))
+				continue;
+			info.dlpi_phdr = (const ElfW(Phdr) *)(l->l_addr + eh->e_phoff);
+			info.dlpi_phnum = eh->e_phnum;
+		}
+		if (!info.dlpi_phdr)
+			continue;
+		int r = cb(&info, sizeof(info), data);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+SPY_EXPORT int dl_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *),
+			       void *data)
+{
+	if ((__atomic_load_n(&walk_unlocked, __ATOMIC_RELAXED) &&
+	     spy_self.guard > 0) || !spy_real.dl_iterate_phdr)
+		return walk_modules_unlocked(cb, data);
+	return spy_real.dl_iterate_phdr(cb, data);
 }
 
 static const char *parse_hex(const char *p, const char *end, uint64_t *out)

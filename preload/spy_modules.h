@@ -34,4 +34,15 @@ int spy_modules_code_of(const void *probe, uintptr_t *lo, uintptr_t *hi);
 /* Forgets the snapshot count (a forked child starts a new trace). */
 void spy_modules_reset(void);
 
+/* A fork child of a process with threads may have the loader's lock held
+ * for good (a thread of the parent was in dlopen, dlclose or
+ * dl_iterate_phdr at the fork), and glibc's dl_iterate_phdr would wait for
+ * it forever. From the fork (spy_modules_fork_child) until the child
+ * starts a thread (spy_modules_threads_started), dl_iterate_phdr called
+ * by libspy, and by libunwind for it, reads the loader's list of modules
+ * without the lock: with one thread, nothing changes it meanwhile. The
+ * program's own calls always go to glibc. */
+void spy_modules_fork_child(void);
+void spy_modules_threads_started(void);
+
 #endif

@@ -287,6 +287,7 @@ static void after_fork_child(void)
 	exit_status_known = 0;
 	spy_writer_after_fork_child();
 	forked_here = 1;
+	spy_modules_fork_child();
 	spy_stack_reset();
 	spy_modules_reset();
 	spy_process_note_start();

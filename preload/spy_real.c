@@ -95,6 +95,7 @@ void spy_real_resolve(void)
 	RESOLVE(munmap, "munmap");
 	RESOLVE(pipe2, "pipe2");
 	RESOLVE(dlmopen, "dlmopen");
+	RESOLVE(dl_iterate_phdr, "dl_iterate_phdr");
 	RESOLVE(sigaction, "sigaction");
 	RESOLVE(signal, "signal");
 	RESOLVE(pthread_create, "pthread_create");

@@ -5,6 +5,8 @@
 #ifndef SPY_REAL_H
 #define SPY_REAL_H
 
+#include <link.h>
+
 #include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,6 +34,8 @@ struct spy_real {
 	void (*_Exit)(int) __attribute__((noreturn));
 	void *(*dlopen)(const char *, int);
 	void *(*dlmopen)(long, const char *, int);
+	int (*dl_iterate_phdr)(int (*)(struct dl_phdr_info *, size_t, void *),
+			       void *);
 	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
 	void (*(*signal)(int, void (*)(int)))(int);
 	int (*pthread_create)(void *, const void *, void *(*)(void *), void *);

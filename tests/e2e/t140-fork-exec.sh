@@ -120,11 +120,14 @@ test_expect 'spy lists the traces of the children it can find' '
 	grep -F "spy.victim.$child.log" err
 '
 
-# Threads that keep meeting new call sites (so they keep unwinding) while
-# the main thread forks: libunwind holds locks of its own while it
-# unwinds, and a child forked meanwhile found them held and hung at its
-# first new stack (every run hung within 300 forks).
+# Threads that keep meeting new call sites (so they keep unwinding) and
+# now and then load a library, while the main thread forks: libunwind
+# holds locks of its own while it unwinds, and the loader holds its lock
+# in dlopen, dlclose and dl_iterate_phdr (which libunwind calls); a child
+# forked meanwhile found one held and hung at its first new stack (every
+# run hung within 300 forks).
 cat >"$TEST_DIR/forkstorm.c" <<'EOF'
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +152,11 @@ static void *churn(void *a)
 	while (!stop) {
 		x = x * 1103515245 + 12345;
 		dive(x % 40, &x);
+		if (x % 1000 == 0) {
+			void *h = dlopen("libm.so.6", RTLD_NOW);
+			if (h)
+				dlclose(h);
+		}
 	}
 	return NULL;
 }
@@ -178,12 +186,14 @@ int main(void)
 }
 EOF
 
-test_expect 'fork 300 times while two threads unwind new stacks: no child hangs, each leaves a trace with its status' '
-	gcc -O1 -g -pthread -o forkstorm "$TEST_DIR/forkstorm.c" &&
+test_expect 'fork 300 times while two threads unwind new stacks and load a library: no child hangs, each leaves a trace with its status and whole stacks' '
+	gcc -O1 -g -pthread -o forkstorm "$TEST_DIR/forkstorm.c" -ldl &&
 	mkdir tr && SPY_OPTIONS=out=$PWD/tr/t.%p.log LD_PRELOAD=$LIBSPY timeout 120 ./forkstorm >out &&
 	test "$(cat out)" = "300 ok" &&
 	test "$(ls tr | wc -l)" = 302 && # timeout, forkstorm, 300 children
-	for t in $(ls tr | head -20); do "$ANALYZE" summary tr/$t >/dev/null || return 1; done
+	for t in $(ls tr | head -20); do "$ANALYZE" summary tr/$t >/dev/null || return 1; done &&
+	t=$(ls -t tr/* | sed -n 10p) && "$ANALYZE" heap $t >heap.txt &&
+	grep -q "#1  dive at .*forkstorm.c" heap.txt
 '
 
 test_done
