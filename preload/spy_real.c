@@ -7,7 +7,9 @@
 #include "spy_real.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 struct spy_real spy_real;
 
@@ -70,6 +72,80 @@ void spy_real_resolve_locks(void)
 			 __ATOMIC_RELEASE);
 }
 
+/* ---- aligned allocations the allocator in use lacks ------------------- */
+
+/* An allocator preloaded in glibc's place may lack some of the family
+ * (jemalloc has no pvalloc): the name then resolves to glibc's, whose
+ * block comes from glibc's heap, which the allocator's free and
+ * malloc_usable_size know nothing of (libspy's own malloc_usable_size of
+ * it crashed). Such functions are served through the allocator's
+ * posix_memalign instead, with glibc's rules for size and alignment. */
+static size_t page_size(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static size_t round_alignment(size_t align)
+{
+	size_t a = sizeof(void *);
+	while (a < align && a <= ((size_t)-1 >> 1))
+		a <<= 1;
+	return a;
+}
+
+static void *aligned_by_allocator(size_t align, size_t size)
+{
+	void *p = NULL;
+	int rc = spy_real.posix_memalign(&p, round_alignment(align), size);
+	if (rc) {
+		errno = rc;
+		return NULL;
+	}
+	return p;
+}
+
+static void *memalign_by_allocator(size_t align, size_t size)
+{
+	return aligned_by_allocator(align, size);
+}
+
+static void *valloc_by_allocator(size_t size)
+{
+	return aligned_by_allocator(page_size(), size);
+}
+
+static void *pvalloc_by_allocator(size_t size)
+{
+	size_t page = page_size(), rounded = (size + page - 1) & ~(page - 1);
+	if (rounded < size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return aligned_by_allocator(page, rounded ? rounded : page);
+}
+
+static int same_object(void *a, void *b)
+{
+	Dl_info ia, ib;
+	return a && b && dladdr(a, &ia) && dladdr(b, &ib) &&
+	       ia.dli_fbase == ib.dli_fbase;
+}
+
+static void aligned_family_from_allocator(void)
+{
+	void *m = (void *)spy_real.malloc;
+	if (!same_object(m, (void *)spy_real.posix_memalign))
+		return;
+	if (!same_object(m, (void *)spy_real.aligned_alloc))
+		spy_real.aligned_alloc = memalign_by_allocator;
+	if (!same_object(m, (void *)spy_real.memalign))
+		spy_real.memalign = memalign_by_allocator;
+	if (!same_object(m, (void *)spy_real.valloc))
+		spy_real.valloc = valloc_by_allocator;
+	if (!same_object(m, (void *)spy_real.pvalloc))
+		spy_real.pvalloc = pvalloc_by_allocator;
+}
+
 void spy_real_resolve(void)
 {
 	RESOLVE(malloc, "malloc");
@@ -107,6 +183,7 @@ void spy_real_resolve(void)
 	RESOLVE(clone, "clone");
 	RESOLVE(libc_start_main, "__libc_start_main");
 	spy_real_resolve_locks();
+	aligned_family_from_allocator();
 }
 
 int spy_real_malloc_is_glibc(void)

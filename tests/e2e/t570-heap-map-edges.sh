@@ -167,4 +167,64 @@ test_expect 'a program with a malloc of its own: unchanged, and a note says the 
 	json_check o.json "not [n for n in j[\"notes\"] if \"ahead of libspy\" in n[\"text\"]]"
 '
 
+# The whole malloc family at its edges (sizes that overflow, alignments
+# glibc refuses, malloc(0), realloc(p, 0), errno kept): the same answers
+# as without libspy, on glibc and on jemalloc, which has no pvalloc (the
+# name reached glibc's, whose block libspy then asked jemalloc about: a
+# crash).
+cat >"$TEST_DIR/edges.c" <<'CEOF'
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#define SHOW(name, expr) do { errno = 0; void *r_ = (void *)(expr); printf("%-28s %s errno=%d\n", name, r_ ? "ptr" : "NULL", errno); } while (0)
+int main(void)
+{
+	void *p = malloc(10);
+	errno = 0; void *q = realloc(p, 0); printf("realloc(p,0) %s errno=%d\n", q ? "ptr" : "NULL", errno);
+	SHOW("malloc(SIZE_MAX)", malloc(SIZE_MAX));
+	SHOW("malloc(PTRDIFF_MAX)", malloc(PTRDIFF_MAX));
+	SHOW("calloc(2^33,2^33)", calloc((size_t)1 << 33, (size_t)1 << 33));
+	void *a = malloc(16);
+	errno = 0; void *b = realloc(a, SIZE_MAX); printf("realloc(a,MAX) %s errno=%d\n", b ? "ptr" : "NULL", errno); free(b ? b : a);
+	SHOW("aligned_alloc(3,9)", aligned_alloc(3, 9));
+	SHOW("aligned_alloc(64,100)", aligned_alloc(64, 100));
+	SHOW("aligned_alloc(1<<20,10)", aligned_alloc(1 << 20, 10));
+	SHOW("memalign(24,10)", memalign(24, 10));
+	SHOW("memalign(0,10)", memalign(0, 10));
+	void *m = NULL;
+	printf("posix_memalign(0) = %d\n", posix_memalign(&m, 0, 10));
+	printf("posix_memalign(24) = %d\n", posix_memalign(&m, 24, 10));
+	printf("posix_memalign(64) = %d %d\n", posix_memalign(&m, 64, 10), ((uintptr_t)m & 63) == 0); free(m);
+	printf("posix_memalign(64,MAX) = %d\n", posix_memalign(&m, 64, SIZE_MAX));
+	SHOW("valloc(1)", valloc(1));
+	SHOW("pvalloc(1)", pvalloc(1));
+	SHOW("reallocarray(NULL,2^40,2^40)", reallocarray(NULL, (size_t)1 << 40, (size_t)1 << 40));
+	SHOW("malloc(0)", malloc(0));
+	void *z = malloc(0); printf("usable(malloc(0)) %zu\n", malloc_usable_size(z)); free(z);
+	printf("usable(NULL) %zu\n", malloc_usable_size(NULL));
+	printf("mallopt %d\n", mallopt(M_MMAP_THRESHOLD, 4096));
+	void *big = malloc(100000); printf("trim %d\n", malloc_trim(0) >= 0); free(big);
+	errno = 12345; free(NULL); printf("errno after free(NULL) %d\n", errno);
+	errno = 777; void *k = malloc(8); free(k); printf("errno after malloc/free %d\n", errno);
+	return 0;
+}
+CEOF
+
+test_expect 'the malloc family at its edges: the same answers and errno as without libspy, on glibc and on jemalloc' '
+	gcc -O0 -g -w -o edges "$TEST_DIR/edges.c" &&
+	./edges >plain.out &&
+	SPY_OPTIONS=out=$PWD/g.log LD_PRELOAD=$LIBSPY ./edges >spy.out && cmp plain.out spy.out &&
+	report_json g.log &&
+	json_check g.log.json "not [f for f in j[\"findings\"] if f[\"kind\"] in (\"crash\", \"invalid-free\", \"double-free\")]" &&
+	if [ -f /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 ]; then
+		LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 ./edges >jplain.out &&
+		"$SPY" --allocator jemalloc --no-report -o j.log ./edges >jspy.out && cmp jplain.out jspy.out &&
+		report_json j.log &&
+		json_check j.log.json "not [f for f in j[\"findings\"] if f[\"kind\"] in (\"crash\", \"invalid-free\", \"double-free\")]"
+	fi
+'
+
 test_done
