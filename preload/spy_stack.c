@@ -18,11 +18,15 @@
  */
 #include "spy_stack.h"
 
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/mman.h>
 
 #include "spy_core.h"
+#include "spy_heapmap.h"
 #include "spy_modules.h"
 #include "spy_options.h"
+#include "spy_signals.h"
 #include "spy_spares.h"
 #include "spy_sys.h"
 #include "spy_writer.h"
@@ -302,16 +306,51 @@ static uint32_t learn(struct cache_entry *e, uintptr_t ra, uintptr_t cfa)
  * inside libspy: its events get only their innermost frame instead. */
 #define UNWIND_HEADROOM (24u << 10)
 
+/* Room below here on a stack that is not the thread's own: a coroutine's
+ * (makecontext on a malloc'd block, or on pages of its own) or a signal
+ * handler's alternate stack. A block of the heap: its start is the end
+ * (below it lies other data, which an overflow would silently overwrite);
+ * the alternate stack: its base; else every page down to the headroom
+ * must be readable (a guard page below pages of their own faults). */
+static int foreign_stack_room(uintptr_t here)
+{
+	uintptr_t base;
+	size_t size;
+	if (spy_heapmap_find_containing(here, &base, &size))
+		return here - base >= UNWIND_HEADROOM;
+	stack_t ss;
+	if (spy_sys_sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK))
+		return here - (uintptr_t)ss.ss_sp >= UNWIND_HEADROOM;
+	sigjmp_buf env;
+	int room = 0;
+	if (sigsetjmp(env, 0) == 0) {
+		spy_probe_arm(&env);
+		for (uintptr_t a = here & ~(uintptr_t)4095;
+		     a >= (here & ~(uintptr_t)4095) - UNWIND_HEADROOM; a -= 4096)
+			(void)*(volatile const char *)a;
+		room = 1;
+	}
+	spy_probe_disarm();
+	return room;
+}
+
 static int room_to_unwind(void)
 {
 	const struct rec_thread_self *me = &rec_thread_self;
 	if (SPY_UNLIKELY(unwinder_locked))
 		return 0;
 	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-	if (!me->stack_top || me->stack_size >= me->stack_top ||
-	    here > me->stack_top)
-		return 1;
-	return here - (me->stack_top - me->stack_size) >= UNWIND_HEADROOM;
+	uintptr_t top = me->stack_top;
+	if (top && here <= top) {
+		/* the main thread without a limit: its stack grows on */
+		if (!me->stack_size || me->stack_size >= top) {
+			if (top - here < ((uintptr_t)64 << 20))
+				return 1;
+		} else if (here >= top - me->stack_size) {
+			return here - (top - me->stack_size) >= UNWIND_HEADROOM;
+		}
+	}
+	return foreign_stack_room(here);
 }
 
 /* ---- libunwind and fork (spy_stack.h) ---------------------------------- */

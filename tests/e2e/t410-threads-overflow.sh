@@ -206,4 +206,81 @@ test_expect 'a 64 KiB thread recursing to 1 KiB short of where it overflows with
 	SPY_OPTIONS=out=$PWD/d.log LD_PRELOAD=$LIBSPY timeout 60 ./small $((max - 4)) 64 >out && cmp plain.out out
 '
 
+# Other stacks than the thread's own, small ones: a coroutine on a malloc'd
+# block or on pages of its own (makecontext), a signal handler on an
+# alternate stack, each allocating. Unwinding there overflowed an 8 KiB
+# coroutine stack inside libspy.
+cat >"$TEST_DIR/otherstacks.c" <<'EOF'
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+static ucontext_t main_ctx, co_ctx;
+static void co(void)
+{
+	for (int i = 0; i < 3; i++) {
+		char *p = malloc(32 + i);
+		snprintf(p, 32, "coroutine step %d", i);
+		puts(p);
+		free(p);
+		swapcontext(&co_ctx, &main_ctx);
+	}
+}
+static volatile int handled;
+static void on_usr1(int sig)
+{
+	char *p = malloc(64 + sig);
+	handled = p != NULL;
+	free(p);
+}
+int main(int argc, char **argv)
+{
+	size_t sz = 8192;
+	char *stack;
+	if (!strcmp(argv[1], "signal")) {
+		stack_t ss = { .ss_sp = malloc(sz), .ss_size = sz };
+		sigaltstack(&ss, NULL);
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_usr1;
+		sa.sa_flags = SA_ONSTACK;
+		sigaction(SIGUSR1, &sa, NULL);
+		raise(SIGUSR1);
+		printf("handled %d\n", handled);
+		return 0;
+	}
+	if (!strcmp(argv[1], "pages")) {
+		char *map = mmap(NULL, sz + 4096, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		mprotect(map, 4096, PROT_NONE);
+		stack = map + 4096;
+	} else {
+		stack = malloc(sz);
+	}
+	getcontext(&co_ctx);
+	co_ctx.uc_stack.ss_sp = stack;
+	co_ctx.uc_stack.ss_size = sz;
+	co_ctx.uc_link = &main_ctx;
+	makecontext(&co_ctx, co, 0);
+	for (int i = 0; i < 3; i++) {
+		swapcontext(&main_ctx, &co_ctx);
+		printf("back in main %d\n", i);
+	}
+	return 0;
+}
+EOF
+
+test_expect 'an 8 KiB coroutine stack (malloc'\''d, or pages of its own) and an 8 KiB alternate signal stack, allocating there: same output and status as without libspy' '
+	gcc -O1 -g -o otherstacks "$TEST_DIR/otherstacks.c" &&
+	for how in heap pages signal; do
+		./otherstacks $how >plain.out &&
+		SPY_OPTIONS=out=$PWD/$how.log LD_PRELOAD=$LIBSPY timeout 60 ./otherstacks $how >out &&
+		cmp plain.out out && report_json $how.log &&
+		json_check $how.log.json "not [f for f in j[\"findings\"] if f[\"kind\"] in (\"crash\", \"stack-overflow\")]" ||
+		return 1
+	done
+'
+
 test_done
