@@ -2,7 +2,54 @@
  * (spy_spares.h). */
 #include "spy_spares.h"
 
+#include <sched.h>
+
 #include "spy_sys.h"
+
+#define SLAB_TABLES 16
+
+static void lock(struct spy_spares *s)
+{
+	unsigned spins = 0;
+	while (__atomic_exchange_n(&s->lock, 1, __ATOMIC_ACQUIRE))
+		if (++spins % 64 == 0)
+			sched_yield();
+}
+
+static void unlock(struct spy_spares *s)
+{
+	__atomic_store_n(&s->lock, 0, __ATOMIC_RELEASE);
+}
+
+/* A never used (zeroed) table, cut from the current slab or a new one. */
+static void *cut_fresh(struct spy_spares *s)
+{
+	for (;;) {
+		lock(s);
+		if (s->cut && s->cut + s->size <= s->end) {
+			void *t = (void *)s->cut;
+			s->cut += s->size;
+			unlock(s);
+			return t;
+		}
+		unlock(s);
+		size_t len = s->size * SLAB_TABLES;
+		uint8_t *slab = spy_sys_mmap(len);
+		if (!slab)
+			return spy_sys_mmap(s->size);
+		lock(s);
+		if (s->cut && s->cut + s->size <= s->end) {
+			/* another thread put a slab in meanwhile */
+			unlock(s);
+			spy_sys_munmap(slab, len);
+			continue;
+		}
+		s->cut = (uintptr_t)slab + s->size;
+		s->end = (uintptr_t)slab + len;
+		unlock(s);
+		return slab;
+	}
+}
 
 void *spy_spares_take(struct spy_spares *s, int *fresh)
 {
@@ -16,7 +63,7 @@ void *spy_spares_take(struct spy_spares *s, int *fresh)
 		}
 	}
 	*fresh = 1;
-	return spy_sys_mmap(s->size);
+	return cut_fresh(s);
 }
 
 void spy_spares_give(struct spy_spares *s, void *table)

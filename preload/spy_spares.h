@@ -4,12 +4,14 @@
  * storm of short threads then maps none, and a thread that never needs
  * one pays nothing: such tables stay out of thread-local storage, which
  * glibc zeroes for every new thread. Safe anywhere: no allocation but
- * mmap, no lock (slots are claimed with an atomic).
+ * mmap; slots are claimed with an atomic, and a spin lock held for a few
+ * instructions guards the cutting of fresh tables from a slab.
  */
 #ifndef SPY_SPARES_H
 #define SPY_SPARES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define SPY_SPARES_MAX 256
 
@@ -17,6 +19,12 @@ struct spy_spares {
 	size_t size;                 /* bytes of one table */
 	unsigned n;                  /* slots used, at most SPY_SPARES_MAX */
 	void *slot[SPY_SPARES_MAX];  /* tables left by threads that ended */
+	/* fresh tables are cut from slabs of several, mapped at once: the
+	 * kernel counts mappings (vm.max_map_count), and one per thread for
+	 * each kind of table made a program with many threads alive run out
+	 * of them thousands of threads before it would without libspy */
+	int lock;
+	uintptr_t cut, end;          /* the current slab's uncut part */
 };
 
 /* Tables of bytes each, at most count of them kept. */

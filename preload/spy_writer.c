@@ -45,6 +45,21 @@ static dev_t trace_dev;    /* the trace's identity, to know its descriptor */
 static ino_t trace_ino;
 static char trace_path[PATH_MAX];
 static uint64_t next_region;  /* file offset of the next free region */
+
+/* A thread's first window is one region. Mapped one by one, each took
+ * one of the kernel's mappings per thread (vm.max_map_count, 65530 by
+ * default): with the thread's stack and its guard page that made three,
+ * and a program with many threads alive ran out of mappings (its
+ * pthread_create failing, the trace no longer mappable) thousands of
+ * threads before it would without libspy. First windows are cut from
+ * runs of them mapped at once, 1, 2, 4, ... up to WINDOW_MAX regions (a
+ * process with one thread reserves one region, as before). A run stays
+ * mapped: each of its regions stays some buffer's (buffers pass from
+ * ended threads to new ones). */
+static int firsts_lock;
+static uint8_t *firsts;          /* the current run */
+static uint64_t firsts_off;      /* its offset in the file */
+static uint32_t firsts_regions, firsts_used, firsts_next = 1;
 static int failed_once;
 
 /* Buffer records come from a page-sized pool; they are never freed. */
@@ -418,6 +433,62 @@ static int other_writer_busy(const struct spy_buffer *b)
 	return 0;
 }
 
+static void firsts_take(void)
+{
+	while (__atomic_exchange_n(&firsts_lock, 1, __ATOMIC_ACQUIRE))
+		syscall(SYS_sched_yield);
+}
+
+static void firsts_give(void)
+{
+	__atomic_store_n(&firsts_lock, 0, __ATOMIC_RELEASE);
+}
+
+/* b's first window: the next region of the current run, or of a new one. */
+static int window_first(struct spy_buffer *b, int fd)
+{
+	firsts_take();
+	if (!firsts || firsts_used == firsts_regions) {
+		uint32_t n = firsts_next;
+		size_t len = (size_t)n * REGION_SIZE;
+		uint64_t off = __atomic_fetch_add(&next_region, len, __ATOMIC_RELAXED);
+		if (reserve(fd, off, len) < 0) {
+			firsts_give();
+			writer_fail("write", errno);
+			return -1;
+		}
+		if (header_gone(fd)) {
+			firsts_give();
+			note_truncated();
+			return -1;
+		}
+		void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       fd, (off_t)off);
+		if (p == MAP_FAILED) {
+			firsts_give();
+			writer_fail("map", errno);
+			return -1;
+		}
+		/* A forked child must not write into its parent's trace. */
+		madvise(p, len, MADV_DONTFORK);
+		firsts = p;
+		firsts_off = off;
+		firsts_regions = n;
+		firsts_used = 0;
+		firsts_next = n < WINDOW_MAX ? 2 * n : WINDOW_MAX;
+	}
+	b->window = b->region = firsts + (size_t)firsts_used * REGION_SIZE;
+	b->window_off = firsts_off + (uint64_t)firsts_used * REGION_SIZE;
+	firsts_used++;
+	firsts_give();
+	b->window_regions = 1;
+	b->window_shared = 1;
+	b->grow = 2;
+	if (!other_writer_busy(b))
+		madvise(b->window, REGION_SIZE, MADV_POPULATE_WRITE);
+	return 0;
+}
+
 static int window_new(struct spy_buffer *b)
 {
 	struct stat st;
@@ -426,14 +497,17 @@ static int window_new(struct spy_buffer *b)
 		writer_fail("reopen", errno);
 	if (spy_tracing && cut_under_us(&st, b))
 		note_truncated();
-	if (b->window)
+	if (b->window && !b->window_shared)
 		munmap(b->window, (size_t)b->window_regions * REGION_SIZE);
 	b->window = b->region = NULL;
+	b->window_shared = 0;
 	b->used = 0;
 	b->chunk = NO_CHUNK;
 	if (!spy_tracing)
 		return -1;
-	uint32_t n = b->grow ? b->grow : 1;
+	if (!b->grow)
+		return window_first(b, fd);
+	uint32_t n = b->grow;
 	size_t len = (size_t)n * REGION_SIZE;
 	uint64_t off = __atomic_fetch_add(&next_region, len, __ATOMIC_RELAXED);
 	if (reserve(fd, off, len) < 0) {
@@ -649,6 +723,15 @@ static void release_unused(void)
 	int fd = trace_fd_checked(&st);
 	if (fd < 0)
 		return;
+	/* the first windows no thread has taken, taken for good */
+	firsts_take();
+	if (firsts && (uint64_t)(firsts_regions - firsts_used) * REGION_SIZE >=
+			      RELEASE_MIN)
+		fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)(firsts_off + (uint64_t)firsts_used * REGION_SIZE),
+			  (off_t)((uint64_t)(firsts_regions - firsts_used) * REGION_SIZE));
+	firsts_used = firsts_regions;
+	firsts_give();
 	for (struct spy_buffer *b = __atomic_load_n(&registry, __ATOMIC_ACQUIRE);
 	     b; b = b->next) {
 		pid_t none = 0;
@@ -769,6 +852,11 @@ void spy_writer_after_fork_child(void)
 	 * other threads do not exist here: start from nothing. */
 	registry = NULL;
 	pool_left = 0;
+	/* the runs of first windows went with the regions; a parent's thread
+	 * may have held their lock at the fork */
+	firsts = NULL;
+	firsts_next = 1;
+	firsts_lock = 0;
 	t->tid = spy_sys_gettid();
 	t->buf = NULL;
 	/* only if the number is still the trace's: the program may have

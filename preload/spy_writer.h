@@ -31,6 +31,8 @@ struct spy_buffer {
 	uint32_t chunk;            /* offset of the open chunk, or NO_CHUNK */
 	uint32_t record;           /* offset of the record being written */
 	uint8_t kind;              /* its kind, stored last */
+	uint8_t window_shared;     /* the window is a first window: part of
+				      a run of them, never unmapped alone */
 	uint64_t base_ns;          /* the open chunk's base time */
 	uint64_t base_tsc;         /* time stamp counter at base_ns */
 	uint64_t last_ns;          /* time of the last record */

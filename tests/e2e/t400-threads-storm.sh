@@ -281,4 +281,60 @@ test_expect 'three hundred threads one after another: each starts and ends betwe
 	done
 '
 
+# The kernel's count of mappings per process (vm.max_map_count, 65530 by
+# default): a thread takes two (its stack and guard page); libspy's
+# alternate signal stack and first trace region took two more per thread,
+# and a program with about 15,000 threads alive could create no more
+# (20,000 without libspy). They now come from shared runs.
+cat >"$TEST_DIR/mapcount.c" <<'EOF'
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+static pthread_barrier_t b;
+static void *t(void *a)
+{
+	void *p = malloc(100);
+	pthread_barrier_wait(&b);
+	pthread_barrier_wait(&b);
+	free(p);
+	return a;
+}
+static int count_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	int n = 0;
+	char line[512];
+	while (fgets(line, sizeof line, f))
+		n++;
+	fclose(f);
+	return n;
+}
+int main(int argc, char **argv)
+{
+	int n = atoi(argv[1]);
+	pthread_t *th = malloc(sizeof(pthread_t) * n);
+	pthread_barrier_init(&b, NULL, n + 1);
+	int before = count_maps();
+	for (int i = 0; i < n; i++)
+		if (pthread_create(&th[i], NULL, t, NULL))
+			return 1;
+	pthread_barrier_wait(&b);
+	int during = count_maps();
+	pthread_barrier_wait(&b);
+	for (int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	printf("%d\n", (during - before) * 100 / n);
+	return 0;
+}
+EOF
+
+test_expect '1000 threads alive: libspy adds at most a tenth of a mapping per thread to the two each takes anyway' '
+	gcc -O1 -pthread -o mapcount "$TEST_DIR/mapcount.c" &&
+	plain=$(./mapcount 1000) &&
+	traced=$(SPY_OPTIONS=out=$PWD/m.log LD_PRELOAD=$LIBSPY ./mapcount 1000) &&
+	echo "per 100 threads: plain $plain, traced $traced" &&
+	test "$traced" -le $((plain + 10)) &&
+	"$ANALYZE" summary m.log | grep -q "1000 threads created"
+'
+
 test_done
