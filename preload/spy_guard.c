@@ -23,6 +23,7 @@
 #include "spy_signals.h"
 #include "spy_stack.h"
 #include "spy_ownmem.h"
+#include "spy_process.h"
 #include "spy_sys.h"
 #include "spy_writer.h"
 #include "trace_encode.h"
@@ -173,8 +174,7 @@ size_t spy_guard_size(const void *p)
 
 static void fifo_take_lock(void)
 {
-	while (__atomic_exchange_n(&fifo_lock, 1, __ATOMIC_ACQUIRE))
-		syscall(SYS_sched_yield);
+	spy_forksafe_lock(&fifo_lock);
 }
 
 void spy_guard_free(void *p)
@@ -202,7 +202,7 @@ void spy_guard_free(void *p)
 	fifo[k].start = start;
 	fifo[k].len = len;
 	fifo_bytes += len;
-	__atomic_store_n(&fifo_lock, 0, __ATOMIC_RELEASE);
+	spy_forksafe_unlock(&fifo_lock);
 }
 
 void spy_guard_write_fault(uintptr_t fault, uintptr_t pc, unsigned what,

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "rec_threads.h"
@@ -255,6 +256,30 @@ SPY_EXPORT void _Exit(int status)
 }
 
 /* ---- fork ------------------------------------------------------------------ */
+
+void spy_forksafe_lock(int *lock)
+{
+	unsigned spins = 0;
+	for (;;) {
+		int me = __atomic_load_n(&spy_pid, __ATOMIC_RELAXED), v = 0;
+		if (!me)
+			me = -1; /* before libspy knows its pid */
+		if (__atomic_compare_exchange_n(lock, &v, me, 0, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+			return;
+		if (v != me && v != -1 && __atomic_compare_exchange_n(lock, &v, me, 0,
+							   __ATOMIC_ACQUIRE,
+							   __ATOMIC_RELAXED))
+			return; /* held by a thread of the parent: stale */
+		if (++spins % 64 == 0)
+			syscall(SYS_sched_yield);
+	}
+}
+
+void spy_forksafe_unlock(int *lock)
+{
+	__atomic_store_n(lock, 0, __ATOMIC_RELEASE);
+}
 
 static int fork_guard_taken;
 

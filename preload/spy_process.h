@@ -19,6 +19,14 @@ void spy_process_finish(unsigned how, int status);
 /* The pid libspy believes it runs in (changes after fork). */
 extern int spy_pid;
 
+/* A spin lock for libspy's slow paths that a fork child never inherits
+ * held: it holds the pid of the process whose thread took it, and a
+ * thread that finds another pid there (its parent's, copied by the fork
+ * while one of the parent's threads held it) takes it over. *lock starts
+ * at 0. */
+void spy_forksafe_lock(int *lock);
+void spy_forksafe_unlock(int *lock);
+
 /* Takes SPY_TRACE_PARENT out of the environment (so the program never sees
  * it) and returns the cause it implies and the parent's trace path. */
 int spy_process_take_parent(char *parent, unsigned long cap);

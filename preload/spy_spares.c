@@ -2,23 +2,19 @@
  * (spy_spares.h). */
 #include "spy_spares.h"
 
-#include <sched.h>
-
+#include "spy_process.h"
 #include "spy_sys.h"
 
 #define SLAB_TABLES 16
 
 static void lock(struct spy_spares *s)
 {
-	unsigned spins = 0;
-	while (__atomic_exchange_n(&s->lock, 1, __ATOMIC_ACQUIRE))
-		if (++spins % 64 == 0)
-			sched_yield();
+	spy_forksafe_lock(&s->lock);
 }
 
 static void unlock(struct spy_spares *s)
 {
-	__atomic_store_n(&s->lock, 0, __ATOMIC_RELEASE);
+	spy_forksafe_unlock(&s->lock);
 }
 
 /* A never used (zeroed) table, cut from the current slab or a new one. */

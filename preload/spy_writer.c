@@ -23,6 +23,7 @@
 
 #include "spy_options.h"
 #include "spy_real.h"
+#include "spy_process.h"
 #include "spy_sys.h"
 #include "trace_decode.h"
 #include "trace_encode.h"
@@ -435,13 +436,12 @@ static int other_writer_busy(const struct spy_buffer *b)
 
 static void firsts_take(void)
 {
-	while (__atomic_exchange_n(&firsts_lock, 1, __ATOMIC_ACQUIRE))
-		syscall(SYS_sched_yield);
+	spy_forksafe_lock(&firsts_lock);
 }
 
 static void firsts_give(void)
 {
-	__atomic_store_n(&firsts_lock, 0, __ATOMIC_RELEASE);
+	spy_forksafe_unlock(&firsts_lock);
 }
 
 /* b's first window: the next region of the current run, or of a new one. */
@@ -577,10 +577,9 @@ static struct spy_buffer *buffer_acquire(pid_t tid)
 	/* New buffers are rare (a thread's first record); a brief spin keeps
 	 * the pool simple. */
 	static int pool_lock;
-	while (__atomic_exchange_n(&pool_lock, 1, __ATOMIC_ACQUIRE))
-		syscall(SYS_sched_yield);
+	spy_forksafe_lock(&pool_lock);
 	struct spy_buffer *b = buffer_new();
-	__atomic_store_n(&pool_lock, 0, __ATOMIC_RELEASE);
+	spy_forksafe_unlock(&pool_lock);
 	if (!b)
 		return NULL;
 	b->owner = tid;
@@ -852,11 +851,9 @@ void spy_writer_after_fork_child(void)
 	 * other threads do not exist here: start from nothing. */
 	registry = NULL;
 	pool_left = 0;
-	/* the runs of first windows went with the regions; a parent's thread
-	 * may have held their lock at the fork */
+	/* the runs of first windows went with the regions */
 	firsts = NULL;
 	firsts_next = 1;
-	firsts_lock = 0;
 	t->tid = spy_sys_gettid();
 	t->buf = NULL;
 	/* only if the number is still the trace's: the program may have
