@@ -47,7 +47,8 @@ static struct slot *table;
 static uint32_t next_id = 1;
 static uint32_t generation = 1; /* changes when every id is forgotten */
 
-#define CACHE_WAYS 64
+#define CACHE_SETS 64
+#define CACHE_WAYS 4
 #define CACHE_SLOTS 32
 
 enum { ENTRY_SEEN = 1, ENTRY_LEARNT = 2 };
@@ -62,10 +63,25 @@ struct cache_entry {
 	uintptr_t value[CACHE_SLOTS]; /* and what it was */
 };
 
+/* A set holds up to CACHE_WAYS entries: one call site at one depth is
+ * often reached through different callers (a helper called from several
+ * places at the same depth, a recursion), and each chain keeps its own. */
 struct stack_cache {
-	struct cache_entry e[CACHE_WAYS];
-	uint32_t unwinds; /* full unwinds this thread has done */
+	struct cache_entry e[CACHE_SETS][CACHE_WAYS];
+	uint8_t victim[CACHE_SETS]; /* the way replaced next */
+	uint32_t unwinds;  /* full unwinds this thread has done */
+	/* Learning (a step-by-step unwind) costs about ten times libunwind's
+	 * fast backtrace and pays only if hits follow: every hit earns a
+	 * credit, every learning beyond a thread's first unwinds spends
+	 * LEARN_COST. A program whose chains of callers keep changing
+	 * (cc1's recursive walkers: 7 in 10 events learnt again) stops
+	 * learning until hits pay for it. */
+	int32_t credit;
 };
+
+#define LEARN_COST 10
+#define CREDIT_START 64
+#define CREDIT_MAX 4096
 
 /* libunwind's fast backtrace builds a per-thread frame cache of 256 KiB on
  * its first use, which a thread that lives for a few events pays for in
@@ -127,8 +143,10 @@ static struct stack_cache *cache_take(void)
 {
 	int fresh;
 	struct stack_cache *c = spy_spares_take(&spare_caches, &fresh);
-	if (c)
+	if (c) {
 		c->unwinds = 0; /* a new thread unwinds step by step */
+		c->credit = CREDIT_START;
+	}
 	return c;
 }
 
@@ -238,11 +256,32 @@ uint32_t spy_stack_intern(void **frames, int got)
 	return intern(frames, n);
 }
 
-static struct cache_entry *cache_entry_for(struct stack_cache *c, uintptr_t ra,
-					   uintptr_t cfa)
+static unsigned cache_set_of(uintptr_t ra, uintptr_t cfa)
 {
 	uint64_t h = (ra ^ (cfa << 17) ^ (cfa >> 4)) * 0x9e3779b97f4a7c15u;
-	return &c->e[h >> 58];
+	return (unsigned)(h >> 58);
+}
+
+/* e's stack, if every caller's return address is still where it was. */
+static inline int entry_holds(const struct cache_entry *e)
+{
+	if (e->state != ENTRY_LEARNT ||
+	    e->generation != __atomic_load_n(&generation, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&spy_modules_dirty, __ATOMIC_RELAXED))
+		return 0;
+	int i = 0;
+	while (i < e->n && *(volatile const uintptr_t *)e->slot[i] == e->value[i])
+		i++;
+	return i == e->n;
+}
+
+/* The way of set s to fill next: an empty one, else the next in turn. */
+static struct cache_entry *cache_victim(struct stack_cache *c, unsigned s)
+{
+	for (int w = 0; w < CACHE_WAYS; w++)
+		if (!c->e[s][w].state)
+			return &c->e[s][w];
+	return &c->e[s][c->victim[s]++ % CACHE_WAYS];
 }
 
 /* Unwinds step by step, learning where each caller's return address is;
@@ -402,30 +441,45 @@ uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa)
 			return 0;
 		c = t->stack_cache = cache_take();
 	}
-	struct cache_entry *e = c ? cache_entry_for(c, ra, cfa) : NULL;
-	if (e && e->ra == ra && e->cfa == cfa) {
-		if (e->state == ENTRY_LEARNT &&
-		    e->generation == __atomic_load_n(&generation, __ATOMIC_ACQUIRE) &&
-		    !__atomic_load_n(&spy_modules_dirty, __ATOMIC_RELAXED)) {
-			int i = 0;
-			while (i < e->n &&
-			       *(volatile const uintptr_t *)e->slot[i] == e->value[i])
-				i++;
-			if (i == e->n)
-				return e->id;
+	if (!c)
+		goto unwind;
+	unsigned set = cache_set_of(ra, cfa);
+	struct cache_entry *seen = NULL;
+	int keyed = 0;
+	for (int w = 0; w < CACHE_WAYS; w++) {
+		struct cache_entry *e = &c->e[set][w];
+		if (e->ra != ra || e->cfa != cfa)
+			continue;
+		if (entry_holds(e)) {
+			if (c->credit < CREDIT_MAX)
+				c->credit++;
+			return e->id;
 		}
-		if (!room_to_unwind())
-			return shallow(ra);
-		/* Seen before (or changed since): learn it properly. */
-		uint32_t id = learn(e, ra, cfa);
-		if (id)
-			return id;
-	} else if (e) {
+		keyed = 1;
+		if (e->state != ENTRY_LEARNT ||
+		    e->generation != __atomic_load_n(&generation, __ATOMIC_RELAXED))
+			seen = e;
+	}
+	if (!room_to_unwind())
+		return shallow(ra);
+	if (keyed) {
+		/* seen before (or changed since): learn it, beside the
+		 * chains already learnt, while hits pay for it */
+		if (c->credit > 0) {
+			struct cache_entry *e = seen ? seen : cache_victim(c, set);
+			c->credit -= LEARN_COST;
+			e->ra = ra;
+			e->cfa = cfa;
+			e->state = ENTRY_SEEN;
+			uint32_t id = learn(e, ra, cfa);
+			if (id)
+				return id;
+		}
+	} else {
+		struct cache_entry *e = cache_victim(c, set);
 		e->ra = ra;
 		e->cfa = cfa;
 		e->state = ENTRY_SEEN;
-		if (!room_to_unwind())
-			return shallow(ra);
 		if (c->unwinds < STEPWISE_UNWINDS) {
 			c->unwinds++;
 			uint32_t id = learn(e, ra, cfa);
