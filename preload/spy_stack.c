@@ -71,12 +71,15 @@ struct stack_cache {
 	uint8_t victim[CACHE_SETS]; /* the way replaced next */
 	uint32_t unwinds;  /* full unwinds this thread has done */
 	/* Learning (a step-by-step unwind) costs about ten times libunwind's
-	 * fast backtrace and pays only if hits follow: every hit earns a
-	 * credit, every learning beyond a thread's first unwinds spends
-	 * LEARN_COST. A program whose chains of callers keep changing
-	 * (cc1's recursive walkers: 7 in 10 events learnt again) stops
-	 * learning until hits pay for it. */
+	 * fast backtrace and pays only if hits follow. Beyond a thread's
+	 * first unwinds, a call site met again (or whose learnt chain of
+	 * callers changed: it is learnt beside the others) is learnt on
+	 * credit: every hit earns one, every ten misses one, a learning
+	 * costs LEARN_COST. A program whose chains keep changing (cc1's
+	 * recursive walkers: 7 events in 10 were learnt again, 1 in 7 hit)
+	 * learns little until hits pay for it. */
 	int32_t credit;
+	uint32_t misses;   /* since the last credit they earned */
 };
 
 #define LEARN_COST 10
@@ -146,6 +149,7 @@ static struct stack_cache *cache_take(void)
 	if (c) {
 		c->unwinds = 0; /* a new thread unwinds step by step */
 		c->credit = CREDIT_START;
+		c->misses = 0;
 	}
 	return c;
 }
@@ -463,8 +467,8 @@ uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa)
 	if (!room_to_unwind())
 		return shallow(ra);
 	if (keyed) {
-		/* seen before (or changed since): learn it, beside the
-		 * chains already learnt, while hits pay for it */
+		/* seen before: learn it; changed since it was learnt: learn
+		 * this chain beside the others while hits pay for it */
 		if (c->credit > 0) {
 			struct cache_entry *e = seen ? seen : cache_victim(c, set);
 			c->credit -= LEARN_COST;
@@ -486,6 +490,13 @@ uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa)
 			if (id)
 				return id;
 		}
+	}
+	/* a miss not learnt from: a tenth of a credit, so that learning
+	 * resumes, slowly, where the call sites have changed */
+	if (++c->misses >= 10) {
+		c->misses = 0;
+		if (c->credit < CREDIT_MAX)
+			c->credit++;
 	}
 unwind:
 	if (!room_to_unwind())
