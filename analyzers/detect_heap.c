@@ -535,9 +535,26 @@ static int guard_fault(const struct trace_model *m, const struct heap_issue *is,
 	return 0;
 }
 
+/* The note libspy writes when a signal handler's long jump left one of
+ * its hooks half way (spy_guard_abandoned). */
+#define HOOK_CUT_SHORT "a signal handler left one of libspy's hooks"
+
+static bool hooks_cut_short(const struct trace_model *m)
+{
+	size_t len = strlen(HOOK_CUT_SHORT);
+	for (size_t i = 0; i < m->n_notes; i++) {
+		const struct trace_str *t = &m->notes[i].text;
+		if (!m->notes[i].from_reader && t->len >= len &&
+		    !memcmp(t->p, HOOK_CUT_SHORT, len))
+			return true;
+	}
+	return false;
+}
+
 static int leaks(const struct trace_model *m, const struct heap_checks *hc,
 		 struct finding_list *out)
 {
+	bool cut = hooks_cut_short(m);
 	for (size_t i = 0; i < hc->n_groups; i++) {
 		const struct leak_group *g = &hc->groups[i];
 		if (g->cls != TRACE_LEAK_DEFINITE || g->runtime || g->unseen)
@@ -549,7 +566,14 @@ static int leaks(const struct trace_model *m, const struct heap_checks *hc,
 			 g->bytes, g->bytes == 1 ? "" : "s", g->blocks,
 			 g->blocks == 1 ? "" : "s");
 		struct finding *f = finding_add(out, "leak", SEV_WARNING, head,
-			"These blocks were still allocated when the program "
+			cut ? "These blocks were still allocated when the "
+			"program ended, and libspy's scan of memory at exit "
+			"found no pointer to them. In this run, though, a "
+			"signal handler left libspy's hooks by a long jump "
+			"(longjmp out of the handler): a free that such a "
+			"jump cut short never reached the allocator, and its "
+			"block shows here as well."
+			: "These blocks were still allocated when the program "
 			"ended, and libspy's scan of memory at exit (global "
 			"variables, thread stacks, and every block reachable "
 			"from them) found no pointer to them: the program had "

@@ -34,6 +34,22 @@
 		r_;                                                            \
 	})
 
+/* The mark left set by a hook that a signal handler's longjmp cut short
+ * inside it (spy_guard_abandoned): else every later call of the thread
+ * would be served from the bootstrap arena, unrecorded. */
+static __attribute__((noinline)) int in_allocator_abandoned(uintptr_t cfa)
+{
+	struct spy_thread *t = &spy_self;
+	if (!t->guard || !spy_guard_abandoned(t, cfa))
+		return 0;
+	spy_in_allocator = 0;
+	return 1;
+}
+
+#define IN_ALLOCATOR()                                                         \
+	(SPY_UNLIKELY(spy_in_allocator) &&                                     \
+	 !in_allocator_abandoned((uintptr_t)__builtin_dwarf_cfa()))
+
 #define MAX_DEFERRED 16
 static __thread void *deferred[MAX_DEFERRED];
 static __thread int n_deferred;
@@ -89,7 +105,7 @@ static void *plain_alloc(size_t size, size_t align)
 
 SPY_EXPORT void *malloc(size_t size)
 {
-	if (SPY_UNLIKELY(spy_in_allocator))
+	if (IN_ALLOCATOR())
 		return spy_bootstrap_alloc(size, 0);
 	if (!spy_hook_enter())
 		return plain_alloc(size, 0);
@@ -107,7 +123,7 @@ SPY_EXPORT void *malloc(size_t size)
 
 SPY_EXPORT void *calloc(size_t n, size_t size)
 {
-	if (SPY_UNLIKELY(spy_in_allocator)) {
+	if (IN_ALLOCATOR()) {
 		size_t total;
 		if (__builtin_mul_overflow(n, size, &total))
 			return NULL;
@@ -143,7 +159,7 @@ SPY_EXPORT void free(void *p)
 {
 	if (!p || spy_bootstrap_owns(p))
 		return;
-	if (SPY_UNLIKELY(spy_in_allocator)) {
+	if (IN_ALLOCATOR()) {
 		defer_free(p);
 		return;
 	}
@@ -188,7 +204,7 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 {
 	if (old && spy_bootstrap_owns(old))
 		return realloc_from_bootstrap(old, size);
-	if (SPY_UNLIKELY(spy_in_allocator))
+	if (IN_ALLOCATOR())
 		return NULL; /* a handler interrupted the allocator */
 	if (!spy_hook_enter()) {
 		if (spy_real.realloc)
@@ -273,7 +289,7 @@ SPY_EXPORT void *reallocarray(void *old, size_t n, size_t size)
 
 SPY_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
-	if (SPY_UNLIKELY(spy_in_allocator))
+	if (IN_ALLOCATOR())
 		return ENOMEM;
 	if (!spy_hook_enter()) {
 		if (spy_real.posix_memalign)
@@ -304,7 +320,7 @@ SPY_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 #define ALIGNED_HOOK(name, fn_code, params, args, align_expr, size_expr)       \
 	SPY_EXPORT void *name params                                           \
 	{                                                                      \
-		if (SPY_UNLIKELY(spy_in_allocator))                            \
+		if (IN_ALLOCATOR())                            \
 			return NULL;                                           \
 		if (!spy_hook_enter()) {                                       \
 			if (spy_real.name)                                     \

@@ -33,9 +33,10 @@ static inline unsigned rec_heap_family(void *p, unsigned family, size_t size,
 					       : family;
 }
 
-/* Writes the canary of a new block of that family. Last of the hook's
- * work: the stores to a cold line then wait in the store buffer without
- * holding up the map's compare-and-swap. */
+/* Writes the canary of a new block of that family, before the map marks
+ * the block as having one: a hook left half way (a signal handler's
+ * longjmp) must not leave a block marked for a canary it never got,
+ * which its free would then report as written past its end. */
 static inline void rec_heap_arm(void *p, unsigned family, size_t size,
 				size_t usable)
 {
@@ -80,6 +81,7 @@ rec_heap_alloc(unsigned fn, void *p, size_t size, size_t align)
 	spy_alloc_family = 0;
 	size_t usable = 0;
 	family = rec_heap_family(p, family, size, &usable);
+	rec_heap_arm(p, family, size, usable);
 	spy_heapmap_insert((uintptr_t)p, size, family);
 	uint8_t *w = spy_writer_begin(TRACE_ALLOC, 6 * TRACE_VARINT_MAX);
 	if (w) {
@@ -90,7 +92,6 @@ rec_heap_alloc(unsigned fn, void *p, size_t size, size_t align)
 		w = trace_put_varint(w, align);
 		spy_writer_end(w);
 	}
-	rec_heap_arm(p, family, size, usable);
 }
 
 /* A malloc-family call of size bytes failed: the call and the heap as the

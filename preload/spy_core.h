@@ -23,6 +23,8 @@ struct spy_thread {
 	pid_t tid;               /* 0 until first use (and after fork) */
 	struct spy_buffer *buf;  /* NULL until the thread's first record */
 	void *stack_cache;       /* spy_stack.c's, made at the first stack */
+	uintptr_t guard_cfa;     /* frame of the hook that took the guard
+				    (spy_hook_enter), 0 otherwise */
 };
 
 extern __thread struct spy_thread spy_self
@@ -61,6 +63,16 @@ void spy_thread_end_later(void);
  * runs after the start routine returns. */
 extern unsigned spy_thread_destructors;
 
+/* 1 when the guard the calling thread holds was taken by a hook whose
+ * frame is gone: a signal handler left that hook by longjmp (a program
+ * that recovers from a fault or a timer that way), and without this the
+ * thread would record nothing more. A call made while that hook runs (a
+ * nested one, a signal handler's) has its frame below the hook's; one
+ * at the hook's level or above means the hook is gone. cfa is the
+ * caller's frame (its canonical frame address); on a stack not the
+ * thread's own, never (spy_stack.c). */
+int spy_guard_abandoned(struct spy_thread *t, uintptr_t cfa);
+
 /* 1 if the hook may record: libspy is ready, tracing, and not re-entered.
  * On 1 the guard is taken; pair with spy_hook_leave. */
 static inline int spy_hook_enter(void)
@@ -72,8 +84,15 @@ static inline int spy_hook_enter(void)
 		if (spy_state != SPY_STATE_READY)
 			return 0;
 	}
-	if (t->guard || !spy_tracing || t->dead)
+	uintptr_t cfa = (uintptr_t)__builtin_dwarf_cfa();
+	if (SPY_UNLIKELY(t->guard) && !spy_guard_abandoned(t, cfa))
 		return 0;
+	if (!spy_tracing || t->dead)
+		return 0;
+	/* the frame first: a signal between the two stores must find the
+	 * guard either not taken or taken with its frame */
+	t->guard_cfa = cfa;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	t->guard = 1;
 	return 1;
 }
@@ -81,6 +100,8 @@ static inline int spy_hook_enter(void)
 static inline void spy_hook_leave(void)
 {
 	spy_self.guard = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	spy_self.guard_cfa = 0;
 }
 
 #endif

@@ -78,7 +78,7 @@ struct stack_cache {
 	 * costs LEARN_COST. A program whose chains keep changing (cc1's
 	 * recursive walkers: 7 events in 10 were learnt again, 1 in 7 hit)
 	 * learns little until hits pay for it. */
-	int32_t credit;
+	int64_t credit;    /* clamped to CREDIT_MAX when spent */
 	uint32_t misses;   /* since the last credit they earned */
 };
 
@@ -349,6 +349,33 @@ static uint32_t learn(struct cache_entry *e, uintptr_t ra, uintptr_t cfa)
  * inside libspy: its events get only their innermost frame instead. */
 #define UNWIND_HEADROOM (24u << 10)
 
+int spy_guard_abandoned(struct spy_thread *t, uintptr_t cfa)
+{
+	const struct rec_thread_self *me = &rec_thread_self;
+	uintptr_t held = t->guard_cfa, top = me->stack_top;
+	/* only a guard taken by a hook alone (1, its frame noted) can be
+	 * judged, and only on the thread's own stack (a signal handler on
+	 * an alternate stack may run anywhere) */
+	if (t->guard != 1 || !held || cfa < held || !top || cfa > top)
+		return 0;
+	uintptr_t lo = me->stack_size && me->stack_size < top
+		? top - me->stack_size : top - ((uintptr_t)64 << 20);
+	if (held < lo)
+		return 0;
+	static int noted;
+	t->guard = 0;
+	t->guard_cfa = 0;
+	spy_in_allocator = 0; /* the cut hook may have been calling the allocator */
+	if (!__atomic_exchange_n(&noted, 1, __ATOMIC_RELAXED) && spy_hook_enter()) {
+		spy_writer_note(0, "a signal handler left one of libspy's hooks "
+				"by a long jump (longjmp out of the handler): the "
+				"event that hook was recording is missing, and its "
+				"bookkeeping may be incomplete");
+		spy_hook_leave();
+	}
+	return 1;
+}
+
 /* Room below here on a stack that is not the thread's own: a coroutine's
  * (makecontext on a malloc'd block, or on pages of its own) or a signal
  * handler's alternate stack. A block of the heap: its start is the end
@@ -434,7 +461,9 @@ static uint32_t shallow(uintptr_t ra)
 	return spy_stack_intern(frames, 1);
 }
 
-uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa)
+/* The cache missed (or is off): find out why, learn or unwind. */
+__attribute__((noinline))
+static uint32_t capture_slow(uintptr_t ra, uintptr_t cfa)
 {
 	struct spy_thread *t = &spy_self;
 	struct stack_cache *c = t->stack_cache;
@@ -447,6 +476,8 @@ uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa)
 	}
 	if (!c)
 		goto unwind;
+	if (c->credit > CREDIT_MAX)
+		c->credit = CREDIT_MAX;
 	unsigned set = cache_set_of(ra, cfa);
 	struct cache_entry *seen = NULL;
 	int keyed = 0;
@@ -454,11 +485,8 @@ uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa)
 		struct cache_entry *e = &c->e[set][w];
 		if (e->ra != ra || e->cfa != cfa)
 			continue;
-		if (entry_holds(e)) {
-			if (c->credit < CREDIT_MAX)
-				c->credit++;
+		if (entry_holds(e))
 			return e->id;
-		}
 		keyed = 1;
 		if (e->state != ENTRY_LEARNT ||
 		    e->generation != __atomic_load_n(&generation, __ATOMIC_RELAXED))
@@ -468,7 +496,7 @@ uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa)
 		return shallow(ra);
 	if (keyed) {
 		/* seen before: learn it; changed since it was learnt: learn
-		 * this chain beside the others while hits pay for it */
+		 * this chain beside the others; on credit either way */
 		if (c->credit > 0) {
 			struct cache_entry *e = seen ? seen : cache_victim(c, set);
 			c->credit -= LEARN_COST;
@@ -495,11 +523,27 @@ uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa)
 	 * resumes, slowly, where the call sites have changed */
 	if (++c->misses >= 10) {
 		c->misses = 0;
-		if (c->credit < CREDIT_MAX)
-			c->credit++;
+		c->credit++;
 	}
 unwind:
 	if (!room_to_unwind())
 		return shallow(ra);
 	return backtrace_whole();
+}
+
+uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa)
+{
+	/* the hit, kept free of calls so that it needs no frame of its own */
+	struct stack_cache *c = spy_self.stack_cache;
+	if (SPY_LIKELY(c != NULL)) {
+		struct cache_entry *set = c->e[cache_set_of(ra, cfa)];
+		for (int w = 0; w < CACHE_WAYS; w++) {
+			struct cache_entry *e = &set[w];
+			if (e->ra == ra && e->cfa == cfa && entry_holds(e)) {
+				c->credit++;
+				return e->id;
+			}
+		}
+	}
+	return capture_slow(ra, cfa);
 }
