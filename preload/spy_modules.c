@@ -164,13 +164,18 @@ static int walk_modules_unlocked(int (*cb)(struct dl_phdr_info *, size_t, void *
 	return 0;
 }
 
+__thread int spy_in_loader_walk __attribute__((tls_model("initial-exec")));
+
 SPY_EXPORT int dl_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *),
 			       void *data)
 {
 	if ((__atomic_load_n(&walk_unlocked, __ATOMIC_RELAXED) &&
 	     spy_self.guard > 0) || !spy_real.dl_iterate_phdr)
 		return walk_modules_unlocked(cb, data);
-	return spy_real.dl_iterate_phdr(cb, data);
+	spy_in_loader_walk++;
+	int r = spy_real.dl_iterate_phdr(cb, data);
+	spy_in_loader_walk--;
+	return r;
 }
 
 static const char *parse_hex(const char *p, const char *end, uint64_t *out)

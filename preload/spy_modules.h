@@ -45,4 +45,12 @@ void spy_modules_reset(void);
 void spy_modules_fork_child(void);
 void spy_modules_threads_started(void);
 
+/* > 0 while the calling thread is inside dl_iterate_phdr, which holds the
+ * loader's lock while it calls back: an allocation the callback makes
+ * must not be unwound with libunwind, which takes a lock of its own and
+ * then asks for the loader's (another thread doing the reverse deadlocked
+ * gdb under libspy). */
+extern __thread int spy_in_loader_walk
+	__attribute__((tls_model("initial-exec")));
+
 #endif

@@ -407,7 +407,7 @@ static int foreign_stack_room(uintptr_t here)
 static int room_to_unwind(void)
 {
 	const struct rec_thread_self *me = &rec_thread_self;
-	if (SPY_UNLIKELY(unwinder_locked))
+	if (SPY_UNLIKELY(unwinder_locked || spy_in_loader_walk))
 		return 0;
 	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
 	uintptr_t top = me->stack_top;
@@ -467,6 +467,11 @@ static uint32_t capture_slow(uintptr_t ra, uintptr_t cfa)
 {
 	struct spy_thread *t = &spy_self;
 	struct stack_cache *c = t->stack_cache;
+	/* the loader's own malloc and free (dlclose frees with its lock
+	 * held): libunwind, which takes a lock of its own and then the
+	 * loader's, deadlocked against another thread doing the same */
+	if (SPY_UNLIKELY(spy_modules_in_loader((void *const *)&ra, 1)))
+		return shallow(ra);
 	if (SPY_UNLIKELY(!spy_opt.stack_cache))
 		goto unwind;
 	if (!c || !table) {

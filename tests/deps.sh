@@ -12,7 +12,7 @@ set -u
 # analyze lock-graph --svg: Graphviz's dot draws the graph
 pkgs="gcc g++ make pkg-config libc6-dev libunwind-dev libdw-dev libelf-dev
 python3 perl sqlite3 git bash coreutils util-linux procps file binutils
-valgrind heaptrack strace ltrace libjemalloc2 chromium
+valgrind heaptrack strace ltrace gdb libjemalloc2 chromium
 libcapstone-dev
 graphviz"
 

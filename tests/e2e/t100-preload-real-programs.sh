@@ -84,4 +84,32 @@ test_expect 'a C program exiting with status 42 keeps it (exit from main)' '
 	grep -q "status 42 plain, 42 traced" .log
 '
 
+# gdb is threaded, frees from dlclose with the loader's lock held, and runs
+# its inferior (preloaded too) under ptrace: libunwind's lock and the
+# loader's taken in opposite orders by two of its threads hung it.
+cat >"$TEST_DIR/segv.c" <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+struct node { int key; };
+int main(void)
+{
+	char *p = malloc(10);
+	printf("before\n");
+	fflush(stdout);
+	struct node *n = NULL;
+	n->key = 3;                            /* the fault */
+	free(p);
+	return 0;
+}
+EOF
+
+test_expect 'gdb runs a program to its fault and prints the backtrace: same stdout and status, five times' '
+	gcc -O0 -g -o segv "$TEST_DIR/segv.c" &&
+	for i in 1 2 3 4 5; do
+		rm -rf plain traced &&
+		same_output gdb timeout 60 gdb -q -batch -ex run -ex bt "$PWD/segv" &&
+		grep -q "^#0 .* main () at .*segv.c" traced.out || return 1
+	done
+'
+
 test_done
