@@ -457,48 +457,27 @@ static inline void mark_word(struct scan *s, uintptr_t v, uint8_t how,
 	s->work[s->nwork++] = (uint32_t)i;
 }
 
-/* Marks every block a word of [start, end) points into with how. A root
- * range (self < 0) skips the pages never touched: roots are scanned in
- * address order, so the pagemap is read 512 pages at a time; blocks come
- * in any order and are read whole. */
+/* Marks every block a word of [start, end) points into with how, reading
+ * a word every step bytes: 8, or 1 in machine code a program generated (a
+ * JIT compiler's, in writable and executable memory of no file), which
+ * holds the addresses of its objects as instructions' immediate operands
+ * at any byte offset. A root range (self < 0) skips the pages never
+ * touched: roots are scanned in address order, so the pagemap is read
+ * 512 pages at a time; blocks come in any order and are read whole. */
 static void scan_words(struct scan *s, uintptr_t start, uintptr_t end,
-		       uint8_t how, long self)
+		       uint8_t how, long self, uintptr_t step)
 {
-	start = (start + 7) & ~(uintptr_t)7;
+	if (step == 8)
+		start = (start + 7) & ~(uintptr_t)7;
 	if (end < start + 8)
 		return;
 	uintptr_t next_page = start;
-	for (const uintptr_t *w = (const uintptr_t *)start;
-	     (uintptr_t)(w + 1) <= end; w++) {
-		if ((uintptr_t)w >= next_page) {
-			uintptr_t page = (uintptr_t)w >> 12;
-			next_page = (page + 1) << 12;
-			if (self < 0 && !page_touched(s, page)) {
-				w = (const uintptr_t *)next_page - 1;
-				continue;
-			}
-			s->scanned_bytes += (next_page < end ? next_page : end) -
-					    (uintptr_t)w;
-		}
-		uintptr_t v = *w;
-		if (v >= s->lo && v < s->hi)
-			mark_word(s, v, how, self);
-	}
-}
-
-/* Machine code a program generated (a JIT compiler's, in writable and
- * executable memory of no file) holds the addresses of its objects as
- * instructions' immediate operands, at any byte offset: read there a word
- * at every byte. */
-static void scan_code(struct scan *s, uintptr_t start, uintptr_t end)
-{
-	uintptr_t next_page = start;
-	for (uintptr_t a = start; a + 8 <= end; a++) {
+	for (uintptr_t a = start; a + 8 <= end; a += step) {
 		if (a >= next_page) {
 			uintptr_t page = a >> 12;
 			next_page = (page + 1) << 12;
-			if (!page_touched(s, page)) {
-				a = next_page - 1;
+			if (self < 0 && !page_touched(s, page)) {
+				a = next_page - step;
 				continue;
 			}
 			s->scanned_bytes += (next_page < end ? next_page : end) - a;
@@ -506,28 +485,18 @@ static void scan_code(struct scan *s, uintptr_t start, uintptr_t end)
 		uintptr_t v;
 		memcpy(&v, (const void *)a, sizeof(v));
 		if (v >= s->lo && v < s->hi)
-			mark_word(s, v, REACHABLE, -1);
+			mark_word(s, v, how, self);
 	}
-}
-
-static void scan_code_range(struct scan *s, uintptr_t start, uintptr_t end)
-{
-	sigjmp_buf env;
-	if (sigsetjmp(env, 0) == 0) {
-		spy_probe_arm(&env);
-		scan_code(s, start, end);
-	}
-	spy_probe_disarm();
 }
 
 /* scan_words, ended early if the memory goes away under it. */
 static void scan_range(struct scan *s, uintptr_t start, uintptr_t end,
-		       uint8_t how, long self)
+		       uint8_t how, long self, uintptr_t step)
 {
 	sigjmp_buf env;
 	if (sigsetjmp(env, 0) == 0) {
 		spy_probe_arm(&env);
-		scan_words(s, start, end, how, self);
+		scan_words(s, start, end, how, self, step);
 	}
 	spy_probe_disarm();
 }
@@ -537,7 +506,7 @@ static void drain(struct scan *s, uint8_t how)
 	while (s->nwork) {
 		uint32_t i = s->work[--s->nwork];
 		scan_range(s, s->b[i].addr, s->b[i].addr + s->b[i].size, how,
-			   (long)i);
+			   (long)i, 8);
 	}
 }
 
@@ -609,14 +578,14 @@ static void scan_piece(struct scan *s, uintptr_t from, uintptr_t to)
 			bend = (bend + 4095) & ~(uintptr_t)4095;
 		if (bstart > from) {
 			s->root_bytes += bstart - from;
-			scan_range(s, from, bstart, REACHABLE, -1);
+			scan_range(s, from, bstart, REACHABLE, -1, 8);
 		}
 		if (bend > from)
 			from = bend;
 	}
 	if (to > from) {
 		s->root_bytes += to - from;
-		scan_range(s, from, to, REACHABLE, -1);
+		scan_range(s, from, to, REACHABLE, -1, 8);
 	}
 }
 
@@ -668,7 +637,7 @@ static void scan_roots(struct scan *s, const struct maps *m)
 		if (mp.x && !mp.path_len) {
 			s->allocator_data = 0;
 			s->root_bytes += mp.end - mp.start;
-			scan_code_range(s, mp.start, mp.end);
+			scan_range(s, mp.start, mp.end, REACHABLE, -1, 1);
 			drain(s, REACHABLE);
 			continue;
 		}
@@ -763,7 +732,7 @@ static void leak_scan(void)
 		s.mark[i] = DEFINITE;
 		s.leader = (long)i;
 		scan_range(&s, s.b[i].addr, s.b[i].addr + s.b[i].size,
-			   INDIRECT, (long)i);
+			   INDIRECT, (long)i, 8);
 		drain(&s, INDIRECT);
 	}
 	write_leaks(&s, spy_now_ns() - t0);

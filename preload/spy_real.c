@@ -104,11 +104,6 @@ static void *aligned_by_allocator(size_t align, size_t size)
 	return p;
 }
 
-static void *memalign_by_allocator(size_t align, size_t size)
-{
-	return aligned_by_allocator(align, size);
-}
-
 static void *valloc_by_allocator(size_t size)
 {
 	return aligned_by_allocator(page_size(), size);
@@ -137,9 +132,9 @@ static void aligned_family_from_allocator(void)
 	if (!same_object(m, (void *)spy_real.posix_memalign))
 		return;
 	if (!same_object(m, (void *)spy_real.aligned_alloc))
-		spy_real.aligned_alloc = memalign_by_allocator;
+		spy_real.aligned_alloc = aligned_by_allocator;
 	if (!same_object(m, (void *)spy_real.memalign))
-		spy_real.memalign = memalign_by_allocator;
+		spy_real.memalign = aligned_by_allocator;
 	if (!same_object(m, (void *)spy_real.valloc))
 		spy_real.valloc = valloc_by_allocator;
 	if (!same_object(m, (void *)spy_real.pvalloc))

@@ -7,42 +7,32 @@
 
 #define SLAB_TABLES 16
 
-static void lock(struct spy_spares *s)
-{
-	spy_forksafe_lock(&s->lock);
-}
-
-static void unlock(struct spy_spares *s)
-{
-	spy_forksafe_unlock(&s->lock);
-}
-
 /* A never used (zeroed) table, cut from the current slab or a new one. */
 static void *cut_fresh(struct spy_spares *s)
 {
 	for (;;) {
-		lock(s);
+		spy_forksafe_lock(&s->lock);
 		if (s->cut && s->cut + s->size <= s->end) {
 			void *t = (void *)s->cut;
 			s->cut += s->size;
-			unlock(s);
+			spy_forksafe_unlock(&s->lock);
 			return t;
 		}
-		unlock(s);
+		spy_forksafe_unlock(&s->lock);
 		size_t len = s->size * SLAB_TABLES;
 		uint8_t *slab = spy_sys_mmap(len);
 		if (!slab)
 			return spy_sys_mmap(s->size);
-		lock(s);
+		spy_forksafe_lock(&s->lock);
 		if (s->cut && s->cut + s->size <= s->end) {
 			/* another thread put a slab in meanwhile */
-			unlock(s);
+			spy_forksafe_unlock(&s->lock);
 			spy_sys_munmap(slab, len);
 			continue;
 		}
 		s->cut = (uintptr_t)slab + s->size;
 		s->end = (uintptr_t)slab + len;
-		unlock(s);
+		spy_forksafe_unlock(&s->lock);
 		return slab;
 	}
 }

@@ -349,18 +349,28 @@ static uint32_t learn(struct cache_entry *e, uintptr_t ra, uintptr_t cfa)
  * inside libspy: its events get only their innermost frame instead. */
 #define UNWIND_HEADROOM (24u << 10)
 
+/* The lowest address of the calling thread's own stack (its size from
+ * its attributes or the limit; a main thread without a limit counted as
+ * 64 MiB), or 0 when libspy does not know its stack. */
+static uintptr_t own_stack_low(const struct rec_thread_self *me)
+{
+	uintptr_t top = me->stack_top;
+	if (!top)
+		return 0;
+	if (me->stack_size && me->stack_size < top)
+		return top - me->stack_size;
+	return top > ((uintptr_t)64 << 20) ? top - ((uintptr_t)64 << 20) : 0;
+}
+
 int spy_guard_abandoned(struct spy_thread *t, uintptr_t cfa)
 {
 	const struct rec_thread_self *me = &rec_thread_self;
-	uintptr_t held = t->guard_cfa, top = me->stack_top;
+	uintptr_t held = t->guard_cfa, lo = own_stack_low(me);
 	/* only a guard taken by a hook alone (1, its frame noted) can be
 	 * judged, and only on the thread's own stack (a signal handler on
 	 * an alternate stack may run anywhere) */
-	if (t->guard != 1 || !held || cfa < held || !top || cfa > top)
-		return 0;
-	uintptr_t lo = me->stack_size && me->stack_size < top
-		? top - me->stack_size : top - ((uintptr_t)64 << 20);
-	if (held < lo)
+	if (t->guard != 1 || !held || cfa < held || !lo ||
+	    cfa > me->stack_top || held < lo)
 		return 0;
 	static int noted;
 	t->guard = 0;
@@ -410,16 +420,9 @@ static int room_to_unwind(void)
 	if (SPY_UNLIKELY(unwinder_locked || spy_in_loader_walk))
 		return 0;
 	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-	uintptr_t top = me->stack_top;
-	if (top && here <= top) {
-		/* the main thread without a limit: its stack grows on */
-		if (!me->stack_size || me->stack_size >= top) {
-			if (top - here < ((uintptr_t)64 << 20))
-				return 1;
-		} else if (here >= top - me->stack_size) {
-			return here - (top - me->stack_size) >= UNWIND_HEADROOM;
-		}
-	}
+	uintptr_t lo = own_stack_low(me);
+	if (lo && here >= lo && here <= me->stack_top)
+		return here - lo >= UNWIND_HEADROOM;
 	return foreign_stack_room(here);
 }
 

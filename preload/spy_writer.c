@@ -434,45 +434,43 @@ static int other_writer_busy(const struct spy_buffer *b)
 	return 0;
 }
 
-static void firsts_take(void)
+/* Reserves n regions at the file's end and maps them (not inherited by a
+ * fork child: it must not write into its parent's trace); their offset
+ * in *off. NULL, with tracing stopped, when that fails. */
+static uint8_t *map_regions(int fd, uint32_t n, uint64_t *off)
 {
-	spy_forksafe_lock(&firsts_lock);
-}
-
-static void firsts_give(void)
-{
-	spy_forksafe_unlock(&firsts_lock);
+	size_t len = (size_t)n * REGION_SIZE;
+	*off = __atomic_fetch_add(&next_region, len, __ATOMIC_RELAXED);
+	if (reserve(fd, *off, len) < 0) {
+		writer_fail("write", errno);
+		return NULL;
+	}
+	if (header_gone(fd)) {
+		note_truncated();
+		return NULL;
+	}
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		       (off_t)*off);
+	if (p == MAP_FAILED) {
+		writer_fail("map", errno);
+		return NULL;
+	}
+	madvise(p, len, MADV_DONTFORK);
+	return p;
 }
 
 /* b's first window: the next region of the current run, or of a new one. */
 static int window_first(struct spy_buffer *b, int fd)
 {
-	firsts_take();
+	spy_forksafe_lock(&firsts_lock);
 	if (!firsts || firsts_used == firsts_regions) {
 		uint32_t n = firsts_next;
-		size_t len = (size_t)n * REGION_SIZE;
-		uint64_t off = __atomic_fetch_add(&next_region, len, __ATOMIC_RELAXED);
-		if (reserve(fd, off, len) < 0) {
-			firsts_give();
-			writer_fail("write", errno);
+		uint8_t *p = map_regions(fd, n, &firsts_off);
+		if (!p) {
+			spy_forksafe_unlock(&firsts_lock);
 			return -1;
 		}
-		if (header_gone(fd)) {
-			firsts_give();
-			note_truncated();
-			return -1;
-		}
-		void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
-			       fd, (off_t)off);
-		if (p == MAP_FAILED) {
-			firsts_give();
-			writer_fail("map", errno);
-			return -1;
-		}
-		/* A forked child must not write into its parent's trace. */
-		madvise(p, len, MADV_DONTFORK);
 		firsts = p;
-		firsts_off = off;
 		firsts_regions = n;
 		firsts_used = 0;
 		firsts_next = n < WINDOW_MAX ? 2 * n : WINDOW_MAX;
@@ -480,7 +478,7 @@ static int window_first(struct spy_buffer *b, int fd)
 	b->window = b->region = firsts + (size_t)firsts_used * REGION_SIZE;
 	b->window_off = firsts_off + (uint64_t)firsts_used * REGION_SIZE;
 	firsts_used++;
-	firsts_give();
+	spy_forksafe_unlock(&firsts_lock);
 	b->window_regions = 1;
 	b->window_shared = 1;
 	b->grow = 2;
@@ -508,29 +506,15 @@ static int window_new(struct spy_buffer *b)
 	if (!b->grow)
 		return window_first(b, fd);
 	uint32_t n = b->grow;
-	size_t len = (size_t)n * REGION_SIZE;
-	uint64_t off = __atomic_fetch_add(&next_region, len, __ATOMIC_RELAXED);
-	if (reserve(fd, off, len) < 0) {
-		writer_fail("write", errno);
+	uint64_t off;
+	uint8_t *p = map_regions(fd, n, &off);
+	if (!p)
 		return -1;
-	}
-	if (header_gone(fd)) {
-		note_truncated();
-		return -1;
-	}
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		       (off_t)off);
-	if (p == MAP_FAILED) {
-		writer_fail("map", errno);
-		return -1;
-	}
 	/* Fault the pages in writable now, in one call, rather than one trap
 	 * per page on the hot path (older kernels: they fault as used); but
 	 * not while another thread is busy recording too (above). */
 	if (!other_writer_busy(b))
-		madvise(p, len, MADV_POPULATE_WRITE);
-	/* A forked child must not write into its parent's trace. */
-	madvise(p, len, MADV_DONTFORK);
+		madvise(p, (size_t)n * REGION_SIZE, MADV_POPULATE_WRITE);
 	b->window = b->region = p;
 	b->window_off = off;
 	b->window_regions = n;
@@ -723,14 +707,14 @@ static void release_unused(void)
 	if (fd < 0)
 		return;
 	/* the first windows no thread has taken, taken for good */
-	firsts_take();
+	spy_forksafe_lock(&firsts_lock);
 	if (firsts && (uint64_t)(firsts_regions - firsts_used) * REGION_SIZE >=
 			      RELEASE_MIN)
 		fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			  (off_t)(firsts_off + (uint64_t)firsts_used * REGION_SIZE),
 			  (off_t)((uint64_t)(firsts_regions - firsts_used) * REGION_SIZE));
 	firsts_used = firsts_regions;
-	firsts_give();
+	spy_forksafe_unlock(&firsts_lock);
 	for (struct spy_buffer *b = __atomic_load_n(&registry, __ATOMIC_ACQUIRE);
 	     b; b = b->next) {
 		pid_t none = 0;
