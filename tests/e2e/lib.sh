@@ -33,8 +33,10 @@ test_expect() {
 	mkdir -p "$dir"
 	log=$dir/.log
 	# The commands are traced into the log (set -x), so that a failure
-	# shows which step of the chain stopped it.
-	if (cd "$dir" && set -x && eval "$2") >"$log" 2>&1 </dev/null; then
+	# shows which step of the chain stopped it. They run as a function's
+	# body, so that a loop in them can stop with `|| return 1`.
+	local body=$2
+	if (test_body() { eval "$body"; } && cd "$dir" && set -x && test_body) >"$log" 2>&1 </dev/null; then
 		echo "ok $test_count - $1"
 	else
 		test_failed=$((test_failed + 1))
