@@ -16,14 +16,15 @@ struct slot {
 
 static struct slot own[SLOTS], allocator[SLOTS];
 
-/* Threads that ended: the last DEAD_STACKS of them, in a ring. glibc keeps
- * a few stacks for reuse (40 MiB of them) and unmaps the rest; an older
- * entry is overwritten, and its memory is a root again, which can only
- * keep a block reachable. Small, because every new thread looks through
- * it. */
+/* Threads that ended: DEAD_STACKS of them, each range packed in one word
+ * (page number and page count), so that a reader never sees half of one,
+ * at a slot chosen by its address. glibc keeps a few stacks for reuse
+ * (40 MiB of them) and unmaps the rest; an entry a later one lands on is
+ * overwritten, and its memory is a root again, which can only keep a
+ * block reachable. A new thread on a kept stack finds its own range in
+ * one probe; only a stack never seen looks through all of them. */
 #define DEAD_STACKS 64
-static struct slot dead_stacks[DEAD_STACKS];
-static unsigned dead_next;
+static uint64_t dead_stacks[DEAD_STACKS];
 
 /* Where the search for a's slot starts: slots are probed from there on,
  * so that noting and forgetting stay short with thousands in use (every
@@ -107,21 +108,49 @@ void spy_allocmem_forget(const void *p, size_t len)
 	forget_touched(allocator, SLOTS, p, len);
 }
 
+/* The whole pages of [p, p + len): the range packed, or 0 when it has
+ * none or lies beyond what a word holds (addresses of 47 bits). */
+static uint64_t dead_pack(const void *p, size_t len)
+{
+	uintptr_t a = ((uintptr_t)p + 4095) >> 12, e = ((uintptr_t)p + len) >> 12;
+	if (!p || e <= a || e >= (1ull << 35) || e - a >= (1ull << 29))
+		return 0;
+	return (uint64_t)a << 29 | (e - a);
+}
+
+static unsigned dead_slot(uint64_t w)
+{
+	return (unsigned)(((w >> 29) * 0x9E3779B97F4A7C15ull) >> 58) % DEAD_STACKS;
+}
+
 void spy_deadstack_note(const void *p, size_t len)
 {
-	uintptr_t a = (uintptr_t)p;
-	if (!a || !len)
-		return;
-	struct slot *sl = &dead_stacks[__atomic_fetch_add(&dead_next, 1,
-		__ATOMIC_RELAXED) % DEAD_STACKS];
-	drop(sl);
-	__atomic_store_n(&sl->start, a, __ATOMIC_RELEASE);
-	fill(sl, a, len);
+	uint64_t w = dead_pack(p, len);
+	if (w)
+		__atomic_store_n(&dead_stacks[dead_slot(w)], w, __ATOMIC_RELEASE);
 }
 
 void spy_deadstack_forget(const void *p, size_t len)
 {
-	forget_touched(dead_stacks, DEAD_STACKS, p, len);
+	uint64_t w = dead_pack(p, len);
+	if (!w)
+		return;
+	/* A range is noted only by a thread whose start forgot every range
+	 * its stack touched, so ranges never overlap: finding its very own
+	 * range is finding all there is. */
+	uint64_t *home = &dead_stacks[dead_slot(w)], seen = w;
+	if (__atomic_load_n(home, __ATOMIC_ACQUIRE) == w &&
+	    __atomic_compare_exchange_n(home, &seen, 0, 0, __ATOMIC_ACQ_REL,
+					__ATOMIC_RELAXED))
+		return;
+	uint64_t a = w >> 29, e = a + (w & ((1u << 29) - 1));
+	for (unsigned i = 0; i < DEAD_STACKS; i++) {
+		uint64_t d = __atomic_load_n(&dead_stacks[i], __ATOMIC_ACQUIRE);
+		uint64_t da = d >> 29, de = da + (d & ((1u << 29) - 1));
+		if (d && da < e && a < de)
+			__atomic_compare_exchange_n(&dead_stacks[i], &d, 0, 0,
+						    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	}
 }
 
 static size_t ranges(const struct slot *r, unsigned slots, uintptr_t (*out)[2],
@@ -169,5 +198,11 @@ size_t spy_allocmem_ranges(uintptr_t (*out)[2], size_t max)
 
 size_t spy_deadstack_ranges(uintptr_t (*out)[2], size_t max)
 {
-	return ranges(dead_stacks, DEAD_STACKS, out, max);
+	struct slot r[DEAD_STACKS];
+	for (unsigned i = 0; i < DEAD_STACKS; i++) {
+		uint64_t d = __atomic_load_n(&dead_stacks[i], __ATOMIC_ACQUIRE);
+		r[i].start = (uintptr_t)(d >> 29) << 12;
+		r[i].end = r[i].start + ((uintptr_t)(d & ((1u << 29) - 1)) << 12);
+	}
+	return ranges(r, DEAD_STACKS, out, max);
 }

@@ -510,4 +510,61 @@ test_expect 'a block held only by generated code (an unaligned immediate in writ
 	json_check d.log.leaks "j[\"totals\"][\"definitely lost\"] == {\"blocks\": 1, \"bytes\": 64}"
 '
 
+# A thread alive at exit on a stack that ended threads used before (glibc
+# keeps their stacks): the dead stacks are no roots, but its own frames
+# are. It may get one of theirs whole, or, asking for a smaller stack, one
+# that only overlaps what libspy noted of theirs.
+cat >"$TEST_DIR/reuse.c" <<'CEOF'
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void *quick(void *arg) { return arg; }
+
+/* Alive at exit, on a stack an ended thread used before: its local is a
+ * root, and the block it points to is reachable. */
+static void *holder(void *arg)
+{
+	char *volatile buf = malloc(200);
+	strcpy(buf, "held");
+	__atomic_store_n((int *)arg, 1, __ATOMIC_RELEASE);
+	for (;;)
+		pause();
+	return buf;
+}
+
+int main(int argc, char **argv)
+{
+	pthread_t t;
+	for (int i = 0; i < 20; i++) {
+		pthread_create(&t, NULL, quick, NULL);
+		pthread_join(t, NULL);
+	}
+	/* with a size, the holder asks for a smaller stack than the ended
+	 * threads had: glibc still hands it one of theirs */
+	static int ready;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	if (argc > 1)
+		pthread_attr_setstacksize(&attr, (size_t)atol(argv[1]));
+	pthread_create(&t, &attr, holder, &ready);
+	while (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	puts("done");
+	return 0;
+}
+CEOF
+
+test_expect 'a thread alive at exit on a stack an ended thread had: its local keeps its block reachable (same size and a smaller one)' '
+	gcc -O0 -g -pthread -o reuse "$TEST_DIR/reuse.c" &&
+	for size in "" 4194304; do
+		rm -f ru.log &&
+		SPY_OPTIONS=out=$PWD/ru.log LD_PRELOAD=$LIBSPY ./reuse $size >out && grep -qx done out &&
+		leaks_json ru.log &&
+		json_check ru.log.leaks "j[\"totals\"][\"definitely lost\"][\"blocks\"] == 0 and j[\"totals\"][\"still reachable\"][\"blocks\"] >= 1" || return 1
+	done
+'
+
 test_done
