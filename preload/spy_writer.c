@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -293,6 +294,20 @@ static void writer_fail(const char *what, int err)
 		  trace_path, strerrordesc_np(err));
 }
 
+/* 0 if the file may grow to end bytes; -1 with EFBIG past the program's
+ * RLIMIT_FSIZE (ulimit -f): growing the file there would raise SIGXFSZ,
+ * whose default action kills the program. */
+static int size_allowed(uint64_t end)
+{
+	struct rlimit rl;
+	if (syscall(SYS_getrlimit, RLIMIT_FSIZE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY && end > (uint64_t)rl.rlim_cur) {
+		errno = EFBIG;
+		return -1;
+	}
+	return 0;
+}
+
 int spy_writer_open(int cause)
 {
 	char path[PATH_MAX];
@@ -310,7 +325,8 @@ int spy_writer_open(int cause)
 	spy_strlcpy(trace_path, path, sizeof(trace_path));
 	uint8_t header[TRACE_FILE_HEADER_SIZE];
 	trace_put_file_header(header, REGION_SIZE);
-	if (spy_sys_write_all(fd, header, sizeof(header)) < 0) {
+	if (size_allowed(sizeof(header)) < 0 ||
+	    spy_sys_write_all(fd, header, sizeof(header)) < 0) {
 		writer_fail("write", errno);
 		spy_sys_close(fd);
 		return -1;
@@ -334,6 +350,8 @@ int spy_writer_open(int cause)
  * never a SIGBUS in the program when a mapped page is written. */
 static int reserve(int fd, uint64_t off, size_t len)
 {
+	if (size_allowed(off + len) < 0)
+		return -1;
 	if (fallocate(fd, 0, (off_t)off, (off_t)len) == 0)
 		return 0;
 	if (errno != EOPNOTSUPP)

@@ -62,6 +62,21 @@ test_expect 'an unwritable place: one warning, same stdout and status' '
 	one_line traced.err
 '
 
+# Growing a file past RLIMIT_FSIZE raises SIGXFSZ, which kills: the trace
+# must stop at the limit instead, as on a full disk. (The output goes
+# through a pipe: the limit applies to the test's files too.)
+test_expect 'a file size limit (ulimit -f): one warning, no SIGXFSZ' '
+	for kib in 0 16 20 32; do
+		(ulimit -f $kib &&
+		 SPY_OPTIONS=out=$TEST_DIR/t$kib.log LD_PRELOAD=$LIBSPY \
+			"$VICTIM" say 3; echo "status $?") 2>&1 | cat >out$kib &&
+		cat out$kib &&
+		grep -q "^status 3$" out$kib &&
+		test "$(grep -c "^spy: cannot write trace .*File too large" out$kib)" = 1 ||
+		return 1
+	done
+'
+
 if [ "$(id -u)" -eq 0 ] && mkdir ro && mount -t tmpfs -o ro,size=64k tmpfs ro 2>/dev/null; then
 	test_expect 'a read-only file system: one warning, same stdout and status' '
 		SPY_OPTIONS=out=$TEST_DIR/ro/t.log plain_and_traced &&
