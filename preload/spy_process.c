@@ -416,6 +416,17 @@ static void exec_failed(int prepared)
 
 #define MAX_STACK_ENV 4096
 
+/* 1 if env sets LD_PRELOAD to something: only then can the exec'd image
+ * load libspy, which takes our variables out of its environment again.
+ * Any other image (env -i, a cleaned environment) would see them. */
+static int env_preloads(char *const env[], size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (spy_strneq(env[i], "LD_PRELOAD=", 11) && env[i][11])
+			return 1;
+	return 0;
+}
+
 /* Calls run(envp') where envp' is envp plus SPY_TRACE_PARENT=<pid>:<trace>,
  * built on the stack (this may be a vfork child). */
 #define WITH_PARENT_ENV(envp, call_with)                                       \
@@ -424,7 +435,8 @@ static void exec_failed(int prepared)
 		size_t n_ = 0;                                                 \
 		while ((envp) && (envp)[n_])                                   \
 			n_++;                                                  \
-		if (!spy_tracing || n_ >= MAX_STACK_ENV) {                     \
+		if (!spy_tracing || n_ >= MAX_STACK_ENV ||                     \
+		    !env_preloads((envp), n_)) {                               \
 			char *const *env2 = (envp);                            \
 			call_with;                                             \
 		}                                                              \

@@ -112,6 +112,15 @@ test_expect 'the same through python3: os.chdir, then os.system (posix_spawn, fr
 	test -f py.ls.*.log && summary_ok py.ls.*.log
 '
 
+test_expect 'an exec with libspy taken out of the environment (env -i, env -u) passes on none of its variables' '
+	LD_PRELOAD=$LIBSPY env -i env >out 2>err &&
+	! test -s out && ! test -s err &&
+	LD_PRELOAD=$LIBSPY env -i A=1 sh -c "env; exec env" >out 2>err &&
+	say "$(cat out)" && ! grep -q "^SPY_TRACE" out &&
+	LD_PRELOAD=$LIBSPY env -u LD_PRELOAD sh -c "env" >out 2>err &&
+	! grep -q "^SPY_TRACE" out
+'
+
 test_expect 'spy lists the traces of the children it can find' '
 	rm -f "$TEST_DIR"/tr.* &&
 	cd "$TEST_DIR" && mkdir spyrun && cd spyrun &&
