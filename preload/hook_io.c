@@ -22,6 +22,7 @@
 #include "spy_core.h"
 #include "spy_options.h"
 #include "spy_patch.h"
+#include "spy_process.h"
 #include "spy_qprotect.h"
 #include "spy_stack.h"
 #include "spy_sys.h"
@@ -305,8 +306,11 @@ SPY_EXPORT long syscall(long nr, ...)
 	if (SPY_UNLIKELY(!io_real.syscall))
 		return raw_syscall(nr, a1, a2, a3, a4, a5, a6);
 	unsigned fn = io_fn_of(nr);
-	if (SPY_LIKELY(fn == TRACE_IO_FN_MAX))
+	if (SPY_LIKELY(fn == TRACE_IO_FN_MAX)) {
+		if (SPY_UNLIKELY(nr == SYS_seccomp || nr == SYS_prctl))
+			spy_process_check_seccomp(nr, a1, a2, a3);
 		return io_real.syscall(nr, a1, a2, a3, a4, a5, a6);
+	}
 	if (!spy_hook_enter()) {
 		if (SPY_UNLIKELY(spy_unwindpipe_stale((int)a1))) {
 			errno = EBADF;

@@ -141,7 +141,7 @@ static void write_thread_end(unsigned how)
 		return;
 	me->ended = 1;
 	struct rusage ru;
-	if (getrusage(RUSAGE_THREAD, &ru) != 0)
+	if (!spy_tracing || getrusage(RUSAGE_THREAD, &ru) != 0)
 		return;
 	uint64_t now = spy_writer_now();
 	uint64_t life = me->start_ns && now > me->start_ns ? now - me->start_ns : 0;
@@ -230,7 +230,8 @@ void rec_threads_thread_exit(void)
 	} else {
 		write_thread_end(me->how ? me->how - 1u : TRACE_THREAD_UNSEEN);
 	}
-	if (me->block) {
+	/* (left to the thread where system calls may be refused) */
+	if (me->block && !spy_process_confined()) {
 		spy_stackguard_release(me->block);
 		me->block = NULL;
 	}

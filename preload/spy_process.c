@@ -4,12 +4,15 @@
  * a vfork child, which shares the parent's memory: there they record
  * nothing and allocate nothing but stack space.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -23,6 +26,7 @@
 #include "spy_preloadvar.h"
 #include "spy_process.h"
 #include "spy_real.h"
+#include "spy_signals.h"
 #include "spy_stack.h"
 #include "spy_sys.h"
 #include "spy_writer.h"
@@ -43,6 +47,7 @@ int spy_pid;
 static int exit_status;
 static int exit_status_known;
 static int finished;
+static int confined; /* a seccomp filter may refuse our system calls */
 /* In a forked child: the trace of the process it was forked from. */
 static char fork_parent[PATH_MAX];
 static int forked_here; /* this image is a fork's child (not exec'd since) */
@@ -188,7 +193,7 @@ void spy_process_note_exit(int status)
 
 void spy_process_finish(unsigned how, int status)
 {
-	if (spy_state != SPY_STATE_READY || spy_pid != spy_sys_getpid())
+	if (confined || spy_state != SPY_STATE_READY || spy_pid != spy_sys_getpid())
 		return;
 	if (__atomic_exchange_n(&finished, 1, __ATOMIC_ACQ_REL))
 		return;
@@ -285,7 +290,7 @@ static int fork_guard_taken;
 
 static void before_fork(void)
 {
-	if (spy_state != SPY_STATE_READY)
+	if (confined || spy_state != SPY_STATE_READY)
 		return;
 	spy_self.guard++;
 	fork_guard_taken = 1;
@@ -559,6 +564,63 @@ SPY_EXPORT int execle(const char *path, const char *arg, ...)
 	char *const *envp = va_arg(ap, char *const *);
 	va_end(ap);
 	return do_execve(path, argv, envp);
+}
+
+/* ---- seccomp --------------------------------------------------------------- */
+
+void spy_process_before_seccomp(void)
+{
+	if (confined || spy_pid != spy_sys_getpid())
+		return;
+	if (spy_hook_enter()) {
+		rec_io_flush_all(1);
+		spy_writer_note(1, "the program confined its system calls (seccomp): "
+				   "the trace ends here, as libspy's own calls "
+				   "could be refused");
+		uint8_t *p = spy_writer_begin(TRACE_END, 0);
+		if (p)
+			spy_writer_end(p);
+		spy_hook_leave();
+	}
+	confined = 1;
+	spy_tracing = 0;
+	spy_signals_release();
+}
+
+int spy_process_confined(void)
+{
+	return confined;
+}
+
+/* seccomp(2) and prctl(PR_SET_SECCOMP) with a mode that installs
+ * something (a probe with a null filter installs nothing). */
+void spy_process_check_seccomp(long nr, long a1, long a2, long a3)
+{
+	if ((nr == SYS_seccomp && ((a1 == SECCOMP_SET_MODE_STRICT && !a2 && !a3) ||
+				   (a1 == SECCOMP_SET_MODE_FILTER && a3))) ||
+	    (nr == SYS_prctl && a1 == PR_SET_SECCOMP &&
+	     (a2 == SECCOMP_MODE_STRICT || (a2 == SECCOMP_MODE_FILTER && a3))))
+		spy_process_before_seccomp();
+}
+
+SPY_EXPORT int prctl(int option, ...)
+{
+	va_list ap;
+	va_start(ap, option);
+	unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
+	unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+	va_end(ap);
+	spy_init();
+	/* found with the rest at start (spy_real), or here before that */
+	if (SPY_UNLIKELY(!spy_real.prctl))
+		__atomic_store_n((void **)&spy_real.prctl, dlsym(RTLD_NEXT, "prctl"),
+				 __ATOMIC_RELEASE);
+	if (!spy_real.prctl) {
+		errno = ENOSYS;
+		return -1;
+	}
+	spy_process_check_seccomp(SYS_prctl, option, (long)a2, (long)a3);
+	return spy_real.prctl(option, a2, a3, a4, a5);
 }
 
 /* ---- dlopen ---------------------------------------------------------------- */

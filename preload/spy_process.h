@@ -36,6 +36,19 @@ int spy_process_take_parent(char *parent, unsigned long cap);
  * trace began. Reads the trace back (spy_writer_holds_any); at exit. */
 int spy_process_holds_parents_blocks_only(void);
 
+/* The program is about to confine its system calls (seccomp, strict
+ * mode or a filter): libspy's own calls from then on (a new window of the
+ * trace, the exit scan, a forked child's trace) could be refused, and a
+ * refusal may kill the process. So the trace ends here with a note, and
+ * libspy stays out of the way for the rest of the process's life. */
+void spy_process_before_seccomp(void);
+/* The same when system call nr with those arguments (syscall() or prctl)
+ * would install such a confinement; nothing otherwise. */
+void spy_process_check_seccomp(long nr, long a1, long a2, long a3);
+/* 1 once spy_process_before_seccomp ran: libspy makes no system call of
+ * its own from then on. */
+int spy_process_confined(void);
+
 /* Registers fork handlers; called once at start. */
 void spy_process_init(void);
 

@@ -165,6 +165,7 @@ void spy_real_resolve(void)
 	RESOLVE(mmap, "mmap");
 	RESOLVE(munmap, "munmap");
 	RESOLVE(pipe2, "pipe2");
+	RESOLVE(prctl, "prctl");
 	RESOLVE(dlmopen, "dlmopen");
 	RESOLVE(dl_iterate_phdr, "dl_iterate_phdr");
 	RESOLVE(sigaction, "sigaction");

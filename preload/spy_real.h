@@ -48,6 +48,7 @@ struct spy_real {
 	void *(*mmap)(void *, size_t, int, int, int, off_t);
 	int (*munmap)(void *, size_t);
 	int (*pipe2)(int *, int);
+	int (*prctl)(int, ...);
 	int (*libc_start_main)(int (*)(int, char **, char **), int, char **,
 			       void (*)(void), void (*)(void), void (*)(void),
 			       void *);

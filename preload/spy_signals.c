@@ -241,6 +241,17 @@ void spy_signals_init(void)
 	}
 }
 
+void spy_signals_release(void)
+{
+	for (size_t i = 0; i < NWATCHED; i++) {
+		int sig = watched[i];
+		if (!managed[sig])
+			continue;
+		managed[sig] = 0;
+		spy_real.sigaction(sig, &program_action[sig], NULL);
+	}
+}
+
 /* libunwind blocks every signal around each search of the unwind tables
  * (two system calls for every frame it has no cached rule for: most of
  * the cost of stacks in a program with many distinct call sites, such as

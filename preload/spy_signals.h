@@ -30,6 +30,12 @@ void spy_signals_observe_faults(spy_fault_observer fn);
 typedef int (*spy_fault_resolver)(int sig, siginfo_t *info, void *context);
 void spy_signals_resolve_faults(spy_fault_resolver fn);
 
+/* Gives every watched signal back the program's own disposition, so that
+ * the kernel alone handles it from now on and libspy's handler makes no
+ * more system calls (a seccomp filter may forbid them). For good: later
+ * sigaction calls go straight to the C library. */
+void spy_signals_release(void);
+
 /* 1 if libspy's handler is installed for sig (the program had none at
  * start): only then do its faults reach observers and resolvers. */
 int spy_signals_manages(int sig);
