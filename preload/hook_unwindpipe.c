@@ -62,6 +62,15 @@ SPY_EXPORT int pipe2(int fds[2], int flags)
 		return r;
 	for (int i = 0; i < 2; i++)
 		fds[i] = spy_sys_fd_high(fds[i]);
+	if (fds[0] < 0 || fds[1] < 0) {
+		/* no room under the program's limit: the unwinder does without
+		 * (it then takes fewer frames for readable) */
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				spy_sys_close(fds[i]);
+		errno = EMFILE;
+		return -1;
+	}
 	struct stat st;
 	if (fstat(fds[0], &st) == 0) {
 		__atomic_store_n(&pipe_ino, st.st_ino, __ATOMIC_RELAXED);

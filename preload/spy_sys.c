@@ -55,14 +55,44 @@ int spy_sys_close(int fd)
 	return (int)syscall(SYS_close, fd);
 }
 
+/* fd moved to at least the limit on descriptors, where the program can
+ * open nothing, with the limit raised for the moment of the move (above
+ * the hard limit too when the process may: root). -1 when it cannot be. */
+static int fd_past_limit(int fd, const struct rlimit *rl)
+{
+	struct rlimit up = *rl;
+	up.rlim_cur = rl->rlim_cur + 16;
+	if (rl->rlim_max != RLIM_INFINITY && rl->rlim_max < up.rlim_cur)
+		up.rlim_max = up.rlim_cur;
+	if (syscall(SYS_setrlimit, RLIMIT_NOFILE, &up) != 0)
+		return -1;
+	int high = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, (long)rl->rlim_cur);
+	syscall(SYS_setrlimit, RLIMIT_NOFILE, rl);
+	if (high < 0)
+		return -1;
+	spy_sys_close(fd);
+	return high;
+}
+
 int spy_sys_fd_high(int fd)
 {
-	/* under a lower limit (ulimit -n 256), just below it */
 	long base = SPY_FD_HIGH;
 	struct rlimit rl;
 	if (syscall(SYS_getrlimit, RLIMIT_NOFILE, &rl) == 0 &&
-	    rl.rlim_cur < (rlim_t)base + 16)
+	    rl.rlim_cur < (rlim_t)base + 16) {
+		/* Under a lower limit (ulimit -n 256): past it if the limit
+		 * can be raised for a moment; else just below it, unless that
+		 * is among the few a program under a tiny limit needs. */
+		int high = fd_past_limit(fd, &rl);
+		if (high >= 0)
+			return high;
 		base = (long)rl.rlim_cur - 16;
+		if (base < SPY_FD_FLOOR) {
+			spy_sys_close(fd);
+			errno = EMFILE;
+			return -1;
+		}
+	}
 	if (base <= fd)
 		return fd;
 	int high = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);

@@ -321,6 +321,12 @@ int spy_writer_open(int cause)
 		return -1;
 	}
 	fd = spy_sys_fd_high(fd);
+	if (fd < 0) {
+		int err = errno;
+		unlink(path); /* created here, empty */
+		writer_fail("create", err);
+		return -1;
+	}
 	make_absolute(path, sizeof(path));
 	spy_strlcpy(trace_path, path, sizeof(trace_path));
 	uint8_t header[TRACE_FILE_HEADER_SIZE];
@@ -397,6 +403,8 @@ static int trace_fd_checked(struct stat *st)
 		return -1;
 	}
 	again = spy_sys_fd_high(again);
+	if (again < 0)
+		return -1;
 	/* another thread may have done the same meanwhile: one copy stays
 	 * (of the same file, so *st holds for it too) */
 	if (!__atomic_compare_exchange_n(&trace_fd, &fd, again, 0,

@@ -77,6 +77,45 @@ test_expect 'a file size limit (ulimit -f): one warning, no SIGXFSZ' '
 	done
 '
 
+# A program under a low limit on descriptors (ulimit -n) may need every
+# one it is allowed: libspy's own (the trace, the unwinder's pipe) go past
+# the limit when it can be raised for a moment (a soft limit under the
+# hard one), and otherwise, under a tiny limit, are not taken at all.
+cat >"$TEST_DIR/fdcount.c" <<'CEOF'
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int main(void)
+{
+	int n = 0, fd, first = -1;
+	while ((fd = open("/dev/null", O_RDONLY)) >= 0) {
+		if (first < 0)
+			first = fd;
+		n++;
+		free(malloc(100 + n)); /* something to record */
+	}
+	printf("opened %d, the first as %d\n", n, first);
+	return 0;
+}
+CEOF
+
+test_expect 'a low limit on descriptors (ulimit -n): the program opens as many as without libspy' '
+	gcc -O1 -o fdcount "$TEST_DIR/fdcount.c" &&
+	for lim in -Sn\ 5 -Sn\ 40 -n\ 5 -n\ 20; do
+		rm -f fd.log &&
+		sh -c "ulimit $lim && exec ./fdcount" >plain.out &&
+		sh -c "ulimit $lim && SPY_OPTIONS=out=$PWD/fd.log LD_PRELOAD=$LIBSPY exec ./fdcount" >traced.out 2>traced.err &&
+		cat plain.out && cmp plain.out traced.out &&
+		if test -s traced.err; then
+			one_line traced.err && grep -q "Too many open files; the program runs on untraced" traced.err &&
+			case $lim in -Sn*) false ;; esac
+		else
+			summary_ok fd.log
+		fi || return 1
+	done
+'
+
 if [ "$(id -u)" -eq 0 ] && mkdir ro && mount -t tmpfs -o ro,size=64k tmpfs ro 2>/dev/null; then
 	test_expect 'a read-only file system: one warning, same stdout and status' '
 		SPY_OPTIONS=out=$TEST_DIR/ro/t.log plain_and_traced &&
