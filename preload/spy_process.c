@@ -216,13 +216,25 @@ void spy_process_finish(unsigned how, int status)
 }
 
 static int (*program_main)(int, char **, char **);
+static void *main_wrapper_frame;
+
+/* What glibc does once main returns: exit(status). main_wrapper goes on
+ * here at once, using nothing of its own frame: some runtimes' main
+ * "returns" to the saved return address with the stack pointer and the
+ * callee-saved registers still where the program left them (Free
+ * Pascal's halt restores only the frame pointer), which glibc's own
+ * caller of main survives by calling exit straight away. */
+__attribute__((noreturn, noinline)) static void main_returned(int status)
+{
+	spy_leakscan_main_returned(main_wrapper_frame);
+	spy_process_note_exit(status);
+	spy_real.exit(status);
+}
 
 static int main_wrapper(int argc, char **argv, char **envp)
 {
-	int status = program_main(argc, argv, envp);
-	spy_leakscan_main_returned(__builtin_frame_address(0));
-	spy_process_note_exit(status);
-	return status;
+	main_wrapper_frame = __builtin_frame_address(0);
+	main_returned(program_main(argc, argv, envp));
 }
 
 /* Wrapping main is the one way to learn the status of a return from main:

@@ -175,4 +175,24 @@ test_expect 'a program rebuilt after its run is named as changed, not silently m
 	grep -q "/p'"'"'" changed.err
 '
 
+test_expect 'a main that returns with the stack pointer where its inner calls left it (Free Pascal'"'"'s halt): same output and status, a finished trace' '
+	gcc -O0 -g -o mj "$FIXTURES/mainjump.c" &&
+	same_output mainjump "$PWD/mj" &&
+	test "$(cat traced.out)" = "halting from deep inside" &&
+	set -- traced/trace.mj.*.log && test $# -eq 1 &&
+	summary_json "$1" &&
+	json_check "$1.json" "not j[\"process\"][\"truncated\"] and j[\"process\"][\"exit\"][\"status\"] == 7"
+'
+
+if command -v fpc >/dev/null 2>&1; then
+test_expect 'a Free Pascal program with threads (cthreads links libc): same output and status' '
+	printf "program h;\nuses cthreads;\nbegin\n  writeln(%shello%s);\n  halt(3);\nend.\n" "'"'"'" "'"'"'" >h.pas &&
+	fpc -g h.pas >fpc.out 2>&1 &&
+	same_output fpc "$PWD/h" &&
+	test "$(cat traced.out)" = hello
+'
+else
+test_skip 'a Free Pascal program with threads' 'fpc is not installed'
+fi
+
 test_done
