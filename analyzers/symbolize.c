@@ -53,11 +53,27 @@ static const Dwfl_Callbacks offline_callbacks = {
 	.debuginfo_path = &debuginfo_path,
 };
 
-/* Priority of a module record: later snapshot, then later in the file. */
+/* A file's code against anonymous memory that cannot run code. */
+static bool code_over_data(const struct trace_module *a,
+			   const struct trace_module *b)
+{
+	return (a->prot & 1) && a->path.len && !(b->prot & 1) && !b->path.len;
+}
+
+/* Priority of a module record: later snapshot, then later in the file.
+ * But a later snapshot's anonymous memory that cannot run code never
+ * hides an earlier snapshot's module code: a return address pointed into
+ * code when it was taken, so it belongs to the module unloaded since,
+ * not to what was mapped at its addresses afterwards (PHP unloads its
+ * extensions at exit and its memory grows into their place). */
 static bool wins(const struct trace_model *m, size_t a, size_t b)
 {
-	if (m->modules[a].snapshot != m->modules[b].snapshot)
-		return m->modules[a].snapshot > m->modules[b].snapshot;
+	const struct trace_module *ma = &m->modules[a], *mb = &m->modules[b];
+	if (ma->snapshot != mb->snapshot) {
+		if (code_over_data(ma, mb) || code_over_data(mb, ma))
+			return code_over_data(ma, mb);
+		return ma->snapshot > mb->snapshot;
+	}
 	return a > b;
 }
 

@@ -567,4 +567,50 @@ test_expect 'a thread alive at exit on a stack an ended thread had: its local ke
 	done
 '
 
+cat >"$TEST_DIR/plug.c" <<'CEOF'
+#include <stdlib.h>
+static void *kept[4];
+void plug_init(void)
+{
+	for (int i = 0; i < 4; i++)
+		kept[i] = malloc(16);                   /* PLUG ALLOC */
+}
+CEOF
+
+cat >"$TEST_DIR/unload.c" <<'CEOF'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <stdio.h>
+#include <sys/mman.h>
+
+int main(void)
+{
+	void *h = dlopen("./plug.so", RTLD_NOW);
+	if (!h)
+		return 1;
+	void (*init)(void) = (void (*)(void))dlsym(h, "plug_init");
+	struct link_map *lm;
+	dlinfo(h, RTLD_DI_LINKMAP, &lm);
+	void *base = (void *)lm->l_addr;
+	init();
+	dlclose(h);
+	/* other memory where the plug-in's code was (an arena grown into
+	 * its place: PHP unloads its extensions at exit) */
+	void *p = mmap(base, 8192, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	puts(p == base ? "reused" : "not reused");
+	return 0;
+}
+CEOF
+
+test_expect 'blocks lost by a library unloaded since, its addresses reused by other memory: the leak names the library'"'"'s line' '
+	gcc -O0 -g -shared -fPIC -o plug.so "$TEST_DIR/plug.c" &&
+	gcc -O0 -g -o unload "$TEST_DIR/unload.c" -ldl &&
+	SPY_OPTIONS=out=$PWD/u.log LD_PRELOAD=$LIBSPY ./unload >out && test "$(cat out)" = reused &&
+	leaks_json u.log &&
+	L=$(grep -n "PLUG ALLOC" "$TEST_DIR/plug.c" | cut -d: -f1) &&
+	json_check u.log.leaks "any(g[\"class\"] == \"definitely lost\" and g[\"blocks\"] == 4 and g[\"frames\"][0][\"function\"] == \"plug_init\" and g[\"frames\"][0][\"line\"] == $L for g in j[\"groups\"])"
+'
+
 test_done
