@@ -29,6 +29,17 @@ static void on_fatal(int sig, siginfo_t *info, void *context)
 	 * is a request to stop, not a crash */
 	if (sig == SIGABRT && (!info || info->si_pid != spy_sys_getpid()))
 		return;
+	int code = info ? info->si_code : 0;
+	uintptr_t addr = info ? (uintptr_t)info->si_addr : 0;
+	uintptr_t pc = context ? spy_signals_fault_pc(context) : 0;
+	unsigned access = spy_signals_fault_access(sig, context);
+	/* A fault signal the kernel did not raise (kill, raise, sigqueue:
+	 * si_code <= 0, no address) is no fault: a program passing on the
+	 * signal its child died of (timeout), or a request to stop. Unless
+	 * the program's handler of a real fault passes that one on. */
+	if (sig != SIGABRT && info && info->si_code <= 0 &&
+	    !spy_signals_handled_fault(sig, &code, &addr, &pc, &access))
+		return;
 	/* die_of took the guard once: more means libspy's own code faulted,
 	 * and its stack is not for the unwinder's caches to walk now */
 	uint32_t stack = spy_self.guard > 1 ? 0 : spy_stack_capture();
@@ -36,10 +47,10 @@ static void on_fatal(int sig, siginfo_t *info, void *context)
 	if (!w)
 		return;
 	w = trace_put_varint(w, (uint64_t)sig);
-	w = trace_put_varint(w, info ? (uint64_t)(uint32_t)info->si_code : 0);
-	w = trace_put_varint(w, info ? (uint64_t)(uintptr_t)info->si_addr : 0);
-	w = trace_put_varint(w, context ? spy_signals_fault_pc(context) : 0);
-	w = trace_put_varint(w, spy_signals_fault_access(sig, context));
+	w = trace_put_varint(w, (uint64_t)(uint32_t)code);
+	w = trace_put_varint(w, (uint64_t)addr);
+	w = trace_put_varint(w, (uint64_t)pc);
+	w = trace_put_varint(w, access);
 	w = trace_put_varint(w, stack);
 	spy_writer_end(w);
 }

@@ -123,6 +123,27 @@ unsigned spy_signals_fault_access(int sig, void *context)
 
 static __thread sigjmp_buf *probe_at;
 
+/* The kernel's fault whose program handler this thread runs (so that a
+ * raise(sig) from that handler can be told from a kill or a raise out of
+ * the blue, and is recorded as that fault). */
+static __thread struct {
+	int sig, code;
+	uintptr_t addr, pc;
+	unsigned access;
+} handled;
+
+int spy_signals_handled_fault(int sig, int *code, uintptr_t *addr,
+			      uintptr_t *pc, unsigned *access)
+{
+	if (handled.sig != sig)
+		return 0;
+	*code = handled.code;
+	*addr = handled.addr;
+	*pc = handled.pc;
+	*access = handled.access;
+	return 1;
+}
+
 void spy_probe_arm(sigjmp_buf *env)
 {
 	__atomic_store_n(&probe_at, env, __ATOMIC_RELAXED);
@@ -200,10 +221,27 @@ static void on_signal(int sig, siginfo_t *info, void *context)
 		program_action[sig].sa_flags &= ~SA_SIGINFO;
 	}
 	errno = saved;
+	int fault = (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
+		     sig == SIGILL) && info && info->si_code > 0;
+	int outer_sig = handled.sig;
+	if (fault) {
+		handled.code = info->si_code;
+		handled.addr = (uintptr_t)info->si_addr;
+		handled.pc = context ? spy_signals_fault_pc(context) : 0;
+		handled.access = spy_signals_fault_access(sig, context);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		handled.sig = sig;
+	}
 	if (call.sa_flags & SA_SIGINFO)
 		call.sa_sigaction(sig, info, context);
 	else
 		call.sa_handler(sig);
+	/* a handler that passed its fault on with raise(sig) left it
+	 * pending (blocked while the handler ran): it arrives as soon as
+	 * this returns, and is that fault */
+	sigset_t pending;
+	if (fault && (sigpending(&pending) != 0 || !sigismember(&pending, sig)))
+		handled.sig = outer_sig;
 }
 
 /* A stack overflow's SIGSEGV can only be handled on another stack. The

@@ -49,6 +49,13 @@ uintptr_t spy_signals_fault_pc(void *context);
  * the machine does not say. */
 unsigned spy_signals_fault_access(int sig, void *context);
 
+/* The fault (one the kernel raised) whose handler of the program's this
+ * thread is running, for sig: 1 and its code, address, instruction and
+ * access, else 0. A handler that passes its fault on with raise(sig)
+ * sends a signal with no address; this is the fault it passes on. */
+int spy_signals_handled_fault(int sig, int *code, uintptr_t *addr,
+			      uintptr_t *pc, unsigned *access);
+
 /* Reads of memory another thread may unmap meanwhile (the leak scan and
  * the quarantine check at exit):
  *

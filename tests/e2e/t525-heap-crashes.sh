@@ -39,6 +39,17 @@ test_expect 'a write through a NULL pointer: null-pointer, at its line, address 
 	json_check t.log.json "($(kind crash))[0][\"details\"][\"address\"] == \"0x8\""
 '
 
+test_expect 'raise(SIGSEGV) with no fault (how timeout(1) passes on its child'"'"'s death): no crash finding' '
+	dies raise 139 &&
+	json_check t.log.json "$(kind crash) == []" &&
+	summary_json t.log && json_check t.log.json "j[\"process\"][\"exit\"][\"signal\"] == 11"
+'
+
+test_expect 'a crash handler that passes its fault on with raise: the fault itself, at its line, address 0x8' '
+	dies handled 139 && crash_is null-pointer $(line_of "CRASH: handled") &&
+	json_check t.log.json "($(kind crash))[0][\"details\"][\"address\"] == \"0x8\""
+'
+
 test_expect 'a write into a string literal: read-only memory, at its line' '
 	dies literal 139 && crash_is read-only $(line_of "CRASH: literal")
 '
