@@ -208,7 +208,9 @@ static void text_fields(FILE *f, const struct trace_model *m,
 		break;
 	case TRACE_MISMATCHED_FREE:
 		fprintf(f, "0x%" PRIx64 " from %s, freed as %s", e->a,
-			family_name(e->b), family_name(e->c));
+			family_name(e->b), family_name(e->c & 0xff));
+		if (e->c >> 8)
+			fprintf(f, " (a pointer %" PRIu64 " bytes in)", e->c >> 8);
 		break;
 	case TRACE_HEAP_OVERRUN:
 		fprintf(f, "0x%" PRIx64 " usable %" PRIu64 ", ends", e->a, e->b);
@@ -406,7 +408,10 @@ static void json_fields(struct json_writer *w, const struct trace_model *m,
 	case TRACE_MISMATCHED_FREE:
 		json_key(w, "address"); json_hex(w, e->a);
 		json_key(w, "allocated_by"); json_string(w, family_name(e->b));
-		json_key(w, "freed_as"); json_string(w, family_name(e->c));
+		json_key(w, "freed_as"); json_string(w, family_name(e->c & 0xff));
+		if (e->c >> 8) {
+			json_key(w, "offset"); json_uint(w, e->c >> 8);
+		}
 		break;
 	case TRACE_HEAP_OVERRUN:
 		json_key(w, "address"); json_hex(w, e->a);

@@ -248,26 +248,46 @@ static int mismatched_free(const struct trace_model *m,
 			   struct symbolizer **sym)
 {
 	const struct trace_event *e = is->e;
+	/* the family it was released as; above it, how far into the block
+	 * the pointer released was (new[]'s element count in front) */
+	uint64_t freed_as = e->c & 0xff, offset = e->c >> 8;
 	/* malloc called by a hidden operator new, released with delete or
 	 * delete[] (or new and new[] released by a hidden delete through
 	 * free): C++ on both sides, as the program wrote it */
-	if ((!e->b && e->c &&
+	if ((!e->b && freed_as &&
 	     hidden_operator(m, sym, is->alloc, "operator new")) ||
-	    (!e->c && e->b && hidden_operator(m, sym, e, "operator delete")))
+	    (!freed_as && e->b && !offset &&
+	     hidden_operator(m, sym, e, "operator delete")))
 		return 0;
-	char head[200], expl[700], fix[300];
+	char head[200], expl[900], fix[300];
 	snprintf(head, sizeof(head), "memory from %s released with %s",
-		 alloc_name(e->b), free_name(e->c));
-	snprintf(expl, sizeof(expl),
-		 "Each way of allocating has its own way of releasing: malloc "
-		 "with free, new with delete, new[] with delete[]. This block "
-		 "came from %s and went back through %s. With glibc and "
-		 "libstdc++ all of them end in free(), so the program may seem "
-		 "fine, but it is undefined behaviour: delete runs one "
-		 "destructor where delete[] runs one per element, another "
-		 "allocator (or a class with its own operator new) breaks, and "
-		 "for a class with a destructor the pointers even differ. "
-		 "libspy passed this one on.", alloc_name(e->b), free_name(e->c));
+		 alloc_name(e->b), free_name(freed_as));
+	if (offset)
+		snprintf(expl, sizeof(expl),
+			 "Each way of allocating has its own way of releasing: "
+			 "malloc with free, new with delete, new[] with "
+			 "delete[]. This array came from new[], of a type with "
+			 "a destructor: new[] keeps the number of elements in "
+			 "the %" PRIu64 " bytes in front of the first element "
+			 "and hands out the first element, so %s got a pointer "
+			 "%" PRIu64 " bytes into the block and ran at most one "
+			 "destructor. glibc usually stops the program there with "
+			 "\"free(): invalid pointer\"; libspy gave the whole "
+			 "block back, so the program could run on and finish.",
+			 offset, free_name(freed_as), offset);
+	else
+		snprintf(expl, sizeof(expl),
+			 "Each way of allocating has its own way of releasing: "
+			 "malloc with free, new with delete, new[] with "
+			 "delete[]. This block came from %s and went back "
+			 "through %s. With glibc and libstdc++ all of them end "
+			 "in free(), so the program may seem fine, but it is "
+			 "undefined behaviour: delete runs one destructor where "
+			 "delete[] runs one per element, another allocator (or "
+			 "a class with its own operator new) breaks, and for a "
+			 "class with a destructor the pointers even differ. "
+			 "libspy passed this one on.", alloc_name(e->b),
+			 free_name(freed_as));
 	snprintf(fix, sizeof(fix), "Release it with %s, or allocate it the "
 		 "way it is released (better still, let a std::vector, "
 		 "std::unique_ptr or std::string own it).",
@@ -278,7 +298,8 @@ static int mismatched_free(const struct trace_model *m,
 	    add_stack(f, m, "allocated here", is->alloc) < 0 ||
 	    finding_add_hex(f, "address", e->a) < 0 ||
 	    finding_add_str(f, "allocated_with", alloc_name(e->b)) < 0 ||
-	    finding_add_str(f, "released_with", free_name(e->c)) < 0)
+	    finding_add_str(f, "released_with", free_name(freed_as)) < 0 ||
+	    (offset && finding_add_int(f, "offset", (int64_t)offset) < 0))
 		return -1;
 	return 0;
 }

@@ -100,6 +100,7 @@ struct trace_event {
  *  alloc-fail size          calloc count    calloc each (fn: the function)
  *  heap-info fields length  fields offset   -   (heap_frag.c decodes)
  *  mismatched-free address  alloc family    free family (0 malloc, 1 new, 2 new[])
+ *                                            | offset << 8 (pointer given - address)
  *  heap-damage address      block before    header word as found
  *  heap-overrun address     usable size     string index of its last bytes
  *  thread_create, thread_start, thread_end, thread_join, process_stats,

@@ -376,10 +376,15 @@ static int read_heap_check(struct loader *ld, uint8_t kind,
 		e->a = trace_cursor_left(c);
 		e->b = (uint64_t)(c->p - ld->m->data);
 		return 0;
-	case TRACE_MISMATCHED_FREE: /* fn, addr, alloc_family, free_family, stack */
+	case TRACE_MISMATCHED_FREE: /* fn, addr, alloc_family, free_family, stack[, offset] */
 		for (int i = 0; i < 5; i++)
 			GET(trace_get_varint, c, &v[i]);
-		return heap_event(ld, cs, kind, v[0], v[1], v[2], v[3], v[4]);
+		v[5] = 0;
+		if (trace_cursor_left(c) > 0)
+			GET(trace_get_varint, c, &v[5]);
+		if (v[3] > 0xff || v[5] > 0xffff)
+			return 2;
+		return heap_event(ld, cs, kind, v[0], v[1], v[2], v[3] | v[5] << 8, v[4]);
 	case TRACE_HEAP_DAMAGE: /* addr, before, header, stack */
 		for (int i = 0; i < 4; i++)
 			GET(trace_get_varint, c, &v[i]);

@@ -286,7 +286,10 @@ enum trace_kind {
 	/* A block was given back by a deallocation of another family (new[]
 	 * freed with delete or free, malloc'd memory with delete, ...); the
 	 * free was passed on. Body: dt, fn, addr, alloc_family, free_family
-	 * (0 malloc/free, 1 new/delete, 2 new[]/delete[]), stack. */
+	 * (0 malloc/free, 1 new/delete, 2 new[]/delete[]), stack[, offset]:
+	 * a pointer offset bytes into the block was given (a new[] array's
+	 * first element, behind the element count), and the block itself was
+	 * passed on. */
 	TRACE_MISMATCHED_FREE = 87,
 	/* The header glibc keeps just before a block was found written over:
 	 * something wrote past the end of the block before it (or before the

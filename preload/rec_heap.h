@@ -151,9 +151,12 @@ static inline void rec_heap_bad_free(unsigned fn, void *p, unsigned what,
 }
 
 /* A block of one family given back by another's deallocation (new[] freed
- * with delete or free, malloc'd memory with delete, ...). Passed on. */
+ * with delete or free, malloc'd memory with delete, ...). Passed on.
+ * offset: how far into the block the pointer given was (new[]'s element
+ * count in front of the elements), else 0. */
 static inline void rec_heap_mismatch(unsigned fn, void *p, unsigned alloc_family,
-				     unsigned free_family, uint32_t stack)
+				     unsigned free_family, uint32_t stack,
+				     unsigned offset)
 {
 	uint8_t *w = spy_writer_begin(TRACE_MISMATCHED_FREE, 6 * TRACE_VARINT_MAX);
 	if (!w)
@@ -163,6 +166,8 @@ static inline void rec_heap_mismatch(unsigned fn, void *p, unsigned alloc_family
 	w = trace_put_varint(w, alloc_family);
 	w = trace_put_varint(w, free_family);
 	w = trace_put_varint(w, stack);
+	if (offset)
+		w = trace_put_varint(w, offset);
 	spy_writer_end(w);
 }
 
@@ -196,18 +201,41 @@ static inline int rec_heap_judge(unsigned fn, void *p, enum spy_heap_found f,
 	return 0;
 }
 
-/* The program frees p. Records it (before the real free, so that its
- * address cannot be handed out again before the record exists) and
- * returns 1 when the caller must pass p to the real free now, 0 when
- * libspy keeps it: held in quarantine, or a bad free not passed on. */
-static inline __attribute__((always_inline)) int
-rec_heap_free(unsigned fn, void *p)
+/* new[] of a type with a destructor keeps the element count in front of
+ * the elements (8 bytes; 16 for a type aligned to 16) and hands out the
+ * first element. A delete or free of that pointer (not delete[]) is a
+ * pointer that far into a new[] block: the array given back the wrong
+ * way. Its block's start, or 0. */
+static inline uintptr_t rec_heap_array_start(uintptr_t p, unsigned want)
 {
+	if (want == SPY_FAMILY_NEW_ARRAY)
+		return 0;
+	for (uintptr_t cookie = 8; cookie <= 16; cookie += 8) {
+		unsigned family;
+		if (p > cookie && spy_heapmap_live_family(p - cookie, &family) &&
+		    SPY_HEAP_FAMILY(family) == SPY_FAMILY_NEW_ARRAY)
+			return p - cookie;
+	}
+	return 0;
+}
+
+/* The program frees *pp. Records it (before the real free, so that its
+ * address cannot be handed out again before the record exists) and
+ * returns 1 when the caller must pass *pp to the real free now, 0 when
+ * libspy keeps it: held in quarantine, or a bad free not passed on. *pp
+ * becomes the start of the block when the pointer was a new[] array's
+ * first element, given back by delete or free. */
+static inline __attribute__((always_inline)) int
+rec_heap_free(unsigned fn, void **pp)
+{
+	void *p = *pp;
 	uint32_t stack = spy_stack_capture();
 	size_t size = 0;
 	unsigned family;
 	unsigned want = spy_free_family;
 	spy_free_family = 0;
+	unsigned cookie = 0;
+again:;
 	int guarded = spy_guard_owns(p);
 	int hold = spy_opt.quarantine_mb != 0 || guarded;
 	enum spy_heap_found f = spy_heapmap_release(
@@ -221,7 +249,7 @@ rec_heap_free(unsigned fn, void *p)
 		rec_heap_check_canary(p, family, size, stack);
 		family = SPY_HEAP_FAMILY(family);
 		if (SPY_UNLIKELY(family != want))
-			rec_heap_mismatch(fn, p, family, want, stack);
+			rec_heap_mismatch(fn, p, family, want, stack, cookie);
 		/* a size was only given for a whole header; without the
 		 * quarantine, the header is checked with the canaries (the
 		 * other overflow check) */
@@ -247,6 +275,14 @@ rec_heap_free(unsigned fn, void *p)
 			return 0;
 		spy_heapmap_remove((uintptr_t)p);
 		return 1;
+	}
+	if (f == SPY_HEAP_ABSENT && !cookie) {
+		uintptr_t start = rec_heap_array_start((uintptr_t)p, want);
+		if (start) {
+			cookie = (unsigned)((uintptr_t)p - start);
+			*pp = p = (void *)start;
+			goto again;
+		}
 	}
 	if (!rec_heap_judge(fn, p, f, stack))
 		return 0;

@@ -260,6 +260,22 @@ void spy_blockhash_remove(uintptr_t addr)
 	unlock(s);
 }
 
+int spy_blockhash_live_family(uintptr_t addr, unsigned *family)
+{
+	uint64_t h = hash(addr);
+	struct shard *s = shard_for(addr);
+	unsigned k;
+	int live = 0;
+	lock(s);
+	struct bucket *b = find(s, addr, h, &k);
+	if (b && !(b->info[k] & FREED_BIT)) {
+		*family = (unsigned)((b->info[k] >> FAMILY_SHIFT) & 0xff);
+		live = 1;
+	}
+	unlock(s);
+	return live;
+}
+
 int spy_blockhash_find_containing(uintptr_t addr, uintptr_t *base,
 				size_t *size)
 {

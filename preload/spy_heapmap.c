@@ -267,6 +267,20 @@ void spy_heapmap_remove(uintptr_t addr)
 		spy_blockhash_remove(addr);
 }
 
+int spy_heapmap_live_family(uintptr_t addr, unsigned *family)
+{
+	if (spy_shadow_covers(addr)) {
+		unsigned v = spy_shadow_get(addr);
+		if (v & NIB_LIVE) { /* live, with a canary or without */
+			*family = v & FAMILY_BITS;
+			return 1;
+		}
+		if (nib_held(v))
+			return 0;
+	}
+	return spy_blockhash_live_family(addr, family);
+}
+
 int spy_heapmap_find_containing(uintptr_t addr, uintptr_t *base,
 				size_t *size)
 {

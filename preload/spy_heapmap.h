@@ -93,6 +93,10 @@ enum spy_heap_found spy_heapmap_release(uintptr_t addr, int hold,
 /* Forgets addr whatever its state (a quarantined block leaving). */
 void spy_heapmap_remove(uintptr_t addr);
 
+/* 1 and the block's family (enum spy_heap_family) if a live block starts
+ * at addr; changes nothing. For error paths. */
+int spy_heapmap_live_family(uintptr_t addr, unsigned *family);
+
 /* 1 and the block's start and size if addr lies inside (not at the start
  * of) a live block. Slow: searches back from addr; for error paths only. */
 int spy_heapmap_find_containing(uintptr_t addr, uintptr_t *base,

@@ -291,4 +291,55 @@ test_expect 'a library with hidden operators of its own: blocks crossing between
 	json_check q.log.json "[(x[\"details\"][\"allocated_with\"], x[\"details\"][\"released_with\"], x[\"stacks\"][0][\"frames\"][0][\"line\"]) for x in $(mm)] == [(\"new[]\", \"delete\", $LO)]"
 '
 
+# new[] of a type with a destructor keeps the element count in front of
+# the first element and hands that out: delete or free then get a pointer
+# 8 bytes into the block (16 for a type aligned to 16). glibc aborts
+# ("free(): invalid pointer"); libspy names the mismatch (not a free of a
+# pointer into a block), gives the whole block back (no leak) and the
+# program finishes. delete[] is clean.
+cat >"$TEST_DIR/cookie.cc" <<'CEOF'
+#include <cstdio>
+#include <cstdlib>
+
+struct Cell { int v[6]; ~Cell() { v[0] = 0; } };
+struct alignas(16) Wide { long double x; ~Wide() { x = 0; } };
+
+int main(int argc, char **argv)
+{
+	char how = argc > 1 ? argv[1][0] : 'r';
+	Cell *cells = new Cell[10];                   // ALLOC cells
+	Wide *wide = new Wide[3];                     // ALLOC wide
+	cells[3].v[1] = 7;
+	if (how == 'd') {
+		delete cells;                         // BAD delete of new[] cells
+		delete wide;                          // BAD delete of new[] wide
+	} else if (how == 'f') {
+		free(cells);                          // BAD free of new[] cells
+		delete[] wide;
+	} else {
+		delete[] cells;
+		delete[] wide;
+	}
+	std::puts("done");
+	return 0;
+}
+CEOF
+C1=$(grep -n "BAD delete of new\[\] cells" "$TEST_DIR/cookie.cc" | cut -d: -f1)
+C2=$(grep -n "BAD delete of new\[\] wide" "$TEST_DIR/cookie.cc" | cut -d: -f1)
+C3=$(grep -n "BAD free of new\[\] cells" "$TEST_DIR/cookie.cc" | cut -d: -f1)
+
+test_expect 'delete and free of a new[] array of a type with a destructor (a pointer behind the element count): mismatches at their lines with the offset, no invalid free, no leak; delete[] clean' '
+	g++ -O0 -g -o cookie "$TEST_DIR/cookie.cc" &&
+	for how in d f r; do
+		rm -f c$how.log &&
+		SPY_OPTIONS=out=$PWD/c$how.log LD_PRELOAD=$LIBSPY ./cookie $how >out &&
+		test "$(cat out)" = done &&
+		report_json c$how.log &&
+		json_check c$how.log.json "not [x for x in j[\"findings\"] if x[\"kind\"] in (\"invalid-free\", \"leak\", \"double-free\")]" || return 1
+	done &&
+	json_check cd.log.json "sorted((x[\"details\"][\"released_with\"], x[\"details\"][\"offset\"], x[\"stacks\"][0][\"frames\"][0][\"line\"]) for x in $(mm)) == [(\"delete\", 8, $C1), (\"delete\", 16, $C2)]" &&
+	json_check cf.log.json "[(x[\"details\"][\"released_with\"], x[\"details\"][\"offset\"], x[\"stacks\"][0][\"frames\"][0][\"line\"]) for x in $(mm)] == [(\"free\", 8, $C3)]" &&
+	json_check cr.log.json "$(mm) == []"
+'
+
 test_done
