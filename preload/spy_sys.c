@@ -78,8 +78,19 @@ int spy_sys_fd_high(int fd)
 {
 	long base = SPY_FD_HIGH;
 	struct rlimit rl;
-	if (syscall(SYS_getrlimit, RLIMIT_NOFILE, &rl) == 0 &&
-	    rl.rlim_cur < (rlim_t)base + 16) {
+	int lim = syscall(SYS_getrlimit, RLIMIT_NOFILE, &rl) == 0;
+	/* Under a usual limit (ulimit -n 1024, 4096), a number under it is
+	 * one the program could have opened: a server at its limit would
+	 * accept fewer connections. Past it when the limit can be raised
+	 * for a moment; not past a big one, whose table of descriptors
+	 * every fork would copy. */
+	if (lim && rl.rlim_cur >= (rlim_t)base + 16 &&
+	    rl.rlim_cur <= SPY_FD_PAST_MAX) {
+		int high = fd_past_limit(fd, &rl);
+		if (high >= 0)
+			return high;
+	}
+	if (lim && rl.rlim_cur < (rlim_t)base + 16) {
 		/* Under a lower limit (ulimit -n 256): past it if the limit
 		 * can be raised for a moment; else just below it, unless that
 		 * is among the few a program under a tiny limit needs. */

@@ -20,11 +20,15 @@ int spy_sys_open(const char *path, int flags, int mode);
 int spy_sys_close(int fd);
 /* fd moved to the lowest free number from SPY_FD_HIGH on, close-on-exec,
  * out of the low numbers a program expects to own; fd itself when that
- * fails. Under a lower limit on descriptors (ulimit -n), past the limit
+ * fails. Under a limit up to SPY_FD_PAST_MAX, past the limit when it can
+ * be raised for a moment. Under a lower limit on descriptors (ulimit -n), past the limit
  * when it can be raised for a moment, else from 16 below it; below
  * SPY_FD_FLOOR it is closed instead (-1, EMFILE): a program under so low
  * a limit may need every descriptor it has. */
 #define SPY_FD_HIGH 900
+/* Up to this limit on descriptors, libspy's go past it when it can be
+ * raised for a moment (they take none of the program's numbers). */
+#define SPY_FD_PAST_MAX 4096
 #define SPY_FD_FLOOR 16
 int spy_sys_fd_high(int fd);
 /* libspy's own alternate signal stacks, past the program's view of them
