@@ -98,7 +98,7 @@ void spy_init(void)
 	spy_real_resolve();
 	spy_allocmem_init((const void *)spy_real.malloc);
 	spy_cxx_resolve();
-	spy_options_parse(getenv("SPY_OPTIONS"));
+	spy_options_parse(spy_process_take_options());
 	char parent[PATH_MAX];
 	int cause = spy_process_take_parent(parent, sizeof(parent));
 	spy_pid = spy_sys_getpid();

@@ -40,6 +40,10 @@
  * trace and names this one as its parent). */
 #define FORKED_VAR "SPY_TRACE_FORKED_FROM"
 #define FORKED_VAR_LEN 21
+/* SPY_OPTIONS passed on to an exec'd image whose environment lacks it
+ * (spy_process_take_options). */
+#define OPTIONS_VAR "SPY_TRACE_OPTIONS"
+#define OPTIONS_VAR_LEN 17
 
 extern char **environ;
 
@@ -54,6 +58,8 @@ static int forked_here; /* this image is a fork's child (not exec'd since) */
 /* Set by exec_prepare when this trace is a forked child's with nothing of
  * its own (see FORKED_VAR). */
 static int exec_drops_trace;
+/* OPTIONS_VAR=the options this image runs with; "" if none or too long. */
+static char options_var[OPTIONS_VAR_LEN + 1 + 2048];
 
 /* ---- the process record -------------------------------------------------- */
 
@@ -181,6 +187,18 @@ int spy_process_take_parent(char *parent, unsigned long cap)
 		return TRACE_CAUSE_FORK;
 	}
 	return TRACE_CAUSE_EXEC;
+}
+
+const char *spy_process_take_options(void)
+{
+	const char *passed = take_var(OPTIONS_VAR, OPTIONS_VAR_LEN);
+	const char *v = getenv("SPY_OPTIONS");
+	if (!v)
+		v = passed;
+	options_var[0] = '\0';
+	if (v && *v && OPTIONS_VAR_LEN + 1 + spy_strlen(v) < sizeof(options_var))
+		spy_format(options_var, sizeof(options_var), OPTIONS_VAR "=%s", v);
+	return v;
 }
 
 /* ---- exit ------------------------------------------------------------------ */
@@ -457,10 +475,10 @@ static int env_preloads(char *const env[], size_t n)
 			char *const *env2 = (envp);                            \
 			call_with;                                             \
 		}                                                              \
-		char *env_[n_ + 3];                                            \
+		char *env_[n_ + 4];                                            \
 		char forked_[PATH_MAX + 32];                                   \
 		char preload_[2 * PATH_MAX];                                   \
-		int preload_seen_ = 0;                                         \
+		int preload_seen_ = 0, options_seen_ = 0;                      \
 		size_t k_ = 0;                                                 \
 		spy_format(var_, sizeof(var_), PARENT_VAR "=%d:%s", spy_pid,   \
 			   spy_writer_path());                                 \
@@ -473,8 +491,11 @@ static int env_preloads(char *const env[], size_t n)
 		for (size_t i_ = 0; i_ < n_; i_++) {                           \
 			const char *e_ = (envp)[i_];                           \
 			if (spy_strneq(e_, PARENT_VAR "=", PARENT_VAR_LEN + 1) || \
-			    spy_strneq(e_, FORKED_VAR "=", FORKED_VAR_LEN + 1))   \
+			    spy_strneq(e_, FORKED_VAR "=", FORKED_VAR_LEN + 1) || \
+			    spy_strneq(e_, OPTIONS_VAR "=", OPTIONS_VAR_LEN + 1)) \
 				continue;                                      \
+			if (spy_strneq(e_, "SPY_OPTIONS=", 12))                \
+				options_seen_ = 1;                             \
 			if (!preload_seen_ && spy_strneq(e_, "LD_PRELOAD=", 11)) { \
 				preload_seen_ = 1;                             \
 				e_ = spy_preloadvar_fixed(e_, preload_,        \
@@ -482,6 +503,9 @@ static int env_preloads(char *const env[], size_t n)
 			}                                                      \
 			env_[k_++] = (char *)e_;                               \
 		}                                                              \
+		/* LD_PRELOAD kept without SPY_OPTIONS: the same options */    \
+		if (!options_seen_ && options_var[0])                          \
+			env_[k_++] = options_var;                              \
 		env_[k_] = NULL;                                               \
 		char *const *env2 = env_;                                      \
 		call_with;                                                     \

@@ -31,6 +31,13 @@ void spy_forksafe_unlock(int *lock);
  * it) and returns the cause it implies and the parent's trace path. */
 int spy_process_take_parent(char *parent, unsigned long cap);
 
+/* The options this image runs with: SPY_OPTIONS, or else those a traced
+ * parent passed on in SPY_TRACE_OPTIONS (taken out of the environment, so
+ * the program never sees it) because the environment it gave this image
+ * kept LD_PRELOAD but not SPY_OPTIONS (a server starting a CGI program
+ * with an environment of its own). NULL: none. */
+const char *spy_process_take_options(void);
+
 /* 1 in a forked child (before any exec) whose trace holds no allocation
  * of its own: every block it holds is its parent's, allocated before its
  * trace began. Reads the trace back (spy_writer_holds_any); at exit. */

@@ -205,4 +205,44 @@ test_expect 'fork 300 times while two threads unwind new stacks and load a libra
 	grep -q "#1  dive at .*forkstorm.c" heap.txt
 '
 
+
+# A server that starts a program with an environment of its own keeping
+# LD_PRELOAD but not SPY_OPTIONS (lighttpd's CGI programs): the program is
+# traced with the same options (its trace where the others are, not a
+# warning on its standard error), and its environment is still the one
+# it was given.
+cat >"$TEST_DIR/cgienv.c" <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int main(void)
+{
+	char var[4096];
+	const char *pre = getenv("LD_PRELOAD");
+	snprintf(var, sizeof(var), "LD_PRELOAD=%s", pre ? pre : "");
+	char *env[] = { "QUERY_STRING=a=1", var, NULL };
+	char *args[] = { "/usr/bin/env", NULL };
+	pid_t pid = fork();
+	if (pid == 0) {
+		execve(args[0], args, env);
+		_exit(127);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+EOF
+
+test_expect 'an environment of its own with LD_PRELOAD but no SPY_OPTIONS: the same options' '
+	gcc -O1 -o cgienv "$TEST_DIR/cgienv.c" &&
+	mkdir tr cwd && cd cwd &&
+	SPY_OPTIONS=out=$PWD/../tr/t.%e.%p.log LD_PRELOAD=$LIBSPY ../cgienv >out 2>err &&
+	cat err && ! test -s err &&
+	printf "QUERY_STRING=a=1\nLD_PRELOAD=%s\n" "$LIBSPY" | cmp - out &&
+	ls ../tr && ! ls spy.*.log && ls ../tr/t.env.*.log &&
+	summary_ok ../tr/t.env.*.log
+'
+
 test_done
