@@ -51,6 +51,8 @@ int spy_pid;
 static int exit_status;
 static int exit_status_known;
 static int finished;
+static pid_t finishing; /* the thread finishing the trace */
+static int finish_done;
 static int confined; /* a seccomp filter may refuse our system calls */
 /* In a forked child: the trace of the process it was forked from. */
 static char fork_parent[PATH_MAX];
@@ -213,8 +215,20 @@ void spy_process_finish(unsigned how, int status)
 {
 	if (confined || spy_state != SPY_STATE_READY || spy_pid != spy_sys_getpid())
 		return;
-	if (__atomic_exchange_n(&finished, 1, __ATOMIC_ACQ_REL))
+	if (__atomic_exchange_n(&finished, 1, __ATOMIC_ACQ_REL)) {
+		/* a signal handler ends the process with _exit while its
+		 * thread finishes the trace (PostgreSQL's backends on SIGQUIT
+		 * while they exit): the trace ends here, as a fatal signal's
+		 * does (die_of), not cut short */
+		if (how != TRACE_EXIT_UNKNOWN && !finish_done &&
+		    __atomic_load_n(&finishing, __ATOMIC_ACQUIRE) == spy_sys_gettid()) {
+			spy_self.guard++;
+			spy_writer_finish_interrupting(how, status, 0);
+			spy_self.guard--;
+		}
 		return;
+	}
+	__atomic_store_n(&finishing, spy_sys_gettid(), __ATOMIC_RELEASE);
 	if (how == TRACE_EXIT_UNKNOWN && exit_status_known) {
 		how = TRACE_EXIT_RETURN;
 		status = exit_status;
@@ -229,6 +243,7 @@ void spy_process_finish(unsigned how, int status)
 	 * dlopen's back) and the end map, from one reading of the maps */
 	spy_modules_at_exit();
 	spy_writer_finish(how, status, 0);
+	finish_done = 1;
 	spy_self.guard--;
 	errno = saved;
 }

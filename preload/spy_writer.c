@@ -775,6 +775,13 @@ void spy_writer_note(unsigned level, const char *text)
 
 void spy_writer_finish(unsigned how, int status, int sig)
 {
+	spy_writer_finish_interrupting(how, status, sig);
+	if (spy_tracing && how != TRACE_EXIT_SIGNAL)
+		release_unused();
+}
+
+void spy_writer_finish_interrupting(unsigned how, int status, int sig)
+{
 	uint8_t *p = spy_writer_begin(TRACE_EXIT, 3 * TRACE_VARINT_MAX);
 	if (p) {
 		p = trace_put_varint(p, how);
@@ -785,8 +792,6 @@ void spy_writer_finish(unsigned how, int status, int sig)
 	p = spy_writer_begin(TRACE_END, 0);
 	if (p)
 		spy_writer_end(p);
-	if (spy_tracing && how != TRACE_EXIT_SIGNAL)
-		release_unused();
 }
 
 void spy_writer_thread_exit(void)

@@ -157,6 +157,9 @@ void spy_writer_note(unsigned level, const char *text);
 
 /* Records the exit and the end marker. Records may still follow. */
 void spy_writer_finish(unsigned how, int status, int sig);
+/* The exit and end records alone, from a signal handler that interrupted
+ * this thread's own finishing of the trace (nothing given back). */
+void spy_writer_finish_interrupting(unsigned how, int status, int sig);
 
 /* The calling thread is exiting: hand its region on to the next thread. */
 void spy_writer_thread_exit(void);

@@ -217,4 +217,41 @@ test_expect 'longjmp out of a timer handler, over and over: same output; every m
 	return 1
 '
 
+
+# A signal handler that ends the process with _exit while libspy finishes
+# the trace at exit (PostgreSQL's backends on SIGQUIT): the trace ends
+# with that exit, not cut short. The leak scan of a million blocks takes
+# far longer than the timer.
+cat >"$TEST_DIR/quickdie.c" <<'CEOF'
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static void quickdie(int sig)
+{
+	(void)sig;
+	_exit(2);
+}
+
+int main(void)
+{
+	void **keep = malloc(sizeof(void *) * 1000000);
+	for (int i = 0; i < 1000000; i++)
+		keep[i] = malloc(32);
+	signal(SIGALRM, quickdie);
+	struct itimerval it = { .it_value = { .tv_usec = 5000 } };
+	setitimer(ITIMER_REAL, &it, NULL);
+	return 0;
+}
+CEOF
+
+test_expect 'a handler that _exits while the trace is finished at exit: the trace records that exit' '
+	gcc -O1 -o quickdie "$TEST_DIR/quickdie.c" &&
+	rc=0 && SPY_OPTIONS=out=$PWD/q.log LD_PRELOAD=$LIBSPY ./quickdie || rc=$? &&
+	test $rc -eq 2 &&
+	summary_json q.log &&
+	json_check q.log.json "j[\"process\"][\"exit\"][\"status\"] == 2 and j[\"process\"][\"truncated\"] is False"
+'
+
 test_done
