@@ -130,7 +130,9 @@ struct telling {
 
 /* Who called abort(), by the functions on the stack: a failed assert(),
  * glibc's stack protector or fortified string functions, or its malloc
- * finding its data damaged. NULL for anything else. */
+ * finding its data damaged; "raised" when abort() is not on the stack at
+ * all (raise(SIGABRT) or a kill of its own process: timeout(1) ending as
+ * the program it ran did). NULL for anything else. */
 static const char *abort_cause(const struct trace_model *m,
 			       const struct trace_event *e)
 {
@@ -148,14 +150,21 @@ static const char *abort_cause(const struct trace_model *m,
 	const struct trace_stack *s = trace_event_stack(m, e);
 	struct symbolizer *sym = s ? symbolizer_new(m) : NULL;
 	size_t best = n_callers;
+	int named = 0, aborted = 0;
 	for (uint32_t i = 0; sym && i < s->n && i < 16; i++) {
 		const char *fn = symbolizer_lookup(sym, s->frames[i])->function;
+		named += fn != NULL;
+		aborted |= fn && !strcmp(fn, "abort");
 		for (size_t k = 0; fn && k < best; k++)
 			if (!strcmp(fn, callers[k].fn))
 				best = k;
 	}
 	symbolizer_free(sym);
-	return best < n_callers ? callers[best].cls : NULL;
+	if (best < n_callers)
+		return callers[best].cls;
+	/* only a stack whose frames have names can tell that abort is not
+	 * among them */
+	return named >= 2 && !aborted ? "raised" : NULL;
 }
 
 /* What each cause of an abort() is called and says, the plain abort last
@@ -198,6 +207,15 @@ static const struct {
 	  "Run with `spy --guard`: an overrun then stops the "
 	  "program at the very write; check the sizes used to "
 	  "allocate and index the blocks near the call shown." },
+	{ "raised", "the program sent itself SIGABRT",
+	  "SIGABRT came from the program itself, but not from abort(): a "
+	  "raise(SIGABRT), or a kill of its own process. A program that "
+	  "runs another one (timeout, a shell) does this to end the way "
+	  "the program it ran ended; a crash handler does it to pass a "
+	  "crash on.",
+	  "If this program ran another one, look at that one's trace: it "
+	  "is the one that aborted. Otherwise the frames below show who "
+	  "sent the signal." },
 	{ "abort", "the program called abort()",
 	  "abort() ends the program at once with SIGABRT. The C "
 	  "library calls it when an assert() fails (the message "

@@ -71,6 +71,12 @@ test_expect 'an integer division by zero: SIGFPE, division-by-zero, at its line'
 	dies divide 136 && crash_is division-by-zero $(line_of "CRASH: divide")
 '
 
+test_expect 'raise(SIGABRT) with no abort() (timeout(1) passing on its child'"'"'s abort): the program sent itself SIGABRT, at its line' '
+	dies raiseabrt 134 &&
+	json_check t.log.json "[x[\"details\"][\"class\"] for x in $(kind crash)] == [\"raised\"]" &&
+	json_check t.log.json "(\"main\", $(line_of "CRASH: raiseabrt")) in $(frames "($(kind crash))[0][\"stacks\"][0]")"
+'
+
 test_expect 'abort(): the caller of abort in the stack' '
 	dies abort 134 &&
 	json_check t.log.json "[x[\"details\"][\"class\"] for x in $(kind crash)] == [\"abort\"]" &&
