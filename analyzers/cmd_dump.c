@@ -242,7 +242,8 @@ static void dump_text(const struct trace_model *m, struct symbolizer *sym)
 		const struct trace_event *e = &m->events[i];
 		/* Seconds since the process started, to the nanosecond. */
 		int64_t rel = trace_rel_ns(m, e->ts);
-		uint64_t mag = rel < 0 ? (uint64_t)-rel : (uint64_t)rel;
+		/* negated unsigned: -INT64_MIN does not fit an int64_t */
+		uint64_t mag = rel < 0 ? -(uint64_t)rel : (uint64_t)rel;
 		fprintf(f, "%s%c%3" PRIu64 ".%09" PRIu64 "%s %6" PRIu32 " %s",
 			text_style(&t, STYLE_DIM), rel < 0 ? '-' : ' ',
 			mag / 1000000000u, mag % 1000000000u,

@@ -39,12 +39,8 @@ static const char *const runtime_libs[] = {
 static const struct trace_str *module_of(const struct trace_model *m,
 					 uint64_t addr)
 {
-	for (size_t i = m->n_modules; i-- > 0;) {
-		const struct trace_module *mod = &m->modules[i];
-		if (addr - 1 >= mod->start && addr - 1 < mod->end)
-			return &mod->path;
-	}
-	return NULL;
+	const struct trace_module *mod = trace_module_at(m, addr - 1);
+	return mod ? &mod->path : NULL;
 }
 
 bool heap_stack_is_runtime(const struct trace_model *m,

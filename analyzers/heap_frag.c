@@ -341,6 +341,30 @@ static bool is_interval(const struct trace_model *m, const struct trace_event *e
 	return hi.valid && hi.reason == 2;
 }
 
+/* A snapshot costs its live blocks (sorted and laid out): a thousand
+ * snapshots of a million live blocks each took minutes. The series keeps
+ * to about this many blocks in all: fewer snapshots of a heap that big. */
+#define SERIES_WORK (4u << 20)
+
+/* The most blocks live at an interval snapshot. 0, or -1 out of memory. */
+static int most_live(const struct trace_model *m, size_t *most)
+{
+	struct replay r = { .live = U64MAP_INIT };
+	*most = 0;
+	for (size_t i = 0; i < m->n_events; i++) {
+		if (!is_interval(m, &m->events[i]))
+			continue;
+		if (replay_to(m, &r, i + 1) < 0) {
+			u64map_release(&r.live);
+			return -1;
+		}
+		if (r.live.len > *most)
+			*most = r.live.len;
+	}
+	u64map_release(&r.live);
+	return 0;
+}
+
 int heap_frag_series(const struct trace_model *m, struct heap_frag **out,
 		     size_t *n, size_t *total)
 {
@@ -351,6 +375,11 @@ int heap_frag_series(const struct trace_model *m, struct heap_frag **out,
 	if (!*total)
 		return 0;
 	size_t want = *total < HEAP_FRAG_SERIES_MAX ? *total : HEAP_FRAG_SERIES_MAX;
+	size_t most;
+	if (most_live(m, &most) < 0)
+		return -1;
+	if (most && want > SERIES_WORK / most)
+		want = SERIES_WORK / most ? SERIES_WORK / most : 1;
 	struct heap_frag *v = calloc(want, sizeof(*v));
 	if (!v)
 		return -1;

@@ -125,15 +125,19 @@ static void strip(FILE *f, const struct heap_snapshot *s,
 		  int *height, uint64_t *largest_where)
 {
 	uint64_t span = r->hi - r->lo;
+	/* Rows and cells counted without overflow: a span of 2^47 bytes or
+	 * more made rows negative as an int, and span + n - 1 can wrap,
+	 * either way asking calloc for span cells. */
 	if (!rows)
-		rows = (int)(span / (64u << 10)) + 1;
+		rows = span / (64u << 10) + 1 > MAX_ROWS
+			? MAX_ROWS : (int)(span / (64u << 10)) + 1;
 	if (rows > MAX_ROWS)
 		rows = MAX_ROWS;
 	size_t n_cells = (size_t)PIC_W * rows;
-	uint64_t per = (span + n_cells - 1) / n_cells;
+	uint64_t per = span / n_cells + (span % n_cells != 0);
 	if (per == 0)
 		per = 1;
-	n_cells = (size_t)((span + per - 1) / per);
+	n_cells = (size_t)(span / per + (span % per != 0));
 	double *cells = calloc(n_cells ? n_cells : 1, sizeof(double));
 	if (!cells) {
 		*height = 0;

@@ -79,13 +79,7 @@ static int slot_of(unsigned reg)
 /* The file-backed module record holding addr in the latest snapshot. */
 static const struct trace_module *module_of(const struct trace_model *m, uint64_t addr)
 {
-	const struct trace_module *in = NULL;
-	for (size_t i = 0; i < m->n_modules; i++) {
-		const struct trace_module *t = &m->modules[i];
-		if (addr >= t->start && addr < t->end && (!in || t->snapshot >= in->snapshot))
-			in = t;
-	}
-	return in;
+	return trace_snapshot_module_at(m, addr);
 }
 
 static bool safe_path(const char *p)

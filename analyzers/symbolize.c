@@ -19,12 +19,6 @@
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len,
 			    int *status);
 
-/* A disjoint address range and the module record that owns it. */
-struct range {
-	uint64_t start, end;
-	size_t mod;        /* index into model.modules */
-};
-
 struct elf_module {
 	char *path;        /* NUL-terminated copy, NULL when unusable */
 	uint64_t base;     /* load base: start of the offset-0 mapping */
@@ -34,8 +28,7 @@ struct elf_module {
 
 struct symbolizer {
 	const struct trace_model *m;
-	struct range *ranges;
-	size_t n_ranges;
+	struct trace_spans spans; /* the module records, flattened */
 	uint64_t *base;    /* per module record: its file's load base */
 	size_t *elf_of;    /* per module record: index + 1 into elfs, 0 unset */
 	struct elf_module *elfs;
@@ -66,118 +59,15 @@ static bool code_over_data(const struct trace_module *a,
  * code when it was taken, so it belongs to the module unloaded since,
  * not to what was mapped at its addresses afterwards (PHP unloads its
  * extensions at exit and its memory grows into their place). */
-static bool wins(const struct trace_model *m, size_t a, size_t b)
+static bool wins(const struct trace_module *v, size_t a, size_t b)
 {
-	const struct trace_module *ma = &m->modules[a], *mb = &m->modules[b];
+	const struct trace_module *ma = &v[a], *mb = &v[b];
 	if (ma->snapshot != mb->snapshot) {
 		if (code_over_data(ma, mb) || code_over_data(mb, ma))
 			return code_over_data(ma, mb);
 		return ma->snapshot > mb->snapshot;
 	}
 	return a > b;
-}
-
-struct edge {
-	uint64_t at;
-	size_t mod;
-	bool open;
-};
-
-static int cmp_edge(const void *pa, const void *pb)
-{
-	const struct edge *a = pa, *b = pb;
-	if (a->at != b->at)
-		return a->at < b->at ? -1 : 1;
-	return (int)a->open - (int)b->open; /* closes first */
-}
-
-/* A max-heap of module indices by wins(); ended entries are dropped
- * lazily when they reach the top. */
-struct heap {
-	size_t *v;
-	size_t n;
-};
-
-static void heap_push(const struct trace_model *m, struct heap *h, size_t mod)
-{
-	size_t i = h->n++;
-	h->v[i] = mod;
-	while (i && wins(m, h->v[i], h->v[(i - 1) / 2])) {
-		size_t p = (i - 1) / 2, t = h->v[p];
-		h->v[p] = h->v[i];
-		h->v[i] = t;
-		i = p;
-	}
-}
-
-static void heap_pop(const struct trace_model *m, struct heap *h)
-{
-	h->v[0] = h->v[--h->n];
-	size_t i = 0;
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, best = i;
-		if (l < h->n && wins(m, h->v[l], h->v[best]))
-			best = l;
-		if (r < h->n && wins(m, h->v[r], h->v[best]))
-			best = r;
-		if (best == i)
-			break;
-		size_t t = h->v[best];
-		h->v[best] = h->v[i];
-		h->v[i] = t;
-		i = best;
-	}
-}
-
-/* Sweeps over range edges keeping the winning open record on top of a
- * heap; O(n log n) however the records overlap. */
-static int flatten(struct symbolizer *s)
-{
-	const struct trace_model *m = s->m;
-	size_t n = m->n_modules, ne = 0;
-	struct edge *e = malloc((2 * n + 1) * sizeof(*e));
-	bool *open = calloc(n + 1, sizeof(*open));
-	struct heap h = { malloc((n + 1) * sizeof(size_t)), 0 };
-	s->ranges = malloc((2 * n + 1) * sizeof(*s->ranges));
-	if (!e || !open || !h.v || !s->ranges)
-		goto fail;
-	for (size_t i = 0; i < n; i++) {
-		if (m->modules[i].start >= m->modules[i].end)
-			continue;
-		e[ne++] = (struct edge){ m->modules[i].start, i, true };
-		e[ne++] = (struct edge){ m->modules[i].end, i, false };
-	}
-	qsort(e, ne, sizeof(*e), cmp_edge);
-	for (size_t i = 0; i < ne; i++) {
-		if (e[i].open) {
-			open[e[i].mod] = true;
-			heap_push(m, &h, e[i].mod);
-		} else {
-			open[e[i].mod] = false;
-		}
-		while (h.n && !open[h.v[0]])
-			heap_pop(m, &h);
-		if (i + 1 < ne && e[i + 1].at == e[i].at)
-			continue;
-		if (!h.n || i + 1 >= ne)
-			continue;
-		struct range r = { e[i].at, e[i + 1].at, h.v[0] };
-		struct range *last = s->n_ranges ? &s->ranges[s->n_ranges - 1]
-						 : NULL;
-		if (last && last->mod == r.mod && last->end == r.start)
-			last->end = r.end;
-		else
-			s->ranges[s->n_ranges++] = r;
-	}
-	free(e);
-	free(open);
-	free(h.v);
-	return 0;
-fail:
-	free(e);
-	free(open);
-	free(h.v);
-	return -1;
 }
 
 static const struct trace_model *sort_model;
@@ -245,26 +135,13 @@ struct symbolizer *symbolizer_new(const struct trace_model *m)
 		return NULL;
 	s->m = m;
 	s->elf_of = calloc(m->n_modules + 1, sizeof(*s->elf_of));
-	if (!s->elf_of || flatten(s) < 0 || compute_bases(s) < 0) {
+	if (!s->elf_of ||
+	    trace_spans_build(m->modules, m->n_modules, wins, &s->spans) < 0 ||
+	    compute_bases(s) < 0) {
 		symbolizer_free(s);
 		return NULL;
 	}
 	return s;
-}
-
-static const struct range *find_range(const struct symbolizer *s, uint64_t a)
-{
-	size_t lo = 0, hi = s->n_ranges;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (s->ranges[mid].end <= a)
-			lo = mid + 1;
-		else if (s->ranges[mid].start > a)
-			hi = mid;
-		else
-			return &s->ranges[mid];
-	}
-	return NULL;
 }
 
 /* Only regular files are opened: a path from the trace may name a FIFO or
@@ -443,10 +320,10 @@ static void resolve_inlines(struct elf_module *e, uint64_t a,
 static void resolve(struct symbolizer *s, struct sym_frame *f)
 {
 	uint64_t a = f->address ? f->address - 1 : 0;
-	const struct range *r = find_range(s, a);
+	const struct trace_module *r = trace_spans_find(&s->spans, s->m->modules, a);
 	if (!r)
 		return;
-	struct elf_module *e = elf_for(s, r->mod);
+	struct elf_module *e = elf_for(s, (size_t)(r - s->m->modules));
 	if (!e)
 		return;
 	/* Anonymous mappings have no path: no module to name. */
@@ -523,7 +400,7 @@ void symbolizer_free(struct symbolizer *s)
 	}
 	free(s->elfs);
 	free(s->frames);
-	free(s->ranges);
+	trace_spans_release(&s->spans);
 	free(s->base);
 	free(s->elf_of);
 	u64map_release(&s->by_addr);

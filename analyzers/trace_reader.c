@@ -214,6 +214,46 @@ no_memory:
 	return -1;
 }
 
+static bool later_record(const struct trace_module *v, size_t a, size_t b)
+{
+	(void)v;
+	return a > b;
+}
+
+static bool earlier_record(const struct trace_module *v, size_t a, size_t b)
+{
+	(void)v;
+	return a < b;
+}
+
+static bool later_snapshot(const struct trace_module *v, size_t a, size_t b)
+{
+	if (v[a].snapshot != v[b].snapshot)
+		return v[a].snapshot > v[b].snapshot;
+	return a > b;
+}
+
+/* The lines of the last end map (NULL when there are none). */
+static const struct trace_module *last_map(const struct trace_model *m)
+{
+	return m->end_map ? m->end_map + m->end_map_from : NULL;
+}
+
+static int build_spans(struct trace_model *m)
+{
+	return trace_spans_build(m->modules, m->n_modules, later_record,
+				 &m->module_spans) < 0 ||
+	       trace_spans_build(m->modules, m->n_modules, later_snapshot,
+				 &m->snapshot_spans) < 0 ||
+	       trace_spans_build(last_map(m), m->n_end_map - m->end_map_from,
+				 earlier_record,
+				 &m->end_spans) < 0 ? -1 : 0;
+}
+
+/* Where a stack of no frames points: the pool is never allocated when
+ * every stack is empty, and NULL + 0 is undefined. */
+static const uint64_t no_frames[1];
+
 static int finish(struct loader *ld)
 {
 	struct trace_model *m = ld->m;
@@ -221,11 +261,12 @@ static int finish(struct loader *ld)
 	for (size_t i = 0; i < m->n_stacks; i++) {
 		struct trace_stack *s = &m->stacks[i];
 		if (s->defined)
-			s->frames = m->frame_pool + s->pool_at;
+			s->frames = s->n ? m->frame_pool + s->pool_at : no_frames;
 		else
 			undefined++;
 	}
-	if (sort_events(m) < 0 || order_heap_handoffs(m) < 0)
+	if (sort_events(m) < 0 || order_heap_handoffs(m) < 0 ||
+	    build_spans(m) < 0)
 		return -1;
 	if (m->truncated && m->cut_at) {
 		if (add_reader_note(ld, 1, "trace ends early at byte %llu (the "
@@ -521,6 +562,9 @@ void trace_model_release(struct trace_model *m)
 		if (m->notes[i].from_reader)
 			free((char *)m->notes[i].text.p);
 	free(m->notes);
+	trace_spans_release(&m->module_spans);
+	trace_spans_release(&m->snapshot_spans);
+	trace_spans_release(&m->end_spans);
 	u64map_release(&m->stack_index);
 	u64map_release(&m->thread_index);
 	free(m->data);
@@ -545,11 +589,19 @@ const struct trace_stack *trace_event_stack(const struct trace_model *m,
 const struct trace_module *trace_region_of(const struct trace_model *m,
 					   uint64_t addr)
 {
-	for (size_t i = m->end_map_from; i < m->n_end_map; i++)
-		if (addr >= m->end_map[i].start && addr < m->end_map[i].end)
-			return &m->end_map[i];
-	for (size_t i = m->n_modules; i-- > 0;)
-		if (addr >= m->modules[i].start && addr < m->modules[i].end)
-			return &m->modules[i];
-	return NULL;
+	const struct trace_module *r =
+		trace_spans_find(&m->end_spans, last_map(m), addr);
+	return r ? r : trace_module_at(m, addr);
+}
+
+const struct trace_module *trace_module_at(const struct trace_model *m,
+					   uint64_t addr)
+{
+	return trace_spans_find(&m->module_spans, m->modules, addr);
+}
+
+const struct trace_module *trace_snapshot_module_at(const struct trace_model *m,
+						    uint64_t addr)
+{
+	return trace_spans_find(&m->snapshot_spans, m->modules, addr);
 }

@@ -55,6 +55,32 @@ struct trace_thread {
 	size_t events;
 };
 
+/* Records (modules or end-map lines) flattened into disjoint address
+ * ranges, each naming the record that wins there (trace_spans.c). */
+struct trace_span {
+	uint64_t start, end;
+	size_t rec;             /* index of the winning record */
+};
+
+struct trace_spans {
+	struct trace_span *v;   /* sorted, disjoint */
+	size_t n;
+};
+
+/* 1 when record a of v wins over record b where both map an address. */
+typedef bool (*trace_wins_fn)(const struct trace_module *v, size_t a,
+			      size_t b);
+
+/* Flattens the n records of v (those with end > start); O(n log n).
+ * Returns 0, or -1 when memory ran out (*out empty). */
+int trace_spans_build(const struct trace_module *v, size_t n, trace_wins_fn wins,
+		      struct trace_spans *out);
+/* The record of v that wins at addr, or NULL. */
+const struct trace_module *trace_spans_find(const struct trace_spans *s,
+					    const struct trace_module *v,
+					    uint64_t addr);
+void trace_spans_release(struct trace_spans *s);
+
 /* One record, decoded. kind is the record's kind byte (unknown kinds keep
  * theirs); a, b, c hold the kind's fields as listed below. */
 struct trace_event {
@@ -162,6 +188,13 @@ struct trace_model {
 	size_t unfinished_records;    /* kind 0: cut off by the writer's death */
 	size_t kind_count[256];       /* records read, by kind byte */
 
+	/* Lookups by address (built when the trace is loaded): */
+	struct trace_spans module_spans;   /* modules: the latest record */
+	struct trace_spans snapshot_spans; /* modules: the latest snapshot,
+					    * then the latest record */
+	struct trace_spans end_spans;      /* end_map from end_map_from: the
+					    * first line */
+
 	/* Reader-private bookkeeping (owned, released with the model). */
 	struct u64map stack_index;    /* stack id -> index + 1 */
 	struct u64map thread_index;   /* tid -> index + 1 */
@@ -203,5 +236,14 @@ const struct trace_stack *trace_event_stack(const struct trace_model *m,
  * addr, or NULL. */
 const struct trace_module *trace_region_of(const struct trace_model *m,
 					   uint64_t addr);
+
+/* The latest module record that maps addr, or NULL. */
+const struct trace_module *trace_module_at(const struct trace_model *m,
+					   uint64_t addr);
+
+/* The module record of the latest snapshot that maps addr (of those, the
+ * latest record), or NULL. */
+const struct trace_module *trace_snapshot_module_at(const struct trace_model *m,
+						    uint64_t addr);
 
 #endif

@@ -222,6 +222,105 @@ static void test_many_global_locks(void)
 	free(b.buf);
 }
 
+/* 300,000 lines of anonymous memory in one module snapshot and no
+ * end-map record, and 100,000 threads whose stacks lie in them: each line
+ * dropped what it overlapped from all the lines before it, each region
+ * of the start map was looked for among all of the end map's, and each
+ * thread's stack among all the lines, quadratic (minutes for `map`). */
+static void test_many_map_lines(void)
+{
+	struct tb b;
+	begin(&b);
+	for (uint64_t i = 0; i < 300000; i++) {
+		uint64_t at = 0x10000000 + 0x2000 * i;
+		chunk_every(&b, i, 10000, 600);
+		tb_module(&b, 600, 1, at, at + 0x1000, 0, 6, "");
+	}
+	for (uint64_t i = 0; i < 100000; i++) {
+		chunk_every(&b, i, 5000, 700);
+		tb_begin(&b, 700);
+		tb_v(&b, 100 + i);                            /* tid */
+		tb_v(&b, 10);                                 /* creator */
+		tb_v(&b, 0x7000 + i);                         /* handle */
+		tb_v(&b, 0x10000000 + 0x2000 * i + 0x800);    /* stack_top */
+		tb_v(&b, 0x400);                              /* stack_size */
+		tb_v(&b, TRACE_STACK_FROM_ATTR);
+		tb_end_record(&b, TRACE_THREAD_START);
+	}
+	finish(&b);
+	ok(run_named(save(&b, "maplines"), "map") == 0,
+	   "300,000 map lines and 100,000 thread stacks");
+	free(b.buf);
+}
+
+/* 200,000 module records, and 100,000 of each of leaks with a stack of
+ * their own, frees of globals and samples at distinct addresses, none
+ * of them in a module: each looked for its module among all the records,
+ * quadratic (minutes for `report`). */
+static void test_many_module_lookups(void)
+{
+	struct tb b;
+	begin(&b);
+	for (uint64_t i = 0; i < 200000; i++) {
+		uint64_t at = 0x10000000 + 0x2000 * i;
+		chunk_every(&b, i, 10000, 600);
+		tb_module(&b, 600, 1, at, at + 0x1000, 0, 5, "/x");
+	}
+	for (uint64_t i = 0; i < 100000; i++) {
+		uint64_t frame = 0x90000000 + 16 * i;
+		chunk_every(&b, i, 2000, 700);
+		tb_stack(&b, 700, 2 + i, &frame, 1);
+		tb_alloc(&b, 700, TRACE_FN_MALLOC, 0x1000000 + 64 * i, 32, 2 + i, 0);
+		tb_begin(&b, 700);
+		tb_v(&b, 0x1000000 + 64 * i);  /* addr */
+		tb_v(&b, 40);                  /* size */
+		tb_v(&b, TRACE_LEAK_DEFINITE);
+		tb_end_record(&b, TRACE_LEAK);
+		tb_begin(&b, 700);
+		tb_v(&b, TRACE_FN_FREE);
+		tb_v(&b, 0x90000008 + 16 * i); /* addr */
+		tb_v(&b, 1);                   /* stack */
+		tb_v(&b, TRACE_BAD_GLOBAL);
+		tb_v(&b, 0);                   /* base */
+		tb_end_record(&b, TRACE_BAD_FREE);
+		tb_begin(&b, 700);
+		tb_v(&b, frame);               /* pc */
+		for (int r = 0; r < 16; r++)
+			tb_v(&b, 0x1000000);
+		tb_end_record(&b, TRACE_SAMPLE);
+	}
+	finish(&b);
+	const char *t = save(&b, "lookups");
+	ok(run_named(t, "leaks") == 0 && run_named(t, "sharing") == 0 &&
+	   run_named(t, "report") == 0,
+	   "100,000 lookups each of 200,000 module records");
+	free(b.buf);
+}
+
+/* 500,000 live blocks and 1,000 interval heap-info records: each
+ * snapshot of the series sorted and laid out every live block (minutes
+ * for `fragmentation`). */
+static void test_many_heap_snapshots(void)
+{
+	struct tb b;
+	begin(&b);
+	for (uint64_t i = 0; i < 500000; i++) {
+		chunk_every(&b, i, 20000, 600);
+		tb_alloc(&b, 600, TRACE_FN_MALLOC, 0x1000000 + 64 * i, 32, 1, 0);
+	}
+	for (uint64_t i = 0; i < 1000; i++) {
+		tb_begin(&b, 700 + i);       /* heap-info: interval */
+		tb_v(&b, 2);
+		for (int k = 0; k < 10; k++)
+			tb_v(&b, 4096);
+		tb_end_record(&b, TRACE_HEAP_INFO);
+	}
+	finish(&b);
+	ok(run_named(save(&b, "snapshots"), "fragmentation") == 0,
+	   "1,000 heap snapshots of 500,000 live blocks");
+	free(b.buf);
+}
+
 /* No module and no end-map record (they were cut out): the maps of the
  * address space start empty. */
 static void test_no_maps(void)
@@ -234,6 +333,41 @@ static void test_no_maps(void)
 	tb_alloc(&b, 520, TRACE_FN_MALLOC, 0x9010, 5, 0, 0);
 	finish(&b);
 	ok(run_all(save(&b, "nomaps")) == 0, "a trace without map records");
+	free(b.buf);
+}
+
+/* Two threads whose stacks (from their start records) lie side by side
+ * where no map line is: the two lines made for them were compared by
+ * path, and a line made up has no path at all (memcmp given NULL). */
+static void test_adjacent_thread_stacks(void)
+{
+	struct tb b;
+	begin(&b);
+	for (uint64_t i = 0; i < 2; i++) {
+		tb_begin(&b, 600);
+		tb_v(&b, 20 + i);                     /* tid */
+		tb_v(&b, 10);                         /* creator */
+		tb_v(&b, 0x7000 + i);                 /* handle */
+		tb_v(&b, 0x7f0000002000 + 0x1000 * i); /* stack_top */
+		tb_v(&b, 0x1000);                     /* stack_size */
+		tb_v(&b, TRACE_STACK_FROM_ATTR);
+		tb_end_record(&b, TRACE_THREAD_START);
+	}
+	finish(&b);
+	ok(run_all(save(&b, "stacks")) == 0,
+	   "two thread stacks side by side outside every map line");
+	free(b.buf);
+}
+
+/* A record 2^63 ns after the process started: its time since the start
+ * is INT64_MIN as an int64_t, whose negation is undefined. */
+static void test_time_far_from_start(void)
+{
+	struct tb b;
+	begin(&b);
+	tb_note(&b, 500 + (1ull << 63), 0, "far");
+	finish(&b);
+	ok(run_all(save(&b, "far")) == 0, "a record 2^63 ns after the start");
 	free(b.buf);
 }
 
@@ -482,6 +616,11 @@ int main(void)
 	test_locks_nested();
 	test_many_global_locks();
 	test_no_maps();
+	test_adjacent_thread_stacks();
+	test_time_far_from_start();
+	test_many_map_lines();
+	test_many_module_lookups();
+	test_many_heap_snapshots();
 	test_many_syscalls();
 	test_many_io_sites();
 	test_many_unknown_frees();

@@ -262,6 +262,30 @@ static void test_chunks(const struct tb *b)
 	free(z);
 }
 
+/* The only stack defined has no frames: the pool of frames is never
+ * allocated, and the stack must not point at NULL + 0. */
+static void test_empty_stack(void)
+{
+	static const char *const argv[] = { "prog" };
+	struct tb b;
+	tb_init(&b);
+	tb_chunk(&b, 10, 500);
+	tb_process(&b, 500, 10, 1, 0, "/bin/prog", 1, argv, "");
+	tb_stack(&b, 510, 1, NULL, 0);
+	tb_alloc(&b, 520, TRACE_FN_MALLOC, 0x9000, 10, 1, 0);
+	tb_endrec(&b, 530);
+	tb_chunk_end(&b);
+	struct trace_model m;
+	struct trace_error err;
+	int r = try_load(b.buf, b.len, &m, &err);
+	ok(r == 0 && m.n_stacks == 1 && m.stacks[0].defined &&
+	   m.stacks[0].n == 0 && m.stacks[0].frames,
+	   "a stack of no frames, the only one (%s)", err.msg);
+	if (r == 0)
+		trace_model_release(&m);
+	free(b.buf);
+}
+
 static void test_headers(const struct tb *b)
 {
 	uint8_t h[64];
@@ -306,6 +330,7 @@ int main(void)
 	test_files();
 	test_lengths();
 	test_chunks(&b);
+	test_empty_stack();
 	test_cuts(&b);
 	test_random(&b);
 	free(b.buf);
