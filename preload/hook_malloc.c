@@ -179,7 +179,7 @@ SPY_EXPORT void free(void *p)
 		return;
 	}
 	int saved = errno;
-	int pass = rec_heap_free(TRACE_FN_FREE, &p);
+	int pass = rec_heap_free(TRACE_FN_FREE, &p, __builtin_return_address(0));
 	spy_heapinfo_tick();
 	spy_hook_leave();
 	errno = saved;

@@ -14,6 +14,7 @@
 #include "spy_heapinfo.h"
 #include "spy_heapmap.h"
 #include "spy_leakscan.h"
+#include "spy_modules.h"
 #include "spy_options.h"
 #include "spy_quarantine.h"
 #include "spy_stack.h"
@@ -219,14 +220,14 @@ static inline uintptr_t rec_heap_array_start(uintptr_t p, unsigned want)
 	return 0;
 }
 
-/* The program frees *pp. Records it (before the real free, so that its
- * address cannot be handed out again before the record exists) and
- * returns 1 when the caller must pass *pp to the real free now, 0 when
- * libspy keeps it: held in quarantine, or a bad free not passed on. *pp
- * becomes the start of the block when the pointer was a new[] array's
- * first element, given back by delete or free. */
+/* The program frees *pp (called from ra). Records it (before the real
+ * free, so that its address cannot be handed out again before the record
+ * exists) and returns 1 when the caller must pass *pp to the real free
+ * now, 0 when libspy keeps it: held in quarantine, or a bad free not
+ * passed on. *pp becomes the start of the block when the pointer was a
+ * new[] array's first element, given back by delete or free. */
 static inline __attribute__((always_inline)) int
-rec_heap_free(unsigned fn, void **pp)
+rec_heap_free(unsigned fn, void **pp, void *ra)
 {
 	void *p = *pp;
 	uint32_t stack = spy_stack_capture();
@@ -274,6 +275,14 @@ again:;
 		if (spy_quarantine_hold(p, size))
 			return 0;
 		spy_heapmap_remove((uintptr_t)p);
+		return 1;
+	}
+	/* The loader frees only blocks of its own, some made unseen (a new
+	 * thread's TLS vector, allocated inside pthread_create): no search
+	 * for what else the pointer could be, at every cached thread stack
+	 * glibc lets go. */
+	if (f == SPY_HEAP_ABSENT && spy_modules_in_loader(&ra, 1)) {
+		rec_heap_free_record(fn, p, stack);
 		return 1;
 	}
 	if (f == SPY_HEAP_ABSENT && !cookie) {
