@@ -17,12 +17,6 @@
 #include "spy_heapmap.h"
 #include "spy_real.h"
 
-/* The object (its load base) that defines f, or NULL. */
-static void *object_of(const void *f)
-{
-	Dl_info info;
-	return f && dladdr(f, &info) ? info.dli_fbase : NULL;
-}
 
 /* 1 when f may serve as the runtime's operator: not libspy's own, and not
  * one the real allocator exports (jemalloc has operators of its own,
@@ -31,9 +25,9 @@ static void *object_of(const void *f)
  * and free, and so come through the hooks. */
 static int usable_operator(const void *f)
 {
-	void *where = object_of(f);
-	return where && where != object_of((const void *)usable_operator) &&
-	       where != object_of((const void *)spy_real.malloc);
+	uintptr_t where = spy_object_at(f);
+	return where && where != spy_object_at((const void *)usable_operator) &&
+	       where != spy_object_at((const void *)spy_real.malloc);
 }
 
 /* The runtime's operator in a library loaded outside the global scope: a

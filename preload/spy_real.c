@@ -119,11 +119,21 @@ static void *pvalloc_by_allocator(size_t size)
 	return aligned_by_allocator(page, rounded ? rounded : page);
 }
 
+uintptr_t spy_object_at(const void *addr)
+{
+	struct dl_find_object fo;
+	if (!addr)
+		return 0;
+	if (_dl_find_object((void *)addr, &fo) == 0)
+		return (uintptr_t)fo.dlfo_map_start;
+	Dl_info info;
+	return dladdr(addr, &info) ? (uintptr_t)info.dli_fbase : 0;
+}
+
 static int same_object(void *a, void *b)
 {
-	Dl_info ia, ib;
-	return a && b && dladdr(a, &ia) && dladdr(b, &ib) &&
-	       ia.dli_fbase == ib.dli_fbase;
+	uintptr_t oa = spy_object_at(a);
+	return oa && oa == spy_object_at(b);
 }
 
 static void aligned_family_from_allocator(void)
@@ -184,6 +194,10 @@ void spy_real_resolve(void)
 
 int spy_real_malloc_is_glibc(void)
 {
+	struct dl_find_object fo;
+	if (spy_real.malloc && _dl_find_object((void *)spy_real.malloc, &fo) == 0 &&
+	    fo.dlfo_link_map && fo.dlfo_link_map->l_name)
+		return strstr(fo.dlfo_link_map->l_name, "/libc.so") != NULL;
 	Dl_info info;
 	return spy_real.malloc && dladdr((void *)spy_real.malloc, &info) &&
 	       info.dli_fname && strstr(info.dli_fname, "/libc.so");

@@ -8,6 +8,7 @@
 #include <link.h>
 
 #include <stddef.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <signal.h>
 #include <threads.h>
@@ -121,5 +122,11 @@ int spy_real_malloc_is_glibc(void);
  * defines malloc itself); once, at start, after the trace is open
  * (hook_malloc.c). */
 void spy_malloc_check_owner(void);
+
+/* The start of the loaded object that holds addr (an identity for it), or
+ * 0. By the loader's sorted table of objects: dladdr searches every
+ * symbol of the object for the nearest one, some 80,000 instructions a
+ * call in libc, and libspy's start asked it dozens of times. */
+uintptr_t spy_object_at(const void *addr);
 
 #endif
