@@ -278,6 +278,17 @@ static void resolve_inlines(struct elf_module *e, uint64_t a,
 	int n = dwarf_getscopes(cu, a - bias, &scopes);
 	if (n <= 0)
 		return;
+	/* dwarf_getscopes follows an inlined subroutine into its abstract
+	 * definition and stops there; the concrete chain from the innermost
+	 * scope outwards names every level of inlining. */
+	Dwarf_Die inner = scopes[0];
+	Dwarf_Die *chain = NULL;
+	int nc = dwarf_getscopes_die(&inner, &chain);
+	if (nc > 0) {
+		free(scopes);
+		scopes = chain;
+		n = nc;
+	}
 	Dwarf_Files *files = NULL;
 	size_t n_files = 0;
 	if (dwarf_getsrcfiles(cu, &files, &n_files) != 0)

@@ -11,6 +11,8 @@ line_of() { grep -n -F -- "$2" "$1" | head -n 1 | cut -d: -f1; }
 DANG=$TOP/demos/dangling.c
 L_MALLOC=$(line_of "$DANG" "malloc(sizeof *p)")
 L_FREE=$(line_of "$DANG" "free(p);            /* the caller")
+L_UAF_CALL=$(awk "/^static int use_after_free/ {f = 1} f && /remove_player\(p\);/ {print NR; exit}" "$DANG")
+L_MAIN_CALL=$(awk "/^int main/ {f = 1} f && /use_after_free\(\)/ {print NR; exit}" "$DANG")
 
 uaf() { echo "[x for x in j[\"findings\"] if x[\"kind\"] == \"use-after-free\"]"; }
 top() { echo "[(fr[\"function\"], fr[\"line\"]) for fr in $1[\"frames\"]]"; }
@@ -24,6 +26,17 @@ test_expect 'the dangling demo: output unchanged, the write found at exit with b
 	json_check $t.json "($(uaf))[0][\"details\"][\"bytes_found\"] == \"63 00 00 00\"" &&
 	json_check $t.json "(\"remove_player\", $L_FREE) in $(top "($(uaf))[0][\"stacks\"][0]")" &&
 	json_check $t.json "(\"new_player\", $L_MALLOC) in $(top "($(uaf))[0][\"stacks\"][1]")"
+'
+
+# The demo's compiler inlines remove_player into use_after_free and that
+# into main: the free's stack names every level, each at its own line, as
+# addr2line -i does (the outer levels were lost, and main's frame read the
+# line inside use_after_free).
+test_expect 'the dangling demo: a free inlined two levels deep names both levels and main at their own lines' '
+	test -n "$L_UAF_CALL" && test -n "$L_MAIN_CALL" &&
+	SPY_OPTIONS=out=$PWD/i.log LD_PRELOAD=$LIBSPY "$TOP/demos/dangling" >out &&
+	report_json i.log &&
+	json_check i.log.json "$(top "($(uaf))[0][\"stacks\"][0]")[:3] == [(\"remove_player\", $L_FREE), (\"use_after_free\", $L_UAF_CALL), (\"main\", $L_MAIN_CALL)]"
 '
 
 test_expect 'the fixed demo: no use after free' '
