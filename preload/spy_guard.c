@@ -186,8 +186,14 @@ void spy_guard_free(void *p)
 	if (guard <= start)
 		guard = start + PAGE;
 	size_t len = guard - start;
-	/* The pages stay mapped but inaccessible: a late access faults. */
-	mprotect((void *)start, len, PROT_NONE);
+	/* The pages stay mapped but inaccessible: a late access faults. A
+	 * fresh mapping, not mprotect: pages a thread touched carry the
+	 * kernel's anon_vma, and freed ranges of different ones never merged
+	 * back into the reservation (4 threads: 2.4 mappings a live block,
+	 * past vm.max_map_count long before live_cap, and the real allocator
+	 * then failed too). A fresh one merges, and its memory goes back. */
+	mmap((void *)start, len, PROT_NONE,
+	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 	__atomic_sub_fetch(&live_guarded, 1, __ATOMIC_RELAXED);
 	fifo_take_lock();
 	while (fifo_head - fifo_tail >= FIFO_CAP || fifo_bytes + len > FREED_KEEP) {
