@@ -223,30 +223,32 @@ static void text_heap(const struct text_out *t, const struct trace_model *m,
 	summary_format_bytes(bytes, sizeof(bytes), h->peak_bytes);
 	summary_format_ns(when, sizeof(when), trace_rel_ns(m, h->peak_ts));
 	if (h->peak_bytes)
-		snprintf(buf, sizeof(buf), "%s in %" PRIu64 " blocks, at %s",
-			 bytes, h->peak_blocks, when);
+		snprintf(buf, sizeof(buf), "%s in %" PRIu64 " block%s, at %s",
+			 bytes, h->peak_blocks, h->peak_blocks == 1 ? "" : "s",
+			 when);
 	else
 		snprintf(buf, sizeof(buf), "no heap blocks recorded");
 	text_field(t, "heap peak", buf);
 	summary_format_bytes(bytes, sizeof(bytes), h->live_bytes);
-	snprintf(buf, sizeof(buf), "%" PRIu64 " blocks, %s", h->live_blocks,
-		 bytes);
+	snprintf(buf, sizeof(buf), "%" PRIu64 " block%s, %s", h->live_blocks,
+		 h->live_blocks == 1 ? "" : "s", bytes);
 	text_field(t, "heap end", buf);
 }
 
 static void text_trace(const struct text_out *t, const struct trace_model *m)
 {
 	char buf[192];
+	const char *chunks = m->n_chunks == 1 ? "chunk" : "chunks";
 	if (!m->truncated)
-		snprintf(buf, sizeof(buf), "complete, %zu chunks, %zu bytes",
-			 m->n_chunks, m->size);
+		snprintf(buf, sizeof(buf), "complete, %zu %s, %zu bytes",
+			 m->n_chunks, chunks, m->size);
 	else if (m->cut_at)
 		snprintf(buf, sizeof(buf), "truncated at byte %" PRIu64
-			 " of %zu, %zu chunks", m->cut_at, m->size,
-			 m->n_chunks);
+			 " of %zu, %zu %s", m->cut_at, m->size, m->n_chunks,
+			 chunks);
 	else
 		snprintf(buf, sizeof(buf), "truncated (no end record), %zu "
-			 "chunks, %zu bytes", m->n_chunks, m->size);
+			 "%s, %zu bytes", m->n_chunks, chunks, m->size);
 	text_field(t, "trace", buf);
 }
 
