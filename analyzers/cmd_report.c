@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "commands.h"
+#include "detect_threads.h"
 #include "findings.h"
 #include "findings_out.h"
 #include "heap_replay.h"
@@ -52,6 +53,11 @@ int cmd_report(const struct cmd_args *a)
 		summary_print_json(&w, &in.m, &in.h);
 		json_key(&w, "findings");
 		findings_print_json(&w, in.sym, &in.fl);
+		json_key(&w, "not_checked");
+		json_array_begin(&w);
+		if (sharing_unchecked(&in.m))
+			json_string(&w, "false-sharing");
+		json_array_end(&w);
 		json_object_end(&w);
 	} else {
 		struct text_out t;
@@ -59,6 +65,11 @@ int cmd_report(const struct cmd_args *a)
 		summary_print_text(&t, &in.m, &in.h, true);
 		fputc('\n', stdout);
 		findings_print_text(&t, in.sym, &in.fl);
+		if (sharing_unchecked(&in.m) && (!in.fl.n || fputc('\n', stdout)))
+			text_wrap(stdout, "(false sharing was not checked: "
+				  "threads ran at the same time, but no samples "
+				  "were taken; run with spy --opt sample_hz=1000 "
+				  "to check it)", 0);
 	}
 	int status = in.fl.n ? 1 : 0;
 	report_input_release(&in);

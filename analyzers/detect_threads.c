@@ -406,6 +406,32 @@ static int false_sharing(const struct trace_model *m, struct finding_list *out)
 	return rc;
 }
 
+int sharing_unchecked(const struct trace_model *m)
+{
+	for (size_t i = 0; i < m->n_events; i++)
+		if (m->events[i].kind == TRACE_SAMPLE)
+			return 0;
+	struct threads_model tm;
+	if (threads_model_build(m, &tm) < 0)
+		return 0;
+	int found = 0;
+	for (size_t i = 0; i < tm.n && !found; i++) {
+		const struct thread_info *a = &tm.v[i];
+		if (a->user_ns + a->sys_ns < SHARING_UNCHECKED_CPU_NS)
+			continue;
+		for (size_t k = i + 1; k < tm.n && !found; k++) {
+			const struct thread_info *b = &tm.v[k];
+			uint64_t a0 = a->start_ts ? a->start_ts : a->create_ts;
+			uint64_t b0 = b->start_ts ? b->start_ts : b->create_ts;
+			found = b->user_ns + b->sys_ns >= SHARING_UNCHECKED_CPU_NS &&
+				(!a->end_ts || b0 < a->end_ts) &&
+				(!b->end_ts || a0 < b->end_ts);
+		}
+	}
+	threads_model_release(&tm);
+	return found;
+}
+
 int detect_threads(const struct trace_model *m, struct finding_list *out)
 {
 	struct threads_model tm;

@@ -85,11 +85,23 @@ test_expect 'one counter written by two threads is true sharing, not false' '
 	json_check sh.json "[w[\"variable\"] for l in j[\"lines\"] for w in l[\"writers\"]] == [\"counter\", \"counter\"]"
 '
 
-test_expect 'without sample_hz nothing is sampled and nothing flagged' '
+test_expect 'without sample_hz nothing is sampled and nothing flagged, and the report says false sharing went unchecked' '
 	SPY_OPTIONS=out=ns.log traced "$DEMOS/false_sharing" >/dev/null &&
 	report_json ns.log ns.log.r.json &&
 	json_check ns.log.r.json "\"false-sharing\" not in [f[\"kind\"] for f in j[\"findings\"]]" &&
+	json_check ns.log.r.json "j[\"not_checked\"] == [\"false-sharing\"]" &&
+	"$ANALYZE" report ns.log >rep.txt; grep -q "false sharing was not checked" rep.txt &&
 	"$ANALYZE" sharing ns.log >sh.txt && grep "no samples" sh.txt
+'
+
+test_expect 'with samples, or with one thread busy, nothing is said to be unchecked' '
+	SPY_OPTIONS=$SPY_OPTIONS:out=ws.log traced "$DEMOS/false_sharing_fixed" >/dev/null &&
+	report_json ws.log ws.log.r.json &&
+	json_check ws.log.r.json "j[\"not_checked\"] == []" &&
+	SPY_OPTIONS=out=one.log traced "$TEST_DIR/sleeps" >/dev/null &&
+	report_json one.log one.log.r.json &&
+	json_check one.log.r.json "j[\"not_checked\"] == []" &&
+	"$ANALYZE" report one.log >rep.txt; ! grep -q "not checked" rep.txt
 '
 
 test_expect 'sampling makes no sleep or poll fail with EINTR' '
