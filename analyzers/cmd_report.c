@@ -65,11 +65,14 @@ int cmd_report(const struct cmd_args *a)
 		summary_print_text(&t, &in.m, &in.h, true);
 		fputc('\n', stdout);
 		findings_print_text(&t, in.sym, &in.fl);
-		if (sharing_unchecked(&in.m) && (!in.fl.n || fputc('\n', stdout)))
+		if (sharing_unchecked(&in.m)) {
+			if (in.fl.n)
+				fputc('\n', stdout);
 			text_wrap(stdout, "(false sharing was not checked: "
 				  "threads ran at the same time, but no samples "
 				  "were taken; run with spy --opt sample_hz=1000 "
 				  "to check it)", 0);
+		}
 	}
 	int status = in.fl.n ? 1 : 0;
 	report_input_release(&in);

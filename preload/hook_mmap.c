@@ -5,7 +5,6 @@
  * metadata through them; the leak scan must not take those for roots.
  * Every call goes on to the C library.
  */
-#include <dlfcn.h>
 #include <sys/mman.h>
 
 #include "spy_core.h"
@@ -14,16 +13,11 @@
 #include "spy_real.h"
 #include "spy_stack.h"
 
-/* Found with the rest at start (spy_real), or here for a call that comes
- * before that (another library's constructor may map first). */
+/* Another library's constructor may map before libspy's start. */
 static void resolve(void)
 {
-	if (!__atomic_load_n(&spy_real.mmap, __ATOMIC_ACQUIRE)) {
-		__atomic_store_n((void **)&spy_real.munmap, dlsym(RTLD_NEXT, "munmap"),
-				 __ATOMIC_RELEASE);
-		__atomic_store_n((void **)&spy_real.mmap, dlsym(RTLD_NEXT, "mmap"),
-				 __ATOMIC_RELEASE);
-	}
+	spy_real_late((void **)&spy_real.munmap, "munmap");
+	spy_real_late((void **)&spy_real.mmap, "mmap");
 }
 
 SPY_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,

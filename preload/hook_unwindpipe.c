@@ -4,7 +4,6 @@
  */
 #include "spy_unwindpipe.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <sys/stat.h>
 
@@ -49,14 +48,8 @@ int spy_unwindpipe_close(int fd, const void *ret)
 
 SPY_EXPORT int pipe2(int fds[2], int flags)
 {
-	/* found with the rest at start (spy_real), or here before that */
-	if (SPY_UNLIKELY(!spy_real.pipe2))
-		__atomic_store_n((void **)&spy_real.pipe2, dlsym(RTLD_NEXT, "pipe2"),
-				 __ATOMIC_RELEASE);
-	if (!spy_real.pipe2) {
-		errno = ENOSYS;
+	if (!spy_real_late((void **)&spy_real.pipe2, "pipe2"))
 		return -1;
-	}
 	int r = spy_real.pipe2(fds, flags);
 	if (r != 0 || SPY_LIKELY(!spy_stack_unwinder_owns(__builtin_return_address(0))))
 		return r;

@@ -662,14 +662,8 @@ SPY_EXPORT int prctl(int option, ...)
 	unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
 	va_end(ap);
 	spy_init();
-	/* found with the rest at start (spy_real), or here before that */
-	if (SPY_UNLIKELY(!spy_real.prctl))
-		__atomic_store_n((void **)&spy_real.prctl, dlsym(RTLD_NEXT, "prctl"),
-				 __ATOMIC_RELEASE);
-	if (!spy_real.prctl) {
-		errno = ENOSYS;
+	if (!spy_real_late((void **)&spy_real.prctl, "prctl"))
 		return -1;
-	}
 	spy_process_check_seccomp(SYS_prctl, option, (long)a2, (long)a3);
 	return spy_real.prctl(option, a2, a3, a4, a5);
 }

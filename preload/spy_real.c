@@ -119,6 +119,18 @@ static void *pvalloc_by_allocator(size_t size)
 	return aligned_by_allocator(page, rounded ? rounded : page);
 }
 
+void *spy_real_late(void **slot, const char *name)
+{
+	void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	if (!f) {
+		f = dlsym(RTLD_NEXT, name);
+		__atomic_store_n(slot, f, __ATOMIC_RELEASE);
+		if (!f)
+			errno = ENOSYS;
+	}
+	return f;
+}
+
 uintptr_t spy_object_at(const void *addr)
 {
 	struct dl_find_object fo;

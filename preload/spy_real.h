@@ -123,6 +123,12 @@ int spy_real_malloc_is_glibc(void);
  * (hook_malloc.c). */
 void spy_malloc_check_owner(void);
 
+/* *slot, the real function spy_real_resolve found; for a call that comes
+ * before it (another library's constructor, libspy's own start), the
+ * next definition of name, kept in *slot then. NULL (errno ENOSYS) when
+ * there is none. */
+void *spy_real_late(void **slot, const char *name);
+
 /* The start of the loaded object that holds addr (an identity for it), or
  * 0. By the loader's sorted table of objects: dladdr searches every
  * symbol of the object for the nearest one, some 80,000 instructions a
