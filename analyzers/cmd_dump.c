@@ -190,7 +190,9 @@ static void text_fields(FILE *f, const struct trace_model *m,
 		break;
 	case TRACE_LEAK_SCAN:
 		fprintf(f, "%" PRIu64 " blocks, %" PRIu64 " bytes scanned in %.3f ms",
-			e->a, e->b, (double)e->c / 1e6);
+			e->a & UINT32_MAX, e->b, (double)e->c / 1e6);
+		if (e->a >> 32)
+			fprintf(f, ", %" PRIu64 " inherited", e->a >> 32);
 		break;
 	case TRACE_GUARD_FAULT:
 		fprintf(f, "0x%" PRIx64 " %s of block 0x%" PRIx64 ", pc 0x%"
@@ -380,7 +382,8 @@ static void json_fields(struct json_writer *w, const struct trace_model *m,
 		json_key(w, "size"); json_uint(w, e->c);
 		break;
 	case TRACE_LEAK_SCAN:
-		json_key(w, "blocks"); json_uint(w, e->a);
+		json_key(w, "blocks"); json_uint(w, e->a & UINT32_MAX);
+		json_key(w, "inherited_blocks"); json_uint(w, e->a >> 32);
 		json_key(w, "scanned_bytes"); json_uint(w, e->b);
 		json_key(w, "scan_ns"); json_uint(w, e->c);
 		break;

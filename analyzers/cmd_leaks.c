@@ -37,6 +37,14 @@ static void print_text(const struct trace_model *m, struct symbolizer *sym,
 		 "blocks, %" PRIu64 " bytes of memory scanned in %.1f ms",
 		 hc->scan_blocks, hc->scan_bytes, (double)hc->scan_ns / 1e6);
 	text_wrap(stdout, line, 0);
+	if (hc->scan_inherited) {
+		snprintf(line, sizeof(line), "  (and %" PRIu64 " block%s this "
+			 "forked process inherited from its parent, which "
+			 "reports %s in its own trace)", hc->scan_inherited,
+			 hc->scan_inherited == 1 ? "" : "s",
+			 hc->scan_inherited == 1 ? "it" : "them");
+		text_wrap(stdout, line, 2);
+	}
 	static const unsigned order[] = { TRACE_LEAK_DEFINITE,
 					  TRACE_LEAK_INDIRECT,
 					  TRACE_LEAK_REACHABLE };
@@ -72,6 +80,7 @@ static void print_json(const struct trace_model *m, struct symbolizer *sym,
 	json_object_begin(&w);
 	json_field_bool(&w, "scanned", hc->scanned);
 	json_field_uint(&w, "live_blocks", hc->scan_blocks);
+	json_field_uint(&w, "inherited_blocks", hc->scan_inherited);
 	json_field_uint(&w, "scanned_bytes", hc->scan_bytes);
 	json_field_uint(&w, "scan_ns", hc->scan_ns);
 	json_key(&w, "totals");

@@ -248,7 +248,8 @@ int heap_checks_build(const struct trace_model *m, struct heap_checks *hc)
 		}
 		case TRACE_LEAK_SCAN:
 			hc->scanned = true;
-			hc->scan_blocks = e->a;
+			hc->scan_blocks = e->a & UINT32_MAX;
+			hc->scan_inherited = e->a >> 32;
 			hc->scan_bytes = e->b;
 			hc->scan_ns = e->c;
 			break;

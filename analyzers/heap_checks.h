@@ -38,6 +38,7 @@ struct heap_checks {
 	size_t n_groups;
 	bool scanned;              /* a LEAK_SCAN record was seen */
 	uint64_t scan_blocks, scan_bytes, scan_ns;
+	uint64_t scan_inherited;   /* a forked child's parent's live blocks */
 	uint64_t totals[3][2];     /* by class: blocks, bytes (user's) */
 	uint64_t runtime_totals[2];/* lost blocks/bytes of the runtime, or
 				    * allocated before the trace began */

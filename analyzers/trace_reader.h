@@ -120,7 +120,8 @@ struct trace_event {
  *  bad-free  address        block start     what (trace_bad_free)
  *  heap-uaf  address        size            string index of the detail
  *  leak      address        class           size
- *  leak-scan blocks         scanned bytes   ns
+ *  leak-scan blocks | inherited << 32 (a forked child's parent's blocks)
+ *                           scanned bytes   ns
  *  guard-fault fault address block start   pc (fn: 0 after free, 1 past end)
  *  crash     fault address  si_code << 8 | access  pc (fn: the signal)
  *  alloc-fail size          calloc count    calloc each (fn: the function)

@@ -397,10 +397,14 @@ static int read_heap_check(struct loader *ld, uint8_t kind,
 		if (add_string(ld, (const uint8_t *)s.p, s.len, &v[2]) < 0)
 			return -1;
 		return heap_event(ld, cs, kind, 0, v[0], v[1], v[2], v[3]);
-	default: /* LEAK_SCAN: blocks, root_bytes, scanned_bytes, ns */
+	default: /* LEAK_SCAN: blocks, root_bytes, scanned_bytes, ns[, inherited] */
 		for (int i = 0; i < 4; i++)
 			GET(trace_get_varint, c, &v[i]);
-		return heap_event(ld, cs, kind, 0, v[0], v[2], v[3], 0);
+		if (trace_cursor_left(c) > 0)
+			GET(trace_get_varint, c, &v[4]);
+		v[0] = v[0] < UINT32_MAX ? v[0] : UINT32_MAX;
+		v[4] = v[4] < UINT32_MAX ? v[4] : UINT32_MAX;
+		return heap_event(ld, cs, kind, 0, v[0] | v[4] << 32, v[2], v[3], 0);
 	}
 	e->a = v[0];
 	e->b = v[1];

@@ -249,7 +249,9 @@ enum trace_kind {
 	TRACE_LEAK = 82,
 	/* The leak scan ran (its LEAK records precede it). Body: dt, blocks,
 	 * root_bytes (bytes of roots scanned), scanned_bytes (roots and
-	 * blocks), ns (time it took). */
+	 * blocks), ns (time it took), inherited (in a forked child: the live
+	 * blocks its parent handed out, left to the parent's trace and not
+	 * classed; may be absent: 0). */
 	TRACE_LEAK_SCAN = 83,
 	/* The program touched inaccessible pages of a block: with guard=1 a
 	 * guarded block's (it is about to die of the SIGSEGV), or the inner

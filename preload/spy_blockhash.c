@@ -260,7 +260,7 @@ void spy_blockhash_remove(uintptr_t addr)
 	unlock(s);
 }
 
-int spy_blockhash_live_family(uintptr_t addr, unsigned *family)
+int spy_blockhash_live(uintptr_t addr, unsigned *family, size_t *size)
 {
 	uint64_t h = hash(addr);
 	struct shard *s = shard_for(addr);
@@ -270,6 +270,7 @@ int spy_blockhash_live_family(uintptr_t addr, unsigned *family)
 	struct bucket *b = find(s, addr, h, &k);
 	if (b && !(b->info[k] & FREED_BIT)) {
 		*family = (unsigned)((b->info[k] >> FAMILY_SHIFT) & 0xff);
+		*size = (size_t)(b->info[k] & SIZE_MASK);
 		live = 1;
 	}
 	unlock(s);

@@ -20,7 +20,7 @@ void spy_blockhash_insert(uintptr_t addr, size_t size, unsigned family);
 enum spy_heap_found spy_blockhash_release(uintptr_t addr, int hold,
 					  size_t *size, unsigned *family);
 void spy_blockhash_remove(uintptr_t addr);
-int spy_blockhash_live_family(uintptr_t addr, unsigned *family);
+int spy_blockhash_live(uintptr_t addr, unsigned *family, size_t *size);
 int spy_blockhash_find_containing(uintptr_t addr, uintptr_t *base,
 				  size_t *size);
 /* Every entry; each shard is locked while it is walked. */

@@ -278,7 +278,25 @@ int spy_heapmap_live_family(uintptr_t addr, unsigned *family)
 		if (nib_held(v))
 			return 0;
 	}
-	return spy_blockhash_live_family(addr, family);
+	size_t size;
+	return spy_blockhash_live(addr, family, &size);
+}
+
+size_t spy_heapmap_live_size(uintptr_t addr, int *canary)
+{
+	*canary = 0;
+	if (spy_shadow_covers(addr)) {
+		unsigned v = spy_shadow_get(addr);
+		if (v & NIB_LIVE) {
+			*canary = nib_canary(v);
+			return usable_size(addr);
+		}
+		if (nib_held(v))
+			return 0;
+	}
+	unsigned family;
+	size_t size;
+	return spy_blockhash_live(addr, &family, &size) ? size : 0;
 }
 
 int spy_heapmap_find_containing(uintptr_t addr, uintptr_t *base,

@@ -97,6 +97,10 @@ void spy_heapmap_remove(uintptr_t addr);
  * at addr; changes nothing. For error paths. */
 int spy_heapmap_live_family(uintptr_t addr, unsigned *family);
 
+/* The size of the live block that starts at addr (0: none, or its header
+ * was written over); *canary is 1 when the block keeps a canary. */
+size_t spy_heapmap_live_size(uintptr_t addr, int *canary);
+
 /* 1 and the block's start and size if addr lies inside (not at the start
  * of) a live block. Slow: searches back from addr; for error paths only. */
 int spy_heapmap_find_containing(uintptr_t addr, uintptr_t *base,

@@ -423,14 +423,9 @@ static const uint8_t *noteworthy_kinds(void)
 	return set;
 }
 
-int spy_process_holds_parents_blocks_only(void)
+int spy_process_forked_child(void)
 {
-	static uint8_t set[32];
-	static const uint8_t kinds[] = { TRACE_ALLOC, TRACE_REALLOC };
-	if (!forked_here)
-		return 0;
-	kind_set(set, kinds, sizeof(kinds));
-	return !spy_writer_holds_any(set);
+	return forked_here;
 }
 
 /* Records the exec and writes everything out; 1 if it did (so a failed

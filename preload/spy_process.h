@@ -38,10 +38,9 @@ int spy_process_take_parent(char *parent, unsigned long cap);
  * with an environment of its own). NULL: none. */
 const char *spy_process_take_options(void);
 
-/* 1 in a forked child (before any exec) whose trace holds no allocation
- * of its own: every block it holds is its parent's, allocated before its
- * trace began. Reads the trace back (spy_writer_holds_any); at exit. */
-int spy_process_holds_parents_blocks_only(void);
+/* 1 in a forked child (before any exec): blocks it holds may be its
+ * parent's, handed out before its trace began. */
+int spy_process_forked_child(void);
 
 /* The program is about to confine its system calls (seccomp, strict
  * mode or a filter): libspy's own calls from then on (a new window of the

@@ -36,6 +36,8 @@
 #define WINDOW_MAX 64
 /* A trace bigger than this is worth keeping without reading it back. */
 #define HOLDS_ANY_MAX ((off_t)1 << 20)
+/* Read back for the blocks it handed out up to this size (about 0.3 s) */
+#define HANDED_OUT_MAX ((off_t)1 << 30)
 /* The largest record body: a region less its chunk header and slack. */
 #define MAX_BODY (REGION_SIZE - TRACE_CHUNK_HEADER_SIZE - 64)
 _Static_assert(MAX_BODY == SPY_WRITER_MAX_BODY, "spy_writer.h must agree");
@@ -807,54 +809,111 @@ void spy_writer_thread_exit(void)
 
 /* ---- what a trace holds ------------------------------------------------- */
 
-/* 1 if the chunks in buf[0, n) hold a record of one of the kinds, or
- * cannot be read. */
-static int region_holds_any(const uint8_t *buf, size_t n, const uint8_t kinds[32])
+/* Calls fn for every record in the chunks of buf[0, n) (a region read
+ * back), with the body and the chunk's running ":delta" address (reset at
+ * each chunk). Returns fn's first nonzero result, -1 when the region does
+ * not read as chunks, 0 otherwise. */
+typedef int (*record_fn)(uint8_t kind, struct trace_cursor *body,
+			 uint64_t *addr, void *arg);
+
+static int region_each(const uint8_t *buf, size_t n, record_fn fn, void *arg)
 {
 	size_t at = 0;
 	while (at + TRACE_CHUNK_HEADER_SIZE <= n && buf[at]) {
 		uint32_t len = trace_load_u32(buf + at + 4);
 		if (trace_load_u32(buf + at) != TRACE_CHUNK_MAGIC ||
 		    len > n - at - TRACE_CHUNK_HEADER_SIZE)
-			return 1;
+			return -1;
 		struct trace_cursor c = trace_cursor_make(
 			buf + at + TRACE_CHUNK_HEADER_SIZE, len);
+		uint64_t addr = 0;
 		while (trace_cursor_left(&c) > 0) {
 			uint8_t kind;
-			uint64_t body;
+			uint64_t len;
 			if (trace_get_u8(&c, &kind) < 0 ||
-			    trace_get_varint(&c, &body) < 0 ||
-			    body > trace_cursor_left(&c))
-				return 1;
-			if (kinds[kind >> 3] >> (kind & 7) & 1)
-				return 1;
-			c.p += body;
+			    trace_get_varint(&c, &len) < 0 ||
+			    len > trace_cursor_left(&c))
+				return -1;
+			struct trace_cursor body = trace_cursor_make(c.p, len);
+			int r = fn(kind, &body, &addr, arg);
+			if (r)
+				return r;
+			c.p += len;
 		}
 		at += TRACE_CHUNK_HEADER_SIZE + len;
 	}
 	return 0;
 }
 
-int spy_writer_holds_any(const uint8_t kinds[32])
+/* region_each over the whole trace file, at most max bytes of it (-1 when
+ * it is bigger, or cannot be read). */
+static int trace_each(off_t max, record_fn fn, void *arg)
 {
 	struct stat st;
 	int fd = trace_fd_checked(&st);
-	if (fd < 0 || st.st_size > HOLDS_ANY_MAX)
-		return 1;
+	if (fd < 0 || st.st_size > max)
+		return -1;
 	uint8_t *buf = spy_sys_mmap(REGION_SIZE);
 	if (!buf)
-		return 1;
-	int found = 0;
+		return -1;
+	int r = 0;
 	/* the first region is the file header's */
-	for (off_t off = REGION_SIZE; off < st.st_size && !found; off += REGION_SIZE) {
+	for (off_t off = REGION_SIZE; off < st.st_size && !r; off += REGION_SIZE) {
 		long n = syscall(SYS_pread64, fd, buf, REGION_SIZE, off);
-		if (n < 0)
-			found = 1;
-		else
-			found = region_holds_any(buf, (size_t)n, kinds);
+		r = n < 0 ? -1 : region_each(buf, (size_t)n, fn, arg);
 	}
 	spy_sys_munmap(buf, REGION_SIZE);
-	return found;
+	return r;
+}
+
+static int is_one_of(uint8_t kind, struct trace_cursor *body, uint64_t *addr,
+		     void *kinds)
+{
+	(void)body;
+	(void)addr;
+	return ((const uint8_t *)kinds)[kind >> 3] >> (kind & 7) & 1;
+}
+
+int spy_writer_holds_any(const uint8_t kinds[32])
+{
+	return trace_each(HOLDS_ANY_MAX, is_one_of, (void *)kinds) != 0;
+}
+
+struct handed_out {
+	void (*fn)(uintptr_t addr, void *arg);
+	void *arg;
+};
+
+/* Follows the running address through every ":delta" field (ALLOC, FREE
+ * and REALLOC are the only kinds that have them) and reports the blocks
+ * handed out. */
+static int note_handed_out(uint8_t kind, struct trace_cursor *body,
+			   uint64_t *addr, void *arg)
+{
+	const struct handed_out *h = arg;
+	uint64_t skip;
+	int64_t d;
+	if (kind != TRACE_ALLOC && kind != TRACE_FREE && kind != TRACE_REALLOC)
+		return 0;
+	if (trace_get_varint(body, &skip) < 0 ||     /* dt */
+	    trace_get_varint(body, &skip) < 0 ||     /* fn */
+	    trace_get_svarint(body, &d) < 0)
+		return -1;
+	*addr += (uint64_t)d;
+	if (kind == TRACE_REALLOC) {
+		if (trace_get_svarint(body, &d) < 0)
+			return -1;
+		*addr += (uint64_t)d;   /* the new address; 0 if it failed */
+	}
+	if (kind != TRACE_FREE && *addr)
+		h->fn((uintptr_t)*addr, h->arg);
+	return 0;
+}
+
+int spy_writer_each_handed_out(void (*fn)(uintptr_t addr, void *arg), void *arg)
+{
+	struct handed_out h = { fn, arg };
+	return trace_each(HANDED_OUT_MAX, note_handed_out, &h) < 0 ? -1 : 0;
 }
 
 /* ---- fork ------------------------------------------------------------------ */

@@ -57,6 +57,12 @@ const char *spy_writer_path(void);
  * about to exec: is its trace worth keeping? */
 int spy_writer_holds_any(const uint8_t kinds[32]);
 
+/* Calls fn with the address of every block the calling process's trace
+ * records as handed out (ALLOC, and the new address of a REALLOC), in the
+ * order written, repeats included. Reads the file back. 0 when done, -1
+ * when the trace cannot be read back whole. */
+int spy_writer_each_handed_out(void (*fn)(uintptr_t addr, void *arg), void *arg);
+
 /* The largest max_body spy_writer_begin accepts. */
 #define SPY_WRITER_MAX_BODY (16u * 1024 - 88)
 

@@ -135,8 +135,10 @@ cat >"$TEST_DIR/forks.c" <<'CEOF'
 #include <unistd.h>
 
 /* The parent keeps a few thousand blocks; its child exits at once
- * ("quiet") or first loses a block of its own ("leaks"). */
+ * ("quiet") or first loses a block of its own ("leaks") and keeps two:
+ * one in a global, one only in a block of its parent's. */
 static void *keep[5000];
+static void *child_kept;
 
 static __attribute__((noinline)) void lose(void)
 {
@@ -159,8 +161,11 @@ int main(int argc, char **argv)
 		keep[i] = malloc(100);
 	pid_t p = fork();
 	if (p == 0) {
-		if (leaks)
+		if (leaks) {
 			lose();
+			child_kept = malloc(24);
+			*(void **)keep[7] = malloc(40);
+		}
 		scrub();
 		exit(0);
 	}
@@ -184,6 +189,15 @@ test_expect 'a forked child that allocates nothing scans nothing (its blocks are
 	json_check child.leaks "j[\"scanned\"] and j[\"totals\"][\"definitely lost\"][\"blocks\"] == 0 and j[\"totals\"][\"still reachable\"][\"blocks\"] == 0" &&
 	child_leaks leaks &&
 	json_check child.leaks "j[\"totals\"][\"definitely lost\"] == {\"blocks\": 1, \"bytes\": 64}"
+'
+
+test_expect 'a forked child classes only its own blocks: one kept through its parent'\''s block is reachable, the parent'\''s are counted as inherited' '
+	child_leaks leaks &&
+	json_check child.leaks "(j[\"live_blocks\"] == 3 and j[\"inherited_blocks\"] >= 5000 and
+		j[\"totals\"][\"still reachable\"] == {\"blocks\": 2, \"bytes\": 64} and
+		j[\"totals\"][\"indirectly lost\"][\"blocks\"] == 0)" &&
+	{ "$ANALYZE" leaks "$child" >child.txt; test $? -eq 1; } &&
+	grep -q "5[0-9][0-9][0-9] blocks this forked process inherited from its parent" child.txt
 '
 
 cat >"$TEST_DIR/last.c" <<'CEOF'
