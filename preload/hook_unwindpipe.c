@@ -35,6 +35,11 @@ int spy_unwindpipe_stale(int fd)
 	return SPY_UNLIKELY(is_end(fd)) && !names_the_pipe(fd);
 }
 
+int spy_unwindpipe_owns(int fd)
+{
+	return is_end(fd) && names_the_pipe(fd);
+}
+
 int spy_unwindpipe_close(int fd, const void *ret)
 {
 	if (SPY_LIKELY(!is_end(fd)) || !spy_stack_unwinder_owns(ret))

@@ -50,6 +50,7 @@ struct spy_real {
 	int (*munmap)(void *, size_t);
 	int (*pipe2)(int *, int);
 	int (*prctl)(int, ...);
+	struct dirent *(*readdir)(void *);
 	int (*libc_start_main)(int (*)(int, char **, char **), int, char **,
 			       void (*)(void), void (*)(void), void (*)(void),
 			       void *);

@@ -23,4 +23,7 @@ int spy_unwindpipe_stale(int fd);
  * number was the unwinder's pipe's, and the program has it now. */
 int spy_unwindpipe_close(int fd, const void *ret);
 
+/* 1 when fd is one end of the unwinder's pipe now. */
+int spy_unwindpipe_owns(int fd);
+
 #endif

@@ -384,6 +384,13 @@ static int names_trace(int fd, struct stat *st)
 	       st->st_ino == trace_ino;
 }
 
+int spy_writer_owns_fd(int fd)
+{
+	struct stat st;
+	return fd == __atomic_load_n(&trace_fd, __ATOMIC_ACQUIRE) &&
+	       names_trace(fd, &st);
+}
+
 /* The trace's descriptor, checked first. A program may close it (a loop
  * over every descriptor, close_range, closefrom) and then get its number
  * back for a file of its own: growing and mapping that would write the

@@ -123,6 +123,22 @@ test_expect 'a low limit on descriptors (ulimit -n): the program opens as many a
 	done
 '
 
+# libspy's own descriptors (the trace, the unwinder's pipe) are not in a
+# listing of the process's descriptors, and nothing else is hidden.
+test_expect 'a listing of /proc/self/fd or /dev/fd shows the program'\''s descriptors only' '
+	gcc -O1 -o fdlist "$FIXTURES/fdlist.c" &&
+	same_output fdlist ../fdlist &&
+	same_output fdlist-dev ../fdlist /dev/fd/ &&
+	same_output ls-fd sh -c "ls /proc/self/fd; ls -l /proc/self/fd/ | wc -l" &&
+	same_output py-fd /usr/bin/python3 -c "import os, threading; print(sorted(os.listdir(\"/proc/self/fd\")), sorted(os.listdir(\"/proc/%d/task/%d/fd\" % (os.getpid(), threading.get_native_id()))))" &&
+	mkdir -p numbers && touch numbers/900 numbers/901 numbers/902 numbers/3 &&
+	same_output numbers ../fdlist "$PWD/numbers" &&
+	grep -qx 902 traced.out &&
+	same_output other ../fdlist /proc/1/fd &&
+	SPY_OPTIONS=out=$PWD/own.log LD_PRELOAD=$LIBSPY ls -l /proc/self/fd/ >own.out &&
+	! grep -q own.log own.out && summary_ok own.log
+'
+
 if [ "$(id -u)" -eq 0 ] && mkdir ro && mount -t tmpfs -o ro,size=64k tmpfs ro 2>/dev/null; then
 	test_expect 'a read-only file system: one warning, same stdout and status' '
 		SPY_OPTIONS=out=$TEST_DIR/ro/t.log plain_and_traced &&
