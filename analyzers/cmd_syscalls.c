@@ -17,6 +17,10 @@
 #include "symbolize.h"
 #include "text_out.h"
 #include "summary.h"
+#include "u64map.h"
+
+/* Rows shown in text; --json has every one. */
+#define TEXT_ROWS 60
 
 static const char *duration(char *buf, size_t len, uint64_t ns, bool timed)
 {
@@ -38,22 +42,49 @@ struct fd_row {
 	uint64_t wcalls, wbytes, rcalls, rbytes;
 };
 
+static bool same_row(const struct fd_row *r, int64_t fd,
+		     const struct io_desc *d)
+{
+	return r->fd == fd &&
+	       (r->d == d ||
+		(r->d && d && r->d->type == d->type &&
+		 r->d->path.len == d->path.len &&
+		 !memcmp(r->d->path.p, d->path.p, d->path.len)));
+}
+
+static uint64_t row_hash(int64_t fd, const struct io_desc *d)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)fd;
+	if (d) {
+		h = (h ^ d->type) * 1099511628211ull;
+		for (size_t i = 0; i < d->path.len; i++)
+			h = (h ^ (uint8_t)d->path.p[i]) * 1099511628211ull;
+	}
+	return h;
+}
+
+/* The sites' totals per descriptor, in the order first seen. A server
+ * that reuses a number for connection after connection has a row per
+ * connection: found by hash, not by a scan of the rows. */
 static size_t fd_rows(const struct io_model *io, struct fd_row *rows)
 {
 	size_t n = 0;
+	struct u64map by_hash = U64MAP_INIT;
 	for (size_t i = 0; i < io->n_sites; i++) {
 		const struct io_site *s = &io->sites[i];
 		const struct io_desc *d = io_site_desc(io, s);
-		size_t j;
-		for (j = 0; j < n; j++)
-			if (rows[j].fd == s->fd &&
-			    (rows[j].d == d ||
-			     (rows[j].d && d && rows[j].d->type == d->type &&
-			      rows[j].d->path.len == d->path.len &&
-			      !memcmp(rows[j].d->path.p, d->path.p, d->path.len))))
-				break;
-		if (j == n)
+		uint64_t h = row_hash(s->fd, d), *slot = u64map_get(&by_hash, h);
+		size_t j = n;
+		if (slot && same_row(&rows[*slot - 1], s->fd, d))
+			j = *slot - 1;
+		else if (slot) /* another row has the hash: look at them all */
+			for (j = 0; j < n && !same_row(&rows[j], s->fd, d); j++)
+				;
+		if (j == n) {
 			rows[n++] = (struct fd_row){ .fd = s->fd, .d = d };
+			if (!slot)
+				u64map_put(&by_hash, h, n); /* else found by the scan */
+		}
 		if (trace_io_fn_is_write(s->fn)) {
 			rows[j].wcalls += s->calls;
 			rows[j].wbytes += s->bytes;
@@ -62,6 +93,7 @@ static size_t fd_rows(const struct io_model *io, struct fd_row *rows)
 			rows[j].rbytes += s->bytes;
 		}
 	}
+	u64map_release(&by_hash);
 	return n;
 }
 
@@ -174,7 +206,8 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 		 * what the lesson points at and gets a line of its own. */
 		printf("%10s %12s %8s %9s  %-8s %3s  %s\n", "calls", "bytes",
 		       "per call", "time", "call", "fd", "descriptor");
-		for (size_t i = 0; i < io->n_sites; i++) {
+		size_t shown = io->n_sites < TEXT_ROWS ? io->n_sites : TEXT_ROWS;
+		for (size_t i = 0; i < shown; i++) {
 			const struct io_site *s = &io->sites[i];
 			double per = s->calls ? (double)s->bytes / (double)s->calls : 0;
 			int used = printf("%10s %12s %8.1f %9s  %-8s %3" PRId64 "  ",
@@ -190,6 +223,9 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 			print_site_frame(stdout, site_frame(m, sym, s));
 			fputc('\n', stdout);
 		}
+		if (io->n_sites > shown)
+			printf("... %zu more rows (analyze syscalls --json lists every one)\n",
+			       io->n_sites - shown);
 		struct fd_row *rows = calloc(io->n_sites, sizeof(*rows));
 		if (rows) {
 			size_t n = fd_rows(io, rows);
@@ -197,7 +233,7 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 			       text_style(&t, STYLE_PLAIN));
 			printf("%3s  %-23s %-7s %9s %11s %9s %11s\n", "fd", "descriptor",
 			       "type", "writes", "bytes out", "reads", "bytes in");
-			for (size_t i = 0; i < n; i++) {
+			for (size_t i = 0; i < n && i < TEXT_ROWS; i++) {
 				char d1[32], d2[32];
 				printf("%3" PRId64 "  ", rows[i].fd);
 				put_desc(stdout, rows[i].d, 23, true);
@@ -208,6 +244,8 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 				       summary_format_count(d1, sizeof(d1), rows[i].rcalls),
 				       summary_format_count(d2, sizeof(d2), rows[i].rbytes));
 			}
+			if (n > TEXT_ROWS)
+				printf("... %zu more descriptors\n", n - TEXT_ROWS);
 			free(rows);
 		}
 	}

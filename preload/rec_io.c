@@ -111,22 +111,35 @@ static uint32_t describe_fd(int fd)
 	return id;
 }
 
+static void write_slot(pid_t tid, struct rec_io_slot *s);
+
 struct rec_io_slot *rec_io_slot_add(struct rec_io_table *tb, uintptr_t key,
 				    int fd, unsigned fn, uint32_t stack)
 {
 	uintptr_t h = (key ^ (key >> 17) ^ ((uintptr_t)(uint32_t)fd * 0x9e3779b1u) ^
 		       fn) & (REC_IO_SLOTS - 1);
-	struct rec_io_slot *s = NULL;
+	struct rec_io_slot *s = NULL, *dead = NULL;
 	for (int i = 0; i < REC_IO_PROBES; i++) {
 		struct rec_io_slot *c = &tb->slots[(h + (uintptr_t)i) & (REC_IO_SLOTS - 1)];
 		if (!c->key) {
 			s = c;
 			break;
 		}
+		/* A slot whose descriptor number was closed since can never
+		 * be found again: a program that reuses one number for
+		 * connection after connection would fill the table. */
+		if (!dead && c->fd >= 0 && c->gen != rec_io_gen_of(c->fd))
+			dead = c;
 	}
-	if (!s) {
-		/* Full: the calls still count, in one slot without a site. */
-		s = &tb->overflow;
+	if (!s && dead) {
+		write_slot(tb->tid, dead); /* its totals, before they go */
+		s = dead;
+	}
+	int over = !s;
+	if (over) {
+		/* Full: the calls still count, in one slot per call without
+		 * a site. */
+		s = &tb->overflow[fn < TRACE_IO_FN_MAX ? fn : 0];
 		if (s->key)
 			return s;
 		stack = 0;
@@ -137,9 +150,7 @@ struct rec_io_slot *rec_io_slot_add(struct rec_io_table *tb, uintptr_t key,
 	s->stack = stack;
 	s->fd = fd;
 	s->fn = (uint8_t)fn;
-	s->key = key;
-	if (s == &tb->overflow)
-		s->key = 1;
+	s->key = over ? 1 : key;
 	return s;
 }
 
@@ -201,7 +212,8 @@ static void flush_table(struct rec_io_table *tb)
 	for (unsigned i = 0; i < REC_IO_SLOTS; i++)
 		if (tb->slots[i].key)
 			write_slot(tid, &tb->slots[i]);
-	write_slot(tid, &tb->overflow);
+	for (unsigned i = 0; i < TRACE_IO_FN_MAX; i++)
+		write_slot(tid, &tb->overflow[i]);
 	__atomic_store_n(&tb->flushing, 0, __ATOMIC_RELEASE);
 }
 
@@ -471,7 +483,8 @@ static void after_fork_child(void)
 	for (struct rec_io_table *t = tables; t; t = t->next) {
 		for (unsigned i = 0; i < REC_IO_SLOTS; i++)
 			t->slots[i] = (struct rec_io_slot){ 0 };
-		t->overflow = (struct rec_io_slot){ 0 };
+		for (unsigned i = 0; i < TRACE_IO_FN_MAX; i++)
+			t->overflow[i] = (struct rec_io_slot){ 0 };
 		t->seen_writes = t->seen_reads = 0;
 		t->flushing = 0;
 		t->tid = t == rec_io_self ? spy_sys_gettid() : 0;

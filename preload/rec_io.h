@@ -42,7 +42,8 @@ struct rec_io_table {
 	uint64_t seen_writes;     /* syscw-class calls, never reset */
 	uint64_t seen_reads;
 	struct rec_io_table *next;  /* registry link (every table of the process) */
-	struct rec_io_slot overflow;  /* calls that found no free slot */
+	struct rec_io_slot overflow[TRACE_IO_FN_MAX];  /* calls that found no
+						       * free slot, per call */
 	struct rec_io_slot slots[REC_IO_SLOTS];
 };
 
