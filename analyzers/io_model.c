@@ -430,8 +430,7 @@ const char *io_syscall_name(uint64_t nr)
 	return nr < IO_SYSCALL_MAX ? io_syscall_names[nr] : NULL;
 }
 
-/* Libraries that make system calls on the program's behalf. */
-static bool runtime_module(const char *path)
+bool io_runtime_module(const char *path)
 {
 	if (!path)
 		return false;
@@ -448,7 +447,7 @@ size_t io_user_frame(struct symbolizer *sym, const struct trace_stack *st)
 		return 0;
 	for (uint32_t i = 0; i < st->n; i++) {
 		const struct sym_frame *f = symbolizer_lookup(sym, st->frames[i]);
-		if (!runtime_module(f->module))
+		if (!io_runtime_module(f->module))
 			return i;
 	}
 	return 0;

@@ -79,6 +79,10 @@ uint64_t io_site_median_below(const struct io_site *s);
  * reading could not count every thread that ended. */
 int64_t io_model_bypassed_writes(const struct io_model *io);
 
+/* The libraries that call the system, and take locks and allocate, on
+ * the program's behalf: libc, libstdc++, the loader (and libspy). */
+bool io_runtime_module(const char *path);
+
 struct symbolizer;
 /* The frame of st where the program itself made the call: the first one
  * outside libc, libstdc++ and the loader (printf's caller, not printf).

@@ -7,26 +7,50 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io_model.h"
 #include "lock_dwarf.h"
 #include "lock_model.h"
 #include "symbolize.h"
 
-/* "file.c:12" of the first frame of stack ref that has a line, into buf. */
+static const char *base_name(const char *path)
+{
+	const char *b = strrchr(path, '/');
+	return b ? b + 1 : path;
+}
+
+/* Where stack ref was taken, into buf: "file.c:12" of the first frame
+ * outside libc and the loader that has a line; without one (a stripped
+ * program), that first frame as "function in module" or "module+0x12".
+ * Not a line inside libc (pthread_once.c, the start of main) that a
+ * stripped caller would leave first. */
 static int where(const struct trace_model *m, struct symbolizer *sym,
 		 uint32_t ref, char *buf, size_t cap)
 {
 	if (!ref || ref > m->n_stacks)
 		return -1;
 	const struct trace_stack *s = &m->stacks[ref - 1];
-	for (uint32_t i = 0; i < s->n; i++) {
+	if (!s->n)
+		return -1;
+	size_t u = io_user_frame(sym, s);
+	const struct sym_frame *first = symbolizer_lookup(sym, s->frames[u]);
+	for (uint32_t i = (uint32_t)u; i < s->n; i++) {
 		const struct sym_frame *f = symbolizer_lookup(sym, s->frames[i]);
+		if (f->module && io_runtime_module(f->module))
+			continue;
 		if (!f->file || !f->line)
 			continue;
-		const char *base = strrchr(f->file, '/');
-		snprintf(buf, cap, "%s:%u", base ? base + 1 : f->file, f->line);
+		snprintf(buf, cap, "%s:%u", base_name(f->file), f->line);
 		return 0;
 	}
-	return -1;
+	if (first->module && first->function)
+		snprintf(buf, cap, "%s in %s", first->function,
+			 base_name(first->module));
+	else if (first->module)
+		snprintf(buf, cap, "%s+0x%lx", base_name(first->module),
+			 (unsigned long)first->offset);
+	else
+		return -1;
+	return 0;
 }
 
 /* The data symbol holding addr and the offset into it, if any. */

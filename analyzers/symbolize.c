@@ -33,9 +33,11 @@ struct symbolizer {
 	size_t *elf_of;    /* per module record: index + 1 into elfs, 0 unset */
 	struct elf_module *elfs;
 	size_t n_elfs, cap_elfs;
-	struct sym_frame *frames;
-	size_t n_frames, cap_frames;
-	struct u64map by_addr; /* address -> index into frames */
+	/* Frames in blocks that never move: a result stays valid while
+	 * later lookups add frames. */
+	struct sym_frame **blocks;
+	size_t n_frames, cap_blocks;
+	struct u64map by_addr; /* address -> index into the frames */
 };
 
 static char *debuginfo_path;
@@ -360,22 +362,34 @@ static void resolve(struct symbolizer *s, struct sym_frame *f)
 	resolve_inlines(e, a, f);
 }
 
+#define FRAME_BLOCK 256
+
+static struct sym_frame *frame_at(const struct symbolizer *s, size_t i)
+{
+	return &s->blocks[i / FRAME_BLOCK][i % FRAME_BLOCK];
+}
+
 const struct sym_frame *symbolizer_lookup(struct symbolizer *s,
 					  uint64_t address)
 {
 	static struct sym_frame unknown;
 	uint64_t *slot = u64map_get(&s->by_addr, address);
 	if (slot)
-		return &s->frames[*slot];
-	if (s->n_frames == s->cap_frames) {
-		size_t ncap = s->cap_frames ? 2 * s->cap_frames : 256;
-		void *p = realloc(s->frames, ncap * sizeof(*s->frames));
+		return frame_at(s, *slot);
+	if (s->n_frames == s->cap_blocks * FRAME_BLOCK) {
+		size_t ncap = s->cap_blocks ? 2 * s->cap_blocks : 16;
+		void *p = realloc(s->blocks, ncap * sizeof(*s->blocks));
 		if (!p)
 			goto no_memory;
-		s->frames = p;
-		s->cap_frames = ncap;
+		s->blocks = p;
+		for (size_t b = s->cap_blocks; b < ncap; b++)
+			s->blocks[b] = NULL;
+		s->cap_blocks = ncap;
 	}
-	struct sym_frame *f = &s->frames[s->n_frames];
+	struct sym_frame **block = &s->blocks[s->n_frames / FRAME_BLOCK];
+	if (!*block && !(*block = malloc(FRAME_BLOCK * sizeof(**block))))
+		goto no_memory;
+	struct sym_frame *f = frame_at(s, s->n_frames);
 	*f = (struct sym_frame){ .address = address };
 	if (u64map_put(&s->by_addr, address, s->n_frames) < 0)
 		goto no_memory;
@@ -392,7 +406,7 @@ void symbolizer_free(struct symbolizer *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->n_frames; i++) {
-		struct sym_frame *f = &s->frames[i];
+		struct sym_frame *f = frame_at(s, i);
 		/* Each inline entry owns its function; files are owned once:
 		 * entry 0's file by entry 0, each next entry's and the frame's
 		 * by the call-site string they were made from. */
@@ -410,7 +424,9 @@ void symbolizer_free(struct symbolizer *s)
 		free(s->elfs[i].path);
 	}
 	free(s->elfs);
-	free(s->frames);
+	for (size_t b = 0; b < s->cap_blocks; b++)
+		free(s->blocks[b]);
+	free(s->blocks);
 	trace_spans_release(&s->spans);
 	free(s->base);
 	free(s->elf_of);

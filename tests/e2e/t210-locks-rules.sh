@@ -164,6 +164,20 @@ test_expect 'runnest: a lock nested inside a hot loop of pairs is still an edge,
 	json_check g.json "len(j[\"edges\"]) == 2"
 '
 
+# A program without symbols or lines: the first frame with a line was
+# inside libc (pthread_create.c, the start of main), which named every
+# lock after a place the program never wrote.
+test_expect 'a stripped program: its locks are named by its own code, not a line inside libc' '
+	gcc -std=gnu11 -O0 -g0 -s -pthread -o lcs "$FIXTURES/locks_cases.c" &&
+	for c in abba reuse; do
+		rm -f t.log &&
+		SPY_OPTIONS=out=$PWD/t.log:quarantine_mb=0 LD_PRELOAD=$LIBSPY ./lcs $c >out &&
+		{ "$ANALYZE" lock-graph --json t.log >g.json; test $? -le 1; } &&
+		json_check g.json "len(j[\"locks\"]) >= 2" &&
+		json_check g.json "all(__import__(\"re\").search(r\"(taken|allocated) at lcs\+0x[0-9a-f]+( \(#2\))?$\", l[\"name\"]) for l in j[\"locks\"])" || return 1
+	done
+'
+
 if command -v g++ >/dev/null 2>&1; then
 	test_expect 'C++ std::mutex through lock_guard: the ABBA cycle, named' '
 		g++ -O0 -g -pthread -o cxx "$FIXTURES/locks_cxx.cc" &&
