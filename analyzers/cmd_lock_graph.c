@@ -55,6 +55,17 @@ static const char *lname(const struct lock_model *lm, uint32_t i)
 	return lm->locks[i].name ? lm->locks[i].name : "?";
 }
 
+/* How an rwlock end of an edge was taken, NULL for other locks: one pair
+ * of rwlocks can have an edge per mode, which would read as the same
+ * edge twice. */
+static const char *edge_mode(const struct lock_model *lm, uint32_t lock,
+			     bool read)
+{
+	if (lm->locks[lock].type != TRACE_LOCK_RWLOCK)
+		return NULL;
+	return read ? "read" : "write";
+}
+
 /* 1 if edge i is on one of the error cycles. */
 static bool on_error_cycle(const struct lock_cycle *cs, long n, uint32_t i)
 {
@@ -105,7 +116,11 @@ static void write_dot(FILE *f, const struct lock_model *lm,
 		if (!e->count)
 			continue;
 		char label[96];
-		snprintf(label, sizeof(label), "thread %u%s, %lux", e->tids[0],
+		const char *fm = edge_mode(lm, e->from, e->from_read);
+		const char *tm = edge_mode(lm, e->to, e->to_read);
+		snprintf(label, sizeof(label), "%s%s%s%sthread %u%s, %lux",
+			 fm ? fm : "", fm || tm ? " -> " : "", tm ? tm : "",
+			 fm || tm ? ", " : "", e->tids[0],
 			 e->n_tids > 1 ? " and others" : "",
 			 (unsigned long)e->count);
 		fprintf(f, "  L%u -> L%u [label=", e->from, e->to);
@@ -188,8 +203,13 @@ static void write_text(const struct lock_view *v, const struct lock_cycle *cs,
 			for (size_t g = 0; g < e->n_gates; g++)
 				fprintf(mf, " L%u", e->gates[g]);
 		}
+		const char *fm = edge_mode(lm, e->from, e->from_read);
+		const char *tm = edge_mode(lm, e->to, e->to_read);
 		if (fclose(mf) == 0) {
-			int col = printf("  L%u -> L%u  ", e->from, e->to);
+			int col = printf("  L%u%s%s%s -> L%u%s%s%s  ", e->from,
+					 fm ? " (" : "", fm ? fm : "", fm ? ")" : "",
+					 e->to, tm ? " (" : "", tm ? tm : "",
+					 tm ? ")" : "");
 			text_hang(stdout, line, col > 0 ? (size_t)col : 0, 6);
 		}
 		free(line);
@@ -257,6 +277,11 @@ static void write_json(const struct lock_view *v, const struct lock_cycle *cs,
 		json_uint(&w, e->from);
 		json_key(&w, "to");
 		json_uint(&w, e->to);
+		/* "read" or "write" for an rwlock, null otherwise */
+		json_key(&w, "from_mode");
+		json_string(&w, edge_mode(lm, e->from, e->from_read));
+		json_key(&w, "to_mode");
+		json_string(&w, edge_mode(lm, e->to, e->to_read));
 		json_key(&w, "count");
 		json_uint(&w, e->count);
 		json_key(&w, "threads");

@@ -76,6 +76,15 @@ static void json_names(FILE *f, const struct lock_model *lm,
 
 /* ---- lock-order-cycle ------------------------------------------------------ */
 
+/* " for reading" or " for writing" after an rwlock's name: a reader
+ * blocks only on a writer, so the reader needs to know which one. */
+static const char *mode(const struct lock_model *lm, uint32_t lock, bool read)
+{
+	if (lm->locks[lock].type != TRACE_LOCK_RWLOCK)
+		return "";
+	return read ? " for reading" : " for writing";
+}
+
 static int report_cycle(const struct trace_model *m, const struct lock_model *lm,
 			const struct lock_cycle *c, struct finding_list *out)
 {
@@ -117,9 +126,10 @@ static int report_cycle(const struct trace_model *m, const struct lock_model *lm
 	} else {
 		for (size_t i = 0; i < c->n; i++) {
 			const struct lock_edge *e = &lm->edges[c->e[i]];
-			fprintf(expl.f, "Thread %u takes '%s' while holding "
-				"'%s' (%lu time%s). ", e->tids[0],
-				name(lm, e->to), name(lm, e->from),
+			fprintf(expl.f, "Thread %u takes '%s'%s while holding "
+				"'%s'%s (%lu time%s). ", e->tids[0],
+				name(lm, e->to), mode(lm, e->to, e->to_read),
+				name(lm, e->from), mode(lm, e->from, e->from_read),
 				(unsigned long)e->count, e->count == 1 ? "" : "s");
 		}
 		fprintf(expl.f, "Each thread holds one lock of the cycle while "
@@ -183,12 +193,13 @@ static int report_cycle(const struct trace_model *m, const struct lock_model *lm
 		for (size_t i = 0; i < c->n && rc == 0; i++) {
 			const struct lock_edge *e = &lm->edges[c->e[i]];
 			char label[600];
-			snprintf(label, sizeof(label), "took '%s' here",
-				 name(lm, e->from));
+			snprintf(label, sizeof(label), "took '%s'%s here",
+				 name(lm, e->from), mode(lm, e->from, e->from_read));
 			rc = add_stack(f, m, e->from_stack, e->tids[0], label);
 			snprintf(label, sizeof(label),
-				 "takes '%s' here while holding '%s'",
-				 name(lm, e->to), name(lm, e->from));
+				 "takes '%s'%s here while holding '%s'",
+				 name(lm, e->to), mode(lm, e->to, e->to_read),
+				 name(lm, e->from));
 			if (rc == 0)
 				rc = add_stack(f, m, e->to_stack, e->tids[0], label);
 		}

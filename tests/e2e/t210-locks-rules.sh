@@ -61,6 +61,17 @@ for c in reuse freeonly; do
 		json_check g.json "all(\"-byte block 0x\" in l[\"name\"] and \"allocated at locks_cases.c:\" in l[\"name\"] for l in j[\"locks\"])"
 	'
 done
+test_expect 'rdwr: the graph and the finding say how each rwlock end was taken' '
+	run_case rdwr &&
+	{ "$ANALYZE" lock-graph --json t.log >g.json; test $? -le 1; } &&
+	json_check g.json "sorted([(e[\"from_mode\"], e[\"to_mode\"]) for e in j[\"edges\"]], key=str) == sorted([(None, \"read\"), (\"write\", None)], key=str)" &&
+	{ "$ANALYZE" lock-graph t.log >g.txt; test $? -le 1; } &&
+	grep -q "^  L[0-9] -> L[0-9] (read)  1 time" g.txt &&
+	grep -q "^  L[0-9] (write) -> L[0-9]  1 time" g.txt &&
+	{ "$ANALYZE" report t.log >r.txt; test $? -eq 1; } &&
+	tr -s " \n" "  " <r.txt | grep -q "takes .R. for reading while holding .A." &&
+	grep -q "took .R. for writing here" r.txt
+'
 expect_none chain30 "a chain of 30 locks that never closes"
 
 test_expect 'gate: the inversion under a common lock is an info line naming it' '
