@@ -71,7 +71,8 @@ static int storm(const struct trace_model *m, const struct threads_model *tm,
 	const struct thread_info *first = NULL;
 	for (size_t i = 0; i < tm->n; i++) {
 		const struct thread_info *t = &tm->v[i];
-		if (!t->has_create || !t->has_end)
+		/* still running at the end: a pool, whatever its life */
+		if (!t->has_create || !t->has_end || t->how == TRACE_THREAD_AT_EXIT)
 			continue;
 		if (!first)
 			first = t;

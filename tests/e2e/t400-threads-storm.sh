@@ -126,6 +126,57 @@ int main(void)
 	return 0;
 }
 EOF
+cat >pool.c <<'EOF'
+#include <pthread.h>
+#include <stdio.h>
+#include <time.h>
+/* A pool never joined: 2 workers compute about 150 ms each, 150 idle
+ * ones wait; then the process ends with every one still running. */
+static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t c = PTHREAD_COND_INITIALIZER, done = PTHREAD_COND_INITIALIZER;
+static int finished;
+static double cpu(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+static void *work(void *a)
+{
+	volatile unsigned long x = 0;
+	double t0 = cpu();
+	while (cpu() - t0 < 0.15)
+		for (int i = 0; i < 1000; i++)
+			x += i;
+	pthread_mutex_lock(&m);
+	finished++;
+	pthread_cond_signal(&done);
+	for (;;)
+		pthread_cond_wait(&c, &m);
+	return a;
+}
+static void *idle(void *a)
+{
+	pthread_mutex_lock(&m);
+	for (;;)
+		pthread_cond_wait(&c, &m);
+	return a;
+}
+int main(void)
+{
+	pthread_t t;
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t, NULL, work, NULL);
+	for (int i = 0; i < 150; i++)
+		pthread_create(&t, NULL, idle, NULL);
+	pthread_mutex_lock(&m);
+	while (finished < 2)
+		pthread_cond_wait(&done, &m);
+	pthread_mutex_unlock(&m);
+	puts("pool left running");
+	return 0;
+}
+EOF
 cat >spin.c <<'EOF'
 int main(void) { for (volatile unsigned long i = 0;; i++) ; }
 EOF
@@ -133,6 +184,7 @@ gcc -std=gnu11 -O1 -o "$TEST_DIR/spin" spin.c &&
 gcc -std=gnu11 -O1 -g -pthread -o "$TEST_DIR/busy" busy.c &&
 gcc -std=gnu11 -O1 -g -pthread -o "$TEST_DIR/sleepers" sleepers.c &&
 gcc -std=gnu11 -O1 -g -pthread -o "$TEST_DIR/naps" naps.c &&
+gcc -std=gnu11 -O1 -g -pthread -o "$TEST_DIR/pool" pool.c &&
 gcc -std=gnu11 -O1 -g -o "$TEST_DIR/cloner" cloner.c &&
 gcc -std=gnu11 -O1 -g -pthread -o "$TEST_DIR/ends" ends.c ||
 	{ echo "Bail out! cannot build the test program"; exit 1; }
@@ -144,6 +196,19 @@ test_expect 'a return, a pthread_exit and a cancellation are told apart' '
 	json_check th.json "sorted((t[\"start_routine\"], t[\"end\"]) for t in j[\"threads\"] if t[\"start_routine\"]) == [(\"exits\", \"pthread_exit\"), (\"returns\", \"return\"), (\"waits\", \"cancelled\")]" &&
 	json_check th.json "all(t[\"lifetime_ns\"] > 0 and t[\"stack_size\"] > 0 and t[\"creator\"] > 0 for t in j[\"threads\"] if t[\"start_routine\"])" &&
 	json_check th.json "j[\"process_totals\"][\"threads_created\"] == 3 and j[\"process_totals\"][\"peak_live_threads\"] >= 2"
+'
+
+# Threads still running when the process ends wrote no end of their own:
+# their rows said 0 ms of life and of CPU, however long they had worked.
+test_expect 'a pool still running at exit: each thread'"'"'s life and CPU, and no thread-storm' '
+	same_output pool "$TEST_DIR/pool" &&
+	set -- traced/trace.*.log && test $# = 1 &&
+	"$ANALYZE" threads --json "$1" >th.json &&
+	json_check th.json "sorted(t[\"end\"] for t in j[\"threads\"] if t[\"start_routine\"] == \"work\") == [\"at exit\", \"at exit\"]" &&
+	json_check th.json "all(t[\"lifetime_ns\"] > 100e6 and t[\"user_ns\"] + t[\"system_ns\"] >= 50e6 for t in j[\"threads\"] if t[\"start_routine\"] == \"work\")" &&
+	json_check th.json "len([t for t in j[\"threads\"] if t[\"start_routine\"] == \"idle\" and t[\"end\"] == \"at exit\" and t[\"lifetime_ns\"] > 0]) == 150" &&
+	report_json "$1" r.json &&
+	json_check r.json "\"thread-storm\" not in [f[\"kind\"] for f in j[\"findings\"]]"
 '
 
 test_expect 'scheduling_tax: output and status unchanged under libspy' '
