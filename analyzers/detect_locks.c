@@ -293,9 +293,14 @@ static int report_deadlock(const struct trace_model *m,
 
 /* ---- livelock -------------------------------------------------------------- */
 
+/* A thread that fails while it holds nothing blocks nobody: it waits for
+ * a lock by trying it again and again (busy waiting), and the lock's
+ * holder goes on. In a livelock each thread holds a lock another one
+ * tries, lets it go and takes it again: most failures come holding one. */
 static bool spinning(const struct lock_retry *q)
 {
 	return q->fails >= LIVELOCK_MIN_FAILS && q->fails >= 4 * q->successes &&
+	       2 * q->fails_holding >= q->fails &&
 	       q->last_fail - q->first_fail >= LIVELOCK_MIN_WINDOW_NS &&
 	       q->gaps && q->gap_total / q->gaps < LIVELOCK_MAX_GAP_NS;
 }

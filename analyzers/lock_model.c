@@ -345,6 +345,8 @@ static int note_attempt(struct replay *r, struct tstate *t, uint64_t ts,
 		q->successes++;
 		return 0;
 	}
+	if (t->n)
+		q->fails_holding++;
 	if (!q->fails++)
 		q->first_fail = ts;
 	q->last_fail = ts;

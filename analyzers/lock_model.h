@@ -84,6 +84,7 @@ struct lock_deadlock {
 struct lock_retry {
 	uint32_t tid;
 	uint64_t fails, successes;      /* try/timed attempts */
+	uint64_t fails_holding;         /* failures while it held a lock */
 	uint64_t first_fail, last_fail; /* timestamps */
 	uint64_t gap_total;             /* ns from a failure to the next attempt */
 	uint64_t gaps;

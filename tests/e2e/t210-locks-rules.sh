@@ -72,6 +72,7 @@ test_expect 'rdwr: the graph and the finding say how each rwlock end was taken' 
 	tr -s " \n" "  " <r.txt | grep -q "takes .R. for reading while holding .A." &&
 	grep -q "took .R. for writing here" r.txt
 '
+expect_none spinwait "threads busy waiting on a lock held by a working thread are no livelock"
 expect_none chain30 "a chain of 30 locks that never closes"
 
 test_expect 'gate: the inversion under a common lock is an info line naming it' '
