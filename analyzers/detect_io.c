@@ -27,11 +27,16 @@
 #define IO_SMALL 512
 #define IO_BUFFER (64 * 1024)
 
-/* "write_bytes (syscall_overhead.c:42)" or "write_bytes" or "?". */
+/* "write_bytes (syscall_overhead.c:42)" or "write_bytes", or for code
+ * without symbols "libfoo.so.1+0x1234" (as its stack line reads). */
 static void site_name(char *buf, size_t len, const struct sym_frame *f)
 {
 	const char *fn = f && f->function ? f->function : "an unknown function";
-	if (f && f->file) {
+	if (f && !f->function && f->module) {
+		const char *b = strrchr(f->module, '/');
+		snprintf(buf, len, "%s+0x%" PRIx64, b ? b + 1 : f->module,
+			 f->offset);
+	} else if (f && f->file) {
 		const char *b = strrchr(f->file, '/');
 		snprintf(buf, len, "%s (%s:%u)", fn, b ? b + 1 : f->file, f->line);
 	} else {
@@ -110,8 +115,18 @@ static int flag(const struct trace_model *m, const struct io_model *io,
 		snprintf(what, sizeof(what), "writes");
 	else
 		snprintf(what, sizeof(what), "%s calls", call);
-	snprintf(head, sizeof(head), "%s %s of %.3g byte%s at %s", calls, what,
-		 per, per == 1.0 ? "" : "s", where);
+	/* "1", "2.5", "1,092": never "1.09e+03" */
+	char pers[32];
+	if (per >= 100)
+		summary_format_count(pers, sizeof(pers), (uint64_t)(per + 0.5));
+	else
+		snprintf(pers, sizeof(pers), "%.3g", per);
+	if (median && (double)median * 2 < per) /* a few large calls skew the mean */
+		snprintf(head, sizeof(head), "%s %s, half of them under %" PRIu64
+			 " bytes, at %s", calls, what, median, where);
+	else
+		snprintf(head, sizeof(head), "%s %s of %s byte%s at %s", calls,
+			 what, pers, per == 1.0 ? "" : "s", where);
 	snprintf(expl, sizeof(expl),
 		 "Every %s is a system call: the program stops, the CPU enters "
 		 "the kernel, copies the bytes and comes back, which costs far "

@@ -69,6 +69,31 @@ test_expect 'the report carries the finding; the fixed modes report none' '
 	json_check rep.json "not $FLAG"
 '
 
+# A program without symbols whose small writes come with a few large
+# ones: the headline said "of 1.09e+03 bytes at an unknown function".
+cat >"$TEST_DIR/mixed.c" <<'EOF'
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+static char big[65536];
+int main(void)
+{
+	int fd = open("/dev/null", O_WRONLY);
+	for (int i = 0; i < 2000; i++)
+		if (write(fd, big, i % 20 ? 4 : sizeof(big)) < 0)
+			return 1;
+	return 0;
+}
+EOF
+test_expect 'stripped, small writes among large ones: the headline names the median and the code' '
+	gcc -O0 -g0 -s -o mixed "$TEST_DIR/mixed.c" &&
+	SPY_OPTIONS=out=$PWD/tr.log LD_PRELOAD=$LIBSPY ./mixed &&
+	syscalls_json tr.log 1 &&
+	json_check tr.log.sc.json "len($FLAG) == 1" &&
+	json_check tr.log.sc.json "__import__(\"re\").fullmatch(r\"2,000 writes, half of them under 8 bytes, at mixed\+0x[0-9a-f]+\", $FLAG[0][\"headline\"])" &&
+	json_check tr.log.sc.json "$FLAG[0][\"explanation\"].startswith(\"Every write\") and \"unknown function\" not in $FLAG[0][\"explanation\"]"
+'
+
 test_expect 'the demo prints the same under libspy (time column aside)' '
 	"$DEMO" all 20000 | cut -f1 >plain.txt &&
 	run_mode all 20000 && cut -f1 out >traced.txt &&
