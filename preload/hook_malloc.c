@@ -6,6 +6,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -378,8 +379,17 @@ extern __typeof__(free) spy_hooked_free
 void spy_malloc_check_owner(void)
 {
 	Dl_info info;
+	const ElfW(Sym) *sym = NULL;
 	void *first = dlsym(RTLD_DEFAULT, "malloc");
 	if (!first || first == (void *)spy_hooked_malloc)
+		return;
+	/* A program built without position independence that takes malloc's
+	 * address (python3) has a symbol for it with a value and no
+	 * definition: its call stub, which stands for malloc everywhere so
+	 * that pointers compare equal. Its calls go on to the first real
+	 * definition, libspy's. */
+	if (dladdr1(first, &info, (void **)&sym, RTLD_DL_SYMENT) && sym &&
+	    sym->st_shndx == SHN_UNDEF)
 		return;
 	char text[400];
 	spy_format(text, sizeof(text),

@@ -167,6 +167,39 @@ test_expect 'a program with a malloc of its own: unchanged, and a note says the 
 	json_check o.json "not [n for n in j[\"notes\"] if \"ahead of libspy\" in n[\"text\"]]"
 '
 
+cat >"$TEST_DIR/takes_malloc.c" <<'CEOF'
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Built without position independence, a program that takes malloc's
+ * address gets a stub standing for it (python3 is built so). */
+void *(*volatile allocate)(size_t);
+void (*volatile release)(void *);
+
+int main(void)
+{
+	allocate = malloc;  /* an address in the code, not a relocated word */
+	release = free;
+	char *p = allocate(40);
+	p[0] = 0;
+	release(p);
+	p = malloc(24);
+	printf("%d\n", p != NULL);
+	free(p);
+	return 0;
+}
+CEOF
+
+test_expect 'a program without position independence that takes malloc'\''s address: no "ahead of libspy" note, its calls are seen' '
+	gcc -O0 -g -fno-pie -no-pie -o takes_malloc "$TEST_DIR/takes_malloc.c" &&
+	readelf -W --dyn-syms takes_malloc | grep -q "[1-9a-f][0-9a-f]* *0 FUNC *GLOBAL DEFAULT *UND malloc" &&
+	SPY_OPTIONS=out=$PWD/tm.log LD_PRELOAD=$LIBSPY ./takes_malloc >out &&
+	grep -qx 1 out &&
+	"$ANALYZE" summary --json tm.log >tm.json &&
+	json_check tm.json "not [n for n in j[\"notes\"] if \"ahead of libspy\" in n[\"text\"]]" &&
+	json_check tm.json "j[\"calls\"].get(\"malloc\", 0) >= 2 and j[\"calls\"].get(\"free\", 0) >= 2"
+'
+
 # The whole malloc family at its edges (sizes that overflow, alignments
 # glibc refuses, malloc(0), realloc(p, 0), errno kept): the same answers
 # as without libspy, on glibc and on jemalloc, which has no pvalloc (the
