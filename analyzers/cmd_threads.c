@@ -176,8 +176,8 @@ static void threads_text(const struct trace_model *m,
 	if (p->seen)
 		snprintf(line, sizeof(line), "%" PRIu64 " threads created, at most %" PRIu64
 			 " alive at once on %" PRIu64 " CPUs; %.3f ms user, %.3f ms system; "
-			 "%" PRIu64 " voluntary and %" PRIu64 " involuntary context switches; "
-			 "%" PRIu64 " minor and %" PRIu64 " major page faults; peak RSS %" PRIu64 " KiB",
+			 "context switches: %" PRIu64 " voluntary, %" PRIu64 " involuntary; "
+			 "page faults: %" PRIu64 " minor, %" PRIu64 " major; peak RSS %" PRIu64 " KiB",
 			 p->created, p->peak_live, p->ncpu, ms(p->user_ns), ms(p->sys_ns),
 			 p->nvcsw, p->nivcsw, p->minflt, p->majflt, p->maxrss_kb);
 	else
@@ -339,10 +339,11 @@ void threads_summary_text(const struct text_out *t, const struct trace_model *m)
 	const struct process_stats *p = &tm.proc;
 	if (p->seen) {
 		char line[256];
-		snprintf(line, sizeof(line), "%.3f ms user, %.3f ms system; %" PRIu64
-			 " minor and %" PRIu64 " major page faults; %" PRIu64 " + %" PRIu64
-			 " context switches; %" PRIu64 " threads created, at most %" PRIu64
-			 " alive", ms(p->user_ns), ms(p->sys_ns), p->minflt, p->majflt,
+		snprintf(line, sizeof(line), "%.3f ms user, %.3f ms system; page "
+			 "faults: %" PRIu64 " minor, %" PRIu64 " major; context "
+			 "switches: %" PRIu64 " voluntary, %" PRIu64 " involuntary; %"
+			 PRIu64 " threads created, at most %" PRIu64 " alive",
+			 ms(p->user_ns), ms(p->sys_ns), p->minflt, p->majflt,
 			 p->nvcsw, p->nivcsw, p->created, p->peak_live);
 		text_field(t, "machine", line);
 	}

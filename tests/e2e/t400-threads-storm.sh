@@ -301,6 +301,16 @@ test_expect 'analyze threads prints one row per thread and the totals' '
 	grep "^process: 3 threads created" th.txt
 '
 
+test_expect 'the summary says which context switches it counts, and the threads view the same' '
+	SPY_OPTIONS=out=cs.log traced "$TEST_DIR/ends" >/dev/null &&
+	"$ANALYZE" summary cs.log >cs.txt && "$ANALYZE" threads cs.log >cs.th &&
+	tr -s "\n " " " <cs.txt >cs.line && tr -s "\n " " " <cs.th >cs.th.line &&
+	grep "machine .* context switches: [0-9]* voluntary, [0-9]* involuntary;" cs.line &&
+	grep "page faults: [0-9]* minor, [0-9]* major" cs.line &&
+	! grep "[0-9] + [0-9]" cs.line &&
+	grep "process: .* context switches: [0-9]* voluntary, [0-9]* involuntary; page faults: [0-9]* minor, [0-9]* major" cs.th.line
+'
+
 test_expect 'a program that calls clone itself: output unchanged, the call recorded' '
 	"$TEST_DIR/cloner" >plain.out &&
 	SPY_OPTIONS=out=c.log traced "$TEST_DIR/cloner" >traced.out &&
@@ -399,7 +409,7 @@ test_expect '1000 threads alive: libspy adds at most a tenth of a mapping per th
 	traced=$(SPY_OPTIONS=out=$PWD/m.log LD_PRELOAD=$LIBSPY ./mapcount 1000) &&
 	echo "per 100 threads: plain $plain, traced $traced" &&
 	test "$traced" -le $((plain + 10)) &&
-	"$ANALYZE" summary m.log | grep -q "1000 threads created"
+	"$ANALYZE" summary m.log | tr -s "\n " " " | grep -q "1000 threads created"
 '
 
 test_done
