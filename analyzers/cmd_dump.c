@@ -189,8 +189,10 @@ static void text_fields(FILE *f, const struct trace_model *m,
 			leak_class_name(e->b), e->c);
 		break;
 	case TRACE_LEAK_SCAN:
-		fprintf(f, "%" PRIu64 " blocks, %" PRIu64 " bytes scanned in %.3f ms",
-			e->a & UINT32_MAX, e->b, (double)e->c / 1e6);
+		fprintf(f, "%" PRIu64 " block%s, %" PRIu64 " byte%s scanned in "
+			"%.3f ms", e->a & UINT32_MAX,
+			text_plural(e->a & UINT32_MAX, "", "s"), e->b,
+			text_plural(e->b, "", "s"), (double)e->c / 1e6);
 		if (e->a >> 32)
 			fprintf(f, ", %" PRIu64 " inherited", e->a >> 32);
 		break;
@@ -212,7 +214,8 @@ static void text_fields(FILE *f, const struct trace_model *m,
 		fprintf(f, "0x%" PRIx64 " from %s, freed as %s", e->a,
 			family_name(e->b), family_name(e->c & 0xff));
 		if (e->c >> 8)
-			fprintf(f, " (a pointer %" PRIu64 " bytes in)", e->c >> 8);
+			fprintf(f, " (a pointer %" PRIu64 " byte%s in)",
+				e->c >> 8, text_plural(e->c >> 8, "", "s"));
 		break;
 	case TRACE_HEAP_OVERRUN:
 		fprintf(f, "0x%" PRIx64 " usable %" PRIu64 ", ends", e->a, e->b);
@@ -225,11 +228,12 @@ static void text_fields(FILE *f, const struct trace_model *m,
 		break;
 	default:
 		if (trace_kind_known(e->kind))
-			fprintf(f, "%" PRIu64 " bytes (--json, or the kind's own view)",
-				e->a);
+			fprintf(f, "%" PRIu64 " byte%s (--json, or the kind's "
+				"own view)", e->a, text_plural(e->a, "", "s"));
 		else
-			fprintf(f, "kind %u, %" PRIu64 " bytes at byte %" PRIu64
-				" skipped", e->kind, e->a, e->b);
+			fprintf(f, "kind %u, %" PRIu64 " byte%s at byte %"
+				PRIu64 " skipped", e->kind, e->a,
+				text_plural(e->a, "", "s"), e->b);
 	}
 }
 

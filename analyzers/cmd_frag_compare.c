@@ -154,9 +154,11 @@ static void table(const struct run *a, const struct run *b)
 	snprintf(y, sizeof(y), "%s, %s free", fa, fb);
 	row_if("glibc heap", x, y, va, vb);
 	text_size(fa, sizeof(fa), ia->hblkhd);
-	snprintf(x, sizeof(x), "%s in %" PRIu64 " blocks", fa, ia->hblks);
+	snprintf(x, sizeof(x), "%s in %" PRIu64 " block%s", fa, ia->hblks,
+		 text_plural(ia->hblks, "", "s"));
 	text_size(fb, sizeof(fb), ib->hblkhd);
-	snprintf(y, sizeof(y), "%s in %" PRIu64 " blocks", fb, ib->hblks);
+	snprintf(y, sizeof(y), "%s in %" PRIu64 " block%s", fb, ib->hblks,
+		 text_plural(ib->hblks, "", "s"));
 	row_if("glibc mmapped", x, y, va, vb);
 	bool ja = va && ia->allocator == HEAP_JEMALLOC;
 	bool jb = vb && ib->allocator == HEAP_JEMALLOC;
@@ -210,9 +212,11 @@ static void judge(const struct run *a, const struct run *b, struct verdict *v)
 			k = (size_t)snprintf(v->text, sizeof(v->text),
 				"%s's heap fragmented worse: %s of it was free "
 				"outside its largest free region, in %" PRIu64
-				" holes none bigger than %s (external "
+				" %s none bigger than %s (external "
 				"fragmentation %.2f), against %s in %s (%.2f).",
-				w->label, x, w->f.holes, fx, w->f.external, y,
+				w->label, x, w->f.holes,
+				text_plural(w->f.holes, "hole", "holes"), fx,
+				w->f.external, y,
 				o->label, o->f.external);
 			if (o->stranded && k < sizeof(v->text))
 				k += (size_t)snprintf(v->text + k,

@@ -27,9 +27,10 @@ static void print_allocator(const struct heap_frag *f)
 	text_size(a, sizeof(a), i->arena);
 	text_size(b, sizeof(b), i->fordblks);
 	text_size(c, sizeof(c), i->hblkhd);
-	printf("  glibc says    heap %s, %s free in %" PRIu64 " chunks,\n"
-	       "                mapped %s in %" PRIu64 " blocks\n",
-	       a, b, i->ordblks, c, i->hblks);
+	printf("  glibc says    heap %s, %s free in %" PRIu64 " chunk%s,\n"
+	       "                mapped %s in %" PRIu64 " block%s\n",
+	       a, b, i->ordblks, text_plural(i->ordblks, "", "s"), c,
+	       i->hblks, text_plural(i->hblks, "", "s"));
 	if (i->allocator == HEAP_JEMALLOC) {
 		text_size(a, sizeof(a), i->je_allocated);
 		text_size(b, sizeof(b), i->je_active);
@@ -69,7 +70,8 @@ static void print_holes(const struct heap_frag *f)
 	       f->heap_start, b);
 	text_size(a, sizeof(a), f->free_bytes);
 	printf("  holes         %" PRIu64 ", %s free, the largest %" PRIu64
-	       " bytes\n", f->holes, a, f->largest_hole);
+	       " byte%s\n", f->holes, a, f->largest_hole,
+	       text_plural(f->largest_hole, "", "s"));
 	text_size(a, sizeof(a), f->top_bytes);
 	printf("  top           %s free after the last block\n", a);
 	printf("  external fragmentation %.2f (1 - largest free region / free "
@@ -81,9 +83,12 @@ static void print_holes(const struct heap_frag *f)
 		text_size(a, sizeof(a), f->arena_live_bytes);
 		text_size(b, sizeof(b), f->arena_free_bytes);
 		printf("  other arenas  %" PRIu64 " heap%s of threads, %s live\n",
-		       f->arena_spans, f->arena_spans == 1 ? "" : "s", a);
-		printf("                %" PRIu64 " holes, %s free, the largest %"
-		       PRIu64 " bytes\n", f->arena_holes, b, f->arena_largest_hole);
+		       f->arena_spans, text_plural(f->arena_spans, "", "s"), a);
+		printf("                %" PRIu64 " hole%s, %s free, the largest %"
+		       PRIu64 " byte%s\n", f->arena_holes,
+		       text_plural(f->arena_holes, "", "s"), b,
+		       f->arena_largest_hole,
+		       text_plural(f->arena_largest_hole, "", "s"));
 	}
 }
 
@@ -94,17 +99,20 @@ static void print_je_holes(const struct heap_frag *f)
 	const struct heap_info *i = &f->info;
 	char a[16], b[16];
 	text_size(a, sizeof(a), i->je_region_bytes);
-	printf("  holes         %" PRIu64 " free regions in slabs, %s (the "
-	       "largest %" PRIu64 " bytes)\n", i->je_regions, a,
-	       i->je_largest_region);
+	printf("  holes         %" PRIu64 " free region%s in slabs, %s (the "
+	       "largest %" PRIu64 " byte%s)\n", i->je_regions,
+	       text_plural(i->je_regions, "", "s"), a, i->je_largest_region,
+	       text_plural(i->je_largest_region, "", "s"));
 	text_size(a, sizeof(a), i->je_extent_bytes);
 	text_size(b, sizeof(b), i->je_largest_extent);
-	printf("                %" PRIu64 " free extents of pages, %s (the "
+	printf("                %" PRIu64 " free extent%s of pages, %s (the "
 	       "largest about %s;\n                jemalloc joins neighbouring "
-	       "ones only when it needs to)\n", i->je_extents, a, b);
+	       "ones only when it needs to)\n", i->je_extents,
+	       text_plural(i->je_extents, "", "s"), a, b);
 	text_size(a, sizeof(a), f->free_bytes);
-	printf("                %" PRIu64 " holes, %s free, the largest %"
-	       PRIu64 " bytes\n", f->holes, a, f->largest_hole);
+	printf("                %" PRIu64 " hole%s, %s free, the largest %"
+	       PRIu64 " byte%s\n", f->holes, text_plural(f->holes, "", "s"),
+	       a, f->largest_hole, text_plural(f->largest_hole, "", "s"));
 	printf("  external fragmentation %.2f (1 - largest free region / free "
 	       "bytes)\n", f->external);
 	print_hist(f);
@@ -119,7 +127,8 @@ static void print_text(const struct trace_model *m, const struct heap_frag *f)
 	else
 		printf("at the end:\n");
 	text_size(a, sizeof(a), f->live_bytes);
-	printf("  live          %s in %" PRIu64 " blocks\n", a, f->live_blocks);
+	printf("  live          %s in %" PRIu64 " block%s\n", a, f->live_blocks,
+	       text_plural(f->live_blocks, "", "s"));
 	text_size(a, sizeof(a), f->footprint);
 	text_size(b, sizeof(b), f->footprint_free);
 	printf("  footprint     %s, %s of it free (%s)\n", a, b,
@@ -145,7 +154,7 @@ static void print_series(const struct trace_model *m,
 			 const struct heap_frag *v, size_t n, size_t total)
 {
 	printf("over time: %zu snapshot%s (heap_every)", total,
-	       total == 1 ? "" : "s");
+	       text_plural(total, "", "s"));
 	if (n > SERIES_ROWS)
 		printf(", %d of them shown", SERIES_ROWS);
 	printf("\n  %9s %9s %9s %9s %6s %9s %5s %9s\n", "time", "live",

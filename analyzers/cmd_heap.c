@@ -86,8 +86,9 @@ static void text_sites(const struct text_out *t, const struct trace_model *m,
 	for (size_t i = 0; i < n && i < TOP; i++) {
 		const struct trace_stack *s =
 			v[i].stack ? &m->stacks[v[i].stack - 1] : NULL;
-		printf("%2zu. %" PRIu64 " bytes in %" PRIu64 " block%s\n", i + 1,
-		       v[i].bytes, v[i].blocks, v[i].blocks == 1 ? "" : "s");
+		printf("%2zu. %" PRIu64 " byte%s in %" PRIu64 " block%s\n", i + 1,
+		       v[i].bytes, text_plural(v[i].bytes, "", "s"), v[i].blocks,
+		       text_plural(v[i].blocks, "", "s"));
 		if (s && s->n)
 			stack_print_text(t, sym, s->frames,
 					 s->n < TOP_FRAMES ? s->n : TOP_FRAMES, 4);
@@ -167,13 +168,17 @@ int cmd_heap(const struct cmd_args *a)
 		for (unsigned f = 0; f < TRACE_FN_MAX; f++)
 			if (h.calls[f])
 				printf(", %s %" PRIu64, trace_alloc_fn_name(f), h.calls[f]);
-		printf("\nallocated  %" PRIu64 " bytes in all, from %zu call sites\n",
-		       h.allocated_bytes, n);
-		printf("peak       %" PRIu64 " bytes live in %" PRIu64 " blocks\n",
-		       h.peak_bytes, h.peak_blocks);
-		printf("at the end %" PRIu64 " bytes live in %" PRIu64
-		       " blocks (analyze leaks says which are lost)\n",
-		       h.live_bytes, h.live_blocks);
+		printf("\nallocated  %" PRIu64 " byte%s in all, from %zu call "
+		       "site%s\n", h.allocated_bytes,
+		       text_plural(h.allocated_bytes, "", "s"), n,
+		       text_plural(n, "", "s"));
+		printf("peak       %" PRIu64 " byte%s live in %" PRIu64 " block%s\n",
+		       h.peak_bytes, text_plural(h.peak_bytes, "", "s"),
+		       h.peak_blocks, text_plural(h.peak_blocks, "", "s"));
+		printf("at the end %" PRIu64 " byte%s live in %" PRIu64
+		       " block%s (analyze leaks says which are lost)\n",
+		       h.live_bytes, text_plural(h.live_bytes, "", "s"),
+		       h.live_blocks, text_plural(h.live_blocks, "", "s"));
 		text_sites(&t, &m, sym, v, n, "top allocation sites by bytes:");
 		text_sites(&t, &m, sym, w2, n, "top allocation sites by blocks:");
 	}

@@ -20,6 +20,14 @@ static const char *group_class(const struct leak_group *g)
 	return heap_leak_class_name(g->cls);
 }
 
+/* A row of the totals; the nouns keep the columns whatever the count. */
+static void total_row(const char *what, uint64_t blocks, uint64_t bytes)
+{
+	printf("  %-16s %8" PRIu64 " %-6s %12" PRIu64 " %s\n", what, blocks,
+	       text_plural(blocks, "block", "blocks"), bytes,
+	       text_plural(bytes, "byte", "bytes"));
+}
+
 static void print_text(const struct trace_model *m, struct symbolizer *sym,
 		       const struct heap_checks *hc)
 {
@@ -34,8 +42,10 @@ static void print_text(const struct trace_model *m, struct symbolizer *sym,
 	}
 	char line[160];
 	snprintf(line, sizeof(line), "leak scan at exit: %" PRIu64 " live "
-		 "blocks, %" PRIu64 " bytes of memory scanned in %.1f ms",
-		 hc->scan_blocks, hc->scan_bytes, (double)hc->scan_ns / 1e6);
+		 "block%s, %" PRIu64 " byte%s of memory scanned in %.1f ms",
+		 hc->scan_blocks, text_plural(hc->scan_blocks, "", "s"),
+		 hc->scan_bytes, text_plural(hc->scan_bytes, "", "s"),
+		 (double)hc->scan_ns / 1e6);
 	text_wrap(stdout, line, 0);
 	if (hc->scan_inherited) {
 		snprintf(line, sizeof(line), "  (and %" PRIu64 " block%s this "
@@ -49,20 +59,19 @@ static void print_text(const struct trace_model *m, struct symbolizer *sym,
 					  TRACE_LEAK_INDIRECT,
 					  TRACE_LEAK_REACHABLE };
 	for (int k = 0; k < 3; k++)
-		printf("  %-16s %8" PRIu64 " blocks %12" PRIu64 " bytes\n",
-		       heap_leak_class_name(order[k]), hc->totals[order[k]][0],
-		       hc->totals[order[k]][1]);
-	printf("  %-16s %8" PRIu64 " blocks %12" PRIu64 " bytes\n"
-	       "  (not blamed: lost by the C/C++ runtime, or allocated before "
-	       "the trace began)\n", "not blamed", hc->runtime_totals[0],
-	       hc->runtime_totals[1]);
+		total_row(heap_leak_class_name(order[k]),
+			  hc->totals[order[k]][0], hc->totals[order[k]][1]);
+	total_row("not blamed", hc->runtime_totals[0], hc->runtime_totals[1]);
+	printf("  (not blamed: lost by the C/C++ runtime, or allocated before "
+	       "the trace began)\n");
 	for (size_t i = 0; i < hc->n_groups; i++) {
 		const struct leak_group *g = &hc->groups[i];
-		printf("\n%s%s%s: %" PRIu64 " bytes in %" PRIu64 " block%s\n",
+		printf("\n%s%s%s: %" PRIu64 " byte%s in %" PRIu64 " block%s\n",
 		       text_style(&t, g->cls == TRACE_LEAK_DEFINITE && !g->runtime
 					  ? STYLE_RED : STYLE_BOLD),
 		       group_class(g), text_style(&t, STYLE_PLAIN), g->bytes,
-		       g->blocks, g->blocks == 1 ? "" : "s");
+		       text_plural(g->bytes, "", "s"), g->blocks,
+		       text_plural(g->blocks, "", "s"));
 		const struct trace_stack *s =
 			g->stack ? &m->stacks[g->stack - 1] : NULL;
 		if (s && s->n)

@@ -160,13 +160,20 @@ static void write_text(const struct lock_view *v, const struct lock_cycle *cs,
 {
 	const struct lock_model *lm = &v->lm;
 	printf("%zu lock%s, %zu order edge%s, %ld cycle%s\n", lm->n_locks,
-	       lm->n_locks == 1 ? "" : "s", lm->n_edges,
-	       lm->n_edges == 1 ? "" : "s", n, n == 1 ? "" : "s");
+	       text_plural(lm->n_locks, "", "s"), lm->n_edges,
+	       text_plural(lm->n_edges, "", "s"), n,
+	       text_plural((uint64_t)n, "", "s"));
 	if (lm->held_dropped || lm->edges_dropped)
-		printf("(the graph is bounded: %" PRIu64 " acquisitions past %d "
-		       "locks held by one thread were not held, %" PRIu64
-		       " edges past %d were not added)\n", lm->held_dropped,
-		       LOCK_MAX_HELD, lm->edges_dropped, LOCK_MAX_EDGES);
+		printf("(the graph is bounded: %" PRIu64 " %s past %d "
+		       "locks held by one thread %s not held, %" PRIu64
+		       " %s past %d %s not added)\n", lm->held_dropped,
+		       text_plural(lm->held_dropped, "acquisition",
+				   "acquisitions"), LOCK_MAX_HELD,
+		       text_plural(lm->held_dropped, "was", "were"),
+		       lm->edges_dropped,
+		       text_plural(lm->edges_dropped, "edge", "edges"),
+		       LOCK_MAX_EDGES,
+		       text_plural(lm->edges_dropped, "was", "were"));
 	printf("\nlocks:\n");
 	/* The type column as wide as this trace's longest; a long name
 	 * wraps under itself: nothing of it is cut. */
@@ -195,7 +202,7 @@ static void write_text(const struct lock_view *v, const struct lock_cycle *cs,
 		if (!mf)
 			continue;
 		fprintf(mf, "%lu time%s, thread%s", (unsigned long)e->count,
-			e->count == 1 ? "" : "s", e->n_tids > 1 ? "s" : "");
+			text_plural(e->count, "", "s"), e->n_tids > 1 ? "s" : "");
 		for (size_t t = 0; t < e->n_tids; t++)
 			fprintf(mf, " %u", e->tids[t]);
 		if (e->n_gates) {

@@ -86,9 +86,10 @@ int cmd_sharing(const struct cmd_args *a)
 		fputc('\n', stdout);
 	} else {
 		char head[160];
-		snprintf(head, sizeof(head), "%zu samples, %zu decoded to a memory "
-			 "write, %zu of them outside the writer's stack",
-			 sm.samples, sm.decoded, sm.writes);
+		snprintf(head, sizeof(head), "%zu sample%s, %zu decoded to a "
+			 "memory write, %zu of them outside the writer's stack",
+			 sm.samples, text_plural(sm.samples, "", "s"),
+			 sm.decoded, sm.writes);
 		text_wrap(stdout, head, 0);
 		if (!sm.samples)
 			printf("(no samples: run with SPY_OPTIONS=sample_hz=1000 to take them)\n");
@@ -106,7 +107,8 @@ int cmd_sharing(const struct cmd_args *a)
 				printf("  thread %-7" PRIu32 " %-12s ", lw->tid, bytes);
 				size_t w = text_put_fit(stdout, name[0] ? name : "?",
 							strlen(name[0] ? name : "?"), 29);
-				printf("%*s %4zu samples\n    ", (int)(29 - w), "", lw->samples);
+				printf("%*s %4zu sample%s\n    ", (int)(29 - w), "",
+				       lw->samples, text_plural(lw->samples, "", "s"));
 				text_put_fit(stdout, fn, strlen(fn), 40);
 				if (f->file) {
 					fputs(" at ", stdout);

@@ -254,13 +254,16 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 		printf("\n%sKernel cross-check%s (/proc/self/io, from start to exit)\n",
 		       text_style(&t, STYLE_BOLD), text_style(&t, STYLE_PLAIN));
 		char line[256];
+		uint64_t counted = io->end.syscw - io->start.syscw;
 		snprintf(line, sizeof(line), "the kernel counted %s write "
-			 "calls, libspy saw %s:\n%s write call%s bypassed libc (raw "
+			 "call%s, libspy saw %s:\n%s write call%s bypassed libc (raw "
 			 "syscall(), inline system calls, static code; send* are "
 			 "not in the kernel's count)",
-			 summary_format_count(a, sizeof(a), io->end.syscw - io->start.syscw),
+			 summary_format_count(a, sizeof(a), counted),
+			 text_plural(counted, "", "s"),
 			 summary_format_count(b, sizeof(b), io->end.seen_writes - io->start.seen_writes),
-			 summary_format_count(c, sizeof(c), (uint64_t)by), by == 1 ? "" : "s");
+			 summary_format_count(c, sizeof(c), (uint64_t)by),
+			 text_plural((uint64_t)by, "", "s"));
 		text_wrap(stdout, line, 2);
 	}
 	if (io->n_syscalls) {
@@ -279,7 +282,7 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 	}
 	if (io->bad_records)
 		printf("\n%zu system-call record%s could not be read and %s left out\n",
-		       io->bad_records, io->bad_records == 1 ? "" : "s",
+		       io->bad_records, text_plural(io->bad_records, "", "s"),
 		       io->bad_records == 1 ? "was" : "were");
 	fputc('\n', stdout);
 	findings_print_text(&t, sym, fl);

@@ -169,17 +169,19 @@ static void threads_text(const struct trace_model *m,
 		       "reads the run queue\nof long threads and of a sample of "
 		       "short ones; analyze sched estimates\nthe total)\n");
 	if (tm->n > rows)
-		printf("... %zu more threads (analyze threads --json lists every one)\n",
-		       tm->n - rows);
+		printf("... %zu more thread%s (analyze threads --json lists every one)\n",
+		       tm->n - rows, text_plural(tm->n - rows, "", "s"));
 	const struct process_stats *p = &tm->proc;
 	char line[512];
 	if (p->seen)
-		snprintf(line, sizeof(line), "%" PRIu64 " threads created, at most %" PRIu64
-			 " alive at once on %" PRIu64 " CPUs; %.3f ms user, %.3f ms system; "
+		snprintf(line, sizeof(line), "%" PRIu64 " %s created, at most %" PRIu64
+			 " alive at once on %" PRIu64 " CPU%s; %.3f ms user, %.3f ms system; "
 			 "context switches: %" PRIu64 " voluntary, %" PRIu64 " involuntary; "
 			 "page faults: %" PRIu64 " minor, %" PRIu64 " major; peak RSS %" PRIu64 " KiB",
-			 p->created, p->peak_live, p->ncpu, ms(p->user_ns), ms(p->sys_ns),
-			 p->nvcsw, p->nivcsw, p->minflt, p->majflt, p->maxrss_kb);
+			 p->created, text_plural(p->created, "thread", "threads"),
+			 p->peak_live, p->ncpu, text_plural(p->ncpu, "", "s"),
+			 ms(p->user_ns), ms(p->sys_ns), p->nvcsw, p->nivcsw,
+			 p->minflt, p->majflt, p->maxrss_kb);
 	else
 		snprintf(line, sizeof(line), "no totals recorded (the trace ended "
 			 "before the process did)");
@@ -293,7 +295,8 @@ int cmd_sched(const struct cmd_args *a)
 		struct text_out t;
 		text_init(&t, stdout);
 		snprintf(b1, sizeof(b1), "%" PRIu64 " created, at most %" PRIu64
-			 " alive at once, on %" PRIu64 " CPUs", s.threads, s.peak, s.ncpu);
+			 " alive at once, on %" PRIu64 " CPU%s", s.threads, s.peak,
+			 s.ncpu, text_plural(s.ncpu, "", "s"));
 		text_field(&t, "threads", b1);
 		summary_format_ns(b2, sizeof(b2), (int64_t)s.duration_ns);
 		text_field(&t, "duration", b2);
@@ -309,7 +312,8 @@ int cmd_sched(const struct cmd_args *a)
 		else if (s.runq_measured < s.runq_ended)
 			snprintf(line, sizeof(line), "about %s runnable but waiting for a "
 				 "CPU, all threads together (estimated from %zu of %zu "
-				 "threads)", b1, s.runq_measured, s.runq_ended);
+				 "thread%s)", b1, s.runq_measured, s.runq_ended,
+				 text_plural(s.runq_ended, "", "s"));
 		else
 			snprintf(line, sizeof(line), "%s runnable but waiting for a CPU, "
 				 "all threads together", b1);
@@ -342,9 +346,10 @@ void threads_summary_text(const struct text_out *t, const struct trace_model *m)
 		snprintf(line, sizeof(line), "%.3f ms user, %.3f ms system; page "
 			 "faults: %" PRIu64 " minor, %" PRIu64 " major; context "
 			 "switches: %" PRIu64 " voluntary, %" PRIu64 " involuntary; %"
-			 PRIu64 " threads created, at most %" PRIu64 " alive",
+			 PRIu64 " %s created, at most %" PRIu64 " alive",
 			 ms(p->user_ns), ms(p->sys_ns), p->minflt, p->majflt,
-			 p->nvcsw, p->nivcsw, p->created, p->peak_live);
+			 p->nvcsw, p->nivcsw, p->created,
+			 text_plural(p->created, "thread", "threads"), p->peak_live);
 		text_field(t, "machine", line);
 	}
 	threads_model_release(&tm);

@@ -109,10 +109,9 @@ static void region_text(const char *label, const struct map_region *r,
 	map_prot_text(r->prot, prot);
 	text_size(size, sizeof(size), r->end - r->start);
 	printf("%" PRIx64 "-%" PRIx64 " (%s, %s), ", r->start, r->end, size, prot);
-	if (!strcmp(r->kind, "stack"))
-		printf("%" PRIu64 " bytes below its top\n", r->end - addr);
-	else
-		printf("%" PRIu64 " bytes in\n", addr - r->start);
+	uint64_t off = !strcmp(r->kind, "stack") ? r->end - addr : addr - r->start;
+	printf("%" PRIu64 " byte%s %s\n", off, text_plural(off, "", "s"),
+	       !strcmp(r->kind, "stack") ? "below its top" : "in");
 }
 
 static void block_line(const struct heap_life *b, uint64_t addr, int indent)
@@ -124,8 +123,9 @@ static void block_line(const struct heap_life *b, uint64_t addr, int indent)
 		text_size(size + 2, sizeof(size) - 3, b->size);
 		strcat(size, ")");
 	}
-	snprintf(line, sizeof(line), "%" PRIu64 " bytes%s at 0x%" PRIx64 ", offset %" PRIu64
-		 ", by %s in thread %u", b->size, size, b->addr, addr - b->addr,
+	snprintf(line, sizeof(line), "%" PRIu64 " byte%s%s at 0x%" PRIx64 ", offset %" PRIu64
+		 ", by %s in thread %u", b->size, text_plural(b->size, "", "s"),
+		 size, b->addr, addr - b->addr,
 		 trace_alloc_fn_name(b->alloc_fn), (unsigned)b->alloc_tid);
 	text_wrap(stdout, line, indent);
 }
@@ -227,7 +227,8 @@ static void where_text(const struct map_input *in, struct symbolizer *sym, uint6
 		return;
 	size_t shown = hs->n - 1 < WHERE_TEXT_EARLIER ? hs->n - 1 : WHERE_TEXT_EARLIER;
 	printf("  before it at this address: %zu block%s, all freed%s\n", hs->n - 1,
-	       hs->n > 2 ? "s" : "", hs->n - 1 > shown ? "; the last ones first" : "");
+	       text_plural(hs->n - 1, "", "s"),
+	       hs->n - 1 > shown ? "; the last ones first" : "");
 	for (size_t k = 0; k < shown; k++) {
 		const struct heap_life *e = &in->h.v[hs->v[hs->n - 2 - k]];
 		char af[256], ff[256], line[600];

@@ -75,7 +75,7 @@ static int heap_crash(const struct trace_model *m, const struct trace_event *e,
 		snprintf(head, sizeof(head),
 			 "%s %" PRIu64 " byte%s past the end of a %" PRIu64
 			 "-byte block; the program died of %s",
-			 text_access(access), beyond, beyond == 1 ? "" : "s",
+			 text_access(access), beyond, text_plural(beyond, "", "s"),
 			 b->size, signal_name(sig));
 		snprintf(expl, sizeof(expl),
 			 "The program went beyond the end of a heap block it "

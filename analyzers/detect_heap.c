@@ -512,7 +512,7 @@ static int guard_fault(const struct trace_model *m, const struct heap_issue *is,
 		snprintf(head, sizeof(head),
 			 "access %" PRIu64 " byte%s past the end of a %" PRIu64
 			 "-byte block", e->a - (e->b + size) + 1,
-			 e->a - (e->b + size) ? "s" : "", size);
+			 text_plural(e->a - (e->b + size) + 1, "", "s"), size);
 		f = finding_add(out, "heap-overflow", SEV_ERROR, head,
 			"The program read or wrote beyond the end of a heap "
 			"block. In guard mode every block ends against an "
@@ -584,8 +584,8 @@ static int leaks(const struct trace_model *m, const struct heap_checks *hc,
 		char head[200];
 		snprintf(head, sizeof(head),
 			 "%" PRIu64 " byte%s in %" PRIu64 " block%s definitely lost",
-			 g->bytes, g->bytes == 1 ? "" : "s", g->blocks,
-			 g->blocks == 1 ? "" : "s");
+			 g->bytes, text_plural(g->bytes, "", "s"), g->blocks,
+			 text_plural(g->blocks, "", "s"));
 		struct finding *f = finding_add(out, "leak", SEV_WARNING, head,
 			cut ? "These blocks were still allocated when the "
 			"program ended, and libspy's scan of memory at exit "
@@ -824,18 +824,21 @@ static int jemalloc_failure_text(char *expl, size_t n, const struct heap_frag *h
 	mib(mapped, sizeof(mapped), i->je_mapped);
 	mib(retained, sizeof(retained), i->je_retained);
 	int k = snprintf(expl, n,
-		"jemalloc could not give %" PRIu64 " bytes. At that moment the "
+		"jemalloc could not give %" PRIu64 " byte%s. At that moment the "
 		"program had %s live, and jemalloc held %s of address space "
 		"mapped, %s more retained (given back to the system but kept "
-		"reserved)", size, live, mapped, retained);
+		"reserved)", size, text_plural(size, "", "s"), live, mapped,
+		retained);
 	if (i->je_holes) {
 		uint64_t largest = i->je_largest_extent > i->je_largest_region
 			? i->je_largest_extent : i->je_largest_region;
 		mib(free_b, sizeof(free_b), i->je_extent_bytes + i->je_region_bytes);
 		k += snprintf(expl + k, n - (size_t)k,
-			"; %s of what it held was free, in %" PRIu64 " pieces, "
-			"the largest %" PRIu64 " bytes",
-			free_b, i->je_extents + i->je_regions, largest);
+			"; %s of what it held was free, in %" PRIu64 " piece%s, "
+			"the largest %" PRIu64 " byte%s",
+			free_b, i->je_extents + i->je_regions,
+			text_plural(i->je_extents + i->je_regions, "", "s"),
+			largest, text_plural(largest, "", "s"));
 	}
 	k += snprintf(expl + k, n - (size_t)k,
 		". jemalloc keeps the pages of freed blocks mapped for some "
@@ -866,11 +869,13 @@ static int alloc_failure(const struct trace_model *m, const struct trace_event *
 	mib(b, sizeof(b), h.live_bytes);
 	int k = je ? jemalloc_failure_text(expl, sizeof(expl), &h, e->a)
 		: snprintf(expl, sizeof(expl),
-		"The allocator could not find %" PRIu64 " contiguous bytes. At "
+		"The allocator could not find %" PRIu64 " contiguous byte%s. At "
 		"that moment the program had %s live; the brk heap held %s free "
-		"in %" PRIu64 " holes between live blocks, the largest only %"
-		PRIu64 " bytes, so none could take the request.",
-		e->a, b, a, h.holes, h.largest_hole);
+		"in %" PRIu64 " hole%s between live blocks, the largest only %"
+		PRIu64 " byte%s, so none could take the request.",
+		e->a, text_plural(e->a, "", "s"), b, a, h.holes,
+		text_plural(h.holes, "", "s"), h.largest_hole,
+		text_plural(h.largest_hole, "", "s"));
 	if (je && h.info.as_limit) {
 		mib(c, sizeof(c), h.info.as_limit);
 		mib(d, sizeof(d), h.info.vm_size);

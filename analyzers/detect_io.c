@@ -22,6 +22,7 @@
 #include "io_model.h"
 #include "symbolize.h"
 #include "summary.h"
+#include "text_out.h"
 
 #define IO_MIN_CALLS 1000
 #define IO_SMALL 512
@@ -99,8 +100,9 @@ static int flag(const struct trace_model *m, const struct io_model *io,
 	if (t_ns)
 		snprintf(timetext, sizeof(timetext),
 			 " They took about %.3f ms in all (%.0f ns a call, "
-			 "estimated from %s timed calls).", (double)t_ns / 1e6,
-			 (double)t_ns / (double)s->calls, timed);
+			 "estimated from %s timed call%s).", (double)t_ns / 1e6,
+			 (double)t_ns / (double)s->calls, timed,
+			 text_plural(s->timed_calls, "", "s"));
 	char where[512];
 	if (f && f->file) {
 		const char *b = strrchr(f->file, '/');
@@ -131,11 +133,13 @@ static int flag(const struct trace_model *m, const struct io_model *io,
 		 "Every %s is a system call: the program stops, the CPU enters "
 		 "the kernel, copies the bytes and comes back, which costs far "
 		 "more than the bytes themselves. %s made %s %s calls to %s, "
-		 "%s bytes in all; half of the calls asked for fewer than "
-		 "%" PRIu64 " bytes.%s%s With a 64 KiB buffer the same bytes "
+		 "%s byte%s in all; half of the calls asked for fewer than "
+		 "%" PRIu64 " byte%s.%s%s With a 64 KiB buffer the same bytes "
 		 "take %s call%s: %s calls -> %s.",
-		 call, site, calls, call, dn, bytes, median ? median : 1, viatext,
-		 timetext, bufc, buffered == 1 ? "" : "s", calls, bufc);
+		 call, site, calls, call, dn, bytes, text_plural(s->bytes, "", "s"),
+		 median ? median : 1, text_plural(median ? median : 1, "", "s"),
+		 viatext,
+		 timetext, bufc, text_plural(buffered, "", "s"), calls, bufc);
 	const char *fix =
 		"Collect the bytes in a buffer and write it when it is full "
 		"(a fixed 64 KiB array and one write per fill keeps memory "

@@ -12,6 +12,7 @@
 #include "lock_model.h"
 #include "symbolize.h"
 #include "threads_model.h"
+#include "text_out.h"
 #include "trace_format.h"
 
 #define MAX_CYCLES 20
@@ -130,7 +131,7 @@ static int report_cycle(const struct trace_model *m, const struct lock_model *lm
 				"'%s'%s (%lu time%s). ", e->tids[0],
 				name(lm, e->to), mode(lm, e->to, e->to_read),
 				name(lm, e->from), mode(lm, e->from, e->from_read),
-				(unsigned long)e->count, e->count == 1 ? "" : "s");
+				(unsigned long)e->count, text_plural(e->count, "", "s"));
 		}
 		fprintf(expl.f, "Each thread holds one lock of the cycle while "
 			"it waits for the next one. If they run at the same "
@@ -336,7 +337,7 @@ static int report_livelock(const struct trace_model *m,
 	double secs = (double)(to - from) / 1e9;
 	fprintf(head.f, "livelock: %zu threads failed %lu lock attempts in "
 		"%.2f s and got through %lu time%s", n, (unsigned long)fails,
-		secs, (unsigned long)ok, ok == 1 ? "" : "s");
+		secs, (unsigned long)ok, text_plural(ok, "", "s"));
 	fprintf(expl.f, "These threads keep trying to take locks that another "
 		"of them holds, give up, and try again at once: ");
 	for (size_t i = 0; i < lm->n_retries; i++) {
@@ -351,7 +352,7 @@ static int report_livelock(const struct trace_model *m,
 			fprintf(expl.f, "%s'%s'", k ? ", " : "",
 				name(lm, q->locks[k]));
 		fprintf(expl.f, " and got through %lu time%s; ",
-			(unsigned long)q->successes, q->successes == 1 ? "" : "s");
+			(unsigned long)q->successes, text_plural(q->successes, "", "s"));
 	}
 	fprintf(expl.f, "each retried %.1f microseconds after a failure on "
 		"average, so they were busy the whole %.2f s without making "

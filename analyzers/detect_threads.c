@@ -26,6 +26,7 @@
 #include "sharing_model.h"
 #include "summary.h"
 #include "symbolize.h"
+#include "text_out.h"
 #include "threads_model.h"
 
 #define STORM_MIN_THREADS 100
@@ -129,7 +130,7 @@ static int storm(const struct trace_model *m, const struct threads_model *tm,
 		 "%s short threads, mostly waiting: %s switches", s_n, s_cs);
 	snprintf(expl, sizeof(expl),
 		 "The program started %s threads (up to %" PRIu64 " alive at once on "
-		 "%" PRIu64 " CPUs). Half of them lived less than %s, and %s of "
+		 "%" PRIu64 " CPU%s). Half of them lived less than %s, and %s of "
 		 "them blocked and were on a CPU for less than half of their lives "
 		 "(all together %.0f%%, %s): they mostly "
 		 "waited. Each thread costs a clone, a stack (%s of address space "
@@ -137,7 +138,7 @@ static int storm(const struct trace_model *m, const struct threads_model *tm,
 		 "(%" PRIu64 " voluntary, %" PRIu64 " involuntary, %.1f per thread); "
 		 "%s. Creating them "
 		 "took %s inside pthread_create and joining them %s.",
-		 s_n, peak, ncpu, b_life, s_wait, busy * 100, b_cpu, b_stack, vol, invol,
+		 s_n, peak, ncpu, text_plural(ncpu, "", "s"), b_life, s_wait, busy * 100, b_cpu, b_stack, vol, invol,
 		 (double)(vol + invol) / (double)n, runq_text, b_create, b_join);
 	struct finding *f = finding_add(
 		out, "thread-storm", SEV_WARNING, headline, expl,

@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "summary.h"
 #include "trace_format.h"
+#include "text_out.h"
 
 /* ---- escaping ---------------------------------------------------------- */
 
@@ -293,7 +294,7 @@ static void header(const struct html_page *p)
 		"<h1>libspy report</h1><p>", page_style);
 	esc_str(f, exe);
 	fprintf(f, " &middot; pid %" PRIu64 " &middot; %zu finding%s</p>"
-		"</header>\n", m->process.pid, p->fl->n, p->fl->n == 1 ? "" : "s");
+		"</header>\n", m->process.pid, p->fl->n, text_plural(p->fl->n, "", "s"));
 	fputs("<nav><a href=\"#summary\">summary</a><a href=\"#findings\">"
 	      "findings</a><a href=\"#heap\">heap</a><a href=\"#locks\">locks"
 	      "</a><a href=\"#threads\">threads</a><a href=\"#syscalls\">system"
@@ -362,7 +363,8 @@ static void summary(const struct html_page *p)
 	row(f, "threads");
 	fprintf(f, "%zu</td></tr>\n", m->n_threads);
 	row(f, "events");
-	fprintf(f, "%zu records read</td></tr>\n", m->n_events);
+	fprintf(f, "%zu record%s read</td></tr>\n", m->n_events,
+		text_plural(m->n_events, "", "s"));
 	uint64_t calls = 0;
 	for (int i = 0; i <= TRACE_FN_MAX; i++)
 		calls += h->calls[i];
@@ -371,9 +373,9 @@ static void summary(const struct html_page *p)
 	row(f, "heap");
 	fprintf(f, "%" PRIu64 " call%s; peak %s in %" PRIu64 " block%s; %s in %"
 		PRIu64 " block%s still live at the end</td></tr>\n", calls,
-		calls == 1 ? "" : "s", a, h->peak_blocks,
-		h->peak_blocks == 1 ? "" : "s", b, h->live_blocks,
-		h->live_blocks == 1 ? "" : "s");
+		text_plural(calls, "", "s"), a, h->peak_blocks,
+		text_plural(h->peak_blocks, "", "s"), b, h->live_blocks,
+		text_plural(h->live_blocks, "", "s"));
 	row(f, "trace");
 	fputs(m->truncated ? "cut short: the last events may be missing"
 			   : "complete", f);
@@ -498,7 +500,7 @@ static void findings(const struct html_page *p)
 		      "nothing wrong in this run.</p>\n", f);
 	else
 		fprintf(f, "<p>%zu finding%s, the most severe first.</p>\n",
-			l->n, l->n == 1 ? "" : "s");
+			l->n, text_plural(l->n, "", "s"));
 	for (size_t i = 0; i < l->n; i++)
 		finding(p, &l->v[i], i);
 	fputs("</section>\n", f);

@@ -9,6 +9,7 @@
 #include "heap_frag.h"
 #include "report_html.h"
 #include "trace_format.h"
+#include "text_out.h"
 #include "u64map.h"
 
 #define MIN_CHUNK 32
@@ -163,7 +164,7 @@ static void strip(FILE *f, const struct heap_snapshot *s,
 	*largest_where = largest ? largest_at : 0;
 	fprintf(f, "<text x=\"4\" y=\"%d\" class=\"mono\">%s0x%" PRIx64
 		" &#8211; 0x%" PRIx64 " (one pixel is %" PRIu64 " byte%s)</text>\n",
-		y0 + 11, title, r->lo, r->hi, per, per == 1 ? "" : "s");
+		y0 + 11, title, r->lo, r->hi, per, text_plural(per, "", "s"));
 	int top = y0 + 16;
 	fprintf(f, "<rect x=\"0\" y=\"%d\" width=\"%d\" height=\"%d\" "
 		"fill=\"#f7d9c4\"/>\n", top, PIC_W, rows * ROW_H);
@@ -262,7 +263,7 @@ static int over_time(FILE *f, const struct trace_model *m)
 		return 0;
 	fprintf(f, "<p>The heap over time: %zu snapshot%s (<code>heap_every"
 		"</code>), the footprint, the live bytes and the free part of "
-		"the footprint.</p>\n", total, total == 1 ? "" : "s");
+		"the footprint.</p>\n", total, text_plural(total, "", "s"));
 	frag_svg_series(f, m, v, n, 0, 0);
 	free(v);
 	return 0;

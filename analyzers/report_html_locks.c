@@ -10,6 +10,7 @@
 
 #include "lock_model.h"
 #include "trace_format.h"
+#include "text_out.h"
 #include "u64map.h"
 #include "report_html.h"
 
@@ -231,11 +232,11 @@ int report_html_locks(const struct html_page *p)
 		n_cycle_edges += lm.edges[e].count &&
 				 edge_cycle(cs, nc, (uint32_t)e) == 2;
 	fprintf(f, "<p>%zu lock%s, %zu order edge%s; ", lm.n_locks,
-		lm.n_locks == 1 ? "" : "s", lm.n_edges,
-		lm.n_edges == 1 ? "" : "s");
+		text_plural(lm.n_locks, "", "s"), lm.n_edges,
+		text_plural(lm.n_edges, "", "s"));
 	if (n_cycle_edges)
 		fprintf(f, "<b>the red cycle can deadlock</b> (%zu edge%s).",
-			n_cycle_edges, n_cycle_edges == 1 ? "" : "s");
+			n_cycle_edges, text_plural(n_cycle_edges, "", "s"));
 	else if (nc > 0)
 		fputs("the cycles drawn in orange cannot deadlock (one thread, "
 		      "or a common outer lock serialises them).", f);
@@ -249,7 +250,7 @@ int report_html_locks(const struct html_page *p)
 		fputs("no lock was taken while another was held.", f);
 	if (lm.n_deadlocks)
 		fprintf(f, " libspy saw %zu deadlock%s form.", lm.n_deadlocks,
-			lm.n_deadlocks == 1 ? "" : "s");
+			text_plural(lm.n_deadlocks, "", "s"));
 	fputs("</p>\n", f);
 
 	const int W = 760;
@@ -358,13 +359,16 @@ int report_html_locks(const struct html_page *p)
 			x[i], y[i] + 12, l->try_fail ? "#b35c00" : "#667",
 			lock_type_name(l->type), l->acquisitions);
 		if (l->try_fail)
-			fprintf(f, ", %" PRIu64 " failed tries", l->try_fail);
+			fprintf(f, ", %" PRIu64 " failed %s", l->try_fail,
+				text_plural(l->try_fail, "try", "tries"));
 		fputs("</text></g>\n", f);
 	}
 	if (nn < lm.n_locks)
-		fprintf(f, "<text x=\"6\" y=\"%d\" fill=\"#667\">%zu more locks "
-			"with no order edge are not drawn.</text>\n", H - 8,
-			lm.n_locks - nn);
+		fprintf(f, "<text x=\"6\" y=\"%d\" fill=\"#667\">%zu more %s "
+			"with no order edge %s not drawn.</text>\n", H - 8,
+			lm.n_locks - nn,
+			text_plural(lm.n_locks - nn, "lock", "locks"),
+			text_plural(lm.n_locks - nn, "is", "are"));
 	fputs("</svg>\n", f);
 	free(x);
 	free(y);

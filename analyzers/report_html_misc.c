@@ -89,13 +89,15 @@ int report_html_syscalls(const struct html_page *p)
 			PRIu64 " call%s, %s, %.1f B/call</text></g>\n", LEFT, y + 1,
 			w < 1 ? 1 : w, s->calls > 1000 && s->bytes < s->calls * 16
 			? "#d32f2f" : "#1e6fd9", LEFT + w + 6, y + 12, s->calls,
-			s->calls == 1 ? "" : "s", bytes,
+			text_plural(s->calls, "", "s"), bytes,
 			s->calls ? (double)s->bytes / (double)s->calls : 0.0);
 	}
 	fputs("</svg>\n", f);
 	if (io.n_sites > n)
-		fprintf(f, "<p>%zu more call sites with fewer calls are not "
-			"drawn.</p>\n", io.n_sites - n);
+		fprintf(f, "<p>%zu more call %s with fewer calls %s not "
+			"drawn.</p>\n", io.n_sites - n,
+			text_plural(io.n_sites - n, "site", "sites"),
+			text_plural(io.n_sites - n, "is", "are"));
 	fputs("<p>Red bars: more than a thousand calls moving under 16 bytes "
 	      "each, where a buffer would make one call instead of "
 	      "thousands.</p>\n", f);
@@ -175,14 +177,14 @@ int report_html_map(const struct html_page *p)
 			char live[16];
 			text_size(live, sizeof(live), r->blocks.live_bytes);
 			fprintf(f, " \xe2\x80\x94 %" PRIu64 " live block%s (%s)",
-				r->blocks.live, r->blocks.live == 1 ? "" : "s",
+				r->blocks.live, text_plural(r->blocks.live, "", "s"),
 				live);
 		}
 		fputs("</text></g>\n", f);
 	}
 	fputs("</svg>\n", f);
-	fprintf(f, "<p>%zu regions at the %s of the run", mp->n,
-		at_end ? "end" : "start");
+	fprintf(f, "<p>%zu region%s at the %s of the run", mp->n,
+		text_plural(mp->n, "", "s"), at_end ? "end" : "start");
 	if (mp->n > n)
 		fprintf(f, "; the first %zu are drawn", n);
 	fputs(". Orange: the brk heap; green: stacks, red: their guard pages; "

@@ -8,6 +8,7 @@
 
 #include "report_html.h"
 #include "threads_model.h"
+#include "text_out.h"
 #include "trace_decode.h"
 #include "trace_format.h"
 #include "u64map.h"
@@ -260,14 +261,14 @@ int report_html_threads(const struct html_page *p)
 		LEFT, H - 14, LEFT + 16, H - 6, LEFT + 70, H - 14, LEFT + 86,
 		H - 6, LEFT + 210, H - 14, LEFT + 226, H - 6, LEFT + 320, H - 14,
 		LEFT + 336, H - 6);
-	fprintf(f, "<p>%zu thread%s", m->n_threads, m->n_threads == 1 ? "" : "s");
+	fprintf(f, "<p>%zu thread%s", m->n_threads, text_plural(m->n_threads, "", "s"));
 	if (m->n_threads > t.n)
 		fprintf(f, " (the first %zu drawn)", t.n);
 	fprintf(f, "; %" PRIu64 " lock acquisition%s had to wait", waits,
-		waits == 1 ? "" : "s");
+		text_plural(waits, "", "s"));
 	if (still)
 		fprintf(f, "; <b>%zu wait%s never ended</b> (the threads were "
-			"stuck when the trace ended)", still, still == 1 ? "" : "s");
+			"stuck when the trace ended)", still, text_plural(still, "", "s"));
 	fputs(".</p>\n", f);
 	u64map_release(&t.row_of);
 	free(t.rows);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "lock_dwarf.h"
+#include "text_out.h"
 #include "trace_decode.h"
 #include "trace_format.h"
 #include "u64map.h"
@@ -422,9 +423,9 @@ void sharing_name(const struct trace_model *m, uint64_t addr, char *buf, size_t 
 		}
 	}
 	if (at)
-		snprintf(buf, cap, "heap block of %llu bytes at 0x%llx, +%llu",
-			 (unsigned long long)size, (unsigned long long)at,
-			 (unsigned long long)(addr - at));
+		snprintf(buf, cap, "heap block of %llu byte%s at 0x%llx, +%llu",
+			 (unsigned long long)size, text_plural(size, "", "s"),
+			 (unsigned long long)at, (unsigned long long)(addr - at));
 }
 
 const char *sharing_kind_name(enum sharing_kind k)

@@ -42,7 +42,8 @@ const char *summary_format_count(char *buf, size_t len, uint64_t v)
 void summary_format_bytes(char *buf, size_t len, uint64_t bytes)
 {
 	if (bytes < 1024)
-		snprintf(buf, len, "%" PRIu64 " bytes", bytes);
+		snprintf(buf, len, "%" PRIu64 " byte%s", bytes,
+			 text_plural(bytes, "", "s"));
 	else if (bytes < 1024 * 1024)
 		snprintf(buf, len, "%" PRIu64 " bytes (%.1f KiB)", bytes,
 			 (double)bytes / 1024);
@@ -224,21 +225,21 @@ static void text_heap(const struct text_out *t, const struct trace_model *m,
 	summary_format_ns(when, sizeof(when), trace_rel_ns(m, h->peak_ts));
 	if (h->peak_bytes)
 		snprintf(buf, sizeof(buf), "%s in %" PRIu64 " block%s, at %s",
-			 bytes, h->peak_blocks, h->peak_blocks == 1 ? "" : "s",
+			 bytes, h->peak_blocks, text_plural(h->peak_blocks, "", "s"),
 			 when);
 	else
 		snprintf(buf, sizeof(buf), "no heap blocks recorded");
 	text_field(t, "heap peak", buf);
 	summary_format_bytes(bytes, sizeof(bytes), h->live_bytes);
 	snprintf(buf, sizeof(buf), "%" PRIu64 " block%s, %s", h->live_blocks,
-		 h->live_blocks == 1 ? "" : "s", bytes);
+		 text_plural(h->live_blocks, "", "s"), bytes);
 	text_field(t, "heap end", buf);
 }
 
 static void text_trace(const struct text_out *t, const struct trace_model *m)
 {
 	char buf[192];
-	const char *chunks = m->n_chunks == 1 ? "chunk" : "chunks";
+	const char *chunks = text_plural(m->n_chunks, "chunk", "chunks");
 	if (!m->truncated)
 		snprintf(buf, sizeof(buf), "complete, %zu %s, %zu bytes",
 			 m->n_chunks, chunks, m->size);
@@ -289,8 +290,9 @@ static void text_threads(const struct text_out *t,
 	 * may be as low as 32768): the threads' own records tell them apart. */
 	size_t again = ids_given_again(m);
 	if (again)
-		fprintf(f, "%zu with %zu ids (the kernel gave %zu ids again):",
-			m->n_threads + again, m->n_threads, again);
+		fprintf(f, "%zu with %zu ids (the kernel gave %zu id%s again):",
+			m->n_threads + again, m->n_threads, again,
+			text_plural(again, "", "s"));
 	else
 		fprintf(f, "%zu:", m->n_threads);
 	for (size_t i = 0; i < shown; i++)
@@ -309,7 +311,7 @@ static void text_counts(const struct text_out *t, const struct trace_model *m,
 		size_t total = 0;
 		for (unsigned k = 0; k < 256; k++)
 			total += m->kind_count[k];
-		fprintf(f, "%zu records", total);
+		fprintf(f, "%zu record%s", total, text_plural(total, "", "s"));
 		for (unsigned k = 0; k < 256; k++) {
 			if (!m->kind_count[k])
 				continue;
@@ -336,11 +338,14 @@ static void text_counts(const struct text_out *t, const struct trace_model *m,
 		if (!any)
 			fputs("none recorded", f);
 		if (h->unknown_frees)
-			fprintf(f, "; %" PRIu64 " frees of unknown addresses",
-				h->unknown_frees);
+			fprintf(f, "; %" PRIu64 " %s", h->unknown_frees,
+				text_plural(h->unknown_frees,
+					    "free of an unknown address",
+					    "frees of unknown addresses"));
 		if (h->failed_reallocs)
-			fprintf(f, "; %" PRIu64 " failed reallocs",
-				h->failed_reallocs);
+			fprintf(f, "; %" PRIu64 " failed realloc%s",
+				h->failed_reallocs,
+				text_plural(h->failed_reallocs, "", "s"));
 		sb_emit(t, &b, "heap calls");
 	}
 }

@@ -223,6 +223,11 @@ void text_size(char *buf, size_t n, uint64_t bytes)
 		snprintf(buf, n, "%.1f %s", v, unit[u]);
 }
 
+const char *text_plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
 const char *text_access(unsigned access)
 {
 	return access == TRACE_ACCESS_READ ? "read of"

@@ -41,6 +41,10 @@ size_t text_put_safe(FILE *f, const char *s, size_t len);
  * (truncates to n). */
 void text_size(char *buf, size_t n, uint64_t bytes);
 
+/* The word that goes with count n: one when n is 1, else many ("1 block",
+ * "0 blocks"; text_plural(n, "", "s") for a suffix). Cannot fail. */
+const char *text_plural(uint64_t n, const char *one, const char *many);
+
 /* A fault's access in words, before its address: "read of", "write to",
  * "jump to" or "access to" (enum trace_crash_access). */
 const char *text_access(unsigned access);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "text_out.h"
 #include "trace_decode.h"
 #include "trace_format.h"
 #include "trace_reader_priv.h"
@@ -280,21 +281,26 @@ static int finish(struct loader *ld)
 		    < 0)
 			return -1;
 	}
-	if (undefined && add_reader_note(ld, 1, "%zu stack(s) used by events "
-					 "are not defined in the trace",
-					 undefined) < 0)
+	if (undefined && add_reader_note(ld, 1, "%zu %s used by events %s "
+					 "not defined in the trace", undefined,
+					 text_plural(undefined, "stack", "stacks"),
+					 text_plural(undefined, "is", "are")) < 0)
 		return -1;
 	if (ld->dup_stacks && add_reader_note(ld, 0, "%zu duplicate stack "
-					      "definition(s) ignored",
-					      ld->dup_stacks) < 0)
+					      "definition%s ignored",
+					      ld->dup_stacks,
+					      text_plural(ld->dup_stacks, "", "s")) < 0)
 		return -1;
 	if (m->unfinished_records &&
-	    add_reader_note(ld, 0, "%zu record(s) left unfinished when the "
-			    "program died were skipped", m->unfinished_records) < 0)
+	    add_reader_note(ld, 0, "%zu %s left unfinished when the program "
+			    "died %s skipped", m->unfinished_records,
+			    text_plural(m->unfinished_records, "record", "records"),
+			    text_plural(m->unfinished_records, "was", "were")) < 0)
 		return -1;
 	if (ld->extra_process && add_reader_note(ld, 1, "%zu extra process "
-						 "record(s) ignored",
-						 ld->extra_process) < 0)
+						 "record%s ignored",
+						 ld->extra_process,
+						 text_plural(ld->extra_process, "", "s")) < 0)
 		return -1;
 	return 0;
 }

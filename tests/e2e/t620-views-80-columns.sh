@@ -104,6 +104,49 @@ for view in $VIEWS; do
 	'
 done
 
+# singular_ok FILE|DIR...: no count of one in the files (a directory's
+# *.out) is followed by a plural noun ("1 blocks", "1 live blocks", "1
+# major page faults"; a count that ends a line wrapped to fit, 60 columns
+# or more, meets its noun on the next); prints each.
+singular_ok() {
+	python3 - "$@" <<'PY'
+import glob, os, re, sys
+NOUNS = ('blocks|bytes|chunks|threads|calls|sites|holes|regions|extents|'
+         'pieces|samples|records|frees|reallocs|ids|locks|edges|cycles|'
+         'times|snapshots|acquisitions|findings|switches|faults|CPUs|heaps|'
+         'stacks|writes|reads|waits|tries|arguments|lines|frames|definitions')
+pat = re.compile(r'(?<![\w.,+-])1 (?:[a-z]+ ){0,2}(?:%s)\b' % NOUNS)
+bad = 0
+paths = []
+for arg in sys.argv[1:]:
+    paths += sorted(glob.glob(os.path.join(arg, '*.out'))) \
+        if os.path.isdir(arg) else [arg]
+for path in paths:
+    lines = open(path, errors='replace').read().split('\n')
+    for no, line in enumerate(lines):
+        if len(line) >= 60 and re.search(r'\d$', line) and \
+           no + 1 < len(lines) and lines[no + 1][:1].isspace():
+            line += ' ' + lines[no + 1].strip()
+        for m in pat.finditer(line):
+            bad += 1
+            print('%s:%d: %s' % (path, no + 1, m.group(0)))
+sys.exit(1 if bad else 0)
+PY
+}
+
+test_expect 'the singular check catches "1 blocks" and lets "1 block" pass' '
+	printf "peak 4096 bytes live in 1 blocks\n" >p.out && ! singular_ok p.out &&
+	printf "%060d, 1\n           major page faults\n" 0 >w.out &&
+	! singular_ok w.out &&
+	printf "1 block, 1 byte; 11 blocks; 0.1 blocks; estimated from 1 of 2 threads\n" >s.out &&
+	printf "  holes of 2048..4095 bytes: 1\n  holes of 4096..8191 bytes: 2\n" >>s.out &&
+	singular_ok s.out
+'
+
+test_expect 'a count of one takes the singular in every view' '
+	singular_ok "$TRACES"
+'
+
 test_expect 'every finding of the report: headline after its kind, then a fix' '
 	for t in "$TRACES"/*.log; do
 		{ "$ANALYZE" report --json "$t" >"$t.rj" || [ $? -eq 1 ]; } &&

@@ -1,5 +1,6 @@
 /* Unit test: the text helpers keep to 80 columns counted in characters,
- * cut strings only in their middle, and wrap without losing a word. */
+ * cut strings only in their middle, wrap without losing a word, and put
+ * the noun after a count of one in the singular. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,5 +128,11 @@ int main(void)
 	ok(widest(out) <= TEXT_WIDTH && xs == 199, "a 199-column word is cut, not lost");
 	free(w);
 	free(out);
+
+	ok(!strcmp(text_plural(1, "block", "blocks"), "block") &&
+	   !strcmp(text_plural(0, "block", "blocks"), "blocks") &&
+	   !strcmp(text_plural(2, "", "s"), "s") &&
+	   !strcmp(text_plural(UINT64_MAX, "", "s"), "s"),
+	   "a count of one takes the singular, every other count the plural");
 	return tap_done();
 }
