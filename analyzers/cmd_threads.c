@@ -129,6 +129,29 @@ static const char *tid_label(char *buf, size_t n, const struct thread_info *t)
 	return buf;
 }
 
+/* What the column heads of the two tables stand for, and their units:
+ * the heads are short to fit 80 columns. */
+static void threads_legend(void)
+{
+	static const char *const legend[][2] = {
+		{ "tid", "the kernel's id (ID#2: a later thread that got it again)" },
+		{ "creator", "the thread that created it (0: none, as for main)" },
+		{ "start routine", "the function it started in; (main): the first thread" },
+		{ "lifetime ms", "from the thread's start to its end" },
+		{ "stack", "the stack it reserved, in KiB (K)" },
+		{ "end", "how it ended: return, pthread_exit, cancelled, at exit" },
+		{ "user/system ms", "CPU time in user space / in the kernel" },
+		{ "vol.cs", "voluntary context switches: it blocked or yielded" },
+		{ "invol.cs", "involuntary ones: the kernel took the CPU from it" },
+		{ "runq wait ms", "time runnable but waiting for a CPU" },
+		{ "minflt/majflt", "page faults served from memory / read from disk" },
+	};
+	for (size_t i = 0; i < sizeof(legend) / sizeof(legend[0]); i++) {
+		printf("%-8s%-15s ", i ? "" : "legend:", legend[i][0]);
+		text_hang(stdout, legend[i][1], 24, 24);
+	}
+}
+
 /* Two tables with the thread id as their key, so that each fits the
  * terminal: who the threads were, then what they cost. */
 static void threads_text(const struct trace_model *m,
@@ -171,6 +194,8 @@ static void threads_text(const struct trace_model *m,
 	if (tm->n > rows)
 		printf("... %zu more thread%s (analyze threads --json lists every one)\n",
 		       tm->n - rows, text_plural(tm->n - rows, "", "s"));
+	fputc('\n', stdout);
+	threads_legend();
 	const struct process_stats *p = &tm->proc;
 	char line[512];
 	if (p->seen)

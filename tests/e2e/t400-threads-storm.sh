@@ -301,6 +301,21 @@ test_expect 'analyze threads prints one row per thread and the totals' '
 	grep "^process: 3 threads created" th.txt
 '
 
+test_expect 'analyze threads explains every word of its column heads in a legend' '
+	SPY_OPTIONS=out=t.log traced "$TEST_DIR/ends" >/dev/null &&
+	"$ANALYZE" threads t.log >th.txt &&
+	python3 - th.txt <<-PY
+	import re, sys
+	lines = open(sys.argv[1]).read().split("\n")
+	heads = set(w for l in lines if l.startswith("tid ") for w in l.split())
+	terms = [l[8:24] for l in lines[lines.index(next(l for l in lines if l.startswith("legend: "))):]]
+	terms = terms[:next(i for i, t in enumerate(terms) if not t.strip())]
+	said = set(w for t in terms for w in re.split("[ /]", t) if w)
+	print("heads", sorted(heads), "legend", sorted(said))
+	sys.exit(0 if heads and heads <= said else 1)
+	PY
+'
+
 test_expect 'the summary says which context switches it counts, and the threads view the same' '
 	SPY_OPTIONS=out=cs.log traced "$TEST_DIR/ends" >/dev/null &&
 	"$ANALYZE" summary cs.log >cs.txt && "$ANALYZE" threads cs.log >cs.th &&
