@@ -78,20 +78,65 @@ no_memory:
 	return NULL;
 }
 
+static const struct trace_stack *stack_of(const struct trace_model *m,
+					  const struct site *s)
+{
+	static const struct trace_stack none;
+	return s->stack ? &m->stacks[s->stack - 1] : &none;
+}
+
+struct text_order {
+	const struct trace_model *m;
+	struct symbolizer *sym;
+};
+
+static int by_text(const void *a, const void *b, void *arg)
+{
+	const struct text_order *o = arg;
+	const struct trace_stack *x = stack_of(o->m, a), *y = stack_of(o->m, b);
+	return stack_text_cmp(o->sym, x->frames, x->n, y->frames, y->n, true);
+}
+
+/* Sites whose stacks read alike to their ends (two calls on one line)
+ * become one: nothing the view prints could tell them apart. Returns the
+ * sites left. */
+static size_t merge_alike(const struct trace_model *m, struct symbolizer *sym,
+			  struct site *v, size_t n)
+{
+	struct text_order o = { m, sym };
+	qsort_r(v, n, sizeof(*v), by_text, &o);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (k && by_text(&v[k - 1], &v[i], &o) == 0) {
+			v[k - 1].blocks += v[i].blocks;
+			v[k - 1].bytes += v[i].bytes;
+		} else {
+			v[k++] = v[i];
+		}
+	}
+	return k;
+}
+
 static void text_sites(const struct text_out *t, const struct trace_model *m,
 		       struct symbolizer *sym, const struct site *v, size_t n,
 		       const char *title)
 {
+	/* Each row shows TOP_FRAMES frames, or as many more as it takes to
+	 * read apart from the other rows (their stacks part further out). */
+	struct stack_row rows[TOP];
+	size_t shown = n < TOP ? n : TOP;
+	for (size_t i = 0; i < shown; i++) {
+		const struct trace_stack *s = stack_of(m, &v[i]);
+		rows[i] = (struct stack_row){ .frames = s->frames, .n = s->n };
+	}
+	stack_rows_apart(sym, rows, shown, TOP_FRAMES, true);
 	printf("\n%s\n", title);
-	for (size_t i = 0; i < n && i < TOP; i++) {
-		const struct trace_stack *s =
-			v[i].stack ? &m->stacks[v[i].stack - 1] : NULL;
+	for (size_t i = 0; i < shown; i++) {
 		printf("%2zu. %" PRIu64 " byte%s in %" PRIu64 " block%s\n", i + 1,
 		       v[i].bytes, text_plural(v[i].bytes, "", "s"), v[i].blocks,
 		       text_plural(v[i].blocks, "", "s"));
-		if (s && s->n)
-			stack_print_text(t, sym, s->frames,
-					 s->n < TOP_FRAMES ? s->n : TOP_FRAMES, 4);
+		if (rows[i].n)
+			stack_print_text(t, sym, rows[i].frames, rows[i].depth, 4);
 		else
 			printf("    (no stack recorded)\n");
 	}
@@ -104,13 +149,12 @@ static void json_sites(struct json_writer *w, const struct trace_model *m,
 	json_key(w, key);
 	json_array_begin(w);
 	for (size_t i = 0; i < n && i < TOP; i++) {
-		const struct trace_stack *s =
-			v[i].stack ? &m->stacks[v[i].stack - 1] : NULL;
+		const struct trace_stack *s = stack_of(m, &v[i]);
 		json_object_begin(w);
 		json_field_uint(w, "bytes", v[i].bytes);
 		json_field_uint(w, "blocks", v[i].blocks);
 		json_key(w, "frames");
-		stack_print_json(w, sym, s ? s->frames : NULL, s ? s->n : 0);
+		stack_print_json(w, sym, s->frames, s->n);
 		json_object_end(w);
 	}
 	json_array_end(w);
@@ -133,6 +177,7 @@ int cmd_heap(const struct cmd_args *a)
 		trace_model_release(&m);
 		return 2;
 	}
+	n = merge_alike(&m, sym, v, n);
 	for (size_t i = 0; i < n; i++)
 		w2[i] = v[i];
 	qsort(v, n, sizeof(*v), by_bytes);

@@ -119,34 +119,42 @@ static void put_desc(FILE *out, const struct io_desc *d, size_t width,
 		fputc(' ', out);
 }
 
-/* The site's line under its row: "function at file.c:12", both cut in
- * the middle when long (--json has the whole stack). */
-static void print_site_frame(FILE *out, const struct sym_frame *f)
+/* One frame on a line of its own under its row, after lead: "function
+ * at file.c:12", or "in module+0x1f0" without line information, both cut
+ * in the middle when long (--json has the whole stack). */
+static void print_frame_line(FILE *out, const char *lead,
+			     const struct sym_frame *f)
 {
-	fputs("           ", out);
-	if (!f) {
-		fputs("(no stack)", out);
-		return;
-	}
-	if (!f->function && f->module) {
-		const char *b = strrchr(f->module, '/');
-		b = b ? b + 1 : f->module;
-		fputs("?? in ", out);
-		text_put_fit(out, b, strlen(b), 36);
-		fprintf(out, "+0x%" PRIx64, f->offset);
-		return;
-	}
+	int used = fprintf(out, "           %s", lead);
+	size_t room = TEXT_WIDTH - (size_t)used;
 	const char *fn = f->function ? f->function : "??";
-	text_put_fit(out, fn, strlen(fn), 36);
-	if (f->file) {
-		const char *b = strrchr(f->file, '/');
-		b = b ? b + 1 : f->file;
-		fputs(" at ", out);
-		text_put_fit(out, b, strlen(b), 22);
-		fprintf(out, ":%u", f->line);
+	const char *place = f->file ? f->file : f->module;
+	if (!f->function && !place) {
+		fprintf(out, "?? 0x%" PRIx64, f->address);
+		return;
 	}
+	char at[24] = "";
+	if (f->file)
+		snprintf(at, sizeof(at), ":%u", f->line);
+	else if (place)
+		snprintf(at, sizeof(at), "+0x%" PRIx64, f->offset);
+	/* The function gets up to 36 columns; the place what is left,
+	 * never less than 12. */
+	size_t fixed = place ? 4 + strlen(at) : 0;
+	size_t fn_room = room > fixed + 12 + 36 ? 36
+			 : room > fixed + 20 ? room - fixed - 12 : 8;
+	size_t w = text_put_fit(out, fn, strlen(fn), place ? fn_room : room);
+	if (!place)
+		return;
+	const char *b = strrchr(place, '/');
+	b = b && b[1] ? b + 1 : place;
+	fputs(f->file ? " at " : " in ", out);
+	text_put_fit(out, b, strlen(b), room > w + fixed + 8 ? room - w - fixed : 8);
+	fputs(at, out);
 }
 
+/* The site's first frame outside the C library and libspy; NULL when it
+ * has no stack. */
 static const struct sym_frame *site_frame(const struct trace_model *m,
 					  struct symbolizer *sym,
 					  const struct io_site *s)
@@ -157,6 +165,73 @@ static const struct sym_frame *site_frame(const struct trace_model *m,
 	if (!st->n)
 		return NULL;
 	return symbolizer_lookup(sym, st->frames[io_user_frame(sym, st)]);
+}
+
+/* The frames a site's row shows, from the first outside the C library
+ * and libspy. */
+static void site_frames(const struct trace_model *m, struct symbolizer *sym,
+			const struct io_site *s, struct stack_row *r)
+{
+	*r = (struct stack_row){ 0 };
+	if (!s->stack || !m->stacks[s->stack - 1].n)
+		return;
+	const struct trace_stack *st = &m->stacks[s->stack - 1];
+	size_t u = io_user_frame(sym, st);
+	r->frames = st->frames + u;
+	r->n = st->n - u;
+}
+
+/* The columns of a row other than its numbers: the call, the descriptor's
+ * number and what it names, as printed. */
+static int visible_cmp(const void *x, const void *y, void *arg)
+{
+	const struct io_model *io = arg;
+	const struct io_site *a = &io->sites[*(const size_t *)x];
+	const struct io_site *b = &io->sites[*(const size_t *)y];
+	if (a->fn != b->fn)
+		return a->fn < b->fn ? -1 : 1;
+	if (a->fd != b->fd)
+		return a->fd < b->fd ? -1 : 1;
+	const struct io_desc *da = io_site_desc(io, a), *db = io_site_desc(io, b);
+	if (!da || !db)
+		return (da != NULL) - (db != NULL);
+	if (da->path.len || db->path.len) {
+		size_t n = da->path.len < db->path.len ? da->path.len : db->path.len;
+		int c = memcmp(da->path.p, db->path.p, n);
+		return c ? c : (da->path.len > db->path.len) - (da->path.len < db->path.len);
+	}
+	return (da->type > db->type) - (da->type < db->type);
+}
+
+/* The rows of the call-site table with their frames to print: rows that
+ * show another call or descriptor read apart already; the others show as
+ * many callers as it takes (run at demo.c:120, called from main at 140
+ * or at 142). NULL when memory runs out. */
+/* The frames of the first n sites (the rows shown), each row deep enough
+ * to tell it from the others shown. */
+static struct stack_row *site_rows(const struct trace_model *m,
+				   const struct io_model *io,
+				   struct symbolizer *sym, size_t n)
+{
+	struct stack_row *rows = calloc(n ? n : 1, sizeof(*rows));
+	size_t *idx = malloc((n ? n : 1) * sizeof(*idx));
+	if (!rows || !idx) {
+		free(rows);
+		free(idx);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		site_frames(m, sym, &io->sites[i], &rows[i]);
+		idx[i] = i;
+	}
+	qsort_r(idx, n, sizeof(*idx), visible_cmp, (void *)io);
+	for (size_t i = 0; i < n; i++)
+		rows[idx[i]].group = i && visible_cmp(&idx[i - 1], &idx[i],
+						      (void *)io) == 0
+			? rows[idx[i - 1]].group : i;
+	free(idx);
+	stack_rows_apart(sym, rows, n, 1, false);
+	return rows;
 }
 
 static void print_text(const struct trace_model *m, const struct io_model *io,
@@ -207,6 +282,7 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 		printf("%10s %12s %8s %9s  %-8s %3s  %s\n", "calls", "bytes",
 		       "per call", "time", "call", "fd", "descriptor");
 		size_t shown = io->n_sites < TEXT_ROWS ? io->n_sites : TEXT_ROWS;
+		struct stack_row *frames = site_rows(m, io, sym, shown);
 		for (size_t i = 0; i < shown; i++) {
 			const struct io_site *s = &io->sites[i];
 			double per = s->calls ? (double)s->bytes / (double)s->calls : 0;
@@ -220,9 +296,20 @@ static void print_text(const struct trace_model *m, const struct io_model *io,
 				 used > 0 && used < TEXT_WIDTH - 8
 					 ? TEXT_WIDTH - (size_t)used : 8, false);
 			fputc('\n', stdout);
-			print_site_frame(stdout, site_frame(m, sym, s));
-			fputc('\n', stdout);
+			struct stack_row r;
+			if (frames)
+				r = frames[i];
+			else
+				site_frames(m, sym, s, &r), r.depth = r.n ? 1 : 0;
+			if (!r.depth)
+				printf("           (no stack)\n");
+			for (size_t k = 0; k < r.depth; k++) {
+				print_frame_line(stdout, k ? "called from " : "",
+						 symbolizer_lookup(sym, r.frames[k]));
+				fputc('\n', stdout);
+			}
 		}
+		free(frames);
 		if (io->n_sites > shown)
 			printf("... %zu more rows (analyze syscalls --json lists every one)\n",
 			       io->n_sites - shown);

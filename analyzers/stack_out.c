@@ -1,8 +1,10 @@
-/* stack_out.c: symbolized stacks as text or JSON. */
+/* stack_out.c: symbolized stacks as text or JSON, and the order of stacks
+ * by the text they show. */
 #include "stack_out.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *base_name(const char *path)
@@ -124,4 +126,157 @@ void stack_print_json(struct json_writer *w, struct symbolizer *sym,
 		frame_json(w, fr, fr->function, fr->file, fr->line, false);
 	}
 	json_array_end(w);
+}
+
+/* What one line of stack_print_text shows of a frame: a function, a place
+ * (a file's or a module's name) and a number whose meaning kind gives
+ * (0 none, 1 line, 2 offset in the module, 3 offset in a module named in
+ * full, 4 address). */
+struct line_text {
+	const char *fn, *where;
+	uint64_t num;
+	int kind;
+};
+
+static struct line_text inline_text(const struct sym_frame *fr,
+				    const struct sym_inline *in)
+{
+	return (struct line_text){
+		.fn = in->function ? in->function : "??",
+		.where = in->file ? base_name(in->file)
+			 : fr->module ? base_name(fr->module) : NULL,
+		.num = in->file ? in->line : 0,
+		.kind = in->file ? 1 : 0,
+	};
+}
+
+static struct line_text frame_text(const struct sym_frame *fr)
+{
+	if (!fr->function)
+		return fr->module
+			? (struct line_text){ "??", fr->module, fr->offset, 3 }
+			: (struct line_text){ "??", NULL, fr->address, 4 };
+	if (fr->file)
+		return (struct line_text){ fr->function, base_name(fr->file),
+					   fr->line, 1 };
+	if (fr->module)
+		return (struct line_text){ fr->function, base_name(fr->module),
+					   fr->offset, 2 };
+	return (struct line_text){ fr->function, NULL, 0, 0 };
+}
+
+static int line_cmp(struct line_text a, struct line_text b)
+{
+	if (a.kind != b.kind)
+		return a.kind < b.kind ? -1 : 1;
+	if (a.num != b.num)
+		return a.num < b.num ? -1 : 1;
+	int c = strcmp(a.fn, b.fn);
+	return c ? c : strcmp(a.where ? a.where : "", b.where ? b.where : "");
+}
+
+static int frame_cmp(struct symbolizer *sym, uint64_t a, uint64_t b,
+		     bool inlines)
+{
+	if (a == b)
+		return 0;
+	const struct sym_frame *x = symbolizer_lookup(sym, a);
+	/* The lookup hands out a slot of a table that may move: keep what
+	 * the comparison needs before the second one. */
+	struct sym_frame fx = *x;
+	const struct sym_frame *y = symbolizer_lookup(sym, b);
+	if (inlines) {
+		if (fx.n_inl != y->n_inl)
+			return fx.n_inl < y->n_inl ? -1 : 1;
+		for (unsigned k = 0; k < fx.n_inl; k++) {
+			int c = line_cmp(inline_text(&fx, &fx.inl[k]),
+					 inline_text(y, &y->inl[k]));
+			if (c)
+				return c;
+		}
+	}
+	return line_cmp(frame_text(&fx), frame_text(y));
+}
+
+int stack_text_cmp(struct symbolizer *sym, const uint64_t *a, size_t na,
+		   const uint64_t *b, size_t nb, bool inlines)
+{
+	for (size_t i = 0; i < na && i < nb; i++) {
+		int c = frame_cmp(sym, a[i], b[i], inlines);
+		if (c)
+			return c;
+	}
+	return (na > nb) - (na < nb);
+}
+
+/* How many frames, from the first, two rows show alike. */
+static size_t alike_frames(struct symbolizer *sym, const struct stack_row *a,
+			   const struct stack_row *b, bool inlines)
+{
+	size_t i = 0;
+	while (i < a->n && i < b->n &&
+	       frame_cmp(sym, a->frames[i], b->frames[i], inlines) == 0)
+		i++;
+	return i;
+}
+
+struct rows_order {
+	struct symbolizer *sym;
+	const struct stack_row *v;
+	bool inlines;
+};
+
+static int row_cmp(const void *x, const void *y, void *arg)
+{
+	const struct rows_order *o = arg;
+	const struct stack_row *a = &o->v[*(const size_t *)x];
+	const struct stack_row *b = &o->v[*(const size_t *)y];
+	if (a->group != b->group)
+		return a->group < b->group ? -1 : 1;
+	return stack_text_cmp(o->sym, a->frames, a->n, b->frames, b->n,
+			      o->inlines);
+}
+
+int stack_rows_apart(struct symbolizer *sym, struct stack_row *v, size_t n,
+		     size_t min, bool inlines)
+{
+	for (size_t i = 0; i < n; i++)
+		v[i].depth = v[i].n < min ? v[i].n : min;
+	if (n < 2)
+		return 0;
+	size_t *idx = malloc(n * sizeof(*idx));
+	if (!idx)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	/* In the order of their text, the row sharing the most frames with
+	 * a row is next to it (or to the run of rows that read just like
+	 * it): a sort instead of every pair. */
+	struct rows_order o = { sym, v, inlines };
+	qsort_r(idx, n, sizeof(*idx), row_cmp, &o);
+	for (size_t s = 0, e; s < n; s = e) {
+		for (e = s + 1; e < n && row_cmp(&idx[s], &idx[e], &o) == 0; e++)
+			;
+		const struct stack_row *r = &v[idx[s]];
+		size_t shared = 0;
+		bool near = false;
+		if (s > 0 && v[idx[s - 1]].group == r->group) {
+			shared = alike_frames(sym, r, &v[idx[s - 1]], inlines);
+			near = true;
+		}
+		if (e < n && v[idx[e]].group == r->group) {
+			size_t k = alike_frames(sym, r, &v[idx[e]], inlines);
+			shared = k > shared ? k : shared;
+			near = true;
+		}
+		if (!near)
+			continue;
+		for (size_t k = s; k < e; k++) {
+			struct stack_row *w = &v[idx[k]];
+			size_t d = shared + 1 > min ? shared + 1 : min;
+			w->depth = d < w->n ? d : w->n;
+		}
+	}
+	free(idx);
+	return 0;
 }

@@ -108,6 +108,37 @@ test_expect 'text view: a table per call site and per descriptor' '
 	grep -q "20,000 calls -> 1" view.txt
 '
 
+# rows_apart FILE: in the call-site table of `analyze syscalls`, no two
+# rows show the same call, descriptor and frames (a row is a line of
+# numbers, whose call and descriptor start at column 45, and the frame
+# lines under it).
+rows_apart() {
+	python3 - "$1" <<'PY'
+import sys
+text = open(sys.argv[1]).read()
+table = text.split("By call site")[1].split("\n\n")[0].split("\n")[2:]
+rows, seen = [], {}
+for line in table:
+    if line.startswith("           "):
+        rows[-1].append(line.strip())
+    else:
+        rows.append([line[44:]])
+for r in rows:
+    seen.setdefault(tuple(r), []).append(r)
+alike = [r for r, v in seen.items() if len(v) > 1]
+print(len(rows), "rows;", "alike:", alike)
+sys.exit(1 if alike or len(rows) < 2 else 0)
+PY
+}
+
+test_expect 'text view: rows that part only further out show callers until they read apart' '
+	run_mode all 2000 &&
+	{ "$ANALYZE" syscalls tr.log >view.txt; test $? = 1; } &&
+	rows_apart view.txt &&
+	grep -q "^           called from main at syscall_overhead.c:[0-9]*$" view.txt &&
+	test "$(grep -c "^           called from" view.txt)" -le 4
+'
+
 if command -v python3 >/dev/null; then
 	test_expect 'Python: os.write per byte flagged, buffered file clean' '
 		SPY_OPTIONS=out=$PWD/py.%p.log LD_PRELOAD=$LIBSPY python3 "$PYDEMO" bytes 5000 >out &&

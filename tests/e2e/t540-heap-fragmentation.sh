@@ -48,6 +48,58 @@ test_expect 'analyze heap: totals, and the top allocation sites by bytes and by 
 	grep -q "^top allocation sites by bytes:" h.txt
 '
 
+# sites_apart FILE: in each top list of `analyze heap`, no two rows show
+# the same frames.
+sites_apart() {
+	python3 - "$1" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+bad = 0
+for part in text.split("\ntop allocation sites by ")[1:]:
+    rows = re.split(r"\n *\d+\. [^\n]*", part)[1:]
+    frames = [r.strip() for r in rows]
+    alike = len(frames) - len(set(frames))
+    print(part.split(":")[0], len(frames), "rows,", alike, "alike")
+    bad += alike or len(frames) < 2
+sys.exit(1 if bad else 0)
+PY
+}
+
+cat >sites.c <<'EOF'
+#include <stdlib.h>
+static void *kept[16];
+static int n;
+/* Four calls deep, so that the rows part only below the frames a row
+ * shows at first. */
+__attribute__((noinline)) static void grab(size_t size) { kept[n++] = malloc(size); }
+__attribute__((noinline)) static void two(size_t size) { grab(size); }
+__attribute__((noinline)) static void three(size_t size) { two(size); }
+__attribute__((noinline)) static void four(size_t size) { three(size); }
+int main(void)
+{
+	four(100);
+	four(100);
+	four(100);
+	four(100);
+	kept[n++] = malloc(70); kept[n++] = malloc(70);
+	while (n)
+		free(kept[--n]);
+	return 0;
+}
+EOF
+
+test_expect 'analyze heap: rows that part further out show frames until they read apart; two calls on one line are one row' '
+	gcc -std=gnu11 -O0 -g -o sites "$TEST_DIR/sites.c" &&
+	SPY_OPTIONS=out=$PWD/s.log LD_PRELOAD=$LIBSPY ./sites &&
+	"$ANALYZE" heap s.log >h.txt && sites_apart h.txt &&
+	test "$(grep -c "^    #4  main at sites.c:1[2-5]$" h.txt)" = 8 &&
+	grep -q "^ *[0-9]*\. 140 bytes in 2 blocks$" h.txt &&
+	"$ANALYZE" heap --json s.log >h.json &&
+	json_check h.json "[s[\"blocks\"] for s in j[\"top_by_bytes\"] if s[\"bytes\"] == 140] == [2]" &&
+	SPY_OPTIONS=out=$PWD/sh.log LD_PRELOAD=$LIBSPY "$TOP/demos/stack_heap" >/dev/null &&
+	"$ANALYZE" heap sh.log >sh.txt && sites_apart sh.txt
+'
+
 test_expect 'the pool variant: the request fits, no allocation-failure, no fragmentation' '
 	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$TOP/demos/fragmentation_fixed" >out &&
 	grep -q "malloc(24 MB) succeeded" out &&
