@@ -11,14 +11,9 @@
 
 #define ANALYZE_VERSION "0.1"
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: analyze COMMAND [--json] TRACE\n");
-}
-
 static void help(void)
 {
-	usage(stdout);
+	printf("usage: analyze COMMAND [options] TRACE\n");
 	printf("\nReads a trace written by libspy.so and reports on it.\n\n"
 	       "commands:\n");
 	/* The longest name sets the column; descriptions wrap under it. */
@@ -41,15 +36,6 @@ static void help(void)
 	       "  --version  the analyzer's version and trace format\n"
 	       "\nexit status: 0 no findings, 1 findings, 2 bad usage or "
 	       "unreadable trace\n");
-}
-
-static int bad_usage(const char *fmt, const char *arg)
-{
-	fputs("analyze: ", stderr);
-	fprintf(stderr, fmt, arg);
-	fputc('\n', stderr);
-	usage(stderr);
-	return 2;
 }
 
 int main(int argc, char **argv)
@@ -78,7 +64,7 @@ int main(int argc, char **argv)
 				a.compare = true;
 			} else if (!strcmp(s, "-o") || !strcmp(s, "--out")) {
 				if (i + 1 == argc)
-					return bad_usage("'%s' needs a file name", s);
+					return cmd_bad_usage("'%s' needs a file name", s);
 				a.out = argv[++i];
 			} else if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
 				help();
@@ -88,7 +74,7 @@ int main(int argc, char **argv)
 				       ANALYZE_VERSION, TRACE_VERSION);
 				return cmd_finish(0);
 			} else {
-				return bad_usage("unknown option '%s'", s);
+				return cmd_bad_usage("unknown option '%s'", s);
 			}
 		} else if (!cmd) {
 			cmd = s;
@@ -97,27 +83,25 @@ int main(int argc, char **argv)
 		} else if (!a.arg) {
 			a.arg = s;
 		} else {
-			return bad_usage("unexpected argument '%s'", s);
+			return cmd_bad_usage("unexpected argument '%s'", s);
 		}
 	}
-	if (!cmd) {
-		usage(stderr);
-		return 2;
-	}
+	if (!cmd)
+		return cmd_bad_usage("no command given: analyze COMMAND [options] TRACE");
 	if (!strcmp(cmd, "help")) {
 		help();
 		return cmd_finish(0);
 	}
 	const struct command *c = command_find(cmd);
 	if (!c)
-		return bad_usage("unknown command '%s'", cmd);
+		return cmd_bad_usage("unknown command '%s'", cmd);
 	if (!a.trace)
-		return bad_usage("'%s' needs a trace file", cmd);
+		return cmd_bad_usage("'%s' needs a trace file", cmd);
 	if (a.compare && c->run != cmd_fragmentation)
-		return bad_usage("'--compare' is for fragmentation, not '%s'", cmd);
+		return cmd_bad_usage("'--compare' is for fragmentation, not '%s'", cmd);
 	if (a.compare && !a.arg)
-		return bad_usage("'%s --compare' needs two traces", cmd);
+		return cmd_bad_usage("'%s --compare' needs two traces", cmd);
 	if (a.arg && !a.compare && !command_takes_arg(c))
-		return bad_usage("unexpected argument '%s'", a.arg);
+		return cmd_bad_usage("unexpected argument '%s'", a.arg);
 	return c->run(&a);
 }

@@ -313,11 +313,9 @@ static void print_json(const struct run *r, size_t n, const struct verdict *v)
 
 int cmd_frag_compare(const struct cmd_args *args)
 {
-	if (args->svg) {
-		fprintf(stderr, "analyze: fragmentation --compare draws no "
-			"picture: use --svg on each trace\n");
-		return 2;
-	}
+	if (args->svg)
+		return cmd_bad_usage("fragmentation --compare draws no picture: "
+				     "use --svg on each trace");
 	struct run r[2];
 	memset(r, 0, sizeof(r));
 	if (run_load(&r[0], "A", args->trace))

@@ -33,7 +33,7 @@ static int parse_addr(const char *s, uint64_t *out)
 static int pick_args(const struct cmd_args *a, const char **trace, uint64_t *addr)
 {
 	if (!a->arg) {
-		fprintf(stderr, "analyze: 'where' needs an address: analyze where ADDR TRACE\n");
+		cmd_bad_usage("'where' needs an address: analyze where ADDR TRACE");
 		return -1;
 	}
 	bool second = parse_addr(a->arg, addr) == 0;
@@ -50,8 +50,8 @@ static int pick_args(const struct cmd_args *a, const char **trace, uint64_t *add
 	}
 	/* Neither is an address: name the one that is not a file. */
 	const char *bad = access(a->arg, F_OK) == 0 ? a->trace : a->arg;
-	fprintf(stderr, "analyze: '%s' is not an address (write it like 0x7ffd1234 or 4096)\n",
-		bad);
+	cmd_bad_usage("'%s' is not an address: write it like 0x7ffd1234 or 4096",
+		      bad);
 	return -1;
 }
 

@@ -2,6 +2,7 @@
  * trace, finishing the output). Each command lives in its own cmd_*.c. */
 #include "commands.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -68,6 +69,21 @@ int cmd_load(const char *path, struct trace_model *m)
 		return 2;
 	}
 	return 0;
+}
+
+int cmd_bad_usage(const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	for (char *c = what; *c; c++)
+		if ((unsigned char)*c < 0x20)
+			*c = '?';
+	fflush(stdout);
+	fprintf(stderr, "analyze: %s (see analyze --help)\n", what);
+	return 2;
 }
 
 int cmd_finish(int status)

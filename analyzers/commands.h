@@ -43,6 +43,12 @@ int cmd_load(const char *path, struct trace_model *m);
 /* Flushes stdout; returns status, or 2 when writing failed. */
 int cmd_finish(int status);
 
+/* Says what is wrong with the command line on one line of stderr,
+ * "analyze: unknown option '--x' (see analyze --help)" (control
+ * characters of the user's words shown as '?'); returns 2, the status of
+ * bad usage. */
+int cmd_bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* What every full report shows: the trace, the heap replayed, every
  * finding, and a symbolizer for the stacks. */
 struct report_input {

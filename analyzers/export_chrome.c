@@ -304,10 +304,8 @@ static void threads(struct exporter *x)
 
 int cmd_export(const struct cmd_args *a)
 {
-	if (!a->chrome) {
-		fprintf(stderr, "analyze: export needs a format: --chrome\n");
-		return 2;
-	}
+	if (!a->chrome)
+		return cmd_bad_usage("'export' needs a format: --chrome");
 	struct trace_model m;
 	if (cmd_load(a->trace, &m))
 		return 2;

@@ -107,16 +107,40 @@ struct run {
 	char allocator[PATH_MAX]; /* --allocator: a malloc to preload after libspy */
 };
 
+/* "spy: <message><tail>" on one line, whatever bytes the user's words
+ * hold (control characters show as '?'), then exit(status). */
+static void die_line(int status, const char *tail, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0), noreturn));
+static void die_line(int status, const char *tail, const char *fmt, va_list ap)
+{
+	char what[1024];
+
+	vsnprintf(what, sizeof(what), fmt, ap);
+	for (char *c = what; *c; c++)
+		if ((unsigned char)*c < 0x20)
+			*c = '?';
+	fprintf(stderr, "spy: %s%s\n", what, tail);
+	exit(status);
+}
+
 void spy_die(int status, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("spy: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(status);
+	die_line(status, "", fmt, ap);
+}
+
+/* A command line spy cannot take: one line that says what is wrong, and
+ * status 2. */
+static void bad_usage(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+static void bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	die_line(EXIT_REFUSED, " (see spy --help)", fmt, ap);
 }
 
 /* snprintf for paths: a path that does not fit is an error, never cut. */
@@ -203,7 +227,7 @@ static void find_allocator(struct run *r, const char *name)
 	if (!strcmp(name, "glibc"))
 		return;
 	if (strcmp(name, "jemalloc"))
-		spy_die(EXIT_REFUSED, "unknown allocator '%s' (glibc or jemalloc)", name);
+		bad_usage("unknown allocator '%s': glibc or jemalloc", name);
 	for (int i = 0; dirs[i]; i++) {
 		snprintf(r->allocator, sizeof(r->allocator), "%s/libjemalloc.so.2",
 			 dirs[i]);
@@ -229,15 +253,14 @@ static void add_opt(struct run *r, const char *entry)
 	const char *eq = strchr(entry, '=');
 
 	if (!eq || eq == entry)
-		spy_die(EXIT_REFUSED, "bad --opt '%s': expected NAME=VALUE (see spy --help)",
-		    entry);
+		bad_usage("bad --opt '%s': expected NAME=VALUE", entry);
 	if (!lib_option_find(entry, (size_t)(eq - entry)))
-		spy_die(EXIT_REFUSED, "unknown SPY_OPTIONS option '%.*s' (see spy --help)",
+		bad_usage("unknown SPY_OPTIONS option '%.*s'",
 		    (int)(eq - entry), entry);
 	if (strchr(eq + 1, ':'))
-		spy_die(EXIT_REFUSED, "bad --opt '%s': a value cannot contain ':'", entry);
+		bad_usage("bad --opt '%s': a value cannot contain ':'", entry);
 	if (r->nopts == MAX_OPTS)
-		spy_die(EXIT_REFUSED, "too many --opt (at most %d)", MAX_OPTS);
+		bad_usage("too many --opt (at most %d)", MAX_OPTS);
 	r->opts[r->nopts++] = entry;
 }
 
@@ -286,8 +309,7 @@ static void parse_args(struct run *r, int argc, char **argv)
 				    !strncmp(flags[k].name, a + 2, len))
 					fl = &flags[k];
 			if (fl && eq && !fl->arg)
-				spy_die(EXIT_REFUSED, "option '--%s' takes no value",
-				    fl->name);
+				bad_usage("option '--%s' takes no value", fl->name);
 			if (eq)
 				val = eq + 1;
 		} else {
@@ -302,18 +324,17 @@ static void parse_args(struct run *r, int argc, char **argv)
 			}
 		}
 		if (!fl)
-			spy_die(EXIT_REFUSED, "unknown option '%s' (see spy --help)", a);
+			bad_usage("unknown option '%s'", a);
 		if (fl->arg && !val) {
 			if (i + 1 >= argc)
-				spy_die(EXIT_REFUSED, "option '%s' needs %s", a,
-				    fl->arg);
+				bad_usage("option '%s' needs %s", a, fl->arg);
 			val = argv[++i];
 		}
 		apply_flag(r, fl, val);
 		i++;
 	}
 	if (i >= argc)
-		spy_die(EXIT_REFUSED, "no program to run (see spy --help)");
+		bad_usage("no program to run");
 	r->argv = argv + i;
 }
 

@@ -119,6 +119,17 @@ test_expect 'an unknown spy option: one line, status 2, the program does not run
 	! test -s out
 '
 
+test_expect 'every bad command line of spy: one line that points at --help, status 2' '
+	for args in "--x $VICTIM" "--rm=1 $VICTIM" "-o" "--report-file" "" \
+		"--allocator nosuch $VICTIM" "--opt x $VICTIM" "--opt a=b:c $VICTIM" \
+		"--opt bogus=1 $VICTIM"; do
+		rc=0 && "$SPY" $args >out 2>err || rc=$?
+		say "spy $args: status $rc: $(cat err)"
+		test $rc -eq 2 && one_line err && ! test -s out &&
+		grep -q "^spy: .* (see spy --help)$" err || return 1
+	done
+'
+
 test_expect 'spy works from another directory and writes the trace there' '
 	mkdir -p a/b && cp "$VICTIM" a/prog &&
 	(cd a/b && "$SPY" --no-report ../prog pid >out 2>err) &&

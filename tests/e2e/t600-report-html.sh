@@ -252,7 +252,7 @@ test_expect 'export --chrome: Trace Event JSON with threads, lock slices, system
 	"$ANALYZE" export --chrome lp.log -o lp.json &&
 	json_check lp.json "sum(e.get(\"args\", {}).get(\"holds\", 1) for e in j[\"traceEvents\"] if e[\"ph\"] == \"X\" and e[\"name\"].startswith(\"hold \")) == 100000" &&
 	rc=0 && "$ANALYZE" export s.log 2>err || rc=$? &&
-	test $rc -eq 2 && grep -q "export needs a format" err
+	test $rc -eq 2 && one_line err && grep -q "needs a format: --chrome (see analyze --help)" err
 '
 
 test_expect 'text report: colour on a terminal only, never with NO_COLOR; 80 columns' '

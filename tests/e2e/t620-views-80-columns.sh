@@ -3,7 +3,8 @@
 # not bytes) on traces of every demo, broken and fixed, and of real programs
 # (python3, git, sqlite3, a C++ program); plain output carries no colour;
 # colour appears on a terminal only, and never with NO_COLOR; every finding
-# of `analyze report` prints in the one shape (headline line, fix).
+# of `analyze report` prints in the one shape (headline line, fix); a
+# count of one takes the singular; bad usage is one line and status 2.
 . "$(dirname "$0")/lib.sh"
 
 # The text views checked. A view with a text mode is added here.
@@ -145,6 +146,33 @@ test_expect 'the singular check catches "1 blocks" and lets "1 block" pass' '
 
 test_expect 'a count of one takes the singular in every view' '
 	singular_ok "$TRACES"
+'
+
+# usage_error ARGS...: `analyze ARGS...` is bad usage: status 2, nothing on
+# stdout, and one line on stderr, "analyze: ... (see analyze --help)".
+usage_error() {
+	local rc=0
+	"$ANALYZE" "$@" >usage.out 2>usage.err || rc=$?
+	say "analyze $*: status $rc: $(cat usage.err)"
+	test "$rc" = 2 && one_line usage.err && ! test -s usage.out &&
+	grep -q "^analyze: .* (see analyze --help)$" usage.err
+}
+
+test_expect 'bad usage of every command: one line, status 2' '
+	t=$(ls "$TRACES"/dangling.*.log | head -n 1) &&
+	usage_error && usage_error --json && usage_error --bogus &&
+	usage_error bogus "$t" && usage_error -o &&
+	for c in $VIEWS where export; do
+		usage_error $c && usage_error $c --bogus "$t" &&
+		usage_error $c "$t" 0x10 extra || return 1
+	done &&
+	usage_error heap "$t" "$t" && usage_error where "$t" &&
+	usage_error where "$t" 0xzz && usage_error export "$t" &&
+	usage_error heap --compare "$t" "$t" &&
+	usage_error fragmentation --compare "$t" &&
+	usage_error report "$t" -o &&
+	usage_error "$(printf "bad\ncommand")" "$t" &&
+	grep -q "bad?command" usage.err
 '
 
 test_expect 'every finding of the report: headline after its kind, then a fix' '
