@@ -24,9 +24,16 @@ struct cmd_args {
 	const char *out;    /* -o FILE (report --html, export) */
 };
 
+/* The outputs a command can write instead of text, one per run: the
+ * flags --json, --dot, --svg, --html and --chrome. */
+enum cmd_format {
+	FMT_JSON = 1, FMT_DOT = 2, FMT_SVG = 4, FMT_HTML = 8, FMT_CHROME = 16,
+};
+
 struct command {
 	const char *name;
 	const char *help;   /* one line for `analyze --help` */
+	unsigned formats;   /* enum cmd_format: the ones it writes */
 	/* Returns the exit status: 0 no findings, 1 findings, 2 bad input. */
 	int (*run)(const struct cmd_args *a);
 };

@@ -279,6 +279,13 @@ static void apply_flag(struct run *r, const struct flag *fl, const char *arg)
 	case F_SETS: add_opt(r, fl->sets); break;
 	case F_ALLOCATOR: find_allocator(r, arg); break;
 	case F_REPORT:
+		/* The report has one format: which of two would be a guess. */
+		for (int i = 0; i < r->nreport_args; i++) {
+			if (!strcmp(r->report_args[i], fl->sets))
+				return;
+			bad_usage("'%s' and '%s' are two report formats: give one",
+				  r->report_args[i], fl->sets);
+		}
 		if (r->nreport_args < 8)
 			r->report_args[r->nreport_args++] = fl->sets;
 		break;

@@ -122,7 +122,7 @@ test_expect 'an unknown spy option: one line, status 2, the program does not run
 test_expect 'every bad command line of spy: one line that points at --help, status 2' '
 	for args in "--x $VICTIM" "--rm=1 $VICTIM" "-o" "--report-file" "" \
 		"--allocator nosuch $VICTIM" "--opt x $VICTIM" "--opt a=b:c $VICTIM" \
-		"--opt bogus=1 $VICTIM"; do
+		"--opt bogus=1 $VICTIM" "--json --html $VICTIM" "--html --json $VICTIM"; do
 		rc=0 && "$SPY" $args >out 2>err || rc=$?
 		say "spy $args: status $rc: $(cat err)"
 		test $rc -eq 2 && one_line err && ! test -s out &&

@@ -97,6 +97,21 @@ test_expect 'analyze lock-graph: text, JSON, DOT with the cycle in red' '
 	test "$(grep -c "color=red" g.dot)" -eq 2 && grep -q "accounts" g.dot
 '
 
+test_expect 'analyze lock-graph: two output formats, or one it lacks, are one line of bad usage' '
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$DEMOS/deadlock" >out &&
+	for flags in "--dot --json" "--json --dot" "--svg --dot" "--json --svg" \
+		"--dot --html" "--chrome" "--html" "--json -o g.json"; do
+		rc=0 && "$ANALYZE" lock-graph $flags t.log >g.out 2>err || rc=$?
+		say "lock-graph $flags: status $rc: $(cat err)"
+		test $rc -eq 2 && one_line err && ! test -s g.out &&
+		grep -q "^analyze: .* (see analyze --help)$" err || return 1
+	done &&
+	{ "$ANALYZE" lock-graph --dot --json t.log 2>err; test $? -eq 2; } &&
+	grep -q "dot.* and .*json.* are two output formats" err &&
+	{ "$ANALYZE" lock-graph --dot --dot t.log >g.dot; test $? -eq 1; } &&
+	grep -q "^digraph" g.dot
+'
+
 test_expect 'analyze lock-graph --svg: an SVG picture with the cycle in red' '
 	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$DEMOS/deadlock" >out &&
 	{ "$ANALYZE" lock-graph --svg t.log >g.svg; test $? -eq 1; } &&

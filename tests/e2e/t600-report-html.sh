@@ -53,6 +53,17 @@ test_expect 'analyze report --html without -o writes TRACE.html and says so' '
 	test_must_fail_2
 '
 
+test_expect 'report --json --html, and -o without --html, are one line of bad usage; nothing written' '
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$DEMOS/dangling" >/dev/null &&
+	for args in "--json --html" "--html --json" "-o r.html" "--json -o r.html"; do
+		rc=0 && "$ANALYZE" report $args t.log >out 2>err || rc=$?
+		say "report $args: status $rc: $(cat err)"
+		test $rc -eq 2 && one_line err && ! test -s out &&
+		grep -q "^analyze: .* (see analyze --help)$" err || return 1
+	done &&
+	! test -e t.log.html && ! test -e r.html
+'
+
 if [ -z "$CHROMIUM" ] || ! "$CHROMIUM" --version >/dev/null 2>&1; then
 	test_skip 'Chromium renders the reports' 'chromium is not installed'
 else

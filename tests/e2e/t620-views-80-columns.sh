@@ -4,7 +4,8 @@
 # (python3, git, sqlite3, a C++ program); plain output carries no colour;
 # colour appears on a terminal only, and never with NO_COLOR; every finding
 # of `analyze report` prints in the one shape (headline line, fix); a
-# count of one takes the singular; bad usage is one line and status 2.
+# count of one takes the singular; bad usage (two output formats among
+# them) is one line and status 2.
 . "$(dirname "$0")/lib.sh"
 
 # The text views checked. A view with a text mode is added here.
@@ -173,6 +174,32 @@ test_expect 'bad usage of every command: one line, status 2' '
 	usage_error report "$t" -o &&
 	usage_error "$(printf "bad\ncommand")" "$t" &&
 	grep -q "bad?command" usage.err
+'
+
+test_expect 'every command takes one output format a run, and only one it writes' '
+	t=$(ls "$TRACES"/deadlock.*.log | head -n 1) &&
+	for c in $VIEWS export; do
+		for pair in "--json --dot" "--dot --svg" "--svg --html" \
+			"--html --chrome" "--chrome --json"; do
+			usage_error $c $pair "$t" || return 1
+		done
+	done &&
+	for f in --dot --svg --html --chrome; do
+		for c in $VIEWS; do
+			case "$c $f" in
+			"lock-graph --dot" | "lock-graph --svg" | \
+			"fragmentation --svg" | "report --html") continue ;;
+			esac
+			usage_error $c $f "$t" || return 1
+		done
+	done &&
+	usage_error export --json "$t" && usage_error where --dot "$t" 0x10 &&
+	usage_error heap -o x "$t" && usage_error report -o x "$t" &&
+	usage_error report --json -o x "$t" &&
+	usage_error report --html -o x -o y "$t" &&
+	usage_error fragmentation --compare --svg "$t" "$t" &&
+	{ "$ANALYZE" heap --json --json "$t" >h.json; test $? -le 1; } &&
+	json_check h.json "j[\"calls\"] > 0"
 '
 
 test_expect 'every finding of the report: headline after its kind, then a fix' '
