@@ -51,7 +51,7 @@ static void print_text(const struct trace_model *m, struct symbolizer *sym,
 		snprintf(line, sizeof(line), "  (and %" PRIu64 " block%s this "
 			 "forked process inherited from its parent, which "
 			 "reports %s in its own trace)", hc->scan_inherited,
-			 hc->scan_inherited == 1 ? "" : "s",
+			 text_plural(hc->scan_inherited, "", "s"),
 			 hc->scan_inherited == 1 ? "it" : "them");
 		text_wrap(stdout, line, 2);
 	}

@@ -75,6 +75,8 @@ def shape(text):
     # A name cut to fit a column ("takes '...1].m'") is cut where the
     # numbers' widths say: drop the cut words.
     t = re.sub(r'\S*(\.\.\.|…)\S*', ' ', text)
+    # Whether two threads happened to run at once decides this line.
+    t = re.sub(r'\(false sharing was not checked:[^)]*\)', ' ', t)
     t = re.sub(r'0x[0-9a-fA-F]+', ' ', t)
     # Addresses printed without 0x (the map's ranges): 8 or more hex digits.
     t = re.sub(r'\b[0-9a-f]{8,16}\b', ' ', t)
