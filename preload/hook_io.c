@@ -271,26 +271,6 @@ static unsigned io_fn_of(long nr)
 	}
 }
 
-/* Before start-up has found libc's syscall(). */
-static long raw_syscall(long nr, long a1, long a2, long a3, long a4, long a5,
-			long a6)
-{
-	long r;
-	register long r10 __asm__("r10") = a4;
-	register long r8 __asm__("r8") = a5;
-	register long r9 __asm__("r9") = a6;
-	__asm__ volatile("syscall"
-			 : "=a"(r)
-			 : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8),
-			   "r"(r9)
-			 : "rcx", "r11", "memory");
-	if (r < 0 && r > -4096) {
-		errno = (int)-r;
-		return -1;
-	}
-	return r;
-}
-
 /* syscall(SYS_write, ...) is a write the program makes past libc's write:
  * counted like one. (libspy's own syscall() calls come here too, with the
  * guard held: they pass straight through, and are only tallied for the
@@ -303,8 +283,8 @@ SPY_EXPORT long syscall(long nr, ...)
 	long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
 	long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
 	va_end(ap);
-	if (SPY_UNLIKELY(!io_real.syscall))
-		return raw_syscall(nr, a1, a2, a3, a4, a5, a6);
+	if (SPY_UNLIKELY(!io_real.syscall)) /* before start-up found it */
+		return spy_sys_raw(nr, a1, a2, a3, a4, a5, a6);
 	unsigned fn = io_fn_of(nr);
 	if (SPY_LIKELY(fn == TRACE_IO_FN_MAX)) {
 		if (SPY_UNLIKELY(nr == SYS_seccomp || nr == SYS_prctl))
