@@ -406,19 +406,66 @@ SPY_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
 
 /* ---- pthread_create -------------------------------------------------------- */
 
+/* pthread's default stack and guard sizes, read once rather than at
+ * every pthread_create (an attr made, read under pthread's lock and
+ * destroyed): pages of each packed in one word, bit 63 set. They change
+ * only through pthread_setattr_default_np (hooked below), which stores a
+ * fresh generation number instead (bit 63 clear), so that a reading
+ * begun before the change is never stored after it. */
+static uint64_t defaults, defaults_gen;
+#define DEF_KNOWN (1ull << 63)
+#define DEF_STACK_BITS 40
+#define DEF_GUARD_BITS 23
+
+static void default_sizes(size_t *stack, size_t *guard)
+{
+	uint64_t d = __atomic_load_n(&defaults, __ATOMIC_ACQUIRE);
+	if (SPY_LIKELY(d & DEF_KNOWN)) {
+		*stack = (size_t)(d & ((1ull << DEF_STACK_BITS) - 1)) << 12;
+		*guard = (size_t)(d >> DEF_STACK_BITS &
+				  ((1ull << DEF_GUARD_BITS) - 1)) << 12;
+		return;
+	}
+	pthread_attr_t def;
+	size_t s = 0, g = 0;
+	if (pthread_attr_init(&def) != 0) {
+		*stack = *guard = 0;
+		return;
+	}
+	pthread_attr_getstacksize(&def, &s);
+	pthread_attr_getguardsize(&def, &g);
+	pthread_attr_destroy(&def);
+	*stack = s;
+	*guard = g;
+	if (!(s & 4095) && !(g & 4095) && s >> 12 < (1ull << DEF_STACK_BITS) &&
+	    g >> 12 < (1ull << DEF_GUARD_BITS))
+		__atomic_compare_exchange_n(&defaults, &d,
+					    DEF_KNOWN | (uint64_t)(g >> 12) << DEF_STACK_BITS |
+						    (uint64_t)(s >> 12),
+					    0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
+
+static int (*real_setattr_default)(const pthread_attr_t *);
+
+SPY_EXPORT int pthread_setattr_default_np(const pthread_attr_t *attr)
+{
+	int (*real)(const pthread_attr_t *) =
+		spy_real_late((void **)&real_setattr_default, "pthread_setattr_default_np");
+	if (!real)
+		return ENOSYS;
+	int r = real(attr);
+	uint64_t gen = __atomic_add_fetch(&defaults_gen, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&defaults, gen & ~DEF_KNOWN, __ATOMIC_RELEASE);
+	return r;
+}
+
 /* The size of the stack attr gives a new thread, and where it comes from. */
 static void stack_of(const pthread_attr_t *attr, uint64_t *size,
 		     uint64_t *guard, uint8_t *from)
 {
-	pthread_attr_t def;
 	size_t s = 0, g = 0, ds = 0;
 	*from = TRACE_STACK_FROM_DEFAULT;
-	if (pthread_attr_init(&def) == 0) {
-		pthread_attr_getstacksize(&def, &ds);
-		if (!attr)
-			pthread_attr_getguardsize(&def, &g);
-		pthread_attr_destroy(&def);
-	}
+	default_sizes(&ds, &g);
 	s = ds;
 	if (attr) {
 		void *addr = NULL;
