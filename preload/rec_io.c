@@ -270,7 +270,7 @@ static uint64_t dead_kernel[K_N];
 static uint64_t own_reads;
 static uint64_t base_dead[K_N];     /* whole - live at the start reading */
 static struct rusage base_children; /* RUSAGE_CHILDREN then */
-static uint64_t unread_ends;        /* threads ended without their own reading */
+static uint64_t unread_ends;        /* 1: a thread ended without its own reading */
 static int per_thread_io;           /* set at the first fork */
 static int io_incomplete;           /* some ended threads cannot be counted */
 
@@ -425,9 +425,12 @@ void rec_io_thread_exit(void)
 	/* Every thread's counters, whether it made calls we saw or not: a
 	 * thread making only raw system calls has no table. */
 	uint64_t k[K_N] = { 0 };
-	if (!__atomic_load_n(&per_thread_io, __ATOMIC_SEQ_CST))
-		__atomic_add_fetch(&unread_ends, 1, __ATOMIC_RELEASE);
-	else if (task_io("/proc/thread-self/io", k) == 0)
+	if (!__atomic_load_n(&per_thread_io, __ATOMIC_SEQ_CST)) {
+		/* Set once, not counted (only none or some matters): ending
+		 * threads would all write one line, on every CPU. */
+		if (!__atomic_load_n(&unread_ends, __ATOMIC_RELAXED))
+			__atomic_store_n(&unread_ends, 1, __ATOMIC_RELEASE);
+	} else if (task_io("/proc/thread-self/io", k) == 0)
 		for (int i = 0; i < K_N; i++)
 			__atomic_add_fetch(&dead_kernel[i], k[i], __ATOMIC_RELAXED);
 	spy_sud_thread_exit();
