@@ -18,13 +18,19 @@ static struct slot own[SLOTS], allocator[SLOTS];
 
 /* Threads that ended: DEAD_STACKS of them, each range packed in one word
  * (page number and page count), so that a reader never sees half of one,
- * at a slot chosen by its address. glibc keeps a few stacks for reuse
- * (40 MiB of them) and unmaps the rest; an entry a later one lands on is
- * overwritten, and its memory is a root again, which can only keep a
- * block reachable. A new thread on a kept stack finds its own range in
- * one probe; only a stack never seen looks through all of them. */
+ * at a slot chosen by the 4 MiB cell its start is in. glibc keeps a few
+ * stacks for reuse (40 MiB of them) and unmaps the rest; an entry a later
+ * one lands on is overwritten, and its memory is a root again, which can
+ * only keep a block reachable. A new thread on a kept stack finds its own
+ * range in one probe; one on a stack never seen looks only at the slots
+ * of the cells from its start less the longest range noted to its end (a
+ * few, for stacks of a few MiB), not at all of them. */
 #define DEAD_STACKS 64
+#define DEAD_CELL_PAGES 10 /* log2 of the pages in a cell: 4 MiB */
 static uint64_t dead_stacks[DEAD_STACKS];
+/* pages: no range noted is longer (read by every search, rarely written:
+ * a line of its own, not one the noting threads write) */
+static uint64_t dead_longest __attribute__((aligned(64)));
 
 /* Where the search for a's slot starts: slots are probed from there on,
  * so that noting and forgetting stay short with thousands in use (every
@@ -118,16 +124,40 @@ static uint64_t dead_pack(const void *p, size_t len)
 	return (uint64_t)a << 29 | (e - a);
 }
 
+static unsigned cell_slot(uint64_t cell)
+{
+	return (unsigned)((cell * 0x9E3779B97F4A7C15ull) >> 58) % DEAD_STACKS;
+}
+
 static unsigned dead_slot(uint64_t w)
 {
-	return (unsigned)(((w >> 29) * 0x9E3779B97F4A7C15ull) >> 58) % DEAD_STACKS;
+	return cell_slot((w >> 29) >> DEAD_CELL_PAGES);
 }
 
 void spy_deadstack_note(const void *p, size_t len)
 {
 	uint64_t w = dead_pack(p, len);
-	if (w)
-		__atomic_store_n(&dead_stacks[dead_slot(w)], w, __ATOMIC_RELEASE);
+	if (!w)
+		return;
+	/* the longest first: a search that finds this range must look far
+	 * enough below its own start */
+	uint64_t n = w & ((1u << 29) - 1);
+	uint64_t longest = __atomic_load_n(&dead_longest, __ATOMIC_RELAXED);
+	while (n > longest && !__atomic_compare_exchange_n(&dead_longest, &longest, n, 1,
+							   __ATOMIC_RELEASE,
+							   __ATOMIC_RELAXED))
+		;
+	__atomic_store_n(&dead_stacks[dead_slot(w)], w, __ATOMIC_RELEASE);
+}
+
+/* Drops the range at slot i if it overlaps pages [a, e). */
+static void drop_overlap(unsigned i, uint64_t a, uint64_t e)
+{
+	uint64_t d = __atomic_load_n(&dead_stacks[i], __ATOMIC_ACQUIRE);
+	uint64_t da = d >> 29, de = da + (d & ((1u << 29) - 1));
+	if (d && da < e && a < de)
+		__atomic_compare_exchange_n(&dead_stacks[i], &d, 0, 0,
+					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
 void spy_deadstack_forget(const void *p, size_t len)
@@ -144,13 +174,17 @@ void spy_deadstack_forget(const void *p, size_t len)
 					__ATOMIC_RELAXED))
 		return;
 	uint64_t a = w >> 29, e = a + (w & ((1u << 29) - 1));
-	for (unsigned i = 0; i < DEAD_STACKS; i++) {
-		uint64_t d = __atomic_load_n(&dead_stacks[i], __ATOMIC_ACQUIRE);
-		uint64_t da = d >> 29, de = da + (d & ((1u << 29) - 1));
-		if (d && da < e && a < de)
-			__atomic_compare_exchange_n(&dead_stacks[i], &d, 0, 0,
-						    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	/* A range that overlaps [a, e) starts in [a - longest, e). */
+	uint64_t longest = __atomic_load_n(&dead_longest, __ATOMIC_ACQUIRE);
+	uint64_t first = (a > longest ? a - longest : 0) >> DEAD_CELL_PAGES;
+	uint64_t last = (e - 1) >> DEAD_CELL_PAGES;
+	if (last - first < DEAD_STACKS) {
+		for (uint64_t c = first; c <= last; c++)
+			drop_overlap(cell_slot(c), a, e);
+		return;
 	}
+	for (unsigned i = 0; i < DEAD_STACKS; i++)
+		drop_overlap(i, a, e);
 }
 
 static size_t ranges(const struct slot *r, unsigned slots, uintptr_t (*out)[2],
