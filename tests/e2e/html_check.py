@@ -114,6 +114,9 @@ class Socket:
                     return json.loads(msg)
 
 
+DID_NOT_START = 3
+
+
 def main():
     chromium, page = sys.argv[1], os.path.abspath(sys.argv[2])
     profile = tempfile.mkdtemp(prefix='libspy-chromium.')
@@ -142,7 +145,7 @@ def main():
         if port is None:
             sys.stderr.write('html_check: chromium did not start:\n' +
                              err.decode(errors='replace')[-2000:])
-            return 2
+            return DID_NOT_START
         targets = json.load(urllib.request.urlopen(
             f'http://127.0.0.1:{port}/json/list', timeout=30))
         ws_url = [t for t in targets if t['type'] == 'page'][0][
@@ -215,4 +218,10 @@ def main():
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    # Chromium now and then exits at start on a busy machine: the browser,
+    # not the page; a second or third start goes through.
+    for attempt in range(3):
+        code = main()
+        if code != DID_NOT_START:
+            break
+    sys.exit(2 if code == DID_NOT_START else code)
