@@ -43,6 +43,8 @@
 	SPY_OPTION(quiet, BOOL, "0",                                          \
 		   "print nothing on stderr except errors in options")           \
 	SPY_OPTION(on_deadlock, STR, "abort",                                 \
-		   "when threads deadlock: abort (report, exit 86) or wait")
+		   "when threads deadlock: abort (report, exit 86) or wait")  \
+	SPY_OPTION(on_seccomp, STR, "untraced",                               \
+		   "a program that starts under a seccomp filter: untraced, or trace (the filter must allow libspy's calls)")
 
 #endif

@@ -315,7 +315,7 @@ struct entry {
 	unsigned fn;
 };
 
-unsigned rec_io_patch_libc(void)
+unsigned rec_io_patch_libc(int patch)
 {
 #define E(name_, fn_) { #name_, (void **)&io_real.name_, (void *)name_, fn_ }
 	struct entry entries[] = {
@@ -339,7 +339,7 @@ unsigned rec_io_patch_libc(void)
 	*(void **)&io_real.syscall = dlsym(RTLD_NEXT, "syscall");
 	*(void **)&io_real.dup2 = dlsym(RTLD_NEXT, "dup2");
 	*(void **)&io_real.dup3 = dlsym(RTLD_NEXT, "dup3");
-	if (!spy_opt.io_patch) {
+	if (!patch) {
 		for (int i = 0; i < N; i++)
 			*entries[i].real = addr[i];
 		return 0;

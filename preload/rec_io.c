@@ -525,7 +525,7 @@ void rec_io_init(void)
 	ns0 = spy_now_ns();
 	rec_io_every = spy_opt.io_every;
 	dl_iterate_phdr(runtime_range, NULL);
-	patched_mask = rec_io_patch_libc();
+	patched_mask = rec_io_patch_libc(spy_opt.io_patch);
 	if (spy_streq(spy_opt.syscalls, "all"))
 		spy_sud_init();
 	else if (!spy_streq(spy_opt.syscalls, "io"))

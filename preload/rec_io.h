@@ -92,10 +92,10 @@ void rec_io_thread_start(void);
  * /proc/self/io reading; calls after this are written one by one. */
 void rec_io_process_exit(void);
 
-/* Finds the real I/O functions and patches libc's entries (unless
- * io_patch=0); returns the trace_io_fn bits whose entries were patched.
- * Defined in hook_io.c. */
-unsigned rec_io_patch_libc(void);
+/* Finds the real I/O functions and patches libc's entries (unless patch
+ * is 0: then it makes no system call); returns the trace_io_fn bits whose
+ * entries were patched. Defined in hook_io.c. */
+unsigned rec_io_patch_libc(int patch);
 
 /* Calls that went straight through (libspy's own, made with the guard
  * held, or while not tracing): not the program's, but the kernel counts

@@ -34,6 +34,9 @@ enum spy_state {
 	SPY_STATE_NONE = 0,  /* nothing done yet */
 	SPY_STATE_INIT = 1,  /* spy_init is running */
 	SPY_STATE_READY = 2, /* recording */
+	SPY_STATE_OFF = 3,   /* started under a seccomp filter: every hook
+				passes straight on, and libspy makes no
+				system call of its own */
 };
 
 extern volatile int spy_state;

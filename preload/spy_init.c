@@ -87,6 +87,23 @@ void spy_thread_register(void)
 		spy_thread_end_later();
 }
 
+/* Start-up under a seccomp filter: the hooks find the real functions
+ * (looking them up takes no system call) and pass every call on to them;
+ * the one line said is one write, which the program makes too. */
+static void start_untraced(void)
+{
+	spy_process_start_confined();
+	rec_io_patch_libc(0);
+	if (!spy_streq(spy_opt.on_seccomp, "untraced"))
+		spy_error("bad value '%s' for on_seccomp (untraced or trace): "
+			  "using untraced", spy_opt.on_seccomp);
+	spy_say("the program starts under a seccomp filter, which may refuse "
+		"libspy's own system calls or kill the process for them: it "
+		"runs untraced (on_seccomp=trace traces it all the same)");
+	__atomic_store_n(&spy_state, SPY_STATE_OFF, __ATOMIC_RELEASE);
+	spy_self.guard--;
+}
+
 void spy_init(void)
 {
 	int expected = SPY_STATE_NONE;
@@ -95,10 +112,17 @@ void spy_init(void)
 		return;
 	struct spy_thread *t = &spy_self;
 	t->guard++;
+	/* before any other system call: under a filter that kills, the
+	 * first one libspy makes may be the last */
+	int sandboxed = spy_process_started_confined();
 	spy_real_resolve();
 	spy_allocmem_init((const void *)spy_real.malloc);
 	spy_cxx_resolve();
 	spy_options_parse(spy_process_take_options());
+	if (sandboxed && !spy_streq(spy_opt.on_seccomp, "trace")) {
+		start_untraced();
+		return;
+	}
 	char parent[PATH_MAX];
 	int cause = spy_process_take_parent(parent, sizeof(parent));
 	spy_pid = spy_sys_getpid();

@@ -432,7 +432,7 @@ int spy_process_forked_child(void)
  * exec can undo the end marker's effect). Nothing in a vfork child. */
 static int exec_prepare(const char *path)
 {
-	if (spy_pid != spy_sys_getpid() || !spy_hook_enter())
+	if (confined || spy_pid != spy_sys_getpid() || !spy_hook_enter())
 		return 0;
 	rec_io_flush_all(1);
 	size_t len = path ? spy_strlen(path) : 0;
@@ -613,6 +613,68 @@ SPY_EXPORT int execle(const char *path, const char *arg, ...)
 }
 
 /* ---- seccomp --------------------------------------------------------------- */
+
+/* The "Seccomp:" field of /proc/self/status (0 none, 1 strict, 2 a
+ * filter); 0 when the kernel has no such field, -1 when the file cannot
+ * be read. Matched as it streams in: a long Groups line comes first. */
+static int status_seccomp_mode(void)
+{
+	static const char key[] = "\nSeccomp:";
+	char buf[512];
+	int fd = spy_sys_open("/proc/self/status", O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	size_t matched = 0;
+	int mode = -1, value = 0, got = 0;
+	while (mode < 0) {
+		ssize_t n = spy_sys_read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got = 1;
+		for (ssize_t i = 0; i < n && mode < 0; i++) {
+			char c = buf[i];
+			if (value) {
+				if (c != ' ' && c != '\t')
+					mode = c >= '0' && c <= '9' ? c - '0' : 2;
+			} else if (c == key[matched]) {
+				value = ++matched == sizeof(key) - 1;
+			} else {
+				matched = c == key[0];
+			}
+		}
+	}
+	spy_sys_close(fd);
+	if (mode < 0)
+		mode = got ? 0 : -1;
+	return mode;
+}
+
+int spy_process_started_confined(void)
+{
+	/* openat, read and close, with the arguments the loader used to
+	 * load libspy itself: calls the filter is known to have allowed,
+	 * where any other first call could be the one that kills */
+	int mode = status_seccomp_mode();
+	if (mode >= 0)
+		return mode != 0;
+	/* no /proc: the kernel is asked, which a filter may refuse (taken
+	 * as a filter) or, unseen until now, kill for */
+	long r = syscall(SYS_prctl, PR_GET_SECCOMP, 0L, 0L, 0L, 0L);
+	if (r < 0)
+		return errno != EINVAL;
+	return r != 0;
+}
+
+void spy_process_start_confined(void)
+{
+	confined = 1;
+	/* what a traced parent added to the environment goes, unread (its
+	 * forked child's trace stays: removing it takes system calls) */
+	take_var(PARENT_VAR, PARENT_VAR_LEN);
+	take_var(FORKED_VAR, FORKED_VAR_LEN);
+}
 
 void spy_process_before_seccomp(void)
 {

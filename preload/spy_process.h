@@ -55,6 +55,15 @@ void spy_process_check_seccomp(long nr, long a1, long a2, long a3);
  * its own from then on. */
 int spy_process_confined(void);
 
+/* 1 when the process starts under a seccomp filter (a sandbox exec'd
+ * it so), which may refuse any system call of libspy's own or kill the
+ * process for it. Called first at start: it reads /proc/self/status with
+ * the calls the loader itself made, and only without /proc asks prctl. */
+int spy_process_started_confined(void);
+/* Start-up under such a filter: libspy's variables leave the environment,
+ * and libspy makes no system call of its own from then on. */
+void spy_process_start_confined(void);
+
 /* Registers fork handlers; called once at start. */
 void spy_process_init(void);
 
