@@ -88,8 +88,9 @@ void spy_thread_register(void)
 }
 
 /* Start-up under a seccomp filter: the hooks find the real functions
- * (looking them up takes no system call) and pass every call on to them;
- * the one line said is one write, which the program makes too. */
+ * (looking them up takes no system call) and pass every call on to them.
+ * The one line said takes getrlimit (prlimit64, which the C library's
+ * own start made) and a write. */
 static void start_untraced(void)
 {
 	spy_process_start_confined();

@@ -10,10 +10,12 @@
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "spy_core.h"
 #include "spy_options.h"
 #include "spy_ownmem.h"
 
@@ -309,6 +311,28 @@ size_t spy_format(char *buf, size_t cap, const char *fmt, ...)
 	return n;
 }
 
+/* 1 if n more bytes go on fd without growing a regular file past the file
+ * size limit (ulimit -f): that raises SIGXFSZ, whose default action kills
+ * the program, and blocking it would only leave it pending for later. */
+static int fits_size_limit(int fd, size_t n)
+{
+	struct rlimit rl;
+	struct stat st;
+	if (getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return 1;
+	uint64_t at = (uint64_t)st.st_size;
+	/* a write not appended goes at the offset, past the end once the
+	 * file was cut short under it (a log rotated by truncation); not
+	 * asked under a filter libspy started under (one call fewer) */
+	if (spy_state != SPY_STATE_OFF) {
+		off_t pos = lseek(fd, 0, SEEK_CUR);
+		if (pos > 0 && (uint64_t)pos > at)
+			at = (uint64_t)pos;
+	}
+	return at + n <= (uint64_t)rl.rlim_cur;
+}
+
 static void say(const char *fmt, va_list ap)
 {
 	char line[512];
@@ -316,7 +340,10 @@ static void say(const char *fmt, va_list ap)
 	size_t n = spy_format(line, sizeof(line), "spy: ");
 	n += spy_vformat(line + n, sizeof(line) - n - 1, fmt, ap);
 	line[n++] = '\n';
-	spy_sys_write_all(2, line, n);
+	/* the whole line or nothing: the rest of a cut one would be written
+	 * at the limit itself */
+	if (fits_size_limit(2, n))
+		spy_sys_write_all(2, line, n);
 	errno = saved;
 }
 

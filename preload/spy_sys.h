@@ -60,7 +60,9 @@ size_t spy_vformat(char *buf, size_t cap, const char *fmt, va_list ap);
 size_t spy_format(char *buf, size_t cap, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* "spy: <message>\n" on stderr unless quiet; spy_error ignores quiet. */
+/* "spy: <message>\n" on stderr unless quiet; spy_error ignores quiet.
+ * Left out when stderr is a regular file the line would grow past the
+ * file size limit (never a SIGXFSZ). */
 void spy_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void spy_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -77,6 +77,44 @@ test_expect 'a file size limit (ulimit -f): one warning, no SIGXFSZ' '
 	done
 '
 
+# libspy's warnings on a stderr that is a file the limit leaves no room
+# in (a log the program appends to, grown to it) would raise SIGXFSZ too:
+# such a line is left out, whole; with room it is written, whole. The
+# warnings of start-up (no place for the trace, a bad option), and one
+# from after libspy's signal handlers are in place (a bad option read
+# late); each run also meets the limit in its own trace.
+# under_fsize FILE OPTIONS: the victim under a 4 KiB limit, stderr
+# appended to FILE; out holds its status. (No tracing of the shell's
+# commands there: the test's log is past the limit.)
+under_fsize() {
+	(set +x && ulimit -f 4 &&
+	 SPY_OPTIONS=$2 LD_PRELOAD=$LIBSPY "$VICTIM" say 3 2>>"$1"
+	 echo "status $?") | cat >out
+	cat out && grep -qx "status 3" out
+}
+test_expect 'stderr a file with no room under ulimit -f: the warning is left out, no SIGXFSZ' '
+	for opts in out=$PWD/notadir/t.log bogus=1:out=$PWD/t.log \
+		    out=$PWD/t.log:syscalls=bogus; do
+		head -c 4096 /dev/zero >full.err && under_fsize full.err $opts &&
+		test "$(stat -c %s full.err)" = 4096 &&
+		head -c 4080 /dev/zero >nearly.err && under_fsize nearly.err $opts &&
+		test "$(stat -c %s nearly.err)" = 4080 &&
+		echo before >room.err && under_fsize room.err $opts &&
+		grep -q "^spy: " room.err && test "$(grep -vc "^spy: " room.err)" = 1 &&
+		test "$(wc -l <room.err)" = "$(grep -c "" room.err)" || return 1
+	done
+'
+
+test_expect 'stderr cut short under the program (ulimit -f): the warning is left out at its offset' '
+	head -c 4096 /dev/zero >cut.err &&
+	(set +x && ulimit -f 4 && exec 2<>cut.err && head -c 4096 /dev/zero >&2 &&
+	 truncate -s 0 cut.err &&
+	 SPY_OPTIONS=out=$PWD/notadir/t.log LD_PRELOAD=$LIBSPY "$VICTIM" say 3
+	 echo "status $?") | cat >out &&
+	cat out && grep -qx "status 3" out &&
+	test "$(stat -c %s cut.err)" = 0
+'
+
 # A program under a low limit on descriptors (ulimit -n) may need every
 # one it is allowed: libspy's own (the trace, the unwinder's pipe) go past
 # the limit when it can be raised for a moment (a soft limit under the

@@ -20,6 +20,7 @@
 /* What the map's module needs from the rest of libspy.so: the allocator's
  * size of a block, made up from its address here. */
 struct spy_options spy_opt;
+volatile int spy_state;
 uintptr_t spy_guard_base; /* no guarded reservation: spy_guard_owns says 0 */
 size_t spy_guard_size(const void *p)
 {
