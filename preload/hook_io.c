@@ -82,15 +82,16 @@ static struct {
  * pages libspy made inaccessible (a freed block held in quarantine,
  * spy_qprotect.h): the program gets what it would have got without
  * libspy, and the trace the use after free. lift: the spy_qprotect_lift
- * call for the call's buffer or vector, with RET for the call site. */
+ * call for the call's buffer or vector, with RET for the call site. The
+ * call itself may block: parked (spy_core.h). */
 #define RET ((uintptr_t)__builtin_return_address(0))
 #define HELD_RETRY(T, call, lift)                                             \
 	({                                                                     \
-		T h_ = (call);                                                 \
-		if (SPY_UNLIKELY(h_ < 0 && errno == EFAULT)) {                 \
+		T h_ = SPY_PARKED(call);                                       \
+		if (SPY_UNLIKELY(h_ < 0 && errno == EFAULT) && spy_tracing) {  \
 			int he_ = errno;                                       \
 			if (lift)                                              \
-				h_ = (call);                                   \
+				h_ = SPY_PARKED(call);                         \
 			else                                                   \
 				errno = he_;                                   \
 		}                                                              \
@@ -303,7 +304,7 @@ SPY_EXPORT long syscall(long nr, ...)
 		  fn == TRACE_IO_SENDMSG || fn == TRACE_IO_READV ||
 		  fn == TRACE_IO_PREADV || fn == TRACE_IO_RECVMSG;
 	REC_IO_HOOK(long, fn, (int)a1, vec ? VEC_SIZE : (uint64_t)a3,
-		    io_real.syscall(nr, a1, a2, a3, a4, a5, a6));
+		    SPY_PARKED(io_real.syscall(nr, a1, a2, a3, a4, a5, a6)));
 }
 
 /* ---- start-up: find the real functions, patch libc's entries ---------- */

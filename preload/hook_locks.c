@@ -69,6 +69,16 @@ static int mutex_self_blocks(const void *m)
 	return (kind & 16) == 0 && (kind & 3) != PTHREAD_MUTEX_ERRORCHECK;
 }
 
+/* Back from a parked wait (SPY_PARKED) with tracing stopped: nothing more
+ * is recorded. */
+#define LEAVE_UNRECORDED(r)                                                    \
+	do {                                                                   \
+		int *ep_ = errno_loc(), sv_ = *ep_;                            \
+		spy_hook_leave();                                              \
+		*ep_ = sv_;                                                    \
+		return (r);                                                    \
+	} while (0)
+
 /* The body shared by every blocking (or timed) acquisition. try_expr and
  * lock_expr are the real calls; busy is the value try_expr returns when
  * the lock is taken; ok(r) says whether r means "acquired". */
@@ -89,10 +99,12 @@ static int mutex_self_blocks(const void *m)
 				spy_deadlock_before_wait(me_, lock, type,      \
 							 stack_, self_blocks); \
 			uint64_t t0_ = spy_now_ns();                           \
-			r_ = lock_expr;                                        \
-			waited_ = spy_now_ns() - t0_;                          \
+			r_ = SPY_PARKED(lock_expr);                            \
 			if (me_ && (how) == TRACE_LOCK_BLOCKING)               \
 				spy_deadlock_after_wait(me_);                  \
+			if (SPY_UNLIKELY(!spy_tracing))                        \
+				LEAVE_UNRECORDED(r_);                          \
+			waited_ = spy_now_ns() - t0_;                          \
 		} else {                                                       \
 			stack_ = rec_lock_stack(lock, site_, cfa_);            \
 		}                                                              \
@@ -446,12 +458,14 @@ SPY_EXPORT int pthread_spin_destroy(pthread_spinlock_t *l)
 				rec_lock_flags(TRACE_LOCK_MUTEX,               \
 					       TRACE_LOCK_COND),               \
 				stack_, spy_now_ns());                         \
-		int r_ = wait_expr;                                            \
+		int r_ = SPY_PARKED(wait_expr);                                \
 		int *errp_ = errno_loc();                                      \
 		int saved_ = *errp_;                                           \
 		(void)(ok);                                                    \
 		if (me_)                                                       \
 			spy_deadlock_after_wait(me_);                          \
+		if (SPY_UNLIKELY(!spy_tracing))                                \
+			LEAVE_UNRECORDED(r_);                                  \
 		if (me_)                                                       \
 			spy_lock_held_push(me_, mutex, TRACE_LOCK_MUTEX,       \
 					   stack_);                            \

@@ -15,6 +15,7 @@
 #include "spy_bootstrap.h"
 #include "spy_core.h"
 #include "spy_guard.h"
+#include "spy_process.h"
 #include "spy_real.h"
 #include "spy_stack.h"
 #include "spy_sys.h"
@@ -167,12 +168,18 @@ SPY_EXPORT void free(void *p)
 	if (!spy_hook_enter()) {
 		/* Not recorded (libspy's own call, or a thread past its last
 		 * record): still forget the block, so that the map never
-		 * holds an address the allocator has back. */
-		if (!spy_self.guard && spy_state == SPY_STATE_READY)
+		 * holds an address the allocator has back. Not once the
+		 * process is confined (seccomp): no trace follows, and the
+		 * map's locks may wait in a system call, as giving a guarded
+		 * block back does (it stays as it is). */
+		int confined = spy_process_confined();
+		if (!spy_self.guard && spy_state == SPY_STATE_READY && !confined)
 			spy_heapmap_remove((uintptr_t)p);
 		if (spy_guard_owns(p)) {
-			spy_heapmap_remove((uintptr_t)p);
-			spy_guard_free(p);
+			if (!confined) {
+				spy_heapmap_remove((uintptr_t)p);
+				spy_guard_free(p);
+			}
 			return;
 		}
 		if (spy_real.free)
@@ -357,7 +364,7 @@ SPY_EXPORT size_t malloc_usable_size(void *p)
 	if (spy_guard_owns(p))
 		return spy_guard_size(p);
 	/* the program may now use every byte of it */
-	if (spy_state == SPY_STATE_READY)
+	if (spy_state == SPY_STATE_READY && !spy_process_confined())
 		spy_heapmap_disarm((uintptr_t)p);
 	return spy_real.malloc_usable_size ? spy_real.malloc_usable_size(p) : 0;
 }

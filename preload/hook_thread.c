@@ -18,6 +18,7 @@
 
 #include "rec_threads.h"
 #include "spy_core.h"
+#include "spy_gate.h"
 #include "spy_modules.h"
 #include "spy_options.h"
 #include "spy_ownmem.h"
@@ -517,7 +518,11 @@ static void *trampoline_run(void *arg)
 	if (len)
 		spy_deadstack_forget((const void *)lo, len);
 	note_live();
-	me->block = spy_stackguard_install(t->block);
+	/* the thread's start takes system calls (its alternate stack, a
+	 * timer): none once the process is confined */
+	int open = spy_gate_enter();
+	if (open)
+		me->block = spy_stackguard_install(t->block);
 	if (spy_hook_enter()) {
 		int saved = errno;
 		uint8_t *p = spy_writer_begin(TRACE_THREAD_START, 6 * TRACE_VARINT_MAX);
@@ -539,8 +544,11 @@ static void *trampoline_run(void *arg)
 	 * record could not be written: at the return below, or, when the
 	 * thread unwinds (pthread_exit, cancellation), by the handler pushed
 	 * here, which hands it to the thread-exit destructor. */
-	spy_thread_register();
-	spy_sampler_thread_start();
+	if (open) {
+		spy_thread_register();
+		spy_sampler_thread_start();
+	}
+	spy_gate_leave();
 	void *r;
 	pthread_cleanup_push(unwinding, NULL);
 	errno = entry_errno;

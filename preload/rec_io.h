@@ -196,7 +196,8 @@ static inline void rec_io_count(struct rec_io_table *tb,
 /* The body of every I/O hook, after spy_hook_enter() succeeded: counts
  * the call made by `call` (an expression of type T, assigned to r) at the
  * hook's return address. A macro, so that the stack is captured in the
- * hook itself. Leaves the hook (guard, errno) and returns r. */
+ * hook itself. Leaves the hook (guard, errno) and returns r. The call is
+ * parked (SPY_PARKED) where it may block. */
 #define REC_IO_HOOK(T, fn_code, fd_, size_, call)                              \
 	do {                                                                   \
 		uintptr_t key_ = (uintptr_t)__builtin_return_address(0);       \
@@ -223,6 +224,13 @@ static inline void rec_io_count(struct rec_io_table *tb,
 		T r_ = call;                                                   \
 		uint64_t t1_ = timed_ ? rec_io_clock() : 0;                    \
 		int e_ = errno;                                                \
+		/* back from a parked call (SPY_PARKED) with tracing stopped:  \
+		 * nothing more (describing a descriptor takes calls) */      \
+		if (SPY_UNLIKELY(!spy_tracing)) {                              \
+			spy_hook_leave();                                      \
+			errno = e_;                                            \
+			return r_;                                             \
+		}                                                              \
 		struct rec_io_slot *s_ = rec_io_find(tb_, key_, (fd_), fn_code); \
 		if (SPY_UNLIKELY(!s_)) {                                       \
 			if (!deep_)                                            \

@@ -16,6 +16,16 @@
 
 struct spy_buffer;
 
+/* Whether a thread is inside libspy, for a thread about to install a
+ * seccomp filter on them all (spy_gate.h). In memory of libspy's own that
+ * stays mapped; a cache line each, as every hook writes its thread's. */
+struct spy_gate_slot {
+	int inside;   /* 1 while a hook runs (hooks never nest) */
+	int sections; /* libspy's own sections under way (spy_gate_enter) */
+	int pid;      /* the process whose thread holds it; any other: free */
+	char pad[52];
+};
+
 struct spy_thread {
 	int guard;               /* > 0 while libspy's own code runs */
 	int dead;                /* its buffer went back at thread exit */
@@ -25,6 +35,7 @@ struct spy_thread {
 	void *stack_cache;       /* spy_stack.c's, made at the first stack */
 	uintptr_t guard_cfa;     /* frame of the hook that took the guard
 				    (spy_hook_enter), 0 otherwise */
+	struct spy_gate_slot *gate; /* NULL until its first hook */
 };
 
 extern __thread struct spy_thread spy_self
@@ -76,6 +87,11 @@ extern unsigned spy_thread_destructors;
  * thread's own, never (spy_stack.c). */
 int spy_guard_abandoned(struct spy_thread *t, uintptr_t cfa);
 
+/* spy_gate.c: the calling thread's slot, claimed now; NULL if none. */
+struct spy_gate_slot *spy_gate_claim(struct spy_thread *t);
+
+static inline void spy_hook_leave(void);
+
 /* 1 if the hook may record: libspy is ready, tracing, and not re-entered.
  * On 1 the guard is taken; pair with spy_hook_leave. */
 static inline int spy_hook_enter(void)
@@ -97,14 +113,49 @@ static inline int spy_hook_enter(void)
 	t->guard_cfa = cfa;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	t->guard = 1;
+	struct spy_gate_slot *g = t->gate;
+	if (SPY_UNLIKELY(!g) && !(g = spy_gate_claim(t))) {
+		t->guard = 0;
+		t->guard_cfa = 0;
+		return 0;
+	}
+	/* Inside first, tracing looked at again after: a thread stopping
+	 * it for a seccomp filter either sees this one inside and waits,
+	 * or is seen by it (its membarrier is the fence both need). */
+	__atomic_store_n(&g->inside, 1, __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (SPY_UNLIKELY(!spy_tracing)) {
+		spy_hook_leave();
+		return 0;
+	}
 	return 1;
 }
 
 static inline void spy_hook_leave(void)
 {
-	spy_self.guard = 0;
+	struct spy_thread *t = &spy_self;
+	/* (the hook's enter claimed the slot) */
+	__atomic_store_n(&t->gate->inside, 0, __ATOMIC_RELEASE);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	spy_self.guard_cfa = 0;
+	t->guard = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	t->guard_cfa = 0;
 }
+
+/* The program's own call made inside a hook that may block for long (a
+ * lock wait, a read): meanwhile the thread counts as out of libspy, so
+ * that a seccomp filter going in does not wait for it. After it, tracing
+ * must be looked at again (spy_tracing): when it stopped, the hook records
+ * nothing more and leaves. */
+#define SPY_PARKED(expr)                                                       \
+	__extension__({                                                        \
+		struct spy_gate_slot *pk_ = spy_self.gate;                     \
+		__atomic_store_n(&pk_->inside, 0, __ATOMIC_RELEASE);           \
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);                       \
+		__typeof__(expr) pr_ = (expr);                                 \
+		__atomic_store_n(&pk_->inside, 1, __ATOMIC_RELAXED);           \
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);                       \
+		pr_;                                                           \
+	})
 
 #endif

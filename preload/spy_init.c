@@ -12,6 +12,7 @@
 #include "rec_io.h"
 #include "rec_locks.h"
 #include "spy_core.h"
+#include "spy_gate.h"
 #include "spy_heapinfo.h"
 #include "spy_heapmap.h"
 #include "spy_modules.h"
@@ -33,18 +34,24 @@ volatile int spy_tracing;
 
 static pthread_key_t thread_key;
 
-/* The calling thread's last records; it records nothing after. */
+/* The calling thread's last records; it records nothing after. Once the
+ * process is confined (seccomp) it makes no system call for them: what it
+ * held stays as it is. */
 static void thread_end(void)
 {
 	struct spy_thread *t = &spy_self;
 	t->guard++;
-	rec_threads_thread_exit();
-	rec_lock_thread_exit();
-	spy_quarantine_thread_exit();
-	rec_io_thread_exit();
-	spy_writer_thread_exit();
-	spy_stack_thread_exit();
+	if (spy_gate_enter()) {
+		rec_threads_thread_exit();
+		rec_lock_thread_exit();
+		spy_quarantine_thread_exit();
+		rec_io_thread_exit();
+		spy_writer_thread_exit();
+		spy_stack_thread_exit();
+	}
+	spy_gate_leave();
 	t->dead = 1;
+	spy_gate_release(t);
 	t->guard--;
 }
 
@@ -138,6 +145,7 @@ void spy_init(void)
 		spy_malloc_check_owner();
 	}
 	spy_process_init();
+	spy_gate_init();
 	spy_heapmap_init();
 	spy_heapinfo_init();
 	spy_signals_init();

@@ -20,11 +20,13 @@
 #include "rec_threads.h"
 #include "rec_io.h"
 #include "spy_core.h"
+#include "spy_gate.h"
 #include "spy_leakscan.h"
 #include "spy_modules.h"
 #include "spy_options.h"
 #include "spy_preloadvar.h"
 #include "spy_process.h"
+#include "spy_qprotect.h"
 #include "spy_real.h"
 #include "spy_signals.h"
 #include "spy_stack.h"
@@ -211,10 +213,8 @@ void spy_process_note_exit(int status)
 	exit_status_known = 1;
 }
 
-void spy_process_finish(unsigned how, int status)
+static void finish(unsigned how, int status)
 {
-	if (confined || spy_state != SPY_STATE_READY || spy_pid != spy_sys_getpid())
-		return;
 	if (__atomic_exchange_n(&finished, 1, __ATOMIC_ACQ_REL)) {
 		/* a signal handler ends the process with _exit while its
 		 * thread finishes the trace (PostgreSQL's backends on SIGQUIT
@@ -245,6 +245,18 @@ void spy_process_finish(unsigned how, int status)
 	spy_writer_finish(how, status, 0);
 	finish_done = 1;
 	spy_self.guard--;
+	errno = saved;
+}
+
+void spy_process_finish(unsigned how, int status)
+{
+	if (confined || spy_state != SPY_STATE_READY)
+		return;
+	/* another thread may be confining the process meanwhile */
+	int saved = errno;
+	if (spy_gate_enter() && spy_pid == spy_sys_getpid())
+		finish(how, status);
+	spy_gate_leave();
 	errno = saved;
 }
 
@@ -358,6 +370,7 @@ static void after_fork_child(void)
 	spy_strlcpy(parent, spy_writer_path(), sizeof(parent));
 	spy_strlcpy(fork_parent, parent, sizeof(fork_parent));
 	spy_pid = spy_sys_getpid();
+	spy_gate_after_fork_child();
 	finished = 0;
 	exit_status_known = 0;
 	spy_writer_after_fork_child();
@@ -692,12 +705,16 @@ void spy_process_before_seccomp(void)
 	}
 	confined = 1;
 	spy_tracing = 0;
+	/* the other threads out of libspy before the filter goes in, and
+	 * no page left inaccessible that only libspy's handler could open */
+	spy_gate_close();
+	spy_qprotect_end();
 	spy_signals_release();
 }
 
 int spy_process_confined(void)
 {
-	return confined;
+	return __atomic_load_n(&confined, __ATOMIC_RELAXED);
 }
 
 /* seccomp(2) and prctl(PR_SET_SECCOMP) with a mode that installs

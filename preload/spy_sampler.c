@@ -32,6 +32,7 @@
 
 #include "rec_threads.h"
 #include "spy_core.h"
+#include "spy_gate.h"
 #include "spy_options.h"
 #include "spy_process.h"
 #include "spy_real.h"
@@ -59,6 +60,12 @@ static void on_sample(int sig, siginfo_t *info, void *context)
 		return;
 	int saved = errno;
 	t->guard = 1;
+	if (!spy_gate_enter()) {
+		spy_gate_leave();
+		t->guard = 0;
+		errno = saved;
+		return;
+	}
 #if defined(__x86_64__)
 	const greg_t *g = ((ucontext_t *)context)->uc_mcontext.gregs;
 	uint8_t *p = spy_writer_begin(TRACE_SAMPLE, 18 * TRACE_VARINT_MAX);
@@ -71,6 +78,7 @@ static void on_sample(int sig, siginfo_t *info, void *context)
 		spy_writer_end(p);
 	}
 #endif
+	spy_gate_leave();
 	t->guard = 0;
 	errno = saved;
 }

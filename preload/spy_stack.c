@@ -375,6 +375,8 @@ int spy_guard_abandoned(struct spy_thread *t, uintptr_t cfa)
 	static int noted;
 	t->guard = 0;
 	t->guard_cfa = 0;
+	if (t->gate) /* the cut hook's */
+		__atomic_store_n(&t->gate->inside, 0, __ATOMIC_RELEASE);
 	spy_in_allocator = 0; /* the cut hook may have been calling the allocator */
 	if (!__atomic_exchange_n(&noted, 1, __ATOMIC_RELAXED) && spy_hook_enter()) {
 		spy_writer_note(0, "a signal handler left one of libspy's hooks "
