@@ -208,6 +208,25 @@ static void *realloc_from_bootstrap(void *old, size_t size)
 	return p;
 }
 
+/* realloc of a guarded block while nothing is recorded (tracing stopped:
+ * a full disk, a seccomp filter): the real allocator's block takes its
+ * bytes, as the real realloc knows nothing of guarded ones. The guarded
+ * block goes back as free() gives it (not once confined). */
+static void *realloc_from_guard(void *old, size_t size)
+{
+	void *p = size ? plain_alloc(size, 0) : NULL;
+	if (!p && size)
+		return NULL; /* the old block stays, as realloc leaves it */
+	size_t keep = spy_guard_size(old);
+	if (p)
+		memcpy(p, old, keep < size ? keep : size);
+	if (!spy_process_confined()) {
+		spy_heapmap_remove((uintptr_t)old);
+		spy_guard_free(old);
+	}
+	return p;
+}
+
 static void *realloc_common(unsigned fn, void *old, size_t size)
 {
 	if (old && spy_bootstrap_owns(old))
@@ -215,6 +234,8 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 	if (IN_ALLOCATOR())
 		return NULL; /* a handler interrupted the allocator */
 	if (!spy_hook_enter()) {
+		if (old && spy_guard_owns(old))
+			return realloc_from_guard(old, size);
 		if (spy_real.realloc)
 			return spy_real.realloc(old, size);
 		return old ? NULL : spy_bootstrap_alloc(size, 0);

@@ -55,6 +55,40 @@ test_expect 'threads waiting in a read, for a condition, for a mutex do not hold
 	sc blocked && noted
 '
 
+# Guard mode's blocks are libspy's own: once confined, a free leaves one as
+# it is (giving it back takes system calls), and a realloc moves it to the
+# real allocator, which knew nothing of it (glibc's realloc aborted).
+test_expect 'guard mode: blocks reallocated and freed after the filter' '
+	cat >guarded.c <<-EOF &&
+	#include <linux/filter.h>
+	#include <linux/seccomp.h>
+	#include <stdio.h>
+	#include <stdlib.h>
+	#include <string.h>
+	#include <sys/prctl.h>
+	#include <unistd.h>
+	int main(void)
+	{
+		struct sock_filter f[] = {
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
+		struct sock_fprog prog = { 1, f };
+		char *a = malloc(100), *b = malloc(50), *c = malloc(10);
+		strcpy(a, "kept");
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+			return 2;
+		a = realloc(a, 5000);
+		free(b);
+		printf("%s\n", realloc(c, 0) ? "not freed" : a);
+		free(a);
+		return 0;
+	}
+	EOF
+	gcc -o guarded guarded.c &&
+	SPY_OPTIONS=guard=1 same_output guarded "$PWD/guarded" &&
+	grep -qx kept traced.out
+'
+
 test_expect 'probes that install nothing leave tracing on' '
 	cat >probe.c <<-EOF &&
 	#include <linux/seccomp.h>
