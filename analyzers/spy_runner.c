@@ -626,6 +626,22 @@ static const char *shown_path(const char *abs, const char *cwd)
 	return abs;
 }
 
+/* 1 when spy itself runs under a seccomp filter (a sandbox started it):
+ * so does the program, which libspy then leaves untraced (on_seccomp). */
+static int under_seccomp(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	int mode = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp: %d", &mode) == 1)
+			break;
+	fclose(f);
+	return mode != 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct run r;
@@ -687,7 +703,12 @@ int main(int argc, char **argv)
 			}
 	}
 
-	if (!main_trace) {
+	if (!main_trace && under_seccomp()) {
+		fprintf(stderr, "spy: no trace was written to '%s': the program "
+			"started under a seccomp filter, as spy did, and libspy "
+			"leaves such a program untraced (--opt on_seccomp=trace "
+			"traces it all the same)\n", shown_path(expected, cwd));
+	} else if (!main_trace) {
 		fprintf(stderr, "spy: no trace was written to '%s' (did the "
 			"program clear LD_PRELOAD, or could libspy not write "
 			"there?)\n", shown_path(expected, cwd));

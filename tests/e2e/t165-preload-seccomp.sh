@@ -177,6 +177,15 @@ test_expect 'on_seccomp=trace traces under a filter that allows what libspy call
 	json_check "$1.json" "j[\"process\"][\"exit\"][\"status\"] == 5"
 '
 
+test_expect 'spy run by a sandbox: the status of the program, and why no trace' '
+	"$SB" work >plain.out 2>/dev/null;
+	"$SB" errno sigaltstack "$SPY" -o "$PWD/r.log" "$SB" work >out 2>err; rc=$? &&
+	cat err && test $rc = 5 && cmp out plain.out &&
+	grep -q "^spy: the program starts under a seccomp filter" err &&
+	grep -q "^spy: no trace was written to .*: the program started under a seccomp filter" err &&
+	! ls r*.log
+'
+
 test_expect 'a traced sandbox: its trace ends at the filter, the program it runs is untraced' '
 	"$SB" kill "$OWN" "$SB" work >plain.out 2>plain.err; prc=$? &&
 	SPY_OPTIONS=out=$PWD/t.%p.log LD_PRELOAD=$LIBSPY \
