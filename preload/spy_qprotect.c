@@ -12,7 +12,9 @@
 
 #include "spy_core.h"
 #include "spy_guard.h"
+#include "spy_gate.h"
 #include "spy_options.h"
+#include "spy_process.h"
 #include "spy_signals.h"
 #include "spy_stack.h"
 #include "spy_sys.h"
@@ -140,11 +142,20 @@ static int resolve(int sig, siginfo_t *info, void *context)
 			return 1;
 		}
 		last_retry = 0;
+		/* The process being confined (seccomp): the confining thread
+		 * makes every such page accessible before its filter goes in
+		 * (spy_qprotect_end); until then the access faults again. */
+		if (!spy_gate_enter() && spy_process_confined()) {
+			spy_gate_leave();
+			return 1;
+		}
 		int first = !__atomic_exchange_n(&s->reported, 1, __ATOMIC_ACQ_REL);
 		/* Accessible again first: if that fails the memory is not
 		 * ours any more, and the fault is the program's. */
-		if (mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE) != 0)
+		if (mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE) != 0) {
+			spy_gate_leave();
 			return 0;
+		}
 		if (first && !spy_self.guard && spy_state == SPY_STATE_READY &&
 		    spy_tracing) {
 			spy_self.guard++;
@@ -156,6 +167,7 @@ static int resolve(int sig, siginfo_t *info, void *context)
 					      what, s->block, s->size, stack);
 			spy_self.guard--;
 		}
+		spy_gate_leave();
 		return 1;
 	}
 	return 0;
