@@ -134,6 +134,94 @@ static int sched_wanted(uint64_t life_ns, uint64_t now)
 					   __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
+/* What a thread used, as its end record has it. */
+struct usage {
+	uint64_t utime, stime, nvcsw, nivcsw, minflt, majflt, run, wait;
+};
+
+static void usage_of(const struct rusage *ru, struct usage *u)
+{
+	u->utime = tv_ns(ru->ru_utime);
+	u->stime = tv_ns(ru->ru_stime);
+	u->nvcsw = (uint64_t)ru->ru_nvcsw;
+	u->nivcsw = (uint64_t)ru->ru_nivcsw;
+	u->minflt = (uint64_t)ru->ru_minflt;
+	u->majflt = (uint64_t)ru->ru_majflt;
+}
+
+/* What this image inherited: exec keeps a thread's counts and the
+ * process's, so a shell's loop before `exec prog` read as prog's CPU
+ * (4.7 s of it in a run of 1 ms). Taken at start, taken off at the end;
+ * a forked child's counts start from zero, so they apply in the process
+ * that took them only. */
+static struct {
+	pid_t pid;               /* where they were taken: also the main tid */
+	struct usage self, main; /* RUSAGE_SELF (run, wait unused), thread */
+} inherited;
+
+static void take_inherited(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return;
+	usage_of(&ru, &inherited.self);
+	if (getrusage(RUSAGE_THREAD, &ru) != 0)
+		return;
+	usage_of(&ru, &inherited.main);
+	/* schedstat costs some 25 us to read at start: only when the image
+	 * before this one ran long enough to have waited for a CPU */
+	if (inherited.main.utime + inherited.main.stime >= 1000000 ||
+	    inherited.main.nivcsw)
+		read_schedstat(&inherited.main.run, &inherited.main.wait);
+	inherited.pid = spy_pid;
+}
+
+static uint64_t less(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
+}
+
+/* u less what the process, or its main thread (tid), inherited. */
+static void less_inherited(struct usage *u, pid_t tid, int process)
+{
+	if (inherited.pid != spy_pid || (!process && tid != inherited.pid))
+		return;
+	const struct usage *b = process ? &inherited.self : &inherited.main;
+	u->utime = less(u->utime, b->utime);
+	u->stime = less(u->stime, b->stime);
+	u->nvcsw = less(u->nvcsw, b->nvcsw);
+	u->nivcsw = less(u->nivcsw, b->nivcsw);
+	u->minflt = less(u->minflt, b->minflt);
+	u->majflt = less(u->majflt, b->majflt);
+	u->run = less(u->run, b->run);
+	u->wait = less(u->wait, b->wait);
+}
+
+static void put_thread_end(pid_t tid, unsigned how, struct usage *u,
+			   uint64_t life, uint64_t stack_size, unsigned sched)
+{
+	less_inherited(u, tid, 0);
+	/* ten counters, the tid (32 bits: 5 bytes) and two small codes: under
+	 * 128 bytes, so the record takes the writer's short path */
+	uint8_t *p = spy_writer_begin(TRACE_THREAD_END, 10 * TRACE_VARINT_MAX + 7);
+	if (!p)
+		return;
+	p = trace_put_varint(p, (uint32_t)tid);
+	p = trace_put_varint(p, how);
+	p = trace_put_varint(p, u->utime);
+	p = trace_put_varint(p, u->stime);
+	p = trace_put_varint(p, u->nvcsw);
+	p = trace_put_varint(p, u->nivcsw);
+	p = trace_put_varint(p, u->minflt);
+	p = trace_put_varint(p, u->majflt);
+	p = trace_put_varint(p, u->run);
+	p = trace_put_varint(p, u->wait);
+	p = trace_put_varint(p, life);
+	p = trace_put_varint(p, stack_size);
+	p = trace_put_varint(p, sched);
+	spy_writer_end(p);
+}
+
 /* The calling thread's end record. Signal-safe: getrusage and a /proc
  * read are plain system calls. */
 static void write_thread_end(unsigned how)
@@ -147,29 +235,12 @@ static void write_thread_end(unsigned how)
 		return;
 	uint64_t now = spy_writer_now();
 	uint64_t life = me->start_ns && now > me->start_ns ? now - me->start_ns : 0;
-	uint64_t run = 0, wait = 0;
+	struct usage u = { 0 };
+	usage_of(&ru, &u);
 	unsigned sched = TRACE_SCHED_SKIPPED;
-	if (sched_wanted(life, now) && read_schedstat(&run, &wait) == 0)
+	if (sched_wanted(life, now) && read_schedstat(&u.run, &u.wait) == 0)
 		sched = TRACE_SCHED_READ;
-	/* ten counters, the tid (32 bits: 5 bytes) and two small codes: under
-	 * 128 bytes, so the record takes the writer's short path */
-	uint8_t *p = spy_writer_begin(TRACE_THREAD_END, 10 * TRACE_VARINT_MAX + 7);
-	if (!p)
-		return;
-	p = trace_put_varint(p, (uint32_t)self_tid());
-	p = trace_put_varint(p, how);
-	p = trace_put_varint(p, tv_ns(ru.ru_utime));
-	p = trace_put_varint(p, tv_ns(ru.ru_stime));
-	p = trace_put_varint(p, (uint64_t)ru.ru_nvcsw);
-	p = trace_put_varint(p, (uint64_t)ru.ru_nivcsw);
-	p = trace_put_varint(p, (uint64_t)ru.ru_minflt);
-	p = trace_put_varint(p, (uint64_t)ru.ru_majflt);
-	p = trace_put_varint(p, run);
-	p = trace_put_varint(p, wait);
-	p = trace_put_varint(p, life);
-	p = trace_put_varint(p, me->stack_size);
-	p = trace_put_varint(p, sched);
-	spy_writer_end(p);
+	put_thread_end(self_tid(), how, &u, life, me->stack_size, sched);
 }
 
 /* ---- threads still running at the end --------------------------------------- */
@@ -233,15 +304,18 @@ static void write_live_end(const char *tid_s, uint64_t tid, long tick)
 	for (int i = 4; i <= 15; i++)
 		f[i] = num_at(&p);
 	uint64_t per_tick = tick > 0 ? 1000000000u / (uint64_t)tick : 10000000u;
-	uint64_t vcs = 0, ivcs = 0, run = 0, wait = 0;
+	struct usage u = {
+		.utime = f[14] * per_tick, .stime = f[15] * per_tick,
+		.minflt = f[10], .majflt = f[12],
+	};
 	unsigned sched = TRACE_SCHED_SKIPPED;
 	spy_format(path, sizeof(path), "/proc/self/task/%s/status", tid_s);
 	char st[4096];
 	n = spy_read_file(path, st, sizeof(st) - 1);
 	if (n > 0) {
 		st[n] = '\0';
-		vcs = status_field(st, "voluntary_ctxt_switches");
-		ivcs = status_field(st, "nonvoluntary_ctxt_switches");
+		u.nvcsw = status_field(st, "voluntary_ctxt_switches");
+		u.nivcsw = status_field(st, "nonvoluntary_ctxt_switches");
 	}
 	if (spy_opt.thread_sched) {
 		spy_format(path, sizeof(path), "/proc/self/task/%s/schedstat", tid_s);
@@ -249,28 +323,12 @@ static void write_live_end(const char *tid_s, uint64_t tid, long tick)
 		if (n > 0) {
 			buf[n] = '\0';
 			const char *q = buf;
-			run = num_at(&q);
-			wait = num_at(&q);
+			u.run = num_at(&q);
+			u.wait = num_at(&q);
 			sched = TRACE_SCHED_READ;
 		}
 	}
-	uint8_t *w = spy_writer_begin(TRACE_THREAD_END, 10 * TRACE_VARINT_MAX + 7);
-	if (!w)
-		return;
-	w = trace_put_varint(w, (uint32_t)tid);
-	w = trace_put_varint(w, TRACE_THREAD_AT_EXIT);
-	w = trace_put_varint(w, f[14] * per_tick);
-	w = trace_put_varint(w, f[15] * per_tick);
-	w = trace_put_varint(w, vcs);
-	w = trace_put_varint(w, ivcs);
-	w = trace_put_varint(w, f[10]);
-	w = trace_put_varint(w, f[12]);
-	w = trace_put_varint(w, run);
-	w = trace_put_varint(w, wait);
-	w = trace_put_varint(w, 0);
-	w = trace_put_varint(w, 0);
-	w = trace_put_varint(w, sched);
-	spy_writer_end(w);
+	put_thread_end((pid_t)tid, TRACE_THREAD_AT_EXIT, &u, 0, 0, sched);
 }
 
 struct dirent64_ {
@@ -322,16 +380,20 @@ void rec_threads_write_totals(unsigned how)
 	struct rusage ru;
 	if (getrusage(RUSAGE_SELF, &ru) != 0)
 		return;
+	struct usage u;
+	usage_of(&ru, &u);
+	less_inherited(&u, 0, 1);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	uint8_t *p = spy_writer_begin(TRACE_PROCESS_STATS, 10 * TRACE_VARINT_MAX);
 	if (!p)
 		return;
-	p = trace_put_varint(p, tv_ns(ru.ru_utime));
-	p = trace_put_varint(p, tv_ns(ru.ru_stime));
-	p = trace_put_varint(p, (uint64_t)ru.ru_nvcsw);
-	p = trace_put_varint(p, (uint64_t)ru.ru_nivcsw);
-	p = trace_put_varint(p, (uint64_t)ru.ru_minflt);
-	p = trace_put_varint(p, (uint64_t)ru.ru_majflt);
+	p = trace_put_varint(p, u.utime);
+	p = trace_put_varint(p, u.stime);
+	p = trace_put_varint(p, u.nvcsw);
+	p = trace_put_varint(p, u.nivcsw);
+	p = trace_put_varint(p, u.minflt);
+	p = trace_put_varint(p, u.majflt);
+	/* the peak keeps the image before's: exec carries it over */
 	p = trace_put_varint(p, (uint64_t)ru.ru_maxrss);
 	p = trace_put_varint(p, __atomic_load_n(&threads_created, __ATOMIC_RELAXED));
 	p = trace_put_varint(p, (uint64_t)__atomic_load_n(&peak_live, __ATOMIC_RELAXED));
@@ -387,6 +449,7 @@ void rec_threads_init(void)
 	struct rec_thread_self *me = &rec_thread_self;
 	struct rlimit rl;
 	counters_pid = spy_pid;
+	take_inherited();
 	me->start_ns = spy_writer_now();
 	me->stack_top = (uintptr_t)__libc_stack_end;
 	me->stack_from = TRACE_STACK_FROM_RLIMIT;

@@ -326,6 +326,17 @@ test_expect 'the summary says which context switches it counts, and the threads 
 	grep "process: .* context switches: [0-9]* voluntary, [0-9]* involuntary; page faults: [0-9]* minor, [0-9]* major" cs.th.line
 '
 
+# exec keeps the thread's and the process's counts: what the shell spent
+# before "exec" is not the program's.
+test_expect 'a program exec'\''d after a busy shell: its CPU, switches and faults are its own' '
+	SPY_OPTIONS=out=$PWD/ex.%p.%e.log LD_PRELOAD=$LIBSPY sh -c "i=0; while [ \$i -lt 300000 ]; do i=\$((i+1)); done; exec \"$TEST_DIR/ends\"" >/dev/null &&
+	t=$(ls ex.*.ends.log) &&
+	"$ANALYZE" threads --json "$t" >ex.json &&
+	json_check ex.json "(j[\"process_totals\"][\"user_ns\"] + j[\"process_totals\"][\"system_ns\"] < 100e6 and
+		all(t[\"user_ns\"] + t[\"system_ns\"] < 100e6 for t in j[\"threads\"]) and
+		j[\"process_totals\"][\"minor_faults\"] < 5000)"
+'
+
 test_expect 'a program that calls clone itself: output unchanged, the call recorded' '
 	"$TEST_DIR/cloner" >plain.out &&
 	SPY_OPTIONS=out=c.log traced "$TEST_DIR/cloner" >traced.out &&
