@@ -173,7 +173,8 @@ int threads_model_build(const struct trace_model *m, struct threads_model *tm)
 			t->lifetime_ns = v[10];
 			/* A thread still running at the end, read for it by
 			 * the exiting one: its life from its start record. */
-			if (!v[10] && t->has_start && e->ts > t->start_ts)
+			if (!v[10] && v[1] == TRACE_THREAD_AT_EXIT &&
+			    t->has_start && e->ts > t->start_ts)
 				t->lifetime_ns = e->ts - t->start_ts;
 			if (v[11])
 				t->stack_size = v[11];
