@@ -18,39 +18,115 @@ static const char *base_name(const char *path)
 	return b ? b + 1 : path;
 }
 
-/* Where stack ref was taken, into buf: "file.c:12" of the first frame
- * outside libc and the loader that has a line; without one (a stripped
- * program), that first frame as "function in module" or "module+0x12".
- * Not a line inside libc (pthread_once.c, the start of main) that a
- * stripped caller would leave first. */
-static int where(const struct trace_model *m, struct symbolizer *sym,
-		 uint32_t ref, char *buf, size_t cap)
+/* The frame of stack s that names where it was taken, looking from frame
+ * from on: the first outside libc and the loader that has a line; without
+ * one (a stripped program), the first at or after from. Not a line inside
+ * libc (pthread_once.c, the start of main) that a stripped caller would
+ * leave first. */
+static uint32_t naming_frame(struct symbolizer *sym, const struct trace_stack *s,
+			     uint32_t from)
 {
-	if (!ref || ref > m->n_stacks)
-		return -1;
-	const struct trace_stack *s = &m->stacks[ref - 1];
-	if (!s->n)
-		return -1;
-	size_t u = io_user_frame(sym, s);
-	const struct sym_frame *first = symbolizer_lookup(sym, s->frames[u]);
-	for (uint32_t i = (uint32_t)u; i < s->n; i++) {
+	for (uint32_t i = from; i < s->n; i++) {
 		const struct sym_frame *f = symbolizer_lookup(sym, s->frames[i]);
 		if (f->module && io_runtime_module(f->module))
 			continue;
-		if (!f->file || !f->line)
-			continue;
-		snprintf(buf, cap, "%s:%u", base_name(f->file), f->line);
-		return 0;
+		if (f->file && f->line)
+			return i;
 	}
-	if (first->module && first->function)
-		snprintf(buf, cap, "%s in %s", first->function,
-			 base_name(first->module));
-	else if (first->module)
-		snprintf(buf, cap, "%s+0x%lx", base_name(first->module),
-			 (unsigned long)first->offset);
+	return from;
+}
+
+static const struct trace_stack *stack_of(const struct trace_model *m,
+					  uint32_t ref)
+{
+	if (!ref || ref > m->n_stacks || !m->stacks[ref - 1].n)
+		return NULL;
+	return &m->stacks[ref - 1];
+}
+
+/* Frame k of stack s as "file.c:12", else "function in module" or
+ * "module+0x12", into buf; -1 if none. */
+static int where_at(struct symbolizer *sym, const struct trace_stack *s,
+		    uint32_t k, char *buf, size_t cap)
+{
+	const struct sym_frame *f = symbolizer_lookup(sym, s->frames[k]);
+	if (f->file && f->line)
+		snprintf(buf, cap, "%s:%u", base_name(f->file), f->line);
+	else if (f->module && f->function)
+		snprintf(buf, cap, "%s in %s", f->function, base_name(f->module));
+	else if (f->module)
+		snprintf(buf, cap, "%s+0x%lx", base_name(f->module),
+			 (unsigned long)f->offset);
 	else
 		return -1;
 	return 0;
+}
+
+/* ---- wrappers ---------------------------------------------------------------
+ * A program that takes its locks, or allocates the blocks that hold them,
+ * through a function of its own (lock_account(a), xmalloc, libuv's
+ * uv_mutex_lock) would name every lock after the one line inside it. A
+ * place where locks are named that is reached from different callers is
+ * such a wrapper: those locks are named after the caller instead, one
+ * level out at a time. */
+
+struct naming {
+	const struct trace_stack *s; /* the stack that names it, or NULL */
+	uint32_t k;                  /* its naming frame */
+	int block;                   /* named by its block's allocation */
+};
+
+static uint64_t pc_at(const struct naming *n, uint32_t k)
+{
+	return k < n->s->n ? n->s->frames[k] : 0;
+}
+
+static int by_place(const void *x, const void *y, void *arg)
+{
+	const struct naming *v = arg;
+	const struct naming *a = &v[*(const size_t *)x], *b = &v[*(const size_t *)y];
+	uint64_t pa = pc_at(a, a->k), pb = pc_at(b, b->k);
+	if (a->block != b->block)
+		return a->block < b->block ? -1 : 1;
+	return pa < pb ? -1 : pa > pb;
+}
+
+#define WRAPPER_LEVELS 4
+
+static void step_out_of_wrappers(struct symbolizer *sym, struct naming *v,
+				 size_t n)
+{
+	size_t *idx = malloc((n ? n : 1) * sizeof(*idx));
+	if (!idx)
+		return;
+	for (int level = 0; level < WRAPPER_LEVELS; level++) {
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (v[i].s)
+				idx[k++] = i;
+		qsort_r(idx, k, sizeof(*idx), by_place, v);
+		int moved = 0;
+		for (size_t i = 0, j; i < k; i = j) {
+			const struct naming *a = &v[idx[i]];
+			int callers = 0;
+			for (j = i + 1; j < k && !by_place(&idx[i], &idx[j], v); j++)
+				if (pc_at(&v[idx[j]], v[idx[j]].k + 1) !=
+				    pc_at(a, a->k + 1))
+					callers = 1;
+			if (!callers)
+				continue;
+			for (size_t q = i; q < j; q++) {
+				struct naming *x = &v[idx[q]];
+				if (x->k + 1 < x->s->n) {
+					x->k = naming_frame(sym, x->s, x->k + 1);
+					moved = 1;
+				}
+			}
+		}
+		if (!moved)
+			break;
+	}
+	free(idx);
 }
 
 /* The data symbol holding addr and the offset into it, if any. */
@@ -134,16 +210,41 @@ static int bss_variable(const struct trace_model *m, uint64_t addr, char *buf,
 	return lock_dwarf_name(path, base, addr, 0, NULL, buf, cap);
 }
 
+/* Where each lock not named yet would be named from, if it is not in a
+ * variable: its block's allocation, else its first acquisition. */
+static struct naming *namings(const struct trace_model *m,
+			      const struct lock_model *lm, struct symbolizer *sym)
+{
+	struct naming *v = calloc(lm->n_locks ? lm->n_locks : 1, sizeof(*v));
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < lm->n_locks; i++) {
+		const struct lock_info *l = &lm->locks[i];
+		if (l->name)
+			continue;
+		v[i].block = l->block_addr != 0;
+		v[i].s = stack_of(m, v[i].block ? l->block_stack : l->first_stack);
+		if (v[i].s)
+			v[i].k = naming_frame(sym, v[i].s,
+					      (uint32_t)io_user_frame(sym, v[i].s));
+	}
+	step_out_of_wrappers(sym, v, lm->n_locks);
+	return v;
+}
+
 void lock_names_fill(const struct trace_model *m, struct lock_model *lm,
 		     struct symbolizer *sym)
 {
+	struct naming *v = namings(m, lm, sym);
 	for (size_t i = 0; i < lm->n_locks; i++) {
 		struct lock_info *l = &lm->locks[i];
 		char base[320], at[160];
 		if (l->name)
 			continue;
+		int placed = v && v[i].s &&
+			     where_at(sym, v[i].s, v[i].k, at, sizeof(at)) == 0;
 		if (l->block_addr) {
-			if (where(m, sym, l->block_stack, at, sizeof(at)) < 0)
+			if (!placed)
 				snprintf(at, sizeof(at), "an unknown place");
 			snprintf(base, sizeof(base),
 				 "the lock at offset %lu of the %lu-byte block "
@@ -153,7 +254,7 @@ void lock_names_fill(const struct trace_model *m, struct lock_model *lm,
 				 (unsigned long)l->block_addr, at);
 		} else if (data_symbol(sym, l->addr, base, sizeof(base)) < 0 &&
 			   bss_variable(m, l->addr, base, sizeof(base)) < 0) {
-			if (where(m, sym, l->first_stack, at, sizeof(at)) < 0)
+			if (!placed)
 				snprintf(base, sizeof(base), "lock 0x%lx",
 					 (unsigned long)l->addr);
 			else
@@ -169,4 +270,5 @@ void lock_names_fill(const struct trace_model *m, struct lock_model *lm,
 		else
 			snprintf(l->name, len, "%s", base);
 	}
+	free(v);
 }

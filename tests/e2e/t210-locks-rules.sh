@@ -179,6 +179,77 @@ test_expect 'runnest: a lock nested inside a hot loop of pairs is still an edge,
 # A program without symbols or lines: the first frame with a line was
 # inside libc (pthread_create.c, the start of main), which named every
 # lock after a place the program never wrote.
+cat >"$TEST_DIR/wrapped.c" <<'CEOF'
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Accounts made through an allocation wrapper and locked through a lock
+ * wrapper, each from two callers; a pair of locks on the stack, taken
+ * through the wrapper too. Two transfers in opposite orders: a cycle. */
+struct account { long balance; pthread_mutex_t m; };
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n);   /* XMALLOC */
+	if (!p)
+		abort();
+	return p;
+}
+
+static void take(pthread_mutex_t *m) { pthread_mutex_lock(m); /* TAKE */ }
+static void drop(pthread_mutex_t *m) { pthread_mutex_unlock(m); }
+
+static struct account *open_savings(void)
+{
+	struct account *a = xmalloc(sizeof *a);   /* SAVINGS */
+	a->balance = 100;
+	pthread_mutex_init(&a->m, NULL);
+	return a;
+}
+
+static struct account *open_checking(void)
+{
+	struct account *a = xmalloc(sizeof *a);   /* CHECKING */
+	a->balance = 50;
+	pthread_mutex_init(&a->m, NULL);
+	return a;
+}
+
+static void transfer(struct account *from, struct account *to, long n)
+{
+	take(&from->m);
+	take(&to->m);
+	from->balance -= n;
+	to->balance += n;
+	drop(&to->m);
+	drop(&from->m);
+}
+
+int main(void)
+{
+	struct account *s = open_savings(), *c = open_checking();
+	transfer(s, c, 10);   /* S_THEN_C */
+	transfer(c, s, 5);    /* C_THEN_S */
+	pthread_mutex_t pair[2] = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER };
+	take(&pair[0]);       /* FIRST_OF_PAIR */
+	take(&pair[1]);       /* SECOND_OF_PAIR */
+	drop(&pair[1]);
+	drop(&pair[0]);
+	printf("%ld %ld\n", s->balance, c->balance);
+	return 0;
+}
+CEOF
+
+test_expect 'locks taken and blocks allocated through wrappers are named after their callers' '
+	gcc -std=gnu11 -O0 -g -pthread -o wrapped "$TEST_DIR/wrapped.c" &&
+	SPY_OPTIONS=out=$PWD/w.log LD_PRELOAD=$LIBSPY ./wrapped >out && grep -qx "95 55" out &&
+	{ "$ANALYZE" lock-graph --json w.log >w.json; test $? -le 1; } &&
+	line() { grep -n "$1" "$TEST_DIR/wrapped.c" | cut -d: -f1; } &&
+	json_check w.json "sorted(l[\"name\"].split(\" allocated at \")[-1] for l in j[\"locks\"] if \"allocated at\" in l[\"name\"]) == sorted([\"wrapped.c:$(line CHECKING)\", \"wrapped.c:$(line SAVINGS)\"])" &&
+	json_check w.json "sorted(l[\"name\"] for l in j[\"locks\"] if \"first taken at\" in l[\"name\"]) == [\"the lock first taken at wrapped.c:$(line FIRST_OF_PAIR)\", \"the lock first taken at wrapped.c:$(line SECOND_OF_PAIR)\"]"
+'
+
 test_expect 'a stripped program: its locks are named by its own code, not a line inside libc' '
 	gcc -std=gnu11 -O0 -g0 -s -pthread -o lcs "$FIXTURES/locks_cases.c" &&
 	for c in abba reuse; do
