@@ -1,6 +1,8 @@
-/* lock_cycles.c: cycles of the lock-order graph. For every edge, the
- * shortest way back from its head to its tail (breadth first, so a cycle
- * is shown with as few locks as it needs); each cycle is kept once.
+/* lock_cycles.c: cycles of the lock-order graph. For every edge that
+ * can be on one (its two ends in one strongly connected component), the
+ * shortest way back from its head to its tail within that component
+ * (breadth first, so a cycle is shown with as few locks as it needs);
+ * each cycle is kept once.
  * A path may not pass through an rwlock that one thread holds for reading
  * while the next one asks to read it: readers do not block each other.
  */
@@ -9,6 +11,8 @@
 
 #include "lock_model.h"
 
+/* Searches at most this many edges of the components: each search is
+ * linear in the component, so a dense one would make them quadratic. */
 #define MAX_EDGES_SCANNED 20000
 
 struct adj {
@@ -40,8 +44,9 @@ static int adj_build(const struct lock_model *lm, struct adj *a)
 /* The breadth-first search of shortest_back; *qlen receives how many
  * states it queued. */
 static size_t search_back(const struct lock_model *lm, const struct adj *a,
-			  uint32_t ei, uint32_t *out, int64_t *via,
-			  uint32_t *prev, uint32_t *queue, size_t *qlen)
+			  const uint32_t *comp, uint32_t ei, uint32_t *out,
+			  int64_t *via, uint32_t *prev, uint32_t *queue,
+			  size_t *qlen)
 {
 	const struct lock_edge *e0 = &lm->edges[ei];
 	size_t head = 0, tail = 0;
@@ -69,7 +74,8 @@ static size_t search_back(const struct lock_model *lm, const struct adj *a,
 		}
 		for (size_t k = a->start[node]; k < a->start[node + 1]; k++) {
 			const struct lock_edge *f = &lm->edges[a->e[k]];
-			if (!f->count || (arrived_read && f->from_read))
+			if (!f->count || (arrived_read && f->from_read) ||
+			    comp[f->to] != comp[e0->from])
 				continue;
 			uint32_t t = f->to * 2 + f->to_read;
 			if (via[t] != -2)
@@ -89,14 +95,85 @@ static size_t search_back(const struct lock_model *lm, const struct adj *a,
  * this search queued are reset, not all of them, so that a trace with many
  * locks and many edges costs what the searches visit. */
 static size_t shortest_back(const struct lock_model *lm, const struct adj *a,
-			    uint32_t ei, uint32_t *out, int64_t *via,
-			    uint32_t *prev, uint32_t *queue)
+			    const uint32_t *comp, uint32_t ei, uint32_t *out,
+			    int64_t *via, uint32_t *prev, uint32_t *queue)
 {
 	size_t tail = 0;
-	size_t n = search_back(lm, a, ei, out, via, prev, queue, &tail);
+	size_t n = search_back(lm, a, comp, ei, out, via, prev, queue, &tail);
 	for (size_t i = 0; i < tail; i++)
 		via[queue[i]] = -2;
 	return n;
+}
+
+/* The strongly connected component of every lock (Tarjan's, with a stack
+ * of its own rather than recursion: millions of locks nest deep). A lock
+ * on no cycle is a component to itself. NULL when memory runs out. */
+static uint32_t *components(const struct lock_model *lm, const struct adj *a)
+{
+	size_t n = lm->n_locks ? lm->n_locks : 1;
+	const uint32_t unseen = UINT32_MAX;
+	uint32_t *order = malloc(n * sizeof(*order));
+	uint32_t *low = malloc(n * sizeof(*low));
+	uint32_t *comp = malloc(n * sizeof(*comp));
+	uint32_t *stack = malloc(n * sizeof(*stack));
+	uint32_t *walk = malloc(n * sizeof(*walk));
+	size_t *next_edge = malloc(n * sizeof(*next_edge));
+	uint8_t *on_stack = calloc(n, 1);
+	if (!order || !low || !comp || !stack || !walk || !next_edge ||
+	    !on_stack) {
+		free(comp);
+		comp = NULL;
+		goto out;
+	}
+	for (size_t i = 0; i < lm->n_locks; i++)
+		order[i] = unseen;
+	uint32_t seen = 0, found = 0;
+	size_t sp = 0;
+	for (uint32_t root = 0; root < lm->n_locks; root++) {
+		if (order[root] != unseen)
+			continue;
+		size_t wp = 0;
+		walk[wp] = root;
+		next_edge[wp++] = a->start[root];
+		order[root] = low[root] = seen++;
+		stack[sp++] = root;
+		on_stack[root] = 1;
+		while (wp) {
+			uint32_t v = walk[wp - 1];
+			if (next_edge[wp - 1] < a->start[v + 1]) {
+				uint32_t w = lm->edges[a->e[next_edge[wp - 1]++]].to;
+				if (order[w] == unseen) {
+					order[w] = low[w] = seen++;
+					stack[sp++] = w;
+					on_stack[w] = 1;
+					walk[wp] = w;
+					next_edge[wp++] = a->start[w];
+				} else if (on_stack[w] && order[w] < low[v]) {
+					low[v] = order[w];
+				}
+				continue;
+			}
+			if (--wp && low[v] < low[walk[wp - 1]])
+				low[walk[wp - 1]] = low[v];
+			if (low[v] == order[v]) {
+				uint32_t w;
+				do {
+					w = stack[--sp];
+					on_stack[w] = 0;
+					comp[w] = found;
+				} while (w != v);
+				found++;
+			}
+		}
+	}
+out:
+	free(order);
+	free(low);
+	free(stack);
+	free(walk);
+	free(next_edge);
+	free(on_stack);
+	return comp;
 }
 
 static void canonical(uint32_t *c, size_t n)
@@ -154,21 +231,25 @@ long lock_cycles_find(const struct lock_model *lm, struct lock_cycle **out,
 	uint32_t *queue = malloc(2 * lm->n_locks * sizeof(*queue));
 	uint32_t *prev = malloc(2 * lm->n_locks * sizeof(*prev));
 	struct lock_cycle *cs = calloc(max ? max : 1, sizeof(*cs));
+	uint32_t *comp = NULL;
 	long found = 0;
-	if (!via || !queue || !prev || !cs || adj_build(lm, &a) < 0) {
+	if (!via || !queue || !prev || !cs || adj_build(lm, &a) < 0 ||
+	    !(comp = components(lm, &a))) {
 		found = -1;
 		goto done;
 	}
 	for (size_t i = 0; i < 2 * lm->n_locks; i++)
 		via[i] = -2;                  /* unvisited */
-	size_t scan = lm->n_edges < MAX_EDGES_SCANNED ? lm->n_edges
-						       : MAX_EDGES_SCANNED;
-	for (size_t i = 0; i < scan && (size_t)found < max; i++) {
-		if (!lm->edges[i].count)
+	size_t scanned = 0;
+	for (size_t i = 0; i < lm->n_edges && scanned < MAX_EDGES_SCANNED &&
+			   (size_t)found < max; i++) {
+		const struct lock_edge *e = &lm->edges[i];
+		if (!e->count || comp[e->from] != comp[e->to])
 			continue;
+		scanned++;
 		uint32_t path[65];
-		size_t n = shortest_back(lm, &a, (uint32_t)i, path, via, prev,
-					 queue);
+		size_t n = shortest_back(lm, &a, comp, (uint32_t)i, path, via,
+					 prev, queue);
 		if (!n)
 			continue;
 		canonical(path, n);
@@ -189,6 +270,7 @@ long lock_cycles_find(const struct lock_model *lm, struct lock_cycle **out,
 		found++;
 	}
 done:
+	free(comp);
 	free(via);
 	free(queue);
 	free(prev);

@@ -41,7 +41,7 @@ struct lock_info {
  * acquisitions past LOCK_MAX_HELD held locks are counted but not held;
  * edges past LOCK_MAX_EDGES are not added (lock_model.edges_dropped). */
 #define LOCK_MAX_HELD 48
-#define LOCK_MAX_EDGES 65536
+#define LOCK_MAX_EDGES (1u << 22)
 
 struct lock_edge {
 	uint32_t from, to;        /* lock indices: 'to' taken while 'from' held */
