@@ -91,17 +91,58 @@ static void dot_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* A picture Graphviz lays out in seconds: past this many edges it takes
+ * minutes to hours (200,000 locks did not finish in five). */
+#define PICTURE_MAX_EDGES 300
+
+/* Which live edges to draw, at most max of them: those on a cycle first,
+ * then the others in the order they first happened. *left receives how
+ * many are left out. NULL without memory (then all are drawn). */
+static bool *edges_drawn(const struct lock_model *lm,
+			 const struct lock_cycle *cs, long n, size_t max,
+			 size_t *left)
+{
+	*left = 0;
+	bool *draw = calloc(lm->n_edges ? lm->n_edges : 1, sizeof(*draw));
+	if (!draw)
+		return NULL;
+	size_t taken = 0;
+	for (long c = 0; c < n; c++)
+		for (size_t j = 0; j < cs[c].n; j++)
+			if (!draw[cs[c].e[j]]) {
+				draw[cs[c].e[j]] = true;
+				taken++;
+			}
+	for (size_t k = 0; k < lm->n_edges; k++) {
+		if (!lm->edges[k].count || draw[k])
+			continue;
+		if (taken < max) {
+			draw[k] = true;
+			taken++;
+		} else {
+			(*left)++;
+		}
+	}
+	return draw;
+}
+
 static void write_dot(FILE *f, const struct lock_model *lm,
-		      const struct lock_cycle *cs, long n)
+		      const struct lock_cycle *cs, long n, size_t max_edges)
 {
 	fprintf(f, "digraph locks {\n  rankdir=LR;\n  node [shape=box, "
 		"fontname=\"Helvetica\"];\n");
-	/* The locks on a live edge, marked in one pass over the edges (a
+	size_t left;
+	bool *draw = edges_drawn(lm, cs, n, max_edges, &left);
+	if (left)
+		fprintf(f, "  label=\"%zu more order edges are not drawn "
+			"(analyze lock-graph lists them all)\";\n  labelloc=t;\n",
+			left);
+	/* The locks on a drawn edge, marked in one pass over the edges (a
 	 * scan of the edges for every lock is quadratic in a big trace).
 	 * Without memory for the marks, every lock is drawn. */
 	bool *used = calloc(lm->n_locks ? lm->n_locks : 1, sizeof(*used));
 	for (size_t k = 0; used && k < lm->n_edges; k++)
-		if (lm->edges[k].count)
+		if (lm->edges[k].count && (!draw || draw[k]))
 			used[lm->edges[k].from] = used[lm->edges[k].to] = true;
 	for (size_t i = 0; i < lm->n_locks; i++) {
 		if (used && !used[i])
@@ -113,7 +154,7 @@ static void write_dot(FILE *f, const struct lock_model *lm,
 	free(used);
 	for (size_t k = 0; k < lm->n_edges; k++) {
 		const struct lock_edge *e = &lm->edges[k];
-		if (!e->count)
+		if (!e->count || (draw && !draw[k]))
 			continue;
 		char label[96];
 		const char *fm = edge_mode(lm, e->from, e->from_read);
@@ -129,6 +170,7 @@ static void write_dot(FILE *f, const struct lock_model *lm,
 			fprintf(f, ", color=red, fontcolor=red, penwidth=2.5");
 		fprintf(f, "];\n");
 	}
+	free(draw);
 	fprintf(f, "}\n");
 }
 
@@ -146,7 +188,7 @@ static int write_svg(const struct lock_model *lm, const struct lock_cycle *cs,
 		perror("analyze: cannot run dot");
 		return 2;
 	}
-	write_dot(p, lm, cs, n);
+	write_dot(p, lm, cs, n, PICTURE_MAX_EDGES);
 	int st = pclose(p);
 	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		fprintf(stderr, "analyze: dot failed\n");
@@ -344,7 +386,7 @@ int cmd_lock_graph(const struct cmd_args *a)
 		if (r)
 			status = r;
 	} else if (a->dot) {
-		write_dot(stdout, &v.lm, cs, n);
+		write_dot(stdout, &v.lm, cs, n, SIZE_MAX);
 	} else if (a->json) {
 		write_json(&v, cs, n);
 	} else {

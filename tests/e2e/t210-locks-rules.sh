@@ -50,6 +50,15 @@ expect_error spin "spin locks take part"
 expect_error c11 "C11 mtx_lock is seen (glibc calls its pthread code directly)"
 expect_error ring3 "a three-lock ring over three threads"
 expect_error late "an inversion after 70,000 other order edges is still found"
+test_expect 'late: the lock-graph picture of 70,000 edges is drawn at once, its cycle in red, the rest said' '
+	run_case late &&
+	{ timeout 120 "$ANALYZE" lock-graph --svg t.log >g.svg; test $? -eq 1; } &&
+	grep -q "<svg" g.svg && test "$(grep -c "stroke=\"red\"" g.svg)" -ge 2 &&
+	grep -q "more order edges are not drawn" g.svg &&
+	test "$(grep -c "class=\"edge\"" g.svg)" -le 300 &&
+	{ "$ANALYZE" lock-graph --dot t.log >g.dot; test $? -eq 1; } &&
+	test "$(grep -c -- "->" g.dot)" -ge 70002
+'
 expect_none trylock "a trylock never adds an edge into the lock it tries"
 expect_none rdrd "read after read on an rwlock does not block"
 # The heap quarantine would keep the addresses from being reused: off here.
