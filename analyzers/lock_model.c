@@ -228,7 +228,7 @@ static int edge_add(struct replay *r, struct tstate *t, const struct held *from,
 	uint64_t *slot = u64map_get(&r->edge_of, key);
 	uint32_t *set;
 	size_t n_set;
-	if (!slot && lm->n_edges >= LOCK_MAX_EDGES) {
+	if (!slot && lm->n_edges >= (lm->max_edges ? lm->max_edges : LOCK_MAX_EDGES)) {
 		lm->edges_dropped++;
 		return 0;
 	}

@@ -41,7 +41,7 @@ struct lock_info {
  * acquisitions past LOCK_MAX_HELD held locks are counted but not held;
  * edges past LOCK_MAX_EDGES are not added (lock_model.edges_dropped). */
 #define LOCK_MAX_HELD 48
-#define LOCK_MAX_EDGES (1u << 22)
+#define LOCK_MAX_EDGES (1u << 21)
 
 struct lock_edge {
 	uint32_t from, to;        /* lock indices: 'to' taken while 'from' held */
@@ -106,12 +106,13 @@ struct lock_model {
 	uint64_t events;          /* lock records read */
 	uint64_t max_held;        /* most locks one thread held at once */
 	uint64_t held_dropped;    /* acquisitions past LOCK_MAX_HELD */
-	uint64_t edges_dropped;   /* new edges past LOCK_MAX_EDGES */
+	uint64_t edges_dropped;   /* new edges past max_edges */
+	size_t max_edges;         /* 0: LOCK_MAX_EDGES */
 	uint64_t waits_unfinished; /* waits still pending at the end */
 };
 
-/* Replays m's lock records into lm (which the caller zeroes). Returns 0, or
- * -1 when memory ran out. */
+/* Replays m's lock records into lm (which the caller zeroes, but for
+ * max_edges). Returns 0, or -1 when memory ran out. */
 int lock_model_build(const struct trace_model *m, struct lock_model *lm);
 
 void lock_model_release(struct lock_model *lm);
