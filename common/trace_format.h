@@ -368,6 +368,9 @@ enum trace_lock_type {
 	TRACE_LOCK_WRITE = 2,  /* pthread_rwlock_t taken for writing */
 	TRACE_LOCK_SPIN = 3,   /* pthread_spinlock_t */
 	TRACE_LOCK_RWLOCK = 4, /* init/destroy of a pthread_rwlock_t */
+	TRACE_LOCK_SEM = 5,    /* sem_t: a successful wait takes it, a post
+				* releases it (by any thread); readers decide
+				* whether it behaved like a lock */
 };
 
 enum trace_lock_how {

@@ -1,4 +1,5 @@
-/* hook_locks.c: pthread mutexes, rwlocks, spin locks, condition waits and
+/* hook_locks.c: pthread mutexes, rwlocks, spin locks, condition waits,
+ * POSIX semaphores (sem_t, recorded as locks of their own type) and
  * C11 mtx_t/cnd_t (glibc's mtx_lock calls its pthread code directly, not
  * through the PLT, so those are hooked too). Every hook has the usual
  * shape; a blocking lock first tries the lock: when that succeeds the call
@@ -11,6 +12,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdint.h>
 #include <threads.h>
 #include <time.h>
@@ -573,4 +575,184 @@ SPY_EXPORT int cnd_timedwait(cnd_t *restrict c, mtx_t *restrict m,
 	if (!lock_hook_enter())
 		return REAL(cnd_timedwait)(c, m, at);
 	COND_BODY(c, m, 1, spy_real_locks.cnd_timedwait(c, m, at), 1);
+}
+
+/* ---- sem_t --------------------------------------------------------------- */
+
+/* A semaphore is recorded like a lock (TRACE_LOCK_SEM): a successful wait
+ * takes it, a post gives it back, whichever thread posts. Only while it
+ * behaves like a lock does it count as one, for the analyzer (over the
+ * whole trace) and for the live check (spy_sem_* in spy_deadlock.h). The
+ * calls report failure in errno, which is left as the real call left it. */
+
+enum sem_call { SEM_WAIT, SEM_TIMED, SEM_CLOCK };
+
+static int sem_real_wait(enum sem_call c, sem_t *s, clockid_t clock,
+			 const struct timespec *at)
+{
+	switch (c) {
+	case SEM_TIMED:
+		return spy_real_locks.sem_timedwait(s, at);
+	case SEM_CLOCK:
+		return spy_real_locks.sem_clockwait(s, clock, at);
+	default:
+		return spy_real_locks.sem_wait(s);
+	}
+}
+
+/* The calling thread took s. It is held, unless the thread held it
+ * already: taken twice without a post, it is no lock, and the older
+ * entry goes too. Never counted in a run of pairs: the analyzer needs
+ * every take and post to tell a lock from a counting semaphore. */
+static void sem_took(struct spy_lock_thread *me, sem_t *s, unsigned flags,
+		     uint32_t stack, uint64_t waited, uintptr_t site)
+{
+	spy_sem_taken(s, me ? me->tid : spy_sys_gettid());
+	if (me) {
+		/* Entries of semaphores another thread posted since (or
+		 * that nothing follows) go: only the owner can drop them. */
+		uint32_t n = me->n_held < SPY_LOCK_HELD ? me->n_held
+							: SPY_LOCK_HELD;
+		for (uint32_t i = n; i-- > 0;) {
+			uintptr_t l = me->held[i].lock;
+			if (me->held[i].type == TRACE_LOCK_SEM &&
+			    l != (uintptr_t)s &&
+			    !spy_sem_taken_by((const void *)l, me->tid))
+				spy_lock_held_pop(me, (const void *)l);
+		}
+		if (spy_lock_holds(me, s)) {
+			spy_lock_held_pop(me, s);
+		} else {
+			spy_lock_held_push(me, s, TRACE_LOCK_SEM, stack);
+		}
+	}
+	rec_lock_acquire(s, flags, stack, waited, 0, site);
+}
+
+/* sem_wait and the timed waits: tried first, like a mutex. A self-wait
+ * is never called a deadlock: another thread may post. */
+__attribute__((noinline)) static int sem_acquire(sem_t *s, enum sem_call c,
+						 clockid_t clock,
+						 const struct timespec *at,
+						 uintptr_t site, uintptr_t cfa)
+{
+	int *errp = errno_loc();
+	int entry = *errp;
+	struct spy_lock_thread *me = spy_lock_self(spy_pid);
+	unsigned how = c == SEM_WAIT ? TRACE_LOCK_BLOCKING : TRACE_LOCK_TIMED;
+	unsigned flags = rec_lock_flags(TRACE_LOCK_SEM, how);
+	uint64_t waited = 0;
+	uint32_t stack;
+	int r = spy_real_locks.sem_trywait(s);
+	if (r != 0 && *errp == EAGAIN) {
+		stack = spy_opt.stacks ? spy_stack_capture_from(site, cfa) : 0;
+		rec_lock_wait(s, flags, stack);
+		if (me && c == SEM_WAIT)
+			spy_deadlock_before_wait(me, s, TRACE_LOCK_SEM, stack, 0);
+		*errp = entry;
+		uint64_t t0 = spy_now_ns();
+		r = sem_real_wait(c, s, clock, at);
+		waited = spy_now_ns() - t0;
+		if (me && c == SEM_WAIT)
+			spy_deadlock_after_wait(me);
+	} else {
+		stack = rec_lock_stack(s, site, cfa);
+	}
+	int saved = *errp;
+	if (r == 0)
+		sem_took(me, s, flags, stack, waited, site);
+	else
+		rec_lock_fail(s, flags, saved, stack);
+	spy_hook_leave();
+	*errp = saved;
+	return r;
+}
+
+SPY_EXPORT int sem_wait(sem_t *s)
+{
+	if (!lock_hook_enter())
+		return REAL(sem_wait)(s);
+	return sem_acquire(s, SEM_WAIT, 0, NULL, SITE(), CFA());
+}
+
+SPY_EXPORT int sem_timedwait(sem_t *restrict s,
+			     const struct timespec *restrict at)
+{
+	if (!lock_hook_enter())
+		return REAL(sem_timedwait)(s, at);
+	return sem_acquire(s, SEM_TIMED, 0, at, SITE(), CFA());
+}
+
+SPY_EXPORT int sem_clockwait(sem_t *restrict s, clockid_t clock,
+			     const struct timespec *restrict at)
+{
+	if (!lock_hook_enter())
+		return REAL(sem_clockwait)(s, clock, at);
+	return sem_acquire(s, SEM_CLOCK, clock, at, SITE(), CFA());
+}
+
+SPY_EXPORT int sem_trywait(sem_t *s)
+{
+	if (!lock_hook_enter())
+		return REAL(sem_trywait)(s);
+	uintptr_t site = SITE();
+	struct spy_lock_thread *me = spy_lock_self(spy_pid);
+	unsigned flags = rec_lock_flags(TRACE_LOCK_SEM, TRACE_LOCK_TRY);
+	int r = spy_real_locks.sem_trywait(s);
+	int *errp = errno_loc();
+	int saved = *errp;
+	uint32_t stack = rec_lock_stack(s, site, CFA());
+	if (r == 0)
+		sem_took(me, s, flags, stack, 0, site);
+	else
+		rec_lock_fail(s, flags, saved, stack);
+	spy_hook_leave();
+	*errp = saved;
+	return r;
+}
+
+SPY_EXPORT int sem_post(sem_t *s)
+{
+	if (!lock_hook_enter())
+		return REAL(sem_post)(s);
+	struct spy_lock_thread *me = spy_lock_self(spy_pid);
+	int *errp = errno_loc();
+	int saved = *errp;
+	spy_sem_given(s, me ? me->tid : spy_sys_gettid());
+	if (me && spy_lock_holds(me, s))
+		spy_lock_held_pop(me, s);
+	rec_lock_release(s, me && !me->n_held);
+	spy_hook_leave();
+	*errp = saved;
+	return spy_real_locks.sem_post(s);
+}
+
+SPY_EXPORT int sem_init(sem_t *s, int shared, unsigned value)
+{
+	if (!lock_hook_enter())
+		return REAL(sem_init)(s, shared, value);
+	int r = spy_real_locks.sem_init(s, shared, value);
+	int saved = errno;
+	if (r == 0) {
+		spy_sem_reset(s);
+		rec_lock_life(TRACE_LOCK_INIT, s, TRACE_LOCK_SEM);
+	}
+	spy_hook_leave();
+	errno = saved;
+	return r;
+}
+
+SPY_EXPORT int sem_destroy(sem_t *s)
+{
+	if (!lock_hook_enter())
+		return REAL(sem_destroy)(s);
+	struct spy_lock_thread *me = spy_lock_self(spy_pid);
+	int saved = errno;
+	spy_sem_reset(s);
+	if (me && spy_lock_holds(me, s))
+		spy_lock_held_pop(me, s);
+	rec_lock_life(TRACE_LOCK_DESTROY, s, TRACE_LOCK_SEM);
+	spy_hook_leave();
+	errno = saved;
+	return spy_real_locks.sem_destroy(s);
 }

@@ -158,6 +158,98 @@ int spy_lock_holds(const struct spy_lock_thread *me, const void *lock)
 	return 0;
 }
 
+/* ---- semaphores ---------------------------------------------------------- */
+
+#define SEM_SLOTS 4096 /* a power of two */
+#define SEM_PROBES 32
+#define SEM_BAD (1ull << 32)    /* it did what a lock does not */
+#define SEM_PROVEN (1ull << 33) /* one thread took it and posted it */
+
+struct sem_slot {
+	uintptr_t sem;   /* 0: free; never freed once set */
+	uint64_t state;  /* taker's tid in the low 32 bits, SEM_BAD, SEM_PROVEN */
+};
+
+static struct sem_slot sems[SEM_SLOTS];
+
+static struct sem_slot *sem_slot(const void *sem, int add)
+{
+	uintptr_t key = (uintptr_t)sem;
+	unsigned h = (unsigned)((key >> 4) * 0x9e3779b1u);
+	for (unsigned i = 0; i < SEM_PROBES; i++) {
+		struct sem_slot *s = &sems[(h + i) & (SEM_SLOTS - 1)];
+		uintptr_t cur = __atomic_load_n(&s->sem, __ATOMIC_ACQUIRE);
+		if (cur == key)
+			return s;
+		if (cur)
+			continue;
+		if (!add)
+			return NULL;
+		uintptr_t zero = 0;
+		if (__atomic_compare_exchange_n(&s->sem, &zero, key, 0,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
+		    zero == key)
+			return s;
+	}
+	return NULL;
+}
+
+/* A successful wait by tid. Taken while someone's take was not posted
+ * yet: it lets more than one thread in, or it is a signal. */
+void spy_sem_taken(const void *sem, int tid)
+{
+	struct sem_slot *s = sem_slot(sem, 1);
+	if (!s)
+		return;
+	uint64_t old = __atomic_load_n(&s->state, __ATOMIC_RELAXED), new;
+	do {
+		new = (old & ~0xffffffffull) | (uint32_t)tid;
+		if ((uint32_t)old)
+			new |= SEM_BAD;
+	} while (!__atomic_compare_exchange_n(&s->state, &old, new, 1,
+					      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+}
+
+/* A post by tid (before the real one). By a thread that had not taken
+ * it: a signal. */
+void spy_sem_given(const void *sem, int tid)
+{
+	struct sem_slot *s = sem_slot(sem, 1);
+	if (!s)
+		return;
+	uint64_t old = __atomic_load_n(&s->state, __ATOMIC_RELAXED), new;
+	do {
+		new = old & ~0xffffffffull;
+		new |= (uint32_t)old == (uint32_t)tid ? SEM_PROVEN : SEM_BAD;
+	} while (!__atomic_compare_exchange_n(&s->state, &old, new, 1,
+					      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+}
+
+void spy_sem_reset(const void *sem)
+{
+	struct sem_slot *s = sem_slot(sem, 0);
+	if (s)
+		__atomic_store_n(&s->state, 0, __ATOMIC_RELEASE);
+}
+
+int spy_sem_taken_by(const void *sem, int tid)
+{
+	struct sem_slot *s = sem_slot(sem, 0);
+	return s && (uint32_t)__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) ==
+			    (uint32_t)tid;
+}
+
+/* 1 if tid holds sem and sem has behaved like a lock so far. */
+static int sem_held_by(uintptr_t sem, int tid)
+{
+	struct sem_slot *s = sem_slot((const void *)sem, 0);
+	if (!s)
+		return 0;
+	uint64_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+	return !(st & SEM_BAD) && (st & SEM_PROVEN) &&
+	       (uint32_t)st == (uint32_t)tid;
+}
+
 /* ---- the wait-for search ------------------------------------------------- */
 
 #define MAX_CYCLE 32
@@ -194,6 +286,11 @@ static int blocks(const struct spy_lock_thread *s, uintptr_t lock,
 		if (s->held[i].type == TRACE_LOCK_MUTEX &&
 		    __atomic_load_n(&((pthread_mutex_t *)lock)->__data.__owner,
 				    __ATOMIC_RELAXED) != s->tid)
+			continue;
+		/* A semaphore entry can be stale (posted by another
+		 * thread) or one that never acted as a lock. */
+		if (s->held[i].type == TRACE_LOCK_SEM &&
+		    !sem_held_by(lock, s->tid))
 			continue;
 		return 1;
 	}

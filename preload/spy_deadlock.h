@@ -102,6 +102,20 @@ static inline void spy_lock_held_pop(struct spy_lock_thread *me,
 		__atomic_store_n(&me->n_held, n - 1, __ATOMIC_RELEASE);
 }
 
+/* Semaphores have no owner: whether one is held, and by whom, is what its
+ * waits and posts say. A process-wide table follows each semaphore: who
+ * took it last (0 after a post), whether one thread has taken and then
+ * posted it, and whether it ever did what a lock does not (taken again
+ * before a post, posted by a thread that had not taken it). The live
+ * check only counts a semaphore as held while it still looks like a lock
+ * (spy_deadlock.c). A table that is full leaves new semaphores out. */
+void spy_sem_taken(const void *sem, int tid);
+void spy_sem_given(const void *sem, int tid);
+/* sem_init / sem_destroy: a new semaphore at that address. */
+void spy_sem_reset(const void *sem);
+/* 1 if tid took sem last and no post followed (0 when not followed). */
+int spy_sem_taken_by(const void *sem, int tid);
+
 /* 1 if the calling thread holds lock (as listed). */
 int spy_lock_holds(const struct spy_lock_thread *me, const void *lock);
 

@@ -66,6 +66,13 @@ void spy_real_resolve_locks(void)
 	RESOLVE_LOCK(mtx_destroy, "mtx_destroy", "");
 	RESOLVE_LOCK(cnd_wait, "cnd_wait", "");
 	RESOLVE_LOCK(cnd_timedwait, "cnd_timedwait", "");
+	RESOLVE_LOCK(sem_wait, "sem_wait", "");
+	RESOLVE_LOCK(sem_trywait, "sem_trywait", "");
+	RESOLVE_LOCK(sem_timedwait, "sem_timedwait", "");
+	RESOLVE_LOCK(sem_clockwait, "sem_clockwait", "");
+	RESOLVE_LOCK(sem_post, "sem_post", "");
+	RESOLVE_LOCK(sem_init, "sem_init", "");
+	RESOLVE_LOCK(sem_destroy, "sem_destroy", "");
 	/* Last: its being set says the whole family is there. */
 	void *unlock = dlsym(RTLD_NEXT, "pthread_mutex_unlock");
 	__atomic_store_n((void **)&spy_real_locks.mutex_unlock, unlock,
