@@ -7,7 +7,11 @@
  *     block), but once held the lock is the source of later edges;
  *   - a condition wait's return is a blocking acquisition of its mutex;
  *   - re-taking a lock already held (recursive mutex, read lock taken
- *     twice) adds nothing.
+ *     twice) adds nothing;
+ *   - a semaphore is a lock only if, over the whole trace, it behaved like
+ *     one (sem_lockish below); its other records are left out. A
+ *     semaphore taken by a try is a blocking acquisition: its try is most
+ *     often the fast path of one (Python's Lock.acquire tries first).
  * Each edge keeps both stacks of its first occurrence, its threads, and the
  * locks held at every occurrence (the candidate gate locks).
  */
@@ -50,6 +54,7 @@ struct replay {
 	struct u64map tindex;     /* tid -> tstate index + 1 */
 	struct tstate *ts;
 	size_t n_ts, cap_ts;
+	uint8_t *skip;            /* events of semaphores that are no locks */
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
@@ -361,6 +366,91 @@ static int note_attempt(struct replay *r, struct tstate *t, uint64_t ts,
 	return 0;
 }
 
+/* ---- semaphores ---------------------------------------------------------- */
+
+/* One semaphore: an address between two of its inits or destroys. */
+struct sem_class {
+	uint32_t owner;           /* tid of the thread that took it */
+	bool owned, bad;
+};
+
+static bool is_sem_event(const struct trace_event *e)
+{
+	return (e->kind == TRACE_LOCK_ACQUIRE || e->kind == TRACE_LOCK_WAIT ||
+		e->kind == TRACE_LOCK_FAIL) && (e->b & 15) == TRACE_LOCK_SEM;
+}
+
+/* A semaphore behaves like a lock when every successful wait is followed
+ * by a post of the same thread before any other wait succeeds, and it is
+ * never posted by a thread that did not take it. A signal (posted by a
+ * producer, waited for by a consumer) or a counting semaphore (taken by
+ * several threads at once) is not one, for the whole of its life: its
+ * records are marked in r->skip (left NULL when the trace has no
+ * semaphore). Returns 0, or -1 when memory ran out. */
+static int sem_lockish(struct replay *r)
+{
+	const struct trace_model *m = r->m;
+	size_t i, n = m->n_events;
+	for (i = 0; i < n && !is_sem_event(&m->events[i]); i++)
+		;
+	if (i == n)
+		return 0;
+	struct u64map cur = { 0 };       /* addr -> class index + 1 */
+	struct sem_class *cls = NULL;
+	size_t n_cls = 0, cap_cls = 0;
+	uint32_t *of = calloc(n, sizeof(*of)); /* event -> class index + 1 */
+	int rc = -1;
+	if (!of)
+		return -1;
+	for (i = 0; i < n; i++) {
+		const struct trace_event *e = &m->events[i];
+		uint64_t *slot = NULL;
+		switch (e->kind) {
+		case TRACE_LOCK_INIT:
+		case TRACE_LOCK_DESTROY:
+			u64map_remove(&cur, e->a, NULL);
+			continue;
+		case TRACE_LOCK_RELEASE:
+			if (!(slot = u64map_get(&cur, e->a)))
+				continue;
+			break;
+		default:
+			if (!is_sem_event(e))
+				continue;
+			slot = u64map_get(&cur, e->a);
+			if (!slot) {
+				if (GROW(cls, cap_cls, n_cls + 1) < 0 ||
+				    u64map_put(&cur, e->a, n_cls + 1) < 0)
+					goto out;
+				cls[n_cls++] = (struct sem_class){ 0 };
+				slot = u64map_get(&cur, e->a);
+			}
+			break;
+		}
+		struct sem_class *c = &cls[*slot - 1];
+		of[i] = (uint32_t)*slot;
+		if (e->kind == TRACE_LOCK_ACQUIRE) {
+			c->bad |= c->owned;
+			c->owned = true;
+			c->owner = e->tid;
+		} else if (e->kind == TRACE_LOCK_RELEASE) {
+			c->bad |= !c->owned || c->owner != e->tid;
+			c->owned = false;
+		}
+	}
+	r->skip = calloc(n, 1);
+	if (!r->skip)
+		goto out;
+	for (i = 0; i < n; i++)
+		r->skip[i] = of[i] && cls[of[i] - 1].bad;
+	rc = 0;
+out:
+	free(of);
+	free(cls);
+	u64map_release(&cur);
+	return rc;
+}
+
 /* ---- the replay ---------------------------------------------------------- */
 
 static int on_acquire(struct replay *r, struct tstate *t,
@@ -380,13 +470,15 @@ static int on_acquire(struct replay *r, struct tstate *t,
 		if (e->c > l->wait_max)
 			l->wait_max = e->c;
 	}
-	if (how == TRACE_LOCK_TRY || how == TRACE_LOCK_TIMED)
+	if ((how == TRACE_LOCK_TRY || how == TRACE_LOCK_TIMED) &&
+	    type != TRACE_LOCK_SEM)
 		if (note_attempt(r, t, e->ts, false, lock, e->stack) < 0)
 			return -1;
 	if (t->waiting && t->wait_lock == lock) {
 		t->waiting = false;        /* its edges were added at the wait */
 		t->n_added = 0;
-	} else if (how != TRACE_LOCK_TRY && !holds(t, lock)) {
+	} else if ((how != TRACE_LOCK_TRY || type == TRACE_LOCK_SEM) &&
+		   !holds(t, lock)) {
 		if (attempt(r, t, lock, read, e->stack, e->ts) < 0)
 			return -1;
 	}
@@ -435,7 +527,10 @@ static int on_fail(struct replay *r, struct tstate *t,
 		l->timeouts++;
 	if (t->waiting && t->wait_lock == (uint32_t)li)
 		undo_wait(r, t);
-	if (how == TRACE_LOCK_TRY || how == TRACE_LOCK_TIMED)
+	/* A semaphore's failed try is mostly a blocking wait's fast path:
+	 * no retry loop of its own. */
+	if ((how == TRACE_LOCK_TRY || how == TRACE_LOCK_TIMED) &&
+	    type != TRACE_LOCK_SEM)
 		return note_attempt(r, t, e->ts, true, (uint32_t)li, e->stack);
 	return 0;
 }
@@ -632,6 +727,8 @@ static int step(struct replay *r, const struct trace_event *e, size_t idx)
 	case TRACE_LOCK_WAIT:
 	case TRACE_LOCK_FAIL:
 	case TRACE_LOCK_RELEASE:
+		if (r->skip && r->skip[idx])
+			return 0;
 		r->lm->events++;
 		if (!(t = thread_state(r, e->tid)))
 			return -1;
@@ -660,7 +757,7 @@ static int step(struct replay *r, const struct trace_event *e, size_t idx)
 int lock_model_build(const struct trace_model *m, struct lock_model *lm)
 {
 	struct replay r = { .m = m, .lm = lm };
-	int rc = 0;
+	int rc = sem_lockish(&r);
 	for (size_t i = 0; i < m->n_events && rc == 0; i++)
 		rc = step(&r, &m->events[i], i);
 	for (size_t i = 0; i < r.n_ts; i++) {
@@ -670,6 +767,7 @@ int lock_model_build(const struct trace_model *m, struct lock_model *lm)
 	}
 	free(r.ts);
 	free(r.addrs);
+	free(r.skip);
 	u64map_release(&r.cur);
 	u64map_release(&r.gens);
 	u64map_release(&r.edge_of);
@@ -703,6 +801,7 @@ const char *lock_type_name(unsigned type)
 	case TRACE_LOCK_WRITE: return "rwlock (write)";
 	case TRACE_LOCK_SPIN: return "spin lock";
 	case TRACE_LOCK_RWLOCK: return "rwlock";
+	case TRACE_LOCK_SEM: return "semaphore";
 	default: return "lock";
 	}
 }
