@@ -644,7 +644,8 @@ __attribute__((noinline)) static int sem_acquire(sem_t *s, enum sem_call c,
 	uint64_t waited = 0;
 	uint32_t stack;
 	int r = spy_real_locks.sem_trywait(s);
-	if (r != 0 && *errp == EAGAIN) {
+	int saved = r == 0 ? entry : *errp;
+	if (r != 0 && saved == EAGAIN) {
 		stack = spy_opt.stacks ? spy_stack_capture_from(site, cfa) : 0;
 		rec_lock_wait(s, flags, stack);
 		if (me && c == SEM_WAIT)
@@ -652,13 +653,13 @@ __attribute__((noinline)) static int sem_acquire(sem_t *s, enum sem_call c,
 		*errp = entry;
 		uint64_t t0 = spy_now_ns();
 		r = sem_real_wait(c, s, clock, at);
+		saved = r == 0 ? entry : *errp;
 		waited = spy_now_ns() - t0;
 		if (me && c == SEM_WAIT)
 			spy_deadlock_after_wait(me);
 	} else {
 		stack = rec_lock_stack(s, site, cfa);
 	}
-	int saved = *errp;
 	if (r == 0)
 		sem_took(me, s, flags, stack, waited, site);
 	else
@@ -696,11 +697,12 @@ SPY_EXPORT int sem_trywait(sem_t *s)
 	if (!lock_hook_enter())
 		return REAL(sem_trywait)(s);
 	uintptr_t site = SITE();
+	int *errp = errno_loc();
+	int entry = *errp;
 	struct spy_lock_thread *me = spy_lock_self(spy_pid);
 	unsigned flags = rec_lock_flags(TRACE_LOCK_SEM, TRACE_LOCK_TRY);
 	int r = spy_real_locks.sem_trywait(s);
-	int *errp = errno_loc();
-	int saved = *errp;
+	int saved = r == 0 ? entry : *errp;
 	uint32_t stack = rec_lock_stack(s, site, CFA());
 	if (r == 0)
 		sem_took(me, s, flags, stack, 0, site);
@@ -715,9 +717,9 @@ SPY_EXPORT int sem_post(sem_t *s)
 {
 	if (!lock_hook_enter())
 		return REAL(sem_post)(s);
-	struct spy_lock_thread *me = spy_lock_self(spy_pid);
 	int *errp = errno_loc();
 	int saved = *errp;
+	struct spy_lock_thread *me = spy_lock_self(spy_pid);
 	spy_sem_given(s, me ? me->tid : spy_sys_gettid());
 	if (me && spy_lock_holds(me, s))
 		spy_lock_held_pop(me, s);
@@ -746,8 +748,8 @@ SPY_EXPORT int sem_destroy(sem_t *s)
 {
 	if (!lock_hook_enter())
 		return REAL(sem_destroy)(s);
-	struct spy_lock_thread *me = spy_lock_self(spy_pid);
 	int saved = errno;
+	struct spy_lock_thread *me = spy_lock_self(spy_pid);
 	spy_sem_reset(s);
 	if (me && spy_lock_holds(me, s))
 		spy_lock_held_pop(me, s);
