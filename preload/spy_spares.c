@@ -63,5 +63,11 @@ void spy_spares_give(struct spy_spares *s, void *table)
 						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 			return;
 	}
-	spy_sys_munmap(table, s->size);
+	/* A table smaller than a page shares its page with others of its
+	 * slab, still in use: unmapping it would unmap them (munmap takes
+	 * whole pages). It is kept: a fresh table is only cut when no spare is
+	 * left, so all the tables ever made, kept ones included, are at most
+	 * the most threads that had one at once. */
+	if (s->size % 4096 == 0)
+		spy_sys_munmap(table, s->size);
 }

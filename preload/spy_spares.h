@@ -35,7 +35,8 @@ struct spy_spares {
  * mapped. *fresh says which. */
 void *spy_spares_take(struct spy_spares *s, int *fresh);
 
-/* A thread's table, for the next thread (unmapped when no slot is free). */
+/* A thread's table, for the next thread (when no slot is free, unmapped
+ * if it is whole pages, else kept: it shares a page with others). */
 void spy_spares_give(struct spy_spares *s, void *table);
 
 #endif
