@@ -3,8 +3,9 @@
  * standing for an acquisition and a release, LOCK_PAIRS runs (their hold
  * times measured or estimated), gate locks, one-thread
  * cycles, a 30-lock ring, 200 locks taken at once (LOCK_MAX_HELD held),
- * the graph's bound on edges, the live deadlock record
- * and the livelock thresholds. */
+ * the graph's bound on edges, the live deadlock record,
+ * the livelock thresholds, and semaphores (a lock only while they behave
+ * like one). */
 #include <string.h>
 
 #define TB_REGION (256u << 10)
@@ -21,6 +22,7 @@
 #define BLK TRACE_LOCK_BLOCKING
 #define TRY TRACE_LOCK_TRY
 #define TIMED TRACE_LOCK_TIMED
+#define SEM TRACE_LOCK_SEM
 
 static void rec3(struct tb *b, uint64_t t, unsigned kind, uint64_t lock,
 		 uint64_t flags, uint64_t stack, uint64_t x)
@@ -42,6 +44,10 @@ static void rec3(struct tb *b, uint64_t t, unsigned kind, uint64_t lock,
 static void acq(struct tb *b, uint64_t t, uint64_t lock, unsigned how)
 {
 	rec3(b, t, TRACE_LOCK_ACQUIRE, lock, F(MX, how), 0, 0);
+}
+static void sacq(struct tb *b, uint64_t t, uint64_t lock, unsigned how)
+{
+	rec3(b, t, TRACE_LOCK_ACQUIRE, lock, F(SEM, how), 0, 0);
 }
 static void rel(struct tb *b, uint64_t t, uint64_t lock)
 {
@@ -405,5 +411,82 @@ int main(void)
 		lock_model_release(&lm);
 		trace_model_release(&m);
 	}
+
+	/* Semaphores taken by tries, as Python's Lock.acquire does, in
+	 * opposite orders: a cycle, both semaphores. */
+	start(&b);
+	sacq(&b, 2 * MS, 0xa0, TRY); sacq(&b, 3 * MS, 0xb0, TRY);
+	rel(&b, 4 * MS, 0xb0); rel(&b, 5 * MS, 0xa0);
+	next_thread(&b, 2, 10 * MS);
+	sacq(&b, 10 * MS, 0xb0, TRY); sacq(&b, 11 * MS, 0xa0, BLK);
+	rel(&b, 12 * MS, 0xa0); rel(&b, 13 * MS, 0xb0);
+	ok(load(&b, &m, &lm) == 0, "semaphore ABBA trace loads");
+	n = cycles(&lm, &cs);
+	ok(n == 1 && lm.n_locks == 2 && lm.locks[0].type == SEM &&
+	   !strcmp(lock_type_name(lm.locks[1].type), "semaphore"),
+	   "semaphores used as locks, taken by tries: one cycle");
+	done(&m, &lm, cs);
+
+	/* The same order against a mutex M, where the semaphore S is a
+	 * signal (posted by a thread that did not take it), a counter (taken
+	 * by two threads at once), or taken twice by one thread: no lock, no
+	 * cycle. */
+	for (int k = 0; k < 3; k++) {
+		start(&b);
+		sacq(&b, 2 * MS, 0xa0, BLK); acq(&b, 3 * MS, 0xb0, BLK);
+		rel(&b, 4 * MS, 0xb0);
+		if (k == 2)
+			sacq(&b, 4 * MS + 1, 0xa0, BLK);
+		if (k != 0)
+			rel(&b, 20 * MS, 0xa0);
+		next_thread(&b, 2, 10 * MS);
+		if (k == 0)
+			rel(&b, 10 * MS, 0xa0);
+		acq(&b, 11 * MS, 0xb0, BLK); sacq(&b, 12 * MS, 0xa0, BLK);
+		rel(&b, 13 * MS, 0xa0); rel(&b, 14 * MS, 0xb0);
+		ok(load(&b, &m, &lm) == 0, "semaphore trace %d loads", k);
+		n = cycles(&lm, &cs);
+		ok(n == 0 && lm.n_locks == 1 && lm.locks[0].addr == 0xb0,
+		   "%s semaphore is no lock (%ld cycles, %zu locks)",
+		   k == 0 ? "a signalling" : k == 1 ? "a counting" : "a twice taken",
+		   n, lm.n_locks);
+		done(&m, &lm, cs);
+	}
+
+	/* A signal destroyed, and a lock made at its address: the new one
+	 * counts. */
+	start(&b);
+	sacq(&b, 2 * MS, 0xa0, BLK);
+	rec3(&b, 5 * MS, TRACE_LOCK_DESTROY, 0xa0, 0, 0, 0);
+	rec3(&b, 6 * MS, TRACE_LOCK_INIT, 0xa0, SEM, 0, 0);
+	sacq(&b, 7 * MS, 0xa0, BLK); acq(&b, 8 * MS, 0xb0, BLK);
+	rel(&b, 9 * MS, 0xb0); rel(&b, 9 * MS + 1, 0xa0);
+	next_thread(&b, 2, 3 * MS);
+	rel(&b, 3 * MS, 0xa0);
+	acq(&b, 11 * MS, 0xb0, BLK); sacq(&b, 12 * MS, 0xa0, BLK);
+	rel(&b, 13 * MS, 0xa0); rel(&b, 14 * MS, 0xb0);
+	ok(load(&b, &m, &lm) == 0, "semaphore generations trace loads");
+	n = cycles(&lm, &cs);
+	ok(n == 1 && lm.n_locks == 2,
+	   "a semaphore's later life as a lock counts (%ld cycles)", n);
+	done(&m, &lm, cs);
+
+	/* A semaphore's failed tries (a blocking acquire's fast path) are
+	 * no livelock. */
+	start(&b);
+	for (uint32_t th = 0; th < 2; th++) {
+		if (th)
+			next_thread(&b, 2, 2 * MS);
+		for (uint64_t t = 2 * MS; t < 302 * MS; t += 20000)
+			rec3(&b, t, TRACE_LOCK_FAIL, th ? 0xa0 : 0xb0,
+			     F(SEM, TRY), 0, 11);
+	}
+	ok(load(&b, &m, &lm) == 0, "semaphore tries trace loads");
+	fl = (struct finding_list){ 0 };
+	ok(detect_locks(&m, &fl) == 0 && fl.n == 0,
+	   "failing semaphore tries are no livelock");
+	finding_list_release(&fl);
+	lock_model_release(&lm);
+	trace_model_release(&m);
 	return tap_done();
 }
