@@ -652,11 +652,16 @@ __attribute__((noinline)) static int sem_acquire(sem_t *s, enum sem_call c,
 			spy_deadlock_before_wait(me, s, TRACE_LOCK_SEM, stack, 0);
 		*errp = entry;
 		uint64_t t0 = spy_now_ns();
-		r = sem_real_wait(c, s, clock, at);
+		r = SPY_PARKED(sem_real_wait(c, s, clock, at));
 		saved = r == 0 ? entry : *errp;
-		waited = spy_now_ns() - t0;
 		if (me && c == SEM_WAIT)
 			spy_deadlock_after_wait(me);
+		if (SPY_UNLIKELY(!spy_tracing)) {
+			spy_hook_leave();
+			*errp = saved;
+			return r;
+		}
+		waited = spy_now_ns() - t0;
 	} else {
 		stack = rec_lock_stack(s, site, cfa);
 	}
