@@ -643,8 +643,16 @@ __attribute__((noinline)) static int sem_acquire(sem_t *s, enum sem_call c,
 	unsigned flags = rec_lock_flags(TRACE_LOCK_SEM, how);
 	uint64_t waited = 0;
 	uint32_t stack;
-	int r = spy_real_locks.sem_trywait(s);
-	int saved = r == 0 ? entry : *errp;
+	/* glibc refuses a bad time or clock before it looks at the
+	 * semaphore: such a call goes straight to it, untried. */
+	int r = -1, saved = EAGAIN;
+	if (c == SEM_WAIT ||
+	    (at && at->tv_nsec >= 0 && at->tv_nsec < 1000000000 &&
+	     (c != SEM_CLOCK || clock == CLOCK_MONOTONIC ||
+	      clock == CLOCK_REALTIME))) {
+		r = spy_real_locks.sem_trywait(s);
+		saved = r == 0 ? entry : *errp;
+	}
 	if (r != 0 && saved == EAGAIN) {
 		stack = spy_opt.stacks ? spy_stack_capture_from(site, cfa) : 0;
 		rec_lock_wait(s, flags, stack);

@@ -52,7 +52,8 @@ test_expect 'C signal: signalling and counting semaphores are no locks' '
 
 test_expect 'C errno: return values and errno as without libspy' '
 	run_case "$CASES" errno && cat out &&
-	grep -q "^wait 0 1234, try -1 Resource temporarily unavailable, timed -1 Connection timed out, clock -1 Connection timed out, post 0 4321, destroy 0$" out
+	grep -q "^wait 0 1234, try -1 Resource temporarily unavailable, timed -1 Connection timed out, clock -1 Connection timed out, post 0 4321, destroy 0$" out &&
+	grep -q "^bad time -1 Invalid argument, bad clock -1 Invalid argument$" out
 '
 
 test_expect 'C hang: a real deadlock on two semaphores is caught live (status 86)' '
