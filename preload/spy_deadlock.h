@@ -113,7 +113,8 @@ void spy_sem_taken(const void *sem, int tid);
 void spy_sem_given(const void *sem, int tid);
 /* sem_init / sem_destroy: a new semaphore at that address. */
 void spy_sem_reset(const void *sem);
-/* 1 if tid took sem last and no post followed (0 when not followed). */
+/* 1 if tid took sem last and has not posted it since (0 as well when
+ * the table does not know sem). */
 int spy_sem_taken_by(const void *sem, int tid);
 
 /* 1 if the calling thread holds lock (as listed). */
