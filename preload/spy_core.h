@@ -94,7 +94,7 @@ static inline void spy_hook_leave(void);
 
 /* 1 if the hook may record: libspy is ready, tracing, and not re-entered.
  * On 1 the guard is taken; pair with spy_hook_leave. */
-static inline int spy_hook_enter(void)
+static inline __attribute__((always_inline)) int spy_hook_enter(void)
 {
 	struct spy_thread *t = &spy_self;
 	if (SPY_UNLIKELY(spy_state != SPY_STATE_READY)) {
@@ -131,7 +131,7 @@ static inline int spy_hook_enter(void)
 	return 1;
 }
 
-static inline void spy_hook_leave(void)
+static inline __attribute__((always_inline)) void spy_hook_leave(void)
 {
 	struct spy_thread *t = &spy_self;
 	/* (the hook's enter claimed the slot) */

@@ -120,7 +120,8 @@ static inline __attribute__((always_inline)) uint8_t *spy_writer_begin_at(unsign
 	return spy_writer_begin_slow(kind, max_body, when);
 }
 
-static inline uint8_t *spy_writer_begin(unsigned kind, size_t max_body)
+static inline __attribute__((always_inline)) uint8_t *
+spy_writer_begin(unsigned kind, size_t max_body)
 {
 	return spy_writer_begin_at(kind, max_body, 0);
 }
