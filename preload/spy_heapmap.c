@@ -13,14 +13,12 @@
 __thread int spy_in_allocator;
 __thread unsigned char spy_alloc_family, spy_free_family;
 
-/* A shadow nibble: 0 for no block, else a state and the block's family
- * (the low two bits): LIVE | family, HELD | family (freed, in quarantine),
- * or LIVE | HELD | family for a live block with a canary in its slack. */
-#define NIB_LIVE 4u
-#define NIB_HELD 8u
-#define FAMILY_BITS 3u
-#define NIB_CANARY (NIB_LIVE | NIB_HELD)
-#define LIVE_STATES (0xfu << NIB_LIVE | 0xfu << NIB_CANARY) /* every family */
+/* The shadow's nibbles (spy_heapmap.h). */
+#define NIB_LIVE SPY_NIB_LIVE
+#define NIB_HELD SPY_NIB_HELD
+#define FAMILY_BITS SPY_NIB_FAMILY
+#define NIB_CANARY SPY_NIB_CANARY
+#define LIVE_STATES SPY_NIB_LIVE_STATES
 #define CANARY_STATES (0xfu << NIB_CANARY)
 #define ANY_STATE 0xffffu
 
@@ -34,14 +32,7 @@ static inline int nib_canary(unsigned v)
 	return (v & NIB_CANARY) == NIB_CANARY;
 }
 
-/* Blocks this big or bigger go to the hash: they are few (and a malloc
- * or free of one costs far more anyway), a block mapped on its own would
- * take a page of shadow to itself, and an interior pointer's block is
- * then never more than this far back in the shadow. */
-#define SHADOW_MAX_BLOCK ((size_t)128 << 10)
-
-/* 1 when the allocator is glibc's, whose chunk layout is known. */
-static int glibc_chunks;
+int spy_heapmap_glibc_chunks;
 
 /* glibc keeps a block's chunk size in the word before it (the low three
  * bits are flags), and the next chunk's lowest bit says that this one is
@@ -136,7 +127,7 @@ static size_t usable_size(uintptr_t a)
 {
 	if (spy_guard_owns((const void *)a))
 		return spy_guard_size((const void *)a);
-	if (glibc_chunks)
+	if (spy_heapmap_glibc_chunks)
 		return chunk_header_sane(a) ? glibc_usable(a) : 0;
 	return spy_real.malloc_usable_size
 		? spy_real.malloc_usable_size((void *)a) : 0;
@@ -165,15 +156,15 @@ static uintptr_t overran_into(uintptr_t b, uintptr_t a)
 
 int spy_heapmap_damaged(uintptr_t addr, struct spy_heap_damage *d)
 {
-	if (!glibc_chunks || !spy_shadow_covers(addr) ||
+	if (!spy_heapmap_glibc_chunks || !spy_shadow_covers(addr) ||
 	    spy_guard_owns((const void *)addr))
 		return 0;
 	uint64_t word = ((const uint64_t *)addr)[-1];
 	if (!size_word_sane(addr, word)) {
 		d->block = addr;
 		d->header = word;
-		d->before = overran_into(addr > SHADOW_MAX_BLOCK + 16
-			? spy_shadow_prev(addr - 16, addr - SHADOW_MAX_BLOCK - 16) : 0, addr);
+		d->before = overran_into(addr > SPY_SHADOW_MAX_BLOCK + 16
+			? spy_shadow_prev(addr - 16, addr - SPY_SHADOW_MAX_BLOCK - 16) : 0, addr);
 		return 1;
 	}
 	const uint64_t *next = next_size_word(addr);
@@ -194,7 +185,7 @@ size_t spy_heapmap_usable(uintptr_t addr)
 
 size_t spy_heapmap_usable_fresh(uintptr_t addr)
 {
-	if (glibc_chunks && !spy_guard_owns((const void *)addr))
+	if (spy_heapmap_glibc_chunks && !spy_guard_owns((const void *)addr))
 		return glibc_usable(addr);
 	return usable_size(addr);
 }
@@ -225,13 +216,13 @@ void spy_heapmap_check_canaries(void (*bad)(uintptr_t addr, size_t usable))
 	spy_shadow_each(canary_granule, &w);
 }
 
-void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)
+void spy_heapmap_insert_rest(uintptr_t addr, size_t size, unsigned family)
 {
-	if (__builtin_expect(spy_shadow_covers(addr) && size < SHADOW_MAX_BLOCK, 1)) {
+	if (__builtin_expect(spy_shadow_covers(addr) && size < SPY_SHADOW_MAX_BLOCK, 1)) {
 		unsigned v = (family & SPY_HEAP_CANARY ? NIB_CANARY : NIB_LIVE) |
 			     (family & FAMILY_BITS);
 		/* the allocator just handed the block to this thread alone */
-		if (glibc_chunks)
+		if (spy_heapmap_glibc_chunks)
 			spy_shadow_set_owned(addr, v);
 		else
 			spy_shadow_change(addr, ANY_STATE, v, 0);
@@ -244,14 +235,16 @@ void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)
 	spy_blockhash_insert(addr, size, family);
 }
 
-enum spy_heap_found spy_heapmap_release(uintptr_t addr, int hold,
-					size_t *size, unsigned *family)
+enum spy_heap_found spy_heapmap_release_rest(uintptr_t addr, int hold,
+					     size_t *size, unsigned *family,
+					     unsigned was)
 {
 	if (__builtin_expect(!spy_shadow_covers(addr), 0))
 		return spy_blockhash_release(addr, hold, size, family);
-	unsigned was = spy_shadow_change(addr, LIVE_STATES,
-					 hold ? NIB_HELD : 0,
-					 hold ? FAMILY_BITS : 0);
+	if (was == ~0u)
+		was = spy_shadow_change(addr, LIVE_STATES,
+					hold ? NIB_HELD : 0,
+					hold ? FAMILY_BITS : 0);
 	if (!(was & (NIB_LIVE | NIB_HELD)))
 		return spy_blockhash_release(addr, hold, size, family);
 	*family = (was & FAMILY_BITS) | (nib_canary(was) ? SPY_HEAP_CANARY : 0);
@@ -303,7 +296,7 @@ int spy_heapmap_find_containing(uintptr_t addr, uintptr_t *base,
 				size_t *size)
 {
 	if (addr > 16) {
-		uintptr_t low = addr > SHADOW_MAX_BLOCK ? addr - SHADOW_MAX_BLOCK : 0;
+		uintptr_t low = addr > SPY_SHADOW_MAX_BLOCK ? addr - SPY_SHADOW_MAX_BLOCK : 0;
 		uintptr_t a = spy_shadow_prev((addr - 1) & ~(uintptr_t)15, low);
 		if (a && (spy_shadow_get(a) & NIB_LIVE)) {
 			size_t sz = usable_size(a);
@@ -365,7 +358,7 @@ size_t spy_heapmap_live_count(void)
 
 void spy_heapmap_init(void)
 {
-	glibc_chunks = spy_real_malloc_is_glibc();
+	spy_heapmap_glibc_chunks = spy_real_malloc_is_glibc();
 	spy_shadow_init();
 	spy_blockhash_init();
 	spy_guard_init();

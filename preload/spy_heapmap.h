@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spy_shadow.h"
+
 /* What a block came from (kept with it, for mismatched deallocation). */
 enum spy_heap_family {
 	SPY_FAMILY_MALLOC = 0,
@@ -50,10 +52,52 @@ extern __thread unsigned char spy_alloc_family, spy_free_family;
 /* Set up; called once at start. Registers the fork handlers. */
 void spy_heapmap_init(void);
 
+/* A shadow nibble: 0 for no block, else a state and the block's family
+ * (the low two bits): LIVE | family, HELD | family (freed, in quarantine),
+ * or LIVE | HELD | family for a live block with a canary in its slack. */
+#define SPY_NIB_LIVE 4u
+#define SPY_NIB_HELD 8u
+#define SPY_NIB_FAMILY 3u
+#define SPY_NIB_CANARY (SPY_NIB_LIVE | SPY_NIB_HELD)
+/* every live state, of every family (a mask of states, bit n for n) */
+#define SPY_NIB_LIVE_STATES (0xfu << SPY_NIB_LIVE | 0xfu << SPY_NIB_CANARY)
+
+/* Blocks this big or bigger go to the hash: they are few (and a malloc
+ * or free of one costs far more anyway), a block mapped on its own would
+ * take a page of shadow to itself, and an interior pointer's block is
+ * then never more than this far back in the shadow. */
+#define SPY_SHADOW_MAX_BLOCK ((size_t)128 << 10)
+
+/* 1 when the allocator is glibc's, whose chunk layout is known (set at
+ * start). */
+extern int spy_heapmap_glibc_chunks;
+
+/* The out-of-line rest of spy_heapmap_insert and spy_heapmap_release
+ * below; release_rest takes the state its caller found (and left) in the
+ * shadow, or ~0u when it did not look. */
+void spy_heapmap_insert_rest(uintptr_t addr, size_t size, unsigned family);
+enum spy_heap_found spy_heapmap_release_rest(uintptr_t addr, int hold,
+					     size_t *size, unsigned *family,
+					     unsigned was);
+
 /* Remembers a live block. A live entry at the same address is replaced
  * (its free was not seen). Cannot fail short of address space, when the
- * block is simply not remembered. */
-void spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family);
+ * block is simply not remembered. The common case inline: every malloc
+ * takes it. */
+static inline __attribute__((always_inline)) void
+spy_heapmap_insert(uintptr_t addr, size_t size, unsigned family)
+{
+	if (__builtin_expect(spy_shadow_covers(addr) &&
+			     size < SPY_SHADOW_MAX_BLOCK &&
+			     spy_heapmap_glibc_chunks, 1)) {
+		/* the allocator just handed the block to this thread alone */
+		spy_shadow_set_owned(addr, (family & SPY_HEAP_CANARY
+					    ? SPY_NIB_CANARY : SPY_NIB_LIVE) |
+						   (family & SPY_NIB_FAMILY));
+		return;
+	}
+	spy_heapmap_insert_rest(addr, size, family);
+}
 
 /* A header glibc keeps just before a block, found written over. */
 struct spy_heap_damage {
@@ -87,8 +131,24 @@ void spy_heapmap_check_canaries(void (*bad)(uintptr_t addr, size_t usable));
 /* A free of addr: a live block is marked freed when hold is 1 (it goes
  * into quarantine) or removed when hold is 0. *family and, when size is
  * not NULL, *size receive the block's (for LIVE and FREED). */
-enum spy_heap_found spy_heapmap_release(uintptr_t addr, int hold,
-					size_t *size, unsigned *family);
+static inline __attribute__((always_inline)) enum spy_heap_found
+spy_heapmap_release(uintptr_t addr, int hold, size_t *size, unsigned *family)
+{
+	/* the common case inline: every free of a live block passed on */
+	if (__builtin_expect(!hold && spy_shadow_covers(addr), 1)) {
+		unsigned was = spy_shadow_change(addr, SPY_NIB_LIVE_STATES, 0, 0);
+		if (__builtin_expect(!(was & SPY_NIB_LIVE), 0))
+			return spy_heapmap_release_rest(addr, hold, size,
+							family, was);
+		*family = (was & SPY_NIB_FAMILY) |
+			  ((was & SPY_NIB_CANARY) == SPY_NIB_CANARY
+			   ? SPY_HEAP_CANARY : 0);
+		if (size)
+			*size = spy_heapmap_usable(addr);
+		return SPY_HEAP_LIVE;
+	}
+	return spy_heapmap_release_rest(addr, hold, size, family, ~0u);
+}
 
 /* Forgets addr whatever its state (a quarantined block leaving). */
 void spy_heapmap_remove(uintptr_t addr);
