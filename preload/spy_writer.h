@@ -151,12 +151,31 @@ static inline __attribute__((always_inline)) void spy_writer_end(uint8_t *end)
  * cheaply). */
 uint64_t spy_writer_now(void);
 
+/* trace_put_varint for an address delta: blocks lie megabytes apart, so
+ * most deltas take three or four bytes, written here without a loop. */
+static inline __attribute__((always_inline)) uint8_t *
+spy_writer_put_delta(uint8_t *p, uint64_t v)
+{
+	if (v < 0x4000 || v >= ((uint64_t)1 << 28))
+		return trace_put_varint(p, v);
+	p[0] = (uint8_t)(v | 0x80);
+	if (v < ((uint64_t)1 << 21)) {
+		p[1] = (uint8_t)((v >> 7) | 0x80);
+		p[2] = (uint8_t)(v >> 14);
+		return p + 3;
+	}
+	p[1] = (uint8_t)((v >> 7) | 0x80);
+	p[2] = (uint8_t)((v >> 14) | 0x80);
+	p[3] = (uint8_t)(v >> 21);
+	return p + 4;
+}
+
 /* Writes addr as a delta from the buffer's running address. Only between
  * begin and end. */
 static inline __attribute__((always_inline)) uint8_t *spy_writer_put_addr(uint8_t *p, uintptr_t addr)
 {
 	struct spy_buffer *b = spy_self.buf;
-	p = trace_put_svarint(p, (int64_t)(addr - b->last_addr));
+	p = spy_writer_put_delta(p, trace_zigzag((int64_t)(addr - b->last_addr)));
 	b->last_addr = addr;
 	return p;
 }
