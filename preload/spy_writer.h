@@ -81,13 +81,19 @@ static inline uint64_t spy_read_tsc(void)
 
 /* The time for a record of b's open chunk: its base time plus the counter
  * ticks since, scaled; the clock itself while the rate is unknown. */
-static inline __attribute__((always_inline)) uint64_t spy_writer_time(const struct spy_buffer *b)
+static inline __attribute__((always_inline)) uint64_t
+spy_writer_time_of(const struct spy_buffer *b, uint32_t chunk)
 {
 	uint64_t rate = __atomic_load_n(&spy_writer_rate_q32, __ATOMIC_RELAXED);
-	if (!rate || b->chunk == SPY_NO_CHUNK)
+	if (!rate || chunk == SPY_NO_CHUNK)
 		return spy_now_ns();
 	uint64_t ticks = spy_read_tsc() - b->base_tsc;
 	return b->base_ns + (uint64_t)(((unsigned __int128)ticks * rate) >> 32);
+}
+
+static inline __attribute__((always_inline)) uint64_t spy_writer_time(const struct spy_buffer *b)
+{
+	return spy_writer_time_of(b, b->chunk);
 }
 
 /* Starts a record of kind with a body of at most max_body bytes in the
@@ -101,19 +107,25 @@ static inline __attribute__((always_inline)) uint8_t *spy_writer_begin_at(unsign
 					   uint64_t when)
 {
 	struct spy_buffer *b = spy_self.buf;
-	/* The common case: an open chunk with room for a short record. */
+	/* The common case: an open chunk with room for a short record. The
+	 * fields read once into locals: only this thread changes them, and
+	 * the atomic load of the rate would make the compiler read them
+	 * again. */
+	uint32_t used, chunk;
 	if (SPY_LIKELY(b && spy_tracing && max_body < 128 &&
-		       b->chunk != SPY_NO_CHUNK &&
-		       b->used + 2 + TRACE_VARINT_MAX + max_body <= SPY_REGION_SIZE)) {
-		uint64_t now = when ? when : spy_writer_time(b);
-		if (now < b->last_ns)
-			now = b->last_ns; /* dt cannot go backwards in a chunk */
-		uint8_t *start = b->region + b->used;
-		b->record = b->used;
+		       (chunk = b->chunk) != SPY_NO_CHUNK &&
+		       (used = b->used) + 2 + TRACE_VARINT_MAX + max_body <=
+			       SPY_REGION_SIZE)) {
+		uint64_t last = b->last_ns;
+		uint64_t now = when ? when : spy_writer_time_of(b, chunk);
+		if (now < last)
+			now = last; /* dt cannot go backwards in a chunk */
+		uint8_t *start = b->region + used;
+		b->record = used;
 		b->kind = (uint8_t)kind;
 		start[0] = 0;  /* the kind byte is stored last */
 		start[1] = 1;  /* length bytes reserved */
-		uint8_t *p = trace_put_varint(start + 2, now - b->last_ns);
+		uint8_t *p = trace_put_varint(start + 2, now - last);
 		b->last_ns = now;
 		return p;
 	}
@@ -132,16 +144,23 @@ spy_writer_begin(unsigned kind, size_t max_body)
 static inline __attribute__((always_inline)) void spy_writer_end(uint8_t *end)
 {
 	struct spy_buffer *b = spy_self.buf;
-	uint8_t *start = b->region + b->record;
+	uint8_t *region = b->region;
+	uint32_t record = b->record;
+	uint8_t *start = region + record;
 	size_t body_len = (size_t)(end - (start + 2));
 	if (SPY_LIKELY(start[1] == 1 && body_len < 128)) {
+		/* read before the stores: the fences would make the compiler
+		 * read them again, and only this thread changes them */
+		uint32_t chunk = b->chunk;
+		uint8_t kind = b->kind;
+		uint32_t used = record + 2 + (uint32_t)body_len;
 		start[1] = (uint8_t)body_len;
-		b->used = b->record + 2 + (uint32_t)body_len;
+		b->used = used;
 		__atomic_signal_fence(__ATOMIC_RELEASE);
-		trace_put_u32(b->region + b->chunk + 4,
-			      b->used - b->chunk - TRACE_CHUNK_HEADER_SIZE);
+		trace_put_u32(region + chunk + 4,
+			      used - chunk - TRACE_CHUNK_HEADER_SIZE);
 		__atomic_signal_fence(__ATOMIC_RELEASE);
-		start[0] = b->kind;
+		start[0] = kind;
 		return;
 	}
 	spy_writer_end_slow(b, end);
