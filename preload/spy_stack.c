@@ -59,8 +59,11 @@ struct cache_entry {
 	uint32_t generation;
 	uint16_t n;                   /* slots to check */
 	uint8_t state;
-	uintptr_t slot[CACHE_SLOTS];  /* where a caller's return address lay */
-	uintptr_t value[CACHE_SLOTS]; /* and what it was */
+	/* where a caller's return address lay, and what it was: side by
+	 * side, so that a short chain shares the header's cache line */
+	struct {
+		uintptr_t at, ra;
+	} caller[CACHE_SLOTS];
 };
 
 /* A set holds up to CACHE_WAYS entries: one call site at one depth is
@@ -273,10 +276,11 @@ static inline int entry_holds(const struct cache_entry *e)
 	    e->generation != __atomic_load_n(&generation, __ATOMIC_ACQUIRE) ||
 	    __atomic_load_n(&spy_modules_dirty, __ATOMIC_RELAXED))
 		return 0;
-	int i = 0;
-	while (i < e->n && *(volatile const uintptr_t *)e->slot[i] == e->value[i])
-		i++;
-	return i == e->n;
+	for (const __typeof__(e->caller[0]) *c = e->caller, *end = c + e->n;
+	     c < end; c++)
+		if (*(volatile const uintptr_t *)c->at != c->ra)
+			return 0;
+	return 1;
 }
 
 /* The way of set s to fill next: an empty one, else the next in turn. */
@@ -330,8 +334,8 @@ static uint32_t learn(struct cache_entry *e, uintptr_t ra, uintptr_t cfa)
 		 * the stack pointer it was found with. */
 		e->n = 0;
 		for (int i = first + 1; i < got; i++) {
-			e->slot[e->n] = sps[i] - sizeof(uintptr_t);
-			e->value[e->n++] = (uintptr_t)frames[i];
+			e->caller[e->n].at = sps[i] - sizeof(uintptr_t);
+			e->caller[e->n++].ra = (uintptr_t)frames[i];
 		}
 	}
 	uint32_t id = spy_stack_intern(frames, got);
