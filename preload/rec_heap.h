@@ -18,6 +18,7 @@
 #include "spy_options.h"
 #include "spy_quarantine.h"
 #include "spy_stack.h"
+#include "spy_stack_cache.h"
 #include "spy_writer.h"
 #include "trace_encode.h"
 
@@ -76,7 +77,7 @@ static inline void rec_heap_check_canary(const void *p, unsigned family,
 static inline __attribute__((always_inline)) void
 rec_heap_alloc(unsigned fn, void *p, size_t size, size_t align)
 {
-	uint32_t stack = spy_stack_capture();
+	uint32_t stack = spy_stack_capture_inline();
 	/* the C++ operator's mark is used up by the allocation it made */
 	unsigned family = spy_alloc_family;
 	spy_alloc_family = 0;
@@ -230,7 +231,7 @@ static inline __attribute__((always_inline)) int
 rec_heap_free(unsigned fn, void **pp, void *ra)
 {
 	void *p = *pp;
-	uint32_t stack = spy_stack_capture();
+	uint32_t stack = spy_stack_capture_inline();
 	size_t size = 0;
 	unsigned family;
 	unsigned want = spy_free_family;

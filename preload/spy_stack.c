@@ -17,6 +17,7 @@
  * address.
  */
 #include "spy_stack.h"
+#include "spy_stack_cache.h"
 
 #include <setjmp.h>
 #include <signal.h>
@@ -45,45 +46,7 @@ struct slot {
 
 static struct slot *table;
 static uint32_t next_id = 1;
-static uint32_t generation = 1; /* changes when every id is forgotten */
-
-#define CACHE_SETS 64
-#define CACHE_WAYS 4
-#define CACHE_SLOTS 32
-
-enum { ENTRY_SEEN = 1, ENTRY_LEARNT = 2 };
-
-struct cache_entry {
-	uintptr_t ra, cfa;            /* the key */
-	uint32_t id;
-	uint32_t generation;
-	uint16_t n;                   /* slots to check */
-	uint8_t state;
-	/* where a caller's return address lay, and what it was: side by
-	 * side, so that a short chain shares the header's cache line */
-	struct {
-		uintptr_t at, ra;
-	} caller[CACHE_SLOTS];
-};
-
-/* A set holds up to CACHE_WAYS entries: one call site at one depth is
- * often reached through different callers (a helper called from several
- * places at the same depth, a recursion), and each chain keeps its own. */
-struct stack_cache {
-	struct cache_entry e[CACHE_SETS][CACHE_WAYS];
-	uint8_t victim[CACHE_SETS]; /* the way replaced next */
-	uint32_t unwinds;  /* full unwinds this thread has done */
-	/* Learning (a step-by-step unwind) costs about ten times libunwind's
-	 * fast backtrace and pays only if hits follow. Beyond a thread's
-	 * first unwinds, a call site met again (or whose learnt chain of
-	 * callers changed: it is learnt beside the others) is learnt on
-	 * credit: every hit earns one, every ten misses one, a learning
-	 * costs LEARN_COST. A program whose chains keep changing (cc1's
-	 * recursive walkers: 7 events in 10 were learnt again, 1 in 7 hit)
-	 * learns little until hits pay for it. */
-	int64_t credit;    /* clamped to CREDIT_MAX when spent */
-	uint32_t misses;   /* since the last credit they earned */
-};
+uint32_t spy_stack_generation = 1;
 
 #define LEARN_COST 10
 #define CREDIT_START 64
@@ -137,7 +100,7 @@ void spy_stack_reset(void)
 		spy_sys_munmap(table, TABLE_SIZE * sizeof(struct slot));
 	table = spy_sys_mmap(TABLE_SIZE * sizeof(struct slot));
 	next_id = 1;
-	__atomic_add_fetch(&generation, 1, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&spy_stack_generation, 1, __ATOMIC_RELEASE);
 }
 
 /* Caches of threads that ended go to the next threads. What a cache holds
@@ -263,26 +226,6 @@ uint32_t spy_stack_intern(void **frames, int got)
 	return intern(frames, n);
 }
 
-static unsigned cache_set_of(uintptr_t ra, uintptr_t cfa)
-{
-	uint64_t h = (ra ^ (cfa << 17) ^ (cfa >> 4)) * 0x9e3779b97f4a7c15u;
-	return (unsigned)(h >> 58);
-}
-
-/* e's stack, if every caller's return address is still where it was. */
-static inline int entry_holds(const struct cache_entry *e)
-{
-	if (e->state != ENTRY_LEARNT ||
-	    e->generation != __atomic_load_n(&generation, __ATOMIC_ACQUIRE) ||
-	    __atomic_load_n(&spy_modules_dirty, __ATOMIC_RELAXED))
-		return 0;
-	for (const __typeof__(e->caller[0]) *c = e->caller, *end = c + e->n;
-	     c < end; c++)
-		if (*(volatile const uintptr_t *)c->at != c->ra)
-			return 0;
-	return 1;
-}
-
 /* The way of set s to fill next: an empty one, else the next in turn. */
 static struct cache_entry *cache_victim(struct stack_cache *c, unsigned s)
 {
@@ -341,7 +284,7 @@ static uint32_t learn(struct cache_entry *e, uintptr_t ra, uintptr_t cfa)
 	uint32_t id = spy_stack_intern(frames, got);
 	if (cacheable == 1 && id) {
 		e->id = id;
-		e->generation = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+		e->generation = __atomic_load_n(&spy_stack_generation, __ATOMIC_ACQUIRE);
 		e->state = ENTRY_LEARNT;
 	}
 	return id;
@@ -470,9 +413,7 @@ static uint32_t shallow(uintptr_t ra)
 	return spy_stack_intern(frames, 1);
 }
 
-/* The cache missed (or is off): find out why, learn or unwind. */
-__attribute__((noinline))
-static uint32_t capture_slow(uintptr_t ra, uintptr_t cfa)
+uint32_t spy_stack_capture_miss(uintptr_t ra, uintptr_t cfa)
 {
 	struct spy_thread *t = &spy_self;
 	struct stack_cache *c = t->stack_cache;
@@ -492,18 +433,18 @@ static uint32_t capture_slow(uintptr_t ra, uintptr_t cfa)
 		goto unwind;
 	if (c->credit > CREDIT_MAX)
 		c->credit = CREDIT_MAX;
-	unsigned set = cache_set_of(ra, cfa);
+	unsigned set = spy_stack_set_of(ra, cfa);
 	struct cache_entry *seen = NULL;
 	int keyed = 0;
 	for (int w = 0; w < CACHE_WAYS; w++) {
 		struct cache_entry *e = &c->e[set][w];
 		if (e->ra != ra || e->cfa != cfa)
 			continue;
-		if (entry_holds(e))
+		if (spy_stack_entry_holds(e))
 			return e->id;
 		keyed = 1;
 		if (e->state != ENTRY_LEARNT ||
-		    e->generation != __atomic_load_n(&generation, __ATOMIC_RELAXED))
+		    e->generation != __atomic_load_n(&spy_stack_generation, __ATOMIC_RELAXED))
 			seen = e;
 	}
 	if (!room_to_unwind())
@@ -547,17 +488,5 @@ unwind:
 
 uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa)
 {
-	/* the hit, kept free of calls so that it needs no frame of its own */
-	struct stack_cache *c = spy_self.stack_cache;
-	if (SPY_LIKELY(c != NULL)) {
-		struct cache_entry *set = c->e[cache_set_of(ra, cfa)];
-		for (int w = 0; w < CACHE_WAYS; w++) {
-			struct cache_entry *e = &set[w];
-			if (e->ra == ra && e->cfa == cfa && entry_holds(e)) {
-				c->credit++;
-				return e->id;
-			}
-		}
-	}
-	return capture_slow(ra, cfa);
+	return spy_stack_capture_hit(ra, cfa);
 }
