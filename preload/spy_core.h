@@ -7,6 +7,7 @@
 #ifndef SPY_CORE_H
 #define SPY_CORE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -104,9 +105,20 @@ static inline __attribute__((always_inline)) int spy_hook_enter(void)
 			return 0;
 	}
 	uintptr_t cfa = (uintptr_t)__builtin_dwarf_cfa();
-	if (SPY_UNLIKELY(t->guard) && !spy_guard_abandoned(t, cfa))
-		return 0;
-	if (!spy_tracing || t->dead)
+	/* guard and dead, side by side, tested at once: both 0 but in a
+	 * nested call, a cut-short hook or a thread past its end */
+	uint64_t guard_dead;
+	_Static_assert(offsetof(struct spy_thread, dead) ==
+		       offsetof(struct spy_thread, guard) + sizeof(int) &&
+		       sizeof(int) * 2 == sizeof guard_dead, "guard, dead");
+	__builtin_memcpy(&guard_dead, &t->guard, sizeof guard_dead);
+	if (SPY_UNLIKELY(guard_dead)) {
+		if (t->guard && !spy_guard_abandoned(t, cfa))
+			return 0;
+		if (t->dead)
+			return 0;
+	}
+	if (!spy_tracing)
 		return 0;
 	/* the frame first: a signal between the two stores must find the
 	 * guard either not taken or taken with its frame */
