@@ -37,6 +37,18 @@ struct spy_thread {
 	uintptr_t guard_cfa;     /* frame of the hook that took the guard
 				    (spy_hook_enter), 0 otherwise */
 	struct spy_gate_slot *gate; /* NULL until its first hook */
+	/* 1 while the thread is inside the real allocator on libspy's
+	 * behalf. A malloc-family call that finds it set comes from a
+	 * signal handler that interrupted the allocator: it must not
+	 * re-enter it (the hooks serve it from the bootstrap arena, or put
+	 * the free off). */
+	int in_allocator;
+	/* The C++ operators in progress on this thread (hook_new.c): the
+	 * family a block being allocated belongs to (enum
+	 * spy_heap_family), and the family a free expects
+	 * (SPY_FAMILY_MALLOC for free itself). Set by the outermost
+	 * operator only; 0 otherwise. */
+	unsigned char alloc_family, free_family;
 };
 
 extern __thread struct spy_thread spy_self

@@ -10,9 +10,6 @@
 #include "spy_real.h"
 #include "spy_shadow.h"
 
-__thread int spy_in_allocator;
-__thread unsigned char spy_alloc_family, spy_free_family;
-
 /* The shadow's nibbles (spy_heapmap.h). */
 #define NIB_LIVE SPY_NIB_LIVE
 #define NIB_HELD SPY_NIB_HELD

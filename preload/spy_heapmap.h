@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spy_core.h"
 #include "spy_shadow.h"
 
 /* What a block came from (kept with it, for mismatched deallocation). */
@@ -37,17 +38,12 @@ enum spy_heap_found {
 	SPY_HEAP_FREED = 2,   /* already freed and held in quarantine */
 };
 
-/* 1 while the calling thread is inside the real allocator on libspy's
- * behalf. A malloc-family call that finds it set comes from a signal
- * handler that interrupted the allocator: it must not re-enter it (the
- * hooks serve it from the bootstrap arena, or put the free off). */
-extern __thread int spy_in_allocator;
-
-/* The C++ operators in progress on this thread (hook_new.c): the family a
- * block being allocated belongs to (enum spy_heap_family), and the family
- * a free expects (SPY_FAMILY_MALLOC for free itself). Set by the outermost
- * operator only; 0 otherwise. */
-extern __thread unsigned char spy_alloc_family, spy_free_family;
+/* The calling thread's marks of the malloc hooks (struct spy_thread,
+ * spy_core.h): in the thread's record, whose address every hook has at
+ * hand already. */
+#define spy_in_allocator (spy_self.in_allocator)
+#define spy_alloc_family (spy_self.alloc_family)
+#define spy_free_family (spy_self.free_family)
 
 /* Set up; called once at start. Registers the fork handlers. */
 void spy_heapmap_init(void);
