@@ -112,14 +112,14 @@ SPY_EXPORT void *malloc(size_t size)
 	if (!spy_hook_enter())
 		return plain_alloc(size, 0);
 	void *p = GUARDED_OR(size, 0, spy_real.malloc(size));
-	int saved = errno;
+	int *err = spy_errno_at(), saved = *err;
 	if (p)
 		rec_heap_alloc(TRACE_FN_MALLOC, p, size, 0);
 	else
 		rec_heap_alloc_failed(TRACE_FN_MALLOC, size);
 	spy_heapinfo_tick();
 	spy_hook_leave();
-	errno = saved;
+	*err = saved;
 	return p;
 }
 
@@ -186,11 +186,11 @@ SPY_EXPORT void free(void *p)
 			spy_real.free(p);
 		return;
 	}
-	int saved = errno;
+	int *err = spy_errno_at(), saved = *err;
 	int pass = rec_heap_free(TRACE_FN_FREE, &p, __builtin_return_address(0));
 	spy_heapinfo_tick();
 	spy_hook_leave();
-	errno = saved;
+	*err = saved;
 	if (pass)
 		IN_REAL((spy_real.free(p), 0));
 	if (SPY_UNLIKELY(n_deferred))

@@ -7,6 +7,7 @@
 #ifndef SPY_CORE_H
 #define SPY_CORE_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -49,6 +50,7 @@ struct spy_thread {
 	 * (SPY_FAMILY_MALLOC for free itself). Set by the outermost
 	 * operator only; 0 otherwise. */
 	unsigned char alloc_family, free_family;
+	int *errno_at;           /* the thread's errno, once a hook asked */
 };
 
 extern __thread struct spy_thread spy_self
@@ -153,6 +155,17 @@ static inline __attribute__((always_inline)) int spy_hook_enter(void)
 		return 0;
 	}
 	return 1;
+}
+
+/* Where the calling thread's errno lies, which every malloc hook saves
+ * and restores: from the thread's record, without a call. */
+static inline __attribute__((always_inline)) int *spy_errno_at(void)
+{
+	struct spy_thread *t = &spy_self;
+	int *e = t->errno_at;
+	if (SPY_UNLIKELY(!e))
+		e = t->errno_at = &errno;
+	return e;
 }
 
 static inline __attribute__((always_inline)) void spy_hook_leave(void)
