@@ -244,6 +244,11 @@ again:;
 		(uintptr_t)p, hold, hold ? &size : NULL, &family);
 	if (SPY_LIKELY(f == SPY_HEAP_LIVE)) {
 		rec_heap_free_record(fn, p, stack);
+		/* the common case: passed on, of the family expected, with
+		 * no canary and no header to check (family == want: no
+		 * canary bit) */
+		if (SPY_LIKELY(!hold && family == want && !spy_opt.canary))
+			return 1;
 		/* a held block got its size from the release; one passed on
 		 * needs it only for its canary */
 		if (!hold && (family & SPY_HEAP_CANARY))
