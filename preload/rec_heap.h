@@ -81,9 +81,11 @@ rec_heap_alloc(unsigned fn, void *p, size_t size, size_t align)
 	/* the C++ operator's mark is used up by the allocation it made */
 	unsigned family = spy_alloc_family;
 	spy_alloc_family = 0;
-	size_t usable = 0;
-	family = rec_heap_family(p, family, size, &usable);
-	rec_heap_arm(p, family, size, usable);
+	if (SPY_UNLIKELY(spy_opt.canary)) {
+		size_t usable = 0;
+		family = rec_heap_family(p, family, size, &usable);
+		rec_heap_arm(p, family, size, usable);
+	}
 	spy_heapmap_insert((uintptr_t)p, size, family);
 	uint8_t *w = spy_writer_begin(TRACE_ALLOC, 6 * TRACE_VARINT_MAX);
 	if (w) {

@@ -35,7 +35,9 @@ extern uintptr_t spy_guard_base;
 /* 1 if p lies in the guarded reservation. */
 static inline int spy_guard_owns(const void *p)
 {
-	return (uintptr_t)p - spy_guard_base < SPY_GUARD_RESERVE && spy_guard_base;
+	/* the base first: 0 (guard mode off) decides at once */
+	uintptr_t base = spy_guard_base;
+	return __builtin_expect(base != 0, 0) && (uintptr_t)p - base < SPY_GUARD_RESERVE;
 }
 
 /* Makes the block's pages inaccessible and keeps them so; the oldest freed
