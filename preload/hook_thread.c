@@ -11,7 +11,6 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/time.h>
 #include <threads.h>
 #include <unistd.h>
@@ -80,34 +79,9 @@ static uint64_t tv_ns(struct timeval tv)
 	return (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
 }
 
-/* "run_ns wait_ns slices" from schedstat: 0, or -1 (both 0) when it
- * cannot be read. */
 static int read_schedstat(uint64_t *run, uint64_t *wait)
 {
-	char buf[96];
-	*run = *wait = 0;
-	/* One read: the file is a few dozen bytes, produced at once. */
-	int fd = spy_sys_open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	ssize_t n = spy_sys_read(fd, buf, sizeof(buf) - 1);
-	spy_sys_close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	const char *p = buf;
-	uint64_t v[2] = { 0, 0 };
-	for (int i = 0; i < 2; i++) {
-		while (*p == ' ')
-			p++;
-		if (*p < '0' || *p > '9')
-			return -1;
-		while (*p >= '0' && *p <= '9')
-			v[i] = v[i] * 10 + (uint64_t)(*p++ - '0');
-	}
-	*run = v[0];
-	*wait = v[1];
-	return 0;
+	return spy_proc_schedstat("/proc/thread-self/schedstat", run, wait);
 }
 
 /* Reading schedstat is dear for a new thread: the kernel builds /proc
@@ -197,6 +171,17 @@ static void less_inherited(struct usage *u, pid_t tid, int process)
 	u->wait = less(u->wait, b->wait);
 }
 
+/* The six counters a thread's end and the process's totals share. */
+static uint8_t *put_usage(uint8_t *p, const struct usage *u)
+{
+	p = trace_put_varint(p, u->utime);
+	p = trace_put_varint(p, u->stime);
+	p = trace_put_varint(p, u->nvcsw);
+	p = trace_put_varint(p, u->nivcsw);
+	p = trace_put_varint(p, u->minflt);
+	return trace_put_varint(p, u->majflt);
+}
+
 static void put_thread_end(pid_t tid, unsigned how, struct usage *u,
 			   uint64_t life, uint64_t stack_size, unsigned sched)
 {
@@ -208,12 +193,7 @@ static void put_thread_end(pid_t tid, unsigned how, struct usage *u,
 		return;
 	p = trace_put_varint(p, (uint32_t)tid);
 	p = trace_put_varint(p, how);
-	p = trace_put_varint(p, u->utime);
-	p = trace_put_varint(p, u->stime);
-	p = trace_put_varint(p, u->nvcsw);
-	p = trace_put_varint(p, u->nivcsw);
-	p = trace_put_varint(p, u->minflt);
-	p = trace_put_varint(p, u->majflt);
+	p = put_usage(p, u);
 	p = trace_put_varint(p, u->run);
 	p = trace_put_varint(p, u->wait);
 	p = trace_put_varint(p, life);
@@ -262,23 +242,6 @@ static uint64_t num_at(const char **pp)
 	return v;
 }
 
-/* The value after "name:" in a /proc status text, 0 if absent. */
-static uint64_t status_field(const char *buf, const char *name)
-{
-	size_t len = spy_strlen(name);
-	for (const char *p = buf; *p;) {
-		if (spy_strneq(p, name, len) && p[len] == ':') {
-			p += len + 1;
-			return num_at(&p);
-		}
-		while (*p && *p != '\n')
-			p++;
-		if (*p)
-			p++;
-	}
-	return 0;
-}
-
 /* An end record for another thread of the process, still running as it
  * ends: what it cost so far, from /proc (its own getrusage is out of
  * reach). Lifetime 0: the analyzer has its start. */
@@ -314,30 +277,34 @@ static void write_live_end(const char *tid_s, uint64_t tid, long tick)
 	n = spy_read_file(path, st, sizeof(st) - 1);
 	if (n > 0) {
 		st[n] = '\0';
-		u.nvcsw = status_field(st, "voluntary_ctxt_switches");
-		u.nivcsw = status_field(st, "nonvoluntary_ctxt_switches");
+		u.nvcsw = spy_proc_field(st, "voluntary_ctxt_switches");
+		u.nivcsw = spy_proc_field(st, "nonvoluntary_ctxt_switches");
 	}
 	if (spy_opt.thread_sched) {
 		spy_format(path, sizeof(path), "/proc/self/task/%s/schedstat", tid_s);
-		n = spy_read_file(path, buf, sizeof(buf) - 1);
-		if (n > 0) {
-			buf[n] = '\0';
-			const char *q = buf;
-			u.run = num_at(&q);
-			u.wait = num_at(&q);
+		if (spy_proc_schedstat(path, &u.run, &u.wait) == 0)
 			sched = TRACE_SCHED_READ;
-		}
 	}
 	put_thread_end((pid_t)tid, TRACE_THREAD_AT_EXIT, &u, 0, 0, sched);
 }
 
-struct dirent64_ {
-	uint64_t ino;
-	int64_t off;
-	unsigned short reclen;
-	unsigned char type;
-	char name[];
+struct live_ends {
+	uint64_t self;
+	long tick;
+	int done;
 };
+
+static int write_live_end_of(const char *tid_s, void *arg)
+{
+	struct live_ends *le = arg;
+	const char *q = tid_s;
+	uint64_t tid = num_at(&q);
+	if (tid != le->self) {
+		write_live_end(tid_s, tid, le->tick);
+		le->done++;
+	}
+	return le->done >= LIVE_ENDS_MAX;
+}
 
 /* Every other thread still running: without this, a pool that is never
  * joined (xz -T, a JVM's) showed no lifetime and no CPU at all. */
@@ -345,31 +312,8 @@ static void write_live_ends(void)
 {
 	if (!spy_tracing)
 		return;
-	int dir = spy_sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-	if (dir < 0)
-		return;
-	long tick = sysconf(_SC_CLK_TCK);
-	uint64_t self = (uint64_t)self_tid();
-	int done = 0;
-	char buf[2048];
-	for (;;) {
-		long n = syscall(SYS_getdents64, dir, buf, sizeof(buf));
-		if (n <= 0)
-			break;
-		for (long off = 0; off < n && done < LIVE_ENDS_MAX;) {
-			struct dirent64_ *d = (void *)(buf + off);
-			off += d->reclen;
-			const char *q = d->name;
-			if (*q < '0' || *q > '9')
-				continue;
-			uint64_t tid = num_at(&q);
-			if (tid == self)
-				continue;
-			write_live_end(d->name, tid, tick);
-			done++;
-		}
-	}
-	spy_sys_close(dir);
+	struct live_ends le = { (uint64_t)self_tid(), sysconf(_SC_CLK_TCK), 0 };
+	spy_proc_each_task(write_live_end_of, &le);
 }
 
 void rec_threads_write_totals(unsigned how)
@@ -387,12 +331,7 @@ void rec_threads_write_totals(unsigned how)
 	uint8_t *p = spy_writer_begin(TRACE_PROCESS_STATS, 10 * TRACE_VARINT_MAX);
 	if (!p)
 		return;
-	p = trace_put_varint(p, u.utime);
-	p = trace_put_varint(p, u.stime);
-	p = trace_put_varint(p, u.nvcsw);
-	p = trace_put_varint(p, u.nivcsw);
-	p = trace_put_varint(p, u.minflt);
-	p = trace_put_varint(p, u.majflt);
+	p = put_usage(p, &u);
 	/* the peak keeps the image before's: exec carries it over */
 	p = trace_put_varint(p, (uint64_t)ru.ru_maxrss);
 	p = trace_put_varint(p, __atomic_load_n(&threads_created, __ATOMIC_RELAXED));

@@ -15,7 +15,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -219,27 +218,6 @@ static void flush_table(struct rec_io_table *tb)
 
 /* ---- /proc/self/io --------------------------------------------------------- */
 
-static uint64_t field(const char *buf, const char *name)
-{
-	size_t len = spy_strlen(name);
-	for (const char *p = buf; *p;) {
-		if (spy_strneq(p, name, len) && p[len] == ':') {
-			p += len + 1;
-			while (*p == ' ')
-				p++;
-			uint64_t v = 0;
-			while (*p >= '0' && *p <= '9')
-				v = v * 10 + (uint64_t)(*p++ - '0');
-			return v;
-		}
-		while (*p && *p != '\n')
-			p++;
-		if (*p)
-			p++;
-	}
-	return 0;
-}
-
 static void seen_totals(uint64_t *writes, uint64_t *reads)
 {
 	*writes = __atomic_load_n(&retired_writes, __ATOMIC_RELAXED) +
@@ -288,45 +266,27 @@ static int task_io(const char *path, uint64_t k[K_N])
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';
-	k[K_RCHAR] += field(buf, "rchar");
-	k[K_WCHAR] += field(buf, "wchar");
-	k[K_SYSCR] += field(buf, "syscr");
-	k[K_SYSCW] += field(buf, "syscw");
-	k[K_RBYTES] += field(buf, "read_bytes");
-	k[K_WBYTES] += field(buf, "write_bytes");
+	k[K_RCHAR] += spy_proc_field(buf, "rchar");
+	k[K_WCHAR] += spy_proc_field(buf, "wchar");
+	k[K_SYSCR] += spy_proc_field(buf, "syscr");
+	k[K_SYSCW] += spy_proc_field(buf, "syscw");
+	k[K_RBYTES] += spy_proc_field(buf, "read_bytes");
+	k[K_WBYTES] += spy_proc_field(buf, "write_bytes");
 	return 0;
 }
 
-struct linux_dirent64_ {
-	uint64_t ino;
-	int64_t off;
-	unsigned short reclen;
-	unsigned char type;
-	char name[];
-};
+static int add_task_io(const char *tid, void *k)
+{
+	char path[64];
+	spy_format(path, sizeof(path), "/proc/self/task/%s/io", tid);
+	task_io(path, k);
+	return 0;
+}
 
 /* Sums the counters of every thread the process has now. */
 static void live_threads_io(uint64_t k[K_N])
 {
-	int dir = spy_sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-	if (dir < 0)
-		return;
-	char buf[2048];
-	for (;;) {
-		long n = syscall(SYS_getdents64, dir, buf, sizeof(buf));
-		if (n <= 0)
-			break;
-		for (long off = 0; off < n;) {
-			struct linux_dirent64_ *d = (void *)(buf + off);
-			off += d->reclen;
-			if (d->name[0] < '0' || d->name[0] > '9')
-				continue;
-			char path[64];
-			spy_format(path, sizeof(path), "/proc/self/task/%s/io", d->name);
-			task_io(path, k);
-		}
-	}
-	spy_sys_close(dir);
+	spy_proc_each_task(add_task_io, k);
 }
 
 /* What the threads that ended since the start reading did, into k (from

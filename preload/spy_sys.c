@@ -224,6 +224,85 @@ ssize_t spy_read_file(const char *path, char *buf, size_t cap)
 	return (ssize_t)got;
 }
 
+uint64_t spy_proc_field(const char *text, const char *name)
+{
+	size_t len = spy_strlen(name);
+	for (const char *p = text; *p;) {
+		if (spy_strneq(p, name, len) && p[len] == ':') {
+			p += len + 1;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			uint64_t v = 0;
+			while (*p >= '0' && *p <= '9')
+				v = v * 10 + (uint64_t)(*p++ - '0');
+			return v;
+		}
+		while (*p && *p != '\n')
+			p++;
+		if (*p)
+			p++;
+	}
+	return 0;
+}
+
+int spy_proc_schedstat(const char *path, uint64_t *run, uint64_t *wait)
+{
+	char buf[96];
+	*run = *wait = 0;
+	/* one read: the file is a few dozen bytes, produced at once */
+	int fd = spy_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	ssize_t n = spy_sys_read(fd, buf, sizeof(buf) - 1);
+	spy_sys_close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	const char *p = buf;
+	uint64_t v[2] = { 0, 0 };
+	for (int i = 0; i < 2; i++) {
+		while (*p == ' ')
+			p++;
+		if (*p < '0' || *p > '9')
+			return -1;
+		while (*p >= '0' && *p <= '9')
+			v[i] = v[i] * 10 + (uint64_t)(*p++ - '0');
+	}
+	*run = v[0];
+	*wait = v[1];
+	return 0;
+}
+
+/* What getdents64 fills its buffer with. */
+struct task_dirent {
+	uint64_t ino;
+	int64_t off;
+	unsigned short reclen;
+	unsigned char type;
+	char name[];
+};
+
+void spy_proc_each_task(int (*fn)(const char *tid, void *arg), void *arg)
+{
+	int dir = spy_sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (dir < 0)
+		return;
+	char buf[2048];
+	int stop = 0;
+	while (!stop) {
+		long n = syscall(SYS_getdents64, dir, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (long off = 0; off < n && !stop;) {
+			struct task_dirent *d = (void *)(buf + off);
+			off += d->reclen;
+			if (d->name[0] >= '0' && d->name[0] <= '9')
+				stop = fn(d->name, arg);
+		}
+	}
+	spy_sys_close(dir);
+}
+
 static size_t put_unsigned(char *out, uint64_t v, unsigned base)
 {
 	char tmp[24];

@@ -53,6 +53,15 @@ uint64_t spy_unix_ns(void);     /* CLOCK_REALTIME */
 /* Reads a whole small file (/proc/self/...) into buf; returns bytes read
  * (at most cap) or -1. */
 ssize_t spy_read_file(const char *path, char *buf, size_t cap);
+/* The number after "name:" in a /proc text of such lines (status, io;
+ * spaces or tabs between), 0 if absent. */
+uint64_t spy_proc_field(const char *text, const char *name);
+/* The two first numbers of a schedstat file (run and run-queue wait, ns):
+ * 0, or -1 (both 0) when it cannot be read. */
+int spy_proc_schedstat(const char *path, uint64_t *run, uint64_t *wait);
+/* Calls fn with the name (its id, in decimal) of every thread the process
+ * has now, from /proc/self/task, until fn returns nonzero. */
+void spy_proc_each_task(int (*fn)(const char *tid, void *arg), void *arg);
 
 /* A tiny formatter: %s %d %u %lu %zu %x %p %% only. Always terminates buf;
  * returns the length written. */
