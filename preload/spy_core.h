@@ -132,22 +132,24 @@ static inline __attribute__((always_inline)) int spy_hook_enter(void)
 		if (t->dead)
 			return 0;
 	}
-	if (!spy_tracing)
+	/* a thread's first hook claims its slot (under the guard), only
+	 * while tracing: a claim may map a page */
+	struct spy_gate_slot *g = t->gate;
+	if (SPY_UNLIKELY(!g) && !spy_tracing)
 		return 0;
 	/* the frame first: a signal between the two stores must find the
 	 * guard either not taken or taken with its frame */
 	t->guard_cfa = cfa;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	t->guard = 1;
-	struct spy_gate_slot *g = t->gate;
 	if (SPY_UNLIKELY(!g) && !(g = spy_gate_claim(t))) {
 		t->guard = 0;
 		t->guard_cfa = 0;
 		return 0;
 	}
-	/* Inside first, tracing looked at again after: a thread stopping
-	 * it for a seccomp filter either sees this one inside and waits,
-	 * or is seen by it (its membarrier is the fence both need). */
+	/* Inside first, tracing looked at after: a thread stopping it for
+	 * a seccomp filter either sees this one inside and waits, or is
+	 * seen by it (its membarrier is the fence both need). */
 	__atomic_store_n(&g->inside, 1, __ATOMIC_RELAXED);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (SPY_UNLIKELY(!spy_tracing)) {

@@ -24,10 +24,17 @@ static struct spy_gate_slot *pages[MAX_PAGES] = { first_page };
  * the full barrier of an atomic operation on both sides (rare). */
 static int mapping;
 
+/* Where the last claim found its slot: the next one looks on from there,
+ * past the slots of threads still alive, instead of reading every slot
+ * from the first at every thread's start. */
+static unsigned hint;
+
 static struct spy_gate_slot *take_in(struct spy_gate_slot *page)
 {
 	int me = spy_pid;
-	for (unsigned i = 0; i < PAGE_SLOTS; i++) {
+	unsigned from = __atomic_load_n(&hint, __ATOMIC_RELAXED);
+	for (unsigned k = 0; k < PAGE_SLOTS; k++) {
+		unsigned i = (from + k) % PAGE_SLOTS;
 		struct spy_gate_slot *s = &page[i];
 		int owner = __atomic_load_n(&s->pid, __ATOMIC_RELAXED);
 		/* free: never taken, given back, or a thread's of the
@@ -38,6 +45,7 @@ static struct spy_gate_slot *take_in(struct spy_gate_slot *page)
 			continue;
 		__atomic_store_n(&s->inside, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&s->sections, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&hint, i + 1, __ATOMIC_RELAXED);
 		return s;
 	}
 	return NULL;
