@@ -86,19 +86,15 @@ int spy_sys_fd_high(int fd)
 	 * accept fewer connections. Past it when the limit can be raised
 	 * for a moment; not past a big one, whose table of descriptors
 	 * every fork would copy. */
-	if (lim && rl.rlim_cur >= (rlim_t)base + 16 &&
-	    rl.rlim_cur <= SPY_FD_PAST_MAX) {
+	if (lim && rl.rlim_cur <= SPY_FD_PAST_MAX) {
 		int high = fd_past_limit(fd, &rl);
 		if (high >= 0)
 			return high;
 	}
 	if (lim && rl.rlim_cur < (rlim_t)base + 16) {
-		/* Under a lower limit (ulimit -n 256): past it if the limit
-		 * can be raised for a moment; else just below it, unless that
-		 * is among the few a program under a tiny limit needs. */
-		int high = fd_past_limit(fd, &rl);
-		if (high >= 0)
-			return high;
+		/* Under a lower limit (ulimit -n 256) that cannot be raised
+		 * for a moment: just below it, unless that is among the few a
+		 * program under a tiny limit needs. */
 		base = (long)rl.rlim_cur - 16;
 		if (base < SPY_FD_FLOOR) {
 			spy_sys_close(fd);
@@ -390,15 +386,24 @@ size_t spy_format(char *buf, size_t cap, const char *fmt, ...)
 	return n;
 }
 
+uint64_t spy_sys_fsize_limit(void)
+{
+	/* getrlimit is prlimit64, which the C library's own start made:
+	 * allowed by a filter the program started under */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return UINT64_MAX;
+	return (uint64_t)rl.rlim_cur;
+}
+
 /* 1 if n more bytes go on fd without growing a regular file past the file
  * size limit (ulimit -f): that raises SIGXFSZ, whose default action kills
  * the program, and blocking it would only leave it pending for later. */
 static int fits_size_limit(int fd, size_t n)
 {
-	struct rlimit rl;
+	uint64_t limit = spy_sys_fsize_limit();
 	struct stat st;
-	if (getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
-	    fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+	if (limit == UINT64_MAX || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
 		return 1;
 	uint64_t at = (uint64_t)st.st_size;
 	/* a write not appended goes at the offset, past the end once the
@@ -409,7 +414,7 @@ static int fits_size_limit(int fd, size_t n)
 		if (pos > 0 && (uint64_t)pos > at)
 			at = (uint64_t)pos;
 	}
-	return at + n <= (uint64_t)rl.rlim_cur;
+	return at + n <= limit;
 }
 
 static void say(const char *fmt, va_list ap)

@@ -20,11 +20,11 @@ int spy_sys_open(const char *path, int flags, int mode);
 int spy_sys_close(int fd);
 /* fd moved to the lowest free number from SPY_FD_HIGH on, close-on-exec,
  * out of the low numbers a program expects to own; fd itself when that
- * fails. Under a limit up to SPY_FD_PAST_MAX, past the limit when it can
- * be raised for a moment. Under a lower limit on descriptors (ulimit -n), past the limit
- * when it can be raised for a moment, else from 16 below it; below
- * SPY_FD_FLOOR it is closed instead (-1, EMFILE): a program under so low
- * a limit may need every descriptor it has. */
+ * fails. Under a limit on descriptors (ulimit -n) up to SPY_FD_PAST_MAX,
+ * past the limit when it can be raised for a moment; else, under a limit
+ * lower than SPY_FD_HIGH, from 16 below it; below SPY_FD_FLOOR it is
+ * closed instead (-1, EMFILE): a program under so low a limit may need
+ * every descriptor it has. */
 #define SPY_FD_HIGH 900
 /* Up to this limit on descriptors, libspy's go past it when it can be
  * raised for a moment (they take none of the program's numbers). */
@@ -53,6 +53,8 @@ uint64_t spy_unix_ns(void);     /* CLOCK_REALTIME */
 /* Reads a whole small file (/proc/self/...) into buf; returns bytes read
  * (at most cap) or -1. */
 ssize_t spy_read_file(const char *path, char *buf, size_t cap);
+/* The file size limit (ulimit -f) in bytes; UINT64_MAX for none. */
+uint64_t spy_sys_fsize_limit(void);
 /* The number after "name:" in a /proc text of such lines (status, io;
  * spaces or tabs between), 0 if absent. */
 uint64_t spy_proc_field(const char *text, const char *name);

@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -301,9 +300,7 @@ static void writer_fail(const char *what, int err)
  * whose default action kills the program. */
 static int size_allowed(uint64_t end)
 {
-	struct rlimit rl;
-	if (syscall(SYS_getrlimit, RLIMIT_FSIZE, &rl) == 0 &&
-	    rl.rlim_cur != RLIM_INFINITY && end > (uint64_t)rl.rlim_cur) {
+	if (end > spy_sys_fsize_limit()) {
 		errno = EFBIG;
 		return -1;
 	}
