@@ -7,7 +7,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -45,15 +44,7 @@ static long number(const char **p)
 static int lists_own_fds(int fd)
 {
 	char link[32], path[64];
-	memcpy(link, "/proc/self/fd/", 14);
-	char digits[12];
-	int n = 0;
-	do
-		digits[n++] = (char)('0' + fd % 10);
-	while ((fd /= 10) && n < 11);
-	for (int i = 0; i < n; i++)
-		link[14 + i] = digits[n - 1 - i];
-	link[14 + n] = '\0';
+	spy_format(link, sizeof(link), "/proc/self/fd/%d", fd);
 	ssize_t len = readlink(link, path, sizeof(path) - 1);
 	if (len <= 0)
 		return 0;
