@@ -203,12 +203,11 @@ static int visible_cmp(const void *x, const void *y, void *arg)
 	return (da->type > db->type) - (da->type < db->type);
 }
 
-/* The rows of the call-site table with their frames to print: rows that
- * show another call or descriptor read apart already; the others show as
- * many callers as it takes (run at demo.c:120, called from main at 140
- * or at 142). NULL when memory runs out. */
-/* The frames of the first n sites (the rows shown), each row deep enough
- * to tell it from the others shown. */
+/* The first n rows of the call-site table (those shown) with their frames
+ * to print: rows that show another call or descriptor read apart already;
+ * the others show as many callers as it takes to tell them from the other
+ * rows shown (run at demo.c:120, called from main at 140 or at 142). NULL
+ * when memory runs out. */
 static struct stack_row *site_rows(const struct trace_model *m,
 				   const struct io_model *io,
 				   struct symbolizer *sym, size_t n)

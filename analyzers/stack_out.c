@@ -180,22 +180,20 @@ static int frame_cmp(struct symbolizer *sym, uint64_t a, uint64_t b,
 {
 	if (a == b)
 		return 0;
+	/* (a lookup's result stays valid through later lookups) */
 	const struct sym_frame *x = symbolizer_lookup(sym, a);
-	/* The lookup hands out a slot of a table that may move: keep what
-	 * the comparison needs before the second one. */
-	struct sym_frame fx = *x;
 	const struct sym_frame *y = symbolizer_lookup(sym, b);
 	if (inlines) {
-		if (fx.n_inl != y->n_inl)
-			return fx.n_inl < y->n_inl ? -1 : 1;
-		for (unsigned k = 0; k < fx.n_inl; k++) {
-			int c = line_cmp(inline_text(&fx, &fx.inl[k]),
+		if (x->n_inl != y->n_inl)
+			return x->n_inl < y->n_inl ? -1 : 1;
+		for (unsigned k = 0; k < x->n_inl; k++) {
+			int c = line_cmp(inline_text(x, &x->inl[k]),
 					 inline_text(y, &y->inl[k]));
 			if (c)
 				return c;
 		}
 	}
-	return line_cmp(frame_text(&fx), frame_text(y));
+	return line_cmp(frame_text(x), frame_text(y));
 }
 
 int stack_text_cmp(struct symbolizer *sym, const uint64_t *a, size_t na,
