@@ -44,10 +44,13 @@ def run_page(text, scratch):
                    PATH='/usr/sbin:/usr/bin:/sbin:/bin')
         env.pop('LD_PRELOAD', None)
         env.pop('SPY_OPTIONS', None)
+        # The standard output first, then the error output: a demo's own
+        # lines (through a tee) and spy's report (on stderr) would
+        # otherwise interleave as the processes happen to run.
         p = subprocess.run(['bash', '-c', cmd], cwd=scratch, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            stdin=subprocess.DEVNULL, timeout=120)
-        out = p.stdout.decode('utf-8', 'replace')
+        out = (p.stdout + p.stderr).decode('utf-8', 'replace')
         out = out.replace(TOP + '/', './').replace(scratch + '/', '')
         out = out.replace(TOP, '.').replace(scratch, '.')
         lines = out.rstrip('\n').split('\n')

@@ -59,22 +59,9 @@ static __thread struct counts *mine __attribute__((tls_model("initial-exec")));
 static __thread uint64_t mask_buf[2][4] __attribute__((tls_model("initial-exec")));
 static __thread unsigned mask_turn __attribute__((tls_model("initial-exec")));
 
-static long raw6(long nr, long a, long b, long c, long d, long e, long f)
-{
-	long r;
-	register long r10 __asm__("r10") = d;
-	register long r8 __asm__("r8") = e;
-	register long r9 __asm__("r9") = f;
-	__asm__ volatile("syscall"
-			 : "=a"(r)
-			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-			 : "rcx", "r11", "memory");
-	return r;
-}
-
 static struct counts *counts_new(void)
 {
-	pid_t tid = (pid_t)raw6(SYS_gettid, 0, 0, 0, 0, 0, 0);
+	pid_t tid = (pid_t)spy_sys_kernel(SYS_gettid, 0, 0, 0, 0, 0, 0);
 	for (struct counts *c = __atomic_load_n(&all_counts, __ATOMIC_ACQUIRE); c;
 	     c = c->next) {
 		pid_t free_ = 0;
@@ -190,8 +177,9 @@ static void on_sigsys(int sig, siginfo_t *si, void *context)
 			g[REG_RIP] = (greg_t)(region + s);
 		} else {
 			/* No stub memory left: make the call from here. */
-			g[REG_RAX] = raw6(nr, g[REG_RDI], g[REG_RSI], g[REG_RDX],
-					  g[REG_R10], g[REG_R8], g[REG_R9]);
+			g[REG_RAX] = spy_sys_kernel(nr, g[REG_RDI], g[REG_RSI],
+						    g[REG_RDX], g[REG_R10],
+						    g[REG_R8], g[REG_R9]);
 			g[REG_RIP] = (greg_t)back;
 		}
 	}
@@ -234,7 +222,7 @@ int spy_sud_init(void)
 		.restorer = region,
 		.mask = 0,
 	};
-	if (raw6(SYS_rt_sigaction, SIGSYS, (long)&ksa, 0, 8, 0, 0) != 0) {
+	if (spy_sys_kernel(SYS_rt_sigaction, SIGSYS, (long)&ksa, 0, 8, 0, 0) != 0) {
 		spy_writer_note(1, "syscalls=all: cannot install the SIGSYS handler; only read/write calls are counted");
 		return -1;
 	}
@@ -253,8 +241,9 @@ void spy_sud_arm_thread(void)
 	if (!spy_sud_on || armed)
 		return;
 	selector = SELECT_ALLOW;
-	if (raw6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON,
-		 (long)region, REGION, (long)&selector, 0) != 0)
+	if (spy_sys_kernel(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH,
+			   PR_SYS_DISPATCH_ON, (long)region, REGION,
+			   (long)&selector, 0) != 0)
 		return;
 	armed = 1;
 	selector = SELECT_BLOCK;
@@ -323,7 +312,8 @@ void spy_sud_after_fork_child(void)
 		return;
 	for (struct counts *c = all_counts; c; c = c->next) {
 		memset(c->n, 0, sizeof(c->n));
-		c->tid = c == mine ? (pid_t)raw6(SYS_gettid, 0, 0, 0, 0, 0, 0) : 0;
+		c->tid = c == mine
+			? (pid_t)spy_sys_kernel(SYS_gettid, 0, 0, 0, 0, 0, 0) : 0;
 	}
 	armed = 0; /* dispatch is not inherited by the child */
 	spy_sud_arm_thread();

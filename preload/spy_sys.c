@@ -111,7 +111,8 @@ int spy_sys_fd_high(int fd)
 	return high;
 }
 
-long spy_sys_raw(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+long spy_sys_kernel(long nr, long a1, long a2, long a3, long a4, long a5,
+		    long a6)
 {
 	long r;
 	register long r10 __asm__("r10") = a4;
@@ -122,6 +123,12 @@ long spy_sys_raw(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 			 : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8),
 			   "r"(r9)
 			 : "rcx", "r11", "memory");
+	return r;
+}
+
+long spy_sys_raw(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	long r = spy_sys_kernel(nr, a1, a2, a3, a4, a5, a6);
 	if (r < 0 && r > -4096) {
 		errno = (int)-r;
 		return -1;

@@ -45,6 +45,10 @@ pid_t spy_sys_getpid(void);
  * that one costs its argument list and checks for each call. For calls
  * that need no tally there (io calls are counted through it). */
 long spy_sys_raw(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+/* The same, with the kernel's own result (-errno on failure) and errno
+ * left alone: for the handler that makes a call on a program's behalf. */
+long spy_sys_kernel(long nr, long a1, long a2, long a3, long a4, long a5,
+		    long a6);
 void *spy_sys_mmap(size_t len); /* anonymous, read-write; NULL on failure */
 void spy_sys_munmap(void *p, size_t len);
 uint64_t spy_now_ns(void);      /* CLOCK_MONOTONIC */
