@@ -177,6 +177,57 @@ test_expect 'a listing of /proc/self/fd or /dev/fd shows the program'\''s descri
 	! grep -q own.log own.out && summary_ok own.log
 '
 
+# The trace's windows are mapped where their addresses and file offsets
+# agree modulo 2 MiB, so that a large folio of the page cache never
+# straddles two page tables (spy_writer.c, map_window): a program prints
+# its own mappings of the trace after recording enough to have grown its
+# window to the largest size, and a thread of its own.
+cat >"$TEST_DIR/windows.c" <<'CEOF'
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *churn(void *arg)
+{
+	for (long i = 0; i < (long)arg; i++) {
+		char *volatile p = malloc(16 + i % 512);
+		free(p);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	pthread_t t;
+	if (argc < 2 || pthread_create(&t, NULL, churn, (void *)20000L))
+		return 2;
+	churn((void *)400000L);
+	pthread_join(t, NULL);
+	char line[4096];
+	FILE *f = fopen("/proc/self/maps", "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, argv[1]))
+			fputs(line, stdout);
+	return 0;
+}
+CEOF
+
+test_expect 'the trace windows lie where address and file offset agree modulo 2 MiB' '
+	gcc -O1 -pthread -o windows "$TEST_DIR/windows.c" &&
+	SPY_OPTIONS=out=$PWD/win.log LD_PRELOAD=$LIBSPY ./windows win.log >maps &&
+	cat maps &&
+	test "$(wc -l <maps)" -ge 2 &&
+	grep -q "^[0-9a-f]*-[0-9a-f]* rw-s " maps &&
+	while read -r range perms off rest; do
+		start=$((0x${range%-*})) end=$((0x${range#*-})) &&
+		test $(((start - 0x$off) % (2 << 20))) = 0 &&
+		echo "$perms $((end - start))" || return 1
+	done <maps >sizes &&
+	grep -qx "rw-s $((1 << 20))" sizes &&
+	summary_ok win.log
+'
+
 if [ "$(id -u)" -eq 0 ] && mkdir ro && mount -t tmpfs -o ro,size=64k tmpfs ro 2>/dev/null; then
 	test_expect 'a read-only file system: one warning, same stdout and status' '
 		SPY_OPTIONS=out=$TEST_DIR/ro/t.log plain_and_traced &&
