@@ -259,4 +259,36 @@ test_expect 'quarantine_fill=256 checks only the ends of blocks too small for pr
 	json_check $t.json "$(found) == [(24, 12), (200, 100), (20000, 300), (65536, 40000)]"
 '
 
+cat >"$TEST_DIR/sweep.c" <<'CEOF'
+#include <stdio.h>
+#include <stdlib.h>
+
+/* For each size (each glibc's usable size of itself), one freed block
+ * per byte of it, written after the free at that byte alone (without
+ * libspy, glibc's own links in the freed blocks are written over). */
+static const size_t size[] = { 24, 40, 56, 72, 120, 248, 264, 280, 504, 520, 1032 };
+
+int main(void)
+{
+	for (size_t s = 0; s < sizeof size / sizeof *size; s++)
+		for (size_t at = 0; at < size[s]; at++) {
+			char *p = malloc(size[s]);
+			free(p);
+			p[at] = 'W';
+		}
+	puts("done");
+	return 0;
+}
+CEOF
+
+# The check of a held block reads it in steps of several sizes, the last
+# of them overlapping the one before: a byte at any offset, first or
+# last or between steps, is found alone.
+test_expect 'a write at every offset of blocks of many sizes: each found, at its offset' '
+	gcc -O0 -g -o sweep "$TEST_DIR/sweep.c" &&
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY ./sweep >out &&
+	grep -x done out && report_json t.log &&
+	json_check t.log.json "sorted((x[\"details\"][\"size\"], x[\"details\"][\"first_offset\"], x[\"details\"][\"last_offset\"], x[\"details\"][\"bytes_found\"]) for x in $(uaf)) == [(s, o, o, \"57\") for s in (24, 40, 56, 72, 120, 248, 264, 280, 504, 520, 1032) for o in range(s)]"
+'
+
 test_done
