@@ -233,6 +233,11 @@ static inline __attribute__((always_inline)) int
 rec_heap_free(unsigned fn, void **pp, void *ra)
 {
 	void *p = *pp;
+	/* the block's entry in the map and its header, asked for while the
+	 * stack is taken: a block freed long after its malloc has both far
+	 * from the cache */
+	spy_heapmap_prefetch((uintptr_t)p);
+	__builtin_prefetch((const char *)p - 8);
 	uint32_t stack = spy_stack_capture_inline();
 	size_t size = 0;
 	unsigned family;

@@ -17,6 +17,7 @@
 #define NIB_CANARY SPY_NIB_CANARY
 #define LIVE_STATES SPY_NIB_LIVE_STATES
 #define CANARY_STATES (0xfu << NIB_CANARY)
+#define HELD_STATES (0xfu << NIB_HELD)
 #define ANY_STATE 0xffffu
 
 static inline int nib_held(unsigned v)
@@ -45,7 +46,8 @@ extern void *__curbrk;
 
 /* 1 if the span bytes from chunk stay inside the heap that a chunk of the
  * main arena (other_arena 0) or of another arena lives in. */
-static int within_heap(uintptr_t chunk, uint64_t span, int other_arena)
+static inline __attribute__((always_inline)) int
+within_heap(uintptr_t chunk, uint64_t span, int other_arena)
 {
 	if (other_arena) /* a heap aligned to its maximum size */
 		return span <= ARENA_HEAP_MAX &&
@@ -59,7 +61,8 @@ static int within_heap(uintptr_t chunk, uint64_t span, int other_arena)
 	return span < ARENA_HEAP_MAX;
 }
 
-static int size_word_sane(uintptr_t a, uint64_t word)
+static inline __attribute__((always_inline)) int
+size_word_sane(uintptr_t a, uint64_t word)
 {
 	uint64_t size = word & ~(uint64_t)7;
 	if (size < 32 || (size & 15))
@@ -98,7 +101,8 @@ static size_t glibc_usable(uintptr_t a)
  * within a's heap (the main arena's top chunk ends at the break).
  * A write just past a's end that changes it (a block whose size left no
  * slack) fails this. */
-static int next_word_sane(uintptr_t a, uint64_t own, uint64_t next)
+static inline __attribute__((always_inline)) int
+next_word_sane(uintptr_t a, uint64_t own, uint64_t next)
 {
 	uint64_t size = next & ~(uint64_t)7;
 	if (!(next & 1))
@@ -255,6 +259,18 @@ void spy_heapmap_remove(uintptr_t addr)
 	if (!spy_shadow_covers(addr) ||
 	    !spy_shadow_change(addr, ANY_STATE & ~1u, 0, 0))
 		spy_blockhash_remove(addr);
+}
+
+int spy_heapmap_leave(uintptr_t addr, struct spy_heap_damage *d)
+{
+	int bad = spy_heapmap_damaged(addr, d);
+	/* With glibc's chunks, a held block's byte is its ring's alone: no
+	 * other block starts in it (spy_shadow_set_owned), and every other
+	 * change of a nibble leaves a held one as it is. */
+	if (!spy_heapmap_glibc_chunks || !spy_shadow_covers(addr) ||
+	    !nib_held(spy_shadow_clear_owned(addr, HELD_STATES)))
+		spy_heapmap_remove(addr);
+	return bad;
 }
 
 int spy_heapmap_live_family(uintptr_t addr, unsigned *family)

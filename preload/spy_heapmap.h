@@ -130,9 +130,11 @@ void spy_heapmap_check_canaries(void (*bad)(uintptr_t addr, size_t usable));
 static inline __attribute__((always_inline)) enum spy_heap_found
 spy_heapmap_release(uintptr_t addr, int hold, size_t *size, unsigned *family)
 {
-	/* the common case inline: every free of a live block passed on */
-	if (__builtin_expect(!hold && spy_shadow_covers(addr), 1)) {
-		unsigned was = spy_shadow_change(addr, SPY_NIB_LIVE_STATES, 0, 0);
+	/* the common case inline: every free of a live block */
+	if (__builtin_expect(spy_shadow_covers(addr), 1)) {
+		unsigned was = spy_shadow_change(addr, SPY_NIB_LIVE_STATES,
+						 hold ? SPY_NIB_HELD : 0,
+						 hold ? SPY_NIB_FAMILY : 0);
 		if (__builtin_expect(!(was & SPY_NIB_LIVE), 0))
 			return spy_heapmap_release_rest(addr, hold, size,
 							family, was);
@@ -146,8 +148,22 @@ spy_heapmap_release(uintptr_t addr, int hold, size_t *size, unsigned *family)
 	return spy_heapmap_release_rest(addr, hold, size, family, ~0u);
 }
 
-/* Forgets addr whatever its state (a quarantined block leaving). */
+/* Forgets addr whatever its state. */
 void spy_heapmap_remove(uintptr_t addr);
+
+/* The held block at addr leaves the quarantine that held it: forgotten
+ * (as by spy_heapmap_remove), after its header and the next block's are
+ * checked as by spy_heapmap_damaged, whose answer it returns. */
+int spy_heapmap_leave(uintptr_t addr, struct spy_heap_damage *d);
+
+/* Asks for the memory that a later change of addr's entry touches (a
+ * hint: changes nothing). */
+static inline void spy_heapmap_prefetch(uintptr_t addr)
+{
+	const uint8_t *b;
+	if (spy_shadow_covers(addr) && (b = spy_shadow_byte(addr, 0)))
+		__builtin_prefetch(b, 1);
+}
 
 /* 1 and the block's family (enum spy_heap_family) if a live block starts
  * at addr; changes nothing. For error paths. */

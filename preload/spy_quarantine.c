@@ -61,7 +61,9 @@ static void choose_ends(struct entry *e)
 {
 	size_t cap = spy_opt.quarantine_fill;
 	size_t head = 0, tail = 0;
-	e->protect = spy_qprotect_hold(e->addr, e->size, &head, &tail);
+	/* (a block smaller than a page has no whole page inside) */
+	e->protect = e->size < 4096 ? 0
+		: spy_qprotect_hold(e->addr, e->size, &head, &tail);
 	if (e->protect) {
 		e->head = (uint32_t)head;
 		e->tail = (uint32_t)tail;
@@ -149,37 +151,52 @@ static size_t clean_prefix_plain(const uint8_t *p, size_t size)
 #include <sys/platform/x86.h>
 
 /* The same, 256 bytes a step in vector registers: eight differences
- * or'ed together and one test of the result, then 32 bytes a step, and
- * the last 32 bytes read once more from the end (overlapping) instead of
- * word by word. Chosen at the first check from what glibc found at start
- * (no cpuid of our own: in a virtual machine each one traps, and libgcc's
- * probe at load cost every traced process tens of microseconds). */
+ * or'ed together and one test of the result; the last step overlaps the
+ * one before it (ending at the block's end), so that no bytes are left
+ * to look at one by one. A block under 256 bytes goes 32 bytes a step,
+ * the last again ending at its end. Chosen at the first check from what
+ * glibc found at start (no cpuid of our own: in a virtual machine each
+ * one traps, and libgcc's probe at load cost every traced process tens
+ * of microseconds). */
+__attribute__((target("avx2")))
+static inline int clean_256(const uint8_t *p, __m256i f)
+{
+#define DIFF(k) _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)p + (k)), f)
+	__m256i d = _mm256_or_si256(
+		_mm256_or_si256(_mm256_or_si256(DIFF(0), DIFF(1)),
+				_mm256_or_si256(DIFF(2), DIFF(3))),
+		_mm256_or_si256(_mm256_or_si256(DIFF(4), DIFF(5)),
+				_mm256_or_si256(DIFF(6), DIFF(7))));
+	return _mm256_testz_si256(d, d);
+}
+
+__attribute__((target("avx2")))
+static inline int clean_32(const uint8_t *p, __m256i f)
+{
+	__m256i d = DIFF(0);
+#undef DIFF
+	return _mm256_testz_si256(d, d);
+}
+
 __attribute__((target("avx2")))
 static size_t clean_prefix_avx2(const uint8_t *p, size_t size)
 {
 	const __m256i f = _mm256_set1_epi8((char)SPY_QUARANTINE_FILL);
-#define DIFF(k) _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + i) + (k)), f)
 	size_t i = 0;
-	for (; i + 256 <= size; i += 256) {
-		__m256i d = _mm256_or_si256(
-			_mm256_or_si256(_mm256_or_si256(DIFF(0), DIFF(1)),
-					_mm256_or_si256(DIFF(2), DIFF(3))),
-			_mm256_or_si256(_mm256_or_si256(DIFF(4), DIFF(5)),
-					_mm256_or_si256(DIFF(6), DIFF(7))));
-		if (!_mm256_testz_si256(d, d))
-			return i;
+	/* in each case the bytes before i are clean: a difference found by
+	 * the last, overlapping step is at i or after */
+	if (size >= 256) {
+		for (; i + 256 <= size; i += 256)
+			if (!clean_256(p + i, f))
+				return i;
+		return i == size || clean_256(p + size - 256, f) ? size : i;
 	}
 	if (size < 32)
 		return clean_prefix_plain(p, size);
-	for (; i + 32 <= size; i += 32) {
-		__m256i d = DIFF(0);
-		if (!_mm256_testz_si256(d, d))
+	for (; i + 32 <= size; i += 32)
+		if (!clean_32(p + i, f))
 			return i;
-	}
-#undef DIFF
-	__m256i d = _mm256_xor_si256(
-		_mm256_loadu_si256((const __m256i *)(p + size - 32)), f);
-	return _mm256_testz_si256(d, d) ? size : i;
+	return i == size || clean_32(p + size - 32, f) ? size : i;
 }
 
 static size_t clean_prefix(const uint8_t *p, size_t size)
@@ -221,6 +238,8 @@ static int measure(const struct entry *e, struct damage *dm)
 {
 	const uint8_t *p = (const uint8_t *)e->addr;
 	size_t size = e->size, first = 0, last = 0, f2 = 0, l2 = 0, n, n2 = 0;
+	if (e->head == WHOLE && SPY_LIKELY(clean_prefix(p, size) == size))
+		return 0;
 	if (e->head == WHOLE) {
 		n = changed(p, size, &first, &last);
 	} else {
@@ -268,13 +287,17 @@ static void evict_one(struct ring *r)
 	struct damage dm;
 	__atomic_store_n(&r->tail, r->tail + 1, __ATOMIC_RELEASE);
 	r->bytes -= e.size;
-	spy_qprotect_release(e.protect);
+	/* the next to leave, likely at the next free: its entry in the map
+	 * is far from every line touched since it came in */
+	if (r->tail != r->head)
+		spy_heapmap_prefetch(r->e[r->tail % RING_CAP].addr);
+	if (e.protect)
+		spy_qprotect_release(e.protect);
 	if (measure(&e, &dm))
 		report(e.addr, e.size, &dm);
 	struct spy_heap_damage hd;
-	if (SPY_UNLIKELY(spy_heapmap_damaged(e.addr, &hd)))
+	if (SPY_UNLIKELY(spy_heapmap_leave(e.addr, &hd)))
 		rec_heap_damage(&hd, 0);
-	spy_heapmap_remove(e.addr);
 	spy_in_allocator = 1;
 	spy_real.free((void *)e.addr);
 	spy_in_allocator = 0;

@@ -9,8 +9,8 @@
  * 4 KiB page of shadow per 128 KiB of heap touched), taken from mmap and
  * never given back. Updates are compare-and-swap on the byte, so two
  * threads changing the two granules of one byte never lose an update
- * (spy_shadow_set_owned, for a byte no other thread can be changing,
- * goes without).
+ * (spy_shadow_set_owned and spy_shadow_clear_owned, for a byte no other
+ * thread can be changing, go without).
  * Safe in hooks and in a fork child: no lock but the leaf pool's, which
  * fork takes and releases.
  */
@@ -88,6 +88,23 @@ static inline __attribute__((always_inline)) int spy_shadow_set_owned(uintptr_t 
 	__atomic_store_n(b, (uint8_t)((old & ~(15u << sh)) | v << sh),
 			 __ATOMIC_RELAXED);
 	return 1;
+}
+
+/* Sets the nibble of a to 0 when it holds one of the states in the mask
+ * `from` (bit n for state n), without an atomic read-modify-write: for a
+ * caller that owns the byte, as for spy_shadow_set_owned. Returns the
+ * state found. */
+static inline unsigned spy_shadow_clear_owned(uintptr_t a, unsigned from)
+{
+	uint8_t *b = spy_shadow_byte(a, 0);
+	if (!b)
+		return 0;
+	unsigned sh = spy_shadow_shift(a);
+	uint8_t old = __atomic_load_n(b, __ATOMIC_RELAXED);
+	unsigned state = (old >> sh) & 15;
+	if (from >> state & 1)
+		__atomic_store_n(b, (uint8_t)(old & ~(15u << sh)), __ATOMIC_RELAXED);
+	return state;
 }
 
 /* When the nibble of a holds one of the states in the mask `from` (bit n
