@@ -4,7 +4,8 @@
  * thread that ends drains its ring and gives it back for the next thread.
  *
  * Order when a block leaves: move the ring's tail past it, check its
- * bytes, forget it in the map, then really free it. The exit check reads
+ * bytes, forget it in the map, then really free it (unless its header
+ * or the next block's was written over meanwhile). The exit check reads
  * the rings of every thread and trusts only what it measured of entries
  * still behind the tail afterwards.
  */
@@ -296,8 +297,13 @@ static void evict_one(struct ring *r)
 	if (measure(&e, &dm))
 		report(e.addr, e.size, &dm);
 	struct spy_heap_damage hd;
-	if (SPY_UNLIKELY(spy_heapmap_leave(e.addr, &hd)))
+	if (SPY_UNLIKELY(spy_heapmap_leave(e.addr, &hd))) {
+		/* Written over while held. Without libspy glibc had the block
+		 * back long before and went on; given it now, it would abort
+		 * or take the damage into its lists. It never gets it. */
 		rec_heap_damage(&hd, 0);
+		return;
+	}
 	spy_in_allocator = 1;
 	spy_real.free((void *)e.addr);
 	spy_in_allocator = 0;
