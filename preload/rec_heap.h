@@ -233,11 +233,13 @@ static inline __attribute__((always_inline)) int
 rec_heap_free(unsigned fn, void **pp, void *ra)
 {
 	void *p = *pp;
-	/* the block's entry in the map and its header, asked for while the
-	 * stack is taken: a block freed long after its malloc has both far
-	 * from the cache */
-	spy_heapmap_prefetch((uintptr_t)p);
-	__builtin_prefetch((const char *)p - 8);
+	/* With the quarantine, the block's entry in the map and its header
+	 * are asked for while the stack is taken: a block freed long after
+	 * its malloc has both far from the cache. */
+	if (spy_opt.quarantine_mb) {
+		spy_heapmap_prefetch((uintptr_t)p);
+		__builtin_prefetch((const char *)p - 8);
+	}
 	uint32_t stack = spy_stack_capture_inline();
 	size_t size = 0;
 	unsigned family;
@@ -247,8 +249,11 @@ rec_heap_free(unsigned fn, void **pp, void *ra)
 again:;
 	int guarded = spy_guard_owns(p);
 	int hold = spy_opt.quarantine_mb != 0 || guarded;
-	enum spy_heap_found f = spy_heapmap_release(
-		(uintptr_t)p, hold, hold ? &size : NULL, &family);
+	/* (each with hold a constant: the inline release of a block passed
+	 * on stays as short as it can be) */
+	enum spy_heap_found f = hold
+		? spy_heapmap_release((uintptr_t)p, 1, &size, &family)
+		: spy_heapmap_release((uintptr_t)p, 0, NULL, &family);
 	if (SPY_LIKELY(f == SPY_HEAP_LIVE)) {
 		rec_heap_free_record(fn, p, stack);
 		/* the common case: passed on, of the family expected, with
