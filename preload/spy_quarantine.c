@@ -324,11 +324,13 @@ int spy_quarantine_hold(void *p, size_t size)
 			return 0;
 		}
 	}
-	while (r->head - r->tail >= RING_CAP || r->bytes + size > limit)
-		evict_one(r);
 	struct entry e = { .addr = (uintptr_t)p, .size = size };
 	choose_ends(&e);
+	/* the fill first: its stores, mostly to lines not in the cache, go
+	 * out while the check of the blocks leaving reads */
 	fill(&e);
+	while (r->head - r->tail >= RING_CAP || r->bytes + size > limit)
+		evict_one(r);
 	r->e[r->head % RING_CAP] = e;
 	r->bytes += size;
 	__atomic_store_n(&r->head, r->head + 1, __ATOMIC_RELEASE);
