@@ -71,22 +71,21 @@ static inline unsigned spy_shadow_get(uintptr_t a)
 		 : 0;
 }
 
-/* Sets the nibble of a to v without an atomic read-modify-write: only for
- * a caller that owns the whole byte (no other thread can be changing the
- * other granule's nibble: with glibc, whose chunks are 32 bytes or more
- * apart, only one block ever starts in a byte's 32 bytes). A locked
- * instruction would wait for every store before it, the allocator's
- * included, to reach the cache. 0 if no leaf could be had. */
+/* Sets the nibble of a to v, and the other one of its byte to 0, with a
+ * plain store and no read: only for a caller that owns the whole byte
+ * and knows that no block starts in its other granule (with glibc, whose
+ * chunks are 32 bytes or more apart, only one block ever starts in a
+ * byte's 32 bytes: a nibble found there would be one whose free went
+ * unseen). A locked instruction would wait for every store before it,
+ * the allocator's included, to reach the cache, and a read of a byte
+ * long untouched would wait for memory. 0 if no leaf could be had. */
 static inline __attribute__((always_inline)) int spy_shadow_set_owned(uintptr_t a,
 								       unsigned v)
 {
 	uint8_t *b = spy_shadow_byte(a, 1);
 	if (!b)
 		return 0;
-	unsigned sh = spy_shadow_shift(a);
-	uint8_t old = __atomic_load_n(b, __ATOMIC_RELAXED);
-	__atomic_store_n(b, (uint8_t)((old & ~(15u << sh)) | v << sh),
-			 __ATOMIC_RELAXED);
+	__atomic_store_n(b, (uint8_t)(v << spy_shadow_shift(a)), __ATOMIC_RELAXED);
 	return 1;
 }
 
