@@ -87,13 +87,18 @@ static int read_schedstat(uint64_t *run, uint64_t *wait)
 /* Reading schedstat is dear for a new thread: the kernel builds /proc
  * entries for its id (about 30 us of CPU) and tears them down when it
  * exits, which delays its end by a few hundred microseconds on the
- * reference machine. So it is read for every thread that lived
- * TRACE_SCHED_ALWAYS_NS or more (a fraction of a percent of its life),
- * and of shorter ones for at most one every SCHED_GAP_NS: all of them
- * while threads are few, a sample when they come fast. The analyzer
- * scales the run-queue delay of the sample to all of them. */
-#define SCHED_GAP_NS 10000000u
-static uint64_t last_short_read;
+ * reference machine, and by milliseconds on a busy one (whoever joins
+ * it sleeps meanwhile, and then waits for a CPU). So it is read for
+ * every thread that lived TRACE_SCHED_ALWAYS_NS or more (a fraction of
+ * a percent of its life), and of shorter ones for a sample: the first,
+ * then one after SCHED_GAP_FIRST_NS, and after each reading the gap
+ * doubles up to SCHED_GAP_NS. A short run still gets a few readings; a
+ * storm pays one in SCHED_GAP_NS (at one every 10 ms, a storm of short
+ * threads ran a third slower under a load of 3: performance.md). The
+ * analyzer scales the run-queue delay of the sample to all of them. */
+#define SCHED_GAP_FIRST_NS 10000000u
+#define SCHED_GAP_NS 100000000u
+static uint64_t last_short_read, short_gap = SCHED_GAP_FIRST_NS;
 
 static int sched_wanted(uint64_t life_ns, uint64_t now)
 {
@@ -102,10 +107,17 @@ static int sched_wanted(uint64_t life_ns, uint64_t now)
 	if (life_ns >= TRACE_SCHED_ALWAYS_NS)
 		return 1;
 	uint64_t last = __atomic_load_n(&last_short_read, __ATOMIC_RELAXED);
-	if (last && now - last < SCHED_GAP_NS)
+	uint64_t gap = __atomic_load_n(&short_gap, __ATOMIC_RELAXED);
+	if (last && now - last < gap)
 		return 0;
-	return __atomic_compare_exchange_n(&last_short_read, &last, now, 0,
-					   __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	if (!__atomic_compare_exchange_n(&last_short_read, &last, now, 0,
+					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return 0;
+	/* only the winner of the reading widens the gap */
+	if (last)
+		__atomic_store_n(&short_gap, gap < SCHED_GAP_NS / 2 ? 2 * gap : SCHED_GAP_NS,
+				 __ATOMIC_RELAXED);
+	return 1;
 }
 
 /* What a thread used, as its end record has it. */
