@@ -91,34 +91,34 @@ void spy_sampler_thread_start(void)
 	memset(&sev, 0, sizeof(sev));
 	sev.sigev_notify = SIGEV_THREAD_ID;
 	sev.sigev_signo = sample_signal;
-	sev._sigev_un._tid = spy_sys_gettid(); /* sigev_notify_thread_id */
+	/* sigev_notify_thread_id; from glibc's descriptor, no system call */
+	sev._sigev_un._tid = spy_sys_thread_tid();
 	int id = 0;
-	int saved = errno;
-	if (syscall(SYS_timer_create, CLOCK_THREAD_CPUTIME_ID, &sev, &id) == 0) {
+	/* straight to the kernel (errno untouched), not through the
+	 * syscall() libspy exports and its checks: three calls a thread */
+	if (spy_sys_kernel(SYS_timer_create, CLOCK_THREAD_CPUTIME_ID, (long)&sev,
+			   (long)&id, 0, 0, 0) == 0) {
 		struct itimerspec its = {
 			.it_interval = { period_ns / 1000000000, period_ns % 1000000000 },
 			.it_value = { period_ns / 1000000000, period_ns % 1000000000 },
 		};
-		if (syscall(SYS_timer_settime, id, 0, &its, NULL) == 0) {
+		if (spy_sys_kernel(SYS_timer_settime, id, 0, (long)&its, 0, 0, 0) == 0) {
 			timer_id = id;
 			has_timer = 1;
 			timer_pid = spy_pid;
 		} else {
-			syscall(SYS_timer_delete, id);
+			spy_sys_kernel(SYS_timer_delete, id, 0, 0, 0, 0, 0);
 		}
 	}
-	errno = saved;
 }
 
 void spy_sampler_thread_exit(void)
 {
 	if (!has_timer)
 		return;
-	int saved = errno;
 	if (timer_pid == spy_pid)
-		syscall(SYS_timer_delete, timer_id);
+		spy_sys_kernel(SYS_timer_delete, timer_id, 0, 0, 0, 0, 0);
 	has_timer = 0;
-	errno = saved;
 }
 
 /* In a fork child (pthread_atfork): the one thread left starts its own
