@@ -13,6 +13,11 @@
 #   BENCH_ROUNDS=7        rounds
 #   BENCH_THREADS=20000   threads per `life` run
 #   BENCH_SPIN=400        millions of increments per thread in `spin`
+#   BENCH_BASE=PATH       another libspy.so (an older build) run side by side
+#                         as base, base-nosched and base-sample
+# The configurations run in a new random order each round: a traced run
+# leaves work behind (its trace's pages written back, its file removed)
+# that slows whatever runs next.
 set -u
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +26,11 @@ ROUNDS=${BENCH_ROUNDS:-7}
 N=${BENCH_THREADS:-20000}
 SPIN=${BENCH_SPIN:-400}
 CC=${CC:-cc}
+BASE=${BENCH_BASE:-}
+if [ -n "$BASE" ] && [ ! -f "$BASE" ]; then
+	echo "thread bench: no library '$BASE'" >&2
+	exit 2
+fi
 mkdir -p "$OUT/raw-threads" || exit 1
 RAW=$OUT/raw-threads
 rm -f "$RAW"/* "$OUT"/trace.threads.*
@@ -34,6 +44,9 @@ opts_of() {
 	spy) echo "out=$OUT/trace.threads.%p" ;;
 	spy-nosched) echo "out=$OUT/trace.threads.%p:thread_sched=0" ;;
 	spy-sample) echo "out=$OUT/trace.threads.%p:sample_hz=1000" ;;
+	base) echo "out=$OUT/trace.threads.%p" ;;
+	base-nosched) echo "out=$OUT/trace.threads.%p:thread_sched=0" ;;
+	base-sample) echo "out=$OUT/trace.threads.%p:sample_hz=1000" ;;
 	esac
 }
 
@@ -41,10 +54,12 @@ run() { # config workload args...
 	local c=$1 w=$2 o
 	shift 2
 	o=$(opts_of "$c")
+	lib=$TOP/libspy.so
+	case $c in base*) lib=$BASE ;; esac
 	if [ "$o" = - ]; then
 		"$B" "$@"
 	else
-		SPY_OPTIONS=$o LD_PRELOAD=$TOP/libspy.so "$B" "$@"
+		SPY_OPTIONS=$o LD_PRELOAD=$lib "$B" "$@"
 	fi >>"$RAW/$c.$w" 2>>"$RAW/errors"
 	rm -f "$OUT"/trace.threads.*
 }
@@ -53,13 +68,19 @@ sample_ok=0
 grep -q sample_hz "$TOP/common/options_table.h" && sample_ok=1
 echo "thread bench: $ROUNDS rounds, $N threads per life run, spin $SPIN M" >&2
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+life_configs="plain spy spy-nosched${BASE:+ base base-nosched}"
+spin_configs="plain spy"
+[ $sample_ok = 1 ] && spin_configs="$spin_configs spy-sample${BASE:+ base-sample}"
+shuffled() { printf '%s\n' "$@" | shuf; }
 for r in $(seq 1 "$ROUNDS"); do
 	echo "thread bench: round $r" >&2
-	for c in plain spy spy-nosched; do
+	for c in $(shuffled $life_configs); do
 		run "$c" life1 life "$N" 1
+	done
+	for c in $(shuffled $life_configs); do
 		run "$c" life100 life "$N" 100
 	done
-	for c in plain spy $([ $sample_ok = 1 ] && echo spy-sample); do
+	for c in $(shuffled $spin_configs); do
 		run "$c" spin spin "$SPIN"
 	done
 done
@@ -77,13 +98,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) p
 	echo
 	echo "- machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//'), $(uname -sr)"
 	echo "- load average: $load_start at start, $load_end at the end; $ROUNDS interleaved rounds, medians"
-	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), tree at $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null)"
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), tree at $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null)${BASE:+; base: $BASE}"
 	echo
 	echo "| workload | config | wall µs/thread | CPU µs/thread | added wall µs | added CPU µs |"
 	echo "|---|---|---|---|---|---|"
 	for w in life1 life100; do
 		pw=$(median "$RAW/plain.$w" 3) pc=$(median "$RAW/plain.$w" 4)
-		for c in plain spy spy-nosched; do
+		for c in $life_configs; do
 			cw=$(median "$RAW/$c.$w" 3) cc=$(median "$RAW/$c.$w" 4)
 			echo "| life $N ${w#life} | $c | $(awk -v v="$cw" 'BEGIN{printf "%.1f", v/1000}') | $(awk -v v="$cc" 'BEGIN{printf "%.1f", v/1000}') | $(diff_us "$cw" "$pw") | $(diff_us "$cc" "$pc") |"
 		done
@@ -92,7 +113,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) p
 	echo "| workload | config | wall s | CPU s | ×plain wall | ×plain CPU |"
 	echo "|---|---|---|---|---|---|"
 	pw=$(median "$RAW/plain.spin" 3) pc=$(median "$RAW/plain.spin" 4)
-	for c in plain spy spy-sample; do
+	for c in $spin_configs; do
 		[ -s "$RAW/$c.spin" ] || continue
 		cw=$(median "$RAW/$c.spin" 3) cc=$(median "$RAW/$c.spin" 4)
 		echo "| spin $SPIN | $c | $cw | $cc | $(ratio "$cw" "$pw") | $(ratio "$cc" "$pc") |"
