@@ -294,6 +294,31 @@ test_expect 'run-queue delay: short threads are sampled, and the finding says it
 	"$ANALYZE" sched ns.log | grep -q "run queue  not measured"
 '
 
+# The sample's readings as the trace has them: the naps last 0.6 s at
+# least, so readings at the start, after 10 ms and after 20 more are
+# certain; the gap after each doubles up to 100 ms, so their count stays
+# within what the trace's own span allows (one every 10 ms gave ten times
+# as many). The slack covers a reading's own time between its decision
+# and its record.
+test_expect 'run-queue delay: the sample of short threads thins out as the run goes on' '
+	SPY_OPTIONS=out=st.log traced "$TEST_DIR/naps" >/dev/null &&
+	"$ANALYZE" threads --json st.log >st.threads.json &&
+	python3 - st.threads.json <<-PY
+	import json, sys
+	ts = [t for t in json.load(open(sys.argv[1]))["threads"]
+	      if t["start_routine"] == "nap" and t["lifetime_ns"] < 100000000]
+	read = sorted(t["ended_ns"] for t in ts if t["runqueue_measured"])
+	span = max(t["ended_ns"] for t in ts) - min(t["ended_ns"] for t in ts)
+	allowed, gap, at = 1, 10000000, 0
+	while at + gap <= span + 20000000:
+	    at += gap
+	    allowed += 1
+	    gap = min(2 * gap, 100000000)
+	print("read", len(read), "of", len(ts), "in", span // 1000000, "ms; allowed", allowed + 1)
+	sys.exit(0 if len(ts) > 2000 and 3 <= len(read) <= allowed + 1 else 1)
+	PY
+'
+
 test_expect 'analyze threads prints one row per thread and the totals' '
 	SPY_OPTIONS=out=t.log traced "$TEST_DIR/ends" >/dev/null &&
 	"$ANALYZE" threads t.log >th.txt &&
