@@ -15,6 +15,9 @@
 #   BENCH_SPIN=400        millions of increments per thread in `spin`
 #   BENCH_BASE=PATH       another libspy.so (an older build) run side by side
 #                         as base, base-nosched and base-sample
+#   BENCH_PREFIX="..."    a command each run goes through, e.g. "taskset -c 1"
+#                         (one CPU: no wake-ups across CPUs) or "nice -n -15"
+#                         (the machine's other work then takes less of it)
 # The configurations run in a new random order each round: a traced run
 # leaves work behind (its trace's pages written back, its file removed)
 # that slows whatever runs next.
@@ -27,6 +30,7 @@ N=${BENCH_THREADS:-20000}
 SPIN=${BENCH_SPIN:-400}
 CC=${CC:-cc}
 BASE=${BENCH_BASE:-}
+PREFIX=${BENCH_PREFIX:-}
 if [ -n "$BASE" ] && [ ! -f "$BASE" ]; then
 	echo "thread bench: no library '$BASE'" >&2
 	exit 2
@@ -57,9 +61,9 @@ run() { # config workload args...
 	lib=$TOP/libspy.so
 	case $c in base*) lib=$BASE ;; esac
 	if [ "$o" = - ]; then
-		"$B" "$@"
+		$PREFIX "$B" "$@"
 	else
-		SPY_OPTIONS=$o LD_PRELOAD=$lib "$B" "$@"
+		$PREFIX env SPY_OPTIONS="$o" LD_PRELOAD="$lib" "$B" "$@"
 	fi >>"$RAW/$c.$w" 2>>"$RAW/errors"
 	rm -f "$OUT"/trace.threads.*
 }
@@ -97,7 +101,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) p
 	echo "# thread_bench"
 	echo
 	echo "- machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//'), $(uname -sr)"
-	echo "- load average: $load_start at start, $load_end at the end; $ROUNDS interleaved rounds, medians"
+	echo "- load average: $load_start at start, $load_end at the end; $ROUNDS interleaved rounds, medians${PREFIX:+; each run through '$PREFIX'}"
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), tree at $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null)${BASE:+; base: $BASE}"
 	echo
 	echo "| workload | config | wall µs/thread | CPU µs/thread | added wall µs | added CPU µs |"
