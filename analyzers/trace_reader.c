@@ -79,142 +79,6 @@ static int add_reader_note(struct loader *ld, uint64_t level, const char *fmt,
 	return 0;
 }
 
-/* Stable sort of the events by time. Chunks are sorted runs already, so
- * a natural merge sort over (time, position) keys does little work. */
-struct sort_key {
-	uint64_t ts;
-	size_t at;
-};
-
-static int sort_events(struct trace_model *m)
-{
-	size_t n = m->n_events;
-	size_t i;
-	for (i = 1; i < n; i++)
-		if (m->events[i].ts < m->events[i - 1].ts)
-			break;
-	if (i >= n)
-		return 0;
-	struct sort_key *k = malloc(n * sizeof(*k));
-	struct sort_key *tmp = malloc(n * sizeof(*tmp));
-	if (!k || !tmp) {
-		free(k);
-		free(tmp);
-		return -1;
-	}
-	for (i = 0; i < n; i++)
-		k[i] = (struct sort_key){ m->events[i].ts, i };
-	for (size_t width = 1; width < n; width *= 2) {
-		for (size_t lo = 0; lo < n; lo += 2 * width) {
-			size_t mid = lo + width < n ? lo + width : n;
-			size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
-			size_t a = lo, b = mid, o = lo;
-			if (mid >= hi || k[mid - 1].ts <= k[mid].ts) {
-				memcpy(tmp + lo, k + lo, (hi - lo) * sizeof(*k));
-				continue;
-			}
-			while (a < mid && b < hi)
-				tmp[o++] = k[b].ts < k[a].ts ? k[b++] : k[a++];
-			while (a < mid)
-				tmp[o++] = k[a++];
-			while (b < hi)
-				tmp[o++] = k[b++];
-		}
-		struct sort_key *sw = k;
-		k = tmp;
-		tmp = sw;
-	}
-	free(tmp);
-	/* Apply the order in place, one cycle of the permutation at a time
-	 * (event i takes the old event k[i].at), so that the events are
-	 * never held twice. */
-	struct trace_event *ev = m->events;
-	for (i = 0; i < n; i++) {
-		if (k[i].at == i || k[i].at == SIZE_MAX)
-			continue;
-		struct trace_event saved = ev[i];
-		size_t j = i;
-		while (k[j].at != i) {
-			size_t src = k[j].at;
-			ev[j] = ev[src];
-			k[j].at = SIZE_MAX;
-			j = src;
-		}
-		ev[j] = saved;
-		k[j].at = SIZE_MAX;
-	}
-	free(k);
-	return 0;
-}
-
-/* Threads' clocks agree to a few microseconds, not better: a block that
- * one thread allocates and hands to another, which frees it at once, can
- * sort with its free first. A free of an address that is not live,
- * followed within HANDOFF_NS by another thread's allocation of that
- * address, is such a pair: the allocation moves to just before the free
- * (taking the free's time). */
-#define HANDOFF_NS 200000
-/* The search stops after HANDOFF_SCAN events too: frees of addresses
- * that are not live, by the hundred thousand within HANDOFF_NS (a damaged
- * or hostile trace), would cost the square of their number. */
-#define HANDOFF_SCAN 1024
-
-static bool pull_handoff(struct trace_model *m, size_t i)
-{
-	const struct trace_event *fr = &m->events[i];
-	for (size_t j = i + 1; j < m->n_events && j - i <= HANDOFF_SCAN &&
-			       m->events[j].ts - fr->ts <= HANDOFF_NS; j++) {
-		const struct trace_event *e = &m->events[j];
-		if (e->a != fr->a ||
-		    (e->kind != TRACE_ALLOC && e->kind != TRACE_FREE))
-			continue;
-		if (e->kind == TRACE_FREE || e->tid == fr->tid)
-			return false;
-		struct trace_event moved = *e;
-		moved.ts = fr->ts;
-		memmove(&m->events[i + 1], &m->events[i],
-			(j - i) * sizeof(*m->events));
-		m->events[i] = moved;
-		return true;
-	}
-	return false;
-}
-
-static int order_heap_handoffs(struct trace_model *m)
-{
-	struct u64map live = U64MAP_INIT;
-	uint64_t v;
-	for (size_t i = 0; i < m->n_events; i++) {
-		const struct trace_event *e = &m->events[i];
-		switch (e->kind) {
-		case TRACE_ALLOC:
-			if (u64map_put(&live, e->a, 1) < 0)
-				goto no_memory;
-			break;
-		case TRACE_FREE:
-			if (!e->a || u64map_remove(&live, e->a, &v))
-				break;
-			/* the free is now at i + 1: step over both */
-			if (pull_handoff(m, i))
-				i++;
-			break;
-		case TRACE_REALLOC:
-			if (e->a)
-				u64map_remove(&live, e->a, &v);
-			if (e->b && u64map_put(&live, e->b, 1) < 0)
-				goto no_memory;
-			break;
-		default:
-			break;
-		}
-	}
-	u64map_release(&live);
-	return 0;
-no_memory:
-	u64map_release(&live);
-	return -1;
-}
-
 static bool later_record(const struct trace_module *v, size_t a, size_t b)
 {
 	(void)v;
@@ -266,8 +130,7 @@ static int finish(struct loader *ld)
 		else
 			undefined++;
 	}
-	if (sort_events(m) < 0 || order_heap_handoffs(m) < 0 ||
-	    build_spans(m) < 0)
+	if (reader_order_events(m) < 0 || build_spans(m) < 0)
 		return -1;
 	if (m->truncated && m->cut_at) {
 		if (add_reader_note(ld, 1, "trace ends early at byte %llu (the "
@@ -562,7 +425,7 @@ void trace_model_release(struct trace_model *m)
 	free(m->stacks);
 	free(m->frame_pool);
 	free(m->threads);
-	free(m->events);
+	reader_events_release(m);
 	free(m->strings);
 	for (size_t i = 0; i < m->n_notes; i++)
 		if (m->notes[i].from_reader)

@@ -44,6 +44,15 @@ int reader_reserve(void **arr, size_t *cap, size_t n, size_t elem);
 	reader_reserve((void **)&(ld)->m->field, &(ld)->m->caps[which],       \
 		       (ld)->m->count, sizeof(*(ld)->m->field))
 
+/* Grows m->events (a mapping of its own, trace_order.c) to hold one more
+ * event. Returns 0 or -1 (out of memory, the array unchanged). */
+int reader_event_reserve(struct trace_model *m);
+void reader_events_release(struct trace_model *m);
+
+/* Sorts the events by time (stable) and moves each allocation handed to
+ * another thread before its free. Returns 0 or -1 (out of memory). */
+int reader_order_events(struct trace_model *m);
+
 /* Sets the "out of memory" error and returns -1. */
 int reader_out_of_memory(struct loader *ld);
 

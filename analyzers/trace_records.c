@@ -58,7 +58,7 @@ static struct trace_event *new_event(struct loader *ld, struct chunk_state *cs,
 				     uint8_t kind)
 {
 	struct trace_model *m = ld->m;
-	if (RESERVE(ld, events, n_events, CAP_EVENTS) < 0)
+	if (reader_event_reserve(m) < 0)
 		return NULL;
 	struct trace_thread *t = reader_thread(ld, cs->tid, cs->time);
 	if (!t)
