@@ -80,6 +80,13 @@ tests/unit/bin/analyze_bad_input: tests/unit/analyze_bad_input.c $(ANALYZE_SRCS)
 	@mkdir -p tests/unit/bin
 	$(CC) $(ANALYZE_CFLAGS) $(UBSAN_TRAP) -Ianalyzers -o $@ $< $(filter-out analyzers/analyze_main.c,$(ANALYZE_SRCS)) $(ANALYZE_LIBS)
 
+# The reader's limit on distinct stacks, met both ways with a small one.
+READER_SRCS := analyzers/trace_reader.c analyzers/trace_records.c analyzers/trace_order.c \
+	analyzers/trace_spans.c analyzers/u64map.c analyzers/text_out.c
+tests/unit/bin/trace_limits: tests/unit/trace_limits.c $(READER_SRCS) $(wildcard analyzers/*.h) $(COMMON_HDRS) tests/unit/tap.h tests/unit/trace_builder.h
+	@mkdir -p tests/unit/bin
+	$(CC) $(ANALYZE_CFLAGS) -DTRACE_STACKS_MAX=1000 -Ianalyzers -o $@ $< $(READER_SRCS) -lm
+
 tests/unit/bin/%: tests/unit/%.c $(ANALYZE_LIB_OBJS) $(COMMON_HDRS) tests/unit/tap.h
 	@mkdir -p tests/unit/bin
 	$(CC) $(ANALYZE_CFLAGS) -Ianalyzers -o $@ $< $(ANALYZE_LIB_OBJS) $(ANALYZE_LIBS)

@@ -53,7 +53,12 @@ int reader_reserve(void **arr, size_t *cap, size_t n, size_t elem)
 
 int reader_out_of_memory(struct loader *ld)
 {
-	reader_error(ld->err, ld->m->path, NULL, 0, "out of memory");
+	if (ld->too_many_stacks)
+		reader_error(ld->err, ld->m->path, NULL, 0, "more than %u "
+			     "distinct stacks: analyze holds at most that many",
+			     TRACE_STACKS_MAX);
+	else
+		reader_error(ld->err, ld->m->path, NULL, 0, "out of memory");
 	return -1;
 }
 
@@ -290,6 +295,11 @@ static int read_region(struct loader *ld, size_t off, size_t end,
 		}
 		struct chunk_state cs = { .time = trace_load_u64(h + 16),
 					  .tid = trace_load_u32(h + 8) };
+		if (cs.tid > TRACE_TID_MAX) {
+			reader_error(ld->err, m->path, "bad chunk", off,
+				     "thread id %u is impossible", cs.tid);
+			return -1;
+		}
 		m->n_chunks++;
 		if (!reader_thread(ld, cs.tid, cs.time))
 			return reader_out_of_memory(ld);

@@ -28,6 +28,7 @@ struct loader {
 	size_t notes_cap;
 	size_t dup_stacks;
 	size_t extra_process;
+	bool too_many_stacks;  /* stack_ref met more than TRACE_STACKS_MAX */
 };
 
 /* Fills *err: "NAME: WHAT at byte OFF: WHY" when what is non-NULL, else

@@ -35,8 +35,11 @@ static uint32_t stack_ref(struct loader *ld, uint64_t id)
 	uint64_t *slot = u64map_get(&m->stack_index, id);
 	if (slot)
 		return (uint32_t)*slot;
-	if (m->n_stacks >= UINT32_MAX - 1 ||
-	    RESERVE(ld, stacks, n_stacks, CAP_STACKS) < 0 ||
+	if (m->n_stacks >= TRACE_STACKS_MAX) {
+		ld->too_many_stacks = true;
+		return UINT32_MAX;
+	}
+	if (RESERVE(ld, stacks, n_stacks, CAP_STACKS) < 0 ||
 	    u64map_put(&m->stack_index, id, m->n_stacks + 1) < 0)
 		return UINT32_MAX;
 	m->stacks[m->n_stacks++] = (struct trace_stack){ .id = id };

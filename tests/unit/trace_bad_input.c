@@ -259,6 +259,19 @@ static void test_chunks(const struct tb *b)
 	char want[64];
 	snprintf(want, sizeof(want), "bad chunk at byte %zu", at);
 	ok(fails_with(z, b->len, want), "a chunk without its magic: %s", want);
+
+	/* A thread id no Linux hands out (events keep 24 bits of it). */
+	memcpy(z, b->buf, b->len);
+	trace_put_u32(z + at + 8, 1u << 24);
+	snprintf(want, sizeof(want), "bad chunk at byte %zu: thread id "
+		 "16777216 is impossible", at);
+	ok(fails_with(z, b->len, want), "a thread id too large: %s", want);
+	memcpy(z, b->buf, b->len);
+	trace_put_u32(z + at + 8, (1u << 24) - 1);
+	r = try_load(z, b->len, &m, &err);
+	ok(r == 0, "the largest thread id loads (%s)", err.msg);
+	if (r == 0)
+		trace_model_release(&m);
 	free(z);
 }
 
