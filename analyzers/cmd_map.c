@@ -13,14 +13,15 @@
 #include "map_out.h"
 #include "text_out.h"
 
-int map_input_load(const char *trace, struct map_input *in)
+int map_input_load(const char *trace, const uint64_t *holding,
+		   struct map_input *in)
 {
 	memset(in, 0, sizeof(*in));
 	if (cmd_load(trace, &in->m))
 		return 2;
 	if (threads_model_build(&in->m, &in->tm) < 0 ||
-	    heap_history_build(&in->m, &in->h) < 0 ||
-	    proc_maps_build(&in->m, &in->tm, &in->h, &in->pm) < 0) {
+	    (holding && heap_history_build_at(&in->m, *holding, &in->h) < 0) ||
+	    proc_maps_build(&in->m, &in->tm, &in->pm) < 0) {
 		fprintf(stderr, "analyze: %s: out of memory\n", trace);
 		map_input_release(in);
 		return 2;
@@ -231,7 +232,7 @@ static void write_json(const struct map_input *in)
 int cmd_map(const struct cmd_args *a)
 {
 	struct map_input in;
-	if (map_input_load(a->trace, &in))
+	if (map_input_load(a->trace, NULL, &in))
 		return 2;
 	const struct proc_maps *pm = &in.pm;
 	if (a->json) {

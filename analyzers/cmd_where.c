@@ -332,7 +332,7 @@ int cmd_where(const struct cmd_args *a)
 	if (pick_args(a, &trace, &addr) < 0)
 		return 2;
 	struct map_input in;
-	if (map_input_load(trace, &in))
+	if (map_input_load(trace, &addr, &in))
 		return 2;
 	struct symbolizer *sym = symbolizer_new(&in.m);
 	struct holders hs = { 0 };

@@ -40,14 +40,24 @@ static void end_block(struct heap_history *h, struct u64map *live, uint64_t addr
 	b->free_fn = e->fn;
 }
 
+/* Which blocks a build keeps: all, or those that held one address. */
+struct keep {
+	bool all;
+	uint64_t addr;
+};
+
 static int start_block(struct heap_history *h, struct u64map *live, uint64_t addr,
-		       uint64_t size, const struct trace_event *e)
+		       uint64_t size, const struct trace_event *e,
+		       const struct keep *k)
 {
 	if (!addr)
 		return 0;
 	/* An address handed out again while we think it live: the free was
 	 * not seen (say, before tracing started); the old block ends here. */
 	end_block(h, live, addr, e);
+	/* A block not kept is not tracked either: its free finds nothing. */
+	if (!k->all && !(k->addr >= addr && k->addr - addr < (size ? size : 1)))
+		return 0;
 	struct heap_life *b = add(h);
 	if (!b || u64map_put(live, addr, h->n - 1) < 0)
 		return -1;
@@ -60,7 +70,8 @@ static int start_block(struct heap_history *h, struct u64map *live, uint64_t add
 	return 0;
 }
 
-int heap_history_build(const struct trace_model *m, struct heap_history *h)
+static int build(const struct trace_model *m, const struct keep *k,
+		 struct heap_history *h)
 {
 	struct u64map live = U64MAP_INIT;
 	memset(h, 0, sizeof(*h));
@@ -71,12 +82,25 @@ int heap_history_build(const struct trace_model *m, struct heap_history *h)
 		if (!heap_change_of(e, &c))
 			continue;
 		end_block(h, &live, c.ended, e);
-		rc = start_block(h, &live, c.started, c.size, e);
+		rc = start_block(h, &live, c.started, c.size, e, k);
 	}
 	u64map_release(&live);
 	if (rc < 0)
 		heap_history_release(h);
 	return rc;
+}
+
+int heap_history_build(const struct trace_model *m, struct heap_history *h)
+{
+	struct keep k = { .all = true };
+	return build(m, &k, h);
+}
+
+int heap_history_build_at(const struct trace_model *m, uint64_t addr,
+			  struct heap_history *h)
+{
+	struct keep k = { .addr = addr };
+	return build(m, &k, h);
 }
 
 void heap_history_release(struct heap_history *h)

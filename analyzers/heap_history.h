@@ -32,6 +32,11 @@ struct heap_history {
  * empty). Release with heap_history_release. */
 int heap_history_build(const struct trace_model *m, struct heap_history *h);
 
+/* The same, keeping only the blocks that held addr (what `analyze where`
+ * shows): memory for those, not for every block of the run. */
+int heap_history_build_at(const struct trace_model *m, uint64_t addr,
+			  struct heap_history *h);
+
 void heap_history_release(struct heap_history *h);
 
 /* 1 if addr lies in b (a block of size 0 holds its first byte only). */

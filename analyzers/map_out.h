@@ -18,13 +18,15 @@
 struct map_input {
 	struct trace_model m;
 	struct threads_model tm;
-	struct heap_history h;
+	struct heap_history h;  /* the blocks that held one address */
 	struct proc_maps pm;
 };
 
-/* Loads trace into in. Returns 0, or 2 after a one-line error on stderr
- * (in is then empty). Release with map_input_release. */
-int map_input_load(const char *trace, struct map_input *in);
+/* Loads trace into in, with the history of the blocks that held
+ * *holding (none when holding is NULL). Returns 0, or 2 after a one-line
+ * error on stderr (in is then empty). Release with map_input_release. */
+int map_input_load(const char *trace, const uint64_t *holding,
+		   struct map_input *in);
 void map_input_release(struct map_input *in);
 
 /* "rw-p" from a prot value. */

@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap_replay.h"
 #include "trace_format.h"
+#include "u64map.h"
 
 /* glibc's default threshold for serving a request with its own mmap. */
 #define BIG_BLOCK (128u * 1024)
@@ -340,26 +342,22 @@ out:
 	return rc;
 }
 
-static void count_block(struct map_blocks *c, const struct heap_life *b)
+/* A block counts as live when it starts, as freed when it ends. */
+static void count_block(struct map_blocks *c, uint64_t size, uint32_t tid)
 {
-	if (b->freed) {
-		c->freed++;
-		c->freed_bytes += b->size;
-	} else {
-		c->live++;
-		c->live_bytes += b->size;
-	}
-	if (b->size >= BIG_BLOCK)
+	c->live++;
+	c->live_bytes += size;
+	if (size >= BIG_BLOCK)
 		c->big++;
 	size_t i = 0;
-	while (i < c->n_tids && c->tids[i] != b->alloc_tid)
+	while (i < c->n_tids && c->tids[i] != tid)
 		i++;
 	if (i == c->n_tids) {
 		if (c->n_tids == MAP_MAX_TIDS) {
 			c->other_tid_blocks++;
 			return;
 		}
-		c->tids[c->n_tids] = b->alloc_tid;
+		c->tids[c->n_tids] = tid;
 		c->tid_blocks[c->n_tids++] = 0;
 	}
 	c->tid_blocks[i]++;
@@ -373,6 +371,49 @@ static void count_block(struct map_blocks *c, const struct heap_life *b)
 		c->tid_blocks[i - 1] = n;
 		i--;
 	}
+}
+
+static struct map_blocks *blocks_at(struct proc_maps *pm, uint64_t addr)
+{
+	struct map_region *r = (struct map_region *)proc_map_find(&pm->end, addr);
+	return r ? &r->blocks : &pm->outside;
+}
+
+/* Ends the live block at addr, if one is known there. */
+static void end_block(struct proc_maps *pm, struct u64map *live, uint64_t addr)
+{
+	uint64_t size;
+	if (!addr || !u64map_remove(live, addr, &size))
+		return;
+	struct map_blocks *c = blocks_at(pm, addr);
+	c->live--;
+	c->live_bytes -= size;
+	c->freed++;
+	c->freed_bytes += size;
+}
+
+/* Every block's life as heap_history.c tells it (an address handed out
+ * again ends the block it held), counted as it goes. */
+static int count_blocks(const struct trace_model *m, struct proc_maps *pm)
+{
+	struct u64map live = U64MAP_INIT;
+	for (size_t i = 0; i < m->n_events; i++) {
+		const struct trace_event *e = &m->events[i];
+		struct heap_change c;
+		if (!heap_change_of(e, &c))
+			continue;
+		end_block(pm, &live, c.ended);
+		if (!c.started)
+			continue;
+		end_block(pm, &live, c.started);
+		if (u64map_put(&live, c.started, c.size) < 0) {
+			u64map_release(&live);
+			return -1;
+		}
+		count_block(blocks_at(pm, c.started), c.size, e->tid);
+	}
+	u64map_release(&live);
+	return 0;
 }
 
 /* Anonymous regions of the start map were made before the program's own
@@ -419,7 +460,7 @@ static int mark_before_main(struct proc_maps *pm)
 }
 
 int proc_maps_build(const struct trace_model *m, const struct threads_model *tm,
-		    const struct heap_history *h, struct proc_maps *pm)
+		    struct proc_maps *pm)
 {
 	memset(pm, 0, sizeof(*pm));
 	pm->main_tid = m->process.tid;
@@ -431,13 +472,8 @@ int proc_maps_build(const struct trace_model *m, const struct threads_model *tm,
 	if (build_end(m, &e) < 0 ||
 	    finish(&e, tm, pm->main_tid, !pm->end_recorded, &pm->end) < 0)
 		goto out;
-	if (mark_before_main(pm) < 0)
+	if (mark_before_main(pm) < 0 || count_blocks(m, pm) < 0)
 		goto out;
-	for (size_t i = 0; h && i < h->n; i++) {
-		const struct heap_life *b = &h->v[i];
-		struct map_region *r = (struct map_region *)proc_map_find(&pm->end, b->addr);
-		count_block(r ? &r->blocks : &pm->outside, b);
-	}
 	rc = 0;
 out:
 	free(s.v);

@@ -12,7 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "heap_history.h"
 #include "threads_model.h"
 #include "trace_reader.h"
 
@@ -68,11 +67,13 @@ struct proc_maps {
 	struct map_blocks outside;      /* blocks in no region of end */
 };
 
-/* Builds pm from m, with the threads of tm and the blocks of h (either
- * may be NULL). Returns 0, or -1 when memory ran out (pm is then empty).
- * pm points into m, which must outlive it. */
+/* Builds pm from m, with the threads of tm (may be NULL) and the heap
+ * blocks of m's events counted into the regions of the end map (memory
+ * for the blocks live at a time, not for every block). Returns 0, or -1
+ * when memory ran out (pm is then empty). pm points into m, which must
+ * outlive it. */
 int proc_maps_build(const struct trace_model *m, const struct threads_model *tm,
-		    const struct heap_history *h, struct proc_maps *pm);
+		    struct proc_maps *pm);
 
 void proc_maps_release(struct proc_maps *pm);
 

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "heap_history.h"
 #include "io_model.h"
 #include "map_out.h"
 #include "proc_map.h"
@@ -131,12 +130,10 @@ int report_html_map(const struct html_page *p)
 {
 	FILE *f = p->f;
 	struct threads_model tm = { 0 };
-	struct heap_history h = { 0 };
 	struct proc_maps pm = { 0 };
 	int rc = -1;
 	if (threads_model_build(p->m, &tm) < 0 ||
-	    heap_history_build(p->m, &h) < 0 ||
-	    proc_maps_build(p->m, &tm, &h, &pm) < 0)
+	    proc_maps_build(p->m, &tm, &pm) < 0)
 		goto out;
 	rc = 0;
 	const struct proc_map *mp = pm.end.n ? &pm.end : &pm.start;
@@ -195,7 +192,6 @@ int report_html_map(const struct html_page *p)
 	      "side by side.</p>\n", f);
 out:
 	proc_maps_release(&pm);
-	heap_history_release(&h);
 	threads_model_release(&tm);
 	return rc;
 }

@@ -46,23 +46,27 @@ static size_t printable(const unsigned char *s, size_t n)
 	return len;
 }
 
-/* Writes characters of s from *i while they fit in max columns. */
+/* Writes characters of s from *i while they fit in max columns: each
+ * run of printable ones in one write (a dump writes millions of lines). */
 static size_t put_part(FILE *f, const unsigned char *s, size_t len,
 		       size_t *i, size_t max)
 {
-	size_t cols = 0;
+	size_t cols = 0, run = *i;
 	while (*i < len) {
 		size_t n = printable(s + *i, len - *i);
 		size_t w = n ? 1 : 4;
 		if (cols + w > max)
 			break;
-		if (n)
-			fwrite(s + *i, 1, n, f);
-		else
+		if (!n) {
+			fwrite(s + run, 1, *i - run, f);
 			fprintf(f, "\\x%02x", s[*i]);
+		}
 		*i += n ? n : 1;
 		cols += w;
+		if (!n)
+			run = *i;
 	}
+	fwrite(s + run, 1, *i - run, f);
 	return cols;
 }
 

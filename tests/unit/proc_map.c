@@ -87,7 +87,7 @@ static int load(struct loaded *l, bool with_end)
 		return -1;
 	free(b.buf);
 	if (threads_model_build(&l->m, &l->tm) < 0 || heap_history_build(&l->m, &l->h) < 0 ||
-	    proc_maps_build(&l->m, &l->tm, &l->h, &l->pm) < 0)
+	    proc_maps_build(&l->m, &l->tm, &l->pm) < 0)
 		return -1;
 	return 0;
 }
