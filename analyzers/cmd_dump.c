@@ -239,11 +239,60 @@ static void text_fields(FILE *f, const struct trace_model *m,
 
 enum { KIND_COL = 13 };
 
+/* The text of each stack, made once: a dump repeats a stack at every
+ * event that names it. The cache stops growing at STACK_CACHE_BYTES;
+ * stacks past it are written out each time, as before. */
+#define STACK_CACHE_BYTES (256u << 20)
+
+struct stack_cache {
+	char **text;      /* per stack index, NULL until made */
+	size_t *len;
+	size_t bytes;
+};
+
+static void put_stack(struct stack_cache *c, const struct text_out *t,
+		      struct symbolizer *sym, const struct trace_model *m,
+		      const struct trace_stack *st)
+{
+	size_t k = (size_t)(st - m->stacks);
+	if (c->text && !c->text[k] && c->bytes < STACK_CACHE_BYTES) {
+		size_t cap = 0;
+		FILE *mf = open_memstream(&c->text[k], &cap);
+		if (mf) {
+			struct text_out tm = { .f = mf, .colour = t->colour };
+			stack_print_text(&tm, sym, st->frames, st->n, 6);
+			if (fclose(mf) == 0) {
+				c->len[k] = strlen(c->text[k]);
+				c->bytes += c->len[k] + 1;
+			} else {
+				free(c->text[k]);
+				c->text[k] = NULL;
+			}
+		}
+	}
+	if (c->text && c->text[k])
+		fwrite(c->text[k], 1, c->len[k], t->f);
+	else
+		stack_print_text(t, sym, st->frames, st->n, 6);
+}
+
 static void dump_text(const struct trace_model *m, struct symbolizer *sym)
 {
 	struct text_out t;
 	text_init(&t, stdout);
 	FILE *f = stdout;
+	struct stack_cache cache = {
+		.text = calloc(m->n_stacks ? m->n_stacks : 1, sizeof(char *)),
+		.len = calloc(m->n_stacks ? m->n_stacks : 1, sizeof(size_t)),
+	};
+	if (!cache.len) {
+		free(cache.text);
+		cache.text = NULL;
+	}
+	/* One buffer for every event's fields, rewound each time. */
+	char *fields = NULL;
+	size_t cap = 0;
+	FILE *mf = open_memstream(&fields, &cap);
 	for (size_t i = 0; i < m->n_events; i++) {
 		const struct trace_event *e = &m->events[i];
 		/* Seconds since the process started, to the nanosecond. */
@@ -258,27 +307,34 @@ static void dump_text(const struct trace_model *m, struct symbolizer *sym)
 		/* Kind names run to 15 characters; most fit 13. The fields
 		 * wrap under the event rather than run past the line. */
 		int kw = (int)strlen(kind_label(e->kind));
-		char *fields = NULL;
-		size_t cap = 0;
-		FILE *mf = e->kind != TRACE_END ? open_memstream(&fields, &cap) : NULL;
-		if (mf) {
+		bool any = false;
+		if (mf && e->kind != TRACE_END) {
+			rewind(mf);
 			text_fields(mf, m, e);
-			fclose(mf);
+			/* ended here: a rewound stream keeps its old tail */
+			fputc('\0', mf);
+			any = fflush(mf) == 0 && fields && *fields;
 		}
-		if (fields && *fields) {
+		if (any) {
 			fprintf(f, "%*s", kw < KIND_COL ? KIND_COL - kw : 1, "");
 			text_hang(f, fields, (size_t)(22 + (kw < KIND_COL ? KIND_COL : kw + 1)), 6);
 		} else {
 			fputc('\n', f);
 		}
-		free(fields);
 		const struct trace_stack *st = trace_event_stack(m, e);
 		if (st && st->defined)
-			stack_print_text(&t, sym, st->frames, st->n, 6);
+			put_stack(&cache, &t, sym, m, st);
 		else if (st)
 			fprintf(f, "      (stack %" PRIu64 " is not defined "
 				"in the trace)\n", st->id);
 	}
+	if (mf)
+		fclose(mf);
+	free(fields);
+	for (size_t k = 0; cache.text && k < m->n_stacks; k++)
+		free(cache.text[k]);
+	free(cache.text);
+	free(cache.len);
 }
 
 static void json_trace_str(struct json_writer *w, const struct trace_str *s)
