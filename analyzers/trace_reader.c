@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -330,6 +332,11 @@ static int parse(struct loader *ld)
 		 * end of the file is where the trace stops. */
 		bool file_ends = end == m->size && end - at < region;
 		int r = read_region(ld, off, end, file_ends);
+		/* A region read is a region not needed in memory: the few
+		 * records that point into it (strings, fields) fault their
+		 * pages back in from the page cache when they are used. */
+		if (m->mapped)
+			madvise(m->data + at, end - at, MADV_DONTNEED);
 		if (r < 0)
 			return -1;
 		if (r > 0) {
@@ -352,20 +359,85 @@ static int parse(struct loader *ld)
 	return 0;
 }
 
-int trace_load_buffer(const char *name, uint8_t *data, size_t size,
-		      struct trace_model *m, struct trace_error *err)
+static int load(const char *name, uint8_t *data, size_t size, bool mapped,
+		struct trace_model *m, struct trace_error *err)
 {
 	memset(m, 0, sizeof(*m));
 	memset(err, 0, sizeof(*err));
 	m->path = name;
 	m->data = data;
 	m->size = size;
+	m->mapped = mapped;
 	struct loader ld = { .m = m, .err = err };
 	if (parse(&ld) < 0) {
 		trace_model_release(m);
 		return -1;
 	}
 	return 0;
+}
+
+int trace_load_buffer(const char *name, uint8_t *data, size_t size,
+		      struct trace_model *m, struct trace_error *err)
+{
+	return load(name, data, size, false, m, err);
+}
+
+/* The files mapped now: a file cut shorter while it is mapped raises
+ * SIGBUS at the first access past its new end, which must end analyze
+ * with one line, not a crash. */
+#define MAX_MAPPED 8
+static struct {
+	const uint8_t *lo, *hi;
+} mapped[MAX_MAPPED];
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	const uint8_t *at = si->si_addr;
+	for (size_t i = 0; i < MAX_MAPPED; i++)
+		if (at >= mapped[i].lo && at < mapped[i].hi) {
+			static const char msg[] = "analyze: the trace file "
+				"shrank while it was read\n";
+			ssize_t r = write(2, msg, sizeof(msg) - 1);
+			(void)r;
+			_exit(2);
+		}
+	/* not ours: as if no handler were there */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Maps fd's size bytes for reading; NULL when it cannot (the caller
+ * reads the file instead). */
+static uint8_t *map_file(int fd, size_t size)
+{
+	size_t slot = 0;
+	while (slot < MAX_MAPPED && mapped[slot].lo)
+		slot++;
+	if (!size || slot == MAX_MAPPED)
+		return NULL;
+	uint8_t *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	static bool handler;
+	if (!handler) {
+		struct sigaction sa = { .sa_sigaction = on_sigbus,
+					.sa_flags = SA_SIGINFO };
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGBUS, &sa, NULL);
+		handler = true;
+	}
+	mapped[slot].lo = p;
+	mapped[slot].hi = p + size;
+	return p;
+}
+
+static void unmap_file(uint8_t *p, size_t size)
+{
+	for (size_t i = 0; i < MAX_MAPPED; i++)
+		if (mapped[i].lo == p)
+			mapped[i].lo = mapped[i].hi = NULL;
+	munmap(p, size);
 }
 
 /* "cannot open trace 'x': reason", the project's message for files. */
@@ -399,10 +471,16 @@ int trace_load_file(const char *path, struct trace_model *m,
 		close(fd);
 		return -1;
 	}
-	/* One read of the whole file (a read, not mmap: a file that shrinks
-	 * under us must not raise SIGBUS). If it shrinks, keep what came. */
+	/* Mapped, so that the pages of regions already read go back to the
+	 * page cache (parse() lets them go); read whole where that fails.
+	 * If it shrinks while read, keep what came. */
 	size_t size = (size_t)st.st_size;
-	uint8_t *data = malloc(size ? size : 1);
+	uint8_t *data = map_file(fd, size);
+	if (data) {
+		close(fd);
+		return load(path, data, size, true, m, err);
+	}
+	data = malloc(size ? size : 1);
 	if (!data) {
 		file_error(err, path, strerror(ENOMEM));
 		close(fd);
@@ -424,7 +502,7 @@ int trace_load_file(const char *path, struct trace_model *m,
 		got += (size_t)r;
 	}
 	close(fd);
-	return trace_load_buffer(path, data, got, m, err);
+	return load(path, data, got, false, m, err);
 }
 
 void trace_model_release(struct trace_model *m)
@@ -446,7 +524,10 @@ void trace_model_release(struct trace_model *m)
 	trace_spans_release(&m->end_spans);
 	u64map_release(&m->stack_index);
 	u64map_release(&m->thread_index);
-	free(m->data);
+	if (m->mapped)
+		unmap_file(m->data, m->size);
+	else
+		free(m->data);
 	memset(m, 0, sizeof(*m));
 }
 

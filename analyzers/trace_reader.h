@@ -152,8 +152,9 @@ struct trace_note {
 
 struct trace_model {
 	const char *path;           /* the file name, as given */
-	uint8_t *data;              /* the whole file */
+	uint8_t *data;              /* the whole file (read only) */
 	size_t size;
+	bool mapped;                /* data is the file mapped, not a copy */
 	uint32_t version;
 
 	struct trace_process process;
