@@ -112,33 +112,80 @@ static struct heap_issue *damage_known(struct heap_checks *hc, uint64_t block)
 	return NULL;
 }
 
+/* The block address an issue event looks up (in the maps of the last
+ * allocation and free at each address), or false when it looks up none. */
+static bool looks_up(const struct trace_event *e, uint64_t *addr)
+{
+	switch (e->kind) {
+	case TRACE_MISMATCHED_FREE:
+	case TRACE_HEAP_OVERRUN:
+	case TRACE_LEAK:
+		*addr = e->a;
+		return true;
+	case TRACE_HEAP_DAMAGE:
+	case TRACE_GUARD_FAULT:
+		*addr = e->b;
+		return e->b != 0;
+	case TRACE_BAD_FREE:
+	case TRACE_HEAP_UAF:
+		*addr = e->kind == TRACE_BAD_FREE && e->c == TRACE_BAD_INTERIOR
+			? e->b : e->a;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The addresses the issues look up: the maps keep those only, not every
+ * address the program ever allocated at (tens of millions in a long
+ * run). Returns 0 or -1 (no memory). */
+static int wanted_addresses(const struct trace_model *m, struct u64map *want)
+{
+	uint64_t addr;
+	for (size_t i = 0; i < m->n_events; i++)
+		if (looks_up(&m->events[i], &addr) &&
+		    u64map_put(want, addr, 1) < 0)
+			return -1;
+	return 0;
+}
+
+/* Records event i as the last at addr in map when addr is wanted. */
+static int note_at(struct u64map *map, const struct u64map *want,
+		   uint64_t addr, size_t i)
+{
+	return u64map_get(want, addr) ? u64map_put(map, addr, i + 1) : 0;
+}
+
 int heap_checks_build(const struct trace_model *m, struct heap_checks *hc)
 {
 	struct u64map alloc_of = U64MAP_INIT, free_of = U64MAP_INIT;
 	struct u64map group_of = U64MAP_INIT; /* stack << 2 | cls -> index+1 */
+	struct u64map want = U64MAP_INIT;
 	size_t cap = 0, gcap = 0;
 	memset(hc, 0, sizeof(*hc));
+	if (wanted_addresses(m, &want) < 0)
+		goto no_memory;
 	for (size_t i = 0; i < m->n_events; i++) {
 		const struct trace_event *e = &m->events[i];
 		const struct trace_event *al;
 		switch (e->kind) {
 		case TRACE_ALLOC:
-			if (u64map_put(&alloc_of, e->a, i + 1) < 0)
+			if (note_at(&alloc_of, &want, e->a, i) < 0)
 				goto no_memory;
 			u64map_remove(&free_of, e->a, NULL);
 			break;
 		case TRACE_FREE:
-			if (u64map_put(&free_of, e->a, i + 1) < 0)
+			if (note_at(&free_of, &want, e->a, i) < 0)
 				goto no_memory;
 			break;
 		case TRACE_REALLOC:
 			if (e->b == 0 && e->c > 0)
 				break;
 			if (e->a && e->a != e->b &&
-			    u64map_put(&free_of, e->a, i + 1) < 0)
+			    note_at(&free_of, &want, e->a, i) < 0)
 				goto no_memory;
 			if (e->b) {
-				if (u64map_put(&alloc_of, e->b, i + 1) < 0)
+				if (note_at(&alloc_of, &want, e->b, i) < 0)
 					goto no_memory;
 				u64map_remove(&free_of, e->b, NULL);
 			}
@@ -262,11 +309,13 @@ int heap_checks_build(const struct trace_model *m, struct heap_checks *hc)
 	u64map_release(&alloc_of);
 	u64map_release(&free_of);
 	u64map_release(&group_of);
+	u64map_release(&want);
 	return 0;
 no_memory:
 	u64map_release(&alloc_of);
 	u64map_release(&free_of);
 	u64map_release(&group_of);
+	u64map_release(&want);
 	heap_checks_release(hc);
 	return -1;
 }
