@@ -68,6 +68,7 @@ for trace in "$@"; do
 	bytes=$(stat -c %s "$trace")
 	mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')
 	for cmd in $CMDS; do
+		rm -f "$OUT/analyze_time.txt"
 		# shellcheck disable=SC2046 # word splitting is the point
 		timeout "$LIMIT" /usr/bin/time -o "$OUT/analyze_time.txt" -f "%e %U %S %M" \
 			"$ANALYZE" $(args_of "$cmd" "$trace") >/dev/null 2>"$OUT/analyze_err.txt"
@@ -79,7 +80,9 @@ for trace in "$@"; do
 		fi
 		# GNU time writes "Command exited with non-zero status N" first
 		# when the status is not 0.
-		read -r wall user sys rss < <(tail -n 1 "$OUT/analyze_time.txt")
+		wall=0 user=0 sys=0 rss=0
+		[ -s "$OUT/analyze_time.txt" ] &&
+			read -r wall user sys rss < <(tail -n 1 "$OUT/analyze_time.txt")
 		awk -v t="$(basename "$trace")" -v mb="$mb" -v c="$cmd" -v w="${wall:-0}" \
 		    -v u="${user:-0}" -v s="${sys:-0}" -v r="${rss:-0}" -v st="$status" 'BEGIN {
 			printf "| %s | %s | %s | %.2f | %.2f | %.0f | %.2f | %.2f | %s |\n",
