@@ -20,6 +20,7 @@
 #include "rec_threads.h"
 #include "rec_io.h"
 #include "spy_core.h"
+#include "spy_deepbind.h"
 #include "spy_gate.h"
 #include "spy_leakscan.h"
 #include "spy_modules.h"
@@ -769,6 +770,11 @@ SPY_EXPORT void *dlopen(const char *path, int flags)
 {
 	spy_init();
 	note_dlopen(path);
+	/* a deep-bound library's calls are bound to the hooks after it is
+	 * loaded, when the real call may come from libspy (spy_deepbind.h) */
+	if (SPY_UNLIKELY(flags & RTLD_DEEPBIND) &&
+	    spy_deepbind_may_open(path, __builtin_return_address(0)))
+		return spy_deepbind_open(path, flags);
 	return spy_real.dlopen(path, flags);
 }
 
