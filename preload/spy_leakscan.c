@@ -129,6 +129,22 @@ static int path_is(const struct mapping *mp, const char *s)
 	return mp->path_len == n && !memcmp(mp->path, s, n);
 }
 
+static int path_starts(const struct mapping *mp, const char *s)
+{
+	size_t n = spy_strlen(s);
+	return mp->path_len >= n && !memcmp(mp->path, s, n);
+}
+
+/* Shared memory of no file on disk (mmap MAP_SHARED|MAP_ANONYMOUS, System
+ * V segments, memfd): a pointer a program keeps there keeps its block, as
+ * memcheck has it. Shared mappings of files and devices stay out (a
+ * device's memory may be slow or unsafe to read). */
+static int shared_anonymous(const struct mapping *mp)
+{
+	return path_starts(mp, "/dev/zero ") || path_starts(mp, "/SYSV") ||
+	       path_starts(mp, "/memfd:") || path_starts(mp, "[anon_shmem");
+}
+
 /* Anonymous memory where frees of unknown pointers turned out to be
  * heap-like (an allocator's arena): later ones there pass without reading
  * /proc/self/maps again, which costs tens of microseconds. Threaded
@@ -594,13 +610,13 @@ static void scan_piece(struct scan *s, uintptr_t from, uintptr_t to)
 	}
 }
 
-/* Roots: every private writable mapping, minus libspy's own memory and the
- * live blocks in it; of the caller's stack, only the live part (above
- * main's frame once main has returned). What lies between blocks in the
- * allocator's heaps is scanned too: blocks libspy did not see handed out
- * (made before it started) may point to recorded ones; stale pointers in
- * free memory can only make a lost block look reachable, never the other
- * way round. */
+/* Roots: every private writable mapping and every shared anonymous one,
+ * minus libspy's own memory and the live blocks in it; of the caller's
+ * stack, only the live part (above main's frame once main has returned).
+ * What lies between blocks in the allocator's heaps is scanned too: blocks
+ * libspy did not see handed out (made before it started) may point to
+ * recorded ones; stale pointers in free memory can only make a lost block
+ * look reachable, never the other way round. */
 static void scan_roots(struct scan *s, const struct maps *m)
 {
 	uintptr_t here = scan_frame ? scan_frame : (uintptr_t)&s;
@@ -627,7 +643,7 @@ static void scan_roots(struct scan *s, const struct maps *m)
 	struct mapping mp;
 	uintptr_t libc_end = 0;
 	while (maps_next(m, &at, &mp)) {
-		if (!mp.r || !mp.w || !mp.priv ||
+		if (!mp.r || !mp.w || (!mp.priv && !shared_anonymous(&mp)) ||
 		    path_is(&mp, "[vvar]") || path_is(&mp, "[vsyscall]"))
 			continue;
 		/* libc's data, and its bss right after it; and the heap of

@@ -627,4 +627,45 @@ test_expect 'blocks lost by a library unloaded since, its addresses reused by ot
 	json_check u.log.leaks "any(g[\"class\"] == \"definitely lost\" and g[\"blocks\"] == 4 and g[\"frames\"][0][\"function\"] == \"plug_init\" and g[\"frames\"][0][\"line\"] == $L for g in j[\"groups\"])"
 '
 
+# Pointers kept in shared memory of no file (MAP_SHARED | MAP_ANONYMOUS, as
+# a parent and its children share; System V segments): memcheck reads them
+# as roots; libspy read only private mappings and called the blocks lost.
+cat >"$TEST_DIR/shared.c" <<'CEOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+
+int main(int argc, char **argv)
+{
+	char **anon = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	char **sysv = id >= 0 ? shmat(id, NULL, 0) : (void *)-1;
+	if (id >= 0)
+		shmctl(id, IPC_RMID, NULL);
+	if (anon == MAP_FAILED || sysv == (void *)-1)
+		return 1;
+	anon[3] = malloc(40);                 /* kept in shared memory */
+	sysv[5] = malloc(56);                 /* kept in a System V segment */
+	strcpy(anon[3], "shared");
+	if (argc > 1 && !strcmp(argv[1], "drop"))
+		anon[3] = sysv[5] = NULL;
+	printf("%s\n", argc > 1 ? "dropped" : "kept");
+	return 0;
+}
+CEOF
+
+test_expect 'blocks held only in shared anonymous memory and a System V segment are still reachable; dropped, definitely lost' '
+	gcc -O0 -g -o shared "$TEST_DIR/shared.c" &&
+	SPY_OPTIONS=out=$PWD/s.log LD_PRELOAD=$LIBSPY ./shared >out && test "$(cat out)" = kept &&
+	leaks_json s.log && test "$(cat s.log.leaks.rc)" = 0 &&
+	json_check s.log.leaks "j[\"totals\"][\"definitely lost\"][\"blocks\"] == 0" &&
+	SPY_OPTIONS=out=$PWD/d.log LD_PRELOAD=$LIBSPY ./shared drop >out &&
+	leaks_json d.log &&
+	json_check d.log.leaks "j[\"totals\"][\"definitely lost\"] == {\"blocks\": 2, \"bytes\": 96}"
+'
+
 test_done
