@@ -352,6 +352,78 @@ static void tell(const struct trace_model *m, const struct trace_event *e,
 	}
 }
 
+/* The free the thread that died of abort() made last, when glibc's free
+ * called from that very place is what aborted (a return address of the
+ * free's stack is on the abort's), else NULL. libspy records a free
+ * before it passes it on. */
+static const struct trace_event *aborting_free(const struct trace_model *m,
+					       const struct trace_event *e)
+{
+	const struct trace_event *f = NULL;
+	for (const struct trace_event *x = e; x-- > m->events;)
+		if (x->tid == e->tid && x->kind == TRACE_FREE) {
+			f = x;
+			break;
+		}
+	const struct trace_stack *fs = f ? trace_event_stack(m, f) : NULL;
+	const struct trace_stack *cs = trace_event_stack(m, e);
+	if (!fs || !cs)
+		return NULL;
+	for (uint32_t i = 0; i < fs->n && i < 2; i++)
+		for (uint32_t k = 0; k < cs->n; k++)
+			if (cs->frames[k] == fs->frames[i])
+				return f;
+	return NULL;
+}
+
+/* glibc aborted in a free of a block freed before and not handed out
+ * since: a double free, the first free's block having left the
+ * quarantine (libspy passed the second on, glibc found it). 1 when that
+ * finding was made, 0 when the abort was something else, -1. */
+static int late_double_free(const struct trace_model *m,
+			    const struct trace_event *e,
+			    const struct heap_history *h,
+			    struct finding_list *out)
+{
+	const struct trace_event *fr = aborting_free(m, e);
+	const struct heap_life *b = NULL;
+	for (size_t i = h->n; fr && i-- > 0;)
+		if (h->v[i].addr == fr->a && h->v[i].alloc_ts <= fr->ts) {
+			b = &h->v[i];
+			break;
+		}
+	if (!b || !b->freed || b->free_ts >= fr->ts)
+		return 0;
+	char head[200];
+	snprintf(head, sizeof(head),
+		 "free() of a %" PRIu64 "-byte block that was already freed; "
+		 "the program died of SIGABRT", b->size);
+	struct finding *f = finding_add(out, "double-free", SEV_ERROR, head,
+		"The same block was given back to the allocator twice. The "
+		"first free was long enough ago that libspy had already "
+		"passed the block on to the allocator (it left the "
+		"quarantine), so the second free reached glibc, which found "
+		"it, printed \"free(): double free detected\" (or another "
+		"complaint about its data) and called abort(). Had the "
+		"memory been handed out again in between, this free would "
+		"have destroyed another object instead.",
+		"Free each block exactly once: decide which part of the code "
+		"owns it, and set the pointer to NULL right after freeing it "
+		"(free(NULL) does nothing).");
+	if (!f ||
+	    detect_add_fault_stack(f, m, e, e->c,
+				   "second free (glibc aborted here)") < 0 ||
+	    add_block_stack(f, m, "first free", b->free_stack, b->free_tid) < 0 ||
+	    add_block_stack(f, m, "allocated here", b->alloc_stack,
+			    b->alloc_tid) < 0 ||
+	    finding_add_hex(f, "address", b->addr) < 0 ||
+	    finding_add_int(f, "size", (int64_t)b->size) < 0 ||
+	    finding_add_str(f, "passed_on", "yes") < 0 ||
+	    finding_add_str(f, "signal", "SIGABRT") < 0)
+		return -1;
+	return 1;
+}
+
 static int crash(const struct trace_model *m, const struct trace_event *e,
 		 const struct heap_history *h, struct finding_list *out)
 {
@@ -361,6 +433,13 @@ static int crash(const struct trace_model *m, const struct trace_event *e,
 		b = block_of(h, e->a, e->ts, &past);
 	if (b && (past || (b->freed && b->free_ts <= e->ts)))
 		return heap_crash(m, e, b, past, out);
+	if (e->fn == SIGABRT) {
+		const char *cause = abort_cause(m, e);
+		int rc = cause && !strcmp(cause, "heap-corruption")
+			? late_double_free(m, e, h, out) : 0;
+		if (rc)
+			return rc < 0 ? -1 : 0;
+	}
 	struct telling t;
 	tell(m, e, &t);
 	struct finding *f = finding_add(out, "crash", SEV_ERROR, t.head, t.why,

@@ -70,6 +70,14 @@ static bool read_only(const struct trace_model *m, uint64_t addr)
 	return r && r->prot && !(r->prot & 2);
 }
 
+/* 1 when addr starts memory mapped from no file (the end map's), where
+ * no allocator's header fits before it. */
+static bool anonymous_mapping(const struct trace_model *m, uint64_t addr)
+{
+	const struct trace_module *r = trace_region_of(m, addr);
+	return r && !r->path.len && addr - r->start < 16;
+}
+
 static int invalid_free(const struct trace_model *m, const struct heap_issue *is,
 			struct finding_list *out)
 {
@@ -108,6 +116,14 @@ static int invalid_free(const struct trace_model *m, const struct heap_issue *is
 		break;
 	default:
 		what = "an address that was never allocated";
+		if (anonymous_mapping(m, e->a)) {
+			what = "memory mapped with mmap(), not allocated";
+			why = "Only pointers returned by malloc, calloc, realloc "
+			      "and their kin may be freed. This address is in "
+			      "memory mapped on its own (mmap, or a library "
+			      "that maps memory): munmap gives it back.";
+			break;
+		}
 		why = e->a == FREED_FILL_WORD
 		      ? "Only pointers returned by malloc, calloc, realloc and "
 			"their kin may be freed. This value is the pattern "

@@ -184,7 +184,8 @@ int spy_leakscan_place(uintptr_t addr, uintptr_t *base)
 	size_t size;
 	if (spy_heapmap_find_containing(addr, base, &size))
 		return TRACE_BAD_INTERIOR;
-	if (!(addr & 15) && in_heaplike(addr))
+	/* (a page's first byte is looked up: it may start a mapping) */
+	if (!(addr & 15) && (addr & 4095) && in_heaplike(addr))
 		return -1;
 	struct maps m;
 	if (maps_read(&m) < 0)
@@ -202,6 +203,10 @@ int spy_leakscan_place(uintptr_t addr, uintptr_t *base)
 		else if (mp.path_len && mp.path[0] == '/')
 			what = TRACE_BAD_GLOBAL;
 		else if (addr & 15)
+			what = TRACE_BAD_WILD;
+		else if (spy_heapmap_glibc_chunks && addr - mp.start < 16)
+			/* glibc's header would lie before the mapping: memory
+			 * of mmap, which glibc's free would fault on */
 			what = TRACE_BAD_WILD;
 		else {
 			what = -1; /* heap-like memory: maybe a block unseen */

@@ -1,0 +1,52 @@
+#!/bin/bash
+# t580: heap bugs as students write them, each against its correct twin:
+# the bug is a finding of the right kind at its line, the twin has none.
+. "$(dirname "$0")/lib.sh"
+
+SRC=$FIXTURES/student_heap.c
+BIN=$TEST_DIR/student_heap
+gcc -std=gnu11 -O0 -g -o "$BIN" "$SRC" ||
+	{ echo "Bail out! cannot build the test program"; exit 1; }
+
+line_of() { grep -n -F -- "$1" "$SRC" | head -n 1 | cut -d: -f1; }
+kind() { echo "[x for x in j[\"findings\"] if x[\"kind\"] == \"$1\"]"; }
+# frame_at STACK N: (function, line) of frame N of the user's code
+user() { echo "[(fr[\"function\"], fr[\"line\"]) for fr in $1[\"frames\"] if fr[\"function\"] in (\"main\", \"$2\")][0]"; }
+
+# run CASE [ok] [OPTS]: traced run, trace t.log, report t.log.json
+run() {
+	local rc=0
+	rm -f t.log
+	SPY_OPTIONS=out=$PWD/t.log${3:+:$3} LD_PRELOAD=$LIBSPY "$BIN" "$1" $2 >out 2>err || rc=$?
+	say "$1 $2: status $rc"
+	report_json t.log
+	echo "$rc" >status
+}
+no_heap_findings() {
+	json_check t.log.json "[x[\"kind\"] for x in j[\"findings\"] if x[\"kind\"] in (\"double-free\", \"invalid-free\", \"crash\", \"heap-overflow\", \"use-after-free\", \"leak\")] == []"
+}
+
+test_expect 'free of memory from mmap: invalid-free at its line, not passed on (glibc would crash)' '
+	run free_mmap && test "$(cat status)" = 0 &&
+	json_check t.log.json "len($(kind invalid-free)) == 1 and $(kind crash) == []" &&
+	json_check t.log.json "$(user "($(kind invalid-free))[0][\"stacks\"][0]" free_mmap) == (\"free_mmap\", $(line_of "BUG: free_mmap"))" &&
+	json_check t.log.json "\"mmap\" in ($(kind invalid-free))[0][\"headline\"]"
+'
+
+test_expect 'munmap of it: nothing' '
+	run free_mmap ok && test "$(cat status)" = 0 && no_heap_findings
+'
+
+test_expect 'double free after the block left the quarantine: glibc aborts, the finding is a double-free with both frees' '
+	run double_free_late && test "$(cat status)" = 134 &&
+	json_check t.log.json "len($(kind double-free)) == 1 and $(kind crash) == []" &&
+	json_check t.log.json "$(user "($(kind double-free))[0][\"stacks\"][0]" double_free_late) == (\"double_free_late\", $(line_of "BUG: double_free_late"))" &&
+	json_check t.log.json "$(user "($(kind double-free))[0][\"stacks\"][1]" double_free_late) == (\"double_free_late\", $(line_of "FIRST: double_free_late"))" &&
+	json_check t.log.json "$(user "($(kind double-free))[0][\"stacks\"][2]" double_free_late) == (\"double_free_late\", $(line_of "ALLOC: double_free_late"))"
+'
+
+test_expect 'one free each: nothing' '
+	run double_free_late ok && test "$(cat status)" = 0 && no_heap_findings
+'
+
+test_done
