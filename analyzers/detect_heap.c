@@ -195,19 +195,33 @@ static int use_after_free(const struct trace_model *m,
 	snprintf(head, sizeof(head),
 		 "write to a freed %" PRIu64 "-byte block (bytes %" PRIu64
 		 "..%" PRIu64 ")", size, first, last);
-	struct finding *f = finding_add(out, "use-after-free", SEV_ERROR, head,
-		"A pointer still pointed to this block after free() gave it "
-		"back, and the program wrote through it. libspy keeps freed "
+	/* a block realloc moved away from: the old pointer kept */
+	bool moved = is->freed && is->freed->kind == TRACE_REALLOC;
+	char expl[700];
+	snprintf(expl, sizeof(expl), "%s libspy keeps freed "
 		"blocks aside for a while, filled with a pattern, and found "
 		"the pattern changed. Without libspy the write would have "
 		"landed in memory the allocator hands to someone else: the "
 		"damage shows up later, somewhere else. This mode sees the "
 		"write only afterwards; `spy --guard` stops the program at "
-		"the very instruction.",
-		"Set the pointer to NULL when you free the block (and check "
-		"for NULL before using it), or free the block only when "
-		"nothing uses it any more.");
-	if (!f || add_stack(f, m, "freed here", is->freed) < 0 ||
+		"the very instruction.", moved
+		? "realloc() moved this block to a new address and gave the "
+		  "old one back, and the program wrote through a pointer it "
+		  "kept to the old one. realloc may move a block whenever it "
+		  "grows: without libspy it may have grown in place, and the "
+		  "old pointer worked by luck."
+		: "A pointer still pointed to this block after free() gave "
+		  "it back, and the program wrote through it.");
+	struct finding *f = finding_add(out, "use-after-free", SEV_ERROR, head,
+		expl, moved
+		? "Use only the pointer realloc returns (p = realloc(p, n), "
+		  "after checking it for NULL), and update every other "
+		  "pointer into the block."
+		: "Set the pointer to NULL when you free the block (and check "
+		  "for NULL before using it), or free the block only when "
+		  "nothing uses it any more.");
+	if (!f || add_stack(f, m, moved ? "moved away by realloc here"
+			    : "freed here", is->freed) < 0 ||
 	    add_stack(f, m, "allocated here", is->alloc) < 0 ||
 	    finding_add_hex(f, "address", e->a) < 0 ||
 	    finding_add_int(f, "size", (int64_t)size) < 0 ||

@@ -227,6 +227,27 @@ static void *realloc_from_guard(void *old, size_t size)
 	return p;
 }
 
+/* A block growing past its size moves (below this size), its old place
+ * held freed as free() holds a block: a pointer kept to it is then
+ * caught writing there. glibc often grows a block in place, and the
+ * stale pointer works by luck until the day it does not. Bigger blocks
+ * grow as glibc grows them: moving each would copy too much. */
+#define REALLOC_MOVE_MAX ((size_t)64 << 10)
+
+/* old (live, old_size usable bytes, its map entry released) moved to p:
+ * held freed in the quarantine, else given back. */
+static void realloc_hold_old(void *old, size_t old_size)
+{
+	size_t held;
+	unsigned family;
+	spy_heapmap_insert((uintptr_t)old, old_size, SPY_FAMILY_MALLOC);
+	if (spy_heapmap_release((uintptr_t)old, 1, &held, &family) ==
+	    SPY_HEAP_LIVE && held && spy_quarantine_hold(old, held))
+		return;
+	spy_heapmap_remove((uintptr_t)old);
+	IN_REAL((spy_real.free(old), 0));
+}
+
 static void *realloc_common(unsigned fn, void *old, size_t size)
 {
 	if (old && spy_bootstrap_owns(old))
@@ -246,7 +267,7 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 	uint32_t stack = spy_stack_capture();
 	uint64_t when = spy_writer_now();
 	size_t old_size = 0;
-	int known = 0;
+	int known = 0, moved = 0;
 	if (old && !rec_heap_realloc_check(fn, old, stack, &old_size, &known)) {
 		/* A block already freed, or never handed out: the allocator
 		 * would crash or corrupt itself; the call fails instead. */
@@ -273,6 +294,11 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 				memcpy(p, old, keep < size ? keep : size);
 			spy_guard_free(old);
 		}
+	} else if (known && spy_opt.quarantine_mb && size > old_size &&
+		   old_size && old_size <= REALLOC_MOVE_MAX &&
+		   (p = IN_REAL(spy_real.malloc(size))) != NULL) {
+		memcpy(p, old, old_size);
+		moved = 1;
 	} else {
 		p = IN_REAL(spy_real.realloc(old, size));
 	}
@@ -287,6 +313,8 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 	rec_heap_realloc(fn, old, p, size, stack, when);
 	if (p)
 		rec_heap_arm(p, family, size, usable);
+	if (moved)
+		realloc_hold_old(old, old_size);
 	if (!p && size)
 		rec_heap_alloc_failed(fn, size);
 	spy_heapinfo_tick();

@@ -49,4 +49,17 @@ test_expect 'one free each: nothing' '
 	run double_free_late ok && test "$(cat status)" = 0 && no_heap_findings
 '
 
+test_expect 'a pointer kept to a block realloc grew: use-after-free, moved away by realloc at its line' '
+	run realloc_stale && test "$(cat status)" = 0 &&
+	json_check t.log.json "len($(kind use-after-free)) == 1" &&
+	json_check t.log.json "($(kind use-after-free))[0][\"stacks\"][0][\"label\"] == \"moved away by realloc here\"" &&
+	json_check t.log.json "$(user "($(kind use-after-free))[0][\"stacks\"][0]" realloc_stale) == (\"realloc_stale\", $(line_of "MOVED: realloc_stale"))" &&
+	json_check t.log.json "$(user "($(kind use-after-free))[0][\"stacks\"][1]" realloc_stale) == (\"realloc_stale\", $(line_of "ALLOC: realloc_stale"))" &&
+	json_check t.log.json "($(kind use-after-free))[0][\"details\"][\"first_offset\"] == 10"
+'
+
+test_expect 'the pointer realloc returned: nothing' '
+	run realloc_stale ok && test "$(cat status)" = 0 && no_heap_findings
+'
+
 test_done
