@@ -424,8 +424,9 @@ static int heap_overrun(const struct trace_model *m, const struct heap_issue *is
 		snprintf(head, sizeof(head), "a block was written past its end");
 	snprintf(expl, sizeof(expl),
 		 "Bytes after the end of this block changed between its "
-		 "allocation and when it was %s. glibc rounds every request "
-		 "up (to 8 more than a multiple of 16), so a small overrun "
+		 "allocation and when it was %s. The allocator rounds every "
+		 "request up (glibc to 8 more than a multiple of 16, guard "
+		 "mode to a multiple of 16), so a small overrun "
 		 "lands in bytes nobody uses and goes unnoticed: no crash, no "
 		 "message, until the size changes or another allocator is "
 		 "used. libspy fills those bytes and checks them. A classic "

@@ -126,8 +126,10 @@ static int chunk_header_sane(uintptr_t a)
  * over. */
 static size_t usable_size(uintptr_t a)
 {
+	/* a guarded block ends at the page's end rounded to 16 bytes: the
+	 * bytes past its size up to there get a canary, as glibc's slack */
 	if (spy_guard_owns((const void *)a))
-		return spy_guard_size((const void *)a);
+		return (spy_guard_size((const void *)a) + 15) & ~(size_t)15;
 	if (spy_heapmap_glibc_chunks)
 		return chunk_header_sane(a) ? glibc_usable(a) : 0;
 	return spy_real.malloc_usable_size

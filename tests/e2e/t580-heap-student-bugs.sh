@@ -62,4 +62,28 @@ test_expect 'the pointer realloc returned: nothing' '
 	run realloc_stale ok && test "$(cat status)" = 0 && no_heap_findings
 '
 
+# overrun CASE: one heap-overflow, allocated and found at the marked lines
+overrun() {
+	json_check t.log.json "len($(kind heap-overflow)) == 1 and $(kind crash) == []" &&
+	json_check t.log.json "$(user "($(kind heap-overflow))[0][\"stacks\"][0]" $1) == (\"$1\", $(line_of "ALLOC: $1"))" &&
+	json_check t.log.json "$(user "($(kind heap-overflow))[0][\"stacks\"][1]" $1) == (\"$1\", $(line_of "FREE: $1"))"
+}
+
+for mode in "" guard=1; do
+	test_expect "malloc(strlen(s)) and strcpy${mode:+ ($mode)}: heap-overflow of its byte 12" '
+		run strcpy_short "" $mode && test "$(cat status)" = 0 && overrun strcpy_short &&
+		json_check t.log.json "($(kind heap-overflow))[0][\"details\"][\"first_offset\"] == 12"
+	'
+	test_expect "malloc(strlen(s) + 1)${mode:+ ($mode)}: nothing" '
+		run strcpy_short ok $mode && test "$(cat status)" = 0 && no_heap_findings
+	'
+	test_expect "five ints, a[5] written${mode:+ ($mode)}: heap-overflow at byte 20" '
+		run array_le "" $mode && test "$(cat status)" = 0 && overrun array_le &&
+		json_check t.log.json "($(kind heap-overflow))[0][\"details\"][\"first_offset\"] == 20"
+	'
+	test_expect "five ints, five written${mode:+ ($mode)}: nothing" '
+		run array_le ok $mode && test "$(cat status)" = 0 && no_heap_findings
+	'
+done
+
 test_done
