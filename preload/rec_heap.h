@@ -223,12 +223,29 @@ static inline uintptr_t rec_heap_array_start(uintptr_t p, unsigned want)
 	return 0;
 }
 
+/* The reverse: delete[] of an object new made (of a type with a
+ * destructor) reads a count in front of it and gives back a pointer
+ * that far before it. That object's start, or 0. */
+static inline uintptr_t rec_heap_object_start(uintptr_t p, unsigned want)
+{
+	if (want != SPY_FAMILY_NEW_ARRAY)
+		return 0;
+	for (uintptr_t cookie = 8; cookie <= 16; cookie += 8) {
+		unsigned family;
+		if (spy_heapmap_live_family(p + cookie, &family) &&
+		    SPY_HEAP_FAMILY(family) == SPY_FAMILY_NEW)
+			return p + cookie;
+	}
+	return 0;
+}
+
 /* The program frees *pp (called from ra). Records it (before the real
  * free, so that its address cannot be handed out again before the record
  * exists) and returns 1 when the caller must pass *pp to the real free
  * now, 0 when libspy keeps it: held in quarantine, or a bad free not
  * passed on. *pp becomes the start of the block when the pointer was a
- * new[] array's first element, given back by delete or free. */
+ * new[] array's first element, given back by delete or free, or lay in
+ * front of a new object, given back by delete[]. */
 static inline __attribute__((always_inline)) int
 rec_heap_free(unsigned fn, void **pp, void *ra)
 {
@@ -246,6 +263,7 @@ rec_heap_free(unsigned fn, void **pp, void *ra)
 	unsigned want = spy_free_family;
 	spy_free_family = 0;
 	unsigned cookie = 0;
+	int shifted = 0;
 again:;
 	int guarded = spy_guard_owns(p);
 	int hold = spy_opt.quarantine_mb != 0 || guarded;
@@ -303,10 +321,16 @@ again:;
 		rec_heap_free_record(fn, p, stack);
 		return 1;
 	}
-	if (f == SPY_HEAP_ABSENT && !cookie) {
+	if (f == SPY_HEAP_ABSENT && !cookie && !shifted) {
 		uintptr_t start = rec_heap_array_start((uintptr_t)p, want);
 		if (start) {
 			cookie = (unsigned)((uintptr_t)p - start);
+			*pp = p = (void *)start;
+			goto again;
+		}
+		start = rec_heap_object_start((uintptr_t)p, want);
+		if (start) {
+			shifted = 1;
 			*pp = p = (void *)start;
 			goto again;
 		}

@@ -86,4 +86,27 @@ for mode in "" guard=1; do
 	'
 done
 
+CXX_SRC=$FIXTURES/student_cxx.cc
+CXX_BIN=$TEST_DIR/student_cxx
+g++ -O0 -g -o "$CXX_BIN" "$CXX_SRC" ||
+	{ echo "Bail out! cannot build the C++ test program"; exit 1; }
+cxx_line() { grep -n -F -- "$1" "$CXX_SRC" | head -n 1 | cut -d: -f1; }
+
+# delete[] of a new object reads a count in front of it and gives back a
+# pointer 8 bytes before it: that is the mismatch, not a free of a wild
+# address (what the destructors it then ran over the count did is the
+# program's)
+test_expect 'new with delete[]: mismatched-free at its line, the block given back' '
+	rm -f t.log && SPY_OPTIONS=out=$PWD/t.log:guard=1 LD_PRELOAD=$LIBSPY "$CXX_BIN" >out 2>err && report_json t.log &&
+	json_check t.log.json "len($(kind mismatched-free)) == 1 and $(kind invalid-free) == [] and $(kind leak) == []" &&
+	json_check t.log.json "$(user "($(kind mismatched-free))[0][\"stacks\"][0]" main) == (\"main\", $(cxx_line "BUG: delete[]"))" &&
+	json_check t.log.json "$(user "($(kind mismatched-free))[0][\"stacks\"][1]" main) == (\"main\", $(cxx_line "ALLOC: new"))" &&
+	json_check t.log.json "($(kind mismatched-free))[0][\"details\"][\"released_with\"] == \"delete[]\""
+'
+
+test_expect 'new with delete: nothing' '
+	rm -f t.log && SPY_OPTIONS=out=$PWD/t.log:guard=1 LD_PRELOAD=$LIBSPY "$CXX_BIN" ok >out 2>err && report_json t.log &&
+	no_heap_findings && json_check t.log.json "$(kind mismatched-free) == []"
+'
+
 test_done
