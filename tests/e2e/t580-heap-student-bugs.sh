@@ -86,6 +86,21 @@ for mode in "" guard=1; do
 	'
 done
 
+# spy reports the program's own trace: a child's findings were left
+# behind a file name it listed like any other
+test_expect 'a leak in a forked child: spy says the child'"'"'s trace has findings' '
+	mkdir -p fl && (cd fl && "$SPY" -o "fl.%p.log" "$BIN" fork_leak >out 2>err) &&
+	grep "trace of a child or an exec'"'"'d image, with findings: fl\.[0-9]*\.log (analyze report fl\.[0-9]*\.log)" fl/err &&
+	child=fl/$(sed -n "s/.*with findings: \(fl\.[0-9]*\.log\) .*/\1/p" fl/err) &&
+	test -f "$child" && report_json "$child" &&
+	json_check "$child.json" "len($(kind leak)) == 1"
+'
+
+test_expect 'no leak in the child: its trace listed as before' '
+	rm -rf fl && mkdir -p fl && (cd fl && "$SPY" -o "fl.%p.log" "$BIN" fork_leak ok >out 2>err) &&
+	! grep "with findings" fl/err
+'
+
 CXX_SRC=$FIXTURES/student_cxx.cc
 CXX_BIN=$TEST_DIR/student_cxx
 g++ -O0 -g -o "$CXX_BIN" "$CXX_SRC" ||
