@@ -399,12 +399,12 @@ static int late_double_free(const struct trace_model *m,
 		 "free() of a %" PRIu64 "-byte block that was already freed; "
 		 "the program died of SIGABRT", b->size);
 	struct finding *f = finding_add(out, "double-free", SEV_ERROR, head,
-		"The same block was given back to the allocator twice. The "
-		"first free was long enough ago that libspy had already "
-		"passed the block on to the allocator (it left the "
-		"quarantine), so the second free reached glibc, which found "
-		"it, printed \"free(): double free detected\" (or another "
-		"complaint about its data) and called abort(). Had the "
+		"The same block was given back to the allocator twice. After "
+		"the first free libspy had given the block back to the "
+		"allocator (it had left libspy's quarantine, or was too big "
+		"to be held there), so the second free reached glibc, which "
+		"found it, printed \"free(): double free detected\" (or "
+		"another complaint about its data) and called abort(). Had the "
 		"memory been handed out again in between, this free would "
 		"have destroyed another object instead.",
 		"Free each block exactly once: decide which part of the code "

@@ -248,6 +248,17 @@ static void realloc_hold_old(void *old, size_t old_size)
 	IN_REAL((spy_real.free(old), 0));
 }
 
+/* The new place of a block that moves, or NULL (errno as it was: the
+ * real realloc then answers, and sets it as it does). */
+static void *realloc_move_to(size_t size)
+{
+	int saved = errno;
+	void *p = IN_REAL(spy_real.malloc(size));
+	if (!p)
+		errno = saved;
+	return p;
+}
+
 static void *realloc_common(unsigned fn, void *old, size_t size)
 {
 	if (old && spy_bootstrap_owns(old))
@@ -294,9 +305,16 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 				memcpy(p, old, keep < size ? keep : size);
 			spy_guard_free(old);
 		}
+	} else if (known && spy_opt.quarantine_mb && !size &&
+		   spy_heapmap_glibc_chunks) {
+		/* realloc(p, 0) frees p (glibc returns NULL; jemalloc may
+		 * be built to return a block): held as free() holds it, so
+		 * a later free of p is seen as the double free it is */
+		p = NULL;
+		moved = 1;
 	} else if (known && spy_opt.quarantine_mb && size > old_size &&
 		   old_size && old_size <= REALLOC_MOVE_MAX &&
-		   (p = IN_REAL(spy_real.malloc(size))) != NULL) {
+		   (p = realloc_move_to(size)) != NULL) {
 		memcpy(p, old, old_size);
 		moved = 1;
 	} else {

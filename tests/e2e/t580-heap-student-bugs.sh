@@ -62,6 +62,18 @@ test_expect 'the pointer realloc returned: nothing' '
 	run realloc_stale ok && test "$(cat status)" = 0 && no_heap_findings
 '
 
+test_expect 'free after realloc(p, 0): a double-free, not passed on, the realloc as the first free' '
+	run realloc_zero && test "$(cat status)" = 0 &&
+	json_check t.log.json "len($(kind double-free)) == 1 and $(kind crash) == []" &&
+	json_check t.log.json "($(kind double-free))[0][\"details\"][\"passed_on\"] == \"no\"" &&
+	json_check t.log.json "$(user "($(kind double-free))[0][\"stacks\"][0]" realloc_zero) == (\"realloc_zero\", $(line_of "BUG: realloc_zero"))" &&
+	json_check t.log.json "$(user "($(kind double-free))[0][\"stacks\"][1]" realloc_zero) == (\"realloc_zero\", $(line_of "FIRST: realloc_zero"))"
+'
+
+test_expect 'realloc(p, 0) alone: nothing' '
+	run realloc_zero ok && test "$(cat status)" = 0 && no_heap_findings
+'
+
 # overrun CASE: one heap-overflow, allocated and found at the marked lines
 overrun() {
 	json_check t.log.json "len($(kind heap-overflow)) == 1 and $(kind crash) == []" &&
