@@ -28,6 +28,8 @@
 #include "symbolize.h"
 #include "text_out.h"
 #include "threads_model.h"
+#include "trace_decode.h"
+#include "trace_format.h"
 
 #define STORM_MIN_THREADS 100
 #define STORM_MAX_LIFE 1000000000ull /* 1 s */
@@ -434,6 +436,103 @@ int sharing_unchecked(const struct trace_model *m)
 	return found;
 }
 
+/* ---- pthread_join that failed ------------------------------------------ */
+
+static int add_stack_id(struct finding *f, const struct trace_model *m,
+			const char *label, uint64_t stack, uint64_t tid)
+{
+	if (!stack || stack > m->n_stacks)
+		return 0;
+	const struct trace_stack *s = &m->stacks[stack - 1];
+	return finding_add_stack(f, label, tid, s->frames, s->n);
+}
+
+/* The thread a handle named at ts: the last one created with it. */
+static const struct thread_info *by_handle(const struct threads_model *tm,
+					   uint64_t handle, uint64_t ts)
+{
+	const struct thread_info *t = NULL;
+	for (size_t i = 0; i < tm->n; i++)
+		if (tm->v[i].handle == handle &&
+		    (!tm->v[i].has_create || tm->v[i].create_ts <= ts) &&
+		    (!t || tm->v[i].create_ts >= t->create_ts))
+			t = &tm->v[i];
+	return t;
+}
+
+/* Each pthread_join that returned an error (the program seldom looks):
+ * joined twice, joined after pthread_detach, a thread joining itself. */
+static int bad_joins(const struct trace_model *m, const struct threads_model *tm,
+		     struct finding_list *out)
+{
+	for (size_t i = 0; i < m->n_events; i++) {
+		const struct trace_event *e = &m->events[i];
+		if (e->kind != TRACE_THREAD_JOIN || e->b > m->size ||
+		    e->a > m->size - e->b)
+			continue;
+		uint64_t v[4] = { 0 };
+		struct trace_cursor c = trace_cursor_make(m->data + e->b, (size_t)e->a);
+		for (size_t k = 0; k < 4; k++)
+			if (trace_get_varint(&c, &v[k]) < 0)
+				break;
+		if (!v[2])
+			continue;
+		const char *name, *head, *why;
+		switch (v[2]) {
+		case 3:
+			name = "ESRCH";
+			head = "pthread_join of a thread already joined";
+			why = "pthread_join returned ESRCH: no thread with this ID "
+			      "can be joined. A thread is joined once; after "
+			      "that its ID means nothing (glibc may even have "
+			      "given it to a new thread, which this join would "
+			      "then wait for).";
+			break;
+		case 22:
+			name = "EINVAL";
+			head = "pthread_join of a thread that is not joinable";
+			why = "pthread_join returned EINVAL: the thread was "
+			      "detached (pthread_detach, or created detached), "
+			      "or another thread is joining it already. A "
+			      "detached thread cannot be waited for: its return "
+			      "value is gone, and the program does not know "
+			      "when it ends.";
+			break;
+		case 35:
+			name = "EDEADLK";
+			head = "pthread_join of a thread by itself";
+			why = "pthread_join returned EDEADLK: a thread joined "
+			      "itself (or two threads joined each other), a "
+			      "wait that could never end.";
+			break;
+		default:
+			name = "an error";
+			head = "pthread_join failed";
+			why = "pthread_join returned an error: the thread was "
+			      "not waited for.";
+			break;
+		}
+		char expl[600];
+		snprintf(expl, sizeof(expl), "%s A program that does not "
+			 "check what pthread_join returns goes on as if the "
+			 "thread had ended and its result were there.", why);
+		struct finding *f = finding_add(out, "bad-join", SEV_ERROR,
+			head, expl,
+			"Join each thread exactly once, from one other thread, "
+			"and only threads created joinable; check what "
+			"pthread_join returns.");
+		const struct thread_info *t = by_handle(tm, v[0], e->ts);
+		if (!f ||
+		    add_stack_id(f, m, "the join that failed", v[3], e->tid) < 0 ||
+		    (t && add_stack_id(f, m, "the thread was created here",
+				       t->create_stack, t->creator) < 0) ||
+		    finding_add_str(f, "error", name) < 0 ||
+		    (t && t->tid && finding_add_int(f, "thread", t->tid) < 0))
+			return -1;
+	}
+	return 0;
+}
+
 int detect_threads(const struct trace_model *m, struct finding_list *out)
 {
 	struct threads_model tm;
@@ -444,6 +543,8 @@ int detect_threads(const struct trace_model *m, struct finding_list *out)
 		rc = overflow(m, &tm, out);
 	if (rc == 0)
 		rc = false_sharing(m, out);
+	if (rc == 0)
+		rc = bad_joins(m, &tm, out);
 	threads_model_release(&tm);
 	return rc;
 }

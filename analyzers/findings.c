@@ -15,10 +15,10 @@
 /* The registry. Each detector lives in its own module and is added here. */
 const struct detector detectors[] = {
 	{ "double-free, invalid-free, mismatched-free, use-after-free, heap-overflow, leak, allocation-failure, fragmentation", detect_heap },
-	{ "thread-storm, stack-overflow, false-sharing", detect_threads },
+	{ "thread-storm, stack-overflow, false-sharing, bad-join", detect_threads },
 	{ "lock-order-cycle, deadlock, livelock", detect_locks },
 	{ "unbuffered-io", detect_io },
-	{ "crash (and use-after-free, heap-overflow when the fault was in the heap)", detect_crash },
+	{ "crash (and use-after-free, heap-overflow when the fault was in the heap, double-free when glibc aborted in one)", detect_crash },
 	{ NULL, NULL },
 };
 

@@ -335,7 +335,8 @@ enum trace_kind {
 	 * run_ns or wait_ns nonzero means read). */
 	TRACE_THREAD_END = 62,
 	/* pthread_join returned; stamped before the call. Body: dt, handle,
-	 * wait_ns (time blocked in it), result. */
+	 * wait_ns (time blocked in it), result[, stack: when result is not
+	 * 0]. */
 	TRACE_THREAD_JOIN = 63,
 	/* The process totals, written just before EXIT. Body: dt, user_ns,
 	 * system_ns, voluntary and involuntary context switches, minor and

@@ -641,11 +641,16 @@ SPY_EXPORT int pthread_join(pthread_t thread, void **retval)
 	int saved = errno;
 	uint64_t t1 = spy_writer_now();
 	if (spy_hook_enter()) {
-		uint8_t *p = spy_writer_begin_at(TRACE_THREAD_JOIN, 3 * TRACE_VARINT_MAX, t0);
+		/* a join that failed (joined before, detached, itself) is a
+		 * bug the program rarely checks for: where it was */
+		uint32_t stack = r ? spy_stack_capture() : 0;
+		uint8_t *p = spy_writer_begin_at(TRACE_THREAD_JOIN, 4 * TRACE_VARINT_MAX, t0);
 		if (p) {
 			p = trace_put_varint(p, (uint64_t)thread);
 			p = trace_put_varint(p, t1 - t0);
 			p = trace_put_varint(p, (uint64_t)r);
+			if (stack)
+				p = trace_put_varint(p, stack);
 			spy_writer_end(p);
 		}
 		spy_hook_leave();

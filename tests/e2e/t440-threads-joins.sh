@@ -1,0 +1,50 @@
+#!/bin/bash
+# t440: a pthread_join that fails (a thread joined twice, a detached one,
+# a thread joining itself) is a bad-join finding at its line, with the
+# thread's creation; a thread joined once is none.
+. "$(dirname "$0")/lib.sh"
+
+SRC=$FIXTURES/joins.c
+BIN=$TEST_DIR/joins
+gcc -std=gnu11 -O0 -g -pthread -o "$BIN" "$SRC" ||
+	{ echo "Bail out! cannot build the test program"; exit 1; }
+
+line_of() { grep -n -F -- "$1" "$SRC" | head -n 1 | cut -d: -f1; }
+kind() { echo "[x for x in j[\"findings\"] if x[\"kind\"] == \"$1\"]"; }
+first() { echo "($1[\"frames\"][0][\"function\"], $1[\"frames\"][0][\"line\"])"; }
+
+run() {
+	rm -f t.log
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$BIN" "$1" >out 2>err &&
+	report_json t.log
+}
+
+# bad_join HOW ERROR: one bad-join, ERROR, at the line marked "BUG: HOW"
+# (and the thread's creation, but for the main thread's own join)
+bad_join() {
+	run "$1" &&
+	json_check t.log.json "len($(kind bad-join)) == 1" &&
+	json_check t.log.json "($(kind bad-join))[0][\"details\"][\"error\"] == \"$2\"" &&
+	json_check t.log.json "$(first "($(kind bad-join))[0][\"stacks\"][0]") == (\"main\", $(line_of "BUG: $1"))" &&
+	{ test "$1" = self ||
+	  json_check t.log.json "$(first "($(kind bad-join))[0][\"stacks\"][1]") == (\"main\", $(line_of "CREATE"))"; }
+}
+
+test_expect 'a thread joined twice: bad-join, ESRCH, at the second join' '
+	bad_join twice ESRCH && grep -x 3 out
+'
+
+test_expect 'a detached thread joined: bad-join, EINVAL' '
+	bad_join detached EINVAL
+'
+
+test_expect 'a thread joining itself: bad-join, EDEADLK' '
+	bad_join self EDEADLK
+'
+
+test_expect 'a thread joined once: nothing' '
+	run ok && json_check t.log.json "$(kind bad-join) == []" &&
+	json_check t.log.json "j[\"findings\"] == []"
+'
+
+test_done
