@@ -413,6 +413,25 @@ static uint32_t shallow(uintptr_t ra)
 	return spy_stack_intern(frames, 1);
 }
 
+/* The stack of a call from the loader: its innermost frame alone. The
+ * loader calls from a few places (a thread's TLS vector is freed from one,
+ * at every join when stacks are not reused), so the id of the last is
+ * kept by the thread, and the intern table is not searched again. */
+static uint32_t loader_caller(uintptr_t ra)
+{
+	struct stack_cache *c = spy_self.stack_cache;
+	uint32_t gen = __atomic_load_n(&spy_stack_generation, __ATOMIC_ACQUIRE);
+	if (c && c->loader_ra == ra && c->loader_generation == gen)
+		return c->loader_id;
+	uint32_t id = shallow(ra);
+	if (c && id) {
+		c->loader_ra = ra;
+		c->loader_id = id;
+		c->loader_generation = gen;
+	}
+	return id;
+}
+
 uint32_t spy_stack_capture_miss(uintptr_t ra, uintptr_t cfa)
 {
 	struct spy_thread *t = &spy_self;
@@ -421,7 +440,7 @@ uint32_t spy_stack_capture_miss(uintptr_t ra, uintptr_t cfa)
 	 * held): libunwind, which takes a lock of its own and then the
 	 * loader's, deadlocked against another thread doing the same */
 	if (SPY_UNLIKELY(spy_modules_in_loader((void *const *)&ra, 1)))
-		return shallow(ra);
+		return loader_caller(ra);
 	if (SPY_UNLIKELY(!spy_opt.stack_cache))
 		goto unwind;
 	if (!c || !table) {

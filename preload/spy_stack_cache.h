@@ -48,6 +48,10 @@ struct stack_cache {
 	 * learns little until hits pay for it. */
 	int64_t credit;    /* clamped to CREDIT_MAX when spent */
 	uint32_t misses;   /* since the last credit they earned */
+	/* The last call from the loader (loader_caller in spy_stack.c):
+	 * its return address, and its stack's id in that generation. */
+	uintptr_t loader_ra;
+	uint32_t loader_id, loader_generation;
 };
 
 /* Changes when every id is forgotten. */
