@@ -39,7 +39,8 @@ struct shard {
 	int lock;
 	struct bucket *b;
 	size_t nb;      /* buckets: a power of two, or 0 before the first insert */
-	size_t used;    /* entries: live + freed */
+	size_t used;    /* entries: live + freed (written under the lock,
+			 * read without it by shard_empty) */
 	size_t past;    /* buckets marked probed past */
 } __attribute__((aligned(64)));
 
@@ -168,7 +169,16 @@ static inline void erase(struct shard *s, struct bucket *b, unsigned k)
 {
 	b->addr[k] = EMPTY;
 	b->info[k] &= PAST_BIT;
-	s->used--;
+	__atomic_store_n(&s->used, s->used - 1, __ATOMIC_RELAXED);
+}
+
+/* 1 when s holds no entry at all: a lookup of a block it cannot hold
+ * takes no lock. Sound without it: the block's insert happened before
+ * its free (the program had to get the pointer from its malloc), and
+ * while its entry is there the count stays above 0. */
+static inline int shard_empty(const struct shard *s)
+{
+	return __atomic_load_n(&s->used, __ATOMIC_RELAXED) == 0;
 }
 
 /* Room for one more entry: grows at 5/8 full, and rebuilds at the same
@@ -215,7 +225,7 @@ void spy_blockhash_insert(uintptr_t addr, size_t size, unsigned family)
 		return;
 	}
 	put(s->b, s->nb, &s->past, addr, info);
-	s->used++;
+	__atomic_store_n(&s->used, s->used + 1, __ATOMIC_RELAXED);
 	unlock(s);
 }
 
@@ -226,6 +236,8 @@ enum spy_heap_found spy_blockhash_release(uintptr_t addr, int hold,
 	struct shard *s = shard_for(addr);
 	enum spy_heap_found r = SPY_HEAP_ABSENT;
 	unsigned k;
+	if (shard_empty(s))
+		return r; /* the blocks the loader frees unseen, mostly */
 	lock(s);
 	struct bucket *b = find(s, addr, h, &k);
 	if (b) {
@@ -253,6 +265,8 @@ void spy_blockhash_remove(uintptr_t addr)
 	uint64_t h = hash(addr);
 	struct shard *s = shard_for(addr);
 	unsigned k;
+	if (shard_empty(s))
+		return;
 	lock(s);
 	struct bucket *b = find(s, addr, h, &k);
 	if (b)
@@ -266,6 +280,8 @@ int spy_blockhash_live(uintptr_t addr, unsigned *family, size_t *size)
 	struct shard *s = shard_for(addr);
 	unsigned k;
 	int live = 0;
+	if (shard_empty(s))
+		return 0;
 	lock(s);
 	struct bucket *b = find(s, addr, h, &k);
 	if (b && !(b->info[k] & FREED_BIT)) {

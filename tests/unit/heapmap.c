@@ -299,6 +299,35 @@ int main(void)
 		   "both gone after removal");
 	}
 
+	/* the hash's lookups skip a shard with no entry (no lock): two
+	 * blocks of one 64 MiB span (one shard), 8-byte aligned (the hash's);
+	 * each is found while the other is gone, and neither once both are */
+	{
+		const uintptr_t a = (uintptr_t)0x7a0000000008ull, b = a + 4096;
+		size_t sz = 0;
+		unsigned fam = 9;
+		ok(spy_heapmap_release(a, 0, &sz, &fam) == SPY_HEAP_ABSENT &&
+		   !spy_heapmap_live_family(a, &fam),
+		   "a block never inserted in an empty shard is absent");
+		spy_heapmap_insert(a, 40, 1);
+		spy_heapmap_insert(b, 50, 2);
+		spy_heapmap_remove(a);
+		ok(spy_heapmap_live_family(b, &fam) && fam == 2 &&
+		   spy_heapmap_release(b, 0, &sz, &fam) == SPY_HEAP_LIVE &&
+		   sz == 50,
+		   "the other block of the shard is found after one is removed");
+		ok(spy_heapmap_release(b, 0, &sz, &fam) == SPY_HEAP_ABSENT &&
+		   spy_heapmap_release(a, 0, &sz, &fam) == SPY_HEAP_ABSENT,
+		   "both absent once the shard is empty");
+		spy_heapmap_insert(a, 60, 0);
+		ok(spy_heapmap_release(a, 1, &sz, &fam) == SPY_HEAP_LIVE &&
+		   sz == 60 && spy_heapmap_release(a, 1, &sz, &fam) == SPY_HEAP_FREED,
+		   "a block inserted in the emptied shard is found again");
+		spy_heapmap_remove(a);
+		ok(spy_heapmap_release(a, 0, &sz, &fam) == SPY_HEAP_ABSENT,
+		   "and absent after its removal");
+	}
+
 	long bad = churn(0, N, 4000000, 88172645463325252ull);
 	ok(bad < 0, "4 M random steps agree with the reference (first mismatch: %ld)", bad);
 
