@@ -18,6 +18,8 @@
 struct spy_spares {
 	size_t size;                 /* bytes of one table */
 	unsigned n;                  /* slots used, at most SPY_SPARES_MAX */
+	/* where the next table is likely given (a hint: the slots decide) */
+	unsigned top;
 	void *slot[SPY_SPARES_MAX];  /* tables left by threads that ended */
 	/* fresh tables are cut from slabs of several, mapped at once: the
 	 * kernel counts mappings (vm.max_map_count), and one per thread for
