@@ -127,6 +127,11 @@ static inline __attribute__((always_inline)) int spy_hook_enter(void)
 		       sizeof(int) * 2 == sizeof guard_dead, "guard, dead");
 	__builtin_memcpy(&guard_dead, &t->guard, sizeof guard_dead);
 	if (SPY_UNLIKELY(guard_dead)) {
+		/* a call nested in a hook (glibc's own allocations inside
+		 * pthread_create: a new thread's TLS vector) is below the
+		 * hook's frame: plainly not a hook left behind */
+		if (t->guard && (t->guard != 1 || cfa < t->guard_cfa))
+			return 0;
 		if (t->guard && !spy_guard_abandoned(t, cfa))
 			return 0;
 		if (t->dead)
