@@ -255,17 +255,14 @@ static int io_incomplete;           /* some ended threads cannot be counted */
 static int task_io(const char *path, uint64_t k[K_N])
 {
 	char buf[512];
-	int fd = spy_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
 	/* One read gets it all (it is ~100 bytes); the kernel counts that
 	 * read too, which the record says. */
-	ssize_t n = spy_sys_read(fd, buf, sizeof(buf) - 1);
-	spy_sys_close(fd);
-	__atomic_add_fetch(&own_reads, 1, __ATOMIC_RELAXED);
-	if (n <= 0)
+	ssize_t n = spy_read_once(path, buf, sizeof(buf));
+	if (n < 0)
 		return -1;
-	buf[n] = '\0';
+	__atomic_add_fetch(&own_reads, 1, __ATOMIC_RELAXED);
+	if (n == 0)
+		return -1;
 	k[K_RCHAR] += spy_proc_field(buf, "rchar");
 	k[K_WCHAR] += spy_proc_field(buf, "wchar");
 	k[K_SYSCR] += spy_proc_field(buf, "syscr");

@@ -227,6 +227,19 @@ ssize_t spy_read_file(const char *path, char *buf, size_t cap)
 	return (ssize_t)got;
 }
 
+ssize_t spy_read_once(const char *path, char *buf, size_t cap)
+{
+	int fd = spy_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	ssize_t n = spy_sys_read(fd, buf, cap - 1);
+	spy_sys_close(fd);
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	return n;
+}
+
 uint64_t spy_proc_field(const char *text, const char *name)
 {
 	size_t len = spy_strlen(name);
@@ -252,15 +265,8 @@ int spy_proc_schedstat(const char *path, uint64_t *run, uint64_t *wait)
 {
 	char buf[96];
 	*run = *wait = 0;
-	/* one read: the file is a few dozen bytes, produced at once */
-	int fd = spy_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0)
+	if (spy_read_once(path, buf, sizeof(buf)) <= 0)
 		return -1;
-	ssize_t n = spy_sys_read(fd, buf, sizeof(buf) - 1);
-	spy_sys_close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
 	const char *p = buf;
 	uint64_t v[2] = { 0, 0 };
 	for (int i = 0; i < 2; i++) {

@@ -57,6 +57,11 @@ uint64_t spy_unix_ns(void);     /* CLOCK_REALTIME */
 /* Reads a whole small file (/proc/self/...) into buf; returns bytes read
  * (at most cap) or -1. */
 ssize_t spy_read_file(const char *path, char *buf, size_t cap);
+/* One read of a /proc file the kernel makes at once (a schedstat, a task's
+ * io: a read to see its end would be one system call more), ended with a
+ * '\0' within cap bytes; returns the bytes read (0 when the read gave
+ * none), or -1 when the file could not be opened. */
+ssize_t spy_read_once(const char *path, char *buf, size_t cap);
 /* The file size limit (ulimit -f) in bytes; UINT64_MAX for none. */
 uint64_t spy_sys_fsize_limit(void);
 /* The number after "name:" in a /proc text of such lines (status, io;
