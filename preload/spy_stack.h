@@ -48,13 +48,16 @@ uint32_t spy_stack_capture_from(uintptr_t ra, uintptr_t cfa);
  * id (writing its definition to the trace the first time); 0 when stacks
  * are off or the stack cannot be had. Expanded in the hook itself, whose
  * return address and frame key the cache. */
-#define spy_stack_capture()                                                    \
+#define spy_stack_capture() spy_stack_capture_by(spy_stack_capture_from)
+
+/* The same through fn (spy_stack_capture_from, or another taking the same
+ * two arguments), called with the hook's own return address and frame. */
+#define spy_stack_capture_by(fn)                                               \
 	__extension__({                                                        \
 		uint32_t id_ = 0;                                              \
 		if (spy_opt.stacks)                                            \
-			id_ = spy_stack_capture_from(                          \
-				(uintptr_t)__builtin_return_address(0),        \
-				(uintptr_t)__builtin_dwarf_cfa());             \
+			id_ = fn((uintptr_t)__builtin_return_address(0),       \
+				 (uintptr_t)__builtin_dwarf_cfa());            \
 		id_;                                                           \
 	})
 

@@ -11,6 +11,7 @@
 #include "spy_core.h"
 #include "spy_modules.h"
 #include "spy_options.h"
+#include "spy_stack.h"
 
 #define CACHE_SETS 64
 #define CACHE_WAYS 4
@@ -100,14 +101,6 @@ spy_stack_capture_hit(uintptr_t ra, uintptr_t cfa)
 }
 
 /* spy_stack_capture (spy_stack.h) with the hit inline. */
-#define spy_stack_capture_inline()                                             \
-	__extension__({                                                        \
-		uint32_t id_ = 0;                                              \
-		if (spy_opt.stacks)                                            \
-			id_ = spy_stack_capture_hit(                           \
-				(uintptr_t)__builtin_return_address(0),        \
-				(uintptr_t)__builtin_dwarf_cfa());             \
-		id_;                                                           \
-	})
+#define spy_stack_capture_inline() spy_stack_capture_by(spy_stack_capture_hit)
 
 #endif
