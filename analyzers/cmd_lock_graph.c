@@ -71,7 +71,7 @@ static bool on_error_cycle(const struct lock_cycle *cs, long n, uint32_t i)
 {
 	for (long k = 0; k < n; k++)
 		for (size_t j = 0; j < cs[k].n; j++)
-			if (cs[k].e[j] == i && !cs[k].gated && !cs[k].one_thread)
+			if (cs[k].e[j] == i && lock_cycle_can_deadlock(&cs[k]))
 				return true;
 	return false;
 }
@@ -280,6 +280,9 @@ static void write_text(const struct lock_view *v, const struct lock_cycle *cs,
 			fprintf(mf, "safe, every edge is taken under L%u", cs[k].gate);
 		else if (cs[k].one_thread)
 			fprintf(mf, "one thread only, cannot deadlock in this run");
+		else if (cs[k].few_threads)
+			fprintf(mf, "fewer threads than edges, cannot deadlock "
+				"in this run");
 		else
 			fprintf(mf, "threads can deadlock (see `analyze report`)");
 		if (fclose(mf) == 0) {
@@ -357,7 +360,8 @@ static void write_json(const struct lock_view *v, const struct lock_cycle *cs,
 		json_array_end(&w);
 		json_key(&w, "verdict");
 		json_string(&w, cs[k].gated ? "gated"
-				: cs[k].one_thread ? "one-thread" : "can-deadlock");
+				: cs[k].one_thread ? "one-thread"
+				: cs[k].few_threads ? "few-threads" : "can-deadlock");
 		json_object_end(&w);
 	}
 	json_array_end(&w);
@@ -379,7 +383,7 @@ int cmd_lock_graph(const struct cmd_args *a)
 	}
 	int status = 0;
 	for (long k = 0; k < n; k++)
-		if (!cs[k].gated && !cs[k].one_thread)
+		if (lock_cycle_can_deadlock(&cs[k]))
 			status = 1;
 	if (a->svg) {
 		int r = write_svg(&v.lm, cs, n);

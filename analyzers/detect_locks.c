@@ -124,6 +124,29 @@ static int report_cycle(const struct trace_model *m, const struct lock_model *lm
 			"during this run, so this run could not deadlock on "
 			"them; a second thread running the same code could. ",
 			e0->tids[0]);
+	} else if (c->few_threads) {
+		sev = SEV_INFO;
+		fprintf(head.f, " (too few threads)");
+		for (size_t i = 0; i < c->n; i++) {
+			const struct lock_edge *e = &lm->edges[c->e[i]];
+			fprintf(expl.f, "'%s'%s is taken while holding '%s'%s "
+				"by thread%s ", name(lm, e->to),
+				mode(lm, e->to, e->to_read), name(lm, e->from),
+				mode(lm, e->from, e->from_read),
+				text_plural(e->n_tids, "", "s"));
+			for (size_t k = 0; k < e->n_tids; k++)
+				fprintf(expl.f, "%s%u", k ? (k + 1 < e->n_tids ?
+					", " : " and ") : "", e->tids[k]);
+			fprintf(expl.f, ". ");
+		}
+		fprintf(expl.f, "To close this cycle, each of its %zu edges "
+			"needs a thread of its own, holding one lock and "
+			"waiting for the next (a thread waits for one lock at "
+			"a time, and a thread holding both ends of two edges "
+			"would show a shorter cycle). The threads that took "
+			"these locks in this run are too few for that, so "
+			"this run could not deadlock on them; more threads "
+			"running the same code could. ", c->n);
 	} else {
 		for (size_t i = 0; i < c->n; i++) {
 			const struct lock_edge *e = &lm->edges[c->e[i]];
@@ -139,7 +162,7 @@ static int report_cycle(const struct trace_model *m, const struct lock_model *lm
 		for (size_t i = 0; i < c->n; i++) {
 			const struct lock_edge *e = &lm->edges[c->e[i]];
 			fprintf(expl.f, "T%zu (thread %u) locks '%s'; ", i + 1,
-				e->tids[0], name(lm, e->from));
+				c->tid[i], name(lm, e->from));
 		}
 		for (size_t i = 0; i < c->n; i++) {
 			const struct lock_edge *e = &lm->edges[c->e[i]];
@@ -172,8 +195,10 @@ static int report_cycle(const struct trace_model *m, const struct lock_model *lm
 		json_names(json.f, lm, e->held, e->n_held);
 		fprintf(json.f, "}");
 	}
-	fprintf(json.f, "],\"gated\":%s,\"one_thread\":%s",
-		c->gated ? "true" : "false", c->one_thread ? "true" : "false");
+	fprintf(json.f, "],\"gated\":%s,\"one_thread\":%s,"
+		"\"few_threads\":%s", c->gated ? "true" : "false",
+		c->one_thread ? "true" : "false",
+		c->few_threads ? "true" : "false");
 	if (c->gated) {
 		fprintf(json.f, ",\"gate\":");
 		json_write_escaped(json.f, name(lm, c->gate), strlen(name(lm, c->gate)));
@@ -426,7 +451,7 @@ int detect_locks_all(const struct trace_model *m, struct lock_model *lm,
 	/* Errors first, then the cycles that are safe. */
 	for (int pass = 0; pass < 2 && rc == 0; pass++)
 		for (long i = 0; i < n && rc == 0; i++)
-			if ((cs[i].gated || cs[i].one_thread) == (pass == 1))
+			if (lock_cycle_can_deadlock(&cs[i]) == (pass == 0))
 				rc = report_cycle(m, lm, &cs[i], out);
 	lock_cycles_free(cs, MAX_CYCLES);
 	for (size_t i = 0; i < lm->n_deadlocks && rc == 0; i++)

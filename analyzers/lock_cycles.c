@@ -188,6 +188,82 @@ static void canonical(uint32_t *c, size_t n)
 	memcpy(c, tmp, n * sizeof(*c));
 }
 
+/* One thread per edge: edge i may take any of its threads; an edge that
+ * came from more threads than it keeps (LOCK_EDGE_TIDS) may have come
+ * from any, and is given one of its own. Kuhn's augmenting paths over at
+ * most 64 edges of at most LOCK_EDGE_TIDS threads each. */
+struct matching {
+	const struct lock_model *lm;
+	const struct lock_cycle *c;
+	uint32_t *tid;            /* per edge: the thread given to it, or 0 */
+	uint32_t visited[64 * LOCK_EDGE_TIDS]; /* threads tried this search */
+	size_t n_visited;
+};
+
+static bool edge_open(const struct lock_edge *e)
+{
+	return e->n_tids >= LOCK_EDGE_TIDS;
+}
+
+/* Gives edge i a thread no other edge has, moving others along. */
+static bool augment(struct matching *mt, size_t i)
+{
+	const struct lock_edge *e = &mt->lm->edges[mt->c->e[i]];
+	for (size_t k = 0; k < e->n_tids; k++) {
+		uint32_t t = e->tids[k];
+		bool tried = false;
+		for (size_t v = 0; v < mt->n_visited && !tried; v++)
+			tried = mt->visited[v] == t;
+		if (tried || mt->n_visited == sizeof(mt->visited) /
+						 sizeof(mt->visited[0]))
+			continue;
+		mt->visited[mt->n_visited++] = t;
+		size_t holder = SIZE_MAX;
+		for (size_t j = 0; j < mt->c->n; j++)
+			if (mt->tid[j] == t)
+				holder = j;
+		if (holder == SIZE_MAX || augment(mt, holder)) {
+			mt->tid[i] = t;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* True when every edge of c can be given a thread of its own; c->tid
+ * then holds them (an open edge keeps a thread of its own list that no
+ * other edge has, or its first). */
+static bool one_thread_per_edge(const struct lock_model *lm,
+				struct lock_cycle *c)
+{
+	struct matching mt = { .lm = lm, .c = c, .tid = c->tid };
+	bool all = true;
+	for (size_t i = 0; i < c->n; i++)
+		c->tid[i] = 0;
+	for (size_t i = 0; i < c->n && all; i++) {
+		if (edge_open(&lm->edges[c->e[i]]))
+			continue;
+		mt.n_visited = 0;
+		all = augment(&mt, i);
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		const struct lock_edge *e = &lm->edges[c->e[i]];
+		if (c->tid[i])
+			continue;
+		c->tid[i] = e->n_tids ? e->tids[0] : 0;
+		for (size_t k = 0; k < e->n_tids; k++) {
+			bool used = false;
+			for (size_t j = 0; j < c->n && !used; j++)
+				used = j != i && c->tid[j] == e->tids[k];
+			if (!used) {
+				c->tid[i] = e->tids[k];
+				break;
+			}
+		}
+	}
+	return all;
+}
+
 static void classify(const struct lock_model *lm, struct lock_cycle *c)
 {
 	/* A gate: held at every occurrence of every edge of the cycle. */
@@ -218,6 +294,7 @@ static void classify(const struct lock_model *lm, struct lock_cycle *c)
 				c->one_thread = false;
 		}
 	}
+	c->few_threads = !one_thread_per_edge(lm, c) && !c->one_thread;
 }
 
 long lock_cycles_find(const struct lock_model *lm, struct lock_cycle **out,
@@ -266,6 +343,11 @@ long lock_cycles_find(const struct lock_model *lm, struct lock_cycle **out,
 		}
 		memcpy(cs[found].e, path, n * sizeof(*path));
 		cs[found].n = n;
+		cs[found].tid = calloc(n, sizeof(*cs[found].tid));
+		if (!cs[found].tid) {
+			found = -1;
+			goto done;
+		}
 		classify(lm, &cs[found]);
 		found++;
 	}
@@ -288,7 +370,9 @@ void lock_cycles_free(struct lock_cycle *c, size_t n)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(c[i].e);
+		free(c[i].tid);
+	}
 	free(c);
 }

@@ -124,7 +124,21 @@ struct lock_cycle {
 	bool gated;               /* every edge serialised by one common lock */
 	uint32_t gate;            /* that lock */
 	bool one_thread;          /* all its edges come from one thread */
+	bool few_threads;         /* not one thread, but no way to give each
+				   * edge a thread of its own (a thread waits
+				   * for one lock at a time, so a deadlock
+				   * around n edges needs n threads) */
+	uint32_t *tid;            /* per edge: its thread in such a
+				   * one-thread-per-edge assignment (or its
+				   * first thread when there is none) */
 };
+
+/* A cycle that can deadlock: not serialised by a gate, and its edges come
+ * from as many different threads as it has edges. */
+static inline bool lock_cycle_can_deadlock(const struct lock_cycle *c)
+{
+	return !c->gated && !c->one_thread && !c->few_threads;
+}
 
 /* Finds the order graph's cycles (each once; at most max). Read-after-read
  * on an rwlock does not block and breaks a cycle. Returns the number found

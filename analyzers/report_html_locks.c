@@ -36,15 +36,15 @@ static void label(FILE *f, const char *s)
 		fputs("&#8230;", f);
 }
 
-/* 0 not on a cycle, 1 on a cycle that cannot deadlock (gated or one
- * thread), 2 on a cycle a lock-order-cycle error reports. */
+/* 0 not on a cycle, 1 on a cycle that cannot deadlock (gated, one
+ * thread, fewer threads than edges), 2 on a cycle a lock-order-cycle error reports. */
 static int edge_cycle(const struct lock_cycle *cs, long n, uint32_t e)
 {
 	int best = 0;
 	for (long k = 0; k < n; k++)
 		for (size_t i = 0; i < cs[k].n; i++)
 			if (cs[k].e[i] == e) {
-				int v = cs[k].gated || cs[k].one_thread ? 1 : 2;
+				int v = lock_cycle_can_deadlock(&cs[k]) ? 2 : 1;
 				if (v > best)
 					best = v;
 			}
@@ -239,7 +239,8 @@ int report_html_locks(const struct html_page *p)
 			n_cycle_edges, text_plural(n_cycle_edges, "", "s"));
 	else if (nc > 0)
 		fputs("the cycles drawn in orange cannot deadlock (one thread, "
-		      "or a common outer lock serialises them).", f);
+		      "fewer threads than locks, or a common outer lock "
+		      "serialises them).", f);
 	else if (nt > 0)
 		fputs("no thread waited for a lock while holding another; the "
 		      "dotted arrows are trylocks that failed while their thread "

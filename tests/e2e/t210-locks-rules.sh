@@ -97,6 +97,25 @@ test_expect 'single: an inversion inside one thread is an info line' '
 	json_check t.log.json "[f[\"details\"][\"cycle\"][\"one_thread\"] for f in j[\"findings\"]] == [True]"
 '
 
+test_expect 'joinchain: a cycle of three edges that only two threads made is an info line' '
+	run_case joinchain &&
+	json_check t.log.json "$(cycles error) == 0 and $(cycles info) == 1" &&
+	json_check t.log.json "[(f[\"details\"][\"cycle\"][\"few_threads\"], len(f[\"details\"][\"cycle\"][\"locks\"])) for f in j[\"findings\"]] == [(True, 3)]" &&
+	json_check t.log.json "\"too few threads\" in j[\"findings\"][0][\"headline\"]" &&
+	{ "$ANALYZE" lock-graph --json t.log >g.json; test $? -eq 0; } &&
+	json_check g.json "[c[\"verdict\"] for c in j[\"cycles\"]] == [\"few-threads\"]"
+'
+test_expect 'joinhold: holding the outer lock too while waiting for the other thread is an error' '
+	run_case joinhold &&
+	json_check t.log.json "$(cycles error) == 1" &&
+	json_check t.log.json "[sorted(f[\"details\"][\"cycle\"][\"locks\"]) for f in j[\"findings\"] if f[\"severity\"] == \"error\"] == [[\"A\", \"S\"]]"
+'
+test_expect 'joinchain3: the same three edges from three threads are an error, one thread per edge' '
+	run_case joinchain3 &&
+	json_check t.log.json "$(cycles error) == 1 and $(cycles info) == 0" &&
+	json_check t.log.json "len(set(int(w) for w in __import__(\"re\").findall(r\"\\(thread (\\d+)\\) locks\", j[\"findings\"][0][\"explanation\"]))) == 3"
+'
+
 test_expect 'ring30: a 30-lock cycle is shown whole, with 60 stacks' '
 	run_case ring30 &&
 	json_check t.log.json "[f[\"details\"][\"cycle\"][\"locks\"][:2] for f in j[\"findings\"]] == [[\"ring[0]\", \"ring[1]\"]]" &&
