@@ -248,6 +248,17 @@ static void realloc_hold_old(void *old, size_t old_size)
 	IN_REAL((spy_real.free(old), 0));
 }
 
+/* The bytes of old (live, old_size bytes as the map had it) that a move
+ * keeps: every byte its allocator gives it, which the program may use
+ * once malloc_usable_size said so. The map has the usable size of a
+ * block in its shadow, but the size asked for of one in its hash
+ * (another allocator's blocks off the 16-byte grid). */
+static size_t realloc_old_usable(void *old, size_t old_size)
+{
+	size_t usable = spy_heapmap_usable((uintptr_t)old);
+	return usable > old_size ? usable : old_size;
+}
+
 /* The new place of a block that moves, or NULL (errno as it was: the
  * real realloc then answers, and sets it as it does). */
 static void *realloc_move_to(size_t size)
@@ -277,7 +288,7 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 	 * address can never appear to come first. */
 	uint32_t stack = spy_stack_capture();
 	uint64_t when = spy_writer_now();
-	size_t old_size = 0;
+	size_t old_size = 0, keep = 0;
 	int known = 0, moved = 0;
 	if (old && !rec_heap_realloc_check(fn, old, stack, &old_size, &known)) {
 		/* A block already freed, or never handed out: the allocator
@@ -312,10 +323,11 @@ static void *realloc_common(unsigned fn, void *old, size_t size)
 		 * a later free of p is seen as the double free it is */
 		p = NULL;
 		moved = 1;
-	} else if (known && spy_opt.quarantine_mb && size > old_size &&
-		   old_size && old_size <= REALLOC_MOVE_MAX &&
+	} else if (known && spy_opt.quarantine_mb && old_size &&
+		   old_size <= REALLOC_MOVE_MAX &&
+		   size > (keep = realloc_old_usable(old, old_size)) &&
 		   (p = realloc_move_to(size)) != NULL) {
-		memcpy(p, old, old_size);
+		memcpy(p, old, keep);
 		moved = 1;
 	} else {
 		p = IN_REAL(spy_real.realloc(old, size));

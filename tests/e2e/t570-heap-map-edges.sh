@@ -50,6 +50,7 @@ int main(void)
 CEOF
 
 cat >"$TEST_DIR/tiny.c" <<'CEOF'
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,24 @@ int main(int argc, char **argv)
 		free(p);                   /* TINY: second free */
 	} else if (argc > 1 && !strcmp(argv[1], "leak")) {
 		p = NULL;                  /* TINY: lost */
+	} else if (argc > 1 && !strcmp(argv[1], "grow")) {
+		/* every byte the allocator said a block may use, kept by a
+		 * realloc that moves it (8-byte blocks side by side: half
+		 * of them off the 16-byte grid) */
+		char *q[8];
+		for (int i = 0; i < 8; i++) {
+			q[i] = malloc(4);
+			memset(q[i], 'a' + i, malloc_usable_size(q[i]));
+		}
+		for (int i = 0; i < 8; i++) {
+			size_t usable = malloc_usable_size(q[i]), kept = 0;
+			q[i] = realloc(q[i], 164);
+			while (kept < usable && q[i][kept] == 'a' + i)
+				kept++;
+			printf("kept %zu of %zu\n", kept, usable);
+			free(q[i]);
+		}
+		free(p);
 	} else {
 		free(p);
 	}
@@ -104,6 +123,16 @@ test_expect 'jemalloc 8-byte blocks: a double free is caught, the program surviv
 	test "$rc" = 0 && grep -qx survived out &&
 	report d.log &&
 	json_check d.log.json "[(x[\"stacks\"][0][\"frames\"][0][\"line\"], x[\"stacks\"][2][\"frames\"][0][\"line\"]) for x in j[\"findings\"] if x[\"kind\"] == \"double-free\"] == [($L_SECOND, $L_TINY)]"
+'
+
+test_expect 'jemalloc 8-byte blocks: a block grown by realloc keeps all of its usable size' '
+	gcc -O0 -g -o tiny "$TEST_DIR/tiny.c" &&
+	LD_PRELOAD=$JEMALLOC ./tiny grow >plain.out &&
+	test "$(grep -cx "kept 8 of 8" plain.out)" = 8 &&
+	"$SPY" --allocator jemalloc --no-report -o g.log ./tiny grow >out 2>err &&
+	cmp plain.out out &&
+	report g.log &&
+	json_check g.log.json "not j[\"findings\"]"
 '
 
 # (whether a lost block counts as definitely lost under jemalloc depends
