@@ -786,9 +786,14 @@ static int own_collect(struct own *o)
 	for (size_t i = 0; i < o->n; i++) {
 		uintptr_t a = o->b[i].addr;
 		int canary;
+		unsigned family;
 		size_t size = spy_heapmap_live_size(a, &canary);
 		struct spy_heap_damage d;
-		if (!size && spy_heapmap_damaged(a, &d))
+		/* no size for a block still live: its header written over.
+		 * One freed since is glibc's again, its chunk and the next
+		 * one's header changed by glibc's own lists. */
+		if (!size && spy_heapmap_live_family(a, &family) &&
+		    spy_heapmap_damaged(a, &d))
 			rec_heap_damage(&d, 0);
 		if (!size)
 			continue;
