@@ -194,13 +194,16 @@ static uint8_t *put_usage(uint8_t *p, const struct usage *u)
 	return trace_put_varint(p, u->majflt);
 }
 
+/* when: the record's time (0: now) */
 static void put_thread_end(pid_t tid, unsigned how, struct usage *u,
-			   uint64_t life, uint64_t stack_size, unsigned sched)
+			   uint64_t life, uint64_t stack_size, unsigned sched,
+			   uint64_t when)
 {
 	less_inherited(u, tid, 0);
 	/* ten counters, the tid (32 bits: 5 bytes) and two small codes: under
 	 * 128 bytes, so the record takes the writer's short path */
-	uint8_t *p = spy_writer_begin(TRACE_THREAD_END, 10 * TRACE_VARINT_MAX + 7);
+	uint8_t *p = spy_writer_begin_at(TRACE_THREAD_END, 10 * TRACE_VARINT_MAX + 7,
+					 when);
 	if (!p)
 		return;
 	p = trace_put_varint(p, (uint32_t)tid);
@@ -232,7 +235,9 @@ static void write_thread_end(unsigned how)
 	unsigned sched = TRACE_SCHED_SKIPPED;
 	if (sched_wanted(life, now) && read_schedstat(&u.run, &u.wait) == 0)
 		sched = TRACE_SCHED_READ;
-	put_thread_end(self_tid(), how, &u, life, me->stack_size, sched);
+	/* stamped with the time its life is measured to (one reading of
+	 * the counter less) */
+	put_thread_end(self_tid(), how, &u, life, me->stack_size, sched, now);
 }
 
 /* ---- threads still running at the end --------------------------------------- */
@@ -297,7 +302,7 @@ static void write_live_end(const char *tid_s, uint64_t tid, long tick)
 		if (spy_proc_schedstat(path, &u.run, &u.wait) == 0)
 			sched = TRACE_SCHED_READ;
 	}
-	put_thread_end((pid_t)tid, TRACE_THREAD_AT_EXIT, &u, 0, 0, sched);
+	put_thread_end((pid_t)tid, TRACE_THREAD_AT_EXIT, &u, 0, 0, sched, 0);
 }
 
 struct live_ends {
