@@ -5,7 +5,10 @@
 # Runs bench/thread_bench plain and under libspy, INTERLEAVED in rounds,
 # and reports medians (the program times itself, so process start and the
 # trace's end stay out): wall and CPU nanoseconds per thread for
-# `life N 1` (one thread at a time) and `life N 100` (100 alive at once),
+# `life N 1` (one thread at a time), the same on one CPU (`taskset`: where
+# the scheduler puts each new thread, on the creator's CPU or the other,
+# moves a run by several µs a thread, more than libspy adds; on one CPU
+# that choice is gone) and `life N 100` (100 alive at once),
 # and wall and CPU seconds for `spin M` (two threads writing their own
 # counters) with and without sampling. Writes bench/out/threads.md.
 #
@@ -54,16 +57,23 @@ opts_of() {
 	esac
 }
 
+# The CPU the one-CPU runs are held to (the last), if taskset is there.
+PIN=
+if [ "$(nproc)" -gt 1 ] && command -v taskset >/dev/null 2>&1; then
+	PIN="taskset -c $(($(nproc) - 1))"
+fi
+
 run() { # config workload args...
-	local c=$1 w=$2 o
+	local c=$1 w=$2 o pin=
 	shift 2
 	o=$(opts_of "$c")
 	lib=$TOP/libspy.so
 	case $c in base*) lib=$BASE ;; esac
+	case $w in *cpu) pin=$PIN ;; esac
 	if [ "$o" = - ]; then
-		$PREFIX "$B" "$@"
+		$PREFIX $pin "$B" "$@"
 	else
-		$PREFIX env SPY_OPTIONS="$o" LD_PRELOAD="$lib" "$B" "$@"
+		$PREFIX $pin env SPY_OPTIONS="$o" LD_PRELOAD="$lib" "$B" "$@"
 	fi >>"$RAW/$c.$w" 2>>"$RAW/errors"
 	rm -f "$OUT"/trace.threads.*
 }
@@ -81,6 +91,11 @@ for r in $(seq 1 "$ROUNDS"); do
 	for c in $(shuffled $life_configs); do
 		run "$c" life1 life "$N" 1
 	done
+	if [ -n "$PIN" ]; then
+		for c in $(shuffled $life_configs); do
+			run "$c" life1cpu life "$N" 1
+		done
+	fi
 	for c in $(shuffled $life_configs); do
 		run "$c" life100 life "$N" 100
 	done
@@ -106,11 +121,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) p
 	echo
 	echo "| workload | config | wall µs/thread | CPU µs/thread | added wall µs | added CPU µs |"
 	echo "|---|---|---|---|---|---|"
-	for w in life1 life100; do
+	for w in life1 ${PIN:+life1cpu} life100; do
 		pw=$(median "$RAW/plain.$w" 3) pc=$(median "$RAW/plain.$w" 4)
+		label="life $N ${w#life}"
+		[ "$w" = life1cpu ] && label="life $N 1, one CPU"
 		for c in $life_configs; do
 			cw=$(median "$RAW/$c.$w" 3) cc=$(median "$RAW/$c.$w" 4)
-			echo "| life $N ${w#life} | $c | $(awk -v v="$cw" 'BEGIN{printf "%.1f", v/1000}') | $(awk -v v="$cc" 'BEGIN{printf "%.1f", v/1000}') | $(diff_us "$cw" "$pw") | $(diff_us "$cc" "$pc") |"
+			echo "| $label | $c | $(awk -v v="$cw" 'BEGIN{printf "%.1f", v/1000}') | $(awk -v v="$cc" 'BEGIN{printf "%.1f", v/1000}') | $(diff_us "$cw" "$pw") | $(diff_us "$cc" "$pc") |"
 		done
 	done
 	echo
