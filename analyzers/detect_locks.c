@@ -259,9 +259,14 @@ static int report_deadlock(const struct trace_model *m,
 	} else {
 		fprintf(head.f, "deadlock: %zu threads wait for each other for "
 			"ever (", d->n);
-		for (size_t i = 0; i < d->n; i++)
-			fprintf(head.f, "%s'%s'", i ? ", " : "",
-				name(lm, d->t[i].lock));
+		for (size_t i = 0; i < d->n; i++) {
+			if (d->t[i].join)
+				fprintf(head.f, "%sthe end of thread %u",
+					i ? ", " : "", d->t[(i + 1) % d->n].tid);
+			else
+				fprintf(head.f, "%s'%s'", i ? ", " : "",
+					name(lm, d->t[i].lock));
+		}
 		fprintf(head.f, ")");
 		for (size_t i = 0; i < d->n; i++) {
 			const struct lock_deadlock_thread *t = &d->t[i];
@@ -273,6 +278,12 @@ static int report_deadlock(const struct trace_model *m,
 					name(lm, t->held[k]));
 			if (!t->n_held)
 				fprintf(expl.f, "nothing listed");
+			if (t->join) {
+				fprintf(expl.f, " and has waited %lu ms in "
+					"pthread_join for thread %u to end. ",
+					(unsigned long)ms, o->tid);
+				continue;
+			}
 			fprintf(expl.f, " and has waited %lu ms %s '%s', held "
 				"by thread %u. ", (unsigned long)ms,
 				t->cond ? "in a condition wait, which cannot "
@@ -288,22 +299,33 @@ static int report_deadlock(const struct trace_model *m,
 	else
 		fprintf(expl.f, "libspy saw the cycle close and left the "
 			"program waiting (on_deadlock=wait).");
+	bool joins = false;
+	for (size_t i = 0; i < d->n; i++)
+		joins |= d->t[i].join;
 	char *h = text_close(&head), *x = text_close(&expl);
 	int rc = -1;
 	struct finding *f;
 	if (h && x &&
-	    (f = finding_add(out, "deadlock", SEV_ERROR, h, x,
-			     "Take the locks in one global order everywhere, "
-			     "so that no thread ever waits for a lock while "
-			     "holding one that comes later in that order; or "
-			     "take them together under one outer lock."))) {
+	    (f = finding_add(out, "deadlock", SEV_ERROR, h, x, joins
+			     ? "Unlock before pthread_join: a thread that "
+			       "joins another while holding a lock that "
+			       "thread still needs waits for it for ever."
+			     : "Take the locks in one global order everywhere, "
+			       "so that no thread ever waits for a lock while "
+			       "holding one that comes later in that order; or "
+			       "take them together under one outer lock."))) {
 		rc = finding_add_int(f, "threads", (int64_t)d->n);
 		for (size_t i = 0; i < d->n && rc == 0; i++) {
 			const struct lock_deadlock_thread *t = &d->t[i];
 			char label[600];
-			snprintf(label, sizeof(label), "waits here for '%s'%s",
-				 name(lm, t->lock),
-				 t->cond ? " (to return from its condition wait)" : "");
+			if (t->join)
+				snprintf(label, sizeof(label), "waits here in "
+					 "pthread_join for thread %u to end",
+					 d->t[(i + 1) % d->n].tid);
+			else
+				snprintf(label, sizeof(label), "waits here for '%s'%s",
+					 name(lm, t->lock),
+					 t->cond ? " (to return from its condition wait)" : "");
 			rc = add_stack(f, m, t->wait_stack, t->tid, label);
 			for (size_t k = 0; k < t->n_held && rc == 0; k++) {
 				snprintf(label, sizeof(label), "took '%s' here",

@@ -580,14 +580,17 @@ static int on_deadlock(struct replay *r, const struct trace_event *e)
 			if (trace_get_varint(&c, &v[k]) < 0)
 				goto cut;
 		struct lock_deadlock_thread *t = &d.t[d.n];
-		long li = lock_get(r, v[1], (unsigned)v[2] & 15, e);
+		bool join = (v[2] & 15) == TRACE_LOCK_JOIN;
+		/* a join waits for a thread (v[1] its pthread_t), no lock */
+		long li = join ? (long)UINT32_MAX
+			       : lock_get(r, v[1], (unsigned)v[2] & 15, e);
 		if (li < 0) {
 			free(d.t);
 			return -1;
 		}
 		*t = (struct lock_deadlock_thread){
 			.tid = (uint32_t)v[0], .lock = (uint32_t)li,
-			.type = (unsigned)v[2] & 15,
+			.type = (unsigned)v[2] & 15, .join = join,
 			.cond = (v[2] >> 4) == TRACE_LOCK_COND,
 			.wait_stack = stack_ref(m, v[3]), .since = v[4],
 		};

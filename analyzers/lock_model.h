@@ -66,6 +66,9 @@ struct lock_deadlock_thread {
 	unsigned type;
 	bool cond;                /* it waits to take its mutex back after a
 				   * condition wait */
+	bool join;                /* it waits in pthread_join for the next
+				   * thread of the cycle to end (lock: none,
+				   * UINT32_MAX) */
 	uint32_t wait_stack;      /* model stack ref */
 	uint64_t since;
 	size_t n_held;

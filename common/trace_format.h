@@ -372,6 +372,10 @@ enum trace_lock_type {
 	TRACE_LOCK_SEM = 5,    /* sem_t: a successful wait takes it, a post
 				* releases it (by any thread); readers decide
 				* whether it behaved like a lock */
+	TRACE_LOCK_JOIN = 6,   /* pthread_join, in a DEADLOCK record only: the
+				* "lock" waited for is the joined thread's
+				* pthread_t, "held" by that thread until it
+				* ends */
 };
 
 enum trace_lock_how {

@@ -17,6 +17,7 @@
 
 #include "rec_threads.h"
 #include "spy_core.h"
+#include "spy_deadlock.h"
 #include "spy_gate.h"
 #include "spy_modules.h"
 #include "spy_options.h"
@@ -652,11 +653,23 @@ SPY_EXPORT int pthread_join(pthread_t thread, void **retval)
 	if (!spy_hook_enter())
 		return spy_real.pthread_join(thread, retval);
 	uint64_t t0 = spy_writer_now();
+	/* A thread that joins while holding locks waits for the joined one
+	 * as for a lock that thread holds until it ends: a cycle through
+	 * them (it waits for a lock the joiner holds) is a deadlock, found
+	 * the moment it forms. A thread holding nothing joins unwatched. */
+	struct spy_lock_thread *lt = spy_lock_me;
+	int watched = lt && lt->pid == spy_pid && lt->n_held &&
+		      !pthread_equal(thread, pthread_self());
+	if (watched)
+		spy_deadlock_before_join(lt, (uintptr_t)thread,
+					 spy_stack_capture());
 	/* The guard is let go while blocked: a signal handler that runs
 	 * meanwhile may record. */
 	spy_hook_leave();
 	int r = spy_real.pthread_join(thread, retval);
 	int saved = errno;
+	if (watched)
+		spy_deadlock_after_wait(lt);
 	uint64_t t1 = spy_writer_now();
 	if (spy_hook_enter()) {
 		/* a join that failed (joined before, detached, itself) is a

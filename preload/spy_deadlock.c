@@ -112,6 +112,7 @@ static struct spy_lock_thread *take(struct spy_lock_thread *s, int old,
 					 __ATOMIC_RELAXED))
 		return NULL;
 	s->pid = pid;
+	s->self = (uintptr_t)pthread_self();
 	s->wait_lock = 0;
 	s->n_held = 0;
 	spy_lock_me = s;
@@ -128,6 +129,7 @@ struct spy_lock_thread *spy_lock_slot_claim(void)
 	if (me && me->tid == tid) {
 		/* A fork child keeps its slot and what it holds. */
 		me->pid = pid;
+		me->self = (uintptr_t)pthread_self();
 		return me;
 	}
 	for (int i = 0; i < SPY_LOCK_THREADS; i++)
@@ -276,6 +278,9 @@ static int conflicts(unsigned want_type, unsigned held_type)
 static int blocks(const struct spy_lock_thread *s, uintptr_t lock,
 		  unsigned want_type)
 {
+	/* a join waits for the thread itself */
+	if (want_type == TRACE_LOCK_JOIN)
+		return __atomic_load_n(&s->self, __ATOMIC_RELAXED) == lock;
 	uint32_t n = __atomic_load_n(&s->n_held, __ATOMIC_ACQUIRE);
 	if (n > SPY_LOCK_HELD)
 		n = SPY_LOCK_HELD;
@@ -409,6 +414,12 @@ static void print_cycle(const struct cycle *c, int act)
 	for (int i = 0; c->n > 1 && i < c->n; i++) {
 		const struct spy_lock_thread *t = c->t[i];
 		uint64_t ms = now > t->wait_since ? (now - t->wait_since) / 1000000 : 0;
+		if ((t->wait_type & 15) == TRACE_LOCK_JOIN) {
+			spy_error("  thread %d waits in pthread_join for thread "
+				  "%d to end since %lu ms", t->tid,
+				  c->t[(i + 1) % c->n]->tid, (unsigned long)ms);
+			continue;
+		}
 		spy_error("  thread %d waits for lock %p%s (held by thread "
 			  "%d) since %lu ms", t->tid, (void *)c->lock[i],
 			  (t->wait_type >> 4) == TRACE_LOCK_COND
@@ -470,4 +481,11 @@ void spy_deadlock_before_wait(struct spy_lock_thread *me, const void *lock,
 		spy_process_finish(TRACE_EXIT_UNDERSCORE, SPY_DEADLOCK_STATUS);
 		spy_real._exit(SPY_DEADLOCK_STATUS);
 	}
+}
+
+void spy_deadlock_before_join(struct spy_lock_thread *me, uintptr_t thread,
+			      uint32_t stack)
+{
+	spy_deadlock_before_wait(me, (const void *)thread, TRACE_LOCK_JOIN,
+				 stack, 0);
 }

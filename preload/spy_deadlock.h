@@ -28,6 +28,7 @@ struct spy_held_lock {
 struct spy_lock_thread {
 	int tid;            /* 0: free slot */
 	int pid;            /* the process that claimed it (fork) */
+	uintptr_t self;     /* its pthread_t: a join waits for it to end */
 	uintptr_t wait_lock;        /* 0 when not blocked in a lock call */
 	uint32_t wait_type, wait_stack;
 	uint64_t wait_since;        /* CLOCK_MONOTONIC ns */
@@ -142,6 +143,12 @@ static inline void spy_deadlock_cond_wait(struct spy_lock_thread *me,
 	__atomic_add_fetch(&me->seq, 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&me->wait_lock, (uintptr_t)lock, __ATOMIC_RELEASE);
 }
+
+/* The calling thread, holding locks, is about to wait in pthread_join
+ * for thread (not itself) to end: a wait for a "lock" that thread holds
+ * as long as it runs. Checked as a lock wait is. */
+void spy_deadlock_before_join(struct spy_lock_thread *me, uintptr_t thread,
+			      uint32_t stack);
 
 /* The wait is over (the lock call returned). */
 static inline void spy_deadlock_after_wait(struct spy_lock_thread *me)

@@ -163,6 +163,17 @@ test_expect 'condhang: a deadlock through the mutex a condition wait must take b
 	json_check t.log.json "[f[\"details\"][\"threads\"] for f in j[\"findings\"] if f[\"kind\"] == \"deadlock\"] == [2]"
 '
 
+test_expect 'joinhang: joining a thread that waits for a lock the joiner holds is a deadlock, found as it forms; joinfixed (unlock, then join) is not' '
+	rc=0 &&
+	SPY_OPTIONS=out=$PWD/t.log timeout 20 env LD_PRELOAD=$LIBSPY "$CASES" joinhang >out 2>err || rc=$? &&
+	say "status $rc" && test $rc -eq 86 &&
+	grep -q "waits in pthread_join for thread" err &&
+	{ "$ANALYZE" report --json t.log >t.log.json; test $? -eq 1; } &&
+	json_check t.log.json "[(f[\"details\"][\"threads\"], \"pthread_join\" in f[\"fix\"]) for f in j[\"findings\"] if f[\"kind\"] == \"deadlock\"] == [(2, True)]" &&
+	run_case joinfixed && grep -qx joined out &&
+	json_check t.log.json "$(none)"
+'
+
 test_expect 'self: relocking a normal mutex one holds is a one-thread deadlock' '
 	rc=0 &&
 	SPY_OPTIONS=out=$PWD/t.log timeout 20 env LD_PRELOAD=$LIBSPY "$CASES" self >out 2>err || rc=$? &&
