@@ -169,6 +169,13 @@ static void text_fields(FILE *f, const struct trace_model *m,
 	case TRACE_LOCK_DESTROY:
 		fprintf(f, "0x%" PRIx64, e->a);
 		break;
+	case TRACE_LOCK_MISUSE:
+		fprintf(f, "0x%" PRIx64 " %s, holder %" PRIu64, e->a,
+			e->b == TRACE_MISUSE_DESTROY_HELD ? "destroyed held"
+			: e->b == TRACE_MISUSE_UNLOCK_OTHER ? "unlocked by another"
+							    : "unlocked free",
+			e->c);
+		break;
 	case TRACE_COND_WAIT:
 		fprintf(f, "0x%" PRIx64 " mutex 0x%" PRIx64 "%s", e->a,
 			e->b, e->c ? " timed" : "");
@@ -416,6 +423,11 @@ static void json_fields(struct json_writer *w, const struct trace_model *m,
 		} else if (e->kind == TRACE_LOCK_FAIL) {
 			json_key(w, "errno"); json_uint(w, e->c);
 		}
+		break;
+	case TRACE_LOCK_MISUSE:
+		json_key(w, "lock"); json_hex(w, e->a);
+		json_key(w, "what"); json_uint(w, e->b);
+		json_key(w, "holder"); json_uint(w, e->c);
 		break;
 	case TRACE_COND_WAIT:
 		json_key(w, "cond"); json_hex(w, e->a);

@@ -462,6 +462,89 @@ static int report_livelock(const struct trace_model *m,
 	return rc;
 }
 
+/* ---- a mutex used against its rules --------------------------------------- */
+
+/* One finding per kind of misuse, lock and place, counted. */
+static int report_misuse(const struct trace_model *m,
+			 const struct lock_model *lm, size_t first,
+			 struct finding_list *out)
+{
+	const struct lock_misuse *u = &lm->misuses[first];
+	size_t times = 0;
+	for (size_t i = 0; i < lm->n_misuses; i++) {
+		const struct lock_misuse *v = &lm->misuses[i];
+		if (v->what != u->what || v->lock != u->lock || v->stack != u->stack)
+			continue;
+		if (i < first)
+			return 0; /* reported with the first of its kind */
+		times++;
+	}
+	struct text head, expl;
+	if (text_open(&head) < 0)
+		return -1;
+	if (text_open(&expl) < 0) {
+		free(text_close(&head));
+		return -1;
+	}
+	const char *lk = name(lm, u->lock), *fix, *kind = "bad-unlock";
+	char again[64] = "";
+	if (times > 1)
+		snprintf(again, sizeof(again), " (%zu times here)", times);
+	if (u->what == TRACE_MISUSE_DESTROY_HELD) {
+		kind = "bad-destroy";
+		fprintf(head.f, "'%s' destroyed while thread %u holds it%s", lk,
+			u->owner, again);
+		fprintf(expl.f, "Thread %u destroys the mutex '%s' while thread "
+			"%u still holds it. glibc refuses (pthread_mutex_destroy "
+			"returns EBUSY, which programs rarely check) and the "
+			"mutex lives on; POSIX leaves it undefined, and memory "
+			"freed or reused after it breaks the holder's next "
+			"unlock. ", u->tid, lk, u->owner);
+		fix = "Destroy a mutex only once no thread holds or waits for "
+		      "it: after joining the threads that use it.";
+	} else if (u->what == TRACE_MISUSE_UNLOCK_OTHER) {
+		fprintf(head.f, "thread %u unlocked '%s', which thread %u holds%s",
+			u->tid, lk, u->owner, again);
+		fprintf(expl.f, "Only the thread that locked a mutex may unlock "
+			"it. glibc's normal mutex lets this unlock pass: '%s' is "
+			"free for the next taker while thread %u still runs as "
+			"if it held it, so two threads can be inside the section "
+			"it guards at once. An error-checking mutex refuses "
+			"(EPERM). ", lk, u->owner);
+		fix = "Unlock in the thread that locked. To let one thread "
+		      "signal another, use a semaphore (sem_post, sem_wait) or "
+		      "a condition variable.";
+	} else {
+		fprintf(head.f, "thread %u unlocked '%s', which no thread held%s",
+			u->tid, lk, again);
+		fprintf(expl.f, "An unlock too many: '%s' was not locked. "
+			"glibc's normal mutex lets it pass, but the same unlock "
+			"a moment later, after another thread locked it, would "
+			"have released that thread's hold. POSIX leaves it "
+			"undefined; an error-checking mutex refuses (EPERM). ",
+			lk);
+		fix = "Pair every unlock with one lock in the same thread, on "
+		      "every path (an early return that unlocks, then the "
+		      "unlock at the end, is the usual double unlock).";
+	}
+	char *h = text_close(&head), *x = text_close(&expl);
+	int rc = -1;
+	struct finding *f;
+	if (h && x && (f = finding_add(out, kind, SEV_ERROR, h, x, fix))) {
+		rc = finding_add_int(f, "times", (int64_t)times);
+		if (rc == 0 && u->owner)
+			rc = finding_add_int(f, "holder", (int64_t)u->owner);
+		if (rc == 0)
+			rc = add_stack(f, m, u->stack, u->tid,
+				       u->what == TRACE_MISUSE_DESTROY_HELD
+					       ? "destroyed here"
+					       : "unlocked here");
+	}
+	free(h);
+	free(x);
+	return rc;
+}
+
 int detect_locks_all(const struct trace_model *m, struct lock_model *lm,
 		     struct finding_list *out)
 {
@@ -478,6 +561,8 @@ int detect_locks_all(const struct trace_model *m, struct lock_model *lm,
 	lock_cycles_free(cs, MAX_CYCLES);
 	for (size_t i = 0; i < lm->n_deadlocks && rc == 0; i++)
 		rc = report_deadlock(m, lm, &lm->deadlocks[i], out);
+	for (size_t i = 0; i < lm->n_misuses && rc == 0; i++)
+		rc = report_misuse(m, lm, i, out);
 	if (rc == 0)
 		rc = report_livelock(m, lm, out);
 	return rc;

@@ -626,6 +626,25 @@ cut:
 	return 0;
 }
 
+/* TRACE_LOCK_MISUSE: a mutex unlocked by a thread not holding it, or
+ * destroyed while held. */
+static int on_misuse(struct replay *r, const struct trace_event *e)
+{
+	struct lock_model *lm = r->lm;
+	long li = lock_get(r, e->a, TRACE_LOCK_MUTEX, e);
+	if (li < 0)
+		return -1;
+	void *p = realloc(lm->misuses, (lm->n_misuses + 1) * sizeof(*lm->misuses));
+	if (!p)
+		return -1;
+	lm->misuses = p;
+	lm->misuses[lm->n_misuses++] = (struct lock_misuse){
+		.tid = e->tid, .lock = (uint32_t)li, .what = (unsigned)e->b,
+		.owner = (uint32_t)e->c, .stack = e->stack, .ts = e->ts,
+	};
+	return 0;
+}
+
 /* TRACE_LOCK_PAIRS: a run of leaf pairs, counted (trace_format.h). */
 static int on_pairs(struct replay *r, const struct trace_event *e)
 {
@@ -749,6 +768,9 @@ static int step(struct replay *r, const struct trace_event *e, size_t idx)
 	case TRACE_DEADLOCK:
 		r->lm->events++;
 		return on_deadlock(r, e);
+	case TRACE_LOCK_MISUSE:
+		r->lm->events++;
+		return on_misuse(r, e);
 	case TRACE_LOCK_PAIRS:
 		r->lm->events++;
 		return on_pairs(r, e);
@@ -787,6 +809,7 @@ void lock_model_release(struct lock_model *lm)
 		free(lm->edges[i].held);
 		free(lm->edges[i].gates);
 	}
+	free(lm->misuses);
 	for (size_t i = 0; i < lm->n_deadlocks; i++)
 		free(lm->deadlocks[i].t);
 	free(lm->locks);

@@ -97,9 +97,21 @@ struct lock_retry {
 	uint64_t last_fail_pending;     /* reader-private */
 };
 
+/* A mutex used against its rules (TRACE_LOCK_MISUSE). */
+struct lock_misuse {
+	uint32_t tid;             /* the thread that did it */
+	uint32_t lock;            /* lock index */
+	unsigned what;            /* trace_lock_misuse */
+	uint32_t owner;           /* the mutex's holder then, 0: none */
+	uint32_t stack;           /* model stack ref */
+	uint64_t ts;
+};
+
 struct lock_model {
 	struct lock_info *locks;
 	size_t n_locks, cap_locks;
+	struct lock_misuse *misuses;
+	size_t n_misuses;
 	struct lock_edge *edges;
 	size_t n_edges, cap_edges;
 	struct lock_deadlock *deadlocks;

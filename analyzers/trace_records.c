@@ -515,6 +515,12 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 	case TRACE_COND_WAIT:
 	case TRACE_LOCK_PAIR:
 		return read_lock(ld, kind, c, cs);
+	case TRACE_LOCK_MISUSE: { /* lock, what, owner, stack */
+		uint64_t v[4];
+		for (int i = 0; i < 4; i++)
+			GET(trace_get_varint, c, &v[i]);
+		return heap_event(ld, cs, kind, 0, v[0], v[1], v[2], v[3]);
+	}
 	case TRACE_DEADLOCK:
 	case TRACE_LOCK_PAIRS:
 		/* Variable length: lock_model.c decodes it from the file. */

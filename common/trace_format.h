@@ -223,6 +223,11 @@ enum trace_kind {
 	 * hold_total_ns is an estimate from the timed pairs and hold_max_ns
 	 * the longest of them. */
 	TRACE_LOCK_PAIRS = 29,
+	/* A mutex used against its rules (trace_lock_misuse what): unlocked
+	 * by a thread that does not hold it, or destroyed while locked.
+	 * Body: dt, lock, what, owner (the tid glibc keeps as the mutex's
+	 * holder, 0 when none), stack. At most 64 a process. */
+	TRACE_LOCK_MISUSE = 30,
 
 	/* Kinds are numbered in ranges, one per recorder, so that recorders
 	 * grow without renumbering one another:
@@ -376,6 +381,12 @@ enum trace_lock_type {
 				* "lock" waited for is the joined thread's
 				* pthread_t, "held" by that thread until it
 				* ends */
+};
+
+enum trace_lock_misuse {
+	TRACE_MISUSE_UNLOCK_FREE = 1,  /* unlock of a mutex nobody holds */
+	TRACE_MISUSE_UNLOCK_OTHER = 2, /* unlock of one another thread holds */
+	TRACE_MISUSE_DESTROY_HELD = 3, /* destroy of a locked mutex */
 };
 
 enum trace_lock_how {
@@ -581,6 +592,7 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_DEADLOCK] = "deadlock",
 		[TRACE_LOCK_PAIR] = "lock-pair",
 		[TRACE_LOCK_PAIRS] = "lock-pairs",
+		[TRACE_LOCK_MISUSE] = "lock-misuse",
 	};
 	return k < TRACE_KIND_MAX && names[k] ? names[k] : "?";
 }

@@ -233,10 +233,26 @@ SPY_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
 		 PTHREAD_OK);
 }
 
+/* glibc keeps the holder's tid in every kind of mutex (0 when free): an
+ * unlock by any other thread breaks the mutex's rules, whatever glibc
+ * then does (a normal mutex lets it pass, an error-checking one returns
+ * EPERM, which programs rarely look at). */
+static void mutex_check_unlock(pthread_mutex_t *m)
+{
+	int owner = __atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED);
+	/* (a fork child's thread unlocking what it locked before the fork,
+	 * under its id in the parent: pthread_atfork's own pattern) */
+	if (SPY_UNLIKELY(owner != spy_sys_thread_tid()) &&
+	    (!owner || owner != spy_process_forker_tid()))
+		rec_lock_misuse(m, owner ? TRACE_MISUSE_UNLOCK_OTHER
+					 : TRACE_MISUSE_UNLOCK_FREE, owner);
+}
+
 __attribute__((noinline)) static int mutex_unlock_body(pthread_mutex_t *m)
 {
 	if (!lock_hook_enter())
 		return REAL(mutex_unlock)(m);
+	mutex_check_unlock(m);
 	RELEASE_BODY(m, spy_real_locks.mutex_unlock(m));
 }
 
@@ -266,6 +282,9 @@ SPY_EXPORT int pthread_mutex_destroy(pthread_mutex_t *m)
 	if (!lock_hook_enter())
 		return REAL(mutex_destroy)(m);
 	int saved = errno;
+	int owner = __atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED);
+	if (SPY_UNLIKELY(owner))
+		rec_lock_misuse(m, TRACE_MISUSE_DESTROY_HELD, owner);
 	rec_lock_life(TRACE_LOCK_DESTROY, m, TRACE_LOCK_MUTEX);
 	spy_hook_leave();
 	errno = saved;

@@ -285,6 +285,26 @@ void rec_lock_life(unsigned kind, const void *lock, unsigned type)
 	spy_writer_end(w);
 }
 
+#define MISUSE_MAX 64
+
+void rec_lock_misuse(const void *lock, unsigned what, int owner)
+{
+	static unsigned written;
+	if (__atomic_fetch_add(&written, 1, __ATOMIC_RELAXED) >= MISUSE_MAX)
+		return;
+	uint32_t stack = spy_stack_capture();
+	rec_lock_flush_all();
+	uint8_t *w = spy_writer_begin_at(TRACE_LOCK_MISUSE, 4 * TRACE_VARINT_MAX,
+					 stamp(NULL));
+	if (!w)
+		return;
+	w = trace_put_varint(w, (uintptr_t)lock);
+	w = trace_put_varint(w, what);
+	w = trace_put_varint(w, (uint64_t)(unsigned)owner);
+	w = trace_put_varint(w, stack);
+	spy_writer_end(w);
+}
+
 void rec_cond_wait(const void *cond, const void *mutex, int timed,
 		   uint32_t stack)
 {

@@ -272,6 +272,11 @@ void rec_lock_fail(const void *lock, unsigned flags, int err, uint32_t stack);
 /* kind is TRACE_LOCK_INIT or TRACE_LOCK_DESTROY. */
 void rec_lock_life(unsigned kind, const void *lock, unsigned type);
 
+/* A mutex used against its rules (trace_lock_misuse what; owner: the
+ * tid the mutex names as its holder, 0 for none), with the caller's
+ * stack. The first 64 of a process are written. */
+void rec_lock_misuse(const void *lock, unsigned what, int owner);
+
 /* The thread is about to wait on cond, releasing mutex. */
 void rec_cond_wait(const void *cond, const void *mutex, int timed,
 		   uint32_t stack);

@@ -345,11 +345,18 @@ void spy_forksafe_unlock(int *lock)
 }
 
 static int fork_guard_taken;
+static pid_t forker_tid; /* in the parent, the thread that forked */
+
+pid_t spy_process_forker_tid(void)
+{
+	return forked_here ? forker_tid : 0;
+}
 
 static void before_fork(void)
 {
 	if (confined || spy_state != SPY_STATE_READY)
 		return;
+	forker_tid = spy_sys_thread_tid();
 	spy_self.guard++;
 	fork_guard_taken = 1;
 }

@@ -2,6 +2,8 @@
 #ifndef SPY_PROCESS_H
 #define SPY_PROCESS_H
 
+#include <sys/types.h>
+
 /* Notes the moment the trace starts (before its first record). */
 void spy_process_note_start(void);
 
@@ -37,6 +39,10 @@ int spy_process_take_parent(char *parent, unsigned long cap);
  * kept LD_PRELOAD but not SPY_OPTIONS (a server starting a CGI program
  * with an environment of its own). NULL: none. */
 const char *spy_process_take_options(void);
+
+/* In a forked child, the id its one thread had in the parent (the locks
+ * that thread held there name it as their holder); 0 otherwise. */
+pid_t spy_process_forker_tid(void);
 
 /* 1 in a forked child (before any exec): blocks it holds may be its
  * parent's, handed out before its trace began. */

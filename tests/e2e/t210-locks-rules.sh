@@ -174,6 +174,28 @@ test_expect 'joinhang: joining a thread that waits for a lock the joiner holds i
 	json_check t.log.json "$(none)"
 '
 
+L_MISUSE_OTHER=$(grep -n "MISUSE: another" "$FIXTURES/locks_cases.c" | cut -d: -f1)
+L_MISUSE_TWICE=$(grep -n "MISUSE: once too often" "$FIXTURES/locks_cases.c" | cut -d: -f1)
+L_MISUSE_HELD=$(grep -n "MISUSE: still locked" "$FIXTURES/locks_cases.c" | cut -d: -f1)
+# misuse KIND LINE: the one finding of the run, its kind and line
+misuse() {
+	echo "[(f[\"kind\"], f[\"stacks\"][0][\"frames\"][0][\"line\"]) for f in j[\"findings\"] if f[\"kind\"] in (\"bad-unlock\", \"bad-destroy\")] == [(\"$1\", $2)]"
+}
+
+test_expect 'a mutex unlocked twice, unlocked by another thread, destroyed while locked: each found where it was done; locked at a fork and unlocked on both sides: nothing' '
+	run_case unlock2 && json_check t.log.json "$(misuse bad-unlock "$L_MISUSE_TWICE")" &&
+	run_case unlockother && json_check t.log.json "$(misuse bad-unlock "$L_MISUSE_OTHER")" &&
+	json_check t.log.json "[f[\"details\"][\"holder\"] > 0 for f in j[\"findings\"] if f[\"kind\"] == \"bad-unlock\"] == [True]" &&
+	run_case destroyheld && json_check t.log.json "$(misuse bad-destroy "$L_MISUSE_HELD")" &&
+	"$CASES" atfork >plain.out &&
+	SPY_OPTIONS=out=$PWD/a.%p.log LD_PRELOAD=$LIBSPY "$CASES" atfork >out &&
+	cmp plain.out out && test "$(ls a.*.log | wc -l)" = 2 &&
+	for f in a.*.log; do
+		"$ANALYZE" report --json "$f" >"$f.json"; test $? -le 1 &&
+		json_check "$f.json" "not [x for x in j[\"findings\"] if x[\"kind\"] in (\"bad-unlock\", \"bad-destroy\")]" || return 1
+	done
+'
+
 test_expect 'self: relocking a normal mutex one holds is a one-thread deadlock' '
 	rc=0 &&
 	SPY_OPTIONS=out=$PWD/t.log timeout 20 env LD_PRELOAD=$LIBSPY "$CASES" self >out 2>err || rc=$? &&
