@@ -533,6 +533,64 @@ static int bad_joins(const struct trace_model *m, const struct threads_model *tm
 	return 0;
 }
 
+/* A thread that ended while the program still ran and was never joined
+ * nor detached: glibc keeps its stack and descriptor until the process
+ * ends. One finding per place such threads were created, counted. */
+static bool leaked(const struct thread_info *t)
+{
+	return t->has_create && t->has_end && t->how != TRACE_THREAD_AT_EXIT &&
+	       !t->joined && !t->detached;
+}
+
+static int thread_leaks(const struct trace_model *m,
+			const struct threads_model *tm, struct finding_list *out)
+{
+	for (size_t i = 0; i < tm->n; i++) {
+		const struct thread_info *t = &tm->v[i];
+		if (!leaked(t))
+			continue;
+		size_t n = 0;
+		uint64_t stack_bytes = 0;
+		bool first = true;
+		for (size_t k = 0; k < tm->n; k++) {
+			const struct thread_info *o = &tm->v[k];
+			if (!leaked(o) || o->create_stack != t->create_stack)
+				continue;
+			if (k < i)
+				first = false;
+			n++;
+			stack_bytes += o->stack_size;
+		}
+		if (!first)
+			continue;
+		char head[160], expl[700];
+		snprintf(head, sizeof(head), "%zu thread%s ended without being "
+			 "joined or detached", n, text_plural(n, "", "s"));
+		snprintf(expl, sizeof(expl), "A thread created joinable keeps "
+			 "its stack and its descriptor after it ends, until "
+			 "another thread joins it (pthread_join), so that its "
+			 "result can be fetched; nothing here joined %s or "
+			 "detached %s. Each such thread holds its stack until "
+			 "the process ends (%.1f MiB reserved here), and a "
+			 "program that keeps making them runs out of memory "
+			 "or of threads.", n == 1 ? "it" : "them",
+			 n == 1 ? "it" : "them",
+			 (double)stack_bytes / (1024.0 * 1024.0));
+		struct finding *f = finding_add(out, "thread-leak", SEV_WARNING,
+			head, expl,
+			"Join every thread whose end matters (pthread_join), "
+			"or detach it (pthread_detach, or create it with "
+			"PTHREAD_CREATE_DETACHED) when nobody waits for it.");
+		if (!f ||
+		    add_stack_id(f, m, "created here", t->create_stack,
+				 t->creator) < 0 ||
+		    finding_add_int(f, "threads", (int64_t)n) < 0 ||
+		    finding_add_int(f, "stack_bytes", (int64_t)stack_bytes) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int detect_threads(const struct trace_model *m, struct finding_list *out)
 {
 	struct threads_model tm;
@@ -545,6 +603,8 @@ int detect_threads(const struct trace_model *m, struct finding_list *out)
 		rc = false_sharing(m, out);
 	if (rc == 0)
 		rc = bad_joins(m, &tm, out);
+	if (rc == 0)
+		rc = thread_leaks(m, &tm, out);
 	threads_model_release(&tm);
 	return rc;
 }

@@ -15,7 +15,7 @@
 /* The registry. Each detector lives in its own module and is added here. */
 const struct detector detectors[] = {
 	{ "double-free, invalid-free, mismatched-free, use-after-free, heap-overflow, leak, allocation-failure, fragmentation", detect_heap },
-	{ "thread-storm, stack-overflow, false-sharing, bad-join", detect_threads },
+	{ "thread-storm, stack-overflow, false-sharing, bad-join, thread-leak", detect_threads },
 	{ "lock-order-cycle, deadlock, livelock, bad-unlock, bad-destroy", detect_locks },
 	{ "unbuffered-io", detect_io },
 	{ "crash (and use-after-free, heap-overflow when the fault was in the heap, double-free when glibc aborted in one)", detect_crash },

@@ -93,7 +93,7 @@ int threads_model_build(const struct trace_model *m, struct threads_model *tm)
 		uint64_t *slot, idx;
 		switch (e->kind) {
 		case TRACE_THREAD_CREATE:
-			fields(m, e, v, 8);
+			fields(m, e, v, 9); /* (detached, v[8]: 0 if absent) */
 			tm->creates++;
 			if (v[6]) {
 				tm->create_failures++;
@@ -107,6 +107,10 @@ int threads_model_build(const struct trace_model *m, struct threads_model *tm)
 					goto out;
 				if (u64map_put(&pending, v[0], tm->n) < 0)
 					goto out;
+				/* glibc gives a handle again only once its
+				 * last thread is gone: joins and detaches of
+				 * it from now on are this thread's */
+				u64map_remove(&by_handle, v[0], NULL);
 			}
 			t->has_create = true;
 			t->creator = e->tid;
@@ -117,6 +121,7 @@ int threads_model_build(const struct trace_model *m, struct threads_model *tm)
 			t->stack_from = v[4];
 			t->create_ns = v[5];
 			t->create_stack = threads_stack_ref(m, v[7]);
+			t->detached = v[8] != 0;
 			tm->create_ns += v[5];
 			break;
 		case TRACE_THREAD_START:
@@ -182,12 +187,25 @@ int threads_model_build(const struct trace_model *m, struct threads_model *tm)
 		case TRACE_THREAD_JOIN:
 			fields(m, e, v, 3);
 			tm->join_ns += v[1];
+			/* (stamped before the call: maybe before the
+			 * thread's start) */
 			slot = u64map_get(&by_handle, v[0]);
+			if (!slot)
+				slot = u64map_get(&pending, v[0]);
 			if (slot && !v[2]) {
 				t = &tm->v[*slot - 1];
 				t->joined = true;
 				t->join_ns += v[1];
 			}
+			break;
+		case TRACE_THREAD_DETACH:
+			fields(m, e, v, 2);
+			/* by its creator, maybe before the thread's start */
+			slot = u64map_get(&by_handle, v[0]);
+			if (!slot)
+				slot = u64map_get(&pending, v[0]);
+			if (slot && !v[1])
+				tm->v[*slot - 1].detached = true;
 			break;
 		case TRACE_PROCESS_STATS:
 			if (tm->proc.seen)

@@ -22,6 +22,7 @@ struct thread_info {
 	uint64_t start_fn;      /* start routine address, 0 if unknown */
 	uint32_t create_stack;  /* index + 1 into model.stacks, 0 = none */
 	bool has_create, has_start, has_end, joined;
+	bool detached;          /* created detached, or pthread_detach'ed */
 	uint64_t create_ts, start_ts, end_ts;   /* absolute ns, 0 = unseen */
 	uint64_t create_ns;     /* time inside pthread_create */
 	uint64_t join_ns;       /* time its joiner was blocked */

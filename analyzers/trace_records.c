@@ -533,6 +533,7 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 	case TRACE_THREAD_START:
 	case TRACE_THREAD_END:
 	case TRACE_THREAD_JOIN:
+	case TRACE_THREAD_DETACH:
 	case TRACE_PROCESS_STATS:
 	case TRACE_STACK_OVERFLOW:
 	case TRACE_CLONE:

@@ -324,7 +324,8 @@ enum trace_kind {
 	 * call. Body: dt, handle (the pthread_t), start routine address,
 	 * stack_size (bytes reserved for the new thread's stack), guard_size,
 	 * stack_from (trace_stack_source), create_ns (time inside the real
-	 * pthread_create), result (0 or the error number), stack. */
+	 * pthread_create), result (0 or the error number), stack, detached
+	 * (1: created detached; absent in older traces). */
 	TRACE_THREAD_CREATE = 60,
 	/* A thread created through pthread_create starts running its start
 	 * routine. Body: dt, tid, creator tid, handle, stack_top (an address
@@ -365,6 +366,8 @@ enum trace_kind {
 	 * general registers r8, r9, r10, r11, r12, r13, r14, r15, rdi, rsi,
 	 * rbp, rbx, rdx, rax, rcx, rsp (x86-64). */
 	TRACE_SAMPLE = 67,
+	/* pthread_detach returned. Body: dt, handle, result. */
+	TRACE_THREAD_DETACH = 68,
 	TRACE_KIND_MAX = 128
 };
 
@@ -582,6 +585,7 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_STACK_OVERFLOW] = "stack_overflow",
 		[TRACE_CLONE] = "clone",
 		[TRACE_SAMPLE] = "sample",
+		[TRACE_THREAD_DETACH] = "thread_detach",
 		[TRACE_LOCK_ACQUIRE] = "lock-acquire",
 		[TRACE_LOCK_WAIT] = "lock-wait",
 		[TRACE_LOCK_RELEASE] = "lock-release",

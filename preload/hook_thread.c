@@ -623,7 +623,10 @@ SPY_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 		counters_check();
 		__atomic_fetch_add(&threads_created, 1, __ATOMIC_RELAXED);
 	}
-	uint8_t *p = spy_writer_begin_at(TRACE_THREAD_CREATE, 8 * TRACE_VARINT_MAX, t0);
+	int detach_state = PTHREAD_CREATE_JOINABLE;
+	if (attr)
+		pthread_attr_getdetachstate(attr, &detach_state);
+	uint8_t *p = spy_writer_begin_at(TRACE_THREAD_CREATE, 9 * TRACE_VARINT_MAX, t0);
 	if (p) {
 		p = trace_put_varint(p, r == 0 ? (uint64_t)*thread : 0);
 		p = trace_put_varint(p, (uint64_t)(uintptr_t)start);
@@ -633,9 +636,29 @@ SPY_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 		p = trace_put_varint(p, t1 - t0);
 		p = trace_put_varint(p, (uint64_t)r);
 		p = trace_put_varint(p, stack);
+		p = trace_put_varint(p, detach_state == PTHREAD_CREATE_DETACHED);
 		spy_writer_end(p);
 	}
 	spy_hook_leave();
+	errno = saved;
+	return r;
+}
+
+SPY_EXPORT int pthread_detach(pthread_t thread)
+{
+	if (!spy_real.pthread_detach)
+		spy_init();
+	int r = spy_real.pthread_detach(thread);
+	int saved = errno;
+	if (spy_hook_enter()) {
+		uint8_t *p = spy_writer_begin(TRACE_THREAD_DETACH, 2 * TRACE_VARINT_MAX);
+		if (p) {
+			p = trace_put_varint(p, (uint64_t)thread);
+			p = trace_put_varint(p, (uint64_t)r);
+			spy_writer_end(p);
+		}
+		spy_hook_leave();
+	}
 	errno = saved;
 	return r;
 }

@@ -202,6 +202,7 @@ void spy_real_resolve(void)
 	RESOLVE(pthread_create, "pthread_create");
 	RESOLVE(pthread_exit, "pthread_exit");
 	RESOLVE(pthread_join, "pthread_join");
+	RESOLVE(pthread_detach, "pthread_detach");
 	RESOLVE(pthread_key_create, "pthread_key_create");
 	RESOLVE(tss_create, "tss_create");
 	RESOLVE(cxa_thread_atexit_impl, "__cxa_thread_atexit_impl");

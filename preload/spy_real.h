@@ -43,6 +43,7 @@ struct spy_real {
 	int (*pthread_create)(void *, const void *, void *(*)(void *), void *);
 	void (*pthread_exit)(void *) __attribute__((noreturn));
 	int (*pthread_join)(unsigned long, void **);
+	int (*pthread_detach)(unsigned long);
 	int (*pthread_key_create)(unsigned *, void (*)(void *));
 	int (*tss_create)(unsigned *, void (*)(void *));
 	int (*cxa_thread_atexit_impl)(void (*)(void *), void *, void *);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # t440: a pthread_join that fails (a thread joined twice, a detached one,
 # a thread joining itself) is a bad-join finding at its line, with the
-# thread's creation; a thread joined once is none.
+# thread's creation; a thread joined once is none. Threads that end
+# without being joined or detached are a thread-leak warning.
 . "$(dirname "$0")/lib.sh"
 
 SRC=$FIXTURES/joins.c
@@ -27,7 +28,7 @@ bad_join() {
 	json_check t.log.json "($(kind bad-join))[0][\"details\"][\"error\"] == \"$2\"" &&
 	json_check t.log.json "$(first "($(kind bad-join))[0][\"stacks\"][0]") == (\"main\", $(line_of "BUG: $1"))" &&
 	{ test "$1" = self ||
-	  json_check t.log.json "$(first "($(kind bad-join))[0][\"stacks\"][1]") == (\"main\", $(line_of "CREATE"))"; }
+	  json_check t.log.json "$(first "($(kind bad-join))[0][\"stacks\"][1]") == (\"main\", $(line_of "/* CREATE */"))"; }
 }
 
 test_expect 'a thread joined twice: bad-join, ESRCH, at the second join' '
@@ -40,6 +41,14 @@ test_expect 'a detached thread joined: bad-join, EINVAL' '
 
 test_expect 'a thread joining itself: bad-join, EDEADLK' '
 	bad_join self EDEADLK
+'
+
+test_expect 'four threads that end unjoined: one thread-leak at their creation; detached ones, or created detached: nothing' '
+	run leak && grep -qx leak out &&
+	json_check t.log.json "[(x[\"severity\"], x[\"details\"][\"threads\"]) for x in $(kind thread-leak)] == [(\"warning\", 4)]" &&
+	json_check t.log.json "$(first "($(kind thread-leak))[0][\"stacks\"][0]") == (\"leak\", $(line_of "LEAK: never joined"))" &&
+	run leak-detach && json_check t.log.json "j[\"findings\"] == []" &&
+	run leak-attr && json_check t.log.json "j[\"findings\"] == []"
 '
 
 test_expect 'a thread joined once: nothing' '
