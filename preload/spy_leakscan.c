@@ -686,6 +686,51 @@ static void scan_roots(struct scan *s, const struct maps *m)
 	}
 }
 
+/* A forked child's scan: the blocks it inherited from its parent are
+ * roots (the parent reports them). Under glibc they lie in its heaps,
+ * read between the child's own blocks; another allocator's memory is no
+ * root (scan_roots), so they are read here, one by one, those that lie in
+ * it. Without them, a block the child kept only in one of its parent's
+ * (bash's forked shells, under jemalloc or mimalloc) read as lost. */
+struct inherited_roots {
+	struct scan *s;
+	const uintptr_t (*r)[2];
+	size_t n;
+};
+
+static void inherited_root(uintptr_t addr, size_t size, int freed, void *arg)
+{
+	struct inherited_roots *ir = arg;
+	struct scan *s = ir->s;
+	if (freed || !size)
+		return;
+	size_t lo = 0, hi = ir->n;   /* the allocator range holding addr */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ir->r[mid][0] <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo || addr >= ir->r[lo - 1][1])
+		return;              /* read with the roots already */
+	size_t i = first_at(s, addr);
+	if (i < s->n && s->b[i].addr == addr)
+		return;              /* the child's own */
+	s->root_bytes += size;
+	scan_range(s, addr, addr + size, REACHABLE, -1, 8);
+	drain(s, REACHABLE);
+}
+
+static void scan_inherited(struct scan *s)
+{
+	static uintptr_t r[MAX_EXCL][2]; /* big: once, at exit */
+	struct inherited_roots ir = { s, (const uintptr_t (*)[2])r, 0 };
+	ir.n = spy_allocmem_ranges(r, MAX_EXCL);
+	if (ir.n)
+		spy_heapmap_each(inherited_root, &ir);
+}
+
 static void write_leaks(const struct scan *s, uint64_t ns)
 {
 	for (size_t i = 0; i < s->n; i++) {
@@ -849,6 +894,8 @@ static void leak_scan(struct own *own)
 	}
 	index_build(&s);
 	scan_roots(&s, &m);
+	if (own)
+		scan_inherited(&s);
 	/* What is left is lost; what a lost block points to is lost with it
 	 * (indirectly), and is not counted as a leak of its own. */
 	for (size_t i = 0; i < s.n; i++) {

@@ -8,11 +8,13 @@ set -u
 # tests: the real programs run under libspy, and the tools the tests use
 # report: chromium, which the browser test opens the HTML report in
 # bench: the peer tools measured beside libspy, jemalloc for the heap lessons
+# (mimalloc and tcmalloc too: programs on other allocators, t585)
 # analyze: capstone decodes the instructions sampled for false sharing
 # analyze lock-graph --svg: Graphviz's dot draws the graph
 pkgs="gcc g++ make pkg-config libc6-dev libunwind-dev libdw-dev libelf-dev
 python3 perl sqlite3 git bash coreutils util-linux procps file binutils
-valgrind heaptrack strace ltrace gdb libjemalloc2 chromium
+valgrind heaptrack strace ltrace gdb libjemalloc2 libmimalloc2.0
+libtcmalloc-minimal4 chromium
 libcapstone-dev
 graphviz"
 
