@@ -511,14 +511,6 @@ static int env_preloads(char *const env[], size_t n)
 		char preload_[2 * PATH_MAX];                                   \
 		int preload_seen_ = 0, options_seen_ = 0;                      \
 		size_t k_ = 0;                                                 \
-		spy_format(var_, sizeof(var_), PARENT_VAR "=%d:%s", spy_pid,   \
-			   spy_writer_path());                                 \
-		env_[k_++] = var_;                                             \
-		if (exec_drops_trace) {                                        \
-			spy_format(forked_, sizeof(forked_), FORKED_VAR "=%s", \
-				   fork_parent);                               \
-			env_[k_++] = forked_;                                  \
-		}                                                              \
 		for (size_t i_ = 0; i_ < n_; i_++) {                           \
 			const char *e_ = (envp)[i_];                           \
 			if (spy_strneq(e_, PARENT_VAR "=", PARENT_VAR_LEN + 1) || \
@@ -537,6 +529,19 @@ static int env_preloads(char *const env[], size_t n)
 		/* LD_PRELOAD kept without SPY_OPTIONS: the same options */    \
 		if (!options_seen_ && options_var[0])                          \
 			env_[k_++] = options_var;                              \
+		/* ours last: the new image takes them out of its environment, \
+		 * and the program's strings, which the kernel lays out in     \
+		 * order right after argv's, stay one run (nginx copies that   \
+		 * run away to set its process title: a variable of ours in    \
+		 * front cut it, and its copy was left unused, lost) */        \
+		spy_format(var_, sizeof(var_), PARENT_VAR "=%d:%s", spy_pid,   \
+			   spy_writer_path());                                 \
+		env_[k_++] = var_;                                             \
+		if (exec_drops_trace) {                                        \
+			spy_format(forked_, sizeof(forked_), FORKED_VAR "=%s", \
+				   fork_parent);                               \
+			env_[k_++] = forked_;                                  \
+		}                                                              \
 		env_[k_] = NULL;                                               \
 		char *const *env2 = env_;                                      \
 		call_with;                                                     \
