@@ -11,6 +11,7 @@
 #include "rec_threads.h"
 #include "rec_io.h"
 #include "rec_locks.h"
+#include "spy_allocapi.h"
 #include "spy_core.h"
 #include "spy_gate.h"
 #include "spy_heapinfo.h"
@@ -125,6 +126,7 @@ void spy_init(void)
 	int sandboxed = spy_process_started_confined();
 	spy_real_resolve();
 	spy_allocmem_init((const void *)spy_real.malloc);
+	spy_allocapi_init();
 	spy_cxx_resolve();
 	spy_options_parse(spy_process_take_options());
 	if (sandboxed && !spy_streq(spy_opt.on_seccomp, "trace")) {

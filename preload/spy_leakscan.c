@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "rec_heap.h"
+#include "spy_allocapi.h"
 #include "spy_core.h"
 #include "spy_heapinfo.h"
 #include "spy_heapmap.h"
@@ -263,6 +264,9 @@ struct scan {
 	size_t nspans, index_bytes;
 	long leader;             /* the lost block whose pointers are followed */
 	size_t inherited;        /* a forked child's parent's blocks, not classed */
+	/* blocks of the allocator's own API (spy_allocapi.h) that cannot all
+	 * be told: its memory is read as roots, all of it */
+	int allocapi_unknown;
 };
 
 /* A page never touched holds zeros (or, in a file's private mapping, the
@@ -636,7 +640,8 @@ static void scan_roots(struct scan *s, const struct maps *m)
 	/* a non-glibc allocator's memory (jemalloc's extents and metadata):
 	 * stale pointers in its caches and the slab starts its extent
 	 * records keep kept every lost block reachable */
-	x.n += spy_allocmem_ranges(&x.r[x.n], MAX_EXCL - 8 - x.n);
+	if (!s->allocapi_unknown)
+		x.n += spy_allocmem_ranges(&x.r[x.n], MAX_EXCL - 8 - x.n);
 	/* threads that ended: their frames are gone, stale pointers stay */
 	x.n += spy_deadstack_ranges(&x.r[x.n], MAX_EXCL - 8 - x.n);
 	excl_add(&x, (uintptr_t)s->b, (uintptr_t)s->b + s->cap * sizeof(*s->b));
@@ -729,6 +734,17 @@ static void scan_inherited(struct scan *s)
 	ir.n = spy_allocmem_ranges(r, MAX_EXCL);
 	if (ir.n)
 		spy_heapmap_each(inherited_root, &ir);
+}
+
+/* Blocks the program made through the allocator's own API (jemalloc's
+ * mallocx: bind9's libisc makes all of its so) hold its data, pointers
+ * to recorded blocks among them, in memory that is otherwise no root. */
+static void allocapi_root(uintptr_t addr, size_t size, void *arg)
+{
+	struct scan *s = arg;
+	s->root_bytes += size;
+	scan_range(s, addr, addr + size, REACHABLE, -1, 8);
+	drain(s, REACHABLE);
 }
 
 static void write_leaks(const struct scan *s, uint64_t ns)
@@ -893,7 +909,10 @@ static void leak_scan(struct own *own)
 				s.hi = s.b[i].addr + s.b[i].size;
 	}
 	index_build(&s);
+	s.allocapi_unknown = spy_allocapi_each(NULL, NULL) < 0;
 	scan_roots(&s, &m);
+	if (!s.allocapi_unknown)
+		spy_allocapi_each(allocapi_root, &s);
 	if (own)
 		scan_inherited(&s);
 	/* What is left is lost; what a lost block points to is lost with it

@@ -99,4 +99,79 @@ else
 test_skip 'a forked child keeps a block only in its parent'\''s block' 'no libjemalloc2, libmimalloc2.0 or libtcmalloc-minimal4'
 fi
 
+# A program linked with jemalloc that calls its own API (mallocx and the
+# rest: bind9's libisc gets all of its memory so, and dig's libuv blocks,
+# kept in such memory, read as lost): those blocks are roots too.
+cat >"$TEST_DIR/mallocx.c" <<'CEOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* jemalloc's own API */
+void *mallocx(size_t size, int flags);
+void *rallocx(void *ptr, size_t size, int flags);
+size_t xallocx(void *ptr, size_t size, size_t extra, int flags);
+void sdallocx(void *ptr, size_t size, int flags);
+
+struct ctx { char *name; char *items[64]; };
+static struct ctx *ctx;      /* a global: a root */
+
+static void lose(void)
+{
+	char *p = malloc(100);           /* MALLOCX: lost */
+	strcpy(p, "lost");
+}
+
+int main(int argc, char **argv)
+{
+	char *tmp = mallocx(50, 0);
+	ctx = mallocx(sizeof(*ctx), 0);
+	memset(ctx, 0, sizeof(*ctx));
+	ctx = rallocx(ctx, 40000, 0);    /* moved: a large block */
+	xallocx(ctx, 40000, 1000, 0);
+	ctx->name = malloc(100);         /* kept in the allocator's block */
+	strcpy(ctx->name, "kept");
+	for (int i = 0; i < 64; i++)
+		ctx->items[i] = strdup("item");
+	sdallocx(tmp, 50, 0);
+	if (argc > 1 && !strcmp(argv[1], "lose"))
+		lose();
+	printf("%s %s\n", ctx->name, ctx->items[63]);
+	return 0;
+}
+CEOF
+L_MX_LOST=$(line_of "MALLOCX: lost" mallocx.c)
+
+# lost_lines TRACE: the lines of the definitely lost blocks, any function
+lost_lines() {
+	local rc=0
+	"$ANALYZE" leaks --json "$1" >"$1.leaks.json" || rc=$?
+	test "$rc" -le 1 &&
+	python3 - "$1.leaks.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+print(" ".join(str(g["frames"][0]["line"]) if g["frames"] else "?"
+      for g in j["groups"] if g["class"] == "definitely lost"))
+PY
+}
+
+JEMALLOC=$LIBDIR/libjemalloc.so.2
+if [ -f "$JEMALLOC" ]; then
+test_expect 'jemalloc'\''s own API (mallocx): a block kept only in one of its blocks is not lost; one lost is' '
+	gcc -O0 -g -o mallocx "$TEST_DIR/mallocx.c" "$JEMALLOC" &&
+	test "$(./mallocx)" = "kept item" &&
+	for mode in "" guard=1; do
+		rm -f k.log l.log &&
+		out=$(SPY_OPTIONS=${mode:+$mode:}out=$PWD/k.log LD_PRELOAD=$LIBSPY ./mallocx) &&
+		test "$out" = "kept item" && say "$mode: kept" &&
+		test "$(lost_lines k.log)" = "" &&
+		out=$(SPY_OPTIONS=${mode:+$mode:}out=$PWD/l.log LD_PRELOAD=$LIBSPY ./mallocx lose) &&
+		test "$out" = "kept item" && say "$mode: lose" &&
+		test "$(lost_lines l.log)" = "$L_MX_LOST" || return 1
+	done
+'
+else
+test_skip 'jemalloc'\''s own API (mallocx)' 'libjemalloc2 is not installed'
+fi
+
 test_done

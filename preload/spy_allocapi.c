@@ -1,0 +1,332 @@
+/* spy_allocapi.c: the real allocator's own API bound to wrappers that
+ * keep its live blocks for the leak scan (spy_allocapi.h). The table is
+ * open addressing without a lock: an address is claimed with a
+ * compare-and-swap, a block given back leaves a tombstone that a later
+ * block may take. x86-64 relocations (RELA), as spy_deepbind.c.
+ */
+#include "spy_allocapi.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "spy_core.h"
+#include "spy_real.h"
+#include "spy_sys.h"
+
+#define PAGE 4096ul
+
+/* ---- the table ----------------------------------------------------------- */
+
+#define SLOTS_LOG 18
+#define SLOTS (1ul << SLOTS_LOG)   /* 4 MiB of table, touched as it fills */
+#define PROBES 256
+#define TOMB ((uintptr_t)1)
+
+struct entry {
+	uintptr_t addr;         /* 0 empty, TOMB given back */
+	size_t size;
+};
+
+static struct entry *table;
+static int table_full;
+
+static size_t home(uintptr_t a)
+{
+	return (size_t)(((a >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - SLOTS_LOG));
+}
+
+static void keep(void *p, size_t size)
+{
+	uintptr_t a = (uintptr_t)p;
+	if (!a)
+		return;
+	size_t i = home(a);
+	for (unsigned k = 0; k < PROBES; k++, i = (i + 1) & (SLOTS - 1)) {
+		uintptr_t v = __atomic_load_n(&table[i].addr, __ATOMIC_ACQUIRE);
+		if ((v == 0 || v == TOMB) &&
+		    __atomic_compare_exchange_n(&table[i].addr, &v, a, 0,
+						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+			__atomic_store_n(&table[i].size, size, __ATOMIC_RELEASE);
+			return;
+		}
+	}
+	__atomic_store_n(&table_full, 1, __ATOMIC_RELEASE);
+}
+
+static struct entry *find(void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	size_t i = home(a);
+	for (unsigned k = 0; a && k < PROBES; k++, i = (i + 1) & (SLOTS - 1)) {
+		uintptr_t v = __atomic_load_n(&table[i].addr, __ATOMIC_ACQUIRE);
+		if (v == a)
+			return &table[i];
+		if (v == 0)
+			break;
+	}
+	return NULL;
+}
+
+static void drop(void *p)
+{
+	struct entry *e = find(p);
+	uintptr_t a = (uintptr_t)p;
+	if (e)
+		__atomic_compare_exchange_n(&e->addr, &a, TOMB, 0,
+					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+/* ---- the wrappers -------------------------------------------------------- */
+
+static void *(*real_mallocx)(size_t, int);
+static void *(*real_rallocx)(void *, size_t, int);
+static size_t (*real_xallocx)(void *, size_t, size_t, int);
+static void (*real_dallocx)(void *, int);
+static void (*real_sdallocx)(void *, size_t, int);
+static size_t (*real_sallocx)(const void *, int);
+
+/* what the program may use of a block: all the allocator gave it */
+static size_t usable(void *p, size_t size)
+{
+	return real_sallocx && p ? real_sallocx(p, 0) : size;
+}
+
+static void *wrap_mallocx(size_t size, int flags)
+{
+	void *p = real_mallocx(size, flags);
+	keep(p, usable(p, size));
+	return p;
+}
+
+static void *wrap_rallocx(void *ptr, size_t size, int flags)
+{
+	/* out of the table first: once moved, the old address may be
+	 * handed out at once to another thread, which keeps it */
+	drop(ptr);
+	void *p = real_rallocx(ptr, size, flags);
+	keep(p ? p : ptr, usable(p ? p : ptr, size));
+	return p;
+}
+
+static size_t wrap_xallocx(void *ptr, size_t size, size_t extra, int flags)
+{
+	size_t got = real_xallocx(ptr, size, extra, flags);
+	struct entry *e = find(ptr);
+	if (e)
+		__atomic_store_n(&e->size, got, __ATOMIC_RELEASE);
+	return got;
+}
+
+static void wrap_dallocx(void *ptr, int flags)
+{
+	drop(ptr);
+	real_dallocx(ptr, flags);
+}
+
+static void wrap_sdallocx(void *ptr, size_t size, int flags)
+{
+	drop(ptr);
+	real_sdallocx(ptr, size, flags);
+}
+
+static const char *const names[] = {
+	"mallocx", "rallocx", "xallocx", "dallocx", "sdallocx",
+};
+#define N_NAMES (sizeof(names) / sizeof(names[0]))
+static void *const wrappers[N_NAMES] = {
+	(void *)wrap_mallocx, (void *)wrap_rallocx, (void *)wrap_xallocx,
+	(void *)wrap_dallocx, (void *)wrap_sdallocx,
+};
+static void **const reals[N_NAMES] = {
+	(void **)&real_mallocx, (void **)&real_rallocx, (void **)&real_xallocx,
+	(void **)&real_dallocx, (void **)&real_sdallocx,
+};
+
+/* ---- binding the callers ------------------------------------------------- */
+
+enum { FIND, BIND, CHECK };
+
+struct walk {
+	int mode;
+	uintptr_t allocator, self, libc;
+	int callers;            /* FIND: objects that call the API */
+	int unbound;            /* CHECK: a call past the wrappers */
+};
+
+static int name_index(const char *name)
+{
+	if (name[0] != 'm' && name[0] != 'r' && name[0] != 'x' &&
+	    name[0] != 'd' && name[0] != 's')
+		return -1;
+	for (unsigned i = 0; i < N_NAMES; i++)
+		if (!strcmp(name, names[i]))
+			return (int)i;
+	return -1;
+}
+
+static uintptr_t dyn_addr(uintptr_t v, uintptr_t base)
+{
+	return v < base ? v + base : v;
+}
+
+static void store(void **slot, void *to, uintptr_t relro_lo, uintptr_t relro_hi)
+{
+	uintptr_t a = (uintptr_t)slot, page = a & ~(PAGE - 1);
+	int ro = a >= relro_lo && a < relro_hi;
+	if (ro && mprotect((void *)page, PAGE, PROT_READ | PROT_WRITE) != 0)
+		return;
+	__atomic_store_n(slot, to, __ATOMIC_RELEASE);
+	if (ro)
+		mprotect((void *)page, PAGE, PROT_READ);
+}
+
+static void walk_relocs(struct walk *w, uintptr_t base, uintptr_t object,
+			const ElfW(Rela) *r, size_t bytes, const ElfW(Sym) *symtab,
+			const char *strtab, uintptr_t relro_lo, uintptr_t relro_hi)
+{
+	for (size_t n = bytes / sizeof(*r); n--; r++) {
+		unsigned type = ELF64_R_TYPE(r->r_info);
+		if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT &&
+		    !(type == R_X86_64_64 && r->r_addend == 0))
+			continue;
+		const ElfW(Sym) *s = &symtab[ELF64_R_SYM(r->r_info)];
+		if (s->st_shndx != SHN_UNDEF || !s->st_name)
+			continue;
+		int i = name_index(strtab + s->st_name);
+		if (i < 0)
+			continue;
+		void **slot = (void **)(base + r->r_offset);
+		void *v = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+		uintptr_t at = spy_object_at(v);
+		/* bound to the allocator; or a lazy slot not yet bound, which
+		 * leads into the object's own PLT */
+		int to_allocator = at == w->allocator ||
+				   (type == R_X86_64_JUMP_SLOT && at == object);
+		if (w->mode == FIND)
+			w->callers += to_allocator;
+		else if (w->mode == BIND && to_allocator)
+			store(slot, wrappers[i], relro_lo, relro_hi);
+		else if (w->mode == CHECK && at == w->allocator)
+			w->unbound = 1; /* loaded later, called: not seen */
+	}
+}
+
+static int walk_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	struct walk *w = arg;
+	uintptr_t base = info->dlpi_addr;
+	if (info->dlpi_name && strstr(info->dlpi_name, "/ld-linux"))
+		return 0;
+	const ElfW(Dyn) *dyn = NULL;
+	uintptr_t relro_lo = 0, relro_hi = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_DYNAMIC)
+			dyn = (const ElfW(Dyn) *)(base + ph->p_vaddr);
+		else if (ph->p_type == PT_GNU_RELRO) {
+			relro_lo = (base + ph->p_vaddr) & ~(PAGE - 1);
+			relro_hi = (base + ph->p_vaddr + ph->p_memsz) & ~(PAGE - 1);
+		}
+	}
+	if (!dyn)
+		return 0;
+	uintptr_t object = spy_object_at((const void *)dyn);
+	if (!object || object == w->allocator || object == w->self ||
+	    object == w->libc)
+		return 0;
+	const ElfW(Sym) *symtab = NULL;
+	const char *strtab = NULL;
+	const ElfW(Rela) *jmprel = NULL, *rela = NULL;
+	size_t jmprel_size = 0, rela_size = 0;
+	int pltrel = DT_RELA;
+	for (const ElfW(Dyn) *d = dyn; d->d_tag != DT_NULL; d++) {
+		switch (d->d_tag) {
+		case DT_SYMTAB: symtab = (const void *)dyn_addr(d->d_un.d_ptr, base); break;
+		case DT_STRTAB: strtab = (const void *)dyn_addr(d->d_un.d_ptr, base); break;
+		case DT_JMPREL: jmprel = (const void *)dyn_addr(d->d_un.d_ptr, base); break;
+		case DT_PLTRELSZ: jmprel_size = d->d_un.d_val; break;
+		case DT_PLTREL: pltrel = (int)d->d_un.d_val; break;
+		case DT_RELA: rela = (const void *)dyn_addr(d->d_un.d_ptr, base); break;
+		case DT_RELASZ: rela_size = d->d_un.d_val; break;
+		}
+	}
+	if (!symtab || !strtab)
+		return 0;
+	if (jmprel && pltrel == DT_RELA)
+		walk_relocs(w, base, object, jmprel, jmprel_size, symtab, strtab,
+			    relro_lo, relro_hi);
+	if (rela)
+		walk_relocs(w, base, object, rela, rela_size, symtab, strtab,
+			    relro_lo, relro_hi);
+	return 0;
+}
+
+static struct walk start_walk;
+
+void spy_allocapi_init(void)
+{
+	if (!spy_real.malloc || spy_real_malloc_is_glibc())
+		return;
+	struct walk w = { .mode = FIND };
+	w.allocator = spy_object_at((const void *)spy_real.malloc);
+	w.self = spy_object_at((const void *)spy_allocapi_init);
+	w.libc = spy_object_at((const void *)getpid);
+	/* the API of the allocator that serves malloc, whole */
+	void *f[N_NAMES];
+	int all = 1;
+	for (unsigned i = 0; i < N_NAMES; i++) {
+		f[i] = dlsym(RTLD_DEFAULT, names[i]);
+		all &= f[i] && spy_object_at(f[i]) == w.allocator;
+	}
+	void *s = dlsym(RTLD_DEFAULT, "sallocx");
+	dlerror(); /* a name not found: the program's dlerror() stays its own */
+	if (!all)
+		return;
+	for (unsigned i = 0; i < N_NAMES; i++)
+		*reals[i] = f[i];
+	if (s && spy_object_at(s) == w.allocator)
+		real_sallocx = (size_t (*)(const void *, int))s;
+	if (!w.allocator || !w.self)
+		return;
+	dl_iterate_phdr(walk_object, &w);
+	if (!w.callers)
+		return;
+	table = spy_sys_mmap(SLOTS * sizeof(*table));
+	if (!table)
+		return;
+	w.mode = BIND;
+	dl_iterate_phdr(walk_object, &w);
+	start_walk = w;
+}
+
+int spy_allocapi_each(void (*fn)(uintptr_t addr, size_t size, void *arg),
+		      void *arg)
+{
+	if (!real_mallocx)
+		return 0;    /* no such API, or glibc's malloc */
+	struct walk w = start_walk;
+	if (!w.allocator) { /* the objects of the start called none of it */
+		w.allocator = spy_object_at((const void *)spy_real.malloc);
+		w.self = spy_object_at((const void *)spy_allocapi_init);
+		w.libc = spy_object_at((const void *)getpid);
+	}
+	w.mode = CHECK;
+	w.unbound = 0;
+	dl_iterate_phdr(walk_object, &w);
+	if (w.unbound || __atomic_load_n(&table_full, __ATOMIC_ACQUIRE))
+		return -1;
+	if (!table || !fn)
+		return 0;
+	for (size_t i = 0; i < SLOTS; i++) {
+		uintptr_t a = __atomic_load_n(&table[i].addr, __ATOMIC_ACQUIRE);
+		if (a > TOMB)
+			fn(a, __atomic_load_n(&table[i].size, __ATOMIC_ACQUIRE), arg);
+	}
+	return 0;
+}
