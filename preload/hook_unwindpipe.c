@@ -40,6 +40,17 @@ int spy_unwindpipe_owns(int fd)
 	return is_end(fd) && names_the_pipe(fd);
 }
 
+void spy_unwindpipe_disown(int fd)
+{
+	if (SPY_LIKELY(!is_end(fd)) || names_the_pipe(fd))
+		return;
+	for (int i = 0; i < 2; i++) {
+		int e = fd;
+		__atomic_compare_exchange_n(&ends[i], &e, -1, 0, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED);
+	}
+}
+
 int spy_unwindpipe_close(int fd, const void *ret)
 {
 	if (SPY_LIKELY(!is_end(fd)) || !spy_stack_unwinder_owns(ret))

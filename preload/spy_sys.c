@@ -18,6 +18,7 @@
 #include "spy_core.h"
 #include "spy_options.h"
 #include "spy_ownmem.h"
+#include "spy_unwindpipe.h"
 
 ssize_t spy_sys_write(int fd, const void *buf, size_t len)
 {
@@ -76,7 +77,7 @@ static int fd_past_limit(int fd, const struct rlimit *rl)
 	return high;
 }
 
-int spy_sys_fd_high(int fd)
+static int fd_high(int fd)
 {
 	long base = SPY_FD_HIGH;
 	struct rlimit rl;
@@ -108,6 +109,20 @@ int spy_sys_fd_high(int fd)
 	if (high < 0)
 		return fd;
 	spy_sys_close(fd);
+	return high;
+}
+
+int spy_sys_fd_high(int fd)
+{
+	int high = fd_high(fd);
+	/* the number is libspy's now, whatever it was: a program that closed
+	 * every descriptor took the unwinder's pipe with them, and a fork
+	 * child's trace then got the pipe's old number, on which the
+	 * unwinder's calls (and so libspy's own, through the same hooks)
+	 * fail: the child wrote no trace and said so on the program's
+	 * stderr (varnishd shows its compiler's stderr) */
+	if (high >= 0)
+		spy_unwindpipe_disown(high);
 	return high;
 }
 
