@@ -458,6 +458,11 @@ extern __typeof__(posix_memalign) spy_hooked_posix_memalign
 	__attribute__((copy(posix_memalign), alias("posix_memalign"), visibility("hidden")));
 extern __typeof__(free) spy_hooked_free
 	__attribute__((copy(free), alias("free"), visibility("hidden")));
+extern __typeof__(realloc) spy_hooked_realloc
+	__attribute__((copy(realloc), alias("realloc"), visibility("hidden")));
+extern __typeof__(malloc_usable_size) spy_hooked_malloc_usable_size
+	__attribute__((copy(malloc_usable_size), alias("malloc_usable_size"),
+		       visibility("hidden")));
 
 /* When the program (or a library ahead of libspy) defines malloc itself,
  * its calls never reach the hooks above: says so in the trace, where the

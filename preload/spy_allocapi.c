@@ -14,7 +14,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "spy_bootstrap.h"
 #include "spy_core.h"
+#include "spy_guard.h"
+#include "spy_heapmap.h"
 #include "spy_real.h"
 #include "spy_sys.h"
 
@@ -83,6 +86,52 @@ static void drop(void *p)
 
 /* ---- the wrappers -------------------------------------------------------- */
 
+/* The malloc family's hooks (hook_malloc.c), under names of libspy's own. */
+void *spy_hooked_malloc(size_t size);
+int spy_hooked_posix_memalign(void **out, size_t align, size_t size);
+void spy_hooked_free(void *p);
+void *spy_hooked_realloc(void *p, size_t size);
+size_t spy_hooked_malloc_usable_size(void *p);
+
+/* jemalloc's flags: the alignment's log in the low 6 bits, and zeroing */
+#define LG_ALIGN_MASK 0x3f
+#define FLAG_ZERO 0x40
+
+/* A block the malloc family handed out through libspy (recorded, guarded,
+ * or from its start-up arena), not one of the API's: the API may be
+ * given it (jemalloc allows that), and its calls on it then go to the
+ * hooks, as free, realloc and malloc_usable_size do. Given straight to
+ * jemalloc, a block libspy held as live was reused under it (a false
+ * leak, or worse), and in guard mode one jemalloc never made crashed it
+ * (sallocx). */
+static int handed_out(void *p)
+{
+	unsigned family;
+	return p && (spy_guard_owns(p) || spy_bootstrap_owns(p) ||
+		     spy_heapmap_live_family((uintptr_t)p, &family));
+}
+
+/* rallocx of such a block: realloc, or a new aligned block and a copy */
+static void *move_handed_out(void *ptr, size_t size, int flags)
+{
+	size_t old = spy_hooked_malloc_usable_size(ptr);
+	void *p = NULL;
+	if (!size)
+		size = 1;
+	if (!(flags & LG_ALIGN_MASK)) {
+		p = spy_hooked_realloc(ptr, size);
+	} else if (spy_hooked_posix_memalign(&p, (size_t)1 << (flags & LG_ALIGN_MASK),
+					     size) == 0) {
+		memcpy(p, ptr, old < size ? old : size);
+		spy_hooked_free(ptr);
+	} else {
+		p = NULL;
+	}
+	if (p && (flags & FLAG_ZERO) && size > old)
+		memset((char *)p + old, 0, size - old);
+	return p;
+}
+
 static void *(*real_mallocx)(size_t, int);
 static void *(*real_rallocx)(void *, size_t, int);
 static size_t (*real_xallocx)(void *, size_t, size_t, int);
@@ -105,6 +154,8 @@ static void *wrap_mallocx(size_t size, int flags)
 
 static void *wrap_rallocx(void *ptr, size_t size, int flags)
 {
+	if (!find(ptr) && handed_out(ptr))
+		return move_handed_out(ptr, size, flags);
 	/* out of the table first: once moved, the old address may be
 	 * handed out at once to another thread, which keeps it */
 	drop(ptr);
@@ -115,8 +166,10 @@ static void *wrap_rallocx(void *ptr, size_t size, int flags)
 
 static size_t wrap_xallocx(void *ptr, size_t size, size_t extra, int flags)
 {
-	size_t got = real_xallocx(ptr, size, extra, flags);
 	struct entry *e = find(ptr);
+	if (!e && handed_out(ptr))  /* never grown in place: its size stays */
+		return spy_hooked_malloc_usable_size(ptr);
+	size_t got = real_xallocx(ptr, size, extra, flags);
 	if (e)
 		__atomic_store_n(&e->size, got, __ATOMIC_RELEASE);
 	return got;
@@ -124,27 +177,42 @@ static size_t wrap_xallocx(void *ptr, size_t size, size_t extra, int flags)
 
 static void wrap_dallocx(void *ptr, int flags)
 {
+	if (!find(ptr) && handed_out(ptr)) {
+		spy_hooked_free(ptr);
+		return;
+	}
 	drop(ptr);
 	real_dallocx(ptr, flags);
 }
 
 static void wrap_sdallocx(void *ptr, size_t size, int flags)
 {
+	if (!find(ptr) && handed_out(ptr)) {
+		spy_hooked_free(ptr);
+		return;
+	}
 	drop(ptr);
 	real_sdallocx(ptr, size, flags);
 }
 
+static size_t wrap_sallocx(const void *ptr, int flags)
+{
+	if (!find((void *)ptr) && handed_out((void *)ptr))
+		return spy_hooked_malloc_usable_size((void *)ptr);
+	return real_sallocx(ptr, flags);
+}
+
 static const char *const names[] = {
-	"mallocx", "rallocx", "xallocx", "dallocx", "sdallocx",
+	"mallocx", "rallocx", "xallocx", "dallocx", "sdallocx", "sallocx",
 };
 #define N_NAMES (sizeof(names) / sizeof(names[0]))
 static void *const wrappers[N_NAMES] = {
 	(void *)wrap_mallocx, (void *)wrap_rallocx, (void *)wrap_xallocx,
-	(void *)wrap_dallocx, (void *)wrap_sdallocx,
+	(void *)wrap_dallocx, (void *)wrap_sdallocx, (void *)wrap_sallocx,
 };
 static void **const reals[N_NAMES] = {
 	(void **)&real_mallocx, (void **)&real_rallocx, (void **)&real_xallocx,
-	(void **)&real_dallocx, (void **)&real_sdallocx,
+	(void **)&real_dallocx, (void **)&real_sdallocx, (void **)&real_sallocx,
 };
 
 /* ---- binding the callers ------------------------------------------------- */
@@ -284,14 +352,11 @@ void spy_allocapi_init(void)
 		f[i] = dlsym(RTLD_DEFAULT, names[i]);
 		all &= f[i] && spy_object_at(f[i]) == w.allocator;
 	}
-	void *s = dlsym(RTLD_DEFAULT, "sallocx");
 	dlerror(); /* a name not found: the program's dlerror() stays its own */
 	if (!all)
 		return;
 	for (unsigned i = 0; i < N_NAMES; i++)
 		*reals[i] = f[i];
-	if (s && spy_object_at(s) == w.allocator)
-		real_sallocx = (size_t (*)(const void *, int))s;
 	if (!w.allocator || !w.self)
 		return;
 	dl_iterate_phdr(walk_object, &w);

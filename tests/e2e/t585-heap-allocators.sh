@@ -112,6 +112,8 @@ void *mallocx(size_t size, int flags);
 void *rallocx(void *ptr, size_t size, int flags);
 size_t xallocx(void *ptr, size_t size, size_t extra, int flags);
 void sdallocx(void *ptr, size_t size, int flags);
+void dallocx(void *ptr, int flags);
+size_t sallocx(const void *ptr, int flags);
 
 struct ctx { char *name; char *items[64]; };
 static struct ctx *ctx;      /* a global: a root */
@@ -136,11 +138,22 @@ int main(int argc, char **argv)
 	sdallocx(tmp, 50, 0);
 	if (argc > 1 && !strcmp(argv[1], "lose"))
 		lose();
+	if (argc > 1 && !strncmp(argv[1], "mix", 3)) {
+		/* the API on a block of malloc's, as jemalloc allows */
+		char *c = malloc(300);
+		strcpy(c, "c");
+		c = rallocx(c, 5000, 0);         /* MALLOCX: grown */
+		printf("%d %d ", sallocx(c, 0) >= 5000, c[0] == 'c');
+		printf("%d ", xallocx(c, 6000, 0, 0) >= 5000);
+		if (strcmp(argv[1], "mixlose"))
+			dallocx(c, 0);
+	}
 	printf("%s %s\n", ctx->name, ctx->items[63]);
 	return 0;
 }
 CEOF
 L_MX_LOST=$(line_of "MALLOCX: lost" mallocx.c)
+L_MX_MIX=$(line_of "MALLOCX: grown" mallocx.c)
 
 # lost_lines TRACE: the lines of the definitely lost blocks, any function
 lost_lines() {
@@ -168,6 +181,20 @@ test_expect 'jemalloc'\''s own API (mallocx): a block kept only in one of its bl
 		out=$(SPY_OPTIONS=${mode:+$mode:}out=$PWD/l.log LD_PRELOAD=$LIBSPY ./mallocx lose) &&
 		test "$out" = "kept item" && say "$mode: lose" &&
 		test "$(lost_lines l.log)" = "$L_MX_LOST" || return 1
+	done
+'
+
+test_expect 'jemalloc'\''s own API on a block of malloc'\''s (rallocx, sallocx, xallocx, dallocx): the same output, no crash, no false leak; one lost is' '
+	gcc -O0 -g -o mallocx "$TEST_DIR/mallocx.c" "$JEMALLOC" &&
+	test "$(./mallocx mix)" = "1 1 1 kept item" &&
+	for mode in "" guard=1; do
+		rm -f m.log n.log &&
+		out=$(SPY_OPTIONS=${mode:+$mode:}out=$PWD/m.log LD_PRELOAD=$LIBSPY ./mallocx mix) &&
+		say "$mode: $out" && test "$out" = "1 1 1 kept item" &&
+		test "$(lost_lines m.log)" = "" &&
+		out=$(SPY_OPTIONS=${mode:+$mode:}out=$PWD/n.log LD_PRELOAD=$LIBSPY ./mallocx mixlose) &&
+		test "$out" = "1 1 1 kept item" &&
+		test "$(lost_lines n.log)" = "$L_MX_MIX" || return 1
 	done
 '
 else
