@@ -2,26 +2,24 @@
  * keep its live blocks for the leak scan (spy_allocapi.h). The table is
  * open addressing without a lock: an address is claimed with a
  * compare-and-swap, a block given back leaves a tombstone that a later
- * block may take. x86-64 relocations (RELA), as spy_deepbind.c.
+ * block may take.
  */
 #include "spy_allocapi.h"
 
 #include <dlfcn.h>
-#include <elf.h>
 #include <link.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "spy_bootstrap.h"
 #include "spy_core.h"
 #include "spy_guard.h"
 #include "spy_heapmap.h"
+#include "spy_imports.h"
 #include "spy_real.h"
 #include "spy_sys.h"
 
-#define PAGE 4096ul
 
 /* ---- the table ----------------------------------------------------------- */
 
@@ -237,101 +235,31 @@ static int name_index(const char *name)
 	return -1;
 }
 
-static uintptr_t dyn_addr(uintptr_t v, uintptr_t base)
+static void walk_import(const struct spy_import *imp, void *arg)
 {
-	return v < base ? v + base : v;
-}
-
-static void store(void **slot, void *to, uintptr_t relro_lo, uintptr_t relro_hi)
-{
-	uintptr_t a = (uintptr_t)slot, page = a & ~(PAGE - 1);
-	int ro = a >= relro_lo && a < relro_hi;
-	if (ro && mprotect((void *)page, PAGE, PROT_READ | PROT_WRITE) != 0)
+	struct walk *w = arg;
+	if (imp->object == w->allocator || imp->object == w->self ||
+	    imp->object == w->libc)
 		return;
-	__atomic_store_n(slot, to, __ATOMIC_RELEASE);
-	if (ro)
-		mprotect((void *)page, PAGE, PROT_READ);
-}
-
-static void walk_relocs(struct walk *w, uintptr_t base, uintptr_t object,
-			const ElfW(Rela) *r, size_t bytes, const ElfW(Sym) *symtab,
-			const char *strtab, uintptr_t relro_lo, uintptr_t relro_hi)
-{
-	for (size_t n = bytes / sizeof(*r); n--; r++) {
-		unsigned type = ELF64_R_TYPE(r->r_info);
-		if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT &&
-		    !(type == R_X86_64_64 && r->r_addend == 0))
-			continue;
-		const ElfW(Sym) *s = &symtab[ELF64_R_SYM(r->r_info)];
-		if (s->st_shndx != SHN_UNDEF || !s->st_name)
-			continue;
-		int i = name_index(strtab + s->st_name);
-		if (i < 0)
-			continue;
-		void **slot = (void **)(base + r->r_offset);
-		void *v = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-		uintptr_t at = spy_object_at(v);
-		/* bound to the allocator; or a lazy slot not yet bound, which
-		 * leads into the object's own PLT */
-		int to_allocator = at == w->allocator ||
-				   (type == R_X86_64_JUMP_SLOT && at == object);
-		if (w->mode == FIND)
-			w->callers += to_allocator;
-		else if (w->mode == BIND && to_allocator)
-			store(slot, wrappers[i], relro_lo, relro_hi);
-		else if (w->mode == CHECK && at == w->allocator)
-			w->unbound = 1; /* loaded later, called: not seen */
-	}
+	int i = name_index(imp->name);
+	if (i < 0)
+		return;
+	uintptr_t at = spy_object_at(__atomic_load_n(imp->slot, __ATOMIC_ACQUIRE));
+	/* bound to the allocator; or a lazy slot not yet bound, which leads
+	 * into the object's own PLT */
+	int to_allocator = at == w->allocator || (imp->lazy && at == imp->object);
+	if (w->mode == FIND)
+		w->callers += to_allocator;
+	else if (w->mode == BIND && to_allocator)
+		spy_import_bind(imp, wrappers[i]);
+	else if (w->mode == CHECK && at == w->allocator)
+		w->unbound = 1; /* loaded later, called: not seen */
 }
 
 static int walk_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
-	struct walk *w = arg;
-	uintptr_t base = info->dlpi_addr;
-	if (info->dlpi_name && strstr(info->dlpi_name, "/ld-linux"))
-		return 0;
-	const ElfW(Dyn) *dyn = NULL;
-	uintptr_t relro_lo = 0, relro_hi = 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type == PT_DYNAMIC)
-			dyn = (const ElfW(Dyn) *)(base + ph->p_vaddr);
-		else if (ph->p_type == PT_GNU_RELRO) {
-			relro_lo = (base + ph->p_vaddr) & ~(PAGE - 1);
-			relro_hi = (base + ph->p_vaddr + ph->p_memsz) & ~(PAGE - 1);
-		}
-	}
-	if (!dyn)
-		return 0;
-	uintptr_t object = spy_object_at((const void *)dyn);
-	if (!object || object == w->allocator || object == w->self ||
-	    object == w->libc)
-		return 0;
-	const ElfW(Sym) *symtab = NULL;
-	const char *strtab = NULL;
-	const ElfW(Rela) *jmprel = NULL, *rela = NULL;
-	size_t jmprel_size = 0, rela_size = 0;
-	int pltrel = DT_RELA;
-	for (const ElfW(Dyn) *d = dyn; d->d_tag != DT_NULL; d++) {
-		switch (d->d_tag) {
-		case DT_SYMTAB: symtab = (const void *)dyn_addr(d->d_un.d_ptr, base); break;
-		case DT_STRTAB: strtab = (const void *)dyn_addr(d->d_un.d_ptr, base); break;
-		case DT_JMPREL: jmprel = (const void *)dyn_addr(d->d_un.d_ptr, base); break;
-		case DT_PLTRELSZ: jmprel_size = d->d_un.d_val; break;
-		case DT_PLTREL: pltrel = (int)d->d_un.d_val; break;
-		case DT_RELA: rela = (const void *)dyn_addr(d->d_un.d_ptr, base); break;
-		case DT_RELASZ: rela_size = d->d_un.d_val; break;
-		}
-	}
-	if (!symtab || !strtab)
-		return 0;
-	if (jmprel && pltrel == DT_RELA)
-		walk_relocs(w, base, object, jmprel, jmprel_size, symtab, strtab,
-			    relro_lo, relro_hi);
-	if (rela)
-		walk_relocs(w, base, object, rela, rela_size, symtab, strtab,
-			    relro_lo, relro_hi);
+	spy_imports_each(info, walk_import, arg);
 	return 0;
 }
 
