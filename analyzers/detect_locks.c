@@ -48,6 +48,18 @@ static char *text_close(struct text *t)
 	return t->s;
 }
 
+/* A finding's headline and explanation, both open, or neither (-1). */
+static int texts_open(struct text *head, struct text *expl)
+{
+	if (text_open(head) < 0)
+		return -1;
+	if (text_open(expl) < 0) {
+		free(text_close(head));
+		return -1;
+	}
+	return 0;
+}
+
 static int add_stack(struct finding *f, const struct trace_model *m,
 		     uint32_t ref, uint64_t tid, const char *label)
 {
@@ -90,12 +102,8 @@ static int report_cycle(const struct trace_model *m, const struct lock_model *lm
 			const struct lock_cycle *c, struct finding_list *out)
 {
 	struct text head, expl, json;
-	if (text_open(&head) < 0)
+	if (texts_open(&head, &expl) < 0)
 		return -1;
-	if (text_open(&expl) < 0) {
-		free(text_close(&head));
-		return -1;
-	}
 	if (text_open(&json) < 0) {
 		free(text_close(&head));
 		free(text_close(&expl));
@@ -244,12 +252,8 @@ static int report_deadlock(const struct trace_model *m,
 			   struct finding_list *out)
 {
 	struct text head, expl;
-	if (text_open(&head) < 0)
+	if (texts_open(&head, &expl) < 0)
 		return -1;
-	if (text_open(&expl) < 0) {
-		free(text_close(&head));
-		return -1;
-	}
 	if (d->n == 1) {
 		fprintf(head.f, "deadlock: thread %u waits for '%s', which it "
 			"holds itself", d->t[0].tid, name(lm, d->t[0].lock));
@@ -375,12 +379,8 @@ static int report_livelock(const struct trace_model *m,
 	if (n < 2)
 		return 0;
 	struct text head, expl;
-	if (text_open(&head) < 0)
+	if (texts_open(&head, &expl) < 0)
 		return -1;
-	if (text_open(&expl) < 0) {
-		free(text_close(&head));
-		return -1;
-	}
 	double secs = (double)(to - from) / 1e9;
 	fprintf(head.f, "livelock: %zu threads failed %lu lock attempts in "
 		"%.2f s and got through %lu time%s", n, (unsigned long)fails,
@@ -480,12 +480,8 @@ static int report_misuse(const struct trace_model *m,
 		times++;
 	}
 	struct text head, expl;
-	if (text_open(&head) < 0)
+	if (texts_open(&head, &expl) < 0)
 		return -1;
-	if (text_open(&expl) < 0) {
-		free(text_close(&head));
-		return -1;
-	}
 	const char *lk = name(lm, u->lock), *fix, *kind = "bad-unlock";
 	char again[64] = "";
 	if (times > 1)
