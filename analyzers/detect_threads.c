@@ -28,6 +28,7 @@
 #include "symbolize.h"
 #include "text_out.h"
 #include "threads_model.h"
+#include "u64map.h"
 #include "trace_decode.h"
 #include "trace_format.h"
 
@@ -542,27 +543,48 @@ static bool leaked(const struct thread_info *t)
 	       !t->joined && !t->detached;
 }
 
-static int thread_leaks(const struct trace_model *m,
-			const struct threads_model *tm, struct finding_list *out)
+/* The threads that leaked, by creating stack: per leaked thread, the
+ * index + 1 of the first one of its stack (firsts), whose entries of n
+ * and bytes count them all. 0, or -1 when memory ran out. */
+struct leak_groups {
+	struct u64map firsts;
+	size_t *n;
+	uint64_t *bytes;
+};
+
+static int leak_groups_build(const struct threads_model *tm,
+			     struct leak_groups *g)
 {
+	g->firsts = (struct u64map)U64MAP_INIT;
+	g->n = calloc(tm->n ? tm->n : 1, sizeof(*g->n));
+	g->bytes = calloc(tm->n ? tm->n : 1, sizeof(*g->bytes));
+	if (!g->n || !g->bytes)
+		return -1;
 	for (size_t i = 0; i < tm->n; i++) {
 		const struct thread_info *t = &tm->v[i];
 		if (!leaked(t))
 			continue;
-		size_t n = 0;
-		uint64_t stack_bytes = 0;
-		bool first = true;
-		for (size_t k = 0; k < tm->n; k++) {
-			const struct thread_info *o = &tm->v[k];
-			if (!leaked(o) || o->create_stack != t->create_stack)
-				continue;
-			if (k < i)
-				first = false;
-			n++;
-			stack_bytes += o->stack_size;
-		}
-		if (!first)
-			continue;
+		uint64_t *first = u64map_get(&g->firsts, t->create_stack);
+		size_t k = first ? (size_t)*first - 1 : i;
+		if (!first && u64map_put(&g->firsts, t->create_stack, i + 1) < 0)
+			return -1;
+		g->n[k]++;
+		g->bytes[k] += t->stack_size;
+	}
+	return 0;
+}
+
+static int thread_leaks(const struct trace_model *m,
+			const struct threads_model *tm, struct finding_list *out)
+{
+	struct leak_groups g;
+	int rc = leak_groups_build(tm, &g);
+	for (size_t i = 0; i < tm->n && rc == 0; i++) {
+		const struct thread_info *t = &tm->v[i];
+		size_t n = g.n[i];
+		uint64_t stack_bytes = g.bytes[i];
+		if (!n)
+			continue; /* not leaked, or counted with its stack's first */
 		char head[160], expl[700];
 		snprintf(head, sizeof(head), "%zu thread%s ended without being "
 			 "joined or detached", n, text_plural(n, "", "s"));
@@ -586,9 +608,12 @@ static int thread_leaks(const struct trace_model *m,
 				 t->creator) < 0 ||
 		    finding_add_int(f, "threads", (int64_t)n) < 0 ||
 		    finding_add_int(f, "stack_bytes", (int64_t)stack_bytes) < 0)
-			return -1;
+			rc = -1;
 	}
-	return 0;
+	u64map_release(&g.firsts);
+	free(g.n);
+	free(g.bytes);
+	return rc;
 }
 
 int detect_threads(const struct trace_model *m, struct finding_list *out)

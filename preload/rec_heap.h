@@ -205,22 +205,30 @@ static inline int rec_heap_judge(unsigned fn, void *p, enum spy_heap_found f,
 	return 0;
 }
 
-/* new[] of a type with a destructor keeps the element count in front of
- * the elements (8 bytes; 16 for a type aligned to 16) and hands out the
- * first element. A delete or free of that pointer (not delete[]) is a
- * pointer that far into a new[] block: the array given back the wrong
- * way. Its block's start, or 0. */
-static inline uintptr_t rec_heap_array_start(uintptr_t p, unsigned want)
+/* A live block of family that starts 8 or 16 bytes (the size of new[]'s
+ * element count: 16 for a type aligned to 16) before p (step -1) or
+ * after it (step 1): its start, or 0. */
+static inline uintptr_t rec_heap_cookie_away(uintptr_t p, int step,
+					     unsigned family)
 {
-	if (want == SPY_FAMILY_NEW_ARRAY)
-		return 0;
 	for (uintptr_t cookie = 8; cookie <= 16; cookie += 8) {
-		unsigned family;
-		if (p > cookie && spy_heapmap_live_family(p - cookie, &family) &&
-		    SPY_HEAP_FAMILY(family) == SPY_FAMILY_NEW_ARRAY)
-			return p - cookie;
+		uintptr_t a = step < 0 ? p - cookie : p + cookie;
+		unsigned f;
+		if ((step > 0 || p > cookie) && spy_heapmap_live_family(a, &f) &&
+		    SPY_HEAP_FAMILY(f) == family)
+			return a;
 	}
 	return 0;
+}
+
+/* new[] of a type with a destructor keeps the element count in front of
+ * the elements and hands out the first element. A delete or free of that
+ * pointer (not delete[]) is a pointer that far into a new[] block: the
+ * array given back the wrong way. Its block's start, or 0. */
+static inline uintptr_t rec_heap_array_start(uintptr_t p, unsigned want)
+{
+	return want == SPY_FAMILY_NEW_ARRAY
+		? 0 : rec_heap_cookie_away(p, -1, SPY_FAMILY_NEW_ARRAY);
 }
 
 /* The reverse: delete[] of an object new made (of a type with a
@@ -228,15 +236,8 @@ static inline uintptr_t rec_heap_array_start(uintptr_t p, unsigned want)
  * that far before it. That object's start, or 0. */
 static inline uintptr_t rec_heap_object_start(uintptr_t p, unsigned want)
 {
-	if (want != SPY_FAMILY_NEW_ARRAY)
-		return 0;
-	for (uintptr_t cookie = 8; cookie <= 16; cookie += 8) {
-		unsigned family;
-		if (spy_heapmap_live_family(p + cookie, &family) &&
-		    SPY_HEAP_FAMILY(family) == SPY_FAMILY_NEW)
-			return p + cookie;
-	}
-	return 0;
+	return want != SPY_FAMILY_NEW_ARRAY
+		? 0 : rec_heap_cookie_away(p, 1, SPY_FAMILY_NEW);
 }
 
 /* The program frees *pp (called from ra). Records it (before the real

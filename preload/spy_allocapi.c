@@ -287,6 +287,7 @@ void spy_allocapi_init(void)
 		*reals[i] = f[i];
 	if (!w.allocator || !w.self)
 		return;
+	start_walk = w; /* the objects to tell apart, for the check at exit */
 	dl_iterate_phdr(walk_object, &w);
 	if (!w.callers)
 		return;
@@ -295,31 +296,25 @@ void spy_allocapi_init(void)
 		return;
 	w.mode = BIND;
 	dl_iterate_phdr(walk_object, &w);
-	start_walk = w;
 }
 
-int spy_allocapi_each(void (*fn)(uintptr_t addr, size_t size, void *arg),
-		      void *arg)
+int spy_allocapi_complete(void)
 {
 	if (!real_mallocx)
-		return 0;    /* no such API, or glibc's malloc */
+		return 1;    /* no such API, or glibc's malloc */
 	struct walk w = start_walk;
-	if (!w.allocator) { /* the objects of the start called none of it */
-		w.allocator = spy_object_at((const void *)spy_real.malloc);
-		w.self = spy_object_at((const void *)spy_allocapi_init);
-		w.libc = spy_object_at((const void *)getpid);
-	}
 	w.mode = CHECK;
 	w.unbound = 0;
 	dl_iterate_phdr(walk_object, &w);
-	if (w.unbound || __atomic_load_n(&table_full, __ATOMIC_ACQUIRE))
-		return -1;
-	if (!table || !fn)
-		return 0;
-	for (size_t i = 0; i < SLOTS; i++) {
+	return !w.unbound && !__atomic_load_n(&table_full, __ATOMIC_ACQUIRE);
+}
+
+void spy_allocapi_each(void (*fn)(uintptr_t addr, size_t size, void *arg),
+		       void *arg)
+{
+	for (size_t i = 0; table && i < SLOTS; i++) {
 		uintptr_t a = __atomic_load_n(&table[i].addr, __ATOMIC_ACQUIRE);
 		if (a > TOMB)
 			fn(a, __atomic_load_n(&table[i].size, __ATOMIC_ACQUIRE), arg);
 	}
-	return 0;
 }

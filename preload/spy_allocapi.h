@@ -18,11 +18,15 @@
 /* At start, once the real allocator is known (spy_allocmem_init). */
 void spy_allocapi_init(void);
 
-/* For the leak scan: calls fn (unless NULL) for every live block made through the
- * API. Returns 0, or -1 when they cannot all be told (the table filled
- * up, or an object loaded later calls the API past the wrappers): the
- * allocator's memory must then be read as roots, all of it. */
-int spy_allocapi_each(void (*fn)(uintptr_t addr, size_t size, void *arg),
-		      void *arg);
+/* For the leak scan: 1 when every live block made through the API is in
+ * the table (or there is no such API), 0 when they cannot all be told (the
+ * table filled up, or an object loaded later calls the API past the
+ * wrappers): the allocator's memory must then be read as roots, all of
+ * it. */
+int spy_allocapi_complete(void);
+
+/* Calls fn for every live block of the table. */
+void spy_allocapi_each(void (*fn)(uintptr_t addr, size_t size, void *arg),
+		       void *arg);
 
 #endif

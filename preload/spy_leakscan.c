@@ -599,6 +599,13 @@ static void excl_sort(struct excl *x)
 
 /* Scans [from, to) as roots, minus the live blocks in it (they are scanned
  * only once something reaches them). */
+/* [from, to) read as a root. */
+static void scan_root(struct scan *s, uintptr_t from, uintptr_t to)
+{
+	s->root_bytes += to - from;
+	scan_range(s, from, to, REACHABLE, -1, 8);
+}
+
 static void scan_piece(struct scan *s, uintptr_t from, uintptr_t to)
 {
 	for (size_t i = first_at(s, from); i < s->n && s->b[i].addr < to; i++) {
@@ -606,17 +613,13 @@ static void scan_piece(struct scan *s, uintptr_t from, uintptr_t to)
 		uintptr_t bend = s->b[i].addr + s->b[i].size;
 		if (s->b[i].size >= 128 * 1024) /* mapped on its own */
 			bend = (bend + 4095) & ~(uintptr_t)4095;
-		if (bstart > from) {
-			s->root_bytes += bstart - from;
-			scan_range(s, from, bstart, REACHABLE, -1, 8);
-		}
+		if (bstart > from)
+			scan_root(s, from, bstart);
 		if (bend > from)
 			from = bend;
 	}
-	if (to > from) {
-		s->root_bytes += to - from;
-		scan_range(s, from, to, REACHABLE, -1, 8);
-	}
+	if (to > from)
+		scan_root(s, from, to);
 }
 
 /* Roots: every private writable mapping and every shared anonymous one,
@@ -722,8 +725,7 @@ static void inherited_root(uintptr_t addr, size_t size, int freed, void *arg)
 	size_t i = first_at(s, addr);
 	if (i < s->n && s->b[i].addr == addr)
 		return;              /* the child's own */
-	s->root_bytes += size;
-	scan_range(s, addr, addr + size, REACHABLE, -1, 8);
+	scan_root(s, addr, addr + size);
 	drain(s, REACHABLE);
 }
 
@@ -742,8 +744,7 @@ static void scan_inherited(struct scan *s)
 static void allocapi_root(uintptr_t addr, size_t size, void *arg)
 {
 	struct scan *s = arg;
-	s->root_bytes += size;
-	scan_range(s, addr, addr + size, REACHABLE, -1, 8);
+	scan_root(s, addr, addr + size);
 	drain(s, REACHABLE);
 }
 
@@ -909,7 +910,7 @@ static void leak_scan(struct own *own)
 				s.hi = s.b[i].addr + s.b[i].size;
 	}
 	index_build(&s);
-	s.allocapi_unknown = spy_allocapi_each(NULL, NULL) < 0;
+	s.allocapi_unknown = !spy_allocapi_complete();
 	scan_roots(&s, &m);
 	if (!s.allocapi_unknown)
 		spy_allocapi_each(allocapi_root, &s);
