@@ -87,6 +87,12 @@ tests/unit/bin/trace_limits: tests/unit/trace_limits.c $(READER_SRCS) $(wildcard
 	@mkdir -p tests/unit/bin
 	$(CC) $(ANALYZE_CFLAGS) -DTRACE_STACKS_MAX=1000 -Ianalyzers -o $@ $< $(READER_SRCS) -lm
 
+# The writer's short heap records, stored by libspy.so's own inline code
+# into a buffer of the test's, and read back.
+tests/unit/bin/heap_short: tests/unit/heap_short.c $(ANALYZE_LIB_OBJS) $(wildcard preload/*.h) $(COMMON_HDRS) tests/unit/tap.h tests/unit/trace_builder.h
+	@mkdir -p tests/unit/bin
+	$(CC) $(ANALYZE_CFLAGS) -D_GNU_SOURCE -Ianalyzers -Ipreload -o $@ $< $(ANALYZE_LIB_OBJS) $(ANALYZE_LIBS)
+
 tests/unit/bin/%: tests/unit/%.c $(ANALYZE_LIB_OBJS) $(COMMON_HDRS) tests/unit/tap.h
 	@mkdir -p tests/unit/bin
 	$(CC) $(ANALYZE_CFLAGS) -Ianalyzers -o $@ $< $(ANALYZE_LIB_OBJS) $(ANALYZE_LIBS)

@@ -196,7 +196,8 @@ struct trace_model {
 	uint64_t first_ts, last_ts;   /* over all records; 0 if none */
 	size_t n_chunks;
 	size_t unfinished_records;    /* kind 0: cut off by the writer's death */
-	size_t kind_count[256];       /* records read, by kind byte */
+	size_t kind_count[256];       /* records read, by kind (a short form
+					 counted as its long one) */
 
 	/* Lookups by address (built when the trace is loaded): */
 	struct trace_spans module_spans;   /* modules: the latest record */

@@ -81,6 +81,11 @@ static struct trace_event *new_event(struct loader *ld, struct chunk_state *cs,
 		if (fn(c, out) < 0)                                          \
 			return 1;                                            \
 	} while (0)
+#define GET2(fn, c, n, out)                                                  \
+	do {                                                                 \
+		if (fn(c, n, out) < 0)                                       \
+			return 1;                                            \
+	} while (0)
 
 static int get_delta(struct trace_cursor *c, struct chunk_state *cs,
 		     uint64_t *out)
@@ -252,6 +257,34 @@ static int read_alloc_family(struct loader *ld, uint8_t kind,
 	e->fn = fn < 255 ? (uint8_t)fn : 255;
 	e->a = a;
 	e->b = b;
+	e->c = size;
+	e->stack = ref;
+	return 0;
+}
+
+/* ALLOC_SHORT and FREE_SHORT: fixed-width fields, read into the event
+ * their long form would make. */
+static int read_heap_short(struct loader *ld, uint8_t kind,
+			   struct trace_cursor *c, struct chunk_state *cs)
+{
+	uint64_t fn, addr16, size = 0, stack = 0;
+	GET2(trace_get_uint, c, 1, &fn);
+	GET2(trace_get_uint, c, 3, &addr16);
+	if (kind == TRACE_ALLOC_SHORT)
+		GET2(trace_get_uint, c, 2, &size);
+	/* the stack: the rest of the body, none when there is no stack */
+	size_t stack_len = trace_cursor_left(c);
+	if (stack_len == 1 || stack_len > 3)
+		return 2;
+	GET2(trace_get_uint, c, (unsigned)stack_len, &stack);
+	cs->addr += (uint64_t)(((int64_t)(addr16 << 40) >> 40) * 16);
+	uint32_t ref = stack_ref(ld, stack);
+	struct trace_event *e;
+	if (ref == UINT32_MAX ||
+	    !(e = new_event(ld, cs, (uint8_t)trace_kind_canonical(kind))))
+		return -1;
+	e->fn = (uint8_t)fn;
+	e->a = cs->addr;
 	e->c = size;
 	e->stack = ref;
 	return 0;
@@ -456,6 +489,9 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 	case TRACE_FREE:
 	case TRACE_REALLOC:
 		return read_alloc_family(ld, kind, c, cs);
+	case TRACE_ALLOC_SHORT:
+	case TRACE_FREE_SHORT:
+		return read_heap_short(ld, kind, c, cs);
 	case TRACE_FORK:
 		GET(trace_get_varint, c, &v[0]);
 		if (!(e = new_event(ld, cs, kind)))
@@ -634,7 +670,7 @@ int reader_read_chunk(struct loader *ld, const uint8_t *p, size_t len,
 			m->unfinished_records++;
 			continue;
 		}
-		m->kind_count[kind]++;
+		m->kind_count[trace_kind_canonical(kind)]++;
 		uint64_t dt = 0;
 		bool known = trace_kind_known(kind);
 		if (trace_get_varint(&body, &dt) < 0 && known) {

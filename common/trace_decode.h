@@ -112,6 +112,20 @@ static inline int trace_get_u32(struct trace_cursor *c, uint32_t *out)
 	return 0;
 }
 
+/* A little-endian integer of n bytes (1 to 8). */
+static inline int trace_get_uint(struct trace_cursor *c, unsigned n,
+				 uint64_t *out)
+{
+	if (trace_cursor_left(c) < n)
+		return -1;
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)c->p[i] << (8 * i);
+	c->p += n;
+	*out = v;
+	return 0;
+}
+
 static inline int trace_get_u64(struct trace_cursor *c, uint64_t *out)
 {
 	if (trace_cursor_left(c) < 8)

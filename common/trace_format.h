@@ -45,7 +45,9 @@
 
 #define TRACE_MAGIC "SPYTRACE" /* 8 bytes, no terminator in the file */
 #define TRACE_MAGIC_LEN 8
-#define TRACE_VERSION 1u      /* bumped when an old reader would misread */
+#define TRACE_VERSION 2u      /* bumped when an old reader would misread:
+				 2 added ALLOC_SHORT and FREE_SHORT, which
+				 move the running address */
 #define TRACE_FILE_HEADER_SIZE 24
 #define TRACE_CHUNK_MAGIC 0x4b4e4843u /* "CHNK" */
 #define TRACE_CHUNK_HEADER_SIZE 24
@@ -99,6 +101,20 @@ enum trace_kind {
 	TRACE_ALLOC = 5,
 	/* A block is about to be released. Body: dt, fn, addr:delta, stack. */
 	TRACE_FREE = 6,
+	/* The common heap records in short form, written whole in a few
+	 * stores (version 2): a block 16-byte aligned within 128 MiB of the
+	 * thread's previous address, of size under 64 KiB, recorded within
+	 * 16 µs of the thread's previous record. Each stands for the ALLOC
+	 * or FREE record of the same fields (readers read it as one, and
+	 * count it as one). Fixed-width fields:
+	 *   ALLOC_SHORT body: dt, fn:u8, addr16:i24, size:u16, stack
+	 *   FREE_SHORT body:  dt, fn:u8, addr16:i24, stack
+	 * dt is a varint of always 2 bytes (under 16384 ns). addr16 is an
+	 * address ":delta" in units of 16 bytes: the running address moves
+	 * by 16 * addr16. stack is the rest of the body: 0 bytes (no stack),
+	 * or the stack id as u16 or u24. These two kinds never grow. */
+	TRACE_ALLOC_SHORT = 16,
+	TRACE_FREE_SHORT = 17,
 	/* realloc/reallocarray moved or resized a block. Body: dt, fn,
 	 * old_addr:delta, new_addr:delta, size, stack. new_addr 0 with size>0
 	 * means the call failed and old_addr stays valid. */
@@ -553,6 +569,8 @@ static inline const char *trace_kind_name(unsigned k)
 		[TRACE_THREAD] = "thread",
 		[TRACE_ALLOC] = "alloc",
 		[TRACE_FREE] = "free",
+		[TRACE_ALLOC_SHORT] = "alloc-short",
+		[TRACE_FREE_SHORT] = "free-short",
 		[TRACE_REALLOC] = "realloc",
 		[TRACE_FORK] = "fork",
 		[TRACE_EXEC] = "exec",
@@ -643,6 +661,13 @@ static inline int trace_canary_byte(uint64_t asked, uint64_t usable, uint64_t of
 	if (off >= usable - 8)
 		return (int)((trace_canary_tail(asked) >> (8 * (off - (usable - 8)))) & 0xff);
 	return off - asked < TRACE_CANARY_FILL_MAX ? TRACE_CANARY_FILL : -1;
+}
+
+/* The kind a record stands for: a short form's long one. */
+static inline unsigned trace_kind_canonical(unsigned k)
+{
+	return k == TRACE_ALLOC_SHORT ? TRACE_ALLOC
+		: k == TRACE_FREE_SHORT ? TRACE_FREE : k;
 }
 
 /* 1 if this version of the format defines kind k. */

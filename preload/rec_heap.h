@@ -87,6 +87,11 @@ rec_heap_alloc(unsigned fn, void *p, size_t size, size_t align)
 		rec_heap_arm(p, family, size, usable);
 	}
 	spy_heapmap_insert((uintptr_t)p, size, family);
+	if (SPY_LIKELY(size < 0x10000 && !align && stack < (1u << 24)) &&
+	    spy_writer_heap_short(TRACE_ALLOC_SHORT, fn, (uintptr_t)p,
+				  size | (uint64_t)stack << 16,
+				  2 + spy_writer_short_stack_len(stack)))
+		return;
 	uint8_t *w = spy_writer_begin(TRACE_ALLOC, 6 * TRACE_VARINT_MAX);
 	if (w) {
 		*w++ = (uint8_t)fn;
@@ -130,6 +135,10 @@ rec_heap_alloc_failed(unsigned fn, size_t size)
 static inline __attribute__((always_inline)) void
 rec_heap_free_record(unsigned fn, void *p, uint32_t stack)
 {
+	if (SPY_LIKELY(stack < (1u << 24)) &&
+	    spy_writer_heap_short(TRACE_FREE_SHORT, fn, (uintptr_t)p, stack,
+				  spy_writer_short_stack_len(stack)))
+		return;
 	uint8_t *w = spy_writer_begin(TRACE_FREE, 4 * TRACE_VARINT_MAX);
 	if (!w)
 		return;

@@ -955,14 +955,25 @@ struct handed_out {
 };
 
 /* Follows the running address through every ":delta" field (ALLOC, FREE
- * and REALLOC are the only kinds that have them) and reports the blocks
- * handed out. */
+ * and REALLOC are the only kinds that have them, with the short forms of
+ * the first two) and reports the blocks handed out. */
 static int note_handed_out(uint8_t kind, struct trace_cursor *body,
 			   uint64_t *addr, void *arg)
 {
 	const struct handed_out *h = arg;
 	uint64_t skip;
 	int64_t d;
+	if (kind == TRACE_ALLOC_SHORT || kind == TRACE_FREE_SHORT) {
+		uint64_t addr16;
+		if (trace_get_uint(body, 2, &skip) < 0 ||  /* dt */
+		    trace_get_uint(body, 1, &skip) < 0 ||  /* fn */
+		    trace_get_uint(body, 3, &addr16) < 0)
+			return -1;
+		*addr += (uint64_t)(((int64_t)(addr16 << 40) >> 40) * 16);
+		if (kind == TRACE_ALLOC_SHORT)
+			h->fn((uintptr_t)*addr, h->arg);
+		return 0;
+	}
 	if (kind != TRACE_ALLOC && kind != TRACE_FREE && kind != TRACE_REALLOC)
 		return 0;
 	if (trace_get_varint(body, &skip) < 0 ||     /* dt */

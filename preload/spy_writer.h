@@ -166,6 +166,74 @@ static inline __attribute__((always_inline)) void spy_writer_end(uint8_t *end)
 	spy_writer_end_slow(b, end);
 }
 
+/* A heap record in short form (trace_format.h: TRACE_ALLOC_SHORT,
+ * TRACE_FREE_SHORT), built in two words and stored whole: no field by
+ * field encoding, which the general path pays for every record. tail
+ * holds the fields after the address, little endian, in tail_len bytes
+ * (at most 8). Returns 0, having written nothing, when the record has no
+ * short form here (the caller writes the general one): addr not a
+ * multiple of 16 bytes from the thread's previous address or 128 MiB or
+ * more away from it, 16 µs or more since the thread's previous record, no
+ * room left in the region, the clock's rate not yet known. */
+static inline __attribute__((always_inline)) int
+spy_writer_heap_short(unsigned kind, unsigned fn, uintptr_t addr,
+		      uint64_t tail, unsigned tail_len)
+{
+	struct spy_buffer *b = spy_self.buf;
+	uint32_t used, chunk;
+	uint64_t rate;
+	if (SPY_UNLIKELY(!b || !spy_tracing ||
+			 (chunk = b->chunk) == SPY_NO_CHUNK ||
+			 (used = b->used) + 16 > SPY_REGION_SIZE ||
+			 !(rate = __atomic_load_n(&spy_writer_rate_q32,
+						  __ATOMIC_RELAXED))))
+		return 0;
+	uint64_t delta = addr - b->last_addr;
+	int64_t d16 = (int64_t)delta >> 4;
+	if (SPY_UNLIKELY((delta & 15) || d16 != (d16 << 40) >> 40))
+		return 0;
+	uint64_t ticks = spy_read_tsc() - b->base_tsc;
+	uint64_t now = b->base_ns +
+		(uint64_t)(((unsigned __int128)ticks * rate) >> 32);
+	uint64_t last = b->last_ns;
+	uint64_t dt = now - last;
+	if (SPY_UNLIKELY(now < last)) {
+		now = last; /* dt cannot go backwards in a chunk */
+		dt = 0;
+	}
+	if (SPY_UNLIKELY(dt >= 16384))
+		return 0;
+	/* kind (0 until the end), body length, dt as a two-byte varint, fn,
+	 * addr16; then the tail, whose bytes past tail_len are zero, as the
+	 * region's unwritten bytes are */
+	uint32_t len = 8 + tail_len;
+	uint64_t lo = (uint64_t)(len - 2) << 8 | (0x80 | (dt & 0x7f)) << 16 |
+		      (dt >> 7) << 24 | (uint64_t)fn << 32 |
+		      ((uint64_t)d16 & 0xffffff) << 40;
+	uint8_t *region = b->region;
+	uint8_t *start = region + used;
+	__builtin_memcpy(start + 8, &tail, 8);
+	__builtin_memcpy(start, &lo, 8);
+	used += len;
+	b->used = used;
+	b->last_ns = now;
+	b->last_addr = addr;
+	/* then the chunk's length, then the kind byte (as spy_writer_end) */
+	__atomic_signal_fence(__ATOMIC_RELEASE);
+	trace_put_u32(region + chunk + 4, used - chunk - TRACE_CHUNK_HEADER_SIZE);
+	__atomic_signal_fence(__ATOMIC_RELEASE);
+	start[0] = (uint8_t)kind;
+	return 1;
+}
+
+/* The bytes a stack id takes in a short heap record: none for no stack,
+ * else two or three. */
+static inline __attribute__((always_inline)) unsigned
+spy_writer_short_stack_len(uint32_t stack)
+{
+	return !stack ? 0 : stack < 0x10000 ? 2 : 3;
+}
+
 /* The time records are stamped with (CLOCK_MONOTONIC nanoseconds, read
  * cheaply). */
 uint64_t spy_writer_now(void);
