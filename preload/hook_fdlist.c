@@ -11,10 +11,9 @@
 #include <unistd.h>
 
 #include "spy_core.h"
+#include "spy_ownfd.h"
 #include "spy_real.h"
 #include "spy_sys.h"
-#include "spy_unwindpipe.h"
-#include "spy_writer.h"
 
 /* The descriptor a directory entry names, or -1. */
 static int entry_fd(const char *name)
@@ -66,8 +65,7 @@ static int lists_own_fds(int fd)
 static int hidden(DIR *d, const struct dirent *e)
 {
 	int fd = entry_fd(e->d_name);
-	if (SPY_LIKELY(fd < 0) ||
-	    (!spy_writer_owns_fd(fd) && !spy_unwindpipe_owns(fd)))
+	if (SPY_LIKELY(fd < 0) || !spy_ownfd_is(fd))
 		return 0;
 	return lists_own_fds(dirfd(d));
 }

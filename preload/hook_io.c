@@ -21,6 +21,7 @@
 #include "rec_io.h"
 #include "spy_core.h"
 #include "spy_options.h"
+#include "spy_ownfd.h"
 #include "spy_patch.h"
 #include "spy_process.h"
 #include "spy_qprotect.h"
@@ -215,11 +216,18 @@ static ssize_t write_nocancel_hook(int fd, const void *buf, size_t n)
 /* ---- close, dup2, dup3: a descriptor number gets a new file ----------- */
 
 /* Nothing is recorded: the number's generation moves on (before the call,
- * so that no call on the next file can still find the old slot). */
+ * so that no call on the next file can still find the old slot). A close
+ * of one of libspy's own descriptors fails as it would without libspy,
+ * where the number was not open (spy_ownfd.h). */
 SPY_EXPORT int close(int fd)
 {
-	if (SPY_UNLIKELY(spy_unwindpipe_close(fd, __builtin_return_address(0))))
+	const void *ret = __builtin_return_address(0);
+	if (SPY_UNLIKELY(spy_unwindpipe_close(fd, ret)))
 		return 0;
+	if (SPY_UNLIKELY(spy_ownfd_keep(fd, ret))) {
+		errno = EBADF;
+		return -1;
+	}
 	rec_io_fd_closed(fd);
 	if (SPY_UNLIKELY(!io_real.close))
 		return (int)syscall(SYS_close, fd);
@@ -246,6 +254,10 @@ SPY_EXPORT int dup3(int from, int to, int flags)
 /* stdio's fclose calls __close from inside libc. */
 static int close_hook(int fd)
 {
+	if (SPY_UNLIKELY(spy_ownfd_keep(fd, __builtin_return_address(0)))) {
+		errno = EBADF;
+		return -1;
+	}
 	rec_io_fd_closed(fd);
 	return io_real.close(fd);
 }
@@ -272,6 +284,24 @@ static unsigned io_fn_of(long nr)
 	}
 }
 
+/* syscall(SYS_close, ...) and syscall(SYS_close_range, ...): libspy's own
+ * descriptors are kept from them as from close and close_range. */
+static long fd_call(long nr, long a1, long a2, long a3, long a4, long a5,
+		    long a6, const void *ret)
+{
+	switch (nr) {
+	case SYS_close:
+		if (spy_ownfd_keep((int)a1, ret)) {
+			errno = EBADF;
+			return -1;
+		}
+		break;
+	case SYS_close_range:
+		return close_range((unsigned)a1, (unsigned)a2, (int)a3);
+	}
+	return io_real.syscall(nr, a1, a2, a3, a4, a5, a6);
+}
+
 /* syscall(SYS_write, ...) is a write the program makes past libc's write:
  * counted like one. (libspy's own syscall() calls come here too, with the
  * guard held: they pass straight through, and are only tallied for the
@@ -290,6 +320,9 @@ SPY_EXPORT long syscall(long nr, ...)
 	if (SPY_LIKELY(fn == TRACE_IO_FN_MAX)) {
 		if (SPY_UNLIKELY(nr == SYS_seccomp || nr == SYS_prctl))
 			spy_process_check_seccomp(nr, a1, a2, a3);
+		if (SPY_UNLIKELY(nr == SYS_close || nr == SYS_close_range))
+			return fd_call(nr, a1, a2, a3, a4, a5, a6,
+				       __builtin_return_address(0));
 		return io_real.syscall(nr, a1, a2, a3, a4, a5, a6);
 	}
 	if (!spy_hook_enter()) {

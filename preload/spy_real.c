@@ -194,6 +194,8 @@ void spy_real_resolve(void)
 	RESOLVE(mmap, "mmap");
 	RESOLVE(munmap, "munmap");
 	RESOLVE(pipe2, "pipe2");
+	RESOLVE(closefrom, "closefrom");
+	RESOLVE(close_range, "close_range");
 	RESOLVE(prctl, "prctl");
 	RESOLVE(dlmopen, "dlmopen");
 	RESOLVE(dl_iterate_phdr, "dl_iterate_phdr");

@@ -51,6 +51,8 @@ struct spy_real {
 	void *(*mmap)(void *, size_t, int, int, int, off_t);
 	int (*munmap)(void *, size_t);
 	int (*pipe2)(int *, int);
+	void (*closefrom)(int);
+	int (*close_range)(unsigned, unsigned, int);
 	int (*prctl)(int, ...);
 	struct dirent *(*readdir)(void *);
 	int (*libc_start_main)(int (*)(int, char **, char **), int, char **,

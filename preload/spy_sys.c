@@ -17,8 +17,8 @@
 
 #include "spy_core.h"
 #include "spy_options.h"
+#include "spy_ownfd.h"
 #include "spy_ownmem.h"
-#include "spy_unwindpipe.h"
 
 ssize_t spy_sys_write(int fd, const void *buf, size_t len)
 {
@@ -53,9 +53,11 @@ int spy_sys_open(const char *path, int flags, int mode)
 	return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
 }
 
+/* Past the exported syscall(), which keeps libspy's descriptors from the
+ * program's closes (spy_ownfd.h): these are libspy's own. */
 int spy_sys_close(int fd)
 {
-	return (int)syscall(SYS_close, fd);
+	return (int)spy_sys_raw(SYS_close, fd, 0, 0, 0, 0, 0);
 }
 
 /* fd moved to at least the limit on descriptors, where the program can
@@ -120,9 +122,10 @@ int spy_sys_fd_high(int fd)
 	 * child's trace then got the pipe's old number, on which the
 	 * unwinder's calls (and so libspy's own, through the same hooks)
 	 * fail: the child wrote no trace and said so on the program's
-	 * stderr (varnishd shows its compiler's stderr) */
+	 * stderr (varnishd shows its compiler's stderr). Noted, so that the
+	 * program's closes pass it by from now on. */
 	if (high >= 0)
-		spy_unwindpipe_disown(high);
+		spy_ownfd_taken(high);
 	return high;
 }
 

@@ -23,9 +23,9 @@ int spy_unwindpipe_stale(int fd);
  * number was the unwinder's pipe's, and the program has it now. */
 int spy_unwindpipe_close(int fd, const void *ret);
 
-/* fd is libspy's own from now on (spy_sys_fd_high): no longer an end of
- * the unwinder's pipe, which the program closed before libspy took the
- * number again. */
+/* fd is libspy's own from now on (spy_sys_fd_high, through
+ * spy_ownfd_taken): no longer an end of the unwinder's pipe, which the
+ * program closed before libspy took the number again. */
 void spy_unwindpipe_disown(int fd);
 
 /* 1 when fd is one end of the unwinder's pipe now. */

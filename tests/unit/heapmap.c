@@ -39,7 +39,7 @@ int spy_real_malloc_is_glibc(void)
 {
 	return 0; /* the made-up sizes above are no glibc chunks */
 }
-void spy_unwindpipe_disown(int fd) /* no unwinder here */
+void spy_ownfd_taken(int fd) /* no descriptors of libspy's here */
 {
 	(void)fd;
 }
