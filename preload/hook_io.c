@@ -12,6 +12,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -234,10 +235,14 @@ SPY_EXPORT int close(int fd)
 	return io_real.close(fd);
 }
 
+/* dup2 or dup3 onto one of libspy's numbers puts the program's file there
+ * as without libspy; the trace moves out of the way first. */
 SPY_EXPORT int dup2(int from, int to)
 {
-	if (from != to)
+	if (from != to) {
+		spy_ownfd_make_way(from, to, __builtin_return_address(0));
 		rec_io_fd_closed(to);
+	}
 	if (SPY_UNLIKELY(!io_real.dup2))
 		return (int)syscall(SYS_dup2, from, to);
 	return io_real.dup2(from, to);
@@ -245,6 +250,8 @@ SPY_EXPORT int dup2(int from, int to)
 
 SPY_EXPORT int dup3(int from, int to, int flags)
 {
+	if (from != to && !(flags & ~O_CLOEXEC))
+		spy_ownfd_make_way(from, to, __builtin_return_address(0));
 	rec_io_fd_closed(to);
 	if (SPY_UNLIKELY(!io_real.dup3))
 		return (int)syscall(SYS_dup3, from, to, flags);
@@ -284,8 +291,8 @@ static unsigned io_fn_of(long nr)
 	}
 }
 
-/* syscall(SYS_close, ...) and syscall(SYS_close_range, ...): libspy's own
- * descriptors are kept from them as from close and close_range. */
+/* syscall(SYS_close, ...) and the like: libspy's own descriptors are kept
+ * from them as from the functions (close, close_range, dup2, dup3). */
 static long fd_call(long nr, long a1, long a2, long a3, long a4, long a5,
 		    long a6, const void *ret)
 {
@@ -298,6 +305,11 @@ static long fd_call(long nr, long a1, long a2, long a3, long a4, long a5,
 		break;
 	case SYS_close_range:
 		return close_range((unsigned)a1, (unsigned)a2, (int)a3);
+	case SYS_dup2:
+	case SYS_dup3:
+		if (a1 != a2 && (nr == SYS_dup2 || !(a3 & ~(long)O_CLOEXEC)))
+			spy_ownfd_make_way((int)a1, (int)a2, ret);
+		break;
 	}
 	return io_real.syscall(nr, a1, a2, a3, a4, a5, a6);
 }
@@ -320,7 +332,8 @@ SPY_EXPORT long syscall(long nr, ...)
 	if (SPY_LIKELY(fn == TRACE_IO_FN_MAX)) {
 		if (SPY_UNLIKELY(nr == SYS_seccomp || nr == SYS_prctl))
 			spy_process_check_seccomp(nr, a1, a2, a3);
-		if (SPY_UNLIKELY(nr == SYS_close || nr == SYS_close_range))
+		if (SPY_UNLIKELY(nr == SYS_close || nr == SYS_close_range ||
+				 nr == SYS_dup2 || nr == SYS_dup3))
 			return fd_call(nr, a1, a2, a3, a4, a5, a6,
 				       __builtin_return_address(0));
 		return io_real.syscall(nr, a1, a2, a3, a4, a5, a6);

@@ -5,7 +5,9 @@
 #include "spy_ownfd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "spy_core.h"
 #include "spy_stack.h"
@@ -128,6 +130,28 @@ int spy_ownfd_keep(int fd, const void *ret)
 	return kept;
 }
 
+void spy_ownfd_make_way(int from, int to, const void *ret)
+{
+	int saved = errno;
+	if (SPY_LIKELY(!programs_call_on_own(to, ret))) {
+		errno = saved;
+		return;
+	}
+	/* the pipe's ends are the unwinder's numbers, which no copy would
+	 * change: its own checks see them go (spy_unwindpipe_stale); and
+	 * a call that will fail leaves the trace where it is, with no copy
+	 * left over */
+	if (!spy_unwindpipe_owns(to) &&
+	    spy_sys_raw(SYS_fcntl, from, F_GETFD, 0, 0, 0, 0) >= 0) {
+		int copy = (int)spy_sys_raw(SYS_fcntl, to, F_DUPFD_CLOEXEC,
+					    (long)to + 1, 0, 0, 0);
+		if (copy >= 0)
+			spy_sys_fd_high(copy);
+	}
+	spy_hook_leave();
+	errno = saved;
+}
+
 int spy_ownfd_within(unsigned first, unsigned last, int out[SPY_OWNFD_MAX])
 {
 	int n = 0, saved = errno;
@@ -149,4 +173,17 @@ int spy_ownfd_within(unsigned first, unsigned last, int out[SPY_OWNFD_MAX])
 	}
 	errno = saved;
 	return n;
+}
+
+int spy_ownfd_on(dev_t dev, ino_t ino)
+{
+	int saved = errno, fd = -1;
+	for (int i = 0; i < SPY_OWNFD_MAX && fd < 0; i++) {
+		struct seen v;
+		if (slot_read(&slots[i], &v) == 0 && v.dev == dev &&
+		    v.ino == ino && still_open(&v))
+			fd = v.fd;
+	}
+	errno = saved;
+	return fd;
 }

@@ -33,8 +33,19 @@ int spy_ownfd_is(int fd);
  * through. A few compares for any other number; errno unchanged. */
 int spy_ownfd_keep(int fd, const void *ret);
 
+/* For the program's dup2 or dup3 of from onto to: when to is the trace's
+ * descriptor (and from is open, so that the call will replace it), the
+ * trace is given another number first, where the writer finds it
+ * (spy_ownfd_on), and the program's call then goes ahead as without
+ * libspy. The unwinder's pipe is left to its own checks
+ * (spy_unwindpipe.h). errno unchanged. */
+void spy_ownfd_make_way(int from, int to, const void *ret);
+
 /* libspy's descriptors from first to last, in ascending order, in out;
  * returns how many. Call with the guard held (inside a hook). */
 int spy_ownfd_within(unsigned first, unsigned last, int out[SPY_OWNFD_MAX]);
+
+/* One of libspy's descriptors open on the file dev/ino, or -1. */
+int spy_ownfd_on(dev_t dev, ino_t ino);
 
 #endif

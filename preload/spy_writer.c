@@ -24,6 +24,7 @@
 #endif
 
 #include "spy_options.h"
+#include "spy_ownfd.h"
 #include "spy_real.h"
 #include "spy_process.h"
 #include "spy_sys.h"
@@ -455,34 +456,42 @@ int spy_writer_owns_fd(int fd)
 	       names_trace(fd, &st);
 }
 
-/* The trace's descriptor, checked first. A program may close it (a loop
- * over every descriptor, close_range, closefrom) and then get its number
+/* The trace's descriptor, checked first. The program's closes pass it by
+ * (spy_ownfd.h), but one libspy does not see (a system call made without
+ * the C library) may still take it, and the program then get its number
  * back for a file of its own: growing and mapping that would write the
  * trace into the program's file. So every use (all on slow paths) checks
- * that the number still names the trace, and if not opens the trace again
- * by its path; -1 when that fails too. *st receives what fstat says of it. */
+ * that the number still names the trace, and if not takes the copy made
+ * when the program put a file on the number (dup2), or opens the trace
+ * again by its path; -1 when that fails too. *st receives what fstat says
+ * of it. */
 static int trace_fd_checked(struct stat *st)
 {
 	int fd = __atomic_load_n(&trace_fd, __ATOMIC_ACQUIRE);
 	if (names_trace(fd, st))
 		return fd;
-	if (!trace_path[0])
-		return -1;
-	int again = spy_sys_open(trace_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
-	if (again < 0)
-		return -1;
-	if (!names_trace(again, st)) {
-		spy_sys_close(again);
-		return -1;
+	int again = spy_ownfd_on(trace_dev, trace_ino);
+	int copy = again >= 0 && names_trace(again, st);
+	if (!copy) {
+		if (!trace_path[0])
+			return -1;
+		again = spy_sys_open(trace_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+		if (again < 0)
+			return -1;
+		if (!names_trace(again, st)) {
+			spy_sys_close(again);
+			return -1;
+		}
+		again = spy_sys_fd_high(again);
+		if (again < 0)
+			return -1;
 	}
-	again = spy_sys_fd_high(again);
-	if (again < 0)
-		return -1;
 	/* another thread may have done the same meanwhile: one copy stays
 	 * (of the same file, so *st holds for it too) */
 	if (!__atomic_compare_exchange_n(&trace_fd, &fd, again, 0,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		spy_sys_close(again);
+		if (!copy)
+			spy_sys_close(again);
 		return fd;
 	}
 	return again;

@@ -1,13 +1,15 @@
 #!/bin/bash
 # t146: a program that closes every descriptor it did not open (closefrom,
-# close_range, a loop of close, the same through syscall()) and then drops
-# root's privileges, as varnishd does. libspy's trace went with the rest;
-# once the program ran as another user it could not be opened again by its
-# name (root's, mode 0600), and libspy said so on the program's stderr
-# (varnishd shows it as its own output); a close loop also found libspy's
-# descriptors open. Now libspy's descriptors outlive the program's closes:
-# the program's output, the numbers its opens give and its status are a
-# plain run's, and the trace holds what it did after.
+# close_range, a loop of close, the same through syscall(), or a file of
+# its own put on 900..999 first) and then drops root's privileges, as
+# varnishd does. libspy's trace went with the rest; once the program ran
+# as another user it could not be opened again by its name (root's, mode
+# 0600), and libspy said so on the program's stderr (varnishd shows it as
+# its own output); a close loop also found libspy's descriptors open. Now
+# libspy's descriptors outlive the program's closes, and the trace moves
+# out of the way of a dup2: the program's output, the numbers its opens
+# give and its status are a plain run's, and the trace holds what it did
+# after.
 . "$(dirname "$0")/lib.sh"
 
 CA=$TEST_DIR/closeall
@@ -50,6 +52,10 @@ test_expect "the same under ulimit -n 1024 and 64 (libspy's descriptors elsewher
 	for lim in 1024 64; do
 		(ulimit -n $lim && ca closefrom && ca loop) || return 1
 	done
+'
+
+test_expect "a file of its own put on 900..999 (where libspy keeps its own), then closefrom, $drop: the trace moves out of the way" '
+	ca dup2 && grep -qx "dup2: 100" traced.out
 '
 
 # varnishd -C compiles its configuration in a child that closes every
