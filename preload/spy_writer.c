@@ -298,6 +298,19 @@ static void writer_fail(const char *what, int err)
 		  trace_path, strerrordesc_np(err));
 }
 
+/* The trace's descriptor went and the trace cannot be opened again (the
+ * program took the number in a way libspy did not see, then dropped the
+ * privileges the trace needs, or removed it). Tracing stops without a
+ * word: the program has been running for a while, and a line on its
+ * stderr now would change its output (varnishd shows its children's
+ * stderr as its own); the trace reads as one that ends early. A failure
+ * to create the trace, at start, still says so once. */
+static void trace_lost(void)
+{
+	spy_tracing = 0;
+	__atomic_store_n(&failed_once, 1, __ATOMIC_RELEASE);
+}
+
 /* 0 if the file may grow to end bytes; -1 with EFBIG past the program's
  * RLIMIT_FSIZE (ulimit -f): growing the file there would raise SIGXFSZ,
  * whose default action kills the program. */
@@ -599,7 +612,7 @@ static int window_new(struct spy_buffer *b)
 	struct stat st;
 	int fd = spy_tracing ? trace_fd_checked(&st) : -1;
 	if (spy_tracing && fd < 0)
-		writer_fail("reopen", errno);
+		trace_lost();
 	if (spy_tracing && cut_under_us(&st, b))
 		note_truncated();
 	if (b->window && !b->window_shared)

@@ -58,6 +58,25 @@ test_expect "a file of its own put on 900..999 (where libspy keeps its own), the
 	ca dup2 && grep -qx "dup2: 100" traced.out
 '
 
+# The trace is lost when a close libspy does not see takes it and the
+# program can no longer open it: that is said nowhere but in the trace,
+# which ends early (a line on the program's stderr would change its output).
+if [ "$(id -u)" -eq 0 ]; then
+	test_expect "close_range by the system call instruction itself, then setuid: the trace ends there, nothing on the program's stderr" '
+		rm -rf traced && mkdir traced &&
+		"$CA" inline >plain.out 2>plain.err &&
+		SPY_OPTIONS=out=$PWD/traced/t.%p.log LD_PRELOAD=$LIBSPY "$CA" inline \
+			>traced.out 2>traced.err &&
+		say "stderr: $(cat traced.err)" &&
+		cmp plain.out traced.out && cmp plain.err traced.err &&
+		set -- traced/t.*.log && test $# -eq 1 &&
+		summary_json "$1" &&
+		json_check "$1.json" "not j[\"trace\"][\"complete\"]"
+	'
+else
+	test_skip "close_range by the system call itself, then setuid" "not root: no privileges to drop"
+fi
+
 # varnishd -C compiles its configuration in a child that closes every
 # descriptor and runs as the varnish user, and prints what the compiler
 # made on its stderr. Its traces go where that user may write too.
