@@ -1,15 +1,17 @@
 /* hook_closefrom.c: closefrom and close_range, which a program calls to
  * close every descriptor it did not open itself: they close the
  * program's numbers and pass libspy's own by (spy_ownfd.h), so that the
- * trace outlives them. The C library's own calls (posix_spawn's child)
- * do not come here; they are followed by an exec, which closes libspy's
- * anyway (close-on-exec).
+ * trace outlives them, and the numbers start new files for the I/O
+ * counts as after a close. The C library's own calls (posix_spawn's
+ * child) do not come here; they are followed by an exec, which closes
+ * libspy's anyway (close-on-exec).
  */
 #include <errno.h>
 #include <linux/close_range.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "rec_io.h"
 #include "spy_core.h"
 #include "spy_ownfd.h"
 #include "spy_real.h"
@@ -45,11 +47,23 @@ static long around(unsigned first, unsigned last, int flags, const int *keep,
 	return from;
 }
 
+/* Each number from first to last gets a new generation, as close() gives
+ * it (rec_io.h), before the call: a site's calls on the file opened there
+ * next are counted apart, and described as that file. */
+static void closing(unsigned first, unsigned last)
+{
+	for (unsigned i = 0; i <= last - first && i < REC_IO_FD_GENS; i++)
+		rec_io_fd_closed((int)(first + i));
+}
+
 SPY_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
 	/* marking close-on-exec spares libspy's (they have the flag), and a
 	 * range that is no range fails as it would */
-	if ((flags & CLOSE_RANGE_CLOEXEC) || first > last || !spy_hook_enter())
+	if ((flags & CLOSE_RANGE_CLOEXEC) || first > last)
+		return range(first, last, flags);
+	closing(first, last);
+	if (!spy_hook_enter())
 		return range(first, last, flags);
 	int keep[SPY_OWNFD_MAX];
 	int n = spy_ownfd_within(first, last, keep);
@@ -65,6 +79,7 @@ SPY_EXPORT void closefrom(int lowfd)
 {
 	void (*real)(int) = spy_real_late((void **)&spy_real.closefrom, "closefrom");
 	unsigned from = lowfd < 0 ? 0 : (unsigned)lowfd;
+	closing(from, ~0U);
 	if (!spy_hook_enter()) {
 		if (real)
 			real(lowfd);

@@ -291,8 +291,8 @@ static unsigned io_fn_of(long nr)
 	}
 }
 
-/* syscall(SYS_close, ...) and the like: libspy's own descriptors are kept
- * from them as from the functions (close, close_range, dup2, dup3). */
+/* syscall(SYS_close, ...) and the like: what the functions of the same
+ * name do (close, close_range, dup2, dup3). */
 static long fd_call(long nr, long a1, long a2, long a3, long a4, long a5,
 		    long a6, const void *ret)
 {
@@ -302,6 +302,7 @@ static long fd_call(long nr, long a1, long a2, long a3, long a4, long a5,
 			errno = EBADF;
 			return -1;
 		}
+		rec_io_fd_closed((int)a1);
 		break;
 	case SYS_close_range:
 		return close_range((unsigned)a1, (unsigned)a2, (int)a3);
@@ -309,6 +310,8 @@ static long fd_call(long nr, long a1, long a2, long a3, long a4, long a5,
 	case SYS_dup3:
 		if (a1 != a2 && (nr == SYS_dup2 || !(a3 & ~(long)O_CLOEXEC)))
 			spy_ownfd_make_way((int)a1, (int)a2, ret);
+		if (a1 != a2 || nr == SYS_dup3)
+			rec_io_fd_closed((int)a2);
 		break;
 	}
 	return io_real.syscall(nr, a1, a2, a3, a4, a5, a6);

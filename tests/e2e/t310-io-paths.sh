@@ -135,7 +135,7 @@ else
 	test_skip 'lines on a terminal: only an info finding; to a file: none' 'no script(1)'
 fi
 
-test_expect 'one line writing three files in turn on one descriptor number: three rows' '
+test_expect 'one line writing three files in turn on one descriptor number (closed by close, closefrom, close_range): three rows' '
 	run_paths reopen 1500 && only_trace && sc "$T" &&
 	json_check "$T.sc.json" "sorted(s[\"fd_path\"].split(\"/\")[-1] for s in j[\"sites\"] if s[\"calls\"] == 1500) == [\"reopen.0\", \"reopen.1\", \"reopen.2\"]" &&
 	json_check "$T.sc.json" "len(set(s[\"fd\"] for s in j[\"sites\"] if s[\"calls\"] == 1500)) == 1"
