@@ -11,12 +11,13 @@ set -u
 # (mimalloc and tcmalloc too: programs on other allocators, t585)
 # analyze: capstone decodes the instructions sampled for false sharing
 # analyze lock-graph --svg: Graphviz's dot draws the graph
+# varnish: a daemon that closes every descriptor and drops root (t146)
 pkgs="gcc g++ make pkg-config libc6-dev libunwind-dev libdw-dev libelf-dev
 python3 perl sqlite3 git bash coreutils util-linux procps file binutils
 valgrind heaptrack strace ltrace gdb libjemalloc2 libmimalloc2.0
 libtcmalloc-minimal4 chromium
 libcapstone-dev
-graphviz"
+graphviz varnish"
 
 missing=
 for p in $pkgs; do
