@@ -462,13 +462,6 @@ static int names_trace(int fd, struct stat *st)
 	       st->st_ino == trace_ino;
 }
 
-int spy_writer_owns_fd(int fd)
-{
-	struct stat st;
-	return fd == __atomic_load_n(&trace_fd, __ATOMIC_ACQUIRE) &&
-	       names_trace(fd, &st);
-}
-
 /* The trace's descriptor, checked first. The program's closes pass it by
  * (spy_ownfd.h), but one libspy does not see (a system call made without
  * the C library) may still take it, and the program then get its number

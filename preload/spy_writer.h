@@ -57,9 +57,6 @@ const char *spy_writer_path(void);
  * about to exec: is its trace worth keeping? */
 int spy_writer_holds_any(const uint8_t kinds[32]);
 
-/* 1 when fd is the trace's descriptor now. */
-int spy_writer_owns_fd(int fd);
-
 /* Calls fn with the address of every block the calling process's trace
  * records as handed out (ALLOC, and the new address of a REALLOC), in the
  * order written, repeats included. Reads the file back. 0 when done, -1
