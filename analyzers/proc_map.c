@@ -110,6 +110,14 @@ static const char *kind_of(struct raw *r, const struct raw *prev)
 		r->owner = prev->path;
 		return "bss";
 	}
+	/* ... and after that bss, the rest of it that a page the module
+	 * marked apart split off (libspy's own: it is zeroed in a child
+	 * forked behind the C library's back) */
+	if (!p->len && prev && prev->piece.end == r->piece.start &&
+	    !prev->path.len && prev->owner.len && prev->piece.prot == prot) {
+		r->owner = prev->owner;
+		return "bss";
+	}
 	return "mmap";
 }
 

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "rec_crash.h"
 #include "rec_threads.h"
@@ -31,7 +32,18 @@
 
 __thread struct spy_thread spy_self __attribute__((tls_model("initial-exec")));
 volatile int spy_state;
-volatile int spy_tracing;
+/* spy_tracing has a page to itself, which a child forked behind the C
+ * library's back (a raw clone or clone3 syscall, as bubblewrap and
+ * systemd make) gets zeroed (MADV_WIPEONFORK): libspy's fork handlers
+ * did not run there, the child lacks the parent's trace mappings
+ * (MADV_DONTFORK), and so it runs untraced instead of faulting on its
+ * first record. A fork through the C library sets it again in the child
+ * when the child's trace opens. */
+static struct {
+	volatile int on;
+	char rest[4096 - sizeof(int)];
+} tracing_page __attribute__((aligned(4096)));
+extern volatile int spy_tracing __attribute__((alias("tracing_page")));
 
 static pthread_key_t thread_key;
 
@@ -146,6 +158,7 @@ void spy_init(void)
 		spy_modules_snapshot();
 		spy_malloc_check_owner();
 	}
+	madvise(&tracing_page, sizeof(tracing_page), MADV_WIPEONFORK);
 	spy_process_init();
 	spy_gate_init();
 	spy_heapmap_init();

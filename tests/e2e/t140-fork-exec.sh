@@ -258,4 +258,17 @@ test_expect 'an environment of its own with LD_PRELOAD but no SPY_OPTIONS: the s
 	summary_ok ../tr/t.env.*.log
 '
 
+# A child forked by a raw clone or clone3 system call (bubblewrap,
+# systemd) gets none of libspy's fork handling: it runs untraced, never
+# faulting on the parent's trace mappings it lacks.
+test_expect 'raw clone and clone3 children run as without libspy, every way they end' '
+	gcc -O1 -pthread -o rawfork "$FIXTURES/rawfork.c" &&
+	for how in exit _exit abort exec return; do
+		same_output "$how" "$PWD/rawfork" $how || return 1
+		grep -c "status\|signal" traced.out | grep -qx 2 || return 1
+		SPY_OPTIONS=guard=1 same_output "$how, guard mode" "$PWD/rawfork" $how || return 1
+		rm -rf plain traced
+	done
+'
+
 test_done
