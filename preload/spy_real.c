@@ -201,6 +201,7 @@ void spy_real_resolve(void)
 	RESOLVE(dl_iterate_phdr, "dl_iterate_phdr");
 	RESOLVE(sigaction, "sigaction");
 	RESOLVE(signal, "signal");
+	RESOLVE(siginterrupt, "siginterrupt");
 	RESOLVE(pthread_create, "pthread_create");
 	RESOLVE(pthread_exit, "pthread_exit");
 	RESOLVE(pthread_join, "pthread_join");

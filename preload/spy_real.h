@@ -40,6 +40,7 @@ struct spy_real {
 			       void *);
 	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
 	void (*(*signal)(int, void (*)(int)))(int);
+	int (*siginterrupt)(int, int);
 	int (*pthread_create)(void *, const void *, void *(*)(void *), void *);
 	void (*pthread_exit)(void *) __attribute__((noreturn));
 	int (*pthread_join)(unsigned long, void **);

@@ -351,3 +351,104 @@ SPY_EXPORT void (*signal(int sig, void (*handler)(int)))(int)
 		return SIG_ERR;
 	return old.sa_handler;
 }
+
+/* The C library's other ways to set a disposition reach the kernel
+ * without passing through sigaction's symbol: each would put the
+ * program's handler in place of libspy's behind its back, and the
+ * program would then read back what libspy last recorded instead. */
+SPY_EXPORT void (*bsd_signal(int sig, void (*handler)(int)))(int)
+{
+	return signal(sig, handler);
+}
+
+SPY_EXPORT void (*ssignal(int sig, void (*handler)(int)))(int)
+{
+	return signal(sig, handler);
+}
+
+SPY_EXPORT int __sigaction(int sig, const struct sigaction *act,
+			   struct sigaction *old)
+{
+	return sigaction(sig, act, old);
+}
+
+/* System V semantics: the handler runs once, without the signal blocked. */
+SPY_EXPORT void (*sysv_signal(int sig, void (*handler)(int)))(int)
+{
+	if (handler == SIG_ERR || sig <= 0 || sig >= NSIG) {
+		errno = EINVAL;
+		return SIG_ERR;
+	}
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+	if (sigaction(sig, &sa, &old) != 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+SPY_EXPORT void (*__sysv_signal(int sig, void (*handler)(int)))(int)
+{
+	return sysv_signal(sig, handler);
+}
+
+SPY_EXPORT int sigignore(int sig)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(sig, &sa, NULL);
+}
+
+/* As the C library does it: SIG_HOLD blocks the signal, any other
+ * disposition is set and unblocks it; SIG_HOLD comes back when the
+ * signal was blocked before. */
+SPY_EXPORT void (*sigset(int sig, void (*disp)(int)))(int)
+{
+	if (disp == SIG_ERR || sig <= 0 || sig >= NSIG) {
+		errno = EINVAL;
+		return SIG_ERR;
+	}
+	sigset_t set, was;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	struct sigaction sa, old;
+	if (disp == SIG_HOLD) {
+		if (sigprocmask(SIG_BLOCK, &set, &was) != 0)
+			return SIG_ERR;
+		if (sigismember(&was, sig))
+			return SIG_HOLD;
+		if (sigaction(sig, NULL, &old) != 0)
+			return SIG_ERR;
+		return old.sa_handler;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = disp;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(sig, &sa, &old) != 0 ||
+	    sigprocmask(SIG_UNBLOCK, &set, &was) != 0)
+		return SIG_ERR;
+	return sigismember(&was, sig) ? SIG_HOLD : old.sa_handler;
+}
+
+/* The C library keeps which signals interrupt for its signal(); it
+ * rewrites the kernel's flags of libspy's handler, and the program's
+ * own record follows. */
+SPY_EXPORT int siginterrupt(int sig, int interrupt)
+{
+	spy_init();
+	if (!spy_real.siginterrupt) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int rc = spy_real.siginterrupt(sig, interrupt);
+	if (rc == 0 && sig > 0 && sig < NSIG && managed[sig]) {
+		if (interrupt)
+			program_action[sig].sa_flags &= ~SA_RESTART;
+		else
+			program_action[sig].sa_flags |= SA_RESTART;
+	}
+	return rc;
+}

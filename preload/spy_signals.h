@@ -1,7 +1,9 @@
 /* spy_signals.h: fatal signals end the trace properly, then do what they
- * would have done. The program's own handlers keep working: sigaction and
- * signal are intercepted for the signals libspy watches, and the program
- * sees its own settings, never libspy's.
+ * would have done. The program's own handlers keep working: sigaction,
+ * signal and the C library's other setters (sigset, sysv_signal,
+ * bsd_signal, ssignal, sigignore, siginterrupt, __sigaction) are
+ * intercepted for the signals libspy watches, and the program sees its
+ * own settings, never libspy's.
  */
 #ifndef SPY_SIGNALS_H
 #define SPY_SIGNALS_H

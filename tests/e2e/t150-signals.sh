@@ -254,4 +254,16 @@ test_expect 'a handler that _exits while the trace is finished at exit: the trac
 	json_check q.log.json "j[\"process\"][\"exit\"][\"status\"] == 2 and j[\"process\"][\"truncated\"] is False"
 '
 
+# sigset, sysv_signal, bsd_signal, ssignal, sigignore, siginterrupt and
+# __sigaction reach the kernel without sigaction's symbol: the program
+# must read back what it set, and libspy must still see the signal that
+# ends it.
+test_expect 'the C library'\''s other ways to set a handler read back as without libspy' '
+	gcc -O1 -o sigfuncs "$FIXTURES/sigfuncs.c" &&
+	same_output sigfuncs "$PWD/sigfuncs" &&
+	grep -x "after one delivery: default, restart 0, resethand 1" traced.out &&
+	summary_json traced/trace.sigfuncs.*.log &&
+	json_check traced/trace.sigfuncs.*.log.json "j[\"process\"][\"exit\"][\"signal\"] == 15"
+'
+
 test_done
