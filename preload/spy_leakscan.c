@@ -694,6 +694,19 @@ static void scan_roots(struct scan *s, const struct maps *m)
 	}
 }
 
+/* The kernel's pointer to the scanning thread's alternate signal stack:
+ * a program that set one up in main from a malloc'd block may keep it
+ * nowhere else, and sigaltstack hands it back whenever asked. */
+static void altstack_root(struct scan *s)
+{
+	stack_t alt;
+	if (spy_sys_sigaltstack(NULL, &alt) != 0 || (alt.ss_flags & SS_DISABLE))
+		return;
+	uintptr_t word = (uintptr_t)alt.ss_sp;
+	scan_root(s, (uintptr_t)&word, (uintptr_t)(&word + 1));
+	drain(s, REACHABLE);
+}
+
 /* A forked child's scan: the blocks it inherited from its parent are
  * roots (the parent reports them). Under glibc they lie in its heaps,
  * read between the child's own blocks; another allocator's memory is no
@@ -912,6 +925,7 @@ static void leak_scan(struct own *own)
 	index_build(&s);
 	s.allocapi_unknown = !spy_allocapi_complete();
 	scan_roots(&s, &m);
+	altstack_root(&s);
 	if (!s.allocapi_unknown)
 		spy_allocapi_each(allocapi_root, &s);
 	if (own)
