@@ -757,6 +757,9 @@ static int frag_details(struct finding *f, const struct heap_frag *h)
 /* No request this big can be met: the whole user address space of a
  * 64-bit Linux process on x86-64 (4-level page tables) is 128 TiB. */
 #define ADDRESS_SPACE_BYTES ((uint64_t)1 << 47)
+/* glibc's largest mmap threshold on 64 bits: a request this big always
+ * gets a mapping of its own, whatever the brk heap's holes */
+#define GLIBC_MMAP_ALWAYS ((uint64_t)32 << 20)
 
 /* calloc(count, each) or reallocarray(p, count, each) whose product does
  * not fit in a size_t: the call refuses it, as it must; the arguments are
@@ -898,7 +901,16 @@ static int alloc_failure(const struct trace_model *m, const struct trace_event *
 	bool je = h.info.valid && h.info.allocator == HEAP_JEMALLOC;
 	mib(a, sizeof(a), h.free_bytes);
 	mib(b, sizeof(b), h.live_bytes);
+	bool own_mapping = !je && !(h.info.valid && h.info.as_limit) &&
+			   e->a >= GLIBC_MMAP_ALWAYS;
 	int k = je ? jemalloc_failure_text(expl, sizeof(expl), &h, e->a)
+		: own_mapping ? snprintf(expl, sizeof(expl),
+		"glibc serves a request of %" PRIu64 " bytes with a mapping of "
+		"its own (mmap), so the holes of the brk heap play no part: the "
+		"kernel refused the mapping, more than it lets this process "
+		"have (the machine's memory and swap under its overcommit "
+		"rules, or a container's limit). The program had %s live.",
+		e->a, b)
 		: snprintf(expl, sizeof(expl),
 		"The allocator could not find %" PRIu64 " contiguous byte%s. At "
 		"that moment the program had %s live; the brk heap held %s free "
@@ -932,6 +944,9 @@ static int alloc_failure(const struct trace_model *m, const struct trace_event *
 		  "MALLOC_CONF=retain:false,dirty_decay_ms:0,muzzy_decay_ms:0 "
 		  "makes jemalloc give freed memory and its address space back "
 		  "at once (at some cost in speed)."
+		: own_mapping
+		? "Check every allocation for NULL (in C++, catch "
+		  "std::bad_alloc), and check where a size this big comes from."
 		: "Check every allocation for NULL. When the heap is full of "
 		  "holes, keep long-lived and short-lived blocks apart (a pool or "
 		  "arena for the long-lived ones), so that freed memory merges "

@@ -129,6 +129,25 @@ test_expect 'a correct program under a tight limit that checks for NULL still ge
 	json_check t.log.json "len($(kind allocation-failure)) == 1 and not $(kind fragmentation)"
 '
 
+test_expect 'a terabyte asked for without a limit: the kernel refused a mapping of its own, not the holes of the brk heap' '
+	cat >"$TEST_DIR/tera.c" <<-CEOF &&
+	#include <stdio.h>
+	#include <stdlib.h>
+	int main(void)
+	{
+		void *p = malloc((size_t)1 << 40);
+		puts(p ? "got it" : "no terabyte");
+		free(p);
+		return 0;
+	}
+	CEOF
+	gcc -O0 -g -o tera "$TEST_DIR/tera.c" &&
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY ./tera >out &&
+	grep -qx "no terabyte" out &&
+	report_json t.log &&
+	json_check t.log.json "(lambda f: \"mapping of its own\" in f[\"explanation\"] and \"none could take\" not in f[\"explanation\"] and \"holes\" not in f[\"fix\"])(($(kind allocation-failure))[0])"
+'
+
 JEMALLOC=$(ls /usr/lib/*/libjemalloc.so.2 /usr/lib64/libjemalloc.so.2 /usr/lib/libjemalloc.so.2 2>/dev/null | head -n 1)
 if [ -n "$JEMALLOC" ]; then
 test_expect 'malloc(-1) and new of 2^61 bytes: the size is the bug, not the heap (impossible-size, no fragmentation advice)' '
