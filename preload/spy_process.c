@@ -157,7 +157,7 @@ static const char *take_var(const char *name, size_t len)
  * file is ever removed on a variable's word. */
 static int is_own_trace(const char *path)
 {
-	int fd = spy_sys_open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+	int fd = spy_sys_open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
 	if (fd < 0)
 		return 0;
 	char magic[TRACE_MAGIC_LEN];
@@ -170,13 +170,57 @@ static int is_own_trace(const char *path)
 	return ok;
 }
 
+struct open_trace {
+	int ppid;
+	char *path;
+	unsigned long cap;
+};
+
+static int is_open_trace(const char *fd, void *arg)
+{
+	struct open_trace *o = arg;
+	char link[64], target[PATH_MAX];
+	spy_format(link, sizeof(link), "/proc/%d/fd/%s", o->ppid, fd);
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	if (n <= 0 || target[0] != '/')
+		return 0;
+	target[n] = '\0';
+	/* only a regular file of this user's is opened: opening a fifo
+	 * would block, a device could act on it */
+	struct stat st;
+	if (stat(target, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != getuid() || !is_own_trace(target))
+		return 0;
+	spy_strlcpy(o->path, target, o->cap);
+	return 1;
+}
+
+/* A traced process that starts a program with posix_spawn, system or
+ * popen has the C library exec it from inside, past libspy's exec hooks,
+ * so the variable naming its trace is not passed on. Its trace is then
+ * the one among the parent's open files: this process is its child, and
+ * must not take that trace for an old one of its own and replace it (an
+ * out= pattern without %p). 1 with its path in parent. */
+static int parent_trace_open(char *parent, unsigned long cap)
+{
+	char dir[48];
+	struct open_trace o = { (int)getppid(), parent, cap };
+	if (o.ppid <= 1)
+		return 0;
+	spy_format(dir, sizeof(dir), "/proc/%d/fd", o.ppid);
+	parent[0] = '\0';
+	spy_proc_each_number(dir, is_open_trace, &o);
+	return parent[0] != '\0';
+}
+
 int spy_process_take_parent(char *parent, unsigned long cap)
 {
 	parent[0] = '\0';
 	const char *v = take_var(PARENT_VAR, PARENT_VAR_LEN);
 	const char *forked_from = take_var(FORKED_VAR, FORKED_VAR_LEN);
 	if (!v)
-		return TRACE_CAUSE_START;
+		return parent_trace_open(parent, cap) ? TRACE_CAUSE_FORK
+						      : TRACE_CAUSE_START;
 	long pid = 0;
 	while (*v >= '0' && *v <= '9')
 		pid = pid * 10 + (*v++ - '0');

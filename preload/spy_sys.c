@@ -311,7 +311,13 @@ struct task_dirent {
 
 void spy_proc_each_task(int (*fn)(const char *tid, void *arg), void *arg)
 {
-	int dir = spy_sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	spy_proc_each_number("/proc/self/task", fn, arg);
+}
+
+void spy_proc_each_number(const char *path, int (*fn)(const char *name, void *arg),
+			  void *arg)
+{
+	int dir = spy_sys_open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (dir < 0)
 		return;
 	char buf[2048];

@@ -73,6 +73,10 @@ int spy_proc_schedstat(const char *path, uint64_t *run, uint64_t *wait);
 /* Calls fn with the name (its id, in decimal) of every thread the process
  * has now, from /proc/self/task, until fn returns nonzero. */
 void spy_proc_each_task(int (*fn)(const char *tid, void *arg), void *arg);
+/* The same over the numbered entries of any directory of /proc (a
+ * process's fd directory); nothing when it cannot be opened. */
+void spy_proc_each_number(const char *dir, int (*fn)(const char *name, void *arg),
+			  void *arg);
 
 /* A tiny formatter: %s %d %u %lu %zu %x %p %% only. Always terminates buf;
  * returns the length written. */

@@ -271,4 +271,58 @@ test_expect 'raw clone and clone3 children run as without libspy, every way they
 	done
 '
 
+# posix_spawn, system and popen exec from inside the C library, past the
+# exec hooks, so the parent's variable is not passed on: the child finds
+# the parent's trace among its open files, names it, and never replaces
+# it when the pattern has no %p.
+cat >"$TEST_DIR/spawners.c" <<'EOF'
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+extern char **environ;
+int main(int argc, char **argv)
+{
+	char *lost = malloc(77);
+	lost = NULL;
+	/* a fifo open for reading only: another open for reading would
+	 * wait for a writer forever */
+	mkfifo("fifo", 0600);
+	open("fifo", O_RDONLY | O_NONBLOCK);
+	fflush(stdout);
+	if (!strcmp(argv[1], "system")) {
+		system("echo from system");
+	} else if (!strcmp(argv[1], "popen")) {
+		FILE *f = popen("echo from popen", "r");
+		char line[64];
+		while (fgets(line, sizeof(line), f))
+			fputs(line, stdout);
+		pclose(f);
+	} else {
+		pid_t pid;
+		char *av[] = { "sh", "-c", "echo from posix_spawn", NULL };
+		posix_spawnp(&pid, "sh", NULL, NULL, av, environ);
+		waitpid(pid, NULL, 0);
+	}
+	return lost != NULL;
+}
+EOF
+
+test_expect 'system, popen, posix_spawn: the child never replaces its parent'\''s trace, and names it' '
+	gcc -O0 -g -o spawners "$TEST_DIR/spawners.c" &&
+	for how in system popen posix_spawn; do
+		rm -f run*.log* fifo &&
+		timeout 20 env SPY_OPTIONS=out=$PWD/run.log LD_PRELOAD=$LIBSPY ./spawners $how >out 2>err || return 1
+		grep -qx "from $how" out && ! test -s err || return 1
+		summary_json run.log &&
+		json_check run.log.json "j[\"process\"][\"exe\"].endswith(\"/spawners\")" || return 1
+		child=$(ls run.*.log | grep -vx run.log) && say "$how: $child" &&
+		summary_json "$child" &&
+		json_check "$child.json" "j[\"process\"][\"cause\"] == \"fork\" and j[\"process\"][\"parent_trace\"] == \"$PWD/run.log\"" || return 1
+	done
+'
+
 test_done
