@@ -147,7 +147,9 @@ static int finish(struct loader *ld)
 	} else if (!m->has_end) {
 		m->truncated = true;
 		if (add_reader_note(ld, 1, "trace has no end record (the "
-				    "program was killed or the trace was cut)")
+				    "program was killed, ended by an exit "
+				    "system call of its own as Go programs "
+				    "do, or the trace was cut)")
 		    < 0)
 			return -1;
 	}

@@ -1,6 +1,7 @@
 #!/bin/bash
 # t150: fatal signals keep their exit status under libspy and are recorded;
-# a SIGKILLed program leaves a trace the analyzer still reads; the
+# a SIGKILLed program, or one ended by a raw exit_group, leaves a trace the
+# analyzer still reads; the
 # program's own signal handler still runs.
 . "$(dirname "$0")/lib.sh"
 
@@ -41,6 +42,14 @@ test_expect 'SIGKILL: the trace still reads and is reported truncated' '
 	summary_ok "$trace" &&
 	summary_json "$trace" &&
 	json_check "$trace.json" "j[\"process\"][\"truncated\"] is True"
+'
+
+test_expect 'exit_group called directly (as Go does): the note names that case' '
+	run_victim rawexit 4 &&
+	summary_json "$trace" &&
+	json_check "$trace.json" "j[\"process\"][\"truncated\"] is True" &&
+	"$ANALYZE" summary "$trace" >sum.txt &&
+	tr -s " \n" "  " <sum.txt | grep -q "ended by an exit system call of its own as Go programs do"
 '
 
 test_expect 'the program'\''s own SIGSEGV handler still runs' '
