@@ -335,6 +335,11 @@ SPY_EXPORT int sigaction(int sig, const struct sigaction *act,
 	return 0;
 }
 
+/* The signals siginterrupt(sig, 1) was last called for: glibc's signal()
+ * leaves SA_RESTART out for them, and so does libspy's, which stands in
+ * for it. */
+static sigset_t interrupting;
+
 SPY_EXPORT void (*signal(int sig, void (*handler)(int)))(int)
 {
 	spy_init();
@@ -346,7 +351,7 @@ SPY_EXPORT void (*signal(int sig, void (*handler)(int)))(int)
 	sa.sa_handler = handler;
 	sigemptyset(&sa.sa_mask);
 	sigaddset(&sa.sa_mask, sig);
-	sa.sa_flags = SA_RESTART;
+	sa.sa_flags = sigismember(&interrupting, sig) ? 0 : SA_RESTART;
 	if (sigaction(sig, &sa, &old) != 0)
 		return SIG_ERR;
 	return old.sa_handler;
@@ -444,6 +449,12 @@ SPY_EXPORT int siginterrupt(int sig, int interrupt)
 		return -1;
 	}
 	int rc = spy_real.siginterrupt(sig, interrupt);
+	if (rc == 0 && sig > 0 && sig < NSIG) {
+		if (interrupt)
+			sigaddset(&interrupting, sig);
+		else
+			sigdelset(&interrupting, sig);
+	}
 	if (rc == 0 && sig > 0 && sig < NSIG && managed[sig]) {
 		if (interrupt)
 			program_action[sig].sa_flags &= ~SA_RESTART;
