@@ -328,7 +328,13 @@ int spy_writer_open(int cause)
 	char path[PATH_MAX];
 	expand_pattern(path, sizeof(path), spy_opt.out);
 	spy_strlcpy(trace_path, path, sizeof(trace_path));
-	failed_once = 0;
+	/* A process a traced one started says nothing of a trace it cannot
+	 * have unless a person reads its stderr: a program that dropped its
+	 * privileges, or went where it may not write, before running
+	 * another reads that stderr itself (varnishd shows its compilers'
+	 * as its own), and a line there changes its output. Its parent's
+	 * trace still names it (fork, exec records). */
+	failed_once = cause != TRACE_CAUSE_START && !isatty(2);
 	int fd = open_named(path, sizeof(path), cause);
 	if (fd < 0) {
 		spy_strlcpy(trace_path, path, sizeof(trace_path));

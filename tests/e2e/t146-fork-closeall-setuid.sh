@@ -77,6 +77,34 @@ else
 	test_skip "close_range by the system call itself, then setuid" "not root: no privileges to drop"
 fi
 
+# A process a traced one started, whose trace cannot be made (it runs as
+# a user who may not write where the traces go), says nothing on a stderr
+# that is not a terminal; the process that started it is traced.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	test_expect "setpriv to nobody, then exec: echo's trace cannot be made, and its stderr stays empty" '
+		rm -rf traced && mkdir -m 755 traced &&
+		SPY_OPTIONS=out=$PWD/traced/t.%p.log LD_PRELOAD=$LIBSPY \
+			setpriv --reuid=65534 --regid=65534 --clear-groups \
+			/bin/echo hi >traced.out 2>traced.err &&
+		say "stderr: $(cat traced.err)" &&
+		test "$(cat traced.out)" = hi && ! test -s traced.err &&
+		set -- traced/t.*.log && test $# -eq 1 &&
+		summary_json "$1" &&
+		json_check "$1.json" "j[\"process\"][\"exe\"].endswith(\"setpriv\")"
+	'
+	test_expect "the same process started with libspy itself still says it runs untraced" '
+		SPY_OPTIONS=out=$PWD/traced/t.%p.log \
+			setpriv --reuid=65534 --regid=65534 --clear-groups \
+			env LD_PRELOAD=$LIBSPY /bin/echo hi >traced.out 2>traced.err &&
+		say "stderr: $(cat traced.err)" &&
+		test "$(cat traced.out)" = hi &&
+		grep -q "^spy: cannot create trace" traced.err
+	'
+else
+	test_skip "setpriv to nobody, then exec" "not root, or no setpriv"
+	test_skip "the same process started with libspy itself" "not root, or no setpriv"
+fi
+
 # varnishd -C compiles its configuration in a child that closes every
 # descriptor and runs as the varnish user, and prints what the compiler
 # made on its stderr. Its traces go where that user may write too.
