@@ -170,11 +170,12 @@ static void text_fields(FILE *f, const struct trace_model *m,
 		fprintf(f, "0x%" PRIx64, e->a);
 		break;
 	case TRACE_LOCK_MISUSE:
-		fprintf(f, "0x%" PRIx64 " %s, holder %" PRIu64, e->a,
+		fprintf(f, "0x%" PRIx64 " %s, holder %" PRIu64 ", type %u", e->a,
 			e->b == TRACE_MISUSE_DESTROY_HELD ? "destroyed held"
 			: e->b == TRACE_MISUSE_UNLOCK_OTHER ? "unlocked by another"
-							    : "unlocked free",
-			e->c);
+			: e->b == TRACE_MISUSE_UNLOCK_FORKED ? "unlocked in a fork child"
+							     : "unlocked free",
+			e->c, (unsigned)e->fn);
 		break;
 	case TRACE_COND_WAIT:
 		fprintf(f, "0x%" PRIx64 " mutex 0x%" PRIx64 "%s", e->a,
@@ -428,6 +429,7 @@ static void json_fields(struct json_writer *w, const struct trace_model *m,
 		json_key(w, "lock"); json_hex(w, e->a);
 		json_key(w, "what"); json_uint(w, e->b);
 		json_key(w, "holder"); json_uint(w, e->c);
+		json_key(w, "type"); json_uint(w, e->fn);
 		break;
 	case TRACE_COND_WAIT:
 		json_key(w, "cond"); json_hex(w, e->a);

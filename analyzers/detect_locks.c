@@ -1,7 +1,9 @@
 /* detect_locks.c: the lock detectors: lock-order-cycle (a cycle in the
  * lock-order graph, even on a run that did not hang), deadlock (one that
- * libspy saw form while the program ran) and livelock (threads that keep
- * failing trylocks without getting anywhere, busy all along).
+ * libspy saw form while the program ran), livelock (threads that keep
+ * failing trylocks without getting anywhere, busy all along), and
+ * bad-unlock and bad-destroy (a mutex, rwlock or spin lock used against
+ * its rules).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -462,7 +464,191 @@ static int report_livelock(const struct trace_model *m,
 	return rc;
 }
 
-/* ---- a mutex used against its rules --------------------------------------- */
+/* ---- a lock used against its rules ---------------------------------------- */
+
+/* The words for a misuse of a mutex (misuse_rwlock, misuse_spin: of the
+ * others): each writes the headline, but for its count, and the
+ * explanation, and returns the fix. */
+static const char *misuse_mutex(const struct lock_misuse *u, const char *lk,
+				FILE *head, FILE *expl)
+{
+	if (u->what == TRACE_MISUSE_DESTROY_HELD) {
+		fprintf(head, "'%s' destroyed while thread %u holds it", lk,
+			u->owner);
+		fprintf(expl, "Thread %u destroys the mutex '%s' while thread "
+			"%u still holds it. glibc refuses (pthread_mutex_destroy "
+			"returns EBUSY, which programs rarely check) and the "
+			"mutex lives on; POSIX leaves it undefined, and memory "
+			"freed or reused after it breaks the holder's next "
+			"unlock. ", u->tid, lk, u->owner);
+		return "Destroy a mutex only once no thread holds or waits for "
+		       "it: after joining the threads that use it.";
+	}
+	if (u->what == TRACE_MISUSE_UNLOCK_OTHER) {
+		fprintf(head, "thread %u unlocked '%s', which thread %u holds",
+			u->tid, lk, u->owner);
+		fprintf(expl, "Only the thread that locked a mutex may unlock "
+			"it. glibc's normal mutex lets this unlock pass: '%s' is "
+			"free for the next taker while thread %u still runs as "
+			"if it held it, so two threads can be inside the section "
+			"it guards at once. An error-checking mutex refuses "
+			"(EPERM). ", lk, u->owner);
+		return "Unlock in the thread that locked. To let one thread "
+		       "signal another, use a semaphore (sem_post, sem_wait) or "
+		       "a condition variable.";
+	}
+	fprintf(head, "thread %u unlocked '%s', which no thread held", u->tid, lk);
+	fprintf(expl, "An unlock too many: '%s' was not locked. glibc's normal "
+		"mutex lets it pass, but the same unlock a moment later, after "
+		"another thread locked it, would have released that thread's "
+		"hold. POSIX leaves it undefined; an error-checking mutex "
+		"refuses (EPERM). ", lk);
+	return "Pair every unlock with one lock in the same thread, on every "
+	       "path (an early return that unlocks, then the unlock at the "
+	       "end, is the usual double unlock).";
+}
+
+/* glibc knows an rwlock's writer by its thread id and counts its readers
+ * without knowing who they are: any unlock by a thread that is not the
+ * writer counts one reader less. */
+static const char *misuse_rwlock(const struct lock_misuse *u, const char *lk,
+				 FILE *head, FILE *expl)
+{
+	const char *mode = u->type == TRACE_LOCK_READ ? "reading" : "writing";
+	const char *unlock_fix = "Pair every unlock with one rdlock or wrlock "
+		"of the same thread, on every path. To let one thread signal "
+		"another, use a semaphore (sem_post, sem_wait) or a condition "
+		"variable.";
+	if (u->what == TRACE_MISUSE_DESTROY_HELD) {
+		if (u->owner)
+			fprintf(head, "'%s' destroyed while thread %u holds it "
+				"for %s", lk, u->owner, mode);
+		else
+			fprintf(head, "'%s' destroyed while it is held for %s",
+				lk, mode);
+		fprintf(expl, "Thread %u destroys the rwlock '%s' while ",
+			u->tid, lk);
+		if (u->owner == u->tid)
+			fprintf(expl, "it still holds it for %s itself. ", mode);
+		else if (u->owner)
+			fprintf(expl, "thread %u still holds it for %s. ",
+				u->owner, mode);
+		else
+			fprintf(expl, "a thread still holds it for %s. ", mode);
+		fprintf(expl, "glibc's pthread_rwlock_destroy checks nothing "
+			"and returns 0; POSIX leaves it undefined. The holder's "
+			"unlock then works on a destroyed lock, on memory that "
+			"may hold something else once it is freed or reused. ");
+		return "Destroy an rwlock only once no thread holds or waits for "
+		       "it: after its last unlock, after joining the threads "
+		       "that use it.";
+	}
+	if (u->what == TRACE_MISUSE_UNLOCK_FORKED) {
+		fprintf(head, "thread %u unlocked '%s' in a fork child, where "
+			"glibc no longer knows it as the writer", u->tid, lk);
+		fprintf(expl, "Thread %u of the fork child is the parent's "
+			"thread %u, which took '%s' for writing before the fork; "
+			"but a thread gets a new id in the child, and glibc knows "
+			"the writer of an rwlock by its id. It takes this unlock "
+			"for a reader's: the write lock stays taken and the count "
+			"of readers drops below zero, so the child's next lock of "
+			"'%s' waits for ever. Locking in a pthread_atfork prepare "
+			"handler and unlocking in the child works for a mutex, "
+			"not for an rwlock. ", u->tid, u->owner, lk, lk);
+		return "In the fork child, initialise the rwlock anew "
+		       "(pthread_rwlock_init: the child has a single thread, "
+		       "nobody else holds it) instead of unlocking it; or "
+		       "guard the fork with a mutex.";
+	}
+	if (u->what == TRACE_MISUSE_UNLOCK_OTHER && u->type == TRACE_LOCK_READ) {
+		fprintf(head, "thread %u unlocked '%s', which it did not hold "
+			"(thread %u holds it for reading)", u->tid, lk, u->owner);
+		fprintf(expl, "Thread %u holds neither the write lock nor a "
+			"read lock of the rwlock '%s'. Only a thread that took a "
+			"read lock may release it, but glibc counts readers "
+			"without knowing which threads they are, so this unlock "
+			"ends another reader's hold: thread %u still reads as if "
+			"it held '%s' while a writer may now get in, and its own "
+			"unlock later drops the count below zero, which breaks "
+			"the lock. POSIX leaves it undefined. ", u->tid, lk,
+			u->owner, lk);
+		return unlock_fix;
+	}
+	if (u->what == TRACE_MISUSE_UNLOCK_OTHER) {
+		fprintf(head, "thread %u unlocked '%s', which thread %u holds "
+			"for writing", u->tid, lk, u->owner);
+		fprintf(expl, "Only the thread that took a lock may release "
+			"it. glibc knows the writer of the rwlock '%s' by its "
+			"thread id, and takes an unlock by any other thread for "
+			"a reader's: there was none, so the count of readers "
+			"drops below zero, the write lock stays taken, and the "
+			"lock is broken from then on (the next writer waits for "
+			"ever). ", lk);
+		return unlock_fix;
+	}
+	fprintf(head, "thread %u unlocked '%s', which no thread held", u->tid, lk);
+	fprintf(expl, "An unlock too many: nobody held the rwlock '%s', for "
+		"reading or for writing. glibc takes it for a reader's unlock: "
+		"its count of readers drops below zero, and the lock is broken "
+		"from then on (a writer waits for ever, or a reader and a "
+		"writer get in at once). POSIX leaves it undefined. ", lk);
+	return "Pair every unlock with one rdlock or wrlock of the same "
+	       "thread, on every path (an early return that unlocks, then the "
+	       "unlock at the end, is the usual double unlock).";
+}
+
+static const char *misuse_spin(const struct lock_misuse *u, const char *lk,
+			       FILE *head, FILE *expl)
+{
+	if (u->what == TRACE_MISUSE_DESTROY_HELD) {
+		if (u->owner)
+			fprintf(head, "'%s' destroyed while thread %u holds it",
+				lk, u->owner);
+		else
+			fprintf(head, "'%s' destroyed while it is locked", lk);
+		fprintf(expl, "Thread %u destroys the spin lock '%s' while ",
+			u->tid, lk);
+		if (u->owner == u->tid)
+			fprintf(expl, "it still holds it itself. ");
+		else if (u->owner)
+			fprintf(expl, "thread %u still holds it. ", u->owner);
+		else
+			fprintf(expl, "it is locked. ");
+		fprintf(expl, "glibc's pthread_spin_destroy checks nothing; "
+			"POSIX leaves it undefined, and memory freed or reused "
+			"after it breaks the holder's unlock. ");
+		return "Destroy a spin lock only once no thread holds or spins "
+		       "on it: after joining the threads that use it.";
+	}
+	if (u->what == TRACE_MISUSE_UNLOCK_OTHER) {
+		fprintf(head, "thread %u unlocked '%s', which thread %u holds",
+			u->tid, lk, u->owner);
+		fprintf(expl, "Only the thread that took a spin lock may "
+			"release it. glibc's spin lock does not know its holder "
+			"and lets this pass: '%s' is free for the next taker "
+			"while thread %u still runs as if it held it, so two "
+			"threads can be inside the section it guards at once. ",
+			lk, u->owner);
+		return "Unlock in the thread that locked. To let one thread "
+		       "signal another, use a semaphore (sem_post, sem_wait) or "
+		       "a condition variable.";
+	}
+	fprintf(head, "thread %u unlocked '%s', which no thread held", u->tid, lk);
+	fprintf(expl, "An unlock too many: the spin lock '%s' was not locked. "
+		"glibc only marks it free again, so this passes unnoticed; the "
+		"same unlock a moment later, after another thread took the "
+		"lock, would release that thread's hold and let two threads in "
+		"at once. POSIX leaves it undefined. ", lk);
+	return "Pair every unlock with one lock in the same thread, on every "
+	       "path (an early return that unlocks, then the unlock at the "
+	       "end, is the usual double unlock).";
+}
+
+static bool misuse_is_rwlock(const struct lock_misuse *u)
+{
+	return u->type == TRACE_LOCK_READ || u->type == TRACE_LOCK_WRITE ||
+	       u->type == TRACE_LOCK_RWLOCK;
+}
 
 /* One finding per kind of misuse, lock and place, counted. */
 static int report_misuse(const struct trace_model *m,
@@ -482,59 +668,37 @@ static int report_misuse(const struct trace_model *m,
 	struct text head, expl;
 	if (texts_open(&head, &expl) < 0)
 		return -1;
-	const char *lk = name(lm, u->lock), *fix, *kind = "bad-unlock";
-	char again[64] = "";
-	if (times > 1)
-		snprintf(again, sizeof(again), " (%zu times here)", times);
-	if (u->what == TRACE_MISUSE_DESTROY_HELD) {
-		kind = "bad-destroy";
-		fprintf(head.f, "'%s' destroyed while thread %u holds it%s", lk,
-			u->owner, again);
-		fprintf(expl.f, "Thread %u destroys the mutex '%s' while thread "
-			"%u still holds it. glibc refuses (pthread_mutex_destroy "
-			"returns EBUSY, which programs rarely check) and the "
-			"mutex lives on; POSIX leaves it undefined, and memory "
-			"freed or reused after it breaks the holder's next "
-			"unlock. ", u->tid, lk, u->owner);
-		fix = "Destroy a mutex only once no thread holds or waits for "
-		      "it: after joining the threads that use it.";
-	} else if (u->what == TRACE_MISUSE_UNLOCK_OTHER) {
-		fprintf(head.f, "thread %u unlocked '%s', which thread %u holds%s",
-			u->tid, lk, u->owner, again);
-		fprintf(expl.f, "Only the thread that locked a mutex may unlock "
-			"it. glibc's normal mutex lets this unlock pass: '%s' is "
-			"free for the next taker while thread %u still runs as "
-			"if it held it, so two threads can be inside the section "
-			"it guards at once. An error-checking mutex refuses "
-			"(EPERM). ", lk, u->owner);
-		fix = "Unlock in the thread that locked. To let one thread "
-		      "signal another, use a semaphore (sem_post, sem_wait) or "
-		      "a condition variable.";
+	const char *lk = name(lm, u->lock), *fix, *type = "mutex";
+	if (misuse_is_rwlock(u)) {
+		type = "rwlock";
+		fix = misuse_rwlock(u, lk, head.f, expl.f);
+	} else if (u->type == TRACE_LOCK_SPIN) {
+		type = "spin";
+		fix = misuse_spin(u, lk, head.f, expl.f);
 	} else {
-		fprintf(head.f, "thread %u unlocked '%s', which no thread held%s",
-			u->tid, lk, again);
-		fprintf(expl.f, "An unlock too many: '%s' was not locked. "
-			"glibc's normal mutex lets it pass, but the same unlock "
-			"a moment later, after another thread locked it, would "
-			"have released that thread's hold. POSIX leaves it "
-			"undefined; an error-checking mutex refuses (EPERM). ",
-			lk);
-		fix = "Pair every unlock with one lock in the same thread, on "
-		      "every path (an early return that unlocks, then the "
-		      "unlock at the end, is the usual double unlock).";
+		fix = misuse_mutex(u, lk, head.f, expl.f);
 	}
+	if (times > 1)
+		fprintf(head.f, " (%zu times here)", times);
+	bool destroy = u->what == TRACE_MISUSE_DESTROY_HELD;
 	char *h = text_close(&head), *x = text_close(&expl);
 	int rc = -1;
 	struct finding *f;
-	if (h && x && (f = finding_add(out, kind, SEV_ERROR, h, x, fix))) {
+	if (h && x && (f = finding_add(out, destroy ? "bad-destroy" : "bad-unlock",
+				       SEV_ERROR, h, x, fix))) {
 		rc = finding_add_int(f, "times", (int64_t)times);
+		if (rc == 0)
+			rc = finding_add_str(f, "lock_type", type);
 		if (rc == 0 && u->owner)
 			rc = finding_add_int(f, "holder", (int64_t)u->owner);
+		if (rc == 0 && u->owner && (u->type == TRACE_LOCK_READ ||
+					    u->type == TRACE_LOCK_WRITE))
+			rc = finding_add_str(f, "held_for",
+					     u->type == TRACE_LOCK_READ
+						     ? "reading" : "writing");
 		if (rc == 0)
 			rc = add_stack(f, m, u->stack, u->tid,
-				       u->what == TRACE_MISUSE_DESTROY_HELD
-					       ? "destroyed here"
-					       : "unlocked here");
+				       destroy ? "destroyed here" : "unlocked here");
 	}
 	free(h);
 	free(x);

@@ -626,12 +626,18 @@ cut:
 	return 0;
 }
 
-/* TRACE_LOCK_MISUSE: a mutex unlocked by a thread not holding it, or
+/* TRACE_LOCK_MISUSE: a lock unlocked by a thread not holding it, or
  * destroyed while held. */
 static int on_misuse(struct replay *r, const struct trace_event *e)
 {
 	struct lock_model *lm = r->lm;
-	long li = lock_get(r, e->a, TRACE_LOCK_MUTEX, e);
+	unsigned type = e->fn;
+	if (type != TRACE_LOCK_READ && type != TRACE_LOCK_WRITE &&
+	    type != TRACE_LOCK_RWLOCK && type != TRACE_LOCK_SPIN)
+		type = TRACE_LOCK_MUTEX;
+	/* (READ makes the lock an rwlock, whatever came before) */
+	long li = lock_get(r, e->a, type == TRACE_LOCK_WRITE ||
+			   type == TRACE_LOCK_RWLOCK ? TRACE_LOCK_READ : type, e);
 	if (li < 0)
 		return -1;
 	void *p = realloc(lm->misuses, (lm->n_misuses + 1) * sizeof(*lm->misuses));
@@ -640,7 +646,8 @@ static int on_misuse(struct replay *r, const struct trace_event *e)
 	lm->misuses = p;
 	lm->misuses[lm->n_misuses++] = (struct lock_misuse){
 		.tid = e->tid, .lock = (uint32_t)li, .what = (unsigned)e->b,
-		.owner = (uint32_t)e->c, .stack = e->stack, .ts = e->ts,
+		.type = type, .owner = (uint32_t)e->c, .stack = e->stack,
+		.ts = e->ts,
 	};
 	return 0;
 }

@@ -97,12 +97,15 @@ struct lock_retry {
 	uint64_t last_fail_pending;     /* reader-private */
 };
 
-/* A mutex used against its rules (TRACE_LOCK_MISUSE). */
+/* A lock used against its rules (TRACE_LOCK_MISUSE). */
 struct lock_misuse {
 	uint32_t tid;             /* the thread that did it */
 	uint32_t lock;            /* lock index */
 	unsigned what;            /* trace_lock_misuse */
-	uint32_t owner;           /* the mutex's holder then, 0: none */
+	unsigned type;            /* TRACE_LOCK_MUTEX, _SPIN, or for an rwlock
+				   * how its holder held it: _READ, _WRITE,
+				   * _RWLOCK (nobody) */
+	uint32_t owner;           /* the holder then, 0: none or unknown */
 	uint32_t stack;           /* model stack ref */
 	uint64_t ts;
 };

@@ -121,6 +121,7 @@ struct trace_event {
  *  cond-wait    cond        mutex           timed (0/1)
  *  deadlock     body length file offset     -  (lock_model.c decodes it)
  *  lock-misuse  lock        what (trace_lock_misuse)  owner tid
+ *                                (fn: the record's trace_lock_type, 0 if absent)
  *  unknown   body length    file offset     -
  *  io-site, io-fd, io-proc, io-mode, syscalls (kinds 40-59):
  *            fields length  fields offset   -   (io_model.h decodes;

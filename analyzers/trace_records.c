@@ -551,11 +551,13 @@ static int read_body(struct loader *ld, uint8_t kind, struct trace_cursor *c,
 	case TRACE_COND_WAIT:
 	case TRACE_LOCK_PAIR:
 		return read_lock(ld, kind, c, cs);
-	case TRACE_LOCK_MISUSE: { /* lock, what, owner, stack */
-		uint64_t v[4];
+	case TRACE_LOCK_MISUSE: { /* lock, what, owner, stack[, type] */
+		uint64_t v[5] = { 0 };
 		for (int i = 0; i < 4; i++)
 			GET(trace_get_varint, c, &v[i]);
-		return heap_event(ld, cs, kind, 0, v[0], v[1], v[2], v[3]);
+		if (trace_cursor_left(c) > 0) /* the type: kept in fn */
+			GET(trace_get_varint, c, &v[4]);
+		return heap_event(ld, cs, kind, v[4], v[0], v[1], v[2], v[3]);
 	}
 	case TRACE_DEADLOCK:
 	case TRACE_LOCK_PAIRS:

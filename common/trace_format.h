@@ -239,10 +239,13 @@ enum trace_kind {
 	 * hold_total_ns is an estimate from the timed pairs and hold_max_ns
 	 * the longest of them. */
 	TRACE_LOCK_PAIRS = 29,
-	/* A mutex used against its rules (trace_lock_misuse what): unlocked
+	/* A lock used against its rules (trace_lock_misuse what): unlocked
 	 * by a thread that does not hold it, or destroyed while locked.
-	 * Body: dt, lock, what, owner (the tid glibc keeps as the mutex's
-	 * holder, 0 when none), stack. At most 64 a process. */
+	 * Body: dt, lock, what, owner (the holder's tid: for a mutex the one
+	 * glibc keeps in it; 0 when none or unknown), stack, type (the
+	 * lock's trace_lock_type; for an rwlock how its holder holds it:
+	 * READ, WRITE, or RWLOCK when nobody does; absent in older traces:
+	 * a mutex). At most 64 a process. */
 	TRACE_LOCK_MISUSE = 30,
 
 	/* Kinds are numbered in ranges, one per recorder, so that recorders
@@ -403,9 +406,12 @@ enum trace_lock_type {
 };
 
 enum trace_lock_misuse {
-	TRACE_MISUSE_UNLOCK_FREE = 1,  /* unlock of a mutex nobody holds */
+	TRACE_MISUSE_UNLOCK_FREE = 1,  /* unlock of a lock nobody holds */
 	TRACE_MISUSE_UNLOCK_OTHER = 2, /* unlock of one another thread holds */
-	TRACE_MISUSE_DESTROY_HELD = 3, /* destroy of a locked mutex */
+	TRACE_MISUSE_DESTROY_HELD = 3, /* destroy of a locked lock */
+	TRACE_MISUSE_UNLOCK_FORKED = 4, /* unlock, in a fork child, of an
+					 * rwlock write-locked before the fork
+					 * (owner: the parent's thread) */
 };
 
 enum trace_lock_how {

@@ -245,7 +245,8 @@ static void mutex_check_unlock(pthread_mutex_t *m)
 	if (SPY_UNLIKELY(owner != spy_sys_thread_tid()) &&
 	    (!owner || owner != spy_process_forker_tid()))
 		rec_lock_misuse(m, owner ? TRACE_MISUSE_UNLOCK_OTHER
-					 : TRACE_MISUSE_UNLOCK_FREE, owner);
+					 : TRACE_MISUSE_UNLOCK_FREE, owner,
+				TRACE_LOCK_MUTEX);
 }
 
 __attribute__((noinline)) static int mutex_unlock_body(pthread_mutex_t *m)
@@ -284,7 +285,8 @@ SPY_EXPORT int pthread_mutex_destroy(pthread_mutex_t *m)
 	int saved = errno;
 	int owner = __atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED);
 	if (SPY_UNLIKELY(owner))
-		rec_lock_misuse(m, TRACE_MISUSE_DESTROY_HELD, owner);
+		rec_lock_misuse(m, TRACE_MISUSE_DESTROY_HELD, owner,
+				TRACE_LOCK_MUTEX);
 	rec_lock_life(TRACE_LOCK_DESTROY, m, TRACE_LOCK_MUTEX);
 	spy_hook_leave();
 	errno = saved;
@@ -372,10 +374,76 @@ SPY_EXPORT int pthread_rwlock_trywrlock(pthread_rwlock_t *l)
 		 PTHREAD_OK);
 }
 
+/* glibc's rwlock (nptl/pthread_rwlock_common.c) keeps its writer's tid
+ * in __cur_writer, and in __readers a write-phase bit, a "writer holds
+ * it" bit and, above them, the count of readers that hold it (in a read
+ * phase). Which threads the readers are, only libspy's tables say. */
+#define RW_WRPHASE 1u
+#define RW_WRLOCKED 2u
+#define RW_READERS(r) ((r) >> 3)
+
+static int rw_write_held(unsigned r)
+{
+	return (r & RW_WRPHASE) && (r & RW_WRLOCKED);
+}
+
+static int rw_read_held(unsigned r)
+{
+	return !(r & RW_WRPHASE) && RW_READERS(r);
+}
+
+/* An unlock by a thread that holds neither the write lock nor a read
+ * lock. glibc takes any unlock by a thread that is not the writer for a
+ * reader's, so each of these breaks the lock's count. What glibc's
+ * fields say is certain; a reader is reported only when the caller's
+ * table is whole and another thread's lists the lock. */
+static void rwlock_check_unlock(pthread_rwlock_t *l,
+				struct spy_lock_thread *me)
+{
+	int tid = spy_sys_thread_tid();
+	int writer = __atomic_load_n(&l->__data.__cur_writer, __ATOMIC_RELAXED);
+	if (SPY_LIKELY(writer == tid))
+		return;
+	unsigned r = __atomic_load_n(&l->__data.__readers, __ATOMIC_RELAXED);
+	if (SPY_LIKELY(rw_read_held(r))) {
+		if (!spy_lock_table_whole(me) || spy_lock_holds(me, l) ||
+		    !rec_lock_misuse_room())
+			return;
+		int reader = spy_lock_holder(l, tid, TRACE_LOCK_READ);
+		if (reader)
+			rec_lock_misuse(l, TRACE_MISUSE_UNLOCK_OTHER, reader,
+					TRACE_LOCK_READ);
+	} else if (!RW_READERS(r) && !(r & RW_WRLOCKED)) {
+		rec_lock_misuse(l, TRACE_MISUSE_UNLOCK_FREE, 0, TRACE_LOCK_RWLOCK);
+	} else if (rw_write_held(r) && writer) {
+		/* (a fork child's thread has a tid of its own: glibc no
+		 * longer knows it for the writer) */
+		rec_lock_misuse(l, writer == spy_process_forker_tid()
+					   ? TRACE_MISUSE_UNLOCK_FORKED
+					   : TRACE_MISUSE_UNLOCK_OTHER,
+				writer, TRACE_LOCK_WRITE);
+	}
+}
+
+__attribute__((noinline)) static void rwlock_check_destroy(pthread_rwlock_t *l)
+{
+	unsigned r = __atomic_load_n(&l->__data.__readers, __ATOMIC_RELAXED);
+	if (rw_write_held(r))
+		rec_lock_misuse(l, TRACE_MISUSE_DESTROY_HELD,
+				__atomic_load_n(&l->__data.__cur_writer,
+						__ATOMIC_RELAXED),
+				TRACE_LOCK_WRITE);
+	else if (rw_read_held(r) && rec_lock_misuse_room())
+		rec_lock_misuse(l, TRACE_MISUSE_DESTROY_HELD,
+				spy_lock_holder(l, 0, TRACE_LOCK_READ),
+				TRACE_LOCK_READ);
+}
+
 SPY_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 {
 	if (!lock_hook_enter())
 		return REAL(rwlock_unlock)(l);
+	rwlock_check_unlock(l, spy_lock_self(spy_pid));
 	RELEASE_BODY(l, spy_real_locks.rwlock_unlock(l));
 }
 
@@ -398,6 +466,7 @@ SPY_EXPORT int pthread_rwlock_destroy(pthread_rwlock_t *l)
 	if (!lock_hook_enter())
 		return REAL(rwlock_destroy)(l);
 	int saved = errno;
+	rwlock_check_destroy(l);
 	rec_lock_life(TRACE_LOCK_DESTROY, l, TRACE_LOCK_RWLOCK);
 	spy_hook_leave();
 	errno = saved;
@@ -424,11 +493,38 @@ SPY_EXPORT int pthread_spin_trylock(pthread_spinlock_t *l)
 	TRY_BODY(id, TRACE_LOCK_SPIN, spy_real_locks.spin_trylock(l), PTHREAD_OK);
 }
 
+/* glibc's spin lock is a word that knows no holder: on x86 1 when free
+ * (a taker decrements it), elsewhere 0. An unlock of a free one is
+ * certain; one another thread holds is reported when the caller's table
+ * is whole and the holder's lists it. */
+#if defined(__x86_64__) || defined(__i386__)
+#define SPIN_FREE(v) ((v) > 0)
+#else
+#define SPIN_FREE(v) ((v) == 0)
+#endif
+
+static void spin_check_unlock(pthread_spinlock_t *l, const void *id,
+			      struct spy_lock_thread *me)
+{
+	if (SPY_UNLIKELY(SPIN_FREE(__atomic_load_n(l, __ATOMIC_RELAXED)))) {
+		rec_lock_misuse(id, TRACE_MISUSE_UNLOCK_FREE, 0, TRACE_LOCK_SPIN);
+		return;
+	}
+	if (SPY_LIKELY(!spy_lock_table_whole(me) || spy_lock_holds(me, id)) ||
+	    !rec_lock_misuse_room())
+		return;
+	int holder = spy_lock_holder(id, me->tid, TRACE_LOCK_SPIN);
+	if (holder)
+		rec_lock_misuse(id, TRACE_MISUSE_UNLOCK_OTHER, holder,
+				TRACE_LOCK_SPIN);
+}
+
 SPY_EXPORT int pthread_spin_unlock(pthread_spinlock_t *l)
 {
 	if (!lock_hook_enter())
 		return REAL(spin_unlock)(l);
 	const void *id = (const void *)(uintptr_t)l;
+	spin_check_unlock(l, id, spy_lock_self(spy_pid));
 	RELEASE_BODY(id, spy_real_locks.spin_unlock(l));
 }
 
@@ -451,8 +547,13 @@ SPY_EXPORT int pthread_spin_destroy(pthread_spinlock_t *l)
 	if (!lock_hook_enter())
 		return REAL(spin_destroy)(l);
 	int saved = errno;
-	rec_lock_life(TRACE_LOCK_DESTROY, (const void *)(uintptr_t)l,
-		      TRACE_LOCK_SPIN);
+	const void *id = (const void *)(uintptr_t)l;
+	if (SPY_UNLIKELY(!SPIN_FREE(__atomic_load_n(l, __ATOMIC_RELAXED))) &&
+	    rec_lock_misuse_room())
+		rec_lock_misuse(id, TRACE_MISUSE_DESTROY_HELD,
+				spy_lock_holder(id, 0, TRACE_LOCK_SPIN),
+				TRACE_LOCK_SPIN);
+	rec_lock_life(TRACE_LOCK_DESTROY, id, TRACE_LOCK_SPIN);
 	spy_hook_leave();
 	errno = saved;
 	return spy_real_locks.spin_destroy(l);

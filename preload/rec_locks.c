@@ -287,14 +287,20 @@ void rec_lock_life(unsigned kind, const void *lock, unsigned type)
 
 #define MISUSE_MAX 64
 
-void rec_lock_misuse(const void *lock, unsigned what, int owner)
+static unsigned misuses_written;
+
+int rec_lock_misuse_room(void)
 {
-	static unsigned written;
-	if (__atomic_fetch_add(&written, 1, __ATOMIC_RELAXED) >= MISUSE_MAX)
+	return __atomic_load_n(&misuses_written, __ATOMIC_RELAXED) < MISUSE_MAX;
+}
+
+void rec_lock_misuse(const void *lock, unsigned what, int owner, unsigned type)
+{
+	if (__atomic_fetch_add(&misuses_written, 1, __ATOMIC_RELAXED) >= MISUSE_MAX)
 		return;
 	uint32_t stack = spy_stack_capture();
 	rec_lock_flush_all();
-	uint8_t *w = spy_writer_begin_at(TRACE_LOCK_MISUSE, 4 * TRACE_VARINT_MAX,
+	uint8_t *w = spy_writer_begin_at(TRACE_LOCK_MISUSE, 5 * TRACE_VARINT_MAX,
 					 stamp(NULL));
 	if (!w)
 		return;
@@ -302,6 +308,7 @@ void rec_lock_misuse(const void *lock, unsigned what, int owner)
 	w = trace_put_varint(w, what);
 	w = trace_put_varint(w, (uint64_t)(unsigned)owner);
 	w = trace_put_varint(w, stack);
+	w = trace_put_varint(w, type);
 	spy_writer_end(w);
 }
 

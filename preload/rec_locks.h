@@ -272,10 +272,16 @@ void rec_lock_fail(const void *lock, unsigned flags, int err, uint32_t stack);
 /* kind is TRACE_LOCK_INIT or TRACE_LOCK_DESTROY. */
 void rec_lock_life(unsigned kind, const void *lock, unsigned type);
 
-/* A mutex used against its rules (trace_lock_misuse what; owner: the
- * tid the mutex names as its holder, 0 for none), with the caller's
- * stack. The first 64 of a process are written. */
-void rec_lock_misuse(const void *lock, unsigned what, int owner);
+/* A lock used against its rules (trace_lock_misuse what; owner: the
+ * tid of its holder, 0 for none or unknown; type: the lock's
+ * trace_lock_type, for an rwlock how its holder holds it: READ, WRITE,
+ * or RWLOCK when nobody does), with the caller's stack. The first 64 of
+ * a process are written. */
+void rec_lock_misuse(const void *lock, unsigned what, int owner, unsigned type);
+
+/* 1 while rec_lock_misuse would still write: a check that costs more
+ * than a glance is not worth making past that. */
+int rec_lock_misuse_room(void);
 
 /* The thread is about to wait on cond, releasing mutex. */
 void rec_cond_wait(const void *cond, const void *mutex, int timed,

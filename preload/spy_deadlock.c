@@ -32,6 +32,13 @@ __thread struct spy_lock_thread *spy_lock_me
 
 static struct spy_lock_thread slots[SPY_LOCK_THREADS];
 static int full_noted, slots_noted, reported;
+/* Slots are taken lowest first: past this one none has ever been used,
+ * and a search stops there. */
+static int slots_hi;
+
+/* 1 once the thread took a lock while it had no slot: a slot it gets
+ * later does not list that lock. */
+static __thread int lost_locks __attribute__((tls_model("initial-exec")));
 
 /* 0 abort, 1 wait; -1 until on_deadlock= has been read. */
 static int action = -1;
@@ -115,9 +122,21 @@ static struct spy_lock_thread *take(struct spy_lock_thread *s, int old,
 	s->self = (uintptr_t)pthread_self();
 	s->wait_lock = 0;
 	s->n_held = 0;
+	s->partial = lost_locks;
+	int hi = (int)(s - slots) + 1, cur = __atomic_load_n(&slots_hi, __ATOMIC_RELAXED);
+	while (cur < hi && !__atomic_compare_exchange_n(&slots_hi, &cur, hi, 1,
+							__ATOMIC_RELEASE,
+							__ATOMIC_RELAXED))
+		;
 	spy_lock_me = s;
 	watch_exit(s);
 	return s;
+}
+
+/* The slots to look at: every one ever taken. */
+static int slots_used(void)
+{
+	return __atomic_load_n(&slots_hi, __ATOMIC_ACQUIRE);
 }
 
 struct spy_lock_thread *spy_lock_slot_claim(void)
@@ -148,6 +167,7 @@ struct spy_lock_thread *spy_lock_slot_claim(void)
 	}
 	note_once(&slots_noted, "more than 512 threads used locks at once: "
 		  "the others take no part in the live deadlock check");
+	lost_locks = 1;
 	return NULL;
 }
 
@@ -157,6 +177,26 @@ int spy_lock_holds(const struct spy_lock_thread *me, const void *lock)
 	for (uint32_t i = 0; i < n; i++)
 		if (me->held[i].lock == (uintptr_t)lock)
 			return 1;
+	return 0;
+}
+
+int spy_lock_holder(const void *lock, int skip, unsigned type)
+{
+	int used = slots_used();
+	for (int i = 0; i < used; i++) {
+		const struct spy_lock_thread *s = &slots[i];
+		int tid = __atomic_load_n(&s->tid, __ATOMIC_ACQUIRE);
+		if (!tid || tid == skip || s->pid != spy_pid)
+			continue;
+		uint32_t n = __atomic_load_n(&s->n_held, __ATOMIC_ACQUIRE);
+		if (n > SPY_LOCK_HELD)
+			n = SPY_LOCK_HELD;
+		for (uint32_t k = 0; k < n; k++)
+			if (__atomic_load_n(&s->held[k].lock, __ATOMIC_RELAXED) ==
+				    (uintptr_t)lock &&
+			    s->held[k].type == type)
+				return tid;
+	}
 	return 0;
 }
 

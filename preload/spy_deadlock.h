@@ -34,6 +34,7 @@ struct spy_lock_thread {
 	uint64_t wait_since;        /* CLOCK_MONOTONIC ns */
 	uint64_t seq;               /* bumped whenever it starts or stops waiting */
 	uint32_t n_held;            /* may exceed SPY_LOCK_HELD */
+	uint32_t partial;           /* 1: the table may miss locks it holds */
 	struct spy_held_lock held[SPY_LOCK_HELD];
 };
 
@@ -68,6 +69,8 @@ static inline void spy_lock_held_push(struct spy_lock_thread *me,
 		__atomic_store_n(&me->held[n].lock, (uintptr_t)lock,
 				 __ATOMIC_RELAXED);
 	} else {
+		/* pops shift the list: past here it is no longer exact */
+		me->partial = 1;
 		spy_lock_note_full();
 	}
 	__atomic_store_n(&me->n_held, n + 1, __ATOMIC_RELEASE);
@@ -120,6 +123,19 @@ int spy_sem_taken_by(const void *sem, int tid);
 
 /* 1 if the calling thread holds lock (as listed). */
 int spy_lock_holds(const struct spy_lock_thread *me, const void *lock);
+
+/* 1 if me (may be NULL) lists every lock its thread holds: it has a slot,
+ * never held more than SPY_LOCK_HELD at once and took none while it had
+ * no slot. Only then does "not listed" mean "not held". */
+static inline int spy_lock_table_whole(const struct spy_lock_thread *me)
+{
+	return me && !me->partial;
+}
+
+/* The tid of a thread of this process, other than skip (0: none
+ * skipped), whose table lists lock as type; 0 if none does. Reads every
+ * slot in use: for the rare paths only (a lock misused). */
+int spy_lock_holder(const void *lock, int skip, unsigned type);
 
 /* The calling thread is about to block on lock (type, taken at stack);
  * self_blocks says whether taking it again while holding it blocks for

@@ -196,6 +196,74 @@ test_expect 'a mutex unlocked twice, unlocked by another thread, destroyed while
 	done
 '
 
+L_RW_TWICE=$(grep -n "MISUSE: rw once too often" "$FIXTURES/locks_cases.c" | cut -d: -f1)
+L_RW_NEVER=$(grep -n "MISUSE: rw never locked" "$FIXTURES/locks_cases.c" | cut -d: -f1)
+L_RW_OTHER=$(grep -n "MISUSE: rw another thread" "$FIXTURES/locks_cases.c" | cut -d: -f1)
+L_RW_HELD=$(grep -n "MISUSE: rw destroyed held" "$FIXTURES/locks_cases.c" | cut -d: -f1)
+L_SPIN_TWICE=$(grep -n "MISUSE: spin once too often" "$FIXTURES/locks_cases.c" | cut -d: -f1)
+L_SPIN_OTHER=$(grep -n "MISUSE: spin another thread" "$FIXTURES/locks_cases.c" | cut -d: -f1)
+L_SPIN_HELD=$(grep -n "MISUSE: spin destroyed held" "$FIXTURES/locks_cases.c" | cut -d: -f1)
+L_NEVER=$(grep -n "MISUSE: never locked" "$FIXTURES/locks_cases.c" | cut -d: -f1)
+# held TYPE HELD_FOR HOLDER: the misuse finding's lock type, how its holder
+# held it (a Python value) and whether it names one
+held() {
+	echo "[(f[\"details\"][\"lock_type\"], f[\"details\"].get(\"held_for\"), f[\"details\"].get(\"holder\", 0) > 0) for f in j[\"findings\"] if f[\"kind\"] in (\"bad-unlock\", \"bad-destroy\")] == [(\"$1\", $2, $3)]"
+}
+no_misuse="not [f for f in j[\"findings\"] if f[\"kind\"] in (\"bad-unlock\", \"bad-destroy\")]"
+
+test_expect 'an rwlock unlocked twice, never locked, by a thread other than its writer or its reader, destroyed while held for reading or writing: each found where it was done, with its holder' '
+	run_case rwunlock2 && json_check t.log.json "$(misuse bad-unlock "$L_RW_TWICE")" &&
+	json_check t.log.json "$(held rwlock None False)" &&
+	grep -q "which no thread held" t.log.json &&
+	run_case rwnever && json_check t.log.json "$(misuse bad-unlock "$L_RW_NEVER")" &&
+	run_case rwwriter && json_check t.log.json "$(misuse bad-unlock "$L_RW_OTHER")" &&
+	json_check t.log.json "$(held rwlock "\"writing\"" True)" &&
+	run_case rwreader && json_check t.log.json "$(misuse bad-unlock "$L_RW_OTHER")" &&
+	json_check t.log.json "$(held rwlock "\"reading\"" True)" &&
+	grep -q "which it did not hold" t.log.json &&
+	run_case rwdestroyr && json_check t.log.json "$(misuse bad-destroy "$L_RW_HELD")" &&
+	json_check t.log.json "$(held rwlock "\"reading\"" True)" &&
+	run_case rwdestroyw && json_check t.log.json "$(misuse bad-destroy "$L_RW_HELD")" &&
+	json_check t.log.json "$(held rwlock "\"writing\"" True)"
+'
+
+test_expect 'rwlocks and spin locks used by their rules (a read lock taken twice, readers side by side, a writer, a tryrdlock, destroyed once free): no bad-unlock, no bad-destroy' '
+	for c in rwok rdrd rdwr spin; do
+		run_case $c && json_check t.log.json "$no_misuse" || return 1
+	done
+'
+
+test_expect 'rwfork: an rwlock write-locked in a pthread_atfork prepare handler and unlocked in the fork child is a bad-unlock there (the child then cannot take it); made anew in the child, or read-locked: nothing' '
+	"$CASES" rwfork >plain.out && grep -qx "child wrlock: timed out" plain.out &&
+	SPY_OPTIONS=out=$PWD/f.%p.log LD_PRELOAD=$LIBSPY "$CASES" rwfork >out &&
+	cmp plain.out out && test "$(ls f.*.log | wc -l)" = 2 &&
+	for f in f.*.log; do
+		"$ANALYZE" report --json "$f" >"$f.json"; test $? -le 1 || return 1
+	done &&
+	test "$(grep -l "in a fork child" f.*.log.json | wc -l)" = 1 &&
+	json_check "$(grep -l "in a fork child" f.*.log.json)" "[(f[\"kind\"], f[\"details\"][\"held_for\"], f[\"stacks\"][0][\"frames\"][0][\"function\"]) for f in j[\"findings\"]] == [(\"bad-unlock\", \"writing\", \"rw_child\")]" &&
+	for c in rwforkfixed rdfork; do
+		rm -f f.*.log* &&
+		"$CASES" $c >plain.out && grep -qx "child wrlock: ok" plain.out &&
+		SPY_OPTIONS=out=$PWD/f.%p.log LD_PRELOAD=$LIBSPY "$CASES" $c >out &&
+		cmp plain.out out && test "$(ls f.*.log | wc -l)" = 2 &&
+		for f in f.*.log; do
+			"$ANALYZE" report --json "$f" >"$f.json"; test $? -le 1 &&
+			json_check "$f.json" "$no_misuse" || return 1
+		done || return 1
+	done
+'
+
+test_expect 'a spin lock unlocked twice, by another thread, destroyed while locked; a mutex unlocked but never locked: each found where it was done' '
+	run_case spin2 && json_check t.log.json "$(misuse bad-unlock "$L_SPIN_TWICE")" &&
+	json_check t.log.json "$(held spin None False)" &&
+	run_case spinother && json_check t.log.json "$(misuse bad-unlock "$L_SPIN_OTHER")" &&
+	json_check t.log.json "$(held spin None True)" &&
+	run_case spindestroy && json_check t.log.json "$(misuse bad-destroy "$L_SPIN_HELD")" &&
+	run_case unlocknever && json_check t.log.json "$(misuse bad-unlock "$L_NEVER")" &&
+	json_check t.log.json "$(held mutex None False)"
+'
+
 test_expect 'self: relocking a normal mutex one holds is a one-thread deadlock' '
 	rc=0 &&
 	SPY_OPTIONS=out=$PWD/t.log timeout 20 env LD_PRELOAD=$LIBSPY "$CASES" self >out 2>err || rc=$? &&
