@@ -18,6 +18,7 @@
  */
 #include "detect_threads.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -461,8 +462,24 @@ static const struct thread_info *by_handle(const struct threads_model *tm,
 	return t;
 }
 
-/* Each pthread_join that returned an error (the program seldom looks):
- * joined twice, joined after pthread_detach, a thread joining itself. */
+/* The name of a join call (trace_join_call). */
+static const char *join_name(uint64_t call)
+{
+	switch (call) {
+	case TRACE_JOIN_TRY:
+		return "pthread_tryjoin_np";
+	case TRACE_JOIN_TIMED:
+		return "pthread_timedjoin_np";
+	case TRACE_JOIN_CLOCK:
+		return "pthread_clockjoin_np";
+	default:
+		return "pthread_join";
+	}
+}
+
+/* Each join that returned an error (the program seldom looks): joined
+ * twice, joined after pthread_detach, a thread joining itself. A timed
+ * join that timed out, or a try that found the thread running, is none. */
 static int bad_joins(const struct trace_model *m, const struct threads_model *tm,
 		     struct finding_list *out)
 {
@@ -471,52 +488,60 @@ static int bad_joins(const struct trace_model *m, const struct threads_model *tm
 		if (e->kind != TRACE_THREAD_JOIN || e->b > m->size ||
 		    e->a > m->size - e->b)
 			continue;
-		uint64_t v[4] = { 0 };
+		uint64_t v[5] = { 0 };
 		struct trace_cursor c = trace_cursor_make(m->data + e->b, (size_t)e->a);
-		for (size_t k = 0; k < 4; k++)
+		for (size_t k = 0; k < 5; k++)
 			if (trace_get_varint(&c, &v[k]) < 0)
 				break;
-		if (!v[2])
+		uint64_t call = v[4];
+		if (!v[2] || (call == TRACE_JOIN_TRY && v[2] == EBUSY) ||
+		    ((call == TRACE_JOIN_TIMED || call == TRACE_JOIN_CLOCK) &&
+		     v[2] == ETIMEDOUT))
 			continue;
-		const char *name, *head, *why;
+		const char *fn = join_name(call), *name, *what;
+		char why[400];
 		switch (v[2]) {
-		case 3:
+		case ESRCH:
 			name = "ESRCH";
-			head = "pthread_join of a thread already joined";
-			why = "pthread_join returned ESRCH: no thread with this ID "
-			      "can be joined. A thread is joined once; after "
-			      "that its ID means nothing (glibc may even have "
-			      "given it to a new thread, which this join would "
-			      "then wait for).";
+			what = "of a thread already joined";
+			snprintf(why, sizeof(why), "%s returned ESRCH: no thread "
+				 "with this ID can be joined. A thread is joined "
+				 "once; after that its ID means nothing (glibc may "
+				 "even have given it to a new thread, which this "
+				 "join would then wait for).", fn);
 			break;
-		case 22:
+		case EINVAL:
 			name = "EINVAL";
-			head = "pthread_join of a thread that is not joinable";
-			why = "pthread_join returned EINVAL: the thread was "
-			      "detached (pthread_detach, or created detached), "
-			      "or another thread is joining it already. A "
-			      "detached thread cannot be waited for: its return "
-			      "value is gone, and the program does not know "
-			      "when it ends.";
+			what = "of a thread that is not joinable";
+			snprintf(why, sizeof(why), "%s returned EINVAL: the "
+				 "thread was detached (pthread_detach, or created "
+				 "detached), or another thread is joining it "
+				 "already%s. A detached thread cannot be waited "
+				 "for: its return value is gone, and the program "
+				 "does not know when it ends.", fn,
+				 call == TRACE_JOIN_TIMED || call == TRACE_JOIN_CLOCK
+					 ? " (or the clock given is not one it "
+					   "can wait on)" : "");
 			break;
-		case 35:
+		case EDEADLK:
 			name = "EDEADLK";
-			head = "pthread_join of a thread by itself";
-			why = "pthread_join returned EDEADLK: a thread joined "
-			      "itself (or two threads joined each other), a "
-			      "wait that could never end.";
+			what = "of a thread by itself";
+			snprintf(why, sizeof(why), "%s returned EDEADLK: a "
+				 "thread joined itself, a wait that could never "
+				 "end.", fn);
 			break;
 		default:
 			name = "an error";
-			head = "pthread_join failed";
-			why = "pthread_join returned an error: the thread was "
-			      "not waited for.";
+			what = "failed";
+			snprintf(why, sizeof(why), "%s returned an error: the "
+				 "thread was not waited for.", fn);
 			break;
 		}
-		char expl[600];
+		char head[120], expl[600];
+		snprintf(head, sizeof(head), "%s %s", fn, what);
 		snprintf(expl, sizeof(expl), "%s A program that does not "
-			 "check what pthread_join returns goes on as if the "
-			 "thread had ended and its result were there.", why);
+			 "check what %s returns goes on as if the thread had "
+			 "ended and its result were there.", why, fn);
 		struct finding *f = finding_add(out, "bad-join", SEV_ERROR,
 			head, expl,
 			"Join each thread exactly once, from one other thread, "
@@ -528,6 +553,7 @@ static int bad_joins(const struct trace_model *m, const struct threads_model *tm
 		    (t && add_stack_id(f, m, "the thread was created here",
 				       t->create_stack, t->creator) < 0) ||
 		    finding_add_str(f, "error", name) < 0 ||
+		    finding_add_str(f, "call", fn) < 0 ||
 		    (t && t->tid && finding_add_int(f, "thread", t->tid) < 0))
 			return -1;
 	}

@@ -359,9 +359,11 @@ enum trace_kind {
 	 * sched (trace_sched_reading; absent in traces before it: there,
 	 * run_ns or wait_ns nonzero means read). */
 	TRACE_THREAD_END = 62,
-	/* pthread_join returned; stamped before the call. Body: dt, handle,
-	 * wait_ns (time blocked in it), result[, stack: when result is not
-	 * 0]. */
+	/* pthread_join (or a _np variant) returned; stamped before the
+	 * call. Body: dt, handle, wait_ns (time blocked in it), result[,
+	 * stack: when result is not 0, or call follows (0: none)[, call
+	 * (trace_join_call; absent: pthread_join)]]. A pthread_tryjoin_np
+	 * that found the thread running (EBUSY) is not written. */
 	TRACE_THREAD_JOIN = 63,
 	/* The process totals, written just before EXIT. Body: dt, user_ns,
 	 * system_ns, voluntary and involuntary context switches, minor and
@@ -412,6 +414,13 @@ enum trace_lock_misuse {
 	TRACE_MISUSE_UNLOCK_FORKED = 4, /* unlock, in a fork child, of an
 					 * rwlock write-locked before the fork
 					 * (owner: the parent's thread) */
+};
+
+enum trace_join_call {
+	TRACE_JOIN_PLAIN = 0, /* pthread_join */
+	TRACE_JOIN_TRY = 1,   /* pthread_tryjoin_np */
+	TRACE_JOIN_TIMED = 2, /* pthread_timedjoin_np */
+	TRACE_JOIN_CLOCK = 3, /* pthread_clockjoin_np */
 };
 
 enum trace_lock_how {

@@ -1,8 +1,9 @@
 /* hook_thread.c: threads: pthread_create (the start routine runs under a
- * small trampoline), pthread_exit, pthread_join, clone, and what each
- * thread cost when it ends. Hook code: no allocation (the trampoline's
- * record lives at the top of the thread's alternate signal stack, an
- * mmap'd block), no stdio, no lock the program could hold, errno kept.
+ * small trampoline), pthread_exit, pthread_join and its _np variants,
+ * clone, and what each thread cost when it ends. Hook code: no allocation
+ * (the trampoline's record lives at the top of the thread's alternate
+ * signal stack, an mmap'd block), no stdio, no lock the program could
+ * hold, errno kept.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -671,46 +672,136 @@ SPY_EXPORT void pthread_exit(void *retval)
 	spy_real.pthread_exit(retval);
 }
 
-SPY_EXPORT int pthread_join(pthread_t thread, void **retval)
+/* ---- joins ---------------------------------------------------------------- */
+
+/* The _np joins, found on first use. */
+static int (*real_tryjoin)(pthread_t, void **);
+static int (*real_timedjoin)(pthread_t, void **, const struct timespec *);
+static int (*real_clockjoin)(pthread_t, void **, clockid_t,
+			     const struct timespec *);
+
+static int join_real(unsigned call, pthread_t thread, void **retval,
+		     clockid_t clock, const struct timespec *at)
 {
-	if (!spy_hook_enter())
+	int (*tryj)(pthread_t, void **);
+	int (*timedj)(pthread_t, void **, const struct timespec *);
+	int (*clockj)(pthread_t, void **, clockid_t, const struct timespec *);
+	switch (call) {
+	case TRACE_JOIN_TRY:
+		tryj = spy_real_late((void **)&real_tryjoin, "pthread_tryjoin_np");
+		return tryj ? tryj(thread, retval) : ENOSYS;
+	case TRACE_JOIN_TIMED:
+		timedj = spy_real_late((void **)&real_timedjoin,
+				       "pthread_timedjoin_np");
+		return timedj ? timedj(thread, retval, at) : ENOSYS;
+	case TRACE_JOIN_CLOCK:
+		clockj = spy_real_late((void **)&real_clockjoin,
+				       "pthread_clockjoin_np");
+		return clockj ? clockj(thread, retval, clock, at) : ENOSYS;
+	default:
 		return spy_real.pthread_join(thread, retval);
+	}
+}
+
+/* Every join, with the guard held; site and cfa are the hook's. */
+__attribute__((noinline)) static int join_body(pthread_t thread, void **retval,
+					       unsigned call, clockid_t clock,
+					       const struct timespec *at,
+					       uintptr_t site, uintptr_t cfa)
+{
+	int entry = errno, saved = entry;
 	uint64_t t0 = spy_writer_now();
-	/* A thread that joins while holding locks waits for the joined one
-	 * as for a lock that thread holds until it ends: a cycle through
-	 * them (it waits for a lock the joiner holds) is a deadlock, found
-	 * the moment it forms. A thread holding nothing joins unwatched. */
-	struct spy_lock_thread *lt = spy_lock_me;
-	int watched = lt && lt->pid == spy_pid && lt->n_held &&
-		      !pthread_equal(thread, pthread_self());
-	if (watched)
-		spy_deadlock_before_join(lt, (uintptr_t)thread,
-					 spy_stack_capture());
-	/* The guard is let go while blocked: a signal handler that runs
-	 * meanwhile may record. */
-	spy_hook_leave();
-	int r = spy_real.pthread_join(thread, retval);
-	int saved = errno;
-	if (watched)
-		spy_deadlock_after_wait(lt);
+	struct spy_lock_thread *lt = NULL;
+	int r;
+	if (call == TRACE_JOIN_TRY) {
+		r = join_real(call, thread, retval, clock, at);
+		saved = errno;
+	} else {
+		/* A thread that joins while holding locks waits for the
+		 * joined one as for a lock that thread holds until it ends:
+		 * a cycle through them (it waits for a lock the joiner
+		 * holds) is a deadlock, found the moment it forms. A thread
+		 * holding nothing joins unwatched; timed joins end by
+		 * themselves. */
+		lt = spy_lock_me;
+		if (call == TRACE_JOIN_PLAIN && lt && lt->pid == spy_pid &&
+		    lt->n_held && !pthread_equal(thread, pthread_self()))
+			spy_deadlock_before_join(lt, (uintptr_t)thread,
+				spy_opt.stacks ? spy_stack_capture_from(site, cfa) : 0);
+		else
+			lt = NULL;
+		/* The guard is let go while blocked: a signal handler that
+		 * runs meanwhile may record. */
+		spy_hook_leave();
+		errno = entry;
+		r = join_real(call, thread, retval, clock, at);
+		saved = errno;
+		if (lt)
+			spy_deadlock_after_wait(lt);
+		if (!spy_hook_enter()) {
+			errno = saved;
+			return r;
+		}
+	}
 	uint64_t t1 = spy_writer_now();
-	if (spy_hook_enter()) {
-		/* a join that failed (joined before, detached, itself) is a
-		 * bug the program rarely checks for: where it was */
-		uint32_t stack = r ? spy_stack_capture() : 0;
-		uint8_t *p = spy_writer_begin_at(TRACE_THREAD_JOIN, 4 * TRACE_VARINT_MAX, t0);
+	/* a try that found the thread running is no join; a join that
+	 * failed (joined before, detached, itself) is a bug the program
+	 * rarely checks for: where it was */
+	if (call != TRACE_JOIN_TRY || r != EBUSY) {
+		uint32_t stack = r && spy_opt.stacks ? spy_stack_capture_from(site, cfa) : 0;
+		uint8_t *p = spy_writer_begin_at(TRACE_THREAD_JOIN,
+						 5 * TRACE_VARINT_MAX, t0);
 		if (p) {
 			p = trace_put_varint(p, (uint64_t)thread);
 			p = trace_put_varint(p, t1 - t0);
 			p = trace_put_varint(p, (uint64_t)r);
-			if (stack)
+			if (stack || call != TRACE_JOIN_PLAIN)
 				p = trace_put_varint(p, stack);
+			if (call != TRACE_JOIN_PLAIN)
+				p = trace_put_varint(p, call);
 			spy_writer_end(p);
 		}
-		spy_hook_leave();
 	}
+	spy_hook_leave();
 	errno = saved;
 	return r;
+}
+
+#define JOIN_SITE() ((uintptr_t)__builtin_return_address(0))
+#define JOIN_CFA() ((uintptr_t)__builtin_dwarf_cfa())
+
+SPY_EXPORT int pthread_join(pthread_t thread, void **retval)
+{
+	if (!spy_hook_enter())
+		return spy_real.pthread_join(thread, retval);
+	return join_body(thread, retval, TRACE_JOIN_PLAIN, 0, NULL, JOIN_SITE(),
+			 JOIN_CFA());
+}
+
+SPY_EXPORT int pthread_tryjoin_np(pthread_t thread, void **retval)
+{
+	if (!spy_hook_enter())
+		return join_real(TRACE_JOIN_TRY, thread, retval, 0, NULL);
+	return join_body(thread, retval, TRACE_JOIN_TRY, 0, NULL, JOIN_SITE(),
+			 JOIN_CFA());
+}
+
+SPY_EXPORT int pthread_timedjoin_np(pthread_t thread, void **retval,
+				    const struct timespec *at)
+{
+	if (!spy_hook_enter())
+		return join_real(TRACE_JOIN_TIMED, thread, retval, 0, at);
+	return join_body(thread, retval, TRACE_JOIN_TIMED, 0, at, JOIN_SITE(),
+			 JOIN_CFA());
+}
+
+SPY_EXPORT int pthread_clockjoin_np(pthread_t thread, void **retval,
+				    clockid_t clock, const struct timespec *at)
+{
+	if (!spy_hook_enter())
+		return join_real(TRACE_JOIN_CLOCK, thread, retval, clock, at);
+	return join_body(thread, retval, TRACE_JOIN_CLOCK, clock, at,
+			 JOIN_SITE(), JOIN_CFA());
 }
 
 /* ---- destructors at thread exit ------------------------------------------------ */

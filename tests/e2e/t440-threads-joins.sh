@@ -2,7 +2,8 @@
 # t440: a pthread_join that fails (a thread joined twice, a detached one,
 # a thread joining itself) is a bad-join finding at its line, with the
 # thread's creation; a thread joined once is none. Threads that end
-# without being joined or detached are a thread-leak warning.
+# without being joined or detached are a thread-leak warning. The _np
+# joins are joins too (a timed one that times out is no error).
 . "$(dirname "$0")/lib.sh"
 
 SRC=$FIXTURES/joins.c
@@ -54,6 +55,19 @@ test_expect 'four threads that end unjoined: one thread-leak at their creation; 
 test_expect 'a thread joined once: nothing' '
 	run ok && json_check t.log.json "$(kind bad-join) == []" &&
 	json_check t.log.json "j[\"findings\"] == []"
+'
+
+test_expect 'pthread_tryjoin_np, pthread_timedjoin_np (once timing out first) and pthread_clockjoin_np join their threads: no thread-leak, no bad-join' '
+	run np && grep -qx "np 1 1 0 0" out &&
+	json_check t.log.json "j[\"findings\"] == []" &&
+	"$ANALYZE" dump --json t.log >d.json &&
+	json_check d.json "sum(1 for e in j if e[\"kind\"] == \"thread_join\") == 4"
+'
+
+test_expect 'pthread_timedjoin_np of a thread joined before: bad-join, ESRCH, at its line, naming the call' '
+	run np-twice && grep -qx 3 out &&
+	json_check t.log.json "[(x[\"details\"][\"error\"], x[\"details\"][\"call\"], x[\"headline\"]) for x in $(kind bad-join)] == [(\"ESRCH\", \"pthread_timedjoin_np\", \"pthread_timedjoin_np of a thread already joined\")]" &&
+	json_check t.log.json "$(first "($(kind bad-join))[0][\"stacks\"][0]") == (\"np\", $(line_of "BUG: np-twice"))"
 '
 
 test_done

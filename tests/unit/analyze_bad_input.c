@@ -487,6 +487,37 @@ static void test_scaled_times(void)
 	free(b.buf);
 }
 
+/* Lock misuses and joins with values out of range: a type, a what and
+ * a join call no libspy writes, a holder and a result past 32 bits,
+ * stacks that do not exist. */
+static void test_misuse_and_joins(void)
+{
+	struct tb b;
+	begin(&b);
+	static const uint64_t types[] = { 0, 1, 2, 3, 4, 5, 6, 255, 1ull << 40 };
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		tb_begin(&b, 600 + i);
+		tb_v(&b, 0x7000 + 64 * (i % 3)); /* lock */
+		tb_v(&b, i % 6);                 /* what: 0 and 5 unknown */
+		tb_v(&b, i & 1 ? UINT64_MAX : 0);
+		tb_v(&b, i & 2 ? 99 : 1);        /* stack */
+		tb_v(&b, types[i]);
+		tb_end_record(&b, TRACE_LOCK_MISUSE);
+	}
+	static const uint64_t results[] = { 0, 3, 16, 22, 35, 110, 1ull << 40 };
+	for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++) {
+		tb_begin(&b, 620 + i);
+		tb_v(&b, 0x5000); tb_v(&b, UINT64_MAX); tb_v(&b, results[i]);
+		tb_v(&b, i & 1 ? 99 : 1);
+		tb_v(&b, i < 4 ? i : UINT64_MAX); /* call */
+		tb_end_record(&b, TRACE_THREAD_JOIN);
+	}
+	finish(&b);
+	ok(run_all(save(&b, "misuse")) == 0,
+	   "lock misuses and joins with values out of range");
+	free(b.buf);
+}
+
 /* The trace of every case so far in one, small, with a record of most
  * kinds. */
 static void build_small(struct tb *b)
@@ -625,6 +656,7 @@ int main(void)
 	test_many_io_sites();
 	test_many_unknown_frees();
 	test_scaled_times();
+	test_misuse_and_joins();
 	test_sweep();
 	char cmd[200];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
