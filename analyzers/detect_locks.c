@@ -278,6 +278,12 @@ static int report_deadlock(const struct trace_model *m,
 			const struct lock_deadlock_thread *t = &d->t[i];
 			const struct lock_deadlock_thread *o = &d->t[(i + 1) % d->n];
 			uint64_t ms = d->ts > t->since ? (d->ts - t->since) / 1000000 : 0;
+			if (t->join && !t->n_held) {
+				fprintf(expl.f, "Thread %u has waited %lu ms in "
+					"pthread_join for thread %u to end. ",
+					t->tid, (unsigned long)ms, o->tid);
+				continue;
+			}
 			fprintf(expl.f, "Thread %u holds ", t->tid);
 			for (size_t k = 0; k < t->n_held; k++)
 				fprintf(expl.f, "%s'%s'", k ? ", " : "",
@@ -305,21 +311,28 @@ static int report_deadlock(const struct trace_model *m,
 	else
 		fprintf(expl.f, "libspy saw the cycle close and left the "
 			"program waiting (on_deadlock=wait).");
-	bool joins = false;
+	size_t joins = 0;
 	for (size_t i = 0; i < d->n; i++)
-		joins |= d->t[i].join;
+		joins += d->t[i].join;
+	const char *fix =
+		joins == d->n
+		? "Join in one direction only: a thread is joined by the one "
+		  "that created it (or by one other thread that does not "
+		  "itself wait for it), and never joins a thread that waits "
+		  "for its own end."
+		: joins
+		? "Unlock before pthread_join: a thread that joins another "
+		  "while holding a lock that thread still needs waits for it "
+		  "for ever."
+		: "Take the locks in one global order everywhere, so that no "
+		  "thread ever waits for a lock while holding one that comes "
+		  "later in that order; or take them together under one "
+		  "outer lock.";
 	char *h = text_close(&head), *x = text_close(&expl);
 	int rc = -1;
 	struct finding *f;
 	if (h && x &&
-	    (f = finding_add(out, "deadlock", SEV_ERROR, h, x, joins
-			     ? "Unlock before pthread_join: a thread that "
-			       "joins another while holding a lock that "
-			       "thread still needs waits for it for ever."
-			     : "Take the locks in one global order everywhere, "
-			       "so that no thread ever waits for a lock while "
-			       "holding one that comes later in that order; or "
-			       "take them together under one outer lock."))) {
+	    (f = finding_add(out, "deadlock", SEV_ERROR, h, x, fix))) {
 		rc = finding_add_int(f, "threads", (int64_t)d->n);
 		for (size_t i = 0; i < d->n && rc == 0; i++) {
 			const struct lock_deadlock_thread *t = &d->t[i];
@@ -734,7 +747,8 @@ int detect_locks(const struct trace_model *m, struct finding_list *out)
 	struct symbolizer *sym = NULL;
 	int rc = -1;
 	if (lock_model_build(m, &lm) == 0) {
-		if (!lm.n_locks) {
+		/* (threads that join each other deadlock with no lock) */
+		if (!lm.n_locks && !lm.n_deadlocks) {
 			rc = 0;
 		} else if ((sym = symbolizer_new(m))) {
 			lock_names_fill(m, &lm, sym);

@@ -674,7 +674,7 @@ SPY_EXPORT void pthread_exit(void *retval)
 
 /* ---- joins ---------------------------------------------------------------- */
 
-/* The _np joins, found on first use. */
+/* The _np joins, found on first use (pthread_join tries first). */
 static int (*real_tryjoin)(pthread_t, void **);
 static int (*real_timedjoin)(pthread_t, void **, const struct timespec *);
 static int (*real_clockjoin)(pthread_t, void **, clockid_t,
@@ -712,24 +712,28 @@ __attribute__((noinline)) static int join_body(pthread_t thread, void **retval,
 	int entry = errno, saved = entry;
 	uint64_t t0 = spy_writer_now();
 	struct spy_lock_thread *lt = NULL;
-	int r;
+	int r = EBUSY;
 	if (call == TRACE_JOIN_TRY) {
 		r = join_real(call, thread, retval, clock, at);
 		saved = errno;
-	} else {
-		/* A thread that joins while holding locks waits for the
-		 * joined one as for a lock that thread holds until it ends:
-		 * a cycle through them (it waits for a lock the joiner
-		 * holds) is a deadlock, found the moment it forms. A thread
-		 * holding nothing joins unwatched; timed joins end by
-		 * themselves. */
-		lt = spy_lock_me;
-		if (call == TRACE_JOIN_PLAIN && lt && lt->pid == spy_pid &&
-		    lt->n_held && !pthread_equal(thread, pthread_self()))
+	} else if (call == TRACE_JOIN_PLAIN) {
+		/* Tried first: a thread that has ended is joined at once,
+		 * at no more cost. One that still runs holds, for the live
+		 * check, a "lock" until it ends, which this join waits for:
+		 * a cycle through it (the thread waits, itself or along a
+		 * chain, for a lock the joiner holds or for the joiner's end)
+		 * is a deadlock, found the moment it forms. Timed joins end
+		 * by themselves; a thread joining itself gets EDEADLK. */
+		int (*tryj)(pthread_t, void **) =
+			spy_real_late((void **)&real_tryjoin, "pthread_tryjoin_np");
+		r = tryj ? tryj(thread, retval) : EBUSY;
+		saved = tryj ? errno : entry;
+		if (r == EBUSY && !pthread_equal(thread, pthread_self()) &&
+		    (lt = spy_lock_self(spy_pid)))
 			spy_deadlock_before_join(lt, (uintptr_t)thread,
 				spy_opt.stacks ? spy_stack_capture_from(site, cfa) : 0);
-		else
-			lt = NULL;
+	}
+	if (r == EBUSY && call != TRACE_JOIN_TRY) {
 		/* The guard is let go while blocked: a signal handler that
 		 * runs meanwhile may record. */
 		spy_hook_leave();

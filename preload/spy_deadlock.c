@@ -351,7 +351,8 @@ static int follow(struct cycle *c, int depth, unsigned char *seen)
 	unsigned want = w->wait_type & 15;
 	if (depth + 1 >= MAX_CYCLE)
 		return 0;
-	for (int i = 0; i < SPY_LOCK_THREADS; i++) {
+	int used = slots_used();
+	for (int i = 0; i < used; i++) {
 		struct spy_lock_thread *s = &slots[i];
 		if (s == w || !__atomic_load_n(&s->tid, __ATOMIC_RELAXED) ||
 		    s->pid != spy_pid || !blocks(s, lock, want))

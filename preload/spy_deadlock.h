@@ -160,8 +160,8 @@ static inline void spy_deadlock_cond_wait(struct spy_lock_thread *me,
 	__atomic_store_n(&me->wait_lock, (uintptr_t)lock, __ATOMIC_RELEASE);
 }
 
-/* The calling thread, holding locks, is about to wait in pthread_join
- * for thread (not itself) to end: a wait for a "lock" that thread holds
+/* The calling thread is about to wait in pthread_join for thread (not
+ * itself, still running) to end: a wait for a "lock" that thread holds
  * as long as it runs. Checked as a lock wait is. */
 void spy_deadlock_before_join(struct spy_lock_thread *me, uintptr_t thread,
 			      uint32_t stack);

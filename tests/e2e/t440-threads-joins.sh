@@ -3,7 +3,9 @@
 # a thread joining itself) is a bad-join finding at its line, with the
 # thread's creation; a thread joined once is none. Threads that end
 # without being joined or detached are a thread-leak warning. The _np
-# joins are joins too (a timed one that times out is no error).
+# joins are joins too (a timed one that times out is no error). Threads
+# that join each other in a ring, or through a lock, are a deadlock
+# found as it forms; a chain that ends, or timed joins, are none.
 . "$(dirname "$0")/lib.sh"
 
 SRC=$FIXTURES/joins.c
@@ -68,6 +70,41 @@ test_expect 'pthread_timedjoin_np of a thread joined before: bad-join, ESRCH, at
 	run np-twice && grep -qx 3 out &&
 	json_check t.log.json "[(x[\"details\"][\"error\"], x[\"details\"][\"call\"], x[\"headline\"]) for x in $(kind bad-join)] == [(\"ESRCH\", \"pthread_timedjoin_np\", \"pthread_timedjoin_np of a thread already joined\")]" &&
 	json_check t.log.json "$(first "($(kind bad-join))[0][\"stacks\"][0]") == (\"np\", $(line_of "BUG: np-twice"))"
+'
+
+# hangs CASE THREADS JOINS: CASE hangs when run plain; under libspy it
+# ends with status 86, a deadlock of THREADS threads, JOINS of them in
+# pthread_join
+hangs() {
+	rc=0 && timeout 2 "$BIN" "$1" >out || rc=$? && say "plain status $rc" && test $rc -eq 124 &&
+	rm -f t.log && rc=0 &&
+	SPY_OPTIONS=out=$PWD/t.log timeout 20 env LD_PRELOAD=$LIBSPY "$BIN" "$1" >out 2>err || rc=$? &&
+	say "status $rc" && test $rc -eq 86 &&
+	grep -q "$2 threads wait for each other" err &&
+	test "$(grep -c "waits in pthread_join for thread" err)" = "$3" &&
+	report_json t.log &&
+	json_check t.log.json "[x[\"details\"][\"threads\"] for x in $(kind deadlock)] == [$2]"
+}
+
+test_expect 'ring: three threads each joining the next wait for ever: a deadlock found as it forms, ended (86), each join at its line' '
+	hangs ring 3 3 &&
+	json_check t.log.json "[s[\"frames\"][0][\"line\"] for s in ($(kind deadlock))[0][\"stacks\"]] == [$(line_of "RING: joins the next")] * 3" &&
+	json_check t.log.json "($(kind deadlock))[0][\"fix\"].startswith(\"Join in one direction only\")"
+'
+
+test_expect 'mutual: a thread joins the main thread, which then joins it: a deadlock of two joins (glibc does not see it)' '
+	hangs mutual 2 2
+'
+
+test_expect 'mixed: a thread holding nothing joins one that waits for a lock held by a third, which joins the first: a deadlock' '
+	hangs mixed 3 2 &&
+	json_check t.log.json "($(kind deadlock))[0][\"fix\"].startswith(\"Unlock before pthread_join\")"
+'
+
+test_expect 'chain (the last thread ends) and timedring (the ring with timed joins, which time out): no deadlock, no finding' '
+	run chain && grep -qx chain out && json_check t.log.json "j[\"findings\"] == []" &&
+	run timedring && grep -qx timedring out && json_check t.log.json "j[\"findings\"] == []" &&
+	! grep -q deadlock err
 '
 
 test_done

@@ -487,9 +487,10 @@ static void test_scaled_times(void)
 	free(b.buf);
 }
 
-/* Lock misuses and joins with values out of range: a type, a what and
- * a join call no libspy writes, a holder and a result past 32 bits,
- * stacks that do not exist. */
+/* Lock misuses, joins and a deadlock of joins with values out of range:
+ * a type, a what and a join call no libspy writes, a holder and a
+ * result past 32 bits, stacks that do not exist, and a deadlock of two
+ * threads joining each other in a trace with no lock at all. */
 static void test_misuse_and_joins(void)
 {
 	struct tb b;
@@ -515,6 +516,19 @@ static void test_misuse_and_joins(void)
 	finish(&b);
 	ok(run_all(save(&b, "misuse")) == 0,
 	   "lock misuses and joins with values out of range");
+	free(b.buf);
+
+	begin(&b);
+	tb_begin(&b, 600);
+	tb_v(&b, 0); tb_v(&b, 2);
+	tb_v(&b, 10); tb_v(&b, 0x5000); tb_v(&b, TRACE_LOCK_JOIN);
+	tb_v(&b, 1); tb_v(&b, 500); tb_v(&b, 0);
+	tb_v(&b, 11); tb_v(&b, 0x6000); tb_v(&b, TRACE_LOCK_JOIN);
+	tb_v(&b, 99); tb_v(&b, UINT64_MAX); tb_v(&b, 0);
+	tb_end_record(&b, TRACE_DEADLOCK);
+	finish(&b);
+	ok(run_all(save(&b, "joinring")) == 0,
+	   "a deadlock of two joins in a trace with no lock");
 	free(b.buf);
 }
 
