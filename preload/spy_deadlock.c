@@ -36,8 +36,8 @@ static int full_noted, slots_noted, reported;
  * and a search stops there. */
 static int slots_hi;
 
-/* 1 once the thread took a lock while it had no slot: a slot it gets
- * later does not list that lock. */
+/* 1 once the thread took a lock while it had no slot, or gave up its slot
+ * still holding one: a slot it gets later does not list that lock. */
 static __thread int lost_locks __attribute__((tls_model("initial-exec")));
 
 /* 0 abort, 1 wait; -1 until on_deadlock= has been read. */
@@ -89,6 +89,10 @@ static void slot_release(void *arg)
 {
 	struct spy_lock_thread *s = arg;
 	rec_lock_thread_flush();
+	/* Other destructors of the thread may still give back what it
+	 * holds: a slot it takes for them would not list it. */
+	if (s->n_held)
+		lost_locks = 1;
 	s->wait_lock = 0;
 	s->n_held = 0;
 	if (spy_lock_me == s)

@@ -227,8 +227,8 @@ test_expect 'an rwlock unlocked twice, never locked, by a thread other than its 
 	json_check t.log.json "$(held rwlock "\"writing\"" True)"
 '
 
-test_expect 'rwlocks and spin locks used by their rules (a read lock taken twice, readers side by side, a writer, a tryrdlock, destroyed once free): no bad-unlock, no bad-destroy' '
-	for c in rwok rdrd rdwr spin; do
+test_expect 'rwlocks and spin locks used by their rules (a read lock taken twice, readers side by side, a writer, a tryrdlock, destroyed once free; a read lock given back by a thread-specific data destructor): no bad-unlock, no bad-destroy' '
+	for c in rwok rwtls rdrd rdwr spin; do
 		run_case $c && json_check t.log.json "$no_misuse" || return 1
 	done
 '
