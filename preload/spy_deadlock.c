@@ -36,8 +36,9 @@ static int full_noted, slots_noted, reported;
  * and a search stops there. */
 static int slots_hi;
 
-/* 1 once the thread took a lock while it had no slot, or gave up its slot
- * still holding one: a slot it gets later does not list that lock. */
+/* 1 once the thread took a lock while it had no slot, gave up its slot
+ * still holding one, or is a fork child's holding its parent's: a slot it
+ * gets later does not list that lock. */
 static __thread int lost_locks __attribute__((tls_model("initial-exec")));
 
 /* 0 abort, 1 wait; -1 until on_deadlock= has been read. */
@@ -155,6 +156,10 @@ struct spy_lock_thread *spy_lock_slot_claim(void)
 		me->self = (uintptr_t)pthread_self();
 		return me;
 	}
+	/* A fork child's thread holds what its parent's held, which its
+	 * new slot will not list. */
+	if (me && me->n_held)
+		lost_locks = 1;
 	for (int i = 0; i < SPY_LOCK_THREADS; i++)
 		if (!__atomic_load_n(&slots[i].tid, __ATOMIC_RELAXED) &&
 		    (s = take(&slots[i], 0, tid, pid)))
