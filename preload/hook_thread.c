@@ -529,8 +529,9 @@ static void unwinding(void *arg)
 }
 
 /* The new thread's first moments: note its stack, give it an alternate
- * signal stack, say it started; then the program's start routine. */
-static void *trampoline_run(void *arg)
+ * signal stack, say it started; then the program's start routine, a C11
+ * one (int (*)(void *)) when c11. */
+static inline __attribute__((always_inline)) void *thread_run(void *arg, int c11)
 {
 	/* a copy: the block that holds it may go back to the pool below */
 	struct trampoline tr = *(struct trampoline *)arg, *t = &tr;
@@ -586,7 +587,10 @@ static void *trampoline_run(void *arg)
 	struct _pthread_cleanup_buffer unwind_buf;
 	_pthread_cleanup_push(&unwind_buf, unwinding, NULL);
 	errno = entry_errno;
-	r = start(start_arg);
+	if (c11)
+		r = (void *)(intptr_t)((int (*)(void *))(void (*)(void))start)(start_arg);
+	else
+		r = start(start_arg);
 	_pthread_cleanup_pop(&unwind_buf, 0);
 	if (!me->how)
 		me->how = 1 + TRACE_THREAD_RETURNED;
@@ -594,12 +598,37 @@ static void *trampoline_run(void *arg)
 	return r;
 }
 
-SPY_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
-			      void *(*start)(void *), void *arg)
+static void *trampoline_run(void *arg)
 {
-	spy_modules_threads_started();
-	if (!spy_hook_enter())
-		return spy_real.pthread_create(thread, attr, start, arg);
+	return thread_run(arg, 0);
+}
+
+/* thrd_join gives the int back from the low bits, as glibc's does. */
+static int trampoline_c11(void *arg)
+{
+	return (int)(intptr_t)thread_run(arg, 1);
+}
+
+/* The real create: thrd_create for a C11 start routine (glibc marks
+ * such a thread, and starts it with its default attributes), with errno
+ * values as pthread_create's. */
+static int create_real(pthread_t *thread, const pthread_attr_t *attr,
+		       void *(*start)(void *), void *arg, int c11,
+		       struct trampoline *t)
+{
+	if (!c11)
+		return t ? spy_real.pthread_create(thread, attr, trampoline_run, t)
+			 : spy_real.pthread_create(thread, attr, start, arg);
+	int r = t ? spy_real.thrd_create(thread, trampoline_c11, t)
+		  : spy_real.thrd_create(thread, (thrd_start_t)(void (*)(void))start, arg);
+	return r == thrd_success ? 0 : r == thrd_nomem ? ENOMEM : EAGAIN;
+}
+
+/* Every create, with the guard held; start is a C11 one when c11 (attr
+ * is then NULL). Returns pthread_create's result. */
+static int create_body(pthread_t *thread, const pthread_attr_t *attr,
+		       void *(*start)(void *), void *arg, int c11)
+{
 	uint32_t stack = spy_stack_capture();
 	uint64_t size, guard;
 	uint8_t from;
@@ -614,8 +643,7 @@ SPY_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 					  .block = block };
 	}
 	uint64_t t0 = spy_writer_now();
-	int r = t ? spy_real.pthread_create(thread, attr, trampoline_run, t)
-		  : spy_real.pthread_create(thread, attr, start, arg);
+	int r = create_real(thread, attr, start, arg, c11, t);
 	uint64_t t1 = spy_writer_now();
 	int saved = errno;
 	if (r != 0 && block)
@@ -645,7 +673,28 @@ SPY_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 	return r;
 }
 
-SPY_EXPORT int pthread_detach(pthread_t thread)
+SPY_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+			      void *(*start)(void *), void *arg)
+{
+	spy_modules_threads_started();
+	if (!spy_hook_enter())
+		return spy_real.pthread_create(thread, attr, start, arg);
+	return create_body(thread, attr, start, arg, 0);
+}
+
+/* glibc's C11 thread calls reach its pthread code inside libc, past the
+ * hooks above: hooked by name too. */
+SPY_EXPORT int thrd_create(thrd_t *thread, thrd_start_t start, void *arg)
+{
+	spy_modules_threads_started();
+	if (!spy_hook_enter())
+		return spy_real.thrd_create(thread, start, arg);
+	int r = create_body(thread, NULL, (void *(*)(void *))(void (*)(void))start,
+			    arg, 1);
+	return r == 0 ? thrd_success : r == ENOMEM ? thrd_nomem : thrd_error;
+}
+
+static int detach_body(pthread_t thread)
 {
 	if (!spy_real.pthread_detach)
 		spy_init();
@@ -664,12 +713,28 @@ SPY_EXPORT int pthread_detach(pthread_t thread)
 	return r;
 }
 
+SPY_EXPORT int pthread_detach(pthread_t thread)
+{
+	return detach_body(thread);
+}
+
+SPY_EXPORT int thrd_detach(thrd_t thread)
+{
+	return detach_body(thread) == 0 ? thrd_success : thrd_error;
+}
+
 SPY_EXPORT void pthread_exit(void *retval)
 {
 	spy_init();
 	if (!rec_thread_self.how)
 		rec_thread_self.how = 1 + TRACE_THREAD_EXITED;
 	spy_real.pthread_exit(retval);
+}
+
+/* glibc's thrd_exit is pthread_exit with the int as the pointer. */
+SPY_EXPORT void thrd_exit(int res)
+{
+	pthread_exit((void *)(uintptr_t)res);
 }
 
 /* ---- joins ---------------------------------------------------------------- */
@@ -780,6 +845,23 @@ SPY_EXPORT int pthread_join(pthread_t thread, void **retval)
 		return spy_real.pthread_join(thread, retval);
 	return join_body(thread, retval, TRACE_JOIN_PLAIN, 0, NULL, JOIN_SITE(),
 			 JOIN_CFA());
+}
+
+/* glibc's thrd_join is pthread_join keeping the low bits of the result;
+ * res is written only when the join succeeded (glibc writes what it did
+ * not get otherwise). */
+SPY_EXPORT int thrd_join(thrd_t thread, int *res)
+{
+	void *rv = NULL;
+	int r;
+	if (!spy_hook_enter())
+		r = spy_real.pthread_join(thread, res ? &rv : NULL);
+	else
+		r = join_body(thread, res ? &rv : NULL, TRACE_JOIN_PLAIN, 0, NULL,
+			      JOIN_SITE(), JOIN_CFA());
+	if (r == 0 && res)
+		*res = (int)(uintptr_t)rv;
+	return r == 0 ? thrd_success : thrd_error;
 }
 
 SPY_EXPORT int pthread_tryjoin_np(pthread_t thread, void **retval)

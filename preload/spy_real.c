@@ -208,6 +208,7 @@ void spy_real_resolve(void)
 	RESOLVE(pthread_detach, "pthread_detach");
 	RESOLVE(pthread_key_create, "pthread_key_create");
 	RESOLVE(tss_create, "tss_create");
+	RESOLVE(thrd_create, "thrd_create");
 	RESOLVE(cxa_thread_atexit_impl, "__cxa_thread_atexit_impl");
 	RESOLVE(clone, "clone");
 	RESOLVE(libc_start_main, "__libc_start_main");

@@ -47,6 +47,7 @@ struct spy_real {
 	int (*pthread_detach)(unsigned long);
 	int (*pthread_key_create)(unsigned *, void (*)(void *));
 	int (*tss_create)(unsigned *, void (*)(void *));
+	int (*thrd_create)(thrd_t *, thrd_start_t, void *);
 	int (*cxa_thread_atexit_impl)(void (*)(void *), void *, void *);
 	int (*clone)(int (*)(void *), void *, int, void *, ...);
 	void *(*mmap)(void *, size_t, int, int, int, off_t);

@@ -6,6 +6,8 @@
 # joins are joins too (a timed one that times out is no error). Threads
 # that join each other in a ring, or through a lock, are a deadlock
 # found as it forms; a chain that ends, or timed joins, are none.
+# C11 threads (thrd_create, thrd_join, thrd_detach, thrd_exit) are
+# followed as pthreads are.
 . "$(dirname "$0")/lib.sh"
 
 SRC=$FIXTURES/joins.c
@@ -105,6 +107,35 @@ test_expect 'chain (the last thread ends) and timedring (the ring with timed joi
 	run chain && grep -qx chain out && json_check t.log.json "j[\"findings\"] == []" &&
 	run timedring && grep -qx timedring out && json_check t.log.json "j[\"findings\"] == []" &&
 	! grep -q deadlock err
+'
+
+
+# C11 threads: glibc's thrd_create and thrd_join call its pthread code
+# inside libc, which the pthread hooks do not see.
+C11=$TEST_DIR/c11threads
+gcc -std=gnu11 -O0 -g -pthread -o "$C11" "$FIXTURES/c11threads.c" ||
+	{ echo "Bail out! cannot build the C11 test program"; exit 1; }
+
+c11run() {
+	rm -f t.log
+	"$C11" "$1" >plain.out; echo $? >plain.rc
+	SPY_OPTIONS=out=$PWD/t.log LD_PRELOAD=$LIBSPY "$C11" "$1" >out 2>err
+	echo $? >rc
+	cmp plain.out out && cmp plain.rc rc && test ! -s err && report_json t.log
+}
+
+test_expect 'C11 threads joined (results read back, one ends in thrd_exit) or detached: same output and status, each counted, no finding' '
+	c11run ok && test "$(cat rc)" = 3 && grep -qx "0 -7" out &&
+	json_check t.log.json "j[\"machine\"][\"threads_created\"] == 5" &&
+	json_check t.log.json "j[\"findings\"] == []"
+'
+
+test_expect 'a C11 thread that ends unjoined: thread-leak at its thrd_create; mtx_t taken in two orders: lock-order-cycle' '
+	c11run leak &&
+	json_check t.log.json "[x[\"details\"][\"threads\"] for x in $(kind thread-leak)] == [1]" &&
+	json_check t.log.json "$(first "($(kind thread-leak))[0][\"stacks\"][0]") == (\"main\", $(grep -n -F "LEAK: never joined" "$FIXTURES/c11threads.c" | cut -d: -f1))" &&
+	c11run order && grep -qx "1 2" out &&
+	json_check t.log.json "len($(kind lock-order-cycle)) == 1"
 '
 
 test_done
