@@ -30,7 +30,8 @@ static void describe(Dwarf_Die *type, Dwarf_Word off, char *buf, size_t cap,
 		int tag = dwarf_tag(&t);
 		const char *name = dwarf_diename(&t);
 		if (tag == DW_TAG_typedef && name &&
-		    (!strncmp(name, "pthread_", 8) || !strcmp(name, "mtx_t")))
+		    (!strncmp(name, "pthread_", 8) || !strcmp(name, "mtx_t") ||
+		     !strncmp(name, "omp_", 4)))
 			goto rest;
 		if (tag != DW_TAG_typedef && tag != DW_TAG_const_type &&
 		    tag != DW_TAG_volatile_type)

@@ -10,10 +10,14 @@
  * untimed pairs of a hot loop (rec_locks.h). Never allocates, never takes
  * a lock of its own.
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <threads.h>
 #include <time.h>
 
@@ -89,7 +93,8 @@ static int mutex_self_blocks(const void *m)
 	do {                                                                   \
 		uintptr_t site_ = (site), cfa_ = (cfa);                        \
 		struct spy_lock_thread *me_ = spy_lock_self(spy_pid);          \
-		unsigned flags_ = rec_lock_flags(type, how);                   \
+		unsigned flags_ = rec_lock_flags((type) & ~SPY_LOCK_UNOWNED,       \
+						how);                          \
 		uint64_t waited_ = 0;                                          \
 		uint32_t stack_;                                               \
 		int r_ = try_expr;                                             \
@@ -131,15 +136,16 @@ static int mutex_self_blocks(const void *m)
 			busy, ok, self_blocks)
 
 /* A try variant: never blocks, never a wait. */
-#define TRY_BODY(lock, type, try_expr, ok)                                     \
+#define TRY_BODY_AT(site, cfa, lock, type, try_expr, ok)                       \
 	do {                                                                   \
-		uintptr_t site_ = SITE();                                      \
+		uintptr_t site_ = (site), cfa_ = (cfa);                        \
 		struct spy_lock_thread *me_ = spy_lock_self(spy_pid);          \
-		unsigned flags_ = rec_lock_flags(type, TRACE_LOCK_TRY);        \
+		unsigned flags_ = rec_lock_flags((type) & ~SPY_LOCK_UNOWNED,       \
+						TRACE_LOCK_TRY);        \
 		int r_ = try_expr;                                             \
 		int *errp_ = errno_loc();                                      \
 		int saved_ = *errp_;                                           \
-		uint32_t stack_ = rec_lock_stack(lock, site_, CFA());          \
+		uint32_t stack_ = rec_lock_stack(lock, site_, cfa_);           \
 		if (ok(r_)) {                                                  \
 			if (me_)                                               \
 				spy_lock_held_push(me_, lock, type, stack_);   \
@@ -152,6 +158,9 @@ static int mutex_self_blocks(const void *m)
 		*errp_ = saved_;                                               \
 		return r_;                                                     \
 	} while (0)
+
+#define TRY_BODY(lock, type, try_expr, ok)                                     \
+	TRY_BODY_AT(SITE(), CFA(), lock, type, try_expr, ok)
 
 #define RELEASE_BODY(lock, unlock_expr)                                        \
 	do {                                                                   \
@@ -695,6 +704,120 @@ SPY_EXPORT int cnd_timedwait(cnd_t *restrict c, mtx_t *restrict m,
 	if (!lock_hook_enter())
 		return REAL(cnd_timedwait)(c, m, at);
 	COND_BODY(c, m, 1, spy_real_locks.cnd_timedwait(c, m, at), 1);
+}
+
+/* ---- OpenMP omp_lock_t ----------------------------------------------------- */
+
+/* The OpenMP runtime's locks are its own (futexes in libgomp), which no
+ * pthread hook sees. Its functions are found on first use, when the
+ * runtime is loaded: among the loaded objects, as a library the program
+ * dlopens (a Python module) may have its runtime in its own scope, where
+ * RTLD_NEXT does not look, and a lookup that fails would change what
+ * dlerror() tells the program. The first runtime loaded wins, as it does
+ * for the program's own calls in the global scope. The nestable locks are
+ * left alone: libgomp has two of each of their functions, for two
+ * layouts (symbol versions OMP_1.0 and OMP_3.0), and a hook cannot tell
+ * which one its caller was linked to. */
+enum { OMP_SET, OMP_UNSET, OMP_TEST, OMP_N };
+static const char *const omp_name[OMP_N] = {
+	"omp_set_lock", "omp_unset_lock", "omp_test_lock",
+};
+static void *omp_real[OMP_N];
+
+struct omp_search {
+	const char *name;
+	void *found;
+};
+
+static int omp_ask_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	struct omp_search *os = arg;
+	const char *n = info->dlpi_name;
+	if (!n || !(strstr(n, "/libgomp.so") || strstr(n, "/libomp.so") ||
+		    strstr(n, "/libiomp5.so")))
+		return 0;
+	void *h = dlopen(n, RTLD_LAZY | RTLD_NOLOAD);
+	if (!h)
+		return 0;
+	os->found = dlsym(h, os->name);
+	dlclose(h);
+	return os->found != NULL;
+}
+
+/* Keeps errno. A program that calls these has a runtime loaded; one
+ * that has none would have stopped at the call without libspy. */
+static void *omp_fn(int which)
+{
+	void *f = __atomic_load_n(&omp_real[which], __ATOMIC_ACQUIRE);
+	if (SPY_UNLIKELY(!f)) {
+		int saved = errno;
+		spy_self.guard++;
+		struct omp_search os = { omp_name[which], NULL };
+		dl_iterate_phdr(omp_ask_object, &os);
+		spy_self.guard--;
+		errno = saved;
+		if (!(f = os.found))
+			abort();
+		__atomic_store_n(&omp_real[which], f, __ATOMIC_RELEASE);
+	}
+	return f;
+}
+
+#define OMP_SET_REAL(l) ((void (*)(void *))omp_fn(OMP_SET))(l)
+#define OMP_UNSET_REAL(l) ((void (*)(void *))omp_fn(OMP_UNSET))(l)
+#define OMP_TEST_REAL(l) ((int (*)(void *))omp_fn(OMP_TEST))(l)
+
+/* Recorded as mutexes; the live check cannot ask them who holds them.
+ * One taken again by its holder blocks for ever. */
+#define OMP_TYPE (TRACE_LOCK_MUTEX | SPY_LOCK_UNOWNED)
+
+__attribute__((noinline)) static int omp_set_body(void *l, uintptr_t site,
+						  uintptr_t cfa)
+{
+	ACQUIRE_BODY_AT(site, cfa, l, OMP_TYPE, TRACE_LOCK_BLOCKING,
+			OMP_TEST_REAL(l) ? 0 : EBUSY, (OMP_SET_REAL(l), 0),
+			EBUSY, PTHREAD_OK, 1);
+}
+
+/* The runtime's result (non-zero when taken) goes back through *got. */
+__attribute__((noinline)) static int omp_test_body(void *l, int *got,
+						   uintptr_t site, uintptr_t cfa)
+{
+	TRY_BODY_AT(site, cfa, l, OMP_TYPE, (*got = OMP_TEST_REAL(l)) ? 0 : EBUSY,
+		    PTHREAD_OK);
+}
+
+static int omp_unset_body(void *l)
+{
+	RELEASE_BODY(l, (OMP_UNSET_REAL(l), 0));
+}
+
+SPY_EXPORT void omp_set_lock(void *l)
+{
+	if (!lock_hook_enter()) {
+		OMP_SET_REAL(l);
+		return;
+	}
+	omp_set_body(l, SITE(), CFA());
+}
+
+SPY_EXPORT int omp_test_lock(void *l)
+{
+	if (!lock_hook_enter())
+		return OMP_TEST_REAL(l);
+	int got = 0;
+	omp_test_body(l, &got, SITE(), CFA());
+	return got;
+}
+
+SPY_EXPORT void omp_unset_lock(void *l)
+{
+	if (!lock_hook_enter()) {
+		OMP_UNSET_REAL(l);
+		return;
+	}
+	omp_unset_body(l);
 }
 
 /* ---- sem_t --------------------------------------------------------------- */

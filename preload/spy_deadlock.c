@@ -438,13 +438,13 @@ static void write_record(const struct cycle *c, int act)
 			n = REPORT_HELD;
 		w = trace_put_varint(w, (uint64_t)t->tid);
 		w = trace_put_varint(w, c->lock[i]);
-		w = trace_put_varint(w, t->wait_type);
+		w = trace_put_varint(w, t->wait_type & ~SPY_LOCK_UNOWNED);
 		w = trace_put_varint(w, t->wait_stack);
 		w = trace_put_varint(w, t->wait_since);
 		w = trace_put_varint(w, n);
 		for (uint32_t j = 0; j < n; j++) {
 			w = trace_put_varint(w, t->held[j].lock);
-			w = trace_put_varint(w, t->held[j].type);
+			w = trace_put_varint(w, t->held[j].type & ~SPY_LOCK_UNOWNED);
 			w = trace_put_varint(w, t->held[j].stack);
 		}
 	}

@@ -16,6 +16,11 @@
 #define SPY_LOCK_THREADS 512 /* threads tracked at once; others are not */
 #define SPY_LOCK_HELD 64     /* locks listed per thread; more are counted */
 
+/* Or'ed into the type of a held or awaited lock that does not say who
+ * holds it (an OpenMP lock), unlike a pthread mutex, whose owner field is
+ * then never read. Never written to the trace. */
+#define SPY_LOCK_UNOWNED (1u << 16)
+
 /* The exit status of a program ended by on_deadlock=abort. */
 #define SPY_DEADLOCK_STATUS 86
 
