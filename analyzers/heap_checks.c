@@ -156,14 +156,34 @@ static int note_at(struct u64map *map, const struct u64map *want,
 	return u64map_get(want, addr) ? u64map_put(map, addr, i + 1) : 0;
 }
 
+/* The last free (or realloc that moved the block) at each wanted address,
+ * over the whole trace, as index + 1. Returns 0 or -1 (no memory). */
+static int last_frees(const struct trace_model *m, const struct u64map *want,
+		      struct u64map *freed)
+{
+	for (size_t i = 0; i < m->n_events; i++) {
+		const struct trace_event *e = &m->events[i];
+		int r = 0;
+		if (e->kind == TRACE_FREE)
+			r = note_at(freed, want, e->a, i);
+		else if (e->kind == TRACE_REALLOC && !(e->b == 0 && e->c > 0) &&
+			 e->a && e->a != e->b)
+			r = note_at(freed, want, e->a, i);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int heap_checks_build(const struct trace_model *m, struct heap_checks *hc)
 {
 	struct u64map alloc_of = U64MAP_INIT, free_of = U64MAP_INIT;
 	struct u64map group_of = U64MAP_INIT; /* stack << 2 | cls -> index+1 */
-	struct u64map want = U64MAP_INIT;
+	struct u64map want = U64MAP_INIT, freed_last = U64MAP_INIT;
 	size_t cap = 0, gcap = 0;
 	memset(hc, 0, sizeof(*hc));
-	if (wanted_addresses(m, &want) < 0)
+	if (wanted_addresses(m, &want) < 0 ||
+	    last_frees(m, &want, &freed_last) < 0)
 		goto no_memory;
 	for (size_t i = 0; i < m->n_events; i++) {
 		const struct trace_event *e = &m->events[i];
@@ -252,6 +272,16 @@ int heap_checks_build(const struct trace_model *m, struct heap_checks *hc)
 		case TRACE_LEAK: {
 			unsigned cls = e->b <= TRACE_LEAK_REACHABLE
 				? (unsigned)e->b : TRACE_LEAK_DEFINITE;
+			/* Other threads run on while the scan at exit reads:
+			 * a block one of them freed meanwhile (a thread's own
+			 * data, freed by its destructor as it ends) was live
+			 * when the scan listed it, but its last pointer was
+			 * already gone. Freed after its last allocation, it
+			 * was no leak. */
+			uint64_t *fl = u64map_get(&freed_last, e->a);
+			uint64_t *ai = u64map_get(&alloc_of, e->a);
+			if (fl && *fl > (ai ? *ai : 0))
+				break;
 			al = at(m, &alloc_of, e->a);
 			uint32_t stack = al ? al->stack : 0;
 			const struct trace_stack *st =
@@ -310,12 +340,14 @@ int heap_checks_build(const struct trace_model *m, struct heap_checks *hc)
 	u64map_release(&free_of);
 	u64map_release(&group_of);
 	u64map_release(&want);
+	u64map_release(&freed_last);
 	return 0;
 no_memory:
 	u64map_release(&alloc_of);
 	u64map_release(&free_of);
 	u64map_release(&group_of);
 	u64map_release(&want);
+	u64map_release(&freed_last);
 	heap_checks_release(hc);
 	return -1;
 }

@@ -161,6 +161,46 @@ static void test_leaks(void)
 	free(b.buf);
 }
 
+/* The scan at exit reads while other threads run on: a block listed live
+ * whose last pointer a thread let go of and which it then freed (before
+ * the leak records were written, or after) is no leak; a block at an
+ * address freed once and allocated again, then lost, still is. */
+static void test_leaks_freed_meanwhile(void)
+{
+	struct tb b;
+	struct trace_model m;
+	start(&b);
+	tb_alloc(&b, 2000, TRACE_FN_MALLOC, HEAP + 0x100, 48, 1, 0);
+	tb_alloc(&b, 2001, TRACE_FN_MALLOC, HEAP + 0x200, 48, 1, 0);
+	tb_alloc(&b, 2002, TRACE_FN_MALLOC, HEAP + 0x300, 48, 1, 0);
+	tb_free(&b, 2003, HEAP + 0x300, 2);
+	tb_alloc(&b, 2004, TRACE_FN_MALLOC, HEAP + 0x300, 48, 1, 0);
+	tb_alloc(&b, 2005, TRACE_FN_MALLOC, HEAP + 0x400, 32, 2, 0);
+	tb_free(&b, 7990, HEAP + 0x100, 2); /* while the scan ran */
+	uint64_t l1[] = { HEAP + 0x100, 48, TRACE_LEAK_DEFINITE };
+	uint64_t l2[] = { HEAP + 0x200, 48, TRACE_LEAK_DEFINITE };
+	uint64_t l3[] = { HEAP + 0x300, 48, TRACE_LEAK_DEFINITE };
+	uint64_t l4[] = { HEAP + 0x400, 32, TRACE_LEAK_REACHABLE };
+	uint64_t sc[] = { 4, 4096, 8192, 1000 };
+	rec(&b, 8000, TRACE_LEAK, l1, 3);
+	rec(&b, 8001, TRACE_LEAK, l2, 3);
+	rec(&b, 8002, TRACE_LEAK, l3, 3);
+	rec(&b, 8003, TRACE_LEAK, l4, 3);
+	rec(&b, 8004, TRACE_LEAK_SCAN, sc, 4);
+	tb_realloc(&b, 8100, HEAP + 0x200, HEAP + 0x800, 64, 2); /* after */
+	ok(load(&b, &m) == 0, "a trace with blocks freed around the scan loads");
+	struct heap_checks hc;
+	ok(heap_checks_build(&m, &hc) == 0 && hc.scanned, "the scan is seen");
+	ok(hc.totals[TRACE_LEAK_DEFINITE][0] == 1 &&
+	   hc.totals[TRACE_LEAK_DEFINITE][1] == 48,
+	   "only the block allocated again and lost is definitely lost (%llu)",
+	   (unsigned long long)hc.totals[TRACE_LEAK_DEFINITE][0]);
+	ok(hc.totals[TRACE_LEAK_REACHABLE][0] == 1, "the reachable one stays");
+	heap_checks_release(&hc);
+	trace_model_release(&m);
+	free(b.buf);
+}
+
 static void test_fragmentation(void)
 {
 	struct tb b;
@@ -348,6 +388,7 @@ int main(void)
 	test_double_free();
 	test_interior_and_uaf();
 	test_leaks();
+	test_leaks_freed_meanwhile();
 	test_fragmentation();
 	test_series();
 	test_heap_damage();
