@@ -11,10 +11,11 @@
  * caller's return address lay and what it was; when all of them still hold,
  * the frames are the same ones (each frame's position follows from the one
  * below it and its code address), and the stack's id is reused without
- * unwinding. An entry is learnt only for a key seen twice, with libunwind's
- * step-by-step unwinder (which gives every frame's stack pointer), and
- * never across a signal frame, whose caller is not found through a return
- * address.
+ * unwinding. An entry is learnt with libunwind's step-by-step unwinder
+ * (which gives every frame's stack pointer), or from its fast backtrace
+ * where the frames' sizes are known from earlier step-by-step unwinds
+ * (frame_sizes below), and never across a signal frame, whose caller is
+ * not found through a return address.
  */
 #include "spy_stack.h"
 #include "spy_stack_cache.h"
@@ -60,6 +61,79 @@ uint32_t spy_stack_generation = 1;
 #define STEPWISE_UNWINDS 256
 static uintptr_t self_start, self_end;
 
+/* Learning step by step costs about 950 instructions a frame (libunwind
+ * looks up and applies each frame's rules afresh, under a lock), the fast
+ * backtrace about 80. What learning needs beyond the frames is where each
+ * caller's return address lies, and that follows from the frame below: a
+ * frame at code address ip and stack pointer sp returns with the stack
+ * pointer at sp + size(ip). So every step-by-step unwind notes each
+ * frame's size by its code address, and a chain whose frames all have a
+ * size noted is learnt from the fast backtrace: each return address the
+ * backtrace gave must be in the stack at the place the sizes point to,
+ * or nothing is learnt. A code address seen with two sizes (a frame that
+ * realigns its stack or uses alloca) is never used.
+ *
+ * One word a slot, so that a reader never sees half an update: the code
+ * address in the low 48 bits, the size in words above it, and the top bit
+ * for "seen with two sizes". Open addressing, a few probes, never
+ * emptied: a code address whose module went and whose place another took
+ * keeps its old size, which the check against the backtrace refuses, and
+ * the next step-by-step unwind marks as changing. */
+#define SIZES_BITS 17
+#define SIZES_SIZE (1u << SIZES_BITS)
+#define SIZES_PROBES 8
+#define SIZE_IP_MASK ((UINT64_C(1) << 48) - 1)
+#define SIZE_MAX_WORDS 0x7fffu
+#define SIZE_VARIES (UINT64_C(1) << 63)
+static uint64_t *frame_sizes;
+
+static uint32_t sizes_slot(uintptr_t ip)
+{
+	return (uint32_t)(((uint64_t)ip * 0x9e3779b97f4a7c15u) >> (64 - SIZES_BITS));
+}
+
+/* The size of the frame at ip in bytes, or 0 when not known for sure. */
+static uintptr_t frame_size_of(uintptr_t ip)
+{
+	uint32_t i = sizes_slot(ip);
+	for (int probe = 0; probe < SIZES_PROBES; probe++, i = (i + 1) & (SIZES_SIZE - 1)) {
+		uint64_t w = __atomic_load_n(&frame_sizes[i], __ATOMIC_RELAXED);
+		if (!w)
+			return 0;
+		if ((w & SIZE_IP_MASK) == ip)
+			return w & SIZE_VARIES ? 0 : (uintptr_t)((w >> 48) & SIZE_MAX_WORDS) * 8;
+	}
+	return 0;
+}
+
+static void frame_size_note(uintptr_t ip, uintptr_t size)
+{
+	if (ip == 0 || ip > SIZE_IP_MASK || size == 0 || size % 8 ||
+	    size / 8 > SIZE_MAX_WORDS)
+		return;
+	uint64_t want = ip | (uint64_t)(size / 8) << 48;
+	uint32_t i = sizes_slot(ip);
+	for (int probe = 0; probe < SIZES_PROBES; probe++, i = (i + 1) & (SIZES_SIZE - 1)) {
+		uint64_t w = __atomic_load_n(&frame_sizes[i], __ATOMIC_RELAXED);
+		for (;;) {
+			if (w == 0) {
+				if (__atomic_compare_exchange_n(&frame_sizes[i], &w, want, 0,
+								__ATOMIC_RELAXED,
+								__ATOMIC_RELAXED))
+					return;
+				continue; /* w is what another thread stored */
+			}
+			if ((w & SIZE_IP_MASK) != ip)
+				break;
+			if (w == want || (w & SIZE_VARIES))
+				return;
+			if (__atomic_compare_exchange_n(&frame_sizes[i], &w, w | SIZE_VARIES, 0,
+							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+				return;
+		}
+	}
+}
+
 void spy_stack_set_self(uintptr_t start, uintptr_t end)
 {
 	self_start = start;
@@ -87,6 +161,7 @@ void spy_stack_init(void)
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 	unw_set_cache_size(unw_local_addr_space, 1024, 0);
 	table = spy_sys_mmap(TABLE_SIZE * sizeof(struct slot));
+	frame_sizes = spy_sys_mmap(SIZES_SIZE * sizeof(uint64_t));
 }
 
 void spy_stack_reset(void)
@@ -270,6 +345,9 @@ static uint32_t learn(struct cache_entry *e, uintptr_t ra, uintptr_t cfa)
 			first = i;
 			break;
 		}
+	if (first >= 0 && cacheable == 0 && frame_sizes)
+		for (int i = first; i + 1 < got; i++)
+			frame_size_note((uintptr_t)frames[i], sps[i + 1] - sps[i]);
 	if (first >= 0 && cacheable == 0 && got - first - 1 <= CACHE_SLOTS)
 		cacheable = 1;
 	if (cacheable == 1) {
@@ -406,6 +484,63 @@ __attribute__((noinline)) static uint32_t backtrace_whole(void)
 	return spy_stack_intern(frames, got);
 }
 
+/* Fills e's chain from frames[0..got) of the fast backtrace when the
+ * sizes of its frames are known and every caller's return address is in
+ * the stack where they point (see frame_sizes); 1 if it did. Only on the
+ * thread's own stack, whose ends libspy knows: a size gone wrong must
+ * not lead the check to read beyond them. */
+static int chain_from_sizes(struct cache_entry *e, void *const *frames, int got,
+			    uintptr_t ra, uintptr_t cfa)
+{
+	const struct rec_thread_self *me = &rec_thread_self;
+	uintptr_t top = me->stack_top, lo = own_stack_low(me);
+	if (!frame_sizes || !top || !lo || cfa < lo || cfa >= top)
+		return 0;
+	int first = -1;
+	for (int i = 0; i < got; i++)
+		if ((uintptr_t)frames[i] == ra) {
+			first = i;
+			break;
+		}
+	if (first < 0 || got - first - 1 > CACHE_SLOTS)
+		return 0;
+	uintptr_t sp = cfa;
+	int n = 0;
+	for (int i = first; i + 1 < got; i++) {
+		uintptr_t size = frame_size_of((uintptr_t)frames[i]);
+		if (!size || size > top - sp)
+			return 0;
+		sp += size;
+		uintptr_t at = sp - sizeof(uintptr_t);
+		if (*(volatile const uintptr_t *)at != (uintptr_t)frames[i + 1])
+			return 0;
+		e->caller[n].at = at;
+		e->caller[n++].ra = (uintptr_t)frames[i + 1];
+	}
+	e->n = (uint16_t)n;
+	return 1;
+}
+
+/* The fast backtrace, learnt into e when chain_from_sizes can; *learnt
+ * says whether it was. */
+__attribute__((noinline)) static uint32_t
+backtrace_learn(struct cache_entry *e, uintptr_t ra, uintptr_t cfa, int *learnt)
+{
+	void *frames[TRACE_MAX_FRAMES + SPY_STACK_SLACK];
+	spy_stack_unwind_enter();
+	int got = unw_backtrace(frames, (int)spy_opt.stack_depth + SPY_STACK_SLACK);
+	spy_stack_unwind_leave();
+	int chained = chain_from_sizes(e, frames, got, ra, cfa);
+	uint32_t id = spy_stack_intern(frames, got);
+	*learnt = chained && id;
+	if (*learnt) {
+		e->id = id;
+		e->generation = __atomic_load_n(&spy_stack_generation, __ATOMIC_ACQUIRE);
+		e->state = ENTRY_LEARNT;
+	}
+	return id;
+}
+
 /* The innermost frame alone, for a thread short of stack. */
 static uint32_t shallow(uintptr_t ra)
 {
@@ -468,6 +603,30 @@ uint32_t spy_stack_capture_miss(uintptr_t ra, uintptr_t cfa)
 	}
 	if (!room_to_unwind())
 		return shallow(ra);
+	if (c->unwinds >= STEPWISE_UNWINDS) {
+		/* the fast backtrace learns for nothing where the frame sizes
+		 * are known; where not, a key seen before is learnt step by
+		 * step on credit, which notes the sizes */
+		struct cache_entry *e = seen ? seen : cache_victim(c, set);
+		int learnt;
+		e->ra = ra;
+		e->cfa = cfa;
+		e->state = ENTRY_SEEN;
+		uint32_t id = backtrace_learn(e, ra, cfa, &learnt);
+		if (learnt)
+			return id;
+		if (keyed && c->credit > 0) {
+			c->credit -= LEARN_COST;
+			uint32_t learnt_id = learn(e, ra, cfa);
+			if (learnt_id)
+				return learnt_id;
+		}
+		if (++c->misses >= 10) {
+			c->misses = 0;
+			c->credit++;
+		}
+		return id;
+	}
 	if (keyed) {
 		/* seen before: learn it; changed since it was learnt: learn
 		 * this chain beside the others; on credit either way */
