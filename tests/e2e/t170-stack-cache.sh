@@ -28,8 +28,9 @@ print(json.load(open(sys.argv[1]))[\"process\"][\"start_unix_ns\"], sys.argv[2])
 	done >"order.$cache" &&
 	sort -n "order.$cache" | while read -r _ t; do
 		"$ANALYZE" dump "$t" >"$t.dump" || exit 1
-		awk '/^ *[0-9.]+ +[0-9]+ [a-z_-]+/ {
-			keep = ($3 == "alloc" || $3 == "free" || $3 == "realloc") }
+		awk -v skip="${SKIP_EVENT:-^$}" '/^ *[0-9.]+ +[0-9]+ [a-z_-]+/ {
+			keep = ($3 == "alloc" || $3 == "free" || $3 == "realloc") &&
+			       $0 !~ skip }
 		     keep' "$t.dump" | sed -E 's/0x[0-9a-f]+/ADDR/g; s/^ *[0-9.]+ +[0-9]+ //'
 	done >"heap.$cache"
 }
@@ -66,8 +67,12 @@ test_expect 'sqlite3 on an in-memory database' '
 	same_stacks sqlite3 :memory: "create table t(a, b); insert into t values (1, 2), (3, 4); select sum(a * b) from t;"
 '
 
+# CPython's allocator takes a 128 KiB node of its map of arenas (calloc)
+# when a new arena lands in a stretch of the address space it has not
+# used yet: where mmap put it (ASLR) decides, not the program, so those
+# calls are left out of the comparison.
 test_expect 'python3 building and printing a dictionary' '
-	PYTHONHASHSEED=0 same_stacks python3 -c "import json; print(json.dumps({str(i): i for i in range(200)}))"
+	PYTHONHASHSEED=0 SKIP_EVENT=" calloc 0x[0-9a-f]+ size 131072$" same_stacks python3 -c "import json; print(json.dumps({str(i): i for i in range(200)}))"
 '
 
 test_done
