@@ -267,9 +267,10 @@ static int read_alloc_family(struct loader *ld, uint8_t kind,
 static int read_heap_short(struct loader *ld, uint8_t kind,
 			   struct trace_cursor *c, struct chunk_state *cs)
 {
-	uint64_t fn, addr16, size = 0, stack = 0;
+	uint64_t fn, size = 0, stack = 0;
+	int64_t step;
 	GET2(trace_get_uint, c, 1, &fn);
-	GET2(trace_get_uint, c, 3, &addr16);
+	GET(trace_get_addr16, c, &step);
 	if (kind == TRACE_ALLOC_SHORT)
 		GET2(trace_get_uint, c, 2, &size);
 	/* the stack: the rest of the body, none when there is no stack */
@@ -277,7 +278,7 @@ static int read_heap_short(struct loader *ld, uint8_t kind,
 	if (stack_len == 1 || stack_len > 3)
 		return 2;
 	GET2(trace_get_uint, c, (unsigned)stack_len, &stack);
-	cs->addr += (uint64_t)(((int64_t)(addr16 << 40) >> 40) * 16);
+	cs->addr += (uint64_t)step;
 	uint32_t ref = stack_ref(ld, stack);
 	struct trace_event *e;
 	if (ref == UINT32_MAX ||

@@ -126,6 +126,17 @@ static inline int trace_get_uint(struct trace_cursor *c, unsigned n,
 	return 0;
 }
 
+/* The address step of a short heap record (addr16: i24 in units of 16
+ * bytes), in bytes. */
+static inline int trace_get_addr16(struct trace_cursor *c, int64_t *step)
+{
+	uint64_t v;
+	if (trace_get_uint(c, 3, &v) < 0)
+		return -1;
+	*step = ((int64_t)(v << 40) >> 40) * 16;
+	return 0;
+}
+
 static inline int trace_get_u64(struct trace_cursor *c, uint64_t *out)
 {
 	if (trace_cursor_left(c) < 8)

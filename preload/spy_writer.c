@@ -985,12 +985,11 @@ static int note_handed_out(uint8_t kind, struct trace_cursor *body,
 	uint64_t skip;
 	int64_t d;
 	if (kind == TRACE_ALLOC_SHORT || kind == TRACE_FREE_SHORT) {
-		uint64_t addr16;
 		if (trace_get_uint(body, 2, &skip) < 0 ||  /* dt */
 		    trace_get_uint(body, 1, &skip) < 0 ||  /* fn */
-		    trace_get_uint(body, 3, &addr16) < 0)
+		    trace_get_addr16(body, &d) < 0)
 			return -1;
-		*addr += (uint64_t)(((int64_t)(addr16 << 40) >> 40) * 16);
+		*addr += (uint64_t)d;
 		if (kind == TRACE_ALLOC_SHORT)
 			h->fn((uintptr_t)*addr, h->arg);
 		return 0;

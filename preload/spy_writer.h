@@ -76,16 +76,24 @@ static inline uint64_t spy_read_tsc(void)
 	return __builtin_ia32_rdtsc();
 }
 
-/* The time for a record of b's open chunk: its base time plus the counter
- * ticks since, scaled; the clock itself while the rate is unknown. */
+/* b's open chunk's base time plus the counter ticks since, scaled by
+ * rate (known, not 0). */
+static inline __attribute__((always_inline)) uint64_t
+spy_writer_ticks_ns(const struct spy_buffer *b, uint64_t rate)
+{
+	uint64_t ticks = spy_read_tsc() - b->base_tsc;
+	return b->base_ns + (uint64_t)(((unsigned __int128)ticks * rate) >> 32);
+}
+
+/* The time for a record of b's open chunk; the clock itself while the
+ * rate is unknown. */
 static inline __attribute__((always_inline)) uint64_t
 spy_writer_time_of(const struct spy_buffer *b, uint32_t chunk)
 {
 	uint64_t rate = __atomic_load_n(&spy_writer_rate_q32, __ATOMIC_RELAXED);
 	if (!rate || chunk == SPY_NO_CHUNK)
 		return spy_now_ns();
-	uint64_t ticks = spy_read_tsc() - b->base_tsc;
-	return b->base_ns + (uint64_t)(((unsigned __int128)ticks * rate) >> 32);
+	return spy_writer_ticks_ns(b, rate);
 }
 
 static inline __attribute__((always_inline)) uint64_t spy_writer_time(const struct spy_buffer *b)
@@ -189,9 +197,7 @@ spy_writer_heap_short(unsigned kind, unsigned fn, uintptr_t addr,
 	int64_t d16 = (int64_t)delta >> 4;
 	if (SPY_UNLIKELY((delta & 15) || d16 != (d16 << 40) >> 40))
 		return 0;
-	uint64_t ticks = spy_read_tsc() - b->base_tsc;
-	uint64_t now = b->base_ns +
-		(uint64_t)(((unsigned __int128)ticks * rate) >> 32);
+	uint64_t now = spy_writer_ticks_ns(b, rate);
 	uint64_t last = b->last_ns;
 	uint64_t dt = now - last;
 	if (SPY_UNLIKELY(now < last)) {
